@@ -1,0 +1,76 @@
+# Cyclorama: local development and CI entry points. `make help` lists the targets.
+# Everything runs on 127.0.0.1; state (server data, logs, pids, media, admin token) lives in .var/.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+SWIFT ?= swift
+# Extra flags for both `swift test` runs, e.g. make test SWIFT_TEST_FLAGS='--filter RedisTests'
+SWIFT_TEST_FLAGS ?=
+SCRIPTS := scripts
+
+.PHONY: help deps build up down status logs test test-unit test-restart servers servers-stop \
+        servers-status bench-broker clean distclean
+
+help: ## list the targets
+	@echo "Cyclorama — make targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+deps: ## install the Debian packages that are missing (scripts/install-deps.sh)
+	@bash $(SCRIPTS)/install-deps.sh
+
+build: deps ## swift build (debug)
+	$(SWIFT) build
+
+up: build servers ## build, start the servers and every service, wait for /healthz, print URLs + admin token
+	@bash $(SCRIPTS)/services.sh up
+
+down: ## stop every service (SIGTERM by pid), then the servers
+	@bash $(SCRIPTS)/services.sh down
+	@bash $(SCRIPTS)/servers.sh stop
+
+status: ## what is running
+	@bash $(SCRIPTS)/services.sh status || true
+	@bash $(SCRIPTS)/servers.sh status || true
+
+logs: ## follow the service logs (tail -F .var/log/*.log)
+	@bash $(SCRIPTS)/services.sh logs
+
+# Suites whose name ends in RestartTests restart RabbitMQ or Redis, so they run alone, serially,
+# after everything else. Both runs must pass.
+test: deps servers ## the whole suite against the real servers (starts them when needed)
+	$(SWIFT) build --build-tests
+	@$(MAKE) --no-print-directory test-unit test-restart
+
+test-unit:
+	@echo "==> swift test (everything except *RestartTests)"
+	$(SWIFT) test --skip-build --skip RestartTests $(SWIFT_TEST_FLAGS)
+
+test-restart:
+	@echo "==> swift test (*RestartTests, serially)"
+	@suites="$$($(SWIFT) test list --skip-build)"; \
+	if grep -q 'RestartTests' <<<"$$suites"; then \
+		echo "$(SWIFT) test --skip-build --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS)"; \
+		$(SWIFT) test --skip-build --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS); \
+	else \
+		echo "no *RestartTests suites: nothing to run"; \
+	fi
+
+servers: ## start RabbitMQ, Redis, PostgreSQL (idempotent; waits until ready)
+	@bash $(SCRIPTS)/servers.sh start
+
+servers-stop: ## stop RabbitMQ, Redis, PostgreSQL
+	@bash $(SCRIPTS)/servers.sh stop
+
+servers-status: ## one line per server
+	@bash $(SCRIPTS)/servers.sh status
+
+bench-broker: deps servers ## publish/consume benchmark against the local RabbitMQ (release build)
+	$(SWIFT) run -c release broker-bench
+
+clean: ## remove build products (keeps .var: data, logs, admin token)
+	$(SWIFT) package clean
+
+distclean: down ## stop everything, then delete .build and .var (all local data and the admin token)
+	rm -rf .build .var

@@ -1,0 +1,150 @@
+// swift-tools-version:6.1
+// Cyclorama: product photos into studio shots. Separate executables that talk over RabbitMQ,
+// sharing the `Shared` module of message types. See docs/architecture.md.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "cyclorama",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "api-gateway", targets: ["ApiGateway"]),
+        .executable(name: "prompt-service", targets: ["PromptService"]),
+        .executable(name: "runpod-dispatcher", targets: ["RunPodDispatcher"]),
+        .executable(name: "result-ingestor", targets: ["ResultIngestor"]),
+        .executable(name: "settings-service", targets: ["SettingsService"]),
+        .executable(name: "broker-bench", targets: ["BrokerBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // MARK: C bridges
+        .systemLibrary(
+            name: "CRabbitMQ", path: "Shared/CRabbitMQ", pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]),
+        .systemLibrary(
+            name: "CHiredis", path: "Shared/CHiredis", pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]),
+
+        // MARK: Shared libraries
+        /// The message contract: every command and event, routing names, validation.
+        .target(name: "Shared", path: "Shared/Shared", swiftSettings: swiftSettings),
+        /// AMQP 0-9-1 over rabbitmq-c: connection, topology, confirmed publisher, consumer.
+        .target(
+            name: "Messaging",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Shared/Messaging", swiftSettings: swiftSettings),
+        /// A pooled Redis client over hiredis.
+        .target(
+            name: "Redis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/Redis", swiftSettings: swiftSettings),
+        /// PostgreSQL: migrations, schema, settings and media repositories.
+        .target(
+            name: "Database",
+            dependencies: [
+                "Shared",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Shared/Database", swiftSettings: swiftSettings),
+        /// What every executable needs: configuration, logging, /healthz, /metrics, lifecycle.
+        .target(
+            name: "ServiceSupport",
+            dependencies: [
+                "Shared", "Messaging", "Redis", "Database",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Shared/ServiceSupport", swiftSettings: swiftSettings),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "ApiGateway",
+            dependencies: [
+                "ServiceSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Services/api-gateway", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "PromptService", dependencies: ["ServiceSupport"],
+            path: "Services/prompt-service", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "RunPodDispatcher",
+            dependencies: [
+                "ServiceSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Services/runpod-dispatcher", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "ResultIngestor", dependencies: ["ServiceSupport"],
+            path: "Services/result-ingestor", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "SettingsService", dependencies: ["ServiceSupport"],
+            path: "Services/settings-service", swiftSettings: swiftSettings),
+
+        // MARK: Benchmarks
+        .executableTarget(
+            name: "BrokerBench",
+            dependencies: ["Messaging", "CRabbitMQ"],
+            path: "Tests/Benchmarks/BrokerBench", swiftSettings: swiftSettings),
+
+        // MARK: Tests
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "ServiceSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SharedTests", dependencies: ["Shared"],
+            path: "Tests/SharedTests", resources: [.copy("Golden")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MessagingTests", dependencies: ["Messaging", "Shared", "TestSupport"],
+            path: "Tests/MessagingTests", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RedisTests", dependencies: ["Redis", "TestSupport"],
+            path: "Tests/RedisTests", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DatabaseTests", dependencies: ["Database", "TestSupport"],
+            path: "Tests/DatabaseTests", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServiceTests",
+            dependencies: [
+                "TestSupport", "PromptService", "SettingsService",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/ServiceTests", swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,51 @@
+import Database
+import Foundation
+import Logging
+import Prometheus
+import ServiceSupport
+import Shared
+
+/// Wires the gateway: PostgreSQL, Redis, the broker, the job-event consumer and the HTTP routes.
+func buildGateway(
+    configuration: ServiceConfiguration,
+    gateway: GatewayConfiguration,
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+) throws -> ServiceHost {
+    var host = try ServiceHost(configuration: configuration, registry: registry)
+    let database = try host.addDatabase()
+    _ = try host.addRedis()
+    if let tokenFile = gateway.adminTokenFile {
+        let logger = host.logger
+        host.beforeServing {
+            try await database.waitUntilReady()
+            try await AdminTokenSeed(file: tokenFile, store: APITokenStore(client: database.client)).apply(logger: logger)
+        }
+    }
+    host.addWorker(
+        MessageConsumer(
+            connection: host.broker, queue: Routing.Queue.jobEvents, logger: host.logger,
+            decode: { delivery in
+                do throws(MessageDecodingError) {
+                    return try MessageDecoder.decode(delivery.body)
+                } catch {
+                    throw InvalidMessage(reason: error.description)
+                }
+            },
+            handle: { _, _ in .deadLetter(reason: "api-gateway does not record job events yet; replay this message once it can") }))
+    return host
+}
+
+/// Makes the token in `file` a valid ADMIN token (only its SHA-256 is stored).
+struct AdminTokenSeed: Sendable {
+    let file: String
+    let store: APITokenStore
+
+    func apply(logger: Logger) async throws {
+        let raw = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard raw.count >= 32 else {
+            throw ConfigurationError(variable: "CYCLORAMA_ADMIN_TOKEN_FILE", reason: "\(file) must hold a token of at least 32 characters")
+        }
+        try await store.ensure(token: raw, name: "admin (from \(URL(fileURLWithPath: file).lastPathComponent))", role: "ADMIN")
+        logger.info("admin token ready", metadata: ["file": "\(file)"])
+    }
+}

@@ -1,0 +1,15 @@
+import Foundation
+import ServiceSupport
+
+/// Settings particular to the gateway, from environment variables.
+///
+/// | variable                     | default | meaning |
+/// |------------------------------|---------|---------|
+/// | `CYCLORAMA_ADMIN_TOKEN_FILE` | unset   | a file holding an admin API token; its SHA-256 is stored at start-up so the token works (`make up` writes `.var/admin-token`) |
+struct GatewayConfiguration: Sendable {
+    var adminTokenFile: String?
+
+    static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> GatewayConfiguration {
+        GatewayConfiguration(adminTokenFile: environment["CYCLORAMA_ADMIN_TOKEN_FILE"])
+    }
+}

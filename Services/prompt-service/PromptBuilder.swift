@@ -1,0 +1,190 @@
+import Foundation
+import Shared
+
+/// Builds the FLUX.1 Kontext prompt for a generation (a faithful port of the seed's
+/// `promptBuilder.js`), and the backend-specific `input` of the RunPod `/run` body.
+///
+/// Additions to the seed: the `none` shadow, the `transparent` background, `removeWatermark: false`
+/// (the watermark lines give way to an instruction to keep overlays), and sanitised custom instructions.
+enum PromptBuilder {
+    /// The seed's SHADOW_PRESETS (`none` has its own sentence, see ``shadowLine(_:)``).
+    static let shadowPresets: [ShadowStyle: String] = [
+        .minimal: "subtle minimal drop shadow barely visible",
+        .soft: "soft realistic drop shadow beneath the product for depth and dimension",
+        .dramatic: "strong dramatic shadow with defined edges for visual impact",
+    ]
+
+    /// The seed's BACKGROUND_COLORS; keys are upper case like a normalised ``BackgroundColor``.
+    static let backgroundColors: [String: String] = [
+        "#FFFFFF": "pure white",
+        "#F3F4F6": "light gray",
+        "#FFF8F0": "warm white with slight cream tone",
+        "#F0F9FF": "cool white with slight blue tone",
+    ]
+
+    /// `pure white`, or `custom color #12AB34` for colours the seed has no name for.
+    static func backgroundDescription(_ color: BackgroundColor) -> String {
+        backgroundColors[color.rawValue] ?? "custom color \(color.rawValue)"
+    }
+
+    /// The complete prompt for `options`, line by line as in the seed.
+    static func prompt(for options: ResolvedGenerationOptions) -> String {
+        var lines = [
+            backgroundLine(options.backgroundColor),
+            shadowLine(options.shadowStyle),
+            "Keep the product in the exact same position, scale, and orientation.",
+            "Preserve all original product details, textures, colors, and any text or labels that are part of the product itself.",
+        ]
+        if options.removeWatermark {
+            lines.append(
+                "Remove any watermarks, logos, brand overlays, or text overlays that are not part of the original product packaging or design.")
+        } else {
+            // Without this the model tends to clean overlays away as "distracting elements".
+            lines.append("Leave any existing watermarks, logos, and text overlays exactly as they are.")
+        }
+        lines.append("Professional commercial product photography style with even studio lighting.")
+        lines.append("High quality, sharp focus, commercial e-commerce standard.")
+        lines.append(
+            options.removeWatermark
+                ? "Clean and professional finish without any distracting elements or watermarks."
+                : "Clean and professional finish without any distracting elements.")
+        let instructions = sanitizeInstructions(options.customInstructions ?? "")
+        if !instructions.isEmpty { lines.append(instructions) }
+        return lines.joined(separator: "\n")
+    }
+
+    static func backgroundLine(_ color: BackgroundColor) -> String {
+        if color.isTransparent {
+            return "Remove the background completely and leave it fully transparent, with no studio backdrop, floor, or color."
+        }
+        return "Replace the background with a clean professional \(backgroundDescription(color)) studio background."
+    }
+
+    static func shadowLine(_ style: ShadowStyle) -> String {
+        guard let description = shadowPresets[style] else {
+            return "Do not add any shadow; the product sits on the background with no cast or drop shadow."
+        }
+        return "Add a \(description)."
+    }
+
+    /// Makes publisher text safe to append as the prompt's last line: control characters and line
+    /// breaks become spaces, invisible format characters (bidi overrides, zero-width) go, runs of whitespace
+    /// collapse to one space, the ends are trimmed, and the length is capped at 500 characters.
+    static func sanitizeInstructions(_ text: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        var pendingSpace = false
+        for scalar in text.unicodeScalars {
+            let category = scalar.properties.generalCategory
+            // Invisible format characters (bidi overrides, zero-width spaces) carry no words: drop them.
+            if category == .format { continue }
+            let isBreak = category == .control || category == .lineSeparator || category == .paragraphSeparator
+                || scalar.properties.isWhitespace
+            if isBreak {
+                pendingSpace = !scalars.isEmpty
+                continue
+            }
+            if pendingSpace { scalars.append(" ") }
+            pendingSpace = false
+            scalars.append(scalar)
+        }
+        let cleaned = String(scalars)
+        let limit = GenerationOptions.maxCustomInstructionsLength
+        guard cleaned.count > limit else { return cleaned }
+        var capped = String(cleaned.prefix(limit))
+        while capped.last == " " { capped.removeLast() }
+        return capped
+    }
+
+    /// One A/B variation: its name, its options and its prompt.
+    struct PromptVariation: Sendable, Hashable {
+        var name: String
+        var options: ResolvedGenerationOptions
+        var prompt: String
+    }
+
+    /// The seed's A/B set (Minimal / Soft (Recommended) / Dramatic shadow) on top of `base`'s other options.
+    static func abTestPrompts(base: ResolvedGenerationOptions = GenerationOptions().resolved()) -> [PromptVariation] {
+        StandardVariations.all.map { variation in
+            var options = base
+            options.shadowStyle = variation.shadowStyle
+            return PromptVariation(name: variation.name, options: options, prompt: prompt(for: options))
+        }
+    }
+}
+
+/// FLUX Kontext knobs from the settings `aiImageResolution`, `aiImageInferenceSteps`, `aiImageGuidance`.
+struct FluxKontextParameters: Sendable, Hashable {
+    /// Square output edge in pixels (seed: 1024, 1536 or 2048). Default 1024.
+    var resolution = 1024
+    /// 1-50 (RunPod's range). Default 28.
+    var inferenceSteps = 28
+    /// 0-10 (RunPod's range). Default 3.5.
+    var guidance = 3.5
+
+    init() {}
+
+    /// Reads the settings, keeping a default for a missing or unreadable value and clamping to RunPod's ranges.
+    init(settings: [String: String]) {
+        if let value = settings["aiImageResolution"].flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+            resolution = min(max(value, 256), 2048)
+        }
+        if let value = settings["aiImageInferenceSteps"].flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+            inferenceSteps = min(max(value, 1), 50)
+        }
+        if let value = settings["aiImageGuidance"].flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }),
+           value.isFinite {
+            guidance = min(max(value, 0), 10)
+        }
+    }
+}
+
+extension PromptBuilder {
+    /// The `input` object of the RunPod `/run` body for `backend`.
+    ///
+    /// - `local`: the local engine's structured input (it does not read prompts).
+    /// - `runpod`: FLUX.1 Kontext [dev]'s input (see RUNPOD.md); upscaling happens later in the ingestor.
+    static func input(
+        for backend: GenerationBackend, prompt: String, imageURL: String,
+        options: ResolvedGenerationOptions, flux: FluxKontextParameters = FluxKontextParameters()
+    ) -> JSONValue {
+        switch backend {
+        case .local:
+            return [
+                "image": .string(imageURL),
+                "background": .string(options.backgroundColor.rawValue),
+                "shadow": .string(options.shadowStyle.rawValue),
+                "removeWatermark": .bool(options.removeWatermark),
+                "upscale": .int(options.upscale.rawValue),
+                "outputFormat": "png",
+            ]
+        case .runpod:
+            return [
+                "prompt": .string(prompt),
+                "image": .string(imageURL),
+                "negative_prompt": "",
+                "size": .string("\(flux.resolution)*\(flux.resolution)"),
+                "num_inference_steps": .int(flux.inferenceSteps),
+                "guidance": .double(flux.guidance),
+                "seed": -1,
+                "output_format": "png",
+                "enable_safety_checker": true,
+            ]
+        }
+    }
+
+    /// The dispatch command for an accepted request: options resolved against `defaults`, the
+    /// prompt built, the input shaped for `backend`. Pure, so the handler is testable without a broker.
+    static func dispatch(
+        for request: RequestGeneration, defaults: GenerationDefaults, backend: GenerationBackend,
+        imageURL: String, flux: FluxKontextParameters = FluxKontextParameters(), now: Date = Date()
+    ) -> DispatchGeneration {
+        let options = request.options.resolved(with: defaults)
+        let prompt = prompt(for: options)
+        return DispatchGeneration(
+            correlationId: request.correlationId, occurredAt: now, jobId: request.jobId, mediaId: request.mediaId,
+            kind: request.kind, batchId: request.batchId, variationName: request.variationName, backend: backend,
+            prompt: prompt,
+            input: input(for: backend, prompt: prompt, imageURL: imageURL, options: options, flux: flux),
+            options: options, replyTo: request.replyTo, attempt: 1)
+    }
+}

@@ -1,0 +1,124 @@
+/// A publish waiting to be sent or confirmed. Owned by the connection's thread once queued.
+final class PendingPublish: @unchecked Sendable {
+    let message: OutgoingMessage
+    let exchange: String
+    let routingKey: String
+    let mandatory: Bool
+    let deadline: ContinuousClock.Instant
+    private var continuation: CheckedContinuation<Void, any Error>?
+
+    init(
+        message: OutgoingMessage, exchange: String, routingKey: String, mandatory: Bool,
+        deadline: ContinuousClock.Instant, continuation: CheckedContinuation<Void, any Error>
+    ) {
+        self.message = message
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.mandatory = mandatory
+        self.deadline = deadline
+        self.continuation = continuation
+    }
+
+    func succeed(core: ConnectionCore) {
+        core.confirmedCounter.increment()
+        continuation?.resume()
+        continuation = nil
+    }
+
+    func fail(_ code: PublishError.Code, _ reason: String, core: ConnectionCore) {
+        core.publishFailedCounter.increment()
+        core.logger.error("publish not confirmed", metadata: [
+            "code": "\(code)", "exchange": "\(exchange)", "routingKey": "\(routingKey)",
+            "messageId": "\(message.messageID ?? "-")", "reason": "\(reason)",
+        ])
+        continuation?.resume(throwing: PublishError(
+            code, exchange: exchange, routingKey: routingKey, messageID: message.messageID, reason: reason))
+        continuation = nil
+    }
+}
+
+extension ConnectionCore {
+    /// Publishes on the confirm channel, or holds the message until the connection is back.
+    func send(_ publish: PendingPublish) {
+        guard let session else {
+            heldPublishes.append(publish)  // sent after reconnecting, or failed at its deadline / shutdown
+            return
+        }
+        do throws(SessionFailure) {
+            try session.publish(
+                publish.message, exchange: publish.exchange, routingKey: publish.routingKey,
+                mandatory: publish.mandatory, on: Self.publishChannel)
+            unconfirmed.append((nextPublishTag, publish))
+            nextPublishTag += 1
+            publishedCounter.increment()
+        } catch {
+            heldPublishes.append(publish)
+            dropSession(error)
+        }
+    }
+
+    /// basic.ack / basic.nack from the broker; `multiple` settles every tag up to `deliveryTag`.
+    func confirm(deliveryTag: UInt64, multiple: Bool, acked: Bool) {
+        let returned = pendingReturn
+        pendingReturn = nil
+        var settled: [(tag: UInt64, publish: PendingPublish)] = []
+        unconfirmed.removeAll { entry in
+            let matches = multiple ? entry.tag <= deliveryTag : entry.tag == deliveryTag
+            if matches { settled.append(entry) }
+            return matches
+        }
+        for (tag, publish) in settled {
+            if !acked {
+                publish.fail(.nacked, "the broker nacked the message", core: self)
+            } else if let returned, tag == deliveryTag {
+                // The broker sends basic.return right before the ack of the same message.
+                publish.fail(.unroutable, "returned by the broker: \(returned)", core: self)
+            } else {
+                publish.succeed(core: self)
+            }
+        }
+    }
+
+    /// The broker closed the confirm channel, typically for a missing exchange. The publishes to the
+    /// exchange it names fail; the others are re-sent on a fresh channel.
+    func publishChannelClosed(code: UInt16, text: String) {
+        guard let session else { return }
+        let inFlight = unconfirmed.map(\.publish)
+        unconfirmed.removeAll()
+        pendingReturn = nil
+        let culprits = inFlight.filter { text.contains("'\($0.exchange)'") }
+        for publish in inFlight {
+            if culprits.isEmpty || culprits.contains(where: { $0 === publish }) {
+                publish.fail(.channelClosed, "\(code) \(text)", core: self)
+            } else {
+                heldPublishes.append(publish)
+            }
+        }
+        do throws(SessionFailure) {
+            try session.openChannel(Self.publishChannel)
+            try session.selectConfirms(on: Self.publishChannel)
+            nextPublishTag = 1
+        } catch {
+            dropSession(error)
+            return
+        }
+        let held = heldPublishes
+        heldPublishes.removeAll()
+        for publish in held { send(publish) }
+    }
+
+    /// Fails publishes whose time is up, whether still waiting for a connection or for a confirm.
+    func expireDeadlines() {
+        let now = ContinuousClock.now
+        heldPublishes.removeAll { publish in
+            guard publish.deadline <= now else { return false }
+            publish.fail(.timeout, "no broker connection within the publish timeout", core: self)
+            return true
+        }
+        unconfirmed.removeAll { entry in
+            guard entry.publish.deadline <= now else { return false }
+            entry.publish.fail(.timeout, "no confirm from the broker within the publish timeout", core: self)
+            return true
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Hummingbird
+
+/// An HTTP error with Cyclorama's JSON body: `{"error": {"code": "...", "message": "..."}}`.
+///
+/// Every 4xx/5xx the services answer goes through this type, so clients can rely on one shape.
+public struct APIError: HTTPResponseError, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    /// A stable, machine-readable code such as `not_found` or `invalid_field`.
+    public var code: String
+    /// A sentence for people: what was wrong and, where possible, how to fix it.
+    public var message: String
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
+
+    public static func notFound(_ message: String) -> APIError { .init(.notFound, code: "not_found", message: message) }
+    public static func badRequest(_ message: String, code: String = "bad_request") -> APIError {
+        .init(.badRequest, code: code, message: message)
+    }
+    public static func unauthorized(_ message: String) -> APIError { .init(.unauthorized, code: "unauthorized", message: message) }
+    public static func forbidden(_ message: String) -> APIError { .init(.forbidden, code: "forbidden", message: message) }
+    public static func unavailable(_ message: String) -> APIError {
+        .init(.serviceUnavailable, code: "unavailable", message: message)
+    }
+
+    struct Body: Encodable {
+        struct Detail: Encodable {
+            var code: String
+            var message: String
+        }
+        var error: Detail
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(Body(error: .init(code: code, message: message)))
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}
+
+/// Turns every error a route throws into the JSON error shape; unknown errors become a 500 whose
+/// body says nothing about internals (they are logged instead).
+public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as HTTPError {
+            throw APIError(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            throw APIError(.internalServerError, code: "internal", message: "internal error; see the service log")
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 400: "bad_request"
+        case 401: "unauthorized"
+        case 403: "forbidden"
+        case 404: "not_found"
+        case 405: "method_not_allowed"
+        case 413: "payload_too_large"
+        case 415: "unsupported_media_type"
+        case 429: "too_many_requests"
+        default: status.code >= 500 ? "internal" : "error"
+        }
+    }
+}

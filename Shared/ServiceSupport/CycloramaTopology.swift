@@ -1,0 +1,55 @@
+import Messaging
+import Shared
+
+/// Cyclorama's broker topology built from the names in `Shared.Routing`.
+///
+/// Every service declares all of it on each (re)connection: declarations are idempotent, and this way
+/// no publisher ever sends to an exchange whose queues do not exist yet, whichever service starts first.
+public enum CycloramaTopology {
+    public static func make() -> Topology {
+        Topology(
+            exchanges: Routing.Exchange.all
+                .filter { $0 != Routing.Exchange.deadLetter }
+                .map { ExchangeDeclaration(name: $0, kind: .topic) },
+            queues: Routing.bindings.map { binding in
+                QueueDeclaration(
+                    name: binding.queue,
+                    bindings: binding.keys.map { QueueBinding(exchange: binding.exchange, routingKey: $0) })
+            },
+            deadLetterExchange: Routing.Exchange.deadLetter
+        )
+    }
+}
+
+extension AMQPConnection {
+    /// Publishes a Cyclorama message with confirm, to `address` or the message's own route.
+    ///
+    /// The AMQP properties mirror the envelope (`message_id`, `correlation_id`, `type`), so tools can
+    /// route and trace without parsing the body.
+    public func publish<M: CycloramaMessage>(_ message: M, to address: ReplyAddress? = nil, replyTo: String? = nil) async throws {
+        guard let route = address ?? M.route else {
+            preconditionFailure("\(M.self) has no default route; pass an address")
+        }
+        let outgoing = OutgoingMessage(
+            body: try MessageCoding.encode(message),
+            contentType: Routing.contentType,
+            messageID: message.messageId.uuidString.lowercased(),
+            correlationID: message.correlationId,
+            type: M.messageType.rawValue,
+            replyTo: replyTo
+        )
+        try await publish(outgoing, to: route.exchange, routingKey: route.routingKey)
+    }
+}
+
+/// Decodes and validates a delivery as `M`; anything else becomes ``InvalidMessage`` with the reason
+/// that goes into the dead-letter header.
+public func decodeDelivery<M: CycloramaMessage>(_ type: M.Type) -> @Sendable (Delivery) throws -> M {
+    { delivery in
+        do throws(MessageDecodingError) {
+            return try MessageDecoder.decode(M.self, from: delivery.body)
+        } catch {
+            throw InvalidMessage(reason: error.description)
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Synchronization
+
+/// A one-shot gate: tasks wait until it opens (or fails).
+public final class Readiness: Sendable {
+    private enum State {
+        case waiting([CheckedContinuation<Void, any Error>])
+        case open
+        case failed(any Error)
+    }
+
+    private let state = Mutex<State>(.waiting([]))
+
+    public init() {}
+
+    public var isOpen: Bool {
+        state.withLock { if case .open = $0 { true } else { false } }
+    }
+
+    public func open() { finish(nil) }
+    public func fail(_ error: any Error) { finish(error) }
+
+    public func wait() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let immediate: Result<Void, any Error>? = state.withLock { state in
+                switch state {
+                case .waiting(var waiters):
+                    waiters.append(continuation)
+                    state = .waiting(waiters)
+                    return nil
+                case .open: return .success(())
+                case .failed(let error): return .failure(error)
+                }
+            }
+            if let immediate { continuation.resume(with: immediate) }
+        }
+    }
+
+    private func finish(_ error: (any Error)?) {
+        let waiters: [CheckedContinuation<Void, any Error>] = state.withLock { state in
+            guard case .waiting(let waiters) = state else { return [] }
+            state = error.map { .failed($0) } ?? .open
+            return waiters
+        }
+        for waiter in waiters {
+            if let error { waiter.resume(throwing: error) } else { waiter.resume() }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter.
+public struct Backoff: Sendable {
+    public var initial: Duration
+    public var maximum: Duration
+    private var attempt = 0
+
+    public init(initial: Duration, maximum: Duration) {
+        self.initial = initial
+        self.maximum = maximum
+    }
+
+    public mutating func next() -> Duration {
+        let factor = Double(1 << min(attempt, 16))
+        attempt += 1
+        let ceiling = min(initial * factor, maximum)
+        let millis = Double(ceiling.components.seconds) * 1000 + Double(ceiling.components.attoseconds) / 1e15
+        return .milliseconds(Int(Double.random(in: millis / 2...max(millis / 2, millis))))
+    }
+
+    public mutating func reset() { attempt = 0 }
+}
+
+/// Runs `operation`, giving up after `timeout`: nil on timeout or error.
+public func withTimeout<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async -> T? {
+    await withTaskGroup(of: T?.self) { group in
+        group.addTask { try? await operation() }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+
+/// Configuration every Cyclorama executable shares, read from environment variables.
+///
+/// | variable       | type   | default                                        |
+/// |----------------|--------|------------------------------------------------|
+/// | `HTTP_HOST`    | string | `127.0.0.1`                                    |
+/// | `HTTP_PORT`    | int    | the service's own port (gateway 8080, …)       |
+/// | `AMQP_URL`     | url    | `amqp://guest:guest@127.0.0.1:5672/`           |
+/// | `REDIS_URL`    | url    | `redis://127.0.0.1:6379/0`                     |
+/// | `DATABASE_URL` | url    | `postgres://postgres@127.0.0.1:5433/cyclorama` |
+/// | `LOG_LEVEL`    | level  | `info` (trace, debug, info, notice, warning, error, critical) |
+/// | `SHUTDOWN_GRACE_SECONDS` | double | `8` — how long in-flight work may take after SIGTERM |
+///
+/// The defaults fit the local set-up that `make up` starts (see docs/running.md).
+public struct ServiceConfiguration: Sendable {
+    public var serviceName: String
+    public var httpHost: String
+    public var httpPort: Int
+    public var amqpURL: String
+    public var redisURL: String
+    public var databaseURL: String
+    public var logLevel: Logger.Level
+    public var shutdownGrace: Duration
+
+    public init(
+        serviceName: String,
+        httpHost: String = "127.0.0.1",
+        httpPort: Int,
+        amqpURL: String = ServiceConfiguration.defaultAMQPURL,
+        redisURL: String = ServiceConfiguration.defaultRedisURL,
+        databaseURL: String = ServiceConfiguration.defaultDatabaseURL,
+        logLevel: Logger.Level = .info,
+        shutdownGrace: Duration = .seconds(8)
+    ) {
+        self.serviceName = serviceName
+        self.httpHost = httpHost
+        self.httpPort = httpPort
+        self.amqpURL = amqpURL
+        self.redisURL = redisURL
+        self.databaseURL = databaseURL
+        self.logLevel = logLevel
+        self.shutdownGrace = shutdownGrace
+    }
+
+    public static let defaultAMQPURL = "amqp://guest:guest@127.0.0.1:5672/"
+    public static let defaultRedisURL = "redis://127.0.0.1:6379/0"
+    public static let defaultDatabaseURL = "postgres://postgres@127.0.0.1:5433/cyclorama"
+
+    /// Reads the configuration from `environment`; a malformed value is an error, never silently replaced.
+    public static func fromEnvironment(
+        serviceName: String,
+        defaultPort: Int,
+        environment: EnvironmentVariables = .process
+    ) throws(ConfigurationError) -> ServiceConfiguration {
+        var configuration = ServiceConfiguration(serviceName: serviceName, httpPort: defaultPort)
+        configuration.httpHost = environment["HTTP_HOST"] ?? configuration.httpHost
+        configuration.httpPort = try environment.integer("HTTP_PORT", in: 0...65535) ?? defaultPort
+        configuration.amqpURL = environment["AMQP_URL"] ?? configuration.amqpURL
+        configuration.redisURL = environment["REDIS_URL"] ?? configuration.redisURL
+        configuration.databaseURL = environment["DATABASE_URL"] ?? configuration.databaseURL
+        if let level = environment["LOG_LEVEL"] {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+                throw ConfigurationError(variable: "LOG_LEVEL", reason: "unknown level \"\(level)\"")
+            }
+            configuration.logLevel = parsed
+        }
+        if let grace = try environment.double("SHUTDOWN_GRACE_SECONDS", in: 0...60) {
+            configuration.shutdownGrace = .milliseconds(Int(grace * 1000))
+        }
+        return configuration
+    }
+}
+
+/// A configuration value that cannot be used, with the variable it came from.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var variable: String
+    public var reason: String
+    public init(variable: String, reason: String) {
+        self.variable = variable
+        self.reason = reason
+    }
+    public var description: String { "configuration \(variable): \(reason)" }
+}
+
+/// Environment variables, injectable so tests do not depend on the process environment.
+public struct EnvironmentVariables: Sendable {
+    public var values: [String: String]
+    public init(_ values: [String: String]) { self.values = values }
+    public static var process: EnvironmentVariables { .init(ProcessInfo.processInfo.environment) }
+
+    /// The value, or nil when unset or empty.
+    public subscript(name: String) -> String? {
+        guard let value = values[name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    public func integer(_ name: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+        guard let raw = self[name] else { return nil }
+        guard let value = Int(raw), range.contains(value) else {
+            throw ConfigurationError(variable: name, reason: "expected an integer in \(range), got \"\(raw)\"")
+        }
+        return value
+    }
+
+    public func double(_ name: String, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
+        guard let raw = self[name] else { return nil }
+        guard let value = Double(raw), range.contains(value) else {
+            throw ConfigurationError(variable: name, reason: "expected a number in \(range), got \"\(raw)\"")
+        }
+        return value
+    }
+
+    public func bool(_ name: String) throws(ConfigurationError) -> Bool? {
+        guard let raw = self[name]?.lowercased() else { return nil }
+        switch raw {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw ConfigurationError(variable: name, reason: "expected true or false, got \"\(raw)\"")
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Database
+import Hummingbird
+import Logging
+import Messaging
+import Prometheus
+import Redis
+import ServiceLifecycle
+
+/// Assembles one executable: its connections, its workers and its HTTP server, in the order the
+/// service group starts them (clients, then workers, then HTTP) and stops them (the reverse).
+///
+/// ```swift
+/// var host = try ServiceHost(configuration: configuration)
+/// let database = try host.addDatabase()
+/// host.addWorker(MessageConsumer(...))
+/// try await host.run()
+/// ```
+public struct ServiceHost: Sendable {
+    public let configuration: ServiceConfiguration
+    public let logger: Logger
+    public let registry: PrometheusCollectorRegistry
+    /// The broker connection every service has.
+    public let broker: AMQPConnection
+    public private(set) var checks: [HealthCheck]
+    private var clients: [any Service]
+    private var workers: [any Service] = []
+    private var shutdownHooks: [@Sendable () async -> Void] = []
+    private var startupSteps: [@Sendable () async throws -> Void] = []
+
+    /// - Parameter additionalQueues: queues of this process only (e.g. a settings reply queue), declared with the rest.
+    public init(
+        configuration: ServiceConfiguration,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        additionalQueues: [QueueDeclaration] = []
+    ) throws {
+        self.configuration = configuration
+        self.registry = registry
+        var logger = Logger(label: "cyclorama.\(configuration.serviceName)")
+        logger.logLevel = configuration.logLevel
+        self.logger = logger
+        let amqp = try AMQPConfiguration(url: configuration.amqpURL, connectionName: configuration.serviceName)
+        var topology = CycloramaTopology.make()
+        topology.merge(Topology(queues: additionalQueues))
+        let broker = AMQPConnection(configuration: amqp, topology: topology, logger: logger)
+        self.broker = broker
+        self.clients = [broker]
+        self.checks = [HealthCheck(name: "broker") { broker.isConnected }]
+    }
+
+    /// Adds the PostgreSQL pool (with migrations at start-up) and its health check.
+    public mutating func addDatabase() throws -> DatabaseService {
+        let database = DatabaseService(configuration: try DatabaseConfiguration(url: configuration.databaseURL), logger: logger)
+        clients.insert(database, at: 0)
+        checks.append(HealthCheck(name: "postgres") { await database.isHealthy() })
+        return database
+    }
+
+    /// Adds a pooled Redis client and its health check.
+    public mutating func addRedis() throws -> RedisClient {
+        let redis = RedisClient(configuration: try RedisConfiguration(url: configuration.redisURL), logger: logger)
+        checks.append(HealthCheck(name: "redis") { await redis.ping() })
+        shutdownHooks.append { await redis.shutdown() }
+        return redis
+    }
+
+    /// Adds a long-running worker (a consumer, a poller) started after the clients.
+    public mutating func addWorker(_ worker: any Service) {
+        workers.append(worker)
+    }
+
+    /// Adds a step that must finish before the HTTP server accepts requests (e.g. seeding a token).
+    public mutating func beforeServing(_ step: @escaping @Sendable () async throws -> Void) {
+        startupSteps.append(step)
+    }
+
+    /// Builds the HTTP application: `/healthz`, `/metrics`, and whatever `routes` adds.
+    public func makeApplication(
+        routes: (Router<BasicRequestContext>) -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        router.add(middleware: APIErrorMiddleware())
+        OperationsRoutes(serviceName: configuration.serviceName, checks: checks, registry: registry).register(on: router)
+        routes(router)
+        var application = Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.httpHost, port: configuration.httpPort),
+                serverName: "cyclorama-\(configuration.serviceName)"),
+            logger: logger
+        )
+        for step in startupSteps { application.beforeServerStarts(perform: step) }
+        return application
+    }
+
+    /// Runs everything until SIGTERM / SIGINT (see ``ServiceRuntime/run(_:configuration:logger:)``).
+    public func run(routes: (Router<BasicRequestContext>) -> Void = { _ in }) async throws {
+        let application = makeApplication(routes: routes)
+        defer { logger.debug("host finished") }
+        do {
+            try await ServiceRuntime.run(clients + workers + [application], configuration: configuration, logger: logger)
+        } catch {
+            for hook in shutdownHooks { await hook() }
+            throw error
+        }
+        for hook in shutdownHooks { await hook() }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import Messaging
+import ServiceLifecycle
+import Shared
+import Synchronization
+
+/// Asks the settings-service for settings over the broker (request/reply) and caches the answer.
+///
+/// Requests go to `cyclorama.commands` / `settings.request` with this instance's temporary reply
+/// queue in `reply_to`; replies are matched by `correlationId`. Add ``replyQueue`` to the topology
+/// (``ServiceHost`` does it) and run the client as a worker.
+public final class SettingsClient: Service, Sendable {
+    /// A temporary queue of this process only; the broker deletes it when the process goes away.
+    public let replyQueue: QueueDeclaration
+    let broker: AMQPConnection
+    let logger: Logger
+    let timeout: Duration
+    let cacheLifetime: Duration
+    private let pending = Mutex<[String: CheckedContinuation<SettingsReply, any Error>]>([:])
+    private let cache = Mutex<(settings: [String: String], fetchedAt: ContinuousClock.Instant)?>(nil)
+
+    /// A fresh reply queue for this process; declare it in the broker topology before creating the client.
+    public static func makeReplyQueue(serviceName: String) -> QueueDeclaration {
+        QueueDeclaration(
+            name: "\(serviceName).settings-replies.\(UUID().uuidString.prefix(8).lowercased())",
+            kind: .temporary, deadLetter: false, retryDelays: [], deliveryLimit: nil)
+    }
+
+    public init(
+        broker: AMQPConnection, replyQueue: QueueDeclaration, logger: Logger,
+        timeout: Duration = .seconds(5), cacheLifetime: Duration = .seconds(30)
+    ) {
+        self.replyQueue = replyQueue
+        self.broker = broker
+        self.logger = logger
+        self.timeout = timeout
+        self.cacheLifetime = cacheLifetime
+    }
+
+    public func run() async throws {
+        for try await delivery in broker.consume(queue: replyQueue.name, prefetch: 16).cancelOnGracefulShutdown() {
+            do {
+                let reply = try MessageDecoder.decode(SettingsReply.self, from: delivery.body)
+                let waiter = pending.withLock { $0.removeValue(forKey: reply.correlationId) }
+                waiter?.resume(returning: reply)
+                if waiter == nil { logger.debug("late settings reply dropped", metadata: ["correlationId": "\(reply.correlationId)"]) }
+            } catch {
+                logger.warning("unreadable settings reply dropped", metadata: ["error": "\(error)"])
+            }
+            try? await delivery.ack()
+        }
+    }
+
+    /// All settings (secrets masked), from the cache when it is fresh.
+    public func settings() async throws -> [String: String] {
+        if let cached = cache.withLock({ $0 }), ContinuousClock.now - cached.fetchedAt < cacheLifetime {
+            return cached.settings
+        }
+        let fresh = try await request(keys: nil).settings
+        cache.withLock { $0 = (fresh, ContinuousClock.now) }
+        return fresh
+    }
+
+    /// Forgets the cached settings (on `settings.changed`).
+    public func invalidate() {
+        cache.withLock { $0 = nil }
+    }
+
+    /// One request/reply round trip; throws ``SettingsClientError`` on timeout.
+    public func request(keys: [String]?) async throws -> SettingsReply {
+        let request = SettingsRequest(keys: keys)
+        let correlationId = request.correlationId
+        return try await withThrowingTaskGroup(of: SettingsReply.self) { group in
+            group.addTask {
+                try await withCheckedThrowingContinuation { continuation in
+                    self.pending.withLock { $0[correlationId] = continuation }
+                    Task {
+                        do {
+                            try await self.broker.publish(request, replyTo: self.replyQueue.name)
+                        } catch {
+                            self.pending.withLock { $0.removeValue(forKey: correlationId) }?.resume(throwing: error)
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: self.timeout)
+                throw SettingsClientError(message: "no settings reply within \(self.timeout); is settings-service running?")
+            }
+            defer {
+                group.cancelAll()
+                self.pending.withLock { $0.removeValue(forKey: correlationId) }?
+                    .resume(throwing: SettingsClientError(message: "settings request abandoned"))
+            }
+            return try await group.next()!
+        }
+    }
+}
+
+public struct SettingsClientError: Error, CustomStringConvertible {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,193 @@
+import Foundation
+
+/// Event: the dispatcher handed the job to its backend, which gave it `backendJobId`.
+public struct GenerationSubmitted: CycloramaMessage {
+    public static let messageType = MessageType.generationSubmitted
+    public private(set) var type = MessageType.generationSubmitted
+    public private(set) var schemaVersion = MessageType.currentSchemaVersion
+    public var messageId: UUID
+    public var correlationId: String
+    public var occurredAt: Date
+
+    public var jobId: UUID
+    public var mediaId: UUID
+    public var backend: GenerationBackend
+    /// The RunPod (or local engine) job id.
+    public var backendJobId: String
+
+    public init(
+        messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(),
+        jobId: UUID, mediaId: UUID, backend: GenerationBackend, backendJobId: String
+    ) {
+        self.messageId = messageId
+        self.correlationId = correlationId ?? jobId.uuidString
+        self.occurredAt = occurredAt
+        self.jobId = jobId
+        self.mediaId = mediaId
+        self.backend = backend
+        self.backendJobId = backendJobId
+    }
+
+    public func validate() throws(ValidationError) {
+        try validateEnvelope()
+        try Check.nonEmpty(backendJobId, "backendJobId", max: 255)
+    }
+}
+
+/// Event: the job moved on (for progress displays; never needed for correctness).
+public struct GenerationProgressed: CycloramaMessage {
+    public static let messageType = MessageType.generationProgressed
+    public private(set) var type = MessageType.generationProgressed
+    public private(set) var schemaVersion = MessageType.currentSchemaVersion
+    public var messageId: UUID
+    public var correlationId: String
+    public var occurredAt: Date
+
+    public var jobId: UUID
+    public var mediaId: UUID
+    public var stage: GenerationStage
+    /// Free text, e.g. the backend's progress (`"4/10"`).
+    public var detail: String?
+
+    public init(
+        messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(),
+        jobId: UUID, mediaId: UUID, stage: GenerationStage, detail: String? = nil
+    ) {
+        self.messageId = messageId
+        self.correlationId = correlationId ?? jobId.uuidString
+        self.occurredAt = occurredAt
+        self.jobId = jobId
+        self.mediaId = mediaId
+        self.stage = stage
+        self.detail = detail
+    }
+
+    public func validate() throws(ValidationError) {
+        try validateEnvelope()
+        if let detail, detail.count > 1000 {
+            throw ValidationError(field: "detail", reason: "must be at most 1000 characters; got \(detail.count)")
+        }
+    }
+}
+
+/// Event: a generation finished. Published twice per job:
+/// 1. by the dispatcher when the backend finished (`mediaVersionId` absent), on `cyclorama.events`;
+///    the result-ingestor consumes it, downloads `outputUrl` and updates the media;
+/// 2. by the ingestor after applying the result (`mediaVersionId` set), to the request's `replyTo`.
+public struct GenerationCompleted: CycloramaMessage {
+    public static let messageType = MessageType.generationCompleted
+    public private(set) var type = MessageType.generationCompleted
+    public private(set) var schemaVersion = MessageType.currentSchemaVersion
+    public var messageId: UUID
+    public var correlationId: String
+    public var occurredAt: Date
+
+    public var jobId: UUID
+    public var mediaId: UUID
+    public var kind: GenerationKind
+    public var batchId: UUID?
+    public var variationName: String?
+    public var backend: GenerationBackend
+    public var backendJobId: String
+    /// Where the backend left the image (RunPod URLs expire after 7 days).
+    public var outputUrl: String
+    /// USD, when the backend reports it.
+    public var cost: Double?
+    public var executionTimeMs: Int?
+    /// What was asked for; the ingestor upscales when the backend did not.
+    public var options: ResolvedGenerationOptions
+    /// The request's extra address, carried so the ingestor can publish the terminal event there.
+    public var replyTo: ReplyAddress?
+    /// The media version that now holds the result; set only by the ingestor.
+    public var mediaVersionId: UUID?
+
+    public init(
+        messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(),
+        jobId: UUID, mediaId: UUID, kind: GenerationKind = .single, batchId: UUID? = nil,
+        variationName: String? = nil, backend: GenerationBackend, backendJobId: String, outputUrl: String,
+        cost: Double? = nil, executionTimeMs: Int? = nil, options: ResolvedGenerationOptions,
+        replyTo: ReplyAddress? = nil, mediaVersionId: UUID? = nil
+    ) {
+        self.messageId = messageId
+        self.correlationId = correlationId ?? jobId.uuidString
+        self.occurredAt = occurredAt
+        self.jobId = jobId
+        self.mediaId = mediaId
+        self.kind = kind
+        self.batchId = batchId
+        self.variationName = variationName
+        self.backend = backend
+        self.backendJobId = backendJobId
+        self.outputUrl = outputUrl
+        self.cost = cost
+        self.executionTimeMs = executionTimeMs
+        self.options = options
+        self.replyTo = replyTo
+        self.mediaVersionId = mediaVersionId
+    }
+
+    public func validate() throws(ValidationError) {
+        try validateEnvelope()
+        try GenerationKind.validate(kind, batchId: batchId, variationName: variationName)
+        try Check.nonEmpty(backendJobId, "backendJobId", max: 255)
+        try Check.url(outputUrl, "outputUrl")
+        if let cost, !(cost >= 0 && cost.isFinite) {
+            throw ValidationError(field: "cost", reason: "must be a non-negative number of USD; got \(cost)")
+        }
+        if let executionTimeMs { try Check.atLeast(executionTimeMs, 0, "executionTimeMs") }
+        try options.validate()
+        try replyTo?.validate(at: "replyTo")
+    }
+}
+
+/// Event: the job ended without a result. Terminal: also published to the request's `replyTo`.
+public struct GenerationFailed: CycloramaMessage {
+    public static let messageType = MessageType.generationFailed
+    public private(set) var type = MessageType.generationFailed
+    public private(set) var schemaVersion = MessageType.currentSchemaVersion
+    public var messageId: UUID
+    public var correlationId: String
+    public var occurredAt: Date
+
+    public var jobId: UUID
+    public var mediaId: UUID
+    /// Known unless the request itself could not be read.
+    public var kind: GenerationKind?
+    public var batchId: UUID?
+    public var variationName: String?
+    public var backendJobId: String?
+    /// For people: what happened.
+    public var reason: String
+    /// For programs: see ``FailureCode``; unknown codes must be accepted.
+    public var code: FailureCode
+    /// Whether asking again (a new request) may succeed.
+    public var retryable: Bool
+
+    public init(
+        messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(),
+        jobId: UUID, mediaId: UUID, kind: GenerationKind? = nil, batchId: UUID? = nil,
+        variationName: String? = nil, backendJobId: String? = nil, reason: String, code: FailureCode,
+        retryable: Bool
+    ) {
+        self.messageId = messageId
+        self.correlationId = correlationId ?? jobId.uuidString
+        self.occurredAt = occurredAt
+        self.jobId = jobId
+        self.mediaId = mediaId
+        self.kind = kind
+        self.batchId = batchId
+        self.variationName = variationName
+        self.backendJobId = backendJobId
+        self.reason = reason
+        self.code = code
+        self.retryable = retryable
+    }
+
+    public func validate() throws(ValidationError) {
+        try validateEnvelope()
+        if let kind { try GenerationKind.validate(kind, batchId: batchId, variationName: variationName) }
+        try Check.nonEmpty(reason, "reason", max: 2000)
+        try Check.nonEmpty(code.rawValue, "code", max: 100)
+        try Check.optional(backendJobId, "backendJobId", max: 255)
+    }
+}

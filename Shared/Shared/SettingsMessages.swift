@@ -1,0 +1,136 @@
+import Foundation
+
+/// Command (RPC): read settings. Publish to `cyclorama.commands` / `settings.request` with the AMQP
+/// properties `reply_to` (your queue) and `correlation_id`; the settings-service answers with a
+/// ``SettingsReply`` on that queue.
+public struct SettingsRequest: CycloramaMessage {
+    public static let messageType = MessageType.settingsRequest
+    public private(set) var type = MessageType.settingsRequest
+    public private(set) var schemaVersion = MessageType.currentSchemaVersion
+    public var messageId: UUID
+    public var correlationId: String
+    public var occurredAt: Date
+
+    /// The keys wanted; `nil` means all. Unknown keys are left out of the reply.
+    public var keys: [String]?
+
+    /// `correlationId` defaults to the messageId.
+    public init(messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(), keys: [String]? = nil) {
+        self.messageId = messageId
+        self.correlationId = correlationId ?? messageId.uuidString
+        self.occurredAt = occurredAt
+        self.keys = keys
+    }
+
+    public func validate() throws(ValidationError) {
+        try validateEnvelope()
+        for (index, key) in (keys ?? []).enumerated() {
+            try Check.nonEmpty(key, "keys[\(index)]", max: 100)
+        }
+    }
+}
+
+/// Reply (RPC): the settings asked for, secrets masked. Sent through the default exchange to the
+/// request's `reply_to` queue, with the request's `correlation_id`.
+public struct SettingsReply: CycloramaMessage {
+    public static let messageType = MessageType.settingsReply
+    public private(set) var type = MessageType.settingsReply
+    public private(set) var schemaVersion = MessageType.currentSchemaVersion
+    public var messageId: UUID
+    public var correlationId: String
+    public var occurredAt: Date
+
+    /// The request's `messageId`.
+    public var requestMessageId: UUID
+    /// key → value, secrets masked with ``SecretSettings/mask(_:)``.
+    public var settings: [String: String]
+
+    public init(
+        messageId: UUID = UUID(), correlationId: String, occurredAt: Date = Date(),
+        requestMessageId: UUID, settings: [String: String]
+    ) {
+        self.messageId = messageId
+        self.correlationId = correlationId
+        self.occurredAt = occurredAt
+        self.requestMessageId = requestMessageId
+        self.settings = settings
+    }
+
+    public func validate() throws(ValidationError) {
+        try validateEnvelope()
+        try SecretSettings.checkMasked(settings)
+    }
+}
+
+/// Event: settings changed (secrets masked). Services holding settings reload them.
+public struct SettingsChanged: CycloramaMessage {
+    public static let messageType = MessageType.settingsChanged
+    public private(set) var type = MessageType.settingsChanged
+    public private(set) var schemaVersion = MessageType.currentSchemaVersion
+    public var messageId: UUID
+    public var correlationId: String
+    public var occurredAt: Date
+
+    /// The keys whose values changed.
+    public var changedKeys: [String]
+    /// All settings after the change, secrets masked.
+    public var settings: [String: String]
+
+    /// `correlationId` defaults to the messageId (or the change request's id when there is one).
+    public init(
+        messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(),
+        changedKeys: [String], settings: [String: String]
+    ) {
+        self.messageId = messageId
+        self.correlationId = correlationId ?? messageId.uuidString
+        self.occurredAt = occurredAt
+        self.changedKeys = changedKeys
+        self.settings = settings
+    }
+
+    public func validate() throws(ValidationError) {
+        try validateEnvelope()
+        if changedKeys.isEmpty { throw ValidationError(field: "changedKeys", reason: "must not be empty") }
+        for (index, key) in changedKeys.enumerated() {
+            try Check.nonEmpty(key, "changedKeys[\(index)]", max: 100)
+        }
+        try SecretSettings.checkMasked(settings)
+    }
+}
+
+/// Settings whose values never leave the settings-service in clear text.
+public enum SecretSettings {
+    /// The RunPod API key.
+    public static let runpodApiKey = "runpodApiKey"
+    /// Every secret key.
+    public static let keys: Set<String> = [runpodApiKey]
+
+    public static func isSecret(_ key: String) -> Bool { keys.contains(key) }
+
+    /// `rpa_…` and the last 4 characters; `""` when unset. Short values show no tail at all, so a
+    /// mask never reveals most of a key.
+    public static func mask(_ value: String) -> String {
+        if value.isEmpty { return "" }
+        return value.count >= 12 ? "rpa_…" + value.suffix(4) : "rpa_…"
+    }
+
+    /// `settings` with every secret value masked.
+    public static func masking(_ settings: [String: String]) -> [String: String] {
+        var masked = settings
+        for key in keys where masked[key] != nil { masked[key] = mask(masked[key]!) }
+        return masked
+    }
+
+    /// Whether `value` is what ``mask(_:)`` produces (and so not a leaked secret).
+    public static func isMasked(_ value: String) -> Bool {
+        value.isEmpty || (value.hasPrefix("rpa_…") && value.count <= "rpa_…".count + 4)
+    }
+
+    static func checkMasked(_ settings: [String: String]) throws(ValidationError) {
+        for key in keys.sorted() {
+            if let value = settings[key], !isMasked(value) {
+                throw ValidationError(field: "settings.\(key)", reason: "is a secret and must be masked (rpa_… and the last 4)")
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Logging
+import Testing
+@testable import Messaging
+
+/// Publish with confirm, consume, ack — against the real broker.
+@Suite struct PublishConsumeTests {
+    let exchange = BrokerFixture.uniqueName("ex")
+    let queueName = BrokerFixture.uniqueName("q")
+
+    var topology: Topology {
+        Topology(
+            exchanges: [ExchangeDeclaration(name: exchange)],
+            queues: [QueueDeclaration(name: queueName, bindings: [QueueBinding(exchange: exchange, routingKey: "job.#")])])
+    }
+
+    private func cleanUp(_ running: RunningConnection) async throws {
+        try await running.connection.delete(
+            queues: topology.queues.flatMap(BrokerFixture.queueNames), exchanges: [exchange])
+        try await running.stop()
+    }
+
+    @Test func publishedMessageIsConsumedWithItsPropertiesAndAcked() async throws {
+        let running = try await RunningConnection(name: "publish-consume", topology: topology)
+        let message = OutgoingMessage(
+            body: Array("{\"hello\":1}".utf8), messageID: "m-1", correlationID: "c-1", type: "test.hello",
+            replyTo: "replies", headers: ["tenant": "acme"], timestamp: 1_700_000_000)
+        try await running.connection.publish(message, to: exchange, routingKey: "job.created")
+
+        let inbox = Inbox(running.connection.consume(queue: queueName, prefetch: 5))
+        let delivery = try #require(try await inbox.next())
+        #expect(delivery.text == "{\"hello\":1}")
+        #expect(delivery.messageID == "m-1")
+        #expect(delivery.correlationID == "c-1")
+        #expect(delivery.type == "test.hello")
+        #expect(delivery.replyTo == "replies")
+        #expect(delivery.contentType == "application/json")
+        #expect(delivery.headers["tenant"] == "acme")
+        #expect(delivery.timestamp == 1_700_000_000)
+        #expect(delivery.exchange == exchange)
+        #expect(delivery.routingKey == "job.created")
+        #expect(delivery.queue == queueName)
+        #expect(delivery.attempt == 1)
+        #expect(!delivery.redelivered)
+        try await delivery.ack()
+        await #expect(throws: AMQPError.self) { try await delivery.ack() }
+        // Acked: the broker does not deliver it again.
+        #expect(try await inbox.next(timeout: .milliseconds(500)) == nil)
+        try await cleanUp(running)
+    }
+
+    @Test func manyConfirmedPublishesAllArrive() async throws {
+        let running = try await RunningConnection(name: "publish-many", topology: topology)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    try await running.connection.publish(BrokerFixture.message("\(index)"), to: exchange, routingKey: "job.x")
+                }
+            }
+            try await group.waitForAll()
+        }
+        let inbox = Inbox(running.connection.consume(queue: queueName, prefetch: 50))
+        var seen = Set<String>()
+        while let delivery = try await inbox.next(timeout: .seconds(5)) {
+            seen.insert(delivery.text)
+            try await delivery.ack()
+            if seen.count == 200 { break }
+        }
+        #expect(seen == Set((0..<200).map(String.init)))
+        try await cleanUp(running)
+    }
+
+    @Test func unroutableAndMissingExchangeFailLoudly() async throws {
+        let running = try await RunningConnection(name: "publish-fail", topology: topology)
+        await #expect {
+            try await running.connection.publish(BrokerFixture.message("x"), to: exchange, routingKey: "nobody.listens")
+        } throws: { ($0 as? PublishError)?.code == .unroutable }
+        await #expect {
+            try await running.connection.publish(BrokerFixture.message("x"), to: exchange + ".missing", routingKey: "job.x")
+        } throws: { ($0 as? PublishError)?.code == .channelClosed }
+        // The publisher recovers its channel: the next publish is confirmed.
+        try await running.connection.publish(BrokerFixture.message("after"), to: exchange, routingKey: "job.x")
+        let inbox = Inbox(running.connection.consume(queue: queueName))
+        let after = try #require(try await inbox.next())
+        #expect(after.text == "after")
+        try await after.ack()
+        try await cleanUp(running)
+    }
+
+    @Test func unackedMessageIsRedeliveredAfterTheConsumersConnectionDies() async throws {
+        let running = try await RunningConnection(name: "redeliver", topology: topology)
+        try await running.connection.publish(BrokerFixture.message("precious"), to: exchange, routingKey: "job.x")
+        let inbox = Inbox(running.connection.consume(queue: queueName, prefetch: 1))
+        let first = try #require(try await inbox.next())
+        #expect(!first.redelivered)
+
+        running.connection.breakConnectionForTesting()  // as if the process or network died: no ack sent
+        let again = try #require(try await inbox.next(timeout: .seconds(20)))
+        #expect(again.text == "precious")
+        #expect(again.redelivered)
+        await #expect {
+            try await first.ack()
+        } throws: { ($0 as? AMQPError)?.code == .deliveryStale }
+        try await again.ack()
+        #expect(running.connection.isConnected)
+        try await cleanUp(running)
+    }
+
+    @Test func publisherRecoversFromABrokenConnection() async throws {
+        let running = try await RunningConnection(name: "publish-recover", topology: topology)
+        running.connection.breakConnectionForTesting()
+        try await running.connection.publish(BrokerFixture.message("through"), to: exchange, routingKey: "job.x")
+        let inbox = Inbox(running.connection.consume(queue: queueName))
+        let through = try #require(try await inbox.next())
+        #expect(through.text == "through")
+        try await through.ack()
+        try await cleanUp(running)
+    }
+
+    @Test func publishTimesOutWithoutABroker() async throws {
+        var configuration = try AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:1/", connectionName: "nowhere")
+        configuration.publishTimeout = .milliseconds(300)
+        var logger = Logger(label: "test.nowhere")
+        logger.logLevel = .critical
+        let connection = AMQPConnection(configuration: configuration, logger: logger)
+        let task = Task { try await connection.run() }
+        #expect(!connection.isConnected)
+        await #expect {
+            try await connection.publish(BrokerFixture.message("x"), to: "amq.topic", routingKey: "x")
+        } throws: { ($0 as? PublishError)?.code == .timeout }
+        connection.shutdown()
+        try await task.value
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import Logging
+import Redis
+import TestSupport
+
+/// Clients against the real Redis of `REDIS_URL`, and key names no other test uses.
+enum RedisTestSupport {
+    static func configuration(poolSize: Int = 4) throws -> RedisConfiguration {
+        var configuration = try RedisConfiguration(url: TestEnvironment.redisURL)
+        configuration.poolSize = poolSize
+        return configuration
+    }
+
+    /// Runs `body` with a fresh client and always shuts it down.
+    static func withClient<T>(
+        _ configuration: RedisConfiguration? = nil,
+        _ body: (RedisClient) async throws -> T
+    ) async throws -> T {
+        let client = RedisClient(configuration: try configuration ?? self.configuration(),
+                                 logger: Logger(label: "test.redis"))
+        do {
+            let result = try await body(client)
+            await client.shutdown()
+            return result
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    static func key(_ name: String) -> String { "test:\(TestEnvironment.uniqueName(name))" }
+
+    /// Polls until `condition` holds or `timeout` passes; returns whether it held.
+    static func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Messaging
+import Shared
+import Testing
+import TestSupport
+
+/// settings-service answers the settings request from PostgreSQL, over the real broker.
+@Suite("settings-service", .timeLimit(.minutes(2)))
+struct SettingsServiceTests {
+    @Test func answersTheSettingsRequestWithTheSeededDefaults() async throws {
+        let database = try await TemporaryDatabase.create()
+        let service = try ServiceProcess("settings-service", port: freePort(), environment: ["DATABASE_URL": database.url])
+        #expect(await service.waitUntilHealthy(timeout: .seconds(45)) == 200, "log:\n\(service.log())")
+
+        let replies = BrokerProbe.replyQueue()
+        let probe = try await BrokerProbe(queues: [replies])
+        let request = SettingsRequest()
+        // Only the keys asked for (unknown ones are left out).
+        let narrow = SettingsRequest(keys: ["aiImageBackend", "noSuchKey"])
+        try await probe.connection.publish(request, replyTo: replies.name)
+        try await probe.connection.publish(narrow, replyTo: replies.name)
+        let deliveries = try await probe.collect(2, on: replies.name, timeout: .seconds(15))
+        try #require(deliveries.count == 2, "replies missing; log:\n\(service.log())")
+        let decoded = try deliveries.map { try MessageDecoder.decode(SettingsReply.self, from: $0.body) }
+        let reply = try #require(decoded.first { $0.correlationId == request.correlationId })
+
+        #expect(reply.requestMessageId == request.messageId)
+        let expected: [String: String] = [
+            "runpodApiKey": "", "aiImageEnabled": "true", "aiImageDefaultShadow": "soft",
+            "aiImageDefaultBackground": "#FFFFFF", "aiImageInferenceSteps": "28", "aiImageGuidance": "3.5",
+            "aiImageResolution": "1024", "aiImageEnableUpscaling": "false", "aiImageMaxConcurrent": "3",
+            "aiImageAbTestEnabled": "false", "aiImageEnableWebhooks": "false", "aiImageWebhookUrl": "",
+            "aiImageBackend": "local",
+        ]
+        #expect(reply.settings == expected)
+
+        let narrowReply = try #require(decoded.first { $0.correlationId == narrow.correlationId })
+        #expect(narrowReply.settings == ["aiImageBackend": "local"])
+
+        await probe.close()
+        _ = await service.stop()
+        await database.drop()
+    }
+
+    @Test func requestsItCannotAnswerAreDeadLetteredWithTheReason() async throws {
+        let service = try ServiceProcess("settings-service", port: freePort())
+        #expect(await service.waitUntilHealthy(timeout: .seconds(45)) == 200, "log:\n\(service.log())")
+        let probe = try await BrokerProbe()
+
+        // Not JSON at all.
+        let marker = UUID().uuidString
+        try await probe.publish(Array("not json \(marker)".utf8), exchange: Routing.Exchange.commands, routingKey: Routing.Key.settingsRequest)
+        let garbage = try #require(try await probe.deadLettered(from: Routing.Queue.settingsRequests, containing: marker))
+        #expect(garbage.headers[Routing.Header.reason]?.isEmpty == false)
+
+        // Valid, but with nowhere to send the answer.
+        let orphan = SettingsRequest()
+        try await probe.connection.publish(orphan)
+        let dead = try #require(
+            try await probe.deadLettered(from: Routing.Queue.settingsRequests, containing: orphan.messageId.uuidString))
+        #expect(dead.headers[Routing.Header.reason]?.contains("reply_to") == true, "\(dead.headers)")
+
+        await probe.close()
+        _ = await service.stop()
+    }
+}

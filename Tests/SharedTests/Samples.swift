@@ -1,0 +1,120 @@
+import Foundation
+import Shared
+
+/// The messages of the golden files (Golden/*.json) and of docs/messages.md, built in Swift.
+enum Samples {
+    static let jobId = UUID(uuidString: "3F2504E0-4F89-41D3-9A0C-0305E82C3301")!
+    static let mediaId = UUID(uuidString: "9B2D5E7A-1C3F-4A6B-8D9E-0F1A2B3C4D5E")!
+    static let versionId = UUID(uuidString: "C8246639-D1FC-4DB0-A50E-17D4B625ACCC")!
+    static let previousVersionId = UUID(uuidString: "D935774A-E20D-4EC1-B61F-28E5C736BDDD")!
+    static let settingsRequestId = UUID(uuidString: "95F19306-AEC9-4A8D-B2DB-E4A183F27F99")!
+    static let settingsChangedId = UUID(uuidString: "B7135528-C0EB-4CAF-94FD-06C3A5149BBB")!
+    static let replyTo = ReplyAddress(exchange: "erp.events", routingKey: "cyclorama.outcome")
+    static let backendJobId = "local-5d41402abc4b2a76"
+
+    static func id(_ text: String) -> UUID { UUID(uuidString: text)! }
+    static func at(_ text: String) -> Date { MessageCoding.parseTimestamp(text)! }
+
+    static let resolvedOptions = ResolvedGenerationOptions(
+        shadowStyle: .soft, backgroundColor: BackgroundColor("#f3f4f6")!,
+        customInstructions: "Keep the cap's embossed logo sharp.", removeWatermark: true, upscale: .x2)
+
+    static let prompt = """
+        Replace the background with a clean professional light gray studio background.
+        Add a soft realistic drop shadow beneath the product for depth and dimension.
+        Keep the product in the exact same position, scale, and orientation.
+        Preserve all original product details, textures, colors, and any text or labels that are part of the product itself.
+        Remove any watermarks, logos, brand overlays, or text overlays that are not part of the original product packaging or design.
+        Professional commercial product photography style with even studio lighting.
+        High quality, sharp focus, commercial e-commerce standard.
+        Clean and professional finish without any distracting elements or watermarks.
+        Keep the cap's embossed logo sharp.
+        """
+
+    static let requestGeneration = RequestGeneration(
+        messageId: id("1D7F1B8E-2C41-4E0B-9A53-6C2F0B7A9D11"), occurredAt: at("2026-11-29T10:15:30.123Z"),
+        jobId: jobId, mediaId: mediaId, kind: .single,
+        options: GenerationOptions(
+            shadowStyle: .soft, backgroundColor: BackgroundColor("#F3F4F6"),
+            customInstructions: "Keep the cap's embossed logo sharp.", removeWatermark: true, upscale: .x2),
+        replyTo: replyTo, requestedBy: "erp-sync")
+
+    static let dispatchGeneration = DispatchGeneration(
+        messageId: id("2E8A2C9F-3D52-4F1C-8B64-7D3A1C8B0E22"), occurredAt: at("2026-11-29T10:15:30.241Z"),
+        jobId: jobId, mediaId: mediaId, kind: .single, backend: .local, prompt: prompt,
+        input: [
+            "image": "https://cyclorama.example.com/api/media/9B2D5E7A-1C3F-4A6B-8D9E-0F1A2B3C4D5E/file",
+            "background": "#F3F4F6", "shadow": "soft", "removeWatermark": true, "upscale": 2, "outputFormat": "png",
+        ],
+        options: resolvedOptions, replyTo: replyTo, attempt: 1)
+
+    static let generationSubmitted = GenerationSubmitted(
+        messageId: id("3F9B3DA0-4E63-4A2D-9C75-8E4B2D9C1F33"), occurredAt: at("2026-11-29T10:15:30.388Z"),
+        jobId: jobId, mediaId: mediaId, backend: .local, backendJobId: backendJobId)
+
+    static let generationProgressed = GenerationProgressed(
+        messageId: id("40AC4EB1-5F74-4B3E-8D86-9F5C3EAD2A44"), occurredAt: at("2026-11-29T10:15:33.002Z"),
+        jobId: jobId, mediaId: mediaId, stage: .inProgress, detail: "4/10")
+
+    static let generationCompleted = GenerationCompleted(
+        messageId: id("51BD5FC2-6A85-4C4F-9E97-A06D4FBE3B55"), occurredAt: at("2026-11-29T10:15:36.410Z"),
+        jobId: jobId, mediaId: mediaId, kind: .single, backend: .local, backendJobId: backendJobId,
+        outputUrl: "http://127.0.0.1:8090/outputs/local-5d41402abc4b2a76.png", cost: 0, executionTimeMs: 2870,
+        options: resolvedOptions, replyTo: replyTo)
+
+    static var generationCompletedApplied: GenerationCompleted {
+        var message = generationCompleted
+        message.messageId = id("62CE60D3-7B96-4D5A-8FA8-B17E50CF4C66")
+        message.occurredAt = at("2026-11-29T10:15:37.015Z")
+        message.mediaVersionId = versionId
+        return message
+    }
+
+    static let generationFailed = GenerationFailed(
+        messageId: id("73DF71E4-8CA7-4E6B-90B9-C28F61D05D77"), occurredAt: at("2026-11-29T10:25:30.500Z"),
+        jobId: jobId, mediaId: mediaId, kind: .single, backendJobId: "b7f3c1d2-runpod-e1",
+        reason: "RunPod job stayed IN_QUEUE for 600 s (no workers available)", code: .timedOut, retryable: true)
+
+    static let mediaUpdated = MediaUpdated(
+        messageId: id("84E082F5-9DB8-4F7C-A1CA-D39072E16E88"), occurredAt: at("2026-11-29T10:15:37.002Z"),
+        jobId: jobId, mediaId: mediaId, versionId: versionId, previousVersionId: previousVersionId,
+        sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", width: 2048, height: 2048,
+        mime: "image/png")
+
+    static let settingsRequest = SettingsRequest(
+        messageId: settingsRequestId, occurredAt: at("2026-11-29T09:00:00.000Z"),
+        keys: ["aiImageDefaultShadow", "aiImageDefaultBackground", "runpodApiKey"])
+
+    static let settingsReply = SettingsReply(
+        messageId: id("A6024417-BFDA-4B9E-83EC-F5B294038AAA"), correlationId: settingsRequestId.uuidString,
+        occurredAt: at("2026-11-29T09:00:00.012Z"), requestMessageId: settingsRequestId,
+        settings: SecretSettings.masking([
+            "aiImageDefaultShadow": "soft", "aiImageDefaultBackground": "#FFFFFF",
+            "runpodApiKey": "rpa_SECRETSECRETSECRET7Q2Z",
+        ]))
+
+    static let settingsChanged = SettingsChanged(
+        messageId: settingsChangedId, occurredAt: at("2026-11-29T09:30:12.500Z"),
+        changedKeys: ["aiImageDefaultShadow"],
+        settings: [
+            "aiImageAbTestEnabled": "false", "aiImageDefaultBackground": "#FFFFFF", "aiImageDefaultShadow": "dramatic",
+            "aiImageEnableUpscaling": "false", "aiImageEnableWebhooks": "false", "aiImageEnabled": "true",
+            "aiImageGuidance": "3.5", "aiImageInferenceSteps": "28", "aiImageMaxConcurrent": "3",
+            "aiImageResolution": "1024", "aiImageWebhookUrl": "", "runpodApiKey": "rpa_…7Q2Z",
+        ])
+
+    /// Golden file name (without `.json`) → the message it holds.
+    static let golden: [(file: String, message: AnyMessage)] = [
+        ("RequestGeneration", .requestGeneration(requestGeneration)),
+        ("DispatchGeneration", .dispatchGeneration(dispatchGeneration)),
+        ("GenerationSubmitted", .generationSubmitted(generationSubmitted)),
+        ("GenerationProgressed", .generationProgressed(generationProgressed)),
+        ("GenerationCompleted", .generationCompleted(generationCompleted)),
+        ("GenerationCompleted.applied", .generationCompleted(generationCompletedApplied)),
+        ("GenerationFailed", .generationFailed(generationFailed)),
+        ("MediaUpdated", .mediaUpdated(mediaUpdated)),
+        ("SettingsRequest", .settingsRequest(settingsRequest)),
+        ("SettingsReply", .settingsReply(settingsReply)),
+        ("SettingsChanged", .settingsChanged(settingsChanged)),
+    ]
+}

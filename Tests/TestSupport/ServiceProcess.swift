@@ -1,0 +1,104 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// One of Cyclorama's executables, started as a real child process for a test.
+public final class ServiceProcess: @unchecked Sendable {
+    public let name: String
+    public let port: Int
+    public let logFile: URL
+    private let process: Process
+
+    /// Starts `.build/debug/<name>` with the given extra environment and `HTTP_PORT=port`.
+    public init(_ name: String, port: Int, environment: [String: String] = [:]) throws {
+        self.name = name
+        self.port = port
+        let logs = try TestEnvironment.scratchDirectory("logs")
+        self.logFile = logs.appendingPathComponent("\(name)-\(port).log")
+        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: logFile)
+        process = Process()
+        process.executableURL = TestEnvironment.binaryDirectory.appendingPathComponent(name)
+        var env = ProcessInfo.processInfo.environment
+        env["HTTP_HOST"] = "127.0.0.1"
+        env["HTTP_PORT"] = String(port)
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    public var processIdentifier: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    /// Polls `GET /healthz` until it answers 200 or `timeout` passes; returns the last status seen.
+    @discardableResult
+    public func waitUntilHealthy(timeout: Duration = .seconds(30)) async -> Int? {
+        let deadline = ContinuousClock.now + timeout
+        var last: Int?
+        while ContinuousClock.now < deadline, process.isRunning {
+            last = await HTTPProbe.status(of: "http://127.0.0.1:\(port)/healthz")
+            if last == 200 { return 200 }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return last
+    }
+
+    /// Sends `signal` (SIGTERM by default) and waits up to `timeout` for the process to exit.
+    /// Returns the exit status and how long the exit took, or nil when it did not exit in time.
+    public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(15)) async -> (status: Int32, elapsed: Duration)? {
+        let clock = ContinuousClock()
+        let start = clock.now
+        kill(process.processIdentifier, signal)
+        while process.isRunning {
+            if clock.now - start > timeout { return nil }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return (process.terminationStatus, clock.now - start)
+    }
+
+    /// `kill -9`, for crash tests.
+    public func crash() async {
+        _ = await stop(signal: SIGKILL, timeout: .seconds(5))
+    }
+
+    /// The process's log so far (for failure messages).
+    public func log() -> String {
+        (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Tiny HTTP helpers for tests.
+public enum HTTPProbe {
+    /// The status code of `GET url`, or nil when the connection fails.
+    public static func status(of url: String) async -> Int? {
+        try? await get(url).status
+    }
+
+    public static func get(_ url: String) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 4 << 20)
+        return (Int(response.status.code), String(buffer: body))
+    }
+}
+
+/// A TCP port that was free a moment ago (bind to port 0, read it back, close).
+public func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

@@ -1,0 +1,38 @@
+import Foundation
+import ServiceSupport
+
+/// Where the real servers and the built executables are, for tests.
+///
+/// Defaults match `scripts/servers.sh`; the same environment variables the services read override them.
+public enum TestEnvironment {
+    public static var amqpURL: String { env("AMQP_URL") ?? ServiceConfiguration.defaultAMQPURL }
+    public static var redisURL: String { env("REDIS_URL") ?? ServiceConfiguration.defaultRedisURL }
+    public static var databaseURL: String { env("DATABASE_URL") ?? ServiceConfiguration.defaultDatabaseURL }
+
+    /// The repository's root folder (this file lives in Tests/TestSupport/).
+    public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The folder holding the built executables: `CYCLORAMA_BIN_DIR`, else `.build/debug`.
+    public static var binaryDirectory: URL {
+        if let dir = env("CYCLORAMA_BIN_DIR") { return URL(fileURLWithPath: dir) }
+        return repositoryRoot.appendingPathComponent(".build/debug")
+    }
+
+    /// A scratch folder under `.var/test/` that the test owns.
+    public static func scratchDirectory(_ name: String = UUID().uuidString) throws -> URL {
+        let url = repositoryRoot.appendingPathComponent(".var/test/\(name)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// A name no other test uses, for queues, keys and databases.
+    public static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    private static func env(_ name: String) -> String? {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+        return value
+    }
+}

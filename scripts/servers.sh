@@ -1,0 +1,400 @@
+#!/usr/bin/env bash
+# Runs RabbitMQ, Redis and PostgreSQL from Debian's packages as background processes bound to
+# 127.0.0.1, with their data under .var/ (no systemd needed).
+#
+# Usage: scripts/servers.sh start|stop|status|restart [rabbitmq|redis|postgres ...]
+#   No server named = all three. Every command is idempotent: starting a running server does
+#   nothing, stopping a stopped one does nothing. `start` returns only once each server answers.
+#   `restart redis` while tests use the other servers is fine (tests do exactly that).
+#
+#   server     address           data                 log
+#   rabbitmq   127.0.0.1:5672    .var/rabbitmq        .var/log/rabbitmq/
+#   redis      127.0.0.1:6379    .var/redis           .var/log/redis.log
+#   postgres   127.0.0.1:5433    .var/postgres/data   .var/log/postgres.log
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ALL_SERVERS=(rabbitmq redis postgres)
+
+# MARK: RabbitMQ
+# Runs as root through the real scripts in /usr/lib/rabbitmq/bin (the /usr/sbin wrappers switch
+# user). Its own HOME holds the Erlang cookie that the server and rabbitmqctl share.
+
+RABBITMQ_PORT=5672
+RABBITMQ_BIN=/usr/lib/rabbitmq/bin
+RABBITMQ_BASE="$CYCLORAMA_VAR/rabbitmq"
+RABBITMQ_PIDFILE="$RUN_DIR/rabbitmq.pid"
+
+rabbitmq_env() {
+    export HOME="$RABBITMQ_BASE/home"
+    export RABBITMQ_NODENAME=rabbit@localhost
+    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    export RABBITMQ_NODE_PORT="$RABBITMQ_PORT"
+    export ERL_EPMD_ADDRESS=127.0.0.1
+    export RABBITMQ_MNESIA_BASE="$RABBITMQ_BASE/mnesia"
+    export RABBITMQ_LOG_BASE="$LOG_DIR/rabbitmq"
+    export RABBITMQ_PID_FILE="$RABBITMQ_PIDFILE"
+    export RABBITMQ_ENABLED_PLUGINS_FILE="$RABBITMQ_BASE/enabled_plugins"
+    export RABBITMQ_CONFIG_FILE="$RABBITMQ_BASE/rabbitmq.conf"
+    export RABBITMQ_CONF_ENV_FILE="$RABBITMQ_BASE/rabbitmq-env.conf"
+    export ERL_CRASH_DUMP="$LOG_DIR/rabbitmq/erl_crash.dump"
+    # Erlang distribution (port 25672, and the CLI tools' own ports) on loopback only.
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+}
+
+rabbitmqctl() { (rabbitmq_env && "$RABBITMQ_BIN/rabbitmqctl" "$@"); }
+
+rabbitmq_pid() { live_pid_from "$RABBITMQ_PIDFILE"; }
+
+rabbitmq_prepare() {
+    mkdir -p "$RABBITMQ_BASE/home" "$RABBITMQ_BASE/mnesia" "$LOG_DIR/rabbitmq"
+    [[ -f "$RABBITMQ_BASE/enabled_plugins" ]] || echo '[].' >"$RABBITMQ_BASE/enabled_plugins"
+    : >"$RABBITMQ_BASE/rabbitmq-env.conf"   # ignore /etc/rabbitmq/rabbitmq-env.conf
+    cat >"$RABBITMQ_BASE/rabbitmq.conf" <<EOF
+# Written by scripts/servers.sh on every start; edit that script, not this file.
+listeners.tcp.default = 127.0.0.1:$RABBITMQ_PORT
+loopback_users.guest = true
+log.file.level = info
+EOF
+}
+
+rabbitmq_start() {
+    if rabbitmq_pid >/dev/null; then
+        rabbitmq_wait_ready || return 1
+        ok "rabbitmq already running (pid $(rabbitmq_pid), 127.0.0.1:$RABBITMQ_PORT)"
+        return 0
+    fi
+    if port_open "$RABBITMQ_PORT"; then
+        die "rabbitmq: port $RABBITMQ_PORT is taken by another process (pid $(port_owner "$RABBITMQ_PORT")); stop it first"
+    fi
+    rabbitmq_prepare
+    rm -f "$RABBITMQ_PIDFILE"
+    say "starting rabbitmq on 127.0.0.1:$RABBITMQ_PORT"
+    (
+        close_locks
+        rabbitmq_env
+        cd "$RABBITMQ_BASE"
+        setsid nohup "$RABBITMQ_BIN/rabbitmq-server" >>"$LOG_DIR/rabbitmq/startup.log" 2>&1 </dev/null &
+    )
+    rabbitmq_wait_ready || return 1
+    ok "rabbitmq ready (pid $(rabbitmq_pid), 127.0.0.1:$RABBITMQ_PORT)"
+}
+
+rabbitmq_wait_ready() {
+    # `rabbitmqctl wait` waits for the pid file and then for the app to run; `await_startup`
+    # fails while the node is not yet registered with epmd.
+    if ! rabbitmqctl wait --timeout 120 "$RABBITMQ_PIDFILE" >>"$LOG_DIR/rabbitmq/wait.log" 2>&1; then
+        warn "rabbitmq did not become ready"
+        show_log_tail "$LOG_DIR/rabbitmq/startup.log"
+        show_log_tail "$LOG_DIR/rabbitmq/rabbit@localhost.log"
+        return 1
+    fi
+    wait_until "rabbitmq port $RABBITMQ_PORT" 30 port_open "$RABBITMQ_PORT"
+}
+
+rabbitmq_stop() {
+    local pid
+    if ! pid="$(rabbitmq_pid)"; then
+        ok "rabbitmq not running"
+        return 0
+    fi
+    say "stopping rabbitmq (pid $pid)"
+    rabbitmqctl shutdown >>"$LOG_DIR/rabbitmq/stop.log" 2>&1 || warn "rabbitmqctl shutdown failed; sending SIGTERM"
+    stop_pid rabbitmq "$pid" 30
+    epmd_kill
+    rm -f "$RABBITMQ_PIDFILE"
+    ok "rabbitmq stopped"
+}
+
+epmd_kill() {
+    (rabbitmq_env && epmd -kill >/dev/null 2>&1) || true
+}
+
+rabbitmq_status() {
+    local pid
+    if pid="$(rabbitmq_pid)" && port_open "$RABBITMQ_PORT"; then
+        status_line rabbitmq running "$pid" "amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT/"
+    elif [[ -n "${pid:-}" ]]; then
+        status_line rabbitmq starting "$pid" "amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT/"
+    else
+        status_line rabbitmq stopped - "amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT/"
+        return 1
+    fi
+}
+
+# MARK: Redis
+# Append-only file on, so a restart keeps the keys (job mappings, semaphore leases) like a
+# production Redis would.
+
+REDIS_PORT=6379
+REDIS_DIR="$CYCLORAMA_VAR/redis"
+REDIS_PIDFILE="$RUN_DIR/redis.pid"
+
+redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+redis_pid() { live_pid_from "$REDIS_PIDFILE"; }
+redis_ping() { [[ "$(redis_cli ping 2>/dev/null)" == PONG ]]; }
+
+redis_start() {
+    if redis_pid >/dev/null; then
+        wait_until redis 60 redis_ping || { show_log_tail "$LOG_DIR/redis.log"; return 1; }
+        ok "redis already running (pid $(redis_pid), 127.0.0.1:$REDIS_PORT)"
+        return 0
+    fi
+    if port_open "$REDIS_PORT"; then
+        die "redis: port $REDIS_PORT is taken by another process (pid $(port_owner "$REDIS_PORT")); stop it first"
+    fi
+    mkdir -p "$REDIS_DIR"
+    say "starting redis on 127.0.0.1:$REDIS_PORT"
+    (close_locks && exec redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$REDIS_DIR" \
+        --daemonize yes --pidfile "$REDIS_PIDFILE" --logfile "$LOG_DIR/redis.log" \
+        --appendonly yes --appendfsync everysec --save '' \
+        --maxclients 10000 --loglevel notice)
+    if ! wait_until redis 60 redis_ping; then
+        show_log_tail "$LOG_DIR/redis.log"
+        return 1
+    fi
+    ok "redis ready (pid $(redis_pid), 127.0.0.1:$REDIS_PORT)"
+}
+
+redis_stop() {
+    local pid
+    if ! pid="$(redis_pid)"; then
+        ok "redis not running"
+        return 0
+    fi
+    say "stopping redis (pid $pid)"
+    # SHUTDOWN flushes the append-only file; NOSAVE skips an RDB snapshot we don't use.
+    redis_cli shutdown nosave >/dev/null 2>&1 || true
+    stop_pid redis "$pid" 20
+    rm -f "$REDIS_PIDFILE"
+    ok "redis stopped"
+}
+
+redis_status() {
+    local pid
+    if pid="$(redis_pid)" && redis_ping; then
+        status_line redis running "$pid" "redis://127.0.0.1:$REDIS_PORT/0"
+    elif [[ -n "${pid:-}" ]]; then
+        status_line redis starting "$pid" "redis://127.0.0.1:$REDIS_PORT/0"
+    else
+        status_line redis stopped - "redis://127.0.0.1:$REDIS_PORT/0"
+        return 1
+    fi
+}
+
+# MARK: PostgreSQL
+# PostgreSQL refuses to run as root: when we are root it runs as the `postgres` user, which must
+# own the data directory and be able to reach it.
+
+POSTGRES_PORT=5433
+POSTGRES_DB=cyclorama
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_BASE="$CYCLORAMA_VAR/postgres"
+PG_DATA="$PG_BASE/data"
+PG_LOG="$LOG_DIR/postgres.log"
+
+pg_socket_dir() {
+    # A Unix socket path may not exceed 107 bytes; fall back to /tmp for deep checkouts.
+    local dir="$PG_BASE/run"
+    if ((${#dir} > 80)); then
+        dir="/tmp/cyclorama-pg-$(printf '%s' "$PG_BASE" | md5sum | cut -c1-12)"
+    fi
+    echo "$dir"
+}
+
+pg_user() { if ((EUID == 0)); then echo postgres; else id -un; fi; }
+
+# Runs "$@" as the PostgreSQL user, from a directory that user can read.
+as_pg_user() {
+    if ((EUID == 0)); then
+        (close_locks && cd / && exec runuser -u postgres -- "$@")
+    else
+        (close_locks && cd / && exec "$@")
+    fi
+}
+
+pg_pid() {
+    local pid
+    [[ -f "$PG_DATA/postmaster.pid" ]] || return 1
+    pid="$(head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null | tr -dc '0-9')"
+    pid_alive "$pid" || return 1
+    echo "$pid"
+}
+
+pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres; }
+
+pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres "$@"; }
+
+# Makes every directory from / down to .var/postgres traversable by the postgres user. Only
+# directories that aren't get `o+x` (search, not read), and each change is printed.
+pg_fix_traversal() {
+    ((EUID == 0)) || return 0
+    local path="" part
+    IFS='/' read -ra parts <<<"${PG_BASE#/}"
+    for part in "${parts[@]}"; do
+        path="$path/$part"
+        [[ -d "$path" ]] || break
+        if ! runuser -u postgres -- test -x "$path" 2>/dev/null; then
+            chmod o+x "$path"
+            warn "made $path traversable (o+x) so that the postgres user can reach its data"
+        fi
+    done
+}
+
+pg_prepare() {
+    local user socket_dir
+    user="$(pg_user)"
+    socket_dir="$(pg_socket_dir)"
+    mkdir -p "$PG_BASE" "$socket_dir"
+    chown "$user": "$PG_BASE" "$socket_dir"
+    pg_fix_traversal
+    touch "$PG_LOG"
+    chown "$user": "$PG_LOG"
+    if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
+        say "initialising a PostgreSQL cluster in $PG_DATA"
+        rm -rf "$PG_DATA"
+        mkdir -p "$PG_DATA"
+        chown "$user": "$PG_DATA"
+        chmod 700 "$PG_DATA"
+        as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 \
+            --locale=C.UTF-8 >>"$PG_LOG" 2>&1 || { show_log_tail "$PG_LOG"; return 1; }
+    fi
+}
+
+pg_start() {
+    if pg_pid >/dev/null; then
+        wait_until postgres 60 pg_ready || { show_log_tail "$PG_LOG"; return 1; }
+        pg_create_database
+        ok "postgres already running (pid $(pg_pid), 127.0.0.1:$POSTGRES_PORT)"
+        return 0
+    fi
+    if port_open "$POSTGRES_PORT"; then
+        die "postgres: port $POSTGRES_PORT is taken by another process (pid $(port_owner "$POSTGRES_PORT")); stop it first"
+    fi
+    pg_prepare
+    say "starting postgres on 127.0.0.1:$POSTGRES_PORT"
+    local options="-c listen_addresses=127.0.0.1 -c port=$POSTGRES_PORT"
+    options+=" -c unix_socket_directories='$(pg_socket_dir)' -c max_connections=200"
+    # setsid: a Ctrl-C in the terminal that ran `make up` must not reach the postmaster.
+    if ! as_pg_user setsid -w "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 \
+        -o "$options" start >/dev/null; then
+        show_log_tail "$PG_LOG"
+        return 1
+    fi
+    wait_until postgres 60 pg_ready || { show_log_tail "$PG_LOG"; return 1; }
+    pg_create_database
+    ok "postgres ready (pid $(pg_pid), 127.0.0.1:$POSTGRES_PORT, database $POSTGRES_DB)"
+}
+
+pg_create_database() {
+    local exists
+    exists="$(pg_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$POSTGRES_DB'")"
+    if [[ "$exists" != 1 ]]; then
+        pg_psql -d postgres -c "CREATE DATABASE $POSTGRES_DB" >/dev/null
+        ok "created database $POSTGRES_DB"
+    fi
+}
+
+pg_stop() {
+    local pid
+    if ! pid="$(pg_pid)"; then
+        ok "postgres not running"
+        return 0
+    fi
+    say "stopping postgres (pid $pid)"
+    as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null ||
+        warn "pg_ctl stop failed; sending SIGTERM"
+    stop_pid postgres "$pid" 30
+    ok "postgres stopped"
+}
+
+pg_status() {
+    local pid url="postgres://postgres@127.0.0.1:$POSTGRES_PORT/$POSTGRES_DB"
+    if pid="$(pg_pid)" && pg_ready; then
+        status_line postgres running "$pid" "$url"
+    elif [[ -n "${pid:-}" ]]; then
+        status_line postgres starting "$pid" "$url"
+    else
+        status_line postgres stopped - "$url"
+        return 1
+    fi
+}
+
+# MARK: Common
+
+# Waits up to $3 s for pid $2 to exit, then SIGTERM, then SIGKILL.
+stop_pid() {
+    local name="$1" pid="$2" timeout="$3"
+    local deadline=$((SECONDS + timeout))
+    while pid_alive "$pid"; do
+        if ((SECONDS >= deadline)); then
+            warn "$name (pid $pid) still running after ${timeout}s; sending SIGTERM"
+            kill -TERM "$pid" 2>/dev/null || true
+            sleep 5
+            pid_alive "$pid" && { warn "$name (pid $pid): SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; }
+            sleep 0.5
+            break
+        fi
+        sleep 0.2
+    done
+}
+
+status_line() { printf '%-9s %-9s pid %-8s %s\n' "$1" "$2" "$3" "$4"; }
+
+server_function() {
+    case "$1" in
+        rabbitmq) echo rabbitmq ;;
+        redis) echo redis ;;
+        postgres | postgresql | pg) echo pg ;;
+        *) die "unknown server '$1' (expected: ${ALL_SERVERS[*]})" ;;
+    esac
+}
+
+lock_name() { echo "server-$1"; }
+
+do_start() { with_lock "$(lock_name "$1")" "$(server_function "$1")_start"; }
+do_stop() { with_lock "$(lock_name "$1")" "$(server_function "$1")_stop"; }
+do_restart() { with_lock "$(lock_name "$1")" restart_one "$1"; }
+restart_one() {
+    local fn
+    fn="$(server_function "$1")"
+    "${fn}_stop"
+    "${fn}_start"
+}
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+    exit "${1:-0}"
+}
+
+main() {
+    local command="${1:-}"
+    [[ -n "$command" ]] || usage 1
+    shift
+    local servers=("$@")
+    ((${#servers[@]})) || servers=("${ALL_SERVERS[@]}")
+    ensure_var_dirs
+    local server rc=0
+    case "$command" in
+        start)
+            bash "$CYCLORAMA_ROOT/scripts/install-deps.sh" servers
+            for server in "${servers[@]}"; do do_start "$server" || rc=1; done
+            ;;
+        stop)
+            # Reverse order: the broker last, so services stopping late can still hand work back.
+            for ((i = ${#servers[@]} - 1; i >= 0; i--)); do do_stop "${servers[i]}" || rc=1; done
+            ;;
+        restart)
+            for server in "${servers[@]}"; do do_restart "$server" || rc=1; done
+            ;;
+        status)
+            for server in "${servers[@]}"; do "$(server_function "$server")_status" || rc=1; done
+            ;;
+        -h | --help | help) usage 0 ;;
+        *) usage 1 ;;
+    esac
+    return "$rc"
+}
+
+main "$@"
