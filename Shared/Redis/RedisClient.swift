@@ -68,8 +68,13 @@ public final class RedisClient: Sendable {
         }
         if outcome.lostConnection {
             await pool.connectionLost()
-            logger.warning("Redis connection lost; idle connections dropped",
-                           metadata: ["command": "\(outcome.commandName)", "error": "\(outcome.failure.map { "\($0)" } ?? "recovered")"])
+            if let failure = outcome.failure {
+                logger.warning("Redis command failed on a lost connection; idle connections dropped",
+                               metadata: ["command": "\(outcome.commandName)", "error": "\(failure)"])
+            } else {
+                logger.info("Redis connection was closed by the server; reconnected",
+                            metadata: ["command": "\(outcome.commandName)"])
+            }
         }
         await pool.release(outcome.connection)
         return try outcome.result.get()

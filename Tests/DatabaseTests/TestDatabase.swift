@@ -34,7 +34,10 @@ enum TestDatabase {
 
     /// Runs `body` while a client's `run()` is going in a child task, then stops it.
     static func withClient<T>(_ configuration: DatabaseConfiguration, _ body: (PostgresClient) async throws -> T) async throws -> T {
-        let client = PostgresClient(configuration: configuration.postgres, backgroundLogger: logger)
+        // The pool warns when a query comes before run() got going, which is harmless here.
+        var background = logger
+        background.logLevel = .error
+        let client = PostgresClient(configuration: configuration.postgres, backgroundLogger: background)
         return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
             group.addTask { await client.run() }
             do {

@@ -9,11 +9,12 @@ final class RunningConnection: Sendable {
 
     init(
         name: String, topology: Topology = Topology(), publishTimeout: Duration = .seconds(30),
-        shutdownDrainTimeout: Duration = .seconds(2)
+        shutdownDrainTimeout: Duration = .seconds(2), heartbeat: Int = 10
     ) async throws {
         var configuration = try AMQPConfiguration(url: BrokerFixture.url, connectionName: name)
         configuration.publishTimeout = publishTimeout
         configuration.shutdownDrainTimeout = shutdownDrainTimeout
+        configuration.heartbeat = heartbeat
         var logger = Logger(label: "test.\(name)")
         logger.logLevel = ProcessInfo.processInfo.environment["MESSAGING_TEST_LOG"] == nil ? .critical : .debug
         let connection = AMQPConnection(configuration: configuration, topology: topology, logger: logger)

@@ -116,6 +116,20 @@ import Testing
         try await cleanUp(running)
     }
 
+    @Test func idleConnectionKeepsItselfAliveWithHeartbeats() async throws {
+        // With a 1 s heartbeat the broker drops a silent client after about 2 s.
+        let running = try await RunningConnection(name: "heartbeat", topology: topology, heartbeat: 1)
+        let until = ContinuousClock.now + .seconds(4)
+        var stayedConnected = true
+        while ContinuousClock.now < until {
+            stayedConnected = stayedConnected && running.connection.isConnected
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(stayedConnected)
+        try await running.connection.publish(BrokerFixture.message("alive"), to: exchange, routingKey: "job.x")
+        try await cleanUp(running)
+    }
+
     @Test func publishTimesOutWithoutABroker() async throws {
         var configuration = try AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:1/", connectionName: "nowhere")
         configuration.publishTimeout = .milliseconds(300)

@@ -1,0 +1,126 @@
+import Foundation
+import ServiceSupport
+
+/// The local engine's own settings, read from environment variables (the shared ones — `HTTP_HOST`,
+/// `HTTP_PORT` (default 8090), `LOG_LEVEL`, `SHUTDOWN_GRACE_SECONDS` — are in ``ServiceConfiguration``).
+///
+/// | variable | type | default | meaning |
+/// |---|---|---|---|
+/// | `LOCAL_ENGINE_API_KEY` | string | unset | when set, `/v2/...` calls need `Authorization: Bearer <key>` |
+/// | `LOCAL_ENGINE_CONCURRENCY` | int 1...64 | the number of cores | jobs rendered at once |
+/// | `LOCAL_ENGINE_QUEUE_LIMIT` | int 0...10000 | 64 | jobs waiting IN_QUEUE; more → 429 |
+/// | `LOCAL_ENGINE_QUEUE_BYTES` | int (MB) | 256 | request bytes held by queued jobs; more → 429 |
+/// | `LOCAL_ENGINE_RESULT_TTL_SECONDS` | int | 1800 | how long finished jobs and their images are kept |
+/// | `LOCAL_ENGINE_ALLOWED_HOSTS` | list | `127.0.0.1:8080,localhost:8080` | hosts `input.image` may be fetched from (`host` or `host:port`; `*` = any) |
+/// | `LOCAL_ENGINE_FETCH_TIMEOUT_SECONDS` | double | 30 | whole-download timeout for `input.image` |
+/// | `LOCAL_ENGINE_MAX_IMAGE_MB` | int | 25 | largest accepted input image (downloaded or decoded data URI) |
+/// | `LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS` | double | 10 | pause between webhook attempts (3 attempts in all) |
+/// | `LOCAL_ENGINE_SIMULATE_MS` | int | unset | benchmark mode: skip the image work, wait this long, return the input |
+/// | `LOCAL_ENGINE_MODEL_PATH` | path | unset | the segmentation model file handed to the pipeline |
+/// | `LOCAL_ENGINE_RESULTS_DIR` | path | `$TMPDIR/cyclorama-local-engine-<port>` | where result images live (emptied at start) |
+/// | `LOCAL_ENGINE_PUBLIC_URL` | url | from the request's Host | base of `output.image_url` |
+public struct EngineConfiguration: Sendable {
+    public var service: ServiceConfiguration
+    public var apiKey: String?
+    public var concurrency: Int
+    public var queueLimit: Int
+    public var queueByteLimit: Int
+    public var resultTTL: Duration
+    public var allowedHosts: AllowedHosts
+    public var fetchTimeout: Duration
+    public var maxImageBytes: Int
+    public var webhookRetryInterval: Duration
+    /// When set, the engine skips the image work and answers after this long (benchmark mode).
+    public var simulatedLatency: Duration?
+    public var modelPath: String?
+    public var resultsDirectory: URL
+    public var publicURL: String?
+
+    /// Largest `/run` body (RunPod's limit).
+    public var runBodyLimit = 10 << 20
+    /// Largest `/runsync` body (RunPod's limit).
+    public var runSyncBodyLimit = 20 << 20
+    /// How often the sweeper looks for expired jobs.
+    public var sweepInterval: Duration = .seconds(1)
+
+    public static let defaultPort = 8090
+
+    public init(service: ServiceConfiguration) {
+        self.service = service
+        apiKey = nil
+        concurrency = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        queueLimit = 64
+        queueByteLimit = 256 << 20
+        resultTTL = .seconds(30 * 60)
+        allowedHosts = AllowedHosts(["127.0.0.1:8080", "localhost:8080"])
+        fetchTimeout = .seconds(30)
+        maxImageBytes = 25 << 20
+        webhookRetryInterval = .seconds(10)
+        simulatedLatency = nil
+        modelPath = nil
+        resultsDirectory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("cyclorama-local-engine-\(service.httpPort)")
+        publicURL = nil
+    }
+
+    /// Reads everything from `environment`; a malformed value is an error, never silently replaced.
+    public static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> EngineConfiguration {
+        let service = try ServiceConfiguration.fromEnvironment(
+            serviceName: "local-engine", defaultPort: defaultPort, environment: environment)
+        var configuration = EngineConfiguration(service: service)
+        configuration.apiKey = environment["LOCAL_ENGINE_API_KEY"]
+        configuration.concurrency = try environment.integer("LOCAL_ENGINE_CONCURRENCY", in: 1...64) ?? configuration.concurrency
+        configuration.queueLimit = try environment.integer("LOCAL_ENGINE_QUEUE_LIMIT", in: 0...10_000) ?? configuration.queueLimit
+        if let megabytes = try environment.integer("LOCAL_ENGINE_QUEUE_BYTES", in: 1...65_536) {
+            configuration.queueByteLimit = megabytes << 20
+        }
+        if let seconds = try environment.integer("LOCAL_ENGINE_RESULT_TTL_SECONDS", in: 1...604_800) {
+            configuration.resultTTL = .seconds(seconds)
+        }
+        if let hosts = environment["LOCAL_ENGINE_ALLOWED_HOSTS"] {
+            configuration.allowedHosts = AllowedHosts(hosts.split(separator: ",").map(String.init))
+        }
+        if let seconds = try environment.double("LOCAL_ENGINE_FETCH_TIMEOUT_SECONDS", in: 0.1...600) {
+            configuration.fetchTimeout = .milliseconds(Int(seconds * 1000))
+        }
+        if let megabytes = try environment.integer("LOCAL_ENGINE_MAX_IMAGE_MB", in: 1...1024) {
+            configuration.maxImageBytes = megabytes << 20
+        }
+        if let seconds = try environment.double("LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS", in: 0...600) {
+            configuration.webhookRetryInterval = .milliseconds(Int(seconds * 1000))
+        }
+        if let milliseconds = try environment.integer("LOCAL_ENGINE_SIMULATE_MS", in: 0...3_600_000) {
+            configuration.simulatedLatency = .milliseconds(milliseconds)
+        }
+        configuration.modelPath = environment["LOCAL_ENGINE_MODEL_PATH"]
+        if let directory = environment["LOCAL_ENGINE_RESULTS_DIR"] {
+            configuration.resultsDirectory = URL(fileURLWithPath: directory)
+        }
+        if let url = environment["LOCAL_ENGINE_PUBLIC_URL"] {
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw ConfigurationError(variable: "LOCAL_ENGINE_PUBLIC_URL", reason: "expected an http(s) URL, got \"\(url)\"")
+            }
+            configuration.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
+        return configuration
+    }
+}
+
+/// The hosts `input.image` may be downloaded from: `host` (any port) or `host:port` entries, or `*` for any.
+public struct AllowedHosts: Sendable, CustomStringConvertible {
+    public var entries: [String]
+
+    public init(_ entries: [String]) {
+        self.entries = entries.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+    }
+
+    /// Whether `host` on `port` (the URL's port or its scheme's default) may be fetched.
+    public func allows(host: String, port: Int) -> Bool {
+        let host = host.lowercased()
+        return entries.contains { entry in
+            entry == "*" || entry == host || entry == "\(host):\(port)"
+        }
+    }
+
+    public var description: String { entries.isEmpty ? "(none)" : entries.joined(separator: ", ") }
+}

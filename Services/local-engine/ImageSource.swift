@@ -1,0 +1,121 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// Gets the bytes of `input.image`: decodes a `data:image/...;base64,` URI, or downloads an http(s) URL
+/// from an allowed host with a size cap and a timeout. Nothing else (`file://`, other schemes, other
+/// hosts, redirects) is followed, so a job cannot make the engine read local files or probe the network.
+public struct ImageSource: Sendable {
+    public var client: HTTPClient
+    public var allowedHosts: AllowedHosts
+    public var maxBytes: Int
+    public var timeout: Duration
+
+    public init(client: HTTPClient, allowedHosts: AllowedHosts, maxBytes: Int, timeout: Duration) {
+        self.client = client
+        self.allowedHosts = allowedHosts
+        self.maxBytes = maxBytes
+        self.timeout = timeout
+    }
+
+    /// An HTTP client that never follows redirects (a redirect could leave the allowed hosts).
+    public static func makeClient() -> HTTPClient {
+        HTTPClient(
+            eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+            configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5))))
+    }
+
+    /// Checks the reference without fetching it, so a bad scheme or host fails at once.
+    public func validate(_ reference: String) throws(JobFailure) {
+        if reference.hasPrefix("data:") { return }
+        _ = try allowedURL(reference)
+    }
+
+    public func fetch(_ reference: String) async throws(JobFailure) -> [UInt8] {
+        if reference.hasPrefix("data:") { return try decodeDataURI(reference) }
+        let url = try allowedURL(reference)
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .GET
+        request.headers.add(name: "Accept", value: "image/*")
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.milliseconds) * 1_000_000))
+        } catch {
+            throw JobFailure(.fetchFailed, "input.image: could not fetch \(reference): \(Self.describe(error))")
+        }
+        guard response.status == .ok else {
+            let location = response.headers.first(name: "Location").map { " (redirect to \($0), not followed)" } ?? ""
+            throw JobFailure(.fetchFailed, "input.image: fetching \(reference) answered HTTP \(response.status.code)\(location)")
+        }
+        if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > maxBytes {
+            throw JobFailure(.imageRejected, "input.image: \(length) bytes is more than the \(maxBytes >> 20) MB limit")
+        }
+        do {
+            let body = try await response.body.collect(upTo: maxBytes)
+            return Array(body.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw JobFailure(.imageRejected, "input.image: the download exceeds the \(maxBytes >> 20) MB limit")
+        } catch {
+            throw JobFailure(.fetchFailed, "input.image: reading \(reference) failed: \(Self.describe(error))")
+        }
+    }
+
+    private func allowedURL(_ reference: String) throws(JobFailure) -> URL {
+        guard let url = URL(string: reference), let scheme = url.scheme?.lowercased() else {
+            throw JobFailure(.invalidInput, "input.image: not a URL or data URI: \(Self.shorten(reference))")
+        }
+        guard scheme == "http" || scheme == "https" else {
+            throw JobFailure(.invalidInput, "input.image: \(scheme):// URLs are not fetched; send an http(s) URL or a data:image/...;base64 URI")
+        }
+        guard let host = url.host, !host.isEmpty else {
+            throw JobFailure(.invalidInput, "input.image: the URL has no host: \(Self.shorten(reference))")
+        }
+        let port = url.port ?? (scheme == "https" ? 443 : 80)
+        guard allowedHosts.allows(host: host, port: port) else {
+            throw JobFailure(
+                .invalidInput,
+                "input.image: host \(host):\(port) is not allowed (LOCAL_ENGINE_ALLOWED_HOSTS: \(allowedHosts))")
+        }
+        return url
+    }
+
+    private func decodeDataURI(_ reference: String) throws(JobFailure) -> [UInt8] {
+        guard let comma = reference.firstIndex(of: ",") else {
+            throw JobFailure(.invalidInput, "input.image: a data URI needs a comma before its payload")
+        }
+        let header = reference[reference.index(reference.startIndex, offsetBy: 5)..<comma].lowercased()
+        guard header.hasPrefix("image/") else {
+            throw JobFailure(.invalidInput, "input.image: a data URI must have an image/* media type; got \"\(header)\"")
+        }
+        guard header.hasSuffix(";base64") else {
+            throw JobFailure(.invalidInput, "input.image: a data URI must be base64-encoded (data:image/...;base64,...)")
+        }
+        let payload = reference[reference.index(after: comma)...]
+        // base64 is 4/3 the size: refuse before decoding anything oversized.
+        guard payload.utf8.count / 4 * 3 <= maxBytes + 3 else {
+            throw JobFailure(.imageRejected, "input.image: the data URI holds more than the \(maxBytes >> 20) MB limit")
+        }
+        guard let data = Data(base64Encoded: String(payload), options: .ignoreUnknownCharacters) else {
+            throw JobFailure(.invalidInput, "input.image: the data URI's payload is not valid base64")
+        }
+        return Array(data)
+    }
+
+    static func shorten(_ text: String) -> String { text.count > 80 ? String(text.prefix(77)) + "..." : text }
+
+    /// A short, human reason for a transport error (AsyncHTTPClient's descriptions are long).
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("refused") { return "connection refused" }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout: return "timed out"
+            case .connectTimeout: return "connect timed out"
+            case .remoteConnectionClosed: return "the server closed the connection"
+            default: break
+            }
+        }
+        if text.lowercased().contains("timeout") || text.lowercased().contains("timed out") { return "timed out" }
+        return shorten(text)
+    }
+}

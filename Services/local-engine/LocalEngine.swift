@@ -1,0 +1,95 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import ServiceSupport
+
+/// The local engine, assembled: job store, scheduler, webhook notifier, sweeper and the HTTP server.
+///
+/// ```swift
+/// let engine = try LocalEngine(configuration: .fromEnvironment(), registry: registry)
+/// try await engine.run()   // until SIGTERM / SIGINT
+/// ```
+public struct LocalEngine: Sendable {
+    public let configuration: EngineConfiguration
+    let logger: Logger
+    let registry: PrometheusCollectorRegistry
+    let threadPool: NIOThreadPool
+    let client: HTTPClient
+    let store: JobStore
+    let scheduler: JobScheduler
+    let notifier: WebhookNotifier
+    let sweeper: JobSweeper
+    let routes: EngineRoutes
+
+    public init(configuration: EngineConfiguration, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) throws {
+        self.configuration = configuration
+        self.registry = registry
+        var logger = Logger(label: "cyclorama.local-engine")
+        logger.logLevel = configuration.service.logLevel
+        self.logger = logger
+        // Renders and result-file I/O; one thread per slot plus one so file I/O never waits behind renders.
+        threadPool = NIOThreadPool(numberOfThreads: configuration.concurrency + 1)
+        threadPool.start()
+        client = ImageSource.makeClient()
+        let results = ResultFiles(directory: configuration.resultsDirectory, threadPool: threadPool)
+        try results.prepare()
+        let renderer: any ImageRenderer = if let latency = configuration.simulatedLatency {
+            SimulatedRenderer(latency: latency)
+        } else {
+            try PipelineRenderer(modelPath: configuration.modelPath, threadPool: threadPool)
+        }
+        let source = ImageSource(
+            client: client, allowedHosts: configuration.allowedHosts, maxBytes: configuration.maxImageBytes,
+            timeout: configuration.fetchTimeout)
+        let notifier = WebhookNotifier(client: client, results: results, retryInterval: configuration.webhookRetryInterval, logger: logger)
+        let (wakeups, wake) = JobScheduler.makeWakeups()
+        let store = JobStore(
+            limits: .init(
+                concurrency: configuration.concurrency, queueLimit: configuration.queueLimit,
+                queueByteLimit: configuration.queueByteLimit, resultTTL: configuration.resultTTL),
+            workerId: "local-engine-\(ProcessInfo.processInfo.processIdentifier)",
+            onTerminal: { body, inline in notifier.enqueue(body, inlineImageFormat: inline) },
+            wake: wake)
+        self.store = store
+        self.notifier = notifier
+        scheduler = JobScheduler(store: store, wakeups: wakeups, source: source, renderer: renderer, results: results, logger: logger)
+        sweeper = JobSweeper(store: store, results: results, interval: configuration.sweepInterval)
+        routes = EngineRoutes(configuration: configuration, store: store, source: source, renderer: renderer, results: results)
+    }
+
+    /// The HTTP application: the protocol routes, `/healthz` and `/metrics`.
+    public func makeApplication() -> some ApplicationProtocol {
+        let router = Router()
+        router.add(middleware: APIErrorMiddleware())
+        OperationsRoutes(serviceName: configuration.service.serviceName, checks: [], registry: registry).register(on: router)
+        routes.register(on: router)
+        return Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.service.httpHost, port: configuration.service.httpPort),
+                serverName: "cyclorama-local-engine"),
+            logger: logger)
+    }
+
+    /// Serves until SIGTERM / SIGINT, then stops taking requests, lets running jobs finish within the
+    /// shutdown grace, and releases the HTTP client and the thread pool.
+    public func run() async throws {
+        logger.info(
+            "renderer", metadata: ["mode": "\(routes.renderer.description.mode)", "concurrency": "\(configuration.concurrency)",
+                                   "queue_limit": "\(configuration.queueLimit)", "allowed_hosts": "\(configuration.allowedHosts)"])
+        let services: [any Service] = [notifier, scheduler, sweeper, makeApplication()]
+        var failure: (any Error)?
+        do {
+            try await ServiceRuntime.run(services, configuration: configuration.service, logger: logger)
+        } catch {
+            failure = error
+        }
+        try? await client.shutdown()
+        try? await threadPool.shutdownGracefully()
+        if let failure { throw failure }
+    }
+}

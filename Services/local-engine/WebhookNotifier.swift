@@ -1,0 +1,79 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Delivers a job's status body to its `webhook` when the job reaches a terminal state, as RunPod does:
+/// up to 3 attempts, `retryInterval` apart, until the receiver answers 2xx. Deliveries run concurrently;
+/// on shutdown the pending ones are abandoned (receivers must poll `/status` as the fallback anyway).
+final class WebhookNotifier: Service, Sendable {
+    struct Delivery: Sendable {
+        var url: String
+        var body: JobStatusBody
+        var inlineImageFormat: String?
+    }
+
+    static let attempts = 3
+    let client: HTTPClient
+    let results: ResultFiles
+    let retryInterval: Duration
+    let logger: Logger
+    private let deliveries: AsyncStream<Delivery>
+    private let continuation: AsyncStream<Delivery>.Continuation
+
+    init(client: HTTPClient, results: ResultFiles, retryInterval: Duration, logger: Logger) {
+        self.client = client
+        self.results = results
+        self.retryInterval = retryInterval
+        self.logger = logger
+        (deliveries, continuation) = AsyncStream<Delivery>.makeStream()
+    }
+
+    /// Queues a delivery; never blocks (called from inside the job store).
+    func enqueue(_ body: JobStatusBody, inlineImageFormat: String?) {
+        guard let url = body.webhook else { return }
+        continuation.yield(Delivery(url: url, body: body, inlineImageFormat: inlineImageFormat))
+    }
+
+    func run() async throws {
+        await withDiscardingTaskGroup { group in
+            for await delivery in deliveries.cancelOnGracefulShutdown() {
+                group.addTask { await self.deliver(delivery) }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func deliver(_ delivery: Delivery) async {
+        var body = delivery.body
+        if let format = delivery.inlineImageFormat, let bytes = await results.read(id: body.id, format: format) {
+            body.output?.imageBase64 = Data(bytes).base64EncodedString()
+        }
+        guard let payload = try? JSONEncoder().encode(body) else { return }
+        for attempt in 1...Self.attempts {
+            var request = HTTPClientRequest(url: delivery.url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "User-Agent", value: "cyclorama-local-engine")
+            request.body = .bytes(ByteBuffer(bytes: payload))
+            var outcome: String
+            do {
+                let response = try await client.execute(request, timeout: .seconds(10))
+                _ = try? await response.body.collect(upTo: 64 << 10)
+                if (200..<300).contains(response.status.code) {
+                    logger.debug("webhook delivered", metadata: ["job": "\(body.id)", "attempt": "\(attempt)"])
+                    return
+                }
+                outcome = "HTTP \(response.status.code)"
+            } catch {
+                outcome = ImageSource.describe(error)
+            }
+            logger.warning(
+                "webhook not accepted",
+                metadata: ["job": "\(body.id)", "attempt": "\(attempt)", "outcome": "\(outcome)", "url": "\(delivery.url)"])
+            guard attempt < Self.attempts else { return }
+            do { try await Task.sleep(for: retryInterval) } catch { return }
+        }
+    }
+}

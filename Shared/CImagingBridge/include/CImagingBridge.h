@@ -1,0 +1,123 @@
+#ifndef CIMAGINGBRIDGE_H
+#define CIMAGINGBRIDGE_H
+// The imaging bridge: plain C over libvips (decode, upscale, encode) and OpenCV (dnn segmentation,
+// matting, watermark inversion, compositing, shadows). Swift sees only this header, so glib and C++
+// stay out of the Swift module. Pixel buffers are interleaved 8-bit, row-major, no padding.
+// Functions that can fail return 0 on success or a CImagingBridgeStatus code and write a message
+// for people into `error` (at most `errorSize` bytes, NUL-terminated).
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma clang assume_nonnull begin
+
+typedef enum {
+    CImagingBridgeStatusOK = 0,
+    CImagingBridgeStatusEmptyInput = 1,
+    CImagingBridgeStatusUndecodable = 2,
+    CImagingBridgeStatusTooLarge = 3,
+    CImagingBridgeStatusUnsupported = 4,
+    CImagingBridgeStatusInternal = 5,
+} CImagingBridgeStatus;
+
+/// Starts libvips once (idempotent, thread-safe) and sets the worker thread count of libvips
+/// and OpenCV (0 keeps the library defaults). Returns 0 or a status.
+int CImagingBridge_initialize(const char *programName, int threads);
+
+/// Frees a buffer returned by this bridge.
+void CImagingBridge_free(void *_Nullable buffer);
+
+// MARK: libvips
+
+/// Reads only the header of an encoded image: its size after EXIF orientation and its loader
+/// name (e.g. "jpegload_buffer"), so oversized inputs are refused before any pixel is decoded.
+int CImagingBridge_probe(const uint8_t *data, size_t length, int *width, int *height,
+                         char *_Nullable loader, size_t loaderSize, char *error, size_t errorSize);
+
+/// Decodes to sRGB, 8 bits, 3 bands: honours EXIF orientation, converts 16-bit, CMYK (with its
+/// ICC profile when present), grey and Lab inputs, and flattens an alpha channel onto white.
+/// Refuses images of more than `maxPixels`. `*pixels` is malloc'd (free with CImagingBridge_free).
+int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels,
+                          uint8_t *_Nullable *_Nonnull pixels, int *width, int *height,
+                          char *error, size_t errorSize);
+
+/// Enlarges by an integer factor with vips_affine + the nohalo interpolator, premultiplied when
+/// `bands` is 4, then sharpens mildly. `*output` is malloc'd, (width*factor) x (height*factor).
+int CImagingBridge_upscale(const uint8_t *pixels, int width, int height, int bands, int factor,
+                           uint8_t *_Nullable *_Nonnull output, char *error, size_t errorSize);
+
+/// Output formats for CImagingBridge_encode.
+typedef enum {
+    CImagingBridgeFormatPNG = 0,
+    CImagingBridgeFormatJPEG = 1,
+    CImagingBridgeFormatWebP = 2,
+} CImagingBridgeFormat;
+
+/// Encodes 3- or 4-band pixels. `*encoded` is malloc'd (g_malloc'd memory is copied first).
+int CImagingBridge_encode(const uint8_t *pixels, int width, int height, int bands,
+                          CImagingBridgeFormat format, uint8_t *_Nullable *_Nonnull encoded,
+                          size_t *encodedLength, char *error, size_t errorSize);
+
+// MARK: OpenCV
+
+/// A pool of OpenCV dnn networks for one ONNX model; thread-safe (each forward pass borrows a net).
+typedef struct CImagingBridge_Segmenter CImagingBridge_Segmenter;
+
+/// Loads the U²-Net-p ONNX model. Returns NULL (and a message) when it cannot be loaded.
+CImagingBridge_Segmenter *_Nullable CImagingBridge_segmenterCreate(const char *modelPath,
+                                                                   char *error, size_t errorSize);
+void CImagingBridge_segmenterDestroy(CImagingBridge_Segmenter *_Nullable segmenter);
+
+/// The model's input side (320 for U²-Net-p).
+int CImagingBridge_segmenterInputSize(const CImagingBridge_Segmenter *segmenter);
+
+/// Runs the network on RGB pixels; writes a side x side saliency map in 0..1 to `coarse`.
+int CImagingBridge_segment(CImagingBridge_Segmenter *segmenter, const uint8_t *rgb, int width,
+                           int height, float *coarse, char *error, size_t errorSize);
+
+/// Classical fallback: a background model fitted on the image border, colour distance, flood fill
+/// from the border. Writes a side x side foreground map in 0..1 to `coarse`.
+int CImagingBridge_segmentClassical(const uint8_t *rgb, int width, int height, int side,
+                                    float *coarse, char *error, size_t errorSize);
+
+/// Upsamples a coarse side x side map to full resolution and refines it with a guided filter on
+/// the image, then removes the photo's cast shadow and snaps near-0/near-1 values. Writes alpha.
+int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int height, const float *coarse,
+                               int side, uint8_t *alpha, char *error, size_t errorSize);
+
+/// Detects a tiled semi-transparent overlay from its repetition and inverts the blend in place.
+/// `*found` is set to 1 when an overlay was found and removed.
+int CImagingBridge_removeTiledWatermark(uint8_t *rgb, int width, int height, int *found,
+                                        char *error, size_t errorSize);
+
+/// Shadow presets; the values match Swift's ShadowPreset order.
+typedef enum {
+    CImagingBridgeShadowNone = 0,
+    CImagingBridgeShadowMinimal = 1,
+    CImagingBridgeShadowSoft = 2,
+    CImagingBridgeShadowDramatic = 3,
+} CImagingBridgeShadow;
+
+/// Renders a shadow from the alpha: writes the background's darkening (0 = none, 255 = black).
+int CImagingBridge_renderShadow(const uint8_t *alpha, int width, int height,
+                                CImagingBridgeShadow preset, uint8_t *darkening, char *error,
+                                size_t errorSize);
+
+/// Composites with edge colour decontamination. With `transparent` the output is RGBA (the shadow,
+/// if any, becomes semi-transparent black); otherwise RGB on the colour. `shadow` may be NULL.
+int CImagingBridge_composite(const uint8_t *rgb, const uint8_t *alpha,
+                             const uint8_t *_Nullable shadow, int width, int height,
+                             int transparent, uint8_t red, uint8_t green, uint8_t blue,
+                             uint8_t *output, char *error, size_t errorSize);
+
+#pragma clang assume_nonnull end
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

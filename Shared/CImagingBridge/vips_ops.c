@@ -1,0 +1,303 @@
+// libvips side of the bridge: header probe, decode to sRGB 8-bit, upscale, encode.
+// libvips operations are variadic, which Swift cannot call; these wrappers also keep every
+// intermediate VipsImage local so nothing GObject-shaped crosses into Swift.
+#include "CImagingBridge.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vips/vips.h>
+
+void CImagingBridge_setOpenCVThreads(int threads); // opencv_util.cpp
+
+static pthread_once_t vips_once = PTHREAD_ONCE_INIT;
+static int vips_start_status = 0;
+static char vips_program[64] = "cyclorama";
+
+static void start_vips(void) {
+    if (VIPS_INIT(vips_program) != 0) { vips_start_status = -1; return; }
+    // Each request is a fresh image: the operation cache would only hold memory.
+    vips_cache_set_max(0);
+    vips_cache_set_max_mem(0);
+}
+
+static void set_error(char *error, size_t size, const char *format, ...) {
+    if (!error || size == 0) return;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(error, size, format, args);
+    va_end(args);
+}
+
+// Copies libvips' error buffer (trimmed to its first line) into `error` and clears it.
+static void take_vips_error(char *error, size_t size, const char *context) {
+    const char *buffer = vips_error_buffer();
+    char first[200] = {0};
+    if (buffer) {
+        size_t n = strcspn(buffer, "\n");
+        if (n >= sizeof first) n = sizeof first - 1;
+        memcpy(first, buffer, n);
+    }
+    vips_error_clear();
+    set_error(error, size, "%s%s%s", context, first[0] ? ": " : "", first);
+}
+
+int CImagingBridge_initialize(const char *programName, int threads) {
+    snprintf(vips_program, sizeof vips_program, "%s", programName);
+    pthread_once(&vips_once, start_vips);
+    if (vips_start_status != 0) return CImagingBridgeStatusInternal;
+    if (threads > 0) {
+        vips_concurrency_set(threads);
+        CImagingBridge_setOpenCVThreads(threads);
+    }
+    return CImagingBridgeStatusOK;
+}
+
+void CImagingBridge_free(void *buffer) { g_free(buffer); }
+
+int CImagingBridge_probe(const uint8_t *data, size_t length, int *width, int *height,
+                         char *loader, size_t loaderSize, char *error, size_t errorSize) {
+    if (length == 0) {
+        set_error(error, errorSize, "the image is empty (0 bytes)");
+        return CImagingBridgeStatusEmptyInput;
+    }
+    const char *name = vips_foreign_find_load_buffer(data, length);
+    if (!name) {
+        vips_error_clear();
+        set_error(error, errorSize, "not an image format the engine can read (%zu bytes)", length);
+        return CImagingBridgeStatusUndecodable;
+    }
+    if (loader && loaderSize) snprintf(loader, loaderSize, "%s", name);
+    // new_from_buffer reads the header only; pixels are decoded on first use.
+    VipsImage *image = vips_image_new_from_buffer(data, length, "", NULL);
+    if (!image) {
+        take_vips_error(error, errorSize, "the image header is unreadable");
+        return CImagingBridgeStatusUndecodable;
+    }
+    int w = vips_image_get_width(image), h = vips_image_get_height(image);
+    if (vips_image_get_orientation_swap(image)) { int t = w; w = h; h = t; }
+    *width = w;
+    *height = h;
+    g_object_unref(image);
+    return CImagingBridgeStatusOK;
+}
+
+// Replaces *image with the result of an operation, dropping the reference to the old one.
+#define STEP(call, context)                                                   \
+    do {                                                                      \
+        VipsImage *next = NULL;                                               \
+        VipsImage *in = image;                                                \
+        if ((call) != 0) {                                                    \
+            take_vips_error(error, errorSize, context);                       \
+            g_object_unref(image);                                            \
+            return status_on_failure;                                         \
+        }                                                                     \
+        g_object_unref(in);                                                   \
+        image = next;                                                         \
+    } while (0)
+
+int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels, uint8_t **pixels,
+                          int *width, int *height, char *error, size_t errorSize) {
+    *pixels = NULL;
+    int w = 0, h = 0;
+    int status = CImagingBridge_probe(data, length, &w, &h, NULL, 0, error, errorSize);
+    if (status != CImagingBridgeStatusOK) return status;
+    if ((long)w * (long)h > maxPixels) {
+        set_error(error, errorSize, "image is %dx%d (%.1f MP); at most %.1f MP", w, h,
+                  (double)w * h / 1e6, (double)maxPixels / 1e6);
+        return CImagingBridgeStatusTooLarge;
+    }
+    // Truncated or corrupt files fail instead of decoding to grey.
+    VipsImage *image = vips_image_new_from_buffer(data, length, "", "fail_on",
+                                                  VIPS_FAIL_ON_ERROR, NULL);
+    if (!image) {
+        take_vips_error(error, errorSize, "the image cannot be decoded");
+        return CImagingBridgeStatusUndecodable;
+    }
+    int status_on_failure = CImagingBridgeStatusUndecodable;
+    if (vips_image_get_bands(image) > 5 || vips_image_get_bands(image) == 0) {
+        set_error(error, errorSize, "images with %d channels are not supported",
+                  vips_image_get_bands(image));
+        g_object_unref(image);
+        return CImagingBridgeStatusUnsupported;
+    }
+    STEP(vips_autorot(in, &next, NULL), "the image cannot be decoded");
+    VipsInterpretation kind = vips_image_guess_interpretation(image);
+    if (kind == VIPS_INTERPRETATION_CMYK) {
+        // Embedded profile when there is one, libvips' built-in CMYK profile otherwise.
+        STEP(vips_icc_transform(in, &next, "srgb", "embedded", TRUE, "input_profile", "cmyk",
+                                "depth", 8, NULL),
+             "the CMYK image cannot be converted to sRGB");
+    } else if (kind != VIPS_INTERPRETATION_sRGB || vips_image_get_format(image) != VIPS_FORMAT_UCHAR) {
+        // Grey, 16-bit, Lab, scRGB...: colourspace knows the route to 8-bit sRGB.
+        STEP(vips_colourspace(in, &next, VIPS_INTERPRETATION_sRGB, NULL),
+             "the image cannot be converted to sRGB");
+    }
+    if (vips_image_get_bands(image) == 4 || vips_image_get_bands(image) == 2) {
+        double white[3] = {255, 255, 255};
+        VipsArrayDouble *background = vips_array_double_new(white, 3);
+        VipsImage *next = NULL;
+        int failed = vips_flatten(image, &next, "background", background, NULL);
+        vips_area_unref(VIPS_AREA(background));
+        if (failed) {
+            take_vips_error(error, errorSize, "the alpha channel cannot be flattened");
+            g_object_unref(image);
+            return status_on_failure;
+        }
+        g_object_unref(image);
+        image = next;
+    }
+    if (vips_image_get_bands(image) > 3) {
+        STEP(vips_extract_band(in, &next, 0, "n", 3, NULL), "the image cannot be converted");
+    } else if (vips_image_get_bands(image) == 1) {
+        VipsImage *bands[3] = {image, image, image};
+        VipsImage *joined = NULL;
+        if (vips_bandjoin(bands, &joined, 3, NULL) != 0) {
+            take_vips_error(error, errorSize, "the grey image cannot be converted");
+            g_object_unref(image);
+            return status_on_failure;
+        }
+        g_object_unref(image);
+        image = joined;
+    }
+    if (vips_image_get_format(image) != VIPS_FORMAT_UCHAR) {
+        STEP(vips_cast(in, &next, VIPS_FORMAT_UCHAR, NULL), "the image cannot be converted");
+    }
+    size_t size = 0;
+    void *memory = vips_image_write_to_memory(image, &size);
+    int outWidth = vips_image_get_width(image), outHeight = vips_image_get_height(image);
+    g_object_unref(image);
+    if (!memory) {
+        take_vips_error(error, errorSize, "the image cannot be decoded");
+        return CImagingBridgeStatusUndecodable;
+    }
+    if (size != (size_t)outWidth * outHeight * 3) {
+        g_free(memory);
+        set_error(error, errorSize, "decoder produced %zu bytes for %dx%d", size, outWidth, outHeight);
+        return CImagingBridgeStatusInternal;
+    }
+    *pixels = memory;
+    *width = outWidth;
+    *height = outHeight;
+    return CImagingBridgeStatusOK;
+}
+
+static VipsImage *image_from_pixels(const uint8_t *pixels, int width, int height, int bands) {
+    VipsImage *raw = vips_image_new_from_memory(pixels, (size_t)width * height * bands, width,
+                                                height, bands, VIPS_FORMAT_UCHAR);
+    if (!raw) return NULL;
+    VipsImage *tagged = NULL;
+    int failed = vips_copy(raw, &tagged, "interpretation", VIPS_INTERPRETATION_sRGB, NULL);
+    g_object_unref(raw);
+    return failed ? NULL : tagged;
+}
+
+int CImagingBridge_upscale(const uint8_t *pixels, int width, int height, int bands, int factor,
+                           uint8_t **output, char *error, size_t errorSize) {
+    *output = NULL;
+    int status_on_failure = CImagingBridgeStatusInternal;
+    if (factor < 1 || (bands != 3 && bands != 4)) {
+        set_error(error, errorSize, "cannot upscale %d bands by %d", bands, factor);
+        return CImagingBridgeStatusUnsupported;
+    }
+    VipsImage *image = image_from_pixels(pixels, width, height, bands);
+    if (!image) { take_vips_error(error, errorSize, "upscale"); return status_on_failure; }
+    if (bands == 4) STEP(vips_premultiply(in, &next, NULL), "upscale: premultiply");
+    else STEP(vips_cast(in, &next, VIPS_FORMAT_FLOAT, NULL), "upscale: cast");
+    int outWidth = width * factor, outHeight = height * factor;
+    // Map pixel centres onto pixel centres: X = f (x + 0.5) - 0.5. vips_resize would shift by
+    // half a pixel and ignore the kernel when enlarging (libvips 8.14).
+    VipsInterpolate *nohalo = vips_interpolate_new("nohalo");
+    VipsArrayInt *area = vips_array_int_newv(4, 0, 0, outWidth, outHeight);
+    VipsImage *next = NULL;
+    int failed = vips_affine(image, &next, (double)factor, 0.0, 0.0, (double)factor,
+                             "interpolate", nohalo, "idx", 0.5, "idy", 0.5, "odx", -0.5,
+                             "ody", -0.5, "oarea", area, "extend", VIPS_EXTEND_COPY,
+                             "premultiplied", TRUE, NULL);
+    g_object_unref(nohalo);
+    vips_area_unref(VIPS_AREA(area));
+    if (failed) {
+        take_vips_error(error, errorSize, "upscale: affine");
+        g_object_unref(image);
+        return status_on_failure;
+    }
+    g_object_unref(image);
+    image = next;
+    // Mild unsharp mask: out = in + 0.35 (in - blur(in)), on premultiplied values.
+    VipsImage *blurred = NULL;
+    if (vips_gaussblur(image, &blurred, 0.8 * factor, "precision", VIPS_PRECISION_FLOAT, NULL)) {
+        take_vips_error(error, errorSize, "upscale: blur");
+        g_object_unref(image);
+        return status_on_failure;
+    }
+    VipsImage *detail = NULL, *scaled = NULL, *sharp = NULL;
+    failed = vips_subtract(image, blurred, &detail, NULL) ||
+             vips_linear1(detail, &scaled, 0.35, 0.0, NULL) ||
+             vips_add(image, scaled, &sharp, NULL);
+    g_object_unref(blurred);
+    if (detail) g_object_unref(detail);
+    if (scaled) g_object_unref(scaled);
+    if (failed) {
+        take_vips_error(error, errorSize, "upscale: sharpen");
+        g_object_unref(image);
+        if (sharp) g_object_unref(sharp);
+        return status_on_failure;
+    }
+    g_object_unref(image);
+    image = sharp;
+    if (bands == 4) {
+        // Sharpening can push colour above alpha; clamp alpha first so unpremultiply stays sane.
+        STEP(vips_unpremultiply(in, &next, NULL), "upscale: unpremultiply");
+    }
+    // Round rather than truncate on the way back to 8 bits.
+    STEP(vips_linear1(in, &next, 1.0, 0.5, NULL), "upscale: round");
+    STEP(vips_cast(in, &next, VIPS_FORMAT_UCHAR, NULL), "upscale: cast");
+    size_t size = 0;
+    void *memory = vips_image_write_to_memory(image, &size);
+    g_object_unref(image);
+    if (!memory || size != (size_t)outWidth * outHeight * bands) {
+        g_free(memory);
+        take_vips_error(error, errorSize, "upscale: render");
+        return status_on_failure;
+    }
+    *output = memory;
+    return CImagingBridgeStatusOK;
+}
+
+int CImagingBridge_encode(const uint8_t *pixels, int width, int height, int bands,
+                          CImagingBridgeFormat format, uint8_t **encoded, size_t *encodedLength,
+                          char *error, size_t errorSize) {
+    *encoded = NULL;
+    *encodedLength = 0;
+    VipsImage *image = image_from_pixels(pixels, width, height, bands);
+    if (!image) {
+        take_vips_error(error, errorSize, "encode");
+        return CImagingBridgeStatusInternal;
+    }
+    void *buffer = NULL;
+    size_t length = 0;
+    int failed = 0;
+    switch (format) {
+    case CImagingBridgeFormatPNG:
+        // Level 3 is ~3x faster than the default 6 for a few percent more bytes.
+        failed = vips_pngsave_buffer(image, &buffer, &length, "compression", 3, NULL);
+        break;
+    case CImagingBridgeFormatJPEG:
+        failed = vips_jpegsave_buffer(image, &buffer, &length, "Q", 92, "optimize_coding", TRUE,
+                                      NULL);
+        break;
+    case CImagingBridgeFormatWebP:
+        failed = vips_webpsave_buffer(image, &buffer, &length, "Q", 90, NULL);
+        break;
+    }
+    g_object_unref(image);
+    if (failed || !buffer) {
+        take_vips_error(error, errorSize, "encode");
+        return CImagingBridgeStatusInternal;
+    }
+    *encoded = buffer;
+    *encodedLength = length;
+    return CImagingBridgeStatusOK;
+}

@@ -1,0 +1,266 @@
+import CImagingBridge
+import Foundation
+
+/// Turns a product photo into a studio shot: decode, watermark inversion, segmentation (U²-Net-p
+/// or a classical fallback), matte refinement, shadow, composite, upscale, encode.
+///
+/// `render` blocks and is thread-safe: call it from a thread pool (one job per core), never from
+/// Swift's cooperative executor. Bad input throws an ``ImagingError``; nothing in the input can
+/// crash the process.
+public final class StudioShotPipeline: Sendable {
+    public let configuration: PipelineConfiguration
+    private let model: SegmenterHandle?
+    /// "u2netp", or "classical (...)" with the reason the model is not used. /health reports it.
+    public let segmenter: String
+
+    public init(configuration: PipelineConfiguration = PipelineConfiguration()) throws(ImagingError) {
+        self.configuration = configuration
+        guard CImagingBridge_initialize("cyclorama-imaging", Int32(configuration.threads)) == 0 else {
+            throw ImagingError(.internal, "libvips failed to start")
+        }
+        guard let path = configuration.modelPath else {
+            (model, segmenter) = (nil, "classical (no model configured)")
+            return
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            (model, segmenter) = (nil, "classical (model not found at \(path))")
+            return
+        }
+        var handle: OpaquePointer?
+        try bridgeCall { error, size in
+            handle = CImagingBridge_segmenterCreate(path, error, size)
+            return handle == nil ? Int32(CImagingBridgeStatusInternal.rawValue) : 0
+        }
+        (model, segmenter) = (handle.map(SegmenterHandle.init), "u2netp")
+    }
+
+    /// Renders one studio shot. The output is the input's size times `request.upscale`, with the
+    /// product where it was; a transparent background gives RGBA (except JPEG, flattened on white).
+    public func render(_ request: StudioShotRequest) throws(ImagingError) -> StudioShotResult {
+        var timings: [String: Int] = [:]
+        try validate(request)
+        let (width, height, decoded) = try timed("decode", &timings) { () throws(ImagingError) in
+            try decode(request.image)
+        }
+        var rgb = decoded
+        if request.removeWatermark {
+            try timed("watermark", &timings) { () throws(ImagingError) in
+                try removeWatermark(&rgb, width: width, height: height)
+            }
+        }
+        let side = model.map { Int(CImagingBridge_segmenterInputSize($0.pointer)) } ?? 320
+        let coarse = try timed("segment", &timings) { () throws(ImagingError) in
+            try segment(rgb, width: width, height: height, side: side)
+        }
+        let alpha = try timed("refine", &timings) { () throws(ImagingError) in
+            try refine(rgb, coarse: coarse, side: side, width: width, height: height)
+        }
+        let transparent = request.background == .transparent && request.outputFormat != .jpeg
+        let shadow: [UInt8]? = try request.shadow == .none ? nil : timed("shadow", &timings) {
+            () throws(ImagingError) in
+            try renderShadow(alpha, preset: request.shadow, width: width, height: height)
+        }
+        var pixels = try timed("composite", &timings) { () throws(ImagingError) in
+            try composite(rgb, alpha: alpha, shadow: shadow, background: request.background,
+                          transparent: transparent, width: width, height: height)
+        }
+        let bands = transparent ? 4 : 3
+        let factor = request.upscale
+        if factor > 1 {
+            pixels = try timed("upscale", &timings) { () throws(ImagingError) in
+                try upscale(pixels, width: width, height: height, bands: bands, factor: factor)
+            }
+        }
+        let encoded = try timed("encode", &timings) { () throws(ImagingError) in
+            try encode(pixels, width: width * factor, height: height * factor, bands: bands,
+                       format: request.outputFormat)
+        }
+        timings["total"] = timings.values.reduce(0, +)
+        return StudioShotResult(
+            encoded: encoded, width: width * factor, height: height * factor,
+            format: request.outputFormat, hasAlpha: transparent, timings: timings)
+    }
+
+    // MARK: Stages
+
+    private func validate(_ request: StudioShotRequest) throws(ImagingError) {
+        if request.image.isEmpty { throw ImagingError(.emptyInput, "the image is empty (0 bytes)") }
+        if request.image.count > configuration.maxBytes {
+            throw ImagingError(
+                .tooLarge,
+                "image is \(megabytes(request.image.count)) MB; at most \(megabytes(configuration.maxBytes)) MB")
+        }
+        guard [1, 2, 4].contains(request.upscale) else {
+            throw ImagingError(.unsupported, "upscale must be 1, 2 or 4, not \(request.upscale)")
+        }
+    }
+
+    private func decode(_ data: [UInt8]) throws(ImagingError) -> (Int, Int, [UInt8]) {
+        var width: Int32 = 0, height: Int32 = 0
+        // Header first: refuse oversized results before a single pixel is decoded.
+        try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
+            try bridgeCall { CImagingBridge_probe(bytes.baseAddress!, bytes.count, &width, &height, nil, 0, $0, $1) }
+        }
+        let outputPixels = Int(width) * Int(height) * 16
+        _ = outputPixels
+        var pixels: UnsafeMutablePointer<UInt8>?
+        try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
+            try bridgeCall {
+                CImagingBridge_decode(bytes.baseAddress!, bytes.count, configuration.maxPixels,
+                                      &pixels, &width, &height, $0, $1)
+            }
+        }
+        let rgb = takeBuffer(pixels, count: Int(width) * Int(height) * 3)
+        return (Int(width), Int(height), rgb)
+    }
+
+    private func removeWatermark(_ rgb: inout [UInt8], width: Int, height: Int) throws(ImagingError) {
+        var found: Int32 = 0
+        try rgb.withUnsafeMutableBufferPointer { (pixels) throws(ImagingError) in
+            try bridgeCall {
+                CImagingBridge_removeTiledWatermark(pixels.baseAddress!, Int32(width), Int32(height), &found, $0, $1)
+            }
+        }
+    }
+
+    private func segment(_ rgb: [UInt8], width: Int, height: Int, side: Int) throws(ImagingError) -> [Float] {
+        var coarse = [Float](repeating: 0, count: side * side)
+        try rgb.withUnsafeBufferPointer { (pixels) throws(ImagingError) in
+            try coarse.withUnsafeMutableBufferPointer { (map) throws(ImagingError) in
+                try bridgeCall {
+                    if let model {
+                        CImagingBridge_segment(model.pointer, pixels.baseAddress!, Int32(width), Int32(height),
+                                               map.baseAddress!, $0, $1)
+                    } else {
+                        CImagingBridge_segmentClassical(pixels.baseAddress!, Int32(width), Int32(height),
+                                                        Int32(side), map.baseAddress!, $0, $1)
+                    }
+                }
+            }
+        }
+        return coarse
+    }
+
+    private func refine(_ rgb: [UInt8], coarse: [Float], side: Int, width: Int, height: Int)
+        throws(ImagingError) -> [UInt8]
+    {
+        var alpha = [UInt8](repeating: 0, count: width * height)
+        try rgb.withUnsafeBufferPointer { (pixels) throws(ImagingError) in
+            try coarse.withUnsafeBufferPointer { (map) throws(ImagingError) in
+                try alpha.withUnsafeMutableBufferPointer { (out) throws(ImagingError) in
+                    try bridgeCall {
+                        CImagingBridge_refineMatte(pixels.baseAddress!, Int32(width), Int32(height), map.baseAddress!,
+                                                   Int32(side), out.baseAddress!, $0, $1)
+                    }
+                }
+            }
+        }
+        return alpha
+    }
+
+    private func renderShadow(_ alpha: [UInt8], preset: ShadowPreset, width: Int, height: Int)
+        throws(ImagingError) -> [UInt8]
+    {
+        var darkening = [UInt8](repeating: 0, count: width * height)
+        try alpha.withUnsafeBufferPointer { (matte) throws(ImagingError) in
+            try darkening.withUnsafeMutableBufferPointer { (out) throws(ImagingError) in
+                try bridgeCall {
+                    CImagingBridge_renderShadow(matte.baseAddress!, Int32(width), Int32(height), preset.bridgeValue,
+                                                out.baseAddress!, $0, $1)
+                }
+            }
+        }
+        return darkening
+    }
+
+    private func composite(
+        _ rgb: [UInt8], alpha: [UInt8], shadow: [UInt8]?, background: StudioBackground, transparent: Bool,
+        width: Int, height: Int
+    ) throws(ImagingError) -> [UInt8] {
+        var (red, green, blue): (UInt8, UInt8, UInt8) = (255, 255, 255)
+        if case .color(let r, let g, let b) = background { (red, green, blue) = (r, g, b) }
+        var output = [UInt8](repeating: 0, count: width * height * (transparent ? 4 : 3))
+        try rgb.withUnsafeBufferPointer { (pixels) throws(ImagingError) in
+            try alpha.withUnsafeBufferPointer { (matte) throws(ImagingError) in
+                try output.withUnsafeMutableBufferPointer { (out) throws(ImagingError) in
+                    try bridgeCall { error, size in
+                        let shadowPointer = shadow?.withUnsafeBufferPointer { $0.baseAddress }
+                        return withExtendedLifetime(shadow) {
+                            CImagingBridge_composite(
+                                pixels.baseAddress!, matte.baseAddress!, shadowPointer, Int32(width), Int32(height),
+                                transparent ? 1 : 0, red, green, blue, out.baseAddress!, error, size)
+                        }
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    private func upscale(_ pixels: [UInt8], width: Int, height: Int, bands: Int, factor: Int)
+        throws(ImagingError) -> [UInt8]
+    {
+        let outputPixels = width * factor * height * factor
+        guard outputPixels <= configuration.maxOutputPixels else {
+            throw ImagingError(
+                .tooLarge,
+                "upscaled image would be \(width * factor)x\(height * factor) (\(megapixels(outputPixels)) MP); "
+                    + "at most \(megapixels(configuration.maxOutputPixels)) MP")
+        }
+        var output: UnsafeMutablePointer<UInt8>?
+        try pixels.withUnsafeBufferPointer { (input) throws(ImagingError) in
+            try bridgeCall {
+                CImagingBridge_upscale(input.baseAddress!, Int32(width), Int32(height), Int32(bands), Int32(factor),
+                                       &output, $0, $1)
+            }
+        }
+        return takeBuffer(output, count: outputPixels * bands)
+    }
+
+    private func encode(_ pixels: [UInt8], width: Int, height: Int, bands: Int, format: OutputFormat)
+        throws(ImagingError) -> [UInt8]
+    {
+        var encoded: UnsafeMutablePointer<UInt8>?
+        var length = 0
+        try pixels.withUnsafeBufferPointer { (input) throws(ImagingError) in
+            try bridgeCall {
+                CImagingBridge_encode(input.baseAddress!, Int32(width), Int32(height), Int32(bands),
+                                      format.bridgeValue, &encoded, &length, $0, $1)
+            }
+        }
+        return takeBuffer(encoded, count: length)
+    }
+}
+
+/// Runs one stage and records its wall time in milliseconds.
+private func timed<T>(_ stage: String, _ timings: inout [String: Int], _ body: () throws(ImagingError) -> T)
+    throws(ImagingError) -> T
+{
+    let start = DispatchTime.now().uptimeNanoseconds
+    defer { timings[stage] = Int((DispatchTime.now().uptimeNanoseconds - start) / 1_000_000) }
+    return try body()
+}
+
+private func megabytes(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / Double(1 << 20)) }
+private func megapixels(_ pixels: Int) -> String { String(format: "%.1f", Double(pixels) / 1e6) }
+
+extension ShadowPreset {
+    var bridgeValue: CImagingBridgeShadow {
+        switch self {
+        case .none: CImagingBridgeShadowNone
+        case .minimal: CImagingBridgeShadowMinimal
+        case .soft: CImagingBridgeShadowSoft
+        case .dramatic: CImagingBridgeShadowDramatic
+        }
+    }
+}
+
+extension OutputFormat {
+    var bridgeValue: CImagingBridgeFormat {
+        switch self {
+        case .png: CImagingBridgeFormatPNG
+        case .jpeg: CImagingBridgeFormatJPEG
+        case .webp: CImagingBridgeFormatWebP
+        }
+    }
+}

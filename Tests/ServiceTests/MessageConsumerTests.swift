@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import Messaging
+import ServiceLifecycle
+import ServiceSupport
+import Shared
+import Synchronization
+import Testing
+import TestSupport
+
+/// The shared consumer loop against the real broker, on a queue of the test's own.
+@Suite("MessageConsumer", .timeLimit(.minutes(2)))
+struct MessageConsumerTests {
+    /// A work queue with a DLQ and short retry delays, bound to nothing (published to by name).
+    static func workQueue() -> QueueDeclaration {
+        QueueDeclaration(
+            name: TestEnvironment.uniqueName("test.work"), kind: .quorum, deadLetter: true,
+            retryDelays: [.milliseconds(200), .milliseconds(400)], deliveryLimit: nil)
+    }
+
+    static func request() -> RequestGeneration { RequestGeneration(jobId: UUID(), mediaId: UUID()) }
+
+    @Test func aThrowingHandlerIsRetriedWithBackoffThenDeadLettered() async throws {
+        let queue = Self.workQueue()
+        let probe = try await BrokerProbe(queues: [queue])
+        let attempts = Mutex<[Int]>([])
+        let consumer = MessageConsumer(
+            connection: probe.connection, queue: queue.name, logger: Logger(label: "test"),
+            decode: decodeDelivery(RequestGeneration.self),
+            handle: { _, delivery in
+                attempts.withLock { $0.append(delivery.attempt) }
+                throw SettingsClientError(message: "backend down")
+            })
+        let running = Task { try await consumer.run() }
+
+        let message = Self.request()
+        try await probe.connection.publish(message, to: ReplyAddress(exchange: "", routingKey: queue.name))
+        let dead = try #require(try await probe.deadLettered(from: queue.name, containing: message.jobId.uuidString))
+        #expect(attempts.withLock { $0 } == [1, 2, 3], "first try plus one retry per delay")
+        #expect(dead.headers[Routing.Header.reason]?.contains("backend down") == true, "\(dead.headers)")
+        #expect(dead.headers[Routing.Header.reason]?.contains("gave up after 3 attempts") == true, "\(dead.headers)")
+
+        running.cancel()
+        _ = await running.result
+        try await probe.connection.delete(queues: [queue.name])
+        await probe.close()
+    }
+
+    @Test func aHandlerCanDeadLetterAndUndecodableBodiesNeverReachIt() async throws {
+        let queue = Self.workQueue()
+        let probe = try await BrokerProbe(queues: [queue])
+        let handled = Mutex(0)
+        let consumer = MessageConsumer(
+            connection: probe.connection, queue: queue.name, logger: Logger(label: "test"),
+            decode: decodeDelivery(RequestGeneration.self),
+            handle: { _, _ in
+                handled.withLock { $0 += 1 }
+                return .deadLetter(reason: "media is not an image")
+            })
+        let running = Task { try await consumer.run() }
+
+        let marker = UUID().uuidString
+        try await probe.publish(Array("{\"broken\": \"\(marker)\"".utf8), exchange: "", routingKey: queue.name)
+        let undecodable = try #require(try await probe.deadLettered(from: queue.name, containing: marker))
+        #expect(undecodable.headers[Routing.Header.reason]?.isEmpty == false)
+        #expect(handled.withLock { $0 } == 0)
+
+        let message = Self.request()
+        try await probe.connection.publish(message, to: ReplyAddress(exchange: "", routingKey: queue.name))
+        let refused = try #require(try await probe.deadLettered(from: queue.name, containing: message.jobId.uuidString))
+        #expect(refused.headers[Routing.Header.reason] == "media is not an image")
+        #expect(handled.withLock { $0 } == 1)
+
+        running.cancel()
+        _ = await running.result
+        try await probe.connection.delete(queues: [queue.name])
+        await probe.close()
+    }
+
+    @Test func gracefulShutdownLetsTheMessageInHandFinish() async throws {
+        let queue = Self.workQueue()
+        let probe = try await BrokerProbe(queues: [queue])
+        let started = Readiness()
+        let finished = Mutex(false)
+        let consumer = MessageConsumer(
+            connection: probe.connection, queue: queue.name, logger: Logger(label: "test"),
+            decode: decodeDelivery(RequestGeneration.self),
+            handle: { _, _ in
+                started.open()
+                try await Task.sleep(for: .milliseconds(500))
+                finished.withLock { $0 = true }
+                return .done
+            })
+        let group = ServiceGroup(configuration: .init(services: [consumer], logger: Logger(label: "test")))
+        let running = Task { try await group.run() }
+
+        try await probe.connection.publish(Self.request(), to: ReplyAddress(exchange: "", routingKey: queue.name))
+        try await started.wait()
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(finished.withLock { $0 }, "the handler in flight ran to completion")
+
+        // It was acknowledged: nothing is left to redeliver.
+        let leftover = try await probe.first(on: queue.name, timeout: .seconds(2))
+        #expect(leftover == nil)
+        try await probe.connection.delete(queues: [queue.name])
+        await probe.close()
+    }
+}
