@@ -180,6 +180,7 @@ let package = Package(
             dependencies: [
                 "LocalEngine", "Imaging", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Tests/LocalEngineTests", swiftSettings: swiftSettings),
         .testTarget(

@@ -16,7 +16,7 @@ import ServiceSupport
 /// | `LOCAL_ENGINE_MAX_IMAGE_MB` | int | 25 | largest accepted input image (downloaded or decoded data URI) |
 /// | `LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS` | double | 10 | pause between webhook attempts (3 attempts in all) |
 /// | `LOCAL_ENGINE_SIMULATE_MS` | int | unset | benchmark mode: skip the image work, wait this long, return the input |
-/// | `LOCAL_ENGINE_MODEL_PATH` | path | unset | the segmentation model file handed to the pipeline |
+/// | `LOCAL_ENGINE_MODEL` | path | `.var/models/u2netp.onnx` | the segmentation model (read by Imaging's `PipelineConfiguration`) |
 /// | `LOCAL_ENGINE_RESULTS_DIR` | path | `$TMPDIR/cyclorama-local-engine-<port>` | where result images live (emptied at start) |
 /// | `LOCAL_ENGINE_PUBLIC_URL` | url | from the request's Host | base of `output.image_url` |
 public struct EngineConfiguration: Sendable {
@@ -32,7 +32,6 @@ public struct EngineConfiguration: Sendable {
     public var webhookRetryInterval: Duration
     /// When set, the engine skips the image work and answers after this long (benchmark mode).
     public var simulatedLatency: Duration?
-    public var modelPath: String?
     public var resultsDirectory: URL
     public var publicURL: String?
 
@@ -57,7 +56,6 @@ public struct EngineConfiguration: Sendable {
         maxImageBytes = 25 << 20
         webhookRetryInterval = .seconds(10)
         simulatedLatency = nil
-        modelPath = nil
         resultsDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("cyclorama-local-engine-\(service.httpPort)")
         publicURL = nil
@@ -92,7 +90,6 @@ public struct EngineConfiguration: Sendable {
         if let milliseconds = try environment.integer("LOCAL_ENGINE_SIMULATE_MS", in: 0...3_600_000) {
             configuration.simulatedLatency = .milliseconds(milliseconds)
         }
-        configuration.modelPath = environment["LOCAL_ENGINE_MODEL_PATH"]
         if let directory = environment["LOCAL_ENGINE_RESULTS_DIR"] {
             configuration.resultsDirectory = URL(fileURLWithPath: directory)
         }

@@ -76,6 +76,7 @@ actor JobStore {
     }
 
     private func admit(bytes: Int) throws(Rejection) {
+        dropExpiredQueued()
         let queued = pending.count
         if queued >= limits.queueLimit {
             throw .queueFull("the queue is full (\(queued) of \(limits.queueLimit) jobs waiting); retry later")
@@ -103,6 +104,7 @@ actor JobStore {
 
     /// The next queued job, now IN_PROGRESS, when a slot is free.
     func startNext() -> JobTicket? {
+        dropExpiredQueued()
         guard runningSlots < limits.concurrency, let id = pending.first, var record = jobs[id] else { return nil }
         dequeue(id)
         record.status = .inProgress
@@ -130,7 +132,6 @@ actor JobStore {
         case .success(let summary):
             record.status = .completed
             record.result = summary
-            record.input = nil
         case .failure(let failure):
             record.status = failure.code == .timedOut ? .timedOut : .failed
             record.error = failure.message
@@ -165,7 +166,6 @@ actor JobStore {
         record.abort = nil
         record.status = .cancelled
         record.finishedAt = clock.now
-        record.input = nil
         jobs[id] = record
         finished(record)
         return view(record)
@@ -230,6 +230,7 @@ actor JobStore {
     }
 
     func health() -> (jobs: EngineHealth.Jobs, workers: EngineHealth.Workers) {
+        dropExpiredQueued()
         let inProgress = jobs.values.count { $0.status == .inProgress }
         let jobs = EngineHealth.Jobs(
             completed: totals[.completed, default: 0], failed: totals[.failed, default: 0],
@@ -239,6 +240,16 @@ actor JobStore {
     }
 
     // MARK: Internals
+
+    /// Queued jobs past their TTL never start (the sweeper would catch them later; this is now).
+    private func dropExpiredQueued() {
+        let now = clock.now
+        for id in pending where jobs[id]?.isExpired(at: now, resultTTL: limits.resultTTL) ?? true {
+            dequeue(id)
+            jobs[id] = nil
+            resumeWaiters(id)
+        }
+    }
 
     /// The job, unless it is unknown or has expired (the sweeper removes it soon after).
     private func live(_ id: String) -> JobRecord? {
@@ -258,6 +269,8 @@ actor JobStore {
             let inline = record.status == .completed && record.result?.returnBase64 == true ? record.result?.format : nil
             onTerminal(record.webhookBody(workerId: workerId), inline)
         }
+        // Only a FAILED or TIMED_OUT job can run again; drop the others' input (it may be a 10 MB data URI).
+        if record.status == .completed || record.status == .cancelled { jobs[record.id]?.input = nil }
         resumeWaiters(record.id)
     }
 

@@ -40,7 +40,7 @@ public struct LocalEngine: Sendable {
         let renderer: any ImageRenderer = if let latency = configuration.simulatedLatency {
             SimulatedRenderer(latency: latency)
         } else {
-            try PipelineRenderer(modelPath: configuration.modelPath, threadPool: threadPool)
+            try PipelineRenderer(maxImageBytes: configuration.maxImageBytes, threadPool: threadPool)
         }
         let source = ImageSource(
             client: client, allowedHosts: configuration.allowedHosts, maxBytes: configuration.maxImageBytes,

@@ -58,9 +58,14 @@ extern "C" int CImagingBridge_segment(CImagingBridge_Segmenter *segmenter, const
                                       int width, int height, float *coarse, char *error,
                                       size_t errorSize) {
     return guarded("segmentation", error, errorSize, [&] {
-        cv::Mat small;
-        cv::resize(wrap(rgb, width, height, 3), small, {kInputSide, kInputSide}, 0, 0,
-                   cv::INTER_AREA);
+        // Lanczos from at most 4x the input side: on the sample scenes it keeps thin overlays
+        // (watermark text) from reading as salient far better than area averaging does.
+        cv::Mat image = wrap(rgb, width, height, 3), small;
+        if (std::max(width, height) > 4 * kInputSide) {
+            double scale = workingScale(width, height, 4 * kInputSide);
+            cv::resize(image, image, {}, scale, scale, cv::INTER_AREA);
+        }
+        cv::resize(image, small, {kInputSide, kInputSide}, 0, 0, cv::INTER_LANCZOS4);
         // rembg's preprocessing: divide by the image maximum, then ImageNet mean and std.
         double maxValue = 0;
         cv::minMaxLoc(small.reshape(1), nullptr, &maxValue);

@@ -301,3 +301,30 @@ int CImagingBridge_encode(const uint8_t *pixels, int width, int height, int band
     *encodedLength = length;
     return CImagingBridgeStatusOK;
 }
+
+int CImagingBridge_decodeRaw(const uint8_t *data, size_t length, uint8_t **pixels, int *width,
+                             int *height, int *bands, char *error, size_t errorSize) {
+    *pixels = NULL;
+    int status_on_failure = CImagingBridgeStatusUndecodable;
+    VipsImage *image = vips_image_new_from_buffer(data, length, "", "fail_on",
+                                                  VIPS_FAIL_ON_ERROR, NULL);
+    if (!image) {
+        take_vips_error(error, errorSize, "the image cannot be decoded");
+        return status_on_failure;
+    }
+    if (vips_image_get_format(image) != VIPS_FORMAT_UCHAR) {
+        STEP(vips_cast(in, &next, VIPS_FORMAT_UCHAR, "shift", TRUE, NULL), "cast");
+    }
+    size_t size = 0;
+    void *memory = vips_image_write_to_memory(image, &size);
+    *width = vips_image_get_width(image);
+    *height = vips_image_get_height(image);
+    *bands = vips_image_get_bands(image);
+    g_object_unref(image);
+    if (!memory) {
+        take_vips_error(error, errorSize, "the image cannot be decoded");
+        return status_on_failure;
+    }
+    *pixels = memory;
+    return CImagingBridgeStatusOK;
+}

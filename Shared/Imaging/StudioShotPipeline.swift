@@ -40,7 +40,7 @@ public final class StudioShotPipeline: Sendable {
         var timings: [String: Int] = [:]
         try validate(request)
         let (width, height, decoded) = try timed("decode", &timings) { () throws(ImagingError) in
-            try decode(request.image)
+            try decode(request.image, upscale: request.upscale)
         }
         var rgb = decoded
         if request.removeWatermark {
@@ -95,14 +95,19 @@ public final class StudioShotPipeline: Sendable {
         }
     }
 
-    private func decode(_ data: [UInt8]) throws(ImagingError) -> (Int, Int, [UInt8]) {
+    private func decode(_ data: [UInt8], upscale factor: Int) throws(ImagingError) -> (Int, Int, [UInt8]) {
         var width: Int32 = 0, height: Int32 = 0
         // Header first: refuse oversized results before a single pixel is decoded.
         try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
             try bridgeCall { CImagingBridge_probe(bytes.baseAddress!, bytes.count, &width, &height, nil, 0, $0, $1) }
         }
-        let outputPixels = Int(width) * Int(height) * 16
-        _ = outputPixels
+        let outputPixels = Int(width) * Int(height) * factor * factor
+        if Int(width) * Int(height) <= configuration.maxPixels, outputPixels > configuration.maxOutputPixels {
+            throw ImagingError(
+                .tooLarge,
+                "upscaled image would be \(Int(width) * factor)x\(Int(height) * factor) "
+                    + "(\(megapixels(outputPixels)) MP); at most \(megapixels(configuration.maxOutputPixels)) MP")
+        }
         var pixels: UnsafeMutablePointer<UInt8>?
         try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
             try bridgeCall {
@@ -183,13 +188,15 @@ public final class StudioShotPipeline: Sendable {
         try rgb.withUnsafeBufferPointer { (pixels) throws(ImagingError) in
             try alpha.withUnsafeBufferPointer { (matte) throws(ImagingError) in
                 try output.withUnsafeMutableBufferPointer { (out) throws(ImagingError) in
+                    let outBase = out.baseAddress!
                     try bridgeCall { error, size in
-                        let shadowPointer = shadow?.withUnsafeBufferPointer { $0.baseAddress }
-                        return withExtendedLifetime(shadow) {
+                        let call = { (shadowPointer: UnsafePointer<UInt8>?) in
                             CImagingBridge_composite(
                                 pixels.baseAddress!, matte.baseAddress!, shadowPointer, Int32(width), Int32(height),
-                                transparent ? 1 : 0, red, green, blue, out.baseAddress!, error, size)
+                                transparent ? 1 : 0, red, green, blue, outBase, error, size)
                         }
+                        guard let shadow else { return call(nil) }
+                        return shadow.withUnsafeBufferPointer { call($0.baseAddress) }
                     }
                 }
             }

@@ -211,7 +211,7 @@ extension ConnectionCore {
             return
         }
         consumer.assembly = nil
-        guard !consumer.stopped, let channel = consumer.channel else {
+        guard !consumer.stopped, consumer.channel != nil else {
             // Raced with basic.cancel: hand it straight back.
             if let session, let channel = consumer.channel {
                 do throws(SessionFailure) {
@@ -222,7 +222,6 @@ extension ConnectionCore {
             }
             return
         }
-        _ = channel
         consumer.unsettled.insert(assembly.deliveryTag)
         consumedCounter.increment()
         let handle = SettlementHandle(

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Messaging
 
 /// Restarts RabbitMQ itself: `make test` runs suites named *RestartTests alone, serially.
@@ -55,7 +56,7 @@ import Testing
     /// Runs `bash scripts/servers.sh restart rabbitmq` from the repository root on a dedicated thread
     /// (waitpid blocks), with output to a log file so the broker's daemons hold no pipe of ours.
     private func restartBroker() async throws {
-        let status = await ScriptRunner.run(["scripts/servers.sh", "restart", "rabbitmq"], in: BrokerFixture.repositoryRoot)
-        #expect(status == 0, "scripts/servers.sh restart rabbitmq exited with \(status) (see .var/test/restart-rabbitmq.log)")
+        let status = await ServerScript.run("restart", "rabbitmq")
+        #expect(status == 0, "scripts/servers.sh restart rabbitmq exited with \(status) (see \(ServerScript.logPath))")
     }
 }

@@ -6,11 +6,14 @@ struct RedisCommandTests {
     @Test func setOnlyIfAbsentRefusesAnExistingKeyAndExpiryRemovesIt() async throws {
         try await RedisTestSupport.withClient { redis in
             let key = RedisTestSupport.key("nx")
-            #expect(try await redis.set(key, "first", expiration: .milliseconds(300), onlyIfAbsent: true))
+            // A long first expiry, so a slow machine cannot expire the key between these checks.
+            #expect(try await redis.set(key, "first", expiration: .seconds(30), onlyIfAbsent: true))
             #expect(try await redis.set(key, "second", onlyIfAbsent: true) == false)
             #expect(try await redis.get(key) == "first")
             let pttl = try await redis.command(["PTTL", key])
             #expect((pttl.intValue ?? -1) > 0)
+            // Then a short one, to see expiry remove it.
+            #expect(try await redis.expire(key, after: .milliseconds(100)))
             #expect(try await RedisTestSupport.eventually { try await redis.get(key) == nil })
             // Once expired, NX may take the key again.
             #expect(try await redis.set(key, "third", onlyIfAbsent: true))
@@ -83,6 +86,7 @@ struct RedisCommandTests {
             #expect(script?.message.hasSuffix("nope") == true)
             // The connection survives error replies.
             #expect(try await redis.get(key) == "not a number")
+            try await redis.delete(key)
         }
     }
 

@@ -10,7 +10,7 @@ struct RedisConnectionTests {
             let started = ContinuousClock.now
             let error = await #expect(throws: RedisError.self) { try await redis.get("anything") }
             #expect(error?.code == .connectionFailed)
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(10), "fails instead of hanging")
             #expect(await redis.ping() == false)
         }
     }

@@ -114,6 +114,23 @@ int CImagingBridge_composite(const uint8_t *rgb, const uint8_t *alpha,
                              int transparent, uint8_t red, uint8_t green, uint8_t blue,
                              uint8_t *output, char *error, size_t errorSize);
 
+// MARK: Scoring helpers
+
+/// Decodes without any conversion except orientation: 8-bit with the image's own band count.
+int CImagingBridge_decodeRaw(const uint8_t *data, size_t length,
+                             uint8_t *_Nullable *_Nonnull pixels, int *width, int *height,
+                             int *bands, char *error, size_t errorSize);
+
+/// Erodes a 0/255 mask with a size x size kernel (ellipse or square). Outside the image counts as
+/// foreground (`outsideIsForeground`, border replicated) or as background.
+int CImagingBridge_erode(const uint8_t *mask, int width, int height, int ellipse, int size,
+                         int outsideIsForeground, uint8_t *output, char *error, size_t errorSize);
+
+/// For every non-zero pixel, the Euclidean distance to the nearest zero pixel (OpenCV's
+/// DIST_L2 with DIST_MASK_PRECISE); zero pixels get 0.
+int CImagingBridge_distanceTransform(const uint8_t *mask, int width, int height, float *output,
+                                     char *error, size_t errorSize);
+
 #pragma clang assume_nonnull end
 
 #ifdef __cplusplus

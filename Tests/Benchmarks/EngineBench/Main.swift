@@ -1,4 +1,49 @@
+// engine-bench: stage timings, upscale time, peak memory and sample-set quality of the local
+// engine's image pipeline. `make bench-engine` runs it in release.
+//
+//   engine-bench [all|timing|upscale|memory|quality] [--runs N] [--samples DIR]
+import Foundation
+import Imaging
+
 @main
-struct Main {
-    static func main() async throws {}
+struct EngineBench {
+    static func main() throws {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "--memory-child" { return try MemoryProbe.child(arguments: Array(arguments.dropFirst())) }
+        let runs = Int(option("--runs", in: &arguments) ?? "") ?? 7
+        let samples = option("--samples", in: &arguments).map { URL(fileURLWithPath: $0) } ?? defaultSamples
+        let mode = arguments.first ?? "all"
+        let pipeline = try StudioShotPipeline(configuration: PipelineConfiguration())
+        print("engine-bench: segmenter \(pipeline.segmenter), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        let scenes = try SampleScene.loadAll(from: samples)
+        guard let first = scenes.first else { throw BenchError("no scenes under \(samples.path)") }
+        if mode == "all" || mode == "timing" { try Timing.studioShot(pipeline, input: first.input, runs: runs) }
+        if mode == "all" || mode == "upscale" { try Timing.upscale(first.input, runs: runs) }
+        if mode == "all" || mode == "memory" { try MemoryProbe.parent(scene: first) }
+        if mode == "all" || mode == "quality" { try Quality.report(pipeline, scenes: scenes) }
+    }
+
+    static var defaultSamples: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("shared/samples/dev")
+    }
+
+    static func option(_ name: String, in arguments: inout [String]) -> String? {
+        guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+        defer { arguments.removeSubrange(index...(index + 1)) }
+        return arguments[index + 1]
+    }
 }
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+func median(_ values: [Int]) -> Int {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+}
+
+func milliseconds(since start: UInt64) -> Int { Int((DispatchTime.now().uptimeNanoseconds - start) / 1_000_000) }

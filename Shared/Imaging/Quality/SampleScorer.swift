@@ -1,0 +1,119 @@
+import Foundation
+
+/// Run A metrics (transparent background, no shadow), as the samples README defines them.
+public struct TransparentRunScore: Sendable {
+    public var iou: Double
+    public var alphaMAE: Double
+    public var boundaryF: Double
+    public var productPSNR: Double?
+    public var watermarkResidual: Double?
+}
+
+/// Run B metrics (white background, soft shadow).
+public struct WhiteRunScore: Sendable {
+    public var purity: Double
+    public var productPSNR: Double?
+    public var shadowPresence: Double
+}
+
+/// Scores engine results against a ``SampleScene``'s ground truth.
+public struct SampleScorer: Sendable {
+    public let scene: SampleScene
+    private let productRegion: [Bool]
+    private let distanceToProduct: [Float]
+
+    public init(scene: SampleScene) throws(ImagingError) {
+        self.scene = scene
+        let solid = scene.alpha.map { $0 >= 250 ? UInt8(255) : 0 }
+        let eroded = try Morphology.erode(
+            solid, width: scene.width, height: scene.height, ellipse: true, size: 7, outsideIsForeground: false)
+        productRegion = eroded.map { $0 != 0 }
+        distanceToProduct = try Morphology.distance(
+            to: scene.alpha.map { $0 >= 1 }, width: scene.width, height: scene.height)
+    }
+
+    public func transparentRun(_ result: RasterImage) throws(ImagingError) -> TransparentRunScore {
+        let p = result.alpha ?? [UInt8](repeating: 255, count: result.width * result.height)
+        let rgb = result.rgbAsStored()
+        var intersection = 0, union = 0
+        var absolute = 0.0
+        for i in 0..<p.count {
+            let predicted = p[i] >= 128, truth = scene.alpha[i] >= 128
+            if predicted && truth { intersection += 1 }
+            if predicted || truth { union += 1 }
+            absolute += abs(Double(p[i]) - Double(scene.alpha[i])) / 255
+        }
+        let wmRegion = (0..<p.count).map { scene.watermark[$0] >= 13 && scene.alpha[$0] >= 250 }
+        return TransparentRunScore(
+            iou: union == 0 ? 1 : Double(intersection) / Double(union),
+            alphaMAE: absolute / Double(p.count),
+            boundaryF: try boundaryF(predicted: p.map { $0 >= 128 }, truth: scene.alpha.map { $0 >= 128 }),
+            productPSNR: psnr(rgb, over: productRegion),
+            watermarkResidual: psnr(rgb, over: wmRegion))
+    }
+
+    public func whiteRun(_ result: RasterImage) -> WhiteRunScore {
+        let rgb = result.rgbOverWhite()
+        let (w, h) = (scene.width, scene.height)
+        let limit = Double(scene.baselineY) - 0.05 * Double(h)
+        var pure = 0, region = 0
+        for y in 0..<h where Double(y) < limit {
+            for x in 0..<w where distanceToProduct[y * w + x] > 12 {
+                region += 1
+                let i = (y * w + x) * 3
+                if max(255 - Int(rgb[i]), 255 - Int(rgb[i + 1]), 255 - Int(rgb[i + 2])) <= 3 { pure += 1 }
+            }
+        }
+        var luminance = 0.0, count = 0
+        let rows = max(0, scene.baselineY - 10)...min(h - 1, scene.baselineY + 31)
+        for y in rows {
+            for x in scene.productBox[0]..<scene.productBox[2] where distanceToProduct[y * w + x] > 3 {
+                let i = (y * w + x) * 3
+                luminance += 0.299 * Double(rgb[i]) + 0.587 * Double(rgb[i + 1]) + 0.114 * Double(rgb[i + 2])
+                count += 1
+            }
+        }
+        return WhiteRunScore(
+            purity: region == 0 ? 1 : Double(pure) / Double(region),
+            productPSNR: psnr(rgb, over: productRegion),
+            shadowPresence: count == 0 ? 0 : 255 - luminance / Double(count))
+    }
+
+    /// PSNR of `rgb` against clean.png over a region; nil below 50 pixels; capped at 100 dB.
+    public func psnr(_ rgb: [UInt8], over region: [Bool]) -> Double? {
+        var squared = 0.0, pixels = 0
+        for i in 0..<region.count where region[i] {
+            pixels += 1
+            for c in 0..<3 {
+                let d = Double(rgb[i * 3 + c]) - Double(scene.clean[i * 3 + c])
+                squared += d * d
+            }
+        }
+        guard pixels >= 50 else { return nil }
+        let mse = squared / Double(pixels * 3)
+        return mse == 0 ? 100 : min(100, 10 * log10(255 * 255 / mse))
+    }
+
+    /// The pixels where a watermark crosses the opaque product (the watermark-residual region).
+    public var watermarkOnProduct: [Bool] {
+        (0..<scene.alpha.count).map { scene.watermark[$0] >= 13 && scene.alpha[$0] >= 250 }
+    }
+
+    private func boundaryF(predicted: [Bool], truth: [Bool]) throws(ImagingError) -> Double {
+        let (w, h) = (scene.width, scene.height)
+        func boundary(_ mask: [Bool]) throws(ImagingError) -> [Bool] {
+            let eroded = try Morphology.erode(
+                mask.map { $0 ? 255 : 0 }, width: w, height: h, ellipse: false, size: 3, outsideIsForeground: true)
+            return (0..<mask.count).map { mask[$0] && eroded[$0] == 0 }
+        }
+        let bp = try boundary(predicted), bt = try boundary(truth)
+        let countP = bp.filter { $0 }.count, countT = bt.filter { $0 }.count
+        if countP == 0 && countT == 0 { return 1 }
+        if countP == 0 || countT == 0 { return 0 }
+        let toTruth = try Morphology.distance(to: bt, width: w, height: h)
+        let toPredicted = try Morphology.distance(to: bp, width: w, height: h)
+        let precision = Double((0..<bp.count).filter { bp[$0] && toTruth[$0] <= 2 }.count) / Double(countP)
+        let recall = Double((0..<bt.count).filter { bt[$0] && toPredicted[$0] <= 2 }.count) / Double(countT)
+        return precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall)
+    }
+}

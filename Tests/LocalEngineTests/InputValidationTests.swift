@@ -1,0 +1,90 @@
+import Foundation
+import Hummingbird
+import Testing
+import TestSupport
+
+@testable import LocalEngine
+
+/// Bad inputs end FAILED with a clear error and the engine keeps serving; images are fetched only
+/// from allowed hosts, within the size cap.
+@Suite("local-engine inputs", .timeLimit(.minutes(2)))
+struct InputValidationTests {
+    /// Each case: the input, and what its error must say.
+    static var badInputs: [(input: [String: Any], error: String)] { [
+        (["image": "data:image/png;base64,"], "empty (0 bytes)"),
+        (["image": Samples.dataURI(Array("just some text\n".utf8))], "not a recognised image"),
+        (["image": Samples.dataURI(Array("hello".utf8), type: "text/plain")], "image/* media type"),
+        (["image": "data:image/png;base64,@@@not base64@@@"], "not valid base64"),
+        (["image": "file:///etc/passwd"], "file:// URLs are not fetched"),
+        (["image": "http://example.com/product.jpg"], "host example.com:80 is not allowed"),
+        (["image": "ftp://127.0.0.1/a.png"], "ftp:// URLs are not fetched"),
+        (["image": 42], "input.image: must be an http(s) URL"),
+        ([:], "input.image: required"),
+        (["image": Samples.dataURI(Samples.tinyPNG), "shadow": "spooky"],
+         "input.shadow: must be one of none, minimal, soft, dramatic; got \"spooky\""),
+        (["image": Samples.dataURI(Samples.tinyPNG), "background": "blue"], "input.background: must be \"#RRGGBB\" or \"transparent\"; got \"blue\""),
+        (["image": Samples.dataURI(Samples.tinyPNG), "background": "#12345G"], "input.background"),
+        (["image": Samples.dataURI(Samples.tinyPNG), "upscale": 3], "input.upscale: must be one of 1, 2, 4; got 3"),
+        (["image": Samples.dataURI(Samples.tinyPNG), "outputFormat": "gif"], "input.outputFormat: must be one of png, jpeg, webp; got \"gif\""),
+        (["image": Samples.dataURI(Samples.tinyPNG), "removeWatermark": "yes"], "input.removeWatermark: must be true or false"),
+        (["image": Samples.dataURI(Samples.tinyPNG), "shadows": "soft"], "input.shadows: unknown field"),
+    ] }
+
+    @Test func eachBadInputEndsFailedWithAClearErrorAndTheEngineKeepsServing() async throws {
+        let engine = try await EngineHarness(simulateMs: 10, concurrency: 2, queueLimit: 32)
+        defer { Task { await engine.stop() } }
+        for (input, expected) in Self.badInputs {
+            let reply = try await engine.submit(input, path: "/runsync")
+            #expect(reply.status == 200, "\(input): \(reply.text)")
+            let body = try reply.decode(JobStatusBody.self)
+            #expect(body.status == .failed, "\(input) → \(body.status)")
+            #expect(body.error?.contains(expected) == true, "\(input): error \(body.error ?? "nil") lacks \(expected)")
+            #expect(body.output == nil)
+        }
+        // Still serving, and good input still works.
+        let good = try await engine.submit(["image": Samples.dataURI(Samples.tinyPNG)], path: "/runsync").decode(JobStatusBody.self)
+        #expect(good.status == .completed)
+        #expect(engine.process.isRunning)
+        #expect(try await engine.health().jobs.failed == Self.badInputs.count)
+    }
+
+    @Test func imagesAreFetchedFromAllowedHostsWithinTheSizeCap() async throws {
+        let image = Samples.tinyPNG
+        let big = [UInt8](repeating: 7, count: (1 << 20) + 10)
+        let origin = try await TestHTTPServer { path, _ in
+            switch path {
+            case "/product.png": (.ok, [.contentType: "image/png"], image)
+            case "/big.png": (.ok, [.contentType: "image/png"], big)
+            case "/moved.png": (.found, [.location: "http://example.com/product.png"], [])
+            default: (.notFound, [:], [])
+            }
+        }
+        defer { Task { await origin.stop() } }
+        let closedPort = freePort()
+        let engine = try await EngineHarness(
+            simulateMs: 10,
+            environment: [
+                "LOCAL_ENGINE_ALLOWED_HOSTS": "127.0.0.1:\(origin.port), 127.0.0.1:\(closedPort)",
+                "LOCAL_ENGINE_MAX_IMAGE_MB": "1",
+            ])
+        defer { Task { await engine.stop() } }
+
+        let fetched = try await engine.submit(["image": "\(origin.url)/product.png"], path: "/runsync").decode(JobStatusBody.self)
+        #expect(fetched.status == .completed, "\(fetched.error ?? "")")
+        #expect(try await engine.call(.GET, try #require(fetched.output?.imageURL)).body == image)
+
+        let cases: [(String, String)] = [
+            ("\(origin.url)/missing.png", "answered HTTP 404"),
+            ("\(origin.url)/big.png", "1 MB limit"),
+            ("\(origin.url)/moved.png", "not followed"),
+            ("http://127.0.0.1:\(closedPort)/product.png", "could not fetch"),
+            ("http://localhost:\(origin.port)/product.png", "is not allowed"),
+        ]
+        for (url, expected) in cases {
+            let body = try await engine.submit(["image": url], path: "/runsync").decode(JobStatusBody.self)
+            #expect(body.status == .failed, "\(url)")
+            #expect(body.error?.contains(expected) == true, "\(url): \(body.error ?? "nil")")
+        }
+        #expect(engine.process.isRunning)
+    }
+}

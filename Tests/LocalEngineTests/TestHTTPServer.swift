@@ -1,0 +1,92 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import NIOCore
+import TestSupport
+
+/// A small real HTTP server inside the test: records what it receives and answers from a script.
+/// Serves as the webhook receiver and as the origin `input.image` URLs are fetched from.
+final class TestHTTPServer: Sendable {
+    struct Received: Sendable {
+        var method: String
+        var path: String
+        var body: [UInt8]
+        var at: ContinuousClock.Instant
+    }
+
+    /// What to answer for the n-th request (0-based) to `path`.
+    typealias Script = @Sendable (_ path: String, _ index: Int) -> (status: HTTPResponse.Status, headers: HTTPFields, body: [UInt8])
+
+    let port: Int
+    private let log = ReceivedLog()
+    private let task: Task<Void, any Error>
+    private let group: ServiceGroup
+
+    init(script: @escaping Script) async throws {
+        let port = freePort()
+        self.port = port
+        let log = self.log
+        let router = Router()
+        router.on("**", method: .get, use: Self.handler(log: log, script: script))
+        router.on("**", method: .post, use: Self.handler(log: log, script: script))
+        var logger = Logger(label: "test-http-server")
+        logger.logLevel = .critical
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
+        let group = ServiceGroup(services: [app], logger: logger)
+        self.group = group
+        task = Task { try await group.run() }
+        // Wait until it accepts connections.
+        for _ in 0..<100 {
+            if await HTTPProbe.status(of: "http://127.0.0.1:\(port)/__ready") != nil { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await log.reset()
+    }
+
+    private static func handler(log: ReceivedLog, script: @escaping Script) -> @Sendable (Request, BasicRequestContext) async throws -> Response {
+        { request, _ in
+            var request = request
+            let body = try await request.collectBody(upTo: 64 << 20)
+            let path = request.uri.path
+            let index = await log.append(Received(method: request.method.rawValue, path: path, body: Array(body.readableBytesView), at: .now))
+            let answer = script(path, index)
+            return Response(status: answer.status, headers: answer.headers, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+        }
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    func received(path: String? = nil) async -> [Received] {
+        await log.all.filter { path == nil || $0.path == path }
+    }
+
+    /// Waits until `count` requests to `path` arrived (or `timeout` passes); returns them.
+    func waitForRequests(_ count: Int, path: String, timeout: Duration) async -> [Received] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let got = await received(path: path)
+            if got.count >= count { return got }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return await received(path: path)
+    }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = await task.result
+    }
+}
+
+private actor ReceivedLog {
+    var all: [TestHTTPServer.Received] = []
+
+    /// Appends and returns how many earlier requests had the same path.
+    func append(_ received: TestHTTPServer.Received) -> Int {
+        let index = all.count { $0.path == received.path }
+        all.append(received)
+        return index
+    }
+
+    func reset() { all = [] }
+}

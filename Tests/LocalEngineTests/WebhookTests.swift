@@ -1,0 +1,68 @@
+import Foundation
+import Hummingbird
+import Testing
+import TestSupport
+
+@testable import LocalEngine
+
+/// Webhooks on terminal states, with RunPod's retries, to a real receiver inside the test.
+@Suite("local-engine webhooks", .timeLimit(.minutes(2)))
+struct WebhookTests {
+    @Test func aCompletedJobIsPostedToItsWebhookAndRetriedAfterA500() async throws {
+        // The receiver fails the first delivery and accepts the second.
+        let receiver = try await TestHTTPServer { _, index in
+            (index == 0 ? .internalServerError : .ok, [:], Array("ok".utf8))
+        }
+        defer { Task { await receiver.stop() } }
+        let engine = try await EngineHarness(simulateMs: 50, environment: ["LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS": "0.3"])
+        defer { Task { await engine.stop() } }
+
+        let hook = "\(receiver.url)/hooks/\(UUID().uuidString)"
+        let input: [String: Any] = ["image": Samples.dataURI(Samples.tinyPNG), "shadow": "dramatic", "returnBase64": true]
+        let id = try await engine.run(input, webhook: hook)
+        let path = String(hook.dropFirst(receiver.url.count))
+        let calls = await receiver.waitForRequests(2, path: path, timeout: .seconds(5))
+        try #require(calls.count == 2, "expected 2 deliveries, got \(calls.count); log:\n\(engine.process.log())")
+        #expect(calls[1].at - calls[0].at >= .milliseconds(280))
+        #expect(calls.allSatisfy { $0.method == "POST" })
+
+        let body = try JSONDecoder().decode(JobStatusBody.self, from: Data(calls[1].body))
+        #expect(body.id == id && body.status == .completed)
+        #expect(body.webhook == hook)
+        #expect(body.output?.width == 2)
+        #expect(body.output?.imageBase64 == Data(Samples.tinyPNG).base64EncodedString())
+        #expect(body.delayTime != nil && body.executionTime != nil)
+        // The input is echoed, with the data URI's payload elided.
+        guard case .object(let echoed)? = body.input else { Issue.record("no input echoed"); return }
+        #expect(echoed["shadow"] == .string("dramatic"))
+        if case .string(let image)? = echoed["image"] { #expect(image.hasPrefix("data:image/png;base64,") && image.contains("elided")) }
+
+        // Accepted on the second try: no third delivery.
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(await receiver.received(path: path).count == 2)
+    }
+
+    @Test func aFailingReceiverGetsThreeAttemptsAndFailedJobsAreDeliveredToo() async throws {
+        let receiver = try await TestHTTPServer { _, _ in (.serviceUnavailable, [:], []) }
+        defer { Task { await receiver.stop() } }
+        let engine = try await EngineHarness(simulateMs: 1000, environment: ["LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS": "0.2"])
+        defer { Task { await engine.stop() } }
+
+        let id = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG), "shadow": "spooky"], webhook: "\(receiver.url)/failed")
+        let calls = await receiver.waitForRequests(3, path: "/failed", timeout: .seconds(5))
+        #expect(calls.count == 3)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(await receiver.received(path: "/failed").count == 3, "no more than 3 attempts")
+        let body = try JSONDecoder().decode(JobStatusBody.self, from: Data(try #require(calls.first).body))
+        #expect(body.id == id && body.status == .failed)
+        #expect(body.error?.contains("input.shadow") == true)
+
+        // Cancelled jobs are terminal too (this one waits behind a 1 s job).
+        _ = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)])
+        let queued = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)], webhook: "\(receiver.url)/cancelled")
+        _ = try await engine.call(.POST, "/cancel/\(queued)")
+        let cancelled = await receiver.waitForRequests(1, path: "/cancelled", timeout: .seconds(3))
+        let cancelledBody = try JSONDecoder().decode(JobStatusBody.self, from: Data(try #require(cancelled.first).body))
+        #expect(cancelledBody.id == queued && cancelledBody.status == .cancelled)
+    }
+}
