@@ -11,7 +11,7 @@ SWIFT_TEST_FLAGS ?=
 SCRIPTS := scripts
 
 .PHONY: help deps build up down status logs test test-unit test-restart servers servers-stop \
-        servers-status bench-broker clean distclean
+        servers-status bench-broker bench-engine clean distclean
 
 help: ## list the targets
 	@echo "Cyclorama — make targets:"
@@ -68,6 +68,11 @@ servers-status: ## one line per server
 
 bench-broker: deps servers ## publish/consume benchmark against the local RabbitMQ (release build)
 	$(SWIFT) run -c release broker-bench
+
+bench-engine: ## local engine: stage timings, 2x upscale, peak RSS at 4000x4000, dev-sample quality (release)
+	@bash $(SCRIPTS)/fetch-model.sh
+	$(SWIFT) build -c release --product engine-bench
+	.build/release/engine-bench $(BENCH_ARGS)
 
 clean: ## remove build products (keeps .var: data, logs, admin token)
 	$(SWIFT) package clean

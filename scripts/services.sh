@@ -23,7 +23,7 @@ SERVICES=(
     "settings-service   8084 required"
     "prompt-service     8081 required"
     "result-ingestor    8083 required"
-    "local-engine       8090 optional"   # started once the target exists and is built
+    "local-engine       8090 required"
     "runpod-dispatcher  8082 required"
     "api-gateway        8080 required"
 )

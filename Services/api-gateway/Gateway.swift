@@ -14,12 +14,20 @@ func buildGateway(
     var host = try ServiceHost(configuration: configuration, registry: registry)
     let database = try host.addDatabase()
     _ = try host.addRedis()
+    // The API reads and writes PostgreSQL: serve it only once the schema is in place.
+    host.beforeServing { try await database.waitUntilReady() }
     if let tokenFile = gateway.adminTokenFile {
         let logger = host.logger
         host.beforeServing {
             try await database.waitUntilReady()
             try await AdminTokenSeed(file: tokenFile, store: APITokenStore(client: database.client)).apply(logger: logger)
         }
+    }
+    let tokens = APITokenStore(client: database.client)
+    let media = MediaController(store: MediaStore(client: database.client), files: MediaFiles(root: gateway.mediaRoot))
+    host.addRoutes { router in
+        let api = router.group("api").add(middleware: AdminAuthMiddleware(tokens: tokens))
+        media.addRoutes(to: api)
     }
     host.addWorker(
         MessageConsumer(

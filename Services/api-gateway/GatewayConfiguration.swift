@@ -6,10 +6,14 @@ import ServiceSupport
 /// | variable                     | default | meaning |
 /// |------------------------------|---------|---------|
 /// | `CYCLORAMA_ADMIN_TOKEN_FILE` | unset   | a file holding an admin API token; its SHA-256 is stored at start-up so the token works (`make up` writes `.var/admin-token`) |
+/// | `MEDIA_ROOT`                 | `.var/media` | where media files are stored (content-addressed) |
 struct GatewayConfiguration: Sendable {
     var adminTokenFile: String?
+    var mediaRoot: URL
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> GatewayConfiguration {
-        GatewayConfiguration(adminTokenFile: environment["CYCLORAMA_ADMIN_TOKEN_FILE"])
+        GatewayConfiguration(
+            adminTokenFile: environment["CYCLORAMA_ADMIN_TOKEN_FILE"],
+            mediaRoot: URL(fileURLWithPath: environment["MEDIA_ROOT"] ?? ".var/media"))
     }
 }

@@ -20,6 +20,7 @@ public struct LocalEngine: Sendable {
     let threadPool: NIOThreadPool
     let client: HTTPClient
     let store: JobStore
+    let results: ResultFiles
     let scheduler: JobScheduler
     let notifier: WebhookNotifier
     let sweeper: JobSweeper
@@ -37,6 +38,7 @@ public struct LocalEngine: Sendable {
         client = ImageSource.makeClient()
         let results = ResultFiles(directory: configuration.resultsDirectory, threadPool: threadPool)
         try results.prepare()
+        self.results = results
         let renderer: any ImageRenderer = if let latency = configuration.simulatedLatency {
             SimulatedRenderer(latency: latency)
         } else {
@@ -76,7 +78,7 @@ public struct LocalEngine: Sendable {
     }
 
     /// Serves until SIGTERM / SIGINT, then stops taking requests, lets running jobs finish within the
-    /// shutdown grace, and releases the HTTP client and the thread pool.
+    /// shutdown grace, releases the HTTP client and the thread pool, and removes the result images.
     public func run() async throws {
         logger.info(
             "renderer", metadata: ["mode": "\(routes.renderer.description.mode)", "concurrency": "\(configuration.concurrency)",
@@ -90,6 +92,8 @@ public struct LocalEngine: Sendable {
         }
         try? await client.shutdown()
         try? await threadPool.shutdownGracefully()
+        // Jobs do not outlive the process, so neither do their images.
+        results.removeAll(removingFolder: true)
         if let failure { throw failure }
     }
 }

@@ -13,15 +13,27 @@ public struct ResultFiles: Sendable {
         self.threadPool = threadPool
     }
 
-    /// Creates the folder and removes what a previous run left (jobs do not survive a restart).
+    /// Creates the folder and removes the result files a previous run left (jobs do not survive a restart).
     public func prepare() throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        removeAll()
+    }
+
+    /// Removes every result file, and the folder when nothing else is in it. Only `<uuid>.<format>`
+    /// files are touched, so a folder shared with other files is safe.
+    public func removeAll(removingFolder: Bool = false) {
         let manager = FileManager.default
-        if manager.fileExists(atPath: directory.path) {
-            for name in try manager.contentsOfDirectory(atPath: directory.path) {
-                try? manager.removeItem(at: directory.appendingPathComponent(name))
-            }
+        for name in (try? manager.contentsOfDirectory(atPath: directory.path)) ?? [] where Self.isResultFile(name) {
+            try? manager.removeItem(at: directory.appendingPathComponent(name))
         }
-        try manager.createDirectory(at: directory, withIntermediateDirectories: true)
+        if removingFolder, (try? manager.contentsOfDirectory(atPath: directory.path))?.isEmpty == true {
+            try? manager.removeItem(at: directory)
+        }
+    }
+
+    static func isResultFile(_ name: String) -> Bool {
+        let parts = name.split(separator: ".")
+        return parts.count == 2 && UUID(uuidString: String(parts[0])) != nil
     }
 
     public func url(id: String, format: String) -> URL {

@@ -1,6 +1,5 @@
 // Matte refinement (guided filter at full resolution) and the classical fallback segmenter.
 #include <algorithm>
-#include <cstdlib>
 #include <opencv2/imgproc.hpp>
 
 #include "bridge_internal.hpp"
@@ -54,9 +53,9 @@ extern "C" int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int hei
         cv::resize(map, prior, grey.size(), 0, 0, cv::INTER_LINEAR);
         // The upsampled map is soft over ~3 px of the model's grid; steepen it around 0.5 so the
         // guided filter starts from a crisp cut and takes the edge detail from the photo.
-        static const float centre = getenv("IMG_C") ? atof(getenv("IMG_C")) : 0.5f;
-        static const float gain = getenv("IMG_G") ? atof(getenv("IMG_G")) : 3.0f;
-        prior = (prior - centre) * gain + 0.5f;
+        // The cut sits above 0.5: faint saliency (overlay text, the inside of a headphone band) is
+        // what the model is least sure of and is usually background.
+        prior = (prior - 0.75f) * 3.0f + 0.5f;
         cv::min(cv::max(prior, 0.0f), 1.0f, prior);
         int longSide = std::max(width, height);
         int radius = std::max(2, int(std::lround(longSide / 170.0)));

@@ -285,12 +285,34 @@ int CImagingBridge_encode(const uint8_t *pixels, int width, int height, int band
         failed = vips_pngsave_buffer(image, &buffer, &length, "compression", 3, NULL);
         break;
     case CImagingBridgeFormatJPEG:
-        failed = vips_jpegsave_buffer(image, &buffer, &length, "Q", 92, "optimize_coding", TRUE,
+        if (bands == 4) { // 4 bands to JPEG means CMYK (fixtures); the pipeline never asks for it
+            VipsImage *cmyk = NULL;
+            failed = vips_copy(image, &cmyk, "interpretation", VIPS_INTERPRETATION_CMYK, NULL);
+            if (!failed) {
+                g_object_unref(image);
+                image = cmyk;
+            }
+        }
+        failed = failed || vips_jpegsave_buffer(image, &buffer, &length, "Q", 92, "optimize_coding", TRUE,
                                       NULL);
         break;
     case CImagingBridgeFormatWebP:
         failed = vips_webpsave_buffer(image, &buffer, &length, "Q", 90, NULL);
         break;
+    case CImagingBridgeFormatPNG16: {
+        VipsImage *wide = NULL, *tagged = NULL;
+        failed = vips_linear1(image, &wide, 257.0, 0.0, "uchar", FALSE, NULL) ||
+                 vips_cast(wide, &tagged, VIPS_FORMAT_USHORT, NULL);
+        if (!failed) {
+            VipsImage *rgb16 = NULL;
+            failed = vips_copy(tagged, &rgb16, "interpretation", VIPS_INTERPRETATION_RGB16, NULL) ||
+                     vips_pngsave_buffer(rgb16, &buffer, &length, "bitdepth", 16, NULL);
+            if (rgb16) g_object_unref(rgb16);
+        }
+        if (wide) g_object_unref(wide);
+        if (tagged) g_object_unref(tagged);
+        break;
+    }
     }
     g_object_unref(image);
     if (failed || !buffer) {

@@ -26,6 +26,7 @@ public struct ServiceHost: Sendable {
     private var workers: [any Service] = []
     private var shutdownHooks: [@Sendable () async -> Void] = []
     private var startupSteps: [@Sendable () async throws -> Void] = []
+    private var routeBuilders: [@Sendable (Router<BasicRequestContext>) -> Void] = []
 
     /// - Parameter additionalQueues: queues of this process only (e.g. a settings reply queue), declared with the rest.
     public init(
@@ -73,14 +74,17 @@ public struct ServiceHost: Sendable {
         startupSteps.append(step)
     }
 
-    /// Builds the HTTP application: `/healthz`, `/metrics`, and whatever `routes` adds.
-    public func makeApplication(
-        routes: (Router<BasicRequestContext>) -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    /// Adds the service's own HTTP routes (beside `/healthz` and `/metrics`).
+    public mutating func addRoutes(_ routes: @escaping @Sendable (Router<BasicRequestContext>) -> Void) {
+        routeBuilders.append(routes)
+    }
+
+    /// Builds the HTTP application: `/healthz`, `/metrics`, and the routes added with ``addRoutes(_:)``.
+    public func makeApplication() -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: APIErrorMiddleware())
         OperationsRoutes(serviceName: configuration.serviceName, checks: checks, registry: registry).register(on: router)
-        routes(router)
+        for build in routeBuilders { build(router) }
         var application = Application(
             router: router,
             configuration: .init(
@@ -93,8 +97,8 @@ public struct ServiceHost: Sendable {
     }
 
     /// Runs everything until SIGTERM / SIGINT (see ``ServiceRuntime/run(_:configuration:logger:)``).
-    public func run(routes: (Router<BasicRequestContext>) -> Void = { _ in }) async throws {
-        let application = makeApplication(routes: routes)
+    public func run() async throws {
+        let application = makeApplication()
         defer { logger.debug("host finished") }
         do {
             try await ServiceRuntime.run(clients + workers + [application], configuration: configuration, logger: logger)

@@ -8,14 +8,14 @@ import TestSupport
 @Suite("local-engine expiry and auth", .timeLimit(.minutes(2)))
 struct ExpiryAndAuthTests {
     @Test func aJobPastItsTTLIsDeletedAndAnswers404() async throws {
-        let engine = try await EngineHarness(simulateMs: 2000)
+        let engine = try await EngineHarness(simulateMs: 4000)
         defer { Task { await engine.stop() } }
         let input = ["image": Samples.dataURI(Samples.tinyPNG)]
         let blocker = try await engine.run(input)
         _ = try await engine.wait(for: blocker, until: .inProgress)
-        let queued = try await engine.run(input, policy: ["ttl": 400])
+        let queued = try await engine.run(input, policy: ["ttl": 1000])
         #expect(try await engine.status(queued).status == 200)
-        try await Task.sleep(for: .milliseconds(600))
+        try await Task.sleep(for: .milliseconds(1300))
         #expect(try await engine.status(queued).status == 404)
         #expect(try await engine.call(.POST, "/cancel/\(queued)").status == 404)
         // It left the queue: nothing is waiting behind the running job.
@@ -23,9 +23,9 @@ struct ExpiryAndAuthTests {
 
         // A running job past its TTL goes too.
         _ = try await engine.call(.POST, "/cancel/\(blocker)")
-        let running = try await engine.run(input, policy: ["ttl": 500])
+        let running = try await engine.run(input, policy: ["ttl": 1000])
         _ = try await engine.wait(for: running, until: .inProgress)
-        try await Task.sleep(for: .milliseconds(700))
+        try await Task.sleep(for: .milliseconds(1300))
         #expect(try await engine.status(running).status == 404)
     }
 

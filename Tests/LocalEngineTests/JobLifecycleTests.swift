@@ -63,8 +63,17 @@ struct JobLifecycleTests {
         #expect(reply.status == 200)
     }
 
+    @Test func sigtermStopsTheEngineCleanlyAfterItsRunningJob() async throws {
+        let engine = try await EngineHarness(simulateMs: 500)
+        let id = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)])
+        _ = try await engine.wait(for: id, until: .inProgress)
+        let stopped = try #require(await engine.process.stop(timeout: .seconds(15)), "did not exit after SIGTERM")
+        #expect(stopped.status == 0, "log:\n\(engine.process.log())")
+        #expect(engine.process.log().contains("completed"), "the running job finished before exit")
+    }
+
     @Test func runsyncAnswersTheFinishedJobOrItsCurrentStatus() async throws {
-        let engine = try await EngineHarness(simulateMs: 600)
+        let engine = try await EngineHarness(simulateMs: 1000)
         defer { Task { await engine.stop() } }
         let image = Samples.tinyPNG
 
@@ -72,14 +81,12 @@ struct JobLifecycleTests {
         let done = try await engine.submit(["image": Samples.dataURI(image), "returnBase64": true], path: "/runsync").decode(JobStatusBody.self)
         #expect(done.status == .completed)
         #expect(done.output?.imageBase64 == Data(image).base64EncodedString())
-        #expect((done.executionTime ?? 0) >= 600)
+        #expect((done.executionTime ?? 0) >= 1000)
 
         // A short wait: still IN_PROGRESS (or IN_QUEUE), then poll as with RunPod.
-        let started = ContinuousClock.now
         let early = try await engine.submit(["image": Samples.dataURI(image)], path: "/runsync?wait=100")
         #expect(early.status == 200)
         let body = try early.decode(JobStatusBody.self)
-        #expect(ContinuousClock.now - started < .milliseconds(550))
         #expect(body.status == .inProgress || body.status == .inQueue)
         #expect(try await engine.wait(for: body.id).status == .completed)
 
@@ -117,14 +124,14 @@ struct JobLifecycleTests {
     }
 
     @Test func executionTimeoutEndsTimedOutAndRetryRunsTheSameIdAgain() async throws {
-        let engine = try await EngineHarness(simulateMs: 500)
+        let engine = try await EngineHarness(simulateMs: 1500)
         defer { Task { await engine.stop() } }
         let input = ["image": Samples.dataURI(Samples.tinyPNG)]
         let id = try await engine.run(input, policy: ["executionTimeout": 100])
         let timedOut = try await engine.wait(for: id)
         #expect(timedOut.status == .timedOut)
         #expect(timedOut.error?.contains("executionTimeout of 100 ms") == true, "\(timedOut.error ?? "")")
-        #expect((timedOut.executionTime ?? 0) >= 100 && (timedOut.executionTime ?? 0) < 450)
+        #expect((timedOut.executionTime ?? 0) >= 100 && (timedOut.executionTime ?? 0) < 1400)
 
         let retry = try await engine.call(.POST, "/retry/\(id)")
         #expect(retry.status == 200)

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 
 /// One of Cyclorama's executables, started as a real child process for a test.
 public final class ServiceProcess: @unchecked Sendable {
@@ -81,11 +82,51 @@ public enum HTTPProbe {
     }
 
     public static func get(_ url: String) async throws -> (status: Int, body: String) {
+        let response = try await send(.GET, url)
+        return (response.status, response.text)
+    }
+
+    /// One HTTP exchange with the whole answer in memory.
+    public static func send(
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+        timeout: Duration = .seconds(30)
+    ) async throws -> HTTPAnswer {
         var request = HTTPClientRequest(url: url)
-        request.method = .GET
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-        let body = try await response.body.collect(upTo: 4 << 20)
-        return (Int(response.status.code), String(buffer: body))
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .init(timeout))
+        let collected = try await response.body.collect(upTo: 64 << 20)
+        return HTTPAnswer(
+            status: Int(response.status.code),
+            headers: response.headers.map { ($0.name.lowercased(), $0.value) },
+            body: Array(buffer: collected))
+    }
+}
+
+/// A complete HTTP response, for assertions.
+public struct HTTPAnswer: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public var text: String { String(decoding: body, as: UTF8.self) }
+
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0 == name.lowercased() }?.1
+    }
+
+    /// The body decoded as JSON of type `T`.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(body))
+    }
+
+    /// The body as a JSON object (dictionary), for shape checks.
+    public func json() throws -> [String: Any] {
+        guard let object = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
+            throw URLError(.cannotParseResponse)
+        }
+        return object
     }
 }
 

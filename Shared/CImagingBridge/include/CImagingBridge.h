@@ -55,9 +55,11 @@ typedef enum {
     CImagingBridgeFormatPNG = 0,
     CImagingBridgeFormatJPEG = 1,
     CImagingBridgeFormatWebP = 2,
+    /// 16 bits per channel PNG (fixtures only).
+    CImagingBridgeFormatPNG16 = 3,
 } CImagingBridgeFormat;
 
-/// Encodes 3- or 4-band pixels. `*encoded` is malloc'd (g_malloc'd memory is copied first).
+/// Encodes 3- or 4-band pixels. A 4-band JPEG is written as CMYK (used for test fixtures). `*encoded` is malloc'd (g_malloc'd memory is copied first).
 int CImagingBridge_encode(const uint8_t *pixels, int width, int height, int bands,
                           CImagingBridgeFormat format, uint8_t *_Nullable *_Nonnull encoded,
                           size_t *encodedLength, char *error, size_t errorSize);

@@ -1,0 +1,152 @@
+import Database
+import Foundation
+import Hummingbird
+import ServiceSupport
+import Shared
+
+/// `/api/media`: upload, list, read, download, version history, revert, delete.
+struct MediaController: Sendable {
+    let store: MediaStore
+    let files: MediaFiles
+    /// Largest accepted image (15 MB): more is 413.
+    var maxImageBytes = 15 << 20
+
+    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+        group.post("/media", use: upload)
+        group.get("/media", use: list)
+        group.get("/media/:id", use: show)
+        group.get("/media/:id/file", use: file)
+        group.get("/media/:id/versions", use: versions)
+        group.post("/media/:id/revert/:versionId", use: revert)
+        group.delete("/media/:id", use: delete)
+    }
+
+    @Sendable func upload(_ request: Request, context: BasicRequestContext) async throws -> EditedResponse<MediaResponse> {
+        // Multipart adds a little framing around the file; anything far beyond the cap is refused unread.
+        let envelope = maxImageBytes + 64 * 1024
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > envelope {
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "uploads are limited to 15 MB")
+        }
+        let body = Array(buffer: try await request.body.collect(upTo: envelope))
+        var bytes = body
+        var fileName: String?
+        var collection = request.uri.queryParameters["collection"].map(String.init)
+        if let boundary = request.headers[.contentType].flatMap(MultipartForm.boundary(fromContentType:)) {
+            guard let form = MultipartForm(body: body, boundary: boundary), let file = form.fileBytes else {
+                throw APIError.badRequest("multipart upload without a file part (a part with a filename)", code: "invalid_upload")
+            }
+            bytes = file
+            fileName = form.fileName
+            collection = form.fields["collection"] ?? collection
+        } else {
+            fileName = request.headers[.contentDisposition].flatMap { Self.fileName(fromDisposition: $0) }
+        }
+        guard !bytes.isEmpty else { throw APIError.badRequest("the upload is empty", code: "invalid_upload") }
+        guard bytes.count <= maxImageBytes else {
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "uploads are limited to 15 MB; this one is \(bytes.count) bytes")
+        }
+        guard let image = ImageSniffer.sniff(bytes) else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
+                           message: "the upload is not a PNG, JPEG, WebP or GIF image (judged by its content, not its name)")
+        }
+        let stored = try files.store(bytes, as: image)
+        let media = try await store.create(
+            collection: try Self.collection(collection), originalFilename: fileName.map(Self.cleanFileName), file: stored)
+        return EditedResponse(status: .created, response: MediaResponse(media: MediaJSON(media)))
+    }
+
+    @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> MediaListResponse {
+        let query = request.uri.queryParameters
+        let page = try Self.integer(query["page"].map(String.init), name: "page", default: 1, range: 1...100_000)
+        let pageSize = try Self.integer(query["pageSize"].map(String.init), name: "pageSize", default: 50, range: 1...200)
+        let collection = try query["collection"].map(String.init).flatMap { $0.isEmpty ? nil : try Self.collection($0) }
+        let (items, total) = try await store.list(collection: collection, page: page, pageSize: pageSize)
+        return MediaListResponse(items: items.map(MediaJSON.init), page: page, pageSize: pageSize, total: total)
+    }
+
+    @Sendable func show(_ request: Request, context: BasicRequestContext) async throws -> MediaResponse {
+        MediaResponse(media: MediaJSON(try await existing(context)))
+    }
+
+    @Sendable func file(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let media = try await existing(context)
+        guard let url = files.url(for: media.file), let data = FileManager.default.contents(atPath: url.path) else {
+            throw APIError(.internalServerError, code: "file_missing", message: "the file of media \(media.id) is missing from the store")
+        }
+        let etag = "\"\(media.file.sha256)\""
+        if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
+        return Response(
+            status: .ok,
+            headers: [.contentType: media.file.mimeType, .eTag: etag, .cacheControl: "private, no-cache"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    @Sendable func versions(_ request: Request, context: BasicRequestContext) async throws -> VersionListResponse {
+        let media = try await existing(context)
+        return VersionListResponse(
+            mediaId: media.id.lowercasedString, currentVersionId: media.currentVersionId.lowercasedString,
+            versions: try await store.versions(of: media.id).map(VersionJSON.init))
+    }
+
+    @Sendable func revert(_ request: Request, context: BasicRequestContext) async throws -> MediaResponse {
+        let media = try await existing(context)
+        let versionId = try Self.uuid(context, "versionId")
+        guard let reverted = try await store.revert(media.id, to: versionId) else {
+            throw APIError.notFound("media \(media.id.lowercasedString) has no version \(versionId.lowercasedString)")
+        }
+        return MediaResponse(media: MediaJSON(reverted))
+    }
+
+    @Sendable func delete(_ request: Request, context: BasicRequestContext) async throws -> SuccessResponse {
+        let id = try Self.uuid(context, "id")
+        guard try await store.delete(id) else { throw APIError.notFound("no media \(id.lowercasedString)") }
+        return SuccessResponse(success: true)
+    }
+
+    // MARK: Input
+
+    private func existing(_ context: BasicRequestContext) async throws -> MediaRecord {
+        let id = try Self.uuid(context, "id")
+        guard let media = try await store.media(id) else { throw APIError.notFound("no media \(id.lowercasedString)") }
+        return media
+    }
+
+    static func uuid(_ context: BasicRequestContext, _ name: String) throws -> UUID {
+        let raw = context.parameters.get(name) ?? ""
+        guard let id = UUID(uuidString: raw) else {
+            throw APIError.badRequest("\(name) must be a UUID; got \"\(raw.prefix(64))\"", code: "invalid_field")
+        }
+        return id
+    }
+
+    /// Collections are upper-case names such as PRODUCTS (default) or BANNERS.
+    static func collection(_ raw: String?) throws -> String {
+        guard let raw, !raw.isEmpty else { return "PRODUCTS" }
+        let name = raw.uppercased()
+        guard name.count <= 32, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+            throw APIError.badRequest("collection must be 1-32 letters, digits or underscores; got \"\(raw.prefix(64))\"", code: "invalid_field")
+        }
+        return name
+    }
+
+    static func integer(_ raw: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let raw, !raw.isEmpty else { return value }
+        guard let number = Int(raw), range.contains(number) else {
+            throw APIError.badRequest("\(name) must be an integer in \(range.lowerBound)...\(range.upperBound); got \"\(raw.prefix(32))\"", code: "invalid_field")
+        }
+        return number
+    }
+
+    static func fileName(fromDisposition header: String) -> String? {
+        header.split(separator: ";").lazy
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.lowercased().hasPrefix("filename=") }
+            .map { String($0.dropFirst("filename=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+    }
+
+    /// Keeps only the last path component and printable characters of a client's file name.
+    static func cleanFileName(_ name: String) -> String {
+        let last = name.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
+        return String(last.unicodeScalars.filter { !CharacterSet.controlCharacters.contains($0) }.prefix(255).map(Character.init))
+    }
+}

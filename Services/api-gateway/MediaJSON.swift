@@ -1,0 +1,94 @@
+import Database
+import Foundation
+import Hummingbird
+import Shared
+
+/// A media item as the API shows it (the seed's field names: `url`, `thumbnailUrl`, `mimeType`, `originalName`).
+struct MediaJSON: Codable, Sendable, Equatable {
+    var id: String
+    var collection: String
+    var originalName: String?
+    var mimeType: String
+    var url: String
+    var thumbnailUrl: String
+    var width: Int
+    var height: Int
+    var size: Int
+    var sha256: String
+    var currentVersionId: String
+    var createdAt: String
+    var updatedAt: String
+
+    init(_ media: MediaRecord) {
+        id = media.id.lowercasedString
+        collection = media.collection
+        originalName = media.originalFilename
+        mimeType = media.file.mimeType
+        url = "/api/media/\(id)/file"
+        thumbnailUrl = url
+        width = media.file.width
+        height = media.file.height
+        size = media.file.bytes
+        sha256 = media.file.sha256
+        currentVersionId = media.currentVersionId.lowercasedString
+        createdAt = MessageCoding.formatTimestamp(media.createdAt)
+        updatedAt = MessageCoding.formatTimestamp(media.updatedAt)
+    }
+}
+
+struct VersionJSON: Codable, Sendable, Equatable {
+    var id: String
+    var number: Int
+    var source: String
+    var jobId: String?
+    var revertedFromVersionId: String?
+    var mimeType: String
+    var width: Int
+    var height: Int
+    var size: Int
+    var sha256: String
+    var createdAt: String
+
+    init(_ version: MediaVersionRecord) {
+        id = version.id.lowercasedString
+        number = version.number
+        source = version.source
+        jobId = version.jobId?.lowercasedString
+        revertedFromVersionId = version.revertedFromVersionId?.lowercasedString
+        mimeType = version.file.mimeType
+        width = version.file.width
+        height = version.file.height
+        size = version.file.bytes
+        sha256 = version.file.sha256
+        createdAt = MessageCoding.formatTimestamp(version.createdAt)
+    }
+}
+
+struct MediaResponse: ResponseCodable, Equatable {
+    var success = true
+    var media: MediaJSON
+}
+
+struct MediaListResponse: ResponseCodable, Equatable {
+    var success = true
+    var items: [MediaJSON]
+    var page: Int
+    var pageSize: Int
+    var total: Int
+}
+
+struct VersionListResponse: ResponseCodable, Equatable {
+    var success = true
+    var mediaId: String
+    var currentVersionId: String
+    var versions: [VersionJSON]
+}
+
+struct SuccessResponse: ResponseCodable, Equatable {
+    var success: Bool
+}
+
+extension UUID {
+    /// The lower-case form the HTTP API uses.
+    var lowercasedString: String { uuidString.lowercased() }
+}

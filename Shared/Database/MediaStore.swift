@@ -1,0 +1,196 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A file in the media store: where it lives (relative to the media root) and what it is.
+public struct StoredFile: Sendable, Equatable {
+    public var path: String
+    public var mimeType: String
+    public var width: Int
+    public var height: Int
+    public var bytes: Int
+    public var sha256: String
+
+    public init(path: String, mimeType: String, width: Int, height: Int, bytes: Int, sha256: String) {
+        self.path = path
+        self.mimeType = mimeType
+        self.width = width
+        self.height = height
+        self.bytes = bytes
+        self.sha256 = sha256
+    }
+}
+
+/// A media item: a stable id whose current file changes as versions are added.
+public struct MediaRecord: Sendable, Equatable {
+    public var id: UUID
+    public var collection: String
+    public var originalFilename: String?
+    /// The current version's file.
+    public var file: StoredFile
+    public var currentVersionId: UUID
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// One entry of a media's version history.
+public struct MediaVersionRecord: Sendable, Equatable {
+    public var id: UUID
+    public var mediaId: UUID
+    public var number: Int
+    /// `upload`, `generation`, `variation` or `revert`.
+    public var source: String
+    public var jobId: UUID?
+    public var revertedFromVersionId: UUID?
+    public var file: StoredFile
+    public var createdAt: Date
+}
+
+/// The media library's rows: media and their version history. Files themselves live on disk.
+public struct MediaStore: Sendable {
+    private let client: PostgresClient
+    private let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger = Logger(label: "cyclorama.media-store")) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Creates a media item whose first version (`upload`) is `file`.
+    public func create(collection: String, originalFilename: String?, file: StoredFile) async throws -> MediaRecord {
+        let mediaId = UUID()
+        let versionId = UUID()
+        let logger = self.logger
+        try await transaction { connection in
+            try await connection.query("""
+                INSERT INTO media (id, collection, original_filename, file_path, mime_type, width, height, bytes, sha256, current_version_id)
+                VALUES (\(mediaId), \(collection), \(originalFilename), \(file.path), \(file.mimeType), \(file.width),
+                        \(file.height), \(file.bytes), \(file.sha256), \(versionId))
+                """, logger: logger)
+            try await connection.query("""
+                INSERT INTO media_versions (id, media_id, version_number, source, file_path, mime_type, width, height, bytes, sha256)
+                VALUES (\(versionId), \(mediaId), 1, 'upload', \(file.path), \(file.mimeType), \(file.width), \(file.height),
+                        \(file.bytes), \(file.sha256))
+                """, logger: logger)
+        }
+        guard let created = try await media(mediaId) else { throw MediaStoreError(message: "media \(mediaId) vanished after insert") }
+        return created
+    }
+
+    /// The media item, nil when unknown or deleted.
+    public func media(_ id: UUID) async throws -> MediaRecord? {
+        try await records(client.query("\(unescaped: Self.mediaColumns) WHERE id = \(id) AND deleted_at IS NULL", logger: logger)).first
+    }
+
+    /// One page of the library, newest first, optionally of one collection, and the total count.
+    public func list(collection: String?, page: Int, pageSize: Int) async throws -> (items: [MediaRecord], total: Int) {
+        let offset = max(0, page - 1) * pageSize
+        let items = try await records(client.query("""
+            \(unescaped: Self.mediaColumns)
+            WHERE deleted_at IS NULL AND (\(collection)::text IS NULL OR collection = \(collection))
+            ORDER BY created_at DESC, id LIMIT \(pageSize) OFFSET \(offset)
+            """, logger: logger))
+        let counted = try await client.query("""
+            SELECT count(*)::bigint FROM media
+            WHERE deleted_at IS NULL AND (\(collection)::text IS NULL OR collection = \(collection))
+            """, logger: logger)
+        var total = 0
+        for try await count in counted.decode(Int.self) { total = count }
+        return (items, total)
+    }
+
+    /// The version history, newest first (empty for an unknown or deleted media).
+    public func versions(of mediaId: UUID) async throws -> [MediaVersionRecord] {
+        let rows = try await client.query("""
+            SELECT v.id, v.media_id, v.version_number, v.source, v.job_id, v.reverted_from_version_id,
+                   v.file_path, v.mime_type, v.width, v.height, v.bytes, v.sha256, v.created_at
+            FROM media_versions v JOIN media m ON m.id = v.media_id
+            WHERE v.media_id = \(mediaId) AND m.deleted_at IS NULL
+            ORDER BY v.version_number DESC
+            """, logger: logger)
+        var versions: [MediaVersionRecord] = []
+        for try await (id, media, number, source, job, revertedFrom, path, mime, width, height, bytes, sha, created)
+            in rows.decode((UUID, UUID, Int, String, UUID?, UUID?, String, String, Int, Int, Int, String, Date).self) {
+            versions.append(MediaVersionRecord(
+                id: id, mediaId: media, number: number, source: source, jobId: job, revertedFromVersionId: revertedFrom,
+                file: StoredFile(path: path, mimeType: mime, width: width, height: height, bytes: bytes, sha256: sha),
+                createdAt: created))
+        }
+        return versions
+    }
+
+    /// Makes an earlier version current again by adding a `revert` version with its file, so the
+    /// history only ever grows. Nil when the media or the version (of that media) is unknown.
+    public func revert(_ mediaId: UUID, to versionId: UUID) async throws -> MediaRecord? {
+        let newVersionId = UUID()
+        let logger = self.logger
+        let reverted: Bool = try await transaction { connection in
+            // Lock the media row: concurrent reverts and generations get consecutive version numbers.
+            let locked = try await connection.query(
+                "SELECT id FROM media WHERE id = \(mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger)
+            var found = false
+            for try await _ in locked.decode(UUID.self) { found = true }
+            guard found else { return false }
+            let inserted = try await connection.query("""
+                INSERT INTO media_versions (id, media_id, version_number, source, reverted_from_version_id,
+                                            file_path, mime_type, width, height, bytes, sha256)
+                SELECT \(newVersionId), v.media_id,
+                       (SELECT max(version_number) + 1 FROM media_versions WHERE media_id = \(mediaId)),
+                       'revert', v.id, v.file_path, v.mime_type, v.width, v.height, v.bytes, v.sha256
+                FROM media_versions v WHERE v.id = \(versionId) AND v.media_id = \(mediaId)
+                RETURNING id
+                """, logger: logger)
+            var added = false
+            for try await _ in inserted.decode(UUID.self) { added = true }
+            guard added else { return false }
+            try await connection.query("""
+                UPDATE media SET current_version_id = v.id, file_path = v.file_path, mime_type = v.mime_type,
+                       width = v.width, height = v.height, bytes = v.bytes, sha256 = v.sha256, updated_at = now()
+                FROM media_versions v WHERE v.id = \(newVersionId) AND media.id = \(mediaId)
+                """, logger: logger)
+            return true
+        }
+        return reverted ? try await media(mediaId) : nil
+    }
+
+    /// Soft-deletes the media (its files and history stay for audit); false when unknown.
+    public func delete(_ mediaId: UUID) async throws -> Bool {
+        let rows = try await client.query(
+            "UPDATE media SET deleted_at = now() WHERE id = \(mediaId) AND deleted_at IS NULL RETURNING id", logger: logger)
+        for try await _ in rows.decode(UUID.self) { return true }
+        return false
+    }
+
+    // MARK: Plumbing
+
+    private static let mediaColumns = """
+        SELECT id, collection, original_filename, file_path, mime_type, width, height, bytes, sha256,
+               current_version_id, created_at, updated_at FROM media
+        """
+
+    private func records(_ rows: PostgresRowSequence) async throws -> [MediaRecord] {
+        var result: [MediaRecord] = []
+        for try await (id, collection, name, path, mime, width, height, bytes, sha, version, created, updated)
+            in rows.decode((UUID, String, String?, String, String, Int, Int, Int, String, UUID, Date, Date).self) {
+            result.append(MediaRecord(
+                id: id, collection: collection, originalFilename: name,
+                file: StoredFile(path: path, mimeType: mime, width: width, height: height, bytes: bytes, sha256: sha),
+                currentVersionId: version, createdAt: created, updatedAt: updated))
+        }
+        return result
+    }
+
+    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> sending T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { try await body($0) }
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error
+        }
+    }
+}
+
+/// A media-store operation that could not be carried out.
+public struct MediaStoreError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import Imaging
+import Testing
+
+/// The quality bar on ../shared/samples/dev, scored with the samples README's metrics.
+@Suite("Studio shots of the sample scenes")
+struct SampleQualityTests {
+    /// Run A of every scene: transparent background, no shadow, watermark removal on.
+    static let transparentRuns: [(SampleScene, RasterImage, StudioShotResult)] = Fixtures.scenes.map { scene in
+        render(scene, background: .transparent, shadow: .none)
+    }
+
+    /// Run B of every scene: white background, soft shadow.
+    static let whiteRuns: [(SampleScene, RasterImage, StudioShotResult)] = Fixtures.scenes.map { scene in
+        render(scene, background: .white, shadow: .soft)
+    }
+
+    static func render(_ scene: SampleScene, background: StudioBackground, shadow: ShadowPreset)
+        -> (SampleScene, RasterImage, StudioShotResult)
+    {
+        do {
+            let result = try Fixtures.pipeline.render(
+                StudioShotRequest(image: scene.input, background: background, shadow: shadow))
+            return (scene, try RasterImage(decoding: result.encoded), result)
+        } catch {
+            fatalError("\(scene.name): \(error)")
+        }
+    }
+
+    @Test func thereAreScenes() {
+        #expect(Fixtures.scenes.count >= 12)
+    }
+
+    @Test func transparentRunIsRGBAOfTheInputSize() {
+        for (scene, image, result) in Self.transparentRuns {
+            #expect(image.width == scene.width && image.height == scene.height, "\(scene.name)")
+            #expect(image.bands == 4 && result.hasAlpha, "\(scene.name)")
+        }
+    }
+
+    @Test func whiteRunIsRGBOfTheInputSize() {
+        for (scene, image, result) in Self.whiteRuns {
+            #expect(image.width == scene.width && image.height == scene.height, "\(scene.name)")
+            #expect(image.bands == 3 && !result.hasAlpha, "\(scene.name)")
+        }
+    }
+
+    @Test func maskIoU() throws {
+        var ious: [Double] = []
+        for (scene, image, _) in Self.transparentRuns {
+            let score = try SampleScorer(scene: scene).transparentRun(image)
+            ious.append(score.iou)
+            #expect(score.iou >= 0.80, "\(scene.name): IoU \(score.iou)")
+        }
+        let mean = ious.reduce(0, +) / Double(ious.count)
+        #expect(mean >= 0.95, "mean IoU \(mean): \(ious)")
+    }
+
+    @Test func whiteBackgroundIsPureAwayFromTheProduct() throws {
+        var purities: [Double] = []
+        for (scene, image, _) in Self.whiteRuns {
+            let score = try SampleScorer(scene: scene).whiteRun(image)
+            purities.append(score.purity)
+            #expect(score.shadowPresence > 0, "\(scene.name): no soft shadow under the product")
+        }
+        let mean = purities.reduce(0, +) / Double(purities.count)
+        #expect(mean >= 0.98, "mean purity \(mean): \(purities)")
+    }
+
+    @Test func tiledWatermarkErrorOnTheProductDrops() throws {
+        let tiled = Self.transparentRuns.filter { $0.0.watermarkKind.hasPrefix("tiled") }
+        try #require(!tiled.isEmpty)
+        for (scene, image, _) in tiled {
+            let scorer = try SampleScorer(scene: scene)
+            let input = try RasterImage(decoding: scene.input).rgbAsStored()
+            guard let before = scorer.psnr(input, over: scorer.watermarkOnProduct),
+                let after = try scorer.transparentRun(image).watermarkResidual
+            else { continue } // the watermark does not cross the opaque product
+            #expect(after > before + 1, "\(scene.name): watermark residual \(after) dB, input \(before) dB")
+        }
+    }
+}
+
+@Suite("Output geometry")
+struct GeometryTests {
+    @Test(arguments: [1, 2, 4])
+    func outputIsInputSizeTimesUpscale(factor: Int) throws {
+        let scene = try #require(Fixtures.scenes.first)
+        for background in [StudioBackground.transparent, .color(red: 20, green: 40, blue: 60)] {
+            let result = try Fixtures.pipeline.render(
+                StudioShotRequest(image: scene.input, background: background, shadow: .soft, upscale: factor))
+            let image = try RasterImage(decoding: result.encoded)
+            #expect(result.width == scene.width * factor && result.height == scene.height * factor)
+            #expect(image.width == result.width && image.height == result.height)
+            #expect(image.bands == (background == .transparent ? 4 : 3))
+        }
+    }
+
+    @Test(arguments: OutputFormat.allCases)
+    func everyFormatDecodes(format: OutputFormat) throws {
+        let scene = try #require(Fixtures.scenes.first)
+        let result = try Fixtures.pipeline.render(
+            StudioShotRequest(image: scene.input, background: .transparent, outputFormat: format))
+        let image = try RasterImage(decoding: result.encoded)
+        #expect(image.width == scene.width && image.height == scene.height)
+        #expect(result.hasAlpha == (format != .jpeg))
+        #expect(image.bands == (format == .jpeg ? 3 : 4))
+    }
+
+    @Test func productStaysInPlace() throws {
+        let scene = try #require(Fixtures.scenes.first)
+        let result = try Fixtures.pipeline.render(
+            StudioShotRequest(image: scene.input, background: .transparent, shadow: .none, upscale: 2))
+        let alpha = try #require(try RasterImage(decoding: result.encoded).alpha)
+        // Bounding box of the opaque product, halved, against the ground truth's.
+        var (x0, y0, x1, y1) = (Int.max, Int.max, 0, 0)
+        for y in 0..<result.height {
+            for x in 0..<result.width where alpha[y * result.width + x] >= 128 {
+                (x0, y0, x1, y1) = (min(x0, x), min(y0, y), max(x1, x + 1), max(y1, y + 1))
+            }
+        }
+        let box = scene.productBox
+        for (got, want) in zip([x0, y0, x1, y1].map { $0 / 2 }, box) { #expect(abs(got - want) <= 6, "\([x0, y0, x1, y1]) vs \(box)") }
+    }
+
+    @Test func classicalFallbackIsReported() throws {
+        let pipeline = try StudioShotPipeline(configuration: PipelineConfiguration(modelPath: "/nonexistent/u2netp.onnx"))
+        #expect(pipeline.segmenter.hasPrefix("classical"))
+        #expect(pipeline.segmenter.contains("/nonexistent/u2netp.onnx"))
+        let scene = try #require(Fixtures.scenes.first)
+        let result = try pipeline.render(StudioShotRequest(image: scene.input, background: .transparent, shadow: .none))
+        let score = try SampleScorer(scene: scene).transparentRun(try RasterImage(decoding: result.encoded))
+        #expect(score.iou > 0.5, "classical IoU \(score.iou)")
+    }
+
+    @Test func modelIsUsedWhenInstalled() throws {
+        let path = PipelineConfiguration.defaultModelPath
+        try #require(FileManager.default.fileExists(atPath: path), "run scripts/fetch-model.sh")
+        #expect(Fixtures.pipeline.segmenter == "u2netp")
+    }
+}

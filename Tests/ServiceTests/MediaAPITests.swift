@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The media library over real HTTP against a real gateway, PostgreSQL and disk.
+@Suite("Media library API", .timeLimit(.minutes(3)))
+struct MediaAPITests {
+    @Test func uploadListShowDownloadVersionsRevertDelete() async throws {
+        let gateway = try await GatewayFixture.start()
+        defer { Task { await gateway.stop() } }
+        let jpeg = try Samples.bytes("dev01", "input.jpg")
+
+        // Upload (multipart): 201 with the seed's field names; the type is sniffed from the bytes.
+        let created = try await gateway.upload(jpeg, fileName: "../../evil/name.png", collection: "products")
+        #expect(created.status == 201, "\(created.text)")
+        let media = try #require(try created.json()["media"] as? [String: Any])
+        let id = try #require(media["id"] as? String)
+        #expect(media["mimeType"] as? String == "image/jpeg", "sniffed from content, not the .png name")
+        #expect(media["collection"] as? String == "PRODUCTS")
+        #expect(media["originalName"] as? String == "name.png", "only the last path component is kept")
+        #expect(media["width"] as? Int == 1024 && media["height"] as? Int == 1024)
+        #expect(media["size"] as? Int == jpeg.count)
+        #expect(media["url"] as? String == "/api/media/\(id)/file")
+
+        // A raw-body upload of a PNG into another collection.
+        let png = try Samples.bytes("dev01", "alpha.png")
+        let raw = try await gateway.call(.POST, "/api/media?collection=BANNERS", body: png, headers: [("Content-Type", "image/png")])
+        #expect(raw.status == 201, "\(raw.text)")
+        let pngId = try #require((try raw.json()["media"] as? [String: Any])?["id"] as? String)
+
+        // List with the collection filter and paging.
+        let products = try await gateway.call(.GET, "/api/media?collection=PRODUCTS&page=1&pageSize=10").json()
+        #expect((products["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [id])
+        #expect(products["total"] as? Int == 1)
+        let everything = try await gateway.call(.GET, "/api/media?page=2&pageSize=1").json()
+        #expect(everything["total"] as? Int == 2)
+        #expect((everything["items"] as? [[String: Any]])?.count == 1)
+
+        // Show and download: the bytes come back unchanged, typed by content.
+        #expect(try await gateway.call(.GET, "/api/media/\(id)").status == 200)
+        let file = try await gateway.call(.GET, "/api/media/\(id)/file")
+        #expect(file.status == 200 && file.body == jpeg)
+        #expect(file.header("content-type") == "image/jpeg")
+
+        // Versions: one upload. Reverting to it adds a version (history only grows) and keeps the file.
+        let versions = try await gateway.call(.GET, "/api/media/\(id)/versions").json()
+        let history = try #require(versions["versions"] as? [[String: Any]])
+        #expect(history.count == 1 && history.first?["source"] as? String == "upload")
+        let first = try #require(history.first?["id"] as? String)
+        let reverted = try await gateway.call(.POST, "/api/media/\(id)/revert/\(first)")
+        #expect(reverted.status == 200, "\(reverted.text)")
+        let after = try await gateway.call(.GET, "/api/media/\(id)/versions").json()
+        #expect((after["versions"] as? [[String: Any]])?.map { $0["source"] as? String } == ["revert", "upload"])
+        #expect(try await gateway.call(.GET, "/api/media/\(id)/file").body == jpeg)
+        let wrongVersion = try await gateway.call(.POST, "/api/media/\(id)/revert/\(UUID().uuidString)")
+        #expect(wrongVersion.status == 404)
+
+        // Delete: gone from reads and lists.
+        #expect(try await gateway.call(.DELETE, "/api/media/\(pngId)").status == 200)
+        #expect(try await gateway.call(.GET, "/api/media/\(pngId)").status == 404)
+        #expect(try await gateway.call(.DELETE, "/api/media/\(pngId)").status == 404)
+        #expect(try await gateway.call(.GET, "/api/media").json()["total"] as? Int == 1)
+    }
+
+    @Test func badInputGetsClearJSONErrors() async throws {
+        let gateway = try await GatewayFixture.start()
+        defer { Task { await gateway.stop() } }
+
+        func expectError(_ answer: HTTPAnswer, _ status: Int, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            #expect(answer.status == status, "\(answer.text)", sourceLocation: sourceLocation)
+            let error = try #require(try answer.json()["error"] as? [String: Any], sourceLocation: sourceLocation)
+            #expect(error["code"] as? String == code, sourceLocation: sourceLocation)
+            #expect((error["message"] as? String)?.isEmpty == false, sourceLocation: sourceLocation)
+        }
+
+        try expectError(try await gateway.call(.GET, "/api/media", token: ""), 401, "unauthorized")
+        try expectError(try await gateway.call(.GET, "/api/media", token: "not-a-real-token"), 401, "unauthorized")
+        try expectError(try await gateway.call(.GET, "/api/media/\(UUID().uuidString)"), 404, "not_found")
+        try expectError(try await gateway.call(.GET, "/api/media/not-a-uuid"), 400, "invalid_field")
+        try expectError(try await gateway.call(.GET, "/api/media?pageSize=5000"), 400, "invalid_field")
+        try expectError(try await gateway.upload(Array("just some text".utf8), fileName: "photo.jpg"), 415, "unsupported_media_type")
+        try expectError(try await gateway.call(.POST, "/api/media", body: []), 400, "invalid_upload")
+        let huge = [UInt8](repeating: 0xFF, count: 16 << 20)
+        try expectError(try await gateway.call(.POST, "/api/media", body: huge), 413, "payload_too_large")
+        // The gateway still serves after all of that.
+        #expect(try await gateway.call(.GET, "/api/media").status == 200)
+    }
+}
