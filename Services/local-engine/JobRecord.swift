@@ -24,6 +24,15 @@ struct JobRecord: Sendable {
     /// Stops the running attempt's work (its task); set while IN_PROGRESS.
     var abort: (@Sendable () -> Void)?
 
+    /// The result file, when COMPLETED.
+    var resultKey: ResultKey? {
+        guard status == .completed, let result else { return nil }
+        return ResultKey(id: id, attempt: attempt, format: result.format)
+    }
+
+    /// The result file to inline as `output.image_base64`, when the job asked for it.
+    var inlineImage: ResultKey? { result?.returnBase64 == true ? resultKey : nil }
+
     /// What `/status` shows; `output.image_base64` is filled in by the caller from the result file.
     func statusBody(workerId: String) -> JobStatusBody {
         var body = JobStatusBody(id: id, status: status)
@@ -92,6 +101,6 @@ struct JobTicket: Sendable {
 /// A status body and, when the image must be inlined, the result file to read.
 public struct JobView: Sendable {
     public var body: JobStatusBody
-    /// Set when `output.image_base64` must be filled from the result file of this format.
-    public var inlineImageFormat: String?
+    /// Set when `output.image_base64` must be filled from this result file.
+    public var inlineImage: ResultKey?
 }

@@ -61,7 +61,7 @@ final class JobScheduler: Service, Sendable {
                 logger.info("completed", metadata: ["total_ms": "\(summary.timings["total"] ?? 0)"])
             } else {
                 // Cancelled, timed out or expired while rendering: the result is discarded.
-                await results.remove(id: ticket.id, format: summary.format)
+                await results.remove(ResultKey(id: ticket.id, attempt: ticket.attempt, format: summary.format))
             }
         case .failure(let error):
             let failure = switch error {
@@ -86,7 +86,7 @@ final class JobScheduler: Service, Sendable {
         let rendered = try await renderer.render(image, options: options)
         try Task.checkCancellation()
         do {
-            try await results.write(rendered.encoded, id: ticket.id, format: rendered.format)
+            try await results.write(rendered.encoded, ResultKey(id: ticket.id, attempt: ticket.attempt, format: rendered.format))
         } catch {
             throw JobFailure(.renderFailed, "could not store the result: \(error)")
         }
@@ -107,8 +107,8 @@ struct JobSweeper: Service {
 
     func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            for file in await store.sweep() {
-                await results.remove(id: file.id, format: file.format)
+            for key in await store.sweep() {
+                await results.remove(key)
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }

@@ -24,7 +24,7 @@ actor JobStore {
 
     let limits: Limits
     let workerId: String
-    private let onTerminal: @Sendable (JobStatusBody, _ inlineImageFormat: String?) -> Void
+    private let onTerminal: @Sendable (JobStatusBody, _ inlineImage: ResultKey?) -> Void
     private let wake: @Sendable () -> Void
     private let clock = ContinuousClock()
 
@@ -40,7 +40,7 @@ actor JobStore {
 
     init(
         limits: Limits, workerId: String,
-        onTerminal: @escaping @Sendable (JobStatusBody, String?) -> Void,
+        onTerminal: @escaping @Sendable (JobStatusBody, ResultKey?) -> Void,
         wake: @escaping @Sendable () -> Void
     ) {
         self.limits = limits
@@ -189,10 +189,9 @@ actor JobStore {
         return view(record)
     }
 
-    /// The result file's format, when the job is COMPLETED and not expired.
-    func resultFormat(id: String) -> String? {
-        guard let record = live(id), record.status == .completed else { return nil }
-        return record.result?.format
+    /// The result file, when the job is COMPLETED and not expired.
+    func resultKey(id: String) -> ResultKey? {
+        live(id)?.resultKey
     }
 
     /// Suspends until the job is terminal or gone, or the calling task is cancelled.
@@ -216,13 +215,13 @@ actor JobStore {
     // MARK: Expiry
 
     /// Deletes jobs past their TTL or retention; returns the result files to remove.
-    func sweep() -> [(id: String, format: String)] {
+    func sweep() -> [ResultKey] {
         let now = clock.now
-        var files: [(id: String, format: String)] = []
+        var files: [ResultKey] = []
         for (id, record) in jobs where record.isExpired(at: now, resultTTL: limits.resultTTL) {
             if record.status == .inQueue { dequeue(id) }
             record.abort?()
-            if let format = record.result?.format { files.append((id, format)) }
+            if let key = record.resultKey { files.append(key) }
             jobs[id] = nil
             resumeWaiters(id)
         }
@@ -258,16 +257,14 @@ actor JobStore {
     }
 
     private func view(_ record: JobRecord) -> JobView {
-        let inline = record.status == .completed && record.result?.returnBase64 == true ? record.result?.format : nil
-        return JobView(body: record.statusBody(workerId: workerId), inlineImageFormat: inline)
+        JobView(body: record.statusBody(workerId: workerId), inlineImage: record.inlineImage)
     }
 
     private func finished(_ record: JobRecord) {
         totals[record.status, default: 0] += 1
         Counter(label: "local_engine_jobs_total", dimensions: [("status", record.status.rawValue)]).increment()
         if record.webhook != nil {
-            let inline = record.status == .completed && record.result?.returnBase64 == true ? record.result?.format : nil
-            onTerminal(record.webhookBody(workerId: workerId), inline)
+            onTerminal(record.webhookBody(workerId: workerId), record.inlineImage)
         }
         // Only a FAILED or TIMED_OUT job can run again; drop the others' input (it may be a 10 MB data URI).
         if record.status == .completed || record.status == .cancelled { jobs[record.id]?.input = nil }

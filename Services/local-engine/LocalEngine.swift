@@ -54,7 +54,7 @@ public struct LocalEngine: Sendable {
                 concurrency: configuration.concurrency, queueLimit: configuration.queueLimit,
                 queueByteLimit: configuration.queueByteLimit, resultTTL: configuration.resultTTL),
             workerId: "local-engine-\(ProcessInfo.processInfo.processIdentifier)",
-            onTerminal: { body, inline in notifier.enqueue(body, inlineImageFormat: inline) },
+            onTerminal: { body, inline in notifier.enqueue(body, inlineImage: inline) },
             wake: wake)
         self.store = store
         self.notifier = notifier

@@ -1,7 +1,8 @@
 import Foundation
 import NIOPosix
 
-/// Finished images on disk, one file per job (`<job id>.<format>`), so 30 minutes of results do not
+/// Finished images on disk, one file per job attempt (`<job id>.<attempt>.<format>`: a late render of
+/// an abandoned attempt never touches a retry's file), so 30 minutes of results do not
 /// sit in memory. File I/O runs on the given thread pool, never on the cooperative executor.
 /// Names come from job ids the engine made, never from a request.
 public struct ResultFiles: Sendable {
@@ -19,7 +20,7 @@ public struct ResultFiles: Sendable {
         removeAll()
     }
 
-    /// Removes every result file, and the folder when nothing else is in it. Only `<uuid>.<format>`
+    /// Removes every result file, and the folder when nothing else is in it. Only `<uuid>.<n>.<format>`
     /// files are touched, so a folder shared with other files is safe.
     public func removeAll(removingFolder: Bool = false) {
         let manager = FileManager.default
@@ -33,28 +34,35 @@ public struct ResultFiles: Sendable {
 
     static func isResultFile(_ name: String) -> Bool {
         let parts = name.split(separator: ".")
-        return parts.count == 2 && UUID(uuidString: String(parts[0])) != nil
+        return parts.count == 3 && UUID(uuidString: String(parts[0])) != nil
     }
 
-    public func url(id: String, format: String) -> URL {
-        directory.appendingPathComponent("\(id).\(format)")
+    public func url(_ key: ResultKey) -> URL {
+        directory.appendingPathComponent("\(key.id).\(key.attempt).\(key.format)")
     }
 
-    public func write(_ bytes: [UInt8], id: String, format: String) async throws {
-        let url = url(id: id, format: format)
+    public func write(_ bytes: [UInt8], _ key: ResultKey) async throws {
+        let url = url(key)
         try await threadPool.runIfActive { try Data(bytes).write(to: url, options: .atomic) }
     }
 
     /// The file's bytes, or nil when it is gone.
-    public func read(id: String, format: String) async -> [UInt8]? {
-        let url = url(id: id, format: format)
+    public func read(_ key: ResultKey) async -> [UInt8]? {
+        let url = url(key)
         return try? await threadPool.runIfActive { () -> [UInt8]? in
             (try? Data(contentsOf: url)).map { Array($0) }
         }
     }
 
-    public func remove(id: String, format: String) async {
-        let url = url(id: id, format: format)
+    public func remove(_ key: ResultKey) async {
+        let url = url(key)
         _ = try? await threadPool.runIfActive { try? FileManager.default.removeItem(at: url) }
     }
+}
+
+/// Which file holds a job attempt's result.
+public struct ResultKey: Sendable, Equatable {
+    public var id: String
+    public var attempt: Int
+    public var format: String
 }

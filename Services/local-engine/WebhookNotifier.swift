@@ -11,7 +11,7 @@ final class WebhookNotifier: Service, Sendable {
     struct Delivery: Sendable {
         var url: String
         var body: JobStatusBody
-        var inlineImageFormat: String?
+        var inlineImage: ResultKey?
     }
 
     static let attempts = 3
@@ -31,9 +31,9 @@ final class WebhookNotifier: Service, Sendable {
     }
 
     /// Queues a delivery; never blocks (called from inside the job store).
-    func enqueue(_ body: JobStatusBody, inlineImageFormat: String?) {
+    func enqueue(_ body: JobStatusBody, inlineImage: ResultKey?) {
         guard let url = body.webhook else { return }
-        continuation.yield(Delivery(url: url, body: body, inlineImageFormat: inlineImageFormat))
+        continuation.yield(Delivery(url: url, body: body, inlineImage: inlineImage))
     }
 
     func run() async throws {
@@ -47,7 +47,7 @@ final class WebhookNotifier: Service, Sendable {
 
     private func deliver(_ delivery: Delivery) async {
         var body = delivery.body
-        if let format = delivery.inlineImageFormat, let bytes = await results.read(id: body.id, format: format) {
+        if let key = delivery.inlineImage, let bytes = await results.read(key) {
             body.output?.imageBase64 = Data(bytes).base64EncodedString()
         }
         guard let payload = try? JSONEncoder().encode(body) else { return }

@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 #include <vector>
 #include <cstdlib>
+#include <string>
 
 #include "bridge_internal.hpp"
 
@@ -87,6 +88,10 @@ extern "C" int CImagingBridge_removeTiledWatermark(uint8_t *rgb, int width, int 
                                                    char *error, size_t errorSize) {
     *found = 0;
     return guarded("watermark removal", error, errorSize, [&] {
+        // The detector still mistakes regular product texture (label text lines) for a tiled
+        // overlay and misses some real ones, so it only runs when explicitly enabled.
+        const char *enabled = std::getenv("CYCLORAMA_EXPERIMENTAL_WATERMARK");
+        if (!enabled || std::string(enabled) != "1") return 0;
         // Detection needs several tile copies and costs O(n log n); very large photos are skipped.
         if (std::min(width, height) < 128 || std::max(width, height) > 2560) return 0;
         cv::Mat image = wrap(rgb, width, height, 3);
@@ -104,7 +109,6 @@ extern "C" int CImagingBridge_removeTiledWatermark(uint8_t *rgb, int width, int 
         Peak first = strongestPeak(correlation, shortSide * 0.1f, shortSide * 0.45f, nullptr);
         if (first.strength < 0.12f) return 0;
         Peak second = strongestPeak(correlation, shortSide * 0.1f, shortSide * 0.45f, &first);
-        if (getenv("WM_DEBUG")) fprintf(stderr, "wm peaks (%.1f,%.1f) %.3f (%.1f,%.1f) %.3f\n", first.offset.x, first.offset.y, first.strength, second.offset.x, second.offset.y, second.strength);
         if (second.strength < 0.08f) return 0;
 
         // The overlay brightens (light text) or darkens; its colour is taken as white or black.

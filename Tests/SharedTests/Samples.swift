@@ -59,7 +59,7 @@ enum Samples {
     static let generationCompleted = GenerationCompleted(
         messageId: id("51BD5FC2-6A85-4C4F-9E97-A06D4FBE3B55"), occurredAt: at("2026-11-29T10:15:36.410Z"),
         jobId: jobId, mediaId: mediaId, kind: .single, backend: .local, backendJobId: backendJobId,
-        outputUrl: "http://127.0.0.1:8090/outputs/local-5d41402abc4b2a76.png", cost: 0, executionTimeMs: 2870,
+        outputUrl: "http://127.0.0.1:8090/v2/local/results/5d41402a-bc4b-4a76-9a1e-8b3f2c7d9e10.png", cost: 0, executionTimeMs: 2870,
         options: resolvedOptions, replyTo: replyTo)
 
     static var generationCompletedApplied: GenerationCompleted {
