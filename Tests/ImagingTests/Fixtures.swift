@@ -20,6 +20,22 @@ enum Fixtures {
         }
     }()
 
+    /// Renders on a dedicated thread: `render` blocks for seconds, and blocking Swift's cooperative
+    /// pool (two threads here) would stall every other test in the process.
+    static func render(_ pipeline: StudioShotPipeline, _ request: StudioShotRequest) async throws(ImagingError) -> StudioShotResult {
+        try await offPool { () throws(ImagingError) -> StudioShotResult in try pipeline.render(request) }
+    }
+
+    /// Runs blocking `work` on its own thread and returns its result.
+    static func offPool<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+        let result: Result<T, E> = await withCheckedContinuation { continuation in
+            Thread {
+                continuation.resume(returning: Result { () throws(E) -> T in try work() })
+            }.start()
+        }
+        return try result.get()
+    }
+
     /// A 64x48 RGB gradient, for fixtures built from scratch.
     static func gradient(width: Int = 64, height: Int = 48, bands: Int = 3) -> [UInt8] {
         var pixels = [UInt8](repeating: 0, count: width * height * bands)

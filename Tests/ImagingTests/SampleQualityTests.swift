@@ -5,19 +5,19 @@ import Testing
 /// The quality bar on ../shared/samples/dev, scored with the samples README's metrics.
 @Suite("Studio shots of the sample scenes")
 struct SampleQualityTests {
-    /// Run A of every scene: transparent background, no shadow, watermark removal on.
-    static let transparentRuns: [(SampleScene, RasterImage, StudioShotResult)] = Fixtures.scenes.map { scene in
-        render(scene, background: .transparent, shadow: .none)
+    typealias Run = (SampleScene, RasterImage, StudioShotResult)
+
+    /// Run A (transparent background, no shadow) and run B (white, soft shadow) of every scene,
+    /// rendered once, off the cooperative pool, and shared by the tests below.
+    static let runs: Task<(transparent: [Run], white: [Run]), Never> = Task {
+        await Fixtures.offPool { () -> (transparent: [Run], white: [Run]) in
+            (Fixtures.scenes.map { render($0, background: .transparent, shadow: .none) },
+             Fixtures.scenes.map { render($0, background: .white, shadow: .soft) })
+        }
     }
 
-    /// Run B of every scene: white background, soft shadow.
-    static let whiteRuns: [(SampleScene, RasterImage, StudioShotResult)] = Fixtures.scenes.map { scene in
-        render(scene, background: .white, shadow: .soft)
-    }
-
-    static func render(_ scene: SampleScene, background: StudioBackground, shadow: ShadowPreset)
-        -> (SampleScene, RasterImage, StudioShotResult)
-    {
+    /// Blocking: called on the rendering thread above.
+    static func render(_ scene: SampleScene, background: StudioBackground, shadow: ShadowPreset) -> Run {
         do {
             let result = try Fixtures.pipeline.render(
                 StudioShotRequest(image: scene.input, background: background, shadow: shadow))
@@ -27,27 +27,30 @@ struct SampleQualityTests {
         }
     }
 
-    @Test func thereAreScenes() {
+    static var transparentRuns: [Run] { get async { await runs.value.transparent } }
+    static var whiteRuns: [Run] { get async { await runs.value.white } }
+
+    @Test func thereAreScenes() async {
         #expect(Fixtures.scenes.count >= 12)
     }
 
-    @Test func transparentRunIsRGBAOfTheInputSize() {
-        for (scene, image, result) in Self.transparentRuns {
+    @Test func transparentRunIsRGBAOfTheInputSize() async {
+        for (scene, image, result) in await Self.transparentRuns {
             #expect(image.width == scene.width && image.height == scene.height, "\(scene.name)")
             #expect(image.bands == 4 && result.hasAlpha, "\(scene.name)")
         }
     }
 
-    @Test func whiteRunIsRGBOfTheInputSize() {
-        for (scene, image, result) in Self.whiteRuns {
+    @Test func whiteRunIsRGBOfTheInputSize() async {
+        for (scene, image, result) in await Self.whiteRuns {
             #expect(image.width == scene.width && image.height == scene.height, "\(scene.name)")
             #expect(image.bands == 3 && !result.hasAlpha, "\(scene.name)")
         }
     }
 
-    @Test func maskIoU() throws {
+    @Test func maskIoU() async throws {
         var ious: [Double] = [], opaque: [Double] = []
-        for (scene, image, _) in Self.transparentRuns {
+        for (scene, image, _) in await Self.transparentRuns {
             let score = try SampleScorer(scene: scene).transparentRun(image)
             ious.append(score.iou)
             // Regression guard on the scenes the current segmenter handles (not the glass ones).
@@ -67,9 +70,9 @@ struct SampleQualityTests {
         }
     }
 
-    @Test func whiteBackgroundIsPureAwayFromTheProduct() throws {
+    @Test func whiteBackgroundIsPureAwayFromTheProduct() async throws {
         var purities: [Double] = []
-        for (scene, image, _) in Self.whiteRuns {
+        for (scene, image, _) in await Self.whiteRuns {
             let score = try SampleScorer(scene: scene).whiteRun(image)
             purities.append(score.purity)
             #expect(score.shadowPresence > 0, "\(scene.name): no soft shadow under the product")
@@ -78,8 +81,8 @@ struct SampleQualityTests {
         #expect(mean >= 0.98, "mean purity \(mean): \(purities)")
     }
 
-    @Test func tiledWatermarkErrorOnTheProductDrops() throws {
-        let tiled = Self.transparentRuns.filter { $0.0.watermarkKind.hasPrefix("tiled") }
+    @Test func tiledWatermarkErrorOnTheProductDrops() async throws {
+        let tiled = await Self.transparentRuns.filter { $0.0.watermarkKind.hasPrefix("tiled") }
         try #require(!tiled.isEmpty)
         for (scene, image, _) in tiled {
             let scorer = try SampleScorer(scene: scene)
@@ -98,11 +101,10 @@ struct SampleQualityTests {
 @Suite("Output geometry")
 struct GeometryTests {
     @Test(arguments: [1, 2, 4])
-    func outputIsInputSizeTimesUpscale(factor: Int) throws {
+    func outputIsInputSizeTimesUpscale(factor: Int) async throws {
         let scene = try #require(Fixtures.scenes.first)
         for background in [StudioBackground.transparent, .color(red: 20, green: 40, blue: 60)] {
-            let result = try Fixtures.pipeline.render(
-                StudioShotRequest(image: scene.input, background: background, shadow: .soft, upscale: factor))
+            let result = try await Fixtures.render(Fixtures.pipeline, StudioShotRequest(image: scene.input, background: background, shadow: .soft, upscale: factor))
             let image = try RasterImage(decoding: result.encoded)
             #expect(result.width == scene.width * factor && result.height == scene.height * factor)
             #expect(image.width == result.width && image.height == result.height)
@@ -111,20 +113,18 @@ struct GeometryTests {
     }
 
     @Test(arguments: OutputFormat.allCases)
-    func everyFormatDecodes(format: OutputFormat) throws {
+    func everyFormatDecodes(format: OutputFormat) async throws {
         let scene = try #require(Fixtures.scenes.first)
-        let result = try Fixtures.pipeline.render(
-            StudioShotRequest(image: scene.input, background: .transparent, outputFormat: format))
+        let result = try await Fixtures.render(Fixtures.pipeline, StudioShotRequest(image: scene.input, background: .transparent, outputFormat: format))
         let image = try RasterImage(decoding: result.encoded)
         #expect(image.width == scene.width && image.height == scene.height)
         #expect(result.hasAlpha == (format != .jpeg))
         #expect(image.bands == (format == .jpeg ? 3 : 4))
     }
 
-    @Test func productStaysInPlace() throws {
+    @Test func productStaysInPlace() async throws {
         let scene = try #require(Fixtures.scenes.first)
-        let result = try Fixtures.pipeline.render(
-            StudioShotRequest(image: scene.input, background: .transparent, shadow: .none, upscale: 2))
+        let result = try await Fixtures.render(Fixtures.pipeline, StudioShotRequest(image: scene.input, background: .transparent, shadow: .none, upscale: 2))
         let alpha = try #require(try RasterImage(decoding: result.encoded).alpha)
         // Bounding box of the opaque product, halved, against the ground truth's.
         var (x0, y0, x1, y1) = (Int.max, Int.max, 0, 0)
@@ -137,17 +137,17 @@ struct GeometryTests {
         for (got, want) in zip([x0, y0, x1, y1].map { $0 / 2 }, box) { #expect(abs(got - want) <= 6, "\([x0, y0, x1, y1]) vs \(box)") }
     }
 
-    @Test func classicalFallbackIsReported() throws {
+    @Test func classicalFallbackIsReported() async throws {
         let pipeline = try StudioShotPipeline(configuration: PipelineConfiguration(modelPath: "/nonexistent/u2netp.onnx"))
         #expect(pipeline.segmenter.hasPrefix("classical"))
         #expect(pipeline.segmenter.contains("/nonexistent/u2netp.onnx"))
         let scene = try #require(Fixtures.scenes.first)
-        let result = try pipeline.render(StudioShotRequest(image: scene.input, background: .transparent, shadow: .none))
+        let result = try await Fixtures.render(pipeline, StudioShotRequest(image: scene.input, background: .transparent, shadow: .none))
         let score = try SampleScorer(scene: scene).transparentRun(try RasterImage(decoding: result.encoded))
         #expect(score.iou > 0.5, "classical IoU \(score.iou)")
     }
 
-    @Test func modelIsUsedWhenInstalled() throws {
+    @Test func modelIsUsedWhenInstalled() async throws {
         let path = PipelineConfiguration.defaultModelPath
         try #require(FileManager.default.fileExists(atPath: path), "run scripts/fetch-model.sh")
         #expect(Fixtures.pipeline.segmenter == "u2netp")

@@ -8,14 +8,15 @@ import TestSupport
 @Suite("local-engine expiry and auth", .timeLimit(.minutes(2)))
 struct ExpiryAndAuthTests {
     @Test func aJobPastItsTTLIsDeletedAndAnswers404() async throws {
-        let engine = try await EngineHarness(simulateMs: 4000)
+        // The blocker outlasts the test; TTLs leave a loaded machine a few seconds to look first.
+        let engine = try await EngineHarness(simulateMs: 60000)
         defer { Task { await engine.stop() } }
         let input = ["image": Samples.dataURI(Samples.tinyPNG)]
         let blocker = try await engine.run(input)
         _ = try await engine.wait(for: blocker, until: .inProgress)
-        let queued = try await engine.run(input, policy: ["ttl": 1000])
+        let queued = try await engine.run(input, policy: ["ttl": 3000])
         #expect(try await engine.status(queued).status == 200)
-        try await Task.sleep(for: .milliseconds(1300))
+        try await Task.sleep(for: .milliseconds(3500))
         #expect(try await engine.status(queued).status == 404)
         #expect(try await engine.call(.POST, "/cancel/\(queued)").status == 404)
         // It left the queue: nothing is waiting behind the running job.
@@ -23,19 +24,19 @@ struct ExpiryAndAuthTests {
 
         // A running job past its TTL goes too.
         _ = try await engine.call(.POST, "/cancel/\(blocker)")
-        let running = try await engine.run(input, policy: ["ttl": 1000])
+        let running = try await engine.run(input, policy: ["ttl": 3000])
         _ = try await engine.wait(for: running, until: .inProgress)
-        try await Task.sleep(for: .milliseconds(1300))
+        try await Task.sleep(for: .milliseconds(3500))
         #expect(try await engine.status(running).status == 404)
     }
 
     @Test func finishedJobsAndTheirImagesExpireAfterTheRetention() async throws {
-        let engine = try await EngineHarness(simulateMs: 10, environment: ["LOCAL_ENGINE_RESULT_TTL_SECONDS": "1"])
+        let engine = try await EngineHarness(simulateMs: 10, environment: ["LOCAL_ENGINE_RESULT_TTL_SECONDS": "3"])
         defer { Task { await engine.stop() } }
         let done = try await engine.submit(["image": Samples.dataURI(Samples.tinyPNG)], path: "/runsync").decode(JobStatusBody.self)
         let url = try #require(done.output?.imageURL)
         #expect(try await engine.call(.GET, url).status == 200)
-        try await Task.sleep(for: .milliseconds(1300))
+        try await Task.sleep(for: .milliseconds(3500))
         #expect(try await engine.status(done.id).status == 404)
         #expect(try await engine.call(.GET, url).status == 404)
     }

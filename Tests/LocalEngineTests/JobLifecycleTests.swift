@@ -95,7 +95,8 @@ struct JobLifecycleTests {
     }
 
     @Test func cancellingAQueuedJobIsImmediateAndARunningJobsResultIsDiscarded() async throws {
-        let engine = try await EngineHarness(simulateMs: 1500)
+        // Long enough that a loaded machine cannot finish the first job before the test sees it run.
+        let engine = try await EngineHarness(simulateMs: 8000)
         defer { Task { await engine.stop() } }
         let input = ["image": Samples.dataURI(Samples.tinyPNG)]
         let first = try await engine.run(input)
@@ -112,7 +113,7 @@ struct JobLifecycleTests {
         #expect(try cancelRunning.decode(JobReceipt.self).status == .cancelled)
         // The slot frees at once (the simulated render stops), so a new job runs straight away.
         let third = try await engine.run(input)
-        _ = try await engine.wait(for: third, until: .inProgress, timeout: .seconds(1))
+        _ = try await engine.wait(for: third, until: .inProgress, timeout: .seconds(10))
         let cancelled = try await engine.status(first).decode(JobStatusBody.self)
         #expect(cancelled.status == .cancelled && cancelled.output == nil)
         #expect(try await engine.wait(for: third).status == .completed)
@@ -124,14 +125,15 @@ struct JobLifecycleTests {
     }
 
     @Test func executionTimeoutEndsTimedOutAndRetryRunsTheSameIdAgain() async throws {
-        let engine = try await EngineHarness(simulateMs: 1500)
+        let engine = try await EngineHarness(simulateMs: 5000)
         defer { Task { await engine.stop() } }
         let input = ["image": Samples.dataURI(Samples.tinyPNG)]
         let id = try await engine.run(input, policy: ["executionTimeout": 100])
         let timedOut = try await engine.wait(for: id)
         #expect(timedOut.status == .timedOut)
         #expect(timedOut.error?.contains("executionTimeout of 100 ms") == true, "\(timedOut.error ?? "")")
-        #expect((timedOut.executionTime ?? 0) >= 100 && (timedOut.executionTime ?? 0) < 1400)
+        // Cut short by the timeout, not run to the simulated 5 s.
+        #expect((timedOut.executionTime ?? 0) >= 100 && (timedOut.executionTime ?? 0) < 4900)
 
         let retry = try await engine.call(.POST, "/retry/\(id)")
         #expect(retry.status == 200)
@@ -154,7 +156,8 @@ struct JobLifecycleTests {
     }
 
     @Test func theQueueIsBoundedWith429() async throws {
-        let engine = try await EngineHarness(simulateMs: 3000, concurrency: 1, queueLimit: 2)
+        // The running job must outlast the test on a loaded machine, so the queue cannot drain.
+        let engine = try await EngineHarness(simulateMs: 60000, concurrency: 1, queueLimit: 2)
         defer { Task { await engine.stop() } }
         let input = ["image": Samples.dataURI(Samples.tinyPNG)]
         let running = try await engine.run(input)
