@@ -8,7 +8,8 @@ import TestSupport
 @Suite("local-engine job lifecycle", .timeLimit(.minutes(2)))
 struct JobLifecycleTests {
     @Test func aJobGoesFromQueuedToInProgressToCompletedAndItsImageIsServed() async throws {
-        let engine = try await EngineHarness(simulateMs: 400)
+        // Seconds of simulated work, so a loaded machine still sees the job IN_PROGRESS.
+        let engine = try await EngineHarness(simulateMs: 3000)
         defer { Task { await engine.stop() } }
         let image = Samples.tinyPNG
         let reply = try await engine.submit(["image": Samples.dataURI(image)])
@@ -25,7 +26,7 @@ struct JobLifecycleTests {
 
         let done = try await engine.wait(for: receipt.id)
         #expect(done.status == .completed)
-        #expect((done.executionTime ?? 0) >= 400)
+        #expect((done.executionTime ?? 0) >= 3000)
         #expect((done.delayTime ?? -1) >= 0)
         let output = try #require(done.output)
         #expect(output.width == 2 && output.height == 2)
@@ -49,7 +50,7 @@ struct JobLifecycleTests {
         let health = try await engine.health()
         #expect(health.jobs.completed == 1 && health.jobs.inQueue == 0 && health.jobs.inProgress == 0)
         #expect(health.workers.idle == 1 && health.workers.running == 0)
-        #expect(health.renderer.mode == "simulated" && health.renderer.simulatedLatencyMs == 400)
+        #expect(health.renderer.mode == "simulated" && health.renderer.simulatedLatencyMs == 3000)
     }
 
     @Test func unknownJobsAre404AndAnyEndpointIdIsAccepted() async throws {
@@ -64,7 +65,7 @@ struct JobLifecycleTests {
     }
 
     @Test func sigtermStopsTheEngineCleanlyAfterItsRunningJob() async throws {
-        let engine = try await EngineHarness(simulateMs: 500)
+        let engine = try await EngineHarness(simulateMs: 4000)
         let id = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)])
         _ = try await engine.wait(for: id, until: .inProgress)
         let stopped = try #require(await engine.process.stop(timeout: .seconds(15)), "did not exit after SIGTERM")

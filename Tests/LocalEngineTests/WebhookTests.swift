@@ -21,7 +21,7 @@ struct WebhookTests {
         let input: [String: Any] = ["image": Samples.dataURI(Samples.tinyPNG), "shadow": "dramatic", "returnBase64": true]
         let id = try await engine.run(input, webhook: hook)
         let path = String(hook.dropFirst(receiver.url.count))
-        let calls = await receiver.waitForRequests(2, path: path, timeout: .seconds(5))
+        let calls = await receiver.waitForRequests(2, path: path, timeout: .seconds(20))
         try #require(calls.count == 2, "expected 2 deliveries, got \(calls.count); log:\n\(engine.process.log())")
         #expect(calls[1].at - calls[0].at >= .milliseconds(280))
         #expect(calls.allSatisfy { $0.method == "POST" })
@@ -49,7 +49,7 @@ struct WebhookTests {
         defer { Task { await engine.stop() } }
 
         let id = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG), "shadow": "spooky"], webhook: "\(receiver.url)/failed")
-        let calls = await receiver.waitForRequests(3, path: "/failed", timeout: .seconds(5))
+        let calls = await receiver.waitForRequests(3, path: "/failed", timeout: .seconds(20))
         #expect(calls.count == 3)
         try await Task.sleep(for: .milliseconds(500))
         #expect(await receiver.received(path: "/failed").count == 3, "no more than 3 attempts")
@@ -61,7 +61,7 @@ struct WebhookTests {
         _ = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)])
         let queued = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)], webhook: "\(receiver.url)/cancelled")
         _ = try await engine.call(.POST, "/cancel/\(queued)")
-        let cancelled = await receiver.waitForRequests(1, path: "/cancelled", timeout: .seconds(3))
+        let cancelled = await receiver.waitForRequests(1, path: "/cancelled", timeout: .seconds(20))
         let cancelledBody = try JSONDecoder().decode(JobStatusBody.self, from: Data(try #require(cancelled.first).body))
         #expect(cancelledBody.id == queued && cancelledBody.status == .cancelled)
     }
