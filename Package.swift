@@ -138,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "LocalEngine",
             dependencies: [
-                "Imaging", "ServiceSupport",
+                "Imaging", "ServiceSupport", "Shared",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/local-engine", swiftSettings: swiftSettings),
@@ -178,7 +178,7 @@ let package = Package(
         .testTarget(
             name: "LocalEngineTests",
             dependencies: [
-                "LocalEngine", "Imaging", "TestSupport",
+                "LocalEngine", "Imaging", "Shared", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

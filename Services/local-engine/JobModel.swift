@@ -1,3 +1,4 @@
+import Shared
 import Foundation
 
 /// RunPod's job statuses; the last four are terminal.

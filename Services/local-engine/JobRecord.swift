@@ -1,3 +1,4 @@
+import Shared
 import Foundation
 
 /// Everything the engine knows about one job; lives inside ``JobStore``.

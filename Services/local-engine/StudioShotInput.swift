@@ -1,3 +1,4 @@
+import Shared
 import Foundation
 
 /// A job's `input` object, validated: where the image comes from and how to render it.
@@ -53,7 +54,7 @@ public struct StudioShotInput: Sendable, Equatable {
         if let value = fields["shadow"] { shadow = try Self.oneOf(value, field: "shadow") }
         if let value = fields["removeWatermark"] { removeWatermark = try Self.bool(value, field: "removeWatermark") }
         if let value = fields["upscale"] {
-            guard case .number(let number) = value, [1.0, 2.0, 4.0].contains(number) else {
+            guard let number = value.doubleValue, [1.0, 2.0, 4.0].contains(number) else {
                 throw JobFailure(.invalidInput, "input.upscale: must be one of 1, 2, 4; got \(value.jsonText)")
             }
             upscale = Int(number)

@@ -83,4 +83,23 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
     public init(nilLiteral: ()) { self = .null }
+
+    /// A short name of the JSON type, for error messages ("a string", "an object").
+    public var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .int, .double: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    /// The value as compact JSON text, cut to 80 characters, for error messages (`"spooky"`, `3`).
+    public var jsonText: String {
+        guard let data = try? MessageCoding.makeEncoder().encode(self) else { return "?" }
+        let text = String(decoding: data, as: UTF8.self)
+        return text.count > 80 ? String(text.prefix(77)) + "..." : text
+    }
 }

@@ -1,3 +1,4 @@
+import Shared
 import Foundation
 import Testing
 
@@ -16,7 +17,7 @@ struct InputParsingTests {
     @Test func everyFieldIsRead() throws {
         let input = try StudioShotInput(parsing: .object([
             "image": .string("http://127.0.0.1:8080/a.png"), "background": .string("#0a0B0c"), "shadow": .string("none"),
-            "removeWatermark": .bool(false), "upscale": .number(4), "outputFormat": .string("jpg"), "returnBase64": .bool(true),
+            "removeWatermark": .bool(false), "upscale": .int(4), "outputFormat": .string("jpg"), "returnBase64": .bool(true),
         ]))
         #expect(input.background == .color(red: 10, green: 11, blue: 12))
         #expect(input.shadow == StudioShotInput.Shadow.none && !input.removeWatermark && input.upscale == 4)
@@ -30,7 +31,7 @@ struct InputParsingTests {
         }
         let image = JSONValue.string("data:image/png;base64,AA==")
         #expect(error(["image": image, "shadow": .string("spooky")]) == "input.shadow: must be one of none, minimal, soft, dramatic; got \"spooky\"")
-        #expect(error(["image": image, "upscale": .number(2.5)]) == "input.upscale: must be one of 1, 2, 4; got 2.5")
+        #expect(error(["image": image, "upscale": .double(2.5)]) == "input.upscale: must be one of 1, 2, 4; got 2.5")
         #expect(error(["image": image, "background": .string("#FFF")])?.hasPrefix("input.background:") == true)
         #expect(error(["image": image, "background": .string("#+12345")])?.hasPrefix("input.background:") == true)
         #expect(error(["image": .string("")])?.hasPrefix("input.image:") == true)
