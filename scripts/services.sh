@@ -159,6 +159,29 @@ status_service() {
     [[ "$state" == healthy || "$state" == "not built" ]]
 }
 
+# On the first `make up`, uploads the sample product photos (../shared/samples/dev/*/input.jpg beside
+# the repository) into the PRODUCTS collection, so the system starts with media to work on.
+# Skipped when the samples are not there or were seeded before (.var/sample-media-seeded).
+SAMPLES_DIR="${CYCLORAMA_SAMPLES_DIR:-$CYCLORAMA_ROOT/../shared/samples/dev}"
+seed_sample_media() {
+    local marker="$CYCLORAMA_VAR/sample-media-seeded" port photo count=0
+    [[ -e "$marker" ]] && return 0
+    if [[ ! -d "$SAMPLES_DIR" ]]; then
+        say "no sample photos at $SAMPLES_DIR: starting with an empty media library"
+        return 0
+    fi
+    port="$(service_port api-gateway)"
+    for photo in "$SAMPLES_DIR"/*/input.jpg; do
+        [[ -f "$photo" ]] || continue
+        curl -fsS --max-time 30 -o /dev/null -H "Authorization: Bearer $(cat "$ADMIN_TOKEN_FILE")" \
+            -F collection=PRODUCTS -F "file=@$photo;filename=$(basename "$(dirname "$photo")").jpg" \
+            "http://127.0.0.1:$port/api/media" || die "could not upload the sample $photo"
+        count=$((count + 1))
+    done
+    touch "$marker"
+    ok "uploaded $count sample product photos to the PRODUCTS collection"
+}
+
 # The summary `make up` ends with.
 print_summary() {
     local name
@@ -168,10 +191,10 @@ print_summary() {
     echo
     bash "$CYCLORAMA_ROOT/scripts/servers.sh" status || true
     echo
-    echo "Gateway:      http://127.0.0.1:$(service_port api-gateway)/   (API under /api, admin UI at /)"
+    echo "Gateway:      http://127.0.0.1:$(service_port api-gateway)/api   (see README.md, 'What works today')"
     echo "Admin token:  $(cat "$ADMIN_TOKEN_FILE")"
     echo "              (in ${ADMIN_TOKEN_FILE#"$CYCLORAMA_ROOT"/}; send it as 'Authorization: Bearer <token>')"
-    echo "Try:          curl -H \"Authorization: Bearer \$(cat ${ADMIN_TOKEN_FILE#"$CYCLORAMA_ROOT"/})\" http://127.0.0.1:$(service_port api-gateway)/api/ai-image/settings"
+    echo "Try:          curl -H \"Authorization: Bearer \$(cat ${ADMIN_TOKEN_FILE#"$CYCLORAMA_ROOT"/})\" http://127.0.0.1:$(service_port api-gateway)/api/media"
     echo "Logs:         make logs      (files in ${LOG_DIR#"$CYCLORAMA_ROOT"/}/)"
     echo "Stop:         make down"
 }
@@ -194,6 +217,7 @@ main() {
                 warn "some services are not healthy (see above); 'make down' stops everything"
                 return 1
             fi
+            seed_sample_media
             print_summary
             ;;
         down)
