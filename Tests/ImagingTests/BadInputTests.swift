@@ -4,7 +4,7 @@ import Testing
 
 @Suite("Bad inputs end in an ImagingError, never a crash")
 struct BadInputTests {
-    let pipeline = Fixtures.pipeline
+    var pipeline: StudioShotPipeline { Fixtures.pipeline }
 
     func expectFailure(_ bytes: [UInt8], _ code: ImagingError.Code, mentioning words: [String] = []) async {
         do {
@@ -17,19 +17,23 @@ struct BadInputTests {
     }
 
     @Test func emptyInput() async {
+        await Fixtures.ready()
         await expectFailure([], .emptyInput, mentioning: ["empty"])
     }
 
     @Test func truncatedJPEG() async throws {
+        await Fixtures.ready()
         let jpeg = try #require(Fixtures.scenes.first).input
         await expectFailure(Array(jpeg.prefix(jpeg.count / 2)), .undecodable)
     }
 
     @Test func textFile() async {
+        await Fixtures.ready()
         await expectFailure(Array("this is not an image, just some text\n".utf8), .undecodable, mentioning: ["not an image"])
     }
 
     @Test func pngHeaderClaiming50000x50000IsRefusedFromTheHeader() async {
+        await Fixtures.ready()
         let bomb = pngHeader(width: 50000, height: 50000)
         // Refused from the header (the message names the header's size): decoding 2.5 gigapixels
         // would take minutes and gigabytes.
@@ -37,6 +41,7 @@ struct BadInputTests {
     }
 
     @Test func tooManyBytes() async throws {
+        await Fixtures.ready()
         let small = try StudioShotPipeline(configuration: PipelineConfiguration(modelPath: nil, maxBytes: 1000))
         let jpeg = try #require(Fixtures.scenes.first).input
         do {
@@ -49,6 +54,7 @@ struct BadInputTests {
     }
 
     @Test func unsupportedUpscale() async throws {
+        await Fixtures.ready()
         let jpeg = try #require(Fixtures.scenes.first).input
         do {
             _ = try await Fixtures.render(pipeline, StudioShotRequest(image: jpeg, upscale: 3))
@@ -60,6 +66,7 @@ struct BadInputTests {
     }
 
     @Test func sixteenBitPNGIsConverted() async throws {
+        await Fixtures.ready()
         let png = try ImageCodec.encodeFixture(Fixtures.gradient(), width: 64, height: 48, as: .png16)
         let raw = try RasterImage(decoding: png)
         #expect(raw.width == 64 && raw.height == 48)
@@ -69,6 +76,7 @@ struct BadInputTests {
     }
 
     @Test func cmykJPEGIsConverted() async throws {
+        await Fixtures.ready()
         let cmyk = try ImageCodec.encodeFixture(
             Fixtures.gradient(bands: 4), width: 64, height: 48, as: .cmykJPEG)
         let result = try await Fixtures.render(pipeline, StudioShotRequest(image: cmyk, shadow: .none, outputFormat: .png))
@@ -78,6 +86,7 @@ struct BadInputTests {
     }
 
     @Test func tinyImagesWork() async throws {
+        await Fixtures.ready()
         for (w, h) in [(1, 1), (2, 7), (300, 3)] {
             let png = try ImageCodec.encode(Fixtures.gradient(width: w, height: h), width: w, height: h, bands: 3, format: .png)
             let result = try await Fixtures.render(pipeline, StudioShotRequest(image: png, shadow: .dramatic, upscale: 2))

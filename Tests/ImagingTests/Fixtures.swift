@@ -20,6 +20,12 @@ enum Fixtures {
         }
     }()
 
+    /// Loads the scenes and the model on a dedicated thread. Every test awaits this first: the
+    /// first touch of a lazy `static let` blocks the touching thread until it is built, and a
+    /// cooperative thread blocked for seconds stalls every other test in the process.
+    static func ready() async { await warmUp.value }
+    private static let warmUp = Task { await offPool { () -> Int in scenes.count + pipeline.segmenter.count } }
+
     /// Renders on a dedicated thread: `render` blocks for seconds, and blocking Swift's cooperative
     /// pool (two threads here) would stall every other test in the process.
     static func render(_ pipeline: StudioShotPipeline, _ request: StudioShotRequest) async throws(ImagingError) -> StudioShotResult {

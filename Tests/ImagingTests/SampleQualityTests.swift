@@ -31,10 +31,12 @@ struct SampleQualityTests {
     static var whiteRuns: [Run] { get async { await runs.value.white } }
 
     @Test func thereAreScenes() async {
+        await Fixtures.ready()
         #expect(Fixtures.scenes.count >= 12)
     }
 
     @Test func transparentRunIsRGBAOfTheInputSize() async {
+        await Fixtures.ready()
         for (scene, image, result) in await Self.transparentRuns {
             #expect(image.width == scene.width && image.height == scene.height, "\(scene.name)")
             #expect(image.bands == 4 && result.hasAlpha, "\(scene.name)")
@@ -42,6 +44,7 @@ struct SampleQualityTests {
     }
 
     @Test func whiteRunIsRGBOfTheInputSize() async {
+        await Fixtures.ready()
         for (scene, image, result) in await Self.whiteRuns {
             #expect(image.width == scene.width && image.height == scene.height, "\(scene.name)")
             #expect(image.bands == 3 && !result.hasAlpha, "\(scene.name)")
@@ -49,6 +52,7 @@ struct SampleQualityTests {
     }
 
     @Test func maskIoU() async throws {
+        await Fixtures.ready()
         var ious: [Double] = [], opaque: [Double] = []
         for (scene, image, _) in await Self.transparentRuns {
             let score = try SampleScorer(scene: scene).transparentRun(image)
@@ -71,6 +75,7 @@ struct SampleQualityTests {
     }
 
     @Test func whiteBackgroundIsPureAwayFromTheProduct() async throws {
+        await Fixtures.ready()
         var purities: [Double] = []
         for (scene, image, _) in await Self.whiteRuns {
             let score = try SampleScorer(scene: scene).whiteRun(image)
@@ -82,6 +87,7 @@ struct SampleQualityTests {
     }
 
     @Test func tiledWatermarkErrorOnTheProductDrops() async throws {
+        await Fixtures.ready()
         let tiled = await Self.transparentRuns.filter { $0.0.watermarkKind.hasPrefix("tiled") }
         try #require(!tiled.isEmpty)
         for (scene, image, _) in tiled {
@@ -102,6 +108,7 @@ struct SampleQualityTests {
 struct GeometryTests {
     @Test(arguments: [1, 2, 4])
     func outputIsInputSizeTimesUpscale(factor: Int) async throws {
+        await Fixtures.ready()
         let scene = try #require(Fixtures.scenes.first)
         for background in [StudioBackground.transparent, .color(red: 20, green: 40, blue: 60)] {
             let result = try await Fixtures.render(Fixtures.pipeline, StudioShotRequest(image: scene.input, background: background, shadow: .soft, upscale: factor))
@@ -114,6 +121,7 @@ struct GeometryTests {
 
     @Test(arguments: OutputFormat.allCases)
     func everyFormatDecodes(format: OutputFormat) async throws {
+        await Fixtures.ready()
         let scene = try #require(Fixtures.scenes.first)
         let result = try await Fixtures.render(Fixtures.pipeline, StudioShotRequest(image: scene.input, background: .transparent, outputFormat: format))
         let image = try RasterImage(decoding: result.encoded)
@@ -123,6 +131,7 @@ struct GeometryTests {
     }
 
     @Test func productStaysInPlace() async throws {
+        await Fixtures.ready()
         let scene = try #require(Fixtures.scenes.first)
         let result = try await Fixtures.render(Fixtures.pipeline, StudioShotRequest(image: scene.input, background: .transparent, shadow: .none, upscale: 2))
         let alpha = try #require(try RasterImage(decoding: result.encoded).alpha)
@@ -138,6 +147,7 @@ struct GeometryTests {
     }
 
     @Test func classicalFallbackIsReported() async throws {
+        await Fixtures.ready()
         let pipeline = try StudioShotPipeline(configuration: PipelineConfiguration(modelPath: "/nonexistent/u2netp.onnx"))
         #expect(pipeline.segmenter.hasPrefix("classical"))
         #expect(pipeline.segmenter.contains("/nonexistent/u2netp.onnx"))
@@ -148,6 +158,7 @@ struct GeometryTests {
     }
 
     @Test func modelIsUsedWhenInstalled() async throws {
+        await Fixtures.ready()
         let path = PipelineConfiguration.defaultModelPath
         try #require(FileManager.default.fileExists(atPath: path), "run scripts/fetch-model.sh")
         #expect(Fixtures.pipeline.segmenter == "u2netp")

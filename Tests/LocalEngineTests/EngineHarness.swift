@@ -76,7 +76,7 @@ final class EngineHarness: Sendable {
     func status(_ id: String) async throws -> Reply { try await call(.GET, "/status/\(id)") }
 
     /// Polls `/status` until the job has `wanted` status (or any terminal one when nil).
-    func wait(for id: String, until wanted: JobStatus? = nil, timeout: Duration = .seconds(20)) async throws -> JobStatusBody {
+    func wait(for id: String, until wanted: JobStatus? = nil, timeout: Duration = .seconds(60)) async throws -> JobStatusBody {
         let deadline = ContinuousClock.now + timeout
         while true {
             let reply = try await status(id)

@@ -9,7 +9,7 @@ import TestSupport
 struct JobLifecycleTests {
     @Test func aJobGoesFromQueuedToInProgressToCompletedAndItsImageIsServed() async throws {
         // Seconds of simulated work, so a loaded machine still sees the job IN_PROGRESS.
-        let engine = try await EngineHarness(simulateMs: 3000)
+        let engine = try await EngineHarness(simulateMs: 10000)
         defer { Task { await engine.stop() } }
         let image = Samples.tinyPNG
         let reply = try await engine.submit(["image": Samples.dataURI(image)])
@@ -26,7 +26,7 @@ struct JobLifecycleTests {
 
         let done = try await engine.wait(for: receipt.id)
         #expect(done.status == .completed)
-        #expect((done.executionTime ?? 0) >= 3000)
+        #expect((done.executionTime ?? 0) >= 10000)
         #expect((done.delayTime ?? -1) >= 0)
         let output = try #require(done.output)
         #expect(output.width == 2 && output.height == 2)
@@ -50,7 +50,7 @@ struct JobLifecycleTests {
         let health = try await engine.health()
         #expect(health.jobs.completed == 1 && health.jobs.inQueue == 0 && health.jobs.inProgress == 0)
         #expect(health.workers.idle == 1 && health.workers.running == 0)
-        #expect(health.renderer.mode == "simulated" && health.renderer.simulatedLatencyMs == 3000)
+        #expect(health.renderer.mode == "simulated" && health.renderer.simulatedLatencyMs == 10000)
     }
 
     @Test func unknownJobsAre404AndAnyEndpointIdIsAccepted() async throws {
