@@ -227,15 +227,7 @@ public final class StudioShotPipeline: Sendable {
     private func encode(_ pixels: [UInt8], width: Int, height: Int, bands: Int, format: OutputFormat)
         throws(ImagingError) -> [UInt8]
     {
-        var encoded: UnsafeMutablePointer<UInt8>?
-        var length = 0
-        try pixels.withUnsafeBufferPointer { (input) throws(ImagingError) in
-            try bridgeCall {
-                CImagingBridge_encode(input.baseAddress!, Int32(width), Int32(height), Int32(bands),
-                                      format.bridgeValue, &encoded, &length, $0, $1)
-            }
-        }
-        return takeBuffer(encoded, count: length)
+        try ImageCodec.encode(pixels, width: width, height: height, bands: bands, format: format)
     }
 }
 
