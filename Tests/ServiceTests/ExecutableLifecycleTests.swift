@@ -13,8 +13,10 @@ struct ExecutableLifecycleTests {
         let health = await service.waitUntilHealthy(timeout: .seconds(45))
         #expect(health == 200, "\(executable) never became healthy; log:\n\(service.log())")
 
-        let (_, metrics) = try await HTTPProbe.get("http://127.0.0.1:\(service.port)/metrics")
-        #expect(metrics.contains("# TYPE") || metrics.isEmpty == false, "\(executable) /metrics answered nothing")
+        let (metricsStatus, metrics) = try await HTTPProbe.get("http://127.0.0.1:\(service.port)/metrics")
+        #expect(metricsStatus == 200)
+        // Prometheus text with the broker connection's counters (every service has one).
+        #expect(metrics.contains("# TYPE messaging_published_total counter"), "\(executable) /metrics:\n\(metrics.prefix(500))")
 
         let exit = await service.stop(signal: SIGTERM, timeout: .seconds(10))
         #expect(exit != nil, "\(executable) did not exit within 10 s of SIGTERM; log:\n\(service.log())")
