@@ -117,7 +117,7 @@ let package = Package(
                 "ServiceSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            path: "Services/api-gateway", swiftSettings: swiftSettings),
+            path: "Services/api-gateway", resources: [.copy("Resources/openapi.json")], swiftSettings: swiftSettings),
         .executableTarget(
             name: "PromptService", dependencies: ["ServiceSupport"],
             path: "Services/prompt-service", swiftSettings: swiftSettings),
@@ -129,7 +129,11 @@ let package = Package(
             ],
             path: "Services/runpod-dispatcher", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "ResultIngestor", dependencies: ["ServiceSupport"],
+            name: "ResultIngestor",
+            dependencies: [
+                "ServiceSupport", "Imaging",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             path: "Services/result-ingestor", swiftSettings: swiftSettings),
         .executableTarget(
             name: "SettingsService", dependencies: ["ServiceSupport"],
@@ -158,6 +162,7 @@ let package = Package(
             dependencies: [
                 "ServiceSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
@@ -190,5 +195,13 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/ServiceTests", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SystemTests",
+            dependencies: [
+                "TestSupport", "Imaging", "Database", "Messaging", "Shared",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/SystemTests", swiftSettings: swiftSettings),
     ]
 )

@@ -3,6 +3,7 @@
 # 127.0.0.1, with their data under .var/ (no systemd needed).
 #
 # Usage: scripts/servers.sh start|stop|status|restart [rabbitmq|redis|postgres ...]
+#        scripts/servers.sh vhost add|delete <name>     (RabbitMQ virtual hosts for isolated tests)
 #   No server named = all three. Every command is idempotent: starting a running server does
 #   nothing, stopping a stopped one does nothing. `start` returns only once each server answers.
 #   `restart redis` while tests use the other servers is fine (tests do exactly that).
@@ -390,6 +391,17 @@ main() {
             ;;
         status)
             for server in "${servers[@]}"; do "$(server_function "$server")_status" || rc=1; done
+            ;;
+        vhost)
+            # vhost add|delete <name>: an isolated RabbitMQ virtual host (guest has full rights), so a
+            # test system's queues never meet another's on the shared broker.
+            local action="${servers[0]:-}" name="${servers[1]:-}"
+            [[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "vhost: expected add|delete <name of [A-Za-z0-9._-]>"
+            case "$action" in
+                add) rabbitmqctl -q add_vhost "$name" && rabbitmqctl -q set_permissions -p "$name" guest '.*' '.*' '.*' || rc=1 ;;
+                delete) rabbitmqctl -q delete_vhost "$name" || rc=1 ;;
+                *) die "vhost: expected add or delete, got '$action'" ;;
+            esac
             ;;
         -h | --help | help) usage 0 ;;
         *) usage 1 ;;

@@ -33,6 +33,7 @@ BIN_DIR="${CYCLORAMA_BIN_DIR:-$CYCLORAMA_ROOT/.build/$SWIFT_CONFIGURATION}"
 HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-90}"
 ADMIN_TOKEN_FILE="${CYCLORAMA_ADMIN_TOKEN_FILE:-$CYCLORAMA_VAR/admin-token}"
 MEDIA_ROOT="${MEDIA_ROOT:-$CYCLORAMA_VAR/media}"
+MEDIA_URL_SECRET_FILE="${MEDIA_URL_SECRET_FILE:-$CYCLORAMA_VAR/media-url-secret}"
 
 service_names() { local line; for line in "${SERVICES[@]}"; do echo "${line%% *}"; done; }
 service_field() { # $1 name, $2 field number (2 port, 3 required/optional)
@@ -58,6 +59,12 @@ ensure_admin_token() {
         ok "created the admin API token in $ADMIN_TOKEN_FILE"
     fi
     chmod 600 "$ADMIN_TOKEN_FILE"
+    # The secret of the signed media links backends fetch (gateway and prompt-service share it).
+    if [[ ! -s "$MEDIA_URL_SECRET_FILE" ]]; then
+        (umask 077 && openssl rand -hex 32 >"$MEDIA_URL_SECRET_FILE")
+        ok "created the media link signing secret in $MEDIA_URL_SECRET_FILE"
+    fi
+    chmod 600 "$MEDIA_URL_SECRET_FILE"
 }
 
 start_service() {
@@ -95,6 +102,7 @@ start_service() {
             AMQP_URL="$AMQP_URL" REDIS_URL="$REDIS_URL" DATABASE_URL="$DATABASE_URL" \
             LOG_LEVEL="${LOG_LEVEL:-info}" \
             CYCLORAMA_ADMIN_TOKEN_FILE="$ADMIN_TOKEN_FILE" MEDIA_ROOT="$MEDIA_ROOT" \
+            MEDIA_URL_SECRET_FILE="$MEDIA_URL_SECRET_FILE" \
             "$bin" >>"$log" 2>&1 </dev/null
     ) &
     echo "$!" >"$(pid_file "$name")"

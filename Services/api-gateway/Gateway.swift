@@ -13,7 +13,7 @@ func buildGateway(
 ) throws -> ServiceHost {
     var host = try ServiceHost(configuration: configuration, registry: registry)
     let database = try host.addDatabase()
-    _ = try host.addRedis()
+    let redis = try host.addRedis()
     // The API reads and writes PostgreSQL: serve it only once the schema is in place.
     host.beforeServing { try await database.waitUntilReady() }
     if let tokenFile = gateway.adminTokenFile {
@@ -24,14 +24,24 @@ func buildGateway(
         }
     }
     let tokens = APITokenStore(client: database.client)
-    let media = MediaController(store: MediaStore(client: database.client), files: MediaFiles(root: gateway.mediaRoot))
+    let store = MediaStore(client: database.client)
+    let media = MediaController(store: store, files: MediaFiles(root: gateway.mediaRoot), signer: gateway.signer)
+    let hub = JobEventHub()
+    let ledger = JobLedger(client: database.client)
+    let generation = GenerationController(
+        media: store, ledger: ledger, idempotency: IdempotencyStore(client: database.client), broker: host.broker,
+        redis: redis, hub: hub, logger: host.logger)
     host.addRoutes { router in
+        router.get("/media/:id/file", use: media.signedFile)
+        router.get("/api/openapi.json", use: OpenAPIRoute.serve)
         let api = router.group("api").add(middleware: AdminAuthMiddleware(tokens: tokens))
         media.addRoutes(to: api)
+        generation.addRoutes(to: api)
     }
+    let recorder = JobEventRecorder(ledger: ledger, hub: hub, logger: host.logger)
     host.addWorker(
         MessageConsumer(
-            connection: host.broker, queue: Routing.Queue.jobEvents, logger: host.logger,
+            connection: host.broker, queue: Routing.Queue.jobEvents, prefetch: 32, logger: host.logger,
             decode: { delivery in
                 do throws(MessageDecodingError) {
                     return try MessageDecoder.decode(delivery.body)
@@ -39,7 +49,10 @@ func buildGateway(
                     throw InvalidMessage(reason: error.description)
                 }
             },
-            handle: { _, _ in .deadLetter(reason: "api-gateway does not record job events yet; replay this message once it can") }))
+            handle: { event, _ in
+                try await database.waitUntilReady()
+                return try await recorder.record(event)
+            }))
     return host
 }
 

@@ -8,6 +8,8 @@ import Shared
 struct MediaController: Sendable {
     let store: MediaStore
     let files: MediaFiles
+    /// Checks signed download links; nil disables them.
+    var signer: MediaURLSigner?
     /// Largest accepted image (15 MB): more is 413.
     var maxImageBytes = 15 << 20
 
@@ -69,7 +71,26 @@ struct MediaController: Sendable {
     }
 
     @Sendable func file(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let media = try await existing(context)
+        try await serve(try await existing(context), request)
+    }
+
+    /// `GET /media/:id/file?expires=&signature=`: the token-free download a generation backend uses
+    /// (``MediaURLSigner``); outside `/api`, so no bearer token is asked for.
+    @Sendable func signedFile(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try Self.uuid(context, "id")
+        let query = request.uri.queryParameters
+        guard let signer,
+              signer.isValid(
+                mediaId: id, expires: query["expires"].map(String.init) ?? "",
+                signature: query["signature"].map(String.init) ?? "")
+        else {
+            throw APIError(.forbidden, code: "invalid_signature", message: "the link is invalid or has expired")
+        }
+        guard let media = try await store.media(id) else { throw APIError.notFound("no media \(id.lowercasedString)") }
+        return try await serve(media, request)
+    }
+
+    private func serve(_ media: MediaRecord, _ request: Request) async throws -> Response {
         guard let url = files.url(for: media.file), let data = FileManager.default.contents(atPath: url.path) else {
             throw APIError(.internalServerError, code: "file_missing", message: "the file of media \(media.id) is missing from the store")
         }

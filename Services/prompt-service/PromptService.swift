@@ -7,22 +7,33 @@ import Shared
 
 /// Settings particular to prompt-service, from environment variables.
 ///
-/// | variable         | default                 | meaning |
-/// |------------------|-------------------------|---------|
-/// | `MEDIA_BASE_URL` | `http://127.0.0.1:8080` | where the backend fetches a media's current file: `<base>/api/media/<id>/file` |
+/// | variable                | default                 | meaning |
+/// |-------------------------|-------------------------|---------|
+/// | `MEDIA_BASE_URL`        | `http://127.0.0.1:8080` | the gateway as the backend reaches it (for RunPod: its public URL); the backend fetches `<base>/media/<id>/file?expires=…&signature=…` |
+/// | `MEDIA_URL_TTL_SECONDS` | `86400`                 | how long such a signed URL works (a RunPod job may wait in its queue for hours) |
+/// | `MEDIA_URL_SECRET[_FILE]` | `.var/media-url-secret` | the signing secret shared with the gateway (``MediaURLSigner``) |
 struct PromptServiceConfiguration: Sendable {
     var mediaBaseURL: String
+    var signer: MediaURLSigner
+    var urlLifetime: TimeInterval = 86_400
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> PromptServiceConfiguration {
         let base = environment["MEDIA_BASE_URL"] ?? "http://127.0.0.1:8080"
         guard let url = URL(string: base), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
             throw ConfigurationError(variable: "MEDIA_BASE_URL", reason: "must be an http(s) URL, got \"\(base)\"")
         }
-        return PromptServiceConfiguration(mediaBaseURL: base.hasSuffix("/") ? String(base.dropLast()) : base)
+        let lifetime = environment["MEDIA_URL_TTL_SECONDS"] ?? "86400"
+        guard let seconds = Int(lifetime), (60...(7 * 86_400)).contains(seconds) else {
+            throw ConfigurationError(variable: "MEDIA_URL_TTL_SECONDS", reason: "must be 60...604800 seconds, got \"\(lifetime)\"")
+        }
+        return PromptServiceConfiguration(
+            mediaBaseURL: base.hasSuffix("/") ? String(base.dropLast()) : base,
+            signer: try MediaURLSigner.fromEnvironment(environment), urlLifetime: TimeInterval(seconds))
     }
 
-    func imageURL(for mediaId: UUID) -> String {
-        "\(mediaBaseURL)/api/media/\(mediaId.uuidString.lowercased())/file"
+    /// A signed URL of the media's current file that works without an API token until it expires.
+    func imageURL(for mediaId: UUID, now: Date = Date()) -> String {
+        mediaBaseURL + signer.signedPath(mediaId: mediaId, expires: now.addingTimeInterval(urlLifetime))
     }
 }
 
@@ -53,6 +64,8 @@ struct GenerationRequestHandler: Sendable {
     let broker: AMQPConnection
 
     func handle(_ request: RequestGeneration) async throws -> HandlingOutcome {
+        try await broker.publish(GenerationProgressed(
+            correlationId: request.correlationId, jobId: request.jobId, mediaId: request.mediaId, stage: .prompting))
         let current = try await settings()
         let dispatch = try Self.dispatch(for: request, settings: current, prompts: prompts)
         try await broker.publish(dispatch)

@@ -153,6 +153,62 @@ public struct MediaStore: Sendable {
         return reverted ? try await media(mediaId) : nil
     }
 
+    /// Makes a generation's result the media's current version, in ONE transaction with the job's
+    /// ledger row: the version is added (unique per job), the media points at it, and the job is
+    /// COMPLETED. Idempotent by job id: a second call finds the job completed and changes nothing.
+    public func applyGeneration(_ result: GenerationResult) async throws -> GenerationApplyOutcome {
+        let logger = self.logger
+        return try await transaction { connection in
+            // A job straight from the broker has no ledger row yet: write one (no-op when it exists).
+            try await connection.query(JobLedger.ensureQuery(
+                result.jobId, mediaId: result.mediaId, kind: result.kind, batchId: result.batchId,
+                variationName: result.variationName, correlationId: result.correlationId), logger: logger)
+            let jobs = try await connection.query(
+                "SELECT status, result_version_id FROM generation_jobs WHERE id = \(result.jobId) FOR UPDATE", logger: logger)
+            var job: (status: String, version: UUID?)?
+            for try await (status, version) in jobs.decode((String, UUID?).self) { job = (status, version) }
+            guard let job else { return .mediaGone }
+            switch job.status {
+            case "COMPLETED":
+                guard let version = job.version else { throw MediaStoreError(message: "job \(result.jobId) is COMPLETED without a version") }
+                return .alreadyApplied(versionId: version)
+            case "FAILED", "CANCELLED":
+                return .jobEnded(status: job.status)
+            default: break
+            }
+            let locked = try await connection.query(
+                "SELECT current_version_id FROM media WHERE id = \(result.mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger)
+            var found = false
+            var previous: UUID?
+            for try await current in locked.decode(UUID?.self) {
+                found = true
+                previous = current
+            }
+            guard found else { return .mediaGone }
+            let versionId = UUID()
+            let file = result.file
+            try await connection.query("""
+                INSERT INTO media_versions (id, media_id, version_number, source, job_id, file_path, mime_type, width, height, bytes, sha256)
+                VALUES (\(versionId), \(result.mediaId),
+                        (SELECT max(version_number) + 1 FROM media_versions WHERE media_id = \(result.mediaId)),
+                        'generation', \(result.jobId), \(file.path), \(file.mimeType), \(file.width), \(file.height),
+                        \(file.bytes), \(file.sha256))
+                """, logger: logger)
+            try await connection.query("""
+                UPDATE media SET current_version_id = \(versionId), file_path = \(file.path), mime_type = \(file.mimeType),
+                       width = \(file.width), height = \(file.height), bytes = \(file.bytes), sha256 = \(file.sha256), updated_at = now()
+                WHERE id = \(result.mediaId)
+                """, logger: logger)
+            try await connection.query("""
+                UPDATE generation_jobs SET status = 'COMPLETED', result_version_id = \(versionId), cost = \(result.cost),
+                       backend = \(result.backend), backend_job_id = \(result.backendJobId),
+                       completed_at = now(), updated_at = now()
+                WHERE id = \(result.jobId)
+                """, logger: logger)
+            return .applied(versionId: versionId, previousVersionId: previous)
+        }
+    }
+
     /// Soft-deletes the media (its files and history stay for audit); false when unknown.
     public func delete(_ mediaId: UUID) async throws -> Bool {
         let rows = try await client.query(
@@ -187,6 +243,50 @@ public struct MediaStore: Sendable {
             throw error.closureError ?? error
         }
     }
+}
+
+/// A finished generation, stored on disk, to be made the media's current version.
+public struct GenerationResult: Sendable {
+    public var jobId: UUID
+    public var mediaId: UUID
+    /// The ledger's kind: `single`, `batch` or `variation`.
+    public var kind: String
+    public var batchId: UUID?
+    public var variationName: String?
+    public var correlationId: String
+    public var backend: String
+    public var backendJobId: String
+    /// USD.
+    public var cost: Double
+    public var file: StoredFile
+
+    public init(
+        jobId: UUID, mediaId: UUID, kind: String, batchId: UUID?, variationName: String?, correlationId: String,
+        backend: String, backendJobId: String, cost: Double, file: StoredFile
+    ) {
+        self.jobId = jobId
+        self.mediaId = mediaId
+        self.kind = kind
+        self.batchId = batchId
+        self.variationName = variationName
+        self.correlationId = correlationId
+        self.backend = backend
+        self.backendJobId = backendJobId
+        self.cost = cost
+        self.file = file
+    }
+}
+
+/// What ``MediaStore/applyGeneration(_:)`` did.
+public enum GenerationApplyOutcome: Sendable, Equatable {
+    /// The result is the media's new current version.
+    case applied(versionId: UUID, previousVersionId: UUID?)
+    /// The job was applied before (a redelivery): nothing changed.
+    case alreadyApplied(versionId: UUID)
+    /// The job had already ended as FAILED or CANCELLED: the result is not applied.
+    case jobEnded(status: String)
+    /// The media is deleted or unknown.
+    case mediaGone
 }
 
 /// A media-store operation that could not be carried out.

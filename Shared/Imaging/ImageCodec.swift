@@ -46,6 +46,25 @@ public enum ImageCodec {
         return takeBuffer(encoded, count: length)
     }
 
+    /// Decodes any image libvips reads to 8-bit sRGB (alpha flattened onto white, EXIF orientation
+    /// applied), refusing more than `maxPixels` before decoding a pixel. Proves a file is a usable image.
+    public static func decodeRGB(_ data: [UInt8], maxPixels: Int) throws(ImagingError) -> (width: Int, height: Int, pixels: [UInt8]) {
+        guard !data.isEmpty else { throw ImagingError(.emptyInput, "0 bytes is not an image") }
+        _ = CImagingBridge_initialize("cyclorama-imaging", 0)
+        var width: Int32 = 0, height: Int32 = 0
+        try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
+            try bridgeCall { CImagingBridge_probe(bytes.baseAddress!, bytes.count, &width, &height, nil, 0, $0, $1) }
+        }
+        guard Int(width) * Int(height) <= maxPixels else {
+            throw ImagingError(.tooLarge, "the image is \(width)x\(height); at most \(maxPixels) pixels are accepted")
+        }
+        var pixels: UnsafeMutablePointer<UInt8>?
+        try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
+            try bridgeCall { CImagingBridge_decode(bytes.baseAddress!, bytes.count, maxPixels, &pixels, &width, &height, $0, $1) }
+        }
+        return (Int(width), Int(height), takeBuffer(pixels, count: Int(width) * Int(height) * 3))
+    }
+
     /// Enlarges by 2 or 4 the way the pipeline does (premultiplied affine + nohalo + mild sharpening).
     public static func upscale(_ pixels: [UInt8], width: Int, height: Int, bands: Int, factor: Int)
         throws(ImagingError) -> [UInt8]

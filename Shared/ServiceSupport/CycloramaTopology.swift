@@ -1,3 +1,4 @@
+import Logging
 import Messaging
 import Shared
 
@@ -39,6 +40,23 @@ extension AMQPConnection {
             replyTo: replyTo
         )
         try await publish(outgoing, to: route.exchange, routingKey: route.routingKey)
+    }
+}
+
+extension AMQPConnection {
+    /// Publishes a job's terminal event on its own route (confirmed: throws when the broker refuses)
+    /// and then to the requester's `replyTo`, best effort: an address that does not route is the
+    /// requester's problem and must not keep the job from ending, so it is logged, not thrown.
+    public func publishTerminal<M: CycloramaMessage>(_ message: M, replyTo: ReplyAddress?, logger: Logger) async throws {
+        try await publish(message)
+        guard let replyTo else { return }
+        do {
+            try await publish(message, to: replyTo)
+        } catch {
+            logger.warning(
+                "could not deliver the terminal event to replyTo",
+                metadata: ["exchange": "\(replyTo.exchange)", "routingKey": "\(replyTo.routingKey)", "error": "\(error)"])
+        }
     }
 }
 

@@ -12,6 +12,9 @@ public enum HandlingOutcome: Sendable, Equatable {
     case retry(reason: String)
     /// The message can never succeed: move it to the dead-letter queue with the reason.
     case deadLetter(reason: String)
+    /// Not handled here (e.g. this instance is shutting down): give it back to the queue at once for
+    /// another consumer, without counting a retry.
+    case requeue
 }
 
 /// Why a message was refused before it reached its handler.
@@ -103,6 +106,9 @@ public struct MessageConsumer<Message: Sendable>: Service {
                 logger.warning("retrying", metadata: ["attempt": "\(delivery.attempt)", "reason": "\(reason)"])
                 try await delivery.retry(reason: reason)
                 Counter(label: "cyclorama_messages_handled_total", dimensions: [("queue", queue), ("outcome", "retry")]).increment()
+            case .requeue:
+                try await delivery.nack(requeue: true)
+                Counter(label: "cyclorama_messages_handled_total", dimensions: [("queue", queue), ("outcome", "requeue")]).increment()
             case .deadLetter(let reason):
                 logger.warning("dead-lettered", metadata: ["reason": "\(reason)"])
                 try await delivery.deadLetter(reason: reason)

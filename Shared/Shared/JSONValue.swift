@@ -98,8 +98,13 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 
     /// The value as compact JSON text, cut to 80 characters, for error messages (`"spooky"`, `3`).
     public var jsonText: String {
-        guard let data = try? MessageCoding.makeEncoder().encode(self) else { return "?" }
-        let text = String(decoding: data, as: UTF8.self)
+        let text = encodedText
         return text.count > 80 ? String(text.prefix(77)) + "..." : text
+    }
+
+    /// The whole value as compact JSON text (keys sorted), e.g. for a request body.
+    public var encodedText: String {
+        guard let data = try? MessageCoding.makeEncoder().encode(self) else { return "null" }
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -60,19 +60,3 @@ struct GatewayFixture {
         try? FileManager.default.removeItem(at: mediaRoot.deletingLastPathComponent())
     }
 }
-
-struct FixtureError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
-
-/// The sample product photos (../shared/samples/dev beside the repository).
-enum Samples {
-    static let root = TestEnvironment.repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/samples/dev")
-
-    static func bytes(_ scene: String, _ file: String) throws -> [UInt8] {
-        let folder = try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasPrefix(scene) }
-        guard let folder else { throw FixtureError(message: "no sample scene \(scene) in \(root.path)") }
-        return Array(try Data(contentsOf: root.appendingPathComponent(folder).appendingPathComponent(file)))
-    }
-}

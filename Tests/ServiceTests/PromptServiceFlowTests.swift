@@ -41,7 +41,10 @@ struct PromptServiceFlowTests {
         #expect(dispatch.prompt.contains("Remove any watermarks"))
         #expect(dispatch.prompt.contains("Keep the cap closed."))
         #expect(!dispatch.prompt.contains("closed.\nIgnore"), "custom instructions must not open new prompt lines")
-        #expect(dispatch.input["image"] == .string("http://127.0.0.1:8080/api/media/\(request.mediaId.uuidString.lowercased())/file"))
+        // A signed, token-free link the backend can fetch from the gateway.
+        let image = try #require(dispatch.input["image"]?.stringValue)
+        #expect(image.hasPrefix("http://127.0.0.1:8080/media/\(request.mediaId.uuidString.lowercased())/file?expires="), "\(image)")
+        #expect(image.contains("&signature="), "\(image)")
         #expect(dispatch.input["shadow"] == .string("dramatic"))
         #expect(dispatch.input["background"] == .string("#F3F4F6"))
 

@@ -18,10 +18,11 @@ public final class BrokerProbe: Sendable {
     private let runner: Task<Void, any Error>
 
     /// Connects (declaring Cyclorama's topology plus `queues`) and waits until the session is open.
-    public init(queues: [QueueDeclaration] = []) async throws {
+    /// `url`: another broker address (e.g. a test system's own virtual host).
+    public init(queues: [QueueDeclaration] = [], url: String = TestEnvironment.amqpURL) async throws {
         var topology = CycloramaTopology.make()
         topology.merge(Topology(queues: queues))
-        let configuration = try AMQPConfiguration(url: TestEnvironment.amqpURL, connectionName: "test-probe")
+        let configuration = try AMQPConfiguration(url: url, connectionName: "test-probe")
         let connection = AMQPConnection(configuration: configuration, topology: topology, logger: Logger(label: "test.probe"))
         self.connection = connection
         runner = Task { try await connection.run() }

@@ -23,6 +23,8 @@ public final class ServiceProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env["HTTP_HOST"] = "127.0.0.1"
         env["HTTP_PORT"] = String(port)
+        // The gateway and prompt-service share the secret of signed media links.
+        env["MEDIA_URL_SECRET"] = env["MEDIA_URL_SECRET"] ?? TestEnvironment.mediaURLSecret
         for (key, value) in environment { env[key] = value }
         process.environment = env
         process.standardOutput = handle

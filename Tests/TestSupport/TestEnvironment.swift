@@ -9,6 +9,9 @@ public enum TestEnvironment {
     public static var redisURL: String { env("REDIS_URL") ?? ServiceConfiguration.defaultRedisURL }
     public static var databaseURL: String { env("DATABASE_URL") ?? ServiceConfiguration.defaultDatabaseURL }
 
+    /// The signing secret of media links that test systems share between gateway and prompt-service.
+    public static let mediaURLSecret = "test-media-url-secret-" + String(repeating: "x", count: 16)
+
     /// The repository's root folder (this file lives in Tests/TestSupport/).
     public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

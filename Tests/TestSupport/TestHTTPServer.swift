@@ -3,33 +3,35 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import NIOCore
-import TestSupport
 
 /// A small real HTTP server inside the test: records what it receives and answers from a script.
 /// Serves as the webhook receiver and as the origin `input.image` URLs are fetched from.
-final class TestHTTPServer: Sendable {
-    struct Received: Sendable {
-        var method: String
-        var path: String
-        var body: [UInt8]
-        var at: ContinuousClock.Instant
+public final class TestHTTPServer: Sendable {
+    public struct Received: Sendable {
+        public var method: String
+        public var path: String
+        public var headers: HTTPFields
+        public var body: [UInt8]
+        public var at: ContinuousClock.Instant
     }
 
     /// What to answer for the n-th request (0-based) to `path`.
-    typealias Script = @Sendable (_ path: String, _ index: Int) -> (status: HTTPResponse.Status, headers: HTTPFields, body: [UInt8])
+    public typealias Script = @Sendable (_ path: String, _ index: Int) -> (status: HTTPResponse.Status, headers: HTTPFields, body: [UInt8])
+    /// How long to wait before answering the n-th request to `path` (nil: at once).
+    public typealias Delay = @Sendable (_ path: String, _ index: Int) -> Duration?
 
-    let port: Int
+    public let port: Int
     private let log = ReceivedLog()
     private let task: Task<Void, any Error>
     private let group: ServiceGroup
 
-    init(script: @escaping Script) async throws {
+    public init(delay: @escaping Delay = { _, _ in nil }, script: @escaping Script) async throws {
         let port = freePort()
         self.port = port
         let log = self.log
         let router = Router()
-        router.on("**", method: .get, use: Self.handler(log: log, script: script))
-        router.on("**", method: .post, use: Self.handler(log: log, script: script))
+        router.on("**", method: .get, use: Self.handler(log: log, delay: delay, script: script))
+        router.on("**", method: .post, use: Self.handler(log: log, delay: delay, script: script))
         var logger = Logger(label: "test-http-server")
         logger.logLevel = .critical
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
@@ -44,25 +46,27 @@ final class TestHTTPServer: Sendable {
         await log.reset()
     }
 
-    private static func handler(log: ReceivedLog, script: @escaping Script) -> @Sendable (Request, BasicRequestContext) async throws -> Response {
+    private static func handler(log: ReceivedLog, delay: @escaping Delay, script: @escaping Script) -> @Sendable (Request, BasicRequestContext) async throws -> Response {
         { request, _ in
             var request = request
             let body = try await request.collectBody(upTo: 64 << 20)
             let path = request.uri.path
-            let index = await log.append(Received(method: request.method.rawValue, path: path, body: Array(body.readableBytesView), at: .now))
+            let index = await log.append(Received(
+                method: request.method.rawValue, path: path, headers: request.headers, body: Array(body.readableBytesView), at: .now))
+            if let pause = delay(path, index) { try await Task.sleep(for: pause) }
             let answer = script(path, index)
             return Response(status: answer.status, headers: answer.headers, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
         }
     }
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    public var url: String { "http://127.0.0.1:\(port)" }
 
-    func received(path: String? = nil) async -> [Received] {
+    public func received(path: String? = nil) async -> [Received] {
         await log.all.filter { path == nil || $0.path == path }
     }
 
     /// Waits until `count` requests to `path` arrived (or `timeout` passes); returns them.
-    func waitForRequests(_ count: Int, path: String, timeout: Duration) async -> [Received] {
+    public func waitForRequests(_ count: Int, path: String, timeout: Duration) async -> [Received] {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let got = await received(path: path)
@@ -72,7 +76,7 @@ final class TestHTTPServer: Sendable {
         return await received(path: path)
     }
 
-    func stop() async {
+    public func stop() async {
         await group.triggerGracefulShutdown()
         _ = await task.result
     }

@@ -1,0 +1,280 @@
+import Crypto
+import Database
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Messaging
+import Redis
+import ServiceSupport
+import Shared
+
+/// `/api/ai-image`: start a generation, read its status, cancel it, follow it as Server-Sent Events.
+struct GenerationController: Sendable {
+    let media: MediaStore
+    let ledger: JobLedger
+    let idempotency: IdempotencyStore
+    let broker: AMQPConnection
+    let redis: RedisClient
+    let hub: JobEventHub
+    let logger: Logger
+    /// How often an open event stream re-reads the ledger when no event arrives (multi-instance safety net).
+    var streamRefresh: Duration = .seconds(2)
+
+    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+        group.post("/ai-image/generate/:mediaId", use: generate)
+        group.get("/ai-image/status/:jobId", use: status)
+        group.post("/ai-image/jobs/:jobId/cancel", use: cancel)
+        group.get("/ai-image/events", use: events)
+    }
+
+    // MARK: Generate
+
+    @Sendable func generate(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let mediaId = try MediaController.uuid(context, "mediaId")
+        let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
+        let options = try GenerationRequestBody.parse(body)
+        return try await idempotent(request, scope: "generate", body: body) {
+            guard let item = try await media.media(mediaId) else {
+                throw APIError.notFound("no media \(mediaId.lowercasedString)")
+            }
+            guard item.file.mimeType.hasPrefix("image/") else {
+                throw APIError.badRequest(
+                    "media \(mediaId.lowercasedString) is \(item.file.mimeType), not an image", code: "not_an_image")
+            }
+            let jobId = UUID()
+            let command = RequestGeneration(jobId: jobId, mediaId: mediaId, options: options, requestedBy: "api-gateway")
+            try await ledger.insert(NewJob(
+                id: jobId, mediaId: mediaId, optionsJSON: try Self.json(options), correlationId: command.correlationId))
+            do {
+                try await broker.publish(command)
+            } catch {
+                // Not accepted by the broker: the job must not exist at all.
+                logger.error("generation request not confirmed by the broker", metadata: ["jobId": "\(jobId)", "error": "\(error)"])
+                try? await ledger.remove(jobId)
+                throw APIError.unavailable("the message broker did not accept the request; nothing was started, try again")
+            }
+            hub.notify(jobId)
+            return (.accepted, try Self.json(GenerateResponse(jobId: jobId.lowercasedString)))
+        }
+    }
+
+    // MARK: Status
+
+    @Sendable func status(_ request: Request, context: BasicRequestContext) async throws -> JobStatusResponse {
+        let jobId = try MediaController.uuid(context, "jobId")
+        guard let job = try await ledger.job(jobId) else { throw APIError.notFound("no generation job \(jobId.lowercasedString)") }
+        return try await JobStatusResponse(job, media: job.status == .completed ? media.media(job.mediaId) : nil)
+    }
+
+    // MARK: Cancel
+
+    @Sendable func cancel(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let jobId = try MediaController.uuid(context, "jobId")
+        let body = Array(buffer: try await request.body.collect(upTo: 4096))
+        return try await idempotent(request, scope: "cancel", body: body) {
+            switch try await ledger.cancel(jobId) {
+            case .notFound:
+                throw APIError.notFound("no generation job \(jobId.lowercasedString)")
+            case .finished(let status):
+                throw APIError(.conflict, code: "job_finished", message: "job \(jobId.lowercasedString) already ended as \(status.rawValue)")
+            case .cancelled, .alreadyCancelled:
+                // The dispatcher sees the flag on its next look at the job and cancels it at the backend;
+                // the ingestor never applies a cancelled job's result (the ledger says CANCELLED).
+                try await redis.set(JobKeys.cancelled(jobId), "1", expiration: JobKeys.cancelFlagLifetime)
+                hub.notify(jobId)
+                return (.ok, try Self.json(CancelResponse(jobId: jobId.lowercasedString)))
+            }
+        }
+    }
+
+    // MARK: Events
+
+    @Sendable func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        guard let raw = request.uri.queryParameters["jobId"].map(String.init), !raw.isEmpty else {
+            throw APIError.badRequest("the query parameter jobId is required", code: "invalid_field")
+        }
+        guard let jobId = UUID(uuidString: raw) else {
+            throw APIError.badRequest("jobId must be a UUID; got \"\(raw.prefix(64))\"", code: "invalid_field")
+        }
+        guard try await ledger.job(jobId) != nil else { throw APIError.notFound("no generation job \(jobId.lowercasedString)") }
+        let stream = JobEventStream(jobId: jobId, ledger: ledger, media: media, hub: hub, refresh: streamRefresh)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
+            body: ResponseBody { writer in try await stream.write(to: &writer) })
+    }
+
+    // MARK: Idempotency
+
+    /// Runs `work` once per `Idempotency-Key` (when the request has one) and replays its answer to repeats.
+    private func idempotent(
+        _ request: Request, scope: String, body: [UInt8],
+        _ work: () async throws -> (HTTPResponse.Status, String)
+    ) async throws -> Response {
+        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else {
+            let (status, json) = try await work()
+            return Self.response(status, json)
+        }
+        guard (1...200).contains(key.count) else {
+            throw APIError.badRequest("Idempotency-Key must be 1-200 characters", code: "invalid_field")
+        }
+        var fingerprint = SHA256()
+        fingerprint.update(data: Array("\(request.method.rawValue) \(request.uri.path)\n".utf8))
+        fingerprint.update(data: body)
+        let digest = fingerprint.finalize().map { String(format: "%02x", $0) }.joined()
+        switch try await idempotency.claim(scope: scope, key: key, requestSHA256: digest) {
+        case .replay(let status, let json):
+            return Self.response(HTTPResponse.Status(code: status), json, replayed: true)
+        case .conflict:
+            throw APIError(.conflict, code: "idempotency_conflict",
+                           message: "this Idempotency-Key was used with a different request; use a new key")
+        case .inProgress:
+            throw APIError(.conflict, code: "idempotency_in_progress",
+                           message: "a request with this Idempotency-Key is still being handled; retry shortly")
+        case .proceed:
+            do {
+                let (status, json) = try await work()
+                try await idempotency.finish(scope: scope, key: key, status: Int(status.code), body: json)
+                return Self.response(status, json)
+            } catch let error as APIError where error.status.code < 500 {
+                // A client error is the answer to this request: replay it too.
+                try await idempotency.finish(scope: scope, key: key, status: Int(error.status.code), body: error.jsonBody)
+                throw error
+            } catch {
+                try? await idempotency.release(scope: scope, key: key)
+                throw error
+            }
+        }
+    }
+
+    static func response(_ status: HTTPResponse.Status, _ json: String, replayed: Bool = false) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+extension APIError {
+    /// The JSON error body, as the error middleware writes it.
+    var jsonBody: String {
+        (try? GenerationController.json(["error": ["code": code, "message": message]])) ?? "{}"
+    }
+}
+
+/// The body of `POST /api/ai-image/generate/:mediaId`, checked field by field so a 400 names the field.
+enum GenerationRequestBody {
+    static let fields: Set<String> = ["shadowStyle", "backgroundColor", "customInstructions", "removeWatermark", "upscale"]
+
+    static func parse(_ body: [UInt8]) throws -> GenerationOptions {
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return GenerationOptions() }
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = value else {
+            throw APIError.badRequest("the body must be a JSON object", code: "invalid_body")
+        }
+        if let unknown = object.keys.sorted().first(where: { !fields.contains($0) }) {
+            throw invalid(unknown, "is not a generation option; known: \(fields.sorted().joined(separator: ", "))")
+        }
+        var options = GenerationOptions()
+        if let raw = present(object["shadowStyle"]) {
+            guard case .string(let text) = raw, let style = ShadowStyle(rawValue: text.lowercased()) else {
+                throw invalid("shadowStyle", "must be one of minimal, soft, dramatic, none; got \(raw.jsonText.prefix(64))")
+            }
+            options.shadowStyle = style
+        }
+        if let raw = present(object["backgroundColor"]) {
+            guard case .string(let text) = raw, let color = BackgroundColor(text) else {
+                throw invalid("backgroundColor", "must be a #RRGGBB colour or \"transparent\"; got \(raw.jsonText.prefix(64))")
+            }
+            options.backgroundColor = color
+        }
+        if let raw = present(object["customInstructions"]) {
+            guard case .string(let text) = raw else { throw invalid("customInstructions", "must be a string") }
+            options.customInstructions = text
+        }
+        if let raw = present(object["removeWatermark"]) {
+            guard case .bool(let flag) = raw else { throw invalid("removeWatermark", "must be true or false") }
+            options.removeWatermark = flag
+        }
+        if let raw = present(object["upscale"]) {
+            guard case .int(let factor) = raw, let upscale = UpscaleFactor(rawValue: factor) else {
+                throw invalid("upscale", "must be 1, 2 or 4; got \(raw.jsonText.prefix(32))")
+            }
+            options.upscale = upscale
+        }
+        do {
+            try options.validate(at: "")
+        } catch {
+            throw invalid(error.field.trimmingCharacters(in: CharacterSet(charactersIn: ".")), error.reason)
+        }
+        return options
+    }
+
+    /// nil for an absent field or JSON null (both mean "the default").
+    private static func present(_ value: JSONValue?) -> JSONValue? {
+        guard let value, value != .null else { return nil }
+        return value
+    }
+
+    private static func invalid(_ field: String, _ reason: String) -> APIError {
+        APIError.badRequest("\(field) \(reason)", code: "invalid_field")
+    }
+}
+
+struct GenerateResponse: Encodable {
+    var success = true
+    var jobId: String
+    var status = JobStatus.queued.rawValue
+    var message = "Generation started"
+}
+
+struct CancelResponse: Encodable {
+    var success = true
+    var jobId: String
+    var status = JobStatus.cancelled.rawValue
+}
+
+struct ErrorJSON: Codable, Equatable {
+    var code: String
+    var message: String
+}
+
+/// `GET /api/ai-image/status/:jobId`: the seed's `{success, status}`, with `media` and `generationTime`
+/// once COMPLETED and `error` once FAILED or CANCELLED.
+struct JobStatusResponse: ResponseCodable, Equatable {
+    var success = true
+    var jobId: String
+    var mediaId: String
+    var status: String
+    var backend: String
+    var createdAt: String
+    var updatedAt: String
+    var media: MediaJSON?
+    /// Seconds from acceptance to completion.
+    var generationTime: Double?
+    /// USD.
+    var cost: Double?
+    var error: ErrorJSON?
+
+    init(_ job: JobRecord, media: MediaRecord?) {
+        jobId = job.id.lowercasedString
+        mediaId = job.mediaId.lowercasedString
+        status = job.status.rawValue
+        backend = job.backend
+        createdAt = MessageCoding.formatTimestamp(job.createdAt)
+        updatedAt = MessageCoding.formatTimestamp(job.updatedAt)
+        if job.status == .completed {
+            self.media = media.map(MediaJSON.init)
+            generationTime = job.completedAt.map { (($0.timeIntervalSince(job.createdAt)) * 1000).rounded() / 1000 }
+            cost = job.cost
+        }
+        if job.status == .failed || job.status == .cancelled {
+            error = ErrorJSON(code: job.errorCode ?? job.status.rawValue.lowercased(), message: job.error ?? "the job \(job.status.rawValue.lowercased())")
+        }
+    }
+}

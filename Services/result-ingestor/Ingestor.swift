@@ -1,0 +1,203 @@
+import AsyncHTTPClient
+import Database
+import Foundation
+import Imaging
+import Logging
+import Messaging
+import NIOCore
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import ServiceSupport
+import Shared
+
+/// Wires the ingestor: PostgreSQL, the broker, the HTTP client and the completed-job consumer.
+func buildIngestor(
+    configuration: ServiceConfiguration,
+    ingestor: IngestorConfiguration,
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+) throws -> ServiceHost {
+    var host = try ServiceHost(configuration: configuration, registry: registry)
+    let database = try host.addDatabase()
+    let http = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5))))
+    host.addWorker(HTTPClientShutdown(client: http))
+    let handler = ResultHandler(
+        configuration: ingestor, http: http, store: MediaStore(client: database.client),
+        files: MediaFiles(root: ingestor.mediaRoot), broker: host.broker, logger: host.logger)
+    host.addWorker(
+        MessageConsumer(
+            connection: host.broker, queue: Routing.Queue.generationCompleted, prefetch: 8, logger: host.logger,
+            decode: decodeDelivery(GenerationCompleted.self),
+            handle: { completed, delivery in
+                try await database.waitUntilReady()
+                return try await handler.handle(completed, attempt: delivery.attempt)
+            }))
+    return host
+}
+
+/// Shuts the HTTP client down with the service group (after the consumer, which uses it).
+struct HTTPClientShutdown: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
+}
+
+/// Why a result cannot be used; `transient` ones are retried.
+struct IngestFailure: Error, CustomStringConvertible {
+    var reason: String
+    var transient: Bool
+    var description: String { reason }
+}
+
+/// Applies one finished generation: download (allowed hosts only, size cap, timeout), check that it
+/// decodes, upscale when the backend did not, store content-addressed, then ONE transaction (new
+/// version, media points at it, job COMPLETED), then MediaUpdated and the terminal
+/// GenerationCompleted (with `mediaVersionId`) on the events exchange and to `replyTo`.
+///
+/// Idempotent by job id: a redelivery after a crash finds the job COMPLETED and only publishes the
+/// events again (consumers of those are idempotent too).
+struct ResultHandler: Sendable {
+    let configuration: IngestorConfiguration
+    let http: HTTPClient
+    let store: MediaStore
+    let files: MediaFiles
+    let broker: AMQPConnection
+    let logger: Logger
+    /// Transient download failures are retried through the queue this often before the job FAILS.
+    var maxAttempts = 4
+
+    func handle(_ completed: GenerationCompleted, attempt: Int) async throws -> HandlingOutcome {
+        // Our own terminal copy comes back through the same binding: nothing to do.
+        if completed.mediaVersionId != nil { return .done }
+        var logger = logger
+        logger[metadataKey: "jobId"] = "\(completed.jobId)"
+        if completed.kind == .variation {
+            // Candidates must not replace the media; keeping them is the variations feature's job.
+            return try await fail(
+                completed, .invalidRequest, "A/B variation results are not kept yet; request a single generation", logger: logger)
+        }
+        try? await broker.publish(GenerationProgressed(
+            correlationId: completed.correlationId, jobId: completed.jobId, mediaId: completed.mediaId, stage: .downloading))
+        let stored: StoredFile
+        do {
+            stored = try await fetchAndStore(completed)
+        } catch let failure as IngestFailure {
+            if failure.transient && attempt < maxAttempts {
+                return .retry(reason: failure.reason)
+            }
+            return try await fail(completed, failure.transient ? .retriesExhausted : .invalidOutput, failure.reason, logger: logger)
+        }
+        let outcome = try await store.applyGeneration(GenerationResult(
+            jobId: completed.jobId, mediaId: completed.mediaId, kind: Self.ledgerKind(completed.kind),
+            batchId: completed.batchId, variationName: completed.variationName, correlationId: completed.correlationId,
+            backend: completed.backend.rawValue, backendJobId: completed.backendJobId, cost: completed.cost ?? 0, file: stored))
+        switch outcome {
+        case .applied(let versionId, let previous):
+            logger.info("media updated", metadata: ["mediaId": "\(completed.mediaId)", "versionId": "\(versionId)"])
+            try await announce(completed, versionId: versionId, previous: previous, file: stored, logger: logger)
+        case .alreadyApplied(let versionId):
+            logger.info("already applied; publishing the events again", metadata: ["versionId": "\(versionId)"])
+            try await announce(completed, versionId: versionId, previous: nil, file: stored, logger: logger)
+        case .jobEnded(let status):
+            logger.info("job already ended; result not applied", metadata: ["status": "\(status)"])
+        case .mediaGone:
+            return try await fail(completed, .mediaNotFound, "media \(completed.mediaId.uuidString.lowercased()) was deleted before its result arrived", logger: logger)
+        }
+        return .done
+    }
+
+    private func announce(
+        _ completed: GenerationCompleted, versionId: UUID, previous: UUID?, file: StoredFile, logger: Logger
+    ) async throws {
+        try await broker.publish(MediaUpdated(
+            correlationId: completed.correlationId, jobId: completed.jobId, mediaId: completed.mediaId, versionId: versionId,
+            previousVersionId: previous, sha256: file.sha256, width: file.width, height: file.height, mime: file.mimeType))
+        var terminal = completed
+        terminal.messageId = UUID()
+        terminal.occurredAt = Date()
+        terminal.mediaVersionId = versionId
+        try await broker.publishTerminal(terminal, replyTo: completed.replyTo, logger: logger)
+    }
+
+    private func fail(_ completed: GenerationCompleted, _ code: FailureCode, _ reason: String, logger: Logger) async throws -> HandlingOutcome {
+        logger.warning("result rejected", metadata: ["code": "\(code)", "reason": "\(reason)"])
+        try await broker.publishTerminal(
+            GenerationFailed(
+                correlationId: completed.correlationId, jobId: completed.jobId, mediaId: completed.mediaId, kind: completed.kind,
+                batchId: completed.batchId, variationName: completed.variationName, backendJobId: completed.backendJobId,
+                reason: String(reason.prefix(2000)), code: code, retryable: true),
+            replyTo: completed.replyTo, logger: logger)
+        return .done
+    }
+
+    // MARK: Download, check, upscale, store
+
+    func fetchAndStore(_ completed: GenerationCompleted) async throws -> StoredFile {
+        let bytes = try await download(completed.outputUrl)
+        guard let sniffed = ImageSniffer.sniff(bytes) else {
+            throw IngestFailure(reason: "the result at \(completed.outputUrl) is not a PNG, JPEG, WebP or GIF image", transient: false)
+        }
+        // The local engine upscales itself; a RunPod result is enlarged here.
+        let factor = completed.backend == .runpod ? completed.options.upscale.rawValue : 1
+        let maxPixels = configuration.maxPixels
+        let final: [UInt8] = try await NIOThreadPool.singleton.runIfActive {
+            do {
+                let decoded = try ImageCodec.decodeRGB(bytes, maxPixels: maxPixels / (factor * factor))
+                guard factor > 1 else { return bytes }
+                let larger = try ImageCodec.upscale(decoded.pixels, width: decoded.width, height: decoded.height, bands: 3, factor: factor)
+                return try ImageCodec.encode(
+                    larger, width: decoded.width * factor, height: decoded.height * factor, bands: 3, format: .png)
+            } catch let error as ImagingError {
+                throw IngestFailure(reason: "the result does not decode as an image: \(error.message)", transient: false)
+            }
+        }
+        let image = final == bytes ? sniffed : (ImageSniffer.sniff(final) ?? sniffed)
+        return try files.store(final, as: image)
+    }
+
+    func download(_ reference: String) async throws -> [UInt8] {
+        guard let url = URL(string: reference), configuration.allows(url) else {
+            throw IngestFailure(
+                reason: "results are only downloaded over http(s) from INGEST_ALLOWED_HOSTS (\(configuration.allowedHosts.joined(separator: ", "))); refused \(reference.prefix(200))",
+                transient: false)
+        }
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.headers.add(name: "Accept", value: "image/*")
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .seconds(Int64(configuration.timeout.components.seconds)))
+        } catch {
+            throw IngestFailure(reason: "downloading \(reference.prefix(200)) failed: \(error)", transient: true)
+        }
+        guard response.status == .ok else {
+            // 404/410: the backend no longer keeps it (RunPod results expire); other 4xx will not change either.
+            let code = Int(response.status.code)
+            throw IngestFailure(
+                reason: "downloading \(reference.prefix(200)) answered HTTP \(code)",
+                transient: code >= 500 || code == 429 || code == 408)
+        }
+        if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > configuration.maxBytes {
+            throw IngestFailure(reason: "the result is \(length) bytes; at most \(configuration.maxBytes) are accepted", transient: false)
+        }
+        do {
+            return Array(buffer: try await response.body.collect(upTo: configuration.maxBytes))
+        } catch is NIOTooManyBytesError {
+            throw IngestFailure(reason: "the result is larger than \(configuration.maxBytes) bytes", transient: false)
+        } catch {
+            throw IngestFailure(reason: "reading \(reference.prefix(200)) failed: \(error)", transient: true)
+        }
+    }
+
+    static func ledgerKind(_ kind: GenerationKind) -> String {
+        switch kind {
+        case .single: "single"
+        case .batchItem: "batch"
+        case .variation: "variation"
+        }
+    }
+}

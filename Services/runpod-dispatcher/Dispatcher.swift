@@ -1,0 +1,58 @@
+import AsyncHTTPClient
+import Database
+import Foundation
+import Logging
+import Prometheus
+import ServiceLifecycle
+import ServiceSupport
+import Shared
+
+/// Wires the dispatcher: Redis (records, leases, cancel flags), PostgreSQL (the RunPod key is read
+/// from the settings table, never sent over the broker), the settings client, the HTTP client and
+/// the dispatch consumer.
+func buildDispatcher(
+    configuration: ServiceConfiguration,
+    dispatcher: DispatcherConfiguration,
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+) throws -> ServiceHost {
+    let replyQueue = SettingsClient.makeReplyQueue(serviceName: configuration.serviceName)
+    var host = try ServiceHost(configuration: configuration, registry: registry, additionalQueues: [replyQueue])
+    let redis = try host.addRedis()
+    let database = try host.addDatabase()
+    let settings = SettingsClient(broker: host.broker, replyQueue: replyQueue, logger: host.logger)
+    host.addWorker(settings)
+    let http = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(30))))
+    host.addWorker(HTTPClientService(client: http))
+    let store = SettingsStore(client: database.client)
+    let logger = host.logger
+    let follower = JobFollower(
+        configuration: dispatcher, http: http, redis: redis, broker: host.broker,
+        limiter: ConcurrencyLimiter(redis: redis, key: dispatcher.leasesKey, lease: dispatcher.lease, logger: logger),
+        concurrencyLimit: {
+            let value = try? await settings.settings()["aiImageMaxConcurrent"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            return min(max(value ?? 3, 1), 10)
+        },
+        runpodKey: {
+            try await database.waitUntilReady()
+            return try await store.value(for: "runpodApiKey")
+        },
+        logger: logger)
+    host.addWorker(
+        MessageConsumer(
+            connection: host.broker, queue: Routing.Queue.dispatchRequests, prefetch: dispatcher.prefetch, logger: host.logger,
+            decode: decodeDelivery(DispatchGeneration.self),
+            handle: { dispatch, _ in try await follower.handle(dispatch) }))
+    return host
+}
+
+/// Shuts the HTTP client down with the service group (after the consumers, which use it).
+struct HTTPClientService: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import ServiceSupport
+import Shared
+
+/// Settings particular to the dispatcher, from environment variables.
+///
+/// | variable                         | default | meaning |
+/// |----------------------------------|---------|---------|
+/// | `LOCAL_ENGINE_URL`               | `http://127.0.0.1:8090/v2/cyclorama-studio` | the local engine's endpoint (RunPod protocol) |
+/// | `LOCAL_ENGINE_API_KEY`           | unset   | bearer key, when the engine was started with one |
+/// | `RUNPOD_ENDPOINT_URL`            | `https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev` | FLUX.1 Kontext [dev] on RunPod; its key is the `runpodApiKey` setting |
+/// | `DISPATCH_JOB_DEADLINE_SECONDS`  | `900`   | a job without a result by then is cancelled at the backend and FAILED (`timed_out`) |
+/// | `DISPATCH_POLL_INITIAL_MS`       | `500`   | first wait before `/status`; grows 1.5x per poll |
+/// | `DISPATCH_POLL_MAX_MS`           | `5000`  | longest wait between two `/status` calls |
+/// | `DISPATCH_LEASE_SECONDS`         | `30`    | a concurrency slot's lease; renewed while the job runs, so a crashed instance's slots come back after this |
+/// | `DISPATCH_LEASES_KEY`            | `cyclorama:dispatch:leases` | the Redis key of the global limit (one per deployment) |
+/// | `DISPATCH_PREFETCH`              | `64`    | jobs one instance follows at once (waiting ones hold no slot) |
+/// | `DISPATCH_MAX_RESUBMITS`         | `2`     | how often a job the backend lost (404) is submitted again |
+struct DispatcherConfiguration: Sendable {
+    var localEngineURL = "http://127.0.0.1:8090/v2/cyclorama-studio"
+    var localEngineAPIKey: String?
+    var runpodEndpointURL = "https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev"
+    var jobDeadline: Duration = .seconds(900)
+    var pollInitial: Duration = .milliseconds(500)
+    var pollMax: Duration = .seconds(5)
+    var lease: Duration = .seconds(30)
+    var leasesKey = JobKeys.concurrencyLeases
+    var prefetch: UInt16 = 64
+    var maxResubmits = 2
+
+    static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> DispatcherConfiguration {
+        var configuration = DispatcherConfiguration()
+        if let url = environment["LOCAL_ENGINE_URL"] { configuration.localEngineURL = try endpoint(url, "LOCAL_ENGINE_URL") }
+        configuration.localEngineAPIKey = environment["LOCAL_ENGINE_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        if let url = environment["RUNPOD_ENDPOINT_URL"] { configuration.runpodEndpointURL = try endpoint(url, "RUNPOD_ENDPOINT_URL") }
+        configuration.jobDeadline = .seconds((try environment.integer("DISPATCH_JOB_DEADLINE_SECONDS", in: 5...86_400) ?? 900))
+        configuration.pollInitial = .milliseconds((try environment.integer("DISPATCH_POLL_INITIAL_MS", in: 10...60_000) ?? 500))
+        configuration.pollMax = .milliseconds((try environment.integer("DISPATCH_POLL_MAX_MS", in: 10...300_000) ?? 5000))
+        configuration.lease = .seconds((try environment.integer("DISPATCH_LEASE_SECONDS", in: 3...3600) ?? 30))
+        if let key = environment["DISPATCH_LEASES_KEY"], !key.isEmpty { configuration.leasesKey = key }
+        configuration.prefetch = UInt16((try environment.integer("DISPATCH_PREFETCH", in: 1...1000) ?? 64))
+        configuration.maxResubmits = (try environment.integer("DISPATCH_MAX_RESUBMITS", in: 0...10) ?? 2)
+        return configuration
+    }
+
+    private static func endpoint(_ raw: String, _ name: String) throws(ConfigurationError) -> String {
+        guard let url = URL(string: raw), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            throw ConfigurationError(variable: name, reason: "must be an http(s) URL of a RunPod endpoint (…/v2/<endpoint id>), got \"\(raw)\"")
+        }
+        return raw.hasSuffix("/") ? String(raw.dropLast()) : raw
+    }
+}

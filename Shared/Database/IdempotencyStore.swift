@@ -1,0 +1,72 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What a request carrying an `Idempotency-Key` should do.
+public enum IdempotencyClaim: Sendable, Equatable {
+    /// First time: go ahead, then ``IdempotencyStore/finish(scope:key:status:body:)`` (or ``IdempotencyStore/release(scope:key:)`` on failure).
+    case proceed
+    /// A repeat: answer with the first request's status and body, start nothing.
+    case replay(status: Int, body: String)
+    /// The same key came with a different request.
+    case conflict
+    /// The first request with this key is still being handled.
+    case inProgress
+}
+
+/// Remembered answers for POSTs with an `Idempotency-Key` (`idempotency_records`), kept 24 hours.
+///
+/// A key is claimed by inserting its row before the work starts, so two concurrent requests with one
+/// key cannot both start it: the loser sees ``IdempotencyClaim/inProgress``.
+public struct IdempotencyStore: Sendable {
+    private let client: PostgresClient
+    private let logger: Logger
+    /// How long an answer is replayed; older records are ignored and replaced.
+    public var retention: Duration = .seconds(24 * 3600)
+
+    public init(client: PostgresClient, logger: Logger = Logger(label: "cyclorama.idempotency")) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Claims `key` in `scope` for a request whose fingerprint is `requestSHA256`.
+    public func claim(scope: String, key: String, requestSHA256: String) async throws -> IdempotencyClaim {
+        let seconds = Int(retention.components.seconds)
+        // Forget an expired record, then try to take the key.
+        try await client.query("""
+            DELETE FROM idempotency_records
+            WHERE scope = \(scope) AND key = \(key) AND created_at < now() - make_interval(secs => \(seconds))
+            """, logger: logger)
+        let inserted = try await client.query("""
+            INSERT INTO idempotency_records (key, scope, request_sha256) VALUES (\(key), \(scope), \(requestSHA256))
+            ON CONFLICT (scope, key) DO NOTHING RETURNING key
+            """, logger: logger)
+        for try await _ in inserted.decode(String.self) { return .proceed }
+        let rows = try await client.query("""
+            SELECT request_sha256, status_code, response_body::text FROM idempotency_records
+            WHERE scope = \(scope) AND key = \(key)
+            """, logger: logger)
+        for try await (fingerprint, status, body) in rows.decode((String, Int?, String?).self) {
+            guard fingerprint == requestSHA256 else { return .conflict }
+            guard let status, let body else { return .inProgress }
+            return .replay(status: status, body: body)
+        }
+        // Removed between the two statements (released by a failed first attempt): try again.
+        return try await claim(scope: scope, key: key, requestSHA256: requestSHA256)
+    }
+
+    /// Stores the answer of a claimed key (`body` is JSON).
+    public func finish(scope: String, key: String, status: Int, body: String) async throws {
+        try await client.query("""
+            UPDATE idempotency_records SET status_code = \(status), response_body = \(body)::jsonb
+            WHERE scope = \(scope) AND key = \(key)
+            """, logger: logger)
+    }
+
+    /// Gives a claimed key back after the request failed, so a retry with it can start over.
+    public func release(scope: String, key: String) async throws {
+        try await client.query(
+            "DELETE FROM idempotency_records WHERE scope = \(scope) AND key = \(key) AND status_code IS NULL",
+            logger: logger)
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Where a generation job stands in the ledger. The order of the non-terminal cases is the order
+/// a job moves through; a job never moves backwards and never leaves a terminal state.
+public enum JobStatus: String, Sendable, Codable, CaseIterable {
+    case queued = "QUEUED"
+    case prompting = "PROMPTING"
+    case submitted = "SUBMITTED"
+    case inProgress = "IN_PROGRESS"
+    case downloading = "DOWNLOADING"
+    case completed = "COMPLETED"
+    case failed = "FAILED"
+    case cancelled = "CANCELLED"
+
+    public var isTerminal: Bool { self == .completed || self == .failed || self == .cancelled }
+
+    /// The non-terminal statuses in the order a job moves through them (for SQL).
+    static let progression = ["QUEUED", "PROMPTING", "SUBMITTED", "IN_PROGRESS", "DOWNLOADING"]
+    static let terminal = ["COMPLETED", "FAILED", "CANCELLED"]
+}
+
+/// One row of the generation ledger.
+public struct JobRecord: Sendable, Equatable {
+    public var id: UUID
+    /// `single`, `batch` or `variation` (the ledger's names).
+    public var kind: String
+    public var batchId: UUID?
+    public var mediaId: UUID
+    public var status: JobStatus
+    public var backend: String
+    public var backendJobId: String?
+    public var prompt: String?
+    public var errorCode: String?
+    public var error: String?
+    /// USD.
+    public var cost: Double
+    public var attempt: Int
+    public var variationName: String?
+    public var correlationId: String?
+    public var resultVersionId: UUID?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var submittedAt: Date?
+    public var completedAt: Date?
+}
+
+/// A job the gateway accepts: the ledger row written before the request is published.
+public struct NewJob: Sendable {
+    public var id: UUID
+    public var kind: String
+    public var batchId: UUID?
+    public var mediaId: UUID
+    public var variationName: String?
+    /// The options as asked for, as JSON text.
+    public var optionsJSON: String
+    public var correlationId: String
+
+    public init(
+        id: UUID, kind: String = "single", batchId: UUID? = nil, mediaId: UUID, variationName: String? = nil,
+        optionsJSON: String = "{}", correlationId: String
+    ) {
+        self.id = id
+        self.kind = kind
+        self.batchId = batchId
+        self.mediaId = mediaId
+        self.variationName = variationName
+        self.optionsJSON = optionsJSON
+        self.correlationId = correlationId
+    }
+}
+
+/// What became of a cancel request.
+public enum CancelOutcome: Sendable, Equatable {
+    case cancelled
+    /// It was cancelled before: cancelling is idempotent.
+    case alreadyCancelled
+    /// It had already ended otherwise (COMPLETED or FAILED).
+    case finished(JobStatus)
+    case notFound
+}
+
+/// The `generation_jobs` table: the job ledger. Every write is a single guarded statement, so
+/// concurrent writers (the gateway's event consumer, the ingestor, a cancel) can only move a job
+/// forward, and the first terminal state wins.
+public struct JobLedger: Sendable {
+    private let client: PostgresClient
+    private let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger = Logger(label: "cyclorama.job-ledger")) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Records an accepted job as QUEUED.
+    public func insert(_ job: NewJob) async throws {
+        try await client.query("""
+            INSERT INTO generation_jobs (id, kind, batch_id, media_id, variation_name, options, correlation_id)
+            VALUES (\(job.id), \(job.kind), \(job.batchId), \(job.mediaId), \(job.variationName),
+                    \(job.optionsJSON)::jsonb, \(job.correlationId))
+            """, logger: logger)
+    }
+
+    /// Removes a job that was never handed to the broker (its publish failed).
+    public func remove(_ id: UUID) async throws {
+        try await client.query("DELETE FROM generation_jobs WHERE id = \(id) AND status = 'QUEUED'", logger: logger)
+    }
+
+    /// The job, nil when unknown.
+    public func job(_ id: UUID) async throws -> JobRecord? {
+        let rows = try await client.query("""
+            SELECT id, kind, batch_id, media_id, status, backend, backend_job_id, prompt, error_code, error,
+                   cost::float8, attempt, variation_name, correlation_id, result_version_id,
+                   created_at, updated_at, submitted_at, completed_at
+            FROM generation_jobs WHERE id = \(id)
+            """, logger: logger)
+        for try await row in rows {
+            let c = try row.decode(
+                (UUID, String, UUID?, UUID, String, String, String?, String?, String?, String?,
+                 Double, Int, String?, String?, UUID?, Date, Date, Date?, Date?).self)
+            guard let status = JobStatus(rawValue: c.4) else {
+                throw JobLedgerError(message: "job \(id) has an unknown status \(c.4)")
+            }
+            return JobRecord(
+                id: c.0, kind: c.1, batchId: c.2, mediaId: c.3, status: status, backend: c.5, backendJobId: c.6,
+                prompt: c.7, errorCode: c.8, error: c.9, cost: c.10, attempt: c.11, variationName: c.12,
+                correlationId: c.13, resultVersionId: c.14, createdAt: c.15, updatedAt: c.16, submittedAt: c.17,
+                completedAt: c.18)
+        }
+        return nil
+    }
+
+    /// Moves a job forward to a non-terminal `status` (never backwards, never out of a terminal
+    /// state); with `backend` and `backendJobId` once it was submitted. True when the row changed.
+    @discardableResult
+    public func advance(
+        _ id: UUID, to status: JobStatus, backend: String? = nil, backendJobId: String? = nil, attempt: Int? = nil
+    ) async throws -> Bool {
+        precondition(!status.isTerminal, "terminal states are set by complete/fail/cancel")
+        let order = JobStatus.progression
+        let rows = try await client.query("""
+            UPDATE generation_jobs SET
+                status = \(status.rawValue),
+                backend = coalesce(\(backend), backend),
+                backend_job_id = coalesce(\(backendJobId), backend_job_id),
+                attempt = greatest(attempt, coalesce(\(attempt), attempt)),
+                submitted_at = CASE WHEN \(status.rawValue) = 'SUBMITTED' THEN coalesce(submitted_at, now()) ELSE submitted_at END,
+                updated_at = now()
+            WHERE id = \(id)
+              AND array_position(\(order)::text[], status) < array_position(\(order)::text[], \(status.rawValue))
+            RETURNING id
+            """, logger: logger)
+        for try await _ in rows.decode(UUID.self) { return true }
+        return false
+    }
+
+    /// Ends a job as FAILED unless it already ended. True when this call ended it.
+    @discardableResult
+    public func fail(_ id: UUID, code: String, message: String, backendJobId: String? = nil) async throws -> Bool {
+        let rows = try await client.query("""
+            UPDATE generation_jobs SET status = 'FAILED', error_code = \(code), error = \(message),
+                   backend_job_id = coalesce(backend_job_id, \(backendJobId)), completed_at = now(), updated_at = now()
+            WHERE id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
+            RETURNING id
+            """, logger: logger)
+        for try await _ in rows.decode(UUID.self) { return true }
+        return false
+    }
+
+    /// Cancels a job that has not ended.
+    public func cancel(_ id: UUID) async throws -> CancelOutcome {
+        let rows = try await client.query("""
+            UPDATE generation_jobs SET status = 'CANCELLED', error_code = 'cancelled', error = 'cancelled on request',
+                   completed_at = now(), updated_at = now()
+            WHERE id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
+            RETURNING id
+            """, logger: logger)
+        for try await _ in rows.decode(UUID.self) { return .cancelled }
+        guard let job = try await job(id) else { return .notFound }
+        return job.status == .cancelled ? .alreadyCancelled : .finished(job.status)
+    }
+
+    /// Writes a ledger row for a job that came straight from the broker (no gateway wrote one),
+    /// so its progress and result have a place. Does nothing when the row exists or the media does not.
+    public func ensure(
+        _ id: UUID, mediaId: UUID, kind: String, batchId: UUID?, variationName: String?, correlationId: String
+    ) async throws {
+        try await client.query(Self.ensureQuery(
+            id, mediaId: mediaId, kind: kind, batchId: batchId, variationName: variationName,
+            correlationId: correlationId), logger: logger)
+    }
+
+    static func ensureQuery(
+        _ id: UUID, mediaId: UUID, kind: String, batchId: UUID?, variationName: String?, correlationId: String
+    ) -> PostgresQuery {
+        // A batch item whose batch row is unknown here keeps its kind only if the batch exists.
+        """
+        INSERT INTO generation_jobs (id, kind, batch_id, media_id, variation_name, correlation_id)
+        SELECT \(id), CASE WHEN \(kind) = 'batch' AND NOT EXISTS (SELECT 1 FROM batches WHERE id = \(batchId)) THEN 'single' ELSE \(kind) END,
+               (SELECT id FROM batches WHERE id = \(batchId)), m.id, \(variationName), \(correlationId)
+        FROM media m WHERE m.id = \(mediaId)
+        ON CONFLICT (id) DO NOTHING
+        """
+    }
+}
+
+/// A ledger operation that could not be carried out.
+public struct JobLedgerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

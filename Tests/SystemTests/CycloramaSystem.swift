@@ -1,0 +1,179 @@
+import Foundation
+import NIOHTTP1
+import Synchronization
+import TestSupport
+
+/// The whole system as real processes — api-gateway, settings-service, prompt-service,
+/// runpod-dispatcher, result-ingestor and the local engine — isolated from every other test: its
+/// own RabbitMQ virtual host, database, media folder, admin token and concurrency-lease key.
+final class CycloramaSystem: Sendable {
+    static let serviceNames = ["settings-service", "prompt-service", "runpod-dispatcher", "result-ingestor", "api-gateway", "local-engine"]
+
+    let vhost: String
+    let database: TemporaryDatabase
+    let token: String
+    let scratch: URL
+    let ports: [String: Int]
+    let environments: [String: [String: String]]
+    private let processes: Mutex<[String: ServiceProcess]>
+
+    var gatewayURL: String { "http://127.0.0.1:\(ports["api-gateway"]!)" }
+    var engineURL: String { "http://127.0.0.1:\(ports["local-engine"]!)" }
+    var amqpURL: String { "amqp://guest:guest@127.0.0.1:5672/\(vhost)" }
+    var mediaRoot: URL { scratch.appendingPathComponent("media") }
+
+    /// Starts everything (or all but `without`) and waits until each is healthy.
+    /// `overrides` adds environment variables per service (e.g. a short deadline for the dispatcher).
+    static func start(
+        without: Set<String> = [], overrides: [String: [String: String]] = [:]
+    ) async throws -> CycloramaSystem {
+        let vhost = TestEnvironment.uniqueName("cy")
+        guard await ServerScript.run("vhost", "add", vhost) == 0 else {
+            throw FixtureError(message: "could not create RabbitMQ vhost \(vhost); see \(ServerScript.logPath)")
+        }
+        let database = try await TemporaryDatabase.create()
+        let scratch = try TestEnvironment.scratchDirectory()
+        let token = (0..<4).map { _ in UUID().uuidString.replacingOccurrences(of: "-", with: "") }.joined()
+        let tokenFile = scratch.appendingPathComponent("admin-token")
+        try token.write(to: tokenFile, atomically: true, encoding: .utf8)
+        var ports: [String: Int] = [:]
+        for name in serviceNames { ports[name] = try freePort() }
+        let gateway = "http://127.0.0.1:\(ports["api-gateway"]!)"
+        let engine = "127.0.0.1:\(ports["local-engine"]!)"
+        let common = [
+            "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/\(vhost)",
+            "DATABASE_URL": database.url,
+            "SHUTDOWN_GRACE_SECONDS": "3",
+        ]
+        var environments: [String: [String: String]] = [
+            "settings-service": [:],
+            "prompt-service": ["MEDIA_BASE_URL": gateway],
+            "runpod-dispatcher": [
+                "LOCAL_ENGINE_URL": "http://\(engine)/v2/cyclorama-studio",
+                "DISPATCH_LEASES_KEY": "cyclorama:test:\(vhost):leases",
+                "DISPATCH_POLL_INITIAL_MS": "100", "DISPATCH_POLL_MAX_MS": "500",
+            ],
+            "result-ingestor": ["MEDIA_ROOT": scratch.appendingPathComponent("media").path, "INGEST_ALLOWED_HOSTS": engine],
+            "api-gateway": ["CYCLORAMA_ADMIN_TOKEN_FILE": tokenFile.path, "MEDIA_ROOT": scratch.appendingPathComponent("media").path],
+            "local-engine": [
+                "LOCAL_ENGINE_ALLOWED_HOSTS": "127.0.0.1:\(ports["api-gateway"]!)",
+                "LOCAL_ENGINE_RESULTS_DIR": scratch.appendingPathComponent("engine-results").path,
+            ],
+        ]
+        for name in serviceNames {
+            environments[name] = common.merging(environments[name] ?? [:]) { $1 }.merging(overrides[name] ?? [:]) { $1 }
+        }
+        let system = CycloramaSystem(
+            vhost: vhost, database: database, token: token, scratch: scratch, ports: ports, environments: environments)
+        do {
+            for name in serviceNames where !without.contains(name) { try system.launch(name) }
+            for name in serviceNames where !without.contains(name) { try await system.waitUntilHealthy(name) }
+        } catch {
+            await system.stop()
+            throw error
+        }
+        return system
+    }
+
+    /// Starts a system, runs `body` with it, and always stops it (processes, database, vhost, files).
+    static func run<T>(
+        without: Set<String> = [], overrides: [String: [String: String]] = [:],
+        _ body: (CycloramaSystem) async throws -> T
+    ) async throws -> T {
+        let system = try await start(without: without, overrides: overrides)
+        do {
+            let result = try await body(system)
+            await system.stop()
+            return result
+        } catch {
+            await system.stop()
+            throw error
+        }
+    }
+
+    private init(
+        vhost: String, database: TemporaryDatabase, token: String, scratch: URL, ports: [String: Int],
+        environments: [String: [String: String]]
+    ) {
+        self.vhost = vhost
+        self.database = database
+        self.token = token
+        self.scratch = scratch
+        self.ports = ports
+        self.environments = environments
+        processes = Mutex([:])
+    }
+
+    /// Starts (or starts again) one service with its environment.
+    func launch(_ name: String) throws {
+        let process = try ServiceProcess(name, port: ports[name]!, environment: environments[name] ?? [:])
+        processes.withLock { $0[name] = process }
+    }
+
+    func process(_ name: String) -> ServiceProcess? { processes.withLock { $0[name] } }
+
+    func waitUntilHealthy(_ name: String, timeout: Duration = .seconds(90)) async throws {
+        guard let process = process(name) else { throw FixtureError(message: "\(name) was never started") }
+        guard await process.waitUntilHealthy(timeout: timeout) == 200 else {
+            throw FixtureError(message: "\(name) never became healthy; log:\n\(process.log().suffix(4000))")
+        }
+    }
+
+    /// `kill -9` one service.
+    func crash(_ name: String) async {
+        await process(name)?.crash()
+    }
+
+    /// The last lines of every service's log, for failure messages.
+    func logs(lines: Int = 25) -> String {
+        Self.serviceNames.compactMap { name in
+            guard let process = process(name) else { return nil }
+            let tail = process.log().split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+            return "--- \(name)\n\(tail)"
+        }.joined(separator: "\n")
+    }
+
+    /// Calls the gateway as the admin (or with `token`; "" sends no Authorization header).
+    func call(
+        _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], token: String? = nil
+    ) async throws -> HTTPAnswer {
+        var all = headers
+        let bearer = token ?? self.token
+        if !bearer.isEmpty { all.append(("Authorization", "Bearer \(bearer)")) }
+        return try await HTTPProbe.send(method, gatewayURL + path, headers: all, body: body)
+    }
+
+    func call(_ method: HTTPMethod, _ path: String, json: String, headers: [(String, String)] = []) async throws -> HTTPAnswer {
+        try await call(method, path, body: Array(json.utf8), headers: headers + [("Content-Type", "application/json")])
+    }
+
+    /// Uploads a raw image and returns the new media's id.
+    func upload(_ bytes: [UInt8]) async throws -> String {
+        let answer = try await call(.POST, "/api/media", body: bytes, headers: [("Content-Type", "application/octet-stream")])
+        guard answer.status == 201, let id = (try answer.json()["media"] as? [String: Any])?["id"] as? String else {
+            throw FixtureError(message: "upload failed: \(answer.status) \(answer.text)")
+        }
+        return id
+    }
+
+    /// Polls the status endpoint until the job is COMPLETED, FAILED or CANCELLED (or `timeout`).
+    func waitForTerminal(_ jobId: String, timeout: Duration = .seconds(120)) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + timeout
+        var last: [String: Any] = [:]
+        while ContinuousClock.now < deadline {
+            let answer = try await call(.GET, "/api/ai-image/status/\(jobId)")
+            last = (try? answer.json()) ?? [:]
+            if let status = last["status"] as? String, ["COMPLETED", "FAILED", "CANCELLED"].contains(status) { return last }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw FixtureError(message: "job \(jobId) not terminal after \(timeout); last answer \(last)\n\(logs())")
+    }
+
+    func stop() async {
+        let running = processes.withLock { Array($0.values) }
+        for process in running { _ = await process.stop() }
+        await database.drop()
+        _ = await ServerScript.run("vhost", "delete", vhost)
+        try? FileManager.default.removeItem(at: scratch)
+    }
+}
