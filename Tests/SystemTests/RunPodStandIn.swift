@@ -1,0 +1,198 @@
+import Foundation
+import Hummingbird
+import Imaging
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Shared
+import Synchronization
+import TestSupport
+
+/// A stand-in for RunPod's serverless API, which tests cannot reach: a real HTTP server speaking its
+/// protocol (`/v2/{endpoint}/run`, `/status/{id}`, `/cancel/{id}`, job objects, HTTP codes, Bearer
+/// auth) that records what it is sent and answers from a scenario.
+///
+/// A job picks its scenario by a `case:<name>` marker in its prompt (the test puts it in
+/// `customInstructions`). Results are served at `/results/<job id>.png`.
+final class RunPodStandIn: Sendable {
+    enum Reply: Sendable {
+        case inQueue
+        case inProgress(String?)
+        /// COMPLETED with this output; `nil` output means COMPLETED without one. `"$RESULT"` in
+        /// `image_url` becomes this server's result URL for the job.
+        case completed(JSONValue?)
+        case failed(String)
+        /// An HTTP error instead of a job object.
+        case http(Int)
+        /// IN_PROGRESS until ``release(_:)`` is called for the scenario.
+        case holdUntilReleased
+    }
+
+    struct Scenario: Sendable {
+        /// HTTP statuses answered to the first `/run` calls before one is accepted.
+        var runRejections: [Int] = []
+        /// The `/status` replies of the n-th accepted job (the last one of a list repeats; the last
+        /// list is used for later jobs).
+        var jobs: [[Reply]]
+        /// A delay before the first download of a result.
+        var firstDownloadDelay: Duration?
+    }
+
+    struct RunCall: Sendable {
+        var authorization: String?
+        var body: JSONValue
+    }
+
+
+    let port: Int
+    let endpoint = "black-forest-labs-flux-1-kontext-dev"
+    let resultSize = (width: 64, height: 48)
+    private let core: Core
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var endpointURL: String { "\(baseURL)/v2/\(endpoint)" }
+    var hostAndPort: String { "127.0.0.1:\(port)" }
+
+    init(scenarios: [String: Scenario]) async throws {
+        let port = freePort()
+        self.port = port
+        let pixels = [UInt8]((0..<(64 * 48)).flatMap { _ in [UInt8(200), 40, 40] })
+        let core = Core(
+            scenarios: scenarios, baseURL: "http://127.0.0.1:\(port)",
+            result: try ImageCodec.encode(pixels, width: 64, height: 48, bands: 3, format: .png))
+        self.core = core
+        var logger = Logger(label: "runpod-stand-in")
+        logger.logLevel = .critical
+        let router = Router()
+        router.post("/v2/:endpoint/run") { request, _ in try await core.run(request) }
+        router.get("/v2/:endpoint/status/:id") { _, context in core.status(context.parameters.get("id") ?? "") }
+        router.post("/v2/:endpoint/cancel/:id") { _, context in core.cancel(context.parameters.get("id") ?? "") }
+        router.get("/results/:file") { _, context in try await core.download(context.parameters.get("file") ?? "") }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
+        let group = ServiceGroup(services: [app], logger: logger)
+        self.group = group
+        task = Task { try await group.run() }
+        for _ in 0..<100 {
+            if await HTTPProbe.status(of: "http://127.0.0.1:\(port)/ready") != nil { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    // MARK: What the tests read
+
+    func runs(_ scenario: String) -> [RunCall] { core.state.withLock { $0.runs[scenario] ?? [] } }
+    func downloads(_ scenario: String) -> Int {
+        core.state.withLock { s in s.downloads.filter { s.jobs[$0.key]?.scenario == scenario }.values.reduce(0, +) }
+    }
+    func cancels() -> [String] { core.state.withLock { $0.cancels } }
+    func release(_ scenario: String) { _ = core.state.withLock { $0.released.insert(scenario) } }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = await task.result
+    }
+}
+
+/// The stand-in's state and protocol handlers.
+private final class Core: Sendable {
+    struct State {
+        var runs: [String: [RunPodStandIn.RunCall]] = [:]
+        var jobs: [String: (scenario: String, replies: [RunPodStandIn.Reply], polls: Int)] = [:]
+        var accepted: [String: Int] = [:]
+        var cancels: [String] = []
+        var downloads: [String: Int] = [:]
+        var released: Set<String> = []
+    }
+
+    typealias Reply = RunPodStandIn.Reply
+    let scenarios: [String: RunPodStandIn.Scenario]
+    let baseURL: String
+    let result: [UInt8]
+    let state = Mutex(State())
+
+    init(scenarios: [String: RunPodStandIn.Scenario], baseURL: String, result: [UInt8]) {
+        self.scenarios = scenarios
+        self.baseURL = baseURL
+        self.result = result
+    }
+
+    func run(_ request: Request) async throws -> Response {
+        var request = request
+        let bytes = try await request.collectBody(upTo: 10 << 20)
+        guard let body = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: bytes)) else {
+            return Self.json(400, ["error": "invalid JSON body"])
+        }
+        let prompt = body["input"]?["prompt"]?.stringValue ?? ""
+        let name = prompt.range(of: #"case:[a-z0-9-]+"#, options: .regularExpression).map { String(prompt[$0].dropFirst(5)) } ?? "default"
+        guard let scenario = scenarios[name] else { return Self.json(400, ["error": .string("no scenario \(name)")]) }
+        let call = RunPodStandIn.RunCall(authorization: request.headers[.authorization], body: body)
+        let (rejection, id): (Int?, String) = state.withLock { s in
+            s.runs[name, default: []].append(call)
+            let attempts = s.runs[name]!.count
+            if attempts <= scenario.runRejections.count { return (scenario.runRejections[attempts - 1], "") }
+            let index = s.accepted[name, default: 0]
+            s.accepted[name] = index + 1
+            let id = "\(name)-\(index)"
+            s.jobs[id] = (name, scenario.jobs[min(index, scenario.jobs.count - 1)], 0)
+            return (nil, id)
+        }
+        if let rejection { return Self.json(rejection, ["error": .string("rejected by the scenario (\(rejection))")]) }
+        return Self.json(200, ["id": .string(id), "status": "IN_QUEUE"])
+    }
+
+    func status(_ id: String) -> Response {
+        let next: (Reply, String)? = state.withLock { s in
+            guard var job = s.jobs[id] else { return nil }
+            let reply = job.replies[min(job.polls, job.replies.count - 1)]
+            if case .holdUntilReleased = reply, !s.released.contains(job.scenario) {
+                return (.inProgress("held"), job.scenario)
+            }
+            job.polls += 1
+            s.jobs[id] = job
+            return (reply, job.scenario)
+        }
+        guard let (reply, _) = next else { return Self.json(404, ["error": .string("job \(id) not found")]) }
+        let job: JSONValue
+        switch reply {
+        case .inQueue: job = ["id": .string(id), "status": "IN_QUEUE", "delayTime": 12]
+        case .inProgress(let progress):
+            job = ["id": .string(id), "status": "IN_PROGRESS", "delayTime": 40, "output": progress.map { ["progress": .string($0)] } ?? .null]
+        case .holdUntilReleased, .completed:
+            var output: JSONValue = ["image_url": "$RESULT", "cost": 0.025]
+            if case .completed(let given) = reply { output = given ?? .null }
+            if case .object(var members) = output {
+                for (key, value) in members where value == "$RESULT" { members[key] = .string("\(baseURL)/results/\(id).png") }
+                output = .object(members)
+            }
+            job = ["id": .string(id), "status": "COMPLETED", "delayTime": 40, "executionTime": 1234, "output": output]
+        case .failed(let error): job = ["id": .string(id), "status": "FAILED", "delayTime": 40, "executionTime": 10, "error": .string(error)]
+        case .http(let code): return Self.json(code, ["error": .string("status \(code) from the scenario")])
+        }
+        return Self.json(200, job)
+    }
+
+    func cancel(_ id: String) -> Response {
+        state.withLock { $0.cancels.append(id) }
+        return Self.json(200, ["id": .string(id), "status": "CANCELLED"])
+    }
+
+    func download(_ file: String) async throws -> Response {
+        let id = file.hasSuffix(".png") ? String(file.dropLast(4)) : file
+        let (count, scenario): (Int, String?) = state.withLock { s in
+            s.downloads[id, default: 0] += 1
+            return (s.downloads[id]!, s.jobs[id]?.scenario)
+        }
+        if count == 1, let delay = scenario.flatMap({ scenarios[$0]?.firstDownloadDelay }) {
+            try await Task.sleep(for: delay)
+        }
+        return Response(status: .ok, headers: [.contentType: "image/png"], body: .init(byteBuffer: ByteBuffer(bytes: result)))
+    }
+
+    private static func json(_ status: Int, _ body: JSONValue) -> Response {
+        Response(
+            status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: body.encodedText)))
+    }
+}
