@@ -11,7 +11,7 @@ SWIFT_TEST_FLAGS ?=
 SCRIPTS := scripts
 
 .PHONY: help deps build up down status logs test test-unit test-restart servers servers-stop \
-        servers-status bench-broker bench-engine clean distclean
+        servers-status bench-broker bench-engine bench-pipeline clean distclean
 
 help: ## list the targets
 	@echo "Cyclorama — make targets:"
@@ -73,6 +73,10 @@ bench-engine: ## local engine: stage timings, 2x upscale, peak RSS at 4000x4000,
 	@bash $(SCRIPTS)/fetch-model.sh
 	$(SWIFT) build -c release --product engine-bench
 	.build/release/engine-bench $(BENCH_ARGS)
+
+bench-pipeline: deps servers ## orchestration overhead per job and sustained jobs/s through all services (release build)
+	$(SWIFT) build -c release
+	CYCLORAMA_BIN_DIR=$(CURDIR)/.build/release .build/release/pipeline-bench $(BENCH_ARGS)
 
 clean: ## remove build products (keeps .var: data, logs, admin token)
 	$(SWIFT) package clean

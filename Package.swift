@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "local-engine", targets: ["LocalEngine"]),
         .executable(name: "broker-bench", targets: ["BrokerBench"]),
         .executable(name: "engine-bench", targets: ["EngineBench"]),
+        .executable(name: "pipeline-bench", targets: ["PipelineBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
@@ -153,6 +154,9 @@ let package = Package(
             dependencies: ["Messaging", "CRabbitMQ"],
             path: "Tests/Benchmarks/BrokerBench", swiftSettings: swiftSettings),
         .executableTarget(
+            name: "PipelineBench", dependencies: ["TestSupport", "Messaging", "Shared"],
+            path: "Tests/Benchmarks/PipelineBench", swiftSettings: swiftSettings),
+        .executableTarget(
             name: "EngineBench", dependencies: ["Imaging"],
             path: "Tests/Benchmarks/EngineBench", swiftSettings: swiftSettings),
 
@@ -160,9 +164,11 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "ServiceSupport",
+                "ServiceSupport", "Database",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
@@ -191,7 +197,7 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "TestSupport", "PromptService", "SettingsService",
+                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ApiGateway",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/ServiceTests", swiftSettings: swiftSettings),

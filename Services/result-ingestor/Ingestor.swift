@@ -105,6 +105,10 @@ struct ResultHandler: Sendable {
             try await announce(completed, versionId: versionId, previous: nil, file: stored, logger: logger)
         case .jobEnded(let status):
             logger.info("job already ended; result not applied", metadata: ["status": "\(status)"])
+            if status == "CANCELLED" {
+                // Cancelled after the backend finished: this is where the job's terminal event comes from.
+                return try await fail(completed, .cancelled, "cancelled on request", logger: logger)
+            }
         case .mediaGone:
             return try await fail(completed, .mediaNotFound, "media \(completed.mediaId.uuidString.lowercased()) was deleted before its result arrived", logger: logger)
         }

@@ -58,10 +58,7 @@ struct JobFollower: Sendable {
         }
         if let stored { logger.info("re-attaching", metadata: ["backendJobId": "\(stored.backendJobId ?? "-")"]) }
         if try await isCancelled(dispatch.jobId) {
-            if let id = record.backendJobId { await cancelAtBackend(id, dispatch, logger: logger) }
-            record.finished = true
-            try await save(record, for: dispatch.jobId)
-            return .done
+            return try await endCancelled(dispatch, &record, logger: logger)
         }
         try await save(record, for: dispatch.jobId)
 
@@ -98,11 +95,7 @@ struct JobFollower: Sendable {
         var reportedProgress: String?? = .none
         while true {
             if try await isCancelled(dispatch.jobId) {
-                if let id = record.backendJobId { await cancelAtBackend(id, dispatch, logger: logger) }
-                record.finished = true
-                try await save(record, for: dispatch.jobId)
-                logger.info("cancelled on request")
-                return .done
+                return try await endCancelled(dispatch, &record, logger: logger)
             }
             if ContinuousClock.now >= deadline {
                 if let id = record.backendJobId { await cancelAtBackend(id, dispatch, logger: logger) }
@@ -235,6 +228,14 @@ struct JobFollower: Sendable {
         record.finished = true
         try await save(record, for: dispatch.jobId)
         return .done
+    }
+
+    /// Someone cancelled the job (the gateway set the flag; the ledger already says CANCELLED):
+    /// cancel it at the backend and publish the terminal event, so `replyTo` hears of it too.
+    private func endCancelled(_ dispatch: DispatchGeneration, _ record: inout DispatchRecord, logger: Logger) async throws -> HandlingOutcome {
+        if let id = record.backendJobId { await cancelAtBackend(id, dispatch, logger: logger) }
+        logger.info("cancelled on request")
+        return try await fail(dispatch, &record, .cancelled, "cancelled on request", retryable: true)
     }
 
     private func cancelAtBackend(_ backendJobId: String, _ dispatch: DispatchGeneration, logger: Logger) async {

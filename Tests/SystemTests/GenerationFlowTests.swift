@@ -1,6 +1,7 @@
 import Database
 import Foundation
 import Imaging
+import Shared
 import Testing
 import TestSupport
 
@@ -180,6 +181,8 @@ struct GenerationFlowTests {
             #expect((last["media"] as? [String: Any])?["id"] as? String == mediaId, "the completed event carries the media")
 
             // Cancel: a second job, cancelled while the engine works on it.
+            let failures = BrokerProbe.listeningQueue(exchange: Routing.Exchange.events, routingKey: Routing.Key.generationFailed)
+            let probe = try await BrokerProbe(queues: [failures], url: system.amqpURL)
             let second = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
             let cancelled = try await system.call(.POST, "/api/ai-image/jobs/\(second)/cancel")
             #expect(cancelled.status == 200, "\(cancelled.text)")
@@ -193,6 +196,13 @@ struct GenerationFlowTests {
             contract.check(finished, "post", "/api/ai-image/jobs/{jobId}/cancel")
             let status = try await system.waitForTerminal(second)
             #expect(status["status"] as? String == "CANCELLED")
+            // Broker listeners hear the end too: GenerationFailed with code `cancelled`.
+            let terminal = try await probe.first(on: failures.name, timeout: .seconds(30)) {
+                String(decoding: $0.body, as: UTF8.self).lowercased().contains(second)
+            }
+            let failed = try terminal.map { try MessageDecoder.decode(GenerationFailed.self, from: $0.body) }
+            #expect(failed?.code == .cancelled, "\(String(describing: failed))\n\(system.logs())")
+            await probe.close()
             #expect((status["error"] as? [String: Any])?["code"] as? String == "cancelled")
             // The cancelled job's result never replaces the media: wait past the engine's latency.
             try await Task.sleep(for: .seconds(6))

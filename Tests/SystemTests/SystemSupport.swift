@@ -29,24 +29,6 @@ struct APIContract {
     }
 }
 
-/// Direct access to a test system's database, for setting up what the API cannot (yet).
-enum SystemDatabase {
-    static func withClient<T: Sendable>(_ url: String, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
-        var logger = Logger(label: "test.system-database")
-        logger.logLevel = .error
-        let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).postgres, backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            return try await body(client)
-        }
-    }
-
-    static func updateSettings(_ url: String, _ values: [String: String]) async throws {
-        try await withClient(url) { try await SettingsStore(client: $0).update(values) }
-    }
-}
-
 extension RasterImage {
     /// Whether every pixel at least `margin` away from `box` ([x0, y0, x1, y1)) and above
     /// `above` (rows < above) is exactly `rgb` — the background away from the product and its shadow.

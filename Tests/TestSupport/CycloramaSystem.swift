@@ -1,30 +1,29 @@
 import Foundation
 import NIOHTTP1
 import Synchronization
-import TestSupport
 
 /// The whole system as real processes — api-gateway, settings-service, prompt-service,
 /// runpod-dispatcher, result-ingestor and the local engine — isolated from every other test: its
 /// own RabbitMQ virtual host, database, media folder, admin token and concurrency-lease key.
-final class CycloramaSystem: Sendable {
-    static let serviceNames = ["settings-service", "prompt-service", "runpod-dispatcher", "result-ingestor", "api-gateway", "local-engine"]
+public final class CycloramaSystem: Sendable {
+    public static let serviceNames = ["settings-service", "prompt-service", "runpod-dispatcher", "result-ingestor", "api-gateway", "local-engine"]
 
-    let vhost: String
-    let database: TemporaryDatabase
-    let token: String
-    let scratch: URL
-    let ports: [String: Int]
-    let environments: [String: [String: String]]
+    public let vhost: String
+    public let database: TemporaryDatabase
+    public let token: String
+    public let scratch: URL
+    public let ports: [String: Int]
+    public let environments: [String: [String: String]]
     private let processes: Mutex<[String: ServiceProcess]>
 
-    var gatewayURL: String { "http://127.0.0.1:\(ports["api-gateway"]!)" }
-    var engineURL: String { "http://127.0.0.1:\(ports["local-engine"]!)" }
-    var amqpURL: String { "amqp://guest:guest@127.0.0.1:5672/\(vhost)" }
-    var mediaRoot: URL { scratch.appendingPathComponent("media") }
+    public var gatewayURL: String { "http://127.0.0.1:\(ports["api-gateway"]!)" }
+    public var engineURL: String { "http://127.0.0.1:\(ports["local-engine"]!)" }
+    public var amqpURL: String { "amqp://guest:guest@127.0.0.1:5672/\(vhost)" }
+    public var mediaRoot: URL { scratch.appendingPathComponent("media") }
 
     /// Starts everything (or all but `without`) and waits until each is healthy.
     /// `overrides` adds environment variables per service (e.g. a short deadline for the dispatcher).
-    static func start(
+    public static func start(
         without: Set<String> = [], overrides: [String: [String: String]] = [:]
     ) async throws -> CycloramaSystem {
         let vhost = TestEnvironment.uniqueName("cy")
@@ -76,7 +75,7 @@ final class CycloramaSystem: Sendable {
     }
 
     /// Starts a system, runs `body` with it, and always stops it (processes, database, vhost, files).
-    static func run<T>(
+    public static func run<T>(
         without: Set<String> = [], overrides: [String: [String: String]] = [:],
         _ body: (CycloramaSystem) async throws -> T
     ) async throws -> T {
@@ -105,14 +104,14 @@ final class CycloramaSystem: Sendable {
     }
 
     /// Starts (or starts again) one service with its environment.
-    func launch(_ name: String) throws {
+    public func launch(_ name: String) throws {
         let process = try ServiceProcess(name, port: ports[name]!, environment: environments[name] ?? [:])
         processes.withLock { $0[name] = process }
     }
 
-    func process(_ name: String) -> ServiceProcess? { processes.withLock { $0[name] } }
+    public func process(_ name: String) -> ServiceProcess? { processes.withLock { $0[name] } }
 
-    func waitUntilHealthy(_ name: String, timeout: Duration = .seconds(90)) async throws {
+    public func waitUntilHealthy(_ name: String, timeout: Duration = .seconds(90)) async throws {
         guard let process = process(name) else { throw FixtureError(message: "\(name) was never started") }
         guard await process.waitUntilHealthy(timeout: timeout) == 200 else {
             throw FixtureError(message: "\(name) never became healthy; log:\n\(process.log().suffix(4000))")
@@ -120,12 +119,12 @@ final class CycloramaSystem: Sendable {
     }
 
     /// `kill -9` one service.
-    func crash(_ name: String) async {
+    public func crash(_ name: String) async {
         await process(name)?.crash()
     }
 
     /// The last lines of every service's log, for failure messages.
-    func logs(lines: Int = 25) -> String {
+    public func logs(lines: Int = 25) -> String {
         Self.serviceNames.compactMap { name in
             guard let process = process(name) else { return nil }
             let tail = process.log().split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
@@ -134,7 +133,7 @@ final class CycloramaSystem: Sendable {
     }
 
     /// Calls the gateway as the admin (or with `token`; "" sends no Authorization header).
-    func call(
+    public func call(
         _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], token: String? = nil
     ) async throws -> HTTPAnswer {
         var all = headers
@@ -143,12 +142,12 @@ final class CycloramaSystem: Sendable {
         return try await HTTPProbe.send(method, gatewayURL + path, headers: all, body: body)
     }
 
-    func call(_ method: HTTPMethod, _ path: String, json: String, headers: [(String, String)] = []) async throws -> HTTPAnswer {
+    public func call(_ method: HTTPMethod, _ path: String, json: String, headers: [(String, String)] = []) async throws -> HTTPAnswer {
         try await call(method, path, body: Array(json.utf8), headers: headers + [("Content-Type", "application/json")])
     }
 
     /// Uploads a raw image and returns the new media's id.
-    func upload(_ bytes: [UInt8]) async throws -> String {
+    public func upload(_ bytes: [UInt8]) async throws -> String {
         let answer = try await call(.POST, "/api/media", body: bytes, headers: [("Content-Type", "application/octet-stream")])
         guard answer.status == 201, let id = (try answer.json()["media"] as? [String: Any])?["id"] as? String else {
             throw FixtureError(message: "upload failed: \(answer.status) \(answer.text)")
@@ -157,7 +156,7 @@ final class CycloramaSystem: Sendable {
     }
 
     /// Polls the status endpoint until the job is COMPLETED, FAILED or CANCELLED (or `timeout`).
-    func waitForTerminal(_ jobId: String, timeout: Duration = .seconds(120)) async throws -> [String: Any] {
+    public func waitForTerminal(_ jobId: String, timeout: Duration = .seconds(120)) async throws -> [String: Any] {
         let deadline = ContinuousClock.now + timeout
         var last: [String: Any] = [:]
         while ContinuousClock.now < deadline {
@@ -169,7 +168,7 @@ final class CycloramaSystem: Sendable {
         throw FixtureError(message: "job \(jobId) not terminal after \(timeout); last answer \(last)\n\(logs())")
     }
 
-    func stop() async {
+    public func stop() async {
         let running = processes.withLock { Array($0.values) }
         for process in running { _ = await process.stop() }
         await database.drop()

@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import Redis
+@testable import RunPodDispatcher
+import Synchronization
+import Testing
+import TestSupport
+
+/// The global limit on jobs at the backend, against the real Redis: several limiters on one key
+/// stand for several dispatcher instances.
+@Suite("Concurrency limiter (Redis leases)")
+struct ConcurrencyLimiterTests {
+    func withLimiters(_ count: Int, lease: Duration = .seconds(30), _ body: ([ConcurrencyLimiter]) async throws -> Void) async throws {
+        let client = RedisClient(configuration: try RedisConfiguration(url: TestEnvironment.redisURL), logger: Logger(label: "test.limiter"))
+        let key = "test:\(TestEnvironment.uniqueName("leases"))"
+        let limiters = (0..<count).map { _ in ConcurrencyLimiter(redis: client, key: key, lease: lease, logger: Logger(label: "test.limiter")) }
+        do {
+            try await body(limiters)
+            _ = try? await client.delete(key)
+            await client.shutdown()
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    @Test func holdsTheLimitIsReentrantAndFreesReleasedSlots() async throws {
+        try await withLimiters(2) { (limiters: [ConcurrencyLimiter]) async throws in
+            let (a, b) = (limiters[0], limiters[1])
+            #expect(try await a.tryAcquire("job-1", limit: 2) == true)
+            #expect(try await b.tryAcquire("job-2", limit: 2) == true)
+            #expect(try await a.tryAcquire("job-3", limit: 2) == false, "a third job while two hold slots")
+            #expect(try await b.tryAcquire("job-1", limit: 2) == true, "a job re-attaching on another instance keeps its slot")
+            await a.release("job-2")
+            #expect(try await b.tryAcquire("job-3", limit: 2) == true, "a released slot is free again")
+            #expect(try await a.tryAcquire("job-4", limit: 2) == false)
+            #expect(try await a.tryAcquire("job-4", limit: 3) == true, "a raised limit applies at once")
+        }
+    }
+
+    @Test func theSlotsOfACrashedInstanceComeBackWhenTheirLeasesExpire() async throws {
+        try await withLimiters(2, lease: .seconds(1)) { (limiters: [ConcurrencyLimiter]) async throws in
+            #expect(try await limiters[0].tryAcquire("crashed-1", limit: 1) == true)
+            #expect(try await limiters[1].tryAcquire("waiting", limit: 1) == false)
+            // The first instance "dies": nobody renews its lease.
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(try await limiters[1].tryAcquire("waiting", limit: 1) == true, "the expired lease was dropped")
+        }
+    }
+
+    @Test func withSlotNeverLetsMoreThanTheLimitRunAcrossInstances() async throws {
+        final class Gauge: Sendable {
+            let state = Mutex((now: 0, peak: 0, ran: 0))
+        }
+        let gauge = Gauge()
+        try await withLimiters(3, lease: .seconds(3)) { (limiters: [ConcurrencyLimiter]) async throws in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<12 {
+                    let limiter = limiters[index % 3]
+                    group.addTask {
+                        let ran = try await limiter.withSlot("job-\(index)", limit: { 2 }, until: .now + .seconds(120)) {
+                            gauge.state.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+                            try await Task.sleep(for: .milliseconds(150))
+                            gauge.state.withLock { $0.now -= 1; $0.ran += 1 }
+                            return true
+                        }
+                        #expect(ran == true)
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let result = gauge.state.withLock { $0 }
+        #expect(result.ran == 12)
+        #expect(result.peak <= 2, "at most aiImageMaxConcurrent at once, whichever instance: peak \(result.peak)")
+        #expect(result.peak == 2, "the limit is used, not just respected")
+    }
+
+    @Test func withSlotGivesUpAtTheDeadline() async throws {
+        try await withLimiters(1) { (limiters: [ConcurrencyLimiter]) async throws in
+            #expect(try await limiters[0].tryAcquire("holder", limit: 1) == true)
+            let ran = try await limiters[0].withSlot("late", limit: { 1 }, until: .now + .milliseconds(300)) { true }
+            #expect(ran == nil, "no slot before the deadline")
+        }
+    }
+}

@@ -1,0 +1,97 @@
+@testable import ApiGateway
+import Foundation
+import ServiceSupport
+import Shared
+import Testing
+
+/// The gateway's checks of what clients send, without a server.
+@Suite("Gateway input")
+struct GatewayInputTests {
+    func parse(_ json: String) throws -> GenerationOptions { try GenerationRequestBody.parse(Array(json.utf8)) }
+
+    func rejection(_ json: String) -> String? {
+        do {
+            _ = try parse(json)
+            return nil
+        } catch let error as APIError {
+            return error.status.code == 400 ? error.message : "status \(error.status.code)"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func acceptsTheSeedBodyAndEmptyBodies() throws {
+        let options = try parse(##"{"shadowStyle":"Dramatic","backgroundColor":"#f3f4f6","customInstructions":"keep the cap","removeWatermark":false,"upscale":4}"##)
+        #expect(options.shadowStyle == .dramatic)
+        #expect(options.backgroundColor?.rawValue == "#F3F4F6")
+        #expect(options.customInstructions == "keep the cap")
+        #expect(options.removeWatermark == false)
+        #expect(options.upscale == .x4)
+        #expect(try parse("") == GenerationOptions())
+        #expect(try parse("  \n") == GenerationOptions())
+        #expect(try parse("{}") == GenerationOptions())
+        #expect(try parse(#"{"shadowStyle": null}"#) == GenerationOptions(), "null means the default")
+        #expect(try parse(#"{"backgroundColor":"transparent"}"#).backgroundColor == .transparent)
+    }
+
+    @Test func everyRejectionNamesTheField() {
+        let cases: [(String, String)] = [
+            (#"{"shadowStyle":"spooky"}"#, "shadowStyle"),
+            (#"{"shadowStyle":3}"#, "shadowStyle"),
+            (#"{"backgroundColor":"white"}"#, "backgroundColor"),
+            (##"{"backgroundColor":"#FFF"}"##, "backgroundColor"),
+            (#"{"removeWatermark":"yes"}"#, "removeWatermark"),
+            (#"{"upscale":3}"#, "upscale"),
+            (#"{"upscale":"2"}"#, "upscale"),
+            (#"{"customInstructions":42}"#, "customInstructions"),
+            ("{\"customInstructions\":\"\(String(repeating: "a", count: 501))\"}", "customInstructions"),
+            (#"{"shadow":"soft"}"#, "shadow"),
+        ]
+        for (body, field) in cases {
+            let message = rejection(body)
+            #expect(message?.hasPrefix(field) == true, "\(body.prefix(60)) → \(message ?? "accepted")")
+        }
+        #expect(rejection("[1,2]")?.contains("JSON object") == true)
+        #expect(rejection("{not json")?.contains("JSON object") == true)
+    }
+}
+
+@Suite("Signed media links")
+struct MediaURLSignerTests {
+    let signer = MediaURLSigner(secret: Array("0123456789abcdef0123456789abcdef".utf8))
+    let id = UUID()
+
+    func parts(_ path: String) -> (expires: String, signature: String) {
+        let query = URLComponents(string: "http://x" + path)?.queryItems ?? []
+        return (query.first { $0.name == "expires" }?.value ?? "", query.first { $0.name == "signature" }?.value ?? "")
+    }
+
+    @Test func aLinkWorksUntilItExpiresAndOnlyForItsMedia() {
+        let now = Date()
+        let path = signer.signedPath(mediaId: id, expires: now.addingTimeInterval(60))
+        #expect(path.hasPrefix("/media/\(id.uuidString.lowercased())/file?expires="))
+        let (expires, signature) = parts(path)
+        #expect(signer.isValid(mediaId: id, expires: expires, signature: signature, now: now))
+        #expect(!signer.isValid(mediaId: id, expires: expires, signature: signature, now: now.addingTimeInterval(61)), "expired")
+        #expect(!signer.isValid(mediaId: UUID(), expires: expires, signature: signature, now: now), "another media")
+        #expect(!signer.isValid(mediaId: id, expires: String((Int(expires) ?? 0) + 3600), signature: signature, now: now), "a longer life")
+        let flipped = String(signature.dropLast()) + (signature.hasSuffix("0") ? "1" : "0")
+        #expect(!signer.isValid(mediaId: id, expires: expires, signature: flipped, now: now), "a tampered signature")
+        #expect(!signer.isValid(mediaId: id, expires: expires, signature: "", now: now))
+        let other = MediaURLSigner(secret: Array("another-secret-another-secret-xx".utf8))
+        #expect(!other.isValid(mediaId: id, expires: expires, signature: signature, now: now), "another secret")
+    }
+
+    @Test func theSecretComesFromTheEnvironmentOrAFileAndMustBeLong() throws {
+        #expect(throws: ConfigurationError.self) { _ = try MediaURLSigner.fromEnvironment(EnvironmentVariables(["MEDIA_URL_SECRET": "short"])) }
+        #expect(throws: ConfigurationError.self) {
+            _ = try MediaURLSigner.fromEnvironment(EnvironmentVariables(["MEDIA_URL_SECRET_FILE": "/nonexistent/secret"]))
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(UUID().uuidString)")
+        try "0123456789abcdef0123456789abcdef\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let fromFile = try MediaURLSigner.fromEnvironment(EnvironmentVariables(["MEDIA_URL_SECRET_FILE": file.path]))
+        let (expires, signature) = parts(signer.signedPath(mediaId: id, expires: Date().addingTimeInterval(60)))
+        #expect(fromFile.isValid(mediaId: id, expires: expires, signature: signature), "the same secret signs the same")
+    }
+}
