@@ -101,6 +101,7 @@ let package = Package(
             name: "ServiceSupport",
             dependencies: [
                 "Shared", "Messaging", "Redis", "Database",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

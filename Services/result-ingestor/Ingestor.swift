@@ -7,7 +7,6 @@ import Messaging
 import NIOCore
 import NIOPosix
 import Prometheus
-import ServiceLifecycle
 import ServiceSupport
 import Shared
 
@@ -19,10 +18,7 @@ func buildIngestor(
 ) throws -> ServiceHost {
     var host = try ServiceHost(configuration: configuration, registry: registry)
     let database = try host.addDatabase()
-    let http = HTTPClient(
-        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5))))
-    host.addWorker(HTTPClientShutdown(client: http))
+    let http = host.addHTTPClient()
     let handler = ResultHandler(
         configuration: ingestor, http: http, store: MediaStore(client: database.client),
         files: MediaFiles(root: ingestor.mediaRoot), broker: host.broker, logger: host.logger)
@@ -35,16 +31,6 @@ func buildIngestor(
                 return try await handler.handle(completed, attempt: delivery.attempt)
             }))
     return host
-}
-
-/// Shuts the HTTP client down with the service group (after the consumer, which uses it).
-struct HTTPClientShutdown: Service {
-    let client: HTTPClient
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        try await client.shutdown()
-    }
 }
 
 /// Why a result cannot be used; `transient` ones are retried.

@@ -3,7 +3,6 @@ import Database
 import Foundation
 import Logging
 import Prometheus
-import ServiceLifecycle
 import ServiceSupport
 import Shared
 
@@ -21,10 +20,7 @@ func buildDispatcher(
     let database = try host.addDatabase()
     let settings = SettingsClient(broker: host.broker, replyQueue: replyQueue, logger: host.logger)
     host.addWorker(settings)
-    let http = HTTPClient(
-        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(30))))
-    host.addWorker(HTTPClientService(client: http))
+    let http = host.addHTTPClient(readTimeout: .seconds(30))
     let store = SettingsStore(client: database.client)
     let logger = host.logger
     let follower = JobFollower(
@@ -45,14 +41,4 @@ func buildDispatcher(
             decode: decodeDelivery(DispatchGeneration.self),
             handle: { dispatch, _ in try await follower.handle(dispatch) }))
     return host
-}
-
-/// Shuts the HTTP client down with the service group (after the consumers, which use it).
-struct HTTPClientService: Service {
-    let client: HTTPClient
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        try await client.shutdown()
-    }
 }

@@ -64,6 +64,11 @@ public struct ServiceHost: Sendable {
         return redis
     }
 
+    /// Adds a step that runs once the service has stopped (closing a client).
+    public mutating func addShutdownHook(_ hook: @escaping @Sendable () async -> Void) {
+        shutdownHooks.append(hook)
+    }
+
     /// Adds a long-running worker (a consumer, a poller) started after the clients.
     public mutating func addWorker(_ worker: any Service) {
         workers.append(worker)

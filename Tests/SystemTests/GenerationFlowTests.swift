@@ -113,11 +113,7 @@ struct GenerationFlowTests {
             #expect(notImage.error?.message.contains("application/pdf") == true)
 
             // Nothing above started a job: nothing reached the broker's dispatch stage.
-            let jobs = try await SystemDatabase.withClient(system.database.url) { client in
-                var count = 0
-                for try await n in try await client.query("SELECT count(*)::int FROM generation_jobs").decode(Int.self) { count = n }
-                return count
-            }
+            let jobs = try await Self.jobCount(system)
             #expect(jobs == 0, "refused requests leave no job behind")
         }
     }
@@ -141,11 +137,7 @@ struct GenerationFlowTests {
             #expect(different.status == 409)
             #expect(different.error?.code == "idempotency_conflict")
 
-            let jobs = try await SystemDatabase.withClient(system.database.url) { client in
-                var count = 0
-                for try await n in try await client.query("SELECT count(*)::int FROM generation_jobs").decode(Int.self) { count = n }
-                return count
-            }
+            let jobs = try await Self.jobCount(system)
             #expect(jobs == 1, "the repeat started nothing")
         }
     }
@@ -208,6 +200,14 @@ struct GenerationFlowTests {
             try await Task.sleep(for: .seconds(6))
             let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
             #expect(versions.count == 2, "the upload and the first job's result only: \(versions.map { $0["jobId"] ?? "-" })")
+        }
+    }
+
+    static func jobCount(_ system: CycloramaSystem) async throws -> Int {
+        try await SystemDatabase.withClient(system.database.url) { client in
+            var count = 0
+            for try await n in try await client.query("SELECT count(*)::int FROM generation_jobs").decode(Int.self) { count = n }
+            return count
         }
     }
 }
