@@ -121,7 +121,7 @@ let package = Package(
             ],
             path: "Services/api-gateway", resources: [.copy("Resources/openapi.json")], swiftSettings: swiftSettings),
         .executableTarget(
-            name: "PromptService", dependencies: ["ServiceSupport"],
+            name: "PromptService", dependencies: ["ServiceSupport", "Database"],
             path: "Services/prompt-service", swiftSettings: swiftSettings),
         .executableTarget(
             name: "RunPodDispatcher",
@@ -198,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ApiGateway",
+                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ApiGateway", "Database",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/ServiceTests", swiftSettings: swiftSettings),

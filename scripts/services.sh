@@ -34,6 +34,7 @@ HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-90}"
 ADMIN_TOKEN_FILE="${CYCLORAMA_ADMIN_TOKEN_FILE:-$CYCLORAMA_VAR/admin-token}"
 MEDIA_ROOT="${MEDIA_ROOT:-$CYCLORAMA_VAR/media}"
 MEDIA_URL_SECRET_FILE="${MEDIA_URL_SECRET_FILE:-$CYCLORAMA_VAR/media-url-secret}"
+MASTER_KEY_FILE="${CYCLORAMA_MASTER_KEY_FILE:-$CYCLORAMA_VAR/master-key}"
 
 service_names() { local line; for line in "${SERVICES[@]}"; do echo "${line%% *}"; done; }
 service_field() { # $1 name, $2 field number (2 port, 3 required/optional)
@@ -65,6 +66,12 @@ ensure_admin_token() {
         ok "created the media link signing secret in $MEDIA_URL_SECRET_FILE"
     fi
     chmod 600 "$MEDIA_URL_SECRET_FILE"
+    # The AES-GCM master key that seals secrets in the settings table (never stored in the database).
+    if [[ ! -s "$MASTER_KEY_FILE" ]]; then
+        (umask 077 && openssl rand -base64 32 >"$MASTER_KEY_FILE")
+        ok "created the settings master key in $MASTER_KEY_FILE"
+    fi
+    chmod 600 "$MASTER_KEY_FILE"
 }
 
 start_service() {
@@ -102,7 +109,7 @@ start_service() {
             AMQP_URL="$AMQP_URL" REDIS_URL="$REDIS_URL" DATABASE_URL="$DATABASE_URL" \
             LOG_LEVEL="${LOG_LEVEL:-info}" \
             CYCLORAMA_ADMIN_TOKEN_FILE="$ADMIN_TOKEN_FILE" MEDIA_ROOT="$MEDIA_ROOT" \
-            MEDIA_URL_SECRET_FILE="$MEDIA_URL_SECRET_FILE" \
+            MEDIA_URL_SECRET_FILE="$MEDIA_URL_SECRET_FILE" CYCLORAMA_MASTER_KEY_FILE="$MASTER_KEY_FILE" \
             "$bin" >>"$log" 2>&1 </dev/null
     ) &
     echo "$!" >"$(pid_file "$name")"

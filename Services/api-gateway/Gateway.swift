@@ -11,7 +11,10 @@ func buildGateway(
     gateway: GatewayConfiguration,
     registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 ) throws -> ServiceHost {
-    var host = try ServiceHost(configuration: configuration, registry: registry)
+    let replyQueue = SettingsClient.makeReplyQueue(serviceName: configuration.serviceName)
+    var host = try ServiceHost(configuration: configuration, registry: registry, additionalQueues: [replyQueue])
+    let settingsClient = SettingsClient(broker: host.broker, replyQueue: replyQueue, logger: host.logger)
+    host.addWorker(settingsClient)
     let database = try host.addDatabase()
     let redis = try host.addRedis()
     // The API reads and writes PostgreSQL: serve it only once the schema is in place.
@@ -31,12 +34,14 @@ func buildGateway(
     let generation = GenerationController(
         media: store, ledger: ledger, idempotency: IdempotencyStore(client: database.client), broker: host.broker,
         redis: redis, hub: hub, logger: host.logger)
+    let settings = SettingsController(settings: settingsClient, secrets: gateway.secrets)
     host.addRoutes { router in
         router.get("/media/:id/file", use: media.signedFile)
         router.get("/api/openapi.json", use: OpenAPIRoute.serve)
         let api = router.group("api").add(middleware: AdminAuthMiddleware(tokens: tokens))
         media.addRoutes(to: api)
         generation.addRoutes(to: api)
+        settings.addRoutes(to: api)
     }
     let recorder = JobEventRecorder(ledger: ledger, hub: hub, logger: host.logger)
     host.addWorker(

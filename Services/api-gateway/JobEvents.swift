@@ -53,6 +53,7 @@ struct JobEventRecorder: Sendable {
                 submitted.jobId, to: .submitted, backend: submitted.backend.rawValue, backendJobId: submitted.backendJobId)
             hub.notify(submitted.jobId)
         case .generationFailed(let failed):
+            try await ensure(failed.jobId, mediaId: failed.mediaId, correlationId: failed.correlationId)
             try await ledger.fail(failed.jobId, code: failed.code.rawValue, message: failed.reason, backendJobId: failed.backendJobId)
             hub.notify(failed.jobId)
         case .generationCompleted(let completed):

@@ -1,3 +1,4 @@
+import Database
 import Foundation
 import Logging
 import Messaging
@@ -46,7 +47,15 @@ func buildPromptService(
     let replyQueue = SettingsClient.makeReplyQueue(serviceName: configuration.serviceName)
     var host = try ServiceHost(configuration: configuration, registry: registry, additionalQueues: [replyQueue])
     let settings = SettingsClient(broker: host.broker, replyQueue: replyQueue, logger: host.logger)
-    let handler = GenerationRequestHandler(prompts: prompts, settings: { try await settings.settings() }, broker: host.broker)
+    let database = try host.addDatabase()
+    let media = MediaStore(client: database.client)
+    let handler = GenerationRequestHandler(
+        prompts: prompts, settings: { try await settings.settings() },
+        mediaType: { id in
+            try await database.waitUntilReady()
+            return try await media.media(id)?.file.mimeType
+        },
+        broker: host.broker, logger: host.logger)
     host.addWorker(settings)
     host.addWorker(
         MessageConsumer(
@@ -61,14 +70,36 @@ struct GenerationRequestHandler: Sendable {
     let prompts: PromptServiceConfiguration
     /// The current settings (secrets masked); throws when the settings-service does not answer.
     let settings: @Sendable () async throws -> [String: String]
+    /// The media's MIME type, nil when it does not exist (or is deleted).
+    let mediaType: @Sendable (UUID) async throws -> String?
     let broker: AMQPConnection
+    let logger: Logger
 
     func handle(_ request: RequestGeneration) async throws -> HandlingOutcome {
+        // A valid request that cannot be carried out becomes a failed job, not a backend call.
+        let id = request.mediaId.uuidString.lowercased()
+        guard let mime = try await mediaType(request.mediaId) else {
+            return try await fail(request, "media \(id) does not exist")
+        }
+        guard mime.hasPrefix("image/") else {
+            return try await fail(request, "media \(id) is \(mime), not an image")
+        }
         try await broker.publish(GenerationProgressed(
             correlationId: request.correlationId, jobId: request.jobId, mediaId: request.mediaId, stage: .prompting))
         let current = try await settings()
         let dispatch = try Self.dispatch(for: request, settings: current, prompts: prompts)
         try await broker.publish(dispatch)
+        return .done
+    }
+
+    private func fail(_ request: RequestGeneration, _ reason: String) async throws -> HandlingOutcome {
+        logger.warning("request refused", metadata: ["jobId": "\(request.jobId)", "reason": "\(reason)"])
+        try await broker.publishTerminal(
+            GenerationFailed(
+                correlationId: request.correlationId, jobId: request.jobId, mediaId: request.mediaId, kind: request.kind,
+                batchId: request.batchId, variationName: request.variationName, reason: reason, code: .invalidRequest,
+                retryable: false),
+            replyTo: request.replyTo, logger: logger)
         return .done
     }
 

@@ -22,6 +22,7 @@ func buildDispatcher(
     host.addWorker(settings)
     let http = host.addHTTPClient(readTimeout: .seconds(30))
     let store = SettingsStore(client: database.client)
+    let secrets = try SecretBox.fromEnvironment()
     let logger = host.logger
     let follower = JobFollower(
         configuration: dispatcher, http: http, redis: redis, broker: host.broker,
@@ -32,7 +33,8 @@ func buildDispatcher(
         },
         runpodKey: {
             try await database.waitUntilReady()
-            return try await store.value(for: "runpodApiKey")
+            guard let stored = try await store.value(for: SecretSettings.runpodApiKey) else { return nil }
+            return try secrets.open(stored, for: SecretSettings.runpodApiKey)
         },
         logger: logger)
     host.addWorker(

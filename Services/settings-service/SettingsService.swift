@@ -12,7 +12,9 @@ func buildSettingsService(
 ) throws -> ServiceHost {
     var host = try ServiceHost(configuration: configuration, registry: registry)
     let database = try host.addDatabase()
-    let responder = SettingsRequestResponder(store: SettingsStore(client: database.client), broker: host.broker)
+    let responder = SettingsRequestResponder(
+        store: SettingsStore(client: database.client), broker: host.broker, secrets: try SecretBox.fromEnvironment(),
+        logger: host.logger)
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: Routing.Queue.settingsRequests, prefetch: 16, logger: host.logger,
@@ -24,29 +26,86 @@ func buildSettingsService(
     return host
 }
 
-/// Answers a settings request with the stored settings, secrets masked.
+/// Answers settings requests: stores updates (validated by ``SettingsCatalog``, secrets sealed with
+/// the master key, all or nothing, then a `settings.changed` broadcast) and replies with the
+/// settings, secrets masked. Values are never logged.
 struct SettingsRequestResponder: Sendable {
     let store: SettingsStore
     let broker: AMQPConnection
+    let secrets: SecretBox
+    let logger: Logger
 
     func answer(_ request: SettingsRequest, replyTo: String?) async throws -> HandlingOutcome {
         guard let replyTo, !replyTo.isEmpty else {
             return .deadLetter(reason: "settings.request needs the AMQP reply_to property: the queue to answer to")
         }
+        var errors: [String: String]?
+        if let updates = request.updates, !updates.isEmpty {
+            errors = try await apply(updates, correlationId: request.correlationId)
+        }
         let reply = SettingsReply(
             correlationId: request.correlationId,
             requestMessageId: request.messageId,
-            settings: try await selectedSettings(keys: request.keys))
+            settings: try await selectedSettings(keys: request.keys),
+            errors: errors)
         // The default exchange routes by queue name straight to the requester's reply queue.
         try await broker.publish(reply, to: ReplyAddress(exchange: "", routingKey: replyTo))
         return .done
+    }
+
+    /// Validates and stores `updates`; the refusals by key (nothing stored) or nil.
+    func apply(_ updates: [String: String], correlationId: String) async throws -> [String: String]? {
+        let current = Dictionary(uniqueKeysWithValues: try await store.all().map { ($0.key, $0.value) })
+        var accepted: [String: String] = [:]
+        var refused: [String: String] = [:]
+        for (key, raw) in updates {
+            if SecretSettings.isSecret(key) {
+                // The masked value a client read back means "unchanged".
+                if SecretSettings.isMasked(raw) && !raw.isEmpty { continue }
+                let plain: String
+                do { plain = try secrets.open(raw, for: key) } catch {
+                    refused[key] = "is sealed with another master key"
+                    continue
+                }
+                switch SettingsCatalog.normalize(key, plain) {
+                case .success(let value):
+                    accepted[key] = value.isEmpty ? "" : try secrets.seal(value, for: key)
+                    if let old = current[key], (try? secrets.open(old, for: key)) == value { accepted[key] = nil }
+                case .failure(let error): refused[key] = error.reason
+                }
+                continue
+            }
+            switch SettingsCatalog.normalize(key, raw) {
+            case .success(let value): if current[key] != value { accepted[key] = value }
+            case .failure(let error): refused[key] = error.reason
+            }
+        }
+        guard refused.isEmpty else {
+            logger.info("settings update refused", metadata: ["keys": "\(refused.keys.sorted().joined(separator: ","))"])
+            return refused
+        }
+        guard !accepted.isEmpty else { return nil }
+        try await store.update(accepted)
+        let changed = accepted.keys.sorted()
+        logger.info("settings updated", metadata: ["keys": "\(changed.joined(separator: ","))"])
+        // A broadcast: every SettingsClient's queue hears it; fine if none is listening right now.
+        try await broker.publish(
+            SettingsChanged(correlationId: correlationId, changedKeys: changed, settings: try await selectedSettings(keys: nil)),
+            mandatory: false)
+        return nil
     }
 
     /// Every stored setting (or only `keys`), with secrets masked. Unknown keys are left out.
     func selectedSettings(keys: [String]?) async throws -> [String: String] {
         var settings: [String: String] = [:]
         for setting in try await store.all() where keys?.contains(setting.key) ?? true {
-            settings[setting.key] = SecretSettings.isSecret(setting.key) ? SecretSettings.mask(setting.value) : setting.value
+            guard SecretSettings.isSecret(setting.key) else {
+                settings[setting.key] = setting.value
+                continue
+            }
+            // The mask shows the real key's last characters, not the ciphertext's.
+            let plain = (try? secrets.open(setting.value, for: setting.key)) ?? ""
+            settings[setting.key] = SecretSettings.mask(plain)
         }
         return settings
     }

@@ -27,7 +27,10 @@ extension AMQPConnection {
     ///
     /// The AMQP properties mirror the envelope (`message_id`, `correlation_id`, `type`), so tools can
     /// route and trace without parsing the body.
-    public func publish<M: CycloramaMessage>(_ message: M, to address: ReplyAddress? = nil, replyTo: String? = nil) async throws {
+    /// `mandatory: false` for events nobody may be listening to (a broadcast): unroutable is then fine.
+    public func publish<M: CycloramaMessage>(
+        _ message: M, to address: ReplyAddress? = nil, replyTo: String? = nil, mandatory: Bool = true
+    ) async throws {
         guard let route = address ?? M.route else {
             preconditionFailure("\(M.self) has no default route; pass an address")
         }
@@ -39,7 +42,7 @@ extension AMQPConnection {
             type: M.messageType.rawValue,
             replyTo: replyTo
         )
-        try await publish(outgoing, to: route.exchange, routingKey: route.routingKey)
+        try await publish(outgoing, to: route.exchange, routingKey: route.routingKey, mandatory: mandatory)
     }
 }
 

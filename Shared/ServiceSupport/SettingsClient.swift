@@ -21,10 +21,12 @@ public final class SettingsClient: Service, Sendable {
     private let cache = Mutex<(settings: [String: String], fetchedAt: ContinuousClock.Instant)?>(nil)
 
     /// A fresh reply queue for this process; declare it in the broker topology before creating the client.
+    /// It also hears `settings.changed`, so every instance drops its cache when settings change.
     public static func makeReplyQueue(serviceName: String) -> QueueDeclaration {
         QueueDeclaration(
             name: "\(serviceName).settings-replies.\(UUID().uuidString.prefix(8).lowercased())",
-            kind: .temporary, deadLetter: false, retryDelays: [], deliveryLimit: nil)
+            kind: .temporary, bindings: [QueueBinding(exchange: Routing.Exchange.events, routingKey: Routing.Key.settingsChanged)],
+            deadLetter: false, retryDelays: [], deliveryLimit: nil)
     }
 
     public init(
@@ -41,10 +43,18 @@ public final class SettingsClient: Service, Sendable {
     public func run() async throws {
         for try await delivery in broker.consume(queue: replyQueue.name, prefetch: 16).cancelOnGracefulShutdown() {
             do {
-                let reply = try MessageDecoder.decode(SettingsReply.self, from: delivery.body)
-                let waiter = pending.withLock { $0.removeValue(forKey: reply.correlationId) }
-                waiter?.resume(returning: reply)
-                if waiter == nil { logger.debug("late settings reply dropped", metadata: ["correlationId": "\(reply.correlationId)"]) }
+                switch try MessageDecoder.decode(delivery.body) {
+                case .settingsReply(let reply):
+                    let waiter = pending.withLock { $0.removeValue(forKey: reply.correlationId) }
+                    waiter?.resume(returning: reply)
+                    if waiter == nil { logger.debug("late settings reply dropped", metadata: ["correlationId": "\(reply.correlationId)"]) }
+                case .settingsChanged(let change):
+                    // The event carries every setting (masked, as replies do): use it as the fresh cache.
+                    cache.withLock { $0 = (change.settings, ContinuousClock.now) }
+                    logger.info("settings changed", metadata: ["keys": "\(change.changedKeys.sorted().joined(separator: ","))"])
+                default:
+                    logger.warning("unexpected message on the settings queue dropped", metadata: ["type": "\(delivery.type ?? "-")"])
+                }
             } catch {
                 logger.warning("unreadable settings reply dropped", metadata: ["error": "\(error)"])
             }
@@ -67,9 +77,17 @@ public final class SettingsClient: Service, Sendable {
         cache.withLock { $0 = nil }
     }
 
+    /// Stores new values through the settings-service (all or nothing); the reply's `errors` say what
+    /// was refused. Secrets should be sealed before (``SecretBox``).
+    public func update(_ values: [String: String]) async throws -> SettingsReply {
+        let reply = try await request(keys: nil, updates: values)
+        if reply.errors?.isEmpty ?? true { cache.withLock { $0 = (reply.settings, ContinuousClock.now) } }
+        return reply
+    }
+
     /// One request/reply round trip; throws ``SettingsClientError`` on timeout.
-    public func request(keys: [String]?) async throws -> SettingsReply {
-        let request = SettingsRequest(keys: keys)
+    public func request(keys: [String]?, updates: [String: String]? = nil) async throws -> SettingsReply {
+        let request = SettingsRequest(keys: keys, updates: updates)
         let correlationId = request.correlationId
         return try await withThrowingTaskGroup(of: SettingsReply.self) { group in
             group.addTask {

@@ -13,19 +13,31 @@ public struct SettingsRequest: CycloramaMessage {
 
     /// The keys wanted; `nil` means all. Unknown keys are left out of the reply.
     public var keys: [String]?
+    /// New values to store first (key → value), all or nothing: the reply carries `errors` and
+    /// nothing is written when any is refused. A secret's value should be sealed by the sender
+    /// (``SettingsCatalog``'s rules apply to the opened value); a masked value leaves it unchanged.
+    public var updates: [String: String]?
 
     /// `correlationId` defaults to the messageId.
-    public init(messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(), keys: [String]? = nil) {
+    public init(
+        messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(), keys: [String]? = nil,
+        updates: [String: String]? = nil
+    ) {
         self.messageId = messageId
         self.correlationId = correlationId ?? messageId.uuidString
         self.occurredAt = occurredAt
         self.keys = keys
+        self.updates = updates
     }
 
     public func validate() throws(ValidationError) {
         try validateEnvelope()
         for (index, key) in (keys ?? []).enumerated() {
             try Check.nonEmpty(key, "keys[\(index)]", max: 100)
+        }
+        for (key, value) in (updates ?? [:]).sorted(by: { $0.key < $1.key }) {
+            try Check.nonEmpty(key, "updates", max: 100)
+            if value.count > 4000 { throw ValidationError(field: "updates.\(key)", reason: "must be at most 4000 characters") }
         }
     }
 }
@@ -44,16 +56,19 @@ public struct SettingsReply: CycloramaMessage {
     public var requestMessageId: UUID
     /// key → value, secrets masked with ``SecretSettings/mask(_:)``.
     public var settings: [String: String]
+    /// When the request's `updates` were refused: key → reason (nothing was written).
+    public var errors: [String: String]?
 
     public init(
         messageId: UUID = UUID(), correlationId: String, occurredAt: Date = Date(),
-        requestMessageId: UUID, settings: [String: String]
+        requestMessageId: UUID, settings: [String: String], errors: [String: String]? = nil
     ) {
         self.messageId = messageId
         self.correlationId = correlationId
         self.occurredAt = occurredAt
         self.requestMessageId = requestMessageId
         self.settings = settings
+        self.errors = errors
     }
 
     public func validate() throws(ValidationError) {

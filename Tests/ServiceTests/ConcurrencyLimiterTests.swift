@@ -39,12 +39,27 @@ struct ConcurrencyLimiterTests {
     }
 
     @Test func theSlotsOfACrashedInstanceComeBackWhenTheirLeasesExpire() async throws {
-        try await withLimiters(2, lease: .seconds(1)) { (limiters: [ConcurrencyLimiter]) async throws in
+        try await withLimiters(2) { (limiters: [ConcurrencyLimiter]) async throws in
             #expect(try await limiters[0].tryAcquire("crashed-1", limit: 1) == true)
             #expect(try await limiters[1].tryAcquire("waiting", limit: 1) == false)
-            // The first instance "dies": nobody renews its lease.
-            try await Task.sleep(for: .milliseconds(1500))
+            // The first instance "dies" and nobody renews its lease: let the lease run out (its expiry
+            // in the past, by Redis's clock, as after `lease` without renewal).
+            _ = try await limiters[0].redis.eval(
+                "return redis.call('ZADD', KEYS[1], 1, ARGV[1])", keys: [limiters[0].key], arguments: ["crashed-1"])
             #expect(try await limiters[1].tryAcquire("waiting", limit: 1) == true, "the expired lease was dropped")
+            #expect(try await limiters[0].tryAcquire("crashed-1", limit: 1) == false, "and its slot is taken")
+        }
+    }
+
+    @Test func renewingExtendsALeaseEvenOneThatLapsed() async throws {
+        try await withLimiters(2) { (limiters: [ConcurrencyLimiter]) async throws in
+            #expect(try await limiters[0].tryAcquire("runner", limit: 1) == true)
+            // A pause longer than the lease (its expiry in the past), then the holder renews: the job
+            // is still at the backend, so it keeps counting against the limit.
+            _ = try await limiters[0].redis.eval(
+                "return redis.call('ZADD', KEYS[1], 1, ARGV[1])", keys: [limiters[0].key], arguments: ["runner"])
+            try await limiters[0].renew("runner")
+            #expect(try await limiters[1].tryAcquire("other", limit: 1) == false)
         }
     }
 

@@ -118,6 +118,43 @@ struct GenerationFlowTests {
         }
     }
 
+    @Test func mediaLibraryAnswersMatchTheDocument() async throws {
+        try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+            let contract = try await APIContract.load(from: system)
+            let uploaded = try await system.call(
+                .POST, "/api/media?collection=BANNERS", body: try Samples.bytes("dev01", "input.jpg"),
+                headers: [("Content-Type", "application/octet-stream")])
+            #expect(uploaded.status == 201)
+            contract.check(uploaded, "post", "/api/media")
+            let id = try #require((try uploaded.json()["media"] as? [String: Any])?["id"] as? String)
+            let notImage = try await system.call(.POST, "/api/media", body: Array("just text".utf8))
+            #expect(notImage.status == 415)
+            contract.check(notImage, "post", "/api/media")
+            let list = try await system.call(.GET, "/api/media?collection=BANNERS&page=1&pageSize=10")
+            #expect(list.status == 200)
+            contract.check(list, "get", "/api/media")
+            let badPage = try await system.call(.GET, "/api/media?page=0")
+            #expect(badPage.status == 400)
+            contract.check(badPage, "get", "/api/media")
+            let show = try await system.call(.GET, "/api/media/\(id)")
+            contract.check(show, "get", "/api/media/{id}")
+            let forbidden = try await system.call(.GET, "/api/media/\(id)", token: "not-a-token")
+            #expect(forbidden.status == 401)
+            contract.check(forbidden, "get", "/api/media/{id}")
+            let deleted = try await system.call(.DELETE, "/api/media/\(id)")
+            #expect(deleted.status == 200)
+            contract.check(deleted, "delete", "/api/media/{id}")
+            let gone = try await system.call(.GET, "/api/media/\(id)/versions")
+            #expect(gone.status == 404)
+            contract.check(gone, "get", "/api/media/{id}/versions")
+            let health = try await system.call(.GET, "/healthz", token: "")
+            contract.check(health, "get", "/healthz")
+            let unsigned = try await system.call(.GET, "/media/\(id)/file?expires=1&signature=00", token: "")
+            #expect(unsigned.status == 403)
+            contract.check(unsigned, "get", "/media/{id}/file")
+        }
+    }
+
     @Test func idempotencyKeyReplaysTheFirstAnswer() async throws {
         try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine"]) { system in
             let contract = try await APIContract.load(from: system)

@@ -22,7 +22,8 @@ public final class CycloramaSystem: Sendable {
     public var mediaRoot: URL { scratch.appendingPathComponent("media") }
 
     /// Starts everything (or all but `without`) and waits until each is healthy.
-    /// `overrides` adds environment variables per service (e.g. a short deadline for the dispatcher).
+    /// `overrides` adds environment variables per service (e.g. a short deadline for the dispatcher);
+    /// `$ENGINE` in a value is replaced by the local engine's `127.0.0.1:<port>`.
     public static func start(
         without: Set<String> = [], overrides: [String: [String: String]] = [:]
     ) async throws -> CycloramaSystem {
@@ -60,7 +61,9 @@ public final class CycloramaSystem: Sendable {
             ],
         ]
         for name in serviceNames {
-            environments[name] = common.merging(environments[name] ?? [:]) { $1 }.merging(overrides[name] ?? [:]) { $1 }
+            // `$ENGINE` in an override stands for the local engine's host:port (chosen here).
+            let resolved = (overrides[name] ?? [:]).mapValues { $0.replacingOccurrences(of: "$ENGINE", with: engine) }
+            environments[name] = common.merging(environments[name] ?? [:]) { $1 }.merging(resolved) { $1 }
         }
         let system = CycloramaSystem(
             vhost: vhost, database: database, token: token, scratch: scratch, ports: ports, environments: environments)

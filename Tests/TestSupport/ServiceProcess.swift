@@ -25,6 +25,8 @@ public final class ServiceProcess: @unchecked Sendable {
         env["HTTP_PORT"] = String(port)
         // The gateway and prompt-service share the secret of signed media links.
         env["MEDIA_URL_SECRET"] = env["MEDIA_URL_SECRET"] ?? TestEnvironment.mediaURLSecret
+        // …and the gateway, settings-service and dispatcher the master key of sealed settings.
+        env["CYCLORAMA_MASTER_KEY"] = env["CYCLORAMA_MASTER_KEY"] ?? TestEnvironment.masterKey
         for (key, value) in environment { env[key] = value }
         process.environment = env
         process.standardOutput = handle

@@ -12,6 +12,9 @@ public enum TestEnvironment {
     /// The signing secret of media links that test systems share between gateway and prompt-service.
     public static let mediaURLSecret = "test-media-url-secret-" + String(repeating: "x", count: 16)
 
+    /// The master key (base64 of 32 bytes) test systems seal secrets with.
+    public static let masterKey = Data((0..<32).map { UInt8($0 * 7 % 256) }).base64EncodedString()
+
     /// The repository's root folder (this file lives in Tests/TestSupport/).
     public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -1,0 +1,90 @@
+import Foundation
+
+/// Every setting Cyclorama knows, with the rule a new value must follow. The settings-service
+/// checks updates against it; the message contract and the admin UI describe the same rules.
+public enum SettingsCatalog {
+    /// What values a setting takes.
+    public enum Rule: Sendable, Equatable {
+        case boolean
+        case oneOf([String])
+        case integer(ClosedRange<Int>)
+        /// One of these integers (e.g. resolutions).
+        case integerIn([Int])
+        case decimal(ClosedRange<Double>)
+        /// `#RRGGBB`.
+        case hexColor
+        /// An http(s) URL, or empty for none.
+        case optionalURL
+        /// A secret (write-only; stored encrypted): printable, no whitespace, at most 256 characters; empty clears it.
+        case secret
+    }
+
+    public static let rules: [String: Rule] = [
+        "runpodApiKey": .secret,
+        "aiImageEnabled": .boolean,
+        "aiImageDefaultShadow": .oneOf(["minimal", "soft", "dramatic"]),
+        "aiImageDefaultBackground": .hexColor,
+        "aiImageInferenceSteps": .integer(20...40),
+        "aiImageGuidance": .decimal(2...5),
+        "aiImageResolution": .integerIn([1024, 1536, 2048]),
+        "aiImageEnableUpscaling": .boolean,
+        "aiImageMaxConcurrent": .integer(1...10),
+        "aiImageAbTestEnabled": .boolean,
+        "aiImageEnableWebhooks": .boolean,
+        "aiImageWebhookUrl": .optionalURL,
+        "aiImageBackend": .oneOf(["local", "runpod"]),
+    ]
+
+    /// The value as it is stored (`true`/`false`, trimmed numbers, upper-case colours), or why it
+    /// is not acceptable. Unknown keys are refused.
+    public static func normalize(_ key: String, _ raw: String) -> Result<String, ValidationError> {
+        guard let rule = rules[key] else {
+            return .failure(ValidationError(field: key, reason: "is not a setting; known: \(rules.keys.sorted().joined(separator: ", "))"))
+        }
+        let value = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        func refuse(_ reason: String) -> Result<String, ValidationError> {
+            .failure(ValidationError(field: key, reason: "\(reason); got \"\(value.prefix(64))\""))
+        }
+        switch rule {
+        case .boolean:
+            switch value.lowercased() {
+            case "true": return .success("true")
+            case "false": return .success("false")
+            default: return refuse("must be true or false")
+            }
+        case .oneOf(let choices):
+            return choices.contains(value.lowercased()) ? .success(value.lowercased()) : refuse("must be one of \(choices.joined(separator: ", "))")
+        case .integer(let range):
+            guard let number = Int(value), range.contains(number) else {
+                return refuse("must be an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return .success(String(number))
+        case .integerIn(let choices):
+            guard let number = Int(value), choices.contains(number) else {
+                return refuse("must be one of \(choices.map(String.init).joined(separator: ", "))")
+            }
+            return .success(String(number))
+        case .decimal(let range):
+            guard let number = Double(value), number.isFinite, range.contains(number) else {
+                return refuse("must be a number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return .success(value)
+        case .hexColor:
+            guard let color = BackgroundColor(value), !color.isTransparent else { return refuse("must be a #RRGGBB colour") }
+            return .success(color.rawValue)
+        case .optionalURL:
+            if value.isEmpty { return .success("") }
+            guard let url = URL(string: value), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host?.isEmpty == false,
+                  value.count <= 2000 else {
+                return refuse("must be an http(s) URL or empty")
+            }
+            return .success(value)
+        case .secret:
+            guard value.count <= 256, value.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 32 && $0.value < 127 }) else {
+                // Never echo a secret back, not even a part of it.
+                return .failure(ValidationError(field: key, reason: "must be at most 256 printable characters without spaces"))
+            }
+            return .success(value)
+        }
+    }
+}
