@@ -35,6 +35,8 @@ func buildGateway(
         media: store, ledger: ledger, idempotency: IdempotencyStore(client: database.client), broker: host.broker,
         redis: redis, hub: hub, logger: host.logger)
     let settings = SettingsController(settings: settingsClient, secrets: gateway.secrets)
+    let batches = BatchController(media: store, ledger: ledger, broker: host.broker, redis: redis, hub: hub, logger: host.logger)
+    host.addWorker(OutboxSweeper(ledger: ledger, broker: host.broker, logger: host.logger))
     host.addRoutes { router in
         router.get("/media/:id/file", use: media.signedFile)
         router.get("/api/openapi.json", use: OpenAPIRoute.serve)
@@ -42,6 +44,7 @@ func buildGateway(
         media.addRoutes(to: api)
         generation.addRoutes(to: api)
         settings.addRoutes(to: api)
+        batches.addRoutes(to: api)
     }
     let recorder = JobEventRecorder(ledger: ledger, hub: hub, logger: host.logger)
     host.addWorker(

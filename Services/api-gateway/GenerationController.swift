@@ -91,18 +91,24 @@ struct GenerationController: Sendable {
     // MARK: Events
 
     @Sendable func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
+        if let raw = request.uri.queryParameters["batchId"].map(String.init), !raw.isEmpty {
+            guard let batchId = UUID(uuidString: raw) else {
+                throw APIError.badRequest("batchId must be a UUID; got \"\(raw.prefix(64))\"", code: "invalid_field")
+            }
+            guard try await ledger.batch(batchId) != nil else { throw APIError.notFound("no batch \(batchId.lowercasedString)") }
+            let stream = BatchEventStream(batchId: batchId, ledger: ledger, hub: hub, refresh: streamRefresh)
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in try await stream.write(to: &writer) })
+        }
         guard let raw = request.uri.queryParameters["jobId"].map(String.init), !raw.isEmpty else {
-            throw APIError.badRequest("the query parameter jobId is required", code: "invalid_field")
+            throw APIError.badRequest("the query parameter jobId (or batchId) is required", code: "invalid_field")
         }
         guard let jobId = UUID(uuidString: raw) else {
             throw APIError.badRequest("jobId must be a UUID; got \"\(raw.prefix(64))\"", code: "invalid_field")
         }
         guard try await ledger.job(jobId) != nil else { throw APIError.notFound("no generation job \(jobId.lowercasedString)") }
         let stream = JobEventStream(jobId: jobId, ledger: ledger, media: media, hub: hub, refresh: streamRefresh)
-        return Response(
-            status: .ok,
-            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
-            body: ResponseBody { writer in try await stream.write(to: &writer) })
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in try await stream.write(to: &writer) })
     }
 
     // MARK: Idempotency

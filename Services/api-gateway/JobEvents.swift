@@ -164,3 +164,64 @@ struct JobEventJSON: Codable, Equatable {
         self.media = media.map(MediaJSON.init)
     }
 }
+
+/// One batch as Server-Sent Events: `item` (a job's status changed; data: ``JobEventJSON`` without
+/// media) and `batch` (the summary: ``BatchStatusResponse`` without items), the current state first,
+/// until the batch is COMPLETED or CANCELLED.
+struct BatchEventStream: Sendable {
+    let batchId: UUID
+    let ledger: JobLedger
+    let hub: JobEventHub
+    let refresh: Duration
+
+    struct Summary: Encodable {
+        var batchId: String
+        var status: String
+        var total: Int
+        var counts: [String: Int]
+        var remainingInQueue: Int
+        var cost: Double
+    }
+
+    func write(to writer: inout any ResponseBodyWriter) async throws {
+        guard let first = try await ledger.batch(batchId) else { return try await writer.finish(nil) }
+        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        var listeners: [Task<Void, Never>] = first.items.map { item in
+            let notices = hub.subscribe(item.id)
+            return Task { for await _ in notices { wake.yield() } }
+        }
+        listeners.append(Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: refresh)
+                wake.yield()
+            }
+        })
+        defer {
+            listeners.forEach { $0.cancel() }
+            wake.finish()
+        }
+        var known: [UUID: JobStatus] = [:]
+        var lastSummary = ""
+        var iterator = wakeups.makeAsyncIterator()
+        while true {
+            guard let batch = try await ledger.batch(batchId) else { break }
+            for item in batch.items where known[item.id] != item.status {
+                known[item.id] = item.status
+                let event = JobEventJSON(item, detail: nil, media: nil)
+                try await writer.write(ByteBuffer(string: "event: item\ndata: \(try GenerationController.json(event))\n\n"))
+            }
+            let full = BatchStatusResponse(batch)
+            let summary = try GenerationController.json(Summary(
+                batchId: full.batchId, status: full.status, total: full.total, counts: full.counts,
+                remainingInQueue: full.remainingInQueue, cost: full.cost))
+            if summary != lastSummary {
+                try await writer.write(ByteBuffer(string: "event: batch\ndata: \(summary)\n\n"))
+                lastSummary = summary
+            }
+            if batch.status == "COMPLETED" || batch.status == "CANCELLED" { break }
+            guard await iterator.next() != nil else { break }
+        }
+        try await writer.finish(nil)
+    }
+}
+

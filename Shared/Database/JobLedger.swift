@@ -109,26 +109,32 @@ public struct JobLedger: Sendable {
 
     /// The job, nil when unknown.
     public func job(_ id: UUID) async throws -> JobRecord? {
-        let rows = try await client.query("""
-            SELECT id, kind, batch_id, media_id, status, backend, backend_job_id, prompt, error_code, error,
-                   cost::float8, attempt, variation_name, correlation_id, result_version_id,
-                   created_at, updated_at, submitted_at, completed_at
-            FROM generation_jobs WHERE id = \(id)
-            """, logger: logger)
-        for try await row in rows {
+        try await jobs(query: "\(unescaped: Self.jobColumns) WHERE id = \(id)").first
+    }
+
+    static let jobColumns = """
+        SELECT id, kind, batch_id, media_id, status, backend, backend_job_id, prompt, error_code, error,
+               cost::float8, attempt, variation_name, correlation_id, result_version_id,
+               created_at, updated_at, submitted_at, completed_at
+        FROM generation_jobs
+        """
+
+    func jobs(query: PostgresQuery) async throws -> [JobRecord] {
+        var records: [JobRecord] = []
+        for try await row in try await client.query(query, logger: logger) {
             let c = try row.decode(
                 (UUID, String, UUID?, UUID, String, String, String?, String?, String?, String?,
                  Double, Int, String?, String?, UUID?, Date, Date, Date?, Date?).self)
             guard let status = JobStatus(rawValue: c.4) else {
-                throw JobLedgerError(message: "job \(id) has an unknown status \(c.4)")
+                throw JobLedgerError(message: "job \(c.0) has an unknown status \(c.4)")
             }
-            return JobRecord(
+            records.append(JobRecord(
                 id: c.0, kind: c.1, batchId: c.2, mediaId: c.3, status: status, backend: c.5, backendJobId: c.6,
                 prompt: c.7, errorCode: c.8, error: c.9, cost: c.10, attempt: c.11, variationName: c.12,
                 correlationId: c.13, resultVersionId: c.14, createdAt: c.15, updatedAt: c.16, submittedAt: c.17,
-                completedAt: c.18)
+                completedAt: c.18))
         }
-        return nil
+        return records
     }
 
     /// Moves a job forward to a non-terminal `status` (never backwards, never out of a terminal
@@ -209,4 +215,102 @@ public struct JobLedger: Sendable {
 public struct JobLedgerError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+}
+
+/// A batch and its jobs, as the ledger knows them.
+public struct BatchRecord: Sendable, Equatable {
+    public var id: UUID
+    /// QUEUED, PROCESSING, COMPLETED or CANCELLED, derived from the items (CANCELLED once cancelled).
+    public var status: String
+    public var createdAt: Date
+    public var items: [JobRecord]
+
+    /// USD so far.
+    public var cost: Double { items.reduce(0) { $0 + $1.cost } }
+}
+
+extension JobLedger {
+    /// Records a batch and all its jobs (QUEUED) in one transaction: once this returns, every item
+    /// is durably queued (the outbox sweep publishes any whose request did not reach the broker).
+    public func insertBatch(id: UUID, optionsJSON: String, jobs: [NewJob]) async throws {
+        let logger = self.logger
+        do {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("""
+                    INSERT INTO batches (id, options, item_count) VALUES (\(id), \(optionsJSON)::jsonb, \(jobs.count))
+                    """, logger: logger)
+                for job in jobs {
+                    try await connection.query("""
+                        INSERT INTO generation_jobs (id, kind, batch_id, media_id, options, correlation_id)
+                        VALUES (\(job.id), 'batch', \(id), \(job.mediaId), \(job.optionsJSON)::jsonb, \(job.correlationId))
+                        """, logger: logger)
+                }
+            }
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error
+        }
+    }
+
+    /// The batch with its items in submission order, nil when unknown.
+    public func batch(_ id: UUID) async throws -> BatchRecord? {
+        let rows = try await client.query("SELECT status, created_at FROM batches WHERE id = \(id)", logger: logger)
+        var header: (String, Date)?
+        for try await row in rows.decode((String, Date).self) { header = row }
+        guard let (stored, createdAt) = header else { return nil }
+        let items = try await jobs(query: "\(unescaped: Self.jobColumns) WHERE batch_id = \(id) ORDER BY created_at, id")
+        let status: String
+        if stored == "CANCELLED" {
+            status = "CANCELLED"
+        } else if items.allSatisfy({ $0.status.isTerminal }) {
+            status = "COMPLETED"
+        } else if items.allSatisfy({ $0.status == .queued }) {
+            status = "QUEUED"
+        } else {
+            status = "PROCESSING"
+        }
+        return BatchRecord(id: id, status: status, createdAt: createdAt, items: items)
+    }
+
+    /// Cancels every unfinished job of the batch and marks the batch CANCELLED; the jobs it cancelled.
+    public func cancelBatch(_ id: UUID) async throws -> [UUID]? {
+        let found = try await client.query(
+            "UPDATE batches SET status = 'CANCELLED', finished_at = now(), updated_at = now() WHERE id = \(id) RETURNING id",
+            logger: logger)
+        var exists = false
+        for try await _ in found.decode(UUID.self) { exists = true }
+        guard exists else { return nil }
+        let rows = try await client.query("""
+            UPDATE generation_jobs SET status = 'CANCELLED', error_code = 'cancelled', error = 'the batch was cancelled',
+                   completed_at = now(), updated_at = now()
+            WHERE batch_id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
+            RETURNING id
+            """, logger: logger)
+        var cancelled: [UUID] = []
+        for try await job in rows.decode(UUID.self) { cancelled.append(job) }
+        return cancelled
+    }
+
+    /// Claims up to `limit` jobs still QUEUED `olderThan` after they were last touched (their
+    /// request may never have reached the broker) and touches them, so that concurrent sweepers
+    /// (several gateways) never take the same job and each job is taken again only after another
+    /// `olderThan`. Jobs older than a day are left alone. Returns them with their options.
+    public func claimStaleQueued(olderThan age: Duration, limit: Int = 100) async throws -> [(job: JobRecord, optionsJSON: String)] {
+        let seconds = Double(age.components.seconds)
+        let rows = try await client.query("""
+            UPDATE generation_jobs SET updated_at = now()
+            WHERE id IN (
+                SELECT id FROM generation_jobs
+                WHERE status = 'QUEUED' AND updated_at < now() - make_interval(secs => \(seconds))
+                  AND created_at > now() - interval '1 day'
+                ORDER BY updated_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+            RETURNING id, options::text
+            """, logger: logger)
+        var found: [(UUID, String)] = []
+        for try await row in rows.decode((UUID, String).self) { found.append(row) }
+        var result: [(job: JobRecord, optionsJSON: String)] = []
+        for (id, options) in found {
+            if let job = try await job(id) { result.append((job, options)) }
+        }
+        return result
+    }
 }

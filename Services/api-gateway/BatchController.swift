@@ -1,0 +1,223 @@
+import Database
+import Foundation
+import Hummingbird
+import Logging
+import Messaging
+import Redis
+import ServiceLifecycle
+import ServiceSupport
+import Shared
+
+/// `/api/ai-image/batch`: many media at once. Unlike the seed (which started a few and dropped the
+/// rest), every item is queued durably: the batch and all its jobs are one transaction in the
+/// ledger, then each request is published; whatever does not reach the broker (a crash, a broker
+/// outage) is published later by the ``OutboxSweeper``. The global concurrency limit decides how
+/// many run at once.
+struct BatchController: Sendable {
+    static let maxItems = 500
+
+    let media: MediaStore
+    let ledger: JobLedger
+    let broker: AMQPConnection
+    let redis: RedisClient
+    let hub: JobEventHub
+    let logger: Logger
+
+    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+        group.post("/ai-image/batch", use: create)
+        group.get("/ai-image/batch/:batchId", use: show)
+        group.post("/ai-image/batch/:batchId/cancel", use: cancel)
+    }
+
+    @Sendable func create(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let body = Array(buffer: try await request.body.collect(upTo: 256 * 1024))
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = value else {
+            throw APIError.badRequest("the body must be a JSON object {mediaIds, options}", code: "invalid_body")
+        }
+        if let unknown = object.keys.sorted().first(where: { !["mediaIds", "options"].contains($0) }) {
+            throw APIError.badRequest("\(unknown) is not a batch field; known: mediaIds, options", code: "invalid_field")
+        }
+        guard case .array(let rawIds)? = object["mediaIds"], !rawIds.isEmpty else {
+            throw APIError.badRequest("mediaIds must be a non-empty array of media ids", code: "invalid_field")
+        }
+        var ids: [UUID] = []
+        var seen = Set<UUID>()
+        for (index, raw) in rawIds.enumerated() {
+            guard let text = raw.stringValue, let id = UUID(uuidString: text) else {
+                throw APIError.badRequest("mediaIds[\(index)] must be a UUID; got \(raw.jsonText)", code: "invalid_field")
+            }
+            if seen.insert(id).inserted { ids.append(id) }
+        }
+        guard ids.count <= Self.maxItems else {
+            throw APIError.badRequest("mediaIds holds \(ids.count) distinct ids; at most \(Self.maxItems) per batch", code: "invalid_field")
+        }
+        let optionsValue = object["options"] ?? .object([:])
+        guard optionsValue == .null || optionsValue.objectValue != nil else {
+            throw APIError.badRequest("options must be an object like the body of generate", code: "invalid_field")
+        }
+        let options: GenerationOptions
+        do {
+            options = try GenerationRequestBody.parse(Array(optionsValue == .null ? "{}".utf8 : optionsValue.encodedText.utf8))
+        } catch let error as APIError {
+            throw APIError.badRequest("options.\(error.message)", code: error.code)
+        }
+        var unknown: [UUID] = []
+        var notImages: [UUID] = []
+        for id in ids {
+            guard let item = try await media.media(id) else { unknown.append(id); continue }
+            if !item.file.mimeType.hasPrefix("image/") { notImages.append(id) }
+        }
+        if !unknown.isEmpty {
+            throw APIError.badRequest(
+                "unknown media: \(unknown.map(\.lowercasedString).joined(separator: ", "))", code: "unknown_media")
+        }
+        if !notImages.isEmpty {
+            throw APIError.badRequest(
+                "not images: \(notImages.map(\.lowercasedString).joined(separator: ", "))", code: "not_an_image")
+        }
+
+        let batchId = UUID()
+        let optionsJSON = try GenerationController.json(options)
+        let requests = ids.map { id in
+            RequestGeneration(
+                correlationId: batchId.uuidString, jobId: UUID(), mediaId: id, kind: .batchItem, batchId: batchId,
+                options: options, requestedBy: "api-gateway")
+        }
+        try await ledger.insertBatch(
+            id: batchId, optionsJSON: optionsJSON,
+            jobs: requests.map { NewJob(id: $0.jobId, kind: "batch", batchId: batchId, mediaId: $0.mediaId, optionsJSON: optionsJSON, correlationId: $0.correlationId) })
+        // Durable from here on. Publish; what the broker refuses now the outbox sweep publishes later.
+        var published = 0
+        for request in requests {
+            do {
+                try await broker.publish(request)
+                published += 1
+            } catch {
+                logger.warning(
+                    "batch publishing stopped; the outbox sweep will publish the rest",
+                    metadata: ["batchId": "\(batchId)", "published": "\(published)", "error": "\(error)"])
+                break
+            }
+        }
+        let answer = BatchCreatedResponse(
+            batchId: batchId.lowercasedString,
+            jobs: requests.map { .init(mediaId: $0.mediaId.lowercasedString, jobId: $0.jobId.lowercasedString, status: JobStatus.queued.rawValue) },
+            remainingInQueue: requests.count,
+            message: "Queued \(requests.count) generations")
+        return GenerationController.response(.accepted, try GenerationController.json(answer))
+    }
+
+    @Sendable func show(_ request: Request, context: BasicRequestContext) async throws -> BatchStatusResponse {
+        let id = try MediaController.uuid(context, "batchId")
+        guard let batch = try await ledger.batch(id) else { throw APIError.notFound("no batch \(id.lowercasedString)") }
+        return BatchStatusResponse(batch)
+    }
+
+    @Sendable func cancel(_ request: Request, context: BasicRequestContext) async throws -> BatchStatusResponse {
+        let id = try MediaController.uuid(context, "batchId")
+        guard let cancelled = try await ledger.cancelBatch(id) else { throw APIError.notFound("no batch \(id.lowercasedString)") }
+        for jobId in cancelled {
+            // The dispatcher cancels the ones at the backend; queued ones never start.
+            try await redis.set(JobKeys.cancelled(jobId), "1", expiration: JobKeys.cancelFlagLifetime)
+            hub.notify(jobId)
+        }
+        guard let batch = try await ledger.batch(id) else { throw APIError.notFound("no batch \(id.lowercasedString)") }
+        return BatchStatusResponse(batch)
+    }
+}
+
+struct BatchCreatedResponse: Encodable {
+    struct Item: Encodable {
+        var mediaId: String
+        var jobId: String
+        var status: String
+    }
+
+    var success = true
+    var batchId: String
+    var jobs: [Item]
+    /// Jobs not started yet (all of them, when the answer is given).
+    var remainingInQueue: Int
+    var message: String
+}
+
+/// `GET /api/ai-image/batch/:batchId`: each item's state, counts by status, cost so far.
+struct BatchStatusResponse: ResponseCodable, Equatable {
+    struct Item: Codable, Equatable {
+        var mediaId: String
+        var jobId: String
+        var status: String
+        var error: ErrorJSON?
+    }
+
+    var success = true
+    var batchId: String
+    var status: String
+    var total: Int
+    var counts: [String: Int]
+    /// Jobs not finished yet.
+    var remainingInQueue: Int
+    /// USD so far.
+    var cost: Double
+    var createdAt: String
+    var items: [Item]
+
+    init(_ batch: BatchRecord) {
+        batchId = batch.id.lowercasedString
+        status = batch.status
+        total = batch.items.count
+        counts = Dictionary(grouping: batch.items, by: { $0.status.rawValue }).mapValues(\.count)
+        remainingInQueue = batch.items.filter { !$0.status.isTerminal }.count
+        cost = batch.cost
+        createdAt = MessageCoding.formatTimestamp(batch.createdAt)
+        items = batch.items.map { job in
+            Item(
+                mediaId: job.mediaId.lowercasedString, jobId: job.id.lowercasedString, status: job.status.rawValue,
+                error: job.status == .failed || job.status == .cancelled
+                    ? ErrorJSON(code: job.errorCode ?? job.status.rawValue.lowercased(), message: job.error ?? "") : nil)
+        }
+    }
+}
+
+/// The outbox sweep: publishes the request of every job still QUEUED a while after it was accepted
+/// (its publish failed after the ledger row was written, or the gateway died in between). Each
+/// sweep claims its jobs in the ledger, so several gateways never publish the same job twice at
+/// once; a request that was only slow, not lost, is harmless twice (every consumer is idempotent
+/// by jobId).
+struct OutboxSweeper: Service {
+    let ledger: JobLedger
+    let broker: AMQPConnection
+    let logger: Logger
+    var interval: Duration = .seconds(15)
+    var staleAfter: Duration = .seconds(60)
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                while true {
+                    try await Task.sleep(for: interval)
+                    do {
+                        try await sweep()
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        logger.warning("outbox sweep failed; next time", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        } catch is CancellationError {
+            // Shutting down.
+        }
+    }
+
+    func sweep() async throws {
+        for (job, optionsJSON) in try await ledger.claimStaleQueued(olderThan: staleAfter) {
+            let options = (try? JSONDecoder().decode(GenerationOptions.self, from: Data(optionsJSON.utf8))) ?? GenerationOptions()
+            let kind: GenerationKind = job.kind == "batch" && job.batchId != nil ? .batchItem : .single
+            try await broker.publish(RequestGeneration(
+                correlationId: job.correlationId, jobId: job.id, mediaId: job.mediaId, kind: kind,
+                batchId: kind == .batchItem ? job.batchId : nil, options: options, requestedBy: "api-gateway (outbox)"))
+            logger.info("outbox: published a queued job's request again", metadata: ["jobId": "\(job.id)"])
+        }
+    }
+}
