@@ -21,6 +21,7 @@ struct BatchController: Sendable {
     let broker: AMQPConnection
     let redis: RedisClient
     let hub: JobEventHub
+    let budget: BudgetGuard
     let logger: Logger
 
     func addRoutes(to group: RouterGroup<BasicRequestContext>) {
@@ -76,6 +77,7 @@ struct BatchController: Sendable {
                 "not images: \(notImages.map(\.lowercasedString).joined(separator: ", "))", code: "not_an_image")
         }
 
+        try await budget.check()
         let batchId = UUID()
         let optionsJSON = try GenerationController.json(options)
         let requests = ids.map { id in

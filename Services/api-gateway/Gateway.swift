@@ -31,11 +31,13 @@ func buildGateway(
     let media = MediaController(store: store, files: MediaFiles(root: gateway.mediaRoot), signer: gateway.signer)
     let hub = JobEventHub()
     let ledger = JobLedger(client: database.client)
+    let budget = BudgetGuard(settings: settingsClient, ledger: ledger)
     let generation = GenerationController(
         media: store, ledger: ledger, idempotency: IdempotencyStore(client: database.client), broker: host.broker,
-        redis: redis, hub: hub, logger: host.logger)
+        redis: redis, hub: hub, budget: budget, logger: host.logger)
     let settings = SettingsController(settings: settingsClient, secrets: gateway.secrets)
-    let batches = BatchController(media: store, ledger: ledger, broker: host.broker, redis: redis, hub: hub, logger: host.logger)
+    let batches = BatchController(
+        media: store, ledger: ledger, broker: host.broker, redis: redis, hub: hub, budget: budget, logger: host.logger)
     host.addWorker(OutboxSweeper(ledger: ledger, broker: host.broker, logger: host.logger))
     host.addRoutes { router in
         router.get("/media/:id/file", use: media.signedFile)

@@ -31,6 +31,10 @@ func buildDispatcher(
             let value = try? await settings.settings()["aiImageMaxConcurrent"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             return min(max(value ?? 3, 1), 10)
         },
+        pricePerMegapixel: {
+            let value = try? await settings.settings()["aiImagePricePerMegapixel"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            return max(0, value ?? 0.03)
+        },
         runpodKey: {
             try await database.waitUntilReady()
             guard let stored = try await store.value(for: SecretSettings.runpodApiKey) else { return nil }

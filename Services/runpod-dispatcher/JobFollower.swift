@@ -34,6 +34,8 @@ struct JobFollower: Sendable {
     let limiter: ConcurrencyLimiter
     /// `aiImageMaxConcurrent` (1-10; 3 when unknown).
     let concurrencyLimit: @Sendable () async -> Int
+    /// `aiImagePricePerMegapixel`: what a RunPod result that reports no cost is charged.
+    let pricePerMegapixel: @Sendable () async -> Double
     /// The RunPod API key (the `runpodApiKey` setting), nil when not set.
     let runpodKey: @Sendable () async throws -> String?
     let logger: Logger
@@ -173,10 +175,14 @@ struct JobFollower: Sendable {
                         "the backend reported COMPLETED without an output image URL (output: \(RunPodClient.printable(job.output?.jsonText ?? "none")))",
                         retryable: true)
                 }
+                var cost = job.output?["cost"]?.doubleValue.flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
+                if cost == nil, dispatch.backend == .runpod {
+                    cost = Self.megapixels(of: dispatch.input) * (await pricePerMegapixel())
+                }
                 try await broker.publish(GenerationCompleted(
                     correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId, kind: dispatch.kind,
                     batchId: dispatch.batchId, variationName: dispatch.variationName, backend: dispatch.backend,
-                    backendJobId: job.id, outputUrl: url, cost: job.output?["cost"]?.doubleValue.flatMap { $0 >= 0 ? $0 : nil },
+                    backendJobId: job.id, outputUrl: url, cost: cost,
                     executionTimeMs: job.executionTime.flatMap { $0 >= 0 ? $0 : nil }, options: dispatch.options,
                     replyTo: dispatch.replyTo))
                 record.finished = true
@@ -196,6 +202,13 @@ struct JobFollower: Sendable {
     }
 
     // MARK: Helpers
+
+    /// The output's megapixels from Kontext's `size` ("W*H"; 1024*1024 when absent).
+    static func megapixels(of input: JSONValue) -> Double {
+        let parts = (input["size"]?.stringValue ?? "1024*1024").split(separator: "*").compactMap { Double($0) }
+        guard parts.count == 2 else { return 1024 * 1024 / 1_000_000 }
+        return parts[0] * parts[1] / 1_000_000
+    }
 
     private func jobLogger(_ dispatch: DispatchGeneration) -> Logger {
         var logger = logger

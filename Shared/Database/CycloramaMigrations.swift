@@ -5,5 +5,6 @@ public enum CycloramaMigrations {
     public static let all: [Migration] = [
         initialSchema,
         seedSettings,
+        costSettings,
     ]
 }

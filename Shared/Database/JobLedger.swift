@@ -290,6 +290,16 @@ extension JobLedger {
         return cancelled
     }
 
+    /// USD spent on jobs created this calendar month (UTC).
+    public func spendThisMonth() async throws -> Double {
+        let rows = try await client.query("""
+            SELECT coalesce(sum(cost), 0)::float8 FROM generation_jobs
+            WHERE created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+            """, logger: logger)
+        for try await spend in rows.decode(Double.self) { return spend }
+        return 0
+    }
+
     /// Claims up to `limit` jobs still QUEUED `olderThan` after they were last touched (their
     /// request may never have reached the broker) and touches them, so that concurrent sweepers
     /// (several gateways) never take the same job and each job is taken again only after another

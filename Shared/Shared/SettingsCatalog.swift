@@ -33,6 +33,8 @@ public enum SettingsCatalog {
         "aiImageEnableWebhooks": .boolean,
         "aiImageWebhookUrl": .optionalURL,
         "aiImageBackend": .oneOf(["local", "runpod"]),
+        "aiImagePricePerMegapixel": .decimal(0...10),
+        "aiImageMonthlyBudget": .decimal(0...1_000_000),
     ]
 
     /// The value as it is stored (`true`/`false`, trimmed numbers, upper-case colours), or why it

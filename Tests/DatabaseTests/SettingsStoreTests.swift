@@ -19,13 +19,15 @@ struct SettingsStoreTests {
         ("aiImageEnableWebhooks", "false", "AI_IMAGE", false),
         ("aiImageWebhookUrl", "", "AI_IMAGE", false),
         ("aiImageBackend", "local", "AI_IMAGE", false),
+        ("aiImagePricePerMegapixel", "0.03", "AI_IMAGE", false),
+        ("aiImageMonthlyBudget", "0", "AI_IMAGE", false),
     ]
 
-    @Test func aFreshDatabaseHasTheThirteenSeededSettingsWithTheirDefaults() async throws {
+    @Test func aFreshDatabaseHasTheFifteenSeededSettingsWithTheirDefaults() async throws {
         try await TestDatabase.withFreshDatabase { client, _ in
             try await Migrator(logger: TestDatabase.logger).migrate(on: client)
             let settings = try await SettingsStore(client: client).all()
-            #expect(settings.count == 13)
+            #expect(settings.count == 15)
             let byKey = Dictionary(uniqueKeysWithValues: settings.map { ($0.key, $0) })
             for row in Self.expected {
                 let setting = try #require(byKey[row.key], "missing setting \(row.key)")

@@ -104,6 +104,51 @@ struct RunPodBackendTests {
         await standIn.stop()
     }
 
+    @Test func costsAreRecordedAndTheMonthlyBudgetStopsNewRunPodRequests() async throws {
+        let standIn = try await RunPodStandIn(scenarios: [
+            "priced": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.025])]]),
+            "unpriced": .init(jobs: [[.completed(["image_url": "$RESULT"])]]),
+        ])
+        try await CycloramaSystem.run(without: ["local-engine"], overrides: [
+            "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
+            "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+        ]) { system in
+            let contract = try await APIContract.load(from: system)
+            let put = try await system.call(
+                .PUT, "/api/ai-image/settings",
+                json: #"{"aiImageBackend": "runpod", "runpodApiKey": "\#(Self.apiKey)", "aiImageMonthlyBudget": 0.05}"#)
+            #expect(put.status == 200, "\(put.text)")
+            let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
+            func run(_ scenario: String) async throws -> [String: Any] {
+                let answer = try await system.call(
+                    .POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:\#(scenario)"}"#)
+                let jobId = try #require(try answer.json()["jobId"] as? String, "\(answer.text)")
+                return try await system.waitForTerminal(jobId)
+            }
+            let priced = try await run("priced")
+            #expect(priced["cost"] as? Double == 0.025, "RunPod's output.cost")
+            let unpriced = try await run("unpriced")
+            // No output.cost: aiImagePricePerMegapixel (0.03) x the 1024*1024 output.
+            let expected = 0.03 * 1024 * 1024 / 1_000_000
+            #expect(abs((unpriced["cost"] as? Double ?? 0) - expected) < 0.000_01, "\(unpriced)")
+
+            // 0.025 + 0.031 reaches the budget of 0.05: new RunPod requests are refused.
+            let refused = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
+            #expect(refused.status == 402, "\(refused.text)")
+            #expect(refused.error?.code == "budget_exhausted")
+            #expect(refused.error?.message.contains("aiImageMonthlyBudget") == true)
+            contract.check(refused, "post", "/api/ai-image/generate/{mediaId}")
+            let batch = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(mediaId)"]}"#)
+            #expect(batch.status == 402)
+            // The local engine is free: switching back works at once.
+            let local = try await system.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageBackend": "local"}"#)
+            #expect(local.status == 200)
+            let accepted = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
+            #expect(accepted.status == 202, "\(accepted.text)")
+        }
+        await standIn.stop()
+    }
+
     @Test func withoutAnAPIKeyTheJobFailsAndSaysWhy() async throws {
         try await CycloramaSystem.run(without: ["local-engine"]) { system in
             try await SystemDatabase.updateSettings(system.database.url, ["aiImageBackend": "runpod"])
