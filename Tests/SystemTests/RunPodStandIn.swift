@@ -26,6 +26,8 @@ final class RunPodStandIn: Sendable {
         case http(Int)
         /// IN_PROGRESS until ``release(_:)`` is called for the scenario.
         case holdUntilReleased
+        /// IN_PROGRESS until this long after the job was accepted, then COMPLETED with a result.
+        case runFor(Duration)
     }
 
     struct Scenario: Sendable {
@@ -87,6 +89,8 @@ final class RunPodStandIn: Sendable {
         core.state.withLock { s in s.downloads.filter { s.jobs[$0.key]?.scenario == scenario }.values.reduce(0, +) }
     }
     func cancels() -> [String] { core.state.withLock { $0.cancels } }
+    /// The most jobs ever at this backend at once: accepted by `/run` and not yet reported finished.
+    func peakActive() -> Int { core.state.withLock { $0.peak } }
     func release(_ scenario: String) { _ = core.state.withLock { $0.released.insert(scenario) } }
 
     func stop() async {
@@ -100,6 +104,9 @@ private final class Core: Sendable {
     struct State {
         var runs: [String: [RunPodStandIn.RunCall]] = [:]
         var jobs: [String: (scenario: String, replies: [RunPodStandIn.Reply], polls: Int)] = [:]
+        var acceptedAt: [String: ContinuousClock.Instant] = [:]
+        var active: Set<String> = []
+        var peak = 0
         var accepted: [String: Int] = [:]
         var cancels: [String] = []
         var downloads: [String: Int] = [:]
@@ -136,6 +143,9 @@ private final class Core: Sendable {
             s.accepted[name] = index + 1
             let id = "\(name)-\(index)"
             s.jobs[id] = (name, scenario.jobs[min(index, scenario.jobs.count - 1)], 0)
+            s.acceptedAt[id] = .now
+            s.active.insert(id)
+            s.peak = max(s.peak, s.active.count)
             return (nil, id)
         }
         if let rejection { return Self.json(rejection, ["error": .string("rejected by the scenario (\(rejection))")]) }
@@ -145,12 +155,20 @@ private final class Core: Sendable {
     func status(_ id: String) -> Response {
         let next: (Reply, String)? = state.withLock { s in
             guard var job = s.jobs[id] else { return nil }
-            let reply = job.replies[min(job.polls, job.replies.count - 1)]
+            var reply = job.replies[min(job.polls, job.replies.count - 1)]
             if case .holdUntilReleased = reply, !s.released.contains(job.scenario) {
                 return (.inProgress("held"), job.scenario)
             }
+            if case .runFor(let duration) = reply {
+                if ContinuousClock.now - (s.acceptedAt[id] ?? .now) < duration { return (.inProgress("running"), job.scenario) }
+                reply = .completed(["image_url": "$RESULT"])
+            }
             job.polls += 1
             s.jobs[id] = job
+            switch reply {
+            case .completed, .failed, .holdUntilReleased: s.active.remove(id)
+            default: break
+            }
             return (reply, job.scenario)
         }
         guard let (reply, _) = next else { return Self.json(404, ["error": .string("job \(id) not found")]) }
@@ -159,7 +177,7 @@ private final class Core: Sendable {
         case .inQueue: job = ["id": .string(id), "status": "IN_QUEUE", "delayTime": 12]
         case .inProgress(let progress):
             job = ["id": .string(id), "status": "IN_PROGRESS", "delayTime": 40, "output": progress.map { ["progress": .string($0)] } ?? .null]
-        case .holdUntilReleased, .completed:
+        case .holdUntilReleased, .completed, .runFor:
             var output: JSONValue = ["image_url": "$RESULT", "cost": 0.025]
             if case .completed(let given) = reply { output = given ?? .null }
             if case .object(var members) = output {
@@ -174,7 +192,10 @@ private final class Core: Sendable {
     }
 
     func cancel(_ id: String) -> Response {
-        state.withLock { $0.cancels.append(id) }
+        state.withLock {
+            $0.cancels.append(id)
+            $0.active.remove(id)
+        }
         return Self.json(200, ["id": .string(id), "status": "CANCELLED"])
     }
 

@@ -112,6 +112,13 @@ public final class CycloramaSystem: Sendable {
         processes.withLock { $0[name] = process }
     }
 
+    /// Starts another instance of `name` (same environment, another port), known as `key` — e.g.
+    /// a second dispatcher. ``stop()`` stops it with the rest.
+    public func launchInstance(of name: String, as key: String) throws {
+        let process = try ServiceProcess(name, port: freePort(), environment: environments[name] ?? [:])
+        processes.withLock { $0[key] = process }
+    }
+
     public func process(_ name: String) -> ServiceProcess? { processes.withLock { $0[name] } }
 
     public func waitUntilHealthy(_ name: String, timeout: Duration = .seconds(90)) async throws {
