@@ -215,10 +215,12 @@ struct OutboxSweeper: Service {
     func sweep() async throws {
         for (job, optionsJSON) in try await ledger.claimStaleQueued(olderThan: staleAfter) {
             let options = (try? JSONDecoder().decode(GenerationOptions.self, from: Data(optionsJSON.utf8))) ?? GenerationOptions()
-            let kind: GenerationKind = job.kind == "batch" && job.batchId != nil ? .batchItem : .single
+            let kind: GenerationKind =
+                job.kind == "batch" && job.batchId != nil ? .batchItem : job.kind == "variation" && job.variationName != nil ? .variation : .single
             try await broker.publish(RequestGeneration(
                 correlationId: job.correlationId, jobId: job.id, mediaId: job.mediaId, kind: kind,
-                batchId: kind == .batchItem ? job.batchId : nil, options: options, requestedBy: "api-gateway (outbox)"))
+                batchId: kind == .batchItem ? job.batchId : nil, variationName: kind == .variation ? job.variationName : nil,
+                options: options, requestedBy: "api-gateway (outbox)"))
             logger.info("outbox: published a queued job's request again", metadata: ["jobId": "\(job.id)"])
         }
     }

@@ -39,6 +39,9 @@ func buildGateway(
     let batches = BatchController(
         media: store, ledger: ledger, broker: host.broker, redis: redis, hub: hub, budget: budget, logger: host.logger)
     host.addWorker(OutboxSweeper(ledger: ledger, broker: host.broker, logger: host.logger))
+    let variations = VariationController(
+        media: store, files: MediaFiles(root: gateway.mediaRoot), variations: VariationStore(client: database.client),
+        broker: host.broker, settings: settingsClient, budget: budget, logger: host.logger)
     host.addRoutes { router in
         router.get("/media/:id/file", use: media.signedFile)
         router.get("/api/openapi.json", use: OpenAPIRoute.serve)
@@ -47,6 +50,7 @@ func buildGateway(
         generation.addRoutes(to: api)
         settings.addRoutes(to: api)
         batches.addRoutes(to: api)
+        variations.addRoutes(to: api)
     }
     let recorder = JobEventRecorder(ledger: ledger, hub: hub, logger: host.logger)
     host.addWorker(

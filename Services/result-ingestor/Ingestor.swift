@@ -21,6 +21,7 @@ func buildIngestor(
     let http = host.addHTTPClient()
     let handler = ResultHandler(
         configuration: ingestor, http: http, store: MediaStore(client: database.client),
+        variations: VariationStore(client: database.client),
         files: MediaFiles(root: ingestor.mediaRoot), broker: host.broker, logger: host.logger)
     host.addWorker(
         MessageConsumer(
@@ -51,6 +52,7 @@ struct ResultHandler: Sendable {
     let configuration: IngestorConfiguration
     let http: HTTPClient
     let store: MediaStore
+    let variations: VariationStore
     let files: MediaFiles
     let broker: AMQPConnection
     let logger: Logger
@@ -62,11 +64,6 @@ struct ResultHandler: Sendable {
         if completed.mediaVersionId != nil { return .done }
         var logger = logger
         logger[metadataKey: "jobId"] = "\(completed.jobId)"
-        if completed.kind == .variation {
-            // Candidates must not replace the media; keeping them is the variations feature's job.
-            return try await fail(
-                completed, .invalidRequest, "A/B variation results are not kept yet; request a single generation", logger: logger)
-        }
         try? await broker.publish(GenerationProgressed(
             correlationId: completed.correlationId, jobId: completed.jobId, mediaId: completed.mediaId, stage: .downloading))
         let stored: StoredFile
@@ -78,10 +75,28 @@ struct ResultHandler: Sendable {
             }
             return try await fail(completed, failure.transient ? .retriesExhausted : .invalidOutput, failure.reason, logger: logger)
         }
-        let outcome = try await store.applyGeneration(GenerationResult(
+        let result = GenerationResult(
             jobId: completed.jobId, mediaId: completed.mediaId, kind: Self.ledgerKind(completed.kind),
             batchId: completed.batchId, variationName: completed.variationName, correlationId: completed.correlationId,
-            backend: completed.backend.rawValue, backendJobId: completed.backendJobId, cost: completed.cost ?? 0, file: stored))
+            backend: completed.backend.rawValue, backendJobId: completed.backendJobId, cost: completed.cost ?? 0, file: stored)
+        if completed.kind == .variation {
+            // A candidate: kept beside the media, which changes only when it is chosen.
+            switch try await variations.applyVariation(result) {
+            case .applied(let candidateId, _), .alreadyApplied(let candidateId):
+                logger.info("variation kept", metadata: ["candidateId": "\(candidateId)"])
+                var terminal = completed
+                terminal.messageId = UUID()
+                terminal.occurredAt = Date()
+                terminal.mediaVersionId = candidateId
+                try await broker.publishTerminal(terminal, replyTo: completed.replyTo, logger: logger)
+            case .jobEnded(let status):
+                if status == "CANCELLED" { return try await fail(completed, .cancelled, "cancelled on request", logger: logger) }
+            case .mediaGone:
+                return try await fail(completed, .mediaNotFound, "media \(completed.mediaId.uuidString.lowercased()) is gone", logger: logger)
+            }
+            return .done
+        }
+        let outcome = try await store.applyGeneration(result)
         switch outcome {
         case .applied(let versionId, let previous):
             logger.info("media updated", metadata: ["mediaId": "\(completed.mediaId)", "versionId": "\(versionId)"])
