@@ -33,7 +33,7 @@ func buildGateway(
     let ledger = JobLedger(client: database.client)
     let budget = BudgetGuard(settings: settingsClient, ledger: ledger)
     let generation = GenerationController(
-        media: store, ledger: ledger, idempotency: IdempotencyStore(client: database.client), broker: host.broker,
+        media: store, ledger: ledger, broker: host.broker,
         redis: redis, hub: hub, budget: budget, logger: host.logger)
     let settings = SettingsController(settings: settingsClient, secrets: gateway.secrets)
     let batches = BatchController(
@@ -45,7 +45,9 @@ func buildGateway(
     host.addRoutes { router in
         router.get("/media/:id/file", use: media.signedFile)
         router.get("/api/openapi.json", use: OpenAPIRoute.serve)
-        let api = router.group("api").add(middleware: AdminAuthMiddleware(tokens: tokens))
+        let api = router.group("api")
+            .add(middleware: AdminAuthMiddleware(tokens: tokens))
+            .add(middleware: IdempotencyMiddleware(store: IdempotencyStore(client: database.client)))
         media.addRoutes(to: api)
         generation.addRoutes(to: api)
         settings.addRoutes(to: api)

@@ -13,7 +13,6 @@ import Shared
 struct GenerationController: Sendable {
     let media: MediaStore
     let ledger: JobLedger
-    let idempotency: IdempotencyStore
     let broker: AMQPConnection
     let redis: RedisClient
     let hub: JobEventHub
@@ -35,7 +34,7 @@ struct GenerationController: Sendable {
         let mediaId = try MediaController.uuid(context, "mediaId")
         let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
         let options = try GenerationRequestBody.parse(body)
-        return try await idempotent(request, scope: "generate", body: body) {
+        let (status, json): (HTTPResponse.Status, String) = try await {
             guard let item = try await media.media(mediaId) else {
                 throw APIError.notFound("no media \(mediaId.lowercasedString)")
             }
@@ -58,7 +57,8 @@ struct GenerationController: Sendable {
             }
             hub.notify(jobId)
             return (.accepted, try Self.json(GenerateResponse(jobId: jobId.lowercasedString)))
-        }
+        }()
+        return Self.response(status, json)
     }
 
     // MARK: Status
@@ -73,20 +73,17 @@ struct GenerationController: Sendable {
 
     @Sendable func cancel(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let jobId = try MediaController.uuid(context, "jobId")
-        let body = Array(buffer: try await request.body.collect(upTo: 4096))
-        return try await idempotent(request, scope: "cancel", body: body) {
-            switch try await ledger.cancel(jobId) {
-            case .notFound:
-                throw APIError.notFound("no generation job \(jobId.lowercasedString)")
-            case .finished(let status):
-                throw APIError(.conflict, code: "job_finished", message: "job \(jobId.lowercasedString) already ended as \(status.rawValue)")
-            case .cancelled, .alreadyCancelled:
-                // The dispatcher sees the flag on its next look at the job and cancels it at the backend;
-                // the ingestor never applies a cancelled job's result (the ledger says CANCELLED).
-                try await redis.set(JobKeys.cancelled(jobId), "1", expiration: JobKeys.cancelFlagLifetime)
-                hub.notify(jobId)
-                return (.ok, try Self.json(CancelResponse(jobId: jobId.lowercasedString)))
-            }
+        switch try await ledger.cancel(jobId) {
+        case .notFound:
+            throw APIError.notFound("no generation job \(jobId.lowercasedString)")
+        case .finished(let status):
+            throw APIError(.conflict, code: "job_finished", message: "job \(jobId.lowercasedString) already ended as \(status.rawValue)")
+        case .cancelled, .alreadyCancelled:
+            // The dispatcher sees the flag on its next look at the job and cancels it at the backend;
+            // the ingestor never applies a cancelled job's result (the ledger says CANCELLED).
+            try await redis.set(JobKeys.cancelled(jobId), "1", expiration: JobKeys.cancelFlagLifetime)
+            hub.notify(jobId)
+            return Self.response(.ok, try Self.json(CancelResponse(jobId: jobId.lowercasedString)))
         }
     }
 
@@ -113,53 +110,8 @@ struct GenerationController: Sendable {
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in try await stream.write(to: &writer) })
     }
 
-    // MARK: Idempotency
-
-    /// Runs `work` once per `Idempotency-Key` (when the request has one) and replays its answer to repeats.
-    private func idempotent(
-        _ request: Request, scope: String, body: [UInt8],
-        _ work: () async throws -> (HTTPResponse.Status, String)
-    ) async throws -> Response {
-        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else {
-            let (status, json) = try await work()
-            return Self.response(status, json)
-        }
-        guard (1...200).contains(key.count) else {
-            throw APIError.badRequest("Idempotency-Key must be 1-200 characters", code: "invalid_field")
-        }
-        var fingerprint = SHA256()
-        fingerprint.update(data: Array("\(request.method.rawValue) \(request.uri.path)\n".utf8))
-        fingerprint.update(data: body)
-        let digest = fingerprint.finalize().map { String(format: "%02x", $0) }.joined()
-        switch try await idempotency.claim(scope: scope, key: key, requestSHA256: digest) {
-        case .replay(let status, let json):
-            return Self.response(HTTPResponse.Status(code: status), json, replayed: true)
-        case .conflict:
-            throw APIError(.conflict, code: "idempotency_conflict",
-                           message: "this Idempotency-Key was used with a different request; use a new key")
-        case .inProgress:
-            throw APIError(.conflict, code: "idempotency_in_progress",
-                           message: "a request with this Idempotency-Key is still being handled; retry shortly")
-        case .proceed:
-            do {
-                let (status, json) = try await work()
-                try await idempotency.finish(scope: scope, key: key, status: Int(status.code), body: json)
-                return Self.response(status, json)
-            } catch let error as APIError where error.status.code < 500 {
-                // A client error is the answer to this request: replay it too.
-                try await idempotency.finish(scope: scope, key: key, status: Int(error.status.code), body: error.jsonBody)
-                throw error
-            } catch {
-                try? await idempotency.release(scope: scope, key: key)
-                throw error
-            }
-        }
-    }
-
-    static func response(_ status: HTTPResponse.Status, _ json: String, replayed: Bool = false) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
-        if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+    static func response(_ status: HTTPResponse.Status, _ json: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: json)))
     }
 
     static func json(_ value: some Encodable) throws -> String {

@@ -3,128 +3,130 @@ import Foundation
 import Testing
 import TestSupport
 
-/// `POST /api/ai-image/batch` and friends through the running system on the local engine.
-@Suite("Batches", .timeLimit(.minutes(10)))
-struct BatchTests {
-    @Test func everyItemIsQueuedAndTheBatchFinishes() async throws {
-        try await CycloramaSystem.run { system in
-            let contract = try await APIContract.load(from: system)
-            var ids: [String] = []
-            for scene in ["dev02", "dev05", "dev09"] { ids.append(try await system.upload(try Samples.bytes(scene, "input.jpg"))) }
-            let body = #"{"mediaIds": ["\#(ids[0])", "\#(ids[1])", "\#(ids[2])", "\#(ids[0])"], "options": {"shadowStyle": "minimal"}}"#
-            let created = try await system.call(.POST, "/api/ai-image/batch", json: body)
-            #expect(created.status == 202, "\(created.text)")
-            contract.check(created, "post", "/api/ai-image/batch")
-            let answer = try created.json()
-            let batchId = try #require(answer["batchId"] as? String)
-            let jobs = try #require(answer["jobs"] as? [[String: Any]])
-            #expect(jobs.count == 3, "the duplicate id is removed")
-            #expect(Set(jobs.compactMap { $0["mediaId"] as? String }) == Set(ids))
-            #expect(answer["remainingInQueue"] as? Int == 3)
+extension SystemSuites {
+    /// `POST /api/ai-image/batch` and friends through the running system on the local engine.
+    @Suite("Batches", .timeLimit(.minutes(10)))
+    struct BatchTests {
+        @Test func everyItemIsQueuedAndTheBatchFinishes() async throws {
+            try await CycloramaSystem.run { system in
+                let contract = try await APIContract.load(from: system)
+                var ids: [String] = []
+                for scene in ["dev02", "dev05", "dev09"] { ids.append(try await system.upload(try Samples.bytes(scene, "input.jpg"))) }
+                let body = #"{"mediaIds": ["\#(ids[0])", "\#(ids[1])", "\#(ids[2])", "\#(ids[0])"], "options": {"shadowStyle": "minimal"}}"#
+                let created = try await system.call(.POST, "/api/ai-image/batch", json: body)
+                #expect(created.status == 202, "\(created.text)")
+                contract.check(created, "post", "/api/ai-image/batch")
+                let answer = try created.json()
+                let batchId = try #require(answer["batchId"] as? String)
+                let jobs = try #require(answer["jobs"] as? [[String: Any]])
+                #expect(jobs.count == 3, "the duplicate id is removed")
+                #expect(Set(jobs.compactMap { $0["mediaId"] as? String }) == Set(ids))
+                #expect(answer["remainingInQueue"] as? Int == 3)
 
-            // Follow it as Server-Sent Events until it is done.
-            let stream = try await HTTPProbe.send(
-                .GET, system.gatewayURL + "/api/ai-image/events?batchId=\(batchId)",
-                headers: [("Authorization", "Bearer \(system.token)")], timeout: .seconds(180))
-            #expect(stream.status == 200)
-            let blocks = stream.text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
-            let items = blocks.filter { $0.hasPrefix("event: item") }
-            let summaries = blocks.filter { $0.hasPrefix("event: batch") }
-            #expect(items.filter { $0.contains("\"status\":\"COMPLETED\"") }.count == 3, "an item event per finished job")
-            #expect(summaries.last?.contains("\"status\":\"COMPLETED\"") == true, "\(summaries.last ?? "no summary")")
+                // Follow it as Server-Sent Events until it is done.
+                let stream = try await HTTPProbe.send(
+                    .GET, system.gatewayURL + "/api/ai-image/events?batchId=\(batchId)",
+                    headers: [("Authorization", "Bearer \(system.token)")], timeout: .seconds(180))
+                #expect(stream.status == 200)
+                let blocks = stream.text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+                let items = blocks.filter { $0.hasPrefix("event: item") }
+                let summaries = blocks.filter { $0.hasPrefix("event: batch") }
+                #expect(items.filter { $0.contains("\"status\":\"COMPLETED\"") }.count == 3, "an item event per finished job")
+                #expect(summaries.last?.contains("\"status\":\"COMPLETED\"") == true, "\(summaries.last ?? "no summary")")
 
-            let deadline = ContinuousClock.now + .seconds(180)
-            var status: [String: Any] = [:]
-            while ContinuousClock.now < deadline {
-                let answer = try await system.call(.GET, "/api/ai-image/batch/\(batchId)")
-                contract.check(answer, "get", "/api/ai-image/batch/{batchId}")
-                status = try answer.json()
-                if status["status"] as? String == "COMPLETED" { break }
-                try await Task.sleep(for: .milliseconds(500))
-            }
-            #expect(status["status"] as? String == "COMPLETED", "\(status)\n\(system.logs())")
-            #expect((status["counts"] as? [String: Int])?["COMPLETED"] == 3, "\(status)")
-            #expect(status["remainingInQueue"] as? Int == 0)
-            #expect(status["cost"] as? Double == 0)
-            for id in ids {
-                let versions = try #require(try await system.call(.GET, "/api/media/\(id)/versions").json()["versions"] as? [[String: Any]])
-                #expect(versions.count == 2, "each media got its studio shot once")
-            }
-            let unknownBatch = try await system.call(.GET, "/api/ai-image/batch/\(UUID().uuidString.lowercased())")
-            #expect(unknownBatch.status == 404)
-            contract.check(unknownBatch, "get", "/api/ai-image/batch/{batchId}")
-        }
-    }
-
-    @Test func badBatchesAreRefusedWithTheReason() async throws {
-        try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
-            let contract = try await APIContract.load(from: system)
-            let known = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
-            let (missing1, missing2) = (UUID().uuidString.lowercased(), UUID().uuidString.lowercased())
-            let unknown = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(known)", "\#(missing1)", "\#(missing2)"]}"#)
-            #expect(unknown.status == 400)
-            contract.check(unknown, "post", "/api/ai-image/batch")
-            #expect(unknown.error?.message.contains(missing1) == true && unknown.error?.message.contains(missing2) == true, "\(unknown.text)")
-            #expect(unknown.error?.message.contains(known) == false)
-
-            let many = (0...500).map { _ in "\"\(UUID().uuidString)\"" }.joined(separator: ",")
-            let tooMany = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": [\#(many)]}"#)
-            #expect(tooMany.status == 400)
-            #expect(tooMany.error?.message.contains("500") == true, "\(tooMany.text)")
-
-            let badOptions = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(known)"], "options": {"upscale": 3}}"#)
-            #expect(badOptions.status == 400)
-            #expect(badOptions.error?.message.hasPrefix("options.upscale") == true, "\(badOptions.text)")
-
-            let empty = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": []}"#)
-            #expect(empty.status == 400)
-            let notUUID = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["abc"]}"#)
-            #expect(notUUID.error?.message.contains("mediaIds[0]") == true)
-            #expect(try await GenerationFlowTests.jobCount(system) == 0, "nothing was queued")
-        }
-    }
-
-    @Test func cancellingABatchStopsWhatHasNotFinished() async throws {
-        try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "4000"]]) { system in
-            try await SystemDatabase.updateSettings(system.database.url, ["aiImageMaxConcurrent": "1"])
-            var ids: [String] = []
-            for scene in ["dev02", "dev05", "dev09"] { ids.append(try await system.upload(try Samples.bytes(scene, "input.jpg"))) }
-            let created = try await system.call(
-                .POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(ids[0])", "\#(ids[1])", "\#(ids[2])"]}"#)
-            let batchId = try #require(try created.json()["batchId"] as? String)
-            // Wait until one item is at the engine (one at a time: the others wait for a slot).
-            let deadline = ContinuousClock.now + .seconds(60)
-            while ContinuousClock.now < deadline {
-                let counts = try await system.call(.GET, "/api/ai-image/batch/\(batchId)").json()["counts"] as? [String: Int] ?? [:]
-                if (counts["SUBMITTED"] ?? 0) + (counts["IN_PROGRESS"] ?? 0) > 0 { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            let cancelled = try await system.call(.POST, "/api/ai-image/batch/\(batchId)/cancel")
-            #expect(cancelled.status == 200, "\(cancelled.text)")
-            let status = try cancelled.json()
-            #expect(status["status"] as? String == "CANCELLED")
-            #expect((status["counts"] as? [String: Int])?["CANCELLED"] == 3, "\(status)")
-            // Past the engine's latency: no media was replaced by a cancelled job.
-            try await Task.sleep(for: .seconds(6))
-            for id in ids {
-                let versions = try #require(try await system.call(.GET, "/api/media/\(id)/versions").json()["versions"] as? [[String: Any]])
-                #expect(versions.count == 1, "\(id) kept its original only")
+                let deadline = ContinuousClock.now + .seconds(180)
+                var status: [String: Any] = [:]
+                while ContinuousClock.now < deadline {
+                    let answer = try await system.call(.GET, "/api/ai-image/batch/\(batchId)")
+                    contract.check(answer, "get", "/api/ai-image/batch/{batchId}")
+                    status = try answer.json()
+                    if status["status"] as? String == "COMPLETED" { break }
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+                #expect(status["status"] as? String == "COMPLETED", "\(status)\n\(system.logs())")
+                #expect((status["counts"] as? [String: Int])?["COMPLETED"] == 3, "\(status)")
+                #expect(status["remainingInQueue"] as? Int == 0)
+                #expect(status["cost"] as? Double == 0)
+                for id in ids {
+                    let versions = try #require(try await system.call(.GET, "/api/media/\(id)/versions").json()["versions"] as? [[String: Any]])
+                    #expect(versions.count == 2, "each media got its studio shot once")
+                }
+                let unknownBatch = try await system.call(.GET, "/api/ai-image/batch/\(UUID().uuidString.lowercased())")
+                #expect(unknownBatch.status == 404)
+                contract.check(unknownBatch, "get", "/api/ai-image/batch/{batchId}")
             }
         }
-    }
 
-    @Test func aJobWhoseRequestNeverReachedTheBrokerIsPublishedByTheOutboxSweep() async throws {
-        try await CycloramaSystem.run { system in
-            let mediaId = try #require(UUID(uuidString: try await system.upload(try Samples.bytes("dev05", "input.jpg"))))
-            // As if the gateway died between writing the ledger row and publishing: a QUEUED row, a minute old.
-            let jobId = UUID()
-            try await SystemDatabase.withClient(system.database.url) { client in
-                try await JobLedger(client: client).insert(NewJob(id: jobId, mediaId: mediaId, optionsJSON: #"{"shadowStyle":"soft"}"#, correlationId: "outbox-test"))
-                try await client.query("UPDATE generation_jobs SET updated_at = now() - interval '5 minutes' WHERE id = \(jobId)")
+        @Test func badBatchesAreRefusedWithTheReason() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                let contract = try await APIContract.load(from: system)
+                let known = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                let (missing1, missing2) = (UUID().uuidString.lowercased(), UUID().uuidString.lowercased())
+                let unknown = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(known)", "\#(missing1)", "\#(missing2)"]}"#)
+                #expect(unknown.status == 400)
+                contract.check(unknown, "post", "/api/ai-image/batch")
+                #expect(unknown.error?.message.contains(missing1) == true && unknown.error?.message.contains(missing2) == true, "\(unknown.text)")
+                #expect(unknown.error?.message.contains(known) == false)
+
+                let many = (0...500).map { _ in "\"\(UUID().uuidString)\"" }.joined(separator: ",")
+                let tooMany = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": [\#(many)]}"#)
+                #expect(tooMany.status == 400)
+                #expect(tooMany.error?.message.contains("500") == true, "\(tooMany.text)")
+
+                let badOptions = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(known)"], "options": {"upscale": 3}}"#)
+                #expect(badOptions.status == 400)
+                #expect(badOptions.error?.message.hasPrefix("options.upscale") == true, "\(badOptions.text)")
+
+                let empty = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": []}"#)
+                #expect(empty.status == 400)
+                let notUUID = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["abc"]}"#)
+                #expect(notUUID.error?.message.contains("mediaIds[0]") == true)
+                #expect(try await GenerationFlowTests.jobCount(system) == 0, "nothing was queued")
             }
-            let done = try await system.waitForTerminal(jobId.uuidString.lowercased(), timeout: .seconds(120))
-            #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
-            #expect(system.process("api-gateway")?.log().contains("outbox") == true)
+        }
+
+        @Test func cancellingABatchStopsWhatHasNotFinished() async throws {
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "4000"]]) { system in
+                try await SystemDatabase.updateSettings(system.database.url, ["aiImageMaxConcurrent": "1"])
+                var ids: [String] = []
+                for scene in ["dev02", "dev05", "dev09"] { ids.append(try await system.upload(try Samples.bytes(scene, "input.jpg"))) }
+                let created = try await system.call(
+                    .POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(ids[0])", "\#(ids[1])", "\#(ids[2])"]}"#)
+                let batchId = try #require(try created.json()["batchId"] as? String)
+                // Wait until one item is at the engine (one at a time: the others wait for a slot).
+                let deadline = ContinuousClock.now + .seconds(60)
+                while ContinuousClock.now < deadline {
+                    let counts = try await system.call(.GET, "/api/ai-image/batch/\(batchId)").json()["counts"] as? [String: Int] ?? [:]
+                    if (counts["SUBMITTED"] ?? 0) + (counts["IN_PROGRESS"] ?? 0) > 0 { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                let cancelled = try await system.call(.POST, "/api/ai-image/batch/\(batchId)/cancel")
+                #expect(cancelled.status == 200, "\(cancelled.text)")
+                let status = try cancelled.json()
+                #expect(status["status"] as? String == "CANCELLED")
+                #expect((status["counts"] as? [String: Int])?["CANCELLED"] == 3, "\(status)")
+                // Past the engine's latency: no media was replaced by a cancelled job.
+                try await Task.sleep(for: .seconds(6))
+                for id in ids {
+                    let versions = try #require(try await system.call(.GET, "/api/media/\(id)/versions").json()["versions"] as? [[String: Any]])
+                    #expect(versions.count == 1, "\(id) kept its original only")
+                }
+            }
+        }
+
+        @Test func aJobWhoseRequestNeverReachedTheBrokerIsPublishedByTheOutboxSweep() async throws {
+            try await CycloramaSystem.run { system in
+                let mediaId = try #require(UUID(uuidString: try await system.upload(try Samples.bytes("dev05", "input.jpg"))))
+                // As if the gateway died between writing the ledger row and publishing: a QUEUED row, a minute old.
+                let jobId = UUID()
+                try await SystemDatabase.withClient(system.database.url) { client in
+                    try await JobLedger(client: client).insert(NewJob(id: jobId, mediaId: mediaId, optionsJSON: #"{"shadowStyle":"soft"}"#, correlationId: "outbox-test"))
+                    try await client.query("UPDATE generation_jobs SET updated_at = now() - interval '5 minutes' WHERE id = \(jobId)")
+                }
+                let done = try await system.waitForTerminal(jobId.uuidString.lowercased(), timeout: .seconds(120))
+                #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
+                #expect(system.process("api-gateway")?.log().contains("outbox") == true)
+            }
         }
     }
 }

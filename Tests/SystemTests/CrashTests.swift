@@ -3,79 +3,81 @@ import Shared
 import Testing
 import TestSupport
 
-/// `kill -9` of a service in the middle of a job loses nothing and does nothing twice.
-@Suite("Crashes", .timeLimit(.minutes(10)))
-struct CrashTests {
-    @Test func aDispatcherKilledWhileTheJobIsAtTheBackendReattachesAndTheJobCompletesOnce() async throws {
-        // The engine in its benchmark mode holds each job 8 s, so the kill lands while it is there.
-        try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "8000"]]) { system in
-            let mediaId = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
-            let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
-            try await waitForStatus(system, jobId, in: ["SUBMITTED", "IN_PROGRESS"])
+extension SystemSuites {
+    /// `kill -9` of a service in the middle of a job loses nothing and does nothing twice.
+    @Suite("Crashes", .timeLimit(.minutes(10)))
+    struct CrashTests {
+        @Test func aDispatcherKilledWhileTheJobIsAtTheBackendReattachesAndTheJobCompletesOnce() async throws {
+            // The engine in its benchmark mode holds each job 8 s, so the kill lands while it is there.
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "8000"]]) { system in
+                let mediaId = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
+                let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
+                try await waitForStatus(system, jobId, in: ["SUBMITTED", "IN_PROGRESS"])
 
-            await system.crash("runpod-dispatcher")
-            try system.launch("runpod-dispatcher")
-            try await system.waitUntilHealthy("runpod-dispatcher")
+                await system.crash("runpod-dispatcher")
+                try system.launch("runpod-dispatcher")
+                try await system.waitUntilHealthy("runpod-dispatcher")
 
-            let done = try await system.waitForTerminal(jobId)
-            #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
-            let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
-            #expect(versions.count == 2, "one new version")
-            #expect(versions.filter { $0["jobId"] as? String == jobId }.count == 1)
-            // Submitted once: the new instance re-attached to the engine's job instead of sending it again.
-            let health = try await HTTPProbe.send(.GET, system.engineURL + "/v2/cyclorama-studio/health").json()
-            let jobs = try #require(health["jobs"] as? [String: Any])
-            let total = ["completed", "failed", "inProgress", "inQueue"].compactMap { jobs[$0] as? Int }.reduce(0, +)
-            #expect(total == 1, "the engine saw exactly one job: \(jobs)\n\(system.logs())")
-            #expect(system.process("runpod-dispatcher")?.log().contains("re-attaching") == true, "the new dispatcher re-attached")
-        }
-    }
-
-    @Test func anIngestorKilledDuringTheDownloadCompletesTheJobOnceWithOneNewVersion() async throws {
-        // A RunPod stand-in whose first result download hangs, so the ingestor is killed mid-download.
-        let standIn = try await RunPodStandIn(scenarios: [
-            "slow": .init(jobs: [[.inProgress("1/2"), .completed(["image_url": "$RESULT", "cost": 0.025])]], firstDownloadDelay: .seconds(20))
-        ])
-        try await CycloramaSystem.run(
-            without: ["local-engine"],
-            overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ]
-        ) { system in
-            try await SystemDatabase.updateSettings(
-                system.database.url, ["aiImageBackend": "runpod", "runpodApiKey": RunPodBackendTests.apiKey])
-            let mediaId = try await system.upload(try Samples.bytes("dev04", "input.jpg"))
-            let jobId = try #require(
-                try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:slow"}"#)
-                    .json()["jobId"] as? String)
-            let deadline = ContinuousClock.now + .seconds(60)
-            while standIn.downloads("slow") == 0 {
-                guard ContinuousClock.now < deadline else { throw FixtureError(message: "no download started\n\(system.logs())") }
-                try await Task.sleep(for: .milliseconds(50))
+                let done = try await system.waitForTerminal(jobId)
+                #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
+                let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
+                #expect(versions.count == 2, "one new version")
+                #expect(versions.filter { $0["jobId"] as? String == jobId }.count == 1)
+                // Submitted once: the new instance re-attached to the engine's job instead of sending it again.
+                let health = try await HTTPProbe.send(.GET, system.engineURL + "/v2/cyclorama-studio/health").json()
+                let jobs = try #require(health["jobs"] as? [String: Any])
+                let total = ["completed", "failed", "inProgress", "inQueue"].compactMap { jobs[$0] as? Int }.reduce(0, +)
+                #expect(total == 1, "the engine saw exactly one job: \(jobs)\n\(system.logs())")
+                #expect(system.process("runpod-dispatcher")?.log().contains("re-attaching") == true, "the new dispatcher re-attached")
             }
-            await system.crash("result-ingestor")
-            try system.launch("result-ingestor")
-            try await system.waitUntilHealthy("result-ingestor")
-
-            let done = try await system.waitForTerminal(jobId)
-            #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
-            #expect(standIn.downloads("slow") == 2, "downloaded again after the crash")
-            let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
-            #expect(versions.count == 2, "exactly one new version: \(versions.map { $0["source"] ?? "-" })")
-            #expect(standIn.runs("slow").count == 1, "submitted once")
         }
-        await standIn.stop()
-    }
 
-    private func waitForStatus(_ system: CycloramaSystem, _ jobId: String, in wanted: Set<String>) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
-        var last = ""
-        while ContinuousClock.now < deadline {
-            last = (try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String) ?? ""
-            if wanted.contains(last) { return }
-            try await Task.sleep(for: .milliseconds(100))
+        @Test func anIngestorKilledDuringTheDownloadCompletesTheJobOnceWithOneNewVersion() async throws {
+            // A RunPod stand-in whose first result download hangs, so the ingestor is killed mid-download.
+            let standIn = try await RunPodStandIn(scenarios: [
+                "slow": .init(jobs: [[.inProgress("1/2"), .completed(["image_url": "$RESULT", "cost": 0.025])]], firstDownloadDelay: .seconds(20))
+            ])
+            try await CycloramaSystem.run(
+                without: ["local-engine"],
+                overrides: [
+                    "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
+                    "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+                ]
+            ) { system in
+                try await SystemDatabase.updateSettings(
+                    system.database.url, ["aiImageBackend": "runpod", "runpodApiKey": RunPodBackendTests.apiKey])
+                let mediaId = try await system.upload(try Samples.bytes("dev04", "input.jpg"))
+                let jobId = try #require(
+                    try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:slow"}"#)
+                        .json()["jobId"] as? String)
+                let deadline = ContinuousClock.now + .seconds(60)
+                while standIn.downloads("slow") == 0 {
+                    guard ContinuousClock.now < deadline else { throw FixtureError(message: "no download started\n\(system.logs())") }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                await system.crash("result-ingestor")
+                try system.launch("result-ingestor")
+                try await system.waitUntilHealthy("result-ingestor")
+
+                let done = try await system.waitForTerminal(jobId)
+                #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
+                #expect(standIn.downloads("slow") == 2, "downloaded again after the crash")
+                let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
+                #expect(versions.count == 2, "exactly one new version: \(versions.map { $0["source"] ?? "-" })")
+                #expect(standIn.runs("slow").count == 1, "submitted once")
+            }
+            await standIn.stop()
         }
-        throw FixtureError(message: "job \(jobId) never reached \(wanted); last \(last)\n\(system.logs())")
+
+        private func waitForStatus(_ system: CycloramaSystem, _ jobId: String, in wanted: Set<String>) async throws {
+            let deadline = ContinuousClock.now + .seconds(60)
+            var last = ""
+            while ContinuousClock.now < deadline {
+                last = (try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String) ?? ""
+                if wanted.contains(last) { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw FixtureError(message: "job \(jobId) never reached \(wanted); last \(last)\n\(system.logs())")
+        }
     }
 }

@@ -5,246 +5,258 @@ import Shared
 import Testing
 import TestSupport
 
-/// The seed's core flow through all six processes on real servers: upload, generate on the local
-/// engine, the studio shot replaces the media, the history keeps the original, revert restores it.
-@Suite("One image, end to end", .timeLimit(.minutes(10)))
-struct GenerationFlowTests {
-    @Test func uploadGenerateAndRevert() async throws {
-        try await CycloramaSystem.run() { system in
-            let contract = try await APIContract.load(from: system)
-            let original = try Samples.bytes("dev02", "input.jpg")
-            let meta = try JSONSerialization.jsonObject(with: Data(Samples.bytes("dev02", "meta.json"))) as? [String: Any]
-            let box = try #require(meta?["product_bbox"] as? [Int])
-            let mediaId = try await system.upload(original)
+extension SystemSuites {
+    /// The seed's core flow through all six processes on real servers: upload, generate on the local
+    /// engine, the studio shot replaces the media, the history keeps the original, revert restores it.
+    @Suite("One image, end to end", .timeLimit(.minutes(10)))
+    struct GenerationFlowTests {
+        @Test func uploadGenerateAndRevert() async throws {
+            try await CycloramaSystem.run() { system in
+                let contract = try await APIContract.load(from: system)
+                let original = try Samples.bytes("dev02", "input.jpg")
+                let meta = try JSONSerialization.jsonObject(with: Data(Samples.bytes("dev02", "meta.json"))) as? [String: Any]
+                let box = try #require(meta?["product_bbox"] as? [Int])
+                let mediaId = try await system.upload(original)
 
-            let accepted = try await system.call(
-                .POST, "/api/ai-image/generate/\(mediaId)", json: ##"{"shadowStyle": "soft", "backgroundColor": "#FFFFFF"}"##)
-            #expect(accepted.status == 202, "\(accepted.text)")
-            contract.check(accepted, "post", "/api/ai-image/generate/{mediaId}")
-            let body = try accepted.json()
-            #expect(body["success"] as? Bool == true)
-            #expect(body["status"] as? String == "QUEUED")
-            #expect(body["message"] as? String == "Generation started")
-            let jobId = try #require(body["jobId"] as? String)
+                let accepted = try await system.call(
+                    .POST, "/api/ai-image/generate/\(mediaId)", json: ##"{"shadowStyle": "soft", "backgroundColor": "#FFFFFF"}"##)
+                #expect(accepted.status == 202, "\(accepted.text)")
+                contract.check(accepted, "post", "/api/ai-image/generate/{mediaId}")
+                let body = try accepted.json()
+                #expect(body["success"] as? Bool == true)
+                #expect(body["status"] as? String == "QUEUED")
+                #expect(body["message"] as? String == "Generation started")
+                let jobId = try #require(body["jobId"] as? String)
 
-            let done = try await system.waitForTerminal(jobId)
-            #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
-            let statusAnswer = try await system.call(.GET, "/api/ai-image/status/\(jobId)")
-            contract.check(statusAnswer, "get", "/api/ai-image/status/{jobId}")
-            #expect(done["success"] as? Bool == true)
-            #expect((done["generationTime"] as? Double).map { $0 > 0 } == true, "generationTime in seconds: \(done)")
-            #expect(done["cost"] as? Double == 0, "the local engine is free")
-            let media = try #require(done["media"] as? [String: Any])
-            #expect(media["id"] as? String == mediaId)
-            #expect(media["mimeType"] as? String == "image/png")
+                let done = try await system.waitForTerminal(jobId)
+                #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
+                let statusAnswer = try await system.call(.GET, "/api/ai-image/status/\(jobId)")
+                contract.check(statusAnswer, "get", "/api/ai-image/status/{jobId}")
+                #expect(done["success"] as? Bool == true)
+                #expect((done["generationTime"] as? Double).map { $0 > 0 } == true, "generationTime in seconds: \(done)")
+                #expect(done["cost"] as? Double == 0, "the local engine is free")
+                let media = try #require(done["media"] as? [String: Any])
+                #expect(media["id"] as? String == mediaId)
+                #expect(media["mimeType"] as? String == "image/png")
 
-            // The media's file is now the studio shot: pure white away from the product.
-            let file = try await system.call(.GET, "/api/media/\(mediaId)/file")
-            #expect(file.status == 200)
-            let shot = try RasterImage(decoding: file.body)
-            #expect(shot.width == 1024 && shot.height == 1024, "same size as the upload")
-            let white = shot.isUniform((255, 255, 255), awayFrom: box, margin: 48, above: box[3] - 96)
-            #expect(white.ok && white.checked > 100_000, "background not pure white: \(white.first ?? "-") after \(white.checked) px")
+                // The media's file is now the studio shot: pure white away from the product.
+                let file = try await system.call(.GET, "/api/media/\(mediaId)/file")
+                #expect(file.status == 200)
+                let shot = try RasterImage(decoding: file.body)
+                #expect(shot.width == 1024 && shot.height == 1024, "same size as the upload")
+                let white = shot.isUniform((255, 255, 255), awayFrom: box, margin: 48, above: box[3] - 96)
+                #expect(white.ok && white.checked > 100_000, "background not pure white: \(white.first ?? "-") after \(white.checked) px")
 
-            // The history holds the original; revert brings it back.
-            let versions = try await system.call(.GET, "/api/media/\(mediaId)/versions")
-            contract.check(versions, "get", "/api/media/{id}/versions")
-            let list = try #require(try versions.json()["versions"] as? [[String: Any]])
-            #expect(list.count == 2)
-            #expect(list.first?["source"] as? String == "generation")
-            #expect(list.first?["jobId"] as? String == jobId)
-            let upload = try #require(list.last)
-            #expect(upload["source"] as? String == "upload")
-            let reverted = try await system.call(.POST, "/api/media/\(mediaId)/revert/\(try #require(upload["id"] as? String))")
-            #expect(reverted.status == 200, "\(reverted.text)")
-            contract.check(reverted, "post", "/api/media/{id}/revert/{versionId}")
-            let restored = try await system.call(.GET, "/api/media/\(mediaId)/file")
-            #expect(restored.body == original, "after revert the file is the uploaded one again")
-        }
-    }
-
-    @Test func errorsNameWhatWasWrong() async throws {
-        try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine"]) { system in
-            let contract = try await APIContract.load(from: system)
-            let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
-            let generate = "/api/ai-image/generate/\(mediaId)"
-
-            let unknown = try await system.call(.POST, "/api/ai-image/generate/\(UUID().uuidString.lowercased())", json: "{}")
-            #expect(unknown.status == 404)
-            #expect(unknown.error?.code == "not_found")
-            contract.check(unknown, "post", "/api/ai-image/generate/{mediaId}")
-
-            let shadow = try await system.call(.POST, generate, json: #"{"shadowStyle": "spooky"}"#)
-            #expect(shadow.status == 400)
-            #expect(shadow.error?.message.contains("shadowStyle") == true, "\(shadow.text)")
-            contract.check(shadow, "post", "/api/ai-image/generate/{mediaId}")
-
-            let color = try await system.call(.POST, generate, json: ##"{"backgroundColor": "#GGHHII"}"##)
-            #expect(color.status == 400)
-            #expect(color.error?.message.contains("backgroundColor") == true, "\(color.text)")
-
-            let upscale = try await system.call(.POST, generate, json: #"{"upscale": 3}"#)
-            #expect(upscale.status == 400)
-            #expect(upscale.error?.message.contains("upscale") == true, "\(upscale.text)")
-
-            let typo = try await system.call(.POST, generate, json: #"{"shadowstyle": "soft"}"#)
-            #expect(typo.status == 400)
-            #expect(typo.error?.message.contains("shadowstyle") == true, "\(typo.text)")
-
-            let noToken = try await system.call(.POST, generate, body: Array("{}".utf8), token: "")
-            #expect(noToken.status == 401)
-            #expect(noToken.error?.code == "unauthorized")
-            contract.check(noToken, "post", "/api/ai-image/generate/{mediaId}")
-
-            let missingJob = try await system.call(.GET, "/api/ai-image/status/\(UUID().uuidString.lowercased())")
-            #expect(missingJob.status == 404)
-            contract.check(missingJob, "get", "/api/ai-image/status/{jobId}")
-
-            // A media item that is not an image (another system's document) cannot be generated.
-            let documentId = try await SystemDatabase.withClient(system.database.url) { client in
-                try await MediaStore(client: client).create(
-                    collection: "DOCUMENTS", originalFilename: "spec.pdf",
-                    file: StoredFile(path: "aa/bb/spec.pdf", mimeType: "application/pdf", width: 1, height: 1, bytes: 10,
-                                     sha256: String(repeating: "a", count: 64))).id
+                // The history holds the original; revert brings it back.
+                let versions = try await system.call(.GET, "/api/media/\(mediaId)/versions")
+                contract.check(versions, "get", "/api/media/{id}/versions")
+                let list = try #require(try versions.json()["versions"] as? [[String: Any]])
+                #expect(list.count == 2)
+                #expect(list.first?["source"] as? String == "generation")
+                #expect(list.first?["jobId"] as? String == jobId)
+                let upload = try #require(list.last)
+                #expect(upload["source"] as? String == "upload")
+                let reverted = try await system.call(.POST, "/api/media/\(mediaId)/revert/\(try #require(upload["id"] as? String))")
+                #expect(reverted.status == 200, "\(reverted.text)")
+                contract.check(reverted, "post", "/api/media/{id}/revert/{versionId}")
+                let restored = try await system.call(.GET, "/api/media/\(mediaId)/file")
+                #expect(restored.body == original, "after revert the file is the uploaded one again")
             }
-            let notImage = try await system.call(.POST, "/api/ai-image/generate/\(documentId.uuidString.lowercased())", json: "{}")
-            #expect(notImage.status == 400)
-            #expect(notImage.error?.code == "not_an_image", "\(notImage.text)")
-            #expect(notImage.error?.message.contains("application/pdf") == true)
-
-            // Nothing above started a job: nothing reached the broker's dispatch stage.
-            let jobs = try await Self.jobCount(system)
-            #expect(jobs == 0, "refused requests leave no job behind")
         }
-    }
 
-    @Test func mediaLibraryAnswersMatchTheDocument() async throws {
-        try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
-            let contract = try await APIContract.load(from: system)
-            let uploaded = try await system.call(
-                .POST, "/api/media?collection=BANNERS", body: try Samples.bytes("dev01", "input.jpg"),
-                headers: [("Content-Type", "application/octet-stream")])
-            #expect(uploaded.status == 201)
-            contract.check(uploaded, "post", "/api/media")
-            let id = try #require((try uploaded.json()["media"] as? [String: Any])?["id"] as? String)
-            let notImage = try await system.call(.POST, "/api/media", body: Array("just text".utf8))
-            #expect(notImage.status == 415)
-            contract.check(notImage, "post", "/api/media")
-            let list = try await system.call(.GET, "/api/media?collection=BANNERS&page=1&pageSize=10")
-            #expect(list.status == 200)
-            contract.check(list, "get", "/api/media")
-            let badPage = try await system.call(.GET, "/api/media?page=0")
-            #expect(badPage.status == 400)
-            contract.check(badPage, "get", "/api/media")
-            let show = try await system.call(.GET, "/api/media/\(id)")
-            contract.check(show, "get", "/api/media/{id}")
-            let forbidden = try await system.call(.GET, "/api/media/\(id)", token: "not-a-token")
-            #expect(forbidden.status == 401)
-            contract.check(forbidden, "get", "/api/media/{id}")
-            let deleted = try await system.call(.DELETE, "/api/media/\(id)")
-            #expect(deleted.status == 200)
-            contract.check(deleted, "delete", "/api/media/{id}")
-            let gone = try await system.call(.GET, "/api/media/\(id)/versions")
-            #expect(gone.status == 404)
-            contract.check(gone, "get", "/api/media/{id}/versions")
-            let health = try await system.call(.GET, "/healthz", token: "")
-            contract.check(health, "get", "/healthz")
-            let unsigned = try await system.call(.GET, "/media/\(id)/file?expires=1&signature=00", token: "")
-            #expect(unsigned.status == 403)
-            contract.check(unsigned, "get", "/media/{id}/file")
-        }
-    }
+        @Test func errorsNameWhatWasWrong() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine"]) { system in
+                let contract = try await APIContract.load(from: system)
+                let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                let generate = "/api/ai-image/generate/\(mediaId)"
 
-    @Test func idempotencyKeyReplaysTheFirstAnswer() async throws {
-        try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine"]) { system in
-            let contract = try await APIContract.load(from: system)
-            let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
-            let key = [("Idempotency-Key", "order-\(UUID().uuidString)")]
-            let first = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"shadowStyle":"dramatic"}"#, headers: key)
-            let again = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"shadowStyle":"dramatic"}"#, headers: key)
-            #expect(first.status == 202)
-            #expect(again.status == 202)
-            #expect(again.header("Idempotent-Replayed") == "true")
-            let firstJob = try first.json()["jobId"] as? String
-            let againJob = try again.json()["jobId"] as? String
-            #expect(firstJob != nil && firstJob == againJob, "a repeat answers the same job")
-            contract.check(again, "post", "/api/ai-image/generate/{mediaId}")
+                let unknown = try await system.call(.POST, "/api/ai-image/generate/\(UUID().uuidString.lowercased())", json: "{}")
+                #expect(unknown.status == 404)
+                #expect(unknown.error?.code == "not_found")
+                contract.check(unknown, "post", "/api/ai-image/generate/{mediaId}")
 
-            let different = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"shadowStyle":"soft"}"#, headers: key)
-            #expect(different.status == 409)
-            #expect(different.error?.code == "idempotency_conflict")
+                let shadow = try await system.call(.POST, generate, json: #"{"shadowStyle": "spooky"}"#)
+                #expect(shadow.status == 400)
+                #expect(shadow.error?.message.contains("shadowStyle") == true, "\(shadow.text)")
+                contract.check(shadow, "post", "/api/ai-image/generate/{mediaId}")
 
-            let jobs = try await Self.jobCount(system)
-            #expect(jobs == 1, "the repeat started nothing")
-        }
-    }
+                let color = try await system.call(.POST, generate, json: ##"{"backgroundColor": "#GGHHII"}"##)
+                #expect(color.status == 400)
+                #expect(color.error?.message.contains("backgroundColor") == true, "\(color.text)")
 
-    @Test func progressStreamsAsServerSentEventsAndCancelStopsAJob() async throws {
-        // A slow (simulated) engine, so the job can be watched and cancelled while it runs.
-        try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "3000"]]) { system in
-            let contract = try await APIContract.load(from: system)
-            let mediaId = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
+                let upscale = try await system.call(.POST, generate, json: #"{"upscale": 3}"#)
+                #expect(upscale.status == 400)
+                #expect(upscale.error?.message.contains("upscale") == true, "\(upscale.text)")
 
-            let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
-            let stream = try await HTTPProbe.send(
-                .GET, system.gatewayURL + "/api/ai-image/events?jobId=\(jobId)",
-                headers: [("Authorization", "Bearer \(system.token)")], timeout: .seconds(120))
-            #expect(stream.status == 200)
-            #expect(stream.header("content-type")?.hasPrefix("text/event-stream") == true)
-            let events = stream.text.components(separatedBy: "\n\n").compactMap { block -> (name: String, data: String)? in
-                let lines = block.split(separator: "\n")
-                guard let name = lines.first(where: { $0.hasPrefix("event: ") }), let data = lines.first(where: { $0.hasPrefix("data: ") }) else { return nil }
-                return (String(name.dropFirst(7)), String(data.dropFirst(6)))
+                let typo = try await system.call(.POST, generate, json: #"{"shadowstyle": "soft"}"#)
+                #expect(typo.status == 400)
+                #expect(typo.error?.message.contains("shadowstyle") == true, "\(typo.text)")
+
+                let noToken = try await system.call(.POST, generate, body: Array("{}".utf8), token: "")
+                #expect(noToken.status == 401)
+                #expect(noToken.error?.code == "unauthorized")
+                contract.check(noToken, "post", "/api/ai-image/generate/{mediaId}")
+
+                let missingJob = try await system.call(.GET, "/api/ai-image/status/\(UUID().uuidString.lowercased())")
+                #expect(missingJob.status == 404)
+                contract.check(missingJob, "get", "/api/ai-image/status/{jobId}")
+
+                // A media item that is not an image (another system's document) cannot be generated.
+                let documentId = try await SystemDatabase.withClient(system.database.url) { client in
+                    try await MediaStore(client: client).create(
+                        collection: "DOCUMENTS", originalFilename: "spec.pdf",
+                        file: StoredFile(path: "aa/bb/spec.pdf", mimeType: "application/pdf", width: 1, height: 1, bytes: 10,
+                                         sha256: String(repeating: "a", count: 64))).id
+                }
+                let notImage = try await system.call(.POST, "/api/ai-image/generate/\(documentId.uuidString.lowercased())", json: "{}")
+                #expect(notImage.status == 400)
+                #expect(notImage.error?.code == "not_an_image", "\(notImage.text)")
+                #expect(notImage.error?.message.contains("application/pdf") == true)
+
+                // Nothing above started a job: nothing reached the broker's dispatch stage.
+                let jobs = try await Self.jobCount(system)
+                #expect(jobs == 0, "refused requests leave no job behind")
             }
-            let names = events.map(\.name)
-            #expect(names.last == "completed", "\(names)")
-            #expect(names.contains("in_progress"), "\(names)")
-            let order = ["queued", "prompting", "submitted", "in_progress", "downloading", "completed"]
-            let ranks = names.compactMap { order.firstIndex(of: $0) }
-            #expect(ranks == ranks.sorted(), "stages only move forward: \(names)")
-            for event in events {
-                let violations = try contract.document.validate(json: Data(event.data.utf8), againstSchema: "JobEvent")
-                #expect(violations.isEmpty, "\(event.data): \(violations)")
-            }
-            let last = try #require(events.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.data.utf8)) as? [String: Any] })
-            #expect((last["media"] as? [String: Any])?["id"] as? String == mediaId, "the completed event carries the media")
-
-            // Cancel: a second job, cancelled while the engine works on it.
-            let failures = BrokerProbe.listeningQueue(exchange: Routing.Exchange.events, routingKey: Routing.Key.generationFailed)
-            let probe = try await BrokerProbe(queues: [failures], url: system.amqpURL)
-            let second = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
-            let cancelled = try await system.call(.POST, "/api/ai-image/jobs/\(second)/cancel")
-            #expect(cancelled.status == 200, "\(cancelled.text)")
-            contract.check(cancelled, "post", "/api/ai-image/jobs/{jobId}/cancel")
-            #expect(try cancelled.json()["status"] as? String == "CANCELLED")
-            let again = try await system.call(.POST, "/api/ai-image/jobs/\(second)/cancel")
-            #expect(again.status == 200, "cancelling twice is harmless")
-            let finished = try await system.call(.POST, "/api/ai-image/jobs/\(jobId)/cancel")
-            #expect(finished.status == 409)
-            #expect(finished.error?.code == "job_finished")
-            contract.check(finished, "post", "/api/ai-image/jobs/{jobId}/cancel")
-            let status = try await system.waitForTerminal(second)
-            #expect(status["status"] as? String == "CANCELLED")
-            // Broker listeners hear the end too: GenerationFailed with code `cancelled`.
-            let terminal = try await probe.first(on: failures.name, timeout: .seconds(30)) {
-                String(decoding: $0.body, as: UTF8.self).lowercased().contains(second)
-            }
-            let failed = try terminal.map { try MessageDecoder.decode(GenerationFailed.self, from: $0.body) }
-            #expect(failed?.code == .cancelled, "\(String(describing: failed))\n\(system.logs())")
-            await probe.close()
-            #expect((status["error"] as? [String: Any])?["code"] as? String == "cancelled")
-            // The cancelled job's result never replaces the media: wait past the engine's latency.
-            try await Task.sleep(for: .seconds(6))
-            let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
-            #expect(versions.count == 2, "the upload and the first job's result only: \(versions.map { $0["jobId"] ?? "-" })")
         }
-    }
 
-    static func jobCount(_ system: CycloramaSystem) async throws -> Int {
-        try await SystemDatabase.withClient(system.database.url) { client in
-            var count = 0
-            for try await n in try await client.query("SELECT count(*)::int FROM generation_jobs").decode(Int.self) { count = n }
-            return count
+        @Test func mediaLibraryAnswersMatchTheDocument() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                let contract = try await APIContract.load(from: system)
+                let uploaded = try await system.call(
+                    .POST, "/api/media?collection=BANNERS", body: try Samples.bytes("dev01", "input.jpg"),
+                    headers: [("Content-Type", "application/octet-stream")])
+                #expect(uploaded.status == 201)
+                contract.check(uploaded, "post", "/api/media")
+                let id = try #require((try uploaded.json()["media"] as? [String: Any])?["id"] as? String)
+                let notImage = try await system.call(.POST, "/api/media", body: Array("just text".utf8))
+                #expect(notImage.status == 415)
+                contract.check(notImage, "post", "/api/media")
+                let list = try await system.call(.GET, "/api/media?collection=BANNERS&page=1&pageSize=10")
+                #expect(list.status == 200)
+                contract.check(list, "get", "/api/media")
+                let badPage = try await system.call(.GET, "/api/media?page=0")
+                #expect(badPage.status == 400)
+                contract.check(badPage, "get", "/api/media")
+                let show = try await system.call(.GET, "/api/media/\(id)")
+                contract.check(show, "get", "/api/media/{id}")
+                let forbidden = try await system.call(.GET, "/api/media/\(id)", token: "not-a-token")
+                #expect(forbidden.status == 401)
+                contract.check(forbidden, "get", "/api/media/{id}")
+                let deleted = try await system.call(.DELETE, "/api/media/\(id)")
+                #expect(deleted.status == 200)
+                contract.check(deleted, "delete", "/api/media/{id}")
+                let gone = try await system.call(.GET, "/api/media/\(id)/versions")
+                #expect(gone.status == 404)
+                contract.check(gone, "get", "/api/media/{id}/versions")
+                let health = try await system.call(.GET, "/healthz", token: "")
+                contract.check(health, "get", "/healthz")
+                let unsigned = try await system.call(.GET, "/media/\(id)/file?expires=1&signature=00", token: "")
+                #expect(unsigned.status == 403)
+                contract.check(unsigned, "get", "/media/{id}/file")
+            }
+        }
+
+        @Test func idempotencyKeyReplaysTheFirstAnswer() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine"]) { system in
+                let contract = try await APIContract.load(from: system)
+                let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                let key = [("Idempotency-Key", "order-\(UUID().uuidString)")]
+                let first = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"shadowStyle":"dramatic"}"#, headers: key)
+                let again = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"shadowStyle":"dramatic"}"#, headers: key)
+                #expect(first.status == 202)
+                #expect(again.status == 202)
+                #expect(again.header("Idempotent-Replayed") == "true")
+                let firstJob = try first.json()["jobId"] as? String
+                let againJob = try again.json()["jobId"] as? String
+                #expect(firstJob != nil && firstJob == againJob, "a repeat answers the same job")
+                contract.check(again, "post", "/api/ai-image/generate/{mediaId}")
+
+                let different = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"shadowStyle":"soft"}"#, headers: key)
+                #expect(different.status == 409)
+                #expect(different.error?.code == "idempotency_conflict")
+
+                let jobs = try await Self.jobCount(system)
+                #expect(jobs == 1, "the repeat started nothing")
+
+                // Every POST honours it: a repeated upload creates one media item.
+                let uploadKey = [("Idempotency-Key", "upload-\(UUID().uuidString)"), ("Content-Type", "application/octet-stream")]
+                let photo = try Samples.bytes("dev01", "input.jpg")
+                let firstUpload = try await system.call(.POST, "/api/media?collection=DEDUP", body: photo, headers: uploadKey)
+                let secondUpload = try await system.call(.POST, "/api/media?collection=DEDUP", body: photo, headers: uploadKey)
+                #expect(firstUpload.status == 201 && secondUpload.status == 201)
+                #expect(secondUpload.header("Idempotent-Replayed") == "true")
+                let listed = try await system.call(.GET, "/api/media?collection=DEDUP").json()
+                #expect(listed["total"] as? Int == 1, "one media item, not two")
+            }
+        }
+
+        @Test func progressStreamsAsServerSentEventsAndCancelStopsAJob() async throws {
+            // A slow (simulated) engine, so the job can be watched and cancelled while it runs.
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "3000"]]) { system in
+                let contract = try await APIContract.load(from: system)
+                let mediaId = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
+
+                let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
+                let stream = try await HTTPProbe.send(
+                    .GET, system.gatewayURL + "/api/ai-image/events?jobId=\(jobId)",
+                    headers: [("Authorization", "Bearer \(system.token)")], timeout: .seconds(120))
+                #expect(stream.status == 200)
+                #expect(stream.header("content-type")?.hasPrefix("text/event-stream") == true)
+                let events = stream.text.components(separatedBy: "\n\n").compactMap { block -> (name: String, data: String)? in
+                    let lines = block.split(separator: "\n")
+                    guard let name = lines.first(where: { $0.hasPrefix("event: ") }), let data = lines.first(where: { $0.hasPrefix("data: ") }) else { return nil }
+                    return (String(name.dropFirst(7)), String(data.dropFirst(6)))
+                }
+                let names = events.map(\.name)
+                #expect(names.last == "completed", "\(names)")
+                #expect(names.contains("in_progress"), "\(names)")
+                let order = ["queued", "prompting", "submitted", "in_progress", "downloading", "completed"]
+                let ranks = names.compactMap { order.firstIndex(of: $0) }
+                #expect(ranks == ranks.sorted(), "stages only move forward: \(names)")
+                for event in events {
+                    let violations = try contract.document.validate(json: Data(event.data.utf8), againstSchema: "JobEvent")
+                    #expect(violations.isEmpty, "\(event.data): \(violations)")
+                }
+                let last = try #require(events.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.data.utf8)) as? [String: Any] })
+                #expect((last["media"] as? [String: Any])?["id"] as? String == mediaId, "the completed event carries the media")
+
+                // Cancel: a second job, cancelled while the engine works on it.
+                let failures = BrokerProbe.listeningQueue(exchange: Routing.Exchange.events, routingKey: Routing.Key.generationFailed)
+                let probe = try await BrokerProbe(queues: [failures], url: system.amqpURL)
+                let second = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
+                let cancelled = try await system.call(.POST, "/api/ai-image/jobs/\(second)/cancel")
+                #expect(cancelled.status == 200, "\(cancelled.text)")
+                contract.check(cancelled, "post", "/api/ai-image/jobs/{jobId}/cancel")
+                #expect(try cancelled.json()["status"] as? String == "CANCELLED")
+                let again = try await system.call(.POST, "/api/ai-image/jobs/\(second)/cancel")
+                #expect(again.status == 200, "cancelling twice is harmless")
+                let finished = try await system.call(.POST, "/api/ai-image/jobs/\(jobId)/cancel")
+                #expect(finished.status == 409)
+                #expect(finished.error?.code == "job_finished")
+                contract.check(finished, "post", "/api/ai-image/jobs/{jobId}/cancel")
+                let status = try await system.waitForTerminal(second)
+                #expect(status["status"] as? String == "CANCELLED")
+                // Broker listeners hear the end too: GenerationFailed with code `cancelled`.
+                let terminal = try await probe.first(on: failures.name, timeout: .seconds(30)) {
+                    String(decoding: $0.body, as: UTF8.self).lowercased().contains(second)
+                }
+                let failed = try terminal.map { try MessageDecoder.decode(GenerationFailed.self, from: $0.body) }
+                #expect(failed?.code == .cancelled, "\(String(describing: failed))\n\(system.logs())")
+                await probe.close()
+                #expect((status["error"] as? [String: Any])?["code"] as? String == "cancelled")
+                // The cancelled job's result never replaces the media: wait past the engine's latency.
+                try await Task.sleep(for: .seconds(6))
+                let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
+                #expect(versions.count == 2, "the upload and the first job's result only: \(versions.map { $0["jobId"] ?? "-" })")
+            }
+        }
+
+        static func jobCount(_ system: CycloramaSystem) async throws -> Int {
+            try await SystemDatabase.withClient(system.database.url) { client in
+                var count = 0
+                for try await n in try await client.query("SELECT count(*)::int FROM generation_jobs").decode(Int.self) { count = n }
+                return count
+            }
         }
     }
 }

@@ -4,160 +4,162 @@ import Shared
 import Testing
 import TestSupport
 
-/// The `runpod` backend against a stand-in speaking RunPod's protocol: what the dispatcher sends
-/// (FLUX.1 Kontext's input exactly, the Bearer key) and how each kind of trouble ends (RUNPOD.md).
-@Suite("RunPod backend", .timeLimit(.minutes(10)))
-struct RunPodBackendTests {
-    static let apiKey = "rpa_TESTKEY0123456789abcdefghijklmnop"
+extension SystemSuites {
+    /// The `runpod` backend against a stand-in speaking RunPod's protocol: what the dispatcher sends
+    /// (FLUX.1 Kontext's input exactly, the Bearer key) and how each kind of trouble ends (RUNPOD.md).
+    @Suite("RunPod backend", .timeLimit(.minutes(10)))
+    struct RunPodBackendTests {
+        static let apiKey = "rpa_TESTKEY0123456789abcdefghijklmnop"
 
-    @Test func kontextInputRetriesAndFailuresEndAsDocumented() async throws {
-        let standIn = try await RunPodStandIn(scenarios: [
-            "happy": .init(runRejections: [429, 429], jobs: [[.inQueue, .inProgress("4/10"), .completed(["image_url": "$RESULT", "cost": 0.025])]]),
-            "flaky": .init(jobs: [[.http(500), .http(502), .completed(["result": "$RESULT"])]]),
-            "expired": .init(jobs: [[.inQueue, .http(404)], [.completed(["image_url": "$RESULT", "cost": 0.03])]]),
-            "empty": .init(jobs: [[.inProgress(nil), .completed(nil)]]),
-            "broken": .init(jobs: [[.failed(#"{"error_type": "OOM", "error_message": "CUDA out of memory"}"#)]]),
-        ])
-        try await CycloramaSystem.run(overrides: [
-            "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-            "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-        ]) { system in
-            try await SystemDatabase.updateSettings(
-                system.database.url, ["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageResolution": "1536"])
-            let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
+        @Test func kontextInputRetriesAndFailuresEndAsDocumented() async throws {
+            let standIn = try await RunPodStandIn(scenarios: [
+                "happy": .init(runRejections: [429, 429], jobs: [[.inQueue, .inProgress("4/10"), .completed(["image_url": "$RESULT", "cost": 0.025])]]),
+                "flaky": .init(jobs: [[.http(500), .http(502), .completed(["result": "$RESULT"])]]),
+                "expired": .init(jobs: [[.inQueue, .http(404)], [.completed(["image_url": "$RESULT", "cost": 0.03])]]),
+                "empty": .init(jobs: [[.inProgress(nil), .completed(nil)]]),
+                "broken": .init(jobs: [[.failed(#"{"error_type": "OOM", "error_message": "CUDA out of memory"}"#)]]),
+            ])
+            try await CycloramaSystem.run(overrides: [
+                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
+                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+            ]) { system in
+                try await SystemDatabase.updateSettings(
+                    system.database.url, ["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageResolution": "1536"])
+                let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
 
-            func start(_ scenario: String, upscale: Int = 1) async throws -> String {
-                let answer = try await system.call(
-                    .POST, "/api/ai-image/generate/\(mediaId)",
-                    json: #"{"customInstructions": "case:\#(scenario)", "upscale": \#(upscale)}"#)
-                guard answer.status == 202, let jobId = try answer.json()["jobId"] as? String else {
-                    throw FixtureError(message: "generate for \(scenario): \(answer.status) \(answer.text)")
+                func start(_ scenario: String, upscale: Int = 1) async throws -> String {
+                    let answer = try await system.call(
+                        .POST, "/api/ai-image/generate/\(mediaId)",
+                        json: #"{"customInstructions": "case:\#(scenario)", "upscale": \#(upscale)}"#)
+                    guard answer.status == 202, let jobId = try answer.json()["jobId"] as? String else {
+                        throw FixtureError(message: "generate for \(scenario): \(answer.status) \(answer.text)")
+                    }
+                    return jobId
                 }
-                return jobId
+                let happy = try await start("happy", upscale: 2)
+                let happyDone = try await system.waitForTerminal(happy)
+                // One at a time: each result replaces the same media, so their versions stay in order.
+                let flaky = try await system.waitForTerminal(try await start("flaky"))
+                let expired = try await system.waitForTerminal(try await start("expired"))
+                let empty = try await system.waitForTerminal(try await start("empty"))
+                let broken = try await system.waitForTerminal(try await start("broken"))
+
+                // 429 on /run twice, then accepted: retried with backoff; the result and its cost recorded.
+                #expect(happyDone["status"] as? String == "COMPLETED", "\(happyDone)\n\(system.logs())")
+                #expect(happyDone["cost"] as? Double == 0.025)
+                #expect(happyDone["backend"] as? String == "runpod")
+                let runs = standIn.runs("happy")
+                #expect(runs.count == 3, "two 429s, then the accepted submission")
+                let call = try #require(runs.last)
+                #expect(call.authorization == "Bearer \(Self.apiKey)")
+                let input = try #require(call.body["input"]?.objectValue)
+                #expect(Set(input.keys) == ["prompt", "image", "negative_prompt", "size", "num_inference_steps", "guidance", "seed",
+                                            "output_format", "enable_safety_checker"], "the Kontext schema, nothing else: \(input.keys.sorted())")
+                #expect(input["prompt"]?.stringValue?.contains("Replace the background with a clean professional pure white studio background.") == true)
+                #expect(input["size"] == "1536*1536", "from aiImageResolution")
+                #expect(input["num_inference_steps"] == 28)
+                #expect(input["guidance"]?.doubleValue == 3.5)
+                #expect(input["seed"] == -1)
+                #expect(input["output_format"] == "png")
+                #expect(input["negative_prompt"] == "")
+                #expect(input["enable_safety_checker"] == true)
+                #expect(call.body["policy"]?["executionTimeout"]?.intValue != nil, "a per-job policy bounds the job at RunPod too")
+                #expect(!call.body.encodedText.contains(Self.apiKey), "the key never goes into the body (RunPod echoes input)")
+                // The image is a link RunPod can fetch without our API token.
+                let image = try #require(input["image"]?.stringValue)
+                #expect(image.hasPrefix(system.gatewayURL + "/media/\(mediaId)/file?expires="), "\(image)")
+                let fetched = try await HTTPProbe.send(.GET, image)
+                #expect(fetched.status == 200, "the signed link works without a token")
+                let current = try await system.call(.GET, "/api/media/\(mediaId)/file")
+                #expect(fetched.body == current.body, "the link serves the media's current file")
+                var forged = image
+                forged.replaceSubrange(forged.index(before: forged.endIndex)..., with: forged.hasSuffix("0") ? "1" : "0")
+                #expect(try await HTTPProbe.send(.GET, forged).status == 403, "a tampered signature is refused")
+                // RunPod does not upscale: the ingestor did (2x of the 64x48 result).
+                let media = try #require(happyDone["media"] as? [String: Any])
+                #expect(media["width"] as? Int == 128 && media["height"] as? Int == 96, "\(media)")
+
+                // 5xx on /status: retried; `output.result` is accepted like `image_url`.
+                #expect(flaky["status"] as? String == "COMPLETED", "\(flaky)\n\(system.logs())")
+
+                // 404 after expiry: the job is lost, submitted again once, and completes.
+                #expect(expired["status"] as? String == "COMPLETED", "\(expired)")
+                #expect(standIn.runs("expired").count == 2)
+                #expect(expired["cost"] as? Double == 0.03)
+
+                // COMPLETED without output: FAILED with a reason.
+                #expect(empty["status"] as? String == "FAILED")
+                let emptyError = try #require(empty["error"] as? [String: Any])
+                #expect(emptyError["code"] as? String == "invalid_output")
+                #expect((emptyError["message"] as? String)?.contains("without an output") == true, "\(emptyError)")
+
+                // FAILED: the reason from RunPod's (JSON) error string.
+                #expect(broken["status"] as? String == "FAILED")
+                let brokenError = try #require(broken["error"] as? [String: Any])
+                #expect(brokenError["code"] as? String == "backend_failed")
+                #expect((brokenError["message"] as? String)?.contains("CUDA out of memory") == true, "\(brokenError)")
+
+                let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
+                #expect(versions.count == 4, "the upload plus the three completed jobs, once each")
             }
-            let happy = try await start("happy", upscale: 2)
-            let happyDone = try await system.waitForTerminal(happy)
-            // One at a time: each result replaces the same media, so their versions stay in order.
-            let flaky = try await system.waitForTerminal(try await start("flaky"))
-            let expired = try await system.waitForTerminal(try await start("expired"))
-            let empty = try await system.waitForTerminal(try await start("empty"))
-            let broken = try await system.waitForTerminal(try await start("broken"))
-
-            // 429 on /run twice, then accepted: retried with backoff; the result and its cost recorded.
-            #expect(happyDone["status"] as? String == "COMPLETED", "\(happyDone)\n\(system.logs())")
-            #expect(happyDone["cost"] as? Double == 0.025)
-            #expect(happyDone["backend"] as? String == "runpod")
-            let runs = standIn.runs("happy")
-            #expect(runs.count == 3, "two 429s, then the accepted submission")
-            let call = try #require(runs.last)
-            #expect(call.authorization == "Bearer \(Self.apiKey)")
-            let input = try #require(call.body["input"]?.objectValue)
-            #expect(Set(input.keys) == ["prompt", "image", "negative_prompt", "size", "num_inference_steps", "guidance", "seed",
-                                        "output_format", "enable_safety_checker"], "the Kontext schema, nothing else: \(input.keys.sorted())")
-            #expect(input["prompt"]?.stringValue?.contains("Replace the background with a clean professional pure white studio background.") == true)
-            #expect(input["size"] == "1536*1536", "from aiImageResolution")
-            #expect(input["num_inference_steps"] == 28)
-            #expect(input["guidance"]?.doubleValue == 3.5)
-            #expect(input["seed"] == -1)
-            #expect(input["output_format"] == "png")
-            #expect(input["negative_prompt"] == "")
-            #expect(input["enable_safety_checker"] == true)
-            #expect(call.body["policy"]?["executionTimeout"]?.intValue != nil, "a per-job policy bounds the job at RunPod too")
-            #expect(!call.body.encodedText.contains(Self.apiKey), "the key never goes into the body (RunPod echoes input)")
-            // The image is a link RunPod can fetch without our API token.
-            let image = try #require(input["image"]?.stringValue)
-            #expect(image.hasPrefix(system.gatewayURL + "/media/\(mediaId)/file?expires="), "\(image)")
-            let fetched = try await HTTPProbe.send(.GET, image)
-            #expect(fetched.status == 200, "the signed link works without a token")
-            let current = try await system.call(.GET, "/api/media/\(mediaId)/file")
-            #expect(fetched.body == current.body, "the link serves the media's current file")
-            var forged = image
-            forged.replaceSubrange(forged.index(before: forged.endIndex)..., with: forged.hasSuffix("0") ? "1" : "0")
-            #expect(try await HTTPProbe.send(.GET, forged).status == 403, "a tampered signature is refused")
-            // RunPod does not upscale: the ingestor did (2x of the 64x48 result).
-            let media = try #require(happyDone["media"] as? [String: Any])
-            #expect(media["width"] as? Int == 128 && media["height"] as? Int == 96, "\(media)")
-
-            // 5xx on /status: retried; `output.result` is accepted like `image_url`.
-            #expect(flaky["status"] as? String == "COMPLETED", "\(flaky)\n\(system.logs())")
-
-            // 404 after expiry: the job is lost, submitted again once, and completes.
-            #expect(expired["status"] as? String == "COMPLETED", "\(expired)")
-            #expect(standIn.runs("expired").count == 2)
-            #expect(expired["cost"] as? Double == 0.03)
-
-            // COMPLETED without output: FAILED with a reason.
-            #expect(empty["status"] as? String == "FAILED")
-            let emptyError = try #require(empty["error"] as? [String: Any])
-            #expect(emptyError["code"] as? String == "invalid_output")
-            #expect((emptyError["message"] as? String)?.contains("without an output") == true, "\(emptyError)")
-
-            // FAILED: the reason from RunPod's (JSON) error string.
-            #expect(broken["status"] as? String == "FAILED")
-            let brokenError = try #require(broken["error"] as? [String: Any])
-            #expect(brokenError["code"] as? String == "backend_failed")
-            #expect((brokenError["message"] as? String)?.contains("CUDA out of memory") == true, "\(brokenError)")
-
-            let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
-            #expect(versions.count == 4, "the upload plus the three completed jobs, once each")
+            await standIn.stop()
         }
-        await standIn.stop()
-    }
 
-    @Test func costsAreRecordedAndTheMonthlyBudgetStopsNewRunPodRequests() async throws {
-        let standIn = try await RunPodStandIn(scenarios: [
-            "priced": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.025])]]),
-            "unpriced": .init(jobs: [[.completed(["image_url": "$RESULT"])]]),
-        ])
-        try await CycloramaSystem.run(without: ["local-engine"], overrides: [
-            "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-            "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-        ]) { system in
-            let contract = try await APIContract.load(from: system)
-            let put = try await system.call(
-                .PUT, "/api/ai-image/settings",
-                json: #"{"aiImageBackend": "runpod", "runpodApiKey": "\#(Self.apiKey)", "aiImageMonthlyBudget": 0.05}"#)
-            #expect(put.status == 200, "\(put.text)")
-            let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
-            func run(_ scenario: String) async throws -> [String: Any] {
-                let answer = try await system.call(
-                    .POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:\#(scenario)"}"#)
-                let jobId = try #require(try answer.json()["jobId"] as? String, "\(answer.text)")
-                return try await system.waitForTerminal(jobId)
+        @Test func costsAreRecordedAndTheMonthlyBudgetStopsNewRunPodRequests() async throws {
+            let standIn = try await RunPodStandIn(scenarios: [
+                "priced": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.025])]]),
+                "unpriced": .init(jobs: [[.completed(["image_url": "$RESULT"])]]),
+            ])
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
+                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
+                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+            ]) { system in
+                let contract = try await APIContract.load(from: system)
+                let put = try await system.call(
+                    .PUT, "/api/ai-image/settings",
+                    json: #"{"aiImageBackend": "runpod", "runpodApiKey": "\#(Self.apiKey)", "aiImageMonthlyBudget": 0.05}"#)
+                #expect(put.status == 200, "\(put.text)")
+                let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
+                func run(_ scenario: String) async throws -> [String: Any] {
+                    let answer = try await system.call(
+                        .POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:\#(scenario)"}"#)
+                    let jobId = try #require(try answer.json()["jobId"] as? String, "\(answer.text)")
+                    return try await system.waitForTerminal(jobId)
+                }
+                let priced = try await run("priced")
+                #expect(priced["cost"] as? Double == 0.025, "RunPod's output.cost")
+                let unpriced = try await run("unpriced")
+                // No output.cost: aiImagePricePerMegapixel (0.03) x the 1024*1024 output.
+                let expected = 0.03 * 1024 * 1024 / 1_000_000
+                #expect(abs((unpriced["cost"] as? Double ?? 0) - expected) < 0.000_01, "\(unpriced)")
+
+                // 0.025 + 0.031 reaches the budget of 0.05: new RunPod requests are refused.
+                let refused = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
+                #expect(refused.status == 402, "\(refused.text)")
+                #expect(refused.error?.code == "budget_exhausted")
+                #expect(refused.error?.message.contains("aiImageMonthlyBudget") == true)
+                contract.check(refused, "post", "/api/ai-image/generate/{mediaId}")
+                let batch = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(mediaId)"]}"#)
+                #expect(batch.status == 402)
+                // The local engine is free: switching back works at once.
+                let local = try await system.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageBackend": "local"}"#)
+                #expect(local.status == 200)
+                let accepted = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
+                #expect(accepted.status == 202, "\(accepted.text)")
             }
-            let priced = try await run("priced")
-            #expect(priced["cost"] as? Double == 0.025, "RunPod's output.cost")
-            let unpriced = try await run("unpriced")
-            // No output.cost: aiImagePricePerMegapixel (0.03) x the 1024*1024 output.
-            let expected = 0.03 * 1024 * 1024 / 1_000_000
-            #expect(abs((unpriced["cost"] as? Double ?? 0) - expected) < 0.000_01, "\(unpriced)")
-
-            // 0.025 + 0.031 reaches the budget of 0.05: new RunPod requests are refused.
-            let refused = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
-            #expect(refused.status == 402, "\(refused.text)")
-            #expect(refused.error?.code == "budget_exhausted")
-            #expect(refused.error?.message.contains("aiImageMonthlyBudget") == true)
-            contract.check(refused, "post", "/api/ai-image/generate/{mediaId}")
-            let batch = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(mediaId)"]}"#)
-            #expect(batch.status == 402)
-            // The local engine is free: switching back works at once.
-            let local = try await system.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageBackend": "local"}"#)
-            #expect(local.status == 200)
-            let accepted = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
-            #expect(accepted.status == 202, "\(accepted.text)")
+            await standIn.stop()
         }
-        await standIn.stop()
-    }
 
-    @Test func withoutAnAPIKeyTheJobFailsAndSaysWhy() async throws {
-        try await CycloramaSystem.run(without: ["local-engine"]) { system in
-            try await SystemDatabase.updateSettings(system.database.url, ["aiImageBackend": "runpod"])
-            let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
-            let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
-            let done = try await system.waitForTerminal(jobId)
-            #expect(done["status"] as? String == "FAILED")
-            let message = (done["error"] as? [String: Any])?["message"] as? String
-            #expect(message?.contains("runpodApiKey") == true, "\(done)")
+        @Test func withoutAnAPIKeyTheJobFailsAndSaysWhy() async throws {
+            try await CycloramaSystem.run(without: ["local-engine"]) { system in
+                try await SystemDatabase.updateSettings(system.database.url, ["aiImageBackend": "runpod"])
+                let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
+                let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
+                let done = try await system.waitForTerminal(jobId)
+                #expect(done["status"] as? String == "FAILED")
+                let message = (done["error"] as? [String: Any])?["message"] as? String
+                #expect(message?.contains("runpodApiKey") == true, "\(done)")
+            }
         }
     }
 }

@@ -1,0 +1,99 @@
+import Crypto
+import Database
+import HTTPTypes
+import Hummingbird
+import ServiceSupport
+
+/// `Idempotency-Key` on every POST behind it: the first request with a key runs and its answer is
+/// remembered (24 h); a repeat gets that answer (`Idempotent-Replayed: true`) and starts nothing.
+///
+/// The key is claimed before the request runs, so two concurrent requests with one key cannot both
+/// start (the second gets 409 `idempotency_in_progress`); the same key with another method, path or
+/// body is 409 `idempotency_conflict`; a server error (5xx) releases the key so the request can be
+/// retried. Only JSON answers are remembered; the request body is read (up to 16 MB) to fingerprint it.
+struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let store: IdempotencyStore
+    static var header: HTTPField.Name { HTTPField.Name("Idempotency-Key")! }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .post, let key = request.headers[Self.header] else {
+            return try await next(request, context)
+        }
+        guard (1...200).contains(key.count) else {
+            throw APIError.badRequest("Idempotency-Key must be 1-200 characters", code: "invalid_field")
+        }
+        var request = request
+        let body = try await request.collectBody(upTo: 16 << 20)
+        var fingerprint = SHA256()
+        fingerprint.update(data: Array("\(request.method.rawValue) \(request.uri.path)\n".utf8))
+        fingerprint.update(data: Array(buffer: body))
+        let digest = fingerprint.finalize().map { String(format: "%02x", $0) }.joined()
+        let scope = "POST"
+        switch try await store.claim(scope: scope, key: key, requestSHA256: digest) {
+        case .replay(let status, let json):
+            return Response(
+                status: HTTPResponse.Status(code: status),
+                headers: [.contentType: "application/json; charset=utf-8", HTTPField.Name("Idempotent-Replayed")!: "true"],
+                body: .init(byteBuffer: ByteBuffer(string: json)))
+        case .conflict:
+            throw APIError(.conflict, code: "idempotency_conflict",
+                           message: "this Idempotency-Key was used with a different request; use a new key")
+        case .inProgress:
+            throw APIError(.conflict, code: "idempotency_in_progress",
+                           message: "a request with this Idempotency-Key is still being handled; retry shortly")
+        case .proceed:
+            do {
+                let response = try await next(request, context)
+                guard response.status.code < 500 else {
+                    try? await store.release(scope: scope, key: key)
+                    return response
+                }
+                let (json, replayable) = try await Self.collect(response)
+                if replayable {
+                    try await store.finish(scope: scope, key: key, status: Int(response.status.code), body: json)
+                } else {
+                    try? await store.release(scope: scope, key: key)
+                }
+                var answer = response
+                answer.body = .init(byteBuffer: ByteBuffer(string: json))
+                return answer
+            } catch let error as APIError where error.status.code < 500 {
+                // A client error is this request's answer: replay it too.
+                try await store.finish(scope: scope, key: key, status: Int(error.status.code), body: error.jsonBody)
+                throw error
+            } catch {
+                try? await store.release(scope: scope, key: key)
+                throw error
+            }
+        }
+    }
+
+    /// The response's body as text, and whether it is JSON (only JSON answers are remembered).
+    static func collect(_ response: Response) async throws -> (String, Bool) {
+        let sink = CollectingWriter.Sink()
+        try await response.body.write(CollectingWriter(sink: sink))
+        let text = String(buffer: sink.buffer)
+        let isJSON = response.headers[.contentType]?.hasPrefix("application/json") ?? false
+        return (text, isJSON && !text.isEmpty)
+    }
+}
+
+/// Gathers a response body in memory (into `sink`: the writer itself is consumed by the body).
+struct CollectingWriter: ResponseBodyWriter {
+    final class Sink {
+        var buffer = ByteBuffer()
+    }
+
+    let sink: Sink
+
+    mutating func write(_ part: ByteBuffer) async throws {
+        var part = part
+        sink.buffer.writeBuffer(&part)
+    }
+
+    mutating func write(contentsOf buffers: some Sequence<ByteBuffer>) async throws {
+        for part in buffers { try await write(part) }
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
+}
