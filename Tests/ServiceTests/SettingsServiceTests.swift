@@ -30,7 +30,7 @@ struct SettingsServiceTests {
             "aiImageDefaultBackground": "#FFFFFF", "aiImageInferenceSteps": "28", "aiImageGuidance": "3.5",
             "aiImageResolution": "1024", "aiImageEnableUpscaling": "false", "aiImageMaxConcurrent": "3",
             "aiImageAbTestEnabled": "false", "aiImageEnableWebhooks": "false", "aiImageWebhookUrl": "",
-            "aiImageBackend": "local",
+            "aiImageBackend": "local", "aiImagePricePerMegapixel": "0.03", "aiImageMonthlyBudget": "0",
         ]
         #expect(reply.settings == expected)
 
