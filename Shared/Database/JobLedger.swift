@@ -234,20 +234,16 @@ extension JobLedger {
     /// is durably queued (the outbox sweep publishes any whose request did not reach the broker).
     public func insertBatch(id: UUID, optionsJSON: String, jobs: [NewJob]) async throws {
         let logger = self.logger
-        do {
-            try await client.withTransaction(logger: logger) { connection in
+        try await client.transaction(logger: logger) { connection in
+            try await connection.query("""
+                INSERT INTO batches (id, options, item_count) VALUES (\(id), \(optionsJSON)::jsonb, \(jobs.count))
+                """, logger: logger)
+            for job in jobs {
                 try await connection.query("""
-                    INSERT INTO batches (id, options, item_count) VALUES (\(id), \(optionsJSON)::jsonb, \(jobs.count))
+                    INSERT INTO generation_jobs (id, kind, batch_id, media_id, options, correlation_id)
+                    VALUES (\(job.id), 'batch', \(id), \(job.mediaId), \(job.optionsJSON)::jsonb, \(job.correlationId))
                     """, logger: logger)
-                for job in jobs {
-                    try await connection.query("""
-                        INSERT INTO generation_jobs (id, kind, batch_id, media_id, options, correlation_id)
-                        VALUES (\(job.id), 'batch', \(id), \(job.mediaId), \(job.optionsJSON)::jsonb, \(job.correlationId))
-                        """, logger: logger)
-                }
             }
-        } catch let error as PostgresTransactionError {
-            throw error.closureError ?? error
         }
     }
 

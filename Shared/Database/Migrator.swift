@@ -28,13 +28,8 @@ public struct Migrator: Sendable {
         try validateList()
         let migrations = self.migrations
         let logger = self.logger
-        do {
-            return try await client.withTransaction(logger: logger) { connection in
-                try await Self.apply(migrations, on: connection, logger: logger)
-            }
-        } catch let error as PostgresTransactionError {
-            // Surface what went wrong inside (a MigrationError, a lost connection), not the wrapper.
-            throw error.closureError ?? error.commitError ?? error.beginError ?? error
+        return try await client.transaction(logger: logger) { connection in
+            try await Self.apply(migrations, on: connection, logger: logger)
         }
     }
 

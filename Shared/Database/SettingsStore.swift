@@ -43,22 +43,18 @@ public struct SettingsStore: Sendable {
     public func update(_ values: [String: String]) async throws -> [Setting] {
         guard !values.isEmpty else { return [] }
         let logger = self.logger
-        do {
-            return try await client.withTransaction(logger: logger) { connection in
-                var updated: [Setting] = []
-                for (key, value) in values.sorted(by: { $0.key < $1.key }) {
-                    let rows = try await connection.query("""
-                        UPDATE settings SET value = \(value), updated_at = now() WHERE key = \(key)
-                        RETURNING key, value, category, description, encrypted, updated_at
-                        """, logger: logger)
-                    let found = try await Self.settings(rows)
-                    guard let setting = found.first else { throw SettingsStoreError(message: "unknown setting '\(key)'") }
-                    updated.append(setting)
-                }
-                return updated
+        return try await client.transaction(logger: logger) { connection in
+            var updated: [Setting] = []
+            for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+                let rows = try await connection.query("""
+                    UPDATE settings SET value = \(value), updated_at = now() WHERE key = \(key)
+                    RETURNING key, value, category, description, encrypted, updated_at
+                    """, logger: logger)
+                let found = try await Self.settings(rows)
+                guard let setting = found.first else { throw SettingsStoreError(message: "unknown setting '\(key)'") }
+                updated.append(setting)
             }
-        } catch let error as PostgresTransactionError {
-            throw error.closureError ?? error
+            return updated
         }
     }
 

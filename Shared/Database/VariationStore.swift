@@ -193,10 +193,6 @@ public struct VariationStore: Sendable {
     }
 
     private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> sending T) async throws -> T {
-        do {
-            return try await client.withTransaction(logger: logger) { try await body($0) }
-        } catch let error as PostgresTransactionError {
-            throw error.closureError ?? error
-        }
+        try await client.transaction(logger: logger, body)
     }
 }
