@@ -156,6 +156,23 @@ extension SystemSuites {
             }
         }
 
+        @Test func whenTheBrokerRefusesTheRequestTheAnswerIs503AndNoJobIsLeft() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine"]) { system in
+                let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                // A first request works (and the gateway now holds the settings it checks the budget with).
+                #expect(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").status == 202)
+                // The broker goes away for this system: its virtual host is deleted.
+                #expect(await ServerScript.run("vhost", "delete", system.vhost) == 0)
+                let refused = try await HTTPProbe.send(
+                    .POST, system.gatewayURL + "/api/ai-image/generate/\(mediaId)",
+                    headers: [("Authorization", "Bearer \(system.token)"), ("Content-Type", "application/json")],
+                    body: Array("{}".utf8), timeout: .seconds(90))
+                #expect(refused.status == 503, "\(refused.text)")
+                #expect(refused.error?.code == "unavailable")
+                #expect(try await Self.jobCount(system) == 1, "the refused request left no job behind")
+            }
+        }
+
         @Test func idempotencyKeyReplaysTheFirstAnswer() async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine"]) { system in
                 let contract = try await APIContract.load(from: system)

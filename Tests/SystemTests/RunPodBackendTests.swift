@@ -150,6 +150,56 @@ extension SystemSuites {
             await standIn.stop()
         }
 
+        @Test func aStuckJobHitsItsDeadlineAndResultsAreOnlyTakenFromAllowedHostsAsSmallImages() async throws {
+            let standIn = try await RunPodStandIn(scenarios: [
+                "stuck": .init(jobs: [[.inQueue]]),
+                "foreign": .init(jobs: [[.completed(["image_url": "http://203.0.113.9/result.png"])]]),
+                "garbage": .init(jobs: [[.completed(["image_url": "$FILES/not-an-image.png"])]]),
+                "large": .init(jobs: [[.completed(["image_url": "$FILES/large.jpg"])]]),
+            ])
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
+                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_JOB_DEADLINE_SECONDS": "6"],
+                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort, "INGEST_MAX_BYTES": "4096"],
+            ]) { system in
+                try await SystemDatabase.updateSettings(system.database.url, ["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
+                let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
+                func run(_ scenario: String) async throws -> [String: Any] {
+                    let answer = try await system.call(
+                        .POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:\#(scenario)"}"#)
+                    let jobId = try #require(try answer.json()["jobId"] as? String, "\(answer.text)")
+                    return try await system.waitForTerminal(jobId)
+                }
+                func error(_ status: [String: Any]) -> (code: String, message: String) {
+                    let error = status["error"] as? [String: Any]
+                    return (error?["code"] as? String ?? "-", error?["message"] as? String ?? "-")
+                }
+                // Stuck IN_QUEUE: the deadline fails it and cancels it at RunPod.
+                let stuck = try await run("stuck")
+                #expect(stuck["status"] as? String == "FAILED")
+                #expect(error(stuck).code == "timed_out", "\(stuck)")
+                #expect(error(stuck).message.contains("deadline"), "\(error(stuck).message)")
+                #expect(standIn.cancels().contains("stuck-0"), "cancelled at the backend: \(standIn.cancels())")
+
+                let foreign = try await run("foreign")
+                #expect(foreign["status"] as? String == "FAILED")
+                #expect(error(foreign).code == "invalid_output")
+                #expect(error(foreign).message.contains("INGEST_ALLOWED_HOSTS"), "\(error(foreign).message)")
+
+                let garbage = try await run("garbage")
+                #expect(garbage["status"] as? String == "FAILED")
+                #expect(error(garbage).code == "invalid_output")
+                #expect(error(garbage).message.contains("not a PNG, JPEG, WebP or GIF"), "\(error(garbage).message)")
+
+                let large = try await run("large")
+                #expect(large["status"] as? String == "FAILED")
+                #expect(error(large).message.contains("4096"), "the size cap: \(error(large).message)")
+
+                let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
+                #expect(versions.count == 1, "no refused result reached the media")
+            }
+            await standIn.stop()
+        }
+
         @Test func withoutAnAPIKeyTheJobFailsAndSaysWhy() async throws {
             try await CycloramaSystem.run(without: ["local-engine"]) { system in
                 try await SystemDatabase.updateSettings(system.database.url, ["aiImageBackend": "runpod"])

@@ -19,7 +19,8 @@ final class RunPodStandIn: Sendable {
         case inQueue
         case inProgress(String?)
         /// COMPLETED with this output; `nil` output means COMPLETED without one. `"$RESULT"` in
-        /// `image_url` becomes this server's result URL for the job.
+        /// `image_url` becomes this server's result URL for the job, `"$FILES/<name>"` one of its fixed
+        /// files (`not-an-image.png`, `large.jpg`).
         case completed(JSONValue?)
         case failed(String)
         /// An HTTP error instead of a job object.
@@ -72,6 +73,14 @@ final class RunPodStandIn: Sendable {
         router.get("/v2/:endpoint/status/:id") { _, context in core.status(context.parameters.get("id") ?? "") }
         router.post("/v2/:endpoint/cancel/:id") { _, context in core.cancel(context.parameters.get("id") ?? "") }
         router.get("/results/:file") { _, context in try await core.download(context.parameters.get("file") ?? "") }
+        // Fixed files for results that must be refused: text posing as a PNG, and a photo of ~100 KB.
+        router.get("/files/not-an-image.png") { _, _ in
+            Response(status: .ok, headers: [.contentType: "image/png"], body: .init(byteBuffer: ByteBuffer(string: "this is not an image")))
+        }
+        let photo = try Samples.bytes("dev01", "input.jpg")
+        router.get("/files/large.jpg") { _, _ in
+            Response(status: .ok, headers: [.contentType: "image/jpeg"], body: .init(byteBuffer: ByteBuffer(bytes: photo)))
+        }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
         let group = ServiceGroup(services: [app], logger: logger)
         self.group = group
@@ -181,7 +190,11 @@ private final class Core: Sendable {
             var output: JSONValue = ["image_url": "$RESULT", "cost": 0.025]
             if case .completed(let given) = reply { output = given ?? .null }
             if case .object(var members) = output {
-                for (key, value) in members where value == "$RESULT" { members[key] = .string("\(baseURL)/results/\(id).png") }
+                for (key, value) in members {
+                    guard let text = value.stringValue else { continue }
+                    if text == "$RESULT" { members[key] = .string("\(baseURL)/results/\(id).png") }
+                    if text.hasPrefix("$FILES/") { members[key] = .string("\(baseURL)/files/\(text.dropFirst(7))") }
+                }
                 output = .object(members)
             }
             job = ["id": .string(id), "status": "COMPLETED", "delayTime": 40, "executionTime": 1234, "output": output]
