@@ -68,10 +68,14 @@ public struct GenerationDefaults: Sendable, Hashable {
         self.upscale = upscale
     }
 
-    /// Reads `aiImageDefaultShadow` and `aiImageDefaultBackground` from a settings map; a missing
-    /// or unreadable value keeps Cyclorama's default (soft, #FFFFFF).
+    /// Reads `aiImageDefaultShadow`, `aiImageDefaultBackground` and `aiImageEnableUpscaling` (true
+    /// makes 2x the default upscale) from a settings map; a missing or unreadable value keeps
+    /// Cyclorama's default (soft, #FFFFFF, 1x).
     public init(settings: [String: String]) {
         self.init()
+        if settings["aiImageEnableUpscaling"]?.lowercased() == "true" {
+            upscale = .x2
+        }
         if let shadow = settings["aiImageDefaultShadow"].flatMap({ ShadowStyle(rawValue: $0.lowercased()) }) {
             shadowStyle = shadow
         }

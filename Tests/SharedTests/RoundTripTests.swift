@@ -43,6 +43,11 @@ import Testing
         let resolved = request.options.resolved(with: GenerationDefaults(settings: ["aiImageDefaultShadow": "dramatic"]))
         #expect(resolved == ResolvedGenerationOptions(
             shadowStyle: .dramatic, backgroundColor: .white, removeWatermark: true, upscale: .x1))
+        // aiImageEnableUpscaling makes 2x the default; a request's own factor still wins.
+        let upscaling = GenerationDefaults(settings: ["aiImageEnableUpscaling": "true"])
+        #expect(request.options.resolved(with: upscaling).upscale == .x2)
+        #expect(GenerationOptions(upscale: .x1).resolved(with: upscaling).upscale == .x1)
+        #expect(GenerationDefaults(settings: ["aiImageEnableUpscaling": "false"]).upscale == .x1)
     }
 
     @Test func encodingIsFlatWithSortedKeys() throws {
