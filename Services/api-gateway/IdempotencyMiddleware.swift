@@ -42,29 +42,33 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(.conflict, code: "idempotency_in_progress",
                            message: "a request with this Idempotency-Key is still being handled; retry shortly")
         case .proceed:
+            let response: Response
             do {
-                let response = try await next(request, context)
-                guard response.status.code < 500 else {
-                    try? await store.release(scope: scope, key: key)
-                    return response
-                }
-                let (json, replayable) = try await Self.collect(response)
-                if replayable {
-                    try await store.finish(scope: scope, key: key, status: Int(response.status.code), body: json)
-                } else {
-                    try? await store.release(scope: scope, key: key)
-                }
-                var answer = response
-                answer.body = .init(byteBuffer: ByteBuffer(string: json))
-                return answer
+                response = try await next(request, context)
             } catch let error as APIError where error.status.code < 500 {
                 // A client error is this request's answer: replay it too.
-                try await store.finish(scope: scope, key: key, status: Int(error.status.code), body: error.jsonBody)
+                try? await store.finish(scope: scope, key: key, status: Int(error.status.code), body: error.jsonBody)
                 throw error
             } catch {
+                // Nothing was done (or it failed): the key is free for a retry.
                 try? await store.release(scope: scope, key: key)
                 throw error
             }
+            guard response.status.code < 500 else {
+                try? await store.release(scope: scope, key: key)
+                return response
+            }
+            let (json, replayable) = try await Self.collect(response)
+            if replayable {
+                // The work is done: if remembering the answer fails, keep the claim (a repeat then
+                // gets 409 for a while) rather than free the key and let a repeat do the work twice.
+                try? await store.finish(scope: scope, key: key, status: Int(response.status.code), body: json)
+            } else {
+                try? await store.release(scope: scope, key: key)
+            }
+            var answer = response
+            answer.body = .init(byteBuffer: ByteBuffer(string: json))
+            return answer
         }
     }
 

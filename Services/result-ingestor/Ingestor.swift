@@ -21,7 +21,7 @@ func buildIngestor(
     let http = host.addHTTPClient()
     let handler = ResultHandler(
         configuration: ingestor, http: http, store: MediaStore(client: database.client),
-        variations: VariationStore(client: database.client),
+        variations: VariationStore(client: database.client), ledger: JobLedger(client: database.client),
         files: MediaFiles(root: ingestor.mediaRoot), broker: host.broker, logger: host.logger)
     host.addWorker(
         MessageConsumer(
@@ -53,6 +53,7 @@ struct ResultHandler: Sendable {
     let http: HTTPClient
     let store: MediaStore
     let variations: VariationStore
+    let ledger: JobLedger
     let files: MediaFiles
     let broker: AMQPConnection
     let logger: Logger
@@ -64,6 +65,11 @@ struct ResultHandler: Sendable {
         if completed.mediaVersionId != nil { return .done }
         var logger = logger
         logger[metadataKey: "jobId"] = "\(completed.jobId)"
+        // A redelivery after the result was applied (or after the job was cancelled) must not
+        // depend on the result still being downloadable: decide from the ledger first.
+        if let job = try await ledger.job(completed.jobId), job.status.isTerminal {
+            return try await settleEnded(completed, job, logger: logger)
+        }
         try? await broker.publish(GenerationProgressed(
             correlationId: completed.correlationId, jobId: completed.jobId, mediaId: completed.mediaId, stage: .downloading))
         let stored: StoredFile
@@ -112,6 +118,33 @@ struct ResultHandler: Sendable {
             }
         case .mediaGone:
             return try await fail(completed, .mediaNotFound, "media \(completed.mediaId.uuidString.lowercased()) was deleted before its result arrived", logger: logger)
+        }
+        return .done
+    }
+
+    /// The events for a job that already ended: the terminal event again for COMPLETED (its first
+    /// publication may have been lost in a crash), GenerationFailed `cancelled` for CANCELLED,
+    /// nothing for FAILED (whoever failed it published that).
+    private func settleEnded(_ completed: GenerationCompleted, _ job: JobRecord, logger: Logger) async throws -> HandlingOutcome {
+        switch job.status {
+        case .completed where completed.kind == .variation:
+            if let candidate = try await variations.variation(mediaId: completed.mediaId, jobId: completed.jobId) {
+                var terminal = completed
+                terminal.messageId = UUID()
+                terminal.occurredAt = Date()
+                terminal.mediaVersionId = candidate.id
+                try await broker.publishTerminal(terminal, replyTo: completed.replyTo, logger: logger)
+            }
+        case .completed:
+            if let versionId = job.resultVersionId,
+               let version = try await store.versions(of: completed.mediaId).first(where: { $0.id == versionId }) {
+                logger.info("already applied; publishing the events again", metadata: ["versionId": "\(versionId)"])
+                try await announce(completed, versionId: versionId, previous: nil, file: version.file, logger: logger)
+            }
+        case .cancelled:
+            return try await fail(completed, .cancelled, "cancelled on request", logger: logger)
+        default:
+            break
         }
         return .done
     }

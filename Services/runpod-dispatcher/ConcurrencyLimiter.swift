@@ -60,15 +60,20 @@ struct ConcurrencyLimiter: Sendable {
 
     /// Waits for a slot (polling with jitter; nil when `deadline` passes first), runs `body` while
     /// renewing the lease, and releases the slot afterwards.
+    /// With `force`, the slot is taken whatever the limit (a job already running at the backend).
     func withSlot<T: Sendable>(
-        _ jobId: String, limit: @Sendable () async -> Int, until deadline: ContinuousClock.Instant,
+        _ jobId: String, limit: @Sendable () async -> Int, until deadline: ContinuousClock.Instant, force: Bool = false,
         _ body: @Sendable () async throws -> T
     ) async throws -> T? {
         var wait = Duration.milliseconds(100)
-        while try await !tryAcquire(jobId, limit: await limit()) {
-            if ContinuousClock.now >= deadline { return nil }
-            try await Task.sleep(for: wait * Double.random(in: 0.5...1.5))
-            wait = min(wait * 2, .seconds(1))
+        if force {
+            try await renew(jobId)
+        } else {
+            while try await !tryAcquire(jobId, limit: await limit()) {
+                if ContinuousClock.now >= deadline { return nil }
+                try await Task.sleep(for: wait * Double.random(in: 0.5...1.5))
+                wait = min(wait * 2, .seconds(1))
+            }
         }
         let renewal = Task {
             while !Task.isCancelled {
@@ -79,9 +84,14 @@ struct ConcurrencyLimiter: Sendable {
         defer { renewal.cancel() }
         do {
             let result = try await body()
+            // Stop renewing first: a renewal in flight must not put the lease back after the release.
+            renewal.cancel()
+            _ = await renewal.result
             await release(jobId)
             return result
         } catch {
+            renewal.cancel()
+            _ = await renewal.result
             // Shutting down or failing: keep nothing that the job does not need. A job handed back
             // to the queue keeps its slot until the lease expires or the next holder re-enters it.
             if !(error is CancellationError) { await release(jobId) }

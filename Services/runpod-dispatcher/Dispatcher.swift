@@ -27,6 +27,7 @@ func buildDispatcher(
     let follower = JobFollower(
         configuration: dispatcher, http: http, redis: redis, broker: host.broker,
         limiter: ConcurrencyLimiter(redis: redis, key: dispatcher.leasesKey, lease: dispatcher.lease, logger: logger),
+        ownership: JobOwnership(redis: redis),
         concurrencyLimit: {
             let value = try? await settings.settings()["aiImageMaxConcurrent"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             return min(max(value ?? 3, 1), 10)

@@ -9,7 +9,7 @@ import Shared
 /// | `LOCAL_ENGINE_URL`               | `http://127.0.0.1:8090/v2/cyclorama-studio` | the local engine's endpoint (RunPod protocol) |
 /// | `LOCAL_ENGINE_API_KEY`           | unset   | bearer key, when the engine was started with one |
 /// | `RUNPOD_ENDPOINT_URL`            | `https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev` | FLUX.1 Kontext [dev] on RunPod; its key is the `runpodApiKey` setting |
-/// | `DISPATCH_JOB_DEADLINE_SECONDS`  | `900`   | a job without a result by then is cancelled at the backend and FAILED (`timed_out`) |
+/// | `DISPATCH_JOB_DEADLINE_SECONDS`  | `900`   | a job without a result by then is cancelled at the backend and FAILED (`timed_out`); at most 1700, below RabbitMQ's 30-minute limit for an unacknowledged message |
 /// | `DISPATCH_POLL_INITIAL_MS`       | `500`   | first wait before `/status`; grows 1.5x per poll |
 /// | `DISPATCH_POLL_MAX_MS`           | `5000`  | longest wait between two `/status` calls |
 /// | `DISPATCH_LEASE_SECONDS`         | `30`    | a concurrency slot's lease; renewed while the job runs, so a crashed instance's slots come back after this |
@@ -33,7 +33,7 @@ struct DispatcherConfiguration: Sendable {
         if let url = environment["LOCAL_ENGINE_URL"] { configuration.localEngineURL = try endpoint(url, "LOCAL_ENGINE_URL") }
         configuration.localEngineAPIKey = environment["LOCAL_ENGINE_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         if let url = environment["RUNPOD_ENDPOINT_URL"] { configuration.runpodEndpointURL = try endpoint(url, "RUNPOD_ENDPOINT_URL") }
-        configuration.jobDeadline = .seconds((try environment.integer("DISPATCH_JOB_DEADLINE_SECONDS", in: 5...86_400) ?? 900))
+        configuration.jobDeadline = .seconds((try environment.integer("DISPATCH_JOB_DEADLINE_SECONDS", in: 5...1_700) ?? 900))
         configuration.pollInitial = .milliseconds((try environment.integer("DISPATCH_POLL_INITIAL_MS", in: 10...60_000) ?? 500))
         configuration.pollMax = .milliseconds((try environment.integer("DISPATCH_POLL_MAX_MS", in: 10...300_000) ?? 5000))
         configuration.lease = .seconds((try environment.integer("DISPATCH_LEASE_SECONDS", in: 3...3600) ?? 30))

@@ -32,6 +32,7 @@ struct JobFollower: Sendable {
     let redis: RedisClient
     let broker: AMQPConnection
     let limiter: ConcurrencyLimiter
+    let ownership: JobOwnership
     /// `aiImageMaxConcurrent` (1-10; 3 when unknown).
     let concurrencyLimit: @Sendable () async -> Int
     /// `aiImagePricePerMegapixel`: what a RunPod result that reports no cost is charged.
@@ -52,6 +53,27 @@ struct JobFollower: Sendable {
 
     func follow(_ dispatch: DispatchGeneration) async throws -> HandlingOutcome {
         let logger = jobLogger(dispatch)
+        // One follower per job: copies of a dispatch (a redelivery while the first is still followed,
+        // the outbox, a publisher repeating itself) wait here until the owner finishes, or until its
+        // ownership expires because it died, and never submit a second time.
+        let owner = UUID().uuidString
+        while try await !ownership.claim(dispatch.jobId, owner) {
+            if try await record(of: dispatch.jobId)?.finished == true {
+                logger.info("another copy finished this job; acknowledged")
+                return .done
+            }
+            try await Task.sleep(for: .milliseconds(Int64.random(in: 500...1500)))
+        }
+        let keeper = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: JobOwnership.lifetime / 3)
+                try? await ownership.renew(dispatch.jobId, owner)
+            }
+        }
+        defer {
+            keeper.cancel()
+            Task { [ownership] in await ownership.release(dispatch.jobId, owner) }
+        }
         let stored = try await record(of: dispatch.jobId)
         var record = stored ?? DispatchRecord(startedAt: Date(), attempt: dispatch.attempt)
         if record.finished {
@@ -73,10 +95,14 @@ struct JobFollower: Sendable {
         let remaining = configuration.jobDeadline - .milliseconds(Int64(max(0, elapsed) * 1000))
         let deadline = ContinuousClock.now + max(remaining, .zero)
         let started = record
-        let outcome = try await limiter.withSlot(dispatch.jobId.uuidString, limit: concurrencyLimit, until: deadline) {
+        // A job already at the backend takes its slot back whatever the limit: it is running there.
+        let outcome = try await limiter.withSlot(
+            dispatch.jobId.uuidString, limit: concurrencyLimit, until: deadline, force: record.backendJobId != nil
+        ) {
             try await drive(dispatch, started, client: client, deadline: deadline, logger: logger)
         }
         guard let outcome else {
+            if let id = record.backendJobId { await cancelAtBackend(id, dispatch, logger: logger) }
             return try await fail(
                 dispatch, &record, .timedOut,
                 "no backend slot became free before the job's deadline (\(configuration.jobDeadline.components.seconds) s); aiImageMaxConcurrent limits jobs at the backend",
@@ -304,6 +330,30 @@ struct JobFollower: Sendable {
         decoder.dateDecodingStrategy = .millisecondsSince1970
         return decoder
     }()
+}
+
+/// Who follows a job right now: a Redis key with the follower's token and a short lifetime, renewed
+/// while it follows, so a dead follower's job is taken over within ``lifetime``.
+struct JobOwnership: Sendable {
+    static let lifetime: Duration = .seconds(10)
+    let redis: RedisClient
+
+    func claim(_ jobId: UUID, _ owner: String) async throws -> Bool {
+        try await redis.set(JobKeys.owner(jobId), owner, expiration: Self.lifetime, onlyIfAbsent: true)
+    }
+
+    /// Extends the lifetime while `owner` still holds it.
+    func renew(_ jobId: UUID, _ owner: String) async throws {
+        _ = try await redis.eval(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
+            keys: [JobKeys.owner(jobId)], arguments: [owner, String(Self.lifetime.components.seconds * 1000)])
+    }
+
+    func release(_ jobId: UUID, _ owner: String) async {
+        _ = try? await redis.eval(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+            keys: [JobKeys.owner(jobId)], arguments: [owner])
+    }
 }
 
 /// A reason a job cannot run, for ``JobFollower``.

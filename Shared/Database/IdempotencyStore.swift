@@ -32,10 +32,13 @@ public struct IdempotencyStore: Sendable {
     /// Claims `key` in `scope` for a request whose fingerprint is `requestSHA256`.
     public func claim(scope: String, key: String, requestSHA256: String) async throws -> IdempotencyClaim {
         let seconds = Int(retention.components.seconds)
-        // Forget an expired record, then try to take the key.
+        // Forget an expired record, and a claim abandoned unfinished (its request died with its
+        // process) after 5 minutes, then try to take the key.
         try await client.query("""
             DELETE FROM idempotency_records
-            WHERE scope = \(scope) AND key = \(key) AND created_at < now() - make_interval(secs => \(seconds))
+            WHERE scope = \(scope) AND key = \(key)
+              AND (created_at < now() - make_interval(secs => \(seconds))
+                   OR (status_code IS NULL AND created_at < now() - interval '5 minutes'))
             """, logger: logger)
         let inserted = try await client.query("""
             INSERT INTO idempotency_records (key, scope, request_sha256) VALUES (\(key), \(scope), \(requestSHA256))

@@ -267,13 +267,13 @@ extension JobLedger {
         return BatchRecord(id: id, status: status, createdAt: createdAt, items: items)
     }
 
-    /// Cancels every unfinished job of the batch and marks the batch CANCELLED; the jobs it cancelled.
+    /// Cancels every unfinished job of the batch and then marks the batch CANCELLED (a batch whose
+    /// items had all ended keeps its state); the jobs it cancelled, nil for an unknown batch.
     public func cancelBatch(_ id: UUID) async throws -> [UUID]? {
-        let found = try await client.query(
-            "UPDATE batches SET status = 'CANCELLED', finished_at = now(), updated_at = now() WHERE id = \(id) RETURNING id",
-            logger: logger)
         var exists = false
-        for try await _ in found.decode(UUID.self) { exists = true }
+        for try await _ in try await client.query("SELECT id FROM batches WHERE id = \(id)", logger: logger).decode(UUID.self) {
+            exists = true
+        }
         guard exists else { return nil }
         let rows = try await client.query("""
             UPDATE generation_jobs SET status = 'CANCELLED', error_code = 'cancelled', error = 'the batch was cancelled',
@@ -283,6 +283,11 @@ extension JobLedger {
             """, logger: logger)
         var cancelled: [UUID] = []
         for try await job in rows.decode(UUID.self) { cancelled.append(job) }
+        if !cancelled.isEmpty {
+            try await client.query(
+                "UPDATE batches SET status = 'CANCELLED', finished_at = now(), updated_at = now() WHERE id = \(id) AND status <> 'CANCELLED'",
+                logger: logger)
+        }
         return cancelled
     }
 

@@ -128,6 +128,14 @@ public struct VariationStore: Sendable {
     public func choose(mediaId: UUID, jobId: UUID) async throws -> ChooseOutcome {
         let logger = self.logger
         return try await transaction { connection in
+            // The media row first: concurrent choices for one media (and so one set) queue here, and
+            // the second one sees the first winner below.
+            var live = false
+            for try await _ in try await connection.query(
+                "SELECT id FROM media WHERE id = \(mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger).decode(UUID.self) {
+                live = true
+            }
+            guard live else { return .notFound }
             let rows = try await connection.query("""
                 SELECT v.id, v.set_id, v.chosen_version_id, j.status, v.file_path, v.mime_type, v.width, v.height, v.bytes, v.sha256
                 FROM variations v JOIN generation_jobs j ON j.id = v.job_id
@@ -144,12 +152,6 @@ public struct VariationStore: Sendable {
                 "SELECT job_id FROM variations WHERE set_id = \(setId) AND chosen_at IS NOT NULL", logger: logger).decode(UUID.self) {
                 return .otherChosen(jobId: other)
             }
-            var live = false
-            for try await _ in try await connection.query(
-                "SELECT id FROM media WHERE id = \(mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger).decode(UUID.self) {
-                live = true
-            }
-            guard live else { return .notFound }
             let versionId = UUID()
             try await connection.query("""
                 INSERT INTO media_versions (id, media_id, version_number, source, job_id, file_path, mime_type, width, height, bytes, sha256)

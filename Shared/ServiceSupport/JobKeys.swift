@@ -8,6 +8,9 @@ public enum JobKeys {
     /// The dispatcher's record of a job it follows (``DispatchRecord`` JSON): which backend job it is.
     public static func dispatch(_ jobId: UUID) -> String { "cyclorama:job:\(jobId.uuidString.lowercased()):dispatch" }
 
+    /// The token of the dispatcher instance following the job (short-lived, renewed while it follows).
+    public static func owner(_ jobId: UUID) -> String { "cyclorama:job:\(jobId.uuidString.lowercased()):owner" }
+
     /// RunPod (or local engine) job id → `{mediaId, jobId, attempt}`, for webhooks and operators.
     public static func backendJob(_ backend: String, _ backendJobId: String) -> String {
         "cyclorama:backend-job:\(backend):\(backendJobId)"
