@@ -175,8 +175,7 @@ struct BatchStatusResponse: ResponseCodable, Equatable {
         items = batch.items.map { job in
             Item(
                 mediaId: job.mediaId.lowercasedString, jobId: job.id.lowercasedString, status: job.status.rawValue,
-                error: job.status == .failed || job.status == .cancelled
-                    ? ErrorJSON(code: job.errorCode ?? job.status.rawValue.lowercased(), message: job.error ?? "") : nil)
+                error: ErrorJSON(job: job))
         }
     }
 }

@@ -133,7 +133,7 @@ enum GenerationRequestBody {
     static let fields: Set<String> = ["shadowStyle", "backgroundColor", "customInstructions", "removeWatermark", "upscale"]
 
     static func parse(_ body: [UInt8]) throws -> GenerationOptions {
-        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return GenerationOptions() }
+        if body.isBlank { return GenerationOptions() }
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = value else {
             throw APIError.badRequest("the body must be a JSON object", code: "invalid_body")
         }
@@ -202,6 +202,23 @@ struct CancelResponse: Encodable {
 struct ErrorJSON: Codable, Equatable {
     var code: String
     var message: String
+
+    init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// Why a job ended, for a FAILED or CANCELLED job; nil otherwise.
+    init?(job: JobRecord) {
+        guard job.status == .failed || job.status == .cancelled else { return nil }
+        let status = job.status.rawValue.lowercased()
+        self.init(code: job.errorCode ?? status, message: job.error ?? "the job \(status)")
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Empty or only whitespace: a body that says nothing.
+    var isBlank: Bool { allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 } }
 }
 
 /// `GET /api/ai-image/status/:jobId`: the seed's `{success, status}`, with `media` and `generationTime`
@@ -233,9 +250,7 @@ struct JobStatusResponse: ResponseCodable, Equatable {
             generationTime = job.completedAt.map { (($0.timeIntervalSince(job.createdAt)) * 1000).rounded() / 1000 }
             cost = job.cost
         }
-        if job.status == .failed || job.status == .cancelled {
-            error = ErrorJSON(code: job.errorCode ?? job.status.rawValue.lowercased(), message: job.error ?? "the job \(job.status.rawValue.lowercased())")
-        }
+        error = ErrorJSON(job: job)
     }
 }
 

@@ -158,9 +158,7 @@ struct JobEventJSON: Codable, Equatable {
         status = job.status.rawValue
         stage = job.status.rawValue.lowercased()
         self.detail = detail
-        if job.status == .failed || job.status == .cancelled {
-            error = ErrorJSON(code: job.errorCode ?? stage, message: job.error ?? "the job \(stage)")
-        }
+        error = ErrorJSON(job: job)
         self.media = media.map(MediaJSON.init)
     }
 }

@@ -128,7 +128,7 @@ struct VariationController: Sendable {
 
     /// `{"customPrompts": [...]}` (optional, at most 5, each at most 500 characters); an empty body is none.
     static func customPrompts(_ body: [UInt8]) throws -> [String] {
-        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return [] }
+        if body.isBlank { return [] }
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = value else {
             throw APIError.badRequest("the body must be a JSON object {customPrompts?}", code: "invalid_body")
         }
