@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Synchronization
 import NIOCore
 import NIOHTTP1
 
@@ -136,6 +137,17 @@ public struct HTTPAnswer: Sendable {
 
 /// A TCP port that was free a moment ago (bind to port 0, read it back, close).
 public func freePort() -> Int {
+    // Never hand out the same port twice in one test process: the kernel may offer a port again
+    // once it was closed, before the process it was meant for has bound it.
+    while true {
+        let port = ephemeralPort()
+        if issuedPorts.withLock({ $0.insert(port).inserted }) { return port }
+    }
+}
+
+private let issuedPorts = Mutex<Set<Int>>([])
+
+private func ephemeralPort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
