@@ -126,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "RunPodDispatcher",
             dependencies: [
-                "ServiceSupport",
+                "ServiceSupport", "Database", "Messaging",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/runpod-dispatcher", swiftSettings: swiftSettings),
@@ -198,14 +198,16 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ApiGateway", "Database",
+                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ApiGateway", "Database", "ServiceSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Tests/ServiceTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "SystemTests",
             dependencies: [
                 "TestSupport", "Imaging", "Database", "Messaging", "Shared",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

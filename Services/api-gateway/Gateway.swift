@@ -42,8 +42,10 @@ func buildGateway(
     let variations = VariationController(
         media: store, files: MediaFiles(root: gateway.mediaRoot), variations: VariationStore(client: database.client),
         broker: host.broker, settings: settingsClient, budget: budget, logger: host.logger)
+    let webhooks = WebhookController(ledger: ledger, broker: host.broker, logger: host.logger)
     host.addRoutes { router in
         router.get("/media/:id/file", use: media.signedFile)
+        webhooks.addRoutes(to: router)
         router.get("/api/openapi.json", use: OpenAPIRoute.serve)
         let api = router.group("api")
             .add(middleware: AdminAuthMiddleware(tokens: tokens))

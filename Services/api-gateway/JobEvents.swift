@@ -63,7 +63,8 @@ struct JobEventRecorder: Sendable {
                 try await ledger.advance(completed.jobId, to: .downloading)
             }
             hub.notify(completed.jobId)
-        case .mediaUpdated, .requestGeneration, .dispatchGeneration, .settingsRequest, .settingsReply, .settingsChanged:
+        case .mediaUpdated, .requestGeneration, .dispatchGeneration, .settingsRequest, .settingsReply, .settingsChanged,
+             .backendWebhookReceived:
             break
         }
         return .done

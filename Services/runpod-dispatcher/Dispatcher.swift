@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Database
 import Foundation
 import Logging
+import Messaging
 import Prometheus
 import ServiceSupport
 import Shared
@@ -15,7 +16,12 @@ func buildDispatcher(
     registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 ) throws -> ServiceHost {
     let replyQueue = SettingsClient.makeReplyQueue(serviceName: configuration.serviceName)
-    var host = try ServiceHost(configuration: configuration, registry: registry, additionalQueues: [replyQueue])
+    // This instance's own queue of webhook notices: the job's follower may be any instance.
+    let webhookQueue = QueueDeclaration(
+        name: "\(Routing.Queue.webhookNotices).\(UUID().uuidString.prefix(8).lowercased())", kind: .temporary,
+        bindings: [QueueBinding(exchange: Routing.Exchange.events, routingKey: Routing.Key.backendWebhook)],
+        retryDelays: [], deliveryLimit: nil, deadLetterGroup: Routing.Queue.webhookNotices)
+    var host = try ServiceHost(configuration: configuration, registry: registry, additionalQueues: [replyQueue, webhookQueue])
     let redis = try host.addRedis()
     let database = try host.addDatabase()
     let settings = SettingsClient(broker: host.broker, replyQueue: replyQueue, logger: host.logger)
@@ -24,10 +30,13 @@ func buildDispatcher(
     let store = SettingsStore(client: database.client)
     let secrets = try SecretBox.fromEnvironment()
     let logger = host.logger
+    let inbox = WebhookInbox()
     let follower = JobFollower(
         configuration: dispatcher, http: http, redis: redis, broker: host.broker,
         limiter: ConcurrencyLimiter(redis: redis, key: dispatcher.leasesKey, lease: dispatcher.lease, logger: logger),
         ownership: JobOwnership(redis: redis),
+        ledger: JobLedger(client: database.client),
+        inbox: inbox,
         concurrencyLimit: {
             let value = try? await settings.settings()["aiImageMaxConcurrent"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             return min(max(value ?? 3, 1), 10)
@@ -41,7 +50,24 @@ func buildDispatcher(
             guard let stored = try await store.value(for: SecretSettings.runpodApiKey) else { return nil }
             return try secrets.open(stored, for: SecretSettings.runpodApiKey)
         },
+        webhookBase: {
+            guard let values = try? await settings.settings(),
+                  values["aiImageEnableWebhooks"]?.lowercased() == "true",
+                  let base = values["aiImageWebhookUrl"]?.trimmingCharacters(in: .whitespaces), !base.isEmpty
+            else { return nil }
+            return base
+        },
         logger: logger)
+    host.addWorker(
+        MessageConsumer(
+            connection: host.broker, queue: webhookQueue.name, prefetch: 64, logger: host.logger,
+            decode: decodeDelivery(BackendWebhookReceived.self),
+            handle: { notice, _ in
+                if inbox.deliver(notice.jobId) {
+                    logger.info("webhook notice for a job followed here", metadata: ["jobId": "\(notice.jobId)"])
+                }
+                return .done
+            }))
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: Routing.Queue.dispatchRequests, prefetch: dispatcher.prefetch, logger: host.logger,

@@ -16,6 +16,7 @@ import Shared
 /// | `DISPATCH_LEASES_KEY`            | `cyclorama:dispatch:leases` | the Redis key of the global limit (one per deployment) |
 /// | `DISPATCH_PREFETCH`              | `64`    | jobs one instance follows at once (waiting ones hold no slot) |
 /// | `DISPATCH_MAX_RESUBMITS`         | `2`     | how often a job the backend lost (404) is submitted again |
+/// | `DISPATCH_WEBHOOK_WAIT_SECONDS`  | `120`   | with webhooks on (`aiImageEnableWebhooks`), how long after a submission the job waits for its webhook before polling takes over |
 struct DispatcherConfiguration: Sendable {
     var localEngineURL = "http://127.0.0.1:8090/v2/cyclorama-studio"
     var localEngineAPIKey: String?
@@ -27,6 +28,7 @@ struct DispatcherConfiguration: Sendable {
     var leasesKey = JobKeys.concurrencyLeases
     var prefetch: UInt16 = 64
     var maxResubmits = 2
+    var webhookWait: Duration = .seconds(120)
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> DispatcherConfiguration {
         var configuration = DispatcherConfiguration()
@@ -40,6 +42,7 @@ struct DispatcherConfiguration: Sendable {
         if let key = environment["DISPATCH_LEASES_KEY"], !key.isEmpty { configuration.leasesKey = key }
         configuration.prefetch = UInt16((try environment.integer("DISPATCH_PREFETCH", in: 1...1000) ?? 64))
         configuration.maxResubmits = (try environment.integer("DISPATCH_MAX_RESUBMITS", in: 0...10) ?? 2)
+        configuration.webhookWait = .seconds((try environment.integer("DISPATCH_WEBHOOK_WAIT_SECONDS", in: 1...1_700) ?? 120))
         return configuration
     }
 

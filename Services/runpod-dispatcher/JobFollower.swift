@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Database
 import Foundation
 import Logging
 import Messaging
@@ -18,11 +19,15 @@ struct DispatchRecord: Codable, Sendable, Equatable {
     var resubmits = 0
     /// A terminal event was published: a redelivery has nothing left to do.
     var finished = false
+    /// When the current submission was sent with a webhook (nil: without one): until
+    /// ``DispatcherConfiguration/webhookWait`` after it the follower waits for the webhook instead of polling.
+    var webhookSince: Date?
 }
 
 /// Submits one dispatch to its backend and follows it to the end: the global concurrency slot, the
-/// `/run` call with retries, polling `/status` with backoff, resubmission of a lost job, the
-/// deadline, cancellation, and the events (submitted, in progress, completed or failed).
+/// `/run` call with retries, polling `/status` with backoff (or waiting for the job's webhook, then
+/// confirming with `/status`), resubmission of a lost job, the deadline, cancellation, and the events
+/// (submitted, in progress, completed or failed).
 ///
 /// The dispatch message stays unacknowledged while its job is followed: if this process dies, the
 /// broker hands it to another instance, which finds the record and carries on.
@@ -33,12 +38,16 @@ struct JobFollower: Sendable {
     let broker: AMQPConnection
     let limiter: ConcurrencyLimiter
     let ownership: JobOwnership
+    let ledger: JobLedger
+    let inbox: WebhookInbox
     /// `aiImageMaxConcurrent` (1-10; 3 when unknown).
     let concurrencyLimit: @Sendable () async -> Int
     /// `aiImagePricePerMegapixel`: what a RunPod result that reports no cost is charged.
     let pricePerMegapixel: @Sendable () async -> Double
     /// The RunPod API key (the `runpodApiKey` setting), nil when not set.
     let runpodKey: @Sendable () async throws -> String?
+    /// The gateway's public base URL for webhooks (`aiImageWebhookUrl`) when `aiImageEnableWebhooks` is on; else nil.
+    let webhookBase: @Sendable () async -> String?
     let logger: Logger
 
     func handle(_ dispatch: DispatchGeneration) async throws -> HandlingOutcome {
@@ -70,8 +79,10 @@ struct JobFollower: Sendable {
                 try? await ownership.renew(dispatch.jobId, owner)
             }
         }
+        inbox.register(dispatch.jobId)
         defer {
             keeper.cancel()
+            inbox.unregister(dispatch.jobId)
             Task { [ownership] in await ownership.release(dispatch.jobId, owner) }
         }
         let stored = try await record(of: dispatch.jobId)
@@ -121,6 +132,8 @@ struct JobFollower: Sendable {
         var troubleWait = Duration.seconds(1)
         var lastStatus = "not yet submitted"
         var reportedProgress: String?? = .none
+        // A re-attached job is asked about at once: its webhook may have come while nobody followed it.
+        var askNow = initial.backendJobId != nil
         while true {
             if try await isCancelled(dispatch.jobId) {
                 return try await endCancelled(dispatch, &record, logger: logger)
@@ -134,8 +147,11 @@ struct JobFollower: Sendable {
             }
             guard let backendJobId = record.backendJobId else {
                 let job: RunPodJob
+                let webhook = try await armWebhook(dispatch, logger: logger)
                 do {
-                    job = try await client.run(input: dispatch.input, executionTimeout: configuration.jobDeadline, ttl: configuration.jobDeadline)
+                    job = try await client.run(
+                        input: dispatch.input, executionTimeout: configuration.jobDeadline, ttl: configuration.jobDeadline,
+                        webhook: webhook)
                 } catch let error where error.isTransient {
                     logger.warning("backend refused /run for now; retrying", metadata: ["error": "\(error)"])
                     try await pause(&troubleWait, until: deadline)
@@ -144,6 +160,7 @@ struct JobFollower: Sendable {
                     return try await fail(dispatch, &record, .backendFailed, "the backend refused the job: \(error)", retryable: false)
                 }
                 record.backendJobId = job.id
+                record.webhookSince = webhook == nil ? nil : Date()
                 try await save(record, for: dispatch.jobId)
                 try await remember(job.id, dispatch, attempt: record.attempt)
                 try await broker.publish(GenerationSubmitted(
@@ -156,8 +173,20 @@ struct JobFollower: Sendable {
                 continue
             }
 
-            try await Task.sleep(for: min(pollWait, max(deadline - .now, .milliseconds(1))))
-            pollWait = min(pollWait * 1.5, configuration.pollMax)
+            if askNow {
+                askNow = false
+            } else if let since = record.webhookSince,
+                      case let left = configuration.webhookWait - .milliseconds(Int64(Date().timeIntervalSince(since) * 1000)),
+                      left > .zero {
+                // Waiting for the webhook; when none comes by the end of the wait, polling takes over.
+                if try await inbox.wait(for: dispatch.jobId, upTo: min(left, max(deadline - .now, .milliseconds(1)))) {
+                    logger.info("webhook called; confirming with /status", metadata: ["backendJobId": "\(backendJobId)"])
+                }
+            } else {
+                // A webhook (if one was asked for and comes late) still cuts the wait short.
+                _ = try await inbox.wait(for: dispatch.jobId, upTo: min(pollWait, max(deadline - .now, .milliseconds(1))))
+                pollWait = min(pollWait * 1.5, configuration.pollMax)
+            }
             let job: RunPodJob
             do {
                 job = try await client.status(backendJobId)
@@ -173,6 +202,7 @@ struct JobFollower: Sendable {
                 record.resubmits += 1
                 record.attempt += 1
                 record.backendJobId = nil
+                record.webhookSince = nil
                 try await save(record, for: dispatch.jobId)
                 continue
             } catch let error where error.isTransient {
@@ -275,6 +305,19 @@ struct JobFollower: Sendable {
         if let id = record.backendJobId { await cancelAtBackend(id, dispatch, logger: logger) }
         logger.info("cancelled on request")
         return try await fail(dispatch, &record, .cancelled, "cancelled on request", retryable: true)
+    }
+
+    /// A webhook URL with a fresh token for this submission when webhooks are on, after storing the
+    /// token's digest in the ledger (so the gateway can check calls, and an earlier attempt's URL stops
+    /// working). nil: no webhook, the job is polled.
+    private func armWebhook(_ dispatch: DispatchGeneration, logger: Logger) async throws -> String? {
+        guard let base = await webhookBase() else { return nil }
+        let token = WebhookToken.make()
+        guard try await ledger.armWebhook(dispatch.jobId, tokenSHA256: WebhookToken.digest(token)) else {
+            logger.info("no ledger row to arm a webhook for; polling instead")
+            return nil
+        }
+        return WebhookToken.url(base: base, jobId: dispatch.jobId, token: token)
     }
 
     private func cancelAtBackend(_ backendJobId: String, _ dispatch: DispatchGeneration, logger: Logger) async {

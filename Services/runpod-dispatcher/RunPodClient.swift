@@ -48,15 +48,17 @@ struct RunPodClient: Sendable {
     let apiKey: String?
     var timeout: Duration = .seconds(30)
 
-    func run(input: JSONValue, executionTimeout: Duration, ttl: Duration) async throws(RunPodCallError) -> RunPodJob {
-        let body: JSONValue = [
+    /// Submits a job; with `webhook`, the backend POSTs the job there when it ends.
+    func run(input: JSONValue, executionTimeout: Duration, ttl: Duration, webhook: String? = nil) async throws(RunPodCallError) -> RunPodJob {
+        var body: [String: JSONValue] = [
             "input": input,
             "policy": [
                 "executionTimeout": .int(Int(executionTimeout.components.seconds) * 1000),
                 "ttl": .int(Int(ttl.components.seconds) * 1000),
             ],
         ]
-        return try await call(.POST, "/run", body: body)
+        if let webhook { body["webhook"] = .string(webhook) }
+        return try await call(.POST, "/run", body: .object(body))
     }
 
     func status(_ id: String) async throws(RunPodCallError) -> RunPodJob {

@@ -187,6 +187,32 @@ public struct JobLedger: Sendable {
         return job.status == .cancelled ? .alreadyCancelled : .finished(job.status)
     }
 
+    /// Arms the job's webhook for a new submission: stores the SHA-256 (hex) of its fresh token, which
+    /// replaces an earlier attempt's (whose calls are then refused). False when the job is unknown or ended.
+    public func armWebhook(_ id: UUID, tokenSHA256: String) async throws -> Bool {
+        let rows = try await client.query("""
+            UPDATE generation_jobs SET webhook_token_sha256 = \(tokenSHA256), updated_at = now()
+            WHERE id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
+            RETURNING id
+            """, logger: logger)
+        for try await _ in rows.decode(UUID.self) { return true }
+        return false
+    }
+
+    /// What a webhook call for the job is checked against: its status and the SHA-256 (hex) of its
+    /// current token (nil when no submission asked for a webhook). nil when the job is unknown.
+    public func webhookGuard(_ id: UUID) async throws -> (status: JobStatus, tokenSHA256: String?)? {
+        let rows = try await client.query(
+            "SELECT status, webhook_token_sha256 FROM generation_jobs WHERE id = \(id)", logger: logger)
+        for try await (status, token) in rows.decode((String, String?).self) {
+            guard let status = JobStatus(rawValue: status) else {
+                throw JobLedgerError(message: "job \(id) has an unknown status \(status)")
+            }
+            return (status, token)
+        }
+        return nil
+    }
+
     /// Writes a ledger row for a job that came straight from the broker (no gateway wrote one),
     /// so its progress and result have a place. Does nothing when the row exists or the media does not.
     public func ensure(

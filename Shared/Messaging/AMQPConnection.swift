@@ -131,8 +131,7 @@ extension ConnectionCore {
 
     /// Where `Delivery.deadLetter` sends a message consumed from `queue`.
     func deadLetterRoute(forQueue queue: String) -> (exchange: String, routingKey: String) {
-        let exchange = shared.withLock { $0.topology.deadLetterExchange }
-        return (exchange, queue)
+        shared.withLock { ($0.topology.deadLetterExchange, $0.topology.queue(named: queue)?.deadLetterRoutingKey ?? queue) }
     }
 
     func retryDelays(forQueue queue: String) -> [Duration] {

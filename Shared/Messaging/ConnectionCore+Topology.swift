@@ -19,12 +19,12 @@ extension ConnectionCore {
             }
             if queue.deadLetter {
                 arguments.append(("x-dead-letter-exchange", .string(topology.deadLetterExchange)))
-                arguments.append(("x-dead-letter-routing-key", .string(queue.name)))
+                arguments.append(("x-dead-letter-routing-key", .string(queue.deadLetterRoutingKey)))
                 try session.declareQueue(
                     queue.deadLetterQueueName, durable: true, autoDelete: false,
                     arguments: [("x-queue-type", .string("quorum"))], on: channel)
                 try session.bindQueue(
-                    queue.deadLetterQueueName, to: topology.deadLetterExchange, routingKey: queue.name, on: channel)
+                    queue.deadLetterQueueName, to: topology.deadLetterExchange, routingKey: queue.deadLetterRoutingKey, on: channel)
             }
             let temporary = queue.kind == .temporary
             try session.declareQueue(queue.name, durable: !temporary, autoDelete: temporary, arguments: arguments, on: channel)

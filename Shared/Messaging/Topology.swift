@@ -50,14 +50,19 @@ public struct QueueDeclaration: Sendable, Hashable {
     /// Quorum queues only: after this many redeliveries (e.g. a consumer crashing on the message) the
     /// broker dead-letters the message itself. nil: no limit.
     public var deliveryLimit: Int?
+    /// Queues of one group (e.g. every instance's temporary queue of one kind) share the dead-letter
+    /// queue `<group>.dlq`, so short-lived queues leave no dead-letter queues behind. nil: the queue's own.
+    public var deadLetterGroup: String?
 
     /// Exponential backoff: 1 s, 5 s, 25 s.
     public static let defaultRetryDelays: [Duration] = [.seconds(1), .seconds(5), .seconds(25)]
 
     public init(
         name: String, kind: Kind = .quorum, bindings: [QueueBinding] = [], deadLetter: Bool = true,
-        retryDelays: [Duration] = QueueDeclaration.defaultRetryDelays, deliveryLimit: Int? = 20
+        retryDelays: [Duration] = QueueDeclaration.defaultRetryDelays, deliveryLimit: Int? = 20,
+        deadLetterGroup: String? = nil
     ) {
+        self.deadLetterGroup = deadLetterGroup
         self.name = name
         self.kind = kind
         self.bindings = bindings
@@ -67,7 +72,10 @@ public struct QueueDeclaration: Sendable, Hashable {
     }
 
     /// The dead-letter queue's name.
-    public var deadLetterQueueName: String { name + ".dlq" }
+    public var deadLetterQueueName: String { deadLetterRoutingKey + ".dlq" }
+
+    /// The routing key its rejects carry on the dead-letter exchange (to ``deadLetterQueueName``).
+    public var deadLetterRoutingKey: String { deadLetterGroup ?? name }
 
     /// The delay queue for a retry delay.
     public func retryQueueName(delay: Duration) -> String { "\(name).retry.\(delay.wholeMilliseconds)" }

@@ -12,6 +12,7 @@ public enum AnyMessage: Sendable, Equatable {
     case settingsRequest(SettingsRequest)
     case settingsReply(SettingsReply)
     case settingsChanged(SettingsChanged)
+    case backendWebhookReceived(BackendWebhookReceived)
 
     /// The wrapped message.
     public var message: any CycloramaMessage {
@@ -26,6 +27,7 @@ public enum AnyMessage: Sendable, Equatable {
         case .settingsRequest(let m): m
         case .settingsReply(let m): m
         case .settingsChanged(let m): m
+        case .backendWebhookReceived(let m): m
         }
     }
 
@@ -58,6 +60,7 @@ public enum MessageDecoder {
         case .settingsRequest: return .settingsRequest(try body(SettingsRequest.self, data))
         case .settingsReply: return .settingsReply(try body(SettingsReply.self, data))
         case .settingsChanged: return .settingsChanged(try body(SettingsChanged.self, data))
+        case .backendWebhook: return .backendWebhookReceived(try body(BackendWebhookReceived.self, data))
         }
     }
 

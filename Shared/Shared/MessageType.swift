@@ -12,6 +12,7 @@ public enum MessageType: String, Codable, Sendable, CaseIterable {
     case settingsRequest = "cyclorama.settings.request"
     case settingsReply = "cyclorama.settings.reply"
     case settingsChanged = "cyclorama.settings.changed"
+    case backendWebhook = "cyclorama.backend.webhook"
 
     /// The newest `schemaVersion` this build reads and the one it writes.
     public static let currentSchemaVersion = 1
@@ -29,6 +30,7 @@ public enum MessageType: String, Codable, Sendable, CaseIterable {
         case .generationFailed: .init(exchange: Routing.Exchange.events, routingKey: Routing.Key.generationFailed)
         case .mediaUpdated: .init(exchange: Routing.Exchange.events, routingKey: Routing.Key.mediaUpdated)
         case .settingsChanged: .init(exchange: Routing.Exchange.events, routingKey: Routing.Key.settingsChanged)
+        case .backendWebhook: .init(exchange: Routing.Exchange.events, routingKey: Routing.Key.backendWebhook)
         case .settingsReply: nil
         }
     }

@@ -28,6 +28,8 @@ public enum Routing {
         public static let generationFailed = "generation.failed"
         public static let mediaUpdated = "media.updated"
         public static let settingsChanged = "settings.changed"
+        /// A backend called a job's webhook (checked by the gateway); every dispatcher instance hears it.
+        public static let backendWebhook = "backend.webhook"
         /// Binding pattern for every generation event.
         public static let allGenerationEvents = "generation.*"
     }
@@ -44,6 +46,10 @@ public enum Routing {
         public static let settingsRequests = "settings-service.requests"
         /// api-gateway: every job event, for the ledger and Server-Sent Events.
         public static let jobEvents = "api-gateway.job-events"
+
+        /// runpod-dispatcher: each instance's own temporary queue for ``Key/backendWebhook`` is named
+        /// `runpod-dispatcher.webhooks.<instance>`; they share one dead-letter queue, `runpod-dispatcher.webhooks.dlq`.
+        public static let webhookNotices = "runpod-dispatcher.webhooks"
 
         /// The dead-letter queue of `queue`: bound to ``Exchange/deadLetter`` with the queue's name as key
         /// (the same name as Messaging's `QueueDeclaration.deadLetterQueueName`).

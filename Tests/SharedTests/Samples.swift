@@ -103,6 +103,10 @@ enum Samples {
             "aiImageResolution": "1024", "aiImageWebhookUrl": "", "runpodApiKey": "rpa_…7Q2Z",
         ])
 
+    static let backendWebhookReceived = BackendWebhookReceived(
+        messageId: id("6A1C9E42-73B5-4F0D-8E21-5B7D3C9A0F64"), occurredAt: at("2026-11-29T10:15:41.902Z"),
+        jobId: jobId, backendJobId: "sync-7f3e2b1a-9c4d-4e8f-a1b2-c3d4e5f60718-e1", backendStatus: "COMPLETED")
+
     /// Golden file name (without `.json`) → the message it holds.
     static let golden: [(file: String, message: AnyMessage)] = [
         ("RequestGeneration", .requestGeneration(requestGeneration)),
@@ -116,5 +120,6 @@ enum Samples {
         ("SettingsRequest", .settingsRequest(settingsRequest)),
         ("SettingsReply", .settingsReply(settingsReply)),
         ("SettingsChanged", .settingsChanged(settingsChanged)),
+        ("BackendWebhookReceived", .backendWebhookReceived(backendWebhookReceived)),
     ]
 }

@@ -13,7 +13,9 @@ import TestSupport
 /// auth) that records what it is sent and answers from a scenario.
 ///
 /// A job picks its scenario by a `case:<name>` marker in its prompt (the test puts it in
-/// `customInstructions`). Results are served at `/results/<job id>.png`.
+/// `customInstructions`). Results are served at `/results/<job id>.png`. A job submitted with a
+/// `webhook` gets the job object POSTed there when it ends (``Reply/runFor(_:)`` after its time,
+/// ``Reply/holdUntilReleased`` on release), as RunPod does.
 final class RunPodStandIn: Sendable {
     enum Reply: Sendable {
         case inQueue
@@ -39,6 +41,9 @@ final class RunPodStandIn: Sendable {
         var jobs: [[Reply]]
         /// A delay before the first download of a result.
         var firstDownloadDelay: Duration?
+        /// How often a job's webhook is called when it ends (RunPod: once; slow receivers have seen
+        /// duplicates); 0 = never (a lost webhook).
+        var webhookCalls = 1
     }
 
     struct RunCall: Sendable {
@@ -100,7 +105,19 @@ final class RunPodStandIn: Sendable {
     func cancels() -> [String] { core.state.withLock { $0.cancels } }
     /// The most jobs ever at this backend at once: accepted by `/run` and not yet reported finished.
     func peakActive() -> Int { core.state.withLock { $0.peak } }
-    func release(_ scenario: String) { _ = core.state.withLock { $0.released.insert(scenario) } }
+    func release(_ scenario: String) {
+        let hooked = core.state.withLock { s in
+            s.released.insert(scenario)
+            return s.jobs.filter { $0.value.scenario == scenario }.keys.compactMap { id in s.webhooks[id].map { (id, $0) } }
+        }
+        for (id, url) in hooked { core.callWebhook(url, job: id, scenario: scenario) }
+    }
+    /// `/status` calls for the scenario's jobs.
+    func statusCalls(_ scenario: String) -> Int {
+        core.state.withLock { s in s.statusCalls.filter { s.jobs[$0.key]?.scenario == scenario }.values.reduce(0, +) }
+    }
+    /// The HTTP statuses the scenario's webhook calls got, in order (0: no answer).
+    func webhookAnswers(_ scenario: String) -> [Int] { core.state.withLock { $0.webhookAnswers[scenario] ?? [] } }
 
     func stop() async {
         await group.triggerGracefulShutdown()
@@ -120,6 +137,9 @@ private final class Core: Sendable {
         var cancels: [String] = []
         var downloads: [String: Int] = [:]
         var released: Set<String> = []
+        var statusCalls: [String: Int] = [:]
+        var webhooks: [String: String] = [:]
+        var webhookAnswers: [String: [Int]] = [:]
     }
 
     typealias Reply = RunPodStandIn.Reply
@@ -144,26 +164,35 @@ private final class Core: Sendable {
         let name = prompt.range(of: #"case:[a-z0-9-]+"#, options: .regularExpression).map { String(prompt[$0].dropFirst(5)) } ?? "default"
         guard let scenario = scenarios[name] else { return Self.json(400, ["error": .string("no scenario \(name)")]) }
         let call = RunPodStandIn.RunCall(authorization: request.headers[.authorization], body: body)
-        let (rejection, id): (Int?, String) = state.withLock { s in
+        let (rejection, id, replies): (Int?, String, [Reply]) = state.withLock { s in
             s.runs[name, default: []].append(call)
             let attempts = s.runs[name]!.count
-            if attempts <= scenario.runRejections.count { return (scenario.runRejections[attempts - 1], "") }
+            if attempts <= scenario.runRejections.count { return (scenario.runRejections[attempts - 1], "", []) }
             let index = s.accepted[name, default: 0]
             s.accepted[name] = index + 1
             let id = "\(name)-\(index)"
-            s.jobs[id] = (name, scenario.jobs[min(index, scenario.jobs.count - 1)], 0)
+            let replies = scenario.jobs[min(index, scenario.jobs.count - 1)]
+            s.jobs[id] = (name, replies, 0)
             s.acceptedAt[id] = .now
             s.active.insert(id)
             s.peak = max(s.peak, s.active.count)
-            return (nil, id)
+            if let webhook = body["webhook"]?.stringValue { s.webhooks[id] = webhook }
+            return (nil, id, replies)
         }
         if let rejection { return Self.json(rejection, ["error": .string("rejected by the scenario (\(rejection))")]) }
+        if let webhook = body["webhook"]?.stringValue, case .runFor(let duration) = replies.first {
+            Task {
+                try await Task.sleep(for: duration)
+                self.callWebhook(webhook, job: id, scenario: name)
+            }
+        }
         return Self.json(200, ["id": .string(id), "status": "IN_QUEUE"])
     }
 
     func status(_ id: String) -> Response {
         let next: (Reply, String)? = state.withLock { s in
             guard var job = s.jobs[id] else { return nil }
+            s.statusCalls[id, default: 0] += 1
             var reply = job.replies[min(job.polls, job.replies.count - 1)]
             if case .holdUntilReleased = reply, !s.released.contains(job.scenario) {
                 return (.inProgress("held"), job.scenario)
@@ -181,6 +210,30 @@ private final class Core: Sendable {
             return (reply, job.scenario)
         }
         guard let (reply, _) = next else { return Self.json(404, ["error": .string("job \(id) not found")]) }
+        guard let job = render(reply, id) else {
+            if case .http(let code) = reply { return Self.json(code, ["error": .string("status \(code) from the scenario")]) }
+            return Self.json(500, ["error": "nothing to render"])
+        }
+        return Self.json(200, job)
+    }
+
+    /// POSTs the finished job to its webhook (``RunPodStandIn/Scenario/webhookCalls`` times, as
+    /// RunPod does, with its `webhook` field), recording each answer.
+    func callWebhook(_ url: String, job id: String, scenario: String) {
+        let times = scenarios[scenario]?.webhookCalls ?? 1
+        guard times > 0, case .object(var body) = render(.completed(["image_url": "$RESULT", "cost": 0.025]), id) else { return }
+        body["webhook"] = .string(url)
+        let bytes = Array(JSONValue.object(body).encodedText.utf8)
+        Task {
+            for _ in 0..<times {
+                let status = (try? await HTTPProbe.send(.POST, url, headers: [("Content-Type", "application/json")], body: bytes).status) ?? 0
+                state.withLock { $0.webhookAnswers[scenario, default: []].append(status) }
+            }
+        }
+    }
+
+    /// The job object for a reply; nil for an HTTP error.
+    private func render(_ reply: Reply, _ id: String) -> JSONValue? {
         let job: JSONValue
         switch reply {
         case .inQueue: job = ["id": .string(id), "status": "IN_QUEUE", "delayTime": 12]
@@ -199,9 +252,9 @@ private final class Core: Sendable {
             }
             job = ["id": .string(id), "status": "COMPLETED", "delayTime": 40, "executionTime": 1234, "output": output]
         case .failed(let error): job = ["id": .string(id), "status": "FAILED", "delayTime": 40, "executionTime": 10, "error": .string(error)]
-        case .http(let code): return Self.json(code, ["error": .string("status \(code) from the scenario")])
+        case .http: return nil
         }
-        return Self.json(200, job)
+        return job
     }
 
     func cancel(_ id: String) -> Response {

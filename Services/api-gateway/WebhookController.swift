@@ -1,0 +1,67 @@
+import Database
+import Foundation
+import Hummingbird
+import Logging
+import Messaging
+import ServiceSupport
+import Shared
+
+/// `POST /api/ai-image/webhook/:jobId/:token`: a backend (RunPod or the local engine) saying a job ended.
+///
+/// Outside the admin-token guard: RunPod cannot send our token, and signs nothing. The per-submission
+/// token in the URL is the proof (``WebhookToken``), checked in constant time against the digest the
+/// dispatcher stored. A good call is answered 200 at once and handed to the dispatchers as
+/// ``BackendWebhookReceived``, a hint that the job's follower confirms with the backend's `/status`
+/// before acting; the body is never trusted. Forged calls (unknown job, wrong or superseded token) get
+/// 403, replays (the job already ended) 409; both are logged, without the token.
+struct WebhookController: Sendable {
+    let ledger: JobLedger
+    let broker: AMQPConnection
+    let logger: Logger
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post("\(WebhookToken.path)/:jobId/:token", use: receive)
+    }
+
+    @Sendable func receive(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let rawJobId = context.parameters.get("jobId") ?? ""
+        let token = context.parameters.get("token") ?? ""
+        // One answer for an unknown job and a wrong token: a caller learns nothing either way.
+        guard let jobId = UUID(uuidString: rawJobId), let known = try await ledger.webhookGuard(jobId),
+              let digest = known.tokenSHA256, WebhookToken.matches(token, digest: digest)
+        else {
+            logger.warning("refused a forged webhook call (unknown job, or a wrong or superseded token)",
+                           metadata: ["jobId": "\(rawJobId.prefix(40))"])
+            throw APIError(.forbidden, code: "webhook_forbidden", message: "unknown job or wrong webhook token")
+        }
+        guard !known.status.isTerminal else {
+            logger.warning("refused a replayed webhook call: the job has ended",
+                           metadata: ["jobId": "\(jobId)", "status": "\(known.status.rawValue)"])
+            throw APIError(
+                .conflict, code: "webhook_replayed",
+                message: "job \(jobId.lowercasedString) has already ended (\(known.status.rawValue)); this call is a replay or a late duplicate")
+        }
+        // The body (RunPod's job object) is only a hint; what it claims is checked by the dispatcher.
+        var request = request
+        let body = (try? await request.collectBody(upTo: 16 << 20)).flatMap {
+            try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: $0))
+        }
+        let notice = BackendWebhookReceived(
+            jobId: jobId,
+            backendJobId: body?["id"]?.stringValue.map { String($0.prefix(255)) },
+            backendStatus: body?["status"]?.stringValue.map { String($0.prefix(40)) })
+        do {
+            // Unroutable is fine: with no dispatcher listening, polling finds the result.
+            try await broker.publish(notice, mandatory: false)
+        } catch {
+            logger.error("could not hand a webhook call to the dispatchers", metadata: ["jobId": "\(jobId)", "error": "\(error)"])
+            throw APIError.unavailable("could not take the call now; try again")
+        }
+        logger.info("webhook call accepted", metadata: [
+            "jobId": "\(jobId)", "backendJobId": "\(notice.backendJobId ?? "-")", "claimedStatus": "\(notice.backendStatus ?? "-")",
+        ])
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: #"{"received":true}"#)))
+    }
+}

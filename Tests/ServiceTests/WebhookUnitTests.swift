@@ -1,0 +1,74 @@
+import Crypto
+import Foundation
+@testable import RunPodDispatcher
+import ServiceSupport
+import Testing
+
+@Suite("Webhook tokens")
+struct WebhookTokenTests {
+    @Test func aTokenIsFreshUnguessableAndMatchesOnlyItsOwnDigest() {
+        let token = WebhookToken.make()
+        #expect(token.count == 64 && token.allSatisfy(\.isHexDigit), "32 random bytes: \(token)")
+        #expect(WebhookToken.make() != token)
+        let digest = WebhookToken.digest(token)
+        #expect(digest == SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined())
+        #expect(WebhookToken.matches(token, digest: digest))
+        #expect(!WebhookToken.matches(String(token.dropLast()) + (token.hasSuffix("0") ? "1" : "0"), digest: digest))
+        #expect(!WebhookToken.matches("", digest: digest))
+        #expect(!WebhookToken.matches(token, digest: String(digest.dropLast())), "a malformed digest")
+        #expect(!WebhookToken.matches(token, digest: digest.uppercased()), "digests are compared as stored")
+    }
+
+    @Test(arguments: [
+        "https://shop.example.com", "https://shop.example.com/", " https://shop.example.com ",
+        "https://shop.example.com/api/ai-image/webhook", "https://shop.example.com/api/ai-image/webhook/",
+    ])
+    func theURLIsTheBasePlusTheRouteWhateverTheBaseEndsWith(base: String) throws {
+        let job = try #require(UUID(uuidString: "3F2504E0-4F89-41D3-9A0C-0305E82C3301"))
+        #expect(WebhookToken.url(base: base, jobId: job, token: "abc")
+                == "https://shop.example.com/api/ai-image/webhook/3f2504e0-4f89-41d3-9a0c-0305e82c3301/abc")
+    }
+}
+
+@Suite("Webhook inbox")
+struct WebhookInboxTests {
+    let job = UUID()
+
+    @Test func aNoticeWakesTheWaitingFollower() async throws {
+        let inbox = WebhookInbox()
+        inbox.register(job)
+        async let woke = inbox.wait(for: job, upTo: .seconds(60))
+        // Whether or not the waiter is waiting yet, the notice reaches it.
+        #expect(inbox.deliver(job))
+        #expect(try await woke == true)
+    }
+
+    @Test func aNoticeWhileNotWaitingIsKeptForTheNextWaitOnce() async throws {
+        let inbox = WebhookInbox()
+        inbox.register(job)
+        #expect(inbox.deliver(job))
+        #expect(try await inbox.wait(for: job, upTo: .seconds(60)) == true)
+        #expect(try await inbox.wait(for: job, upTo: .milliseconds(50)) == false, "used up")
+    }
+
+    @Test func noticesForJobsNotFollowedHereAreDropped() async throws {
+        let inbox = WebhookInbox()
+        #expect(!inbox.deliver(job))
+        inbox.register(job)
+        #expect(try await inbox.wait(for: job, upTo: .milliseconds(50)) == false, "the early notice was not kept")
+        inbox.unregister(job)
+        #expect(!inbox.deliver(job))
+    }
+
+    @Test func cancellingAWaitLeavesNoWaiterBehind() async throws {
+        let inbox = WebhookInbox()
+        inbox.register(job)
+        let waiting = Task { try await inbox.wait(for: job, upTo: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(50))
+        waiting.cancel()
+        _ = try? await waiting.value
+        // The next notice is kept for the next wait rather than resuming a cancelled one.
+        #expect(inbox.deliver(job))
+        #expect(try await inbox.wait(for: job, upTo: .seconds(60)) == true)
+    }
+}

@@ -1,0 +1,160 @@
+import Crypto
+import Database
+import Foundation
+import Messaging
+import Shared
+import Testing
+import TestSupport
+
+extension SystemSuites {
+    /// RunPod webhooks (RUNPOD.md): a per-submission token in the URL, checked by the gateway; the
+    /// call is only a hint the dispatcher confirms with `/status`; forged and replayed calls refused;
+    /// polling takes over when no call comes.
+    @Suite("Webhooks", .timeLimit(.minutes(10)))
+    struct WebhookTests {
+        static let apiKey = RunPodBackendTests.apiKey
+        static let route = "/api/ai-image/webhook/{jobId}/{token}"
+
+        @Test func jobsFinishOnTheirWebhookAndForgedOrReplayedCallsAreRefused() async throws {
+            let standIn = try await RunPodStandIn(scenarios: [
+                "held": .init(jobs: [[.holdUntilReleased]]),
+                "twice": .init(jobs: [[.runFor(.milliseconds(300))]], webhookCalls: 2),
+            ])
+            try await CycloramaSystem.run(overrides: [
+                // Polling would start only after 10 minutes: within this test, only webhooks finish jobs.
+                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_WEBHOOK_WAIT_SECONDS": "600"],
+                "result-ingestor": ["INGEST_ALLOWED_HOSTS": "\(standIn.hostAndPort),$ENGINE"],
+            ]) { system in
+                let contract = try await APIContract.load(from: system)
+                let put = try await system.call(.PUT, "/api/ai-image/settings", json: """
+                    {"aiImageBackend": "runpod", "runpodApiKey": "\(Self.apiKey)",
+                     "aiImageEnableWebhooks": true, "aiImageWebhookUrl": "\(system.gatewayURL)"}
+                    """)
+                #expect(put.status == 200, "\(put.text)")
+                let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
+                func start(_ json: String) async throws -> String {
+                    let answer = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: json)
+                    return try #require(try answer.json()["jobId"] as? String, "\(answer.status) \(answer.text)")
+                }
+                func post(_ url: String, _ body: String) async throws -> HTTPAnswer {
+                    // No Authorization header: RunPod cannot send one.
+                    try await HTTPProbe.send(.POST, url, headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+                }
+
+                // The submission carries a webhook URL with a fresh token; only its SHA-256 is stored.
+                let held = try await start(#"{"customInstructions": "case:held"}"#)
+                try await eventually("the held job reaches the stand-in") { !standIn.runs("held").isEmpty }
+                let webhook = try #require(standIn.runs("held").first?.body["webhook"]?.stringValue)
+                let prefix = "\(system.gatewayURL)/api/ai-image/webhook/\(held)/"
+                #expect(webhook.hasPrefix(prefix), "\(webhook)")
+                let token = String(webhook.dropFirst(prefix.count))
+                #expect(token.count == 64 && token.allSatisfy(\.isHexDigit), "an unguessable token: \(token)")
+                let stored = try await SystemDatabase.withClient(system.database.url) {
+                    try await JobLedger(client: $0).webhookGuard(try #require(UUID(uuidString: held)))
+                }
+                let digest = SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+                #expect(stored?.tokenSHA256 == digest, "the ledger keeps the digest, not the token")
+
+                // Forged calls: a wrong token, an unknown job. Refused, and nothing is asked of the backend.
+                let claim = #"{"id": "held-0", "status": "COMPLETED", "output": {"image_url": "http://203.0.113.9/forged.png"}}"#
+                let wrongToken = try await post(prefix + String(repeating: "0", count: 64), claim)
+                #expect(wrongToken.status == 403)
+                #expect(wrongToken.error?.code == "webhook_forbidden")
+                contract.check(wrongToken, "post", Self.route)
+                let otherJob = try await post("\(system.gatewayURL)/api/ai-image/webhook/\(UUID().uuidString.lowercased())/\(token)", claim)
+                #expect(otherJob.status == 403, "a token is good for its own job only")
+                let truncated = try await post(String(webhook.dropLast()), claim)
+                #expect(truncated.status == 403)
+
+                // A call with the right token is a hint: the dispatcher asks /status, which says the job
+                // is still running, so the false claim of COMPLETED changes nothing.
+                let hint = try await post(webhook, claim)
+                #expect(hint.status == 200, "\(hint.text)")
+                #expect(try hint.json()["received"] as? Bool == true)
+                contract.check(hint, "post", Self.route)
+                try await eventually("the dispatcher confirms with /status") { standIn.statusCalls("held") == 1 }
+                try await Task.sleep(for: .seconds(1))
+                let stillRunning = try await system.call(.GET, "/api/ai-image/status/\(held)").json()
+                #expect(["SUBMITTED", "IN_PROGRESS"].contains(stillRunning["status"] as? String ?? "-"), "\(stillRunning)")
+                #expect(standIn.downloads("held") == 0, "nothing was taken from the forged output")
+
+                // The backend finishes and calls: the job completes without any polling.
+                standIn.release("held")
+                let heldDone = try await system.waitForTerminal(held)
+                #expect(heldDone["status"] as? String == "COMPLETED", "\(heldDone)\n\(system.logs())")
+                #expect(standIn.webhookAnswers("held") == [200])
+                #expect(standIn.statusCalls("held") == 2, "one /status per accepted call, no polling")
+
+                // A replay after the end is refused.
+                let replay = try await post(webhook, claim)
+                #expect(replay.status == 409)
+                #expect(replay.error?.code == "webhook_replayed")
+                contract.check(replay, "post", Self.route)
+
+                // RunPod calling twice: the result is applied once.
+                let twice = try await start(#"{"customInstructions": "case:twice"}"#)
+                let twiceDone = try await system.waitForTerminal(twice)
+                #expect(twiceDone["status"] as? String == "COMPLETED", "\(twiceDone)")
+                try await eventually("both calls answered") { standIn.webhookAnswers("twice").count == 2 }
+                let answers = standIn.webhookAnswers("twice")
+                #expect(answers.first == 200 && [200, 409].contains(answers.last ?? 0), "\(answers)")
+                #expect(standIn.downloads("twice") == 1, "downloaded once")
+
+                // The local engine speaks the same protocol: its webhook call finishes a local job too.
+                let local = try await system.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageBackend": "local"}"#)
+                #expect(local.status == 200)
+                let localDone = try await system.waitForTerminal(try await start("{}"))
+                #expect(localDone["status"] as? String == "COMPLETED", "\(localDone)\n\(system.logs())")
+                #expect(localDone["backend"] as? String == "local")
+
+                let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
+                #expect(versions.count == 4, "the upload and three jobs, each applied once")
+
+                // Refusals are logged; the token never is.
+                let gatewayLog = system.process("api-gateway")?.log() ?? ""
+                #expect(gatewayLog.contains("refused a forged webhook call"))
+                #expect(gatewayLog.contains("refused a replayed webhook call"))
+                for name in CycloramaSystem.serviceNames {
+                    #expect(system.process(name)?.log().contains(token) == false, "\(name) logged a webhook token")
+                }
+            }
+            await standIn.stop()
+        }
+
+        @Test func whenNoWebhookComesPollingTakesOverAndBadNoticesAreDeadLettered() async throws {
+            let standIn = try await RunPodStandIn(scenarios: ["silent": .init(jobs: [[.runFor(.milliseconds(300))]], webhookCalls: 0)])
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
+                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_WEBHOOK_WAIT_SECONDS": "2"],
+                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+            ]) { system in
+                try await SystemDatabase.updateSettings(system.database.url, [
+                    "aiImageBackend": "runpod", "runpodApiKey": Self.apiKey,
+                    "aiImageEnableWebhooks": "true", "aiImageWebhookUrl": system.gatewayURL,
+                ])
+                let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
+                let answer = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:silent"}"#)
+                let jobId = try #require(try answer.json()["jobId"] as? String, "\(answer.text)")
+                let done = try await system.waitForTerminal(jobId)
+                #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
+                #expect(standIn.runs("silent").first?.body["webhook"]?.stringValue != nil, "a webhook was asked for")
+                #expect(standIn.webhookAnswers("silent").isEmpty, "and never called")
+                #expect(standIn.statusCalls("silent") >= 1, "the result was found by polling")
+
+                // A notice that does not validate goes to the dispatchers' shared dead-letter queue with the reason.
+                let probe = try await BrokerProbe(url: system.amqpURL)
+                let marker = UUID().uuidString.lowercased()
+                let body = """
+                    {"type":"cyclorama.backend.webhook","schemaVersion":1,"messageId":"\(marker)","correlationId":"c-\(marker)",
+                     "occurredAt":"2026-11-29T10:15:30.123Z","backendStatus":"COMPLETED"}
+                    """
+                try await probe.publish(Array(body.utf8), exchange: Routing.Exchange.events, routingKey: Routing.Key.backendWebhook)
+                let dead = try #require(
+                    try await probe.deadLettered(from: Routing.Queue.webhookNotices, containing: marker, timeout: .seconds(30)),
+                    "nothing dead-lettered\n\(system.logs())")
+                #expect(dead.headers[Routing.Header.reason]?.contains("jobId") == true, "\(dead.headers)")
+                await probe.close()
+            }
+            await standIn.stop()
+        }
+    }
+}
