@@ -11,7 +11,7 @@ SWIFT_TEST_FLAGS ?=
 SCRIPTS := scripts
 
 .PHONY: help deps build up down status logs test test-unit test-restart servers servers-stop \
-        servers-status bench-broker bench-engine bench-pipeline clean distclean
+        servers-status bench-broker bench-engine bench-pipeline bench-batch clean distclean
 
 help: ## list the targets
 	@echo "Cyclorama — make targets:"
@@ -77,6 +77,11 @@ bench-engine: ## local engine: stage timings, 2x upscale, peak RSS at 4000x4000,
 bench-pipeline: deps servers ## orchestration overhead per job and sustained jobs/s through all services (release build)
 	$(SWIFT) build -c release
 	CYCLORAMA_BIN_DIR=$(CURDIR)/.build/release .build/release/pipeline-bench $(BENCH_ARGS)
+
+bench-batch: deps servers ## a batch of 200 at concurrency 3/5/10 (polling and webhooks): makespan vs ceil(N/c) x latency (debug build, as tested)
+	$(SWIFT) build --product batch-bench
+	$(SWIFT) build
+	.build/debug/batch-bench $(BENCH_ARGS)
 
 clean: ## remove build products (keeps .var: data, logs, admin token)
 	$(SWIFT) package clean

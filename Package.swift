@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "broker-bench", targets: ["BrokerBench"]),
         .executable(name: "engine-bench", targets: ["EngineBench"]),
         .executable(name: "pipeline-bench", targets: ["PipelineBench"]),
+        .executable(name: "batch-bench", targets: ["BatchBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
@@ -157,6 +158,9 @@ let package = Package(
         .executableTarget(
             name: "PipelineBench", dependencies: ["TestSupport", "Messaging", "Shared"],
             path: "Tests/Benchmarks/PipelineBench", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "BatchBench", dependencies: ["TestSupport", "Messaging", "Shared"],
+            path: "Tests/Benchmarks/BatchBench", swiftSettings: swiftSettings),
         .executableTarget(
             name: "EngineBench", dependencies: ["Imaging"],
             path: "Tests/Benchmarks/EngineBench", swiftSettings: swiftSettings),

@@ -30,7 +30,7 @@ func buildDispatcher(
     let store = SettingsStore(client: database.client)
     let secrets = try SecretBox.fromEnvironment()
     let logger = host.logger
-    let inbox = WebhookInbox()
+    let inbox = Doorbell<UUID>()
     let follower = JobFollower(
         configuration: dispatcher, http: http, redis: redis, broker: host.broker,
         limiter: ConcurrencyLimiter(redis: redis, key: dispatcher.leasesKey, lease: dispatcher.lease, logger: logger),
@@ -63,7 +63,7 @@ func buildDispatcher(
             connection: host.broker, queue: webhookQueue.name, prefetch: 64, logger: host.logger,
             decode: decodeDelivery(BackendWebhookReceived.self),
             handle: { notice, _ in
-                if inbox.deliver(notice.jobId) {
+                if inbox.ring(notice.jobId) {
                     logger.info("webhook notice for a job followed here", metadata: ["jobId": "\(notice.jobId)"])
                 }
                 return .done

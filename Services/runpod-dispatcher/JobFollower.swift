@@ -39,7 +39,8 @@ struct JobFollower: Sendable {
     let limiter: ConcurrencyLimiter
     let ownership: JobOwnership
     let ledger: JobLedger
-    let inbox: WebhookInbox
+    /// Rings a job when its webhook was called.
+    let inbox: Doorbell<UUID>
     /// `aiImageMaxConcurrent` (1-10; 3 when unknown).
     let concurrencyLimit: @Sendable () async -> Int
     /// `aiImagePricePerMegapixel`: what a RunPod result that reports no cost is charged.
@@ -109,8 +110,8 @@ struct JobFollower: Sendable {
         // A job already at the backend takes its slot back whatever the limit: it is running there.
         let outcome = try await limiter.withSlot(
             dispatch.jobId.uuidString, limit: concurrencyLimit, until: deadline, force: record.backendJobId != nil
-        ) {
-            try await drive(dispatch, started, client: client, deadline: deadline, logger: logger)
+        ) { slot in
+            try await drive(dispatch, started, client: client, slot: slot, deadline: deadline, logger: logger)
         }
         guard let outcome else {
             if let id = record.backendJobId { await cancelAtBackend(id, dispatch, logger: logger) }
@@ -124,7 +125,7 @@ struct JobFollower: Sendable {
 
     /// The loop of one job while it holds a concurrency slot.
     private func drive(
-        _ dispatch: DispatchGeneration, _ initial: DispatchRecord, client: RunPodClient,
+        _ dispatch: DispatchGeneration, _ initial: DispatchRecord, client: RunPodClient, slot: HeldSlot,
         deadline: ContinuousClock.Instant, logger: Logger
     ) async throws -> HandlingOutcome {
         var record = initial
@@ -214,6 +215,10 @@ struct JobFollower: Sendable {
             }
             troubleWait = .seconds(1)
             lastStatus = job.status
+            if ["COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED"].contains(job.status) {
+                // The backend is done with it: its slot is free for the next job now.
+                await slot.release()
+            }
             switch job.status {
             case "IN_QUEUE":
                 continue

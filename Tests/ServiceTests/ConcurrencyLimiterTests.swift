@@ -73,7 +73,7 @@ struct ConcurrencyLimiterTests {
                 for index in 0..<12 {
                     let limiter = limiters[index % 3]
                     group.addTask {
-                        let ran = try await limiter.withSlot("job-\(index)", limit: { 2 }, until: .now + .seconds(120)) {
+                        let ran = try await limiter.withSlot("job-\(index)", limit: { 2 }, until: .now + .seconds(120)) { _ in
                             gauge.state.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
                             try await Task.sleep(for: .milliseconds(150))
                             gauge.state.withLock { $0.now -= 1; $0.ran += 1 }
@@ -94,8 +94,25 @@ struct ConcurrencyLimiterTests {
     @Test func withSlotGivesUpAtTheDeadline() async throws {
         try await withLimiters(1) { (limiters: [ConcurrencyLimiter]) async throws in
             #expect(try await limiters[0].tryAcquire("holder", limit: 1) == true)
-            let ran = try await limiters[0].withSlot("late", limit: { 1 }, until: .now + .milliseconds(300)) { true }
+            let ran = try await limiters[0].withSlot("late", limit: { 1 }, until: .now + .milliseconds(300)) { _ in true }
             #expect(ran == nil, "no slot before the deadline")
+        }
+    }
+
+    @Test func aSlotReleasedEarlyIsFreeForTheNextJobBeforeTheFirstEnds() async throws {
+        try await withLimiters(2) { (limiters: [ConcurrencyLimiter]) async throws in
+            let (a, b) = (limiters[0], limiters[1])
+            let ran = try await a.withSlot("first", limit: { 1 }, until: .now + .seconds(10)) { slot throws -> [Bool] in
+                let whileHeld = try await b.tryAcquire("second", limit: 1)
+                await slot.release()
+                let afterRelease = try await b.tryAcquire("second", limit: 1)
+                await slot.release()
+                let third = try await b.tryAcquire("third", limit: 2)
+                return [whileHeld, afterRelease, third]
+            }
+            // Held; free as soon as it was released; a second release changes nothing (first's slot is not counted twice).
+            #expect(ran == [false, true, true])
+            #expect(try await b.tryAcquire("fourth", limit: 2) == false, "second and third hold both slots: the end of the body released nothing more")
         }
     }
 }

@@ -82,7 +82,7 @@ struct PipelineBench {
             for rate in options.ramp {
                 let result = try await runRate(rate, seconds: options.seconds, system: system, mediaIds: mediaIds, samples: samples)
                 let keeps = result.done == result.jobs && result.p99 < 2000
-                print("| \(pad(rate, 13)) | \(pad("\(result.doneInWindow)/\(result.jobs)", 14)) | \(pad(result.p50, 8)) | \(pad(result.p99, 8)) | \(pad(keeps ? "yes" : "no", 9)) |")
+                print("| \(BenchTable.pad(rate, 13)) | \(BenchTable.pad("\(result.doneInWindow)/\(result.jobs)", 14)) | \(BenchTable.pad(result.p50, 8)) | \(BenchTable.pad(result.p99, 8)) | \(BenchTable.pad(keeps ? "yes" : "no", 9)) |")
                 if keeps { sustained = rate } else { break }
             }
             print("")
@@ -102,7 +102,7 @@ struct PipelineBench {
         var p99: Int
         var max: Int
         var row: String {
-            "| \(pad(rate, 13)) | \(pad(jobs, 4)) | \(pad(done, 4)) | \(pad(p50, 17)) | \(pad(p90, 8)) | \(pad(p99, 8)) | \(pad(max, 8)) |"
+            "| \(BenchTable.pad(rate, 13)) | \(BenchTable.pad(jobs, 4)) | \(BenchTable.pad(done, 4)) | \(BenchTable.pad(p50, 17)) | \(BenchTable.pad(p90, 8)) | \(BenchTable.pad(p99, 8)) | \(BenchTable.pad(max, 8)) |"
         }
     }
 
@@ -154,7 +154,7 @@ struct PipelineBench {
         if !checkedWindow { doneInWindow = finished.filter { $0.updated != nil }.count }
         let overheads = finished.compactMap { sample -> Int? in
             guard let updated = sample.updated else { return nil }
-            let total = (updated - sample.accepted).milliseconds
+            let total = (updated - sample.accepted).wholeMilliseconds
             return max(0, total - (sample.executionMs ?? 0))
         }.sorted()
         func percentile(_ p: Double) -> Int {
@@ -165,24 +165,13 @@ struct PipelineBench {
             p50: percentile(0.5), p90: percentile(0.9), p99: percentile(0.99), max: overheads.last ?? -1)
     }
 
-    static func pad(_ value: some CustomStringConvertible, _ width: Int) -> String {
-        let text = "\(value)"
-        return String(repeating: " ", count: max(0, width - text.count)) + text
-    }
-
     static func parse(_ arguments: [String]) throws -> Options {
         var options = Options()
         var iterator = arguments.makeIterator()
-        func list(_ text: String?) throws -> [Int] {
-            guard let values = text?.split(separator: ",").compactMap({ Int($0) }), !values.isEmpty else {
-                throw FixtureError(message: "expected a comma-separated list of integers")
-            }
-            return values
-        }
         while let argument = iterator.next() {
             switch argument {
-            case "--rates": options.rates = try list(iterator.next())
-            case "--ramp": options.ramp = try list(iterator.next())
+            case "--rates": options.rates = try BenchTable.integers(iterator.next())
+            case "--ramp": options.ramp = try BenchTable.integers(iterator.next())
             case "--seconds": options.seconds = Int(iterator.next() ?? "") ?? options.seconds
             case "--engine-ms": options.engineMs = Int(iterator.next() ?? "") ?? options.engineMs
             case "--media": options.media = Int(iterator.next() ?? "") ?? options.media
@@ -200,8 +189,4 @@ final class IDs: Sendable {
 /// What the benchmark learned per job id (from HTTP and from the broker's events).
 final class Book: Sendable {
     let state = Mutex<[String: PipelineBench.Sample]>([:])
-}
-
-extension Duration {
-    var milliseconds: Int { Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000) }
 }

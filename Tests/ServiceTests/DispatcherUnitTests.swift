@@ -30,45 +30,70 @@ struct WebhookTokenTests {
     }
 }
 
-@Suite("Webhook inbox")
-struct WebhookInboxTests {
+@Suite("Doorbell (webhook notices, freed slots)")
+struct DoorbellTests {
     let job = UUID()
 
     @Test func aNoticeWakesTheWaitingFollower() async throws {
-        let inbox = WebhookInbox()
+        let inbox = Doorbell<UUID>()
         inbox.register(job)
         async let woke = inbox.wait(for: job, upTo: .seconds(60))
         // Whether or not the waiter is waiting yet, the notice reaches it.
-        #expect(inbox.deliver(job))
+        #expect(inbox.ring(job))
         #expect(try await woke == true)
     }
 
     @Test func aNoticeWhileNotWaitingIsKeptForTheNextWaitOnce() async throws {
-        let inbox = WebhookInbox()
+        let inbox = Doorbell<UUID>()
         inbox.register(job)
-        #expect(inbox.deliver(job))
+        #expect(inbox.ring(job))
         #expect(try await inbox.wait(for: job, upTo: .seconds(60)) == true)
         #expect(try await inbox.wait(for: job, upTo: .milliseconds(50)) == false, "used up")
     }
 
     @Test func noticesForJobsNotFollowedHereAreDropped() async throws {
-        let inbox = WebhookInbox()
-        #expect(!inbox.deliver(job))
+        let inbox = Doorbell<UUID>()
+        #expect(!inbox.ring(job))
         inbox.register(job)
         #expect(try await inbox.wait(for: job, upTo: .milliseconds(50)) == false, "the early notice was not kept")
         inbox.unregister(job)
-        #expect(!inbox.deliver(job))
+        #expect(!inbox.ring(job))
     }
 
     @Test func cancellingAWaitLeavesNoWaiterBehind() async throws {
-        let inbox = WebhookInbox()
+        let inbox = Doorbell<UUID>()
         inbox.register(job)
         let waiting = Task { try await inbox.wait(for: job, upTo: .seconds(60)) }
-        try await Task.sleep(for: .milliseconds(50))
+        while inbox.waiting(for: job) < 1 { try await Task.sleep(for: .milliseconds(10)) }
         waiting.cancel()
         _ = try? await waiting.value
         // The next notice is kept for the next wait rather than resuming a cancelled one.
-        #expect(inbox.deliver(job))
+        #expect(inbox.ring(job))
         #expect(try await inbox.wait(for: job, upTo: .seconds(60)) == true)
+    }
+
+    @Test func oneRingWakesEveryoneOrJustOne() async throws {
+        let bell = Doorbell<UUID>()
+        bell.register(job)
+        let woken = Task {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<3 { group.addTask { try await bell.wait(for: job, upTo: .seconds(2)) } }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+        }
+        while bell.waiting(for: job) < 3 { try await Task.sleep(for: .milliseconds(10)) }
+        bell.ring(job, everyone: false)
+        let results = try await woken.value
+        #expect(results.filter { $0 }.count == 1, "one slot, one taker: \(results)")
+
+        let all = Task {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<3 { group.addTask { try await bell.wait(for: job, upTo: .seconds(30)) } }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+        }
+        while bell.waiting(for: job) < 3 { try await Task.sleep(for: .milliseconds(10)) }
+        bell.ring(job)
+        #expect(try await all.value == [true, true, true])
     }
 }
