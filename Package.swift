@@ -120,7 +120,7 @@ let package = Package(
                 "ServiceSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            path: "Services/api-gateway", resources: [.copy("Resources/openapi.json")], swiftSettings: swiftSettings),
+            path: "Services/api-gateway", resources: [.copy("Resources/openapi.json"), .copy("Resources/web")], swiftSettings: swiftSettings),
         .executableTarget(
             name: "PromptService", dependencies: ["ServiceSupport", "Database"],
             path: "Services/prompt-service", swiftSettings: swiftSettings),
@@ -169,7 +169,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "ServiceSupport", "Database",
+                "ServiceSupport", "Database", "Shared",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

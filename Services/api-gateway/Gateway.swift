@@ -47,6 +47,7 @@ func buildGateway(
         router.get("/media/:id/file", use: media.signedFile)
         webhooks.addRoutes(to: router)
         router.get("/api/openapi.json", use: OpenAPIRoute.serve)
+        AdminUIRoutes.add(to: router)
         let api = router.group("api")
             .add(middleware: AdminAuthMiddleware(tokens: tokens))
             .add(middleware: IdempotencyMiddleware(store: IdempotencyStore(client: database.client)))

@@ -19,6 +19,7 @@ struct MediaController: Sendable {
         group.get("/media/:id", use: show)
         group.get("/media/:id/file", use: file)
         group.get("/media/:id/versions", use: versions)
+        group.get("/media/:id/versions/:versionId/file", use: versionFile)
         group.post("/media/:id/revert/:versionId", use: revert)
         group.delete("/media/:id", use: delete)
     }
@@ -91,14 +92,18 @@ struct MediaController: Sendable {
     }
 
     private func serve(_ media: MediaRecord, _ request: Request) async throws -> Response {
-        guard let url = files.url(for: media.file), let data = FileManager.default.contents(atPath: url.path) else {
-            throw APIError(.internalServerError, code: "file_missing", message: "the file of media \(media.id) is missing from the store")
+        try serve(media.file, request, of: "media \(media.id.lowercasedString)")
+    }
+
+    private func serve(_ file: StoredFile, _ request: Request, of what: String) throws -> Response {
+        guard let url = files.url(for: file), let data = FileManager.default.contents(atPath: url.path) else {
+            throw APIError(.internalServerError, code: "file_missing", message: "the file of \(what) is missing from the store")
         }
-        let etag = "\"\(media.file.sha256)\""
+        let etag = "\"\(file.sha256)\""
         if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
         return Response(
             status: .ok,
-            headers: [.contentType: media.file.mimeType, .eTag: etag, .cacheControl: "private, no-cache"],
+            headers: [.contentType: file.mimeType, .eTag: etag, .cacheControl: "private, no-cache"],
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
@@ -107,6 +112,17 @@ struct MediaController: Sendable {
         return VersionListResponse(
             mediaId: media.id.lowercasedString, currentVersionId: media.currentVersionId.lowercasedString,
             versions: try await store.versions(of: media.id).map(VersionJSON.init))
+    }
+
+    /// `GET /api/media/:id/versions/:versionId/file`: an earlier (or the current) version's bytes,
+    /// for history thumbnails and before/after comparisons.
+    @Sendable func versionFile(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let media = try await existing(context)
+        let versionId = try Self.uuid(context, "versionId")
+        guard let version = try await store.versions(of: media.id).first(where: { $0.id == versionId }) else {
+            throw APIError.notFound("media \(media.id.lowercasedString) has no version \(versionId.lowercasedString)")
+        }
+        return try serve(version.file, request, of: "version \(versionId.lowercasedString)")
     }
 
     @Sendable func revert(_ request: Request, context: BasicRequestContext) async throws -> MediaResponse {

@@ -46,6 +46,11 @@ public enum JSONValue: Codable, Sendable, Hashable {
         if case .object(let value) = self { value } else { nil }
     }
 
+    /// The elements when this is an array.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { value } else { nil }
+    }
+
     public var stringValue: String? {
         if case .string(let value) = self { value } else { nil }
     }

@@ -55,6 +55,16 @@ struct MediaAPITests {
         let wrongVersion = try await gateway.call(.POST, "/api/media/\(id)/revert/\(UUID().uuidString)")
         #expect(wrongVersion.status == 404)
 
+        // Each version's own file, for history thumbnails and before/after views.
+        let firstFile = try await gateway.call(.GET, "/api/media/\(id)/versions/\(first)/file")
+        #expect(firstFile.status == 200 && firstFile.body == jpeg)
+        #expect(firstFile.header("content-type") == "image/jpeg")
+        #expect(try await gateway.call(.GET, "/api/media/\(id)/versions/\(UUID().uuidString)/file").status == 404)
+        let pngVersion = try #require(
+            ((try await gateway.call(.GET, "/api/media/\(pngId)/versions").json()["versions"] as? [[String: Any]])?.first?["id"]) as? String)
+        #expect(try await gateway.call(.GET, "/api/media/\(id)/versions/\(pngVersion)/file").status == 404, "another media's version")
+        #expect(try await gateway.call(.GET, "/api/media/\(id)/versions/\(first)/file", token: "").status == 401)
+
         // Delete: gone from reads and lists.
         #expect(try await gateway.call(.DELETE, "/api/media/\(pngId)").status == 200)
         #expect(try await gateway.call(.GET, "/api/media/\(pngId)").status == 404)
@@ -84,5 +94,26 @@ struct MediaAPITests {
         try expectError(try await gateway.call(.POST, "/api/media", body: huge), 413, "payload_too_large")
         // The gateway still serves after all of that.
         #expect(try await gateway.call(.GET, "/api/media").status == 200)
+    }
+
+    @Test func theAdminUIIsServedWithoutATokenAndWithAStrictPolicy() async throws {
+        let gateway = try await GatewayFixture.start()
+        defer { Task { await gateway.stop() } }
+        let page = try await gateway.call(.GET, "/", token: "")
+        #expect(page.status == 200)
+        #expect(page.header("content-type") == "text/html; charset=utf-8")
+        #expect(page.text.contains("<script type=\"module\" src=\"/ui/app.js\"></script>"))
+        let policy = try #require(page.header("content-security-policy"))
+        #expect(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"), "\(policy)")
+        for (file, type) in [("app.js", "text/javascript; charset=utf-8"), ("api.js", "text/javascript; charset=utf-8"),
+                             ("styles.css", "text/css; charset=utf-8")] {
+            let answer = try await gateway.call(.GET, "/ui/\(file)", token: "")
+            #expect(answer.status == 200 && answer.header("content-type") == type, "\(file): \(answer.status)")
+            #expect(!answer.body.isEmpty)
+        }
+        let missing = try await gateway.call(.GET, "/ui/missing.js", token: "")
+        #expect(missing.status == 404)
+        #expect(try missing.json()["error"] != nil, "the JSON error shape")
+        #expect(try await gateway.call(.GET, "/ui/..%2Fopenapi.json", token: "").status == 404, "only the UI's own files")
     }
 }

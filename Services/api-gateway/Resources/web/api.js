@@ -1,0 +1,123 @@
+// The public HTTP API, as the admin UI uses it: the bearer token, JSON calls, images behind the
+// token, and Server-Sent Events read with fetch (EventSource cannot send an Authorization header).
+
+const TOKEN_KEY = "cyclorama.token";
+
+export class APIError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export const session = {
+  get token() { return sessionStorage.getItem(TOKEN_KEY); },
+  set token(value) {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  },
+  // Called when the API answers 401: the app signs out and says why.
+  onUnauthorized: () => {},
+};
+
+function headers(extra = {}) {
+  const all = { ...extra };
+  if (session.token) all["Authorization"] = `Bearer ${session.token}`;
+  return all;
+}
+
+async function failure(response) {
+  let code = "http_" + response.status;
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    if (body && body.error) {
+      code = body.error.code || code;
+      message = body.error.message || message;
+    }
+  } catch { /* not JSON: keep the status line */ }
+  if (response.status === 401) session.onUnauthorized(message);
+  return new APIError(response.status, code, message);
+}
+
+/** A JSON call; resolves to the parsed body, rejects with APIError. */
+export async function api(method, path, body) {
+  const init = { method, headers: headers({ Accept: "application/json" }) };
+  if (body instanceof Blob || body instanceof FormData) {
+    init.body = body;
+  } else if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    throw new APIError(0, "network", `the server did not answer (${error.message})`);
+  }
+  if (!response.ok) throw await failure(response);
+  return response.status === 204 ? null : response.json();
+}
+
+// Object URLs of images fetched with the token, by API path (and a version, to refresh).
+const imageCache = new Map();
+
+/** An object URL for an image behind the token (e.g. /api/media/<id>/file). */
+export async function imageURL(path, version = "") {
+  const key = `${path}#${version}`;
+  if (imageCache.has(key)) return imageCache.get(key);
+  const loading = (async () => {
+    const response = await fetch(path, { headers: headers() });
+    if (!response.ok) throw await failure(response);
+    return URL.createObjectURL(await response.blob());
+  })();
+  imageCache.set(key, loading);
+  try {
+    return await loading;
+  } catch (error) {
+    imageCache.delete(key);
+    throw error;
+  }
+}
+
+/** Sets `img.src` to an image behind the token; shows the alt text if it cannot be loaded. */
+export function showImage(img, path, version = "") {
+  img.dataset.path = path;
+  imageURL(path, version).then((url) => {
+    if (img.dataset.path === path) img.src = url;
+  }).catch(() => { img.classList.add("broken"); });
+}
+
+/**
+ * Follows `GET /api/ai-image/events?<query>` and calls `onEvent(name, data)` for each event until
+ * the stream ends or `signal` aborts. Resolves when the stream is over.
+ */
+export async function followEvents(query, onEvent, signal) {
+  const response = await fetch(`/api/ai-image/events?${query}`, {
+    headers: headers({ Accept: "text/event-stream" }), signal,
+  });
+  if (!response.ok) throw await failure(response);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+      }
+      if (data.length === 0) continue; // a keep-alive comment
+      let parsed;
+      try { parsed = JSON.parse(data.join("\n")); } catch { continue; }
+      onEvent(name, parsed);
+    }
+  }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Shared
+import Testing
+import TestSupport
+
+extension SystemSuites {
+    /// The admin media manager in a real browser (headless Chromium over WebDriver) against the whole
+    /// running system. Screenshots of each step go to `.var/screenshots/admin-ui/`.
+    @Suite("Admin UI in a browser", .timeLimit(.minutes(10)))
+    struct AdminUITests {
+        static let screenshots = TestEnvironment.repositoryRoot.appendingPathComponent(".var/screenshots/admin-ui")
+
+        @Test func signInUploadGenerateBatchSettingsAndTheAPIKey() async throws {
+            try await CycloramaSystem.run { system in
+                let browser = try await Browser.start(screenshots: Self.screenshots)
+                do {
+                    try await walkThrough(browser, system)
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
+                } catch {
+                    _ = try? await browser.screenshot("failure")
+                    await browser.quit()
+                    throw error
+                }
+                await browser.quit()
+            }
+        }
+
+        /// The browser logs every refused request as a console error: those the step provoked on
+        /// purpose are read (and so cleared) here, and must be the only ones.
+        func expectOnlyRefusals(_ status: Int, _ browser: Browser, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            let errors = try await browser.consoleErrors()
+            #expect(!errors.isEmpty && errors.allSatisfy { $0.contains("status of \(status)") }, "\(errors)", sourceLocation: sourceLocation)
+        }
+
+        func walkThrough(_ browser: Browser, _ system: CycloramaSystem) async throws {
+            // Sign-in, by keyboard: the token field has the focus; Enter submits.
+            try await browser.go(system.gatewayURL + "/")
+            let token = try await browser.waitFor("#token")
+            try await browser.waitUntil("the token field has the focus", script: "return document.activeElement.id === 'token'")
+            try await browser.type("not-a-valid-token-not-a-valid-token", into: token)
+            try await browser.press("\u{E007}")
+            try await browser.waitUntil("a refused token is explained", script: "return document.querySelector('#signin-error').textContent.includes('refused')")
+            try await browser.screenshot("01-sign-in-refused")
+            try await expectOnlyRefusals(401, browser)
+            try await browser.clear(token)
+            try await browser.type(system.token, into: token)
+            try await browser.press("\u{E007}")
+            _ = try await browser.waitFor("#grid")
+            #expect(try await browser.text("#page-info").contains("0 items"))
+            #expect(try await browser.execute("return sessionStorage.getItem('cyclorama.token') !== null").boolValue == true,
+                    "the token is kept in sessionStorage")
+            try await browser.screenshot("02-signed-in")
+
+            // Upload three photos through the file picker.
+            let folder = try TestEnvironment.scratchDirectory()
+            var paths: [String] = []
+            for (scene, name) in [("dev02", "bottle.jpg"), ("dev03", "mug.jpg"), ("dev09", "shoe.jpg")] {
+                let file = folder.appendingPathComponent(name)
+                try Data(try Samples.bytes(scene, "input.jpg")).write(to: file)
+                paths.append(file.path)
+            }
+            let picker = try #require(try await browser.find("#file-input"))
+            try await browser.type(paths.joined(separator: "\n"), into: picker)
+            try await browser.waitUntil("three tiles", script: "return document.querySelectorAll('#grid .tile').length === 3")
+            try await browser.waitUntil("thumbnails loaded", script: """
+                return [...document.querySelectorAll('#grid .tile img')].every(img => img.complete && img.naturalWidth > 0)
+                """)
+            #expect(try await browser.text("#status").contains("Uploaded 3 of 3"))
+            try await browser.screenshot("03-uploaded")
+
+            // One generation to completion, with the before/after comparison.
+            try await browser.click("#grid .tile:last-child .ai")
+            _ = try await browser.waitFor("#ai-modal[open] #ai-generate")
+            try await browser.click("#ai-generate")
+            try await browser.waitUntil("a progress stage is shown", timeout: .seconds(30), script: "return document.querySelector('#ai-stage').textContent.length > 0")
+            _ = try await browser.waitFor("#ai-before-after", timeout: .seconds(180))
+            try await browser.waitUntil("before and after images loaded", script: """
+                return [...document.querySelectorAll('#ai-before-after img')].every(img => img.complete && img.naturalWidth > 0)
+                """)
+            try await browser.screenshot("04-before-after")
+            #expect(try await browser.isDisplayed(try await browser.waitFor("#ai-keep")))
+            #expect(try await browser.isDisplayed(try await browser.waitFor("#ai-revert")))
+            let mediaId = try await browser.execute("return document.querySelector('#grid .tile:last-child').dataset.mediaId").stringValue ?? ""
+            try await browser.click("#ai-keep")
+            let versions = try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]]
+            #expect(versions?.count == 2, "the upload and the kept generation")
+
+            // A batch of three: progress to done.
+            for checkbox in try await browser.findAll("#grid .tile .select") { try await browser.click(checkbox) }
+            #expect(try await browser.text("#batch-generate") == "AI Generate (3)")
+            try await browser.click("#batch-generate")
+            _ = try await browser.waitFor("#batch-modal[open] #batch-items li")
+            try await browser.waitUntil("the batch is done", timeout: .seconds(300), script: """
+                return document.querySelector('#batch-summary').textContent.startsWith('COMPLETED')
+                """)
+            #expect(try await browser.text("#batch-summary").contains("3 of 3 done"))
+            try await browser.waitUntil("every item shows COMPLETED", script: """
+                return [...document.querySelectorAll('#batch-items li span')].filter(s => s.textContent === 'COMPLETED').length === 3
+                """)
+            let progress = try await browser.execute("const p = document.querySelector('#batch-progress'); return [p.value, p.max]")
+            #expect(progress == [3, 3])
+            try await browser.screenshot("05-batch-done")
+            try await browser.press("\u{E00C}") // Escape closes the dialog
+            try await browser.waitUntil("the batch dialog closed", script: "return !document.querySelector('#batch-modal').open")
+
+            // Settings: a value out of range is refused at its field; a good one is saved and reloads.
+            try await browser.click("#open-settings")
+            let steps = try await browser.waitFor("#s-steps")
+            try await browser.clear(steps)
+            try await browser.type("99", into: steps)
+            try await browser.click("#settings-form footer button[type=submit]")
+            try await browser.waitUntil("the field shows its error", script: """
+                return document.querySelector('#s-steps').getAttribute('aria-invalid') === 'true'
+                    && document.querySelector('#aiImageInferenceSteps-error').textContent.includes('20')
+                """)
+            try await browser.screenshot("06-settings-refused")
+            try await expectOnlyRefusals(400, browser)
+            try await browser.clear(steps)
+            try await browser.type("32", into: steps)
+            try await browser.click("#settings-form footer button[type=submit]")
+            try await browser.waitUntil("saved", script: "return document.querySelector('#settings-status').textContent === 'Settings saved.'")
+            try await browser.click("#settings-form [data-close]")
+            try await browser.click("#open-settings")
+            try await browser.waitUntil("the saved value comes back", script: "return document.querySelector('#s-steps').value === '32'")
+            try await browser.screenshot("07-settings-saved")
+            let stored = try await system.call(.GET, "/api/ai-image/settings").json()["settings"] as? [String: Any]
+            #expect(stored?["aiImageInferenceSteps"] as? String == "32")
+            try await browser.click("#settings-form [data-close]")
+
+            // The RunPod key: typed hidden, shown on request, saved, then only masked.
+            let key = "rpa_BROWSERTEST0123456789abcdefWXYZ"
+            try await browser.click("#open-keys")
+            let keyInput = try await browser.waitFor("#key-input")
+            #expect(try await browser.property("type", of: keyInput).stringValue == "password")
+            try await browser.type(key, into: keyInput)
+            try await browser.click("#key-toggle")
+            #expect(try await browser.property("type", of: keyInput).stringValue == "text", "show while typing")
+            try await browser.click("#keys-form footer button[type=submit]")
+            try await browser.waitUntil("saved", script: "return document.querySelector('#keys-status').textContent === 'Key saved.'")
+            let shown = try await browser.text("#key-current")
+            #expect(shown.hasPrefix("rpa_") && shown.hasSuffix("WXYZ") && !shown.contains("BROWSERTEST"), "masked: \(shown)")
+            #expect(try await browser.property("value", of: keyInput).stringValue == "", "the field is emptied")
+            #expect(try await browser.property("type", of: keyInput).stringValue == "password")
+            let pageText = try await browser.execute("return document.documentElement.outerHTML").stringValue ?? ""
+            #expect(!pageText.contains(key), "the key is nowhere in the page")
+            try await browser.screenshot("08-api-key-masked")
+            try await browser.click("#keys-form [data-close]")
+        }
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import NIOHTTP1
+import Shared
+
+/// A headless Chromium driven over the W3C WebDriver protocol (Debian's `chromium-driver`), for
+/// tests of the admin UI in a real browser. One browser per test; ``quit()`` it at the end.
+/// `@unchecked`: the `Process` is only started in `start` and stopped in `quit`.
+public final class Browser: @unchecked Sendable {
+    public struct Element: Sendable {
+        public let id: String
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// W3C's key for an element reference in JSON.
+    static let elementKey = "element-6066-11e4-a52e-4f735466cecf"
+
+    let driver: Process
+    let base: String
+    let session: String
+    let screenshots: URL
+    let log: URL
+
+    /// Starts chromedriver and a headless browser session; screenshots go to `screenshots`.
+    public static func start(screenshots: URL) async throws -> Browser {
+        let driverPath = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let driverPath else { throw Failure(description: "chromedriver is not installed (scripts/install-deps.sh installs chromium-driver)") }
+        try FileManager.default.createDirectory(at: screenshots, withIntermediateDirectories: true)
+        let port = freePort()
+        let log = screenshots.appendingPathComponent("chromedriver-\(port).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: driverPath)
+        process.arguments = ["--port=\(port)", "--log-path=\(log.path)"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let base = "http://127.0.0.1:\(port)"
+        for _ in 0..<100 {
+            if await HTTPProbe.status(of: "\(base)/status") == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let capabilities: JSONValue = ["capabilities": ["alwaysMatch": [
+            "browserName": "chrome",
+            "goog:chromeOptions": [
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000",
+                         "--disable-extensions", "--no-first-run"],
+            ],
+            "goog:loggingPrefs": ["browser": "ALL"],
+        ]]]
+        do {
+            let answer = try await Self.call(base, .POST, "/session", capabilities)
+            guard let session = answer["sessionId"]?.stringValue else {
+                throw Failure(description: "no session from chromedriver: \(answer.encodedText.prefix(500))")
+            }
+            return Browser(driver: process, base: base, session: session, screenshots: screenshots, log: log)
+        } catch {
+            kill(process.processIdentifier, SIGKILL)
+            throw error
+        }
+    }
+
+    private init(driver: Process, base: String, session: String, screenshots: URL, log: URL) {
+        self.driver = driver
+        self.base = base
+        self.session = session
+        self.screenshots = screenshots
+        self.log = log
+    }
+
+    // MARK: Commands
+
+    public func go(_ url: String) async throws {
+        _ = try await command(.POST, "/url", ["url": .string(url)])
+    }
+
+    /// The first element matching `css` now, or nil.
+    public func find(_ css: String) async throws -> Element? {
+        let answer = try await command(.POST, "/elements", ["using": "css selector", "value": .string(css)])
+        return answer.arrayValue?.first?[Self.elementKey]?.stringValue.map(Element.init)
+    }
+
+    public func findAll(_ css: String) async throws -> [Element] {
+        let answer = try await command(.POST, "/elements", ["using": "css selector", "value": .string(css)])
+        return (answer.arrayValue ?? []).compactMap { $0[Self.elementKey]?.stringValue.map(Element.init) }
+    }
+
+    /// Waits until an element matching `css` is displayed.
+    public func waitFor(_ css: String, timeout: Duration = .seconds(30)) async throws -> Element {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let element = try await find(css), try await isDisplayed(element) { return element }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        _ = try? await screenshot("timeout")
+        throw Failure(description: "no visible \(css) after \(timeout)")
+    }
+
+    /// Waits until `script` (a function body returning a value) returns true.
+    public func waitUntil(_ what: String, timeout: Duration = .seconds(60), script: String) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await execute(script).boolValue == true { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        _ = try? await screenshot("timeout")
+        throw Failure(description: "not within \(timeout): \(what)")
+    }
+
+    public func click(_ element: Element) async throws {
+        _ = try await command(.POST, "/element/\(element.id)/click", [:])
+    }
+
+    public func click(_ css: String) async throws {
+        try await click(try await waitFor(css))
+    }
+
+    /// Types into an element (for a file input: a local file path).
+    public func type(_ text: String, into element: Element) async throws {
+        _ = try await command(.POST, "/element/\(element.id)/value", ["text": .string(text)])
+    }
+
+    public func clear(_ element: Element) async throws {
+        _ = try await command(.POST, "/element/\(element.id)/clear", [:])
+    }
+
+    public func text(_ element: Element) async throws -> String {
+        try await command(.GET, "/element/\(element.id)/text").stringValue ?? ""
+    }
+
+    public func text(_ css: String) async throws -> String {
+        try await text(try await waitFor(css))
+    }
+
+    public func property(_ name: String, of element: Element) async throws -> JSONValue {
+        try await command(.GET, "/element/\(element.id)/property/\(name)")
+    }
+
+    public func isDisplayed(_ element: Element) async throws -> Bool {
+        try await command(.GET, "/element/\(element.id)/displayed").boolValue ?? false
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page and returns its value.
+    public func execute(_ script: String, _ args: [JSONValue] = []) async throws -> JSONValue {
+        try await command(.POST, "/execute/sync", ["script": .string(script), "args": .array(args)])
+    }
+
+    /// Sends keys to whatever has the focus (e.g. "\u{E004}" is Tab, "\u{E007}" Enter).
+    public func press(_ keys: String) async throws {
+        let actions: [JSONValue] = keys.unicodeScalars.flatMap { scalar -> [JSONValue] in
+            [["type": "keyDown", "value": .string(String(scalar))], ["type": "keyUp", "value": .string(String(scalar))]]
+        }
+        _ = try await command(.POST, "/actions", ["actions": [["type": "key", "id": "keyboard", "actions": .array(actions)]]])
+    }
+
+    /// Saves a PNG of the page as `<name>.png` in the screenshot folder.
+    @discardableResult
+    public func screenshot(_ name: String) async throws -> URL {
+        let encoded = try await command(.GET, "/screenshot").stringValue ?? ""
+        guard let data = Data(base64Encoded: encoded) else { throw Failure(description: "the screenshot is not base64") }
+        let file = screenshots.appendingPathComponent("\(name).png")
+        try data.write(to: file)
+        return file
+    }
+
+    /// The browser console's entries of level SEVERE (errors), as text.
+    public func consoleErrors() async throws -> [String] {
+        let entries = try await command(.POST, "/se/log", ["type": "browser"]).arrayValue ?? []
+        return entries.filter { $0["level"]?.stringValue == "SEVERE" }.map { $0["message"]?.stringValue ?? $0.encodedText }
+    }
+
+    /// Ends the session (which closes the browser) and stops chromedriver (SIGKILL if SIGTERM is not enough).
+    public func quit() async {
+        _ = try? await Self.call(base, .DELETE, "/session/\(session)", nil)
+        kill(driver.processIdentifier, SIGTERM)
+        for _ in 0..<50 where driver.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+        if driver.isRunning { kill(driver.processIdentifier, SIGKILL) }
+    }
+
+    deinit {
+        if driver.isRunning { kill(driver.processIdentifier, SIGKILL) }
+    }
+
+    // MARK: Wire
+
+    func command(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil) async throws -> JSONValue {
+        try await Self.call(base, method, "/session/\(session)\(path)", body)
+    }
+
+    static func call(_ base: String, _ method: HTTPMethod, _ path: String, _ body: JSONValue?) async throws -> JSONValue {
+        let answer = try await HTTPProbe.send(
+            method, base + path, headers: [("Content-Type", "application/json; charset=utf-8")],
+            body: body.map { Array($0.encodedText.utf8) }, timeout: .seconds(60))
+        let decoded = (try? JSONDecoder().decode(JSONValue.self, from: Data(answer.body))) ?? .null
+        guard answer.status == 200 else {
+            let error = decoded["value"]?["message"]?.stringValue ?? answer.text
+            throw Failure(description: "WebDriver \(method) \(path): \(answer.status) \(error.prefix(800))")
+        }
+        return decoded["value"] ?? .null
+    }
+}
