@@ -86,6 +86,20 @@ extension SystemSuites {
             let versions = try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]]
             #expect(versions?.count == 2, "the upload and the kept generation")
 
+            // Media details: the version history with thumbnails; reverting from there adds a version.
+            try await browser.click("#grid .tile[data-media-id='\(mediaId)'] .thumb")
+            try await browser.waitUntil("two versions with thumbnails", script: """
+                const images = [...document.querySelectorAll('#details-versions li img')];
+                return images.length === 2 && images.every(img => img.complete && img.naturalWidth > 0)
+                """)
+            try await browser.click("#details-versions button[aria-label='Revert to version 1']")
+            try await browser.waitUntil("three versions, the newest a revert", script: """
+                const items = [...document.querySelectorAll('#details-versions li')];
+                return items.length === 3 && items[0].textContent.includes('revert') && items[0].textContent.includes('current')
+                """)
+            try await browser.screenshot("05-history-reverted")
+            try await browser.click("#details-modal .close")
+
             // A batch of three: progress to done.
             for checkbox in try await browser.findAll("#grid .tile .select") { try await browser.click(checkbox) }
             #expect(try await browser.text("#batch-generate") == "AI Generate (3)")
@@ -100,7 +114,7 @@ extension SystemSuites {
                 """)
             let progress = try await browser.execute("const p = document.querySelector('#batch-progress'); return [p.value, p.max]")
             #expect(progress == [3, 3])
-            try await browser.screenshot("05-batch-done")
+            try await browser.screenshot("06-batch-done")
             try await browser.press("\u{E00C}") // Escape closes the dialog
             try await browser.waitUntil("the batch dialog closed", script: "return !document.querySelector('#batch-modal').open")
 
@@ -114,7 +128,7 @@ extension SystemSuites {
                 return document.querySelector('#s-steps').getAttribute('aria-invalid') === 'true'
                     && document.querySelector('#aiImageInferenceSteps-error').textContent.includes('20')
                 """)
-            try await browser.screenshot("06-settings-refused")
+            try await browser.screenshot("07-settings-refused")
             try await expectOnlyRefusals(400, browser)
             try await browser.clear(steps)
             try await browser.type("32", into: steps)
@@ -123,7 +137,7 @@ extension SystemSuites {
             try await browser.click("#settings-form [data-close]")
             try await browser.click("#open-settings")
             try await browser.waitUntil("the saved value comes back", script: "return document.querySelector('#s-steps').value === '32'")
-            try await browser.screenshot("07-settings-saved")
+            try await browser.screenshot("08-settings-saved")
             let stored = try await system.call(.GET, "/api/ai-image/settings").json()["settings"] as? [String: Any]
             #expect(stored?["aiImageInferenceSteps"] as? String == "32")
             try await browser.click("#settings-form [data-close]")
@@ -144,8 +158,38 @@ extension SystemSuites {
             #expect(try await browser.property("type", of: keyInput).stringValue == "password")
             let pageText = try await browser.execute("return document.documentElement.outerHTML").stringValue ?? ""
             #expect(!pageText.contains(key), "the key is nowhere in the page")
-            try await browser.screenshot("08-api-key-masked")
+            try await browser.screenshot("09-api-key-masked")
             try await browser.click("#keys-form [data-close]")
+
+            // A/B variations: the candidates side by side, then the winner chosen.
+            let abOn = try await system.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageAbTestEnabled": true}"#)
+            #expect(abOn.status == 200)
+            try await browser.click("#grid .tile[data-media-id='\(mediaId)'] .ai")
+            try await browser.click("#ai-variations")
+            try await browser.click("#variations-start")
+            try await browser.waitUntil("three candidates with images", timeout: .seconds(240), script: """
+                const images = [...document.querySelectorAll('#variation-list li img')];
+                return images.length === 3 && images.every(img => img.complete && img.naturalWidth > 0)
+                """)
+            try await browser.click("#variation-list button[aria-label='Choose Soft Shadow (Recommended)']")
+            try await browser.waitUntil("the winner is marked", script: """
+                return [...document.querySelectorAll('#variation-list li')].some(li => li.textContent.includes('Soft Shadow') && li.textContent.includes('Chosen'))
+                """)
+            try await browser.screenshot("10-variation-chosen")
+            let chosen = try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]]
+            #expect(chosen?.first?["source"] as? String == "variation", "the winner is the media's new version")
+            try await browser.click("#variations-modal .close")
+
+            // Every control on the page (dialogs included) has an accessible name.
+            let unlabelled = try await browser.execute("""
+                return [...document.querySelectorAll('button, input, select, textarea')].filter(el => {
+                    if (el.type === 'hidden') return false;
+                    const named = el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+                        || (el.labels && el.labels.length > 0) || (el.tagName === 'BUTTON' && el.textContent.trim());
+                    return !named;
+                }).map(el => el.outerHTML.slice(0, 120))
+                """)
+            #expect(unlabelled.arrayValue?.isEmpty == true, "controls without a name: \(unlabelled.encodedText)")
         }
     }
 }
