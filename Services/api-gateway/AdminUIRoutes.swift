@@ -33,9 +33,9 @@ enum AdminUIRoutes {
         }
     }
 
-    /// Only our own scripts; images from the API come as blob: URLs, swatches use inline styles.
+    /// Only our own scripts and styles; images from the API come as blob: URLs, icons as data: URLs.
     static let contentSecurityPolicy = [
-        "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' blob: data:",
+        "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' blob: data:",
         "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
     ].joined(separator: "; ")
 

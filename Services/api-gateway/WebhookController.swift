@@ -46,10 +46,15 @@ struct WebhookController: Sendable {
         let body = (try? await request.collectBody(upTo: 16 << 20)).flatMap {
             try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: $0))
         }
-        let notice = BackendWebhookReceived(
-            jobId: jobId,
-            backendJobId: body?["id"]?.stringValue.map { String($0.prefix(255)) },
-            backendStatus: body?["status"]?.stringValue.map { String($0.prefix(40)) })
+        func hint(_ key: String, max: Int) -> String? {
+            let text = body?[key]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            return text.isEmpty ? nil : String(text.prefix(max))
+        }
+        var notice = BackendWebhookReceived(jobId: jobId, backendJobId: hint("id", max: 255), backendStatus: hint("status", max: 40))
+        if (try? notice.validate()) == nil {
+            // Nothing the body says matters enough to lose the wake-up over it.
+            notice = BackendWebhookReceived(jobId: jobId, backendJobId: nil, backendStatus: nil)
+        }
         do {
             // Unroutable is fine: with no dispatcher listening, polling finds the result.
             try await broker.publish(notice, mandatory: false)

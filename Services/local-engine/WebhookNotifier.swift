@@ -71,9 +71,18 @@ final class WebhookNotifier: Service, Sendable {
             }
             logger.warning(
                 "webhook not accepted",
-                metadata: ["job": "\(body.id)", "attempt": "\(attempt)", "outcome": "\(outcome)", "url": "\(delivery.url)"])
+                metadata: ["job": "\(body.id)", "attempt": "\(attempt)", "outcome": "\(outcome)", "to": "\(Self.origin(of: delivery.url))"])
             guard attempt < Self.attempts else { return }
             do { try await Task.sleep(for: retryInterval) } catch { return }
         }
+    }
+
+    /// Only the scheme, host and port of a webhook URL: its path or query may carry a secret (Cyclorama's
+    /// own webhook URLs end with a per-job token), so the rest is never logged.
+    static func origin(of url: String) -> String {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host else {
+            return "(unreadable URL)"
+        }
+        return "\(scheme)://\(host)\(components.port.map { ":\($0)" } ?? "")/…"
     }
 }

@@ -66,7 +66,10 @@ final class Doorbell<Key: Hashable & Sendable>: Sendable {
                 return false
             }
             defer { group.cancelAll() }
-            return try await group.next() ?? false
+            let rang = try await group.next() ?? false
+            // A cancelled wait must not look like a timeout: the caller stops instead of carrying on.
+            try Task.checkCancellation()
+            return rang
         }
     }
 

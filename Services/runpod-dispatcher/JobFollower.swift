@@ -148,7 +148,7 @@ struct JobFollower: Sendable {
             }
             guard let backendJobId = record.backendJobId else {
                 let job: RunPodJob
-                let webhook = try await armWebhook(dispatch, logger: logger)
+                let webhook = await armWebhook(dispatch, logger: logger)
                 do {
                     job = try await client.run(
                         input: dispatch.input, executionTimeout: configuration.jobDeadline, ttl: configuration.jobDeadline,
@@ -180,9 +180,10 @@ struct JobFollower: Sendable {
                       case let left = configuration.webhookWait - .milliseconds(Int64(Date().timeIntervalSince(since) * 1000)),
                       left > .zero {
                 // Waiting for the webhook; when none comes by the end of the wait, polling takes over.
-                if try await inbox.wait(for: dispatch.jobId, upTo: min(left, max(deadline - .now, .milliseconds(1)))) {
-                    logger.info("webhook called; confirming with /status", metadata: ["backendJobId": "\(backendJobId)"])
-                }
+                // In slices, so a cancel (checked at the top of the loop) is seen as soon as without webhooks.
+                let slice = min(left, configuration.pollMax, max(deadline - .now, .milliseconds(1)))
+                guard try await inbox.wait(for: dispatch.jobId, upTo: slice) else { continue }
+                logger.info("webhook called; confirming with /status", metadata: ["backendJobId": "\(backendJobId)"])
             } else {
                 // A webhook (if one was asked for and comes late) still cuts the wait short.
                 _ = try await inbox.wait(for: dispatch.jobId, upTo: min(pollWait, max(deadline - .now, .milliseconds(1))))
@@ -315,11 +316,17 @@ struct JobFollower: Sendable {
     /// A webhook URL with a fresh token for this submission when webhooks are on, after storing the
     /// token's digest in the ledger (so the gateway can check calls, and an earlier attempt's URL stops
     /// working). nil: no webhook, the job is polled.
-    private func armWebhook(_ dispatch: DispatchGeneration, logger: Logger) async throws -> String? {
+    private func armWebhook(_ dispatch: DispatchGeneration, logger: Logger) async -> String? {
         guard let base = await webhookBase() else { return nil }
         let token = WebhookToken.make()
-        guard try await ledger.armWebhook(dispatch.jobId, tokenSHA256: WebhookToken.digest(token)) else {
-            logger.info("no ledger row to arm a webhook for; polling instead")
+        do {
+            guard try await ledger.armWebhook(dispatch.jobId, tokenSHA256: WebhookToken.digest(token)) else {
+                logger.info("no ledger row to arm a webhook for; polling instead")
+                return nil
+            }
+        } catch {
+            // A webhook only saves polls: without the database, poll.
+            logger.warning("could not arm the webhook; polling instead", metadata: ["error": "\(error)"])
             return nil
         }
         return WebhookToken.url(base: base, jobId: dispatch.jobId, token: token)

@@ -64,7 +64,7 @@ struct DoorbellTests {
         let inbox = Doorbell<UUID>()
         inbox.register(job)
         let waiting = Task { try await inbox.wait(for: job, upTo: .seconds(60)) }
-        while inbox.waiting(for: job) < 1 { try await Task.sleep(for: .milliseconds(10)) }
+        try await waiters(inbox, 1)
         waiting.cancel()
         _ = try? await waiting.value
         // The next notice is kept for the next wait rather than resuming a cancelled one.
@@ -72,27 +72,33 @@ struct DoorbellTests {
         #expect(try await inbox.wait(for: job, upTo: .seconds(60)) == true)
     }
 
+    /// Waits (at most 10 s) until `count` tasks wait for the job.
+    func waiters(_ bell: Doorbell<UUID>, _ count: Int) async throws {
+        for _ in 0..<1000 where bell.waiting(for: job) != count { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(bell.waiting(for: job) == count, "\(bell.waiting(for: job)) waiting, expected \(count)")
+    }
+
     @Test func oneRingWakesEveryoneOrJustOne() async throws {
         let bell = Doorbell<UUID>()
         bell.register(job)
-        let woken = Task {
-            try await withThrowingTaskGroup(of: Bool.self) { group in
-                for _ in 0..<3 { group.addTask { try await bell.wait(for: job, upTo: .seconds(2)) } }
-                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        func threeWaiters() -> Task<[Bool], any Error> {
+            Task {
+                try await withThrowingTaskGroup(of: Bool.self) { group in
+                    for _ in 0..<3 { group.addTask { try await bell.wait(for: job, upTo: .seconds(60)) } }
+                    return try await group.reduce(into: [Bool]()) { $0.append($1) }
+                }
             }
         }
-        while bell.waiting(for: job) < 3 { try await Task.sleep(for: .milliseconds(10)) }
+        let one = threeWaiters()
+        try await waiters(bell, 3)
         bell.ring(job, everyone: false)
-        let results = try await woken.value
-        #expect(results.filter { $0 }.count == 1, "one slot, one taker: \(results)")
+        try await waiters(bell, 2)
+        bell.unregister(job) // the other two return without a ring
+        #expect(try await one.value.sorted { !$0 && $1 } == [false, false, true], "one slot, one taker")
 
-        let all = Task {
-            try await withThrowingTaskGroup(of: Bool.self) { group in
-                for _ in 0..<3 { group.addTask { try await bell.wait(for: job, upTo: .seconds(30)) } }
-                return try await group.reduce(into: [Bool]()) { $0.append($1) }
-            }
-        }
-        while bell.waiting(for: job) < 3 { try await Task.sleep(for: .milliseconds(10)) }
+        bell.register(job)
+        let all = threeWaiters()
+        try await waiters(bell, 3)
         bell.ring(job)
         #expect(try await all.value == [true, true, true])
     }

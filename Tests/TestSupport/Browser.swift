@@ -40,6 +40,10 @@ public final class Browser: @unchecked Sendable {
         let base = "http://127.0.0.1:\(port)"
         for _ in 0..<100 {
             if await HTTPProbe.status(of: "\(base)/status") == 200 { break }
+            guard process.isRunning else {
+                let tail = (try? String(contentsOf: log, encoding: .utf8))?.suffix(2000) ?? ""
+                throw Failure(description: "chromedriver exited at start; its log:\n\(tail)")
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         let capabilities: JSONValue = ["capabilities": ["alwaysMatch": [
@@ -114,8 +118,15 @@ public final class Browser: @unchecked Sendable {
         _ = try await command(.POST, "/element/\(element.id)/click", [:])
     }
 
+    /// Clicks the element `css` names, finding it again if the page re-rendered it meanwhile.
     public func click(_ css: String) async throws {
-        try await click(try await waitFor(css))
+        for attempt in 1...5 {
+            do {
+                return try await click(try await waitFor(css))
+            } catch let failure as Failure where failure.description.contains("stale element") && attempt < 5 {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 
     /// Types into an element (for a file input: a local file path).
@@ -173,11 +184,16 @@ public final class Browser: @unchecked Sendable {
     }
 
     /// Ends the session (which closes the browser) and stops chromedriver (SIGKILL if SIGTERM is not enough).
+    /// Ends the session, which closes the browser, then stops chromedriver. SIGKILL: a child of the
+    /// test runner may inherit a mask that blocks SIGTERM. Runs even when the test was cancelled (a
+    /// time limit): the cleanup is its own task.
     public func quit() async {
-        _ = try? await Self.call(base, .DELETE, "/session/\(session)", nil)
-        kill(driver.processIdentifier, SIGTERM)
-        for _ in 0..<50 where driver.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
-        if driver.isRunning { kill(driver.processIdentifier, SIGKILL) }
+        let (base, session, driver) = (base, session, driver)
+        await Task {
+            _ = try? await Self.call(base, .DELETE, "/session/\(session)", nil)
+            kill(driver.processIdentifier, SIGKILL)
+            for _ in 0..<50 where driver.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+        }.value
     }
 
     deinit {

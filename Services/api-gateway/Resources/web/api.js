@@ -83,10 +83,17 @@ export async function imageURL(path, version = "") {
 
 /** Sets `img.src` to an image behind the token; shows the alt text if it cannot be loaded. */
 export function showImage(img, path, version = "") {
-  img.dataset.path = path;
+  const key = `${path}#${version}`;
+  img.dataset.image = key;
   imageURL(path, version).then((url) => {
-    if (img.dataset.path === path) img.src = url;
+    if (img.dataset.image === key) img.src = url; // a later request for this img wins
   }).catch(() => { img.classList.add("broken"); });
+}
+
+/** Frees every cached image (on sign-out). */
+export function forgetImages() {
+  for (const loading of imageCache.values()) loading.then((url) => URL.revokeObjectURL(url), () => {});
+  imageCache.clear();
 }
 
 /**

@@ -1,5 +1,5 @@
 // Cyclorama's admin media manager: plain ES modules over the public HTTP API (docs/api.md).
-import { api, APIError, followEvents, imageURL, session, showImage } from "./api.js";
+import { api, APIError, followEvents, forgetImages, session, showImage } from "./api.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const el = (tag, attributes = {}, ...children) => {
@@ -39,6 +39,7 @@ async function showApp() {
 
 function signOut(message = "") {
   session.token = null;
+  forgetImages();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   showSignin(message);
 }
@@ -75,8 +76,11 @@ async function loadSettings() {
 
 function status(text) { $("#status").textContent = text; }
 
+let pageRequest = 0;
+
 async function loadPage() {
   if (!session.token) return;
+  const request = ++pageRequest;
   const query = new URLSearchParams({ page: state.page, pageSize: state.pageSize });
   if (state.collection) query.set("collection", state.collection);
   let answer;
@@ -86,6 +90,7 @@ async function loadPage() {
     status(`The media could not be loaded: ${error.message}`);
     return;
   }
+  if (request !== pageRequest) return; // a newer page was asked for meanwhile
   state.items = answer.items;
   state.total = answer.total;
   const pages = Math.max(1, Math.ceil(answer.total / state.pageSize));
@@ -94,8 +99,20 @@ async function loadPage() {
   $("#prev-page").disabled = state.page <= 1;
   $("#next-page").disabled = state.page >= pages;
   $("#empty").hidden = answer.items.length > 0;
+  // Keep the keyboard focus on the same control of the same tile across the re-render.
+  const focused = document.activeElement?.closest?.(".tile") ? document.activeElement : null;
+  const focusKey = focused && [focused.closest(".tile").dataset.mediaId, focused.className];
   $("#grid").replaceChildren(...answer.items.map(tile));
+  if (focusKey) document.querySelector(`.tile[data-media-id="${focusKey[0]}"] .${focusKey[1].split(" ")[0]}`)?.focus();
   updateSelection();
+}
+
+/** After a dialog closes: the grid again, with the focus on the control that opened the dialog. */
+function refreshAfterDialog(opener) {
+  const key = opener?.closest?.(".tile") && [opener.closest(".tile").dataset.mediaId, opener.className.split(" ")[0]];
+  loadPage().then(() => {
+    if (key) document.querySelector(`.tile[data-media-id="${key[0]}"] .${key[1]}`)?.focus();
+  });
 }
 
 function tile(item) {
@@ -181,7 +198,7 @@ for (const target of [dropzone, $("#grid")]) {
 
 // MARK: AI modal (one image)
 
-const ai = { item: null, jobId: null, abort: null, previousVersionId: null };
+const ai = { item: null, jobId: null, abort: null, previousVersionId: null, opener: null };
 
 function setChoice(name, value) {
   const input = document.querySelector(`#ai-form input[name="${name}"][value="${value}"]`);
@@ -190,6 +207,9 @@ function setChoice(name, value) {
 }
 
 function openAI(item) {
+  ai.abort?.abort();
+  ai.abort = null;
+  ai.opener = document.activeElement;
   ai.item = item;
   ai.jobId = null;
   const name = item.originalName || item.id;
@@ -219,6 +239,9 @@ function aiMode(mode, message = "") {
   $("#ai-variations").hidden = mode !== "idle";
   $("#ai-error").textContent = mode === "failed" ? message : "";
   if (mode === "idle") showStage(null);
+  // The pressed button may just have been hidden: put the focus on what comes next.
+  const next = { idle: "#ai-generate", running: "#ai-cancel", failed: "#ai-retry", completed: "#ai-keep" }[mode];
+  if (next && $("#ai-modal").open) $(next).focus();
 }
 
 function showStage(stage, detail) {
@@ -248,23 +271,25 @@ function aiOptions() {
 
 async function generate() {
   const item = ai.item;
+  ai.abort?.abort();
+  const abort = new AbortController();
+  ai.abort = abort;
   aiMode("running");
   showStage("queued");
   try {
     const versions = await api("GET", `/api/media/${item.id}/versions`);
+    if (abort.signal.aborted) return;
     ai.previousVersionId = versions.currentVersionId;
     const answer = await api("POST", `/api/ai-image/generate/${item.id}`, aiOptions());
+    if (abort.signal.aborted) return;
     ai.jobId = answer.jobId;
-    await follow(answer.jobId);
+    await follow(answer.jobId, abort);
   } catch (error) {
-    if (error.name !== "AbortError") aiMode("failed", `Could not generate: ${error.message}`);
+    if (error.name !== "AbortError" && !abort.signal.aborted) aiMode("failed", `Could not generate: ${error.message}`);
   }
 }
 
-async function follow(jobId) {
-  ai.abort?.abort();
-  const abort = new AbortController();
-  ai.abort = abort;
+async function follow(jobId, abort) {
   let last = null;
   try {
     await followEvents(`jobId=${jobId}`, (name, data) => { last = data; showStage(name, data.detail); }, abort.signal);
@@ -275,6 +300,7 @@ async function follow(jobId) {
   }
   if (abort.signal.aborted || !last) return;
   if (!TERMINAL.has(last.status)) last = await waitForStatus(jobId, abort.signal);
+  if (abort.signal.aborted) return;
   if (last.status === "COMPLETED") await showResult(last.media);
   else if (last.status === "CANCELLED") aiMode("failed", "The generation was cancelled.");
   else aiMode("failed", `The generation failed: ${last.error?.message || "no reason given"}`);
@@ -309,7 +335,7 @@ async function showResult(media) {
 }
 
 $("#ai-generate").addEventListener("click", generate);
-$("#ai-retry").addEventListener("click", () => { aiMode("idle"); });
+$("#ai-retry").addEventListener("click", generate);
 $("#ai-cancel").addEventListener("click", async () => {
   if (!ai.jobId) return;
   try { await api("POST", `/api/ai-image/jobs/${ai.jobId}/cancel`); } catch (error) { $("#ai-error").textContent = error.message; }
@@ -324,7 +350,9 @@ $("#ai-revert").addEventListener("click", async () => {
     $("#ai-error").textContent = `Could not revert: ${error.message}`;
   }
 });
-$("#ai-modal").addEventListener("close", () => { ai.abort?.abort(); loadPage(); });
+$("#ai-modal").addEventListener("close", () => { ai.abort?.abort(); refreshAfterDialog(ai.opener); });
+// Picking a custom colour means the custom background.
+$("#ai-custom-color").addEventListener("input", () => setChoice("background", "custom"));
 $("#ai-variations").addEventListener("click", () => openVariations(ai.item));
 
 // MARK: Batch
@@ -333,19 +361,24 @@ const batch = { id: null, abort: null, items: new Map() };
 
 $("#batch-generate").addEventListener("click", async () => {
   const mediaIds = [...state.selected];
+  batch.abort?.abort();
+  batch.id = null;
+  batch.items = new Map();
   $("#batch-error").textContent = "";
+  $("#batch-progress").value = 0;
+  $("#batch-cancel").disabled = true;
   $("#batch-items").replaceChildren();
   $("#batch-summary").textContent = `Starting ${mediaIds.length} generations…`;
   $("#batch-modal").showModal();
   try {
     const answer = await api("POST", "/api/ai-image/batch", { mediaIds });
     batch.id = answer.batchId;
-    batch.items = new Map();
+    $("#batch-cancel").disabled = false;
     for (const job of answer.jobs) {
       const item = state.items.find((candidate) => candidate.id === job.mediaId);
       const name = item?.originalName || job.mediaId;
       const img = el("img", { alt: name });
-      showImage(img, `/api/media/${job.mediaId}/file`, "before");
+      showImage(img, `/api/media/${job.mediaId}/file`, item?.currentVersionId ?? `before-${job.jobId}`);
       const label = el("span", { class: `state-${job.status}`, text: job.status });
       const li = el("li", { "data-job-id": job.jobId }, img, el("div", { class: "name", text: name }), label);
       batch.items.set(job.jobId, { li, img, label, mediaId: job.mediaId, status: job.status });
@@ -353,7 +386,7 @@ $("#batch-generate").addEventListener("click", async () => {
     }
     state.selected.clear();
     updateSelection();
-    await followBatch(answer.batchId);
+    if ($("#batch-modal").open) await followBatch(answer.batchId);
   } catch (error) {
     if (error.name !== "AbortError") $("#batch-error").textContent = `The batch could not run: ${error.message}`;
   }
@@ -397,6 +430,7 @@ async function followBatch(batchId) {
   if (abort.signal.aborted) return;
   // The stream ended (or broke): the batch's own answer is the truth.
   const final = await api("GET", `/api/ai-image/batch/${batchId}`);
+  if (abort.signal.aborted) return;
   for (const item of final.items) showBatchItem(item);
   showBatchSummary(final);
 }
@@ -413,12 +447,14 @@ $("#batch-modal").addEventListener("close", () => { batch.abort?.abort(); loadPa
 
 // MARK: A/B variations
 
-const variations = { item: null, timer: null };
+const variations = { item: null, timer: null, shown: "" };
 
 async function openVariations(item) {
   variations.item = item;
+  variations.shown = "";
   $("#variations-title").textContent = `Variations — ${item.originalName || item.id}`;
   $("#variations-error").textContent = "";
+  $("#variation-prompts").value = "";
   $("#variation-list").replaceChildren();
   if ($("#ai-modal").open) $("#ai-modal").close();
   $("#variations-modal").showModal();
@@ -432,13 +468,26 @@ async function refreshVariations() {
   try {
     answer = await api("GET", `/api/ai-image/variations/${item.id}`);
   } catch (error) {
-    $("#variations-error").textContent = error.message;
+    if (variations.item === item) $("#variations-error").textContent = error.message;
     return;
   }
+  if (variations.item !== item || !$("#variations-modal").open) return; // closed or another media meanwhile
   const set = answer.sets[0];
   if (!set) { $("#variation-list").replaceChildren(el("li", { text: "No variations yet." })); return; }
+  const signature = JSON.stringify(set);
+  if (signature !== variations.shown) {
+    variations.shown = signature;
+    renderVariations(set);
+  }
+  if (set.variations.some((candidate) => !TERMINAL.has(candidate.status))) {
+    variations.timer = setTimeout(refreshVariations, 1500);
+  }
+}
+
+function renderVariations(set) {
+  const focusedName = document.activeElement?.closest?.("#variation-list li")?.dataset.jobId;
   $("#variation-list").replaceChildren(...set.variations.map((candidate) => {
-    const li = el("li", {}, el("strong", { text: candidate.name }), el("div", { class: `state-${candidate.status}`, text: candidate.chosen ? "Chosen" : candidate.status }));
+    const li = el("li", { "data-job-id": candidate.jobId }, el("strong", { text: candidate.name }), el("div", { class: `state-${candidate.status}`, text: candidate.chosen ? "Chosen" : candidate.status }));
     if (candidate.url) {
       const img = el("img", { alt: candidate.name });
       showImage(img, candidate.url);
@@ -450,9 +499,7 @@ async function refreshVariations() {
     }
     return li;
   }));
-  if (set.variations.some((candidate) => !TERMINAL.has(candidate.status))) {
-    variations.timer = setTimeout(refreshVariations, 1500);
-  }
+  if (focusedName) document.querySelector(`#variation-list li[data-job-id="${focusedName}"] button`)?.focus();
 }
 
 async function chooseVariation(jobId) {
@@ -477,11 +524,19 @@ $("#variations-start").addEventListener("click", async () => {
       : error.message;
   }
 });
-$("#variations-modal").addEventListener("close", () => { clearTimeout(variations.timer); loadPage(); });
+$("#variations-modal").addEventListener("close", () => {
+  clearTimeout(variations.timer);
+  variations.item = null;
+  refreshAfterDialog(ai.opener);
+});
 
 // MARK: Media details and version history
 
+const details = { item: null, opener: null };
+
 async function openDetails(item) {
+  details.item = item;
+  details.opener = document.activeElement;
   $("#details-title").textContent = item.originalName || item.id;
   $("#details-error").textContent = "";
   const facts = [["Type", item.mimeType], ["Size", `${item.width}×${item.height} px, ${(item.size / 1024).toFixed(0)} KB`],
@@ -497,9 +552,10 @@ async function showVersions(item) {
   try {
     answer = await api("GET", `/api/media/${item.id}/versions`);
   } catch (error) {
-    $("#details-error").textContent = error.message;
+    if (details.item === item) $("#details-error").textContent = error.message;
     return;
   }
+  if (details.item !== item || !$("#details-modal").open) return;
   $("#details-versions").replaceChildren(...answer.versions.map((version) => {
     const current = version.id === answer.currentVersionId;
     const img = el("img", { alt: `Version ${version.number}` });
@@ -513,6 +569,7 @@ async function showVersions(item) {
           try {
             await api("POST", `/api/media/${item.id}/revert/${version.id}`);
             await showVersions(item);
+            $("#details-versions button")?.focus();
           } catch (error) {
             $("#details-error").textContent = `Could not revert: ${error.message}`;
           }
@@ -522,7 +579,7 @@ async function showVersions(item) {
     return li;
   }));
 }
-$("#details-modal").addEventListener("close", () => loadPage());
+$("#details-modal").addEventListener("close", () => { details.item = null; refreshAfterDialog(details.opener); });
 
 // MARK: AI settings
 
@@ -542,8 +599,9 @@ function showFieldErrors(form, message) {
   let first = null;
   for (const part of message.split("; ")) {
     const key = part.split(" ")[0];
-    const field = form.elements[key];
-    if (!field) continue;
+    if (!SETTING_FIELDS.includes(key)) continue; // e.g. the `got "…"` half of a refusal
+    const field = form.elements.namedItem(key);
+    if (!(field instanceof Element)) continue;
     const id = `${key}-error`;
     field.setAttribute("aria-invalid", "true");
     field.setAttribute("aria-describedby", id);
@@ -616,6 +674,11 @@ $("#keys-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const input = $("#key-input");
   $("#keys-error").textContent = "";
+  if (!input.value.trim()) {
+    $("#keys-error").textContent = "Type the new key first (an empty value would delete the stored key).";
+    input.focus();
+    return;
+  }
   try {
     const answer = await api("PUT", "/api/ai-image/settings", { runpodApiKey: input.value.trim() });
     state.settings = answer.settings;
@@ -630,6 +693,10 @@ $("#keys-form").addEventListener("submit", async (event) => {
   }
 });
 
+// The dialogs' forms only group controls: Enter must never submit (and so close or reload) them.
+for (const form of document.querySelectorAll("dialog form:not(#settings-form):not(#keys-form)")) {
+  form.addEventListener("submit", (event) => event.preventDefault());
+}
 for (const button of document.querySelectorAll("[data-close]")) {
   button.addEventListener("click", () => button.closest("dialog").close());
 }
