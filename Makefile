@@ -78,10 +78,9 @@ bench-pipeline: deps servers ## orchestration overhead per job and sustained job
 	$(SWIFT) build -c release
 	CYCLORAMA_BIN_DIR=$(CURDIR)/.build/release .build/release/pipeline-bench $(BENCH_ARGS)
 
-bench-batch: deps servers ## a batch of 200 at concurrency 3/5/10 (polling and webhooks): makespan vs ceil(N/c) x latency (debug build, as tested)
-	$(SWIFT) build --product batch-bench
-	$(SWIFT) build
-	.build/debug/batch-bench $(BENCH_ARGS)
+bench-batch: deps servers ## a batch of 200 at concurrency 3/5/10 (polling and webhooks): makespan vs ceil(N/c) x latency (release build)
+	$(SWIFT) build -c release
+	CYCLORAMA_BIN_DIR=$(CURDIR)/.build/release .build/release/batch-bench $(BENCH_ARGS)
 
 clean: ## remove build products (keeps .var: data, logs, admin token)
 	$(SWIFT) package clean

@@ -59,18 +59,22 @@ final class Doorbell<Key: Hashable & Sendable>: Sendable {
 
     /// Waits until `key` rings (true) or `duration` passes (false).
     func wait(for key: Key, upTo duration: Duration) async throws -> Bool {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
+        let rang = await withTaskGroup(of: Bool.self) { group in
             group.addTask { await self.ringing(key) }
             group.addTask {
-                try await Task.sleep(for: duration)
+                try? await Task.sleep(for: duration)
                 return false
             }
-            defer { group.cancelAll() }
-            let rang = try await group.next() ?? false
-            // A cancelled wait must not look like a timeout: the caller stops instead of carrying on.
-            try Task.checkCancellation()
+            var rang = await group.next() ?? false
+            group.cancelAll()
+            // A ring can reach the waiter after the time ran out but before the cancel removed it:
+            // that ring counts (dropping it would lose a webhook notice or a freed slot).
+            for await other in group { rang = rang || other }
             return rang
         }
+        // A cancelled wait must not look like a timeout: the caller stops instead of carrying on.
+        try Task.checkCancellation()
+        return rang
     }
 
     private func ringing(_ key: Key) async -> Bool {

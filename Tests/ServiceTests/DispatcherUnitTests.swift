@@ -102,4 +102,22 @@ struct DoorbellTests {
         bell.ring(job)
         #expect(try await all.value == [true, true, true])
     }
+
+    /// A ring can meet a wait that is just timing out: it must still be seen (by that wait or the
+    /// next). A lost ring once left a job waiting its whole webhook window (found by bench-batch).
+    @Test func aRingThatMeetsATimeoutIsNeverLost() async throws {
+        let bell = Doorbell<UUID>()
+        bell.register(job)
+        for round in 0..<300 {
+            let ringer = Task {
+                try await Task.sleep(for: .microseconds(Int64.random(in: 0...400)))
+                bell.ring(job)
+            }
+            var seen = false
+            for _ in 0..<2000 where !seen { seen = try await bell.wait(for: job, upTo: .microseconds(100)) }
+            try await ringer.value
+            #expect(seen, "round \(round): the ring was lost")
+            if !seen { break }
+        }
+    }
 }

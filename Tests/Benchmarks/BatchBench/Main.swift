@@ -13,15 +13,17 @@ import TestSupport
 /// request to the last item's MediaUpdated; the ideal is ceil(N / c) × latency. The peak of jobs at
 /// the engine (its `/health`, sampled every 50 ms) shows the limit held.
 ///
-/// Usage: batch-bench [--items 200] [--concurrency 3,5,10] [--engine-ms 1000] [--modes polling,webhook]
+/// Usage: batch-bench [--items 200] [--concurrency 3,5,10] [--engine-ms 2000] [--modes polling,webhook] [--log-level warning]
 /// Needs the servers (`scripts/servers.sh start`) and built services (`CYCLORAMA_BIN_DIR`, default .build/debug).
 @main
 struct BatchBench {
     struct Options: Sendable {
         var items = 200
         var concurrency = [3, 5, 10]
-        var engineMs = 1000
+        var engineMs = 2000
         var modes = ["polling", "webhook"]
+        /// The services' LOG_LEVEL (their logs are under .var/test/logs).
+        var logLevel = "warning"
     }
 
     static func main() async throws {
@@ -31,7 +33,7 @@ struct BatchBench {
     nonisolated static func bench(_ options: Options) async throws {
         print("batch-bench: binaries \(TestEnvironment.binaryDirectory.path), \(options.items) items, engine latency "
             + "\(options.engineMs) ms, \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        let quiet = ["LOG_LEVEL": "warning"]
+        let quiet = ["LOG_LEVEL": options.logLevel]
         try await CycloramaSystem.run(overrides: [
             "local-engine": quiet.merging([
                 "LOCAL_ENGINE_SIMULATE_MS": String(options.engineMs), "LOCAL_ENGINE_QUEUE_LIMIT": "10000",
@@ -131,6 +133,7 @@ struct BatchBench {
             case "--concurrency": options.concurrency = try BenchTable.integers(iterator.next())
             case "--engine-ms": options.engineMs = Int(iterator.next() ?? "") ?? options.engineMs
             case "--modes": options.modes = (iterator.next() ?? "").split(separator: ",").map(String.init)
+            case "--log-level": options.logLevel = iterator.next() ?? options.logLevel
             default: throw FixtureError(message: "unknown argument \(argument); see the comment at the top of BatchBench/Main.swift")
             }
         }
