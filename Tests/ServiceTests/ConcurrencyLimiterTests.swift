@@ -100,13 +100,14 @@ struct ConcurrencyLimiterTests {
     }
 
     @Test func aSlotReleasedEarlyIsFreeForTheNextJobBeforeTheFirstEnds() async throws {
-        // A short lease, so the renewal task runs often: it must not put the released lease back.
-        try await withLimiters(2, lease: .milliseconds(300)) { (limiters: [ConcurrencyLimiter]) async throws in
+        // A 3 s lease (the shortest DISPATCH_LEASE_SECONDS) renews every second: after the release the
+        // renewal must not put the lease back. Long enough not to lapse on a loaded machine.
+        try await withLimiters(2, lease: .seconds(3)) { (limiters: [ConcurrencyLimiter]) async throws in
             let (a, b) = (limiters[0], limiters[1])
             let ran = try await a.withSlot("first", limit: { 1 }, until: .now + .seconds(10)) { slot throws -> [Bool] in
                 let whileHeld = try await b.tryAcquire("second", limit: 1)
                 await slot.release()
-                try await Task.sleep(for: .milliseconds(700))
+                try await Task.sleep(for: .milliseconds(1500)) // past the first renewal tick
                 let afterRelease = try await b.tryAcquire("second", limit: 1)
                 await slot.release()
                 let third = try await b.tryAcquire("third", limit: 2)
