@@ -1,4 +1,5 @@
 import Database
+import Synchronization
 import Hummingbird
 import Logging
 import Messaging
@@ -108,9 +109,51 @@ public struct ServiceHost: Sendable {
         do {
             try await ServiceRuntime.run(clients + workers + [application], configuration: configuration, logger: logger)
         } catch {
-            for hook in shutdownHooks { await hook() }
+            await closeClients()
             throw error
         }
-        for hook in shutdownHooks { await hook() }
+        await closeClients()
+    }
+
+    /// Runs the shutdown hooks, each given at most 3 s: a client whose close hangs must not keep the
+    /// process from exiting (the services promise to exit within 10 s of SIGTERM).
+    private func closeClients() async {
+        for (index, hook) in shutdownHooks.enumerated() {
+            let finished = await Self.run(hook, within: .seconds(3))
+            if !finished {
+                logger.warning("a shutdown step did not finish within 3 s; exiting without it", metadata: ["step": "\(index)"])
+            }
+        }
+    }
+
+    /// Runs `hook` in its own task and returns once it finished (true) or `limit` passed (false).
+    static func run(_ hook: @escaping @Sendable () async -> Void, within limit: Duration) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let race = FirstOutcome(continuation)
+            Task {
+                await hook()
+                race.settle(true)
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                race.settle(false)
+            }
+        }
+    }
+}
+
+/// Resumes a continuation with whichever outcome comes first; later ones are ignored.
+private final class FirstOutcome: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
+
+    init(_ continuation: CheckedContinuation<Bool, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func settle(_ outcome: Bool) {
+        continuation.withLock { pending in
+            defer { pending = nil }
+            return pending
+        }?.resume(returning: outcome)
     }
 }
