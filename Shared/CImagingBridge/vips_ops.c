@@ -1,4 +1,4 @@
-// libvips side of the bridge: header probe, decode to sRGB 8-bit, upscale, encode.
+// libvips side of the bridge: header probe, decode to sRGB 8-bit, encode (upscale.cpp enlarges).
 // libvips operations are variadic, which Swift cannot call; these wrappers also keep every
 // intermediate VipsImage local so nothing GObject-shaped crosses into Swift.
 #include "CImagingBridge.h"
@@ -192,78 +192,6 @@ static VipsImage *image_from_pixels(const uint8_t *pixels, int width, int height
     int failed = vips_copy(raw, &tagged, "interpretation", VIPS_INTERPRETATION_sRGB, NULL);
     g_object_unref(raw);
     return failed ? NULL : tagged;
-}
-
-int CImagingBridge_upscale(const uint8_t *pixels, int width, int height, int bands, int factor,
-                           uint8_t **output, char *error, size_t errorSize) {
-    *output = NULL;
-    int status_on_failure = CImagingBridgeStatusInternal;
-    if (factor < 1 || (bands != 3 && bands != 4)) {
-        set_error(error, errorSize, "cannot upscale %d bands by %d", bands, factor);
-        return CImagingBridgeStatusUnsupported;
-    }
-    VipsImage *image = image_from_pixels(pixels, width, height, bands);
-    if (!image) { take_vips_error(error, errorSize, "upscale"); return status_on_failure; }
-    if (bands == 4) STEP(vips_premultiply(in, &next, NULL), "upscale: premultiply");
-    else STEP(vips_cast(in, &next, VIPS_FORMAT_FLOAT, NULL), "upscale: cast");
-    int outWidth = width * factor, outHeight = height * factor;
-    // Map pixel centres onto pixel centres: X = f (x + 0.5) - 0.5. vips_resize would shift by
-    // half a pixel and ignore the kernel when enlarging (libvips 8.14).
-    VipsInterpolate *nohalo = vips_interpolate_new("nohalo");
-    VipsArrayInt *area = vips_array_int_newv(4, 0, 0, outWidth, outHeight);
-    VipsImage *next = NULL;
-    int failed = vips_affine(image, &next, (double)factor, 0.0, 0.0, (double)factor,
-                             "interpolate", nohalo, "idx", 0.5, "idy", 0.5, "odx", -0.5,
-                             "ody", -0.5, "oarea", area, "extend", VIPS_EXTEND_COPY,
-                             "premultiplied", TRUE, NULL);
-    g_object_unref(nohalo);
-    vips_area_unref(VIPS_AREA(area));
-    if (failed) {
-        take_vips_error(error, errorSize, "upscale: affine");
-        g_object_unref(image);
-        return status_on_failure;
-    }
-    g_object_unref(image);
-    image = next;
-    // Mild unsharp mask: out = in + 0.35 (in - blur(in)), on premultiplied values.
-    VipsImage *blurred = NULL;
-    if (vips_gaussblur(image, &blurred, 0.8 * factor, "precision", VIPS_PRECISION_FLOAT, NULL)) {
-        take_vips_error(error, errorSize, "upscale: blur");
-        g_object_unref(image);
-        return status_on_failure;
-    }
-    VipsImage *detail = NULL, *scaled = NULL, *sharp = NULL;
-    failed = vips_subtract(image, blurred, &detail, NULL) ||
-             vips_linear1(detail, &scaled, 0.35, 0.0, NULL) ||
-             vips_add(image, scaled, &sharp, NULL);
-    g_object_unref(blurred);
-    if (detail) g_object_unref(detail);
-    if (scaled) g_object_unref(scaled);
-    if (failed) {
-        take_vips_error(error, errorSize, "upscale: sharpen");
-        g_object_unref(image);
-        if (sharp) g_object_unref(sharp);
-        return status_on_failure;
-    }
-    g_object_unref(image);
-    image = sharp;
-    if (bands == 4) {
-        // Sharpening can push colour above alpha; clamp alpha first so unpremultiply stays sane.
-        STEP(vips_unpremultiply(in, &next, NULL), "upscale: unpremultiply");
-    }
-    // Round rather than truncate on the way back to 8 bits.
-    STEP(vips_linear1(in, &next, 1.0, 0.5, NULL), "upscale: round");
-    STEP(vips_cast(in, &next, VIPS_FORMAT_UCHAR, NULL), "upscale: cast");
-    size_t size = 0;
-    void *memory = vips_image_write_to_memory(image, &size);
-    g_object_unref(image);
-    if (!memory || size != (size_t)outWidth * outHeight * bands) {
-        g_free(memory);
-        take_vips_error(error, errorSize, "upscale: render");
-        return status_on_failure;
-    }
-    *output = memory;
-    return CImagingBridgeStatusOK;
 }
 
 int CImagingBridge_encode(const uint8_t *pixels, int width, int height, int bands,

@@ -65,7 +65,8 @@ public enum ImageCodec {
         return (Int(width), Int(height), takeBuffer(pixels, count: Int(width) * Int(height) * 3))
     }
 
-    /// Enlarges by 2 or 4 the way the pipeline does (premultiplied affine + nohalo + mild sharpening).
+    /// Enlarges by an integer factor the way the pipeline does: a locally bounded cubic (sharp without
+    /// halos), premultiplied when there is alpha.
     public static func upscale(_ pixels: [UInt8], width: Int, height: Int, bands: Int, factor: Int)
         throws(ImagingError) -> [UInt8]
     {

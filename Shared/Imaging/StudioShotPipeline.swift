@@ -214,14 +214,7 @@ public final class StudioShotPipeline: Sendable {
                 "upscaled image would be \(width * factor)x\(height * factor) (\(megapixels(outputPixels)) MP); "
                     + "at most \(megapixels(configuration.maxOutputPixels)) MP")
         }
-        var output: UnsafeMutablePointer<UInt8>?
-        try pixels.withUnsafeBufferPointer { (input) throws(ImagingError) in
-            try bridgeCall {
-                CImagingBridge_upscale(input.baseAddress!, Int32(width), Int32(height), Int32(bands), Int32(factor),
-                                       &output, $0, $1)
-            }
-        }
-        return takeBuffer(output, count: outputPixels * bands)
+        return try ImageCodec.upscale(pixels, width: width, height: height, bands: bands, factor: factor)
     }
 
     private func encode(_ pixels: [UInt8], width: Int, height: Int, bands: Int, format: OutputFormat)

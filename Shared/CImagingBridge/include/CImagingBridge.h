@@ -1,7 +1,7 @@
 #ifndef CIMAGINGBRIDGE_H
 #define CIMAGINGBRIDGE_H
-// The imaging bridge: plain C over libvips (decode, upscale, encode) and OpenCV (dnn segmentation,
-// matting, watermark inversion, compositing, shadows). Swift sees only this header, so glib and C++
+// The imaging bridge: plain C over libvips (decode, encode) and C++ over OpenCV (dnn segmentation,
+// matting, watermark inversion, compositing, shadows) plus our own upscaler. Swift sees only this header, so glib and C++
 // stay out of the Swift module. Pixel buffers are interleaved 8-bit, row-major, no padding.
 // Functions that can fail return 0 on success or a CImagingBridgeStatus code and write a message
 // for people into `error` (at most `errorSize` bytes, NUL-terminated).
@@ -45,8 +45,8 @@ int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels,
                           uint8_t *_Nullable *_Nonnull pixels, int *width, int *height,
                           char *error, size_t errorSize);
 
-/// Enlarges by an integer factor with vips_affine + the nohalo interpolator, premultiplied when
-/// `bands` is 4, then sharpens mildly. `*output` is malloc'd, (width*factor) x (height*factor).
+/// Enlarges by an integer factor with a locally bounded cubic (sharp, halo-free; upscale.cpp),
+/// premultiplied when `bands` is 4. `*output` is malloc'd, (width*factor) x (height*factor).
 int CImagingBridge_upscale(const uint8_t *pixels, int width, int height, int bands, int factor,
                            uint8_t *_Nullable *_Nonnull output, char *error, size_t errorSize);
 
