@@ -1,5 +1,6 @@
 // Matte refinement (guided filter at full resolution) and the classical fallback segmenter.
 #include <algorithm>
+#include <vector>
 #include <opencv2/imgproc.hpp>
 
 #include "bridge_internal.hpp"
@@ -14,57 +15,108 @@ cv::Mat boxMean(const cv::Mat &m, int r) {
     return out;
 }
 
-/// He et al.'s guided filter with a grey guide, coefficients computed at 1/`s` scale and applied
-/// at full resolution ("fast guided filter"), so a 16 MP image needs only two full-size planes.
-cv::Mat guidedFilter(const cv::Mat &guide, const cv::Mat &source, int radius, double eps, int s) {
-    cv::Mat I = guide, p = source;
-    if (s > 1) {
-        cv::resize(guide, I, {}, 1.0 / s, 1.0 / s, cv::INTER_AREA);
-        cv::resize(source, p, I.size(), 0, 0, cv::INTER_AREA);
+/// Bilinear sampling of a small plane at full-resolution rows: source coordinate of output pixel
+/// i is (i + 0.5) * small / full - 0.5, as cv::resize's INTER_LINEAR maps it.
+struct Axis {
+    std::vector<int> low;
+    std::vector<float> weight; // of low + 1
+    Axis(int full, int small) : low(full), weight(full) {
+        double ratio = double(small) / full;
+        for (int i = 0; i < full; i++) {
+            double x = std::clamp((i + 0.5) * ratio - 0.5, 0.0, double(small - 1));
+            int x0 = std::min(int(x), std::max(0, small - 2));
+            low[i] = x0;
+            weight[i] = small > 1 ? float(x - x0) : 0.0f;
+        }
     }
-    int r = std::max(1, radius / s);
-    cv::Mat meanI = boxMean(I, r), meanP = boxMean(p, r);
-    cv::Mat corrI = boxMean(I.mul(I), r), corrIP = boxMean(I.mul(p), r);
-    cv::Mat varI = corrI - meanI.mul(meanI), covIP = corrIP - meanI.mul(meanP);
-    cv::Mat a = covIP / (varI + eps);
-    cv::Mat b = meanP - a.mul(meanI);
-    cv::Mat meanA = boxMean(a, r), meanB = boxMean(b, r);
-    if (s > 1) {
-        cv::resize(meanA, a, guide.size(), 0, 0, cv::INTER_LINEAR);
-        cv::resize(meanB, b, guide.size(), 0, 0, cv::INTER_LINEAR);
-        meanA = a;
-        meanB = b;
-    }
-    return meanA.mul(guide) + meanB;
+};
+
+/// The matte's prior from the model's map: upsampled, then steepened around 0.75. The map is soft
+/// over ~3 px of the model's grid; the steepening gives the guided filter a crisp cut and lets it
+/// take the edge detail from the photo. The cut sits above 0.5: faint saliency (overlay text, the
+/// inside of a headphone band) is what the model is least sure of and is usually background.
+cv::Mat prior(const cv::Mat &map, cv::Size size) {
+    cv::Mat out;
+    cv::resize(map, out, size, 0, 0, cv::INTER_LINEAR);
+    out = (out - 0.75f) * 3.0f + 0.5f;
+    cv::min(cv::max(out, 0.0f), 1.0f, out);
+    return out;
+}
+
+/// He et al.'s guided filter with a grey guide: the linear coefficients (a, b) of q = a I + b,
+/// box-averaged, at the guide's resolution. Written in place, plane by plane: at the working size
+/// each float plane is ~8 MB and the textbook expression form would hold about fifteen at once.
+void guidedCoefficients(const cv::Mat &I, const cv::Mat &p, int r, double eps, cv::Mat &meanA, cv::Mat &meanB) {
+    cv::Mat meanI = boxMean(I, r), meanP = boxMean(p, r), scratch, variance, covariance;
+    cv::multiply(I, I, scratch);
+    variance = boxMean(scratch, r);
+    cv::multiply(I, p, scratch);
+    covariance = boxMean(scratch, r);
+    cv::multiply(meanI, meanI, scratch);
+    cv::subtract(variance, scratch, variance);  // var I
+    cv::multiply(meanI, meanP, scratch);
+    cv::subtract(covariance, scratch, covariance);  // cov (I, p)
+    cv::add(variance, cv::Scalar(eps), variance);
+    cv::divide(covariance, variance, covariance);  // a
+    cv::multiply(covariance, meanI, scratch);
+    cv::subtract(meanP, scratch, meanP);  // b = mean p - a mean I
+    meanA = boxMean(covariance, r);
+    meanB = boxMean(meanP, r);
 }
 
 } // namespace
 
+/// Refines the model's map into the alpha at full resolution. The guided filter's coefficients are
+/// computed at a working resolution of at most kWorkingSide on the long side (the "fast guided
+/// filter"); only the last step, alpha = a I + b with a and b interpolated, runs at full size, row
+/// by row, so a 16 MP photo needs no full-size float plane.
 extern "C" int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int height,
                                           const float *coarse, int side, uint8_t *alpha,
                                           char *error, size_t errorSize) {
     return guarded("matte refinement", error, errorSize, [&] {
+        constexpr int kWorkingSide = 1024;
         cv::Mat image = wrap(rgb, width, height, 3);
+        double scale = workingScale(width, height, kWorkingSide);
+        cv::Mat small = image;
+        if (scale < 1) cv::resize(image, small, {}, scale, scale, cv::INTER_AREA);
         cv::Mat grey;
-        cv::cvtColor(image, grey, cv::COLOR_RGB2GRAY);
+        cv::cvtColor(small, grey, cv::COLOR_RGB2GRAY);
         grey.convertTo(grey, CV_32F, 1.0 / 255);
         cv::Mat map(side, side, CV_32F, const_cast<float *>(coarse));
-        cv::Mat prior;
-        cv::resize(map, prior, grey.size(), 0, 0, cv::INTER_LINEAR);
-        // The upsampled map is soft over ~3 px of the model's grid; steepen it around 0.5 so the
-        // guided filter starts from a crisp cut and takes the edge detail from the photo.
-        // The cut sits above 0.5: faint saliency (overlay text, the inside of a headphone band) is
-        // what the model is least sure of and is usually background.
-        prior = (prior - 0.75f) * 3.0f + 0.5f;
-        cv::min(cv::max(prior, 0.0f), 1.0f, prior);
-        int longSide = std::max(width, height);
+        cv::Mat p = prior(map, grey.size());
+        int longSide = std::max(grey.cols, grey.rows);
         int radius = std::max(2, int(std::lround(longSide / 170.0)));
-        int subsample = std::max(1, longSide / 1400);
-        cv::Mat refined = guidedFilter(grey, prior, radius, 1e-3, subsample);
-        // Snap near-certain values: the background must end up exactly transparent.
-        cv::Mat out = wrap(alpha, width, height, 1);
-        refined = (refined - 0.06f) * (1.0f / 0.88f);
-        refined.convertTo(out, CV_8U, 255.0);
+        cv::Mat meanA, meanB;
+        guidedCoefficients(grey, p, radius, 1e-3, meanA, meanB);
+        // alpha = a I + b at full size, then near-certain values snapped: the background must end
+        // up exactly transparent.
+        Axis xs(width, grey.cols), ys(height, grey.rows);
+        const float kGrey[3] = {0.299f / 255, 0.587f / 255, 0.114f / 255};
+        cv::parallel_for_(cv::Range(0, height), [&](const cv::Range &rows) {
+            std::vector<float> rowA(grey.cols), rowB(grey.cols);
+            for (int y = rows.start; y < rows.end; y++) {
+                int y0 = ys.low[y], y1 = std::min(y0 + 1, grey.rows - 1);
+                float wy = ys.weight[y];
+                const float *a0 = meanA.ptr<float>(y0), *a1 = meanA.ptr<float>(y1);
+                const float *b0 = meanB.ptr<float>(y0), *b1 = meanB.ptr<float>(y1);
+                for (int x = 0; x < grey.cols; x++) {
+                    rowA[x] = a0[x] + (a1[x] - a0[x]) * wy;
+                    rowB[x] = b0[x] + (b1[x] - b0[x]) * wy;
+                }
+                const uint8_t *pixel = image.ptr<uint8_t>(y);
+                uint8_t *out = alpha + size_t(y) * width;
+                for (int x = 0; x < width; x++) {
+                    int x0 = xs.low[x], x1 = std::min(x0 + 1, grey.cols - 1);
+                    float wx = xs.weight[x];
+                    float a = rowA[x0] + (rowA[x1] - rowA[x0]) * wx;
+                    float b = rowB[x0] + (rowB[x1] - rowB[x0]) * wx;
+                    const uint8_t *c = pixel + 3 * x;
+                    float I = kGrey[0] * c[0] + kGrey[1] * c[1] + kGrey[2] * c[2];
+                    float q = (a * I + b - 0.06f) * (1.0f / 0.88f);
+                    out[x] = cv::saturate_cast<uint8_t>(q * 255.0f);
+                }
+            }
+        });
         return 0;
     });
 }

@@ -112,9 +112,11 @@ extern "C" int CImagingBridge_renderShadow(const uint8_t *alpha, int width, int 
                 row[x] *= f * f * (3 - 2 * f);
             }
         }
-        cv::Mat full;
-        cv::resize(cropped, full, {width, height}, 0, 0, cv::INTER_LINEAR);
-        full.convertTo(out, CV_8U, 255.0);
+        // Quantise at the working size and enlarge the 8-bit map straight into the output: a
+        // full-size float plane would cost 64 MB for a 16 MP photo.
+        cv::Mat small;
+        cropped.convertTo(small, CV_8U, 255.0);
+        cv::resize(small, out, {width, height}, 0, 0, cv::INTER_LINEAR);
         return 0;
     });
 }

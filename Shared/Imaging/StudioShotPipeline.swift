@@ -39,10 +39,12 @@ public final class StudioShotPipeline: Sendable {
     public func render(_ request: StudioShotRequest) throws(ImagingError) -> StudioShotResult {
         var timings: [String: Int] = [:]
         try validate(request)
-        let (width, height, decoded) = try timed("decode", &timings) { () throws(ImagingError) in
+        // `rgb` is the only reference to the decoded pixels, so the watermark stage edits them in
+        // place (a second reference would make that a 48 MB copy for a 16 MP photo).
+        var (width, height, rgb) = (0, 0, [UInt8]())
+        (width, height, rgb) = try timed("decode", &timings) { () throws(ImagingError) in
             try decode(request.image, upscale: request.upscale)
         }
-        var rgb = decoded
         if request.removeWatermark {
             try timed("watermark", &timings) { () throws(ImagingError) in
                 try removeWatermark(&rgb, width: width, height: height)
