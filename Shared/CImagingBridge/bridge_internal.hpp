@@ -4,6 +4,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <exception>
+#include <vector>
 
 #include "CImagingBridge.h"
 
@@ -45,5 +46,45 @@ inline double workingScale(int width, int height, int limit) {
     int longSide = width > height ? width : height;
     return longSide > limit ? double(limit) / longSide : 1.0;
 }
+
+/// Bilinear enlargement of small float planes to full size one row at a time, so no full-size
+/// float plane is needed. Sample positions match cv::resize's INTER_LINEAR: output pixel i reads
+/// the small plane at (i + 0.5) * small / full - 0.5.
+class Bilinear {
+  public:
+    Bilinear(cv::Size small, int width, int height) : xs(width, small.width), ys(height, small.height) {}
+
+    /// Row `y` of `plane` (the small size, CV_32F) at full width into `out`; `scratch` holds
+    /// plane.cols floats.
+    void row(const cv::Mat &plane, int y, float *scratch, float *out) const {
+        int y0 = ys.low[y], y1 = y0 + 1 < plane.rows ? y0 + 1 : y0;
+        float wy = ys.weight[y];
+        const float *top = plane.ptr<float>(y0), *bottom = plane.ptr<float>(y1);
+        for (int x = 0; x < plane.cols; x++) scratch[x] = top[x] + (bottom[x] - top[x]) * wy;
+        int width = int(xs.low.size());
+        for (int x = 0; x < width; x++) {
+            int x0 = xs.low[x], x1 = x0 + 1 < plane.cols ? x0 + 1 : x0;
+            out[x] = scratch[x0] + (scratch[x1] - scratch[x0]) * xs.weight[x];
+        }
+    }
+
+  private:
+    struct Axis {
+        std::vector<int> low;
+        std::vector<float> weight; // of low + 1
+        Axis(int full, int small) : low(full), weight(full) {
+            double ratio = double(small) / full;
+            for (int i = 0; i < full; i++) {
+                double x = (i + 0.5) * ratio - 0.5;
+                x = x < 0 ? 0 : (x > small - 1 ? small - 1 : x);
+                int x0 = int(x);
+                if (x0 > small - 2) x0 = small > 1 ? small - 2 : 0;
+                low[i] = x0;
+                weight[i] = small > 1 ? float(x - x0) : 0.0f;
+            }
+        }
+    };
+    Axis xs, ys;
+};
 
 } // namespace imaging

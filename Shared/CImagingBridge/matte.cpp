@@ -15,22 +15,6 @@ cv::Mat boxMean(const cv::Mat &m, int r) {
     return out;
 }
 
-/// Bilinear sampling of a small plane at full-resolution rows: source coordinate of output pixel
-/// i is (i + 0.5) * small / full - 0.5, as cv::resize's INTER_LINEAR maps it.
-struct Axis {
-    std::vector<int> low;
-    std::vector<float> weight; // of low + 1
-    Axis(int full, int small) : low(full), weight(full) {
-        double ratio = double(small) / full;
-        for (int i = 0; i < full; i++) {
-            double x = std::clamp((i + 0.5) * ratio - 0.5, 0.0, double(small - 1));
-            int x0 = std::min(int(x), std::max(0, small - 2));
-            low[i] = x0;
-            weight[i] = small > 1 ? float(x - x0) : 0.0f;
-        }
-    }
-};
-
 /// The matte's prior from the model's map: upsampled, then steepened around 0.75. The map is soft
 /// over ~3 px of the model's grid; the steepening gives the guided filter a crisp cut and lets it
 /// take the edge detail from the photo. The cut sits above 0.5: faint saliency (overlay text, the
@@ -90,29 +74,19 @@ extern "C" int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int hei
         guidedCoefficients(grey, p, radius, 1e-3, meanA, meanB);
         // alpha = a I + b at full size, then near-certain values snapped: the background must end
         // up exactly transparent.
-        Axis xs(width, grey.cols), ys(height, grey.rows);
+        Bilinear enlarge(grey.size(), width, height);
         const float kGrey[3] = {0.299f / 255, 0.587f / 255, 0.114f / 255};
         cv::parallel_for_(cv::Range(0, height), [&](const cv::Range &rows) {
-            std::vector<float> rowA(grey.cols), rowB(grey.cols);
+            std::vector<float> scratch(grey.cols), rowA(width), rowB(width);
             for (int y = rows.start; y < rows.end; y++) {
-                int y0 = ys.low[y], y1 = std::min(y0 + 1, grey.rows - 1);
-                float wy = ys.weight[y];
-                const float *a0 = meanA.ptr<float>(y0), *a1 = meanA.ptr<float>(y1);
-                const float *b0 = meanB.ptr<float>(y0), *b1 = meanB.ptr<float>(y1);
-                for (int x = 0; x < grey.cols; x++) {
-                    rowA[x] = a0[x] + (a1[x] - a0[x]) * wy;
-                    rowB[x] = b0[x] + (b1[x] - b0[x]) * wy;
-                }
+                enlarge.row(meanA, y, scratch.data(), rowA.data());
+                enlarge.row(meanB, y, scratch.data(), rowB.data());
                 const uint8_t *pixel = image.ptr<uint8_t>(y);
                 uint8_t *out = alpha + size_t(y) * width;
                 for (int x = 0; x < width; x++) {
-                    int x0 = xs.low[x], x1 = std::min(x0 + 1, grey.cols - 1);
-                    float wx = xs.weight[x];
-                    float a = rowA[x0] + (rowA[x1] - rowA[x0]) * wx;
-                    float b = rowB[x0] + (rowB[x1] - rowB[x0]) * wx;
                     const uint8_t *c = pixel + 3 * x;
                     float I = kGrey[0] * c[0] + kGrey[1] * c[1] + kGrey[2] * c[2];
-                    float q = (a * I + b - 0.06f) * (1.0f / 0.88f);
+                    float q = (rowA[x] * I + rowB[x] - 0.06f) * (1.0f / 0.88f);
                     out[x] = cv::saturate_cast<uint8_t>(q * 255.0f);
                 }
             }

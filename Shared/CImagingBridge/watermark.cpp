@@ -1,15 +1,24 @@
-// Tiled watermark removal by inversion. A tiled overlay repeats on a lattice, so:
-//  1. the autocorrelation of a high-pass copy of the image has peaks at the lattice vectors;
-//  2. at lattice-equivalent pixels the overlay's opacity is the same while the photo differs, so
-//     the median over the tile copies of a per-pixel opacity estimate is the overlay's opacity;
-//  3. the blend I = a c + (1 - a) J is inverted: J = (I - a c) / (1 - a).
-// Inversion keeps product text intact where inpainting would smear it.
+// Tiled watermark removal by inversion. A tiled overlay (text or a logo repeated over the whole
+// photo, semi-transparent, one flat colour) repeats on a lattice, so:
+//  1. Detection: the autocorrelation of the image's thin bright (or dark) strokes, the top-hat,
+//     has peaks at the lattice vectors. A lattice is two non-collinear peaks v1, v2 that stand out
+//     from their surroundings and whose sum or difference is a peak too (edges and label text make
+//     ridges and lone peaks, not lattices).
+//  2. Estimation: every pixel maps to a texel of the lattice's cell; all pixels of one texel carry
+//     the same overlay opacity a over different photo content J. With J estimated from the image
+//     with the current overlay removed (a median that ignores thin strokes), each pixel gives a
+//     sample a = (I - J) / (c - J); the texel's opacity is their robust weighted mean (weights
+//     favour copies over smooth, contrasting content). Removing, re-estimating J and re-fitting a
+//     few times converges, because J gets cleaner each round.
+//  3. Gate: after three rounds a real overlay has a clearly visible template (opacity > 0.1 on
+//     >= 2 % of the frame, >= 0.2 on >= 0.1 %); a lattice found in product texture does not, and
+//     the photo is left untouched.
+//  4. Inversion of the blend I = a c + (1 - a) J per channel: J = (I - a c) / (1 - a). Inversion
+//     keeps product text intact where inpainting would smear it.
 #include <algorithm>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 #include <vector>
-#include <cstdlib>
-#include <string>
 
 #include "bridge_internal.hpp"
 
@@ -45,41 +54,184 @@ cv::Mat autocorrelation(const cv::Mat &signal) {
     return shifted;
 }
 
-/// The strongest local maximum of the autocorrelation in a ring of offsets, refined to
-/// sub-pixel precision; `notAlong` excludes peaks collinear with an earlier one.
-Peak strongestPeak(const cv::Mat &correlation, float minRadius, float maxRadius,
-                   const Peak *notAlong) {
-    Peak best;
-    int cx = correlation.cols / 2, cy = correlation.rows / 2;
-    for (int y = 1; y < correlation.rows - 1; y++) {
-        const float *row = correlation.ptr<float>(y);
-        for (int x = 1; x < correlation.cols - 1; x++) {
+/// Peak prominence: the autocorrelation minus its mean over a ring 5-9 px around each offset, so
+/// ridges (from long straight edges) score low and isolated peaks high.
+cv::Mat prominence(const cv::Mat &correlation) {
+    cv::Mat ring = cv::Mat::zeros(19, 19, CV_32F);
+    for (int y = -9; y <= 9; y++)
+        for (int x = -9; x <= 9; x++) {
+            float r = std::hypot(float(x), float(y));
+            if (r >= 5 && r <= 9) ring.at<float>(y + 9, x + 9) = 1;
+        }
+    ring /= cv::sum(ring)[0];
+    cv::Mat background;
+    cv::filter2D(correlation, background, CV_32F, ring, {-1, -1}, 0, cv::BORDER_REFLECT);
+    return correlation - background;
+}
+
+/// The `count` most prominent local maxima in a ring of offsets (half-plane: v and -v are the
+/// same lattice vector).
+std::vector<Peak> prominentPeaks(const cv::Mat &score, float minRadius, float maxRadius, size_t count) {
+    cv::Mat dilated;
+    cv::dilate(score, dilated, cv::Mat::ones(5, 5, CV_8U));
+    int cx = score.cols / 2, cy = score.rows / 2;
+    std::vector<Peak> peaks;
+    for (int y = cy; y < score.rows; y++) {
+        const float *row = score.ptr<float>(y), *top = dilated.ptr<float>(y);
+        for (int x = 0; x < score.cols; x++) {
             float dx = float(x - cx), dy = float(y - cy);
-            // Half-plane: +v and -v are the same lattice vector.
-            if (dy < 0 || (dy == 0 && dx <= 0)) continue;
+            if (dy == 0 && dx <= 0) continue;
             float r = std::hypot(dx, dy);
-            if (r < minRadius || r > maxRadius || row[x] <= best.strength) continue;
-            if (notAlong) {
-                cv::Point2f a = notAlong->offset;
-                float sine = std::abs(a.x * dy - a.y * dx) / (std::hypot(a.x, a.y) * r);
-                if (sine < 0.35f) continue;
-            }
-            bool isMax = true;
-            for (int j = -1; j <= 1 && isMax; j++)
-                for (int i = -1; i <= 1; i++)
-                    if ((i || j) && correlation.at<float>(y + j, x + i) > row[x]) { isMax = false; break; }
-            if (!isMax) continue;
-            auto vertex = [](float l, float c, float r) {
-                float d = l - 2 * c + r;
-                return std::abs(d) < 1e-6f ? 0.0f : std::clamp(0.5f * (l - r) / d, -0.5f, 0.5f);
-            };
-            best.strength = row[x];
-            best.offset = {dx + vertex(row[x - 1], row[x], row[x + 1]),
-                           dy + vertex(correlation.at<float>(y - 1, x), row[x],
-                                       correlation.at<float>(y + 1, x))};
+            if (r < minRadius || r > maxRadius || row[x] < top[x] || row[x] <= 0) continue;
+            peaks.push_back({{dx, dy}, row[x]});
         }
     }
+    std::sort(peaks.begin(), peaks.end(), [](const Peak &a, const Peak &b) { return a.strength > b.strength; });
+    if (peaks.size() > count) peaks.resize(count);
+    return peaks;
+}
+
+/// Prominence near offset v (either sign), 0 outside the map.
+float prominenceAt(const cv::Mat &score, cv::Point2f v) {
+    if (v.y < 0 || (v.y == 0 && v.x < 0)) v = -v;
+    int x = score.cols / 2 + int(std::lround(v.x)), y = score.rows / 2 + int(std::lround(v.y));
+    if (x < 1 || y < 1 || x >= score.cols - 1 || y >= score.rows - 1) return 0;
+    double best = 0;
+    cv::minMaxLoc(score(cv::Rect(x - 1, y - 1, 3, 3)), nullptr, &best);
+    return float(best);
+}
+
+/// Sub-pixel position of a correlation peak (parabola through the neighbours on each axis).
+cv::Point2f refined(const cv::Mat &correlation, cv::Point2f v) {
+    int x = correlation.cols / 2 + int(std::lround(v.x)), y = correlation.rows / 2 + int(std::lround(v.y));
+    auto vertex = [](float l, float c, float r) {
+        float d = l - 2 * c + r;
+        return std::abs(d) < 1e-9f ? 0.0f : std::clamp(0.5f * (l - r) / d, -0.5f, 0.5f);
+    };
+    const float *row = correlation.ptr<float>(y);
+    return {std::round(v.x) + vertex(row[x - 1], row[x], row[x + 1]),
+            std::round(v.y) + vertex(correlation.at<float>(y - 1, x), row[x], correlation.at<float>(y + 1, x))};
+}
+
+struct Lattice {
+    cv::Point2f a, b;
+    float score = 0;
+};
+
+/// The best lattice among the peaks: two non-collinear vectors whose sum or difference is also a
+/// peak, scored by the weakest of the three; reduced to its shortest basis.
+Lattice findLattice(const cv::Mat &correlation, float minRadius, float maxRadius) {
+    cv::Mat score = prominence(correlation);
+    std::vector<Peak> peaks = prominentPeaks(score, minRadius, maxRadius, 8);
+    Lattice best;
+    for (size_t i = 0; i < peaks.size(); i++)
+        for (size_t j = i + 1; j < peaks.size(); j++) {
+            cv::Point2f u = peaks[i].offset, v = peaks[j].offset;
+            float sine = std::abs(u.x * v.y - u.y * v.x) / (std::hypot(u.x, u.y) * std::hypot(v.x, v.y));
+            if (sine < 0.35f) continue;
+            float third = std::max(prominenceAt(score, u + v), prominenceAt(score, u - v));
+            float value = std::min({peaks[i].strength, peaks[j].strength, third});
+            if (value > best.score) best = {u, v, value};
+        }
+    if (best.score <= 0) return best;
+    best.a = refined(correlation, best.a);
+    best.b = refined(correlation, best.b);
+    // Gauss reduction: the shortest basis gives the most compact cell.
+    for (int guard = 0; guard < 16; guard++) {
+        if (best.a.dot(best.a) > best.b.dot(best.b)) std::swap(best.a, best.b);
+        float m = std::round(best.a.dot(best.b) / best.a.dot(best.a));
+        if (m == 0) break;
+        best.b -= m * best.a;
+    }
     return best;
+}
+
+/// Texel index of every pixel in the lattice's cell, sampled at about one texel per pixel.
+std::vector<int> texels(int width, int height, const Lattice &lattice, int &count) {
+    double det = double(lattice.a.x) * lattice.b.y - double(lattice.a.y) * lattice.b.x;
+    double i00 = lattice.b.y / det, i01 = -lattice.b.x / det, i10 = -lattice.a.y / det, i11 = lattice.a.x / det;
+    int sideA = std::max(1, int(std::lround(std::hypot(lattice.a.x, lattice.a.y))));
+    int sideB = std::max(1, int(std::lround(std::hypot(lattice.b.x, lattice.b.y))));
+    count = sideA * sideB;
+    std::vector<int> index(size_t(width) * height);
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            double u = i00 * x + i01 * y, v = i10 * x + i11 * y;
+            int tu = std::min(sideA - 1, int((u - std::floor(u)) * sideA));
+            int tv = std::min(sideB - 1, int((v - std::floor(v)) * sideB));
+            index[size_t(y) * width + x] = tu * sideB + tv;
+        }
+    return index;
+}
+
+/// Fits the overlay's opacity per pixel (`opacity`, CV_32F) for colour `colour`; returns false when
+/// no clearly visible overlay emerges.
+bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCount, float colour, int medianSize,
+                cv::Mat &opacity) {
+    constexpr int kRounds = 6, kGateRound = 3;
+    const int width = grey.cols, height = grey.rows;
+    const size_t n = size_t(width) * height;
+    opacity = cv::Mat::zeros(grey.size(), CV_32F);
+    cv::Mat clean(grey.size(), CV_32F), clean8, background, mean, meanSquare;
+    std::vector<float> sample(n), weight(n);
+    std::vector<double> sum(texelCount), total(texelCount);
+    std::vector<float> tpl(texelCount);
+    for (int round = 1; round <= kRounds; round++) {
+        // The photo without the current overlay estimate, and its smooth background J.
+        for (int y = 0; y < height; y++) {
+            const float *I = grey.ptr<float>(y), *a = opacity.ptr<float>(y);
+            float *J = clean.ptr<float>(y);
+            for (int x = 0; x < width; x++) J[x] = (I[x] - a[x] * colour) / (1 - a[x]);
+        }
+        clean.convertTo(clean8, CV_8U);
+        cv::medianBlur(clean8, background, medianSize);
+        background.convertTo(background, CV_32F);
+        cv::GaussianBlur(background, background, {0, 0}, 1.5);
+        cv::GaussianBlur(clean, mean, {0, 0}, 2);
+        cv::GaussianBlur(clean.mul(clean), meanSquare, {0, 0}, 2);
+        for (int y = 0; y < height; y++) {
+            const float *I = grey.ptr<float>(y), *J = background.ptr<float>(y);
+            const float *m = mean.ptr<float>(y), *m2 = meanSquare.ptr<float>(y);
+            for (int x = 0; x < width; x++) {
+                size_t i = size_t(y) * width + x;
+                float span = colour - J[x];
+                // Copies over contrasting, smooth content say the most about the overlay.
+                float variance = std::max(0.0f, m2[x] - m[x] * m[x]);
+                bool usable = std::abs(span) >= 6;
+                sample[i] = usable ? (I[x] - J[x]) / span : 0;
+                weight[i] = usable ? span * span / (4 + variance) : 0;
+            }
+        }
+        // Weighted mean per texel, then two Tukey-reweighted passes against outliers.
+        for (int pass = 0; pass < 3; pass++) {
+            std::fill(sum.begin(), sum.end(), 0.0);
+            std::fill(total.begin(), total.end(), 0.0);
+            for (size_t i = 0; i < n; i++) {
+                float w = weight[i];
+                if (w <= 0) continue;
+                if (pass > 0) {
+                    float r = (sample[i] - tpl[texel[i]]) / 0.15f;
+                    float t = std::max(0.0f, 1 - r * r);
+                    w *= t * t;
+                }
+                sum[texel[i]] += double(w) * sample[i];
+                total[texel[i]] += w;
+            }
+            for (int t = 0; t < texelCount; t++) tpl[t] = total[t] > 1e-9 ? float(sum[t] / total[t]) : 0.0f;
+        }
+        size_t visible = 0, strong = 0;
+        for (int y = 0; y < height; y++) {
+            float *a = opacity.ptr<float>(y);
+            for (int x = 0; x < width; x++) {
+                float v = std::clamp(tpl[texel[size_t(y) * width + x]], 0.0f, 0.9f);
+                a[x] = v < 0.02f ? 0 : v;
+                visible += a[x] > 0.1f;
+                strong += a[x] >= 0.2f;
+            }
+        }
+        if (round == kGateRound && (visible < n / 50 || strong < n / 1000)) return false;
+    }
+    return true;
 }
 
 } // namespace
@@ -88,87 +240,65 @@ extern "C" int CImagingBridge_removeTiledWatermark(uint8_t *rgb, int width, int 
                                                    char *error, size_t errorSize) {
     *found = 0;
     return guarded("watermark removal", error, errorSize, [&] {
-        // The detector still mistakes regular product texture (label text lines) for a tiled
-        // overlay and misses some real ones, so it only runs when explicitly enabled.
-        const char *enabled = std::getenv("CYCLORAMA_EXPERIMENTAL_WATERMARK");
-        if (!enabled || std::string(enabled) != "1") return 0;
-        // Detection needs several tile copies and costs O(n log n); very large photos are skipped.
-        if (std::min(width, height) < 128 || std::max(width, height) > 2560) return 0;
+        // Detection and the fit run at a working size (short side <= 512 px): overlays are large,
+        // smooth-edged text or logos, and the opacity map is enlarged for the inversion.
+        if (std::min(width, height) < 128) return 0;
         cv::Mat image = wrap(rgb, width, height, 3);
-        cv::Mat grey;
-        cv::cvtColor(image, grey, cv::COLOR_RGB2GRAY);
-        grey.convertTo(grey, CV_32F);
-        cv::Mat smooth, highPass;
-        cv::GaussianBlur(grey, smooth, {0, 0}, 4);
-        highPass = grey - smooth;
-        cv::Scalar mean = cv::mean(highPass);
-        highPass -= mean[0];
-        cv::Mat correlation = autocorrelation(highPass);
-        if (correlation.empty()) return 0;
-        float shortSide = float(std::min(width, height));
-        Peak first = strongestPeak(correlation, shortSide * 0.1f, shortSide * 0.45f, nullptr);
-        if (first.strength < 0.12f) return 0;
-        Peak second = strongestPeak(correlation, shortSide * 0.1f, shortSide * 0.45f, &first);
-        if (second.strength < 0.08f) return 0;
-
-        // The overlay brightens (light text) or darkens; its colour is taken as white or black.
-        cv::Mat local;
-        cv::Mat greyU8;
-        cv::cvtColor(image, greyU8, cv::COLOR_RGB2GRAY);
-        cv::medianBlur(greyU8, local, 11);
-        local.convertTo(local, CV_32F);
-        cv::Mat difference = grey - local;
-        double positive = cv::sum(cv::max(difference, 0))[0], negative = -cv::sum(cv::min(difference, 0))[0];
-        float colour = positive >= negative ? 255.0f : 0.0f;
-
-        // Per-pixel opacity sample a = (I - J) / (c - J) with J the local median background.
-        cv::Mat sample(height, width, CV_32F);
-        for (int y = 0; y < height; y++) {
-            const float *I = grey.ptr<float>(y), *J = local.ptr<float>(y);
-            float *out = sample.ptr<float>(y);
-            for (int x = 0; x < width; x++) {
-                float span = colour - J[x];
-                out[x] = std::abs(span) < 12 ? NAN : (I[x] - J[x]) / span;
-            }
+        double scale = std::min(1.0, 512.0 / std::min(width, height));
+        cv::Mat small = image;
+        if (scale < 1) cv::resize(image, small, {}, scale, scale, cv::INTER_AREA);
+        auto odd = [](double size, int least) { return std::max(least, int(std::lround(size)) | 1); };
+        const int strokeKernel = odd(9 * scale, 3), medianSize = odd(15 * scale, 5);
+        cv::Mat grey8, grey;
+        cv::cvtColor(small, grey8, cv::COLOR_RGB2GRAY);
+        grey8.convertTo(grey, CV_32F);
+        // Thin bright strokes (light overlays) and thin dark ones (dark overlays), clipped so a
+        // few strong highlights or printed lines cannot dominate.
+        cv::Mat kernel = cv::getStructuringElement(cv::MORPH_ELLIPSE, {strokeKernel, strokeKernel});
+        cv::Mat opened, closed;
+        cv::morphologyEx(grey, opened, cv::MORPH_OPEN, kernel);
+        cv::morphologyEx(grey, closed, cv::MORPH_CLOSE, kernel);
+        const cv::Mat strokes[2] = {grey - opened, closed - grey};
+        const float colours[2] = {255.0f, 0.0f}; // light, dark
+        float shortSide = float(std::min(grey.cols, grey.rows));
+        Lattice lattice;
+        bool detected = false;
+        for (int k = 0; k < 2; k++) {
+            cv::Mat signal;
+            cv::min(cv::max(strokes[k], 0.0f), 12.0f, signal);
+            signal -= cv::mean(signal)[0];
+            cv::Mat correlation = autocorrelation(signal);
+            if (correlation.empty()) continue;
+            Lattice candidate = findLattice(correlation, shortSide * 0.06f, shortSide * 0.45f);
+            if (candidate.score > lattice.score) lattice = candidate, detected = true;
         }
-        // Median over the tile copies: the photo varies between copies, the overlay does not.
-        cv::Mat opacity(height, width, CV_32F, cv::Scalar(0));
-        const int reach = 4;
-        std::vector<float> values;
-        values.reserve((2 * reach + 1) * (2 * reach + 1));
-        for (int y = 0; y < height; y++) {
-            float *out = opacity.ptr<float>(y);
-            for (int x = 0; x < width; x++) {
-                values.clear();
-                for (int j = -reach; j <= reach; j++)
-                    for (int i = -reach; i <= reach; i++) {
-                        int sx = int(std::lround(x + i * first.offset.x + j * second.offset.x));
-                        int sy = int(std::lround(y + i * first.offset.y + j * second.offset.y));
-                        if (sx < 0 || sy < 0 || sx >= width || sy >= height) continue;
-                        float v = sample.at<float>(sy, sx);
-                        if (!std::isnan(v)) values.push_back(v);
-                    }
-                if (values.size() < 5) continue;
-                auto middle = values.begin() + values.size() / 2;
-                std::nth_element(values.begin(), middle, values.end());
-                out[x] = std::clamp(*middle, 0.0f, 0.85f);
-            }
+        // Product texture and noise stay below this; the template fit is the real test.
+        if (!detected || lattice.score < 0.015f) return 0;
+        int texelCount = 0;
+        std::vector<int> texel = texels(grey.cols, grey.rows, lattice, texelCount);
+        // Either kind of stroke finds the lattice (the gaps between light letters are dark strokes),
+        // so the fit decides the colour: light overlays are the common case and go first.
+        cv::Mat opacity;
+        float colour = 0;
+        bool fitted = false;
+        for (int k = 0; k < 2 && !fitted; k++) {
+            colour = colours[k];
+            fitted = fitOverlay(grey, texel, texelCount, colour, medianSize, opacity);
         }
-        // Below a few percent the estimate is noise; leave those pixels untouched.
-        cv::Mat faint = opacity < 0.03f;
-        opacity.setTo(0, faint);
-        double strongest = 0;
-        cv::minMaxLoc(opacity, nullptr, &strongest);
-        if (strongest < 0.08) return 0;
-        for (int y = 0; y < height; y++) {
-            const float *a = opacity.ptr<float>(y);
-            uint8_t *p = image.ptr<uint8_t>(y);
-            for (int x = 0; x < width; x++) {
-                if (a[x] <= 0) continue;
-                for (int c = 0; c < 3; c++)
-                    p[3 * x + c] = cv::saturate_cast<uint8_t>((p[3 * x + c] - a[x] * colour) / (1 - a[x]));
+        if (!fitted) return 0;
+        Bilinear enlarge(grey.size(), width, height);
+        cv::parallel_for_(cv::Range(0, height), [&](const cv::Range &rows) {
+            std::vector<float> scratch(grey.cols), a(width);
+            for (int y = rows.start; y < rows.end; y++) {
+                enlarge.row(opacity, y, scratch.data(), a.data());
+                uint8_t *p = image.ptr<uint8_t>(y);
+                for (int x = 0; x < width; x++) {
+                    if (a[x] <= 0.01f) continue;
+                    for (int c = 0; c < 3; c++)
+                        p[3 * x + c] = cv::saturate_cast<uint8_t>((p[3 * x + c] - a[x] * colour) / (1 - a[x]));
+                }
             }
-        }
+        });
         *found = 1;
         return 0;
     });

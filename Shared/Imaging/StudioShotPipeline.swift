@@ -122,12 +122,22 @@ public final class StudioShotPipeline: Sendable {
     }
 
     private func removeWatermark(_ rgb: inout [UInt8], width: Int, height: Int) throws(ImagingError) {
+        _ = try Self.removeTiledWatermark(&rgb, width: width, height: height)
+    }
+
+    /// Finds a tiled semi-transparent overlay (text or a logo repeated over the photo) and inverts
+    /// its blend in place; returns whether one was found. Untouched when none is (docs/engine.md).
+    public static func removeTiledWatermark(_ rgb: inout [UInt8], width: Int, height: Int) throws(ImagingError) -> Bool {
+        guard rgb.count == width * height * 3 else {
+            throw ImagingError(.unsupported, "expected \(width)x\(height) RGB pixels, got \(rgb.count) bytes")
+        }
         var found: Int32 = 0
         try rgb.withUnsafeMutableBufferPointer { (pixels) throws(ImagingError) in
             try bridgeCall {
                 CImagingBridge_removeTiledWatermark(pixels.baseAddress!, Int32(width), Int32(height), &found, $0, $1)
             }
         }
+        return found == 1
     }
 
     private func segment(_ rgb: [UInt8], width: Int, height: Int, side: Int) throws(ImagingError) -> [Float] {

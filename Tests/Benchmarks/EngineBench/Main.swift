@@ -1,7 +1,9 @@
 // engine-bench: stage timings, upscale time, peak memory and sample-set quality of the local
 // engine's image pipeline. `make bench-engine` runs it in release.
 //
-//   engine-bench [all|timing|upscale|memory|quality] [--runs N] [--samples DIR]
+//   engine-bench [all|timing|upscale|memory|quality] [--runs N] [--samples DIR] [--save DIR]
+//
+// --save writes each scene's quality renders (<scene>-A.png transparent, <scene>-B.png white) for a look.
 import Foundation
 import Imaging
 
@@ -12,6 +14,7 @@ struct EngineBench {
         if arguments.first == "--memory-child" { return try MemoryProbe.child(arguments: Array(arguments.dropFirst())) }
         let runs = Int(option("--runs", in: &arguments) ?? "") ?? 7
         let samples = option("--samples", in: &arguments).map { URL(fileURLWithPath: $0) } ?? defaultSamples
+        let save = option("--save", in: &arguments).map { URL(fileURLWithPath: $0) }
         let mode = arguments.first ?? "all"
         let pipeline = try StudioShotPipeline(configuration: PipelineConfiguration())
         print("engine-bench: segmenter \(pipeline.segmenter), \(ProcessInfo.processInfo.activeProcessorCount) cores")
@@ -20,7 +23,7 @@ struct EngineBench {
         if mode == "all" || mode == "timing" { try Timing.studioShot(pipeline, input: first.input, runs: runs) }
         if mode == "all" || mode == "upscale" { try Timing.upscale(first.input, runs: runs) }
         if mode == "all" || mode == "memory" { try MemoryProbe.parent(scene: first) }
-        if mode == "all" || mode == "quality" { try Quality.report(pipeline, scenes: scenes) }
+        if mode == "all" || mode == "quality" { try Quality.report(pipeline, scenes: scenes, saveTo: save) }
     }
 
     static var defaultSamples: URL {

@@ -4,7 +4,8 @@ import Imaging
 /// The samples README's metrics over every dev scene: run A (transparent, no shadow) and run B
 /// (white, soft shadow), both with watermark removal on.
 enum Quality {
-    static func report(_ pipeline: StudioShotPipeline, scenes: [SampleScene]) throws {
+    static func report(_ pipeline: StudioShotPipeline, scenes: [SampleScene], saveTo folder: URL? = nil) throws {
+        if let folder { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
         print("\n## Quality on \(scenes.count) dev scenes (segmenter: \(pipeline.segmenter))")
         print("scene                                          IoU    MAE    BndF   PSNR-A  WM-res  input-WM  purity PSNR-B  shadow   msA   msB")
         var ious: [Double] = [], maes: [Double] = [], bfs: [Double] = [], purities: [Double] = []
@@ -17,6 +18,10 @@ enum Quality {
             start = DispatchTime.now().uptimeNanoseconds
             let b = try pipeline.render(StudioShotRequest(image: scene.input, background: .white, shadow: .soft))
             let msB = milliseconds(since: start)
+            if let folder {
+                try Data(a.encoded).write(to: folder.appendingPathComponent("\(scene.name)-A.png"))
+                try Data(b.encoded).write(to: folder.appendingPathComponent("\(scene.name)-B.png"))
+            }
             let runA = try scorer.transparentRun(RasterImage(decoding: a.encoded))
             let runB = scorer.whiteRun(try RasterImage(decoding: b.encoded))
             let input = try RasterImage(decoding: scene.input).rgbAsStored()
