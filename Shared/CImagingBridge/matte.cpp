@@ -48,6 +48,128 @@ void guidedCoefficients(const cv::Mat &I, const cv::Mat &p, int r, double eps, c
     meanB = boxMean(meanP, r);
 }
 
+
+/// The photo's background as a smooth surface: per channel a quadratic in (x, y), fitted on a
+/// border ring and then refitted on every pixel it explains (so a vignette's centre counts too).
+/// `noise` is the robust spread of the residual over the pixels it explains.
+struct BackgroundModel {
+    cv::Mat surface; // CV_32FC3, the image's size
+    float noise = 0;
+
+    explicit BackgroundModel(const cv::Mat &rgb) {
+        const int w = rgb.cols, h = rgb.rows, ring = std::max(1, std::min(w, h) / 25);
+        cv::Mat colour;
+        rgb.convertTo(colour, CV_32FC3);
+        cv::Mat explained(h, w, CV_8U, cv::Scalar(0));
+        explained.rowRange(0, ring).setTo(1);
+        explained.rowRange(h - ring, h).setTo(1);
+        explained.colRange(0, ring).setTo(1);
+        explained.colRange(w - ring, w).setTo(1);
+        auto terms = [&](int x, int y, double t[6]) {
+            double u = double(x) / w - 0.5, v = double(y) / h - 0.5;
+            t[0] = 1, t[1] = u, t[2] = v, t[3] = u * u, t[4] = v * v, t[5] = u * v;
+        };
+        surface.create(h, w, CV_32FC3);
+        cv::Mat distance(h, w, CV_32F);
+        for (int round = 0; round < 3; round++) {
+            // Normal equations over every 3rd row and column of the explained pixels.
+            cv::Matx66d normal = cv::Matx66d::zeros();
+            cv::Matx<double, 6, 3> right = cv::Matx<double, 6, 3>::zeros();
+            double t[6];
+            for (int y = 0; y < h; y += 3)
+                for (int x = 0; x < w; x += 3) {
+                    if (!explained.at<uint8_t>(y, x)) continue;
+                    terms(x, y, t);
+                    const cv::Vec3f &c = colour.at<cv::Vec3f>(y, x);
+                    for (int i = 0; i < 6; i++) {
+                        for (int j = 0; j < 6; j++) normal(i, j) += t[i] * t[j];
+                        for (int k = 0; k < 3; k++) right(i, k) += t[i] * c[k];
+                    }
+                }
+            cv::Matx<double, 6, 3> coefficients;
+            if (!cv::solve(normal, right, coefficients, cv::DECOMP_SVD)) break;
+            std::vector<float> residuals;
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    terms(x, y, t);
+                    cv::Vec3f model;
+                    for (int k = 0; k < 3; k++) {
+                        double m = 0;
+                        for (int i = 0; i < 6; i++) m += t[i] * coefficients(i, k);
+                        model[k] = float(m);
+                    }
+                    surface.at<cv::Vec3f>(y, x) = model;
+                    float d = float(cv::norm(colour.at<cv::Vec3f>(y, x) - model));
+                    distance.at<float>(y, x) = d;
+                    if (explained.at<uint8_t>(y, x) && (x % 3 == 0) && (y % 3 == 0)) residuals.push_back(d);
+                }
+            if (residuals.empty()) break;
+            std::nth_element(residuals.begin(), residuals.begin() + residuals.size() / 2, residuals.end());
+            noise = 1.4826f * residuals[residuals.size() / 2];
+            explained = distance < 3 * noise + 2;
+        }
+    }
+};
+
+/// Where the model is unsure (raw map < 0.9) and the matte still says product, a pixel whose colour
+/// is a blend of the local background and the nearby solid product colour, mostly background
+/// (t < 0.25), is background with a faint overlay (a centred watermark, a reflection) or the
+/// product's thin fringe: its alpha is capped at its blend weight t. Returns the cap per pixel
+/// (1 = no cap) at the working size, or an empty Mat when the background is not a smooth surface
+/// (a cluttered photo), where colour says nothing reliable.
+cv::Mat blendCap(const cv::Mat &rgb, const cv::Mat &matte, const cv::Mat &model) {
+    constexpr float kUnsure = 0.9f, kMostlyBackground = 0.25f, kAligned = 0.9f, kSmoothNoise = 12;
+    if (std::min(rgb.cols, rgb.rows) < 32) return {}; // too small for a border ring and a product
+    BackgroundModel background(rgb);
+    if (background.noise <= 0 || background.noise > kSmoothNoise) return {};
+    const float noise = background.noise;
+    cv::Mat colour;
+    rgb.convertTo(colour, CV_32FC3);
+    cv::Mat difference = colour - background.surface, distance(rgb.size(), CV_32F);
+    for (int y = 0; y < rgb.rows; y++)
+        for (int x = 0; x < rgb.cols; x++) distance.at<float>(y, x) = float(cv::norm(difference.at<cv::Vec3f>(y, x)));
+    cv::Mat product = matte >= 0.5f;
+    int productPixels = cv::countNonZero(product);
+    if (productPixels < 100) return {};
+    // Solid product: far from the background relative to the product's own contrast.
+    std::vector<float> inside;
+    inside.reserve(productPixels);
+    for (int y = 0; y < rgb.rows; y++)
+        for (int x = 0; x < rgb.cols; x++)
+            if (product.at<uint8_t>(y, x)) inside.push_back(distance.at<float>(y, x));
+    std::nth_element(inside.begin(), inside.begin() + inside.size() * 9 / 10, inside.end());
+    float solidFrom = std::max(6 * noise, 0.5f * inside[inside.size() * 9 / 10]);
+    cv::Mat solid = product & (distance >= solidFrom);
+    if (cv::countNonZero(solid) == 0) return {};
+    // The nearby solid product colour (normalised box filter), or the overall one.
+    int radius = std::max(8, int(std::sqrt(double(productPixels)) / 6));
+    cv::Mat weight, weighted, support, nearby;
+    solid.convertTo(weight, CV_32F, 1.0 / 255);
+    cv::Mat weight3;
+    cv::merge(std::vector<cv::Mat>{weight, weight, weight}, weight3);
+    cv::multiply(colour, weight3, weighted);
+    cv::Size window(2 * radius + 1, 2 * radius + 1);
+    cv::boxFilter(weighted, nearby, CV_32F, window, {-1, -1}, false, cv::BORDER_REPLICATE);
+    cv::boxFilter(weight, support, CV_32F, window, {-1, -1}, false, cv::BORDER_REPLICATE);
+    cv::Scalar overall = cv::mean(colour, solid);
+    cv::Mat cap(rgb.size(), CV_32F, cv::Scalar(1));
+    for (int y = 0; y < rgb.rows; y++)
+        for (int x = 0; x < rgb.cols; x++) {
+            if (!product.at<uint8_t>(y, x) || solid.at<uint8_t>(y, x) || model.at<float>(y, x) >= kUnsure) continue;
+            float count = support.at<float>(y, x);
+            cv::Vec3f F = count > 0.5f ? nearby.at<cv::Vec3f>(y, x) / count
+                                       : cv::Vec3f(float(overall[0]), float(overall[1]), float(overall[2]));
+            cv::Vec3f span = F - background.surface.at<cv::Vec3f>(y, x), offset = difference.at<cv::Vec3f>(y, x);
+            float spanSquared = span.dot(span);
+            if (spanSquared < 1e-6f) continue;
+            float t = offset.dot(span) / spanSquared;
+            float d = distance.at<float>(y, x);
+            bool aligned = d < 3 * noise || offset.dot(span) > kAligned * d * std::sqrt(spanSquared);
+            if (t < kMostlyBackground && aligned) cap.at<float>(y, x) = std::max(0.0f, t);
+        }
+    return cap;
+}
+
 } // namespace
 
 /// Refines the model's map into the alpha at full resolution. The guided filter's coefficients are
@@ -72,21 +194,27 @@ extern "C" int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int hei
         int radius = std::max(2, int(std::lround(longSide / 170.0)));
         cv::Mat meanA, meanB;
         guidedCoefficients(grey, p, radius, 1e-3, meanA, meanB);
+        // The matte at the working size, for the blend check.
+        cv::Mat matte = meanA.mul(grey) + meanB, model;
+        matte = (matte - 0.06f) * (1.0f / 0.88f);
+        cv::resize(map, model, grey.size(), 0, 0, cv::INTER_LINEAR);
+        cv::Mat cap = blendCap(small, matte, model);
         // alpha = a I + b at full size, then near-certain values snapped: the background must end
         // up exactly transparent.
         Bilinear enlarge(grey.size(), width, height);
         const float kGrey[3] = {0.299f / 255, 0.587f / 255, 0.114f / 255};
         cv::parallel_for_(cv::Range(0, height), [&](const cv::Range &rows) {
-            std::vector<float> scratch(grey.cols), rowA(width), rowB(width);
+            std::vector<float> scratch(grey.cols), rowA(width), rowB(width), rowCap(width, 1.0f);
             for (int y = rows.start; y < rows.end; y++) {
                 enlarge.row(meanA, y, scratch.data(), rowA.data());
                 enlarge.row(meanB, y, scratch.data(), rowB.data());
+                if (!cap.empty()) enlarge.row(cap, y, scratch.data(), rowCap.data());
                 const uint8_t *pixel = image.ptr<uint8_t>(y);
                 uint8_t *out = alpha + size_t(y) * width;
                 for (int x = 0; x < width; x++) {
                     const uint8_t *c = pixel + 3 * x;
                     float I = kGrey[0] * c[0] + kGrey[1] * c[1] + kGrey[2] * c[2];
-                    float q = (rowA[x] * I + rowB[x] - 0.06f) * (1.0f / 0.88f);
+                    float q = std::min((rowA[x] * I + rowB[x] - 0.06f) * (1.0f / 0.88f), rowCap[x]);
                     out[x] = cv::saturate_cast<uint8_t>(q * 255.0f);
                 }
             }

@@ -57,18 +57,18 @@ struct SampleQualityTests {
         for (scene, image, _) in await Self.transparentRuns {
             let score = try SampleScorer(scene: scene).transparentRun(image)
             ious.append(score.iou)
-            // Regression guard on the scenes the current segmenter handles (not the glass ones).
+            // The issue's per-scene bar holds on every opaque product; glass is the open gap.
             if !scene.name.contains("glass") {
                 opaque.append(score.iou)
-                #expect(score.iou >= 0.75, "\(scene.name): IoU \(score.iou)")
+                #expect(score.iou >= 0.80, "\(scene.name): IoU \(score.iou)")
             }
         }
         let opaqueMean = opaque.reduce(0, +) / Double(opaque.count)
-        #expect(opaqueMean >= 0.92, "mean IoU without glass \(opaqueMean): \(opaque)")
-        // The issue's bar. Not met yet: partial-alpha glass (~0.3 inside) is segmented as solid
-        // and a centred watermark reads as salient on the headphones (docs/engine.md).
+        #expect(opaqueMean >= 0.95, "mean IoU without glass \(opaqueMean): \(opaque)")
+        // The issue's bar over all twelve. Not met: empty glass (~0.3 alpha inside) is segmented as
+        // solid, and colour alone cannot tell it from a white product's lighter face (docs/engine.md).
         let mean = ious.reduce(0, +) / Double(ious.count)
-        withKnownIssue("glass tumblers and centred-watermark scenes fall short; see docs/engine.md") {
+        withKnownIssue("glass tumblers are segmented as solid; see docs/engine.md") {
             #expect(mean >= 0.95, "mean IoU \(mean): \(ious)")
             #expect(ious.allSatisfy { $0 >= 0.80 }, "IoU per scene \(ious)")
         }
