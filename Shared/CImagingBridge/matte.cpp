@@ -51,63 +51,72 @@ void guidedCoefficients(const cv::Mat &I, const cv::Mat &p, int r, double eps, c
 
 /// The photo's background as a smooth surface: per channel a quadratic in (x, y), fitted on a
 /// border ring and then refitted on every pixel it explains (so a vignette's centre counts too).
-/// `noise` is the robust spread of the residual over the pixels it explains.
-struct BackgroundModel {
-    cv::Mat surface; // CV_32FC3, the image's size
+/// The fit uses every 6th pixel of every 6th row. `noise` is the robust spread of the residual
+/// over the pixels it explains.
+class BackgroundModel {
+  public:
     float noise = 0;
 
-    explicit BackgroundModel(const cv::Mat &rgb) {
-        const int w = rgb.cols, h = rgb.rows, ring = std::max(1, std::min(w, h) / 25);
-        cv::Mat colour;
-        rgb.convertTo(colour, CV_32FC3);
-        cv::Mat explained(h, w, CV_8U, cv::Scalar(0));
-        explained.rowRange(0, ring).setTo(1);
-        explained.rowRange(h - ring, h).setTo(1);
-        explained.colRange(0, ring).setTo(1);
-        explained.colRange(w - ring, w).setTo(1);
-        auto terms = [&](int x, int y, double t[6]) {
-            double u = double(x) / w - 0.5, v = double(y) / h - 0.5;
-            t[0] = 1, t[1] = u, t[2] = v, t[3] = u * u, t[4] = v * v, t[5] = u * v;
-        };
-        surface.create(h, w, CV_32FC3);
-        cv::Mat distance(h, w, CV_32F);
+    explicit BackgroundModel(const cv::Mat &rgb) : width(rgb.cols), height(rgb.rows) {
+        const int ring = std::max(1, std::min(width, height) / 25);
+        struct Sample { double t[6]; cv::Vec3f colour; bool explained; };
+        std::vector<Sample> samples;
+        for (int y = 0; y < height; y += 6)
+            for (int x = 0; x < width; x += 6) {
+                Sample sample;
+                terms(x, y, sample.t);
+                const uint8_t *c = rgb.ptr<uint8_t>(y) + 3 * x;
+                sample.colour = {float(c[0]), float(c[1]), float(c[2])};
+                sample.explained = x < ring || y < ring || x >= width - ring || y >= height - ring;
+                samples.push_back(sample);
+            }
+        std::vector<float> residuals(samples.size()), explainedResiduals;
         for (int round = 0; round < 3; round++) {
-            // Normal equations over every 3rd row and column of the explained pixels.
             cv::Matx66d normal = cv::Matx66d::zeros();
             cv::Matx<double, 6, 3> right = cv::Matx<double, 6, 3>::zeros();
-            double t[6];
-            for (int y = 0; y < h; y += 3)
-                for (int x = 0; x < w; x += 3) {
-                    if (!explained.at<uint8_t>(y, x)) continue;
-                    terms(x, y, t);
-                    const cv::Vec3f &c = colour.at<cv::Vec3f>(y, x);
-                    for (int i = 0; i < 6; i++) {
-                        for (int j = 0; j < 6; j++) normal(i, j) += t[i] * t[j];
-                        for (int k = 0; k < 3; k++) right(i, k) += t[i] * c[k];
-                    }
+            for (const Sample &sample : samples) {
+                if (!sample.explained) continue;
+                for (int i = 0; i < 6; i++) {
+                    for (int j = 0; j < 6; j++) normal(i, j) += sample.t[i] * sample.t[j];
+                    for (int k = 0; k < 3; k++) right(i, k) += sample.t[i] * sample.colour[k];
                 }
-            cv::Matx<double, 6, 3> coefficients;
-            if (!cv::solve(normal, right, coefficients, cv::DECOMP_SVD)) break;
-            std::vector<float> residuals;
-            for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++) {
-                    terms(x, y, t);
-                    cv::Vec3f model;
-                    for (int k = 0; k < 3; k++) {
-                        double m = 0;
-                        for (int i = 0; i < 6; i++) m += t[i] * coefficients(i, k);
-                        model[k] = float(m);
-                    }
-                    surface.at<cv::Vec3f>(y, x) = model;
-                    float d = float(cv::norm(colour.at<cv::Vec3f>(y, x) - model));
-                    distance.at<float>(y, x) = d;
-                    if (explained.at<uint8_t>(y, x) && (x % 3 == 0) && (y % 3 == 0)) residuals.push_back(d);
-                }
-            if (residuals.empty()) break;
-            std::nth_element(residuals.begin(), residuals.begin() + residuals.size() / 2, residuals.end());
-            noise = 1.4826f * residuals[residuals.size() / 2];
-            explained = distance < 3 * noise + 2;
+            }
+            if (!cv::solve(normal, right, coefficients, cv::DECOMP_SVD)) { noise = 0; return; }
+            explainedResiduals.clear();
+            for (size_t i = 0; i < samples.size(); i++) {
+                residuals[i] = float(cv::norm(samples[i].colour - evaluate(samples[i].t)));
+                if (samples[i].explained) explainedResiduals.push_back(residuals[i]);
+            }
+            if (explainedResiduals.empty()) { noise = 0; return; }
+            auto middle = explainedResiduals.begin() + explainedResiduals.size() / 2;
+            std::nth_element(explainedResiduals.begin(), middle, explainedResiduals.end());
+            noise = 1.4826f * *middle;
+            for (size_t i = 0; i < samples.size(); i++) samples[i].explained = residuals[i] < 3 * noise + 2;
         }
+    }
+
+    cv::Vec3f at(int x, int y) const {
+        double t[6];
+        terms(x, y, t);
+        return evaluate(t);
+    }
+
+  private:
+    int width, height;
+    cv::Matx<double, 6, 3> coefficients = cv::Matx<double, 6, 3>::zeros();
+
+    void terms(int x, int y, double t[6]) const {
+        double u = double(x) / width - 0.5, v = double(y) / height - 0.5;
+        t[0] = 1, t[1] = u, t[2] = v, t[3] = u * u, t[4] = v * v, t[5] = u * v;
+    }
+    cv::Vec3f evaluate(const double t[6]) const {
+        cv::Vec3f model;
+        for (int k = 0; k < 3; k++) {
+            double m = 0;
+            for (int i = 0; i < 6; i++) m += t[i] * coefficients(i, k);
+            model[k] = float(m);
+        }
+        return model;
     }
 };
 
@@ -123,50 +132,75 @@ cv::Mat blendCap(const cv::Mat &rgb, const cv::Mat &matte, const cv::Mat &model)
     BackgroundModel background(rgb);
     if (background.noise <= 0 || background.noise > kSmoothNoise) return {};
     const float noise = background.noise;
-    cv::Mat colour;
-    rgb.convertTo(colour, CV_32FC3);
-    cv::Mat difference = colour - background.surface, distance(rgb.size(), CV_32F);
-    for (int y = 0; y < rgb.rows; y++)
-        for (int x = 0; x < rgb.cols; x++) distance.at<float>(y, x) = float(cv::norm(difference.at<cv::Vec3f>(y, x)));
+    const int w = rgb.cols, h = rgb.rows;
     cv::Mat product = matte >= 0.5f;
     int productPixels = cv::countNonZero(product);
     if (productPixels < 100) return {};
+    cv::Mat distance(h, w, CV_32F);
+    cv::parallel_for_(cv::Range(0, h), [&](const cv::Range &rows) {
+        for (int y = rows.start; y < rows.end; y++) {
+            const uint8_t *c = rgb.ptr<uint8_t>(y);
+            float *d = distance.ptr<float>(y);
+            for (int x = 0; x < w; x++) {
+                cv::Vec3f b = background.at(x, y);
+                float r = c[3 * x] - b[0], g = c[3 * x + 1] - b[1], l = c[3 * x + 2] - b[2];
+                d[x] = std::sqrt(r * r + g * g + l * l);
+            }
+        }
+    });
     // Solid product: far from the background relative to the product's own contrast.
     std::vector<float> inside;
     inside.reserve(productPixels);
-    for (int y = 0; y < rgb.rows; y++)
-        for (int x = 0; x < rgb.cols; x++)
-            if (product.at<uint8_t>(y, x)) inside.push_back(distance.at<float>(y, x));
-    std::nth_element(inside.begin(), inside.begin() + inside.size() * 9 / 10, inside.end());
-    float solidFrom = std::max(6 * noise, 0.5f * inside[inside.size() * 9 / 10]);
-    cv::Mat solid = product & (distance >= solidFrom);
+    for (int y = 0; y < h; y++) {
+        const uint8_t *m = product.ptr<uint8_t>(y);
+        const float *d = distance.ptr<float>(y);
+        for (int x = 0; x < w; x++) if (m[x]) inside.push_back(d[x]);
+    }
+    auto ninetieth = inside.begin() + inside.size() * 9 / 10;
+    std::nth_element(inside.begin(), ninetieth, inside.end());
+    cv::Mat solid = product & (distance >= std::max(6 * noise, 0.5f * *ninetieth));
     if (cv::countNonZero(solid) == 0) return {};
-    // The nearby solid product colour (normalised box filter), or the overall one.
-    int radius = std::max(8, int(std::sqrt(double(productPixels)) / 6));
-    cv::Mat weight, weighted, support, nearby;
+    // The nearby solid product colour (normalised box filter per channel, at half size: it is a
+    // mean over >= 17 px), or the overall one.
+    int radius = std::max(4, int(std::sqrt(double(productPixels)) / 12));
+    cv::Size window(2 * radius + 1, 2 * radius + 1), half((w + 1) / 2, (h + 1) / 2);
+    cv::Mat weight, support, plane, nearby[3];
     solid.convertTo(weight, CV_32F, 1.0 / 255);
-    cv::Mat weight3;
-    cv::merge(std::vector<cv::Mat>{weight, weight, weight}, weight3);
-    cv::multiply(colour, weight3, weighted);
-    cv::Size window(2 * radius + 1, 2 * radius + 1);
-    cv::boxFilter(weighted, nearby, CV_32F, window, {-1, -1}, false, cv::BORDER_REPLICATE);
+    cv::resize(weight, weight, half, 0, 0, cv::INTER_AREA);
     cv::boxFilter(weight, support, CV_32F, window, {-1, -1}, false, cv::BORDER_REPLICATE);
-    cv::Scalar overall = cv::mean(colour, solid);
-    cv::Mat cap(rgb.size(), CV_32F, cv::Scalar(1));
-    for (int y = 0; y < rgb.rows; y++)
-        for (int x = 0; x < rgb.cols; x++) {
-            if (!product.at<uint8_t>(y, x) || solid.at<uint8_t>(y, x) || model.at<float>(y, x) >= kUnsure) continue;
-            float count = support.at<float>(y, x);
-            cv::Vec3f F = count > 0.5f ? nearby.at<cv::Vec3f>(y, x) / count
-                                       : cv::Vec3f(float(overall[0]), float(overall[1]), float(overall[2]));
-            cv::Vec3f span = F - background.surface.at<cv::Vec3f>(y, x), offset = difference.at<cv::Vec3f>(y, x);
-            float spanSquared = span.dot(span);
-            if (spanSquared < 1e-6f) continue;
-            float t = offset.dot(span) / spanSquared;
-            float d = distance.at<float>(y, x);
-            bool aligned = d < 3 * noise || offset.dot(span) > kAligned * d * std::sqrt(spanSquared);
-            if (t < kMostlyBackground && aligned) cap.at<float>(y, x) = std::max(0.0f, t);
+    for (int c = 0; c < 3; c++) {
+        cv::extractChannel(rgb, plane, c);
+        plane.convertTo(plane, CV_32F);
+        cv::resize(plane, plane, half, 0, 0, cv::INTER_AREA);
+        cv::multiply(plane, weight, plane);
+        cv::boxFilter(plane, nearby[c], CV_32F, window, {-1, -1}, false, cv::BORDER_REPLICATE);
+    }
+    cv::Scalar overall = cv::mean(rgb, solid);
+    cv::Mat cap(h, w, CV_32F, cv::Scalar(1));
+    cv::parallel_for_(cv::Range(0, h), [&](const cv::Range &rows) {
+        for (int y = rows.start; y < rows.end; y++) {
+            const uint8_t *inProduct = product.ptr<uint8_t>(y), *isSolid = solid.ptr<uint8_t>(y);
+            const float *unsure = model.ptr<float>(y), *d = distance.ptr<float>(y), *count = support.ptr<float>(y / 2);
+            const float *nearbyRed = nearby[0].ptr<float>(y / 2), *nearbyGreen = nearby[1].ptr<float>(y / 2),
+                        *nearbyBlue = nearby[2].ptr<float>(y / 2);
+            const uint8_t *pixel = rgb.ptr<uint8_t>(y);
+            float *out = cap.ptr<float>(y);
+            for (int x = 0; x < w; x++) {
+                if (!inProduct[x] || isSolid[x] || unsure[x] >= kUnsure) continue;
+                int hx = x / 2;
+                cv::Vec3f F = count[hx] > 0.5f
+                    ? cv::Vec3f(nearbyRed[hx], nearbyGreen[hx], nearbyBlue[hx]) / count[hx]
+                    : cv::Vec3f(float(overall[0]), float(overall[1]), float(overall[2]));
+                cv::Vec3f B = background.at(x, y);
+                cv::Vec3f span = F - B, offset(pixel[3 * x] - B[0], pixel[3 * x + 1] - B[1], pixel[3 * x + 2] - B[2]);
+                float spanSquared = span.dot(span);
+                if (spanSquared < 1e-6f) continue;
+                float along = offset.dot(span), t = along / spanSquared;
+                bool aligned = d[x] < 3 * noise || along > kAligned * d[x] * std::sqrt(spanSquared);
+                if (t < kMostlyBackground && aligned) out[x] = std::max(0.0f, t);
+            }
         }
+    });
     return cap;
 }
 

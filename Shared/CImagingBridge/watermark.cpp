@@ -10,7 +10,7 @@
 //     sample a = (I - J) / (c - J); the texel's opacity is their robust weighted mean (weights
 //     favour copies over smooth, contrasting content). Removing, re-estimating J and re-fitting a
 //     few times converges, because J gets cleaner each round.
-//  3. Gate: after three rounds a real overlay has a clearly visible template (opacity > 0.1 on
+//  3. Gate: after the first round a real overlay has a clearly visible template (opacity > 0.1 on
 //     >= 2 % of the frame, >= 0.2 on >= 0.1 %); a lattice found in product texture does not, and
 //     the photo is left untouched.
 //  4. Inversion of the blend I = a c + (1 - a) J per channel: J = (I - a c) / (1 - a). Inversion
@@ -54,19 +54,13 @@ cv::Mat autocorrelation(const cv::Mat &signal) {
     return shifted;
 }
 
-/// Peak prominence: the autocorrelation minus its mean over a ring 5-9 px around each offset, so
-/// ridges (from long straight edges) score low and isolated peaks high.
+/// Peak prominence: the autocorrelation minus its mean over a square ring 5-9 px around each
+/// offset (two box filters), so ridges (from long straight edges) score low and isolated peaks high.
 cv::Mat prominence(const cv::Mat &correlation) {
-    cv::Mat ring = cv::Mat::zeros(19, 19, CV_32F);
-    for (int y = -9; y <= 9; y++)
-        for (int x = -9; x <= 9; x++) {
-            float r = std::hypot(float(x), float(y));
-            if (r >= 5 && r <= 9) ring.at<float>(y + 9, x + 9) = 1;
-        }
-    ring /= cv::sum(ring)[0];
-    cv::Mat background;
-    cv::filter2D(correlation, background, CV_32F, ring, {-1, -1}, 0, cv::BORDER_REFLECT);
-    return correlation - background;
+    cv::Mat outer, inner;
+    cv::boxFilter(correlation, outer, CV_32F, {19, 19}, {-1, -1}, false, cv::BORDER_REFLECT);
+    cv::boxFilter(correlation, inner, CV_32F, {9, 9}, {-1, -1}, false, cv::BORDER_REFLECT);
+    return correlation - (outer - inner) * (1.0 / (19 * 19 - 9 * 9));
 }
 
 /// The `count` most prominent local maxima in a ring of offsets (half-plane: v and -v are the
@@ -168,7 +162,7 @@ std::vector<int> texels(int width, int height, const Lattice &lattice, int &coun
 /// no clearly visible overlay emerges.
 bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCount, float colour, int medianSize,
                 cv::Mat &opacity) {
-    constexpr int kRounds = 6, kGateRound = 3;
+    constexpr int kRounds = 6, kGateRound = 1;
     const int width = grey.cols, height = grey.rows;
     const size_t n = size_t(width) * height;
     opacity = cv::Mat::zeros(grey.size(), CV_32F);

@@ -20,7 +20,13 @@ struct EngineBench {
         print("engine-bench: segmenter \(pipeline.segmenter), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         let scenes = try SampleScene.loadAll(from: samples)
         guard let first = scenes.first else { throw BenchError("no scenes under \(samples.path)") }
-        if mode == "all" || mode == "timing" { try Timing.studioShot(pipeline, input: first.input, runs: runs) }
+        if mode == "all" || mode == "timing" {
+            // With a tiled watermark (the watermark stage does its full work) and without one.
+            try Timing.studioShot(pipeline, scene: first, runs: runs)
+            if let plain = scenes.first(where: { $0.watermarkKind == "none" }) {
+                try Timing.studioShot(pipeline, scene: plain, runs: runs)
+            }
+        }
         if mode == "all" || mode == "upscale" { try Timing.upscale(first.input, runs: runs) }
         if mode == "all" || mode == "memory" { try MemoryProbe.parent(scene: first) }
         if mode == "all" || mode == "quality" { try Quality.report(pipeline, scenes: scenes, saveTo: save) }

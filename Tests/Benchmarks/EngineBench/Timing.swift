@@ -2,9 +2,9 @@ import Foundation
 import Imaging
 
 enum Timing {
-    /// 1024x1024 JPEG to a white, soft-shadow PNG: per-stage medians and the total.
-    static func studioShot(_ pipeline: StudioShotPipeline, input: [UInt8], runs: Int) throws {
-        let request = StudioShotRequest(image: input, background: .white, shadow: .soft)
+    /// A dev scene's 1024x1024 JPEG to a white, soft-shadow PNG: per-stage medians and the total.
+    static func studioShot(_ pipeline: StudioShotPipeline, scene: SampleScene, runs: Int) throws {
+        let request = StudioShotRequest(image: scene.input, background: .white, shadow: .soft)
         _ = try pipeline.render(request) // warm-up: the first call loads nothing lazily, but caches warm
         var stages: [String: [Int]] = [:]
         var totals: [Int] = []
@@ -14,7 +14,8 @@ enum Timing {
             totals.append(milliseconds(since: start))
             for (stage, ms) in result.timings where stage != "total" { stages[stage, default: []].append(ms) }
         }
-        print("\n## 1024x1024 JPEG -> white, soft shadow, PNG (median of \(runs) runs)")
+        print("\n## \(scene.width)x\(scene.height) JPEG -> white, soft shadow, PNG: \(scene.name), watermark "
+              + "\(scene.watermarkKind) (median of \(runs) runs)")
         let order = ["decode", "watermark", "segment", "refine", "shadow", "composite", "upscale", "encode"]
         for stage in order where stages[stage] != nil {
             print(String(format: "  %-10@ %5d ms", stage as NSString, median(stages[stage]!)))
