@@ -1,6 +1,9 @@
 // Helpers shared by the OpenCV half of the bridge (C++ only; not part of the public header).
 #pragma once
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <exception>
@@ -45,6 +48,24 @@ inline cv::Mat wrap(const uint8_t *pixels, int width, int height, int channels) 
 inline double workingScale(int width, int height, int limit) {
     int longSide = width > height ? width : height;
     return longSide > limit ? double(limit) / longSide : 1.0;
+}
+
+/// Runs `body(rows)` over [0, rows) in a few stripes per thread (cv::parallel_for_'s default is
+/// one stripe per row, which makes per-stripe scratch buffers per-row allocations).
+template <typename Body>
+void forRows(int rows, Body body) {
+    cv::parallel_for_(cv::Range(0, rows), body, std::max(1, std::min(rows, cv::getNumThreads() * 4)));
+}
+
+/// `image` scaled by `scale` (< 1) with area averaging, or itself. The size is passed explicitly
+/// (rounded, at least 1), so OpenCV maps pixels by the size ratio, as Bilinear below does; with
+/// fx/fy it would map by `scale` and drift up to half a working pixel from the edge's true place.
+inline cv::Mat shrunk(const cv::Mat &image, double scale) {
+    if (scale >= 1) return image;
+    cv::Size size(std::max(1, int(std::lround(image.cols * scale))), std::max(1, int(std::lround(image.rows * scale))));
+    cv::Mat out;
+    cv::resize(image, out, size, 0, 0, cv::INTER_AREA);
+    return out;
 }
 
 /// Bilinear enlargement of small float planes to full size one row at a time, so no full-size

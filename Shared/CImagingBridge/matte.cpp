@@ -52,9 +52,10 @@ void guidedCoefficients(const cv::Mat &I, const cv::Mat &p, int r, double eps, c
 /// The photo's background as a smooth surface: per channel a quadratic in (x, y), fitted on a
 /// border ring and then refitted on every pixel it explains (so a vignette's centre counts too).
 /// The fit uses every 6th pixel of every 6th row. `noise` is the robust spread of the residual
-/// over the pixels it explains.
+/// over the pixels it explains, at least one level (a clipped-white background fits exactly).
 class BackgroundModel {
   public:
+    bool fitted = false;
     float noise = 0;
 
     explicit BackgroundModel(const cv::Mat &rgb) : width(rgb.cols), height(rgb.rows) {
@@ -81,16 +82,17 @@ class BackgroundModel {
                     for (int k = 0; k < 3; k++) right(i, k) += sample.t[i] * sample.colour[k];
                 }
             }
-            if (!cv::solve(normal, right, coefficients, cv::DECOMP_SVD)) { noise = 0; return; }
+            if (!cv::solve(normal, right, coefficients, cv::DECOMP_SVD)) { fitted = false; return; }
             explainedResiduals.clear();
             for (size_t i = 0; i < samples.size(); i++) {
                 residuals[i] = float(cv::norm(samples[i].colour - evaluate(samples[i].t)));
                 if (samples[i].explained) explainedResiduals.push_back(residuals[i]);
             }
-            if (explainedResiduals.empty()) { noise = 0; return; }
+            if (explainedResiduals.empty()) { fitted = false; return; }
             auto middle = explainedResiduals.begin() + explainedResiduals.size() / 2;
             std::nth_element(explainedResiduals.begin(), middle, explainedResiduals.end());
-            noise = 1.4826f * *middle;
+            noise = std::max(1.0f, 1.4826f * *middle);
+            fitted = true;
             for (size_t i = 0; i < samples.size(); i++) samples[i].explained = residuals[i] < 3 * noise + 2;
         }
     }
@@ -130,14 +132,14 @@ cv::Mat blendCap(const cv::Mat &rgb, const cv::Mat &matte, const cv::Mat &model)
     constexpr float kUnsure = 0.9f, kMostlyBackground = 0.25f, kAligned = 0.9f, kSmoothNoise = 12;
     if (std::min(rgb.cols, rgb.rows) < 32) return {}; // too small for a border ring and a product
     BackgroundModel background(rgb);
-    if (background.noise <= 0 || background.noise > kSmoothNoise) return {};
+    if (!background.fitted || background.noise > kSmoothNoise) return {};
     const float noise = background.noise;
     const int w = rgb.cols, h = rgb.rows;
     cv::Mat product = matte >= 0.5f;
     int productPixels = cv::countNonZero(product);
     if (productPixels < 100) return {};
     cv::Mat distance(h, w, CV_32F);
-    cv::parallel_for_(cv::Range(0, h), [&](const cv::Range &rows) {
+    forRows(h, [&](const cv::Range &rows) {
         for (int y = rows.start; y < rows.end; y++) {
             const uint8_t *c = rgb.ptr<uint8_t>(y);
             float *d = distance.ptr<float>(y);
@@ -177,7 +179,7 @@ cv::Mat blendCap(const cv::Mat &rgb, const cv::Mat &matte, const cv::Mat &model)
     }
     cv::Scalar overall = cv::mean(rgb, solid);
     cv::Mat cap(h, w, CV_32F, cv::Scalar(1));
-    cv::parallel_for_(cv::Range(0, h), [&](const cv::Range &rows) {
+    forRows(h, [&](const cv::Range &rows) {
         for (int y = rows.start; y < rows.end; y++) {
             const uint8_t *inProduct = product.ptr<uint8_t>(y), *isSolid = solid.ptr<uint8_t>(y);
             const float *unsure = model.ptr<float>(y), *d = distance.ptr<float>(y), *count = support.ptr<float>(y / 2);
@@ -217,8 +219,7 @@ extern "C" int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int hei
         constexpr int kWorkingSide = 1024;
         cv::Mat image = wrap(rgb, width, height, 3);
         double scale = workingScale(width, height, kWorkingSide);
-        cv::Mat small = image;
-        if (scale < 1) cv::resize(image, small, {}, scale, scale, cv::INTER_AREA);
+        cv::Mat small = shrunk(image, scale);
         cv::Mat grey;
         cv::cvtColor(small, grey, cv::COLOR_RGB2GRAY);
         grey.convertTo(grey, CV_32F, 1.0 / 255);
@@ -237,7 +238,7 @@ extern "C" int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int hei
         // up exactly transparent.
         Bilinear enlarge(grey.size(), width, height);
         const float kGrey[3] = {0.299f / 255, 0.587f / 255, 0.114f / 255};
-        cv::parallel_for_(cv::Range(0, height), [&](const cv::Range &rows) {
+        forRows(height, [&](const cv::Range &rows) {
             std::vector<float> scratch(grey.cols), rowA(width), rowB(width), rowCap(width, 1.0f);
             for (int y = rows.start; y < rows.end; y++) {
                 enlarge.row(meanA, y, scratch.data(), rowA.data());

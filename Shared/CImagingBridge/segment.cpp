@@ -62,8 +62,7 @@ extern "C" int CImagingBridge_segment(CImagingBridge_Segmenter *segmenter, const
         // (watermark text) from reading as salient far better than area averaging does.
         cv::Mat image = wrap(rgb, width, height, 3), small;
         if (std::max(width, height) > 4 * kInputSide) {
-            double scale = workingScale(width, height, 4 * kInputSide);
-            cv::resize(image, image, {}, scale, scale, cv::INTER_AREA);
+            image = shrunk(image, workingScale(width, height, 4 * kInputSide));
         }
         cv::resize(image, small, {kInputSide, kInputSide}, 0, 0, cv::INTER_LANCZOS4);
         // rembg's preprocessing: divide by the image maximum, then ImageNet mean and std.

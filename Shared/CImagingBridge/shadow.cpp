@@ -46,8 +46,7 @@ extern "C" int CImagingBridge_renderShadow(const uint8_t *alpha, int width, int 
         ShadowStyle s = style(preset);
         if (s.contact == 0 && s.pad == 0 && s.cast == 0) return 0;
         double scale = workingScale(width, height, 512);
-        cv::Mat mask;
-        cv::resize(wrap(alpha, width, height, 1), mask, {}, scale, scale, cv::INTER_AREA);
+        cv::Mat mask = shrunk(wrap(alpha, width, height, 1), scale);
         mask.convertTo(mask, CV_32F, 1.0 / 255);
         int w = mask.cols, h = mask.rows;
         cv::Mat solid = mask >= 0.5f;

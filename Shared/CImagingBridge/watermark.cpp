@@ -1,5 +1,5 @@
 // Tiled watermark removal by inversion. A tiled overlay (text or a logo repeated over the whole
-// photo, semi-transparent, one flat colour) repeats on a lattice, so:
+// photo, semi-transparent, white or black) repeats on a lattice, so:
 //  1. Detection: the autocorrelation of the image's thin bright (or dark) strokes, the top-hat,
 //     has peaks at the lattice vectors. A lattice is two non-collinear peaks v1, v2 that stand out
 //     from their surroundings and whose sum or difference is a peak too (edges and label text make
@@ -13,8 +13,10 @@
 //  3. Gate: after the first round a real overlay has a clearly visible template (opacity > 0.1 on
 //     >= 2 % of the frame, >= 0.2 on >= 0.1 %); a lattice found in product texture does not, and
 //     the photo is left untouched.
-//  4. Inversion of the blend I = a c + (1 - a) J per channel: J = (I - a c) / (1 - a). Inversion
-//     keeps product text intact where inpainting would smear it.
+//  4. Inversion of the blend I = a c + (1 - a) J per channel: J = (I - a c) / (1 - a), only where
+//     the photo shows the template (a periodic pattern in the scene fits a lattice too, but a
+//     product in front of it does not carry it). Inversion keeps product text intact where
+//     inpainting would smear it.
 #include <algorithm>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
@@ -225,6 +227,36 @@ bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCou
         }
         if (round == kGateRound && (visible < n / 50 || strong < n / 1000)) return false;
     }
+    // Only where the photo itself shows the overlay: a periodic pattern that is part of the scene
+    // (tile grout, a mesh behind the product) fits a lattice too, but the product in front of it
+    // does not carry it. The overlay's local gain, the least-squares g in sample = g a over a
+    // 15 px window, is ~1 where the overlay lies and ~0 where the pixels do not show it; the
+    // template is kept where g > 0.5.
+    cv::Mat numerator(grey.size(), CV_32F), denominator(grey.size(), CV_32F);
+    for (int y = 0; y < height; y++) {
+        const float *a = opacity.ptr<float>(y);
+        float *num = numerator.ptr<float>(y), *den = denominator.ptr<float>(y);
+        for (int x = 0; x < width; x++) {
+            size_t i = size_t(y) * width + x;
+            num[x] = weight[i] * sample[i] * a[x];
+            den[x] = weight[i] * a[x] * a[x];
+        }
+    }
+    cv::boxFilter(numerator, numerator, CV_32F, {15, 15}, {-1, -1}, false, cv::BORDER_REPLICATE);
+    cv::boxFilter(denominator, denominator, CV_32F, {15, 15}, {-1, -1}, false, cv::BORDER_REPLICATE);
+    // Near the product's edge the window also sees the overlay around it, so a clearly visible
+    // stroke (a > 0.15) over contrasting content (|c - J| > 40, where one sample is reliable) that
+    // shows less than a quarter of its opacity is dropped on its own evidence too.
+    for (int y = 0; y < height; y++) {
+        float *a = opacity.ptr<float>(y);
+        const float *num = numerator.ptr<float>(y), *den = denominator.ptr<float>(y), *J = background.ptr<float>(y);
+        for (int x = 0; x < width; x++) {
+            if (a[x] <= 0) continue;
+            size_t i = size_t(y) * width + x;
+            bool absentHere = a[x] > 0.15f && std::abs(colour - J[x]) > 40 && sample[i] < 0.25f * a[x];
+            if ((den[x] > 0 && num[x] < 0.5f * den[x]) || absentHere) a[x] = 0;
+        }
+    }
     return true;
 }
 
@@ -238,9 +270,9 @@ extern "C" int CImagingBridge_removeTiledWatermark(uint8_t *rgb, int width, int 
         // smooth-edged text or logos, and the opacity map is enlarged for the inversion.
         if (std::min(width, height) < 128) return 0;
         cv::Mat image = wrap(rgb, width, height, 3);
-        double scale = std::min(1.0, 512.0 / std::min(width, height));
-        cv::Mat small = image;
-        if (scale < 1) cv::resize(image, small, {}, scale, scale, cv::INTER_AREA);
+        // The long side is bounded too, so a 512 x 65535 strip costs no more than a 512 x 2048 one.
+        double scale = std::min({1.0, 512.0 / std::min(width, height), 2048.0 / std::max(width, height)});
+        cv::Mat small = shrunk(image, scale);
         auto odd = [](double size, int least) { return std::max(least, int(std::lround(size)) | 1); };
         const int strokeKernel = odd(9 * scale, 3), medianSize = odd(15 * scale, 5);
         cv::Mat grey8, grey;
@@ -281,7 +313,7 @@ extern "C" int CImagingBridge_removeTiledWatermark(uint8_t *rgb, int width, int 
         }
         if (!fitted) return 0;
         Bilinear enlarge(grey.size(), width, height);
-        cv::parallel_for_(cv::Range(0, height), [&](const cv::Range &rows) {
+        forRows(height, [&](const cv::Range &rows) {
             std::vector<float> scratch(grey.cols), a(width);
             for (int y = rows.start; y < rows.end; y++) {
                 enlarge.row(opacity, y, scratch.data(), a.data());

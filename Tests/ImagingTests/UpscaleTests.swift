@@ -49,6 +49,11 @@ struct UpscaleTests {
         return out
     }
 
+    /// An RGBA image whose every column x is `pixel(x)`.
+    static func rgbaColumns(width: Int, height: Int, _ pixel: (Int) -> [UInt8]) -> [UInt8] {
+        (0..<height).flatMap { _ in (0..<width).flatMap(pixel) }
+    }
+
     static func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
         let mse = zip(a, b).reduce(0.0) { sum, pair in sum + pow(Double(pair.0) - Double(pair.1), 2) } / Double(a.count)
         return 10 * log10(255 * 255 / max(mse, 1e-10))
@@ -67,13 +72,19 @@ struct UpscaleTests {
         }
     }
 
-    /// A shrink of the enlargement gives a steep ramp back: nothing moved (a half-pixel shift, as
-    /// `vips_resize` makes when enlarging, would be off by 2-3 levels here).
+    /// A shrink of the enlargement gives steep ramps back: nothing moved (a half-pixel shift along
+    /// either axis, as `vips_resize` makes when enlarging, would be off by 2-3 levels in red for x
+    /// or green for y).
     @Test(arguments: [2, 4])
     func pixelCentresStayAligned(factor: Int) throws {
         let (w, h) = (48, 32)
-        var input = [UInt8](repeating: 0, count: w * h * 3)
-        for y in 0..<h { for x in 0..<w { for c in 0..<3 { input[(y * w + x) * 3 + c] = UInt8(4 * x + 2 * y + c) } } }
+        var input = [UInt8](repeating: 128, count: w * h * 3)
+        for y in 0..<h {
+            for x in 0..<w {
+                input[(y * w + x) * 3] = UInt8(5 * x)
+                input[(y * w + x) * 3 + 1] = UInt8(5 * y)
+            }
+        }
         let large = try ImageCodec.upscale(input, width: w, height: h, bands: 3, factor: factor)
         let back = Self.shrink(large, width: w * factor, height: h * factor, bands: 3, by: factor)
         var worst = 0
@@ -87,29 +98,44 @@ struct UpscaleTests {
 
     /// A hard black/white edge: every output value lies within the range of its 2x2 input
     /// neighbourhood, so there is no ringing (the sharper kernel would overshoot without the bound).
-    @Test func hardEdgesDoNotRing() throws {
-        let (w, h) = (32, 8)
-        var input = [UInt8](repeating: 30, count: w * h * 3)
-        for y in 0..<h { for x in 16..<w { for c in 0..<3 { input[(y * w + x) * 3 + c] = 220 } } }
-        let large = try ImageCodec.upscale(input, width: w, height: h, bands: 3, factor: 4)
+    @Test(arguments: [false, true])
+    func hardEdgesDoNotRing(horizontalEdge: Bool) throws {
+        let side = 32
+        var input = [UInt8](repeating: 30, count: side * side * 3)
+        for y in 0..<side {
+            for x in 0..<side where (horizontalEdge ? y : x) >= 16 { for c in 0..<3 { input[(y * side + x) * 3 + c] = 220 } }
+        }
+        let large = try ImageCodec.upscale(input, width: side, height: side, bands: 3, factor: 4)
         #expect(large.min() == 30 && large.max() == 220, "range \(large.min()!)...\(large.max()!)")
         // And the edge stays sharp: the transition spans at most 2 input pixels (8 output pixels).
-        let row = (0..<(w * 4)).map { large[(10 * w * 4 + $0) * 3] }
-        let ramp = row.filter { $0 > 35 && $0 < 215 }.count
-        #expect(ramp <= 8, "edge ramp of \(ramp) pixels: \(row)")
+        let across = (0..<(side * 4)).map { i in
+            large[(horizontalEdge ? i * side * 4 + 40 : 40 * side * 4 + i) * 3]
+        }
+        let ramp = across.filter { $0 > 35 && $0 < 215 }.count
+        #expect(ramp <= 8, "edge ramp of \(ramp) pixels: \(across)")
+    }
+
+    /// A cut-out edge with two opaque tones (white, then grey, then transparent): the straight
+    /// colour of every visible output pixel stays within the opaque tones, so no dark or bright
+    /// fringe appears where the product meets transparency.
+    @Test func cutOutEdgesHaveNoFringe() throws {
+        let (w, h) = (24, 8)
+        let input = Self.rgbaColumns(width: w, height: h) { x in
+            x < 10 ? [255, 255, 255, 255] : x == 10 ? [128, 128, 128, 255] : [0, 0, 0, 0]
+        }
+        for factor in [2, 4] {
+            let large = try ImageCodec.upscale(input, width: w, height: h, bands: 4, factor: factor)
+            for p in stride(from: 0, to: large.count, by: 4) where large[p + 3] > 0 {
+                #expect((127...255).contains(large[p]), "x\(factor) pixel \(p / 4): \(large[p..<(p + 4)])")
+            }
+        }
     }
 
     /// RGBA is interpolated premultiplied: the colour under a fully transparent pixel never shows.
     @Test func transparentColourDoesNotBleed() throws {
         let (w, h) = (16, 16)
-        var input = [UInt8](repeating: 0, count: w * h * 4)
-        for y in 0..<h {
-            for x in 0..<w {
-                let i = (y * w + x) * 4
-                if x < 8 { input[i] = 255; input[i + 3] = 0 } // red, fully transparent
-                else { input[i + 2] = 255; input[i + 3] = 255 } // opaque blue
-            }
-        }
+        // Red but fully transparent on the left, opaque blue on the right.
+        let input = Self.rgbaColumns(width: w, height: h) { x in x < 8 ? [255, 0, 0, 0] : [0, 0, 255, 255] }
         let large = try ImageCodec.upscale(input, width: w, height: h, bands: 4, factor: 2)
         var partial = 0
         for p in stride(from: 0, to: large.count, by: 4) where large[p + 3] > 0 {

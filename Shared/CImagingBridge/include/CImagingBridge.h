@@ -86,8 +86,9 @@ int CImagingBridge_segment(CImagingBridge_Segmenter *segmenter, const uint8_t *r
 int CImagingBridge_segmentClassical(const uint8_t *rgb, int width, int height, int side,
                                     float *coarse, char *error, size_t errorSize);
 
-/// Upsamples a coarse side x side map to full resolution and refines it with a guided filter on
-/// the image, then removes the photo's cast shadow and snaps near-0/near-1 values. Writes alpha.
+/// Refines a coarse side x side map into the alpha at full resolution: a guided filter on the image
+/// (coefficients at a working size), a cap on pixels that are mostly background colour where the
+/// map is unsure, and near-0/near-1 values snapped. Writes alpha.
 int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int height, const float *coarse,
                                int side, uint8_t *alpha, char *error, size_t errorSize);
 
