@@ -99,8 +99,8 @@ extern "C" int CImagingBridge_composite(const uint8_t *rgb, const uint8_t *alpha
         constexpr int kStripRows = 64;
         cv::Mat image = wrap(rgb, width, height, 3), matte = wrap(alpha, width, height, 1);
         cv::Rect edgeBox = partialAlphaBox(matte);
-        // 1 % of the long side, but never more than a quarter of the short one (a long thin photo
-        // would otherwise make every strip's context the whole image).
+        // 1 % of the long side, but at most a quarter of the short one (a long thin photo would
+        // otherwise make every strip's context the whole image); at least 4 px.
         int radius = std::max(4, std::min(std::max(width, height) / 100, std::min(width, height) / 4));
         const float colourOf[3] = {float(red), float(green), float(blue)};
         for (int y0 = 0; y0 < height; y0 += kStripRows) {

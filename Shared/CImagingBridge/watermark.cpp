@@ -104,6 +104,7 @@ cv::Point2f refined(const cv::Mat &correlation, cv::Point2f v) {
         float d = l - 2 * c + r;
         return std::abs(d) < 1e-9f ? 0.0f : std::clamp(0.5f * (l - r) / d, -0.5f, 0.5f);
     };
+    if (x < 1 || y < 1 || x >= correlation.cols - 1 || y >= correlation.rows - 1) return v;
     const float *row = correlation.ptr<float>(y);
     return {std::round(v.x) + vertex(row[x - 1], row[x], row[x + 1]),
             std::round(v.y) + vertex(correlation.at<float>(y - 1, x), row[x], correlation.at<float>(y + 1, x))};
@@ -253,11 +254,19 @@ bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCou
         for (int x = 0; x < width; x++) {
             if (a[x] <= 0) continue;
             size_t i = size_t(y) * width + x;
-            bool absentHere = a[x] > 0.15f && std::abs(colour - J[x]) > 40 && sample[i] < 0.25f * a[x];
+            // |sample| near 0: the pixel is the smooth content J itself. A strongly negative sample
+            // is dark detail under a light overlay (or the reverse), which does carry it.
+            bool absentHere = a[x] > 0.15f && std::abs(colour - J[x]) > 40 && std::abs(sample[i]) < 0.25f * a[x];
             if ((den[x] > 0 && num[x] < 0.5f * den[x]) || absentHere) a[x] = 0;
         }
     }
-    return true;
+    // What the photo does not show no longer counts: the gate again on what is left.
+    size_t visible = 0, strong = 0;
+    for (int y = 0; y < height; y++) {
+        const float *a = opacity.ptr<float>(y);
+        for (int x = 0; x < width; x++) visible += a[x] > 0.1f, strong += a[x] >= 0.2f;
+    }
+    return visible >= n / 50 && strong >= n / 1000;
 }
 
 } // namespace
@@ -273,6 +282,7 @@ extern "C" int CImagingBridge_removeTiledWatermark(uint8_t *rgb, int width, int 
         // The long side is bounded too, so a 512 x 65535 strip costs no more than a 512 x 2048 one.
         double scale = std::min({1.0, 512.0 / std::min(width, height), 2048.0 / std::max(width, height)});
         cv::Mat small = shrunk(image, scale);
+        if (std::min(small.cols, small.rows) < 128) return 0; // a long thin strip: too few copies
         auto odd = [](double size, int least) { return std::max(least, int(std::lround(size)) | 1); };
         const int strokeKernel = odd(9 * scale, 3), medianSize = odd(15 * scale, 5);
         cv::Mat grey8, grey;

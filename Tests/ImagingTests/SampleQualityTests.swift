@@ -170,11 +170,12 @@ struct WatermarkTests {
         }
         let (found, output) = try await Self.remove(pixels, width: side, height: scene.height)
         #expect(found, "the overlay around the patch was not found")
-        // Away from the patch's edge by more than the 15-px window of the overlay's local gain
-        // (within it, strokes that cross the edge can still be inverted; docs/engine.md).
+        // Away from the patch's edge by more than the reach of the overlay's local gain window
+        // (7 working px either side, ~15 px here, plus the enlargement; within it, strokes that
+        // cross the edge can still be inverted; docs/engine.md).
         var squared = 0.0, count = 0, changed = 0, total = 0
-        for y in (y0 + 16)..<(y0 + patch - 16) {
-            for x in (x0 + 16)..<(x0 + patch - 16) {
+        for y in (y0 + 20)..<(y0 + patch - 20) {
+            for x in (x0 + 20)..<(x0 + patch - 20) {
                 for c in 0..<3 {
                     let i = (y * side + x) * 3 + c
                     squared += pow(Double(output[i]) - Double(pixels[i]), 2)
