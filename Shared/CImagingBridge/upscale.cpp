@@ -66,23 +66,23 @@ struct Upscaler {
 
     int clampIndex(int i, int n) const { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
 
-    /// One input row enlarged horizontally, premultiplied when there is alpha.
-    void enlargeRow(int y, float *row) const {
-        const uint8_t *source = input + static_cast<size_t>(y) * width * bands;
+    /// One input row enlarged horizontally, premultiplied when there is alpha. `source` is
+    /// scratch for the row's (premultiplied) values, width * bands floats.
+    void enlargeRow(int y, float *source, float *row) const {
+        const uint8_t *pixels = input + static_cast<size_t>(y) * width * bands;
+        for (int x = 0; x < width; x++) {
+            const uint8_t *pixel = pixels + static_cast<size_t>(x) * bands;
+            float alpha = bands == 4 ? pixel[3] / 255.0f : 1.0f;
+            for (int c = 0; c < bands; c++) source[static_cast<size_t>(x) * bands + c] = c < 3 ? pixel[c] * alpha : pixel[c];
+        }
         const int outWidth = width * factor;
         float taps[4];
-        float premultiplied[4][4]; // [tap][band]
         for (int x = 0; x < outWidth; x++) {
             int phase = x % factor;
             int first = x / factor + tapOffset[phase];
             const float *w = &weights[static_cast<size_t>(phase) * 4];
-            for (int t = 0; t < 4; t++) {
-                const uint8_t *pixel = source + static_cast<size_t>(clampIndex(first + t, width)) * bands;
-                float alpha = bands == 4 ? pixel[3] / 255.0f : 1.0f;
-                for (int c = 0; c < bands; c++) premultiplied[t][c] = c < 3 ? pixel[c] * alpha : pixel[c];
-            }
             for (int c = 0; c < bands; c++) {
-                for (int t = 0; t < 4; t++) taps[t] = premultiplied[t][c];
+                for (int t = 0; t < 4; t++) taps[t] = source[static_cast<size_t>(clampIndex(first + t, width)) * bands + c];
                 row[static_cast<size_t>(x) * bands + c] = bounded(taps, w);
             }
         }
@@ -120,7 +120,7 @@ struct Upscaler {
     void rows(int begin, int end) const {
         const int outWidth = width * factor;
         const size_t rowLength = static_cast<size_t>(outWidth) * bands;
-        std::vector<float> ring(rowLength * 4);
+        std::vector<float> ring(rowLength * 4), source(static_cast<size_t>(width) * bands);
         int cached[4] = {-1, -1, -1, -1};
         float taps[4];
         for (int y = begin; y < end; y++) {
@@ -133,7 +133,7 @@ struct Upscaler {
                 int slot = sourceRow & 3; // four consecutive source rows never share a slot
                 float *line = &ring[static_cast<size_t>(slot) * rowLength];
                 if (cached[slot] != sourceRow) {
-                    enlargeRow(sourceRow, line);
+                    enlargeRow(sourceRow, source.data(), line);
                     cached[slot] = sourceRow;
                 }
                 lines[t] = line;

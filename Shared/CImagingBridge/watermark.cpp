@@ -161,6 +161,17 @@ std::vector<int> texels(int width, int height, const Lattice &lattice, int &coun
     return index;
 }
 
+/// The gate: opacity > 0.1 on >= 2 % of the frame and >= 0.2 on >= 0.1 %.
+bool clearlyVisible(const cv::Mat &opacity) {
+    const size_t n = opacity.total();
+    size_t visible = 0, strong = 0;
+    for (int y = 0; y < opacity.rows; y++) {
+        const float *a = opacity.ptr<float>(y);
+        for (int x = 0; x < opacity.cols; x++) visible += a[x] > 0.1f, strong += a[x] >= 0.2f;
+    }
+    return visible >= n / 50 && strong >= n / 1000;
+}
+
 /// Fits the overlay's opacity per pixel (`opacity`, CV_32F) for colour `colour`; returns false when
 /// no clearly visible overlay emerges.
 bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCount, float colour, int medianSize,
@@ -216,17 +227,14 @@ bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCou
             }
             for (int t = 0; t < texelCount; t++) tpl[t] = total[t] > 1e-9 ? float(sum[t] / total[t]) : 0.0f;
         }
-        size_t visible = 0, strong = 0;
         for (int y = 0; y < height; y++) {
             float *a = opacity.ptr<float>(y);
             for (int x = 0; x < width; x++) {
                 float v = std::clamp(tpl[texel[size_t(y) * width + x]], 0.0f, 0.9f);
                 a[x] = v < 0.02f ? 0 : v;
-                visible += a[x] > 0.1f;
-                strong += a[x] >= 0.2f;
             }
         }
-        if (round == kGateRound && (visible < n / 50 || strong < n / 1000)) return false;
+        if (round == kGateRound && !clearlyVisible(opacity)) return false;
     }
     // Only where the photo itself shows the overlay: a periodic pattern that is part of the scene
     // (tile grout, a mesh behind the product) fits a lattice too, but the product in front of it
@@ -261,12 +269,7 @@ bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCou
         }
     }
     // What the photo does not show no longer counts: the gate again on what is left.
-    size_t visible = 0, strong = 0;
-    for (int y = 0; y < height; y++) {
-        const float *a = opacity.ptr<float>(y);
-        for (int x = 0; x < width; x++) visible += a[x] > 0.1f, strong += a[x] >= 0.2f;
-    }
-    return visible >= n / 50 && strong >= n / 1000;
+    return clearlyVisible(opacity);
 }
 
 } // namespace

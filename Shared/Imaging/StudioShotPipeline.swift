@@ -47,7 +47,7 @@ public final class StudioShotPipeline: Sendable {
         }
         if request.removeWatermark {
             try timed("watermark", &timings) { () throws(ImagingError) in
-                try removeWatermark(&rgb, width: width, height: height)
+                _ = try Self.removeTiledWatermark(&rgb, width: width, height: height)
             }
         }
         let side = model.map { Int(CImagingBridge_segmenterInputSize($0.pointer)) } ?? 320
@@ -119,10 +119,6 @@ public final class StudioShotPipeline: Sendable {
         }
         let rgb = takeBuffer(pixels, count: Int(width) * Int(height) * 3)
         return (Int(width), Int(height), rgb)
-    }
-
-    private func removeWatermark(_ rgb: inout [UInt8], width: Int, height: Int) throws(ImagingError) {
-        _ = try Self.removeTiledWatermark(&rgb, width: width, height: height)
     }
 
     /// Finds a tiled semi-transparent overlay (text or a logo repeated over the photo) and inverts

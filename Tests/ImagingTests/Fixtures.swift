@@ -42,6 +42,12 @@ enum Fixtures {
         return try result.get()
     }
 
+    /// PSNR of `a` against `b` (same length) over all their values.
+    static func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
+        let mse = zip(a, b).reduce(0.0) { sum, pair in sum + pow(Double(pair.0) - Double(pair.1), 2) } / Double(a.count)
+        return 10 * log10(255 * 255 / max(mse, 1e-10))
+    }
+
     /// A 64x48 RGB gradient, for fixtures built from scratch.
     static func gradient(width: Int = 64, height: Int = 48, bands: Int = 3) -> [UInt8] {
         var pixels = [UInt8](repeating: 0, count: width * height * bands)

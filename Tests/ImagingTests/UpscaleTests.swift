@@ -54,11 +54,6 @@ struct UpscaleTests {
         (0..<height).flatMap { _ in (0..<width).flatMap(pixel) }
     }
 
-    static func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
-        let mse = zip(a, b).reduce(0.0) { sum, pair in sum + pow(Double(pair.0) - Double(pair.1), 2) } / Double(a.count)
-        return 10 * log10(255 * 255 / max(mse, 1e-10))
-    }
-
     @Test(arguments: [2, 4])
     func restoresDetailBetterThanBilinear(factor: Int) async throws {
         await Fixtures.ready()
@@ -67,7 +62,7 @@ struct UpscaleTests {
             let (w, h) = (scene.width / factor, scene.height / factor)
             let ours = try ImageCodec.upscale(small, width: w, height: h, bands: 3, factor: factor)
             let reference = Self.bilinear(small, width: w, height: h, bands: 3, factor: factor)
-            let (oursPSNR, bilinearPSNR) = (Self.psnr(ours, scene.clean), Self.psnr(reference, scene.clean))
+            let (oursPSNR, bilinearPSNR) = (Fixtures.psnr(ours, scene.clean), Fixtures.psnr(reference, scene.clean))
             #expect(oursPSNR > bilinearPSNR + 0.3, "\(scene.name) x\(factor): \(oursPSNR) dB vs bilinear \(bilinearPSNR) dB")
         }
     }
