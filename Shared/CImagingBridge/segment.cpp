@@ -20,6 +20,7 @@ struct CImagingBridge_Segmenter {
 static constexpr int kInputSide = 320;
 
 static cv::dnn::Net loadNet(const std::string &path) {
+    registerFastConvolution(); // before the importer builds its layers
     cv::dnn::Net net = cv::dnn::readNetFromONNX(path);
     if (net.empty()) throw std::runtime_error("the model has no layers");
     net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);

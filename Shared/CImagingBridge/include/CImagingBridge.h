@@ -81,6 +81,15 @@ int CImagingBridge_segmenterInputSize(const CImagingBridge_Segmenter *segmenter)
 int CImagingBridge_segment(CImagingBridge_Segmenter *segmenter, const uint8_t *rgb, int width,
                            int height, float *coarse, char *error, size_t errorSize);
 
+/// Test support: runs one random stride-1 convolution (kernel x kernel, dilation, symmetric pad,
+/// bias, optionally a fused ReLU) through OpenCV's own layer and through the engine's faster one
+/// (convolution.cpp). Reports the largest absolute difference, the largest reference value and
+/// whether the Winograd path ran.
+int CImagingBridge_convolutionCheck(int channels, int outputs, int height, int width, int kernel,
+                                    int dilation, int pad, int relu, double *maxDifference,
+                                    double *maxReference, int *usedWinograd, char *error,
+                                    size_t errorSize);
+
 /// Classical fallback: a background model fitted on the image border, colour distance, flood fill
 /// from the border. Writes a side x side foreground map in 0..1 to `coarse`.
 int CImagingBridge_segmentClassical(const uint8_t *rgb, int width, int height, int side,
