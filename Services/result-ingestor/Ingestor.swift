@@ -185,11 +185,13 @@ struct ResultHandler: Sendable {
         let maxPixels = configuration.maxPixels
         let final: [UInt8] = try await NIOThreadPool.singleton.runIfActive {
             do {
-                let decoded = try ImageCodec.decodeRGB(bytes, maxPixels: maxPixels / (factor * factor))
+                // A transparent result stays transparent when enlarged.
+                let decoded = try ImageCodec.decode(bytes, maxPixels: maxPixels / (factor * factor), keepAlpha: true)
                 guard factor > 1 else { return bytes }
-                let larger = try ImageCodec.upscale(decoded.pixels, width: decoded.width, height: decoded.height, bands: 3, factor: factor)
+                let larger = try ImageCodec.upscale(
+                    decoded.pixels, width: decoded.width, height: decoded.height, bands: decoded.bands, factor: factor)
                 return try ImageCodec.encode(
-                    larger, width: decoded.width * factor, height: decoded.height * factor, bands: 3, format: .png)
+                    larger, width: decoded.width * factor, height: decoded.height * factor, bands: decoded.bands, format: .png)
             } catch let error as ImagingError {
                 throw IngestFailure(reason: "the result does not decode as an image: \(error.message)", transient: false)
             }

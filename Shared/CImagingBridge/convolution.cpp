@@ -428,7 +428,7 @@ extern "C" int CImagingBridge_convolutionCheck(int channels, int outputs, int he
             layer->getMemoryShapes(inShapes, 1, outShapes, internalShapes);
             std::vector<cv::Mat> ins{input}, outs{cv::Mat(outShapes[0], CV_32F)}, internals;
             for (const auto &shape : internalShapes) internals.emplace_back(shape, CV_32F);
-            layer->finalize(ins, outs);
+            layer->finalize(cv::InputArrayOfArrays(ins), cv::OutputArrayOfArrays(outs));
             layer->forward(ins, outs, internals);
             return outs[0];
         };

@@ -98,9 +98,11 @@ int CImagingBridge_probe(const uint8_t *data, size_t length, int *width, int *he
         image = next;                                                         \
     } while (0)
 
-int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels, uint8_t **pixels,
-                          int *width, int *height, char *error, size_t errorSize) {
+int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels, int keepAlpha,
+                          uint8_t **pixels, int *width, int *height, int *bands, char *error,
+                          size_t errorSize) {
     *pixels = NULL;
+    *bands = 3;
     int w = 0, h = 0;
     int status = CImagingBridge_probe(data, length, &w, &h, NULL, 0, error, errorSize);
     if (status != CImagingBridgeStatusOK) return status;
@@ -135,7 +137,11 @@ int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels, ui
         STEP(vips_colourspace(in, &next, VIPS_INTERPRETATION_sRGB, NULL),
              "the image cannot be converted to sRGB");
     }
-    if (vips_image_get_bands(image) == 4 || vips_image_get_bands(image) == 2) {
+    // After the conversion to sRGB an alpha channel is the fourth band (grey + alpha became RGBA).
+    const int hasAlpha = vips_image_hasalpha(image) && vips_image_get_bands(image) == 4;
+    if (keepAlpha && hasAlpha) {
+        *bands = 4;
+    } else if (vips_image_get_bands(image) == 4 || vips_image_get_bands(image) == 2) {
         double white[3] = {255, 255, 255};
         VipsArrayDouble *background = vips_array_double_new(white, 3);
         VipsImage *next = NULL;
@@ -149,8 +155,8 @@ int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels, ui
         g_object_unref(image);
         image = next;
     }
-    if (vips_image_get_bands(image) > 3) {
-        STEP(vips_extract_band(in, &next, 0, "n", 3, NULL), "the image cannot be converted");
+    if (vips_image_get_bands(image) > *bands) {
+        STEP(vips_extract_band(in, &next, 0, "n", *bands, NULL), "the image cannot be converted");
     } else if (vips_image_get_bands(image) == 1) {
         VipsImage *bands[3] = {image, image, image};
         VipsImage *joined = NULL;
@@ -173,7 +179,7 @@ int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels, ui
         take_vips_error(error, errorSize, "the image cannot be decoded");
         return CImagingBridgeStatusUndecodable;
     }
-    if (size != (size_t)outWidth * outHeight * 3) {
+    if (size != (size_t)outWidth * outHeight * *bands) {
         g_free(memory);
         set_error(error, errorSize, "decoder produced %zu bytes for %dx%d", size, outWidth, outHeight);
         return CImagingBridgeStatusInternal;

@@ -49,9 +49,18 @@ public enum ImageCodec {
     /// Decodes any image libvips reads to 8-bit sRGB (alpha flattened onto white, EXIF orientation
     /// applied), refusing more than `maxPixels` before decoding a pixel. Proves a file is a usable image.
     public static func decodeRGB(_ data: [UInt8], maxPixels: Int) throws(ImagingError) -> (width: Int, height: Int, pixels: [UInt8]) {
+        let image = try decode(data, maxPixels: maxPixels, keepAlpha: false)
+        return (image.width, image.height, image.pixels)
+    }
+
+    /// Decodes like `decodeRGB`, but an image with an alpha channel comes back as RGBA (straight
+    /// alpha, `bands` 4) when `keepAlpha` is set; any other image as RGB (`bands` 3).
+    public static func decode(_ data: [UInt8], maxPixels: Int, keepAlpha: Bool) throws(ImagingError)
+        -> (width: Int, height: Int, bands: Int, pixels: [UInt8])
+    {
         guard !data.isEmpty else { throw ImagingError(.emptyInput, "0 bytes is not an image") }
         _ = CImagingBridge_initialize("cyclorama-imaging", 0)
-        var width: Int32 = 0, height: Int32 = 0
+        var width: Int32 = 0, height: Int32 = 0, bands: Int32 = 3
         try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
             try bridgeCall { CImagingBridge_probe(bytes.baseAddress!, bytes.count, &width, &height, nil, 0, $0, $1) }
         }
@@ -60,9 +69,11 @@ public enum ImageCodec {
         }
         var pixels: UnsafeMutablePointer<UInt8>?
         try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
-            try bridgeCall { CImagingBridge_decode(bytes.baseAddress!, bytes.count, maxPixels, &pixels, &width, &height, $0, $1) }
+            try bridgeCall {
+                CImagingBridge_decode(bytes.baseAddress!, bytes.count, maxPixels, keepAlpha ? 1 : 0, &pixels, &width, &height, &bands, $0, $1)
+            }
         }
-        return (Int(width), Int(height), takeBuffer(pixels, count: Int(width) * Int(height) * 3))
+        return (Int(width), Int(height), Int(bands), takeBuffer(pixels, count: Int(width) * Int(height) * Int(bands)))
     }
 
     /// Enlarges by an integer factor the way the pipeline does: a locally bounded cubic (sharp without

@@ -111,13 +111,14 @@ public final class StudioShotPipeline: Sendable {
                     + "(\(megapixels(outputPixels)) MP); at most \(megapixels(configuration.maxOutputPixels)) MP")
         }
         var pixels: UnsafeMutablePointer<UInt8>?
+        var bands: Int32 = 3
         try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
             try bridgeCall {
-                CImagingBridge_decode(bytes.baseAddress!, bytes.count, configuration.maxPixels,
-                                      &pixels, &width, &height, $0, $1)
+                CImagingBridge_decode(bytes.baseAddress!, bytes.count, configuration.maxPixels, 0,
+                                      &pixels, &width, &height, &bands, $0, $1)
             }
         }
-        let rgb = takeBuffer(pixels, count: Int(width) * Int(height) * 3)
+        let rgb = takeBuffer(pixels, count: Int(width) * Int(height) * Int(bands))
         return (Int(width), Int(height), rgb)
     }
 

@@ -38,6 +38,7 @@ extension SystemSuites {
                 }
                 let happy = try await start("happy", upscale: 2)
                 let happyDone = try await system.waitForTerminal(happy)
+                let happyFile = try await system.call(.GET, "/api/media/\(mediaId)/file")
                 // One at a time: each result replaces the same media, so their versions stay in order.
                 let flaky = try await system.waitForTerminal(try await start("flaky"))
                 let expired = try await system.waitForTerminal(try await start("expired"))
@@ -75,9 +76,16 @@ extension SystemSuites {
                 var forged = image
                 forged.replaceSubrange(forged.index(before: forged.endIndex)..., with: forged.hasSuffix("0") ? "1" : "0")
                 #expect(try await HTTPProbe.send(.GET, forged).status == 403, "a tampered signature is refused")
-                // RunPod does not upscale: the ingestor did (2x of the 64x48 result).
+                // RunPod does not upscale: the ingestor did (2x of the 64x48 result), and the
+                // result's transparency survived it.
                 let media = try #require(happyDone["media"] as? [String: Any])
                 #expect(media["width"] as? Int == 128 && media["height"] as? Int == 96, "\(media)")
+                let stored = try ImageCodec.decode(happyFile.body, maxPixels: 128 * 96, keepAlpha: true)
+                #expect(stored.bands == 4, "the enlarged result keeps its alpha")
+                if stored.bands == 4, stored.width == 128 {
+                    func alpha(_ x: Int, _ y: Int) -> UInt8 { stored.pixels[(y * 128 + x) * 4 + 3] }
+                    #expect(alpha(10, 50) == 255 && alpha(120, 50) == 0, "opaque stays opaque, transparent stays transparent")
+                }
 
                 // 5xx on /status: retried; `output.result` is accepted like `image_url`.
                 #expect(flaky["status"] as? String == "COMPLETED", "\(flaky)\n\(system.logs())")

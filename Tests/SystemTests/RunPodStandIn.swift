@@ -63,13 +63,15 @@ final class RunPodStandIn: Sendable {
     var endpointURL: String { "\(baseURL)/v2/\(endpoint)" }
     var hostAndPort: String { "127.0.0.1:\(port)" }
 
+    /// Every job's result: 64x48 RGBA, a red product on the left two thirds, transparent right of x = 42.
+    static let resultPixels = [UInt8]((0..<48).flatMap { _ in (0..<64).flatMap { x -> [UInt8] in [200, 40, 40, x < 42 ? 255 : 0] } })
+
     init(scenarios: [String: Scenario]) async throws {
         let port = freePort()
         self.port = port
-        let pixels = [UInt8]((0..<(64 * 48)).flatMap { _ in [UInt8(200), 40, 40] })
         let core = Core(
             scenarios: scenarios, baseURL: "http://127.0.0.1:\(port)",
-            result: try ImageCodec.encode(pixels, width: 64, height: 48, bands: 3, format: .png))
+            result: try ImageCodec.encode(Self.resultPixels, width: 64, height: 48, bands: 4, format: .png))
         self.core = core
         var logger = Logger(label: "runpod-stand-in")
         logger.logLevel = .critical

@@ -38,11 +38,12 @@ void CImagingBridge_free(void *_Nullable buffer);
 int CImagingBridge_probe(const uint8_t *data, size_t length, int *width, int *height,
                          char *_Nullable loader, size_t loaderSize, char *error, size_t errorSize);
 
-/// Decodes to sRGB, 8 bits, 3 bands: honours EXIF orientation, converts 16-bit, CMYK (with its
-/// ICC profile when present), grey and Lab inputs, and flattens an alpha channel onto white.
+/// Decodes to sRGB, 8 bits: honours EXIF orientation, converts 16-bit, CMYK (with its ICC profile
+/// when present), grey and Lab inputs. An alpha channel is kept when `keepAlpha` is set (4 bands,
+/// straight alpha) and flattened onto white otherwise; `*bands` says which (3 or 4).
 /// Refuses images of more than `maxPixels`. `*pixels` is malloc'd (free with CImagingBridge_free).
-int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels,
-                          uint8_t *_Nullable *_Nonnull pixels, int *width, int *height,
+int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels, int keepAlpha,
+                          uint8_t *_Nullable *_Nonnull pixels, int *width, int *height, int *bands,
                           char *error, size_t errorSize);
 
 /// Enlarges by an integer factor with a locally bounded cubic (sharp, halo-free; upscale.cpp),
