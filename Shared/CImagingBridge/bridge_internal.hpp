@@ -61,6 +61,31 @@ void forRows(int rows, Body body) {
     cv::parallel_for_(cv::Range(0, rows), body, std::max(1, std::min(rows, cv::getNumThreads() * 4)));
 }
 
+/// A neighbourhood filter `filter(in, out)` applied in horizontal stripes over OpenCV's threads
+/// (OpenCV 4.6 runs boxFilter, GaussianBlur on floats and medianBlur with large kernels on one
+/// thread). Each stripe is filtered with `reach` rows of real context above and below (at least the
+/// kernel's half height), so the rows kept are exactly those of filtering the whole image, border
+/// handling at the image's edges included. `type` is the output's type.
+template <typename Filter>
+cv::Mat striped(const cv::Mat &image, int reach, int type, Filter filter) {
+    cv::Mat result(image.size(), type);
+    forRows(image.rows, [&](const cv::Range &rows) {
+        const int top = std::max(0, rows.start - reach), bottom = std::min(image.rows, rows.end + reach);
+        cv::Mat out;
+        filter(image.rowRange(top, bottom), out);
+        out.rowRange(rows.start - top, rows.end - top).copyTo(result.rowRange(rows.start, rows.end));
+    });
+    return result;
+}
+
+/// Gaussian blur (OpenCV's default border, reflect-101) in
+/// stripes; the reach covers OpenCV's automatic kernel (about 4 sigma each side for floats).
+inline cv::Mat gaussianStriped(const cv::Mat &image, double sigma) {
+    return striped(image, int(std::ceil(4 * sigma)) + 2, image.type(), [&](const cv::Mat &in, cv::Mat &out) {
+        cv::GaussianBlur(in, out, {0, 0}, sigma);
+    });
+}
+
 /// `image` scaled by `scale` (< 1) with area averaging, or itself. The size is passed explicitly
 /// (rounded, at least 1), so OpenCV maps pixels by the size ratio, as Bilinear below does; with
 /// fx/fy it would map by `scale` and drift up to half a working pixel from the edge's true place.

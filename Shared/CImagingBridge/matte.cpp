@@ -10,9 +10,9 @@ using namespace imaging;
 namespace {
 
 cv::Mat boxMean(const cv::Mat &m, int r) {
-    cv::Mat out;
-    cv::boxFilter(m, out, CV_32F, {2 * r + 1, 2 * r + 1}, {-1, -1}, true, cv::BORDER_REPLICATE);
-    return out;
+    return striped(m, r, CV_32F, [&](const cv::Mat &in, cv::Mat &out) {
+        cv::boxFilter(in, out, CV_32F, {2 * r + 1, 2 * r + 1}, {-1, -1}, true, cv::BORDER_REPLICATE);
+    });
 }
 
 /// The matte's prior from the model's map: upsampled, then steepened around 0.75. The map is soft
@@ -28,24 +28,34 @@ cv::Mat prior(const cv::Mat &map, cv::Size size) {
 }
 
 /// He et al.'s guided filter with a grey guide: the linear coefficients (a, b) of q = a I + b,
-/// box-averaged, at the guide's resolution. Written in place, plane by plane: at the working size
-/// each float plane is ~8 MB and the textbook expression form would hold about fifteen at once.
+/// box-averaged, at the guide's resolution. The per-pixel algebra runs row by row over the threads,
+/// between the (striped) box means.
 void guidedCoefficients(const cv::Mat &I, const cv::Mat &p, int r, double eps, cv::Mat &meanA, cv::Mat &meanB) {
-    cv::Mat meanI = boxMean(I, r), meanP = boxMean(p, r), scratch, variance, covariance;
-    cv::multiply(I, I, scratch);
-    variance = boxMean(scratch, r);
-    cv::multiply(I, p, scratch);
-    covariance = boxMean(scratch, r);
-    cv::multiply(meanI, meanI, scratch);
-    cv::subtract(variance, scratch, variance);  // var I
-    cv::multiply(meanI, meanP, scratch);
-    cv::subtract(covariance, scratch, covariance);  // cov (I, p)
-    cv::add(variance, cv::Scalar(eps), variance);
-    cv::divide(covariance, variance, covariance);  // a
-    cv::multiply(covariance, meanI, scratch);
-    cv::subtract(meanP, scratch, meanP);  // b = mean p - a mean I
-    meanA = boxMean(covariance, r);
-    meanB = boxMean(meanP, r);
+    cv::Mat squares(I.size(), CV_32F), products(I.size(), CV_32F);
+    forRows(I.rows, [&](const cv::Range &rows) {
+        for (int y = rows.start; y < rows.end; y++) {
+            const float *i = I.ptr<float>(y), *q = p.ptr<float>(y);
+            float *ii = squares.ptr<float>(y), *iq = products.ptr<float>(y);
+            for (int x = 0; x < I.cols; x++) ii[x] = i[x] * i[x], iq[x] = i[x] * q[x];
+        }
+    });
+    cv::Mat meanI = boxMean(I, r), meanP = boxMean(p, r), meanII = boxMean(squares, r), meanIP = boxMean(products, r);
+    cv::Mat a = std::move(squares), b = std::move(products); // reused as a and b
+    const float epsilon = float(eps);
+    forRows(I.rows, [&](const cv::Range &rows) {
+        for (int y = rows.start; y < rows.end; y++) {
+            const float *mi = meanI.ptr<float>(y), *mp = meanP.ptr<float>(y);
+            const float *mii = meanII.ptr<float>(y), *mip = meanIP.ptr<float>(y);
+            float *ra = a.ptr<float>(y), *rb = b.ptr<float>(y);
+            for (int x = 0; x < I.cols; x++) {
+                const float variance = mii[x] - mi[x] * mi[x], covariance = mip[x] - mi[x] * mp[x];
+                ra[x] = covariance / (variance + epsilon);
+                rb[x] = mp[x] - ra[x] * mi[x];
+            }
+        }
+    });
+    meanA = boxMean(a, r);
+    meanB = boxMean(b, r);
 }
 
 
@@ -169,13 +179,18 @@ cv::Mat blendCap(const cv::Mat &rgb, const cv::Mat &matte, const cv::Mat &model)
     cv::Mat weight, support, plane, nearby[3];
     solid.convertTo(weight, CV_32F, 1.0 / 255);
     cv::resize(weight, weight, half, 0, 0, cv::INTER_AREA);
-    cv::boxFilter(weight, support, CV_32F, window, {-1, -1}, false, cv::BORDER_REPLICATE);
+    auto boxSum = [&](const cv::Mat &m) {
+        return striped(m, radius, CV_32F, [&](const cv::Mat &in, cv::Mat &out) {
+            cv::boxFilter(in, out, CV_32F, window, {-1, -1}, false, cv::BORDER_REPLICATE);
+        });
+    };
+    support = boxSum(weight);
     for (int c = 0; c < 3; c++) {
         cv::extractChannel(rgb, plane, c);
         plane.convertTo(plane, CV_32F);
         cv::resize(plane, plane, half, 0, 0, cv::INTER_AREA);
         cv::multiply(plane, weight, plane);
-        cv::boxFilter(plane, nearby[c], CV_32F, window, {-1, -1}, false, cv::BORDER_REPLICATE);
+        nearby[c] = boxSum(plane);
     }
     cv::Scalar overall = cv::mean(rgb, solid);
     cv::Mat cap(h, w, CV_32F, cv::Scalar(1));

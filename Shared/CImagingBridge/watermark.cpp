@@ -172,6 +172,39 @@ bool clearlyVisible(const cv::Mat &opacity) {
     return visible >= n / 50 && strong >= n / 1000;
 }
 
+/// Per texel: the weighted mean of the samples, with Tukey weights around `centre` (bisquare,
+/// scale 0.15) when given. Pixels are summed in a fixed number of chunks over OpenCV's threads,
+/// each into its own accumulators, then the chunks in order, so the result does not depend on
+/// scheduling.
+void texelMeans(const std::vector<float> &sample, const std::vector<float> &weight, const std::vector<int> &texel,
+                const float *centre, std::vector<float> &means) {
+    const size_t n = sample.size(), texelCount = means.size();
+    const int chunks = std::max(1, std::min(8, cv::getNumThreads() * 2));
+    std::vector<std::vector<double>> sums(chunks, std::vector<double>(2 * texelCount, 0.0));
+    cv::parallel_for_(cv::Range(0, chunks), [&](const cv::Range &range) {
+        for (int chunk = range.start; chunk < range.end; chunk++) {
+            double *sum = sums[chunk].data(), *total = sum + texelCount;
+            const size_t from = n * chunk / chunks, to = n * (chunk + 1) / chunks;
+            for (size_t i = from; i < to; i++) {
+                float w = weight[i];
+                if (w <= 0) continue;
+                if (centre) {
+                    float r = (sample[i] - centre[texel[i]]) / 0.15f;
+                    float t = std::max(0.0f, 1 - r * r);
+                    w *= t * t;
+                }
+                sum[texel[i]] += double(w) * sample[i];
+                total[texel[i]] += w;
+            }
+        }
+    });
+    for (size_t t = 0; t < texelCount; t++) {
+        double sum = 0, total = 0;
+        for (int chunk = 0; chunk < chunks; chunk++) sum += sums[chunk][t], total += sums[chunk][texelCount + t];
+        means[t] = total > 1e-9 ? float(sum / total) : 0.0f;
+    }
+}
+
 /// Fits the overlay's opacity per pixel (`opacity`, CV_32F) for colour `colour`; returns false when
 /// no clearly visible overlay emerges.
 bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCount, float colour, int medianSize,
@@ -182,8 +215,7 @@ bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCou
     opacity = cv::Mat::zeros(grey.size(), CV_32F);
     cv::Mat clean(grey.size(), CV_32F), clean8, background, mean, meanSquare;
     std::vector<float> sample(n), weight(n);
-    std::vector<double> sum(texelCount), total(texelCount);
-    std::vector<float> tpl(texelCount);
+    std::vector<float> tpl(texelCount), previous(texelCount);
     for (int round = 1; round <= kRounds; round++) {
         // The photo without the current overlay estimate, and its smooth background J.
         for (int y = 0; y < height; y++) {
@@ -192,11 +224,14 @@ bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCou
             for (int x = 0; x < width; x++) J[x] = (I[x] - a[x] * colour) / (1 - a[x]);
         }
         clean.convertTo(clean8, CV_8U);
-        cv::medianBlur(clean8, background, medianSize);
+        // OpenCV's 8-bit median for kernels over 5 is single-threaded: in stripes.
+        background = striped(clean8, medianSize / 2, CV_8U, [&](const cv::Mat &in, cv::Mat &out) {
+            cv::medianBlur(in, out, medianSize);
+        });
         background.convertTo(background, CV_32F);
-        cv::GaussianBlur(background, background, {0, 0}, 1.5);
-        cv::GaussianBlur(clean, mean, {0, 0}, 2);
-        cv::GaussianBlur(clean.mul(clean), meanSquare, {0, 0}, 2);
+        background = gaussianStriped(background, 1.5);
+        mean = gaussianStriped(clean, 2);
+        meanSquare = gaussianStriped(clean.mul(clean), 2);
         for (int y = 0; y < height; y++) {
             const float *I = grey.ptr<float>(y), *J = background.ptr<float>(y);
             const float *m = mean.ptr<float>(y), *m2 = meanSquare.ptr<float>(y);
@@ -211,21 +246,10 @@ bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCou
             }
         }
         // Weighted mean per texel, then two Tukey-reweighted passes against outliers.
-        for (int pass = 0; pass < 3; pass++) {
-            std::fill(sum.begin(), sum.end(), 0.0);
-            std::fill(total.begin(), total.end(), 0.0);
-            for (size_t i = 0; i < n; i++) {
-                float w = weight[i];
-                if (w <= 0) continue;
-                if (pass > 0) {
-                    float r = (sample[i] - tpl[texel[i]]) / 0.15f;
-                    float t = std::max(0.0f, 1 - r * r);
-                    w *= t * t;
-                }
-                sum[texel[i]] += double(w) * sample[i];
-                total[texel[i]] += w;
-            }
-            for (int t = 0; t < texelCount; t++) tpl[t] = total[t] > 1e-9 ? float(sum[t] / total[t]) : 0.0f;
+        texelMeans(sample, weight, texel, nullptr, tpl);
+        for (int pass = 0; pass < 2; pass++) {
+            previous = tpl;
+            texelMeans(sample, weight, texel, previous.data(), tpl);
         }
         for (int y = 0; y < height; y++) {
             float *a = opacity.ptr<float>(y);
