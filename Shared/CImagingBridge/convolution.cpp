@@ -113,7 +113,7 @@ struct WinogradShape {
 
 /// Scratch for one block: V (36 x C x T), M (36 x K x T) and the row buffers.
 struct WinogradScratch {
-    std::vector<float> transformed, products, rows, half;
+    std::vector<float> transformed, products, rows, half, phases;
 };
 
 /// One block of tile rows: input transform, 36 GEMMs, output transform. Inlined into a plain and an
@@ -123,10 +123,11 @@ __attribute__((always_inline)) inline void winogradBlock(const WinogradShape &s,
     const int tilesX = s.tilesX, C = s.channels, K = s.outputs;
     const int firstRow = block * s.rowsPerBlock;
     const int rows = std::min(s.rowsPerBlock, s.tilesY - firstRow), T = rows * tilesX;
-    const int padded = 4 * tilesX + 2; // input columns one tile row reads
+    const int padded = 4 * tilesX + 4; // input columns one tile row reads (4 tilesX + 2), rounded up
     scratch.transformed.resize(size_t(36) * C * T);
     scratch.products.resize(size_t(36) * K * T);
     scratch.rows.resize(size_t(6) * padded);
+    scratch.phases.resize(size_t(4) * (tilesX + 1));
     scratch.half.resize(size_t(36) * tilesX);
     float *V = scratch.transformed.data(), *M = scratch.products.data();
     float *rowBuffer = scratch.rows.data(), *half = scratch.half.data();
@@ -148,14 +149,18 @@ __attribute__((always_inline)) inline void winogradBlock(const WinogradShape &s,
                 std::memcpy(row + left, plane + size_t(y) * s.width, copied * sizeof(float));
                 std::fill(row + left + copied, row + padded, 0.f);
             }
-            // Columns first: half[i][j][t] = Bᵀ over the six columns of tile t in row i.
+            // Columns first: half[i][j][t] = Bᵀ over the six columns of tile t in row i. Each row is
+            // split into its four phases (phase k holds columns 4t + k) so that the transform reads
+            // contiguous memory and vectorises.
+            float *__restrict p0 = scratch.phases.data(), *__restrict p1 = p0 + tilesX + 1,
+                              *__restrict p2 = p1 + tilesX + 1, *__restrict p3 = p2 + tilesX + 1;
             for (int i = 0; i < 6; i++) {
-                const float *row = rowBuffer + i * padded;
-                float *out = half + i * 6 * tilesX;
-                for (int t = 0; t < tilesX; t++) {
-                    const float *d = row + 4 * t;
-                    WINOGRAD_INPUT(d[0], d[1], d[2], d[3], d[4], d[5], out + t, tilesX);
-                }
+                const float *__restrict row = rowBuffer + i * padded;
+                for (int t = 0; t <= tilesX; t++)
+                    p0[t] = row[4 * t], p1[t] = row[4 * t + 1], p2[t] = row[4 * t + 2], p3[t] = row[4 * t + 3];
+                float *__restrict out = half + i * 6 * tilesX;
+                for (int t = 0; t < tilesX; t++)
+                    WINOGRAD_INPUT(p0[t], p1[t], p2[t], p3[t], p0[t + 1], p1[t + 1], out + t, tilesX);
             }
             // Then rows: V[i'j][c][tile] = Bᵀ over half[0..5][j].
             for (int j = 0; j < 6; j++) {
@@ -184,21 +189,25 @@ __attribute__((always_inline)) inline void winogradBlock(const WinogradShape &s,
                 for (int t = 0; t < tilesX; t++)
                     WINOGRAD_OUTPUT(m[0][t], m[1][t], m[2][t], m[3][t], m[4][t], m[5][t], out + t, 6 * tilesX);
             }
+            // Locals, not s.*: the stores below could alias them as far as the compiler knows.
+            const int outWidth = s.outWidth, fullTiles = outWidth / 4;
+            const float floor = s.relu ? 0.f : -INFINITY; // max(v, floor) is the fused ReLU
             for (int a = 0; a < 4; a++) {
                 const int y = 4 * (firstRow + r) + a;
                 if (y >= s.outHeight) break;
-                const float *h = half + a * 6 * tilesX;
-                float *out = plane + size_t(y) * s.outWidth;
-                const int fullTiles = s.outWidth / 4;
-                for (int t = 0; t < tilesX; t++) {
+                const float *__restrict h = half + a * 6 * tilesX;
+                float *__restrict out = plane + size_t(y) * outWidth;
+                for (int t = 0; t < fullTiles; t++) {
                     float values[4];
                     WINOGRAD_OUTPUT(h[t], h[tilesX + t], h[2 * tilesX + t], h[3 * tilesX + t], h[4 * tilesX + t],
                                     h[5 * tilesX + t], values, 1);
-                    const int count = t < fullTiles ? 4 : s.outWidth - 4 * t;
-                    for (int q = 0; q < count; q++) {
-                        const float value = values[q] + bias;
-                        out[4 * t + q] = s.relu ? std::max(value, 0.f) : value;
-                    }
+                    for (int q = 0; q < 4; q++) out[4 * t + q] = std::max(values[q] + bias, floor);
+                }
+                for (int t = fullTiles; t < tilesX; t++) {
+                    float values[4];
+                    WINOGRAD_OUTPUT(h[t], h[tilesX + t], h[2 * tilesX + t], h[3 * tilesX + t], h[4 * tilesX + t],
+                                    h[5 * tilesX + t], values, 1);
+                    for (int q = 0; q < outWidth - 4 * t; q++) out[4 * t + q] = std::max(values[q] + bias, floor);
                 }
             }
         }
