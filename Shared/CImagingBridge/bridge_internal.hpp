@@ -64,16 +64,23 @@ void forRows(int rows, Body body) {
 /// A neighbourhood filter `filter(in, out)` applied in horizontal stripes over OpenCV's threads
 /// (OpenCV 4.6 runs boxFilter, GaussianBlur on floats and medianBlur with large kernels on one
 /// thread). Each stripe is filtered with `reach` rows of real context above and below (at least the
-/// kernel's half height), so the rows kept are exactly those of filtering the whole image, border
-/// handling at the image's edges included. `type` is the output's type.
+/// kernel's half height), so every row kept saw the same pixels as when filtering the whole image,
+/// border handling at the image's edges included: medians and Gaussians come out identical; box
+/// filters, which keep a running sum, can differ in the last bit where the sums are inexact. The
+/// stripes are fixed (64 rows, or 4x the reach), not the scheduler's, so the result does not depend
+/// on the thread count or on timing. `type` is the output's type.
 template <typename Filter>
 cv::Mat striped(const cv::Mat &image, int reach, int type, Filter filter) {
     cv::Mat result(image.size(), type);
-    forRows(image.rows, [&](const cv::Range &rows) {
-        const int top = std::max(0, rows.start - reach), bottom = std::min(image.rows, rows.end + reach);
-        cv::Mat out;
-        filter(image.rowRange(top, bottom), out);
-        out.rowRange(rows.start - top, rows.end - top).copyTo(result.rowRange(rows.start, rows.end));
+    const int height = std::max(64, 4 * reach), stripes = (image.rows + height - 1) / height;
+    cv::parallel_for_(cv::Range(0, stripes), [&](const cv::Range &range) {
+        for (int stripe = range.start; stripe < range.end; stripe++) {
+            const int start = stripe * height, end = std::min(image.rows, start + height);
+            const int top = std::max(0, start - reach), bottom = std::min(image.rows, end + reach);
+            cv::Mat out;
+            filter(image.rowRange(top, bottom), out);
+            out.rowRange(start - top, end - top).copyTo(result.rowRange(start, end));
+        }
     });
     return result;
 }

@@ -173,13 +173,13 @@ bool clearlyVisible(const cv::Mat &opacity) {
 }
 
 /// Per texel: the weighted mean of the samples, with Tukey weights around `centre` (bisquare,
-/// scale 0.15) when given. Pixels are summed in a fixed number of chunks over OpenCV's threads,
-/// each into its own accumulators, then the chunks in order, so the result does not depend on
-/// scheduling.
+/// scale 0.15) when given. Pixels are summed in eight fixed chunks over OpenCV's threads, each into
+/// its own accumulators, then the chunks in order, so the result depends neither on scheduling nor
+/// on the thread count.
 void texelMeans(const std::vector<float> &sample, const std::vector<float> &weight, const std::vector<int> &texel,
                 const float *centre, std::vector<float> &means) {
     const size_t n = sample.size(), texelCount = means.size();
-    const int chunks = std::max(1, std::min(8, cv::getNumThreads() * 2));
+    constexpr int chunks = 8;
     std::vector<std::vector<double>> sums(chunks, std::vector<double>(2 * texelCount, 0.0));
     cv::parallel_for_(cv::Range(0, chunks), [&](const cv::Range &range) {
         for (int chunk = range.start; chunk < range.end; chunk++) {

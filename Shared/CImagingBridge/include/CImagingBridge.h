@@ -93,9 +93,9 @@ int CImagingBridge_convolutionCheck(int channels, int outputs, int height, int w
 
 /// Test support: filters a random width x height image whole and in stripes over the threads
 /// (bridge_internal.hpp's `striped`); kind 0 is an 8-bit median of `size`, 1 a float box mean of
-/// `size`, 2 a float Gaussian of sigma size / 4. Reports the largest difference (0 when exact).
+/// `size`, 2 a float Gaussian of sigma size / 4. Reports the largest difference and largest value.
 int CImagingBridge_stripedFilterCheck(int width, int height, int kind, int size, double *maxDifference,
-                                      char *error, size_t errorSize);
+                                      double *maxValue, char *error, size_t errorSize);
 
 /// Classical fallback: a background model fitted on the image border, colour distance, flood fill
 /// from the border. Writes a side x side foreground map in 0..1 to `coarse`.
