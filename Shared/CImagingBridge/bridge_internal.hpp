@@ -67,12 +67,12 @@ void forRows(int rows, Body body) {
 /// kernel's half height), so every row kept saw the same pixels as when filtering the whole image,
 /// border handling at the image's edges included: medians and Gaussians come out identical; box
 /// filters, which keep a running sum, can differ in the last bit where the sums are inexact. The
-/// stripes are fixed (64 rows, or 4x the reach), not the scheduler's, so the result does not depend
+/// stripes are fixed (128 rows, or 4x the reach), not the scheduler's, so the result does not depend
 /// on the thread count or on timing. `type` is the output's type.
 template <typename Filter>
 cv::Mat striped(const cv::Mat &image, int reach, int type, Filter filter) {
     cv::Mat result(image.size(), type);
-    const int height = std::max(64, 4 * reach), stripes = (image.rows + height - 1) / height;
+    const int height = std::max(128, 4 * reach), stripes = (image.rows + height - 1) / height;
     cv::parallel_for_(cv::Range(0, stripes), [&](const cv::Range &range) {
         for (int stripe = range.start; stripe < range.end; stripe++) {
             const int start = stripe * height, end = std::min(image.rows, start + height);

@@ -17,6 +17,7 @@
 // x86-64; elsewhere only the plain copy exists.
 #include <cblas.h>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <opencv2/dnn.hpp>
 #include <opencv2/dnn/all_layers.hpp>
@@ -113,16 +114,27 @@ struct WinogradShape {
     bool relu;
 };
 
-/// Scratch for one block: V (36 x C x T), M (36 x K x T) and the row buffers. One per thread, kept
-/// between calls and only ever grown: every element used is written before it is read, so there is
-/// no point in clearing megabytes on each call.
-struct WinogradScratch {
-    std::vector<float> transformed, products, rows, half, phases;
-
-    static float *atLeast(std::vector<float> &buffer, size_t count) {
-        if (buffer.size() < count) buffer.resize(count);
-        return buffer.data();
+/// Uninitialised floats that only grow: every element used is written before it is read, so there
+/// is no point in clearing megabytes per call (std::vector would).
+class Scratch {
+  public:
+    float *atLeast(size_t count) {
+        if (count > capacity) {
+            buffer.reset(new float[count]);
+            capacity = count;
+        }
+        return buffer.get();
     }
+
+  private:
+    std::unique_ptr<float[]> buffer;
+    size_t capacity = 0;
+};
+
+/// Scratch for the blocks one parallel body runs: V (36 x C x T), M (36 x K x T) and row buffers.
+/// Freed when the layer's forward ends, so it does not add to the engine's resident memory.
+struct WinogradScratch {
+    Scratch transformed, products, rows, half, phases;
 };
 
 /// One block of tile rows: input transform, 36 GEMMs, output transform. Inlined into a plain and an
@@ -133,11 +145,11 @@ __attribute__((always_inline)) inline void winogradBlock(const WinogradShape &s,
     const int firstRow = block * s.rowsPerBlock;
     const int rows = std::min(s.rowsPerBlock, s.tilesY - firstRow), T = rows * tilesX;
     const int padded = 4 * tilesX + 4; // input columns one tile row reads (4 tilesX + 2), rounded up
-    float *V = WinogradScratch::atLeast(scratch.transformed, size_t(36) * C * T);
-    float *M = WinogradScratch::atLeast(scratch.products, size_t(36) * K * T);
-    float *rowBuffer = WinogradScratch::atLeast(scratch.rows, size_t(6) * padded);
-    float *half = WinogradScratch::atLeast(scratch.half, size_t(36) * tilesX);
-    float *phases = WinogradScratch::atLeast(scratch.phases, size_t(4) * (tilesX + 1));
+    float *V = scratch.transformed.atLeast(size_t(36) * C * T);
+    float *M = scratch.products.atLeast(size_t(36) * K * T);
+    float *rowBuffer = scratch.rows.atLeast(size_t(6) * padded);
+    float *half = scratch.half.atLeast(size_t(36) * tilesX);
+    float *phases = scratch.phases.atLeast(size_t(4) * (tilesX + 1));
 
     for (int c = 0; c < C; c++) {
         const float *plane = s.input + size_t(c) * s.height * s.width;
@@ -343,7 +355,7 @@ class FastConvolution : public cv::dnn::Layer {
         s.rowsPerBlock = std::max(1, std::min(kTilesPerBlock / s.tilesX, (s.tilesY + 3) / 4));
         const int blocks = (s.tilesY + s.rowsPerBlock - 1) / s.rowsPerBlock;
         cv::parallel_for_(cv::Range(0, blocks), [&](const cv::Range &range) {
-            thread_local WinogradScratch scratch;
+            WinogradScratch scratch;
             for (int block = range.start; block < range.end; block++) winogradBlockBest(s, block, scratch);
         });
     }
@@ -357,18 +369,18 @@ class FastConvolution : public cv::dnn::Layer {
         const int rowsPerTile = std::max(1, std::min(kColumnsPerTile / Wo, (Ho + 3) / 4));
         const int tiles = (Ho + rowsPerTile - 1) / rowsPerTile;
         cv::parallel_for_(cv::Range(0, tiles), [&](const cv::Range &range) {
-            thread_local std::vector<float> columns; // grown, never cleared: every element is written
+            Scratch columns;
             for (int tile = range.start; tile < range.end; tile++) {
                 const int y0 = tile * rowsPerTile, y1 = std::min(Ho, y0 + rowsPerTile), count = (y1 - y0) * Wo;
                 const float *matrix = input + size_t(y0) * W;
                 int stride = H * W;
                 if (!pointwise) {
                     // One row per (channel, ky, kx): the input shifted by the tap, zero outside.
-                    if (columns.size() < size_t(depth) * count) columns.resize(size_t(depth) * count);
+                    float *const rowsOfTaps = columns.atLeast(size_t(depth) * count);
                     for (int c = 0; c < C; c++)
                         for (int ky = 0; ky < g.kernelH; ky++)
                             for (int kx = 0; kx < g.kernelW; kx++) {
-                                float *out = columns.data() + size_t((c * g.kernelH + ky) * g.kernelW + kx) * count;
+                                float *out = rowsOfTaps + size_t((c * g.kernelH + ky) * g.kernelW + kx) * count;
                                 const int dx = kx * g.dilationW - g.padW;
                                 const int from = std::clamp(-dx, 0, Wo), to = std::clamp(W - dx, from, Wo);
                                 for (int row = y0; row < y1; row++, out += Wo) {
@@ -383,7 +395,7 @@ class FastConvolution : public cv::dnn::Layer {
                                     std::fill(out + to, out + Wo, 0.f);
                                 }
                             }
-                    matrix = columns.data();
+                    matrix = rowsOfTaps;
                     stride = count;
                 }
                 float *result = output + size_t(y0) * Wo;

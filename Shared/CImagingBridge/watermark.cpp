@@ -217,12 +217,15 @@ bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCou
     std::vector<float> sample(n), weight(n);
     std::vector<float> tpl(texelCount), previous(texelCount);
     for (int round = 1; round <= kRounds; round++) {
-        // The photo without the current overlay estimate, and its smooth background J.
-        for (int y = 0; y < height; y++) {
-            const float *I = grey.ptr<float>(y), *a = opacity.ptr<float>(y);
-            float *J = clean.ptr<float>(y);
-            for (int x = 0; x < width; x++) J[x] = (I[x] - a[x] * colour) / (1 - a[x]);
-        }
+        // The photo without the current overlay estimate, and its smooth background J. (The
+        // per-pixel loops of a round run over the threads: rows are independent.)
+        forRows(height, [&](const cv::Range &rows) {
+            for (int y = rows.start; y < rows.end; y++) {
+                const float *I = grey.ptr<float>(y), *a = opacity.ptr<float>(y);
+                float *J = clean.ptr<float>(y);
+                for (int x = 0; x < width; x++) J[x] = (I[x] - a[x] * colour) / (1 - a[x]);
+            }
+        });
         clean.convertTo(clean8, CV_8U);
         // OpenCV's 8-bit median for kernels over 5 is single-threaded: in stripes.
         background = striped(clean8, medianSize / 2, CV_8U, [&](const cv::Mat &in, cv::Mat &out) {
@@ -232,32 +235,36 @@ bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCou
         background = gaussianStriped(background, 1.5);
         mean = gaussianStriped(clean, 2);
         meanSquare = gaussianStriped(clean.mul(clean), 2);
-        for (int y = 0; y < height; y++) {
-            const float *I = grey.ptr<float>(y), *J = background.ptr<float>(y);
-            const float *m = mean.ptr<float>(y), *m2 = meanSquare.ptr<float>(y);
-            for (int x = 0; x < width; x++) {
-                size_t i = size_t(y) * width + x;
-                float span = colour - J[x];
-                // Copies over contrasting, smooth content say the most about the overlay.
-                float variance = std::max(0.0f, m2[x] - m[x] * m[x]);
-                bool usable = std::abs(span) >= 6;
-                sample[i] = usable ? (I[x] - J[x]) / span : 0;
-                weight[i] = usable ? span * span / (4 + variance) : 0;
+        forRows(height, [&](const cv::Range &rows) {
+            for (int y = rows.start; y < rows.end; y++) {
+                const float *I = grey.ptr<float>(y), *J = background.ptr<float>(y);
+                const float *m = mean.ptr<float>(y), *m2 = meanSquare.ptr<float>(y);
+                for (int x = 0; x < width; x++) {
+                    size_t i = size_t(y) * width + x;
+                    float span = colour - J[x];
+                    // Copies over contrasting, smooth content say the most about the overlay.
+                    float variance = std::max(0.0f, m2[x] - m[x] * m[x]);
+                    bool usable = std::abs(span) >= 6;
+                    sample[i] = usable ? (I[x] - J[x]) / span : 0;
+                    weight[i] = usable ? span * span / (4 + variance) : 0;
+                }
             }
-        }
+        });
         // Weighted mean per texel, then two Tukey-reweighted passes against outliers.
         texelMeans(sample, weight, texel, nullptr, tpl);
         for (int pass = 0; pass < 2; pass++) {
             previous = tpl;
             texelMeans(sample, weight, texel, previous.data(), tpl);
         }
-        for (int y = 0; y < height; y++) {
-            float *a = opacity.ptr<float>(y);
-            for (int x = 0; x < width; x++) {
-                float v = std::clamp(tpl[texel[size_t(y) * width + x]], 0.0f, 0.9f);
-                a[x] = v < 0.02f ? 0 : v;
+        forRows(height, [&](const cv::Range &rows) {
+            for (int y = rows.start; y < rows.end; y++) {
+                float *a = opacity.ptr<float>(y);
+                for (int x = 0; x < width; x++) {
+                    float v = std::clamp(tpl[texel[size_t(y) * width + x]], 0.0f, 0.9f);
+                    a[x] = v < 0.02f ? 0 : v;
+                }
             }
-        }
+        });
         if (round == kGateRound && !clearlyVisible(opacity)) return false;
     }
     // Only where the photo itself shows the overlay: a periodic pattern that is part of the scene
@@ -324,17 +331,25 @@ extern "C" int CImagingBridge_removeTiledWatermark(uint8_t *rgb, int width, int 
         const cv::Mat strokes[2] = {grey - opened, closed - grey};
         const float colours[2] = {255.0f, 0.0f}; // light, dark
         float shortSide = float(std::min(grey.cols, grey.rows));
+        // The two kinds of stroke are searched side by side (OpenCV's DFT and box filters here run
+        // on one thread each), then compared in a fixed order.
+        Lattice candidates[2];
+        bool searched[2] = {false, false};
+        cv::parallel_for_(cv::Range(0, 2), [&](const cv::Range &range) {
+            for (int k = range.start; k < range.end; k++) {
+                cv::Mat signal;
+                cv::min(cv::max(strokes[k], 0.0f), 12.0f, signal);
+                signal -= cv::mean(signal)[0];
+                cv::Mat correlation = autocorrelation(signal);
+                if (correlation.empty()) continue;
+                candidates[k] = findLattice(correlation, shortSide * 0.06f, shortSide * 0.45f);
+                searched[k] = true;
+            }
+        });
         Lattice lattice;
         bool detected = false;
-        for (int k = 0; k < 2; k++) {
-            cv::Mat signal;
-            cv::min(cv::max(strokes[k], 0.0f), 12.0f, signal);
-            signal -= cv::mean(signal)[0];
-            cv::Mat correlation = autocorrelation(signal);
-            if (correlation.empty()) continue;
-            Lattice candidate = findLattice(correlation, shortSide * 0.06f, shortSide * 0.45f);
-            if (candidate.score > lattice.score) lattice = candidate, detected = true;
-        }
+        for (int k = 0; k < 2; k++)
+            if (searched[k] && candidates[k].score > lattice.score) lattice = candidates[k], detected = true;
         // Product texture and noise stay below this; the template fit is the real test.
         if (!detected || lattice.score < 0.015f) return 0;
         int texelCount = 0;
