@@ -281,11 +281,15 @@ std::vector<float> winogradWeights(const float *weights, int outputs, int channe
 
 // MARK: The layer
 
+/// Set on a thread that builds a reference net with OpenCV's own convolutions (the model check
+/// below). The dnn module instantiates layers lazily, in the thread that sets the net up.
+thread_local bool buildingReference = false;
+
 class FastConvolution : public cv::dnn::Layer {
   public:
     static cv::Ptr<cv::dnn::Layer> create(cv::dnn::LayerParams &params) {
         Geometry geometry;
-        if (!readGeometry(params, geometry)) return cv::dnn::ConvolutionLayer::create(params);
+        if (buildingReference || !readGeometry(params, geometry)) return cv::dnn::ConvolutionLayer::create(params);
         return cv::makePtr<FastConvolution>(params, geometry);
     }
 
@@ -480,6 +484,48 @@ extern "C" int CImagingBridge_convolutionCheck(int channels, int outputs, int he
         *maxDifference = cv::norm(reference, result, cv::NORM_INF);
         *maxReference = cv::norm(reference, cv::NORM_INF);
         *usedWinograd = ours->ranWinograd ? 1 : 0;
+        return 0;
+    });
+}
+
+/// Runs the model at `modelPath` on a fixed random 320² input twice: as the engine loads it and with
+/// OpenCV's own convolutions. Reports how many convolution layers each net has and how many of the
+/// engine's are FastConvolution, and the largest difference of the first output (for the tests).
+extern "C" int CImagingBridge_modelConvolutionCheck(const char *modelPath, int *convolutions, int *fast,
+                                                    double *maxDifference, char *error, size_t errorSize) {
+    return imaging::guarded("model convolution check", error, errorSize, [&] {
+        imaging::registerFastConvolution();
+        cv::Mat image(320, 320, CV_32FC3);
+        cv::RNG(20261129).fill(image, cv::RNG::UNIFORM, -2, 2);
+        cv::Mat blob = cv::dnn::blobFromImage(image);
+        auto run = [&](bool reference, int &convolutionCount, int &fastCount) {
+            buildingReference = reference;
+            cv::Mat output;
+            try {
+                cv::dnn::Net net = cv::dnn::readNetFromONNX(modelPath);
+                net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+                net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+                net.setInput(blob);
+                output = net.forward(net.getUnconnectedOutLayersNames().front()).clone();
+                convolutionCount = fastCount = 0;
+                for (const std::string &name : net.getLayerNames()) {
+                    cv::Ptr<cv::dnn::Layer> layer = net.getLayer(net.getLayerId(name));
+                    fastCount += dynamic_cast<FastConvolution *>(layer.get()) != nullptr;
+                    convolutionCount += layer->type == "Convolution";
+                }
+            } catch (...) {
+                buildingReference = false;
+                throw;
+            }
+            buildingReference = false;
+            return output;
+        };
+        int referenceConvolutions = 0, referenceFast = 0;
+        cv::Mat ours = run(false, *convolutions, *fast);
+        cv::Mat theirs = run(true, referenceConvolutions, referenceFast);
+        if (referenceFast != 0 || referenceConvolutions != *convolutions)
+            throw std::runtime_error("the reference net did not use OpenCV's convolutions");
+        *maxDifference = cv::norm(ours, theirs, cv::NORM_INF);
         return 0;
     });
 }

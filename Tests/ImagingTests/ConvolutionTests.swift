@@ -1,4 +1,6 @@
 import CImagingBridge
+import Foundation
+import Imaging
 import Testing
 
 /// The segmentation model's convolution layer (`CImagingBridge/convolution.cpp`) against OpenCV's
@@ -44,5 +46,28 @@ struct ConvolutionTests {
         // Winograd F(4x4, 3x3) reorders float sums; its error is known to be ~1e-5 of the output scale.
         #expect(difference <= 1e-4 * reference, "largest difference \(difference) against \(reference)")
         #expect((winograd == 1) == c.winograd)
+    }
+}
+
+/// The whole model as the engine loads it: every convolution runs in the engine's layer, and the
+/// output (the mask's source) matches OpenCV's own convolutions.
+@Suite("Model convolutions")
+struct ModelConvolutionTests {
+    @Test func everyConvolutionOfTheModelRunsInOurLayerAndTheOutputMatches() async throws {
+        let path = PipelineConfiguration.defaultModelPath
+        try #require(FileManager.default.fileExists(atPath: path), "the model is fetched by scripts/fetch-model.sh")
+        let (status, convolutions, fast, difference, message) = await Fixtures.offPool {
+            () -> (Int32, Int32, Int32, Double, String) in
+            var convolutions: Int32 = 0, fast: Int32 = 0, difference = -1.0
+            var error = [CChar](repeating: 0, count: 512)
+            let status = CImagingBridge_modelConvolutionCheck(path, &convolutions, &fast, &difference, &error, error.count)
+            return (status, convolutions, fast, difference,
+                    String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        try #require(status == 0, Comment(rawValue: message))
+        #expect(convolutions == 119, "U²-Net-p has 119 Conv nodes")
+        #expect(fast == convolutions, "all of them run in FastConvolution")
+        // The output is a sigmoid in 0...1; measured difference ~3e-8.
+        #expect(difference >= 0 && difference <= 1e-4, "largest output difference \(difference)")
     }
 }

@@ -91,6 +91,12 @@ int CImagingBridge_convolutionCheck(int channels, int outputs, int height, int w
                                     double *maxReference, int *usedWinograd, char *error,
                                     size_t errorSize);
 
+/// Test support: runs the ONNX model at `modelPath` on a fixed random input as the engine loads it
+/// and again with OpenCV's own convolution layer. Reports the number of convolution layers, how
+/// many of the engine's run as its own layer (convolution.cpp), and the largest output difference.
+int CImagingBridge_modelConvolutionCheck(const char *modelPath, int *convolutions, int *fast,
+                                         double *maxDifference, char *error, size_t errorSize);
+
 /// Test support: filters a random width x height image whole and in stripes over the threads
 /// (bridge_internal.hpp's `striped`); kind 0 is an 8-bit median of `size`, 1 a float box mean of
 /// `size`, 2 a float Gaussian of sigma size / 4. Reports the largest difference and largest value.
