@@ -1,6 +1,6 @@
 import CImagingBridge
 import Foundation
-import Imaging
+@testable import Imaging  // bridgeCall: a failing bridge call throws its message
 import Testing
 
 /// The segmentation model's convolution layer (`CImagingBridge/convolution.cpp`) against OpenCV's
@@ -35,13 +35,11 @@ struct ConvolutionTests {
     func matchesOpenCV(_ c: Case) throws {
         var difference = 0.0, reference = 0.0
         var winograd: Int32 = 0
-        var error = [CChar](repeating: 0, count: 512)
-        let status = CImagingBridge_convolutionCheck(
-            Int32(c.channels), Int32(c.outputs), Int32(c.height), Int32(c.width), Int32(c.kernel),
-            Int32(c.dilation), Int32(c.pad), c.relu ? 1 : 0, &difference, &reference, &winograd, &error,
-            error.count)
-        let message = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        try #require(status == 0, Comment(rawValue: message))
+        try bridgeCall {
+            CImagingBridge_convolutionCheck(
+                Int32(c.channels), Int32(c.outputs), Int32(c.height), Int32(c.width), Int32(c.kernel),
+                Int32(c.dilation), Int32(c.pad), c.relu ? 1 : 0, &difference, &reference, &winograd, $0, $1)
+        }
         #expect(reference > 1, "the reference output is not trivially small")
         // Winograd F(4x4, 3x3) reorders float sums; its error is known to be ~1e-5 of the output scale.
         #expect(difference <= 1e-4 * reference, "largest difference \(difference) against \(reference)")
@@ -56,15 +54,12 @@ struct ModelConvolutionTests {
     @Test func everyConvolutionOfTheModelRunsInOurLayerAndTheOutputMatches() async throws {
         let path = PipelineConfiguration.defaultModelPath
         try #require(FileManager.default.fileExists(atPath: path), "the model is fetched by scripts/fetch-model.sh")
-        let (status, convolutions, fast, difference, message) = await Fixtures.offPool {
-            () -> (Int32, Int32, Int32, Double, String) in
+        let (convolutions, fast, difference) = try await Fixtures.offPool {
+            () throws(ImagingError) -> (Int32, Int32, Double) in
             var convolutions: Int32 = 0, fast: Int32 = 0, difference = -1.0
-            var error = [CChar](repeating: 0, count: 512)
-            let status = CImagingBridge_modelConvolutionCheck(path, &convolutions, &fast, &difference, &error, error.count)
-            return (status, convolutions, fast, difference,
-                    String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            try bridgeCall { CImagingBridge_modelConvolutionCheck(path, &convolutions, &fast, &difference, $0, $1) }
+            return (convolutions, fast, difference)
         }
-        try #require(status == 0, Comment(rawValue: message))
         #expect(convolutions == 119, "U²-Net-p has 119 Conv nodes")
         #expect(fast == convolutions, "all of them run in FastConvolution")
         // The output is a sigmoid in 0...1; measured difference ~3e-8.
