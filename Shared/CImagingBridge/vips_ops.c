@@ -158,9 +158,9 @@ int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels, in
     if (vips_image_get_bands(image) > *bands) {
         STEP(vips_extract_band(in, &next, 0, "n", *bands, NULL), "the image cannot be converted");
     } else if (vips_image_get_bands(image) == 1) {
-        VipsImage *bands[3] = {image, image, image};
+        VipsImage *grey[3] = {image, image, image};
         VipsImage *joined = NULL;
-        if (vips_bandjoin(bands, &joined, 3, NULL) != 0) {
+        if (vips_bandjoin(grey, &joined, 3, NULL) != 0) {
             take_vips_error(error, errorSize, "the grey image cannot be converted");
             g_object_unref(image);
             return status_on_failure;
