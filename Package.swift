@@ -110,6 +110,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
             ],
             path: "Shared/ServiceSupport", swiftSettings: swiftSettings),
 
@@ -117,8 +118,9 @@ let package = Package(
         .executableTarget(
             name: "ApiGateway",
             dependencies: [
-                "ServiceSupport",
+                "ServiceSupport", "Database",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Services/api-gateway", resources: [.copy("Resources/openapi.json"), .copy("Resources/web")], swiftSettings: swiftSettings),
         .executableTarget(
@@ -169,7 +171,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "ServiceSupport", "Database", "Shared",
+                "ServiceSupport", "Database", "Shared", "Imaging",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

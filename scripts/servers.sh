@@ -2,11 +2,17 @@
 # Runs RabbitMQ, Redis and PostgreSQL from Debian's packages as background processes bound to
 # 127.0.0.1, with their data under .var/ (no systemd needed).
 #
-# Usage: scripts/servers.sh start|stop|status|restart [rabbitmq|redis|postgres ...]
+# Usage: scripts/servers.sh start|stop|status|restart|kill [rabbitmq|redis|postgres ...]
 #        scripts/servers.sh vhost add|delete <name>     (RabbitMQ virtual hosts for isolated tests)
 #   No server named = all three. Every command is idempotent: starting a running server does
 #   nothing, stopping a stopped one does nothing. `start` returns only once each server answers.
 #   `restart redis` while tests use the other servers is fine (tests do exactly that).
+#   `kill` is a crash: SIGKILL to the server's whole process group, no clean shutdown (the fault
+#   suite uses it on its own private servers).
+#
+#   A second, private set of servers (the fault suite runs one per round) takes other ports and
+#   another data folder: CYCLORAMA_VAR=<dir> CYCLORAMA_RABBITMQ_PORT=5673 CYCLORAMA_REDIS_PORT=6380
+#   CYCLORAMA_POSTGRES_PORT=5434 CYCLORAMA_RABBITMQ_NODE=faults1@localhost scripts/servers.sh start
 #
 #   server     address           data                 log
 #   rabbitmq   127.0.0.1:5672    .var/rabbitmq        .var/log/rabbitmq/
@@ -21,14 +27,15 @@ ALL_SERVERS=(rabbitmq redis postgres)
 # Runs as root through the real scripts in /usr/lib/rabbitmq/bin (the /usr/sbin wrappers switch
 # user). Its own HOME holds the Erlang cookie that the server and rabbitmqctl share.
 
-RABBITMQ_PORT=5672
+RABBITMQ_PORT="${CYCLORAMA_RABBITMQ_PORT:-5672}"
+RABBITMQ_NODE="${CYCLORAMA_RABBITMQ_NODE:-rabbit@localhost}"
 RABBITMQ_BIN=/usr/lib/rabbitmq/bin
 RABBITMQ_BASE="$CYCLORAMA_VAR/rabbitmq"
 RABBITMQ_PIDFILE="$RUN_DIR/rabbitmq.pid"
 
 rabbitmq_env() {
     export HOME="$RABBITMQ_BASE/home"
-    export RABBITMQ_NODENAME=rabbit@localhost
+    export RABBITMQ_NODENAME="$RABBITMQ_NODE"
     export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
     export RABBITMQ_NODE_PORT="$RABBITMQ_PORT"
     export ERL_EPMD_ADDRESS=127.0.0.1
@@ -39,7 +46,7 @@ rabbitmq_env() {
     export RABBITMQ_CONFIG_FILE="$RABBITMQ_BASE/rabbitmq.conf"
     export RABBITMQ_CONF_ENV_FILE="$RABBITMQ_BASE/rabbitmq-env.conf"
     export ERL_CRASH_DUMP="$LOG_DIR/rabbitmq/erl_crash.dump"
-    # Erlang distribution (port 25672, and the CLI tools' own ports) on loopback only.
+    # Erlang distribution (port 20000 + the AMQP port, and the CLI tools' own ports) on loopback only.
     export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
     export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 }
@@ -88,7 +95,7 @@ rabbitmq_wait_ready() {
     if ! rabbitmqctl wait --timeout 120 "$RABBITMQ_PIDFILE" >>"$LOG_DIR/rabbitmq/wait.log" 2>&1; then
         warn "rabbitmq did not become ready"
         show_log_tail "$LOG_DIR/rabbitmq/startup.log"
-        show_log_tail "$LOG_DIR/rabbitmq/rabbit@localhost.log"
+        show_log_tail "$LOG_DIR/rabbitmq/$RABBITMQ_NODE.log"
         return 1
     fi
     wait_until "rabbitmq port $RABBITMQ_PORT" 30 port_open "$RABBITMQ_PORT"
@@ -108,6 +115,18 @@ rabbitmq_stop() {
     ok "rabbitmq stopped"
 }
 
+# A crash: SIGKILL to the Erlang VM and its port programs (never epmd, which other nodes share).
+rabbitmq_kill() {
+    local pid
+    pid="$(rabbitmq_pid)" || { ok "rabbitmq not running"; return 0; }
+    say "killing rabbitmq (pid $pid, SIGKILL)"
+    pkill -KILL -P "$pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_until "rabbitmq exit" 30 bash -c "! kill -0 $pid 2>/dev/null || grep -q '^[^ ]* [^ ]* Z' /proc/$pid/stat"
+    rm -f "$RABBITMQ_PIDFILE"
+    ok "rabbitmq killed"
+}
+
 epmd_kill() {
     (rabbitmq_env && epmd -kill >/dev/null 2>&1) || true
 }
@@ -125,10 +144,11 @@ rabbitmq_status() {
 }
 
 # MARK: Redis
-# Append-only file on, so a restart keeps the keys (job mappings, semaphore leases) like a
-# production Redis would.
+# Append-only file on and synced on every write, so a restart — even a crash — keeps the keys
+# (dispatch records, concurrency leases) like a production Redis must: a lease lost in a crash
+# would let one job too many run at the backend (docs/reliability.md, I4).
 
-REDIS_PORT=6379
+REDIS_PORT="${CYCLORAMA_REDIS_PORT:-6379}"
 REDIS_DIR="$CYCLORAMA_VAR/redis"
 REDIS_PIDFILE="$RUN_DIR/redis.pid"
 
@@ -149,7 +169,7 @@ redis_start() {
     say "starting redis on 127.0.0.1:$REDIS_PORT"
     (close_locks && exec redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$REDIS_DIR" \
         --daemonize yes --pidfile "$REDIS_PIDFILE" --logfile "$LOG_DIR/redis.log" \
-        --appendonly yes --appendfsync everysec --save '' \
+        --appendonly yes --appendfsync always --save '' \
         --maxclients 10000 --loglevel notice)
     if ! wait_until redis 60 redis_ping; then
         show_log_tail "$LOG_DIR/redis.log"
@@ -172,6 +192,16 @@ redis_stop() {
     ok "redis stopped"
 }
 
+redis_kill() {
+    local pid
+    pid="$(redis_pid)" || { ok "redis not running"; return 0; }
+    say "killing redis (pid $pid, SIGKILL)"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_until "redis exit" 30 bash -c "! kill -0 $pid 2>/dev/null || grep -q '^[^ ]* [^ ]* Z' /proc/$pid/stat"
+    rm -f "$REDIS_PIDFILE"
+    ok "redis killed"
+}
+
 redis_status() {
     local pid
     if pid="$(redis_pid)" && redis_ping; then
@@ -188,7 +218,7 @@ redis_status() {
 # PostgreSQL refuses to run as root: when we are root it runs as the `postgres` user, which must
 # own the data directory and be able to reach it.
 
-POSTGRES_PORT=5433
+POSTGRES_PORT="${CYCLORAMA_POSTGRES_PORT:-5433}"
 POSTGRES_DB=cyclorama
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_BASE="$CYCLORAMA_VAR/postgres"
@@ -310,6 +340,25 @@ pg_stop() {
     ok "postgres stopped"
 }
 
+# A crash of the whole server: SIGKILL to the postmaster and every backend it forked. A killed
+# postmaster can linger as a zombie in this sandbox, which PostgreSQL would take for a running
+# server: its stale lock files (postmaster.pid, the socket's) are removed once every process is gone.
+pg_kill() {
+    local pid children
+    pid="$(pg_pid)" || { ok "postgres not running"; return 0; }
+    children="$(pgrep -P "$pid" || true)"
+    say "killing postgres (pid $pid and its $(wc -w <<<"$children") backends, SIGKILL)"
+    kill -KILL "$pid" $children 2>/dev/null || true
+    local p
+    for p in $pid $children; do
+        wait_until "postgres process $p exit" 30 bash -c "! kill -0 $p 2>/dev/null || grep -q '^[^ ]* [^ ]* Z' /proc/$p/stat"
+    done
+    local socket_dir
+    socket_dir="$(pg_socket_dir)"
+    rm -f "$PG_DATA/postmaster.pid" "$socket_dir/.s.PGSQL.$POSTGRES_PORT" "$socket_dir/.s.PGSQL.$POSTGRES_PORT.lock"
+    ok "postgres killed"
+}
+
 pg_status() {
     local pid url="postgres://postgres@127.0.0.1:$POSTGRES_PORT/$POSTGRES_DB"
     if pid="$(pg_pid)" && pg_ready; then
@@ -357,6 +406,7 @@ lock_name() { echo "server-$1"; }
 do_start() { with_lock "$(lock_name "$1")" "$(server_function "$1")_start"; }
 do_stop() { with_lock "$(lock_name "$1")" "$(server_function "$1")_stop"; }
 do_restart() { with_lock "$(lock_name "$1")" restart_one "$1"; }
+do_kill() { with_lock "$(lock_name "$1")" "$(server_function "$1")_kill"; }
 restart_one() {
     local fn
     fn="$(server_function "$1")"
@@ -388,6 +438,9 @@ main() {
             ;;
         restart)
             for server in "${servers[@]}"; do do_restart "$server" || rc=1; done
+            ;;
+        kill)
+            for server in "${servers[@]}"; do do_kill "$server" || rc=1; done
             ;;
         status)
             for server in "${servers[@]}"; do "$(server_function "$server")_status" || rc=1; done

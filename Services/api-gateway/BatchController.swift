@@ -18,7 +18,7 @@ struct BatchController: Sendable {
 
     let media: MediaStore
     let ledger: JobLedger
-    let broker: AMQPConnection
+    let intake: GenerationIntake
     let redis: RedisClient
     let hub: JobEventHub
     let budget: BudgetGuard
@@ -78,27 +78,23 @@ struct BatchController: Sendable {
         }
 
         try await budget.check()
-        let batchId = UUID()
+        let newIds = GenerationIntake.ids(for: request)
+        let batchId = newIds.id("batch")
         let optionsJSON = try GenerationController.json(options)
         let requests = ids.map { id in
             RequestGeneration(
-                correlationId: batchId.uuidString, jobId: UUID(), mediaId: id, kind: .batchItem, batchId: batchId,
-                options: options, requestedBy: "api-gateway")
+                correlationId: batchId.uuidString, jobId: newIds.id("job:\(id.lowercasedString)"), mediaId: id, kind: .batchItem,
+                batchId: batchId, options: options, requestedBy: "api-gateway")
         }
-        try await ledger.insertBatch(
+        // Accepted once the ledger has the batch (GenerationIntake); the same request again finds it.
+        if try await ledger.insertBatch(
             id: batchId, optionsJSON: optionsJSON,
-            jobs: requests.map { NewJob(id: $0.jobId, kind: "batch", batchId: batchId, mediaId: $0.mediaId, optionsJSON: optionsJSON, correlationId: $0.correlationId) })
-        // Durable from here on. Publish; what the broker refuses now the outbox sweep publishes later.
-        var published = 0
-        for request in requests {
-            do {
-                try await broker.publish(request)
-                published += 1
-            } catch {
-                logger.warning(
-                    "batch publishing stopped; the outbox sweep will publish the rest",
-                    metadata: ["batchId": "\(batchId)", "published": "\(published)", "error": "\(error)"])
-                break
+            jobs: requests.map { NewJob(id: $0.jobId, kind: "batch", batchId: batchId, mediaId: $0.mediaId, optionsJSON: optionsJSON, correlationId: $0.correlationId) }) {
+            await intake.publish(requests)
+        } else {
+            guard let existing = try await ledger.batch(batchId), Set(existing.items.map(\.id)) == Set(requests.map(\.jobId)) else {
+                throw APIError(.conflict, code: "idempotency_conflict",
+                               message: "this Idempotency-Key created a batch of other media; use a new key")
             }
         }
         let answer = BatchCreatedResponse(
@@ -176,51 +172,6 @@ struct BatchStatusResponse: ResponseCodable, Equatable {
             Item(
                 mediaId: job.mediaId.lowercasedString, jobId: job.id.lowercasedString, status: job.status.rawValue,
                 error: ErrorJSON(job: job))
-        }
-    }
-}
-
-/// The outbox sweep: publishes the request of every job still QUEUED a while after it was accepted
-/// (its publish failed after the ledger row was written, or the gateway died in between). Each
-/// sweep claims its jobs in the ledger, so several gateways never publish the same job twice at
-/// once; a request that was only slow, not lost, is harmless twice (every consumer is idempotent
-/// by jobId).
-struct OutboxSweeper: Service {
-    let ledger: JobLedger
-    let broker: AMQPConnection
-    let logger: Logger
-    var interval: Duration = .seconds(15)
-    var staleAfter: Duration = .seconds(60)
-
-    func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                while true {
-                    try await Task.sleep(for: interval)
-                    do {
-                        try await sweep()
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        logger.warning("outbox sweep failed; next time", metadata: ["error": "\(error)"])
-                    }
-                }
-            }
-        } catch is CancellationError {
-            // Shutting down.
-        }
-    }
-
-    func sweep() async throws {
-        for (job, optionsJSON) in try await ledger.claimStaleQueued(olderThan: staleAfter) {
-            let options = (try? JSONDecoder().decode(GenerationOptions.self, from: Data(optionsJSON.utf8))) ?? GenerationOptions()
-            let kind: GenerationKind =
-                job.kind == "batch" && job.batchId != nil ? .batchItem : job.kind == "variation" && job.variationName != nil ? .variation : .single
-            try await broker.publish(RequestGeneration(
-                correlationId: job.correlationId, jobId: job.id, mediaId: job.mediaId, kind: kind,
-                batchId: kind == .batchItem ? job.batchId : nil, variationName: kind == .variation ? job.variationName : nil,
-                options: options, requestedBy: "api-gateway (outbox)"))
-            logger.info("outbox: published a queued job's request again", metadata: ["jobId": "\(job.id)"])
         }
     }
 }

@@ -30,18 +30,21 @@ func buildGateway(
     let store = MediaStore(client: database.client)
     let media = MediaController(store: store, files: MediaFiles(root: gateway.mediaRoot), signer: gateway.signer)
     let hub = JobEventHub()
-    let ledger = JobLedger(client: database.client)
+    let ledger = gateway.ledger(database.client)
     let budget = BudgetGuard(settings: settingsClient, ledger: ledger)
+    let intake = GenerationIntake(broker: host.broker, hub: hub, logger: host.logger)
     let generation = GenerationController(
-        media: store, ledger: ledger, broker: host.broker,
+        media: store, ledger: ledger, intake: intake,
         redis: redis, hub: hub, budget: budget, logger: host.logger)
     let settings = SettingsController(settings: settingsClient, secrets: gateway.secrets)
     let batches = BatchController(
-        media: store, ledger: ledger, broker: host.broker, redis: redis, hub: hub, budget: budget, logger: host.logger)
-    host.addWorker(OutboxSweeper(ledger: ledger, broker: host.broker, logger: host.logger))
+        media: store, ledger: ledger, intake: intake, redis: redis, hub: hub, budget: budget, logger: host.logger)
+    host.addWorker(JobReaper(
+        ledger: ledger, broker: host.broker, redis: redis, logger: host.logger,
+        interval: gateway.reaperInterval, outboxAfter: gateway.outboxAfter))
     let variations = VariationController(
         media: store, files: MediaFiles(root: gateway.mediaRoot), variations: VariationStore(client: database.client),
-        broker: host.broker, settings: settingsClient, budget: budget, logger: host.logger)
+        intake: intake, queueDeadline: gateway.queueDeadline, settings: settingsClient, budget: budget, logger: host.logger)
     let webhooks = WebhookController(ledger: ledger, broker: host.broker, logger: host.logger)
     host.addRoutes { router in
         router.get("/media/:id/file", use: media.signedFile)

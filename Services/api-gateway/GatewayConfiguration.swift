@@ -1,4 +1,6 @@
+import Database
 import Foundation
+import PostgresNIO
 import ServiceSupport
 
 /// Settings particular to the gateway, from environment variables.
@@ -9,18 +11,47 @@ import ServiceSupport
 /// | `MEDIA_ROOT`                 | `.var/media` | where media files are stored (content-addressed) |
 /// | `MEDIA_URL_SECRET[_FILE]`    | `.var/media-url-secret` | the secret of the signed, token-free `/media/<id>/file` links backends fetch (shared with prompt-service) |
 /// | `CYCLORAMA_MASTER_KEY[_FILE]` | `.var/master-key` | the AES-GCM key secrets are sealed with (shared with settings-service and runpod-dispatcher) |
+/// | `JOB_QUEUE_DEADLINE_SECONDS` | `86400` | how long an accepted job may wait to be submitted to a backend before the reaper ends it `timed_out` |
+/// | `JOB_FINISH_SLACK_SECONDS`   | `600`   | once submitted, how long past the dispatcher's deadline a job may take to be stored before the reaper ends it |
+/// | `JOB_REAPER_INTERVAL_SECONDS` | `15`   | how often the reaper (outbox and deadlines) looks at the ledger |
+/// | `JOB_OUTBOX_AFTER_SECONDS`   | `60`    | a job still QUEUED this long after it was last touched has its request published again |
 struct GatewayConfiguration: Sendable {
     var adminTokenFile: String?
     var mediaRoot: URL
     var signer: MediaURLSigner
     /// Seals the RunPod key before it goes to the settings-service (`CYCLORAMA_MASTER_KEY[_FILE]`).
     var secrets: SecretBox
+    var queueDeadline: Duration = JobLedger.defaultQueueDeadline
+    var finishSlack: Duration = JobLedger.defaultFinishSlack
+    var reaperInterval: Duration = .seconds(15)
+    var outboxAfter: Duration = .seconds(60)
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> GatewayConfiguration {
-        GatewayConfiguration(
+        var configuration = GatewayConfiguration(
             adminTokenFile: environment["CYCLORAMA_ADMIN_TOKEN_FILE"],
             mediaRoot: URL(fileURLWithPath: environment["MEDIA_ROOT"] ?? ".var/media"),
             signer: try MediaURLSigner.fromEnvironment(environment),
             secrets: try SecretBox.fromEnvironment(environment))
+        if let seconds = try environment.integer("JOB_QUEUE_DEADLINE_SECONDS", in: 10...(30 * 86_400)) {
+            configuration.queueDeadline = .seconds(seconds)
+        }
+        if let seconds = try environment.integer("JOB_FINISH_SLACK_SECONDS", in: 10...86_400) {
+            configuration.finishSlack = .seconds(seconds)
+        }
+        if let seconds = try environment.integer("JOB_REAPER_INTERVAL_SECONDS", in: 1...3600) {
+            configuration.reaperInterval = .seconds(seconds)
+        }
+        if let seconds = try environment.integer("JOB_OUTBOX_AFTER_SECONDS", in: 1...3600) {
+            configuration.outboxAfter = .seconds(seconds)
+        }
+        return configuration
+    }
+
+    /// The job ledger with this gateway's deadlines.
+    func ledger(_ client: PostgresClient) -> JobLedger {
+        var ledger = JobLedger(client: client)
+        ledger.queueDeadline = queueDeadline
+        ledger.finishSlack = finishSlack
+        return ledger
     }
 }

@@ -13,7 +13,7 @@ import Shared
 struct GenerationController: Sendable {
     let media: MediaStore
     let ledger: JobLedger
-    let broker: AMQPConnection
+    let intake: GenerationIntake
     let redis: RedisClient
     let hub: JobEventHub
     let budget: BudgetGuard
@@ -43,19 +43,19 @@ struct GenerationController: Sendable {
                     "media \(mediaId.lowercasedString) is \(item.file.mimeType), not an image", code: "not_an_image")
             }
             try await budget.check()
-            let jobId = UUID()
+            let jobId = GenerationIntake.ids(for: request).id("job")
             let command = RequestGeneration(jobId: jobId, mediaId: mediaId, options: options, requestedBy: "api-gateway")
-            try await ledger.insert(NewJob(
-                id: jobId, mediaId: mediaId, optionsJSON: try Self.json(options), correlationId: command.correlationId))
-            do {
-                try await broker.publish(command)
-            } catch {
-                // Not accepted by the broker: the job must not exist at all.
-                logger.error("generation request not confirmed by the broker", metadata: ["jobId": "\(jobId)", "error": "\(error)"])
-                try? await ledger.remove(jobId)
-                throw APIError.unavailable("the message broker did not accept the request; nothing was started, try again")
+            // Accepted once the ledger has it (GenerationIntake): no 503 after this line.
+            if try await ledger.insert(NewJob(
+                id: jobId, mediaId: mediaId, optionsJSON: try Self.json(options), correlationId: command.correlationId)) {
+                await intake.publish([command])
+            } else {
+                // The same request again (its Idempotency-Key): the job it created, not a second one.
+                guard let existing = try await ledger.job(jobId), existing.mediaId == mediaId else {
+                    throw APIError(.conflict, code: "idempotency_conflict",
+                                   message: "this Idempotency-Key created a job for other media; use a new key")
+                }
             }
-            hub.notify(jobId)
             return (.accepted, try Self.json(GenerateResponse(jobId: jobId.lowercasedString)))
         }()
         return Self.response(status, json)

@@ -45,12 +45,14 @@ struct JobEventRecorder: Sendable {
         switch event {
         case .generationProgressed(let progress):
             try await ensure(progress.jobId, mediaId: progress.mediaId, correlationId: progress.correlationId)
-            try await ledger.advance(progress.jobId, to: Self.status(of: progress.stage))
+            try await ledger.advance(
+                progress.jobId, to: Self.status(of: progress.stage), replyToJSON: try progress.replyTo.map(Self.json))
             hub.notify(progress.jobId, detail: progress.detail)
         case .generationSubmitted(let submitted):
             try await ensure(submitted.jobId, mediaId: submitted.mediaId, correlationId: submitted.correlationId)
             try await ledger.advance(
-                submitted.jobId, to: .submitted, backend: submitted.backend.rawValue, backendJobId: submitted.backendJobId)
+                submitted.jobId, to: .submitted, backend: submitted.backend.rawValue, backendJobId: submitted.backendJobId,
+                dispatcherDeadline: submitted.deadline)
             hub.notify(submitted.jobId)
         case .generationFailed(let failed):
             try await ensure(failed.jobId, mediaId: failed.mediaId, correlationId: failed.correlationId)
@@ -73,6 +75,10 @@ struct JobEventRecorder: Sendable {
     /// A job published straight onto the broker has no ledger row until its first event.
     private func ensure(_ jobId: UUID, mediaId: UUID, correlationId: String) async throws {
         try await ledger.ensure(jobId, mediaId: mediaId, kind: "single", batchId: nil, variationName: nil, correlationId: correlationId)
+    }
+
+    static func json(_ address: ReplyAddress) throws -> String {
+        String(decoding: try JSONEncoder().encode(address), as: UTF8.self)
     }
 
     static func status(of stage: GenerationStage) -> JobStatus {

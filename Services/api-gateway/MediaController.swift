@@ -80,12 +80,25 @@ struct MediaController: Sendable {
     @Sendable func signedFile(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try Self.uuid(context, "id")
         let query = request.uri.queryParameters
+        let version = query["v"].map(String.init)
         guard let signer,
               signer.isValid(
-                mediaId: id, expires: query["expires"].map(String.init) ?? "",
+                mediaId: id, version: version, expires: query["expires"].map(String.init) ?? "",
                 signature: query["signature"].map(String.init) ?? "")
         else {
             throw APIError(.forbidden, code: "invalid_signature", message: "the link is invalid or has expired")
+        }
+        if let version {
+            // A link to one exact file: served from disk, PostgreSQL is not needed (nor asked).
+            guard let path = MediaURLSigner.path(ofVersion: version),
+                  let url = files.url(for: StoredFile(path: path, mimeType: "", width: 1, height: 1, bytes: 0, sha256: "")),
+                  let data = FileManager.default.contents(atPath: url.path), let sniffed = ImageSniffer.sniff(Array(data))
+            else { throw APIError.notFound("media \(id.lowercasedString) has no file \(version.prefix(80))") }
+            let etag = "\"\(version.prefix(64))\""
+            if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
+            return Response(
+                status: .ok, headers: [.contentType: sniffed.mimeType, .eTag: etag, .cacheControl: "private, max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         guard let media = try await store.media(id) else { throw APIError.notFound("no media \(id.lowercasedString)") }
         return try await serve(media, request)

@@ -40,6 +40,9 @@ struct SettingsController: Sendable {
     private func ask(_ call: () async throws -> SettingsReply) async throws -> SettingsReply {
         do {
             return try await call()
+        } catch let error where Outage.isOutage(error) {
+            // An update that gets no answer in time is never applied later (SettingsRequest.notAfter).
+            throw APIError.unavailable("the settings-service did not answer; nothing was changed, try again (\(error))")
         } catch let error as SettingsClientError {
             throw APIError.unavailable("the settings-service did not answer: \(error.message)")
         }

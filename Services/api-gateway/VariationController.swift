@@ -14,7 +14,8 @@ struct VariationController: Sendable {
     let media: MediaStore
     let files: MediaFiles
     let variations: VariationStore
-    let broker: AMQPConnection
+    let intake: GenerationIntake
+    let queueDeadline: Duration
     let settings: SettingsClient
     let budget: BudgetGuard
     let logger: Logger
@@ -32,7 +33,7 @@ struct VariationController: Sendable {
         let prompts = try Self.customPrompts(body)
         let enabled: String?
         do { enabled = try await settings.settings()["aiImageAbTestEnabled"] } catch {
-            throw APIError.unavailable("the settings-service did not answer; try again")
+            throw APIError.unavailable("the settings-service did not answer and no settings are known yet; try again")
         }
         guard enabled == "true" else {
             throw APIError(.conflict, code: "ab_testing_disabled",
@@ -43,7 +44,8 @@ struct VariationController: Sendable {
             throw APIError.badRequest("media \(mediaId.lowercasedString) is \(item.file.mimeType), not an image", code: "not_an_image")
         }
         try await budget.check()
-        let setId = UUID()
+        let newIds = GenerationIntake.ids(for: request)
+        let setId = newIds.id("set")
         var wanted: [(name: String, options: GenerationOptions, prompt: String?)] = StandardVariations.all.map {
             ($0.name, GenerationOptions(shadowStyle: $0.shadowStyle), nil)
         }
@@ -52,20 +54,17 @@ struct VariationController: Sendable {
         }
         let requests = try wanted.map { variation -> (RequestGeneration, NewVariation) in
             let request = RequestGeneration(
-                correlationId: setId.uuidString, jobId: UUID(), mediaId: mediaId, kind: .variation,
+                correlationId: setId.uuidString, jobId: newIds.id("job:\(variation.name)"), mediaId: mediaId, kind: .variation,
                 variationName: variation.name, options: variation.options, requestedBy: "api-gateway")
             let row = NewVariation(
                 jobId: request.jobId, name: variation.name, prompt: variation.prompt,
                 optionsJSON: try GenerationController.json(variation.options))
             return (request, row)
         }
-        try await variations.insertSet(setId, mediaId: mediaId, correlationId: setId.uuidString, variations: requests.map(\.1))
-        // Durable from here; the outbox sweep publishes what the broker refuses now.
-        for (request, _) in requests {
-            do { try await broker.publish(request) } catch {
-                logger.warning("variation publishing stopped; the outbox sweep will publish the rest", metadata: ["error": "\(error)"])
-                break
-            }
+        // Accepted once the ledger has the set (GenerationIntake); the same request again finds it.
+        if try await variations.insertSet(
+            setId, mediaId: mediaId, correlationId: setId.uuidString, variations: requests.map(\.1), queueDeadline: queueDeadline) {
+            await intake.publish(requests.map(\.0))
         }
         let answer = VariationsCreatedResponse(
             setId: setId.lowercasedString,

@@ -13,11 +13,12 @@ import ServiceSupport
 /// | `LOCAL_ENGINE_RESULT_TTL_SECONDS` | int | 1800 | how long finished jobs and their images are kept |
 /// | `LOCAL_ENGINE_ALLOWED_HOSTS` | list | `127.0.0.1:8080,localhost:8080` | hosts `input.image` may be fetched from (`host` or `host:port`; `*` = any) |
 /// | `LOCAL_ENGINE_FETCH_TIMEOUT_SECONDS` | double | 30 | whole-download timeout for `input.image` |
+/// | `LOCAL_ENGINE_FETCH_RETRY_SECONDS` | double | 180 | how long a source that does not answer (or answers 5xx / 429 / 408) is tried again before the job fails; within `policy.executionTimeout` |
 /// | `LOCAL_ENGINE_MAX_IMAGE_MB` | int | 25 | largest accepted input image (downloaded or decoded data URI) |
 /// | `LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS` | double | 10 | pause between webhook attempts (3 attempts in all) |
 /// | `LOCAL_ENGINE_SIMULATE_MS` | int | unset | benchmark mode: skip the image work, wait this long, return the input |
 /// | `LOCAL_ENGINE_MODEL` | path | `.var/models/u2netp.onnx` | the segmentation model (read by Imaging's `PipelineConfiguration`) |
-/// | `LOCAL_ENGINE_RESULTS_DIR` | path | `$TMPDIR/cyclorama-local-engine-<port>` | where result images live (emptied at start) |
+/// | `LOCAL_ENGINE_RESULTS_DIR` | path | `$TMPDIR/cyclorama-local-engine-<port>` | where result images live (kept across restarts for their time to live) |
 /// | `LOCAL_ENGINE_PUBLIC_URL` | url | from the request's Host | base of `output.image_url` |
 public struct EngineConfiguration: Sendable {
     public var service: ServiceConfiguration
@@ -28,6 +29,7 @@ public struct EngineConfiguration: Sendable {
     public var resultTTL: Duration
     public var allowedHosts: AllowedHosts
     public var fetchTimeout: Duration
+    public var fetchRetryWindow: Duration
     public var maxImageBytes: Int
     public var webhookRetryInterval: Duration
     /// When set, the engine skips the image work and answers after this long (benchmark mode).
@@ -53,6 +55,7 @@ public struct EngineConfiguration: Sendable {
         resultTTL = .seconds(30 * 60)
         allowedHosts = AllowedHosts(["127.0.0.1:8080", "localhost:8080"])
         fetchTimeout = .seconds(30)
+        fetchRetryWindow = .seconds(180)
         maxImageBytes = 25 << 20
         webhookRetryInterval = .seconds(10)
         simulatedLatency = nil
@@ -80,6 +83,9 @@ public struct EngineConfiguration: Sendable {
         }
         if let seconds = try environment.double("LOCAL_ENGINE_FETCH_TIMEOUT_SECONDS", in: 0.1...600) {
             configuration.fetchTimeout = .milliseconds(Int(seconds * 1000))
+        }
+        if let seconds = try environment.double("LOCAL_ENGINE_FETCH_RETRY_SECONDS", in: 0...3600) {
+            configuration.fetchRetryWindow = .milliseconds(Int(seconds * 1000))
         }
         if let megabytes = try environment.integer("LOCAL_ENGINE_MAX_IMAGE_MB", in: 1...1024) {
             configuration.maxImageBytes = megabytes << 20

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import ServiceSupport
@@ -12,6 +13,10 @@ struct EngineRoutes: Sendable {
     let source: ImageSource
     let renderer: any ImageRenderer
     let results: ResultFiles
+
+    /// `/run` and `/runsync` with this header are idempotent: the same key gets the same job while it
+    /// lives (an extension of RunPod's protocol, which has no such key; RunPod ignores the header).
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 
     /// The longest `?wait=` a `/runsync` may ask for.
     static let maxWait = 300_000
@@ -76,8 +81,10 @@ struct EngineRoutes: Sendable {
     @Sendable func result(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let file = try context.parameters.require("file")
         let parts = file.split(separator: ".", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let key = await store.resultKey(id: parts[0]), key.format == parts[1],
-              let bytes = await results.read(key)
+        // A job this process knows, or one finished before a restart whose file is still on disk.
+        let known = await store.resultKey(id: parts.count == 2 ? parts[0] : "")
+        let key: ResultKey? = if let known { known } else if parts.count == 2 { await results.find(id: parts[0], format: parts[1]) } else { nil }
+        guard parts.count == 2, let key, key.format == parts[1], let bytes = await results.read(key)
         else { throw APIError.notFound("no result \(file) (unknown, not completed, or expired)") }
         return Response(
             status: .ok,
@@ -118,10 +125,11 @@ struct EngineRoutes: Sendable {
             return options
         }
         let endpointId = try context.parameters.require("endpointId")
+        let key = request.headers[Self.idempotencyKey].map { String($0.prefix(200)) }
         do {
             return try await store.submit(
                 submission: submission, options: options, endpointId: endpointId,
-                baseURL: baseURL(request), requestBytes: buffer.readableBytes)
+                baseURL: baseURL(request), requestBytes: buffer.readableBytes, idempotencyKey: key?.isEmpty == true ? nil : key)
         } catch {
             throw Self.apiError(error, context: context)
         }

@@ -5,17 +5,23 @@ import NIOCore
 /// Gets the bytes of `input.image`: decodes a `data:image/...;base64,` URI, or downloads an http(s) URL
 /// from an allowed host with a size cap and a timeout. Nothing else (`file://`, other schemes, other
 /// hosts, redirects) is followed, so a job cannot make the engine read local files or probe the network.
+///
+/// A source that does not answer, or answers 5xx, 429 or 408 (the gateway restarting, its database
+/// away), is tried again with backoff for up to `retryWindow` before the job fails: a short outage
+/// of the source delays the job instead of failing it.
 public struct ImageSource: Sendable {
     public var client: HTTPClient
     public var allowedHosts: AllowedHosts
     public var maxBytes: Int
     public var timeout: Duration
+    public var retryWindow: Duration
 
-    public init(client: HTTPClient, allowedHosts: AllowedHosts, maxBytes: Int, timeout: Duration) {
+    public init(client: HTTPClient, allowedHosts: AllowedHosts, maxBytes: Int, timeout: Duration, retryWindow: Duration = .zero) {
         self.client = client
         self.allowedHosts = allowedHosts
         self.maxBytes = maxBytes
         self.timeout = timeout
+        self.retryWindow = retryWindow
     }
 
     /// An HTTP client that never follows redirects (a redirect could leave the allowed hosts).
@@ -34,6 +40,25 @@ public struct ImageSource: Sendable {
     public func fetch(_ reference: String) async throws(JobFailure) -> [UInt8] {
         if reference.hasPrefix("data:") { return try decodeDataURI(reference) }
         let url = try allowedURL(reference)
+        let clock = ContinuousClock()
+        let giveUp = clock.now + retryWindow
+        var wait = Duration.milliseconds(500)
+        while true {
+            do {
+                return try await download(url, reference)
+            } catch {
+                guard error.isTransient, clock.now + wait < giveUp else { throw error.failure }
+                do {
+                    try await Task.sleep(for: wait * Double.random(in: 0.5...1.0))
+                } catch {
+                    throw JobFailure(.fetchFailed, "input.image: stopped while waiting to fetch \(reference) again")
+                }
+                wait = min(wait * 2, .seconds(15))
+            }
+        }
+    }
+
+    private func download(_ url: URL, _ reference: String) async throws(TransientFetch) -> [UInt8] {
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .GET
         request.headers.add(name: "Accept", value: "image/*")
@@ -41,22 +66,25 @@ public struct ImageSource: Sendable {
         do {
             response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.milliseconds) * 1_000_000))
         } catch {
-            throw JobFailure(.fetchFailed, "input.image: could not fetch \(reference): \(Self.describe(error))")
+            throw TransientFetch(JobFailure(.fetchFailed, "input.image: could not fetch \(reference): \(Self.describe(error))"), transient: true)
         }
         guard response.status == .ok else {
+            let code = Int(response.status.code)
             let location = response.headers.first(name: "Location").map { " (redirect to \($0), not followed)" } ?? ""
-            throw JobFailure(.fetchFailed, "input.image: fetching \(reference) answered HTTP \(response.status.code)\(location)")
+            throw TransientFetch(
+                JobFailure(.fetchFailed, "input.image: fetching \(reference) answered HTTP \(code)\(location)"),
+                transient: code >= 500 || code == 429 || code == 408)
         }
         if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > maxBytes {
-            throw JobFailure(.imageRejected, "input.image: \(length) bytes is more than the \(maxBytes >> 20) MB limit")
+            throw TransientFetch(JobFailure(.imageRejected, "input.image: \(length) bytes is more than the \(maxBytes >> 20) MB limit"))
         }
         do {
             let body = try await response.body.collect(upTo: maxBytes)
             return Array(body.readableBytesView)
         } catch is NIOTooManyBytesError {
-            throw JobFailure(.imageRejected, "input.image: the download exceeds the \(maxBytes >> 20) MB limit")
+            throw TransientFetch(JobFailure(.imageRejected, "input.image: the download exceeds the \(maxBytes >> 20) MB limit"))
         } catch {
-            throw JobFailure(.fetchFailed, "input.image: reading \(reference) failed: \(Self.describe(error))")
+            throw TransientFetch(JobFailure(.fetchFailed, "input.image: reading \(reference) failed: \(Self.describe(error))"), transient: true)
         }
     }
 
@@ -117,5 +145,16 @@ public struct ImageSource: Sendable {
         }
         if text.lowercased().contains("timeout") || text.lowercased().contains("timed out") { return "timed out" }
         return shorten(text)
+    }
+}
+
+/// A failed download of `input.image`, and whether trying again later may help.
+struct TransientFetch: Error {
+    var failure: JobFailure
+    var isTransient: Bool
+
+    init(_ failure: JobFailure, transient: Bool = false) {
+        self.failure = failure
+        self.isTransient = transient
     }
 }

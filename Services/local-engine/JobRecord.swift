@@ -24,6 +24,8 @@ struct JobRecord: Sendable {
     var error: String?
     /// Stops the running attempt's work (its task); set while IN_PROGRESS.
     var abort: (@Sendable () -> Void)?
+    /// The submission's `Idempotency-Key`, if it had one.
+    var idempotencyKey: String?
 
     /// The result file, when COMPLETED.
     var resultKey: ResultKey? {

@@ -106,9 +106,15 @@ struct JobSweeper: Service {
     let interval: Duration
 
     func run() async throws {
+        var lastFileSweep = ContinuousClock.now
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             for key in await store.sweep() {
                 await results.remove(key)
+            }
+            // Files of jobs this process never knew (finished before a restart) expire by their age.
+            if ContinuousClock.now - lastFileSweep > .seconds(60) {
+                lastFileSweep = .now
+                await results.removeExpiredFiles()
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }

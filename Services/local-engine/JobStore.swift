@@ -35,6 +35,8 @@ actor JobStore {
     private var totals: [JobStatus: Int] = [:]
     private var retried = 0
     private var waiters: [String: [UUID: CheckedContinuation<Void, Never>]] = [:]
+    /// `Idempotency-Key` of a submission → the job it made, while that job lives.
+    private var byKey: [String: String] = [:]
     private let queueDepth = Gauge(label: "local_engine_queue_depth")
     private let runningGauge = Gauge(label: "local_engine_running_jobs")
 
@@ -52,16 +54,24 @@ actor JobStore {
     // MARK: Submission
 
     /// Adds a job: queued when its input is valid, FAILED at once when not. 429 when the queue is full.
+    /// A submission with the `idempotencyKey` of a job that still lives gets that job instead of a new
+    /// one (a client whose first answer was lost sends the same submission again).
     func submit(
         submission: JobSubmission, options: Result<StudioShotInput, JobFailure>,
-        endpointId: String, baseURL: String, requestBytes: Int
+        endpointId: String, baseURL: String, requestBytes: Int, idempotencyKey: String? = nil
     ) throws(Rejection) -> JobView {
+        if let idempotencyKey, let existing = byKey[idempotencyKey] {
+            if let record = live(existing) { return view(record) }
+            byKey[idempotencyKey] = nil
+        }
         let valid = (try? options.get()) != nil
         if valid { try admit(bytes: requestBytes) }
         var record = JobRecord(
             id: UUID().uuidString.lowercased(), endpointId: endpointId, baseURL: baseURL, webhook: submission.webhook,
             policy: submission.policy ?? JobPolicy(), requestBytes: requestBytes, input: submission.input,
             options: options, submittedAt: clock.now)
+        record.idempotencyKey = idempotencyKey
+        if let idempotencyKey { byKey[idempotencyKey] = record.id }
         if case .failure(let failure) = options {
             record.status = .failed
             record.error = failure.message
@@ -222,6 +232,7 @@ actor JobStore {
             if record.status == .inQueue { dequeue(id) }
             record.abort?()
             if let key = record.resultKey { files.append(key) }
+            if let key = record.idempotencyKey { byKey[key] = nil }
             jobs[id] = nil
             resumeWaiters(id)
         }
@@ -245,6 +256,7 @@ actor JobStore {
         let now = clock.now
         for id in pending where jobs[id]?.isExpired(at: now, resultTTL: limits.resultTTL) ?? true {
             dequeue(id)
+            if let key = jobs[id]?.idempotencyKey { byKey[key] = nil }
             jobs[id] = nil
             resumeWaiters(id)
         }

@@ -36,7 +36,7 @@ public struct LocalEngine: Sendable {
         threadPool = NIOThreadPool(numberOfThreads: configuration.concurrency + 1)
         threadPool.start()
         client = ImageSource.makeClient()
-        let results = ResultFiles(directory: configuration.resultsDirectory, threadPool: threadPool)
+        let results = ResultFiles(directory: configuration.resultsDirectory, threadPool: threadPool, lifetime: configuration.resultTTL)
         try results.prepare()
         self.results = results
         let renderer: any ImageRenderer = if let latency = configuration.simulatedLatency {
@@ -46,7 +46,7 @@ public struct LocalEngine: Sendable {
         }
         let source = ImageSource(
             client: client, allowedHosts: configuration.allowedHosts, maxBytes: configuration.maxImageBytes,
-            timeout: configuration.fetchTimeout)
+            timeout: configuration.fetchTimeout, retryWindow: configuration.fetchRetryWindow)
         let notifier = WebhookNotifier(client: client, results: results, retryInterval: configuration.webhookRetryInterval, logger: logger)
         let (wakeups, wake) = JobScheduler.makeWakeups()
         let store = JobStore(
@@ -92,8 +92,8 @@ public struct LocalEngine: Sendable {
         }
         try? await client.shutdown()
         try? await threadPool.shutdownGracefully()
-        // Jobs do not outlive the process, so neither do their images.
-        results.removeAll(removingFolder: true)
+        // Results stay for their time to live: one already announced can still be downloaded after a
+        // restart (the next start and the sweeper remove them once they expire).
         if let failure { throw failure }
     }
 }

@@ -5,30 +5,61 @@ import NIOPosix
 /// an abandoned attempt never touches a retry's file), so 30 minutes of results do not
 /// sit in memory. File I/O runs on the given thread pool, never on the cooperative executor.
 /// Names come from job ids the engine made, never from a request.
+///
+/// Results outlive a restart of the engine for their time to live: the jobs themselves do not
+/// (`/status` answers 404, and a client submits again), but a result already announced can still be
+/// downloaded (``find(id:format:)``).
 public struct ResultFiles: Sendable {
     public var directory: URL
     public var threadPool: NIOThreadPool
+    /// How long a result file is kept.
+    public var lifetime: Duration
 
-    public init(directory: URL, threadPool: NIOThreadPool) {
+    public init(directory: URL, threadPool: NIOThreadPool, lifetime: Duration = .seconds(1800)) {
         self.directory = directory
         self.threadPool = threadPool
+        self.lifetime = lifetime
     }
 
-    /// Creates the folder and removes the result files a previous run left (jobs do not survive a restart).
+    /// Creates the folder and removes the result files a previous run left that are older than ``lifetime``.
     public func prepare() throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        removeAll()
+        removeExpired()
     }
 
-    /// Removes every result file, and the folder when nothing else is in it. Only `<uuid>.<n>.<format>`
-    /// files are touched, so a folder shared with other files is safe.
-    public func removeAll(removingFolder: Bool = false) {
+    /// Removes result files last written more than ``lifetime`` ago.
+    public func removeExpired(now: Date = Date()) {
         let manager = FileManager.default
+        let oldest = now.addingTimeInterval(-Double(lifetime.components.seconds))
         for name in (try? manager.contentsOfDirectory(atPath: directory.path)) ?? [] where Self.isResultFile(name) {
-            try? manager.removeItem(at: directory.appendingPathComponent(name))
+            let url = directory.appendingPathComponent(name)
+            let written = (try? manager.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? .distantPast
+            if written < oldest { try? manager.removeItem(at: url) }
         }
-        if removingFolder, (try? manager.contentsOfDirectory(atPath: directory.path))?.isEmpty == true {
-            try? manager.removeItem(at: directory)
+    }
+
+    /// ``removeExpired(now:)`` on the thread pool (the sweeper calls it now and then).
+    public func removeExpiredFiles() async {
+        let files = self
+        _ = try? await threadPool.runIfActive { files.removeExpired() }
+    }
+
+    /// The newest attempt's result of job `id` in `format` still on disk and within its lifetime
+    /// (a job finished before this process started), nil when there is none.
+    public func find(id: String, format: String) async -> ResultKey? {
+        guard UUID(uuidString: id) != nil, format.allSatisfy({ $0.isLetter }) else { return nil }
+        let directory = self.directory
+        let oldest = Date().addingTimeInterval(-Double(lifetime.components.seconds))
+        return try? await threadPool.runIfActive { () -> ResultKey? in
+            let manager = FileManager.default
+            var best: ResultKey?
+            for name in (try? manager.contentsOfDirectory(atPath: directory.path)) ?? [] where Self.isResultFile(name) {
+                let parts = name.split(separator: ".").map(String.init)
+                guard parts[0] == id, parts[2] == format, let attempt = Int(parts[1]) else { continue }
+                let written = (try? manager.attributesOfItem(atPath: directory.appendingPathComponent(name).path)[.modificationDate] as? Date) ?? .distantPast
+                if written >= oldest, attempt > (best?.attempt ?? 0) { best = ResultKey(id: id, attempt: attempt, format: format) }
+            }
+            return best
         }
     }
 

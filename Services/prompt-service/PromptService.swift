@@ -32,9 +32,10 @@ struct PromptServiceConfiguration: Sendable {
             signer: try MediaURLSigner.fromEnvironment(environment), urlLifetime: TimeInterval(seconds))
     }
 
-    /// A signed URL of the media's current file that works without an API token until it expires.
-    func imageURL(for mediaId: UUID, now: Date = Date()) -> String {
-        mediaBaseURL + signer.signedPath(mediaId: mediaId, expires: now.addingTimeInterval(urlLifetime))
+    /// A signed URL of the media's file (`filePath`: that exact file, served without the database;
+    /// nil: its current file) that works without an API token until it expires.
+    func imageURL(for mediaId: UUID, filePath: String? = nil, now: Date = Date()) -> String {
+        mediaBaseURL + signer.signedPath(mediaId: mediaId, file: filePath, expires: now.addingTimeInterval(urlLifetime))
     }
 }
 
@@ -49,18 +50,19 @@ func buildPromptService(
     let settings = SettingsClient(broker: host.broker, replyQueue: replyQueue, logger: host.logger)
     let database = try host.addDatabase()
     let media = MediaStore(client: database.client)
+    let ending = JobEnding(broker: host.broker, ledger: JobLedger(client: database.client), logger: host.logger)
     let handler = GenerationRequestHandler(
         prompts: prompts, settings: { try await settings.settings() },
-        mediaType: { id in
+        mediaFile: { id in
             try await database.waitUntilReady()
-            return try await media.media(id)?.file.mimeType
+            return try await media.media(id)?.file
         },
-        broker: host.broker, logger: host.logger)
+        broker: host.broker, ending: ending, logger: host.logger)
     host.addWorker(settings)
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: Routing.Queue.generationRequests, prefetch: 16, logger: host.logger,
-            decode: decodeDelivery(RequestGeneration.self),
+            decode: decodeDelivery(RequestGeneration.self), giveUp: ending.giveUp(RequestGeneration.self),
             handle: { request, _ in try await handler.handle(request) }))
     return host
 }
@@ -70,42 +72,38 @@ struct GenerationRequestHandler: Sendable {
     let prompts: PromptServiceConfiguration
     /// The current settings (secrets masked); throws when the settings-service does not answer.
     let settings: @Sendable () async throws -> [String: String]
-    /// The media's MIME type, nil when it does not exist (or is deleted).
-    let mediaType: @Sendable (UUID) async throws -> String?
+    /// The media's current file, nil when it does not exist (or is deleted).
+    let mediaFile: @Sendable (UUID) async throws -> StoredFile?
     let broker: AMQPConnection
+    let ending: JobEnding
     let logger: Logger
 
     func handle(_ request: RequestGeneration) async throws -> HandlingOutcome {
         // A valid request that cannot be carried out becomes a failed job, not a backend call.
         let id = request.mediaId.uuidString.lowercased()
-        guard let mime = try await mediaType(request.mediaId) else {
+        guard let file = try await mediaFile(request.mediaId) else {
             return try await fail(request, "media \(id) does not exist")
         }
-        guard mime.hasPrefix("image/") else {
-            return try await fail(request, "media \(id) is \(mime), not an image")
+        guard file.mimeType.hasPrefix("image/") else {
+            return try await fail(request, "media \(id) is \(file.mimeType), not an image")
         }
         try await broker.publish(GenerationProgressed(
-            correlationId: request.correlationId, jobId: request.jobId, mediaId: request.mediaId, stage: .prompting))
+            correlationId: request.correlationId, jobId: request.jobId, mediaId: request.mediaId, stage: .prompting,
+            replyTo: request.replyTo))
         let current = try await settings()
-        let dispatch = try Self.dispatch(for: request, settings: current, prompts: prompts)
+        let dispatch = try Self.dispatch(for: request, settings: current, prompts: prompts, filePath: file.path)
         try await broker.publish(dispatch)
         return .done
     }
 
     private func fail(_ request: RequestGeneration, _ reason: String) async throws -> HandlingOutcome {
-        logger.warning("request refused", metadata: ["jobId": "\(request.jobId)", "reason": "\(reason)"])
-        try await broker.publishTerminal(
-            GenerationFailed(
-                correlationId: request.correlationId, jobId: request.jobId, mediaId: request.mediaId, kind: request.kind,
-                batchId: request.batchId, variationName: request.variationName, reason: reason, code: .invalidRequest,
-                retryable: false),
-            replyTo: request.replyTo, logger: logger)
+        try await ending.fail(request, code: .invalidRequest, reason: reason, retryable: false)
         return .done
     }
 
     /// The dispatch command for `request` under `settings`. Pure: unit-tested without a broker.
     static func dispatch(
-        for request: RequestGeneration, settings: [String: String], prompts: PromptServiceConfiguration
+        for request: RequestGeneration, settings: [String: String], prompts: PromptServiceConfiguration, filePath: String? = nil
     ) throws -> DispatchGeneration {
         let backendName = settings["aiImageBackend"] ?? GenerationBackend.local.rawValue
         guard let backend = GenerationBackend(rawValue: backendName) else {
@@ -114,6 +112,6 @@ struct GenerationRequestHandler: Sendable {
         }
         return PromptBuilder.dispatch(
             for: request, defaults: GenerationDefaults(settings: settings), backend: backend,
-            imageURL: prompts.imageURL(for: request.mediaId), flux: FluxKontextParameters(settings: settings))
+            imageURL: prompts.imageURL(for: request.mediaId, filePath: filePath), flux: FluxKontextParameters(settings: settings))
     }
 }

@@ -19,25 +19,30 @@ func buildIngestor(
     var host = try ServiceHost(configuration: configuration, registry: registry)
     let database = try host.addDatabase()
     let http = host.addHTTPClient()
+    let ledger = JobLedger(client: database.client)
+    let ending = JobEnding(broker: host.broker, ledger: ledger, logger: host.logger)
     let handler = ResultHandler(
         configuration: ingestor, http: http, store: MediaStore(client: database.client),
-        variations: VariationStore(client: database.client), ledger: JobLedger(client: database.client),
-        files: MediaFiles(root: ingestor.mediaRoot), broker: host.broker, logger: host.logger)
+        variations: VariationStore(client: database.client), ledger: ledger,
+        files: MediaFiles(root: ingestor.mediaRoot), broker: host.broker, ending: ending, logger: host.logger)
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: Routing.Queue.generationCompleted, prefetch: 8, logger: host.logger,
-            decode: decodeDelivery(GenerationCompleted.self),
-            handle: { completed, delivery in
+            decode: decodeDelivery(GenerationCompleted.self), giveUp: ending.giveUp(GenerationCompleted.self),
+            handle: { completed, _ in
                 try await database.waitUntilReady()
-                return try await handler.handle(completed, attempt: delivery.attempt)
+                return try await handler.handle(completed)
             }))
     return host
 }
 
-/// Why a result cannot be used; `transient` ones are retried.
+/// Why a result cannot be used. A `transient` one (the result host does not answer, or answers
+/// 5xx / 429) is waited for until ``IngestorConfiguration/retryWindow`` after the backend finished;
+/// `expired` means the backend no longer has it (404 / 410).
 struct IngestFailure: Error, CustomStringConvertible {
     var reason: String
     var transient: Bool
+    var expired = false
     var description: String { reason }
 }
 
@@ -56,11 +61,10 @@ struct ResultHandler: Sendable {
     let ledger: JobLedger
     let files: MediaFiles
     let broker: AMQPConnection
+    let ending: JobEnding
     let logger: Logger
-    /// Transient download failures are retried through the queue this often before the job FAILS.
-    var maxAttempts = 4
 
-    func handle(_ completed: GenerationCompleted, attempt: Int) async throws -> HandlingOutcome {
+    func handle(_ completed: GenerationCompleted, now: Date = Date()) async throws -> HandlingOutcome {
         // Our own terminal copy comes back through the same binding: nothing to do.
         if completed.mediaVersionId != nil { return .done }
         var logger = logger
@@ -76,10 +80,18 @@ struct ResultHandler: Sendable {
         do {
             stored = try await fetchAndStore(completed)
         } catch let failure as IngestFailure {
-            if failure.transient && attempt < maxAttempts {
-                return .retry(reason: failure.reason)
+            if failure.transient {
+                let waited = now.timeIntervalSince(completed.occurredAt)
+                if waited < configuration.retryWindow.timeInterval {
+                    // Held and tried again by the consumer, without using up a retry (an outage of the result host).
+                    throw DependencyUnavailable("result host", failure.reason)
+                }
+                return try await fail(
+                    completed, .retriesExhausted,
+                    "\(failure.reason); the result host did not deliver within INGEST_RETRY_SECONDS (\(configuration.retryWindow.components.seconds) s) of the backend finishing",
+                    logger: logger)
             }
-            return try await fail(completed, failure.transient ? .retriesExhausted : .invalidOutput, failure.reason, logger: logger)
+            return try await fail(completed, failure.expired ? .resultExpired : .invalidOutput, failure.reason, logger: logger)
         }
         let result = GenerationResult(
             jobId: completed.jobId, mediaId: completed.mediaId, kind: Self.ledgerKind(completed.kind),
@@ -163,13 +175,7 @@ struct ResultHandler: Sendable {
     }
 
     private func fail(_ completed: GenerationCompleted, _ code: FailureCode, _ reason: String, logger: Logger) async throws -> HandlingOutcome {
-        logger.warning("result rejected", metadata: ["code": "\(code)", "reason": "\(reason)"])
-        try await broker.publishTerminal(
-            GenerationFailed(
-                correlationId: completed.correlationId, jobId: completed.jobId, mediaId: completed.mediaId, kind: completed.kind,
-                batchId: completed.batchId, variationName: completed.variationName, backendJobId: completed.backendJobId,
-                reason: String(reason.prefix(2000)), code: code, retryable: true),
-            replyTo: completed.replyTo, logger: logger)
+        try await ending.fail(completed, code: code, reason: reason, retryable: true, backendJobId: completed.backendJobId)
         return .done
     }
 
@@ -218,8 +224,8 @@ struct ResultHandler: Sendable {
             // 404/410: the backend no longer keeps it (RunPod results expire); other 4xx will not change either.
             let code = Int(response.status.code)
             throw IngestFailure(
-                reason: "downloading \(reference.prefix(200)) answered HTTP \(code)",
-                transient: code >= 500 || code == 429 || code == 408)
+                reason: "downloading \(reference.prefix(200)) answered HTTP \(code)\(code == 404 || code == 410 ? " (the backend no longer keeps the result)" : "")",
+                transient: code >= 500 || code == 429 || code == 408, expired: code == 404 || code == 410)
         }
         if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > configuration.maxBytes {
             throw IngestFailure(reason: "the result is \(length) bytes; at most \(configuration.maxBytes) are accepted", transient: false)

@@ -6,9 +6,16 @@ import Synchronization
 /// The global limit on jobs at the backend (`aiImageMaxConcurrent`), shared by every dispatcher
 /// instance: a Redis sorted set of leases (member: job id, score: expiry in ms of Redis's own clock).
 ///
-/// Taking a slot first drops expired leases, so the slots of a crashed instance come back once its
-/// leases run out; a holder renews its lease while its job runs. Holding is re-entrant by job id: a
-/// redelivered job re-attaching after a crash takes its old slot back instead of a second one.
+/// A lease has two lives (docs/reliability.md, I4):
+///
+/// - **held while waiting to submit**: short (``lease``) and renewed by its holder, so the slot of
+///   an instance that crashed before submitting comes back soon. A lease that lapsed (its holder
+///   stalled) is never quietly taken again: the holder must win a free slot like anyone else.
+/// - **committed** (``HeldSlot/commit()``) just before `/run`: from then on the job may be running at
+///   the backend whatever happens to its follower, so the lease lasts until the backend must have
+///   dropped the job (``hold``: its `policy.ttl` and a margin). It ends earlier only when the
+///   backend says the job ended (``HeldSlot/release()``). A follower that re-attaches after a crash
+///   takes its committed lease over (``withSlot`` with `atBackend`).
 ///
 /// A job waiting for a slot looks again when a job of this process releases one (at once) and
 /// otherwise every second at most (slots released by other instances).
@@ -16,50 +23,77 @@ struct ConcurrencyLimiter: Sendable {
     let redis: RedisClient
     let key: String
     let lease: Duration
+    /// How long a committed lease lasts: the backend's `policy.ttl` for the job plus a margin.
+    let hold: Duration
     let logger: Logger
     private let released = Doorbell<String>()
 
-    init(redis: RedisClient, key: String, lease: Duration, logger: Logger) {
+    init(redis: RedisClient, key: String, lease: Duration, hold: Duration, logger: Logger) {
         self.redis = redis
         self.key = key
         self.lease = lease
+        self.hold = hold
         self.logger = logger
         released.register(key)
     }
 
-    /// KEYS[1] leases; ARGV: job id, lease ms, limit. 1 when the job holds a slot afterwards.
-    static let acquireScript = """
+    static let clock = """
         local now = redis.call('TIME')
         local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
+        """
+
+    /// KEYS[1] leases; ARGV: job id, lease ms, limit, key lifetime ms. 1 when the job holds a slot afterwards.
+    static let acquireScript = clock + """
         if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
-            redis.call('ZADD', KEYS[1], ms + tonumber(ARGV[2]), ARGV[1])
-            redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 4)
+            local current = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or 0)
+            redis.call('ZADD', KEYS[1], math.max(current, ms + tonumber(ARGV[2])), ARGV[1])
+            redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
             return 1
         end
         return 0
         """
 
-    /// KEYS[1] leases; ARGV: job id, lease ms. Extends the lease (re-adding it if it lapsed: the job is at the backend).
-    static let renewScript = """
-        local now = redis.call('TIME')
-        local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-        local lapsed = redis.call('ZADD', KEYS[1], ms + tonumber(ARGV[2]), ARGV[1])
-        redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 4)
-        return lapsed
+    /// KEYS[1] leases; ARGV: job id, lease ms. Extends a lease that is still held (never shortens a
+    /// committed one); 0 when it had lapsed: it is not taken again here.
+    static let renewScript = clock + """
+        local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+        if not current then return 0 end
+        redis.call('ZADD', KEYS[1], math.max(tonumber(current), ms + tonumber(ARGV[2])), ARGV[1])
+        return 1
         """
 
-    private var leaseMilliseconds: String { String(lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000) }
+    /// KEYS[1] leases; ARGV: job id, hold ms, limit, key lifetime ms. Commits the job's lease for the
+    /// backend's lifetime of the job: its own lease if still held, else a free slot; 0 when neither.
+    /// With ARGV[5] == "force" the lease is committed whatever the limit (the job is at the backend already).
+    static let commitScript = clock + """
+        if ARGV[5] == 'force' or redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+            local current = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or 0)
+            redis.call('ZADD', KEYS[1], math.max(current, ms + tonumber(ARGV[2])), ARGV[1])
+            redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+            return 1
+        end
+        return 0
+        """
+
+    private var keyLifetime: String { String((hold * 2).milliseconds) }
 
     /// Tries once to take (or keep) a slot for `jobId` under `limit`.
     func tryAcquire(_ jobId: String, limit: Int) async throws -> Bool {
-        try await redis.eval(Self.acquireScript, keys: [key], arguments: [jobId, leaseMilliseconds, String(limit)]).intValue == 1
+        try await redis.eval(Self.acquireScript, keys: [key], arguments: [jobId, String(lease.milliseconds), String(limit), keyLifetime]).intValue == 1
     }
 
-    func renew(_ jobId: String) async throws {
-        if try await redis.eval(Self.renewScript, keys: [key], arguments: [jobId, leaseMilliseconds]).intValue == 1 {
-            logger.warning("a lease had lapsed and was taken again", metadata: ["jobId": "\(jobId)"])
-        }
+    /// Extends a held lease; false when it had lapsed.
+    func renew(_ jobId: String) async throws -> Bool {
+        try await redis.eval(Self.renewScript, keys: [key], arguments: [jobId, String(lease.milliseconds)]).intValue == 1
+    }
+
+    /// Commits the job's slot for ``hold`` (see the type's documentation); false when its lease had
+    /// lapsed and no slot is free.
+    func commit(_ jobId: String, limit: Int, force: Bool = false) async throws -> Bool {
+        try await redis.eval(
+            Self.commitScript, keys: [key],
+            arguments: [jobId, String(hold.milliseconds), String(limit), keyLifetime, force ? "force" : ""]).intValue == 1
     }
 
     func release(_ jobId: String) async {
@@ -72,67 +106,121 @@ struct ConcurrencyLimiter: Sendable {
         }
     }
 
-    /// Waits for a slot (woken by local releases, else polling with jitter; nil when `deadline` passes first),
-    /// runs `body` while renewing the lease, and releases the slot afterwards — or earlier, when `body`
-    /// calls ``HeldSlot/release()`` (the backend said the job ended: the next job need not wait for
-    /// our bookkeeping). With `force`, the slot is taken whatever the limit (a job already running at the backend).
+    /// The job ids holding a slot now (for metrics and tests).
+    func holders() async throws -> [String] {
+        let now = try await redis.eval(
+            "local t = redis.call('TIME') return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)", keys: [], arguments: [])
+        guard let ms = now.intValue else { return [] }
+        return try await redis.command(["ZRANGEBYSCORE", key, "(\(ms)", "+inf"]).arrayValue?.compactMap(\.stringValue) ?? []
+    }
+
+    /// Waits for a slot (woken by local releases, else polling with jitter; nil when `deadline` passes
+    /// first) and runs `body` with it, renewing the lease while it is not committed.
+    ///
+    /// With `atBackend` (a job that re-attaches: it may be running at the backend already) the lease is
+    /// committed at once whatever the limit. Afterwards (or when `body` throws) an uncommitted slot is
+    /// released; a committed one only when `body` called ``HeldSlot/release()`` (the backend said the
+    /// job ended) — otherwise it stays until its hold ends or a follower re-attaches, because the job
+    /// may still run at the backend.
     func withSlot<T: Sendable>(
-        _ jobId: String, limit: @Sendable () async -> Int, until deadline: ContinuousClock.Instant, force: Bool = false,
+        _ jobId: String, limit: @escaping @Sendable () async throws -> Int, until deadline: ContinuousClock.Instant, atBackend: Bool = false,
         _ body: @Sendable (HeldSlot) async throws -> T
     ) async throws -> T? {
         var wait = Duration.milliseconds(100)
-        if force {
-            try await renew(jobId)
+        if atBackend {
+            _ = try await commit(jobId, limit: try await limit(), force: true)
         } else {
-            while try await !tryAcquire(jobId, limit: await limit()) {
+            while try await !tryAcquire(jobId, limit: try await limit()) {
                 if ContinuousClock.now >= deadline { return nil }
                 _ = try await released.wait(for: key, upTo: wait * Double.random(in: 0.5...1.5))
                 wait = min(wait * 2, .seconds(1))
             }
         }
+        let slot = HeldSlot(limiter: self, jobId: jobId, limit: limit, committed: atBackend)
         let renewal = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: lease / 3)
-                do { try await renew(jobId) } catch { logger.warning("lease renewal failed", metadata: ["error": "\(error)"]) }
+                if slot.isCommitted { return }
+                do {
+                    if try await !renew(jobId) {
+                        logger.warning("a lease lapsed before the job was submitted; it must win a slot again", metadata: ["jobId": "\(jobId)"])
+                        return
+                    }
+                } catch {
+                    logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
+                }
             }
         }
-        let slot = HeldSlot(limiter: self, jobId: jobId, renewal: renewal)
+        defer { renewal.cancel() }
         do {
             let result = try await body(slot)
-            await slot.release()
+            await slot.settle()
             return result
         } catch {
-            // Shutting down: a job handed back to the queue keeps its slot until the lease expires or
-            // the next holder re-enters it. Failing: keep nothing the job does not need.
-            await slot.stopRenewing()
-            if !(error is CancellationError) { await slot.release() }
+            await slot.settle()
             throw error
         }
     }
 }
 
-/// A slot held by one job; ``release()`` gives it back (once; later calls do nothing).
+/// A slot held by one job. Before `/run` it must be ``commit()``ted; ``release()`` gives it back
+/// once the backend says the job ended (once; later calls do nothing).
 final class HeldSlot: Sendable {
     private let limiter: ConcurrencyLimiter
     private let jobId: String
-    private let renewal: Task<Void, any Error>
-    private let released = Mutex(false)
+    private let limit: @Sendable () async throws -> Int
+    private struct State {
+        var committed: Bool
+        var released = false
+    }
+    private let state: Mutex<State>
 
-    init(limiter: ConcurrencyLimiter, jobId: String, renewal: Task<Void, any Error>) {
+    init(limiter: ConcurrencyLimiter, jobId: String, limit: @escaping @Sendable () async throws -> Int, committed: Bool) {
         self.limiter = limiter
         self.jobId = jobId
-        self.renewal = renewal
+        self.limit = limit
+        self.state = Mutex(State(committed: committed))
     }
 
-    /// Stops renewing first (a renewal in flight must not put the lease back after the release), then releases.
+    var isCommitted: Bool { state.withLock { $0.committed } }
+
+    /// Makes the slot last while the job may be at the backend. False when the lease had lapsed and
+    /// no slot is free now: the job must not be submitted (wait and try again).
+    func commit() async throws -> Bool {
+        guard try await limiter.commit(jobId, limit: try await limit()) else { return false }
+        state.withLock { s in
+            s.committed = true
+            s.released = false
+        }
+        return true
+    }
+
+    /// The backend said the job ended: the slot is free for the next job now. A job submitted again
+    /// afterwards (its backend job was lost) must ``commit()`` a slot again first.
     func release() async {
-        await stopRenewing()
-        guard released.withLock({ done in defer { done = true }; return !done }) else { return }
-        await limiter.release(jobId)
+        let first = state.withLock { s in
+            defer {
+                s.released = true
+                s.committed = false
+            }
+            return !s.released
+        }
+        if first { await limiter.release(jobId) }
     }
 
-    func stopRenewing() async {
-        renewal.cancel()
-        _ = await renewal.result
+    /// Called when the follower is done with the slot: an uncommitted slot is released. A committed
+    /// one is left alone: the follower released it when the backend said the job ended; otherwise the
+    /// job may still run there (its cancel did not get through, its submission could not be
+    /// confirmed, or the follower stopped and another re-attaches), and the lease lasts until its hold ends.
+    fileprivate func settle() async {
+        let (committed, released) = state.withLock { ($0.committed, $0.released) }
+        if !committed && !released { await release() }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

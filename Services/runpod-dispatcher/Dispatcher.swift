@@ -31,14 +31,23 @@ func buildDispatcher(
     let secrets = try SecretBox.fromEnvironment()
     let logger = host.logger
     let inbox = Doorbell<UUID>()
+    let reveals = WebhookReveals()
+    let ledger = JobLedger(client: database.client)
+    let limiter = ConcurrencyLimiter(
+        redis: redis, key: dispatcher.leasesKey, lease: dispatcher.lease, hold: dispatcher.hold, logger: logger)
+    let orphans = OrphanRegistry(redis: redis, key: dispatcher.leasesKey + ":orphans", lifetime: dispatcher.hold)
     let follower = JobFollower(
         configuration: dispatcher, http: http, redis: redis, broker: host.broker,
-        limiter: ConcurrencyLimiter(redis: redis, key: dispatcher.leasesKey, lease: dispatcher.lease, logger: logger),
-        ownership: JobOwnership(redis: redis),
-        ledger: JobLedger(client: database.client),
+        limiter: limiter,
+        ownership: JobOwnership(redis: redis, recordLifetime: dispatcher.jobDeadline + .seconds(24 * 3600)),
+        ledger: ledger,
+        ending: JobEnding(broker: host.broker, ledger: ledger, logger: logger),
+        orphans: orphans,
         inbox: inbox,
+        reveals: reveals,
         concurrencyLimit: {
-            let value = try? await settings.settings()["aiImageMaxConcurrent"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            // Unknown settings (the settings-service never answered) are an outage: the job waits.
+            let value = try await settings.settings()["aiImageMaxConcurrent"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             return min(max(value ?? 3, 1), 10)
         },
         pricePerMegapixel: {
@@ -58,20 +67,31 @@ func buildDispatcher(
             return base
         },
         logger: logger)
+    host.addWorker(OrphanSweeper(
+        registry: orphans, limiter: limiter,
+        client: { backend in
+            guard case .success(let client) = try await follower.client(for: backend) else { return nil }
+            return client
+        },
+        interval: dispatcher.orphanSweep, logger: logger))
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: webhookQueue.name, prefetch: 64, logger: host.logger,
             decode: decodeDelivery(BackendWebhookReceived.self),
             handle: { notice, _ in
+                // Noted before the ring wakes the follower; dropped again when nobody here follows the job.
+                if let backendJobId = notice.backendJobId { reveals.note(notice.jobId, backendJobId) }
                 if inbox.ring(notice.jobId) {
                     logger.info("webhook notice for a job followed here", metadata: ["jobId": "\(notice.jobId)"])
+                } else {
+                    reveals.forget(notice.jobId)
                 }
                 return .done
             }))
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: Routing.Queue.dispatchRequests, prefetch: dispatcher.prefetch, logger: host.logger,
-            decode: decodeDelivery(DispatchGeneration.self),
+            decode: decodeDelivery(DispatchGeneration.self), giveUp: follower.ending.giveUp(DispatchGeneration.self),
             handle: { dispatch, _ in try await follower.handle(dispatch) }))
     return host
 }

@@ -17,6 +17,10 @@ import Shared
 /// | `DISPATCH_PREFETCH`              | `64`    | jobs one instance follows at once (waiting ones hold no slot) |
 /// | `DISPATCH_MAX_RESUBMITS`         | `2`     | how often a job the backend lost (404) is submitted again |
 /// | `DISPATCH_WEBHOOK_WAIT_SECONDS`  | `120`   | with webhooks on (`aiImageEnableWebhooks`), how long after a submission the job waits for its webhook before polling takes over |
+/// | `DISPATCH_ORPHAN_SWEEP_SECONDS`  | `10`    | how often backend jobs whose cancel did not get through are cancelled again |
+///
+/// A job's backend slot is held from `/run` until the backend says the job ended, at most its
+/// `policy.ttl` (the job's deadline) plus a minute (``hold``): the backend must have dropped it by then.
 struct DispatcherConfiguration: Sendable {
     var localEngineURL = "http://127.0.0.1:8090/v2/cyclorama-studio"
     var localEngineAPIKey: String?
@@ -29,6 +33,15 @@ struct DispatcherConfiguration: Sendable {
     var prefetch: UInt16 = 64
     var maxResubmits = 2
     var webhookWait: Duration = .seconds(120)
+    var orphanSweep: Duration = .seconds(10)
+
+    /// How long a committed concurrency slot lasts at most: the job's `policy.ttl` and a margin.
+    var hold: Duration { jobDeadline + .seconds(60) }
+
+    /// Whether the backend answers a repeated `/run` with the same `Idempotency-Key` with the job it
+    /// already has (the local engine does; RunPod's API has no such key). With it, a submission
+    /// whose answer was lost is simply sent again; without it, it is never sent twice.
+    func honoursIdempotencyKeys(_ backend: GenerationBackend) -> Bool { backend == .local }
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> DispatcherConfiguration {
         var configuration = DispatcherConfiguration()
@@ -43,6 +56,7 @@ struct DispatcherConfiguration: Sendable {
         configuration.prefetch = UInt16((try environment.integer("DISPATCH_PREFETCH", in: 1...1000) ?? 64))
         configuration.maxResubmits = (try environment.integer("DISPATCH_MAX_RESUBMITS", in: 0...10) ?? 2)
         configuration.webhookWait = .seconds((try environment.integer("DISPATCH_WEBHOOK_WAIT_SECONDS", in: 1...1_700) ?? 120))
+        configuration.orphanSweep = .seconds((try environment.integer("DISPATCH_ORPHAN_SWEEP_SECONDS", in: 1...3600) ?? 10))
         return configuration
     }
 

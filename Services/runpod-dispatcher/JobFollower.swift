@@ -8,29 +8,24 @@ import ServiceLifecycle
 import ServiceSupport
 import Shared
 
-/// What the dispatcher remembers about a job in Redis (``JobKeys/dispatch(_:)``), so that whichever
-/// instance gets the dispatch message next — after a crash, a restart, a redelivery — re-attaches to
-/// the backend job instead of submitting it again.
-struct DispatchRecord: Codable, Sendable, Equatable {
-    /// Wall-clock start, so the deadline survives restarts.
-    var startedAt: Date
-    var attempt: Int
-    var backendJobId: String?
-    var resubmits = 0
-    /// A terminal event was published: a redelivery has nothing left to do.
-    var finished = false
-    /// When the current submission was sent with a webhook (nil: without one): until
-    /// ``DispatcherConfiguration/webhookWait`` after it the follower waits for the webhook instead of polling.
-    var webhookSince: Date?
-}
-
 /// Submits one dispatch to its backend and follows it to the end: the global concurrency slot, the
-/// `/run` call with retries, polling `/status` with backoff (or waiting for the job's webhook, then
-/// confirming with `/status`), resubmission of a lost job, the deadline, cancellation, and the events
+/// `/run` call, polling `/status` with backoff (or waiting for the job's webhook, then confirming
+/// with `/status`), resubmission of a lost job, the deadline, cancellation, and the events
 /// (submitted, in progress, completed or failed).
 ///
 /// The dispatch message stays unacknowledged while its job is followed: if this process dies, the
-/// broker hands it to another instance, which finds the record and carries on.
+/// broker hands it to another instance, which finds the record and carries on. What makes that safe
+/// (docs/reliability.md):
+///
+/// - one follower per job (``JobOwnership``): a follower that loses its ownership (it stalled past
+///   it) stops at once and hands its message back; it can never write the record or submit after that;
+/// - a submission is recorded before `/run` is sent (``DispatchRecord/submittingSince``): a follower
+///   that finds it unanswered sends the same submission again only to a backend that honours its
+///   `Idempotency-Key` (the local engine); for RunPod it waits for the job's webhook to name the
+///   job, and otherwise ends the job `submission_unconfirmed` rather than pay twice;
+/// - the backend slot is committed before `/run` and held until the backend says the job ended
+///   (``ConcurrencyLimiter``); a job ended here whose cancel did not get through keeps its slot and
+///   is cancelled again by the ``OrphanSweeper``.
 struct JobFollower: Sendable {
     let configuration: DispatcherConfiguration
     let http: HTTPClient
@@ -39,10 +34,14 @@ struct JobFollower: Sendable {
     let limiter: ConcurrencyLimiter
     let ownership: JobOwnership
     let ledger: JobLedger
+    let ending: JobEnding
+    let orphans: OrphanRegistry
     /// Rings a job when its webhook was called.
     let inbox: Doorbell<UUID>
-    /// `aiImageMaxConcurrent` (1-10; 3 when unknown).
-    let concurrencyLimit: @Sendable () async -> Int
+    /// The backend job ids webhook calls named, by job.
+    let reveals: WebhookReveals
+    /// `aiImageMaxConcurrent` (1-10); throws while no settings are known.
+    let concurrencyLimit: @Sendable () async throws -> Int
     /// `aiImagePricePerMegapixel`: what a RunPod result that reports no cost is charged.
     let pricePerMegapixel: @Sendable () async -> Double
     /// The RunPod API key (the `runpodApiKey` setting), nil when not set.
@@ -68,55 +67,86 @@ struct JobFollower: Sendable {
         // ownership expires because it died, and never submit a second time.
         let owner = UUID().uuidString
         while try await !ownership.claim(dispatch.jobId, owner) {
-            if try await record(of: dispatch.jobId)?.finished == true {
+            if try await ownership.record(of: dispatch.jobId)?.finished == true {
                 logger.info("another copy finished this job; acknowledged")
                 return .done
             }
             try await Task.sleep(for: .milliseconds(Int64.random(in: 500...1500)))
         }
-        let keeper = Task {
-            while !Task.isCancelled {
-                try await Task.sleep(for: JobOwnership.lifetime / 3)
-                try? await ownership.renew(dispatch.jobId, owner)
-            }
-        }
         inbox.register(dispatch.jobId)
         defer {
-            keeper.cancel()
             inbox.unregister(dispatch.jobId)
+            reveals.forget(dispatch.jobId)
             Task { [ownership] in await ownership.release(dispatch.jobId, owner) }
         }
-        let stored = try await record(of: dispatch.jobId)
+        do {
+            return try await withThrowingTaskGroup(of: HandlingOutcome?.self) { group in
+                group.addTask { try await followOwned(dispatch, owner: owner, logger: logger) }
+                group.addTask {
+                    try await keepOwnership(dispatch.jobId, owner, logger: logger)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                while let next = try await group.next() {
+                    if let outcome = next { return outcome }
+                }
+                return .done
+            }
+        } catch let lost as OwnershipLost {
+            // This follower stalled past its ownership: what it knows of the job may be stale. It stops
+            // and hands its copy of the message back; whoever takes it next starts from the record
+            // (and acknowledges it once the record says the job finished).
+            logger.warning("lost the ownership of the job; stopped and handed the message back", metadata: ["error": "\(lost)"])
+            return .requeue
+        }
+    }
+
+    /// Renews the ownership every third of its lifetime; throws ``OwnershipLost`` as soon as this
+    /// follower does not hold it any more. A Redis that does not answer proves nothing: it keeps trying.
+    private func keepOwnership(_ jobId: UUID, _ owner: String, logger: Logger) async throws {
+        while true {
+            try await Task.sleep(for: JobOwnership.lifetime / 3)
+            do {
+                if try await !ownership.renew(jobId, owner) { throw OwnershipLost(jobId: jobId) }
+            } catch let error where Outage.isOutage(error) {
+                logger.debug("could not renew the ownership (Redis away)", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func followOwned(_ dispatch: DispatchGeneration, owner: String, logger: Logger) async throws -> HandlingOutcome {
+        let stored = try await ownership.record(of: dispatch.jobId)
         var record = stored ?? DispatchRecord(startedAt: Date(), attempt: dispatch.attempt)
+        let job = FollowedJob(dispatch: dispatch, owner: owner, logger: logger)
         if record.finished {
             logger.info("job already finished; redelivery acknowledged")
             return .done
         }
         if let stored { logger.info("re-attaching", metadata: ["backendJobId": "\(stored.backendJobId ?? "-")"]) }
         if try await isCancelled(dispatch.jobId) {
-            return try await endCancelled(dispatch, &record, logger: logger)
+            return try await fail(job, &record, .cancelled, "cancelled on request", retryable: true)
         }
-        try await save(record, for: dispatch.jobId)
+        try await save(record, job)
 
         let client: RunPodClient
         switch try await self.client(for: dispatch.backend) {
         case .success(let found): client = found
-        case .failure(let reason): return try await fail(dispatch, &record, .invalidRequest, reason.text, retryable: false)
+        case .failure(let reason): return try await fail(job, &record, reason.code, reason.text, retryable: false)
         }
         let elapsed = Date().timeIntervalSince(record.startedAt)
         let remaining = configuration.jobDeadline - .milliseconds(Int64(max(0, elapsed) * 1000))
         let deadline = ContinuousClock.now + max(remaining, .zero)
         let started = record
-        // A job already at the backend takes its slot back whatever the limit: it is running there.
+        // A job that may be at the backend already takes its slot back whatever the limit.
+        let atBackend = record.backendJobId != nil || record.submittingSince != nil
         let outcome = try await limiter.withSlot(
-            dispatch.jobId.uuidString, limit: concurrencyLimit, until: deadline, force: record.backendJobId != nil
+            dispatch.jobId.uuidString, limit: concurrencyLimit, until: deadline, atBackend: atBackend
         ) { slot in
-            try await drive(dispatch, started, client: client, slot: slot, deadline: deadline, logger: logger)
+            try await drive(job, started, client: client, slot: slot, deadline: deadline)
         }
         guard let outcome else {
-            if let id = record.backendJobId { await cancelAtBackend(id, dispatch, logger: logger) }
             return try await fail(
-                dispatch, &record, .timedOut,
+                job, &record, .timedOut,
                 "no backend slot became free before the job's deadline (\(configuration.jobDeadline.components.seconds) s); aiImageMaxConcurrent limits jobs at the backend",
                 retryable: true)
         }
@@ -125,9 +155,10 @@ struct JobFollower: Sendable {
 
     /// The loop of one job while it holds a concurrency slot.
     private func drive(
-        _ dispatch: DispatchGeneration, _ initial: DispatchRecord, client: RunPodClient, slot: HeldSlot,
-        deadline: ContinuousClock.Instant, logger: Logger
+        _ job: FollowedJob, _ initial: DispatchRecord, client: RunPodClient, slot: HeldSlot, deadline: ContinuousClock.Instant
     ) async throws -> HandlingOutcome {
+        let dispatch = job.dispatch
+        let logger = job.logger
         var record = initial
         var pollWait = configuration.pollInitial
         var troubleWait = Duration.seconds(1)
@@ -137,40 +168,46 @@ struct JobFollower: Sendable {
         var askNow = initial.backendJobId != nil
         while true {
             if try await isCancelled(dispatch.jobId) {
-                return try await endCancelled(dispatch, &record, logger: logger)
+                await stopAtBackend(job, record, client: client, slot: slot)
+                return try await fail(job, &record, .cancelled, "cancelled on request", retryable: true)
             }
             if ContinuousClock.now >= deadline {
-                if let id = record.backendJobId { await cancelAtBackend(id, dispatch, logger: logger) }
+                await stopAtBackend(job, record, client: client, slot: slot)
                 return try await fail(
-                    dispatch, &record, .timedOut,
+                    job, &record, .timedOut,
                     "no result within the job's deadline of \(configuration.jobDeadline.components.seconds) s (last backend status: \(lastStatus))",
                     retryable: true)
             }
             guard let backendJobId = record.backendJobId else {
-                let job: RunPodJob
-                let webhook = await armWebhook(dispatch, logger: logger)
-                do {
-                    job = try await client.run(
-                        input: dispatch.input, executionTimeout: configuration.jobDeadline, ttl: configuration.jobDeadline,
-                        webhook: webhook)
-                } catch let error where error.isTransient {
-                    logger.warning("backend refused /run for now; retrying", metadata: ["error": "\(error)"])
-                    try await pause(&troubleWait, until: deadline)
+                if record.submittingSince != nil, !configuration.honoursIdempotencyKeys(dispatch.backend) {
+                    // A submission may have reached RunPod with its answer lost: never send it twice.
+                    guard let found = try await findUnconfirmed(job, record, client: client, deadline: deadline) else {
+                        return try await fail(
+                            job, &record, .submissionUnconfirmed,
+                            "the backend did not answer /run (\(record.submittingSince.map { MessageCoding.formatTimestamp($0) } ?? "-")); the job may have been accepted there, so it was not sent again (no double charge)\(record.webhookSince == nil ? "; with webhooks on (aiImageEnableWebhooks), Cyclorama finds such a job by its webhook" : " and its webhook did not name it")",
+                            retryable: true)
+                    }
+                    try await recordSubmission(job, &record, backendJobId: found)
+                    askNow = true
                     continue
-                } catch {
-                    return try await fail(dispatch, &record, .backendFailed, "the backend refused the job: \(error)", retryable: false)
                 }
-                record.backendJobId = job.id
-                record.webhookSince = webhook == nil ? nil : Date()
-                try await save(record, for: dispatch.jobId)
-                try await remember(job.id, dispatch, attempt: record.attempt)
-                try await broker.publish(GenerationSubmitted(
-                    correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId,
-                    backend: dispatch.backend, backendJobId: job.id))
-                logger.info("submitted", metadata: ["backendJobId": "\(job.id)", "attempt": "\(record.attempt)"])
-                lastStatus = job.status
-                pollWait = configuration.pollInitial
-                troubleWait = .seconds(1)
+                switch try await submit(job, &record, client: client, slot: slot, troubleWait: &troubleWait, deadline: deadline) {
+                case .submitted(let accepted) where accepted.status == "FAILED":
+                    // RunPod may refuse a job with HTTP 400 and a FAILED job object.
+                    await slot.release()
+                    return try await fail(job, &record, .backendFailed, "the backend refused the job: \(accepted.failureReason)", retryable: false)
+                case .submitted(let accepted):
+                    lastStatus = accepted.status
+                    pollWait = configuration.pollInitial
+                    troubleWait = .seconds(1)
+                    // A backend that ended the job at once (an invalid input, a repeat of a finished one) is seen now.
+                    askNow = accepted.isTerminal
+                case .again:
+                    break
+                case .refused(let reason):
+                    await slot.release()
+                    return try await fail(job, &record, .backendFailed, reason, retryable: false)
+                }
                 continue
             }
 
@@ -189,14 +226,15 @@ struct JobFollower: Sendable {
                 _ = try await inbox.wait(for: dispatch.jobId, upTo: min(pollWait, max(deadline - .now, .milliseconds(1))))
                 pollWait = min(pollWait * 1.5, configuration.pollMax)
             }
-            let job: RunPodJob
+            let status: RunPodJob
             do {
-                job = try await client.status(backendJobId)
+                status = try await client.status(backendJobId)
             } catch .http(status: 404, _) {
-                // Expired (TTL, retention) or unknown at the backend: it is lost.
+                // Expired (TTL, retention) or unknown at the backend: it is lost, and no longer runs there.
                 guard record.resubmits < configuration.maxResubmits else {
+                    await slot.release()
                     return try await fail(
-                        dispatch, &record, .backendFailed,
+                        job, &record, .backendFailed,
                         "the backend lost job \(backendJobId) (404 on /status) after \(record.resubmits) resubmission(s)",
                         retryable: true)
                 }
@@ -205,65 +243,225 @@ struct JobFollower: Sendable {
                 record.attempt += 1
                 record.backendJobId = nil
                 record.webhookSince = nil
-                try await save(record, for: dispatch.jobId)
+                record.submittingSince = nil
+                try await save(record, job)
                 continue
             } catch let error where error.isTransient {
                 logger.warning("status not available for now; retrying", metadata: ["error": "\(error)"])
                 try await pause(&troubleWait, until: deadline)
                 continue
             } catch {
-                return try await fail(dispatch, &record, .backendFailed, "the backend's status call failed: \(error)", retryable: true)
+                await stopAtBackend(job, record, client: client, slot: slot)
+                return try await fail(job, &record, .backendFailed, "the backend's status call failed: \(error)", retryable: true)
             }
             troubleWait = .seconds(1)
-            lastStatus = job.status
-            if ["COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED"].contains(job.status) {
+            lastStatus = status.status
+            if status.isTerminal {
                 // The backend is done with it: its slot is free for the next job now.
                 await slot.release()
             }
-            switch job.status {
+            switch status.status {
             case "IN_QUEUE":
                 continue
-            case "IN_PROGRESS":
-                if reportedProgress != .some(job.progress) {
-                    reportedProgress = .some(job.progress)
+            case _ where status.isRunning:
+                if reportedProgress != .some(status.progress) {
+                    reportedProgress = .some(status.progress)
                     try await broker.publish(GenerationProgressed(
                         correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId,
-                        stage: .inProgress, detail: job.progress))
+                        stage: .inProgress, detail: status.progress))
                 }
             case "COMPLETED":
-                guard let url = job.resultURL, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
+                guard let url = status.resultURL, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
                     return try await fail(
-                        dispatch, &record, .invalidOutput,
-                        "the backend reported COMPLETED without an output image URL (output: \(RunPodClient.printable(job.output?.jsonText ?? "none")))",
+                        job, &record, .invalidOutput,
+                        "the backend reported COMPLETED without an output image URL (output: \(RunPodClient.printable(status.output?.jsonText ?? "none")))",
                         retryable: true)
                 }
-                var cost = job.output?["cost"]?.doubleValue.flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
+                var cost = status.output?["cost"]?.doubleValue.flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
                 if cost == nil, dispatch.backend == .runpod {
                     cost = Self.megapixels(of: dispatch.input) * (await pricePerMegapixel())
                 }
                 try await broker.publish(GenerationCompleted(
                     correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId, kind: dispatch.kind,
                     batchId: dispatch.batchId, variationName: dispatch.variationName, backend: dispatch.backend,
-                    backendJobId: job.id, outputUrl: url, cost: cost,
-                    executionTimeMs: job.executionTime.flatMap { $0 >= 0 ? $0 : nil }, options: dispatch.options,
+                    backendJobId: status.id, outputUrl: url, cost: cost,
+                    executionTimeMs: status.executionTime.flatMap { $0 >= 0 ? $0 : nil }, options: dispatch.options,
                     replyTo: dispatch.replyTo))
                 record.finished = true
-                try await save(record, for: dispatch.jobId)
-                logger.info("backend finished", metadata: ["backendJobId": "\(job.id)", "executionTimeMs": "\(job.executionTime ?? -1)"])
+                try await save(record, job)
+                logger.info("backend finished", metadata: ["backendJobId": "\(status.id)", "executionTimeMs": "\(status.executionTime ?? -1)"])
                 return .done
+            case "FAILED" where Self.couldNotFetchInput(status.failureReason) && record.resubmits < configuration.maxResubmits:
+                // The source was unreachable for a moment (the gateway restarting): such a run did no
+                // work and costs nothing, so it is submitted again.
+                logger.warning("the backend could not fetch the input; submitting again", metadata: ["reason": "\(status.failureReason)"])
+                record.resubmits += 1
+                record.attempt += 1
+                record.backendJobId = nil
+                record.webhookSince = nil
+                record.submittingSince = nil
+                try await save(record, job)
+                try await pause(&troubleWait, until: deadline)
+                continue
             case "FAILED":
-                return try await fail(dispatch, &record, .backendFailed, "the backend failed the job: \(job.failureReason)", retryable: true)
+                return try await fail(job, &record, .backendFailed, "the backend failed the job: \(status.failureReason)", retryable: true)
             case "TIMED_OUT":
-                return try await fail(dispatch, &record, .timedOut, "the backend timed the job out: \(job.failureReason)", retryable: true)
+                return try await fail(job, &record, .timedOut, "the backend timed the job out: \(status.failureReason)", retryable: true)
             case "CANCELLED":
-                return try await fail(dispatch, &record, .cancelled, "the backend cancelled the job", retryable: true)
+                return try await fail(job, &record, .cancelled, "the backend cancelled the job", retryable: true)
             default:
-                logger.warning("unknown backend status; still polling", metadata: ["status": "\(job.status)"])
+                logger.warning("unknown backend status; still polling", metadata: ["status": "\(status.status)"])
             }
         }
     }
 
+    // MARK: Submission
+
+    private enum Submission {
+        /// The backend has the job (its answer).
+        case submitted(RunPodJob)
+        /// Not now (no slot, refused for the moment, or unanswered): go round the loop again.
+        case again
+        /// The backend refused the job for good.
+        case refused(String)
+    }
+
+    /// One `/run`: commit the slot, record the intent, arm the webhook, send, record the answer.
+    private func submit(
+        _ job: FollowedJob, _ record: inout DispatchRecord, client: RunPodClient, slot: HeldSlot,
+        troubleWait: inout Duration, deadline: ContinuousClock.Instant
+    ) async throws -> Submission {
+        let dispatch = job.dispatch
+        let logger = job.logger
+        let committed = slot.isCommitted ? true : try await slot.commit()
+        guard committed else {
+            // The lease lapsed while waiting (a stall) and every slot is taken: wait like everyone else.
+            logger.info("no backend slot free after a lapsed lease; waiting")
+            try await pause(&troubleWait, until: deadline)
+            return .again
+        }
+        // The intent, before anything leaves: a follower finding it without an id knows a /run may be out.
+        if record.submittingSince == nil { record.submittingSince = Date() }
+        let webhook = await armWebhook(dispatch, logger: logger)
+        record.webhookSince = webhook == nil ? nil : Date()
+        try await save(record, job)
+        let accepted: RunPodJob
+        do {
+            accepted = try await client.run(
+                input: dispatch.input, executionTimeout: configuration.jobDeadline, ttl: configuration.jobDeadline,
+                webhook: webhook, idempotencyKey: record.submissionKey(for: dispatch.jobId))
+        } catch .unanswered(let reason) {
+            // It may have been accepted: the intent stays, and the next round resolves it.
+            logger.warning("/run went out but no answer came back", metadata: ["error": "\(reason)"])
+            try await pause(&troubleWait, until: deadline)
+            return .again
+        } catch let error where error.isTransient {
+            // An answer that refuses (429, 5xx) or no connection at all: nothing was accepted.
+            logger.warning("backend refused /run for now; retrying", metadata: ["error": "\(error)"])
+            record.submittingSince = nil
+            try await save(record, job)
+            try await pause(&troubleWait, until: deadline)
+            return .again
+        } catch {
+            record.submittingSince = nil
+            try await save(record, job)
+            return .refused("the backend refused the job: \(error)")
+        }
+        try await recordSubmission(job, &record, backendJobId: accepted.id)
+        logger.info("submitted", metadata: ["backendJobId": "\(accepted.id)", "attempt": "\(record.attempt)"])
+        return .submitted(accepted)
+    }
+
+    /// The backend has the job under `backendJobId`: record it and say so (GenerationSubmitted with
+    /// the dispatcher's deadline, which the ledger's deadline follows).
+    private func recordSubmission(_ job: FollowedJob, _ record: inout DispatchRecord, backendJobId: String) async throws {
+        let dispatch = job.dispatch
+        record.backendJobId = backendJobId
+        record.submittingSince = nil
+        try await save(record, job)
+        try await remember(backendJobId, dispatch, attempt: record.attempt)
+        try await broker.publish(GenerationSubmitted(
+            correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId,
+            backend: dispatch.backend, backendJobId: backendJobId,
+            deadline: record.startedAt.addingTimeInterval(configuration.jobDeadline.timeInterval)))
+    }
+
+    /// A RunPod submission whose answer was lost: waits (until the deadline) for the job's webhook to
+    /// name the backend job, and confirms it with `/status`. nil: it cannot be found — the submission
+    /// went without a webhook, or none came.
+    private func findUnconfirmed(
+        _ job: FollowedJob, _ record: DispatchRecord, client: RunPodClient, deadline: ContinuousClock.Instant
+    ) async throws -> String? {
+        let dispatch = job.dispatch
+        guard record.webhookSince != nil else { return nil }
+        job.logger.info("waiting for the webhook of a submission whose answer was lost")
+        while ContinuousClock.now < deadline {
+            if try await isCancelled(dispatch.jobId) { return nil }
+            if let candidate = reveals.take(dispatch.jobId) {
+                // The body is only a hint: the backend must know the job, and it must not be another job's.
+                if let owner = try await backendJobOwner(candidate, dispatch.backend), owner != dispatch.jobId { continue }
+                do {
+                    let status = try await client.status(candidate)
+                    job.logger.info("the webhook named the unconfirmed submission; following it", metadata: ["backendJobId": "\(status.id)"])
+                    return status.id
+                } catch {
+                    job.logger.warning("a webhook named a job the backend does not confirm", metadata: ["error": "\(error)"])
+                }
+            }
+            _ = try await inbox.wait(for: dispatch.jobId, upTo: min(configuration.pollMax, max(deadline - .now, .milliseconds(1))))
+        }
+        return nil
+    }
+
+    // MARK: Ending
+
+    /// Stops the job at the backend before it is ended here. The slot is freed when the backend
+    /// confirms; otherwise the job may still run there, so it keeps its slot and the
+    /// ``OrphanSweeper`` cancels it again. Without a backend job (or with an unconfirmed submission,
+    /// which cannot be named) nothing can be cancelled.
+    private func stopAtBackend(_ job: FollowedJob, _ record: DispatchRecord, client: RunPodClient, slot: HeldSlot) async {
+        guard let backendJobId = record.backendJobId else {
+            if record.submittingSince == nil { await slot.release() }
+            return
+        }
+        do {
+            _ = try await client.cancel(backendJobId)
+            job.logger.info("cancelled at the backend", metadata: ["backendJobId": "\(backendJobId)"])
+            await slot.release()
+        } catch .http(status: 404, _) {
+            // Gone at the backend already.
+            await slot.release()
+        } catch {
+            job.logger.warning(
+                "could not cancel at the backend; it keeps its slot and is cancelled again later",
+                metadata: ["backendJobId": "\(backendJobId)", "error": "\(error)"])
+            do {
+                try await orphans.add(Orphan(jobId: job.dispatch.jobId, backend: job.dispatch.backend, backendJobId: backendJobId))
+            } catch {
+                job.logger.error("could not record the orphan; its slot lasts until its hold ends", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Ends the job as FAILED (events and `replyTo`) and records that it is finished.
+    private func fail(
+        _ job: FollowedJob, _ record: inout DispatchRecord, _ code: FailureCode, _ reason: String, retryable: Bool
+    ) async throws -> HandlingOutcome {
+        try await ending.fail(job.dispatch, code: code, reason: reason, retryable: retryable, backendJobId: record.backendJobId)
+        record.finished = true
+        try await save(record, job)
+        return .done
+    }
+
     // MARK: Helpers
+
+    /// Whether a backend's failure says it could not download the job's input (RunPod's workers:
+    /// "Invalid image URL"; the local engine: "input.image: could not fetch …").
+    static func couldNotFetchInput(_ reason: String) -> Bool {
+        let text = reason.lowercased()
+        return text.contains("invalid image url") || text.contains("input.image: could not fetch")
+            || (text.contains("input.image") && text.contains("answered http 5"))
+    }
 
     /// The output's megapixels from Kontext's `size` ("W*H"; 1024*1024 when absent).
     static func megapixels(of input: JSONValue) -> Double {
@@ -278,39 +476,25 @@ struct JobFollower: Sendable {
         return logger
     }
 
-    private func client(for backend: GenerationBackend) async throws -> Result<RunPodClient, FailureText> {
+    func client(for backend: GenerationBackend) async throws -> Result<RunPodClient, FailureText> {
         switch backend {
         case .local:
             return .success(RunPodClient(http: http, endpointURL: configuration.localEngineURL, apiKey: configuration.localEngineAPIKey))
         case .runpod:
-            guard let key = try await runpodKey(), !key.isEmpty else {
-                return .failure(FailureText("the RunPod API key (setting runpodApiKey) is not set; set it or choose aiImageBackend=local"))
+            let key: String?
+            do {
+                key = try await runpodKey()
+            } catch let error as SecretBoxError {
+                // A permanent problem: waiting will not fix it, an operator must.
+                return .failure(FailureText(
+                    "the stored RunPod API key cannot be read (\(error.message)); set runpodApiKey again", code: .misconfigured))
+            }
+            guard let key, !key.isEmpty else {
+                return .failure(FailureText(
+                    "the RunPod API key (setting runpodApiKey) is not set; set it or choose aiImageBackend=local", code: .invalidRequest))
             }
             return .success(RunPodClient(http: http, endpointURL: configuration.runpodEndpointURL, apiKey: key))
         }
-    }
-
-    /// Ends the job as FAILED: the event on `cyclorama.events` (the ledger follows it) and to `replyTo`.
-    private func fail(
-        _ dispatch: DispatchGeneration, _ record: inout DispatchRecord, _ code: FailureCode, _ reason: String, retryable: Bool
-    ) async throws -> HandlingOutcome {
-        logger.warning("job failed", metadata: ["jobId": "\(dispatch.jobId)", "code": "\(code)", "reason": "\(reason)"])
-        let failed = GenerationFailed(
-            correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId, kind: dispatch.kind,
-            batchId: dispatch.batchId, variationName: dispatch.variationName, backendJobId: record.backendJobId,
-            reason: String(reason.prefix(2000)), code: code, retryable: retryable)
-        try await broker.publishTerminal(failed, replyTo: dispatch.replyTo, logger: logger)
-        record.finished = true
-        try await save(record, for: dispatch.jobId)
-        return .done
-    }
-
-    /// Someone cancelled the job (the gateway set the flag; the ledger already says CANCELLED):
-    /// cancel it at the backend and publish the terminal event, so `replyTo` hears of it too.
-    private func endCancelled(_ dispatch: DispatchGeneration, _ record: inout DispatchRecord, logger: Logger) async throws -> HandlingOutcome {
-        if let id = record.backendJobId { await cancelAtBackend(id, dispatch, logger: logger) }
-        logger.info("cancelled on request")
-        return try await fail(dispatch, &record, .cancelled, "cancelled on request", retryable: true)
     }
 
     /// A webhook URL with a fresh token for this submission when webhooks are on, after storing the
@@ -332,16 +516,6 @@ struct JobFollower: Sendable {
         return WebhookToken.url(base: base, jobId: dispatch.jobId, token: token)
     }
 
-    private func cancelAtBackend(_ backendJobId: String, _ dispatch: DispatchGeneration, logger: Logger) async {
-        do {
-            guard case .success(let client) = try await client(for: dispatch.backend) else { return }
-            _ = try await client.cancel(backendJobId)
-            logger.info("cancelled at the backend", metadata: ["backendJobId": "\(backendJobId)"])
-        } catch {
-            logger.warning("could not cancel at the backend", metadata: ["backendJobId": "\(backendJobId)", "error": "\(error)"])
-        }
-    }
-
     /// Sleeps `wait` with ±50 % jitter (never past `deadline`) and doubles it, up to 30 s.
     private func pause(_ wait: inout Duration, until deadline: ContinuousClock.Instant) async throws {
         let jittered = wait * Double.random(in: 0.5...1.5)
@@ -353,14 +527,8 @@ struct JobFollower: Sendable {
         try await redis.get(JobKeys.cancelled(jobId)) != nil
     }
 
-    private func record(of jobId: UUID) async throws -> DispatchRecord? {
-        guard let text = try await redis.get(JobKeys.dispatch(jobId)) else { return nil }
-        return try? Self.decoder.decode(DispatchRecord.self, from: Data(text.utf8))
-    }
-
-    private func save(_ record: DispatchRecord, for jobId: UUID) async throws {
-        let text = String(decoding: try Self.encoder.encode(record), as: UTF8.self)
-        _ = try await redis.set(JobKeys.dispatch(jobId), text, expiration: configuration.jobDeadline + .seconds(24 * 3600))
+    private func save(_ record: DispatchRecord, _ job: FollowedJob) async throws {
+        try await ownership.save(record, for: job.dispatch.jobId, owner: job.owner)
     }
 
     /// backend job id → {mediaId, jobId, attempt}, for webhooks and operators.
@@ -375,44 +543,29 @@ struct JobFollower: Sendable {
             expiration: configuration.jobDeadline + .seconds(24 * 3600))
     }
 
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .millisecondsSince1970
-        return encoder
-    }()
-    private static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .millisecondsSince1970
-        return decoder
-    }()
+    /// The job a backend job id belongs to, if this deployment remembers it.
+    private func backendJobOwner(_ backendJobId: String, _ backend: GenerationBackend) async throws -> UUID? {
+        guard let text = try await redis.get(JobKeys.backendJob(backend.rawValue, backendJobId)),
+              let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
+              let id = value["jobId"]?.stringValue else { return nil }
+        return UUID(uuidString: id)
+    }
 }
 
-/// Who follows a job right now: a Redis key with the follower's token and a short lifetime, renewed
-/// while it follows, so a dead follower's job is taken over within ``lifetime``.
-struct JobOwnership: Sendable {
-    static let lifetime: Duration = .seconds(10)
-    let redis: RedisClient
-
-    func claim(_ jobId: UUID, _ owner: String) async throws -> Bool {
-        try await redis.set(JobKeys.owner(jobId), owner, expiration: Self.lifetime, onlyIfAbsent: true)
-    }
-
-    /// Extends the lifetime while `owner` still holds it.
-    func renew(_ jobId: UUID, _ owner: String) async throws {
-        _ = try await redis.eval(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
-            keys: [JobKeys.owner(jobId)], arguments: [owner, String(Self.lifetime.components.seconds * 1000)])
-    }
-
-    func release(_ jobId: UUID, _ owner: String) async {
-        _ = try? await redis.eval(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-            keys: [JobKeys.owner(jobId)], arguments: [owner])
-    }
+/// A dispatch being followed, and by whom.
+struct FollowedJob: Sendable {
+    var dispatch: DispatchGeneration
+    /// This follower's ownership token.
+    var owner: String
+    var logger: Logger
 }
 
 /// A reason a job cannot run, for ``JobFollower``.
 struct FailureText: Error {
     var text: String
-    init(_ text: String) { self.text = text }
+    var code: FailureCode
+    init(_ text: String, code: FailureCode) {
+        self.text = text
+        self.code = code
+    }
 }

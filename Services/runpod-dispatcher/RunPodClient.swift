@@ -18,16 +18,19 @@ struct RunPodJob: Decodable, Sendable, Equatable {
 enum RunPodCallError: Error, CustomStringConvertible, Equatable {
     /// The endpoint answered with an HTTP error.
     case http(status: Int, body: String)
-    /// No answer (connection refused, timeout, reset).
+    /// No connection: the request was not sent (connection refused, connect timeout).
     case transport(String)
+    /// The request went out but no complete answer came back (read timeout, connection reset): for
+    /// `/run` the backend may have accepted the job.
+    case unanswered(String)
     /// A 2xx whose body is not a RunPod job.
     case invalidReply(String)
 
-    /// Worth trying again later: rate limiting, server trouble, no connection.
+    /// Worth trying again later: rate limiting, server trouble, no connection, no answer.
     var isTransient: Bool {
         switch self {
         case .http(let status, _): status == 429 || status >= 500 || status == 408
-        case .transport: true
+        case .transport, .unanswered: true
         case .invalidReply: false
         }
     }
@@ -35,7 +38,8 @@ enum RunPodCallError: Error, CustomStringConvertible, Equatable {
     var description: String {
         switch self {
         case .http(let status, let body): "HTTP \(status)" + (body.isEmpty ? "" : ": \(body.prefix(300))")
-        case .transport(let reason): "no answer: \(reason)"
+        case .transport(let reason): "no connection: \(reason)"
+        case .unanswered(let reason): "no answer: \(reason)"
         case .invalidReply(let reason): "unreadable reply: \(reason)"
         }
     }
@@ -48,8 +52,12 @@ struct RunPodClient: Sendable {
     let apiKey: String?
     var timeout: Duration = .seconds(30)
 
-    /// Submits a job; with `webhook`, the backend POSTs the job there when it ends.
-    func run(input: JSONValue, executionTimeout: Duration, ttl: Duration, webhook: String? = nil) async throws(RunPodCallError) -> RunPodJob {
+    /// Submits a job; with `webhook`, the backend POSTs the job there when it ends. The
+    /// `Idempotency-Key` header makes a backend that honours it (the local engine) answer a repeat of
+    /// the same submission with the job it already has; RunPod ignores it.
+    func run(
+        input: JSONValue, executionTimeout: Duration, ttl: Duration, webhook: String? = nil, idempotencyKey: String? = nil
+    ) async throws(RunPodCallError) -> RunPodJob {
         var body: [String: JSONValue] = [
             "input": input,
             "policy": [
@@ -58,7 +66,7 @@ struct RunPodClient: Sendable {
             ],
         ]
         if let webhook { body["webhook"] = .string(webhook) }
-        return try await call(.POST, "/run", body: .object(body))
+        return try await call(.POST, "/run", body: .object(body), headers: idempotencyKey.map { ["Idempotency-Key": $0] } ?? [:])
     }
 
     func status(_ id: String) async throws(RunPodCallError) -> RunPodJob {
@@ -69,10 +77,13 @@ struct RunPodClient: Sendable {
         try await call(.POST, "/cancel/\(Self.escape(id))")
     }
 
-    private func call(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws(RunPodCallError) -> RunPodJob {
+    private func call(
+        _ method: HTTPMethod, _ path: String, body: JSONValue? = nil, headers: [String: String] = [:]
+    ) async throws(RunPodCallError) -> RunPodJob {
         var request = HTTPClientRequest(url: endpointURL + path)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -85,7 +96,7 @@ struct RunPodClient: Sendable {
             status = Int(response.status.code)
             bytes = try await response.body.collect(upTo: 1 << 20)
         } catch {
-            throw .transport(Self.describe(error))
+            throw Self.wasSent(error) ? .unanswered(Self.describe(error)) : .transport(Self.describe(error))
         }
         let job = try? JSONDecoder().decode(RunPodJob.self, from: Data(buffer: bytes))
         // RunPod may answer a FAILED job with HTTP 400 and the job object.
@@ -105,6 +116,14 @@ struct RunPodClient: Sendable {
         String(text.prefix(300)).replacingOccurrences(of: "\n", with: " ")
     }
 
+    /// False only when `error` shows the request never left: the connection was not made.
+    static func wasSent(_ error: any Error) -> Bool {
+        if let error = error as? HTTPClientError, error == .connectTimeout { return false }
+        let text = String(reflecting: error)
+        return !["NIOConnectionError", "connectTimeout", "Connection refused", "connection refused", "ECONNREFUSED"]
+            .contains { text.contains($0) }
+    }
+
     static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError { return "\(error)" }
         return String(describing: error).prefix(200).description
@@ -114,6 +133,9 @@ struct RunPodClient: Sendable {
 extension RunPodJob {
     /// Terminal statuses: the job will not change any more.
     var isTerminal: Bool { ["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"].contains(status) }
+
+    /// Running at the backend: IN_PROGRESS, or RUNNING as some RunPod documents call it.
+    var isRunning: Bool { status == "IN_PROGRESS" || status == "RUNNING" }
 
     /// The result's URL: `output.image_url`, or `output.result` for models that use it.
     var resultURL: String? {

@@ -1,4 +1,5 @@
 import Database
+import Foundation
 import Logging
 import Messaging
 import Prometheus
@@ -41,7 +42,7 @@ struct SettingsRequestResponder: Sendable {
         }
         var errors: [String: String]?
         if let updates = request.updates, !updates.isEmpty {
-            errors = try await apply(updates, correlationId: request.correlationId)
+            errors = try await apply(updates, correlationId: request.correlationId, notAfter: request.notAfter)
         }
         let reply = SettingsReply(
             correlationId: request.correlationId,
@@ -53,8 +54,9 @@ struct SettingsRequestResponder: Sendable {
         return .done
     }
 
-    /// Validates and stores `updates`; the refusals by key (nothing stored) or nil.
-    func apply(_ updates: [String: String], correlationId: String) async throws -> [String: String]? {
+    /// Validates and stores `updates`; the refusals by key (nothing stored) or nil. Past `notAfter`
+    /// nothing is stored: the requester has stopped waiting and reported the change as failed.
+    func apply(_ updates: [String: String], correlationId: String, notAfter: Date? = nil, now: @Sendable () -> Date = Date.init) async throws -> [String: String]? {
         let current = Dictionary(uniqueKeysWithValues: try await store.all().map { ($0.key, $0.value) })
         var accepted: [String: String] = [:]
         var refused: [String: String] = [:]
@@ -85,6 +87,11 @@ struct SettingsRequestResponder: Sendable {
             return refused
         }
         guard !accepted.isEmpty else { return nil }
+        if let notAfter, now() > notAfter {
+            logger.notice("settings update arrived after its notAfter; not applied", metadata: ["keys": "\(accepted.keys.sorted().joined(separator: ","))"])
+            let reason = "was not applied: the request came after its deadline (\(MessageCoding.formatTimestamp(notAfter))), when the requester had stopped waiting"
+            return Dictionary(uniqueKeysWithValues: updates.keys.map { ($0, reason) })
+        }
         try await store.update(accepted)
         let changed = accepted.keys.sorted()
         logger.info("settings updated", metadata: ["keys": "\(changed.joined(separator: ","))"])

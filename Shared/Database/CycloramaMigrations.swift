@@ -6,5 +6,6 @@ public enum CycloramaMigrations {
         initialSchema,
         seedSettings,
         costSettings,
+        jobDeadlines,
     ]
 }

@@ -23,6 +23,8 @@ public struct IdempotencyStore: Sendable {
     private let logger: Logger
     /// How long an answer is replayed; older records are ignored and replaced.
     public var retention: Duration = .seconds(24 * 3600)
+    /// How long a claim may stay unfinished before the same request may take it over.
+    public var abandonedAfter: Duration = .seconds(60)
 
     public init(client: PostgresClient, logger: Logger = Logger(label: "cyclorama.idempotency")) {
         self.client = client
@@ -30,16 +32,26 @@ public struct IdempotencyStore: Sendable {
     }
 
     /// Claims `key` in `scope` for a request whose fingerprint is `requestSHA256`.
+    ///
+    /// A claim left unfinished for ``abandonedAfter`` (its request died with its process) is taken
+    /// over by the same request: the handlers derive the ids of what they create from the key
+    /// (GenerationIntake), so the request run again finds what the first run created instead of
+    /// doing the work twice.
     public func claim(scope: String, key: String, requestSHA256: String) async throws -> IdempotencyClaim {
         let seconds = Int(retention.components.seconds)
-        // Forget an expired record, and a claim abandoned unfinished (its request died with its
-        // process) after 5 minutes, then try to take the key.
+        // Forget an expired record, then take over an abandoned claim of the same request, or the key.
         try await client.query("""
             DELETE FROM idempotency_records
-            WHERE scope = \(scope) AND key = \(key)
-              AND (created_at < now() - make_interval(secs => \(seconds))
-                   OR (status_code IS NULL AND created_at < now() - interval '5 minutes'))
+            WHERE scope = \(scope) AND key = \(key) AND created_at < now() - make_interval(secs => \(seconds))
             """, logger: logger)
+        let abandoned = Int(abandonedAfter.components.seconds)
+        let takenOver = try await client.query("""
+            UPDATE idempotency_records SET created_at = now()
+            WHERE scope = \(scope) AND key = \(key) AND status_code IS NULL AND request_sha256 = \(requestSHA256)
+              AND created_at < now() - make_interval(secs => \(abandoned))
+            RETURNING key
+            """, logger: logger)
+        for try await _ in takenOver.decode(String.self) { return .proceed }
         let inserted = try await client.query("""
             INSERT INTO idempotency_records (key, scope, request_sha256) VALUES (\(key), \(scope), \(requestSHA256))
             ON CONFLICT (scope, key) DO NOTHING RETURNING key

@@ -84,27 +84,39 @@ public enum CancelOutcome: Sendable, Equatable {
 /// The `generation_jobs` table: the job ledger. Every write is a single guarded statement, so
 /// concurrent writers (the gateway's event consumer, the ingestor, a cancel) can only move a job
 /// forward, and the first terminal state wins.
+///
+/// Every unfinished job has a deadline (`deadline_at`, docs/reliability.md): ``queueDeadline`` after
+/// it was accepted until it is submitted to a backend, then the dispatcher's own deadline plus
+/// ``finishSlack``. The gateway's reaper ends jobs still open past it (``claimOverdue(limit:)``).
 public struct JobLedger: Sendable {
+    /// How long an accepted job may wait to be submitted to a backend: 24 hours.
+    public static let defaultQueueDeadline: Duration = .seconds(24 * 3600)
+    /// How long after the dispatcher's deadline a job may take to be stored and recorded: 10 minutes.
+    public static let defaultFinishSlack: Duration = .seconds(600)
+
     private let client: PostgresClient
     private let logger: Logger
+    public var queueDeadline: Duration = JobLedger.defaultQueueDeadline
+    public var finishSlack: Duration = JobLedger.defaultFinishSlack
 
     public init(client: PostgresClient, logger: Logger = Logger(label: "cyclorama.job-ledger")) {
         self.client = client
         self.logger = logger
     }
 
-    /// Records an accepted job as QUEUED.
-    public func insert(_ job: NewJob) async throws {
-        try await client.query("""
-            INSERT INTO generation_jobs (id, kind, batch_id, media_id, variation_name, options, correlation_id)
+    /// Records an accepted job as QUEUED, with its queue deadline. False when a job with this id
+    /// exists already (the same request again: ids derived from an Idempotency-Key).
+    @discardableResult
+    public func insert(_ job: NewJob) async throws -> Bool {
+        let rows = try await client.query("""
+            INSERT INTO generation_jobs (id, kind, batch_id, media_id, variation_name, options, correlation_id, deadline_at)
             VALUES (\(job.id), \(job.kind), \(job.batchId), \(job.mediaId), \(job.variationName),
-                    \(job.optionsJSON)::jsonb, \(job.correlationId))
+                    \(job.optionsJSON)::jsonb, \(job.correlationId), now() + make_interval(secs => \(queueDeadline.seconds)))
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id
             """, logger: logger)
-    }
-
-    /// Removes a job that was never handed to the broker (its publish failed).
-    public func remove(_ id: UUID) async throws {
-        try await client.query("DELETE FROM generation_jobs WHERE id = \(id) AND status = 'QUEUED'", logger: logger)
+        for try await _ in rows.decode(UUID.self) { return true }
+        return false
     }
 
     /// The job, nil when unknown.
@@ -139,11 +151,24 @@ public struct JobLedger: Sendable {
 
     /// Moves a job forward to a non-terminal `status` (never backwards, never out of a terminal
     /// state); with `backend` and `backendJobId` once it was submitted. True when the row changed.
+    ///
+    /// `dispatcherDeadline` (from GenerationSubmitted) replaces the job's deadline with it plus
+    /// ``finishSlack``, and `replyTo` (JSON, from the first event) is kept, even when the status
+    /// itself does not move (events may come out of order).
     @discardableResult
     public func advance(
-        _ id: UUID, to status: JobStatus, backend: String? = nil, backendJobId: String? = nil, attempt: Int? = nil
+        _ id: UUID, to status: JobStatus, backend: String? = nil, backendJobId: String? = nil, attempt: Int? = nil,
+        dispatcherDeadline: Date? = nil, replyToJSON: String? = nil
     ) async throws -> Bool {
         precondition(!status.isTerminal, "terminal states are set by complete/fail/cancel")
+        if dispatcherDeadline != nil || replyToJSON != nil {
+            try await client.query("""
+                UPDATE generation_jobs SET
+                    deadline_at = coalesce(\(dispatcherDeadline)::timestamptz + make_interval(secs => \(finishSlack.seconds)), deadline_at),
+                    reply_to = coalesce(reply_to, \(replyToJSON)::jsonb)
+                WHERE id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
+                """, logger: logger)
+        }
         let order = JobStatus.progression
         let rows = try await client.query("""
             UPDATE generation_jobs SET
@@ -220,17 +245,19 @@ public struct JobLedger: Sendable {
     ) async throws {
         try await client.query(Self.ensureQuery(
             id, mediaId: mediaId, kind: kind, batchId: batchId, variationName: variationName,
-            correlationId: correlationId), logger: logger)
+            correlationId: correlationId, queueDeadline: queueDeadline), logger: logger)
     }
 
     static func ensureQuery(
-        _ id: UUID, mediaId: UUID, kind: String, batchId: UUID?, variationName: String?, correlationId: String
+        _ id: UUID, mediaId: UUID, kind: String, batchId: UUID?, variationName: String?, correlationId: String,
+        queueDeadline: Duration = JobLedger.defaultQueueDeadline
     ) -> PostgresQuery {
         // A batch item whose batch row is unknown here keeps its kind only if the batch exists.
         """
-        INSERT INTO generation_jobs (id, kind, batch_id, media_id, variation_name, correlation_id)
+        INSERT INTO generation_jobs (id, kind, batch_id, media_id, variation_name, correlation_id, deadline_at)
         SELECT \(id), CASE WHEN \(kind) = 'batch' AND NOT EXISTS (SELECT 1 FROM batches WHERE id = \(batchId)) THEN 'single' ELSE \(kind) END,
-               (SELECT id FROM batches WHERE id = \(batchId)), m.id, \(variationName), \(correlationId)
+               (SELECT id FROM batches WHERE id = \(batchId)), m.id, \(variationName), \(correlationId),
+               now() + make_interval(secs => \(queueDeadline.seconds))
         FROM media m WHERE m.id = \(mediaId)
         ON CONFLICT (id) DO NOTHING
         """
@@ -258,18 +285,27 @@ public struct BatchRecord: Sendable, Equatable {
 extension JobLedger {
     /// Records a batch and all its jobs (QUEUED) in one transaction: once this returns, every item
     /// is durably queued (the outbox sweep publishes any whose request did not reach the broker).
-    public func insertBatch(id: UUID, optionsJSON: String, jobs: [NewJob]) async throws {
+    /// False when the batch exists already (the same request again: nothing is written).
+    @discardableResult
+    public func insertBatch(id: UUID, optionsJSON: String, jobs: [NewJob]) async throws -> Bool {
         let logger = self.logger
-        try await client.transaction(logger: logger) { connection in
-            try await connection.query("""
+        let seconds = queueDeadline.seconds
+        return try await client.transaction(logger: logger) { connection in
+            let created = try await connection.query("""
                 INSERT INTO batches (id, options, item_count) VALUES (\(id), \(optionsJSON)::jsonb, \(jobs.count))
+                ON CONFLICT (id) DO NOTHING RETURNING id
                 """, logger: logger)
+            var inserted = false
+            for try await _ in created.decode(UUID.self) { inserted = true }
+            guard inserted else { return false }
             for job in jobs {
                 try await connection.query("""
-                    INSERT INTO generation_jobs (id, kind, batch_id, media_id, options, correlation_id)
-                    VALUES (\(job.id), 'batch', \(id), \(job.mediaId), \(job.optionsJSON)::jsonb, \(job.correlationId))
+                    INSERT INTO generation_jobs (id, kind, batch_id, media_id, options, correlation_id, deadline_at)
+                    VALUES (\(job.id), 'batch', \(id), \(job.mediaId), \(job.optionsJSON)::jsonb, \(job.correlationId),
+                            now() + make_interval(secs => \(seconds)))
                     """, logger: logger)
             }
+            return true
         }
     }
 
@@ -330,15 +366,15 @@ extension JobLedger {
     /// Claims up to `limit` jobs still QUEUED `olderThan` after they were last touched (their
     /// request may never have reached the broker) and touches them, so that concurrent sweepers
     /// (several gateways) never take the same job and each job is taken again only after another
-    /// `olderThan`. Jobs older than a day are left alone. Returns them with their options.
+    /// `olderThan`. Jobs past their deadline are left to ``claimOverdue(limit:)``. Returns them with their options.
     public func claimStaleQueued(olderThan age: Duration, limit: Int = 100) async throws -> [(job: JobRecord, optionsJSON: String)] {
-        let seconds = Double(age.components.seconds)
+        let seconds = age.seconds
         let rows = try await client.query("""
             UPDATE generation_jobs SET updated_at = now()
             WHERE id IN (
                 SELECT id FROM generation_jobs
                 WHERE status = 'QUEUED' AND updated_at < now() - make_interval(secs => \(seconds))
-                  AND created_at > now() - interval '1 day'
+                  AND (deadline_at IS NULL OR deadline_at > now())
                 ORDER BY updated_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
             RETURNING id, options::text
             """, logger: logger)
@@ -349,5 +385,46 @@ extension JobLedger {
             if let job = try await job(id) { result.append((job, options)) }
         }
         return result
+    }
+}
+
+/// An unfinished job past its deadline, as ``JobLedger/claimOverdue(limit:)`` hands it to the reaper.
+public struct OverdueJob: Sendable, Equatable {
+    public var job: JobRecord
+    public var deadline: Date
+    /// The requester's extra address for the terminal event (JSON `{exchange, routingKey}`), if known.
+    public var replyToJSON: String?
+}
+
+extension JobLedger {
+    /// Claims up to `limit` unfinished jobs whose deadline has passed and that nobody claimed in the
+    /// last 30 s, touching them so that several gateways do not take the same job at once. The
+    /// reaper then ends each with GenerationFailed (the ledger follows that event); a job whose
+    /// event did not get out is claimed again 30 s later.
+    public func claimOverdue(limit: Int = 100) async throws -> [OverdueJob] {
+        let rows = try await client.query("""
+            UPDATE generation_jobs SET updated_at = now()
+            WHERE id IN (
+                SELECT id FROM generation_jobs
+                WHERE status <> ALL(\(JobStatus.terminal)::text[]) AND deadline_at < now()
+                  AND updated_at < now() - interval '30 seconds'
+                ORDER BY deadline_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+            RETURNING id, deadline_at, reply_to::text
+            """, logger: logger)
+        var claimed: [(UUID, Date, String?)] = []
+        for try await row in rows.decode((UUID, Date, String?).self) { claimed.append(row) }
+        var result: [OverdueJob] = []
+        for (id, deadline, replyTo) in claimed {
+            if let job = try await job(id) { result.append(OverdueJob(job: job, deadline: deadline, replyToJSON: replyTo)) }
+        }
+        return result
+    }
+}
+
+extension Duration {
+    /// Whole and fractional seconds, for SQL intervals.
+    var seconds: Double {
+        let (whole, attoseconds) = components
+        return Double(whole) + Double(attoseconds) / 1e18
     }
 }

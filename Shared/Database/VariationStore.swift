@@ -54,20 +54,32 @@ public struct VariationStore: Sendable {
         self.logger = logger
     }
 
-    /// Records a set of variations and their jobs (QUEUED) in one transaction.
-    public func insertSet(_ setId: UUID, mediaId: UUID, correlationId: String, variations: [NewVariation]) async throws {
+    /// Records a set of variations and their jobs (QUEUED, with their queue deadline) in one
+    /// transaction. False when its first job exists already (the same request again: nothing is written).
+    @discardableResult
+    public func insertSet(
+        _ setId: UUID, mediaId: UUID, correlationId: String, variations: [NewVariation],
+        queueDeadline: Duration = JobLedger.defaultQueueDeadline
+    ) async throws -> Bool {
         let logger = self.logger
-        try await transaction { connection in
-            for variation in variations {
-                try await connection.query("""
-                    INSERT INTO generation_jobs (id, kind, media_id, variation_name, options, correlation_id)
-                    VALUES (\(variation.jobId), 'variation', \(mediaId), \(variation.name), \(variation.optionsJSON)::jsonb, \(correlationId))
+        let seconds = queueDeadline.seconds
+        return try await transaction { connection in
+            for (index, variation) in variations.enumerated() {
+                let rows = try await connection.query("""
+                    INSERT INTO generation_jobs (id, kind, media_id, variation_name, options, correlation_id, deadline_at)
+                    VALUES (\(variation.jobId), 'variation', \(mediaId), \(variation.name), \(variation.optionsJSON)::jsonb, \(correlationId),
+                            now() + make_interval(secs => \(seconds)))
+                    ON CONFLICT (id) DO NOTHING RETURNING id
                     """, logger: logger)
+                var inserted = false
+                for try await _ in rows.decode(UUID.self) { inserted = true }
+                if !inserted && index == 0 { return false }
                 try await connection.query("""
                     INSERT INTO variations (id, set_id, media_id, name, prompt, job_id)
                     VALUES (\(UUID()), \(setId), \(mediaId), \(variation.name), \(variation.prompt), \(variation.jobId))
                     """, logger: logger)
             }
+            return true
         }
     }
 

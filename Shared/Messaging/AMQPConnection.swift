@@ -137,6 +137,10 @@ extension ConnectionCore {
     func retryDelays(forQueue queue: String) -> [Duration] {
         shared.withLock { $0.topology.queue(named: queue)?.retryDelays ?? [] }
     }
+
+    func deliveryLimit(forQueue queue: String) -> Int? {
+        shared.withLock { $0.topology.queue(named: queue).flatMap { $0.kind == .quorum ? $0.deliveryLimit : nil } }
+    }
 }
 
 extension AMQPConnection {

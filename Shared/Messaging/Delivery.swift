@@ -45,6 +45,19 @@ public struct Delivery: Sendable {
         return number
     }
 
+    /// How often the broker delivered this message before without it being settled (RabbitMQ's
+    /// `x-delivery-count` on quorum queues: consumers that died holding it, or requeues). 0 when absent.
+    public var deliveryCount: Int {
+        headers[MessagingHeader.deliveryCount].flatMap { Int($0) }.map { max(0, $0) } ?? 0
+    }
+
+    /// The broker's delivery limit of the queue this came from (nil: none): at that many
+    /// deliveries it dead-letters the message itself.
+    public var deliveryLimit: Int? { handle.connection.deliveryLimit(forQueue: queue) }
+
+    /// True when ``retry(reason:)`` would not schedule another attempt but dead-letter the message.
+    public var isLastAttempt: Bool { attempt > handle.connection.retryDelays(forQueue: queue).count }
+
     /// Done: the broker forgets the message.
     public func ack() async throws {
         try await handle.settle(.ack)
@@ -94,7 +107,10 @@ public struct Delivery: Sendable {
     }
 
     private func copy() -> OutgoingMessage {
-        OutgoingMessage(
+        // The broker's own count belongs to this copy's life in the queue, not to the next one's.
+        var headers = headers
+        headers[MessagingHeader.deliveryCount] = nil
+        return OutgoingMessage(
             body: body, contentType: contentType ?? "application/octet-stream", messageID: messageID,
             correlationID: correlationID, type: type, replyTo: replyTo, headers: headers,
             timestamp: timestamp)

@@ -124,6 +124,8 @@ public enum MessagingHeader {
     public static let attempt = "x-cyclorama-attempt"
     /// The reason given to the last `retry`.
     public static let lastRetryReason = "x-cyclorama-retry-reason"
+    /// Set by RabbitMQ on quorum queues: how often the message was delivered before.
+    public static let deliveryCount = "x-delivery-count"
 }
 
 extension Duration {

@@ -61,6 +61,10 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as HTTPError {
             throw APIError(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
+        } catch let error where Outage.isOutage(error) {
+            // PostgreSQL, Redis or the broker is away: worth trying again shortly, not a bug.
+            context.logger.warning("a dependency is away", metadata: ["error": "\(error)"])
+            throw APIError.unavailable("a dependency of this service (database, Redis or broker) is not answering; try again shortly")
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             throw APIError(.internalServerError, code: "internal", message: "internal error; see the service log")

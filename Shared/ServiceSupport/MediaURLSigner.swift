@@ -2,7 +2,11 @@ import Crypto
 import Foundation
 
 /// Signs and checks the token-free media download URLs a generation backend fetches:
-/// `<base>/media/<id>/file?expires=<unix seconds>&signature=<hex HMAC-SHA256("<id>:<expires>")>`.
+/// `<base>/media/<id>/file?v=<sha256>.<ext>&expires=<unix seconds>&signature=<hex HMAC-SHA256("<id>:<v>:<expires>")>`.
+///
+/// `v` names the exact file (content-addressed), so the gateway serves it from disk without asking
+/// PostgreSQL: a backend fetching its source while the database is away still gets it. Links
+/// without `v` (`HMAC("<id>:<expires>")`, the media's current file) are still accepted.
 ///
 /// The prompt-service signs, the gateway checks; both read the same secret (`MEDIA_URL_SECRET`, or
 /// the file named by `MEDIA_URL_SECRET_FILE`, which `make up` creates). A backend — the local engine
@@ -36,24 +40,43 @@ public struct MediaURLSigner: Sendable {
         return MediaURLSigner(secret: secret)
     }
 
-    /// The path and query of the signed download of media `id`, valid until `expires`.
-    public func signedPath(mediaId id: UUID, expires: Date) -> String {
+    /// The path and query of the signed download of media `id`, valid until `expires`; with `file`
+    /// (the stored file's path, `ab/cd/<sha256>.<ext>`), of exactly that file.
+    public func signedPath(mediaId id: UUID, file: String? = nil, expires: Date) -> String {
         let seconds = Int(expires.timeIntervalSince1970.rounded(.up))
-        return "/media/\(id.uuidString.lowercased())/file?expires=\(seconds)&signature=\(signature(id, seconds))"
+        let version = file.flatMap(Self.version(ofPath:))
+        let v = version.map { "v=\($0)&" } ?? ""
+        return "/media/\(id.uuidString.lowercased())/file?\(v)expires=\(seconds)&signature=\(signature(id, version, seconds))"
     }
 
-    /// Whether `signature` is this signer's for media `id` and `expires`, and `expires` is after `now`.
-    public func isValid(mediaId id: UUID, expires: String, signature: String, now: Date = Date()) -> Bool {
+    /// Whether `signature` is this signer's for media `id`, `version` (the `v` parameter, if any) and
+    /// `expires`, and `expires` is after `now`.
+    public func isValid(mediaId id: UUID, version: String? = nil, expires: String, signature: String, now: Date = Date()) -> Bool {
         guard let seconds = Int(expires), Double(seconds) > now.timeIntervalSince1970 else { return false }
-        let expected = Array(self.signature(id, seconds).utf8)
+        let expected = Array(self.signature(id, version, seconds).utf8)
         let given = Array(signature.lowercased().utf8)
         guard expected.count == given.count else { return false }
         // Constant time: no early exit on the first differing byte.
         return zip(expected, given).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
-    private func signature(_ id: UUID, _ expires: Int) -> String {
-        let message = Array("\(id.uuidString.lowercased()):\(expires)".utf8)
-        return HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: secret)).map { String(format: "%02x", $0) }.joined()
+    /// The stored file's path under the media root for a `v` parameter (`<sha256>.<ext>`); nil when
+    /// `v` is not of that form.
+    public static func path(ofVersion version: String) -> String? {
+        let parts = version.split(separator: ".")
+        guard parts.count == 2, parts[0].count == 64, parts[0].allSatisfy({ $0.isHexDigit && !$0.isUppercase }),
+              (2...5).contains(parts[1].count), parts[1].allSatisfy({ $0.isLetter || $0.isNumber }) else { return nil }
+        return "\(parts[0].prefix(2))/\(parts[0].dropFirst(2).prefix(2))/\(version)"
+    }
+
+    static func version(ofPath path: String) -> String? {
+        guard let last = path.split(separator: "/").last.map(String.init), Self.path(ofVersion: last) == path else { return nil }
+        return last
+    }
+
+    private func signature(_ id: UUID, _ version: String?, _ expires: Int) -> String {
+        let subject = version.map { "\(id.uuidString.lowercased()):\($0):\(expires)" } ?? "\(id.uuidString.lowercased()):\(expires)"
+        return HMAC<SHA256>.authenticationCode(for: Array(subject.utf8), using: SymmetricKey(data: secret))
+            .map { String(format: "%02x", $0) }.joined()
     }
 }

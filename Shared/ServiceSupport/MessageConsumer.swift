@@ -24,22 +24,54 @@ public struct InvalidMessage: Error, CustomStringConvertible {
     public var description: String { reason }
 }
 
+/// Why a consumer is about to dead-letter a message it could read: what a ``MessageConsumer``'s
+/// give-up step gets, to end the message's job before the message goes to the dead-letter queue.
+public struct GiveUp: Sendable {
+    /// For people: why the message is given up.
+    public var reason: String
+    /// True when retries were used up (or the broker kept redelivering it); false when the handler
+    /// refused the message outright.
+    public var exhausted: Bool
+
+    public init(reason: String, exhausted: Bool) {
+        self.reason = reason
+        self.exhausted = exhausted
+    }
+}
+
 /// The consumer loop every service uses: decode → validate → handle → settle.
 ///
 /// Concurrency is bounded by `prefetch` (the broker never has more unacknowledged deliveries out).
-/// A message that does not decode or validate goes to the queue's DLQ with the reason; a handler
-/// that throws gets a retry with backoff. On graceful shutdown the loop stops taking deliveries and
-/// lets the ones it holds finish; anything unsettled when the process dies is redelivered.
+/// A message that does not decode or validate goes to the queue's DLQ with the reason. What the
+/// handler throws decides the rest (docs/reliability.md):
+///
+/// - a dependency outage (``Outage/isOutage(_:)``: PostgreSQL, Redis, the broker or the
+///   settings-service away) is **waited out**: the message is held and handled again after a
+///   backoff with jitter (1 s doubling to 30 s), for as long as the outage lasts, without using up
+///   a retry; on graceful shutdown it is handed back instead;
+/// - anything else is retried through the queue's delay queues, and once those are used up the
+///   message is given up.
+///
+/// Before a message it could read is dead-lettered (retries used up, the handler answered
+/// ``HandlingOutcome/deadLetter(reason:)``, or the broker redelivered it so often that it is about
+/// to dead-letter it itself), `giveUp` runs — for job messages it ends the job with
+/// GenerationFailed — so that no message sits in a dead-letter queue while its job stays open.
+/// On graceful shutdown the loop stops taking deliveries and lets the ones it holds finish;
+/// anything unsettled when the process dies is redelivered.
 public struct MessageConsumer<Message: Sendable>: Service {
     public typealias Decode = @Sendable (Delivery) throws -> Message
     public typealias Handle = @Sendable (Message, Delivery) async throws -> HandlingOutcome
+    public typealias GiveUpStep = @Sendable (Message, GiveUp) async throws -> Void
 
     let connection: AMQPConnection
     let queue: String
     let prefetch: UInt16
     let decode: Decode
     let handle: Handle
+    let giveUp: GiveUpStep?
     let logger: Logger
+    /// The first and the longest wait while a dependency is away.
+    public var outageBackoff = (initial: Duration.seconds(1), maximum: Duration.seconds(30))
 
     public init(
         connection: AMQPConnection,
@@ -47,6 +79,7 @@ public struct MessageConsumer<Message: Sendable>: Service {
         prefetch: UInt16 = 8,
         logger: Logger,
         decode: @escaping Decode,
+        giveUp: GiveUpStep? = nil,
         handle: @escaping Handle
     ) {
         self.connection = connection
@@ -54,6 +87,7 @@ public struct MessageConsumer<Message: Sendable>: Service {
         self.prefetch = prefetch
         self.logger = logger
         self.decode = decode
+        self.giveUp = giveUp
         self.handle = handle
     }
 
@@ -79,21 +113,93 @@ public struct MessageConsumer<Message: Sendable>: Service {
         logger[metadataKey: "queue"] = "\(queue)"
         logger[metadataKey: "messageId"] = "\(delivery.messageID ?? "-")"
         logger[metadataKey: "correlationId"] = "\(delivery.correlationID ?? "-")"
-        let outcome: HandlingOutcome
+        let message: Message
         do {
-            let message: Message
+            message = try decode(delivery)
+        } catch {
+            await settle(delivery, .deadLetter(reason: (error as? InvalidMessage)?.reason ?? "\(error)"), logger: logger)
+            return
+        }
+        // One delivery short of the broker's limit: give it up here, with a reason and its job
+        // ended, rather than let the broker dead-letter it silently next time.
+        if let limit = delivery.deliveryLimit, delivery.deliveryCount >= limit - 1 {
+            let reason = "delivered \(delivery.deliveryCount + 1) times without being settled (a consumer kept stopping while handling it)"
+            await giveUpAndSettle(delivery, message, GiveUp(reason: reason, exhausted: true), logger: logger)
+            return
+        }
+        let outcome = await handleWaitingOutOutages(message, delivery, logger: logger)
+        switch outcome {
+        case .retry(let reason) where delivery.isLastAttempt:
+            await giveUpAndSettle(
+                delivery, message, GiveUp(reason: "gave up after \(delivery.attempt) attempts: \(reason)", exhausted: true),
+                logger: logger)
+        case .deadLetter(let reason):
+            await giveUpAndSettle(delivery, message, GiveUp(reason: reason, exhausted: false), logger: logger)
+        default:
+            await settle(delivery, outcome, logger: logger)
+        }
+    }
+
+    /// Runs the handler; while it fails because a dependency is away, waits and runs it again.
+    func handleWaitingOutOutages(_ message: Message, _ delivery: Delivery, logger: Logger) async -> HandlingOutcome {
+        do {
+            return try await waitingOutOutages("handling the message", logger: logger) { try await handle(message, delivery) }
+        } catch is CancellationError {
+            // Shutting down while waiting: hand it back without counting a retry.
+            return .requeue
+        } catch {
+            return .retry(reason: "\(error)")
+        }
+    }
+
+    /// Runs `body`; an outage is waited out (backoff with jitter, no limit) and `body` run again.
+    /// Other errors are rethrown; graceful shutdown while waiting throws `CancellationError`.
+    func waitingOutOutages<T: Sendable>(_ what: String, logger: Logger, _ body: () async throws -> T) async throws -> T {
+        var backoff = Backoff(initial: outageBackoff.initial, maximum: outageBackoff.maximum)
+        let clock = ContinuousClock()
+        var since: ContinuousClock.Instant?
+        var lastReport = clock.now
+        while true {
             do {
-                message = try decode(delivery)
+                let result = try await body()
+                if let since {
+                    logger.notice("dependency back; carried on", metadata: ["what": "\(what)", "waited": "\(clock.now - since)"])
+                }
+                return result
+            } catch where Outage.isOutage(error) {
+                if since == nil {
+                    since = clock.now
+                    logger.warning(
+                        "a dependency is away; holding the message until it is back",
+                        metadata: ["what": "\(what)", "error": "\(error)"])
+                } else if clock.now - lastReport > .seconds(60) {
+                    lastReport = clock.now
+                    logger.warning("still waiting for a dependency", metadata: ["what": "\(what)", "error": "\(error)"])
+                }
+                Counter(label: "cyclorama_outage_waits_total", dimensions: [("queue", queue)]).increment()
+                let delay = backoff.next()
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+            }
+        }
+    }
+
+    /// Ends the message's job (the give-up step, waiting out outages) and then dead-letters it.
+    /// If the job cannot be ended the message stays unsettled: the broker hands it out again.
+    func giveUpAndSettle(_ delivery: Delivery, _ message: Message, _ giveUp: GiveUp, logger: Logger) async {
+        if let step = self.giveUp {
+            do {
+                try await waitingOutOutages("ending the job of a given-up message", logger: logger) { try await step(message, giveUp) }
+            } catch is CancellationError {
+                await settle(delivery, .requeue, logger: logger)
+                return
             } catch {
-                outcome = .deadLetter(reason: (error as? InvalidMessage)?.reason ?? "\(error)")
-                await settle(delivery, outcome, logger: logger)
+                logger.error(
+                    "could not end the job of a given-up message; leaving it for redelivery",
+                    metadata: ["reason": "\(giveUp.reason)", "error": "\(error)"])
                 return
             }
-            outcome = try await handle(message, delivery)
-        } catch {
-            outcome = .retry(reason: "\(error)")
         }
-        await settle(delivery, outcome, logger: logger)
+        await settle(delivery, .deadLetter(reason: giveUp.reason), logger: logger)
     }
 
     func settle(_ delivery: Delivery, _ outcome: HandlingOutcome, logger: Logger) async {

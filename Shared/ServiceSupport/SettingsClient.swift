@@ -62,14 +62,26 @@ public final class SettingsClient: Service, Sendable {
         }
     }
 
-    /// All settings (secrets masked), from the cache when it is fresh.
+    /// All settings (secrets masked): from the cache when it is fresh, else asked for; when the
+    /// settings-service does not answer, the last values this process knew (they stay right until a
+    /// change is broadcast, and a change made while the service is away cannot happen). Throws
+    /// ``DependencyUnavailable`` only when this process never had an answer.
     public func settings() async throws -> [String: String] {
-        if let cached = cache.withLock({ $0 }), ContinuousClock.now - cached.fetchedAt < cacheLifetime {
+        let cached = cache.withLock { $0 }
+        if let cached, ContinuousClock.now - cached.fetchedAt < cacheLifetime {
             return cached.settings
         }
-        let fresh = try await request(keys: nil).settings
-        cache.withLock { $0 = (fresh, ContinuousClock.now) }
-        return fresh
+        do {
+            let fresh = try await request(keys: nil).settings
+            cache.withLock { $0 = (fresh, ContinuousClock.now) }
+            return fresh
+        } catch let error where Outage.isOutage(error) {
+            guard let cached else { throw error }
+            logger.notice("settings-service not answering; using the last known settings", metadata: ["error": "\(error)"])
+            // Ask again in 10 s, not on every call: each attempt waits for the reply timeout.
+            cache.withLock { $0 = (cached.settings, ContinuousClock.now - cacheLifetime + .seconds(10)) }
+            return cached.settings
+        }
     }
 
     /// Forgets the cached settings (on `settings.changed`).
@@ -79,16 +91,21 @@ public final class SettingsClient: Service, Sendable {
 
     /// Stores new values through the settings-service (all or nothing); the reply's `errors` say what
     /// was refused. Secrets should be sealed before (``SecretBox``).
+    ///
+    /// The request says it must not be applied after ``timeout`` from now; this waits a little longer
+    /// for the reply, so an update that throws here (no answer) is never applied later.
     public func update(_ values: [String: String]) async throws -> SettingsReply {
-        let reply = try await request(keys: nil, updates: values)
+        let reply = try await request(keys: nil, updates: values, notAfter: Date().addingTimeInterval(timeout.timeInterval))
         if reply.errors?.isEmpty ?? true { cache.withLock { $0 = (reply.settings, ContinuousClock.now) } }
         return reply
     }
 
-    /// One request/reply round trip; throws ``SettingsClientError`` on timeout.
-    public func request(keys: [String]?, updates: [String: String]? = nil) async throws -> SettingsReply {
-        let request = SettingsRequest(keys: keys, updates: updates)
+    /// One request/reply round trip; throws ``DependencyUnavailable`` when no reply comes within
+    /// ``timeout`` (plus ``updateGrace`` for a request with `notAfter`).
+    public func request(keys: [String]?, updates: [String: String]? = nil, notAfter: Date? = nil) async throws -> SettingsReply {
+        let request = SettingsRequest(keys: keys, updates: updates, notAfter: notAfter)
         let correlationId = request.correlationId
+        let wait = notAfter == nil ? timeout : timeout + Self.updateGrace
         return try await withThrowingTaskGroup(of: SettingsReply.self) { group in
             group.addTask {
                 try await withCheckedThrowingContinuation { continuation in
@@ -103,8 +120,8 @@ public final class SettingsClient: Service, Sendable {
                 }
             }
             group.addTask {
-                try await Task.sleep(for: self.timeout)
-                throw SettingsClientError(message: "no settings reply within \(self.timeout); is settings-service running?")
+                try await Task.sleep(for: wait)
+                throw DependencyUnavailable("settings-service", "no settings reply within \(wait); is settings-service running?")
             }
             defer {
                 group.cancelAll()
@@ -114,6 +131,10 @@ public final class SettingsClient: Service, Sendable {
             return try await group.next()!
         }
     }
+
+    /// How much longer than ``timeout`` an update waits for its reply: the settings-service stops
+    /// applying it at ``timeout`` (by its own clock), so clocks may differ by up to this much.
+    public static let updateGrace: Duration = .seconds(3)
 }
 
 public struct SettingsClientError: Error, CustomStringConvertible {

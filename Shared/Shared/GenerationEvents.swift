@@ -14,10 +14,13 @@ public struct GenerationSubmitted: CycloramaMessage {
     public var backend: GenerationBackend
     /// The RunPod (or local engine) job id.
     public var backendJobId: String
+    /// When the dispatcher gives up on the job if the backend has not finished it (it then cancels
+    /// it there and ends it `timed_out`). Optional (added in schema version 1).
+    public var deadline: Date?
 
     public init(
         messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(),
-        jobId: UUID, mediaId: UUID, backend: GenerationBackend, backendJobId: String
+        jobId: UUID, mediaId: UUID, backend: GenerationBackend, backendJobId: String, deadline: Date? = nil
     ) {
         self.messageId = messageId
         self.correlationId = correlationId ?? jobId.uuidString
@@ -26,6 +29,7 @@ public struct GenerationSubmitted: CycloramaMessage {
         self.mediaId = mediaId
         self.backend = backend
         self.backendJobId = backendJobId
+        self.deadline = deadline
     }
 
     public func validate() throws(ValidationError) {
@@ -34,7 +38,7 @@ public struct GenerationSubmitted: CycloramaMessage {
     }
 }
 
-/// Event: the job moved on (for progress displays; never needed for correctness).
+/// Event: the job moved on (for progress displays; the job's outcome never depends on it).
 public struct GenerationProgressed: CycloramaMessage {
     public static let messageType = MessageType.generationProgressed
     public private(set) var type = MessageType.generationProgressed
@@ -48,10 +52,14 @@ public struct GenerationProgressed: CycloramaMessage {
     public var stage: GenerationStage
     /// Free text, e.g. the backend's progress (`"4/10"`).
     public var detail: String?
+    /// On `prompting`: the request's `replyTo`, so that whoever has to end the job later (the
+    /// gateway's reaper, past the job's deadline) can tell the requester too. Optional (added in
+    /// schema version 1).
+    public var replyTo: ReplyAddress?
 
     public init(
         messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(),
-        jobId: UUID, mediaId: UUID, stage: GenerationStage, detail: String? = nil
+        jobId: UUID, mediaId: UUID, stage: GenerationStage, detail: String? = nil, replyTo: ReplyAddress? = nil
     ) {
         self.messageId = messageId
         self.correlationId = correlationId ?? jobId.uuidString
@@ -60,6 +68,7 @@ public struct GenerationProgressed: CycloramaMessage {
         self.mediaId = mediaId
         self.stage = stage
         self.detail = detail
+        self.replyTo = replyTo
     }
 
     public func validate() throws(ValidationError) {
@@ -67,6 +76,7 @@ public struct GenerationProgressed: CycloramaMessage {
         if let detail, detail.count > 1000 {
             throw ValidationError(field: "detail", reason: "must be at most 1000 characters; got \(detail.count)")
         }
+        try replyTo?.validate(at: "replyTo")
     }
 }
 

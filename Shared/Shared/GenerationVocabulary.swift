@@ -56,8 +56,16 @@ public struct FailureCode: RawRepresentable, Codable, Sendable, Hashable, Custom
     public static let invalidOutput = FailureCode("invalid_output")
     /// The media the job was for is gone.
     public static let mediaNotFound = FailureCode("media_not_found")
-    /// Retries were exhausted on a transient problem.
+    /// Retries were exhausted on a problem that is not an outage (a consumer gave up on the job's message).
     public static let retriesExhausted = FailureCode("retries_exhausted")
+    /// A setting or secret the job needs is missing or unusable (e.g. the RunPod key cannot be
+    /// decrypted with this master key); an operator must fix it.
+    public static let misconfigured = FailureCode("misconfigured")
+    /// The backend may have accepted the job but its answer was lost, and it could not be found
+    /// again; it was not submitted twice so as not to pay twice.
+    public static let submissionUnconfirmed = FailureCode("submission_unconfirmed")
+    /// The backend's result was gone (expired or deleted) before it could be downloaded.
+    public static let resultExpired = FailureCode("result_expired")
 }
 
 /// The A/B test set from the seed: one variation per shadow preset, in this order and with these names.

@@ -17,17 +17,23 @@ public struct SettingsRequest: CycloramaMessage {
     /// nothing is written when any is refused. A secret's value should be sealed by the sender
     /// (``SettingsCatalog``'s rules apply to the opened value); a masked value leaves it unchanged.
     public var updates: [String: String]?
+    /// With `updates`: store them only if that happens before this time; a request handled later
+    /// writes nothing and its reply says so. The requester sets it to when it stops waiting (and
+    /// tells its own caller the change failed), so a change it reported as failed is never made
+    /// later behind its back. Optional (added in schema version 1): absent means no limit.
+    public var notAfter: Date?
 
     /// `correlationId` defaults to the messageId.
     public init(
         messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(), keys: [String]? = nil,
-        updates: [String: String]? = nil
+        updates: [String: String]? = nil, notAfter: Date? = nil
     ) {
         self.messageId = messageId
         self.correlationId = correlationId ?? messageId.uuidString
         self.occurredAt = occurredAt
         self.keys = keys
         self.updates = updates
+        self.notAfter = notAfter
     }
 
     public func validate() throws(ValidationError) {

@@ -102,4 +102,59 @@ struct JobLedgerTests {
             #expect(try await records.claim(scope: "generate", key: "k2", requestSHA256: "h1") == .proceed, "released after a failure")
         }
     }
+
+    @Test func everyJobHasADeadlineAndTheOverdueOnesAreClaimedOnce() async throws {
+        try await withMedia { client, media in
+            var ledger = JobLedger(client: client)
+            ledger.queueDeadline = .seconds(3600)
+            ledger.finishSlack = .seconds(600)
+            let waiting = UUID(), submitted = UUID(), overdue = UUID(), ended = UUID()
+            for id in [waiting, submitted, overdue, ended] {
+                try await ledger.insert(NewJob(id: id, mediaId: media.id, correlationId: "c"))
+            }
+            #expect(try await ledger.insert(NewJob(id: waiting, mediaId: media.id, correlationId: "c")) == false,
+                    "the same job again writes nothing")
+            func deadline(_ id: UUID) async throws -> Date? {
+                var found: Date?
+                for try await value in try await client.query("SELECT deadline_at FROM generation_jobs WHERE id = \(id)").decode(Date?.self) {
+                    found = value
+                }
+                return found
+            }
+            let queued = try #require(try await deadline(waiting))
+            #expect(abs(queued.timeIntervalSinceNow - 3600) < 60, "acceptance + the queue deadline: \(queued)")
+            // Submitted: the dispatcher's deadline plus the slack replaces it; replyTo is kept from the first event.
+            let dispatcherDeadline = Date().addingTimeInterval(900)
+            let reply = #"{"exchange": "erp.events", "routingKey": "done"}"#
+            try await ledger.advance(submitted, to: .prompting, replyToJSON: reply)
+            try await ledger.advance(submitted, to: .submitted, backend: "runpod", backendJobId: "rp-9", dispatcherDeadline: dispatcherDeadline)
+            let moved = try #require(try await deadline(submitted))
+            #expect(abs(moved.timeIntervalSince(dispatcherDeadline) - 600) < 1)
+            // Past its deadline (and untouched for a while): claimed once, with its replyTo.
+            try await client.query("""
+                UPDATE generation_jobs SET deadline_at = now() - interval '1 second', updated_at = now() - interval '1 minute',
+                       reply_to = \(reply)::jsonb
+                WHERE id IN (\(overdue), \(ended))
+                """)
+            try await ledger.fail(ended, code: "backend_failed", message: "ended before its deadline")
+            try await client.query("UPDATE generation_jobs SET updated_at = now() - interval '1 minute' WHERE id = \(ended)")
+            let claimed = try await ledger.claimOverdue()
+            #expect(claimed.map(\.job.id) == [overdue], "only the open job past its deadline")
+            #expect(claimed.first?.replyToJSON?.contains("erp.events") == true)
+            #expect(try await ledger.claimOverdue().isEmpty, "claimed again only after 30 s, not by the next sweep")
+        }
+    }
+
+    @Test func aClaimLeftUnfinishedIsTakenOverByTheSameRequestOnly() async throws {
+        try await withMedia { client, _ in
+            let store = IdempotencyStore(client: client)
+            #expect(try await store.claim(scope: "POST", key: "k", requestSHA256: "one") == .proceed)
+            #expect(try await store.claim(scope: "POST", key: "k", requestSHA256: "one") == .inProgress, "still running")
+            // Its process died half-way: a minute later the same request takes the claim over, another one may not.
+            try await client.query("UPDATE idempotency_records SET created_at = now() - interval '61 seconds'")
+            #expect(try await store.claim(scope: "POST", key: "k", requestSHA256: "two") == .conflict)
+            #expect(try await store.claim(scope: "POST", key: "k", requestSHA256: "one") == .proceed)
+            #expect(try await store.claim(scope: "POST", key: "k", requestSHA256: "one") == .inProgress, "taken over once")
+        }
+    }
 }

@@ -13,17 +13,22 @@ final class EngineHarness: Sendable {
     let base: String
     let apiKey: String?
 
-    /// Starts the engine; `simulateMs` selects the benchmark mode (nil: the real pipeline).
-    init(simulateMs: Int? = 300, concurrency: Int = 1, queueLimit: Int = 8, apiKey: String? = nil, environment: [String: String] = [:]) async throws {
-        let port = freePort()
+    /// Starts the engine; `simulateMs` selects the benchmark mode (nil: the real pipeline). `port`
+    /// and `resultsDirectory` let a test start an engine again where a previous one ran.
+    init(
+        simulateMs: Int? = 300, concurrency: Int = 1, queueLimit: Int = 8, apiKey: String? = nil, environment: [String: String] = [:],
+        port: Int? = nil, resultsDirectory: String? = nil, endpoint: String? = nil
+    ) async throws {
+        let port = port ?? freePort()
         var env = environment
         if let simulateMs { env["LOCAL_ENGINE_SIMULATE_MS"] = String(simulateMs) }
         env["LOCAL_ENGINE_CONCURRENCY"] = String(concurrency)
         env["LOCAL_ENGINE_QUEUE_LIMIT"] = String(queueLimit)
-        env["LOCAL_ENGINE_RESULTS_DIR"] = try TestEnvironment.scratchDirectory(TestEnvironment.uniqueName("engine-results")).path
+        env["LOCAL_ENGINE_RESULTS_DIR"] = try resultsDirectory
+            ?? TestEnvironment.scratchDirectory(TestEnvironment.uniqueName("engine-results")).path
         if let apiKey { env["LOCAL_ENGINE_API_KEY"] = apiKey }
         process = try ServiceProcess("local-engine", port: port, environment: env)
-        base = "http://127.0.0.1:\(port)/v2/\(TestEnvironment.uniqueName("endpoint"))"
+        base = "http://127.0.0.1:\(port)/v2/\(endpoint ?? TestEnvironment.uniqueName("endpoint"))"
         self.apiKey = apiKey
         let health = await process.waitUntilHealthy(timeout: .seconds(30))
         try #require(health == 200, "local-engine did not start; log:\n\(process.log())")
@@ -45,9 +50,12 @@ final class EngineHarness: Sendable {
         }
     }
 
-    func call(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, token: String?? = .none) async throws -> Reply {
+    func call(
+        _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, token: String?? = .none, headers: [(String, String)] = []
+    ) async throws -> Reply {
         var request = HTTPClientRequest(url: path.hasPrefix("http") ? path : base + path)
         request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let key = token ?? apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -59,11 +67,14 @@ final class EngineHarness: Sendable {
     }
 
     /// `POST /run` (or `/runsync…` via `path`) with `{"input": input, ...}`.
-    func submit(_ input: [String: Any], webhook: String? = nil, policy: [String: Any]? = nil, path: String = "/run") async throws -> Reply {
+    func submit(
+        _ input: [String: Any], webhook: String? = nil, policy: [String: Any]? = nil, path: String = "/run",
+        headers: [(String, String)] = []
+    ) async throws -> Reply {
         var body: [String: Any] = ["input": input]
         if let webhook { body["webhook"] = webhook }
         if let policy { body["policy"] = policy }
-        return try await call(.POST, path, body: Array(try JSONSerialization.data(withJSONObject: body)))
+        return try await call(.POST, path, body: Array(try JSONSerialization.data(withJSONObject: body)), headers: headers)
     }
 
     /// Submits with `/run` and returns the job id (expects 200).

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Synchronization
 import Testing
 import TestSupport
 
@@ -66,6 +67,8 @@ struct InputValidationTests {
             environment: [
                 "LOCAL_ENGINE_ALLOWED_HOSTS": "127.0.0.1:\(origin.port), 127.0.0.1:\(closedPort)",
                 "LOCAL_ENGINE_MAX_IMAGE_MB": "1",
+                // A source that does not answer is tried again for this long before the job fails.
+                "LOCAL_ENGINE_FETCH_RETRY_SECONDS": "1",
             ])
         defer { Task { await engine.stop() } }
 
@@ -86,5 +89,22 @@ struct InputValidationTests {
             #expect(body.error?.contains(expected) == true, "\(url): \(body.error ?? "nil")")
         }
         #expect(engine.process.isRunning)
+    }
+
+    @Test func aSourceThatIsAwayForAWhileDelaysTheJobInsteadOfFailingIt() async throws {
+        // The gateway restarting, or its database away: 503 twice, then the image.
+        let image = Samples.tinyPNG
+        let answered = Mutex(0)
+        let origin = try await TestHTTPServer { path, _ in
+            let count = answered.withLock { $0 += 1; return $0 }
+            return count <= 2 ? (.serviceUnavailable, [:], []) : (.ok, [.contentType: "image/png"], image)
+        }
+        defer { Task { await origin.stop() } }
+        let engine = try await EngineHarness(
+            simulateMs: 10, environment: ["LOCAL_ENGINE_ALLOWED_HOSTS": "127.0.0.1:\(origin.port)", "LOCAL_ENGINE_FETCH_RETRY_SECONDS": "30"])
+        defer { Task { await engine.stop() } }
+        let body = try await engine.submit(["image": "\(origin.url)/product.png"], path: "/runsync").decode(JobStatusBody.self)
+        #expect(body.status == .completed, "\(body.error ?? "")")
+        #expect(answered.withLock { $0 } == 3, "two refusals, then the image")
     }
 }

@@ -10,10 +10,12 @@ import TestSupport
 /// stand for several dispatcher instances.
 @Suite("Concurrency limiter (Redis leases)")
 struct ConcurrencyLimiterTests {
-    func withLimiters(_ count: Int, lease: Duration = .seconds(30), _ body: ([ConcurrencyLimiter]) async throws -> Void) async throws {
+    func withLimiters(
+        _ count: Int, lease: Duration = .seconds(30), hold: Duration = .seconds(600), _ body: ([ConcurrencyLimiter]) async throws -> Void
+    ) async throws {
         let client = RedisClient(configuration: try RedisConfiguration(url: TestEnvironment.redisURL), logger: Logger(label: "test.limiter"))
         let key = "test:\(TestEnvironment.uniqueName("leases"))"
-        let limiters = (0..<count).map { _ in ConcurrencyLimiter(redis: client, key: key, lease: lease, logger: Logger(label: "test.limiter")) }
+        let limiters = (0..<count).map { _ in ConcurrencyLimiter(redis: client, key: key, lease: lease, hold: hold, logger: Logger(label: "test.limiter")) }
         do {
             try await body(limiters)
             _ = try? await client.delete(key)
@@ -51,15 +53,46 @@ struct ConcurrencyLimiterTests {
         }
     }
 
-    @Test func renewingExtendsALeaseEvenOneThatLapsed() async throws {
+    @Test func aLapsedLeaseIsNotTakenBackByRenewalAndItsJobMustWinAFreeSlotToCommit() async throws {
         try await withLimiters(2) { (limiters: [ConcurrencyLimiter]) async throws in
-            #expect(try await limiters[0].tryAcquire("runner", limit: 1) == true)
-            // A pause longer than the lease (its expiry in the past), then the holder renews: the job
-            // is still at the backend, so it keeps counting against the limit.
+            #expect(try await limiters[0].tryAcquire("stalled", limit: 1) == true)
+            // The holder stalls past its lease (its expiry in the past) and another job takes the slot.
             _ = try await limiters[0].redis.eval(
-                "return redis.call('ZADD', KEYS[1], 1, ARGV[1])", keys: [limiters[0].key], arguments: ["runner"])
-            try await limiters[0].renew("runner")
-            #expect(try await limiters[1].tryAcquire("other", limit: 1) == false)
+                "return redis.call('ZADD', KEYS[1], 1, ARGV[1])", keys: [limiters[0].key], arguments: ["stalled"])
+            #expect(try await limiters[1].tryAcquire("other", limit: 1) == true)
+            // Back again: renewing does not put the lapsed lease back over the limit, nor may the job submit.
+            #expect(try await limiters[0].renew("stalled") == false)
+            #expect(try await limiters[0].commit("stalled", limit: 1) == false, "no slot to submit with")
+            #expect(try await limiters[0].holders() == ["other"])
+            await limiters[1].release("other")
+            #expect(try await limiters[0].commit("stalled", limit: 1) == true, "a free slot again")
+        }
+    }
+
+    @Test func aCommittedSlotOutlivesItsFollowerUntilTheBackendMustHaveDroppedTheJob() async throws {
+        // A short lease and a long hold: a committed slot is not the lease's any more.
+        try await withLimiters(2, lease: .seconds(3), hold: .seconds(600)) { (limiters: [ConcurrencyLimiter]) async throws in
+            let (a, b) = (limiters[0], limiters[1])
+            struct FollowerDied: Error {}
+            await #expect(throws: FollowerDied.self) {
+                _ = try await a.withSlot("submitted", limit: { 1 }, until: .now + .seconds(10)) { slot throws -> Bool in
+                    #expect(try await slot.commit())
+                    throw FollowerDied()
+                }
+            }
+            let score = try await a.redis.command(["ZSCORE", a.key, "submitted"]).stringValue.flatMap(Double.init)
+            let now = try await a.redis.eval(
+                "local t = redis.call('TIME') return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)", keys: [], arguments: []).intValue
+            let left = (score ?? 0) - Double(now ?? 0)
+            #expect(left > 590_000, "held for the backend's lifetime of the job, not the 3 s lease: \(left) ms")
+            #expect(try await b.tryAcquire("next", limit: 1) == false, "the job may still run at the backend")
+            // A follower that re-attaches takes the committed slot over; the backend's end releases it.
+            let reattached = try await b.withSlot("submitted", limit: { 1 }, until: .now + .seconds(10), atBackend: true) { slot in
+                await slot.release()
+                return true
+            }
+            #expect(reattached == true)
+            #expect(try await b.tryAcquire("next", limit: 1) == true)
         }
     }
 

@@ -106,4 +106,72 @@ struct MessageConsumerTests {
         try await probe.connection.delete(queues: [queue.name])
         await probe.close()
     }
+
+    @Test func anOutageIsWaitedOutWithoutUsingUpARetry() async throws {
+        let queue = Self.workQueue()
+        let probe = try await BrokerProbe(queues: [queue])
+        let seen = Mutex<[Int]>([])
+        let done = Readiness()
+        var consumer = MessageConsumer(
+            connection: probe.connection, queue: queue.name, logger: Logger(label: "test"),
+            decode: decodeDelivery(RequestGeneration.self),
+            handle: { _, delivery in
+                let count = seen.withLock { $0.append(delivery.attempt); return $0.count }
+                // PostgreSQL, Redis or the settings-service away for longer than every retry delay together.
+                if count <= 4 { throw DependencyUnavailable("postgres", "connection refused") }
+                done.open()
+                return .done
+            })
+        consumer.outageBackoff = (initial: .milliseconds(100), maximum: .milliseconds(400))
+        let running = Task { try await consumer.run() }
+
+        try await probe.connection.publish(Self.request(), to: ReplyAddress(exchange: "", routingKey: queue.name))
+        try await done.wait()
+        // Held and handled again in place: still the first attempt, nothing dead-lettered.
+        #expect(seen.withLock { $0 } == [1, 1, 1, 1, 1])
+        #expect(try await probe.first(on: queue.name + ".dlq", timeout: .milliseconds(500)) == nil)
+
+        running.cancel()
+        _ = await running.result
+        try await probe.connection.delete(queues: [queue.name])
+        await probe.close()
+    }
+
+    @Test func aMessageGivenUpEndsItsJobBeforeItGoesToTheDeadLetterQueue() async throws {
+        let queue = Self.workQueue()
+        let probe = try await BrokerProbe(queues: [queue])
+        let givenUp = Mutex<[(UUID, GiveUp)]>([])
+        let consumer = MessageConsumer(
+            connection: probe.connection, queue: queue.name, logger: Logger(label: "test"),
+            decode: decodeDelivery(RequestGeneration.self),
+            giveUp: { request, giveUp in givenUp.withLock { $0.append((request.jobId, giveUp)) } },
+            handle: { request, _ in
+                if request.options.customInstructions == "refuse" { return .deadLetter(reason: "cannot be done") }
+                throw SettingsClientError(message: "a bug, not an outage")
+            })
+        let running = Task { try await consumer.run() }
+
+        let exhausted = Self.request()
+        try await probe.connection.publish(exhausted, to: ReplyAddress(exchange: "", routingKey: queue.name))
+        _ = try #require(try await probe.deadLettered(from: queue.name, containing: exhausted.jobId.uuidString))
+        var refused = Self.request()
+        refused.options.customInstructions = "refuse"
+        try await probe.connection.publish(refused, to: ReplyAddress(exchange: "", routingKey: queue.name))
+        _ = try #require(try await probe.deadLettered(from: queue.name, containing: refused.jobId.uuidString))
+        // Undecodable: no job to end.
+        try await probe.publish(Array("not json".utf8), exchange: "", routingKey: queue.name)
+        _ = try #require(try await probe.deadLettered(from: queue.name, containing: "not json"))
+
+        let ends = givenUp.withLock { $0 }
+        #expect(ends.map(\.0) == [exhausted.jobId, refused.jobId], "each job ended once, before its message was dead-lettered")
+        #expect(ends.first?.1.exhausted == true)
+        #expect(ends.first?.1.reason.contains("gave up after 3 attempts") == true)
+        #expect(ends.last?.1.exhausted == false)
+        #expect(ends.last?.1.reason == "cannot be done")
+
+        running.cancel()
+        _ = await running.result
+        try await probe.connection.delete(queues: [queue.name])
+        await probe.close()
+    }
 }

@@ -7,13 +7,23 @@ import TestSupport
 /// settings-service answers the settings request from PostgreSQL, over the real broker.
 @Suite("settings-service", .timeLimit(.minutes(2)))
 struct SettingsServiceTests {
+    /// A virtual host of the test's own: the settings-services of other tests (all consuming
+    /// `settings-service.requests`) must not answer this test's requests.
+    static func ownVirtualHost() async throws -> (url: String, delete: @Sendable () async -> Void) {
+        let vhost = TestEnvironment.uniqueName("settings")
+        try #require(await ServerScript.run("vhost", "add", vhost) == 0)
+        return (TestServers.shared.amqpBase + vhost, { _ = await ServerScript.run("vhost", "delete", vhost) })
+    }
+
     @Test func answersTheSettingsRequestWithTheSeededDefaults() async throws {
+        let broker = try await Self.ownVirtualHost()
         let database = try await TemporaryDatabase.create()
-        let service = try ServiceProcess("settings-service", port: freePort(), environment: ["DATABASE_URL": database.url])
+        let service = try ServiceProcess(
+            "settings-service", port: freePort(), environment: ["DATABASE_URL": database.url, "AMQP_URL": broker.url])
         #expect(await service.waitUntilHealthy(timeout: .seconds(45)) == 200, "log:\n\(service.log())")
 
         let replies = BrokerProbe.replyQueue()
-        let probe = try await BrokerProbe(queues: [replies])
+        let probe = try await BrokerProbe(queues: [replies], url: broker.url)
         let request = SettingsRequest()
         // Only the keys asked for (unknown ones are left out).
         let narrow = SettingsRequest(keys: ["aiImageBackend", "noSuchKey"])
@@ -40,12 +50,14 @@ struct SettingsServiceTests {
         await probe.close()
         _ = await service.stop()
         await database.drop()
+        await broker.delete()
     }
 
     @Test func requestsItCannotAnswerAreDeadLetteredWithTheReason() async throws {
-        let service = try ServiceProcess("settings-service", port: freePort())
+        let broker = try await Self.ownVirtualHost()
+        let service = try ServiceProcess("settings-service", port: freePort(), environment: ["AMQP_URL": broker.url])
         #expect(await service.waitUntilHealthy(timeout: .seconds(45)) == 200, "log:\n\(service.log())")
-        let probe = try await BrokerProbe()
+        let probe = try await BrokerProbe(url: broker.url)
 
         // Not JSON at all.
         let marker = UUID().uuidString
@@ -62,5 +74,37 @@ struct SettingsServiceTests {
 
         await probe.close()
         _ = await service.stop()
+        await broker.delete()
+    }
+
+    @Test func anUpdateThatComesAfterItsRequesterStoppedWaitingIsNotApplied() async throws {
+        let broker = try await Self.ownVirtualHost()
+        let amqpURL = broker.url
+        let database = try await TemporaryDatabase.create()
+        let service = try ServiceProcess(
+            "settings-service", port: freePort(), environment: ["DATABASE_URL": database.url, "AMQP_URL": amqpURL])
+        #expect(await service.waitUntilHealthy(timeout: .seconds(45)) == 200, "log:\n\(service.log())")
+        let replies = BrokerProbe.replyQueue()
+        let probe = try await BrokerProbe(queues: [replies], url: amqpURL)
+
+        // The gateway answered 503 at notAfter; the request reached the settings-service only later.
+        let late = SettingsRequest(updates: ["aiImageDefaultShadow": "dramatic"], notAfter: Date().addingTimeInterval(-1))
+        try await probe.connection.publish(late, replyTo: replies.name)
+        // In time, the same update is applied. (One wait for both replies: the reply queue goes with its consumer.)
+        let timely = SettingsRequest(updates: ["aiImageDefaultShadow": "dramatic"], notAfter: Date().addingTimeInterval(30))
+        try await probe.connection.publish(timely, replyTo: replies.name)
+        let replies2 = try await probe.collect(2, on: replies.name, timeout: .seconds(15))
+            .map { try MessageDecoder.decode(SettingsReply.self, from: $0.body) }
+        let lateReply = try #require(replies2.first { $0.correlationId == late.correlationId }, "log:\n\(service.log())")
+        #expect(lateReply.errors?["aiImageDefaultShadow"]?.contains("not applied") == true, "\(lateReply.errors ?? [:])")
+        #expect(lateReply.settings["aiImageDefaultShadow"] == "soft", "nothing was written")
+        let reply = try #require(replies2.first { $0.correlationId == timely.correlationId })
+        #expect(reply.errors == nil)
+        #expect(reply.settings["aiImageDefaultShadow"] == "dramatic")
+
+        await probe.close()
+        _ = await service.stop()
+        await database.drop()
+        await broker.delete()
     }
 }

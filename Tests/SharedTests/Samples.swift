@@ -50,7 +50,12 @@ enum Samples {
 
     static let generationSubmitted = GenerationSubmitted(
         messageId: id("3F9B3DA0-4E63-4A2D-9C75-8E4B2D9C1F33"), occurredAt: at("2026-11-29T10:15:30.388Z"),
-        jobId: jobId, mediaId: mediaId, backend: .local, backendJobId: backendJobId)
+        jobId: jobId, mediaId: mediaId, backend: .local, backendJobId: backendJobId,
+        deadline: at("2026-11-29T10:30:29.120Z"))
+
+    static let generationProgressedPrompting = GenerationProgressed(
+        messageId: id("2B8E1F07-3C46-4D19-A5E2-7F0C9D3B6A11"), occurredAt: at("2026-11-29T10:15:30.201Z"),
+        jobId: jobId, mediaId: mediaId, stage: .prompting, replyTo: replyTo)
 
     static let generationProgressed = GenerationProgressed(
         messageId: id("40AC4EB1-5F74-4B3E-8D86-9F5C3EAD2A44"), occurredAt: at("2026-11-29T10:15:33.002Z"),
@@ -85,6 +90,10 @@ enum Samples {
         messageId: settingsRequestId, occurredAt: at("2026-11-29T09:00:00.000Z"),
         keys: ["aiImageDefaultShadow", "aiImageDefaultBackground", "runpodApiKey"])
 
+    static let settingsUpdate = SettingsRequest(
+        messageId: id("C4E2A981-0B7D-4F3E-9A56-1D8C7B2E4F90"), occurredAt: at("2026-11-29T09:30:07.500Z"),
+        updates: ["aiImageDefaultShadow": "dramatic"], notAfter: at("2026-11-29T09:30:12.500Z"))
+
     static let settingsReply = SettingsReply(
         messageId: id("A6024417-BFDA-4B9E-83EC-F5B294038AAA"), correlationId: settingsRequestId.uuidString,
         occurredAt: at("2026-11-29T09:00:00.012Z"), requestMessageId: settingsRequestId,
@@ -113,11 +122,13 @@ enum Samples {
         ("DispatchGeneration", .dispatchGeneration(dispatchGeneration)),
         ("GenerationSubmitted", .generationSubmitted(generationSubmitted)),
         ("GenerationProgressed", .generationProgressed(generationProgressed)),
+        ("GenerationProgressed.prompting", .generationProgressed(generationProgressedPrompting)),
         ("GenerationCompleted", .generationCompleted(generationCompleted)),
         ("GenerationCompleted.applied", .generationCompleted(generationCompletedApplied)),
         ("GenerationFailed", .generationFailed(generationFailed)),
         ("MediaUpdated", .mediaUpdated(mediaUpdated)),
         ("SettingsRequest", .settingsRequest(settingsRequest)),
+        ("SettingsRequest.update", .settingsRequest(settingsUpdate)),
         ("SettingsReply", .settingsReply(settingsReply)),
         ("SettingsChanged", .settingsChanged(settingsChanged)),
         ("BackendWebhookReceived", .backendWebhookReceived(backendWebhookReceived)),

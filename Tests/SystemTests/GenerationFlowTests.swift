@@ -156,20 +156,61 @@ extension SystemSuites {
             }
         }
 
-        @Test func whenTheBrokerRefusesTheRequestTheAnswerIs503AndNoJobIsLeft() async throws {
-            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine"]) { system in
+        @Test func aRequestTheBrokerDoesNotTakeIsAcceptedAndPublishedOnceTheBrokerIsBack() async throws {
+            try await CycloramaSystem.run(
+                without: ["runpod-dispatcher", "result-ingestor", "local-engine"],
+                overrides: ["api-gateway": ["JOB_REAPER_INTERVAL_SECONDS": "1", "JOB_OUTBOX_AFTER_SECONDS": "2"]]
+            ) { system in
                 let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
                 // A first request works (and the gateway now holds the settings it checks the budget with).
                 #expect(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").status == 202)
                 // The broker goes away for this system: its virtual host is deleted.
                 #expect(await ServerScript.run("vhost", "delete", system.vhost) == 0)
-                let refused = try await HTTPProbe.send(
+                let accepted = try await HTTPProbe.send(
                     .POST, system.gatewayURL + "/api/ai-image/generate/\(mediaId)",
                     headers: [("Authorization", "Bearer \(system.token)"), ("Content-Type", "application/json")],
                     body: Array("{}".utf8), timeout: .seconds(90))
-                #expect(refused.status == 503, "\(refused.text)")
-                #expect(refused.error?.code == "unavailable")
-                #expect(try await Self.jobCount(system) == 1, "the refused request left no job behind")
+                // In the ledger means accepted: no 503 a client would retry while the job may run anyway.
+                #expect(accepted.status == 202, "\(accepted.text)")
+                let jobId = try #require(try accepted.json()["jobId"] as? String)
+                #expect(try await Self.jobCount(system) == 2)
+                #expect(try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String == "QUEUED")
+                // The broker is back: the outbox publishes the request and the prompt-service takes it.
+                #expect(await ServerScript.run("vhost", "add", system.vhost) == 0)
+                try await eventually("the job moves on once the broker is back", timeout: .seconds(90)) {
+                    try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String == "PROMPTING"
+                }
+                #expect(try await Self.jobCount(system) == 2, "one job per request, however often it was published")
+            }
+        }
+
+        @Test func aRequestRetriedAfterItsFirstAttemptDiedHalfWayFindsTheJobItCreated() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine"]) { system in
+                let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                let key = "order-\(UUID().uuidString)"
+                let first = try await system.call(
+                    .POST, "/api/ai-image/generate/\(mediaId)", json: "{}", headers: [("Idempotency-Key", key)])
+                let jobId = try #require(try first.json()["jobId"] as? String)
+                // The first attempt's process died after creating the job and before storing its answer:
+                // its claim is left unfinished (and old enough to be taken over).
+                try await SystemDatabase.withClient(system.database.url) { client in
+                    try await client.query("UPDATE idempotency_records SET status_code = NULL, response_body = NULL, created_at = now() - interval '2 minutes'")
+                }
+                let again = try await system.call(
+                    .POST, "/api/ai-image/generate/\(mediaId)", json: "{}", headers: [("Idempotency-Key", key)])
+                #expect(again.status == 202, "\(again.text)")
+                #expect(try again.json()["jobId"] as? String == jobId, "the retry answers the job the first attempt created")
+                #expect(try await Self.jobCount(system) == 1, "and starts no second one")
+                // A batch likewise.
+                let batchKey = [("Idempotency-Key", "batch-\(UUID().uuidString)")]
+                let batch = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(mediaId)"]}"#, headers: batchKey)
+                try await SystemDatabase.withClient(system.database.url) { client in
+                    try await client.query("UPDATE idempotency_records SET status_code = NULL, response_body = NULL, created_at = now() - interval '2 minutes'")
+                }
+                let batchAgain = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(mediaId)"]}"#, headers: batchKey)
+                #expect(batchAgain.status == 202, "\(batchAgain.text)")
+                #expect(try batchAgain.json()["batchId"] as? String == (try batch.json()["batchId"] as? String))
+                #expect(try await Self.jobCount(system) == 2, "one job for the request, one for the batch")
             }
         }
 

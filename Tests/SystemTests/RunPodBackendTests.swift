@@ -66,13 +66,16 @@ extension SystemSuites {
                 #expect(input["enable_safety_checker"] == true)
                 #expect(call.body["policy"]?["executionTimeout"]?.intValue != nil, "a per-job policy bounds the job at RunPod too")
                 #expect(!call.body.encodedText.contains(Self.apiKey), "the key never goes into the body (RunPod echoes input)")
-                // The image is a link RunPod can fetch without our API token.
+                // The image is a link RunPod can fetch without our API token, to the exact file the
+                // job was asked for (served from disk: the gateway need not reach PostgreSQL for it).
                 let image = try #require(input["image"]?.stringValue)
-                #expect(image.hasPrefix(system.gatewayURL + "/media/\(mediaId)/file?expires="), "\(image)")
+                #expect(image.hasPrefix(system.gatewayURL + "/media/\(mediaId)/file?v="), "\(image)")
                 let fetched = try await HTTPProbe.send(.GET, image)
                 #expect(fetched.status == 200, "the signed link works without a token")
-                let current = try await system.call(.GET, "/api/media/\(mediaId)/file")
-                #expect(fetched.body == current.body, "the link serves the media's current file")
+                let history = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
+                let original = try #require(history.last?["id"] as? String)
+                let asked = try await system.call(.GET, "/api/media/\(mediaId)/versions/\(original)/file")
+                #expect(fetched.body == asked.body, "the link serves the file the job was asked for, not whatever is current later")
                 var forged = image
                 forged.replaceSubrange(forged.index(before: forged.endIndex)..., with: forged.hasSuffix("0") ? "1" : "0")
                 #expect(try await HTTPProbe.send(.GET, forged).status == 403, "a tampered signature is refused")
@@ -186,7 +189,7 @@ extension SystemSuites {
                 #expect(stuck["status"] as? String == "FAILED")
                 #expect(error(stuck).code == "timed_out", "\(stuck)")
                 #expect(error(stuck).message.contains("deadline"), "\(error(stuck).message)")
-                #expect(standIn.cancels().contains("stuck-0"), "cancelled at the backend: \(standIn.cancels())")
+                #expect(standIn.cancels().contains(standIn.jobId("stuck", 0)), "cancelled at the backend: \(standIn.cancels())")
 
                 let foreign = try await run("foreign")
                 #expect(foreign["status"] as? String == "FAILED")
@@ -204,6 +207,47 @@ extension SystemSuites {
 
                 let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
                 #expect(versions.count == 1, "no refused result reached the media")
+            }
+            await standIn.stop()
+        }
+
+        @Test func aSubmissionWhoseAnswerWasLostIsNeverSentTwice() async throws {
+            let standIn = try await RunPodStandIn(scenarios: [
+                "lost": .init(jobs: [[.runFor(.milliseconds(800))]]),
+                "found": .init(jobs: [[.runFor(.milliseconds(800))]]),
+            ])
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
+                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
+                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+            ]) { system in
+                try await SystemDatabase.updateSettings(system.database.url, ["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
+                let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
+                func start(_ scenario: String) async throws -> String {
+                    let answer = try await system.call(
+                        .POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:\#(scenario)"}"#)
+                    return try #require(try answer.json()["jobId"] as? String, "\(answer.text)")
+                }
+                // RunPod accepts the job, and its answer is lost on the way back. Without a webhook
+                // nothing can name that job again: it is not sent twice, and the job says why.
+                standIn.inject { $0.loseRunAnswers = 1 }
+                let lost = try await system.waitForTerminal(try await start("lost"))
+                #expect(lost["status"] as? String == "FAILED", "\(lost)")
+                let error = try #require(lost["error"] as? [String: Any])
+                #expect(error["code"] as? String == "submission_unconfirmed")
+                #expect((error["message"] as? String)?.contains("webhooks") == true, "\(error)")
+                #expect(standIn.runs("lost").count == 1, "one /run: never paid twice")
+
+                // With webhooks on, the job's webhook names it when it ends, and the job completes on it.
+                // Through the API: the change is broadcast, so every service has it at once.
+                let changed = try await system.call(
+                    .PUT, "/api/ai-image/settings", json: #"{"aiImageEnableWebhooks": true, "aiImageWebhookUrl": "\#(system.gatewayURL)"}"#)
+                #expect(changed.status == 200, "\(changed.text)")
+                standIn.inject { $0.loseRunAnswers = 1 }
+                let foundJob = try await start("found")
+                let found = try await system.waitForTerminal(foundJob)
+                #expect(found["status"] as? String == "COMPLETED", "\(found)\n\(system.logs())")
+                #expect(standIn.runs("found").count == 1, "one /run")
+                #expect(standIn.runs("found").first?.answerLost == true)
             }
             await standIn.stop()
         }

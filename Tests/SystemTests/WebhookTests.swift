@@ -141,7 +141,7 @@ extension SystemSuites {
             try await eventually("the job reaches the stand-in") { !standIn.runs("cancelled").isEmpty }
             let answer = try await system.call(.POST, "/api/ai-image/jobs/\(jobId)/cancel")
             #expect(answer.status == 200, "\(answer.text)")
-            try await eventually("cancelled at the backend", timeout: .seconds(30)) { standIn.cancels().contains("cancelled-0") }
+            try await eventually("cancelled at the backend", timeout: .seconds(30)) { standIn.cancels().contains(standIn.jobId("cancelled", 0)) }
         }
 
         /// Whether `text` holds a webhook URL with its token (`…/webhook/<jobId>/<64 hex>`).

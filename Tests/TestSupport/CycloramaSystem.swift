@@ -9,6 +9,8 @@ public final class CycloramaSystem: Sendable {
     public static let serviceNames = ["settings-service", "prompt-service", "runpod-dispatcher", "result-ingestor", "api-gateway", "local-engine"]
 
     public let vhost: String
+    /// The servers it runs on (the shared test servers unless a test gave private ones).
+    public let servers: TestServers
     public let database: TemporaryDatabase
     public let token: String
     public let scratch: URL
@@ -18,20 +20,21 @@ public final class CycloramaSystem: Sendable {
 
     public var gatewayURL: String { "http://127.0.0.1:\(ports["api-gateway"]!)" }
     public var engineURL: String { "http://127.0.0.1:\(ports["local-engine"]!)" }
-    public var amqpURL: String { "amqp://guest:guest@127.0.0.1:5672/\(vhost)" }
+    public var amqpURL: String { servers.amqpBase + vhost }
     public var mediaRoot: URL { scratch.appendingPathComponent("media") }
 
     /// Starts everything (or all but `without`) and waits until each is healthy.
     /// `overrides` adds environment variables per service (e.g. a short deadline for the dispatcher);
-    /// `$ENGINE` in a value is replaced by the local engine's `127.0.0.1:<port>`.
+    /// `$ENGINE` in a value is replaced by the local engine's `127.0.0.1:<port>`. `servers` are the
+    /// servers it runs on (a private set for tests that stop them).
     public static func start(
-        without: Set<String> = [], overrides: [String: [String: String]] = [:]
+        without: Set<String> = [], overrides: [String: [String: String]] = [:], servers: TestServers = .shared
     ) async throws -> CycloramaSystem {
         let vhost = TestEnvironment.uniqueName("cy")
-        guard await ServerScript.run("vhost", "add", vhost) == 0 else {
+        guard await servers.script("vhost", "add", vhost) == 0 else {
             throw FixtureError(message: "could not create RabbitMQ vhost \(vhost); see \(ServerScript.logPath)")
         }
-        let database = try await TemporaryDatabase.create()
+        let database = try await TemporaryDatabase.create(on: servers.databaseURL)
         let scratch = try TestEnvironment.scratchDirectory()
         let token = (0..<4).map { _ in UUID().uuidString.replacingOccurrences(of: "-", with: "") }.joined()
         let tokenFile = scratch.appendingPathComponent("admin-token")
@@ -41,8 +44,9 @@ public final class CycloramaSystem: Sendable {
         let gateway = "http://127.0.0.1:\(ports["api-gateway"]!)"
         let engine = "127.0.0.1:\(ports["local-engine"]!)"
         let common = [
-            "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/\(vhost)",
+            "AMQP_URL": servers.amqpBase + vhost,
             "DATABASE_URL": database.url,
+            "REDIS_URL": servers.redisURL,
             "SHUTDOWN_GRACE_SECONDS": "3",
         ]
         var environments: [String: [String: String]] = [
@@ -66,7 +70,7 @@ public final class CycloramaSystem: Sendable {
             environments[name] = common.merging(environments[name] ?? [:]) { $1 }.merging(resolved) { $1 }
         }
         let system = CycloramaSystem(
-            vhost: vhost, database: database, token: token, scratch: scratch, ports: ports, environments: environments)
+            vhost: vhost, servers: servers, database: database, token: token, scratch: scratch, ports: ports, environments: environments)
         do {
             for name in serviceNames where !without.contains(name) { try system.launch(name) }
             for name in serviceNames where !without.contains(name) { try await system.waitUntilHealthy(name) }
@@ -79,10 +83,10 @@ public final class CycloramaSystem: Sendable {
 
     /// Starts a system, runs `body` with it, and always stops it (processes, database, vhost, files).
     public static func run<T>(
-        without: Set<String> = [], overrides: [String: [String: String]] = [:],
+        without: Set<String> = [], overrides: [String: [String: String]] = [:], servers: TestServers = .shared,
         _ body: (CycloramaSystem) async throws -> T
     ) async throws -> T {
-        let system = try await start(without: without, overrides: overrides)
+        let system = try await start(without: without, overrides: overrides, servers: servers)
         do {
             let result = try await body(system)
             await system.stop()
@@ -94,10 +98,11 @@ public final class CycloramaSystem: Sendable {
     }
 
     private init(
-        vhost: String, database: TemporaryDatabase, token: String, scratch: URL, ports: [String: Int],
+        vhost: String, servers: TestServers, database: TemporaryDatabase, token: String, scratch: URL, ports: [String: Int],
         environments: [String: [String: String]]
     ) {
         self.vhost = vhost
+        self.servers = servers
         self.database = database
         self.token = token
         self.scratch = scratch
@@ -113,11 +118,16 @@ public final class CycloramaSystem: Sendable {
     }
 
     /// Starts another instance of `name` (same environment, another port), known as `key` — e.g.
-    /// a second dispatcher. ``stop()`` stops it with the rest.
+    /// a second dispatcher. ``stop()`` stops it with the rest. Started again under the same key, it
+    /// keeps its port.
     public func launchInstance(of name: String, as key: String) throws {
-        let process = try ServiceProcess(name, port: freePort(), environment: environments[name] ?? [:])
+        let port = processes.withLock { $0[key]?.port } ?? freePort()
+        let process = try ServiceProcess(name, port: port, environment: environments[name] ?? [:])
         processes.withLock { $0[key] = process }
     }
+
+    /// Every process started, by name or instance key.
+    public var processNames: [String] { processes.withLock { Array($0.keys).sorted() } }
 
     public func process(_ name: String) -> ServiceProcess? { processes.withLock { $0[name] } }
 
@@ -135,7 +145,7 @@ public final class CycloramaSystem: Sendable {
 
     /// The last lines of every service's log, for failure messages.
     public func logs(lines: Int = 25) -> String {
-        Self.serviceNames.compactMap { name in
+        processNames.compactMap { name in
             guard let process = process(name) else { return nil }
             let tail = process.log().split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
             return "--- \(name)\n\(tail)"
@@ -182,7 +192,7 @@ public final class CycloramaSystem: Sendable {
         let running = processes.withLock { Array($0.values) }
         for process in running { _ = await process.stop() }
         await database.drop()
-        _ = await ServerScript.run("vhost", "delete", vhost)
+        _ = await servers.script("vhost", "delete", vhost)
         try? FileManager.default.removeItem(at: scratch)
     }
 }

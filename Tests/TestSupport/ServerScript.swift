@@ -9,20 +9,27 @@ import Foundation
 public enum ServerScript {
     /// The script's exit status (-1 when it could not be started or was killed by a signal).
     public static func run(_ arguments: String...) async -> Int32 {
+        await run(arguments, environment: [:])
+    }
+
+    /// Runs the script with extra environment variables (e.g. a private set of servers' ports, ``PrivateServers``).
+    public static func run(_ arguments: [String], environment: [String: String]) async -> Int32 {
         await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: runBlocking(arguments)) }.start()
+            Thread { continuation.resume(returning: runBlocking(arguments, environment: environment)) }.start()
         }
     }
 
     /// Where the script's output goes.
     public static var logPath: String { TestEnvironment.repositoryRoot.path + "/.var/test/servers-script.log" }
 
-    private static func runBlocking(_ arguments: [String]) -> Int32 {
+    private static func runBlocking(_ arguments: [String], environment: [String: String]) -> Int32 {
         let root = TestEnvironment.repositoryRoot.path
         try? FileManager.default.createDirectory(
             atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let quoted = arguments.map { "'\($0)'" }.joined(separator: " ")
-        let command = "cd '\(root)' && exec bash scripts/servers.sh \(quoted) >>'\(logPath)' 2>&1 </dev/null"
+        // Names and values come from the tests themselves (ports, folders), never from input.
+        let variables = environment.sorted { $0.key < $1.key }.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
+        let command = "cd '\(root)' && exec env \(variables) bash scripts/servers.sh \(quoted) >>'\(logPath)' 2>&1 </dev/null"
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/bash"), strdup("-c"), strdup(command), nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0

@@ -17,8 +17,12 @@ public final class ServiceProcess: @unchecked Sendable {
         self.port = port
         let logs = try TestEnvironment.scratchDirectory("logs")
         self.logFile = logs.appendingPathComponent("\(name)-\(port).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        // Started again on the same port (after a crash), it goes on in the same log.
+        if !FileManager.default.fileExists(atPath: logFile.path) {
+            FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        }
         let handle = try FileHandle(forWritingTo: logFile)
+        handle.seekToEndOfFile()
         process = Process()
         process.executableURL = TestEnvironment.binaryDirectory.appendingPathComponent(name)
         var env = ProcessInfo.processInfo.environment
@@ -67,6 +71,11 @@ public final class ServiceProcess: @unchecked Sendable {
     /// `kill -9`, for crash tests.
     public func crash() async {
         _ = await stop(signal: SIGKILL, timeout: .seconds(5))
+    }
+
+    /// Sends `signal` without waiting (SIGSTOP / SIGCONT: a process that stalls and resumes).
+    public func send(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
     }
 
     /// The process's log so far (for failure messages).

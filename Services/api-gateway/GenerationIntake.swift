@@ -1,0 +1,76 @@
+import Crypto
+import Foundation
+import Hummingbird
+import Logging
+import Messaging
+import ServiceSupport
+import Shared
+
+/// How the gateway accepts generation jobs — one policy for `generate`, `batch` and `variations`
+/// (docs/reliability.md):
+///
+/// 1. The jobs are written to the ledger first (QUEUED, with their deadline). **That commit is the
+///    acceptance**: from then on the job runs, whatever fails, so the answer is 202 even when the
+///    broker does not take the requests right now.
+/// 2. Their requests are published; whatever the broker does not confirm now, the reaper's outbox
+///    publishes later (a request that did reach the broker is then simply seen twice, which every
+///    consumer tolerates by jobId).
+///
+/// There is no 503 after the commit, so a client never retries a job that runs anyway. With an
+/// `Idempotency-Key` the ids of what a request creates are derived from the key (``ids(for:)``), so
+/// the same request again — even after the first one's process died half-way — finds what the
+/// first created instead of creating it twice.
+struct GenerationIntake: Sendable {
+    let broker: AMQPConnection
+    let hub: JobEventHub
+    let logger: Logger
+
+    /// Publishes the requests of jobs already committed to the ledger, in order, and stops at the first
+    /// the broker does not confirm (the outbox takes the rest). Returns how many were published.
+    @discardableResult
+    func publish(_ requests: [RequestGeneration]) async -> Int {
+        var published = 0
+        for request in requests {
+            do {
+                try await broker.publish(request)
+                published += 1
+            } catch {
+                logger.warning(
+                    "the broker did not take a generation request; the outbox publishes it later",
+                    metadata: ["jobId": "\(request.jobId)", "published": "\(published)", "of": "\(requests.count)", "error": "\(error)"])
+                break
+            }
+        }
+        for request in requests { hub.notify(request.jobId) }
+        return published
+    }
+
+    /// Ids for what one request creates: random without an `Idempotency-Key`, derived from the key
+    /// (and the request's path) with one.
+    static func ids(for request: Request) -> IdempotentIDs {
+        IdempotentIDs(key: request.headers[IdempotencyMiddleware<BasicRequestContext>.header].map { "\(request.uri.path)\n\($0)" })
+    }
+}
+
+/// Ids that are the same each time a request with the same `Idempotency-Key` is handled, and
+/// random without one.
+struct IdempotentIDs: Sendable {
+    /// The request's path and key; nil without a key.
+    let key: String?
+
+    /// The id of the thing called `name` (e.g. "job", "batch", "job:<mediaId>").
+    func id(_ name: String) -> UUID {
+        guard let key else { return UUID() }
+        return Self.nameBased("\(key)\n\(name)")
+    }
+
+    /// A UUID from the SHA-256 of `name`: version 8 (RFC 9562, custom), variant 10.
+    static func nameBased(_ name: String) -> UUID {
+        var bytes = Array(SHA256.hash(data: Array(name.utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x80
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return UUID(uuid: (
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// Where a test system's RabbitMQ, Redis and PostgreSQL are, and how to reach their scripts.
+public struct TestServers: Sendable {
+    /// `amqp://guest:guest@127.0.0.1:<port>/` (a test system adds its own virtual host).
+    public var amqpBase: String
+    public var redisURL: String
+    /// The server's `cyclorama` database URL (test systems create their own databases beside it).
+    public var databaseURL: String
+    /// What `scripts/servers.sh` needs to act on these servers (empty: the shared ones).
+    public var scriptEnvironment: [String: String]
+
+    /// The servers `make test` starts (or those the environment names).
+    public static var shared: TestServers {
+        TestServers(
+            amqpBase: TestEnvironment.amqpURL.hasSuffix("/") ? TestEnvironment.amqpURL : TestEnvironment.amqpURL + "/",
+            redisURL: TestEnvironment.redisURL, databaseURL: TestEnvironment.databaseURL, scriptEnvironment: [:])
+    }
+
+    /// Runs `scripts/servers.sh` against these servers.
+    public func script(_ arguments: String...) async -> Int32 {
+        await ServerScript.run(arguments, environment: scriptEnvironment)
+    }
+}
+
+/// A private set of RabbitMQ, Redis and PostgreSQL, on their own ports with their data under
+/// `.var/faults/<name>`, that a test may stop, kill and start again without disturbing anything else
+/// (the fault suite does exactly that). Started by `scripts/servers.sh` like the shared ones.
+public final class PrivateServers: Sendable {
+    public enum Server: String, Sendable, CaseIterable {
+        case rabbitmq, redis, postgres
+    }
+
+    public let name: String
+    public let servers: TestServers
+    public let directory: URL
+
+    /// Starts a set on the first free ports from `slot` on (RabbitMQ 5680+, its distribution port
+    /// 20000 above; Redis 6390+; PostgreSQL 5440+).
+    public static func start(name: String, slot: Int = 0) async throws -> PrivateServers {
+        for index in slot..<(slot + 20) {
+            let amqp = 5680 + index, redis = 6390 + index, postgres = 5440 + index
+            guard [amqp, amqp + 20000, redis, postgres].allSatisfy(portIsFree) else { continue }
+            let directory = TestEnvironment.repositoryRoot.appendingPathComponent(".var/faults/\(name)")
+            try? FileManager.default.removeItem(at: directory)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let environment = [
+                "CYCLORAMA_VAR": directory.path,
+                "CYCLORAMA_RABBITMQ_PORT": String(amqp),
+                "CYCLORAMA_RABBITMQ_NODE": "\(name)@localhost",
+                "CYCLORAMA_REDIS_PORT": String(redis),
+                "CYCLORAMA_POSTGRES_PORT": String(postgres),
+            ]
+            let set = PrivateServers(
+                name: name, directory: directory,
+                servers: TestServers(
+                    amqpBase: "amqp://guest:guest@127.0.0.1:\(amqp)/", redisURL: "redis://127.0.0.1:\(redis)/0",
+                    databaseURL: "postgres://postgres@127.0.0.1:\(postgres)/cyclorama", scriptEnvironment: environment))
+            guard await set.servers.script("start") == 0 else {
+                await set.stopAll()
+                throw FixtureError(message: "could not start private servers \(name); see \(ServerScript.logPath)")
+            }
+            return set
+        }
+        throw FixtureError(message: "no free ports for private servers \(name)")
+    }
+
+    private init(name: String, directory: URL, servers: TestServers) {
+        self.name = name
+        self.directory = directory
+        self.servers = servers
+    }
+
+    /// Starts a server of the set again (after ``stop(_:)`` or ``kill(_:)``); waits until it answers.
+    public func start(_ server: Server) async throws {
+        guard await servers.script("start", server.rawValue) == 0 else {
+            throw FixtureError(message: "could not start \(server) of \(name); see \(ServerScript.logPath)")
+        }
+    }
+
+    /// A clean stop.
+    public func stop(_ server: Server) async throws {
+        guard await servers.script("stop", server.rawValue) == 0 else {
+            throw FixtureError(message: "could not stop \(server) of \(name); see \(ServerScript.logPath)")
+        }
+    }
+
+    /// A crash: SIGKILL.
+    public func kill(_ server: Server) async throws {
+        guard await servers.script("kill", server.rawValue) == 0 else {
+            throw FixtureError(message: "could not kill \(server) of \(name); see \(ServerScript.logPath)")
+        }
+    }
+
+    /// Stops the whole set and removes its data.
+    public func stopAll() async {
+        _ = await servers.script("stop")
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private static func portIsFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+}
