@@ -10,7 +10,7 @@ SWIFT ?= swift
 SWIFT_TEST_FLAGS ?=
 SCRIPTS := scripts
 
-.PHONY: help deps build up down status logs test test-unit test-restart servers servers-stop \
+.PHONY: help deps build up down status logs test test-unit test-restart test-faults chaos servers servers-stop \
         servers-status bench-broker bench-engine bench-pipeline bench-batch clean distclean
 
 help: ## list the targets
@@ -38,14 +38,15 @@ logs: ## follow the service logs (tail -F .var/log/*.log)
 	@bash $(SCRIPTS)/services.sh logs
 
 # Suites whose name ends in RestartTests restart RabbitMQ or Redis, so they run alone, serially,
-# after everything else. Both runs must pass.
-test: deps servers ## the whole suite against the real servers (starts them when needed)
+# after everything else; then the fault suite (its own private servers, docs/reliability.md).
+# Every run must pass.
+test: deps servers ## the whole suite against the real servers (starts them when needed), then the fault suite
 	$(SWIFT) build --build-tests
-	@$(MAKE) --no-print-directory test-unit test-restart
+	@$(MAKE) --no-print-directory test-unit test-restart test-faults
 
 test-unit:
-	@echo "==> swift test (everything except *RestartTests)"
-	$(SWIFT) test --skip-build --skip RestartTests $(SWIFT_TEST_FLAGS)
+	@echo "==> swift test (everything except *RestartTests and the fault suite)"
+	$(SWIFT) test --skip-build --skip RestartTests --skip FaultTests $(SWIFT_TEST_FLAGS)
 
 test-restart:
 	@echo "==> swift test (*RestartTests, serially)"
@@ -56,6 +57,20 @@ test-restart:
 	else \
 		echo "no *RestartTests suites: nothing to run"; \
 	fi
+
+test-faults: ## one round of every fault against a running system, I1-I7 checked (docs/reliability.md; needs a build with tests)
+	@echo "==> swift test (the fault suite: one round of every fault)"
+	$(SWIFT) test --skip-build --filter FaultTests $(SWIFT_TEST_FLAGS)
+
+# ROUNDS rounds of every fault (ONLY=name,name for some); prints the table of docs/reliability.md.
+ROUNDS ?= 5
+ONLY ?=
+# The binaries are copied first, so a build during a long run cannot change them under it.
+chaos: deps ## ROUNDS (5) rounds of every fault; prints the table of docs/reliability.md (ONLY=name,... for some)
+	$(SWIFT) build
+	rm -rf .var/chaos-bin && mkdir -p .var/chaos-bin
+	cp .build/debug/{api-gateway,prompt-service,runpod-dispatcher,result-ingestor,settings-service,local-engine,chaos} .var/chaos-bin/
+	CYCLORAMA_BIN_DIR=$(CURDIR)/.var/chaos-bin .var/chaos-bin/chaos --rounds $(ROUNDS) $(if $(ONLY),--only '$(ONLY)') --out .var/chaos-table.md
 
 servers: ## start RabbitMQ, Redis, PostgreSQL (idempotent; waits until ready)
 	@bash $(SCRIPTS)/servers.sh start

@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "engine-bench", targets: ["EngineBench"]),
         .executable(name: "pipeline-bench", targets: ["PipelineBench"]),
         .executable(name: "batch-bench", targets: ["BatchBench"]),
+        .executable(name: "chaos", targets: ["Chaos"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
@@ -167,6 +168,19 @@ let package = Package(
             name: "EngineBench", dependencies: ["Imaging"],
             path: "Tests/Benchmarks/EngineBench", swiftSettings: swiftSettings),
 
+        // MARK: The fault suite (docs/reliability.md)
+        /// Faults injected into a running system and the checker of I1–I7; used by FaultTests and `chaos`.
+        .target(
+            name: "FaultSuite",
+            dependencies: [
+                "TestSupport", "Database", "Messaging", "Shared",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/FaultSuite", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "Chaos", dependencies: ["FaultSuite"],
+            path: "Tests/Chaos", swiftSettings: swiftSettings),
+
         // MARK: Tests
         .target(
             name: "TestSupport",
@@ -209,6 +223,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Tests/ServiceTests", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FaultTests", dependencies: ["FaultSuite", "TestSupport"],
+            path: "Tests/FaultTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "SystemTests",
             dependencies: [

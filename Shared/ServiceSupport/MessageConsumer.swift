@@ -47,7 +47,7 @@ public struct GiveUp: Sendable {
 ///
 /// - a dependency outage (``Outage/isOutage(_:)``: PostgreSQL, Redis, the broker or the
 ///   settings-service away) is **waited out**: the message is held and handled again after a
-///   backoff with jitter (1 s doubling to 30 s), for as long as the outage lasts, without using up
+///   backoff with jitter (1 s doubling to 15 s), for as long as the outage lasts, without using up
 ///   a retry; on graceful shutdown it is handed back instead;
 /// - anything else is retried through the queue's delay queues, and once those are used up the
 ///   message is given up.
@@ -71,7 +71,7 @@ public struct MessageConsumer<Message: Sendable>: Service {
     let giveUp: GiveUpStep?
     let logger: Logger
     /// The first and the longest wait while a dependency is away.
-    public var outageBackoff = (initial: Duration.seconds(1), maximum: Duration.seconds(30))
+    public var outageBackoff = (initial: Duration.seconds(1), maximum: Duration.seconds(15))
 
     public init(
         connection: AMQPConnection,
