@@ -21,7 +21,6 @@ struct BatchController: Sendable {
     let intake: GenerationIntake
     let redis: RedisClient
     let hub: JobEventHub
-    let budget: BudgetGuard
     let logger: Logger
 
     func addRoutes(to group: RouterGroup<BasicRequestContext>) {
@@ -77,7 +76,7 @@ struct BatchController: Sendable {
                 "not images: \(notImages.map(\.lowercasedString).joined(separator: ", "))", code: "not_an_image")
         }
 
-        try await budget.check()
+        try await intake.admit()
         let newIds = GenerationIntake.ids(for: request)
         let batchId = newIds.id("batch")
         let optionsJSON = try GenerationController.json(options)

@@ -31,20 +31,18 @@ func buildGateway(
     let media = MediaController(store: store, files: MediaFiles(root: gateway.mediaRoot), signer: gateway.signer)
     let hub = JobEventHub()
     let ledger = gateway.ledger(database.client)
-    let budget = BudgetGuard(settings: settingsClient, ledger: ledger)
-    let intake = GenerationIntake(broker: host.broker, hub: hub, logger: host.logger)
+    let intake = GenerationIntake(broker: host.broker, hub: hub, settings: settingsClient, ledger: ledger, logger: host.logger)
     let generation = GenerationController(
         media: store, ledger: ledger, intake: intake,
-        redis: redis, hub: hub, budget: budget, logger: host.logger)
+        redis: redis, hub: hub, logger: host.logger)
     let settings = SettingsController(settings: settingsClient, secrets: gateway.secrets)
     let batches = BatchController(
-        media: store, ledger: ledger, intake: intake, redis: redis, hub: hub, budget: budget, logger: host.logger)
-    host.addWorker(JobReaper(
-        ledger: ledger, broker: host.broker, redis: redis, logger: host.logger,
-        interval: gateway.reaperInterval, outboxAfter: gateway.outboxAfter))
+        media: store, ledger: ledger, intake: intake, redis: redis, hub: hub, logger: host.logger)
+    let reaper = JobReaper(ledger: ledger, broker: host.broker, redis: redis, logger: host.logger, outboxAfter: gateway.outboxAfter)
+    host.addWorker(PeriodicWork("job reaper", every: gateway.reaperInterval, logger: host.logger) { try await reaper.sweep() })
     let variations = VariationController(
         media: store, files: MediaFiles(root: gateway.mediaRoot), variations: VariationStore(client: database.client),
-        intake: intake, queueDeadline: gateway.queueDeadline, settings: settingsClient, budget: budget, logger: host.logger)
+        intake: intake, queueDeadline: gateway.queueDeadline, settings: settingsClient, logger: host.logger)
     let webhooks = WebhookController(ledger: ledger, broker: host.broker, logger: host.logger)
     host.addRoutes { router in
         router.get("/media/:id/file", use: media.signedFile)

@@ -16,7 +16,6 @@ struct GenerationController: Sendable {
     let intake: GenerationIntake
     let redis: RedisClient
     let hub: JobEventHub
-    let budget: BudgetGuard
     let logger: Logger
     /// How often an open event stream re-reads the ledger when no event arrives (multi-instance safety net).
     var streamRefresh: Duration = .seconds(2)
@@ -42,7 +41,7 @@ struct GenerationController: Sendable {
                 throw APIError.badRequest(
                     "media \(mediaId.lowercasedString) is \(item.file.mimeType), not an image", code: "not_an_image")
             }
-            try await budget.check()
+            try await intake.admit()
             let jobId = GenerationIntake.ids(for: request).id("job")
             let command = RequestGeneration(jobId: jobId, mediaId: mediaId, options: options, requestedBy: "api-gateway")
             // Accepted once the ledger has it (GenerationIntake): no 503 after this line.
@@ -253,28 +252,3 @@ struct JobStatusResponse: ResponseCodable, Equatable {
         error = ErrorJSON(job: job)
     }
 }
-
-/// `aiImageMonthlyBudget`: once this month's spend reaches it, new RunPod requests are refused with
-/// 402. The local engine is free and never refused.
-struct BudgetGuard: Sendable {
-    let settings: SettingsClient
-    let ledger: JobLedger
-
-    func check() async throws {
-        let current: [String: String]
-        do {
-            current = try await settings.settings()
-        } catch {
-            throw APIError.unavailable("the settings-service did not answer, so the budget cannot be checked; try again")
-        }
-        guard current["aiImageBackend"] == GenerationBackend.runpod.rawValue,
-              let budget = current["aiImageMonthlyBudget"].flatMap(Double.init), budget > 0 else { return }
-        let spent = try await ledger.spendThisMonth()
-        guard spent < budget else {
-            throw APIError(
-                HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"), code: "budget_exhausted",
-                message: String(format: "this month's RunPod spend is $%.2f, which reaches the monthly budget of $%.2f (setting aiImageMonthlyBudget); raise it or switch aiImageBackend to local", spent, budget))
-        }
-    }
-}
-

@@ -1,4 +1,6 @@
 import Crypto
+import Database
+import HTTPTypes
 import Foundation
 import Hummingbird
 import Logging
@@ -16,6 +18,9 @@ import Shared
 ///    publishes later (a request that did reach the broker is then simply seen twice, which every
 ///    consumer tolerates by jobId).
 ///
+/// Before any of it, ``admit()`` refuses what must not start: generation switched off
+/// (`aiImageEnabled`, 409) or this month's RunPod budget spent (402).
+///
 /// There is no 503 after the commit, so a client never retries a job that runs anyway. With an
 /// `Idempotency-Key` the ids of what a request creates are derived from the key (``ids(for:)``), so
 /// the same request again — even after the first one's process died half-way — finds what the
@@ -23,7 +28,34 @@ import Shared
 struct GenerationIntake: Sendable {
     let broker: AMQPConnection
     let hub: JobEventHub
+    let settings: SettingsClient
+    let ledger: JobLedger
     let logger: Logger
+
+    /// Refuses a new job when generation is switched off (`aiImageEnabled` false: 409
+    /// `generation_disabled`) or, on RunPod, when this month's spend reached `aiImageMonthlyBudget`
+    /// (402 `budget_exhausted`; the local engine is free and never refused).
+    func admit() async throws {
+        let current: [String: String]
+        do {
+            current = try await settings.settings()
+        } catch {
+            throw APIError.unavailable("the settings-service did not answer and no settings are known yet; nothing was started, try again")
+        }
+        if current["aiImageEnabled"] == "false" {
+            throw APIError(
+                .conflict, code: "generation_disabled",
+                message: "AI image generation is switched off (setting aiImageEnabled); switch it on to start jobs")
+        }
+        guard current["aiImageBackend"] == GenerationBackend.runpod.rawValue,
+              let budget = current["aiImageMonthlyBudget"].flatMap(Double.init), budget > 0 else { return }
+        let spent = try await ledger.spendThisMonth()
+        guard spent < budget else {
+            throw APIError(
+                HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"), code: "budget_exhausted",
+                message: String(format: "this month's RunPod spend is $%.2f, which reaches the monthly budget of $%.2f (setting aiImageMonthlyBudget); raise it or switch aiImageBackend to local", spent, budget))
+        }
+    }
 
     /// Publishes the requests of jobs already committed to the ledger, in order, and stops at the first
     /// the broker does not confirm (the outbox takes the rest). Returns how many were published.

@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import Messaging
 import Redis
-import ServiceLifecycle
 import ServiceSupport
 import Shared
 
@@ -19,32 +18,13 @@ import Shared
 ///
 /// Each sweep claims its jobs in the ledger (`FOR UPDATE SKIP LOCKED` and a touch), so several
 /// gateways never take the same job at once; a job whose event did not get out is taken again.
-struct JobReaper: Service {
+/// Run it with ``PeriodicWork`` (every `JOB_REAPER_INTERVAL_SECONDS`).
+struct JobReaper: Sendable {
     let ledger: JobLedger
     let broker: AMQPConnection
     let redis: RedisClient
     let logger: Logger
-    var interval: Duration = .seconds(15)
     var outboxAfter: Duration = .seconds(60)
-
-    func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                while true {
-                    try await Task.sleep(for: interval)
-                    do {
-                        try await sweep()
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        logger.warning("job reaper sweep failed; next time", metadata: ["error": "\(error)"])
-                    }
-                }
-            }
-        } catch is CancellationError {
-            // Shutting down.
-        }
-    }
 
     func sweep() async throws {
         try await republishQueued()

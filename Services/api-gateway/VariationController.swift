@@ -17,7 +17,6 @@ struct VariationController: Sendable {
     let intake: GenerationIntake
     let queueDeadline: Duration
     let settings: SettingsClient
-    let budget: BudgetGuard
     let logger: Logger
 
     func addRoutes(to group: RouterGroup<BasicRequestContext>) {
@@ -43,7 +42,7 @@ struct VariationController: Sendable {
         guard item.file.mimeType.hasPrefix("image/") else {
             throw APIError.badRequest("media \(mediaId.lowercasedString) is \(item.file.mimeType), not an image", code: "not_an_image")
         }
-        try await budget.check()
+        try await intake.admit()
         let newIds = GenerationIntake.ids(for: request)
         let setId = newIds.id("set")
         var wanted: [(name: String, options: GenerationOptions, prompt: String?)] = StandardVariations.all.map {

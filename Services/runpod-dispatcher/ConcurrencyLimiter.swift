@@ -43,9 +43,11 @@ struct ConcurrencyLimiter: Sendable {
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
         """
 
-    /// KEYS[1] leases; ARGV: job id, lease ms, limit, key lifetime ms. 1 when the job holds a slot afterwards.
-    static let acquireScript = clock + """
-        if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+    /// KEYS[1] leases; ARGV: job id, how long (ms), limit, key lifetime ms, and `force` to ignore
+    /// the limit. Takes or keeps the job's slot until at least now + how long: its own lease if still
+    /// held (never shortened), else a free slot. 1 when the job holds a slot afterwards.
+    static let takeScript = clock + """
+        if ARGV[5] == 'force' or redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
             local current = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or 0)
             redis.call('ZADD', KEYS[1], math.max(current, ms + tonumber(ARGV[2])), ARGV[1])
             redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
@@ -63,24 +65,11 @@ struct ConcurrencyLimiter: Sendable {
         return 1
         """
 
-    /// KEYS[1] leases; ARGV: job id, hold ms, limit, key lifetime ms. Commits the job's lease for the
-    /// backend's lifetime of the job: its own lease if still held, else a free slot; 0 when neither.
-    /// With ARGV[5] == "force" the lease is committed whatever the limit (the job is at the backend already).
-    static let commitScript = clock + """
-        if ARGV[5] == 'force' or redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
-            local current = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or 0)
-            redis.call('ZADD', KEYS[1], math.max(current, ms + tonumber(ARGV[2])), ARGV[1])
-            redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
-            return 1
-        end
-        return 0
-        """
-
     private var keyLifetime: String { String((hold * 2).milliseconds) }
 
     /// Tries once to take (or keep) a slot for `jobId` under `limit`.
     func tryAcquire(_ jobId: String, limit: Int) async throws -> Bool {
-        try await redis.eval(Self.acquireScript, keys: [key], arguments: [jobId, String(lease.milliseconds), String(limit), keyLifetime]).intValue == 1
+        try await redis.eval(Self.takeScript, keys: [key], arguments: [jobId, String(lease.milliseconds), String(limit), keyLifetime, ""]).intValue == 1
     }
 
     /// Extends a held lease; false when it had lapsed.
@@ -92,7 +81,7 @@ struct ConcurrencyLimiter: Sendable {
     /// lapsed and no slot is free.
     func commit(_ jobId: String, limit: Int, force: Bool = false) async throws -> Bool {
         try await redis.eval(
-            Self.commitScript, keys: [key],
+            Self.takeScript, keys: [key],
             arguments: [jobId, String(hold.milliseconds), String(limit), keyLifetime, force ? "force" : ""]).intValue == 1
     }
 

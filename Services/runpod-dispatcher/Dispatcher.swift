@@ -67,13 +67,14 @@ func buildDispatcher(
             return base
         },
         logger: logger)
-    host.addWorker(OrphanSweeper(
+    let orphanSweeper = OrphanSweeper(
         registry: orphans, limiter: limiter,
         client: { backend in
             guard case .success(let client) = try await follower.client(for: backend) else { return nil }
             return client
         },
-        interval: dispatcher.orphanSweep, logger: logger))
+        logger: logger)
+    host.addWorker(PeriodicWork("orphan sweep", every: dispatcher.orphanSweep, logger: logger) { try await orphanSweeper.sweep() })
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: webhookQueue.name, prefetch: 64, logger: host.logger,

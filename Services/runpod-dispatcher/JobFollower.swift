@@ -239,12 +239,7 @@ struct JobFollower: Sendable {
                         retryable: true)
                 }
                 logger.warning("backend lost the job (404); submitting again", metadata: ["backendJobId": "\(backendJobId)"])
-                record.resubmits += 1
-                record.attempt += 1
-                record.backendJobId = nil
-                record.webhookSince = nil
-                record.submittingSince = nil
-                try await save(record, job)
+                try await startNewAttempt(job, &record)
                 continue
             } catch let error where error.isTransient {
                 logger.warning("status not available for now; retrying", metadata: ["error": "\(error)"])
@@ -295,12 +290,7 @@ struct JobFollower: Sendable {
                 // The source was unreachable for a moment (the gateway restarting): such a run did no
                 // work and costs nothing, so it is submitted again.
                 logger.warning("the backend could not fetch the input; submitting again", metadata: ["reason": "\(status.failureReason)"])
-                record.resubmits += 1
-                record.attempt += 1
-                record.backendJobId = nil
-                record.webhookSince = nil
-                record.submittingSince = nil
-                try await save(record, job)
+                try await startNewAttempt(job, &record)
                 try await pause(&troubleWait, until: deadline)
                 continue
             case "FAILED":
@@ -316,6 +306,17 @@ struct JobFollower: Sendable {
     }
 
     // MARK: Submission
+
+    /// The backend no longer runs the job's current attempt (lost, or failed before doing any work):
+    /// the next round of the loop submits it again as a new attempt (a new idempotency key).
+    private func startNewAttempt(_ job: FollowedJob, _ record: inout DispatchRecord) async throws {
+        record.resubmits += 1
+        record.attempt += 1
+        record.backendJobId = nil
+        record.webhookSince = nil
+        record.submittingSince = nil
+        try await save(record, job)
+    }
 
     private enum Submission {
         /// The backend has the job (its answer).

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Redis
-import ServiceLifecycle
 import ServiceSupport
 import Shared
 import Synchronization
@@ -52,33 +51,13 @@ struct OrphanRegistry: Sendable {
     }
 }
 
-/// Cancels orphans again (every instance, every ``interval``) until the backend confirms they ended;
-/// then their slots are released.
-struct OrphanSweeper: Service {
+/// Cancels orphans again until the backend confirms they ended; then their slots are released.
+/// Every instance runs it with ``PeriodicWork`` (every `DISPATCH_ORPHAN_SWEEP_SECONDS`).
+struct OrphanSweeper: Sendable {
     let registry: OrphanRegistry
     let limiter: ConcurrencyLimiter
     let client: @Sendable (GenerationBackend) async throws -> RunPodClient?
-    let interval: Duration
     let logger: Logger
-
-    func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                while true {
-                    try await Task.sleep(for: interval)
-                    do {
-                        try await sweep()
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        logger.warning("orphan sweep failed; next time", metadata: ["error": "\(error)"])
-                    }
-                }
-            }
-        } catch is CancellationError {
-            // Shutting down.
-        }
-    }
 
     func sweep() async throws {
         for orphan in try await registry.current() {

@@ -64,6 +64,29 @@ extension SystemSuites {
             }
         }
 
+        @Test func switchingGenerationOffRefusesNewJobsWithAConflict() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                let contract = try await APIContract.load(from: system)
+                let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                #expect(try await system.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageEnabled": false, "aiImageAbTestEnabled": true}"#).status == 200)
+                let refusals = [
+                    ("/api/ai-image/generate/\(mediaId)", "{}", "/api/ai-image/generate/{mediaId}"),
+                    ("/api/ai-image/batch", #"{"mediaIds": ["\#(mediaId)"]}"#, "/api/ai-image/batch"),
+                    ("/api/ai-image/variations/\(mediaId)", "{}", "/api/ai-image/variations/{mediaId}"),
+                ]
+                for (path, body, route) in refusals {
+                    let refused = try await system.call(.POST, path, json: body)
+                    #expect(refused.status == 409, "\(path): \(refused.text)")
+                    #expect(refused.error?.code == "generation_disabled")
+                    #expect(refused.error?.message.contains("aiImageEnabled") == true)
+                    contract.check(refused, "post", route)
+                }
+                #expect(try await GenerationFlowTests.jobCount(system) == 0, "nothing was started")
+                #expect(try await system.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageEnabled": true}"#).status == 200)
+                #expect(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").status == 202)
+            }
+        }
+
         @Test func theRunPodKeyIsWriteOnlyEncryptedAtRestAndNeverLogged() async throws {
             let standIn = try await RunPodStandIn(scenarios: [
                 "keyed": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.025])]])
