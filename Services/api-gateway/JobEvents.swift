@@ -58,12 +58,13 @@ struct JobEventRecorder: Sendable {
             try await ensure(failed.jobId, mediaId: failed.mediaId, correlationId: failed.correlationId)
             try await ledger.fail(failed.jobId, code: failed.code.rawValue, message: failed.reason, backendJobId: failed.backendJobId)
             hub.notify(failed.jobId)
+        case .generationRendered(let rendered):
+            // The backend has the result; the ingestor downloads it next.
+            try await ensure(rendered.jobId, mediaId: rendered.mediaId, correlationId: rendered.correlationId)
+            try await ledger.advance(rendered.jobId, to: .downloading)
+            hub.notify(rendered.jobId)
         case .generationCompleted(let completed):
-            // The ingestor marks the job COMPLETED in the same transaction as the new version; the
-            // dispatcher's copy (no mediaVersionId) only means the download is next.
-            if completed.mediaVersionId == nil {
-                try await ledger.advance(completed.jobId, to: .downloading)
-            }
+            // The ingestor marked the job COMPLETED in the same transaction as the new version.
             hub.notify(completed.jobId)
         case .mediaUpdated, .requestGeneration, .dispatchGeneration, .settingsRequest, .settingsReply, .settingsChanged,
              .backendWebhookReceived:

@@ -10,7 +10,7 @@ import Prometheus
 import ServiceSupport
 import Shared
 
-/// Wires the ingestor: PostgreSQL, the broker, the HTTP client and the completed-job consumer.
+/// Wires the ingestor: PostgreSQL, the broker, the HTTP client and the consumer of rendered results.
 func buildIngestor(
     configuration: ServiceConfiguration,
     ingestor: IngestorConfiguration,
@@ -27,11 +27,11 @@ func buildIngestor(
         files: MediaFiles(root: ingestor.mediaRoot), broker: host.broker, ending: ending, logger: host.logger)
     host.addWorker(
         MessageConsumer(
-            connection: host.broker, queue: Routing.Queue.generationCompleted, prefetch: 8, logger: host.logger,
-            decode: decodeDelivery(GenerationCompleted.self), giveUp: ending.giveUp(GenerationCompleted.self),
-            handle: { completed, _ in
+            connection: host.broker, queue: Routing.Queue.generationRendered, prefetch: 8, logger: host.logger,
+            decode: decodeDelivery(GenerationRendered.self), giveUp: ending.giveUp(GenerationRendered.self),
+            handle: { rendered, _ in
                 try await database.waitUntilReady()
-                return try await handler.handle(completed)
+                return try await handler.handle(rendered)
             }))
     return host
 }
@@ -64,72 +64,65 @@ struct ResultHandler: Sendable {
     let ending: JobEnding
     let logger: Logger
 
-    func handle(_ completed: GenerationCompleted, now: Date = Date()) async throws -> HandlingOutcome {
-        // Our own terminal copy comes back through the same binding: nothing to do.
-        if completed.mediaVersionId != nil { return .done }
+    func handle(_ rendered: GenerationRendered, now: Date = Date()) async throws -> HandlingOutcome {
         var logger = logger
-        logger[metadataKey: "jobId"] = "\(completed.jobId)"
+        logger[metadataKey: "jobId"] = "\(rendered.jobId)"
         // A redelivery after the result was applied (or after the job was cancelled) must not
         // depend on the result still being downloadable: decide from the ledger first.
-        if let job = try await ledger.job(completed.jobId), job.status.isTerminal {
-            return try await settleEnded(completed, job, logger: logger)
+        if let job = try await ledger.job(rendered.jobId), job.status.isTerminal {
+            return try await settleEnded(rendered, job, logger: logger)
         }
-        try? await broker.publish(GenerationProgressed(
-            correlationId: completed.correlationId, jobId: completed.jobId, mediaId: completed.mediaId, stage: .downloading))
         let stored: StoredFile
         do {
-            stored = try await fetchAndStore(completed)
+            stored = try await fetchAndStore(rendered)
         } catch let failure as IngestFailure {
             if failure.transient {
-                let waited = now.timeIntervalSince(completed.occurredAt)
+                let waited = now.timeIntervalSince(rendered.occurredAt)
                 if waited < configuration.retryWindow.timeInterval {
                     // Held and tried again by the consumer, without using up a retry (an outage of the result host).
                     throw DependencyUnavailable("result host", failure.reason)
                 }
                 return try await fail(
-                    completed, .retriesExhausted,
+                    rendered, .retriesExhausted,
                     "\(failure.reason); the result host did not deliver within INGEST_RETRY_SECONDS (\(configuration.retryWindow.components.seconds) s) of the backend finishing",
                     logger: logger)
             }
-            return try await fail(completed, failure.expired ? .resultExpired : .invalidOutput, failure.reason, logger: logger)
+            return try await fail(rendered, failure.expired ? .resultExpired : .invalidOutput, failure.reason, logger: logger)
         }
         let result = GenerationResult(
-            jobId: completed.jobId, mediaId: completed.mediaId, kind: Self.ledgerKind(completed.kind),
-            batchId: completed.batchId, variationName: completed.variationName, correlationId: completed.correlationId,
-            backend: completed.backend.rawValue, backendJobId: completed.backendJobId, cost: completed.cost ?? 0, file: stored)
-        if completed.kind == .variation {
+            jobId: rendered.jobId, mediaId: rendered.mediaId, kind: Self.ledgerKind(rendered.kind),
+            batchId: rendered.batchId, variationName: rendered.variationName, correlationId: rendered.correlationId,
+            backend: rendered.backend.rawValue, backendJobId: rendered.backendJobId, cost: rendered.cost ?? 0, file: stored)
+        if rendered.kind == .variation {
             // A candidate: kept beside the media, which changes only when it is chosen.
             switch try await variations.applyVariation(result) {
             case .applied(let candidateId, _), .alreadyApplied(let candidateId):
                 logger.info("variation kept", metadata: ["candidateId": "\(candidateId)"])
-                var terminal = completed
-                terminal.messageId = UUID()
-                terminal.occurredAt = Date()
-                terminal.mediaVersionId = candidateId
-                try await broker.publishTerminal(terminal, replyTo: completed.replyTo, logger: logger)
+                try await broker.publishTerminal(
+                    GenerationCompleted(applying: rendered, mediaVersionId: candidateId), replyTo: rendered.replyTo, logger: logger)
             case .jobEnded(let status):
-                if status == "CANCELLED" { return try await fail(completed, .cancelled, "cancelled on request", logger: logger) }
+                if status == "CANCELLED" { return try await fail(rendered, .cancelled, "cancelled on request", logger: logger) }
             case .mediaGone:
-                return try await fail(completed, .mediaNotFound, "media \(completed.mediaId.uuidString.lowercased()) is gone", logger: logger)
+                return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) is gone", logger: logger)
             }
             return .done
         }
         let outcome = try await store.applyGeneration(result)
         switch outcome {
         case .applied(let versionId, let previous):
-            logger.info("media updated", metadata: ["mediaId": "\(completed.mediaId)", "versionId": "\(versionId)"])
-            try await announce(completed, versionId: versionId, previous: previous, file: stored, logger: logger)
+            logger.info("media updated", metadata: ["mediaId": "\(rendered.mediaId)", "versionId": "\(versionId)"])
+            try await announce(rendered, versionId: versionId, previous: previous, file: stored, logger: logger)
         case .alreadyApplied(let versionId):
             logger.info("already applied; publishing the events again", metadata: ["versionId": "\(versionId)"])
-            try await announce(completed, versionId: versionId, previous: nil, file: stored, logger: logger)
+            try await announce(rendered, versionId: versionId, previous: nil, file: stored, logger: logger)
         case .jobEnded(let status):
             logger.info("job already ended; result not applied", metadata: ["status": "\(status)"])
             if status == "CANCELLED" {
                 // Cancelled after the backend finished: this is where the job's terminal event comes from.
-                return try await fail(completed, .cancelled, "cancelled on request", logger: logger)
+                return try await fail(rendered, .cancelled, "cancelled on request", logger: logger)
             }
         case .mediaGone:
-            return try await fail(completed, .mediaNotFound, "media \(completed.mediaId.uuidString.lowercased()) was deleted before its result arrived", logger: logger)
+            return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) was deleted before its result arrived", logger: logger)
         }
         return .done
     }
@@ -137,24 +130,21 @@ struct ResultHandler: Sendable {
     /// The events for a job that already ended: the terminal event again for COMPLETED (its first
     /// publication may have been lost in a crash), GenerationFailed `cancelled` for CANCELLED,
     /// nothing for FAILED (whoever failed it published that).
-    private func settleEnded(_ completed: GenerationCompleted, _ job: JobRecord, logger: Logger) async throws -> HandlingOutcome {
+    private func settleEnded(_ rendered: GenerationRendered, _ job: JobRecord, logger: Logger) async throws -> HandlingOutcome {
         switch job.status {
-        case .completed where completed.kind == .variation:
-            if let candidate = try await variations.variation(mediaId: completed.mediaId, jobId: completed.jobId) {
-                var terminal = completed
-                terminal.messageId = UUID()
-                terminal.occurredAt = Date()
-                terminal.mediaVersionId = candidate.id
-                try await broker.publishTerminal(terminal, replyTo: completed.replyTo, logger: logger)
+        case .completed where rendered.kind == .variation:
+            if let candidate = try await variations.variation(mediaId: rendered.mediaId, jobId: rendered.jobId) {
+                try await broker.publishTerminal(
+                    GenerationCompleted(applying: rendered, mediaVersionId: candidate.id), replyTo: rendered.replyTo, logger: logger)
             }
         case .completed:
             if let versionId = job.resultVersionId,
-               let version = try await store.versions(of: completed.mediaId).first(where: { $0.id == versionId }) {
+               let version = try await store.versions(of: rendered.mediaId).first(where: { $0.id == versionId }) {
                 logger.info("already applied; publishing the events again", metadata: ["versionId": "\(versionId)"])
-                try await announce(completed, versionId: versionId, previous: nil, file: version.file, logger: logger)
+                try await announce(rendered, versionId: versionId, previous: nil, file: version.file, logger: logger)
             }
         case .cancelled:
-            return try await fail(completed, .cancelled, "cancelled on request", logger: logger)
+            return try await fail(rendered, .cancelled, "cancelled on request", logger: logger)
         default:
             break
         }
@@ -162,32 +152,29 @@ struct ResultHandler: Sendable {
     }
 
     private func announce(
-        _ completed: GenerationCompleted, versionId: UUID, previous: UUID?, file: StoredFile, logger: Logger
+        _ rendered: GenerationRendered, versionId: UUID, previous: UUID?, file: StoredFile, logger: Logger
     ) async throws {
         try await broker.publish(MediaUpdated(
-            correlationId: completed.correlationId, jobId: completed.jobId, mediaId: completed.mediaId, versionId: versionId,
+            correlationId: rendered.correlationId, jobId: rendered.jobId, mediaId: rendered.mediaId, versionId: versionId,
             previousVersionId: previous, sha256: file.sha256, width: file.width, height: file.height, mime: file.mimeType))
-        var terminal = completed
-        terminal.messageId = UUID()
-        terminal.occurredAt = Date()
-        terminal.mediaVersionId = versionId
-        try await broker.publishTerminal(terminal, replyTo: completed.replyTo, logger: logger)
+        try await broker.publishTerminal(
+            GenerationCompleted(applying: rendered, mediaVersionId: versionId), replyTo: rendered.replyTo, logger: logger)
     }
 
-    private func fail(_ completed: GenerationCompleted, _ code: FailureCode, _ reason: String, logger: Logger) async throws -> HandlingOutcome {
-        try await ending.fail(completed, code: code, reason: reason, retryable: true, backendJobId: completed.backendJobId)
+    private func fail(_ rendered: GenerationRendered, _ code: FailureCode, _ reason: String, logger: Logger) async throws -> HandlingOutcome {
+        try await ending.fail(rendered, code: code, reason: reason, retryable: true, backendJobId: rendered.backendJobId)
         return .done
     }
 
     // MARK: Download, check, upscale, store
 
-    func fetchAndStore(_ completed: GenerationCompleted) async throws -> StoredFile {
-        let bytes = try await download(completed.outputUrl)
+    func fetchAndStore(_ rendered: GenerationRendered) async throws -> StoredFile {
+        let bytes = try await download(rendered.outputUrl)
         guard let sniffed = ImageSniffer.sniff(bytes) else {
-            throw IngestFailure(reason: "the result at \(completed.outputUrl) is not a PNG, JPEG, WebP or GIF image", transient: false)
+            throw IngestFailure(reason: "the result at \(rendered.outputUrl) is not a PNG, JPEG, WebP or GIF image", transient: false)
         }
         // The local engine upscales itself; a RunPod result is enlarged here.
-        let factor = completed.backend == .runpod ? completed.options.upscale.rawValue : 1
+        let factor = rendered.backend == .runpod ? rendered.options.upscale.rawValue : 1
         let maxPixels = configuration.maxPixels
         let final: [UInt8] = try await NIOThreadPool.singleton.runIfActive {
             do {

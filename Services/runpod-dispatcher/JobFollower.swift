@@ -11,7 +11,7 @@ import Shared
 /// Submits one dispatch to its backend and follows it to the end: the global concurrency slot, the
 /// `/run` call, polling `/status` with backoff (or waiting for the job's webhook, then confirming
 /// with `/status`), resubmission of a lost job, the deadline, cancellation, and the events
-/// (submitted, in progress, completed or failed).
+/// (submitted, in progress, rendered or failed).
 ///
 /// The dispatch message stays unacknowledged while its job is followed: if this process dies, the
 /// broker hands it to another instance, which finds the record and carries on. What makes that safe
@@ -276,7 +276,7 @@ struct JobFollower: Sendable {
                 if cost == nil, dispatch.backend == .runpod {
                     cost = Self.megapixels(of: dispatch.input) * (await pricePerMegapixel())
                 }
-                try await broker.publish(GenerationCompleted(
+                try await broker.publish(GenerationRendered(
                     correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId, kind: dispatch.kind,
                     batchId: dispatch.batchId, variationName: dispatch.variationName, backend: dispatch.backend,
                     backendJobId: status.id, outputUrl: url, cost: cost,

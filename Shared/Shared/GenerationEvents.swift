@@ -80,13 +80,12 @@ public struct GenerationProgressed: CycloramaMessage {
     }
 }
 
-/// Event: a generation finished. Published twice per job:
-/// 1. by the dispatcher when the backend finished (`mediaVersionId` absent), on `cyclorama.events`;
-///    the result-ingestor consumes it, downloads `outputUrl` and updates the media;
-/// 2. by the ingestor after applying the result (`mediaVersionId` set), to the request's `replyTo`.
-public struct GenerationCompleted: CycloramaMessage {
-    public static let messageType = MessageType.generationCompleted
-    public private(set) var type = MessageType.generationCompleted
+/// Event: the backend produced the job's result, which is not in the media library yet. Published
+/// by the dispatcher on `cyclorama.events` / `generation.rendered`; the result-ingestor downloads
+/// `outputUrl`, checks and stores it, and then publishes ``GenerationCompleted``.
+public struct GenerationRendered: CycloramaMessage {
+    public static let messageType = MessageType.generationRendered
+    public private(set) var type = MessageType.generationRendered
     public private(set) var schemaVersion = MessageType.currentSchemaVersion
     public var messageId: UUID
     public var correlationId: String
@@ -108,15 +107,13 @@ public struct GenerationCompleted: CycloramaMessage {
     public var options: ResolvedGenerationOptions
     /// The request's extra address, carried so the ingestor can publish the terminal event there.
     public var replyTo: ReplyAddress?
-    /// The media version that now holds the result; set only by the ingestor.
-    public var mediaVersionId: UUID?
 
     public init(
         messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(),
         jobId: UUID, mediaId: UUID, kind: GenerationKind = .single, batchId: UUID? = nil,
         variationName: String? = nil, backend: GenerationBackend, backendJobId: String, outputUrl: String,
         cost: Double? = nil, executionTimeMs: Int? = nil, options: ResolvedGenerationOptions,
-        replyTo: ReplyAddress? = nil, mediaVersionId: UUID? = nil
+        replyTo: ReplyAddress? = nil
     ) {
         self.messageId = messageId
         self.correlationId = correlationId ?? jobId.uuidString
@@ -133,7 +130,6 @@ public struct GenerationCompleted: CycloramaMessage {
         self.executionTimeMs = executionTimeMs
         self.options = options
         self.replyTo = replyTo
-        self.mediaVersionId = mediaVersionId
     }
 
     public func validate() throws(ValidationError) {
@@ -147,6 +143,70 @@ public struct GenerationCompleted: CycloramaMessage {
         if let executionTimeMs { try Check.atLeast(executionTimeMs, 0, "executionTimeMs") }
         try options.validate()
         try replyTo?.validate(at: "replyTo")
+    }
+}
+
+/// Event, terminal: the job's result is in the media library — the media now shows it (version
+/// `mediaVersionId`), or for an A/B variation, it is kept as candidate `mediaVersionId`. Published
+/// by the result-ingestor on `cyclorama.events` / `generation.completed` and to the request's
+/// `replyTo`, with everything ``GenerationRendered`` said about the result.
+public struct GenerationCompleted: CycloramaMessage {
+    public static let messageType = MessageType.generationCompleted
+    public private(set) var type = MessageType.generationCompleted
+    public private(set) var schemaVersion = MessageType.currentSchemaVersion
+    public var messageId: UUID
+    public var correlationId: String
+    public var occurredAt: Date
+
+    public var jobId: UUID
+    public var mediaId: UUID
+    public var kind: GenerationKind
+    public var batchId: UUID?
+    public var variationName: String?
+    public var backend: GenerationBackend
+    public var backendJobId: String
+    /// Where the backend left the image.
+    public var outputUrl: String
+    /// USD, when the backend reports it.
+    public var cost: Double?
+    public var executionTimeMs: Int?
+    /// What was asked for.
+    public var options: ResolvedGenerationOptions
+    public var replyTo: ReplyAddress?
+    /// The media version that now holds the result (for a variation: the candidate's id).
+    public var mediaVersionId: UUID
+
+    /// The terminal event of the job `rendered` belongs to, once its result is version `mediaVersionId`.
+    public init(messageId: UUID = UUID(), occurredAt: Date = Date(), applying rendered: GenerationRendered, mediaVersionId: UUID) {
+        self.messageId = messageId
+        self.correlationId = rendered.correlationId
+        self.occurredAt = occurredAt
+        self.jobId = rendered.jobId
+        self.mediaId = rendered.mediaId
+        self.kind = rendered.kind
+        self.batchId = rendered.batchId
+        self.variationName = rendered.variationName
+        self.backend = rendered.backend
+        self.backendJobId = rendered.backendJobId
+        self.outputUrl = rendered.outputUrl
+        self.cost = rendered.cost
+        self.executionTimeMs = rendered.executionTimeMs
+        self.options = rendered.options
+        self.replyTo = rendered.replyTo
+        self.mediaVersionId = mediaVersionId
+    }
+
+    /// The result's fields, as ``GenerationRendered`` carried them.
+    public var rendered: GenerationRendered {
+        GenerationRendered(
+            messageId: messageId, correlationId: correlationId, occurredAt: occurredAt, jobId: jobId, mediaId: mediaId,
+            kind: kind, batchId: batchId, variationName: variationName, backend: backend, backendJobId: backendJobId,
+            outputUrl: outputUrl, cost: cost, executionTimeMs: executionTimeMs, options: options, replyTo: replyTo)
+    }
+
+    public func validate() throws(ValidationError) {
+        try validateEnvelope()
+        try rendered.validate()
     }
 }
 

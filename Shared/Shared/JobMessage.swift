@@ -15,7 +15,7 @@ public protocol JobMessage: CycloramaMessage {
 
 extension RequestGeneration: JobMessage {}
 extension DispatchGeneration: JobMessage {}
-extension GenerationCompleted: JobMessage {}
+extension GenerationRendered: JobMessage {}
 
 extension GenerationFailed {
     /// The terminal failure of the job `message` belongs to. `reason` is cut to the 2000 characters

@@ -6,6 +6,7 @@ public enum AnyMessage: Sendable, Equatable {
     case dispatchGeneration(DispatchGeneration)
     case generationSubmitted(GenerationSubmitted)
     case generationProgressed(GenerationProgressed)
+    case generationRendered(GenerationRendered)
     case generationCompleted(GenerationCompleted)
     case generationFailed(GenerationFailed)
     case mediaUpdated(MediaUpdated)
@@ -21,6 +22,7 @@ public enum AnyMessage: Sendable, Equatable {
         case .dispatchGeneration(let m): m
         case .generationSubmitted(let m): m
         case .generationProgressed(let m): m
+        case .generationRendered(let m): m
         case .generationCompleted(let m): m
         case .generationFailed(let m): m
         case .mediaUpdated(let m): m
@@ -54,6 +56,7 @@ public enum MessageDecoder {
         case .dispatchRequest: return .dispatchGeneration(try body(DispatchGeneration.self, data))
         case .generationSubmitted: return .generationSubmitted(try body(GenerationSubmitted.self, data))
         case .generationProgressed: return .generationProgressed(try body(GenerationProgressed.self, data))
+        case .generationRendered: return .generationRendered(try body(GenerationRendered.self, data))
         case .generationCompleted: return .generationCompleted(try body(GenerationCompleted.self, data))
         case .generationFailed: return .generationFailed(try body(GenerationFailed.self, data))
         case .mediaUpdated: return .mediaUpdated(try body(MediaUpdated.self, data))

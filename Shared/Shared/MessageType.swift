@@ -6,6 +6,7 @@ public enum MessageType: String, Codable, Sendable, CaseIterable {
     case dispatchRequest = "cyclorama.dispatch.request"
     case generationSubmitted = "cyclorama.generation.submitted"
     case generationProgressed = "cyclorama.generation.progressed"
+    case generationRendered = "cyclorama.generation.rendered"
     case generationCompleted = "cyclorama.generation.completed"
     case generationFailed = "cyclorama.generation.failed"
     case mediaUpdated = "cyclorama.media.updated"
@@ -26,6 +27,7 @@ public enum MessageType: String, Codable, Sendable, CaseIterable {
         case .settingsRequest: .init(exchange: Routing.Exchange.commands, routingKey: Routing.Key.settingsRequest)
         case .generationSubmitted: .init(exchange: Routing.Exchange.events, routingKey: Routing.Key.generationSubmitted)
         case .generationProgressed: .init(exchange: Routing.Exchange.events, routingKey: Routing.Key.generationProgressed)
+        case .generationRendered: .init(exchange: Routing.Exchange.events, routingKey: Routing.Key.generationRendered)
         case .generationCompleted: .init(exchange: Routing.Exchange.events, routingKey: Routing.Key.generationCompleted)
         case .generationFailed: .init(exchange: Routing.Exchange.events, routingKey: Routing.Key.generationFailed)
         case .mediaUpdated: .init(exchange: Routing.Exchange.events, routingKey: Routing.Key.mediaUpdated)

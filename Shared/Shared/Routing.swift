@@ -24,6 +24,7 @@ public enum Routing {
         public static let settingsRequest = "settings.request"
         public static let generationSubmitted = "generation.submitted"
         public static let generationProgressed = "generation.progressed"
+        public static let generationRendered = "generation.rendered"
         public static let generationCompleted = "generation.completed"
         public static let generationFailed = "generation.failed"
         public static let mediaUpdated = "media.updated"
@@ -40,8 +41,8 @@ public enum Routing {
         public static let generationRequests = "prompt-service.generation-requests"
         /// runpod-dispatcher (every instance shares it): dispatch requests.
         public static let dispatchRequests = "runpod-dispatcher.dispatch-requests"
-        /// result-ingestor: the dispatcher's GenerationCompleted.
-        public static let generationCompleted = "result-ingestor.generation-completed"
+        /// result-ingestor: the dispatcher's GenerationRendered (a result to download and apply).
+        public static let generationRendered = "result-ingestor.generation-rendered"
         /// settings-service: settings RPC requests.
         public static let settingsRequests = "settings-service.requests"
         /// api-gateway: every job event, for the ledger and Server-Sent Events.
@@ -73,7 +74,7 @@ public enum Routing {
     public static let bindings: [Binding] = [
         Binding(queue: Queue.generationRequests, exchange: Exchange.commands, keys: [Key.generationRequest]),
         Binding(queue: Queue.dispatchRequests, exchange: Exchange.commands, keys: [Key.dispatchRequest]),
-        Binding(queue: Queue.generationCompleted, exchange: Exchange.events, keys: [Key.generationCompleted]),
+        Binding(queue: Queue.generationRendered, exchange: Exchange.events, keys: [Key.generationRendered]),
         Binding(queue: Queue.settingsRequests, exchange: Exchange.commands, keys: [Key.settingsRequest]),
         Binding(queue: Queue.jobEvents, exchange: Exchange.events, keys: [Key.allGenerationEvents, Key.mediaUpdated]),
     ]

@@ -20,6 +20,7 @@ public enum Poison {
             (Routing.Exchange.commands, Routing.Key.generationRequest, badRequest),
             (Routing.Exchange.commands, Routing.Key.dispatchRequest, json(#""type": "cyclorama.dispatch.request", "schemaVersion": 1"#)),
             (Routing.Exchange.commands, Routing.Key.settingsRequest, json(#""type": "cyclorama.settings.request", "schemaVersion": 99"#)),
+            (Routing.Exchange.events, Routing.Key.generationRendered, json(#""type": "cyclorama.generation.rendered", "schemaVersion": 1"#)),
             (Routing.Exchange.events, Routing.Key.generationCompleted, json(#""type": "cyclorama.generation.completed", "schemaVersion": 1"#)),
             (Routing.Exchange.events, Routing.Key.generationFailed, notJSON),
             (Routing.Exchange.events, Routing.Key.backendWebhook, json(#""type": "cyclorama.backend.webhook", "jobId": "nope""#)),

@@ -67,6 +67,7 @@ import Testing
     @Test func routesOfEveryMessage() {
         #expect(RequestGeneration.route == ReplyAddress(exchange: "cyclorama.commands", routingKey: "generation.request"))
         #expect(GenerationCompleted.route == ReplyAddress(exchange: "cyclorama.events", routingKey: "generation.completed"))
+        #expect(GenerationRendered.route == ReplyAddress(exchange: "cyclorama.events", routingKey: "generation.rendered"))
         #expect(SettingsReply.route == nil)
         for type in MessageType.allCases where type != .settingsReply {
             #expect(type.route != nil)

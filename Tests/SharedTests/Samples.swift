@@ -61,19 +61,15 @@ enum Samples {
         messageId: id("40AC4EB1-5F74-4B3E-8D86-9F5C3EAD2A44"), occurredAt: at("2026-11-29T10:15:33.002Z"),
         jobId: jobId, mediaId: mediaId, stage: .inProgress, detail: "4/10")
 
-    static let generationCompleted = GenerationCompleted(
+    static let generationRendered = GenerationRendered(
         messageId: id("51BD5FC2-6A85-4C4F-9E97-A06D4FBE3B55"), occurredAt: at("2026-11-29T10:15:36.410Z"),
         jobId: jobId, mediaId: mediaId, kind: .single, backend: .local, backendJobId: backendJobId,
         outputUrl: "http://127.0.0.1:8090/v2/local/results/5d41402a-bc4b-4a76-9a1e-8b3f2c7d9e10.png", cost: 0, executionTimeMs: 2870,
         options: resolvedOptions, replyTo: replyTo)
 
-    static var generationCompletedApplied: GenerationCompleted {
-        var message = generationCompleted
-        message.messageId = id("62CE60D3-7B96-4D5A-8FA8-B17E50CF4C66")
-        message.occurredAt = at("2026-11-29T10:15:37.015Z")
-        message.mediaVersionId = versionId
-        return message
-    }
+    static let generationCompleted = GenerationCompleted(
+        messageId: id("62CE60D3-7B96-4D5A-8FA8-B17E50CF4C66"), occurredAt: at("2026-11-29T10:15:37.015Z"),
+        applying: generationRendered, mediaVersionId: versionId)
 
     static let generationFailed = GenerationFailed(
         messageId: id("73DF71E4-8CA7-4E6B-90B9-C28F61D05D77"), occurredAt: at("2026-11-29T10:25:30.500Z"),
@@ -123,8 +119,8 @@ enum Samples {
         ("GenerationSubmitted", .generationSubmitted(generationSubmitted)),
         ("GenerationProgressed", .generationProgressed(generationProgressed)),
         ("GenerationProgressed.prompting", .generationProgressed(generationProgressedPrompting)),
+        ("GenerationRendered", .generationRendered(generationRendered)),
         ("GenerationCompleted", .generationCompleted(generationCompleted)),
-        ("GenerationCompleted.applied", .generationCompleted(generationCompletedApplied)),
         ("GenerationFailed", .generationFailed(generationFailed)),
         ("MediaUpdated", .mediaUpdated(mediaUpdated)),
         ("SettingsRequest", .settingsRequest(settingsRequest)),

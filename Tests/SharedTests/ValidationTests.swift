@@ -152,6 +152,9 @@ import Testing
         updated.sha256 = "XYZ"
         #expect(throws: ValidationError.self) { try updated.validate() }
 
+        var rendered = Samples.generationRendered
+        rendered.outputUrl = "file:///etc/passwd"
+        #expect(throws: ValidationError.self) { try rendered.validate() }
         var completed = Samples.generationCompleted
         completed.outputUrl = "file:///etc/passwd"
         #expect(throws: ValidationError.self) { try completed.validate() }

@@ -60,8 +60,8 @@ struct PipelineBench {
                     switch message {
                     case .mediaUpdated(let updated):
                         samples.state.withLock { $0[updated.jobId.uuidString.lowercased(), default: Sample(accepted: now)].updated = now }
-                    case .generationCompleted(let completed) where completed.mediaVersionId == nil:
-                        samples.state.withLock { $0[completed.jobId.uuidString.lowercased(), default: Sample(accepted: now)].executionMs = completed.executionTimeMs }
+                    case .generationRendered(let rendered):
+                        samples.state.withLock { $0[rendered.jobId.uuidString.lowercased(), default: Sample(accepted: now)].executionMs = rendered.executionTimeMs }
                     default: break
                     }
                 }
