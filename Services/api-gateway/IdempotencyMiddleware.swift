@@ -27,7 +27,7 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
         var fingerprint = SHA256()
         fingerprint.update(data: Array("\(request.method.rawValue) \(request.uri.path)\n".utf8))
         fingerprint.update(data: Array(buffer: body))
-        let digest = fingerprint.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = Digest.hex(fingerprint.finalize())
         let scope = "POST"
         switch try await store.claim(scope: scope, key: key, requestSHA256: digest) {
         case .replay(let status, let json):

@@ -65,13 +65,8 @@ struct EngineRoutes: Sendable {
         let submitted = try await submit(request, context: context, bodyLimit: configuration.runSyncBodyLimit)
         let id = submitted.body.id
         if !submitted.body.status.isTerminal {
-            let wait = wait
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await store.waitUntilSettled(id: id) }
-                group.addTask { try? await Task.sleep(for: .milliseconds(wait)) }
-                await group.next()
-                group.cancelAll()
-            }
+            let store = self.store
+            _ = await withTimeout(.milliseconds(wait)) { await store.waitUntilSettled(id: id) }
         }
         // Gone only if its TTL was shorter than the wait: answer what RunPod would for an expired job.
         guard let view = await store.view(id: id) else { throw Self.jobNotFound(context, id: id) }
@@ -198,17 +193,9 @@ struct BearerKeyMiddleware: RouterMiddleware {
         guard let key else { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
         let token = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : ""
-        guard Self.constantTimeEquals(Array(token.utf8), Array(key.utf8)) else {
+        guard Digest.constantTimeEquals(token.utf8, key.utf8) else {
             throw APIError.unauthorized("missing or wrong API key: send Authorization: Bearer <LOCAL_ENGINE_API_KEY>")
         }
         return try await next(request, context)
-    }
-
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(a.count == b.count ? 0 : 1)
-        for index in 0..<max(a.count, b.count) {
-            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
-        }
-        return difference == 0
     }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import ServiceSupport
 
 /// Gets the bytes of `input.image`: decodes a `data:image/...;base64,` URI, or downloads an http(s) URL
 /// from an allowed host with a size cap and a timeout. Nothing else (`file://`, other schemes, other
@@ -42,18 +43,18 @@ public struct ImageSource: Sendable {
         let url = try allowedURL(reference)
         let clock = ContinuousClock()
         let giveUp = clock.now + retryWindow
-        var wait = Duration.milliseconds(500)
+        var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(15))
         while true {
             do {
                 return try await download(url, reference)
             } catch {
+                let wait = backoff.next()
                 guard error.isTransient, clock.now + wait < giveUp else { throw error.failure }
                 do {
-                    try await Task.sleep(for: wait * Double.random(in: 0.5...1.0))
+                    try await Task.sleep(for: wait)
                 } catch {
                     throw JobFailure(.fetchFailed, "input.image: stopped while waiting to fetch \(reference) again")
                 }
-                wait = min(wait * 2, .seconds(15))
             }
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Redis
+import ServiceSupport
 import Synchronization
 
 /// The global limit on jobs at the backend (`aiImageMaxConcurrent`), shared by every dispatcher
@@ -115,14 +116,13 @@ struct ConcurrencyLimiter: Sendable {
         _ jobId: String, limit: @escaping @Sendable () async throws -> Int, until deadline: ContinuousClock.Instant, atBackend: Bool = false,
         _ body: @Sendable (HeldSlot) async throws -> T
     ) async throws -> T? {
-        var wait = Duration.milliseconds(100)
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(1))
         if atBackend {
             _ = try await commit(jobId, limit: try await limit(), force: true)
         } else {
             while try await !tryAcquire(jobId, limit: try await limit()) {
                 if ContinuousClock.now >= deadline { return nil }
-                _ = try await released.wait(for: key, upTo: wait * Double.random(in: 0.5...1.5))
-                wait = min(wait * 2, .seconds(1))
+                _ = try await released.wait(for: key, upTo: backoff.next())
             }
         }
         let slot = HeldSlot(limiter: self, jobId: jobId, limit: limit, committed: atBackend)

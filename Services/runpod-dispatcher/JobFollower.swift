@@ -161,7 +161,7 @@ struct JobFollower: Sendable {
         let logger = job.logger
         var record = initial
         var pollWait = configuration.pollInitial
-        var troubleWait = Duration.seconds(1)
+        var troubleWait = Self.troubleBackoff
         var lastStatus = "not yet submitted"
         var reportedProgress: String?? = .none
         // A re-attached job is asked about at once: its webhook may have come while nobody followed it.
@@ -199,7 +199,7 @@ struct JobFollower: Sendable {
                 case .submitted(let accepted):
                     lastStatus = accepted.status
                     pollWait = configuration.pollInitial
-                    troubleWait = .seconds(1)
+                    troubleWait.reset()
                     // A backend that ended the job at once (an invalid input, a repeat of a finished one) is seen now.
                     askNow = accepted.isTerminal
                 case .again:
@@ -249,7 +249,7 @@ struct JobFollower: Sendable {
                 await stopAtBackend(job, record, client: client, slot: slot)
                 return try await fail(job, &record, .backendFailed, "the backend's status call failed: \(error)", retryable: true)
             }
-            troubleWait = .seconds(1)
+            troubleWait.reset()
             lastStatus = status.status
             if status.isTerminal {
                 // The backend is done with it: its slot is free for the next job now.
@@ -330,7 +330,7 @@ struct JobFollower: Sendable {
     /// One `/run`: commit the slot, record the intent, arm the webhook, send, record the answer.
     private func submit(
         _ job: FollowedJob, _ record: inout DispatchRecord, client: RunPodClient, slot: HeldSlot,
-        troubleWait: inout Duration, deadline: ContinuousClock.Instant
+        troubleWait: inout Backoff, deadline: ContinuousClock.Instant
     ) async throws -> Submission {
         let dispatch = job.dispatch
         let logger = job.logger
@@ -517,11 +517,12 @@ struct JobFollower: Sendable {
         return WebhookToken.url(base: base, jobId: dispatch.jobId, token: token)
     }
 
-    /// Sleeps `wait` with ±50 % jitter (never past `deadline`) and doubles it, up to 30 s.
-    private func pause(_ wait: inout Duration, until deadline: ContinuousClock.Instant) async throws {
-        let jittered = wait * Double.random(in: 0.5...1.5)
-        try await Task.sleep(for: min(jittered, max(deadline - .now, .milliseconds(1))))
-        wait = min(wait * 2, .seconds(30))
+    /// Waits between tries when the backend refuses or does not answer: 1 s doubling to 30 s.
+    static let troubleBackoff = Backoff(initial: .seconds(1), maximum: .seconds(30))
+
+    /// Sleeps the backoff's next wait, never past `deadline`.
+    private func pause(_ backoff: inout Backoff, until deadline: ContinuousClock.Instant) async throws {
+        try await Task.sleep(for: min(backoff.next(), max(deadline - .now, .milliseconds(1))))
     }
 
     private func isCancelled(_ jobId: UUID) async throws -> Bool {

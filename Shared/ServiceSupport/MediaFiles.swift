@@ -15,7 +15,7 @@ public struct MediaFiles: Sendable {
 
     /// Stores `bytes` (already sniffed as `image`) and describes the stored file.
     public func store(_ bytes: [UInt8], as image: SniffedImage) throws -> StoredFile {
-        let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let digest = Digest.sha256Hex(bytes)
         let relative = "\(digest.prefix(2))/\(digest.dropFirst(2).prefix(2))/\(digest).\(image.fileExtension)"
         let destination = root.appendingPathComponent(relative)
         let manager = FileManager.default

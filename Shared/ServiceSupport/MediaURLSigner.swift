@@ -53,11 +53,7 @@ public struct MediaURLSigner: Sendable {
     /// `expires`, and `expires` is after `now`.
     public func isValid(mediaId id: UUID, version: String? = nil, expires: String, signature: String, now: Date = Date()) -> Bool {
         guard let seconds = Int(expires), Double(seconds) > now.timeIntervalSince1970 else { return false }
-        let expected = Array(self.signature(id, version, seconds).utf8)
-        let given = Array(signature.lowercased().utf8)
-        guard expected.count == given.count else { return false }
-        // Constant time: no early exit on the first differing byte.
-        return zip(expected, given).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        return Digest.constantTimeEquals(self.signature(id, version, seconds).utf8, signature.lowercased().utf8)
     }
 
     /// The stored file's path under the media root for a `v` parameter (`<sha256>.<ext>`); nil when
@@ -76,7 +72,6 @@ public struct MediaURLSigner: Sendable {
 
     private func signature(_ id: UUID, _ version: String?, _ expires: Int) -> String {
         let subject = version.map { "\(id.uuidString.lowercased()):\($0):\(expires)" } ?? "\(id.uuidString.lowercased()):\(expires)"
-        return HMAC<SHA256>.authenticationCode(for: Array(subject.utf8), using: SymmetricKey(data: secret))
-            .map { String(format: "%02x", $0) }.joined()
+        return Digest.hex(HMAC<SHA256>.authenticationCode(for: Array(subject.utf8), using: SymmetricKey(data: secret)))
     }
 }

@@ -46,39 +46,3 @@ public final class Readiness: Sendable {
         }
     }
 }
-
-/// Exponential backoff with full jitter.
-public struct Backoff: Sendable {
-    public var initial: Duration
-    public var maximum: Duration
-    private var attempt = 0
-
-    public init(initial: Duration, maximum: Duration) {
-        self.initial = initial
-        self.maximum = maximum
-    }
-
-    public mutating func next() -> Duration {
-        let factor = Double(1 << min(attempt, 16))
-        attempt += 1
-        let ceiling = min(initial * factor, maximum)
-        let millis = Double(ceiling.components.seconds) * 1000 + Double(ceiling.components.attoseconds) / 1e15
-        return .milliseconds(Int(Double.random(in: millis / 2...max(millis / 2, millis))))
-    }
-
-    public mutating func reset() { attempt = 0 }
-}
-
-/// Runs `operation`, giving up after `timeout`: nil on timeout or error.
-public func withTimeout<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async -> T? {
-    await withTaskGroup(of: T?.self) { group in
-        group.addTask { try? await operation() }
-        group.addTask {
-            try? await Task.sleep(for: timeout)
-            return nil
-        }
-        let first = await group.next() ?? nil
-        group.cancelAll()
-        return first
-    }
-}

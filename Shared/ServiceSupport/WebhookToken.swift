@@ -14,22 +14,17 @@ public enum WebhookToken {
     /// 32 random bytes as 64 lowercase hex characters.
     public static func make() -> String {
         var generator = SystemRandomNumberGenerator()
-        return hex((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        return Digest.hex((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
     }
 
     /// The SHA-256 of `token`, 64 lowercase hex characters: what the ledger keeps.
     public static func digest(_ token: String) -> String {
-        hex(SHA256.hash(data: Data(token.utf8)))
+        Digest.sha256Hex(Data(token.utf8))
     }
 
     /// Whether `token` hashes to `digest`, comparing every byte whatever differs (constant time).
     public static func matches(_ token: String, digest expected: String) -> Bool {
-        let presented = Array(digest(token).utf8)
-        let stored = Array(expected.utf8)
-        guard presented.count == stored.count else { return false }
-        var difference: UInt8 = 0
-        for index in presented.indices { difference |= presented[index] ^ stored[index] }
-        return difference == 0
+        Digest.constantTimeEquals(digest(token).utf8, expected.utf8)
     }
 
     /// The webhook URL of `jobId` under `base`, the public base URL of the api-gateway (the
@@ -39,9 +34,5 @@ public enum WebhookToken {
         while base.hasSuffix("/") { base.removeLast() }
         if base.hasSuffix(path) { base.removeLast(path.count) }
         return "\(base)\(path)/\(jobId.uuidString.lowercased())/\(token)"
-    }
-
-    private static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -1,3 +1,4 @@
+import ServiceSupport
 import Shared
 import Foundation
 import Testing
@@ -61,9 +62,9 @@ struct InputParsingTests {
     }
 
     @Test func theKeyComparisonNeedsAnExactMatch() {
-        #expect(BearerKeyMiddleware.constantTimeEquals(Array("secret".utf8), Array("secret".utf8)))
-        #expect(!BearerKeyMiddleware.constantTimeEquals(Array("secret".utf8), Array("secreT".utf8)))
-        #expect(!BearerKeyMiddleware.constantTimeEquals(Array("secret".utf8), Array("secret2".utf8)))
-        #expect(!BearerKeyMiddleware.constantTimeEquals([], Array("x".utf8)))
+        #expect(Digest.constantTimeEquals("secret".utf8, "secret".utf8))
+        #expect(!Digest.constantTimeEquals("secret".utf8, "secreT".utf8))
+        #expect(!Digest.constantTimeEquals("secret".utf8, "secret2".utf8))
+        #expect(!Digest.constantTimeEquals([UInt8](), "x".utf8))
     }
 }

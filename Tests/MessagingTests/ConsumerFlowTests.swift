@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Messaging
 
 /// Prefetch, graceful stop and refused consumers.
@@ -23,13 +24,13 @@ import Testing
         try await fill(running, count: 10)
         let inbox = Inbox(running.connection.consume(queue: queue.name, prefetch: 3))
         // Wait for the first three (however loaded the machine), then give a fourth time to show up.
-        #expect(try await Self.eventually { await inbox.count >= 3 })
+        try await eventually("three deliveries", timeout: .seconds(15), every: .milliseconds(20)) { await inbox.count >= 3 }
         try await Task.sleep(for: .milliseconds(500))
         #expect(await inbox.count == 3)
 
         let first = try #require(try await inbox.next())
         try await first.ack()
-        #expect(try await Self.eventually { await inbox.count >= 3 }, "one settled, one more let through")
+        try await eventually("one settled, one more let through", timeout: .seconds(15), every: .milliseconds(20)) { await inbox.count >= 3 }
         try await Task.sleep(for: .milliseconds(500))
         #expect(await inbox.count == 3)
 
@@ -41,16 +42,6 @@ import Testing
         }
         #expect(acked == 10)
         try await cleanUp(running)
-    }
-
-    /// Polls `condition` until it holds (true) or 15 s pass (false).
-    static func eventually(_ condition: () async -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(15)
-        while ContinuousClock.now < deadline {
-            if await condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return await condition()
     }
 
     @Test func stopEndsTheSequenceAndLeavesTheRestInTheQueue() async throws {

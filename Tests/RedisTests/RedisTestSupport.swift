@@ -29,14 +29,4 @@ enum RedisTestSupport {
     }
 
     static func key(_ name: String) -> String { "test:\(TestEnvironment.uniqueName(name))" }
-
-    /// Polls until `condition` holds or `timeout` passes; returns whether it held.
-    static func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
 }

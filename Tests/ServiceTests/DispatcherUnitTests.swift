@@ -11,7 +11,7 @@ struct WebhookTokenTests {
         #expect(token.count == 64 && token.allSatisfy(\.isHexDigit), "32 random bytes: \(token)")
         #expect(WebhookToken.make() != token)
         let digest = WebhookToken.digest(token)
-        #expect(digest == SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined())
+        #expect(digest == Digest.sha256Hex(Data(token.utf8)))
         #expect(WebhookToken.matches(token, digest: digest))
         #expect(!WebhookToken.matches(String(token.dropLast()) + (token.hasSuffix("0") ? "1" : "0"), digest: digest))
         #expect(!WebhookToken.matches("", digest: digest))

@@ -60,14 +60,3 @@ extension HTTPAnswer {
         return (code, message)
     }
 }
-
-/// Waits until `condition` holds, checking every 100 ms; throws with `what` after `timeout`.
-func eventually(
-    _ what: @autoclosure () -> String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw FixtureError(message: "not within \(timeout): \(what())") }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-}

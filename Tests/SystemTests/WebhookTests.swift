@@ -2,6 +2,7 @@ import Crypto
 import Database
 import Foundation
 import Messaging
+import ServiceSupport
 import Shared
 import Testing
 import TestSupport
@@ -53,7 +54,7 @@ extension SystemSuites {
                 let stored = try await SystemDatabase.withClient(system.database.url) {
                     try await JobLedger(client: $0).webhookGuard(try #require(UUID(uuidString: held)))
                 }
-                let digest = SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+                let digest = Digest.sha256Hex(Data(token.utf8))
                 #expect(stored?.tokenSHA256 == digest, "the ledger keeps the digest, not the token")
 
                 // Forged calls: a wrong token, an unknown job. Refused, and nothing is asked of the backend.
