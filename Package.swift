@@ -66,6 +66,10 @@ let package = Package(
             path: "Shared/Imaging", swiftSettings: swiftSettings),
         /// The message contract: every command and event, routing names, validation.
         .target(name: "Shared", path: "Shared/Shared", swiftSettings: swiftSettings),
+        /// RunPod's serverless protocol (job object, statuses, policy, submission) and the local
+        /// engine's input and output: the one model the dispatcher, the engine, the prompt-service and
+        /// the tests' stand-in share.
+        .target(name: "RunPod", dependencies: ["Shared"], path: "Shared/RunPod", swiftSettings: swiftSettings),
         /// AMQP 0-9-1 over rabbitmq-c: connection, topology, confirmed publisher, consumer.
         .target(
             name: "Messaging",
@@ -125,12 +129,12 @@ let package = Package(
             ],
             path: "Services/api-gateway", resources: [.copy("Resources/openapi.json"), .copy("Resources/web")], swiftSettings: swiftSettings),
         .executableTarget(
-            name: "PromptService", dependencies: ["ServiceSupport", "Database"],
+            name: "PromptService", dependencies: ["ServiceSupport", "Database", "RunPod"],
             path: "Services/prompt-service", swiftSettings: swiftSettings),
         .executableTarget(
             name: "RunPodDispatcher",
             dependencies: [
-                "ServiceSupport", "Database", "Messaging",
+                "ServiceSupport", "Database", "Messaging", "RunPod",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/runpod-dispatcher", swiftSettings: swiftSettings),
@@ -148,7 +152,7 @@ let package = Package(
         .executableTarget(
             name: "LocalEngine",
             dependencies: [
-                "Imaging", "ServiceSupport", "Shared",
+                "Imaging", "ServiceSupport", "Shared", "RunPod",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/local-engine", swiftSettings: swiftSettings),
@@ -210,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "LocalEngineTests",
             dependencies: [
-                "LocalEngine", "Imaging", "Shared", "TestSupport",
+                "LocalEngine", "Imaging", "Shared", "TestSupport", "RunPod",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
@@ -218,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ApiGateway", "Database", "ServiceSupport",
+                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ApiGateway", "Database", "ServiceSupport", "RunPod",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -1,3 +1,4 @@
+import RunPod
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -115,7 +116,8 @@ struct EngineRoutes: Sendable {
             guard policy.ttl > 0 else { throw APIError.badRequest("policy.ttl: must be a positive number of milliseconds", code: "invalid_field") }
         }
         let options: Result<StudioShotInput, JobFailure> = Result { () throws(JobFailure) in
-            let options = try StudioShotInput(parsing: submission.input)
+            let options: StudioShotInput
+            do throws(StudioShotInput.Invalid) { options = try StudioShotInput(parsing: submission.input) } catch { throw JobFailure(.invalidInput, error.message) }
             try source.validate(options.image)
             return options
         }

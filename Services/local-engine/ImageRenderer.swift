@@ -1,3 +1,4 @@
+import RunPod
 import Foundation
 
 /// Turns a fetched image and validated options into the encoded studio shot.

@@ -1,3 +1,4 @@
+import RunPod
 import Shared
 import Foundation
 

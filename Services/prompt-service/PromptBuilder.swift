@@ -1,4 +1,5 @@
 import Foundation
+import RunPod
 import Shared
 
 /// Builds the FLUX.1 Kontext prompt for a generation (a faithful port of the seed's
@@ -149,14 +150,7 @@ extension PromptBuilder {
     ) -> JSONValue {
         switch backend {
         case .local:
-            return [
-                "image": .string(imageURL),
-                "background": .string(options.backgroundColor.rawValue),
-                "shadow": .string(options.shadowStyle.rawValue),
-                "removeWatermark": .bool(options.removeWatermark),
-                "upscale": .int(options.upscale.rawValue),
-                "outputFormat": "png",
-            ]
+            return localInput(imageURL: imageURL, options: options).json
         case .runpod:
             return [
                 "prompt": .string(prompt),
@@ -170,6 +164,17 @@ extension PromptBuilder {
                 "enable_safety_checker": true,
             ]
         }
+    }
+
+    /// The local engine's input for `options`. The message vocabulary and the engine's are the same
+    /// words (a test walks every choice); a word the engine lacked would fall back to its default.
+    static func localInput(imageURL: String, options: ResolvedGenerationOptions) -> StudioShotInput {
+        StudioShotInput(
+            image: imageURL,
+            background: StudioShotInput.Background(text: options.backgroundColor.rawValue) ?? .color(red: 255, green: 255, blue: 255),
+            shadow: StudioShotInput.Shadow(rawValue: options.shadowStyle.rawValue) ?? .soft,
+            removeWatermark: options.removeWatermark,
+            upscale: options.upscale.rawValue)
     }
 
     /// The dispatch command for an accepted request: options resolved against `defaults`, the

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Messaging
 import Redis
+import RunPod
 import ServiceLifecycle
 import ServiceSupport
 import Shared
@@ -192,16 +193,16 @@ struct JobFollower: Sendable {
                     continue
                 }
                 switch try await submit(job, &record, client: client, slot: slot, troubleWait: &troubleWait, deadline: deadline) {
-                case .submitted(let accepted) where accepted.status == "FAILED":
+                case .submitted(let accepted) where accepted.status == .failed:
                     // RunPod may refuse a job with HTTP 400 and a FAILED job object.
                     await slot.release()
                     return try await fail(job, &record, .backendFailed, "the backend refused the job: \(accepted.failureReason)", retryable: false)
                 case .submitted(let accepted):
-                    lastStatus = accepted.status
+                    lastStatus = accepted.status.rawValue
                     pollWait = configuration.pollInitial
                     troubleWait.reset()
                     // A backend that ended the job at once (an invalid input, a repeat of a finished one) is seen now.
-                    askNow = accepted.isTerminal
+                    askNow = accepted.status.isTerminal
                 case .again:
                     break
                 case .refused(let reason):
@@ -226,7 +227,7 @@ struct JobFollower: Sendable {
                 _ = try await inbox.wait(for: dispatch.jobId, upTo: min(pollWait, max(deadline - .now, .milliseconds(1))))
                 pollWait = min(pollWait * 1.5, configuration.pollMax)
             }
-            let status: RunPodJob
+            let status: BackendJob
             do {
                 status = try await client.status(backendJobId)
             } catch .http(status: 404, _) {
@@ -250,22 +251,22 @@ struct JobFollower: Sendable {
                 return try await fail(job, &record, .backendFailed, "the backend's status call failed: \(error)", retryable: true)
             }
             troubleWait.reset()
-            lastStatus = status.status
-            if status.isTerminal {
+            lastStatus = status.status.rawValue
+            if status.status.isTerminal {
                 // The backend is done with it: its slot is free for the next job now.
                 await slot.release()
             }
             switch status.status {
-            case "IN_QUEUE":
+            case .inQueue:
                 continue
-            case _ where status.isRunning:
+            case _ where status.status.isRunning:
                 if reportedProgress != .some(status.progress) {
                     reportedProgress = .some(status.progress)
                     try await broker.publish(GenerationProgressed(
                         correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId,
                         stage: .inProgress, detail: status.progress))
                 }
-            case "COMPLETED":
+            case .completed:
                 guard let url = status.resultURL, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
                     return try await fail(
                         job, &record, .invalidOutput,
@@ -286,18 +287,18 @@ struct JobFollower: Sendable {
                 try await save(record, job)
                 logger.info("backend finished", metadata: ["backendJobId": "\(status.id)", "executionTimeMs": "\(status.executionTime ?? -1)"])
                 return .done
-            case "FAILED" where Self.couldNotFetchInput(status.failureReason) && record.resubmits < configuration.maxResubmits:
+            case .failed where Self.couldNotFetchInput(status.failureReason) && record.resubmits < configuration.maxResubmits:
                 // The source was unreachable for a moment (the gateway restarting): such a run did no
                 // work and costs nothing, so it is submitted again.
                 logger.warning("the backend could not fetch the input; submitting again", metadata: ["reason": "\(status.failureReason)"])
                 try await startNewAttempt(job, &record)
                 try await pause(&troubleWait, until: deadline)
                 continue
-            case "FAILED":
+            case .failed:
                 return try await fail(job, &record, .backendFailed, "the backend failed the job: \(status.failureReason)", retryable: true)
-            case "TIMED_OUT":
+            case .timedOut:
                 return try await fail(job, &record, .timedOut, "the backend timed the job out: \(status.failureReason)", retryable: true)
-            case "CANCELLED":
+            case .cancelled:
                 return try await fail(job, &record, .cancelled, "the backend cancelled the job", retryable: true)
             default:
                 logger.warning("unknown backend status; still polling", metadata: ["status": "\(status.status)"])
@@ -320,7 +321,7 @@ struct JobFollower: Sendable {
 
     private enum Submission {
         /// The backend has the job (its answer).
-        case submitted(RunPodJob)
+        case submitted(BackendJob)
         /// Not now (no slot, refused for the moment, or unanswered): go round the loop again.
         case again
         /// The backend refused the job for good.
@@ -346,7 +347,7 @@ struct JobFollower: Sendable {
         let webhook = await armWebhook(dispatch, logger: logger)
         record.webhookSince = webhook == nil ? nil : Date()
         try await save(record, job)
-        let accepted: RunPodJob
+        let accepted: BackendJob
         do {
             accepted = try await client.run(
                 input: dispatch.input, executionTimeout: configuration.jobDeadline, ttl: configuration.jobDeadline,

@@ -2,17 +2,11 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import RunPod
 import Shared
 
-/// A job as RunPod's `/run`, `/status` and `/cancel` describe it.
-struct RunPodJob: Decodable, Sendable, Equatable {
-    var id: String
-    var status: String
-    var delayTime: Int?
-    var executionTime: Int?
-    var output: JSONValue?
-    var error: JSONValue?
-}
+/// A job as RunPod's `/run`, `/status` and `/cancel` describe it, its `output` read as any JSON.
+typealias BackendJob = RunPodJob<JSONValue>
 
 /// A call to a RunPod endpoint that did not give a job.
 enum RunPodCallError: Error, CustomStringConvertible, Equatable {
@@ -57,29 +51,27 @@ struct RunPodClient: Sendable {
     /// the same submission with the job it already has; RunPod ignores it.
     func run(
         input: JSONValue, executionTimeout: Duration, ttl: Duration, webhook: String? = nil, idempotencyKey: String? = nil
-    ) async throws(RunPodCallError) -> RunPodJob {
-        var body: [String: JSONValue] = [
-            "input": input,
-            "policy": [
-                "executionTimeout": .int(Int(executionTimeout.components.seconds) * 1000),
-                "ttl": .int(Int(ttl.components.seconds) * 1000),
-            ],
-        ]
-        if let webhook { body["webhook"] = .string(webhook) }
-        return try await call(.POST, "/run", body: .object(body), headers: idempotencyKey.map { ["Idempotency-Key": $0] } ?? [:])
+    ) async throws(RunPodCallError) -> BackendJob {
+        let submission = RunPodSubmission(
+            input: input, webhook: webhook,
+            policy: RunPodPolicy(
+                executionTimeout: Int(executionTimeout.components.seconds) * 1000, ttl: Int(ttl.components.seconds) * 1000))
+        let body: Data
+        do { body = try JSONEncoder().encode(submission) } catch { throw .invalidReply("could not encode the submission: \(error)") }
+        return try await call(.POST, "/run", body: body, headers: idempotencyKey.map { ["Idempotency-Key": $0] } ?? [:])
     }
 
-    func status(_ id: String) async throws(RunPodCallError) -> RunPodJob {
+    func status(_ id: String) async throws(RunPodCallError) -> BackendJob {
         try await call(.GET, "/status/\(Self.escape(id))")
     }
 
-    func cancel(_ id: String) async throws(RunPodCallError) -> RunPodJob {
+    func cancel(_ id: String) async throws(RunPodCallError) -> BackendJob {
         try await call(.POST, "/cancel/\(Self.escape(id))")
     }
 
     private func call(
-        _ method: HTTPMethod, _ path: String, body: JSONValue? = nil, headers: [String: String] = [:]
-    ) async throws(RunPodCallError) -> RunPodJob {
+        _ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [String: String] = [:]
+    ) async throws(RunPodCallError) -> BackendJob {
         var request = HTTPClientRequest(url: endpointURL + path)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
@@ -87,7 +79,7 @@ struct RunPodClient: Sendable {
         if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body.encodedText))
+            request.body = .bytes(ByteBuffer(bytes: body))
         }
         let status: Int
         let bytes: ByteBuffer
@@ -98,9 +90,9 @@ struct RunPodClient: Sendable {
         } catch {
             throw Self.wasSent(error) ? .unanswered(Self.describe(error)) : .transport(Self.describe(error))
         }
-        let job = try? JSONDecoder().decode(RunPodJob.self, from: Data(buffer: bytes))
+        let job = try? JSONDecoder().decode(BackendJob.self, from: Data(buffer: bytes))
         // RunPod may answer a FAILED job with HTTP 400 and the job object.
-        if let job, (200..<300).contains(status) || (status == 400 && job.status == "FAILED") { return job }
+        if let job, (200..<300).contains(status) || (status == 400 && job.status == .failed) { return job }
         guard (200..<300).contains(status) else {
             throw .http(status: status, body: Self.printable(String(buffer: bytes)))
         }
@@ -127,37 +119,5 @@ struct RunPodClient: Sendable {
     static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError { return "\(error)" }
         return String(describing: error).prefix(200).description
-    }
-}
-
-extension RunPodJob {
-    /// Terminal statuses: the job will not change any more.
-    var isTerminal: Bool { ["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"].contains(status) }
-
-    /// Running at the backend: IN_PROGRESS, or RUNNING as some RunPod documents call it.
-    var isRunning: Bool { status == "IN_PROGRESS" || status == "RUNNING" }
-
-    /// The result's URL: `output.image_url`, or `output.result` for models that use it.
-    var resultURL: String? {
-        output?["image_url"]?.stringValue ?? output?["result"]?.stringValue
-    }
-
-    /// The backend's progress text while IN_PROGRESS (`output.progress`).
-    var progress: String? {
-        guard let progress = output?["progress"] else { return nil }
-        return progress.stringValue ?? progress.jsonText
-    }
-
-    /// The reason a FAILED job gives (the `error` string may itself be JSON with `error_message`).
-    var failureReason: String {
-        guard let error else { return "the backend reported \(status) without a reason" }
-        if let text = error.stringValue {
-            if let nested = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
-               let message = nested["error_message"]?.stringValue {
-                return message
-            }
-            return text
-        }
-        return error["error_message"]?.stringValue ?? error.jsonText
     }
 }

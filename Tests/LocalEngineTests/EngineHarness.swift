@@ -1,3 +1,4 @@
+import RunPod
 import AsyncHTTPClient
 import Foundation
 import NIOCore

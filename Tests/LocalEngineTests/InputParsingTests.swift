@@ -1,3 +1,4 @@
+import RunPod
 import ServiceSupport
 import Shared
 import Foundation

@@ -1,3 +1,4 @@
+import RunPod
 import Foundation
 import Testing
 import TestSupport

@@ -1,4 +1,5 @@
 import Foundation
+import RunPod
 import Shared
 import Testing
 
@@ -95,6 +96,23 @@ import Testing
             "image": "http://127.0.0.1:8080/m.png", "background": "transparent", "shadow": "none",
             "removeWatermark": false, "upscale": 4, "outputFormat": "png",
         ])
+    }
+
+    /// Every choice a generation message can carry is one the local engine reads as the same choice.
+    @Test func everyMessageChoiceIsAnEngineChoice() throws {
+        for shadow in ShadowStyle.allCases {
+            for upscale in UpscaleFactor.allCases {
+                for background in ["#FFFFFF", "#0a1B2c", "transparent"] {
+                    let options = Self.options(shadow: shadow, background: background, removeWatermark: false, upscale: upscale)
+                    let parsed = try StudioShotInput(
+                        parsing: PromptBuilder.input(for: .local, prompt: "", imageURL: "http://127.0.0.1/m.png", options: options))
+                    #expect(parsed.shadow.rawValue == shadow.rawValue)
+                    #expect(parsed.upscale == upscale.rawValue)
+                    #expect(parsed.background.text == (background == "transparent" ? background : background.uppercased()))
+                    #expect(!parsed.removeWatermark)
+                }
+            }
+        }
     }
 
     @Test func fluxKontextInput() {
