@@ -1,4 +1,5 @@
 import Foundation
+import RunPod
 import ServiceSupport
 import Shared
 
@@ -20,7 +21,8 @@ import Shared
 /// | `DISPATCH_ORPHAN_SWEEP_SECONDS`  | `10`    | how often backend jobs whose cancel did not get through are cancelled again |
 ///
 /// A job's backend slot is held from `/run` until the backend says the job ended, at most its
-/// `policy.ttl` (the job's deadline) plus a minute (``hold``): the backend must have dropped it by then.
+/// `policy.ttl` (the job's deadline, at least RunPod's 10 s minimum) plus a minute (``hold``): the
+/// backend must have dropped it by then.
 struct DispatcherConfiguration: Sendable {
     var localEngineURL = "http://127.0.0.1:8090/v2/cyclorama-studio"
     var localEngineAPIKey: String?
@@ -35,8 +37,11 @@ struct DispatcherConfiguration: Sendable {
     var webhookWait: Duration = .seconds(120)
     var orphanSweep: Duration = .seconds(10)
 
+    /// What every `/run` asks of the backend: the job's deadline, never below RunPod's minimums.
+    var policy: RunPodPolicy { RunPodPolicy(deadline: jobDeadline) }
+
     /// How long a committed concurrency slot lasts at most: the job's `policy.ttl` and a margin.
-    var hold: Duration { jobDeadline + .seconds(60) }
+    var hold: Duration { .milliseconds(policy.ttl) + .seconds(60) }
 
     /// Whether the backend answers a repeated `/run` with the same `Idempotency-Key` with the job it
     /// already has (the local engine does; RunPod's API has no such key). With it, a submission

@@ -350,7 +350,7 @@ struct JobFollower: Sendable {
         let accepted: BackendJob
         do {
             accepted = try await client.run(
-                input: dispatch.input, executionTimeout: configuration.jobDeadline, ttl: configuration.jobDeadline,
+                input: dispatch.input, policy: configuration.policy,
                 webhook: webhook, idempotencyKey: record.submissionKey(for: dispatch.jobId))
         } catch .unanswered(let reason) {
             // It may have been accepted: the intent stays, and the next round resolves it.

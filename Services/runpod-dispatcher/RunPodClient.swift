@@ -50,12 +50,9 @@ struct RunPodClient: Sendable {
     /// `Idempotency-Key` header makes a backend that honours it (the local engine) answer a repeat of
     /// the same submission with the job it already has; RunPod ignores it.
     func run(
-        input: JSONValue, executionTimeout: Duration, ttl: Duration, webhook: String? = nil, idempotencyKey: String? = nil
+        input: JSONValue, policy: RunPodPolicy, webhook: String? = nil, idempotencyKey: String? = nil
     ) async throws(RunPodCallError) -> BackendJob {
-        let submission = RunPodSubmission(
-            input: input, webhook: webhook,
-            policy: RunPodPolicy(
-                executionTimeout: Int(executionTimeout.components.seconds) * 1000, ttl: Int(ttl.components.seconds) * 1000))
+        let submission = RunPodSubmission(input: input, webhook: webhook, policy: policy)
         let body: Data
         do { body = try JSONEncoder().encode(submission) } catch { throw .invalidReply("could not encode the submission: \(error)") }
         return try await call(.POST, "/run", body: body, headers: idempotencyKey.map { ["Idempotency-Key": $0] } ?? [:])

@@ -130,11 +130,32 @@ public struct RunPodPolicy: Codable, Sendable, Equatable {
 
     public static let defaultExecutionTimeout = 600_000
     public static let defaultTTL = 86_400_000
+    /// RunPod refuses a `/run` whose `executionTimeout` is below 5 s or whose `ttl` is below 10 s.
+    public static let minimumExecutionTimeout = 5_000
+    public static let minimumTTL = 10_000
 
     public init(executionTimeout: Int = defaultExecutionTimeout, ttl: Int = defaultTTL, lowPriority: Bool = false) {
         self.executionTimeout = executionTimeout
         self.ttl = ttl
         self.lowPriority = lowPriority
+    }
+
+    /// The policy for a job that must be over within `deadline`: it may run and exist that long,
+    /// never less than RunPod's minimums (a shorter deadline is then kept by whoever set it, which
+    /// cancels the job when it passes).
+    public init(deadline: Duration) {
+        let milliseconds = Int(deadline.components.seconds) * 1000 + Int(deadline.components.attoseconds / 1_000_000_000_000_000)
+        self.init(
+            executionTimeout: max(milliseconds, Self.minimumExecutionTimeout), ttl: max(milliseconds, Self.minimumTTL))
+    }
+
+    /// Why RunPod would refuse this policy, or nil.
+    public var refusal: String? {
+        if executionTimeout < Self.minimumExecutionTimeout {
+            return "policy.executionTimeout must be at least \(Self.minimumExecutionTimeout) ms; got \(executionTimeout)"
+        }
+        if ttl < Self.minimumTTL { return "policy.ttl must be at least \(Self.minimumTTL) ms; got \(ttl)" }
+        return nil
     }
 
     enum CodingKeys: String, CodingKey { case executionTimeout, ttl, lowPriority }

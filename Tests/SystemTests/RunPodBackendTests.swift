@@ -190,6 +190,10 @@ extension SystemSuites {
                 #expect(error(stuck).code == "timed_out", "\(stuck)")
                 #expect(error(stuck).message.contains("deadline"), "\(error(stuck).message)")
                 #expect(standIn.cancels().contains(standIn.jobId("stuck", 0)), "cancelled at the backend: \(standIn.cancels())")
+                // A 6 s deadline is below RunPod's minimum ttl: the policy keeps to RunPod's floor (the
+                // stand-in refuses less, as RunPod does) and the dispatcher keeps the deadline itself.
+                let policy = try #require(standIn.runs("stuck").first?.body["policy"])
+                #expect(policy["ttl"] == 10_000 && policy["executionTimeout"] == 6_000, "\(policy)")
 
                 let foreign = try await run("foreign")
                 #expect(foreign["status"] as? String == "FAILED")

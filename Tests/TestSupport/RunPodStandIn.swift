@@ -306,6 +306,15 @@ private final class Core: Sendable {
         guard let body = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: bytes)) else {
             return Self.json(400, ["error": "invalid JSON body"])
         }
+        // RunPod's minimums (a policy below them is refused with 400).
+        if let policy = body["policy"] {
+            if let timeout = policy["executionTimeout"]?.doubleValue, timeout < 5_000 {
+                return Self.json(400, ["error": .string("policy.executionTimeout must be at least 5000 ms")])
+            }
+            if let ttl = policy["ttl"]?.doubleValue, ttl < 10_000 {
+                return Self.json(400, ["error": .string("policy.ttl must be at least 10000 ms")])
+            }
+        }
         let prompt = body["input"]?["prompt"]?.stringValue ?? ""
         let name = prompt.range(of: #"case:[a-z0-9-]+"#, options: .regularExpression).map { String(prompt[$0].dropFirst(5)) } ?? "default"
         guard let scenario = scenarios[name] else { return Self.json(400, ["error": .string("no scenario \(name)")]) }
