@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ApiGateway", "Database", "ServiceSupport", "RunPod",
+                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ResultIngestor", "ApiGateway", "Database", "ServiceSupport", "RunPod",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

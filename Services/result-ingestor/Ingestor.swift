@@ -169,7 +169,7 @@ struct ResultHandler: Sendable {
     // MARK: Download, check, upscale, store
 
     func fetchAndStore(_ rendered: GenerationRendered) async throws -> StoredFile {
-        let bytes = try await download(rendered.outputUrl)
+        let bytes = try await download(rendered.outputUrl, from: rendered.backend)
         guard let sniffed = ImageSniffer.sniff(bytes) else {
             throw IngestFailure(reason: "the result at \(rendered.outputUrl) is not a PNG, JPEG, WebP or GIF image", transient: false)
         }
@@ -193,25 +193,42 @@ struct ResultHandler: Sendable {
         return try files.store(final, as: image)
     }
 
-    func download(_ reference: String) async throws -> [UInt8] {
-        guard let url = URL(string: reference), configuration.allows(url) else {
-            throw IngestFailure(
-                reason: "results are only downloaded over http(s) from INGEST_ALLOWED_HOSTS (\(configuration.allowedHosts.joined(separator: ", "))); refused \(reference.prefix(200))",
-                transient: false)
-        }
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.headers.add(name: "Accept", value: "image/*")
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: .seconds(Int64(configuration.timeout.components.seconds)))
-        } catch {
-            throw IngestFailure(reason: "downloading \(reference.prefix(200)) failed: \(error)", transient: true)
+    /// Downloads a result, following at most ``IngestorConfiguration/maxRedirects`` redirects, each
+    /// only to a host the result may come from (the HTTP client itself follows none).
+    func download(_ reference: String, from backend: GenerationBackend) async throws -> [UInt8] {
+        var location = reference
+        var response: HTTPClientResponse
+        var redirects = 0
+        while true {
+            guard let url = URL(string: location), configuration.allows(url, from: backend) else {
+                let what = location == reference ? "" : " (a redirect from \(reference.prefix(200)))"
+                throw IngestFailure(
+                    reason: "results are only downloaded over \(configuration.allowedHostsText(for: backend)); refused \(location.prefix(200))\(what)",
+                    transient: false)
+            }
+            var request = HTTPClientRequest(url: url.absoluteString)
+            request.headers.add(name: "Accept", value: "image/*")
+            do {
+                response = try await http.execute(request, timeout: .seconds(Int64(configuration.timeout.components.seconds)))
+            } catch {
+                throw IngestFailure(reason: "downloading \(location.prefix(200)) failed: \(error)", transient: true)
+            }
+            guard [301, 302, 303, 307, 308].contains(response.status.code) else { break }
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            guard let next = response.headers.first(name: "Location"), let target = URL(string: next, relativeTo: url)?.absoluteURL else {
+                throw IngestFailure(reason: "downloading \(location.prefix(200)) answered a redirect without a location", transient: false)
+            }
+            redirects += 1
+            guard redirects <= IngestorConfiguration.maxRedirects else {
+                throw IngestFailure(reason: "downloading \(reference.prefix(200)) redirected more than \(IngestorConfiguration.maxRedirects) times", transient: false)
+            }
+            location = target.absoluteString
         }
         guard response.status == .ok else {
             // 404/410: the backend no longer keeps it (RunPod results expire); other 4xx will not change either.
             let code = Int(response.status.code)
             throw IngestFailure(
-                reason: "downloading \(reference.prefix(200)) answered HTTP \(code)\(code == 404 || code == 410 ? " (the backend no longer keeps the result)" : "")",
+                reason: "downloading \(location.prefix(200)) answered HTTP \(code)\(code == 404 || code == 410 ? " (the backend no longer keeps the result)" : "")",
                 transient: code >= 500 || code == 429 || code == 408, expired: code == 404 || code == 410)
         }
         if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > configuration.maxBytes {
@@ -222,7 +239,7 @@ struct ResultHandler: Sendable {
         } catch is NIOTooManyBytesError {
             throw IngestFailure(reason: "the result is larger than \(configuration.maxBytes) bytes", transient: false)
         } catch {
-            throw IngestFailure(reason: "reading \(reference.prefix(200)) failed: \(error)", transient: true)
+            throw IngestFailure(reason: "reading \(location.prefix(200)) failed: \(error)", transient: true)
         }
     }
 

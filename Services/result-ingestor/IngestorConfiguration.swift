@@ -1,12 +1,14 @@
 import Foundation
 import ServiceSupport
+import Shared
 
 /// Settings particular to the ingestor, from environment variables.
 ///
 /// | variable                 | default | meaning |
 /// |--------------------------|---------|---------|
 /// | `MEDIA_ROOT`             | `.var/media` | where media files are stored (the gateway's root) |
-/// | `INGEST_ALLOWED_HOSTS`   | `127.0.0.1:8090,localhost:8090` | hosts results may be downloaded from (`host` or `host:port`, comma-separated); add RunPod's result host when using RunPod |
+/// | `INGEST_ALLOWED_HOSTS`   | `127.0.0.1:8090,localhost:8090` | hosts results of any backend may be downloaded from over http(s) (`host` or `host:port`, comma-separated) |
+/// | `INGEST_RUNPOD_RESULT_HOSTS` | `image.runpod.ai` | hosts results of RunPod jobs may also be downloaded from, over https only (`none`: no other host) |
 /// | `INGEST_MAX_BYTES`       | `52428800` (50 MB) | largest result accepted |
 /// | `INGEST_TIMEOUT_SECONDS` | `60`    | longest download |
 /// | `INGEST_MAX_PIXELS`      | `100000000` | largest result (after upscaling) in pixels |
@@ -14,6 +16,10 @@ import ServiceSupport
 struct IngestorConfiguration: Sendable {
     var mediaRoot = URL(fileURLWithPath: ".var/media")
     var allowedHosts = ["127.0.0.1:8090", "localhost:8090"]
+    /// Where RunPod serves results (`output.image_url`); only for jobs RunPod ran, only over https.
+    var runpodResultHosts = ["image.runpod.ai"]
+    /// How many redirects a download follows, each to an allowed host.
+    static let maxRedirects = 3
     var maxBytes = 50 << 20
     var timeout: Duration = .seconds(60)
     var maxPixels = 100_000_000
@@ -22,9 +28,12 @@ struct IngestorConfiguration: Sendable {
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> IngestorConfiguration {
         var configuration = IngestorConfiguration()
         if let root = environment["MEDIA_ROOT"], !root.isEmpty { configuration.mediaRoot = URL(fileURLWithPath: root) }
-        if let hosts = environment["INGEST_ALLOWED_HOSTS"] {
-            configuration.allowedHosts = hosts.split(separator: ",")
-                .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        func hosts(_ text: String) -> [String] {
+            text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        }
+        if let text = environment["INGEST_ALLOWED_HOSTS"] { configuration.allowedHosts = hosts(text) }
+        if let text = environment["INGEST_RUNPOD_RESULT_HOSTS"] {
+            configuration.runpodResultHosts = text.trimmingCharacters(in: .whitespaces).lowercased() == "none" ? [] : hosts(text)
         }
         configuration.maxBytes = (try environment.integer("INGEST_MAX_BYTES", in: 1024...(1 << 30))) ?? 50 << 20
         configuration.timeout = .seconds((try environment.integer("INGEST_TIMEOUT_SECONDS", in: 1...3600) ?? 60))
@@ -33,11 +42,23 @@ struct IngestorConfiguration: Sendable {
         return configuration
     }
 
-    /// Whether a result at `url` may be downloaded: http(s) from an allowed `host` or `host:port`.
-    func allows(_ url: URL) -> Bool {
+    /// Whether a result of a `backend` job at `url` may be downloaded: http(s) from an allowed
+    /// `host` or `host:port`, or for RunPod's jobs https from RunPod's result hosts.
+    func allows(_ url: URL, from backend: GenerationBackend) -> Bool {
         guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = url.host?.lowercased(), !host.isEmpty else { return false }
         let port = url.port ?? (scheme == "https" ? 443 : 80)
-        return allowedHosts.contains { $0 == "*" || $0 == host || $0 == "\(host):\(port)" }
+        func listed(_ hosts: [String]) -> Bool { hosts.contains { $0 == "*" || $0 == host || $0 == "\(host):\(port)" } }
+        if listed(allowedHosts) { return true }
+        return backend == .runpod && scheme == "https" && listed(runpodResultHosts)
+    }
+
+    /// The hosts a `backend` job's result may come from, as a refusal names them.
+    func allowedHostsText(for backend: GenerationBackend) -> String {
+        var text = "http(s) from INGEST_ALLOWED_HOSTS (\(allowedHosts.joined(separator: ", ")))"
+        if backend == .runpod, !runpodResultHosts.isEmpty {
+            text += " or https from INGEST_RUNPOD_RESULT_HOSTS (\(runpodResultHosts.joined(separator: ", ")))"
+        }
+        return text
     }
 }

@@ -18,6 +18,8 @@ extension SystemSuites {
                 "expired": .init(jobs: [[.inQueue, .http(404)], [.completed(["image_url": "$RESULT", "cost": 0.03])]]),
                 "empty": .init(jobs: [[.inProgress(nil), .completed(nil)]]),
                 "broken": .init(jobs: [[.failed(#"{"error_type": "OOM", "error_message": "CUDA out of memory"}"#)]]),
+                "redirected": .init(jobs: [[.completed(["image_url": "$REDIRECTED"])]]),
+                "away": .init(jobs: [[.completed(["image_url": "$REDIRECTED_AWAY"])]]),
             ])
             try await CycloramaSystem.run(overrides: [
                 "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
@@ -44,6 +46,8 @@ extension SystemSuites {
                 let expired = try await system.waitForTerminal(try await start("expired"))
                 let empty = try await system.waitForTerminal(try await start("empty"))
                 let broken = try await system.waitForTerminal(try await start("broken"))
+                let redirected = try await system.waitForTerminal(try await start("redirected"))
+                let away = try await system.waitForTerminal(try await start("away"))
 
                 // 429 on /run twice, then accepted: retried with backoff; the result and its cost recorded.
                 #expect(happyDone["status"] as? String == "COMPLETED", "\(happyDone)\n\(system.logs())")
@@ -98,6 +102,14 @@ extension SystemSuites {
                 #expect(standIn.runs("expired").count == 2)
                 #expect(expired["cost"] as? Double == 0.03)
 
+                // A result behind a redirect is followed within the allowed hosts, and only there
+                // (the refusal comes before any connection to the other host).
+                #expect(redirected["status"] as? String == "COMPLETED", "\(redirected)")
+                #expect(away["status"] as? String == "FAILED")
+                let awayError = try #require(away["error"] as? [String: Any])
+                #expect(awayError["code"] as? String == "invalid_output")
+                #expect((awayError["message"] as? String)?.contains("refused http://203.0.113.9/result.png (a redirect from") == true, "\(awayError)")
+
                 // COMPLETED without output: FAILED with a reason.
                 #expect(empty["status"] as? String == "FAILED")
                 let emptyError = try #require(empty["error"] as? [String: Any])
@@ -111,7 +123,7 @@ extension SystemSuites {
                 #expect((brokenError["message"] as? String)?.contains("CUDA out of memory") == true, "\(brokenError)")
 
                 let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
-                #expect(versions.count == 4, "the upload plus the three completed jobs, once each")
+                #expect(versions.count == 5, "the upload plus the four completed jobs, once each")
             }
             await standIn.stop()
         }

@@ -14,7 +14,9 @@ import Synchronization
 /// Bearer auth) that records what it is sent and answers from a scenario.
 ///
 /// A job picks its scenario by a `case:<name>` marker in its prompt (the test puts it in
-/// `customInstructions`; without one, `default`). Results are served at `/results/<job id>.png`. A
+/// `customInstructions`; without one, `default`). Results are served at `/results/<job id>.png`
+/// (`$RESULT` in a scenario's output), also behind a redirect (`$REDIRECTED`: `/redirect/<job id>.png`
+/// answers 302 to it; `/redirect-away/...` answers 302 to a documentation address). A
 /// job submitted with a `webhook` gets the job object POSTed there when it ends, as RunPod does.
 ///
 /// As a RunPod worker does, a scenario with ``Scenario/fetchesInput`` downloads the job's
@@ -144,6 +146,10 @@ public final class RunPodStandIn: Sendable {
         router.post("/v2/:endpoint/cancel/:id") { _, context in await core.cancel(context.parameters.get("id") ?? "") }
         router.get("/v2/:endpoint/health") { _, _ in core.health() }
         router.get("/results/:file") { _, context in try await core.download(context.parameters.get("file") ?? "") }
+        router.get("/redirect/:file") { _, context in
+            Response(status: .found, headers: [.location: "/results/\(context.parameters.get("file") ?? "")"])
+        }
+        router.get("/redirect-away/:file") { _, _ in Response(status: .found, headers: [.location: "http://203.0.113.9/result.png"]) }
         // Fixed files for results that must be refused: text posing as a PNG, and a photo of ~100 KB.
         router.get("/files/not-an-image.png") { _, _ in
             Response(status: .ok, headers: [.contentType: "image/png"], body: .init(byteBuffer: ByteBuffer(string: "this is not an image")))
@@ -499,6 +505,8 @@ private final class Core: Sendable {
                 for (key, value) in members {
                     guard let text = value.stringValue else { continue }
                     if text == "$RESULT" { members[key] = .string("\(baseURL)/results/\(id).png") }
+                    if text == "$REDIRECTED" { members[key] = .string("\(baseURL)/redirect/\(id).png") }
+                    if text == "$REDIRECTED_AWAY" { members[key] = .string("\(baseURL)/redirect-away/\(id).png") }
                     if text.hasPrefix("$FILES/") { members[key] = .string("\(baseURL)/files/\(text.dropFirst(7))") }
                 }
                 output = .object(members)
