@@ -134,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "RunPodDispatcher",
             dependencies: [
-                "ServiceSupport", "Database", "Messaging", "RunPod",
+                "ServiceSupport", "Database", "Messaging", "RunPod", "Imaging",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/runpod-dispatcher", swiftSettings: swiftSettings),

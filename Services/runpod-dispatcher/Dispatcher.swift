@@ -66,6 +66,8 @@ func buildDispatcher(
             else { return nil }
             return base
         },
+        inliner: ImageInliner(http: http, mediaBaseURL: dispatcher.mediaBaseURL),
+        imageDelivery: { ImageDelivery(setting: try? await settings.settings()["runpodImageDelivery"]) },
         logger: logger)
     let orphanSweeper = OrphanSweeper(
         registry: orphans, limiter: limiter,

@@ -19,6 +19,7 @@ import Shared
 /// | `DISPATCH_MAX_RESUBMITS`         | `2`     | how often a job the backend lost (404) is submitted again |
 /// | `DISPATCH_WEBHOOK_WAIT_SECONDS`  | `120`   | with webhooks on (`aiImageEnableWebhooks`), how long after a submission the job waits for its webhook before polling takes over |
 /// | `DISPATCH_ORPHAN_SWEEP_SECONDS`  | `10`    | how often backend jobs whose cancel did not get through are cancelled again |
+/// | `MEDIA_BASE_URL`                 | `http://127.0.0.1:8080` | the prompt-service's: the gateway's signed media links start with it; only such links are fetched to send a photo inline (`runpodImageDelivery`), and with `auto` they are when it is not a public address |
 ///
 /// A job's backend slot is held from `/run` until the backend says the job ended, at most its
 /// `policy.ttl` (the job's deadline, at least RunPod's 10 s minimum) plus a minute (``hold``): the
@@ -36,6 +37,7 @@ struct DispatcherConfiguration: Sendable {
     var maxResubmits = 2
     var webhookWait: Duration = .seconds(120)
     var orphanSweep: Duration = .seconds(10)
+    var mediaBaseURL = "http://127.0.0.1:8080"
 
     /// What every `/run` asks of the backend: the job's deadline, never below RunPod's minimums.
     var policy: RunPodPolicy { RunPodPolicy(deadline: jobDeadline) }
@@ -62,6 +64,12 @@ struct DispatcherConfiguration: Sendable {
         configuration.maxResubmits = (try environment.integer("DISPATCH_MAX_RESUBMITS", in: 0...10) ?? 2)
         configuration.webhookWait = .seconds((try environment.integer("DISPATCH_WEBHOOK_WAIT_SECONDS", in: 1...1_700) ?? 120))
         configuration.orphanSweep = .seconds((try environment.integer("DISPATCH_ORPHAN_SWEEP_SECONDS", in: 1...3600) ?? 10))
+        if let base = environment["MEDIA_BASE_URL"] {
+            guard let url = URL(string: base), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ConfigurationError(variable: "MEDIA_BASE_URL", reason: "must be an http(s) URL, got \"\(base)\"")
+            }
+            configuration.mediaBaseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
+        }
         return configuration
     }
 

@@ -49,6 +49,10 @@ struct JobFollower: Sendable {
     let runpodKey: @Sendable () async throws -> String?
     /// The gateway's public base URL for webhooks (`aiImageWebhookUrl`) when `aiImageEnableWebhooks` is on; else nil.
     let webhookBase: @Sendable () async -> String?
+    /// Puts a RunPod job's photo inline when `runpodImageDelivery` says so.
+    let inliner: ImageInliner
+    /// The `runpodImageDelivery` setting.
+    let imageDelivery: @Sendable () async -> ImageDelivery
     let logger: Logger
 
     func handle(_ dispatch: DispatchGeneration) async throws -> HandlingOutcome {
@@ -205,9 +209,9 @@ struct JobFollower: Sendable {
                     askNow = accepted.status.isTerminal
                 case .again:
                     break
-                case .refused(let reason):
+                case .refused(let code, let reason):
                     await slot.release()
-                    return try await fail(job, &record, .backendFailed, reason, retryable: false)
+                    return try await fail(job, &record, code, reason, retryable: false)
                 }
                 continue
             }
@@ -324,8 +328,8 @@ struct JobFollower: Sendable {
         case submitted(BackendJob)
         /// Not now (no slot, refused for the moment, or unanswered): go round the loop again.
         case again
-        /// The backend refused the job for good.
-        case refused(String)
+        /// The job cannot be submitted, for good.
+        case refused(FailureCode, String)
     }
 
     /// One `/run`: commit the slot, record the intent, arm the webhook, send, record the answer.
@@ -335,6 +339,16 @@ struct JobFollower: Sendable {
     ) async throws -> Submission {
         let dispatch = job.dispatch
         let logger = job.logger
+        // The input as it will be sent, before anything is committed: fetching an inline photo may fail.
+        let input: JSONValue
+        switch await inliner.input(for: dispatch, delivery: await imageDelivery(), logger: logger) {
+        case .input(let ready): input = ready
+        case .wait(let reason):
+            logger.warning("the source photo cannot be had for now; waiting", metadata: ["reason": "\(reason)"])
+            try await pause(&troubleWait, until: deadline)
+            return .again
+        case .refuse(let code, let reason): return .refused(code, reason)
+        }
         let committed = slot.isCommitted ? true : try await slot.commit()
         guard committed else {
             // The lease lapsed while waiting (a stall) and every slot is taken: wait like everyone else.
@@ -350,7 +364,7 @@ struct JobFollower: Sendable {
         let accepted: BackendJob
         do {
             accepted = try await client.run(
-                input: dispatch.input, policy: configuration.policy,
+                input: input, policy: configuration.policy,
                 webhook: webhook, idempotencyKey: record.submissionKey(for: dispatch.jobId))
         } catch .unanswered(let reason) {
             // It may have been accepted: the intent stays, and the next round resolves it.
@@ -367,7 +381,7 @@ struct JobFollower: Sendable {
         } catch {
             record.submittingSince = nil
             try await save(record, job)
-            return .refused("the backend refused the job: \(error)")
+            return .refused(.backendFailed, "the backend refused the job: \(error)")
         }
         try await recordSubmission(job, &record, backendJobId: accepted.id)
         logger.info("submitted", metadata: ["backendJobId": "\(accepted.id)", "attempt": "\(record.attempt)"])

@@ -200,6 +200,52 @@ static VipsImage *image_from_pixels(const uint8_t *pixels, int width, int height
     return failed ? NULL : tagged;
 }
 
+int CImagingBridge_downscale(const uint8_t *pixels, int width, int height, int bands, int newWidth,
+                             int newHeight, uint8_t **output, char *error, size_t errorSize) {
+    *output = NULL;
+    if ((bands != 3 && bands != 4) || width < 1 || height < 1 || newWidth < 1 || newHeight < 1 ||
+        newWidth > width || newHeight > height) {
+        set_error(error, errorSize, "cannot shrink %dx%dx%d to %dx%d", width, height, bands, newWidth,
+                  newHeight);
+        return CImagingBridgeStatusUnsupported;
+    }
+    VipsImage *image = image_from_pixels(pixels, width, height, bands);
+    if (!image) {
+        take_vips_error(error, errorSize, "downscale");
+        return CImagingBridgeStatusInternal;
+    }
+    const char *context = "downscale";
+    const int status_on_failure = CImagingBridgeStatusInternal;
+    if (bands == 4) {
+        STEP(vips_premultiply(in, &next, NULL), context);
+    }
+    STEP(vips_resize(in, &next, (double)newWidth / width, "vscale", (double)newHeight / height,
+                     "kernel", VIPS_KERNEL_LANCZOS3, NULL),
+         context);
+    if (bands == 4) {
+        STEP(vips_unpremultiply(in, &next, NULL), context);
+    }
+    if (vips_image_get_width(image) != newWidth || vips_image_get_height(image) != newHeight) {
+        // Rounding in vips_resize: crop or pad by the odd pixel.
+        STEP(vips_embed(in, &next, 0, 0, newWidth, newHeight, "extend", VIPS_EXTEND_COPY, NULL), context);
+    }
+    STEP(vips_cast(in, &next, VIPS_FORMAT_UCHAR, NULL), context);
+    size_t size = 0;
+    void *memory = vips_image_write_to_memory(image, &size);
+    g_object_unref(image);
+    if (!memory) {
+        take_vips_error(error, errorSize, context);
+        return CImagingBridgeStatusInternal;
+    }
+    if (size != (size_t)newWidth * newHeight * bands) {
+        g_free(memory);
+        set_error(error, errorSize, "downscale produced %zu bytes for %dx%d", size, newWidth, newHeight);
+        return CImagingBridgeStatusInternal;
+    }
+    *output = memory;
+    return CImagingBridgeStatusOK;
+}
+
 int CImagingBridge_encode(const uint8_t *pixels, int width, int height, int bands,
                           CImagingBridgeFormat format, uint8_t **encoded, size_t *encodedLength,
                           char *error, size_t errorSize) {

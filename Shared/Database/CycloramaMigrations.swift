@@ -7,5 +7,6 @@ public enum CycloramaMigrations {
         seedSettings,
         costSettings,
         jobDeadlines,
+        imageDelivery,
     ]
 }

@@ -35,6 +35,7 @@ public enum SettingsCatalog {
         "aiImageBackend": .oneOf(["local", "runpod"]),
         "aiImagePricePerMegapixel": .decimal(0...10),
         "aiImageMonthlyBudget": .decimal(0...1_000_000),
+        "runpodImageDelivery": .oneOf(["auto", "url", "inline"]),
     ]
 
     /// The value as it is stored (`true`/`false`, trimmed numbers, upper-case colours), or why it

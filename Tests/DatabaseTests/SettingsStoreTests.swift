@@ -21,13 +21,14 @@ struct SettingsStoreTests {
         ("aiImageBackend", "local", "AI_IMAGE", false),
         ("aiImagePricePerMegapixel", "0.03", "AI_IMAGE", false),
         ("aiImageMonthlyBudget", "0", "AI_IMAGE", false),
+        ("runpodImageDelivery", "auto", "AI_IMAGE", false),
     ]
 
-    @Test func aFreshDatabaseHasTheFifteenSeededSettingsWithTheirDefaults() async throws {
+    @Test func aFreshDatabaseHasTheSixteenSeededSettingsWithTheirDefaults() async throws {
         try await TestDatabase.withFreshDatabase { client, _ in
             try await Migrator(logger: TestDatabase.logger).migrate(on: client)
             let settings = try await SettingsStore(client: client).all()
-            #expect(settings.count == 15)
+            #expect(settings.count == 16)
             let byKey = Dictionary(uniqueKeysWithValues: settings.map { ($0.key, $0) })
             for row in Self.expected {
                 let setting = try #require(byKey[row.key], "missing setting \(row.key)")

@@ -25,8 +25,10 @@ extension SystemSuites {
                 "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
             ]) { system in
+                // Links, not inline photos, so this test can follow the signed link RunPod is given.
                 try await SystemDatabase.updateSettings(
-                    system.database.url, ["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageResolution": "1536"])
+                    system.database.url,
+                    ["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageResolution": "1536", "runpodImageDelivery": "url"])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
 
                 func start(_ scenario: String, upscale: Int = 1) async throws -> String {
@@ -73,7 +75,7 @@ extension SystemSuites {
                 // The image is a link RunPod can fetch without our API token, to the exact file the
                 // job was asked for (served from disk: the gateway need not reach PostgreSQL for it).
                 let image = try #require(input["image"]?.stringValue)
-                #expect(image.hasPrefix(system.gatewayURL + "/media/\(mediaId)/file?v="), "\(image)")
+                #expect(image.hasPrefix(system.gatewayURL + "/media/\(mediaId)/file?v="), "\(image.prefix(80))")
                 let fetched = try await HTTPProbe.send(.GET, image)
                 #expect(fetched.status == 200, "the signed link works without a token")
                 let history = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
@@ -169,6 +171,70 @@ extension SystemSuites {
                 #expect(local.status == 200)
                 let accepted = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
                 #expect(accepted.status == 202, "\(accepted.text)")
+            }
+            await standIn.stop()
+        }
+
+        /// `runpodImageDelivery`: with the default `auto` and the gateway on loopback, the photo goes
+        /// inside the `/run` body (shrunk to the model's side, its aspect kept); with `url`, as the
+        /// signed link, and a worker that could not fetch it gets the job again.
+        @Test func thePhotoGoesInlineWhenTheMediaLinksAreNotPublicAndAsALinkWhenAsked() async throws {
+            let standIn = try await RunPodStandIn(scenarios: [
+                "default": .init(jobs: [[.runFor(.milliseconds(300))]], fetchesInput: true),
+            ])
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
+                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
+                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+            ]) { system in
+                try await SystemDatabase.updateSettings(
+                    system.database.url, ["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageResolution": "1024"])
+                func run(_ mediaId: String) async throws -> [String: Any] {
+                    let answer = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
+                    let jobId = try #require(try answer.json()["jobId"] as? String, "\(answer.text)")
+                    return try await system.waitForTerminal(jobId)
+                }
+                func sentImage(_ index: Int) throws -> String {
+                    let runs = standIn.runs("default")
+                    try #require(runs.count > index, "\(runs.count) runs")
+                    return try #require(runs[index].body["input"]?["image"]?.stringValue)
+                }
+                func inlineBytes(_ image: String) throws -> [UInt8] {
+                    #expect(image.hasPrefix("data:image/jpeg;base64,"), "\(image.prefix(60))")
+                    let payload = try #require(image.range(of: ";base64,").map { String(image[$0.upperBound...]) })
+                    return [UInt8](try #require(Data(base64Encoded: payload)))
+                }
+
+                // A 1024x1024 JPEG within every limit travels as it is.
+                let photo = try Samples.bytes("dev06", "input.jpg")
+                let small = try await system.upload(photo)
+                let first = try await run(small)
+                #expect(first["status"] as? String == "COMPLETED", "\(first)\n\(system.logs())")
+                #expect(try inlineBytes(try sentImage(0)) == photo, "the uploaded bytes, unchanged")
+
+                // A 1600x1200 PNG is shrunk to the model's 1024 px, 4:3 kept, as a JPEG.
+                var pixels = [UInt8](repeating: 90, count: 1600 * 1200 * 3)
+                for y in 0..<1200 {
+                    for x in 0..<1600 {
+                        pixels[(y * 1600 + x) * 3] = UInt8(x * 255 / 1599)
+                        pixels[(y * 1600 + x) * 3 + 1] = UInt8(y * 255 / 1199)
+                    }
+                }
+                let large = try ImageCodec.encode(pixels, width: 1600, height: 1200, bands: 3, format: .png)
+                let big = try await system.upload(large)
+                let second = try await run(big)
+                #expect(second["status"] as? String == "COMPLETED", "\(second)")
+                let sent = try ImageCodec.decodeRGB(try inlineBytes(try sentImage(1)), maxPixels: 2_000_000)
+                #expect(sent.width == 1024 && sent.height == 768, "\(sent.width)x\(sent.height)")
+
+                // `url`: the signed link; the worker's first download fails, the job is submitted again.
+                let changed = try await system.call(.PUT, "/api/ai-image/settings", json: #"{"runpodImageDelivery": "url"}"#)
+                #expect(changed.status == 200, "\(changed.text)")
+                standIn.inject { $0.failInputFetches = 1 }
+                let third = try await run(small)
+                #expect(third["status"] as? String == "COMPLETED", "\(third)\n\(system.logs())")
+                let linked = try sentImage(2)
+                #expect(linked.hasPrefix(system.gatewayURL + "/media/\(small)/file?v="), "\(linked.prefix(80))")
+                #expect(standIn.runs("default").count == 4, "the link's job ran twice: its worker could not fetch the image the first time")
             }
             await standIn.stop()
         }

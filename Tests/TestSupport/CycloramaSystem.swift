@@ -53,6 +53,7 @@ public final class CycloramaSystem: Sendable {
             "settings-service": [:],
             "prompt-service": ["MEDIA_BASE_URL": gateway],
             "runpod-dispatcher": [
+                "MEDIA_BASE_URL": gateway,
                 "LOCAL_ENGINE_URL": "http://\(engine)/v2/cyclorama-studio",
                 "DISPATCH_LEASES_KEY": "cyclorama:test:\(vhost):leases",
                 "DISPATCH_POLL_INITIAL_MS": "100", "DISPATCH_POLL_MAX_MS": "500",

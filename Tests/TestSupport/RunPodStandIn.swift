@@ -114,6 +114,8 @@ public final class RunPodStandIn: Sendable {
         /// `/cancel` answers this status (and cancels nothing) until `cancelStormUntil`.
         public var cancelStorm: Int?
         public var cancelStormUntil: ContinuousClock.Instant?
+        /// The next this-many input downloads fail, as a worker that cannot reach the image's host.
+        public var failInputFetches = 0
         public init() {}
     }
 
@@ -396,12 +398,25 @@ private final class Core: Sendable {
 
     /// As a RunPod worker does: download the input before running; a failure fails the job.
     private func fetchInput(_ id: String, _ image: String) async {
-        var failure: String?
-        do {
-            let answer = try await HTTPProbe.send(.GET, image, timeout: .seconds(10))
-            if answer.status != 200 { failure = "HTTP \(answer.status)" }
-        } catch {
-            failure = "\(error)"
+        var failure: String? = faults.withLock { f in
+            guard f.failInputFetches > 0 else { return nil }
+            f.failInputFetches -= 1
+            return "the host did not answer (injected)"
+        }
+        if failure != nil {
+        } else if image.hasPrefix("data:") {
+            // RunPod's workers take a base64 data URI as the image itself.
+            let payload = image.range(of: ";base64,").map { String(image[$0.upperBound...]) }
+            if payload.flatMap({ Data(base64Encoded: $0) }).map({ $0.isEmpty }) ?? true { failure = "not a base64 data URI" }
+        } else if let host = URL(string: image)?.host, ["127.0.0.1", "localhost", "::1"].contains(host) {
+            do {
+                let answer = try await HTTPProbe.send(.GET, image, timeout: .seconds(10))
+                if answer.status != 200 { failure = "HTTP \(answer.status)" }
+            } catch {
+                failure = "\(error)"
+            }
+        } else {
+            failure = "not fetched: the stand-in reaches loopback only"
         }
         state.withLock { s in
             guard var job = s.jobs[id], job.cancelledAt == nil else { return }

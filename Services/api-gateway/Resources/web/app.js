@@ -584,7 +584,7 @@ $("#details-modal").addEventListener("close", () => { details.item = null; refre
 // MARK: AI settings
 
 const SETTING_FIELDS = [
-  "aiImageEnabled", "aiImageBackend", "aiImageDefaultShadow", "aiImageDefaultBackground", "aiImageInferenceSteps",
+  "aiImageEnabled", "aiImageBackend", "runpodImageDelivery", "aiImageDefaultShadow", "aiImageDefaultBackground", "aiImageInferenceSteps",
   "aiImageGuidance", "aiImageResolution", "aiImageMaxConcurrent", "aiImageEnableUpscaling", "aiImageAbTestEnabled",
   "aiImageEnableWebhooks", "aiImageWebhookUrl", "aiImagePricePerMegapixel", "aiImageMonthlyBudget",
 ];

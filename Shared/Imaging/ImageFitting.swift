@@ -1,0 +1,79 @@
+import CImagingBridge
+
+/// An encoded image small enough to travel inside a request.
+public struct FittedImage: Sendable, Equatable {
+    public var bytes: [UInt8]
+    /// `image/png`, `image/jpeg` or `image/webp`.
+    public var mediaType: String
+    public var width: Int
+    public var height: Int
+    /// False when the original bytes were already within the limits and are sent as they are.
+    public var reencoded: Bool
+}
+
+extension ImageCodec {
+    /// Shrinks to `newWidth` x `newHeight` (each at most the original) with Lanczos-3, premultiplied
+    /// when there is alpha.
+    public static func downscale(_ pixels: [UInt8], width: Int, height: Int, bands: Int, toWidth newWidth: Int, height newHeight: Int)
+        throws(ImagingError) -> [UInt8]
+    {
+        guard bands == 3 || bands == 4, pixels.count == width * height * bands else {
+            throw ImagingError(.unsupported, "expected \(width)x\(height)x\(bands) bytes, got \(pixels.count)")
+        }
+        _ = CImagingBridge_initialize("cyclorama-imaging", 0)
+        var output: UnsafeMutablePointer<UInt8>?
+        try pixels.withUnsafeBufferPointer { (input) throws(ImagingError) in
+            try bridgeCall {
+                CImagingBridge_downscale(input.baseAddress!, Int32(width), Int32(height), Int32(bands), Int32(newWidth), Int32(newHeight),
+                                         &output, $0, $1)
+            }
+        }
+        return takeBuffer(output, count: newWidth * newHeight * bands)
+    }
+
+    /// The photo as it may travel inline (a `data:` URI in a request body): the original bytes when
+    /// they are a PNG, JPEG or WebP whose long side is at most `maxSide` and whose size is at most
+    /// `maxBytes`; otherwise decoded (EXIF orientation applied), shrunk so the long side is at most
+    /// `maxSide`, and encoded — PNG when it has transparency, else JPEG at quality 92 — shrinking
+    /// by a fifth again while it is over `maxBytes`. The aspect ratio is always kept.
+    public static func fit(_ data: [UInt8], maxSide: Int, maxBytes: Int, maxPixels: Int) throws(ImagingError) -> FittedImage {
+        guard maxSide >= 16, maxBytes >= 1024 else { throw ImagingError(.unsupported, "cannot fit an image into \(maxSide) px and \(maxBytes) bytes") }
+        guard !data.isEmpty else { throw ImagingError(.emptyInput, "0 bytes is not an image") }
+        _ = CImagingBridge_initialize("cyclorama-imaging", 0)
+        var width: Int32 = 0, height: Int32 = 0
+        var loader = [CChar](repeating: 0, count: 64)
+        try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
+            try loader.withUnsafeMutableBufferPointer { (name) throws(ImagingError) in
+                try bridgeCall { CImagingBridge_probe(bytes.baseAddress!, bytes.count, &width, &height, name.baseAddress, name.count, $0, $1) }
+            }
+        }
+        // The loader's type name, e.g. VipsForeignLoadJpegBuffer.
+        let loaderName = loader.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.lowercased()
+        let mediaType = ["jpeg", "png", "webp"].first { loaderName.contains("load\($0)") || loaderName.contains("loads\($0)") }
+            .map { "image/\($0)" }
+        if let mediaType, data.count <= maxBytes, max(Int(width), Int(height)) <= maxSide {
+            return FittedImage(bytes: data, mediaType: mediaType, width: Int(width), height: Int(height), reencoded: false)
+        }
+        let decoded = try decode(data, maxPixels: maxPixels, keepAlpha: true)
+        var side = min(maxSide, max(decoded.width, decoded.height))
+        while true {
+            let scale = Double(side) / Double(max(decoded.width, decoded.height))
+            let newWidth = max(1, min(decoded.width, Int((Double(decoded.width) * scale).rounded())))
+            let newHeight = max(1, min(decoded.height, Int((Double(decoded.height) * scale).rounded())))
+            let pixels = newWidth == decoded.width && newHeight == decoded.height
+                ? decoded.pixels
+                : try downscale(decoded.pixels, width: decoded.width, height: decoded.height, bands: decoded.bands,
+                                toWidth: newWidth, height: newHeight)
+            let format: OutputFormat = decoded.bands == 4 ? .png : .jpeg
+            let encoded = try encode(pixels, width: newWidth, height: newHeight, bands: decoded.bands, format: format)
+            if encoded.count <= maxBytes {
+                return FittedImage(
+                    bytes: encoded, mediaType: "image/\(format.rawValue)", width: newWidth, height: newHeight, reencoded: true)
+            }
+            guard side > 64 else {
+                throw ImagingError(.tooLarge, "the image does not fit in \(maxBytes) bytes even at \(newWidth)x\(newHeight)")
+            }
+            side = side * 4 / 5
+        }
+    }
+}
