@@ -115,7 +115,8 @@ enum PromptBuilder {
 
 /// FLUX Kontext knobs from the settings `aiImageResolution`, `aiImageInferenceSteps`, `aiImageGuidance`.
 struct FluxKontextParameters: Sendable, Hashable {
-    /// Square output edge in pixels (seed: 1024, 1536 or 2048). Default 1024.
+    /// The output's scale: a square photo comes back `resolution` x `resolution` (seed: 1024, 1536
+    /// or 2048). Default 1024.
     var resolution = 1024
     /// 1-50 (RunPod's range). Default 28.
     var inferenceSteps = 28
@@ -123,6 +124,25 @@ struct FluxKontextParameters: Sendable, Hashable {
     var guidance = 3.5
 
     init() {}
+
+    /// The sizes FLUX.1 Kontext was trained at (about one megapixel, multiples of 16), widest first;
+    /// at other resolutions they are scaled and kept to multiples of 16.
+    static let trainedSizes: [(width: Int, height: Int)] = [
+        (1568, 672), (1504, 688), (1456, 720), (1392, 752), (1328, 800), (1248, 832), (1184, 880), (1104, 944), (1024, 1024),
+        (944, 1104), (880, 1184), (832, 1248), (800, 1328), (752, 1392), (720, 1456), (688, 1504), (672, 1568),
+    ]
+
+    /// Kontext's `size` ("W*H") for a photo of `width` x `height`: the trained aspect nearest the
+    /// photo's, at `resolution` (square when the photo's size is unknown).
+    func size(forWidth width: Int?, height: Int?) -> String {
+        guard let width, let height, width > 0, height > 0 else { return "\(resolution)*\(resolution)" }
+        let aspect = log(Double(width) / Double(height))
+        let nearest = Self.trainedSizes.min { a, b in
+            abs(log(Double(a.width) / Double(a.height)) - aspect) < abs(log(Double(b.width) / Double(b.height)) - aspect)
+        } ?? (1024, 1024)
+        func scaled(_ side: Int) -> Int { max(16, Int((Double(side) * Double(resolution) / 1024 / 16).rounded()) * 16) }
+        return "\(scaled(nearest.width))*\(scaled(nearest.height))"
+    }
 
     /// Reads the settings, keeping a default for a missing or unreadable value and clamping to RunPod's ranges.
     init(settings: [String: String]) {
@@ -146,7 +166,8 @@ extension PromptBuilder {
     /// - `runpod`: FLUX.1 Kontext [dev]'s input (see RUNPOD.md); upscaling happens later in the ingestor.
     static func input(
         for backend: GenerationBackend, prompt: String, imageURL: String,
-        options: ResolvedGenerationOptions, flux: FluxKontextParameters = FluxKontextParameters()
+        options: ResolvedGenerationOptions, flux: FluxKontextParameters = FluxKontextParameters(),
+        imageSize: (width: Int, height: Int)? = nil
     ) -> JSONValue {
         switch backend {
         case .local:
@@ -156,7 +177,7 @@ extension PromptBuilder {
                 "prompt": .string(prompt),
                 "image": .string(imageURL),
                 "negative_prompt": "",
-                "size": .string("\(flux.resolution)*\(flux.resolution)"),
+                "size": .string(flux.size(forWidth: imageSize?.width, height: imageSize?.height)),
                 "num_inference_steps": .int(flux.inferenceSteps),
                 "guidance": .double(flux.guidance),
                 "seed": -1,
@@ -181,7 +202,8 @@ extension PromptBuilder {
     /// prompt built, the input shaped for `backend`. Pure, so the handler is testable without a broker.
     static func dispatch(
         for request: RequestGeneration, defaults: GenerationDefaults, backend: GenerationBackend,
-        imageURL: String, flux: FluxKontextParameters = FluxKontextParameters(), now: Date = Date()
+        imageURL: String, flux: FluxKontextParameters = FluxKontextParameters(), imageSize: (width: Int, height: Int)? = nil,
+        now: Date = Date()
     ) -> DispatchGeneration {
         let options = request.options.resolved(with: defaults)
         let prompt = prompt(for: options)
@@ -189,7 +211,7 @@ extension PromptBuilder {
             correlationId: request.correlationId, occurredAt: now, jobId: request.jobId, mediaId: request.mediaId,
             kind: request.kind, batchId: request.batchId, variationName: request.variationName, backend: backend,
             prompt: prompt,
-            input: input(for: backend, prompt: prompt, imageURL: imageURL, options: options, flux: flux),
+            input: input(for: backend, prompt: prompt, imageURL: imageURL, options: options, flux: flux, imageSize: imageSize),
             options: options, replyTo: request.replyTo, attempt: 1)
     }
 }

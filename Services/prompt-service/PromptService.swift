@@ -91,7 +91,8 @@ struct GenerationRequestHandler: Sendable {
             correlationId: request.correlationId, jobId: request.jobId, mediaId: request.mediaId, stage: .prompting,
             replyTo: request.replyTo))
         let current = try await settings()
-        let dispatch = try Self.dispatch(for: request, settings: current, prompts: prompts, filePath: file.path)
+        let dispatch = try Self.dispatch(
+            for: request, settings: current, prompts: prompts, filePath: file.path, imageSize: (file.width, file.height))
         try await broker.publish(dispatch)
         return .done
     }
@@ -103,7 +104,8 @@ struct GenerationRequestHandler: Sendable {
 
     /// The dispatch command for `request` under `settings`. Pure: unit-tested without a broker.
     static func dispatch(
-        for request: RequestGeneration, settings: [String: String], prompts: PromptServiceConfiguration, filePath: String? = nil
+        for request: RequestGeneration, settings: [String: String], prompts: PromptServiceConfiguration, filePath: String? = nil,
+        imageSize: (width: Int, height: Int)? = nil
     ) throws -> DispatchGeneration {
         let backendName = settings["aiImageBackend"] ?? GenerationBackend.local.rawValue
         guard let backend = GenerationBackend(rawValue: backendName) else {
@@ -112,6 +114,7 @@ struct GenerationRequestHandler: Sendable {
         }
         return PromptBuilder.dispatch(
             for: request, defaults: GenerationDefaults(settings: settings), backend: backend,
-            imageURL: prompts.imageURL(for: request.mediaId, filePath: filePath), flux: FluxKontextParameters(settings: settings))
+            imageURL: prompts.imageURL(for: request.mediaId, filePath: filePath), flux: FluxKontextParameters(settings: settings),
+            imageSize: imageSize)
     }
 }

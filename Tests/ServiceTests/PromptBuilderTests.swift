@@ -129,6 +129,25 @@ import Testing
         ])
     }
 
+    /// Kontext's `size` follows the photo's aspect (the trained size nearest it) at the resolution.
+    @Test func theSizeFollowsThePhotosAspect() throws {
+        let at1024 = FluxKontextParameters()
+        #expect(at1024.size(forWidth: 1600, height: 1200) == "1184*880")
+        #expect(at1024.size(forWidth: 1000, height: 1000) == "1024*1024")
+        #expect(at1024.size(forWidth: 600, height: 1500) == "672*1568", "tall, beyond the widest trained aspect")
+        #expect(at1024.size(forWidth: nil, height: nil) == "1024*1024")
+        #expect(at1024.size(forWidth: 0, height: 10) == "1024*1024")
+        var at1536 = FluxKontextParameters()
+        at1536.resolution = 1536
+        let sides = at1536.size(forWidth: 4000, height: 3000).split(separator: "*").compactMap { Int($0) }
+        #expect(sides.count == 2 && sides.allSatisfy { $0 % 16 == 0 }, "\(sides)")
+        if sides.count == 2 { #expect(abs(Double(sides[0]) / Double(sides[1]) - 4.0 / 3.0) < 0.03, "\(sides)") }
+        #expect(at1536.size(forWidth: 1, height: 1) == "1536*1536")
+        let input = PromptBuilder.input(
+            for: .runpod, prompt: "p", imageURL: "https://example.com/m.png", options: Self.options(), imageSize: (1200, 1600))
+        #expect(input["size"] == "880*1184")
+    }
+
     @Test func fluxParametersDefaultAndClamp() {
         #expect(FluxKontextParameters(settings: [:]) == FluxKontextParameters())
         let defaults = FluxKontextParameters()

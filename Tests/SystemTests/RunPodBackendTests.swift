@@ -154,11 +154,16 @@ extension SystemSuites {
                 let priced = try await run("priced")
                 #expect(priced["cost"] as? Double == 0.025, "RunPod's output.cost")
                 let unpriced = try await run("unpriced")
-                // No output.cost: aiImagePricePerMegapixel (0.03) x the 1024*1024 output.
-                let expected = 0.03 * 1024 * 1024 / 1_000_000
+                // No output.cost: aiImagePricePerMegapixel (0.03) x the output's size, the one asked for
+                // the current file (the first run's result: the square photo went out as 1024*1024).
+                #expect(standIn.runs("priced").first?.body["input"]?["size"] == "1024*1024")
+                let size = try #require(standIn.runs("unpriced").first?.body["input"]?["size"]?.stringValue)
+                let sides = size.split(separator: "*").compactMap { Double($0) }
+                let expected = 0.03 * sides.reduce(1, *) / 1_000_000
+                #expect(sides.count == 2 && expected > 0.025, "\(size)")
                 #expect(abs((unpriced["cost"] as? Double ?? 0) - expected) < 0.000_01, "\(unpriced)")
 
-                // 0.025 + 0.031 reaches the budget of 0.05: new RunPod requests are refused.
+                // 0.025 + about 0.031 reaches the budget of 0.05: new RunPod requests are refused.
                 let refused = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
                 #expect(refused.status == 402, "\(refused.text)")
                 #expect(refused.error?.code == "budget_exhausted")
@@ -211,7 +216,7 @@ extension SystemSuites {
                 #expect(first["status"] as? String == "COMPLETED", "\(first)\n\(system.logs())")
                 #expect(try inlineBytes(try sentImage(0)) == photo, "the uploaded bytes, unchanged")
 
-                // A 1600x1200 PNG is shrunk to the model's 1024 px, 4:3 kept, as a JPEG.
+                // A 1600x1200 PNG is shrunk to the long side of the model's size for it (1184*880), 4:3 kept, as a JPEG.
                 var pixels = [UInt8](repeating: 90, count: 1600 * 1200 * 3)
                 for y in 0..<1200 {
                     for x in 0..<1600 {
@@ -224,7 +229,10 @@ extension SystemSuites {
                 let second = try await run(big)
                 #expect(second["status"] as? String == "COMPLETED", "\(second)")
                 let sent = try ImageCodec.decodeRGB(try inlineBytes(try sentImage(1)), maxPixels: 2_000_000)
-                #expect(sent.width == 1024 && sent.height == 768, "\(sent.width)x\(sent.height)")
+                #expect(sent.width == 1184 && sent.height == 888, "\(sent.width)x\(sent.height)")
+                // Kontext's size follows the photo: square for the square one, 4:3 for this one.
+                #expect(standIn.runs("default")[0].body["input"]?["size"] == "1024*1024")
+                #expect(standIn.runs("default")[1].body["input"]?["size"] == "1184*880")
 
                 // `url`: the signed link; the worker's first download fails, the job is submitted again.
                 let changed = try await system.call(.PUT, "/api/ai-image/settings", json: #"{"runpodImageDelivery": "url"}"#)
