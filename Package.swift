@@ -123,7 +123,8 @@ let package = Package(
         .executableTarget(
             name: "ApiGateway",
             dependencies: [
-                "ServiceSupport", "Database",
+                "ServiceSupport", "Database", "RunPod",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

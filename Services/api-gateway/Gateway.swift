@@ -2,6 +2,7 @@ import Database
 import Foundation
 import Logging
 import Prometheus
+import RunPod
 import ServiceSupport
 import Shared
 
@@ -35,7 +36,16 @@ func buildGateway(
     let generation = GenerationController(
         media: store, ledger: ledger, intake: intake,
         redis: redis, hub: hub, logger: host.logger)
-    let settings = SettingsController(settings: settingsClient, secrets: gateway.secrets)
+    let http = host.addHTTPClient(readTimeout: .seconds(10))
+    let settingsStore = SettingsStore(client: database.client)
+    let secrets = gateway.secrets
+    let settings = SettingsController(
+        settings: settingsClient, secrets: secrets,
+        runpod: RunPodProbe(endpoint: gateway.runpodEndpointURL) { url, headers in try await http.get(url, headers: headers) },
+        storedKey: {
+            guard let stored = try await settingsStore.value(for: SecretSettings.runpodApiKey), !stored.isEmpty else { return nil }
+            return try secrets.open(stored, for: SecretSettings.runpodApiKey)
+        })
     let batches = BatchController(
         media: store, ledger: ledger, intake: intake, redis: redis, hub: hub, logger: host.logger)
     let reaper = JobReaper(ledger: ledger, broker: host.broker, redis: redis, logger: host.logger, outboxAfter: gateway.outboxAfter)

@@ -1,6 +1,7 @@
 import Database
 import Foundation
 import PostgresNIO
+import RunPod
 import ServiceSupport
 
 /// Settings particular to the gateway, from environment variables.
@@ -11,6 +12,7 @@ import ServiceSupport
 /// | `MEDIA_ROOT`                 | `.var/media` | where media files are stored (content-addressed) |
 /// | `MEDIA_URL_SECRET[_FILE]`    | `.var/media-url-secret` | the secret of the signed, token-free `/media/<id>/file` links backends fetch (shared with prompt-service) |
 /// | `CYCLORAMA_MASTER_KEY[_FILE]` | `.var/master-key` | the AES-GCM key secrets are sealed with (shared with settings-service and runpod-dispatcher) |
+/// | `RUNPOD_ENDPOINT_URL`        | `https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev` | the RunPod endpoint the dispatcher uses (give both the same): a switch to the `runpod` backend is checked against its `/health` |
 /// | `JOB_QUEUE_DEADLINE_SECONDS` | `86400` | how long an accepted job may wait to be submitted to a backend before the reaper ends it `timed_out` |
 /// | `JOB_FINISH_SLACK_SECONDS`   | `600`   | once submitted, how long past the dispatcher's deadline a job may take to be stored before the reaper ends it |
 /// | `JOB_REAPER_INTERVAL_SECONDS` | `15`   | how often the reaper (outbox and deadlines) looks at the ledger |
@@ -25,6 +27,7 @@ struct GatewayConfiguration: Sendable {
     var finishSlack: Duration = JobLedger.defaultFinishSlack
     var reaperInterval: Duration = .seconds(15)
     var outboxAfter: Duration = .seconds(60)
+    var runpodEndpointURL = RunPodEndpoint.fluxKontextDev
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> GatewayConfiguration {
         var configuration = GatewayConfiguration(
@@ -32,6 +35,12 @@ struct GatewayConfiguration: Sendable {
             mediaRoot: URL(fileURLWithPath: environment["MEDIA_ROOT"] ?? ".var/media"),
             signer: try MediaURLSigner.fromEnvironment(environment),
             secrets: try SecretBox.fromEnvironment(environment))
+        if let raw = environment["RUNPOD_ENDPOINT_URL"] {
+            guard let endpoint = RunPodEndpoint.normalized(raw) else {
+                throw ConfigurationError(variable: "RUNPOD_ENDPOINT_URL", reason: "must be an http(s) URL of a RunPod endpoint (…/v2/<endpoint id>), got \"\(raw)\"")
+            }
+            configuration.runpodEndpointURL = endpoint
+        }
         if let seconds = try environment.integer("JOB_QUEUE_DEADLINE_SECONDS", in: 10...(30 * 86_400)) {
             configuration.queueDeadline = .seconds(seconds)
         }

@@ -1,18 +1,82 @@
 import Foundation
 import Hummingbird
+import RunPod
 import ServiceSupport
 import Shared
 
 /// `GET` / `PUT /api/ai-image/settings`, through the settings-service (which validates, encrypts and
 /// broadcasts). The RunPod key is write-only: it is sealed here before it goes onto the broker and
 /// only ever comes back masked.
+///
+/// A change that leaves the backend on `runpod` with a new backend or key is checked with RunPod's
+/// `/health` first and refused when RunPod would refuse the jobs; `POST
+/// /api/ai-image/settings/test-connection` runs the same check and reports it.
 struct SettingsController: Sendable {
     let settings: SettingsClient
     let secrets: SecretBox
+    let runpod: RunPodProbe
+    /// The stored RunPod key, opened (nil when none is set).
+    let storedKey: @Sendable () async throws -> String?
 
     func addRoutes(to group: RouterGroup<BasicRequestContext>) {
         group.get("/ai-image/settings", use: read)
         group.put("/ai-image/settings", use: write)
+        group.post("/ai-image/settings/test-connection", use: testConnection)
+    }
+
+    /// Checks the RunPod endpoint with the key in the body (`runpodApiKey`, not stored) or the stored
+    /// one, and reports the verdict: 200 `{ok, backend, endpoint, code?, message, health?}`.
+    @Sendable func testConnection(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
+        var typed: String?
+        if !body.isEmpty {
+            guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = value else {
+                throw APIError.badRequest("the body must be a JSON object, e.g. {\"runpodApiKey\": \"rpa_…\"}, or empty", code: "invalid_body")
+            }
+            switch object[SecretSettings.runpodApiKey] {
+            case nil, .null: break
+            case .string(let key): typed = key
+            default: throw APIError.badRequest("runpodApiKey must be a string", code: "invalid_field")
+            }
+        }
+        let readiness = await runpod.check(key: try await key(typed))
+        var report = ConnectionReport(ok: readiness.isReady, endpoint: runpod.endpoint, message: readiness.summary)
+        switch readiness {
+        case .ready(let health): report.health = health
+        case .unusable(let code, _): report.code = code
+        }
+        return GenerationController.response(.ok, try GenerationController.json(report))
+    }
+
+    /// The key a check uses: `typed` when it is a new value (empty: none), else the stored one.
+    private func key(_ typed: String?) async throws -> String? {
+        if let typed, typed.isEmpty || !SecretSettings.isMasked(typed) { return typed }
+        do { return try await storedKey() } catch {
+            throw APIError.unavailable("the stored RunPod key could not be read: \(error)")
+        }
+    }
+
+    /// Refuses `updates` when they leave the backend on `runpod` with a new backend or key and RunPod
+    /// would refuse the jobs: before the change, so no paid job is sent to a configuration that fails.
+    private func checkRunPod(_ updates: [String: String]) async throws {
+        let backendUpdate = updates["aiImageBackend"].flatMap { try? SettingsCatalog.normalize("aiImageBackend", $0).get() }
+        let keyUpdate = updates[SecretSettings.runpodApiKey].flatMap { raw -> String? in
+            if !raw.isEmpty && SecretSettings.isMasked(raw) { return nil }
+            return try? SettingsCatalog.normalize(SecretSettings.runpodApiKey, raw).get()
+        }
+        guard backendUpdate != nil || keyUpdate != nil else { return }
+        let current = try await ask { try await settings.request(keys: ["aiImageBackend"]) }.settings["aiImageBackend"]
+        let runpodName = GenerationBackend.runpod.rawValue
+        guard (backendUpdate ?? current) == runpodName, current != runpodName || keyUpdate != nil else { return }
+        let readiness = await runpod.check(key: try await key(keyUpdate))
+        guard case .unusable(let code, let message) = readiness else { return }
+        let refusal = "aiImageBackend stays \(current ?? "local"), nothing was changed: \(message)"
+        switch code {
+        case "runpod_key_missing", "runpod_key_refused", "runpod_endpoint_not_found":
+            throw APIError.badRequest(refusal, code: code)
+        default:
+            throw APIError(.badGateway, code: code, message: refusal)
+        }
     }
 
     @Sendable func read(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -23,6 +87,7 @@ struct SettingsController: Sendable {
     @Sendable func write(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
         var updates = try Self.parse(body)
+        try await checkRunPod(updates)
         for key in updates.keys where SecretSettings.isSecret(key) {
             let value = updates[key]!
             // Sealed before it leaves this process; the masked value read back means "unchanged".
@@ -67,6 +132,16 @@ struct SettingsController: Sendable {
         }
         return updates
     }
+}
+
+/// The answer of `POST /api/ai-image/settings/test-connection`.
+struct ConnectionReport: Encodable {
+    var ok: Bool
+    var backend = GenerationBackend.runpod.rawValue
+    var endpoint: String
+    var code: String?
+    var message: String
+    var health: RunPodHealth?
 }
 
 /// `{success, message?, settings}`: the seed's shape, secrets masked.

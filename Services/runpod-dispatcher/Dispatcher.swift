@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Messaging
 import Prometheus
+import RunPod
 import ServiceSupport
 import Shared
 
@@ -33,6 +34,12 @@ func buildDispatcher(
     let inbox = Doorbell<UUID>()
     let reveals = WebhookReveals()
     let ledger = JobLedger(client: database.client)
+    // The RunPod key, read from the settings table and opened (never sent over the broker).
+    let runpodKey: @Sendable () async throws -> String? = {
+        try await database.waitUntilReady()
+        guard let stored = try await store.value(for: SecretSettings.runpodApiKey) else { return nil }
+        return try secrets.open(stored, for: SecretSettings.runpodApiKey)
+    }
     let limiter = ConcurrencyLimiter(
         redis: redis, key: dispatcher.leasesKey, lease: dispatcher.lease, hold: dispatcher.hold, logger: logger)
     let orphans = OrphanRegistry(redis: redis, key: dispatcher.leasesKey + ":orphans", lifetime: dispatcher.hold)
@@ -54,11 +61,7 @@ func buildDispatcher(
             let value = try? await settings.settings()["aiImagePricePerMegapixel"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
             return max(0, value ?? 0.03)
         },
-        runpodKey: {
-            try await database.waitUntilReady()
-            guard let stored = try await store.value(for: SecretSettings.runpodApiKey) else { return nil }
-            return try secrets.open(stored, for: SecretSettings.runpodApiKey)
-        },
+        runpodKey: runpodKey,
         webhookBase: {
             guard let values = try? await settings.settings(),
                   values["aiImageEnableWebhooks"]?.lowercased() == "true",
@@ -69,6 +72,13 @@ func buildDispatcher(
         inliner: ImageInliner(http: http, mediaBaseURL: dispatcher.mediaBaseURL),
         imageDelivery: { ImageDelivery(setting: try? await settings.settings()["runpodImageDelivery"]) },
         logger: logger)
+    let watch = RunPodWatch(
+        probe: RunPodProbe(endpoint: dispatcher.runpodEndpointURL) { url, headers in try await http.get(url, headers: headers) },
+        backend: { try await settings.settings()["aiImageBackend"] },
+        key: runpodKey,
+        logger: logger)
+    host.addHealthDetail(watch.detail)
+    host.addWorker(PeriodicWork("RunPod check", every: dispatcher.runpodCheck, first: .seconds(2), logger: logger) { try await watch.check() })
     let orphanSweeper = OrphanSweeper(
         registry: orphans, limiter: limiter,
         client: { backend in

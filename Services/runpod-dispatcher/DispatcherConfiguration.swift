@@ -19,6 +19,7 @@ import Shared
 /// | `DISPATCH_MAX_RESUBMITS`         | `2`     | how often a job the backend lost (404) is submitted again |
 /// | `DISPATCH_WEBHOOK_WAIT_SECONDS`  | `120`   | with webhooks on (`aiImageEnableWebhooks`), how long after a submission the job waits for its webhook before polling takes over |
 /// | `DISPATCH_ORPHAN_SWEEP_SECONDS`  | `10`    | how often backend jobs whose cancel did not get through are cancelled again |
+/// | `DISPATCH_RUNPOD_CHECK_SECONDS`  | `60`    | while the backend is `runpod`, how often RunPod's `/health` is asked with the key; an unusable configuration is logged and shown in `/healthz` (`detail.runpod`) |
 /// | `MEDIA_BASE_URL`                 | `http://127.0.0.1:8080` | the prompt-service's: the gateway's signed media links start with it; only such links are fetched to send a photo inline (`runpodImageDelivery`), and with `auto` they are when it is not a public address |
 ///
 /// A job's backend slot is held from `/run` until the backend says the job ended, at most its
@@ -27,7 +28,7 @@ import Shared
 struct DispatcherConfiguration: Sendable {
     var localEngineURL = "http://127.0.0.1:8090/v2/cyclorama-studio"
     var localEngineAPIKey: String?
-    var runpodEndpointURL = "https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev"
+    var runpodEndpointURL = RunPodEndpoint.fluxKontextDev
     var jobDeadline: Duration = .seconds(900)
     var pollInitial: Duration = .milliseconds(500)
     var pollMax: Duration = .seconds(5)
@@ -38,6 +39,7 @@ struct DispatcherConfiguration: Sendable {
     var webhookWait: Duration = .seconds(120)
     var orphanSweep: Duration = .seconds(10)
     var mediaBaseURL = "http://127.0.0.1:8080"
+    var runpodCheck: Duration = .seconds(60)
 
     /// What every `/run` asks of the backend: the job's deadline, never below RunPod's minimums.
     var policy: RunPodPolicy { RunPodPolicy(deadline: jobDeadline) }
@@ -64,6 +66,7 @@ struct DispatcherConfiguration: Sendable {
         configuration.maxResubmits = (try environment.integer("DISPATCH_MAX_RESUBMITS", in: 0...10) ?? 2)
         configuration.webhookWait = .seconds((try environment.integer("DISPATCH_WEBHOOK_WAIT_SECONDS", in: 1...1_700) ?? 120))
         configuration.orphanSweep = .seconds((try environment.integer("DISPATCH_ORPHAN_SWEEP_SECONDS", in: 1...3600) ?? 10))
+        configuration.runpodCheck = .seconds((try environment.integer("DISPATCH_RUNPOD_CHECK_SECONDS", in: 1...86_400) ?? 60))
         if let base = environment["MEDIA_BASE_URL"] {
             guard let url = URL(string: base), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
                 throw ConfigurationError(variable: "MEDIA_BASE_URL", reason: "must be an http(s) URL, got \"\(base)\"")
@@ -74,9 +77,9 @@ struct DispatcherConfiguration: Sendable {
     }
 
     private static func endpoint(_ raw: String, _ name: String) throws(ConfigurationError) -> String {
-        guard let url = URL(string: raw), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+        guard let endpoint = RunPodEndpoint.normalized(raw) else {
             throw ConfigurationError(variable: name, reason: "must be an http(s) URL of a RunPod endpoint (…/v2/<endpoint id>), got \"\(raw)\"")
         }
-        return raw.hasSuffix("/") ? String(raw.dropLast()) : raw
+        return endpoint
     }
 }

@@ -12,3 +12,17 @@ extension ServiceHost {
         return client
     }
 }
+
+extension HTTPClient {
+    /// GET `url` with `headers` within `timeout`: the answer's status and body (at most `limit`
+    /// bytes; a longer body throws). Throws when no answer came.
+    public func get(
+        _ url: String, headers: [(String, String)], timeout: Duration = .seconds(10), limit: Int = 64 * 1024
+    ) async throws -> (status: Int, body: [UInt8]) {
+        var request = HTTPClientRequest(url: url)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await execute(request, timeout: .nanoseconds(Int64(timeout.timeInterval * 1e9)))
+        let body = try await response.body.collect(upTo: limit)
+        return (Int(response.status.code), Array(buffer: body))
+    }
+}

@@ -6,17 +6,19 @@ import Prometheus
 public struct OperationsRoutes<Context: RequestContext>: Sendable {
     public var serviceName: String
     public var checks: [HealthCheck]
+    public var details: [HealthDetail]
     public var registry: PrometheusCollectorRegistry
 
-    public init(serviceName: String, checks: [HealthCheck], registry: PrometheusCollectorRegistry) {
+    public init(serviceName: String, checks: [HealthCheck], details: [HealthDetail] = [], registry: PrometheusCollectorRegistry) {
         self.serviceName = serviceName
         self.checks = checks
+        self.details = details
         self.registry = registry
     }
 
     public func register(on router: Router<Context>) {
         router.get("/healthz") { _, _ -> Response in
-            let report = await HealthReport.evaluate(service: serviceName, checks: checks)
+            let report = await HealthReport.evaluate(service: serviceName, checks: checks, details: details)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             let body = try encoder.encode(report)

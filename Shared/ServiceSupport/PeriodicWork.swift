@@ -6,13 +6,20 @@ import ServiceLifecycle
 public struct PeriodicWork: Service {
     let name: String
     let interval: Duration
+    let first: Duration
     let logger: Logger
     let work: @Sendable () async throws -> Void
 
-    /// - Parameter name: what the log calls it when a sweep fails (`job reaper`, `orphan sweep`).
-    public init(_ name: String, every interval: Duration, logger: Logger, _ work: @escaping @Sendable () async throws -> Void) {
+    /// - Parameters:
+    ///   - name: what the log calls it when a sweep fails (`job reaper`, `orphan sweep`).
+    ///   - first: when the first sweep runs (default: after `interval`).
+    public init(
+        _ name: String, every interval: Duration, first: Duration? = nil, logger: Logger,
+        _ work: @escaping @Sendable () async throws -> Void
+    ) {
         self.name = name
         self.interval = interval
+        self.first = first ?? interval
         self.logger = logger
         self.work = work
     }
@@ -20,8 +27,10 @@ public struct PeriodicWork: Service {
     public func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
+                var wait = first
                 while true {
-                    try await Task.sleep(for: interval)
+                    try await Task.sleep(for: wait)
+                    wait = interval
                     do {
                         try await work()
                     } catch is CancellationError {

@@ -23,6 +23,7 @@ public struct ServiceHost: Sendable {
     /// The broker connection every service has.
     public let broker: AMQPConnection
     public private(set) var checks: [HealthCheck]
+    public private(set) var details: [HealthDetail] = []
     private var clients: [any Service]
     private var workers: [any Service] = []
     private var shutdownHooks: [@Sendable () async -> Void] = []
@@ -80,6 +81,11 @@ public struct ServiceHost: Sendable {
         startupSteps.append(step)
     }
 
+    /// Adds a note `/healthz` shows under `detail` (it does not change the status).
+    public mutating func addHealthDetail(_ detail: HealthDetail) {
+        details.append(detail)
+    }
+
     /// Adds the service's own HTTP routes (beside `/healthz` and `/metrics`).
     public mutating func addRoutes(_ routes: @escaping @Sendable (Router<BasicRequestContext>) -> Void) {
         routeBuilders.append(routes)
@@ -89,7 +95,7 @@ public struct ServiceHost: Sendable {
     public func makeApplication() -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: APIErrorMiddleware())
-        OperationsRoutes(serviceName: configuration.serviceName, checks: checks, registry: registry).register(on: router)
+        OperationsRoutes(serviceName: configuration.serviceName, checks: checks, details: details, registry: registry).register(on: router)
         for build in routeBuilders { build(router) }
         var application = Application(
             router: router,

@@ -172,6 +172,12 @@ extension SystemSuites {
             #expect(try await browser.property("value", of: keyInput).stringValue == "", "the field is emptied")
             #expect(try await browser.property("type", of: keyInput).stringValue == "password")
             try await browser.screenshot("09-api-key-masked")
+            // "Test connection" with the stored key shows RunPod's answer: here no RunPod answers.
+            try await browser.click("#key-test")
+            try await browser.waitUntil("the check's verdict is shown", script: """
+                const text = document.querySelector('#keys-error').textContent;
+                return text.startsWith('Not usable with the stored key:') && text.includes('did not answer')
+                """)
             try await browser.click("#keys-form [data-close]")
 
             // A/B variations: the candidates side by side, then the winner chosen.

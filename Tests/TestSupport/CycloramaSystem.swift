@@ -49,17 +49,26 @@ public final class CycloramaSystem: Sendable {
             "REDIS_URL": servers.redisURL,
             "SHUTDOWN_GRACE_SECONDS": "3",
         ]
+        // One RunPod endpoint for the deployment, as `make up` and compose give it to the gateway (which
+        // checks a switch to RunPod) and the dispatcher; never RunPod's cloud from a test: without
+        // an override it is a loopback port nothing listens on.
+        let runpodEndpoint = overrides["runpod-dispatcher"]?["RUNPOD_ENDPOINT_URL"] ?? overrides["api-gateway"]?["RUNPOD_ENDPOINT_URL"]
+            ?? "http://127.0.0.1:9/v2/no-runpod-in-tests"
         var environments: [String: [String: String]] = [
             "settings-service": [:],
             "prompt-service": ["MEDIA_BASE_URL": gateway],
             "runpod-dispatcher": [
                 "MEDIA_BASE_URL": gateway,
+                "RUNPOD_ENDPOINT_URL": runpodEndpoint,
                 "LOCAL_ENGINE_URL": "http://\(engine)/v2/cyclorama-studio",
                 "DISPATCH_LEASES_KEY": "cyclorama:test:\(vhost):leases",
                 "DISPATCH_POLL_INITIAL_MS": "100", "DISPATCH_POLL_MAX_MS": "500",
             ],
             "result-ingestor": ["MEDIA_ROOT": scratch.appendingPathComponent("media").path, "INGEST_ALLOWED_HOSTS": engine],
-            "api-gateway": ["CYCLORAMA_ADMIN_TOKEN_FILE": tokenFile.path, "MEDIA_ROOT": scratch.appendingPathComponent("media").path],
+            "api-gateway": [
+                "CYCLORAMA_ADMIN_TOKEN_FILE": tokenFile.path, "MEDIA_ROOT": scratch.appendingPathComponent("media").path,
+                "RUNPOD_ENDPOINT_URL": runpodEndpoint,
+            ],
             "local-engine": [
                 "LOCAL_ENGINE_ALLOWED_HOSTS": "127.0.0.1:\(ports["api-gateway"]!)",
                 "LOCAL_ENGINE_RESULTS_DIR": scratch.appendingPathComponent("engine-results").path,

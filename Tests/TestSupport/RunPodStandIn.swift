@@ -18,6 +18,8 @@ import Synchronization
 /// (`$RESULT` in a scenario's output), also behind a redirect (`$REDIRECTED`: `/redirect/<job id>.png`
 /// answers 302 to it; `/redirect-away/...` answers 302 to a documentation address). A
 /// job submitted with a `webhook` gets the job object POSTed there when it ends, as RunPod does.
+/// As RunPod, it answers 404 for an endpoint id other than its own and, given `acceptedKeys`,
+/// 401 for a call without one of them.
 ///
 /// As a RunPod worker does, a scenario with ``Scenario/fetchesInput`` downloads the job's
 /// `input.image` before it runs, and fails the job ("Invalid image URL") when that fails. It honours
@@ -123,6 +125,7 @@ public final class RunPodStandIn: Sendable {
     public let endpoint = "black-forest-labs-flux-1-kontext-dev"
     public let resultSize = (width: 64, height: 48)
     private let core: Core
+    private let keys: KeyRing
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
@@ -133,7 +136,7 @@ public final class RunPodStandIn: Sendable {
     /// Every job's result: 64x48 RGBA, a red product on the left two thirds, transparent right of x = 42.
     public static let resultPixels = [UInt8]((0..<48).flatMap { _ in (0..<64).flatMap { x -> [UInt8] in [200, 40, 40, x < 42 ? 255 : 0] } })
 
-    public init(scenarios: [String: Scenario]) async throws {
+    public init(scenarios: [String: Scenario], acceptedKeys: Set<String>? = nil) async throws {
         let port = freePort()
         self.port = port
         let core = Core(
@@ -143,6 +146,9 @@ public final class RunPodStandIn: Sendable {
         var logger = Logger(label: "runpod-stand-in")
         logger.logLevel = .critical
         let router = Router()
+        let keys = KeyRing(acceptedKeys)
+        self.keys = keys
+        router.add(middleware: RunPodGate(endpoint: endpoint, acceptedKeys: { keys.keys.withLock { $0 } }))
         router.post("/v2/:endpoint/run") { request, _ in try await core.run(request) }
         router.get("/v2/:endpoint/status/:id") { _, context in await core.status(context.parameters.get("id") ?? "") }
         router.post("/v2/:endpoint/cancel/:id") { _, context in await core.cancel(context.parameters.get("id") ?? "") }
@@ -176,6 +182,9 @@ public final class RunPodStandIn: Sendable {
     public func jobId(_ scenario: String, _ index: Int) -> String { Self.jobId(scenario, index, tag: core.tag) }
 
     static func jobId(_ scenario: String, _ index: Int, tag: String) -> String { "\(scenario)-\(index)-\(tag)" }
+
+    /// From now on accepts only `keys` (nil: any), as RunPod after a key was created or revoked.
+    public func acceptKeys(_ keys: Set<String>?) { self.keys.keys.withLock { $0 = keys } }
 
     public func runs(_ scenario: String) -> [RunCall] { core.state.withLock { $0.runs[scenario] ?? [] } }
     /// Every `/run` call of every scenario, in order.
@@ -591,4 +600,33 @@ private final class Core: Sendable {
             status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(string: body.encodedText)))
     }
+}
+
+/// RunPod's gate in front of `/v2/...`: an unknown endpoint id is 404, a key not accepted 401.
+private struct RunPodGate<Context: RequestContext>: RouterMiddleware {
+    let endpoint: String
+    let acceptedKeys: @Sendable () -> Set<String>?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let parts = request.uri.path.split(separator: "/")
+        guard parts.first == "v2" else { return try await next(request, context) }
+        if let acceptedKeys = acceptedKeys() {
+            let header = request.headers[.authorization] ?? ""
+            guard header.hasPrefix("Bearer "), acceptedKeys.contains(String(header.dropFirst(7))) else {
+                return Response(status: .unauthorized, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "Unauthorized")))
+            }
+        }
+        guard parts.count > 1, parts[1] == endpoint else {
+            return Response(
+                status: .notFound, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"error":"endpoint not found"}"#)))
+        }
+        return try await next(request, context)
+    }
+}
+
+/// The keys the stand-in accepts (nil: any), changeable while it runs.
+private final class KeyRing: Sendable {
+    let keys: Mutex<Set<String>?>
+    init(_ keys: Set<String>?) { self.keys = Mutex(keys) }
 }

@@ -693,6 +693,29 @@ $("#keys-form").addEventListener("submit", async (event) => {
   }
 });
 
+$("#key-test").addEventListener("click", async (event) => {
+  const button = event.target;
+  const typed = $("#key-input").value.trim();
+  $("#keys-error").textContent = "";
+  $("#keys-status").textContent = "Asking RunPod…";
+  button.disabled = true;
+  try {
+    const report = await api("POST", "/api/ai-image/settings/test-connection", typed ? { runpodApiKey: typed } : {});
+    const which = typed ? "the typed key" : "the stored key";
+    if (report.ok) {
+      $("#keys-status").textContent = `RunPod accepts ${which}: ${report.message}.`;
+    } else {
+      $("#keys-status").textContent = "";
+      $("#keys-error").textContent = `Not usable with ${which}: ${report.message}`;
+    }
+  } catch (error) {
+    $("#keys-status").textContent = "";
+    $("#keys-error").textContent = `Could not test: ${error.message}`;
+  } finally {
+    button.disabled = false;
+  }
+});
+
 // The dialogs' forms only group controls: Enter must never submit (and so close or reload) them.
 for (const form of document.querySelectorAll("dialog form:not(#settings-form):not(#keys-form)")) {
   form.addEventListener("submit", (event) => event.preventDefault());
