@@ -142,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "ResultIngestor",
             dependencies: [
-                "ServiceSupport", "Imaging",
+                "ServiceSupport", "Imaging", "RunPod",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/result-ingestor", swiftSettings: swiftSettings),

@@ -47,7 +47,8 @@ struct IngestFailure: Error, CustomStringConvertible {
 }
 
 /// Applies one finished generation: download (allowed hosts only, size cap, timeout), check that it
-/// decodes, upscale when the backend did not, store content-addressed, then ONE transaction (new
+/// decodes, give a RunPod result the photo's geometry and upscale it (the local engine does both
+/// itself), store content-addressed, then ONE transaction (new
 /// version, media points at it, job COMPLETED), then MediaUpdated and the terminal
 /// GenerationCompleted (with `mediaVersionId`) on the events exchange and to `replyTo`.
 ///
@@ -173,24 +174,50 @@ struct ResultHandler: Sendable {
         guard let sniffed = ImageSniffer.sniff(bytes) else {
             throw IngestFailure(reason: "the result at \(rendered.outputUrl) is not a PNG, JPEG, WebP or GIF image", transient: false)
         }
-        // The local engine upscales itself; a RunPod result is enlarged here.
+        // The local engine keeps the photo's geometry and upscales itself; a RunPod result (rendered
+        // at Kontext's size, the trained aspect nearest the photo's) is given the photo's size here,
+        // then enlarged.
         let factor = rendered.backend == .runpod ? rendered.options.upscale.rawValue : 1
         let maxPixels = configuration.maxPixels
+        let geometry: (width: Int, height: Int)?
+        if rendered.backend == .runpod, let source = try await store.media(rendered.mediaId)?.file {
+            geometry = Self.geometry(ofPhoto: (source.width, source.height), factor: factor, maxPixels: maxPixels)
+        } else {
+            geometry = nil
+        }
         let final: [UInt8] = try await NIOThreadPool.singleton.runIfActive {
             do {
-                // A transparent result stays transparent when enlarged.
+                // A transparent result stays transparent when resized and enlarged.
                 let decoded = try ImageCodec.decode(bytes, maxPixels: maxPixels / (factor * factor), keepAlpha: true)
-                guard factor > 1 else { return bytes }
-                let larger = try ImageCodec.upscale(
-                    decoded.pixels, width: decoded.width, height: decoded.height, bands: decoded.bands, factor: factor)
-                return try ImageCodec.encode(
-                    larger, width: decoded.width * factor, height: decoded.height * factor, bands: decoded.bands, format: .png)
+                var (pixels, width, height) = (decoded.pixels, decoded.width, decoded.height)
+                let reshaped = geometry.map { $0 != (width, height) } ?? false
+                if let geometry, reshaped {
+                    pixels = try ImageCodec.resize(
+                        pixels, width: width, height: height, bands: decoded.bands, toWidth: geometry.width, height: geometry.height, fit: .cover)
+                    (width, height) = geometry
+                }
+                guard factor > 1 || reshaped else { return bytes }
+                if factor > 1 {
+                    pixels = try ImageCodec.upscale(pixels, width: width, height: height, bands: decoded.bands, factor: factor)
+                    (width, height) = (width * factor, height * factor)
+                }
+                return try ImageCodec.encode(pixels, width: width, height: height, bands: decoded.bands, format: .png)
             } catch let error as ImagingError {
                 throw IngestFailure(reason: "the result does not decode as an image: \(error.message)", transient: false)
             }
         }
         let image = final == bytes ? sniffed : (ImageSniffer.sniff(final) ?? sniffed)
         return try files.store(final, as: image)
+    }
+
+    /// The size a RunPod result is given before its upscale by `factor`: the photo's, so the studio
+    /// shot replaces it at the same size and aspect as the local engine's would; scaled down (aspect
+    /// kept) when the upscaled result would pass `maxPixels`.
+    static func geometry(ofPhoto photo: (width: Int, height: Int), factor: Int, maxPixels: Int) -> (width: Int, height: Int)? {
+        guard photo.width > 0, photo.height > 0, factor > 0 else { return nil }
+        let budget = Double(maxPixels) / Double(factor * factor)
+        let scale = min(1, (budget / Double(photo.width * photo.height)).squareRoot())
+        return (max(1, Int(Double(photo.width) * scale)), max(1, Int(Double(photo.height) * scale)))
     }
 
     /// Downloads a result, following at most ``IngestorConfiguration/maxRedirects`` redirects, each

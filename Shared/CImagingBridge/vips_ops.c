@@ -200,30 +200,42 @@ static VipsImage *image_from_pixels(const uint8_t *pixels, int width, int height
     return failed ? NULL : tagged;
 }
 
-int CImagingBridge_downscale(const uint8_t *pixels, int width, int height, int bands, int newWidth,
-                             int newHeight, uint8_t **output, char *error, size_t errorSize) {
+int CImagingBridge_resize(const uint8_t *pixels, int width, int height, int bands, int newWidth,
+                          int newHeight, int cover, uint8_t **output, char *error, size_t errorSize) {
     *output = NULL;
     if ((bands != 3 && bands != 4) || width < 1 || height < 1 || newWidth < 1 || newHeight < 1 ||
-        newWidth > width || newHeight > height) {
-        set_error(error, errorSize, "cannot shrink %dx%dx%d to %dx%d", width, height, bands, newWidth,
+        (double)newWidth * newHeight > 400e6) {
+        set_error(error, errorSize, "cannot resize %dx%dx%d to %dx%d", width, height, bands, newWidth,
                   newHeight);
         return CImagingBridgeStatusUnsupported;
     }
     VipsImage *image = image_from_pixels(pixels, width, height, bands);
     if (!image) {
-        take_vips_error(error, errorSize, "downscale");
+        take_vips_error(error, errorSize, "resize");
         return CImagingBridgeStatusInternal;
     }
-    const char *context = "downscale";
+    const char *context = "resize";
     const int status_on_failure = CImagingBridgeStatusInternal;
+    double hscale = (double)newWidth / width, vscale = (double)newHeight / height;
+    if (cover) {
+        hscale = vscale = hscale > vscale ? hscale : vscale;
+    }
     if (bands == 4) {
         STEP(vips_premultiply(in, &next, NULL), context);
     }
-    STEP(vips_resize(in, &next, (double)newWidth / width, "vscale", (double)newHeight / height,
-                     "kernel", VIPS_KERNEL_LANCZOS3, NULL),
+    STEP(vips_resize(in, &next, hscale, "vscale", vscale, "kernel", VIPS_KERNEL_LANCZOS3, NULL),
          context);
     if (bands == 4) {
         STEP(vips_unpremultiply(in, &next, NULL), context);
+    }
+    int scaledWidth = vips_image_get_width(image), scaledHeight = vips_image_get_height(image);
+    if (scaledWidth > newWidth || scaledHeight > newHeight) {
+        // The centre, cropped to the new size on the axis that sticks out.
+        int cropWidth = scaledWidth > newWidth ? newWidth : scaledWidth;
+        int cropHeight = scaledHeight > newHeight ? newHeight : scaledHeight;
+        STEP(vips_extract_area(in, &next, (scaledWidth - cropWidth) / 2,
+                               (scaledHeight - cropHeight) / 2, cropWidth, cropHeight, NULL),
+             context);
     }
     if (vips_image_get_width(image) != newWidth || vips_image_get_height(image) != newHeight) {
         // Rounding in vips_resize: crop or pad by the odd pixel.
@@ -239,7 +251,7 @@ int CImagingBridge_downscale(const uint8_t *pixels, int width, int height, int b
     }
     if (size != (size_t)newWidth * newHeight * bands) {
         g_free(memory);
-        set_error(error, errorSize, "downscale produced %zu bytes for %dx%d", size, newWidth, newHeight);
+        set_error(error, errorSize, "resize produced %zu bytes for %dx%d", size, newWidth, newHeight);
         return CImagingBridgeStatusInternal;
     }
     *output = memory;

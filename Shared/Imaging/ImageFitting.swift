@@ -12,11 +12,20 @@ public struct FittedImage: Sendable, Equatable {
 }
 
 extension ImageCodec {
-    /// Shrinks to `newWidth` x `newHeight` (each at most the original) with Lanczos-3, premultiplied
-    /// when there is alpha.
-    public static func downscale(_ pixels: [UInt8], width: Int, height: Int, bands: Int, toWidth newWidth: Int, height newHeight: Int)
-        throws(ImagingError) -> [UInt8]
-    {
+    /// How ``resize(_:width:height:bands:toWidth:height:fit:)`` fills the new size.
+    public enum ResizeFit: Sendable {
+        /// Each axis scaled on its own (the caller kept the aspect, or wants it changed).
+        case stretch
+        /// One scale for both axes, the smallest that covers the new size; the centre is kept and
+        /// what sticks out cropped.
+        case cover
+    }
+
+    /// Resizes to `newWidth` x `newHeight` with Lanczos-3 (smaller or larger), premultiplied when
+    /// there is alpha.
+    public static func resize(
+        _ pixels: [UInt8], width: Int, height: Int, bands: Int, toWidth newWidth: Int, height newHeight: Int, fit: ResizeFit = .stretch
+    ) throws(ImagingError) -> [UInt8] {
         guard bands == 3 || bands == 4, pixels.count == width * height * bands else {
             throw ImagingError(.unsupported, "expected \(width)x\(height)x\(bands) bytes, got \(pixels.count)")
         }
@@ -24,8 +33,8 @@ extension ImageCodec {
         var output: UnsafeMutablePointer<UInt8>?
         try pixels.withUnsafeBufferPointer { (input) throws(ImagingError) in
             try bridgeCall {
-                CImagingBridge_downscale(input.baseAddress!, Int32(width), Int32(height), Int32(bands), Int32(newWidth), Int32(newHeight),
-                                         &output, $0, $1)
+                CImagingBridge_resize(input.baseAddress!, Int32(width), Int32(height), Int32(bands), Int32(newWidth), Int32(newHeight),
+                                      fit == .cover ? 1 : 0, &output, $0, $1)
             }
         }
         return takeBuffer(output, count: newWidth * newHeight * bands)
@@ -62,7 +71,7 @@ extension ImageCodec {
             let newHeight = max(1, min(decoded.height, Int((Double(decoded.height) * scale).rounded())))
             let pixels = newWidth == decoded.width && newHeight == decoded.height
                 ? decoded.pixels
-                : try downscale(decoded.pixels, width: decoded.width, height: decoded.height, bands: decoded.bands,
+                : try resize(decoded.pixels, width: decoded.width, height: decoded.height, bands: decoded.bands,
                                 toWidth: newWidth, height: newHeight)
             let format: OutputFormat = decoded.bands == 4 ? .png : .jpeg
             let encoded = try encode(pixels, width: newWidth, height: newHeight, bands: decoded.bands, format: format)

@@ -20,6 +20,25 @@ struct FittingTests {
         return pixels
     }
 
+    /// `cover` keeps one scale for both axes and the centre; `stretch` scales each axis; both enlarge too.
+    @Test func resizeCoversOrStretchesAndEnlarges() throws {
+        // 64x48: the left half opaque, the right half transparent; red grows left to right.
+        let source = photo(width: 64, height: 48, bands: 4)
+        let covered = try ImageCodec.resize(source, width: 64, height: 48, bands: 4, toWidth: 480, height: 480, fit: .cover)
+        #expect(covered.count == 480 * 480 * 4)
+        // Scaled by 10 to 640x480, then the centre 480 columns: the old x = 32 edge lands at 240.
+        func alpha(_ x: Int, _ y: Int) -> UInt8 { covered[(y * 480 + x) * 4 + 3] }
+        #expect(alpha(200, 240) == 255 && alpha(280, 240) == 0, "the edge at the centre: \(alpha(200, 240)) \(alpha(280, 240))")
+        // The left 80 columns (8 of the source's) were cropped: red starts near the source's x = 8 (32).
+        #expect((25...40).contains(covered[(240 * 480) * 4]), "\(covered[(240 * 480) * 4])")
+        let stretched = try ImageCodec.resize(source, width: 64, height: 48, bands: 4, toWidth: 480, height: 480)
+        #expect(stretched.count == 480 * 480 * 4)
+        #expect(stretched[(240 * 480) * 4] < 10, "nothing cropped: the darkest column stays")
+        let smaller = try ImageCodec.resize(source, width: 64, height: 48, bands: 4, toWidth: 16, height: 16, fit: .cover)
+        #expect(smaller.count == 16 * 16 * 4)
+        #expect(throws: ImagingError.self) { try ImageCodec.resize(source, width: 64, height: 48, bands: 4, toWidth: 0, height: 10) }
+    }
+
     @Test func aSmallJPEGTravelsAsItIs() throws {
         let jpeg = try ImageCodec.encode(photo(width: 640, height: 480), width: 640, height: 480, bands: 3, format: .jpeg)
         let fitted = try ImageCodec.fit(jpeg, maxSide: 1024, maxBytes: 7_000_000, maxPixels: 100_000_000)

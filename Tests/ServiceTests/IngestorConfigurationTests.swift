@@ -36,4 +36,38 @@ struct IngestorConfigurationTests {
         #expect(!other.allows(try url("http://127.0.0.1:8090/r.png"), from: .local), "the default is replaced")
         #expect(other.allowedHostsText(for: .runpod).contains("results.example.com:8443"))
     }
+
+    /// Results of RunPod jobs may come from the RunPod endpoint's own origin, exactly: scheme, host, port.
+    @Test func theRunPodEndpointsOwnOriginIsTrustedForRunPodJobs() throws {
+        let standard = try IngestorConfiguration.fromEnvironment(EnvironmentVariables([:]))
+        #expect(standard.allows(try url("https://api.runpod.ai/v2/x/results/a.png"), from: .runpod))
+        #expect(!standard.allows(try url("http://api.runpod.ai/v2/x/results/a.png"), from: .runpod))
+        let own = try IngestorConfiguration.fromEnvironment(EnvironmentVariables([
+            "RUNPOD_ENDPOINT_URL": "http://127.0.0.1:7001/v2/flux", "INGEST_ALLOWED_HOSTS": "127.0.0.1:8090",
+        ]))
+        #expect(own.allows(try url("http://127.0.0.1:7001/results/a.png"), from: .runpod))
+        #expect(!own.allows(try url("http://127.0.0.1:7001/results/a.png"), from: .local), "for RunPod jobs only")
+        #expect(!own.allows(try url("http://127.0.0.1:7002/results/a.png"), from: .runpod), "another port")
+        #expect(!own.allows(try url("https://127.0.0.1:7001/results/a.png"), from: .runpod), "another scheme")
+        #expect(!own.allows(try url("https://api.runpod.ai/v2/x/results/a.png"), from: .runpod), "the default endpoint is replaced")
+        #expect(own.allowedHostsText(for: .runpod).contains("http://127.0.0.1:7001"))
+        #expect(throws: ConfigurationError.self) {
+            try IngestorConfiguration.fromEnvironment(EnvironmentVariables(["RUNPOD_ENDPOINT_URL": "ftp://x/v2/y"]))
+        }
+    }
+}
+
+/// The size a RunPod result is given before its upscale: the photo's, within the pixel limit.
+@Suite("RunPod result geometry")
+struct ResultGeometryTests {
+    @Test func thePhotosSizeUnlessTheUpscaledResultWouldPassTheLimit() throws {
+        let photo = try #require(ResultHandler.geometry(ofPhoto: (1600, 1200), factor: 1, maxPixels: 100_000_000))
+        #expect(photo == (1600, 1200))
+        let doubled = try #require(ResultHandler.geometry(ofPhoto: (1600, 1200), factor: 2, maxPixels: 100_000_000))
+        #expect(doubled == (1600, 1200), "the upscale comes after, from the photo's size")
+        let capped = try #require(ResultHandler.geometry(ofPhoto: (8000, 6000), factor: 4, maxPixels: 100_000_000))
+        #expect(capped.width * capped.height * 16 <= 100_000_000, "\(capped)")
+        #expect(abs(Double(capped.width) / Double(capped.height) - 4.0 / 3.0) < 0.01, "the aspect is kept: \(capped)")
+        #expect(ResultHandler.geometry(ofPhoto: (0, 10), factor: 1, maxPixels: 100) == nil)
+    }
 }

@@ -85,15 +85,18 @@ extension SystemSuites {
                 var forged = image
                 forged.replaceSubrange(forged.index(before: forged.endIndex)..., with: forged.hasSuffix("0") ? "1" : "0")
                 #expect(try await HTTPProbe.send(.GET, forged).status == 403, "a tampered signature is refused")
-                // RunPod does not upscale: the ingestor did (2x of the 64x48 result), and the
-                // result's transparency survived it.
+                // The result keeps the photo's geometry, as the local engine's: the 64x48 render
+                // is given the square photo's 1024x1024 (its centre kept), then RunPod does not
+                // upscale, so the ingestor did (2x); the result's transparency survived both.
                 let media = try #require(happyDone["media"] as? [String: Any])
-                #expect(media["width"] as? Int == 128 && media["height"] as? Int == 96, "\(media)")
-                let stored = try ImageCodec.decode(happyFile.body, maxPixels: 128 * 96, keepAlpha: true)
+                #expect(media["width"] as? Int == 2048 && media["height"] as? Int == 2048, "\(media)")
+                let stored = try ImageCodec.decode(happyFile.body, maxPixels: 2048 * 2048, keepAlpha: true)
                 #expect(stored.bands == 4, "the enlarged result keeps its alpha")
-                if stored.bands == 4, stored.width == 128 {
-                    func alpha(_ x: Int, _ y: Int) -> UInt8 { stored.pixels[(y * 128 + x) * 4 + 3] }
-                    #expect(alpha(10, 50) == 255 && alpha(120, 50) == 0, "opaque stays opaque, transparent stays transparent")
+                if stored.bands == 4, stored.width == 2048 {
+                    // The product's right edge (x = 42 of 64) lands at about 2 x (42 x 1024/48 - 171) = 1450.
+                    func alpha(_ x: Int, _ y: Int) -> UInt8 { stored.pixels[(y * 2048 + x) * 4 + 3] }
+                    #expect(alpha(100, 1000) == 255 && alpha(1300, 1000) == 255, "opaque stays opaque")
+                    #expect(alpha(1600, 1000) == 0 && alpha(2040, 1000) == 0, "transparent stays transparent")
                 }
 
                 // 5xx on /status: retried; `output.result` is accepted like `image_url`.
@@ -233,6 +236,9 @@ extension SystemSuites {
                 // Kontext's size follows the photo: square for the square one, 4:3 for this one.
                 #expect(standIn.runs("default")[0].body["input"]?["size"] == "1024*1024")
                 #expect(standIn.runs("default")[1].body["input"]?["size"] == "1184*880")
+                // ... and the result comes back with the photo's geometry: 1600x1200, 4:3.
+                let secondMedia = try #require(second["media"] as? [String: Any])
+                #expect(secondMedia["width"] as? Int == 1600 && secondMedia["height"] as? Int == 1200, "\(secondMedia)")
 
                 // `url`: the signed link; the worker's first download fails, the job is submitted again.
                 let changed = try await system.call(.PUT, "/api/ai-image/settings", json: #"{"runpodImageDelivery": "url"}"#)

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Testing
 import TestSupport
 
@@ -113,5 +114,35 @@ extension SystemSuites {
             }
             await standIn.stop()
         }
+    }
+}
+
+extension SystemSuites.RunPodSwitchTests {
+    /// Issue 20's "done when": from the defaults, with only the RunPod endpoint pointed at the
+    /// stand-in (one variable, read by every service as `make up` passes it), switching to RunPod
+    /// with a key completes a job: the photo goes inline (the gateway is on loopback), the result
+    /// comes from the endpoint's origin, and it has the photo's geometry.
+    @Test func onlyTheEndpointAndAKeyAreNeeded() async throws {
+        let standIn = try await RunPodStandIn(
+            scenarios: ["default": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.025])]], fetchesInput: true)],
+            acceptedKeys: [Self.good])
+        try await CycloramaSystem.run(without: ["local-engine"], overrides: [
+            "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL]
+        ]) { system in
+            let put = try await system.call(
+                .PUT, "/api/ai-image/settings", json: #"{"aiImageBackend": "runpod", "runpodApiKey": "\#(Self.good)"}"#)
+            #expect(put.status == 200, "\(put.text)")
+            let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+            let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
+            let done = try await system.waitForTerminal(jobId)
+            #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
+            #expect(done["backend"] as? String == "runpod" && done["cost"] as? Double == 0.025)
+            let image = try #require(standIn.runs("default").first?.body["input"]?["image"]?.stringValue)
+            #expect(image.hasPrefix("data:image/"), "inline: \(image.prefix(40))")
+            let media = try #require(done["media"] as? [String: Any])
+            let photo = try ImageCodec.decodeRGB(try Samples.bytes("dev05", "input.jpg"), maxPixels: 50_000_000)
+            #expect(media["width"] as? Int == photo.width && media["height"] as? Int == photo.height, "\(media)")
+        }
+        await standIn.stop()
     }
 }

@@ -64,7 +64,10 @@ public final class CycloramaSystem: Sendable {
                 "DISPATCH_LEASES_KEY": "cyclorama:test:\(vhost):leases",
                 "DISPATCH_POLL_INITIAL_MS": "100", "DISPATCH_POLL_MAX_MS": "500",
             ],
-            "result-ingestor": ["MEDIA_ROOT": scratch.appendingPathComponent("media").path, "INGEST_ALLOWED_HOSTS": engine],
+            "result-ingestor": [
+                "MEDIA_ROOT": scratch.appendingPathComponent("media").path, "INGEST_ALLOWED_HOSTS": engine,
+                "RUNPOD_ENDPOINT_URL": runpodEndpoint,
+            ],
             "api-gateway": [
                 "CYCLORAMA_ADMIN_TOKEN_FILE": tokenFile.path, "MEDIA_ROOT": scratch.appendingPathComponent("media").path,
                 "RUNPOD_ENDPOINT_URL": runpodEndpoint,

@@ -51,11 +51,12 @@ int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels, in
 int CImagingBridge_upscale(const uint8_t *pixels, int width, int height, int bands, int factor,
                            uint8_t *_Nullable *_Nonnull output, char *error, size_t errorSize);
 
-/// Shrinks to `newWidth` x `newHeight` (each at most the original) with Lanczos-3, premultiplied
-/// when `bands` is 4. `*output` is malloc'd.
-int CImagingBridge_downscale(const uint8_t *pixels, int width, int height, int bands, int newWidth,
-                             int newHeight, uint8_t *_Nullable *_Nonnull output, char *error,
-                             size_t errorSize);
+/// Resizes to `newWidth` x `newHeight` with Lanczos-3, premultiplied when `bands` is 4. With
+/// `cover` 0 each axis is scaled on its own; with 1 both by the same factor, the smallest that
+/// covers the new size, and the centre is kept (what sticks out is cropped). `*output` is malloc'd.
+int CImagingBridge_resize(const uint8_t *pixels, int width, int height, int bands, int newWidth,
+                          int newHeight, int cover, uint8_t *_Nullable *_Nonnull output, char *error,
+                          size_t errorSize);
 
 /// Output formats for CImagingBridge_encode.
 typedef enum {
