@@ -18,6 +18,8 @@ extension SystemSuites {
                 "expired": .init(jobs: [[.inQueue, .http(404)], [.completed(["image_url": "$RESULT", "cost": 0.03])]]),
                 "empty": .init(jobs: [[.inProgress(nil), .completed(nil)]]),
                 "broken": .init(jobs: [[.failed(#"{"error_type": "OOM", "error_message": "CUDA out of memory"}"#)]]),
+                "refused": .init(jobs: [[.completed(nil)]], refusedAtRun: "Invalid image URL"),
+                "running": .init(jobs: [[.inQueue, .running, .running, .completed(["image_url": "$RESULT"])]]),
                 "redirected": .init(jobs: [[.completed(["image_url": "$REDIRECTED"])]]),
                 "away": .init(jobs: [[.completed(["image_url": "$REDIRECTED_AWAY"])]]),
             ])
@@ -50,6 +52,8 @@ extension SystemSuites {
                 let broken = try await system.waitForTerminal(try await start("broken"))
                 let redirected = try await system.waitForTerminal(try await start("redirected"))
                 let away = try await system.waitForTerminal(try await start("away"))
+                let refused = try await system.waitForTerminal(try await start("refused"))
+                let running = try await system.waitForTerminal(try await start("running"))
 
                 // 429 on /run twice, then accepted: retried with backoff; the result and its cost recorded.
                 #expect(happyDone["status"] as? String == "COMPLETED", "\(happyDone)\n\(system.logs())")
@@ -127,8 +131,21 @@ extension SystemSuites {
                 #expect(brokenError["code"] as? String == "backend_failed")
                 #expect((brokenError["message"] as? String)?.contains("CUDA out of memory") == true, "\(brokenError)")
 
+                // A /run answered 400 with a FAILED job ends the job at once with RunPod's message,
+                // never submitted again.
+                #expect(refused["status"] as? String == "FAILED")
+                let refusedError = try #require(refused["error"] as? [String: Any])
+                #expect(refusedError["code"] as? String == "backend_failed")
+                #expect((refusedError["message"] as? String)?.contains("Invalid image URL") == true, "\(refusedError)")
+                #expect(standIn.runs("refused").count == 1)
+
+                // RUNNING is followed as IN_PROGRESS, without a warning.
+                #expect(running["status"] as? String == "COMPLETED", "\(running)")
+                #expect(standIn.runs("running").count == 1)
+                #expect(system.process("runpod-dispatcher")?.log().contains("unknown backend status") == false)
+
                 let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
-                #expect(versions.count == 5, "the upload plus the four completed jobs, once each")
+                #expect(versions.count == 6, "the upload plus the five completed jobs, once each")
             }
             await standIn.stop()
         }

@@ -32,6 +32,8 @@ public final class RunPodStandIn: Sendable {
     public enum Reply: Sendable {
         case inQueue
         case inProgress(String?)
+        /// What some of RunPod's pages call IN_PROGRESS: status `RUNNING`.
+        case running
         /// COMPLETED with this output; `nil` output means COMPLETED without one. `"$RESULT"` in
         /// `image_url` becomes this server's result URL for the job, `"$FILES/<name>"` one of its fixed
         /// files (`not-an-image.png`, `large.jpg`).
@@ -61,11 +63,14 @@ public final class RunPodStandIn: Sendable {
         public var webhookCalls = 1
         /// Download `input.image` before running, failing the job when that fails.
         public var fetchesInput = false
+        /// `/run` answers HTTP 400 with a FAILED job carrying this error, as RunPod does for an input it refuses.
+        public var refusedAtRun: String?
 
         public init(
             runRejections: [Int] = [], jobs: [[Reply]], firstDownloadDelay: Duration? = nil, webhookCalls: Int = 1,
-            fetchesInput: Bool = false
+            fetchesInput: Bool = false, refusedAtRun: String? = nil
         ) {
+            self.refusedAtRun = refusedAtRun
             self.runRejections = runRejections
             self.jobs = jobs
             self.firstDownloadDelay = firstDownloadDelay
@@ -349,6 +354,14 @@ private final class Core: Sendable {
             }
             return Self.json(storm, ["error": .string("rate limited or unavailable (a storm of \(storm))")])
         }
+        if let refusal = scenario.refusedAtRun {
+            let count = state.withLock { s in
+                s.runs[name, default: []].append(call)
+                s.runOrder.append(call)
+                return s.runs[name]!.count
+            }
+            return Self.json(400, ["id": .string("refused-\(name)-\(count)"), "status": "FAILED", "error": .string(refusal)])
+        }
         let loseAnswer = faults.withLock { f in
             guard f.loseRunAnswers > 0 else { return false }
             f.loseRunAnswers -= 1
@@ -522,6 +535,7 @@ private final class Core: Sendable {
         case .inQueue: job = ["id": .string(id), "status": "IN_QUEUE", "delayTime": 12]
         case .inProgress(let progress):
             job = ["id": .string(id), "status": "IN_PROGRESS", "delayTime": 40, "output": progress.map { ["progress": .string($0)] } ?? .null]
+        case .running: job = ["id": .string(id), "status": "RUNNING", "delayTime": 40]
         case .holdUntilReleased, .completed, .runFor, .runBetween:
             var output: JSONValue = ["image_url": "$RESULT", "cost": 0.025]
             if case .completed(let given) = reply { output = given ?? .null }
