@@ -19,12 +19,35 @@ func buildSettingsService(
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: Routing.Queue.settingsRequests, prefetch: 16, logger: host.logger,
-            decode: decodeDelivery(SettingsRequest.self),
-            handle: { request, delivery in
+            decode: SettingsDelivery.decode,
+            handle: { received, delivery in
                 try await database.waitUntilReady()
-                return try await responder.answer(request, replyTo: delivery.replyTo)
+                switch received {
+                case .request(let request): return try await responder.answer(request, replyTo: delivery.replyTo)
+                case .refused(let request, let error): return try await responder.refuse(request, error, replyTo: delivery.replyTo)
+                }
             }))
     return host
+}
+
+/// What the settings queue delivers: a valid request, or one that failed validation but can be
+/// answered (it reads as a request and says where to answer): its refusal is sent as a reply, as
+/// every refusal of a request/reply is; only what cannot be answered is dead-lettered.
+enum SettingsDelivery: Sendable {
+    case request(SettingsRequest)
+    case refused(SettingsRequest, MessageDecodingError)
+
+    @Sendable static func decode(_ delivery: Delivery) throws -> SettingsDelivery {
+        do throws(MessageDecodingError) {
+            return .request(try MessageDecoder.decode(SettingsRequest.self, from: delivery.body))
+        } catch {
+            guard let replyTo = delivery.replyTo, !replyTo.isEmpty,
+                  let request = try? MessageDecoder.decodeUnvalidated(SettingsRequest.self, from: delivery.body),
+                  !request.correlationId.isEmpty
+            else { throw InvalidMessage(reason: error.description) }
+            return .refused(request, error)
+        }
+    }
 }
 
 /// Answers settings requests: stores updates (validated by ``SettingsCatalog``, secrets sealed with
@@ -50,6 +73,18 @@ struct SettingsRequestResponder: Sendable {
             settings: try await selectedSettings(keys: request.keys),
             errors: errors)
         // The default exchange routes by queue name straight to the requester's reply queue.
+        try await broker.publish(reply, to: ReplyAddress(exchange: "", routingKey: replyTo))
+        return .done
+    }
+
+    /// Answers a request that failed validation with the refusal (`errors`, nothing stored) and the
+    /// current settings, so its requester can show why at once instead of waiting for a timeout.
+    func refuse(_ request: SettingsRequest, _ error: MessageDecodingError, replyTo: String?) async throws -> HandlingOutcome {
+        guard let replyTo, !replyTo.isEmpty else { return .deadLetter(reason: error.description) }
+        logger.info("settings request refused", metadata: ["field": "\(error.field)", "reason": "\(error.reason)"])
+        let reply = SettingsReply(
+            correlationId: request.correlationId, requestMessageId: request.messageId,
+            settings: try await selectedSettings(keys: nil), errors: [error.field.isEmpty ? "request" : error.field: error.reason])
         try await broker.publish(reply, to: ReplyAddress(exchange: "", routingKey: replyTo))
         return .done
     }

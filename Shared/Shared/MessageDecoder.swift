@@ -80,6 +80,26 @@ public enum MessageDecoder {
         return try body(M.self, data)
     }
 
+    /// Decodes a message that must be of type `M` without validating its fields: for a request/reply
+    /// consumer that answers a request which failed ``decode(_:from:)``'s validation with the refusal,
+    /// instead of dead-lettering a message it can answer. Never handle what this returns as valid.
+    public static func decodeUnvalidated<M: CycloramaMessage>(_: M.Type, from bytes: [UInt8]) throws(MessageDecodingError) -> M {
+        let data = Data(bytes)
+        let type = try header(of: data)
+        guard type == M.messageType else {
+            throw MessageDecodingError(
+                .unexpectedType, field: "type",
+                reason: "expected \(M.messageType.rawValue); got \(type.rawValue)", messageType: type.rawValue)
+        }
+        do {
+            return try MessageCoding.makeDecoder().decode(M.self, from: data)
+        } catch let error as DecodingError {
+            throw MessageDecodingError(error, messageType: M.messageType.rawValue)
+        } catch {
+            throw MessageDecodingError(.malformedJSON, field: "", reason: "\(error)", messageType: M.messageType.rawValue)
+        }
+    }
+
     /// Data convenience for ``decode(_:from:)``.
     public static func decode<M: CycloramaMessage>(_ type: M.Type, from data: Data) throws(MessageDecodingError) -> M {
         try decode(type, from: [UInt8](data))

@@ -78,6 +78,37 @@ struct SettingsServiceTests {
         await broker.delete()
     }
 
+    /// A request that fails validation but says where to answer gets its refusal as a reply at once
+    /// (the gateway shows it as a 400); it is not dead-lettered, and nothing is stored.
+    @Test func anInvalidRequestWithAReplyQueueIsAnsweredWithItsRefusal() async throws {
+        let broker = try await Self.ownVirtualHost()
+        let database = try await TemporaryDatabase.create()
+        let service = try ServiceProcess(
+            "settings-service", port: freePort(), environment: ["DATABASE_URL": database.url, "AMQP_URL": broker.url])
+        #expect(await service.waitUntilHealthy(timeout: .seconds(45)) == 200, "log:\n\(service.log())")
+        let replies = BrokerProbe.replyQueue()
+        let probe = try await BrokerProbe(queues: [replies], url: broker.url)
+
+        // An update with an empty key (what schemathesis sent as {"": 2.0}), as raw JSON: our own
+        // publisher would refuse to send it.
+        let correlationId = UUID().uuidString
+        let body = #"{"type": "cyclorama.settings.request", "schemaVersion": 1, "messageId": "\#(UUID().uuidString)", "#
+            + #""correlationId": "\#(correlationId)", "occurredAt": "2026-12-04T10:00:00.000Z", "updates": {"": "2.0"}}"#
+        try await probe.publish(
+            Array(body.utf8), exchange: Routing.Exchange.commands, routingKey: Routing.Key.settingsRequest, replyTo: replies.name)
+        let answers = try await probe.collect(1, on: replies.name, timeout: .seconds(15))
+        let reply = try MessageDecoder.decode(SettingsReply.self, from: try #require(answers.first, "log:\n\(service.log())").body)
+        #expect(reply.correlationId == correlationId)
+        #expect(reply.errors?["updates"] == "must not be empty", "\(reply.errors ?? [:])")
+        #expect(reply.settings["aiImageDefaultShadow"] == "soft", "the settings as they are")
+        #expect(try await probe.deadLettered(from: Routing.Queue.settingsRequests, containing: correlationId, timeout: .seconds(2)) == nil)
+
+        await probe.close()
+        _ = await service.stop()
+        await database.drop()
+        await broker.delete()
+    }
+
     @Test func anUpdateThatComesAfterItsRequesterStoppedWaitingIsNotApplied() async throws {
         let broker = try await Self.ownVirtualHost()
         let amqpURL = broker.url

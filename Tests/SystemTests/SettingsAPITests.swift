@@ -35,6 +35,8 @@ extension SystemSuites {
                     (#"{"aiImageBackend": "gpu"}"#, "aiImageBackend"),
                     (#"{"aiImageNonsense": "1"}"#, "aiImageNonsense"),
                     (#"{"runpodApiKey": "has spaces in it"}"#, "runpodApiKey"),
+                    // Refused by the message's own validation: answered too, not a 503 after a timeout.
+                    (#"{"": 2.0}"#, "updates"),
                 ]
                 for (body, field) in refused {
                     let answer = try await system.call(.PUT, "/api/ai-image/settings", json: body)
