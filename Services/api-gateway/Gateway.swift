@@ -54,7 +54,9 @@ func buildGateway(
         media: store, files: MediaFiles(root: gateway.mediaRoot), variations: VariationStore(client: database.client),
         intake: intake, queueDeadline: gateway.queueDeadline, settings: settingsClient, logger: host.logger)
     let webhooks = WebhookController(ledger: ledger, broker: host.broker, logger: host.logger)
+    let allowedMethods = AllowedMethods(openAPI: OpenAPIRoute.bytes)
     host.addRoutes { router in
+        router.add(middleware: MethodNotAllowedMiddleware(allowed: allowedMethods))
         router.get("/media/:id/file", use: media.signedFile)
         webhooks.addRoutes(to: router)
         router.get("/api/openapi.json", use: OpenAPIRoute.serve)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import Testing
 import TestSupport
 
@@ -115,5 +116,26 @@ struct MediaAPITests {
         #expect(missing.status == 404)
         #expect(try missing.json()["error"] != nil, "the JSON error shape")
         #expect(try await gateway.call(.GET, "/ui/..%2Fopenapi.json", token: "").status == 404, "only the UI's own files")
+    }
+
+    /// A method a documented path does not take is 405 with `Allow` (the methods the OpenAPI
+    /// document gives it); an unknown path and a handler's own 404 stay 404.
+    @Test func anUndeclaredMethodIs405WithAllow() async throws {
+        let gateway = try await GatewayFixture.start()
+        defer { Task { await gateway.stop() } }
+        let cases: [(HTTPMethod, String, String)] = [
+            (.RAW(value: "TRACE"), "/metrics", "GET"),
+            (.DELETE, "/api/ai-image/settings", "GET, PUT"),
+            (.PATCH, "/api/media/\(UUID().uuidString)", "DELETE, GET"),
+            (.PUT, "/api/ai-image/variations/\(UUID().uuidString)/choose", "POST"),
+        ]
+        for (method, path, allow) in cases {
+            let answer = try await gateway.call(method, path)
+            #expect(answer.status == 405, "\(method) \(path): \(answer.status) \(answer.text)")
+            #expect(answer.header("allow") == allow, "\(method) \(path): \(answer.header("allow") ?? "-")")
+            #expect(try answer.json()["error"] != nil, "the JSON error shape")
+        }
+        #expect(try await gateway.call(.GET, "/api/no-such-thing").status == 404)
+        #expect(try await gateway.call(.GET, "/api/media/\(UUID().uuidString)").status == 404, "a handler's 404 stays")
     }
 }
