@@ -155,6 +155,34 @@ extension SystemSuites {
             #expect(stored?["aiImageInferenceSteps"] as? String == "32")
             try await browser.click("#settings-form [data-close]")
 
+            // The settings dialog fits a laptop's and a phone's window: nothing wider than the dialog,
+            // every label inside it, the close and Save buttons in view (the content scrolls between).
+            for (width, height) in [(1366, 757), (1366, 900), (390, 844)] {
+                try await browser.setWindowSize(width: width, height: height)
+                try await browser.click("#open-settings")
+                _ = try await browser.waitFor("#s-steps")
+                let problems = try await browser.execute("""
+                    const dialog = document.querySelector('#settings-modal');
+                    const box = dialog.getBoundingClientRect();
+                    const problems = [];
+                    if (dialog.scrollWidth > dialog.clientWidth + 1) problems.push(`content ${dialog.scrollWidth} px wide in ${dialog.clientWidth} px`);
+                    if (box.top < -1 || box.bottom > innerHeight + 1) problems.push(`the dialog (${box.top}–${box.bottom}) is taller than the window`);
+                    for (const element of dialog.querySelectorAll('label, input, select')) {
+                        const r = element.getBoundingClientRect();
+                        if (r.left < box.left - 1 || r.right > box.right + 1) problems.push(`${element.textContent.trim() || element.name} is cut (${r.left}–${r.right})`);
+                    }
+                    for (const css of ['[data-close]', 'footer button[type=submit]']) {
+                        const r = dialog.querySelector(css).getBoundingClientRect();
+                        if (r.top < box.top - 1 || r.bottom > box.bottom + 1 || r.right > box.right + 1) problems.push(`${css} out of view`);
+                    }
+                    return problems;
+                    """)
+                #expect(problems.arrayValue?.isEmpty == true, "\(width)x\(height): \(problems)")
+                try await browser.screenshot("08-settings-\(width)x\(height)")
+                try await browser.click("#settings-form [data-close]")
+            }
+            try await browser.setWindowSize(width: 1280, height: 1000)
+
             // The RunPod key: typed hidden, shown on request, saved, then only masked.
             let key = "rpa_BROWSERTEST0123456789abcdefWXYZ"
             try await browser.click("#open-keys")

@@ -77,6 +77,11 @@ public final class Browser: @unchecked Sendable {
 
     // MARK: Commands
 
+    /// Resizes the browser window (the viewport follows), as a laptop or a phone would be.
+    public func setWindowSize(width: Int, height: Int) async throws {
+        _ = try await command(.POST, "/window/rect", ["width": .int(width), "height": .int(height)])
+    }
+
     public func go(_ url: String) async throws {
         _ = try await command(.POST, "/url", ["url": .string(url)])
     }
