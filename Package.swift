@@ -61,7 +61,6 @@ let package = Package(
             name: "Imaging",
             dependencies: [
                 "CImagingBridge",
-                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Shared/Imaging", swiftSettings: swiftSettings),
         /// The message contract: every command and event, routing names, validation.
@@ -75,8 +74,6 @@ let package = Package(
             name: "Messaging",
             dependencies: [
                 "CRabbitMQ",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -102,11 +99,27 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Shared/Database", swiftSettings: swiftSettings),
-        /// What every executable needs: configuration, logging, /healthz, /metrics, lifecycle.
+        /// What every executable needs, without a client of any server: configuration, logging and
+        /// metrics bootstrap, lifecycle, `/healthz` and `/metrics`, the JSON error shape, backoff,
+        /// timeouts, digests. The local engine needs nothing more.
+        .target(
+            name: "ServiceCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Shared/ServiceCore", swiftSettings: swiftSettings),
+        /// What the services on the broker share: the host (broker, Redis, PostgreSQL), the message
+        /// consumer and topology, the settings client, ending a job, media files and signed links,
+        /// secrets, the outage rules.
         .target(
             name: "ServiceSupport",
             dependencies: [
-                "Shared", "Messaging", "Redis", "Database",
+                "ServiceCore", "Shared", "Messaging", "Redis", "Database",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -123,37 +136,36 @@ let package = Package(
         .executableTarget(
             name: "ApiGateway",
             dependencies: [
-                "ServiceSupport", "Database", "RunPod",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ServiceCore", "ServiceSupport", "Database", "RunPod",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Services/api-gateway", resources: [.copy("Resources/openapi.json"), .copy("Resources/web")], swiftSettings: swiftSettings),
         .executableTarget(
-            name: "PromptService", dependencies: ["ServiceSupport", "Database", "RunPod"],
+            name: "PromptService", dependencies: ["ServiceCore", "ServiceSupport", "Database", "RunPod"],
             path: "Services/prompt-service", swiftSettings: swiftSettings),
         .executableTarget(
             name: "RunPodDispatcher",
             dependencies: [
-                "ServiceSupport", "Database", "Messaging", "RunPod", "Imaging",
+                "ServiceCore", "ServiceSupport", "Database", "Messaging", "RunPod", "Imaging",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/runpod-dispatcher", swiftSettings: swiftSettings),
         .executableTarget(
             name: "ResultIngestor",
             dependencies: [
-                "ServiceSupport", "Imaging", "RunPod",
+                "ServiceCore", "ServiceSupport", "Imaging", "RunPod",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/result-ingestor", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "SettingsService", dependencies: ["ServiceSupport"],
+            name: "SettingsService", dependencies: ["ServiceCore", "ServiceSupport"],
             path: "Services/settings-service", swiftSettings: swiftSettings),
 
         .executableTarget(
             name: "LocalEngine",
             dependencies: [
-                "Imaging", "ServiceSupport", "Shared", "RunPod",
+                "Imaging", "ServiceCore", "Shared", "RunPod",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/local-engine", swiftSettings: swiftSettings),
@@ -190,7 +202,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "ServiceSupport", "Database", "Shared", "Imaging",
+                "ServiceCore", "ServiceSupport", "Database", "Shared", "Imaging",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -223,7 +235,7 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ResultIngestor", "ApiGateway", "Database", "ServiceSupport", "RunPod",
+                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ResultIngestor", "ApiGateway", "Database", "ServiceCore", "ServiceSupport", "RunPod",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

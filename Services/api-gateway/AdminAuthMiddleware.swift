@@ -1,5 +1,6 @@
 import Database
 import Hummingbird
+import ServiceCore
 import ServiceSupport
 
 /// Requires `Authorization: Bearer <token>` of an ADMIN token on every route behind it.

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import ServiceCore
 import ServiceSupport
 
 /// The admin media manager: plain HTML, CSS and JavaScript modules from `Resources/web`, served at

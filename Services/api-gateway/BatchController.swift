@@ -5,6 +5,7 @@ import Logging
 import Messaging
 import Redis
 import ServiceLifecycle
+import ServiceCore
 import ServiceSupport
 import Shared
 

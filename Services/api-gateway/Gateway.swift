@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Prometheus
 import RunPod
+import ServiceCore
 import ServiceSupport
 import Shared
 

@@ -2,6 +2,7 @@ import Database
 import Foundation
 import PostgresNIO
 import RunPod
+import ServiceCore
 import ServiceSupport
 
 /// Settings particular to the gateway, from environment variables.

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import Messaging
 import Redis
+import ServiceCore
 import ServiceSupport
 import Shared
 

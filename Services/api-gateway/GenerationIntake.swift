@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Messaging
+import ServiceCore
 import ServiceSupport
 import Shared
 

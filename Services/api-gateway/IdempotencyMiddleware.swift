@@ -2,6 +2,7 @@ import Crypto
 import Database
 import HTTPTypes
 import Hummingbird
+import ServiceCore
 import ServiceSupport
 
 /// `Idempotency-Key` on every POST behind it: the first request with a key runs and its answer is

@@ -2,6 +2,7 @@ import Database
 import Foundation
 import Hummingbird
 import Logging
+import ServiceCore
 import ServiceSupport
 import Shared
 import Synchronization

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Messaging
 import Redis
+import ServiceCore
 import ServiceSupport
 import Shared
 

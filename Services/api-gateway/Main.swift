@@ -1,4 +1,5 @@
 import Logging
+import ServiceCore
 import ServiceSupport
 
 /// api-gateway: the HTTP API, auth, uploads and the admin UI. This build serves /healthz and

@@ -1,6 +1,7 @@
 import Database
 import Foundation
 import Hummingbird
+import ServiceCore
 import ServiceSupport
 import Shared
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ServiceCore
 import ServiceSupport
 
 /// The methods each path of the OpenAPI document takes, read from the document itself, so a

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ServiceCore
 import ServiceSupport
 
 /// `GET /api/openapi.json`: the OpenAPI 3 document of this API (`Resources/openapi.json`), which the

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import RunPod
+import ServiceCore
 import ServiceSupport
 import Shared
 

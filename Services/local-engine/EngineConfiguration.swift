@@ -1,5 +1,5 @@
 import Foundation
-import ServiceSupport
+import ServiceCore
 
 /// The local engine's own settings, read from environment variables (the shared ones — `HTTP_HOST`,
 /// `HTTP_PORT` (default 8090), `LOG_LEVEL`, `SHUTDOWN_GRACE_SECONDS` — are in ``ServiceConfiguration``).

@@ -3,7 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import ServiceSupport
+import ServiceCore
 
 /// The RunPod serverless protocol under `/v2/{endpointId}/` (any endpoint id is accepted), plus
 /// `GET /v2/{endpointId}/results/{id}.{format}` serving finished images (no key needed: the id is

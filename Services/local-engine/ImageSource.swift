@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import ServiceSupport
+import ServiceCore
 
 /// Gets the bytes of `input.image`: decodes a `data:image/...;base64,` URI, or downloads an http(s) URL
 /// from an allowed host with a size cap and a timeout. Nothing else (`file://`, other schemes, other

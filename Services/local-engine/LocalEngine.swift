@@ -5,7 +5,7 @@ import Logging
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
-import ServiceSupport
+import ServiceCore
 
 /// The local engine, assembled: job store, scheduler, webhook notifier, sweeper and the HTTP server.
 ///

@@ -1,4 +1,4 @@
-import ServiceSupport
+import ServiceCore
 
 /// local-engine: studio shots on the CPU behind RunPod's serverless protocol (docs/local-engine.md).
 @main

@@ -1,4 +1,5 @@
 import Logging
+import ServiceCore
 import ServiceSupport
 
 /// prompt-service: turns generation requests into dispatch requests carrying the prompt and the

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Messaging
 import Prometheus
+import ServiceCore
 import ServiceSupport
 import Shared
 

@@ -7,6 +7,7 @@ import Messaging
 import NIOCore
 import NIOPosix
 import Prometheus
+import ServiceCore
 import ServiceSupport
 import Shared
 

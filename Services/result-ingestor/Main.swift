@@ -1,3 +1,4 @@
+import ServiceCore
 import ServiceSupport
 
 /// result-ingestor: downloads finished results, checks and stores them, and makes them the media's

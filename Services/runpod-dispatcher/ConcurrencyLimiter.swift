@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Redis
+import ServiceCore
 import ServiceSupport
 import Synchronization
 

@@ -5,6 +5,7 @@ import Logging
 import Messaging
 import Prometheus
 import RunPod
+import ServiceCore
 import ServiceSupport
 import Shared
 

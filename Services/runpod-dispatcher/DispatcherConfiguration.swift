@@ -1,5 +1,6 @@
 import Foundation
 import RunPod
+import ServiceCore
 import ServiceSupport
 import Shared
 

@@ -6,6 +6,7 @@ import Messaging
 import Redis
 import RunPod
 import ServiceLifecycle
+import ServiceCore
 import ServiceSupport
 import Shared
 

@@ -1,5 +1,6 @@
 import Foundation
 import Redis
+import ServiceCore
 import ServiceSupport
 
 /// What the dispatcher remembers about a job in Redis (``JobKeys/dispatch(_:)``), so that whichever

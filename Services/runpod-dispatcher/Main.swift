@@ -1,3 +1,4 @@
+import ServiceCore
 import ServiceSupport
 
 /// runpod-dispatcher: submits dispatch requests to their backend (the local engine or RunPod) and

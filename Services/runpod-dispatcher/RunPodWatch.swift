@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RunPod
+import ServiceCore
 import ServiceSupport
 import Shared
 import Synchronization

@@ -1,4 +1,5 @@
 import Logging
+import ServiceCore
 import ServiceSupport
 
 /// settings-service: owns the settings table and answers the settings request over the broker.

@@ -1,6 +1,7 @@
 import Database
 import Logging
 import PostgresNIO
+import ServiceCore
 import ServiceLifecycle
 
 /// The PostgreSQL pool as a `Service`: runs the pool, applies the migrations (retrying while the

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import NIOCore
+import ServiceCore
 
 extension ServiceHost {
     /// An HTTP client for calling other servers (backends, result hosts), shut down after everything

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceCore
 
 /// The Redis keys services share about generation jobs. One place, so writer and reader agree.
 public enum JobKeys {

@@ -1,6 +1,7 @@
 import Crypto
 import Database
 import Foundation
+import ServiceCore
 
 /// Media files on disk under one root, named by their content: `ab/cd/<sha256>.<ext>`.
 ///

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ServiceCore
 
 /// Signs and checks the token-free media download URLs a generation backend fetches:
 /// `<base>/media/<id>/file?v=<sha256>.<ext>&expires=<unix seconds>&signature=<hex HMAC-SHA256("<id>:<v>:<expires>")>`.

@@ -1,6 +1,7 @@
 import Logging
 import Messaging
 import Metrics
+import ServiceCore
 import ServiceLifecycle
 import Shared
 

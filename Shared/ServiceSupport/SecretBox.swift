@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ServiceCore
 
 /// Encrypts secrets at rest (the RunPod API key in the settings table) with AES-256-GCM.
 ///

@@ -1,4 +1,5 @@
 import Database
+import ServiceCore
 import Synchronization
 import Hummingbird
 import Logging
@@ -94,7 +95,7 @@ public struct ServiceHost: Sendable {
     /// Builds the HTTP application: `/healthz`, `/metrics`, and the routes added with ``addRoutes(_:)``.
     public func makeApplication() -> some ApplicationProtocol {
         let router = Router()
-        router.add(middleware: APIErrorMiddleware())
+        router.add(middleware: APIErrorMiddleware(isOutage: Outage.isOutage))
         OperationsRoutes(serviceName: configuration.serviceName, checks: checks, details: details, registry: registry).register(on: router)
         for build in routeBuilders { build(router) }
         var application = Application(

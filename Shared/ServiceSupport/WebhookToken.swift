@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ServiceCore
 
 /// The per-submission secret in a job's webhook URL (RunPod signs nothing, so the URL is the only
 /// proof a call came from the backend we gave it to).

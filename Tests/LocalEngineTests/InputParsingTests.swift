@@ -1,5 +1,6 @@
 import RunPod
-import ServiceSupport
+import ServiceCore
+import ServiceCore
 import Shared
 import Foundation
 import Testing

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 @testable import RunPodDispatcher
+import ServiceCore
 import ServiceSupport
 import Testing
 

@@ -1,5 +1,6 @@
 @testable import ApiGateway
 import Foundation
+import ServiceCore
 import ServiceSupport
 import Shared
 import Testing

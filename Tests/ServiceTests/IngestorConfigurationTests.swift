@@ -1,5 +1,6 @@
 import Foundation
 @testable import ResultIngestor
+import ServiceCore
 import ServiceSupport
 import Shared
 import Testing

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Messaging
 import ServiceLifecycle
+import ServiceCore
 import ServiceSupport
 import Shared
 import Synchronization

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import RunPod
+import ServiceCore
 import ServiceSupport
 import Synchronization
 import Testing

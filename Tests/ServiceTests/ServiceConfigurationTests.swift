@@ -1,3 +1,4 @@
+import ServiceCore
 import ServiceSupport
 import Testing
 

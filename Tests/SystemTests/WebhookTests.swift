@@ -2,6 +2,7 @@ import Crypto
 import Database
 import Foundation
 import Messaging
+import ServiceCore
 import ServiceSupport
 import Shared
 import Testing

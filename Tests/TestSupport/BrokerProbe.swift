@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Messaging
+import ServiceCore
 import ServiceSupport
 import Shared
 import Synchronization

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceCore
 import ServiceSupport
 
 /// Where the real servers and the built executables are, for tests.

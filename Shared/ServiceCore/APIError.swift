@@ -52,7 +52,14 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
 /// Turns every error a route throws into the JSON error shape; unknown errors become a 500 whose
 /// body says nothing about internals (they are logged instead).
 public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    public init() {}
+    /// Whether an error means a dependency is away (a 503 worth retrying) rather than a bug. The
+    /// services on the broker pass ServiceSupport's `Outage.isOutage`; a service without server
+    /// clients has no such errors.
+    let isOutage: @Sendable (any Error) -> Bool
+
+    public init(isOutage: @escaping @Sendable (any Error) -> Bool = { _ in false }) {
+        self.isOutage = isOutage
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -61,7 +68,7 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as HTTPError {
             throw APIError(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
-        } catch let error where Outage.isOutage(error) {
+        } catch let error where isOutage(error) {
             // PostgreSQL, Redis or the broker is away: worth trying again shortly, not a bug.
             context.logger.warning("a dependency is away", metadata: ["error": "\(error)"])
             throw APIError.unavailable("a dependency of this service (database, Redis or broker) is not answering; try again shortly")
