@@ -1,7 +1,26 @@
 // swift-tools-version:6.1
 // Cyclorama: product photos into studio shots. Separate executables that talk over RabbitMQ,
 // sharing the `Shared` module of message types. See docs/architecture.md.
+import Foundation
 import PackageDescription
+
+/// OpenCV's compiler flags as pkg-config gives them (`opencv4`; Debian: `-I/usr/include/opencv4`),
+/// read when the manifest is evaluated. SwiftPM's `.systemLibrary(pkgConfig:)` cannot carry them to
+/// a C++ target without a module map of OpenCV's C++ headers, and it would link all ~60 of
+/// OpenCV's libraries where three are used; so only the flags come from pkg-config.
+let openCVFlags: [String] = {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["pkg-config", "--cflags", "opencv4"]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return ["-I/usr/include/opencv4"] }
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    let flags = text.split(whereSeparator: \.isWhitespace).map(String.init)
+    return process.terminationStatus == 0 && !flags.isEmpty ? flags : ["-I/usr/include/opencv4"]
+}()
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -49,7 +68,7 @@ let package = Package(
         /// Plain C wrappers over libvips' variadic operations and a C API over OpenCV's dnn module.
         .target(
             name: "CImagingBridge", dependencies: ["CVips"], path: "Shared/CImagingBridge",
-            cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4", "-O2"])],
+            cxxSettings: [.unsafeFlags(openCVFlags + ["-O2"])],
             linkerSettings: [
                 .linkedLibrary("opencv_dnn"), .linkedLibrary("opencv_imgproc"),
                 .linkedLibrary("opencv_core"), .linkedLibrary("openblas"), .linkedLibrary("stdc++"),
@@ -199,6 +218,8 @@ let package = Package(
             path: "Tests/Chaos", swiftSettings: swiftSettings),
 
         // MARK: Tests
+        /// The imaging bridge's test hooks, declared out of its production header (defined in it).
+        .target(name: "CImagingBridgeChecks", dependencies: ["CImagingBridge"], path: "Tests/CImagingBridgeChecks"),
         .target(
             name: "TestSupport",
             dependencies: [
@@ -222,7 +243,7 @@ let package = Package(
             name: "DatabaseTests", dependencies: ["Database", "TestSupport"],
             path: "Tests/DatabaseTests", swiftSettings: swiftSettings),
         .testTarget(
-            name: "ImagingTests", dependencies: ["Imaging", "CImagingBridge", "TestSupport"],
+            name: "ImagingTests", dependencies: ["Imaging", "CImagingBridge", "CImagingBridgeChecks", "TestSupport"],
             path: "Tests/ImagingTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "LocalEngineTests",

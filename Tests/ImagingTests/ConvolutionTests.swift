@@ -1,4 +1,5 @@
 import CImagingBridge
+import CImagingBridgeChecks
 import Foundation
 @testable import Imaging  // bridgeCall: a failing bridge call throws its message
 import Testing

@@ -1,0 +1,2 @@
+// Declarations only (include/CImagingBridgeChecks.h); the definitions are in CImagingBridge.
+#include "CImagingBridgeChecks.h"
