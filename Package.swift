@@ -240,7 +240,7 @@ let package = Package(
             name: "RedisTests", dependencies: ["Redis", "TestSupport"],
             path: "Tests/RedisTests", swiftSettings: swiftSettings),
         .testTarget(
-            name: "DatabaseTests", dependencies: ["Database", "TestSupport"],
+            name: "DatabaseTests", dependencies: ["Database", "Shared", "TestSupport"],
             path: "Tests/DatabaseTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "ImagingTests", dependencies: ["Imaging", "CImagingBridge", "CImagingBridgeChecks", "TestSupport"],

@@ -37,19 +37,19 @@ struct GenerationIntake: Sendable {
     /// `generation_disabled`) or, on RunPod, when this month's spend reached `aiImageMonthlyBudget`
     /// (402 `budget_exhausted`; the local engine is free and never refused).
     func admit() async throws {
-        let current: [String: String]
+        let current: CycloramaSettings
         do {
-            current = try await settings.settings()
+            current = try await settings.typed()
         } catch {
             throw APIError.unavailable("the settings-service did not answer and no settings are known yet; nothing was started, try again")
         }
-        if current["aiImageEnabled"] == "false" {
+        if !current.enabled {
             throw APIError(
                 .conflict, code: "generation_disabled",
                 message: "AI image generation is switched off (setting aiImageEnabled); switch it on to start jobs")
         }
-        guard current["aiImageBackend"] == GenerationBackend.runpod.rawValue,
-              let budget = current["aiImageMonthlyBudget"].flatMap(Double.init), budget > 0 else { return }
+        let budget = current.monthlyBudget
+        guard current.backend == .runpod, budget > 0 else { return }
         let spent = try await ledger.spendThisMonth()
         guard spent < budget else {
             throw APIError(

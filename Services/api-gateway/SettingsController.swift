@@ -66,12 +66,12 @@ struct SettingsController: Sendable {
             return try? SettingsCatalog.normalize(SecretSettings.runpodApiKey, raw).get()
         }
         guard backendUpdate != nil || keyUpdate != nil else { return }
-        let current = try await ask { try await settings.request(keys: ["aiImageBackend"]) }.settings["aiImageBackend"]
+        let current = CycloramaSettings(try await ask { try await settings.request(keys: ["aiImageBackend"]) }.settings).backend.rawValue
         let runpodName = GenerationBackend.runpod.rawValue
         guard (backendUpdate ?? current) == runpodName, current != runpodName || keyUpdate != nil else { return }
         let readiness = await runpod.check(key: try await key(keyUpdate))
         guard case .unusable(let code, let message) = readiness else { return }
-        let refusal = "aiImageBackend stays \(current ?? "local"), nothing was changed: \(message)"
+        let refusal = "aiImageBackend stays \(current), nothing was changed: \(message)"
         switch code {
         case "runpod_key_missing", "runpod_key_refused", "runpod_endpoint_not_found":
             throw APIError.badRequest(refusal, code: code)

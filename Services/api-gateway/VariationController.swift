@@ -31,11 +31,11 @@ struct VariationController: Sendable {
         let mediaId = try MediaController.uuid(context, "mediaId")
         let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
         let prompts = try Self.customPrompts(body)
-        let enabled: String?
-        do { enabled = try await settings.settings()["aiImageAbTestEnabled"] } catch {
+        let enabled: Bool
+        do { enabled = try await settings.typed().abTestEnabled } catch {
             throw APIError.unavailable("the settings-service did not answer and no settings are known yet; try again")
         }
-        guard enabled == "true" else {
+        guard enabled else {
             throw APIError(.conflict, code: "ab_testing_disabled",
                            message: "A/B variations are off; set aiImageAbTestEnabled to true in the settings")
         }

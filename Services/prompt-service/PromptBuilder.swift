@@ -144,18 +144,12 @@ struct FluxKontextParameters: Sendable, Hashable {
         return "\(scaled(nearest.width))*\(scaled(nearest.height))"
     }
 
-    /// Reads the settings, keeping a default for a missing or unreadable value and clamping to RunPod's ranges.
-    init(settings: [String: String]) {
-        if let value = settings["aiImageResolution"].flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
-            resolution = min(max(value, 256), 2048)
-        }
-        if let value = settings["aiImageInferenceSteps"].flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
-            inferenceSteps = min(max(value, 1), 50)
-        }
-        if let value = settings["aiImageGuidance"].flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }),
-           value.isFinite {
-            guidance = min(max(value, 0), 10)
-        }
+    /// From the settings (the catalog keeps them within RunPod's ranges: 20-40 steps, guidance 2-5,
+    /// 1024 / 1536 / 2048).
+    init(settings: CycloramaSettings) {
+        resolution = settings.resolution
+        inferenceSteps = settings.inferenceSteps
+        guidance = settings.guidance
     }
 }
 

@@ -108,14 +108,14 @@ struct GenerationRequestHandler: Sendable {
         for request: RequestGeneration, settings: [String: String], prompts: PromptServiceConfiguration, filePath: String? = nil,
         imageSize: (width: Int, height: Int)? = nil
     ) throws -> DispatchGeneration {
-        let backendName = settings["aiImageBackend"] ?? GenerationBackend.local.rawValue
-        guard let backend = GenerationBackend(rawValue: backendName) else {
+        let typed = CycloramaSettings(settings)
+        if let reason = typed.unreadable["aiImageBackend"] {
             // A broken setting is an operator problem, not the message's: retry until it is fixed.
-            throw SettingsClientError(message: "setting aiImageBackend is \"\(backendName)\"; expected local or runpod")
+            throw SettingsClientError(message: "setting aiImageBackend \(reason)")
         }
         return PromptBuilder.dispatch(
-            for: request, defaults: GenerationDefaults(settings: settings), backend: backend,
-            imageURL: prompts.imageURL(for: request.mediaId, filePath: filePath), flux: FluxKontextParameters(settings: settings),
+            for: request, defaults: GenerationDefaults(settings: typed), backend: typed.backend,
+            imageURL: prompts.imageURL(for: request.mediaId, filePath: filePath), flux: FluxKontextParameters(settings: typed),
             imageSize: imageSize)
     }
 }

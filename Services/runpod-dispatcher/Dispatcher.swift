@@ -55,27 +55,22 @@ func buildDispatcher(
         reveals: reveals,
         concurrencyLimit: {
             // Unknown settings (the settings-service never answered) are an outage: the job waits.
-            let value = try await settings.settings()["aiImageMaxConcurrent"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            return min(max(value ?? 3, 1), 10)
+            try await settings.typed().maxConcurrent
         },
         pricePerMegapixel: {
-            let value = try? await settings.settings()["aiImagePricePerMegapixel"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-            return max(0, value ?? 0.03)
+            (try? await settings.typed().pricePerMegapixel) ?? CycloramaSettings().pricePerMegapixel
         },
         runpodKey: runpodKey,
         webhookBase: {
-            guard let values = try? await settings.settings(),
-                  values["aiImageEnableWebhooks"]?.lowercased() == "true",
-                  let base = values["aiImageWebhookUrl"]?.trimmingCharacters(in: .whitespaces), !base.isEmpty
-            else { return nil }
-            return base
+            guard let values = try? await settings.typed(), values.enableWebhooks else { return nil }
+            return values.webhookURL
         },
         inliner: ImageInliner(http: http, mediaBaseURL: dispatcher.mediaBaseURL),
-        imageDelivery: { ImageDelivery(setting: try? await settings.settings()["runpodImageDelivery"]) },
+        imageDelivery: { ImageDelivery(setting: try? await settings.typed().imageDelivery) },
         logger: logger)
     let watch = RunPodWatch(
         probe: RunPodProbe(endpoint: dispatcher.runpodEndpointURL) { url, headers in try await http.get(url, headers: headers) },
-        backend: { try await settings.settings()["aiImageBackend"] },
+        backend: { try await settings.typed().backend },
         key: runpodKey,
         logger: logger)
     host.addHealthDetail(watch.detail)

@@ -14,14 +14,14 @@ import Synchronization
 final class RunPodWatch: Sendable {
     let probe: RunPodProbe
     /// The `aiImageBackend` setting (throws while it cannot be known).
-    let backend: @Sendable () async throws -> String?
+    let backend: @Sendable () async throws -> GenerationBackend
     /// The RunPod key, opened.
     let key: @Sendable () async throws -> String?
     let logger: Logger
     private let verdict = Mutex<String?>(nil)
 
     init(
-        probe: RunPodProbe, backend: @escaping @Sendable () async throws -> String?,
+        probe: RunPodProbe, backend: @escaping @Sendable () async throws -> GenerationBackend,
         key: @escaping @Sendable () async throws -> String?, logger: Logger
     ) {
         self.probe = probe
@@ -34,7 +34,7 @@ final class RunPodWatch: Sendable {
     var detail: HealthDetail { HealthDetail(name: "runpod") { [self] in verdict.withLock { $0 } } }
 
     func check() async throws {
-        guard try await backend().flatMap({ GenerationBackend(rawValue: $0.trimmingCharacters(in: .whitespaces)) }) == .runpod else {
+        guard try await backend() == .runpod else {
             verdict.withLock { $0 = "not in use (aiImageBackend is not runpod)" }
             return
         }

@@ -85,6 +85,11 @@ public final class SettingsClient: Service, Sendable {
         }
     }
 
+    /// ``settings()`` as their types (``CycloramaSettings``).
+    public func typed() async throws -> CycloramaSettings {
+        CycloramaSettings(try await settings())
+    }
+
     /// Forgets the cached settings (on `settings.changed`).
     public func invalidate() {
         cache.withLock { $0 = nil }

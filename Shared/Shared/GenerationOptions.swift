@@ -72,16 +72,13 @@ public struct GenerationDefaults: Sendable, Hashable {
     /// makes 2x the default upscale) from a settings map; a missing or unreadable value keeps
     /// Cyclorama's default (soft, #FFFFFF, 1x).
     public init(settings: [String: String]) {
-        self.init()
-        if settings["aiImageEnableUpscaling"]?.lowercased() == "true" {
-            upscale = .x2
-        }
-        if let shadow = settings["aiImageDefaultShadow"].flatMap({ ShadowStyle(rawValue: $0.lowercased()) }) {
-            shadowStyle = shadow
-        }
-        if let color = settings["aiImageDefaultBackground"].flatMap({ BackgroundColor($0) }) {
-            backgroundColor = color
-        }
+        self.init(settings: CycloramaSettings(settings))
+    }
+
+    public init(settings: CycloramaSettings) {
+        self.init(
+            shadowStyle: settings.defaultShadow, backgroundColor: settings.defaultBackground,
+            upscale: settings.enableUpscaling ? .x2 : .x1)
     }
 }
 

@@ -1,5 +1,6 @@
 import Database
 import Logging
+import Shared
 import PostgresNIO
 import Testing
 
@@ -113,6 +114,19 @@ struct MigrationTests {
                 #expect(results == [[], CycloramaMigrations.all.map(\.version)])
                 #expect(try await TestDatabase.count("SELECT count(*) FROM settings", on: first) == 16, "every seeded setting, once")
             }
+        }
+    }
+
+    /// The seeded settings are what ``CycloramaSettings`` assumes when a value is missing, and every
+    /// one of them passes the catalog.
+    @Test func theSeededSettingsAreTheTypedDefaults() async throws {
+        try await TestDatabase.withFreshDatabase { client, _ in
+            _ = try await migrator.migrate(on: client)
+            let stored = Dictionary(uniqueKeysWithValues: try await SettingsStore(client: client).all().map { ($0.key, $0.value) })
+            let typed = CycloramaSettings(stored)
+            #expect(typed.unreadable.isEmpty, "\(typed.unreadable)")
+            #expect(typed == CycloramaSettings(), "the seed and the defaults agree")
+            #expect(Set(stored.keys) == Set(SettingsCatalog.rules.keys), "every setting the catalog knows is seeded")
         }
     }
 

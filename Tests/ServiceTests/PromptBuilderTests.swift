@@ -116,9 +116,9 @@ import Testing
     }
 
     @Test func fluxKontextInput() {
-        let flux = FluxKontextParameters(settings: [
+        let flux = FluxKontextParameters(settings: CycloramaSettings([
             "aiImageResolution": "1536", "aiImageInferenceSteps": "30", "aiImageGuidance": "2.5",
-        ])
+        ]))
         let input = PromptBuilder.input(
             for: .runpod, prompt: "the prompt", imageURL: "https://example.com/m.png", options: Self.options(),
             flux: flux)
@@ -148,16 +148,21 @@ import Testing
         #expect(input["size"] == "880*1184")
     }
 
-    @Test func fluxParametersDefaultAndClamp() {
-        #expect(FluxKontextParameters(settings: [:]) == FluxKontextParameters())
+    /// The FLUX knobs come from the typed settings: the defaults, or values within the catalog's
+    /// (RunPod's) ranges; a stored value the catalog refuses keeps its default and is reported.
+    @Test func fluxParametersComeFromTheTypedSettings() {
+        #expect(FluxKontextParameters(settings: CycloramaSettings([:])) == FluxKontextParameters())
         let defaults = FluxKontextParameters()
         #expect(defaults.resolution == 1024 && defaults.inferenceSteps == 28 && defaults.guidance == 3.5)
-        let wild = FluxKontextParameters(settings: [
+        let chosen = FluxKontextParameters(settings: CycloramaSettings([
+            "aiImageResolution": "2048", "aiImageInferenceSteps": " 40 ", "aiImageGuidance": "2",
+        ]))
+        #expect(chosen.resolution == 2048 && chosen.inferenceSteps == 40 && chosen.guidance == 2)
+        let wild = CycloramaSettings([
             "aiImageResolution": "99999", "aiImageInferenceSteps": "500", "aiImageGuidance": "nan",
         ])
-        #expect(wild.resolution == 2048 && wild.inferenceSteps == 50 && wild.guidance == 3.5)
-        let junk = FluxKontextParameters(settings: ["aiImageResolution": "big", "aiImageGuidance": "-3"])
-        #expect(junk.resolution == 1024 && junk.guidance == 0)
+        #expect(FluxKontextParameters(settings: wild) == FluxKontextParameters(), "out of range: the defaults")
+        #expect(Set(wild.unreadable.keys) == ["aiImageResolution", "aiImageInferenceSteps", "aiImageGuidance"])
     }
 
     @Test func dispatchResolvesOptionsAndCarriesTheJob() throws {
