@@ -71,12 +71,7 @@ public enum MessageDecoder {
     /// then validates it.
     public static func decode<M: CycloramaMessage>(_: M.Type, from bytes: [UInt8]) throws(MessageDecodingError) -> M {
         let data = Data(bytes)
-        let type = try header(of: data)
-        guard type == M.messageType else {
-            throw MessageDecodingError(
-                .unexpectedType, field: "type",
-                reason: "expected \(M.messageType.rawValue); got \(type.rawValue)", messageType: type.rawValue)
-        }
+        try expect(M.self, in: data)
         return try body(M.self, data)
     }
 
@@ -85,18 +80,17 @@ public enum MessageDecoder {
     /// instead of dead-lettering a message it can answer. Never handle what this returns as valid.
     public static func decodeUnvalidated<M: CycloramaMessage>(_: M.Type, from bytes: [UInt8]) throws(MessageDecodingError) -> M {
         let data = Data(bytes)
+        try expect(M.self, in: data)
+        return try unvalidatedBody(M.self, data)
+    }
+
+    /// Throws unless the envelope reads and names `M`'s type.
+    private static func expect<M: CycloramaMessage>(_: M.Type, in data: Data) throws(MessageDecodingError) {
         let type = try header(of: data)
         guard type == M.messageType else {
             throw MessageDecodingError(
                 .unexpectedType, field: "type",
                 reason: "expected \(M.messageType.rawValue); got \(type.rawValue)", messageType: type.rawValue)
-        }
-        do {
-            return try MessageCoding.makeDecoder().decode(M.self, from: data)
-        } catch let error as DecodingError {
-            throw MessageDecodingError(error, messageType: M.messageType.rawValue)
-        } catch {
-            throw MessageDecodingError(.malformedJSON, field: "", reason: "\(error)", messageType: M.messageType.rawValue)
         }
     }
 
@@ -144,15 +138,18 @@ public enum MessageDecoder {
         return type
     }
 
-    private static func body<M: CycloramaMessage>(_: M.Type, _ data: Data) throws(MessageDecodingError) -> M {
-        let message: M
+    private static func unvalidatedBody<M: CycloramaMessage>(_: M.Type, _ data: Data) throws(MessageDecodingError) -> M {
         do {
-            message = try MessageCoding.makeDecoder().decode(M.self, from: data)
+            return try MessageCoding.makeDecoder().decode(M.self, from: data)
         } catch let error as DecodingError {
             throw MessageDecodingError(error, messageType: M.messageType.rawValue)
         } catch {
             throw MessageDecodingError(.malformedJSON, field: "", reason: "\(error)", messageType: M.messageType.rawValue)
         }
+    }
+
+    private static func body<M: CycloramaMessage>(_: M.Type, _ data: Data) throws(MessageDecodingError) -> M {
+        let message = try unvalidatedBody(M.self, data)
         do {
             try message.validate()
         } catch {

@@ -15,15 +15,36 @@ struct SettingsServiceTests {
         return (TestServers.shared.amqpBase + vhost, { _ = await ServerScript.run("vhost", "delete", vhost) })
     }
 
-    @Test func answersTheSettingsRequestWithTheSeededDefaults() async throws {
-        let broker = try await Self.ownVirtualHost()
-        let database = try await TemporaryDatabase.create()
-        let service = try ServiceProcess(
-            "settings-service", port: freePort(), environment: ["DATABASE_URL": database.url, "AMQP_URL": broker.url])
-        #expect(await service.waitUntilHealthy(timeout: .seconds(45)) == 200, "log:\n\(service.log())")
+    /// A settings-service on its own virtual host and database, with a probe listening on a reply queue.
+    struct Running {
+        let broker: (url: String, delete: @Sendable () async -> Void)
+        let database: TemporaryDatabase
+        let service: ServiceProcess
+        let replies: QueueDeclaration
+        let probe: BrokerProbe
 
-        let replies = BrokerProbe.replyQueue()
-        let probe = try await BrokerProbe(queues: [replies], url: broker.url)
+        static func start() async throws -> Running {
+            let broker = try await SettingsServiceTests.ownVirtualHost()
+            let database = try await TemporaryDatabase.create()
+            let service = try ServiceProcess(
+                "settings-service", port: freePort(), environment: ["DATABASE_URL": database.url, "AMQP_URL": broker.url])
+            #expect(await service.waitUntilHealthy(timeout: .seconds(45)) == 200, "log:\n\(service.log())")
+            let replies = BrokerProbe.replyQueue()
+            let probe = try await BrokerProbe(queues: [replies], url: broker.url)
+            return Running(broker: broker, database: database, service: service, replies: replies, probe: probe)
+        }
+
+        func stop() async {
+            await probe.close()
+            _ = await service.stop()
+            await database.drop()
+            await broker.delete()
+        }
+    }
+
+    @Test func answersTheSettingsRequestWithTheSeededDefaults() async throws {
+        let running = try await Running.start()
+        let (service, replies, probe) = (running.service, running.replies, running.probe)
         let request = SettingsRequest()
         // Only the keys asked for (unknown ones are left out).
         let narrow = SettingsRequest(keys: ["aiImageBackend", "noSuchKey"])
@@ -48,10 +69,7 @@ struct SettingsServiceTests {
         let narrowReply = try #require(decoded.first { $0.correlationId == narrow.correlationId })
         #expect(narrowReply.settings == ["aiImageBackend": "local"])
 
-        await probe.close()
-        _ = await service.stop()
-        await database.drop()
-        await broker.delete()
+        await running.stop()
     }
 
     @Test func requestsItCannotAnswerAreDeadLetteredWithTheReason() async throws {
@@ -81,13 +99,8 @@ struct SettingsServiceTests {
     /// A request that fails validation but says where to answer gets its refusal as a reply at once
     /// (the gateway shows it as a 400); it is not dead-lettered, and nothing is stored.
     @Test func anInvalidRequestWithAReplyQueueIsAnsweredWithItsRefusal() async throws {
-        let broker = try await Self.ownVirtualHost()
-        let database = try await TemporaryDatabase.create()
-        let service = try ServiceProcess(
-            "settings-service", port: freePort(), environment: ["DATABASE_URL": database.url, "AMQP_URL": broker.url])
-        #expect(await service.waitUntilHealthy(timeout: .seconds(45)) == 200, "log:\n\(service.log())")
-        let replies = BrokerProbe.replyQueue()
-        let probe = try await BrokerProbe(queues: [replies], url: broker.url)
+        let running = try await Running.start()
+        let (service, replies, probe) = (running.service, running.replies, running.probe)
 
         // An update with an empty key (what schemathesis sent as {"": 2.0}), as raw JSON: our own
         // publisher would refuse to send it.
@@ -103,21 +116,12 @@ struct SettingsServiceTests {
         #expect(reply.settings["aiImageDefaultShadow"] == "soft", "the settings as they are")
         #expect(try await probe.deadLettered(from: Routing.Queue.settingsRequests, containing: correlationId, timeout: .seconds(2)) == nil)
 
-        await probe.close()
-        _ = await service.stop()
-        await database.drop()
-        await broker.delete()
+        await running.stop()
     }
 
     @Test func anUpdateThatComesAfterItsRequesterStoppedWaitingIsNotApplied() async throws {
-        let broker = try await Self.ownVirtualHost()
-        let amqpURL = broker.url
-        let database = try await TemporaryDatabase.create()
-        let service = try ServiceProcess(
-            "settings-service", port: freePort(), environment: ["DATABASE_URL": database.url, "AMQP_URL": amqpURL])
-        #expect(await service.waitUntilHealthy(timeout: .seconds(45)) == 200, "log:\n\(service.log())")
-        let replies = BrokerProbe.replyQueue()
-        let probe = try await BrokerProbe(queues: [replies], url: amqpURL)
+        let running = try await Running.start()
+        let (service, replies, probe) = (running.service, running.replies, running.probe)
 
         // The gateway answered 503 at notAfter; the request reached the settings-service only later.
         let late = SettingsRequest(updates: ["aiImageDefaultShadow": "dramatic"], notAfter: Date().addingTimeInterval(-1))
@@ -134,9 +138,6 @@ struct SettingsServiceTests {
         #expect(reply.errors == nil)
         #expect(reply.settings["aiImageDefaultShadow"] == "dramatic")
 
-        await probe.close()
-        _ = await service.stop()
-        await database.drop()
-        await broker.delete()
+        await running.stop()
     }
 }
