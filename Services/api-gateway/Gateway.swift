@@ -64,6 +64,7 @@ func buildGateway(
         AdminUIRoutes.add(to: router)
         let api = router.group("api")
             .add(middleware: AdminAuthMiddleware(tokens: tokens))
+            .add(middleware: LocationMiddleware())
             .add(middleware: IdempotencyMiddleware(store: IdempotencyStore(client: database.client)))
         media.addRoutes(to: api)
         generation.addRoutes(to: api)

@@ -19,6 +19,16 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
 
     public var description: String { "\(status.code) \(code): \(message)" }
 
+    /// `Retry-After` (seconds) for the statuses that invite a retry: 503 (a dependency is away, worth
+    /// trying again in a few seconds) and 429 (a queue or limit is full).
+    public var retryAfter: Int? {
+        switch status.code {
+        case 503: 5
+        case 429: 2
+        default: nil
+        }
+    }
+
     public static func notFound(_ message: String) -> APIError { .init(.notFound, code: "not_found", message: message) }
     public static func badRequest(_ message: String, code: String = "bad_request") -> APIError {
         .init(.badRequest, code: code, message: message)
@@ -41,11 +51,9 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(Body(error: .init(code: code, message: message)))
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
-        )
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if let seconds = retryAfter { headers[.retryAfter] = String(seconds) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 

@@ -138,4 +138,14 @@ struct MediaAPITests {
         #expect(try await gateway.call(.GET, "/api/no-such-thing").status == 404)
         #expect(try await gateway.call(.GET, "/api/media/\(UUID().uuidString)").status == 404, "a handler's 404 stays")
     }
+
+    /// A 503 says when to try again: this gateway runs without a settings-service.
+    @Test func aDependencyAwayIs503WithRetryAfter() async throws {
+        let gateway = try await GatewayFixture.start()
+        defer { Task { await gateway.stop() } }
+        let answer = try await gateway.call(.GET, "/api/ai-image/settings")
+        #expect(answer.status == 503, "\(answer.text)")
+        #expect(try answer.json()["error"] != nil, "the JSON error shape")
+        #expect(answer.header("retry-after") == "5")
+    }
 }

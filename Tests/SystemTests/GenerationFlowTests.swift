@@ -228,6 +228,9 @@ extension SystemSuites {
                 let againJob = try again.json()["jobId"] as? String
                 #expect(firstJob != nil && firstJob == againJob, "a repeat answers the same job")
                 contract.check(again, "post", "/api/ai-image/generate/{mediaId}")
+                // Location names what was created, in the first answer and in its replay.
+                #expect(first.header("Location") == "/api/ai-image/status/\(firstJob ?? "-")")
+                #expect(again.header("Location") == first.header("Location"))
 
                 let different = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"shadowStyle":"soft"}"#, headers: key)
                 #expect(different.status == 409)
@@ -243,6 +246,10 @@ extension SystemSuites {
                 let secondUpload = try await system.call(.POST, "/api/media?collection=DEDUP", body: photo, headers: uploadKey)
                 #expect(firstUpload.status == 201 && secondUpload.status == 201)
                 #expect(secondUpload.header("Idempotent-Replayed") == "true")
+                let uploaded = try #require((try firstUpload.json()["media"] as? [String: Any])?["id"] as? String)
+                #expect(firstUpload.header("Location") == "/api/media/\(uploaded)" && secondUpload.header("Location") == firstUpload.header("Location"))
+                let batch = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(mediaId)"]}"#)
+                #expect(batch.header("Location") == "/api/ai-image/batch/\(try batch.json()["batchId"] as? String ?? "-")", "\(batch.text)")
                 let listed = try await system.call(.GET, "/api/media?collection=DEDUP").json()
                 #expect(listed["total"] as? Int == 1, "one media item, not two")
             }
