@@ -26,6 +26,86 @@ extension SystemSuites {
             }
         }
 
+        /// Issue 21's "a dropped connection reports a finished job as failed": with the status and
+        /// event calls failing after Generate, the dialog says the connection is lost and keeps
+        /// asking, never "failed", while the server finishes the job; once calls go through again it
+        /// shows the result, and only one job ran. A dialog closed while its job runs says in the
+        /// page when the job ends, and the tile shows the new image.
+        @Test func aLostConnectionNeverTurnsAFinishedJobIntoAFailure() async throws {
+            try await CycloramaSystem.run { system in
+                let mediaId = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
+                let browser = try await Browser.start(screenshots: Self.screenshots)
+                do {
+                    try await browser.go(system.gatewayURL + "/")
+                    try await browser.type(system.token, into: try await browser.waitFor("#token"))
+                    try await browser.press("\u{E007}")
+                    _ = try await browser.waitFor("#grid .tile .ai")
+                    // Every status and event call fails as if the network dropped (fetch rejects).
+                    _ = try await browser.execute("""
+                        window.blockJobCalls = true;
+                        const original = window.fetch;
+                        window.fetch = (input, init) => {
+                            const url = String(input?.url ?? input);
+                            if (window.blockJobCalls && (url.includes('/api/ai-image/status/') || url.includes('/api/ai-image/events')))
+                                return Promise.reject(new TypeError('Failed to fetch'));
+                            return original(input, init);
+                        };
+                        """)
+                    try await browser.click("#grid .tile .ai")
+                    try await browser.click("#ai-generate")
+                    try await eventually("the server finished the job", timeout: .seconds(120)) {
+                        let versions = try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]]
+                        return versions?.count == 2
+                    }
+                    try await browser.waitUntil("the dialog says the connection is lost", script: """
+                        return document.querySelector('#ai-stage').textContent.includes('Connection lost')
+                        """)
+                    try await Task.sleep(for: .seconds(3))
+                    let state = try await browser.execute("""
+                        return [document.querySelector('#ai-retry').hidden, document.querySelector('#ai-error').textContent]
+                        """)
+                    #expect(state.arrayValue?.first?.boolValue == true, "no Retry offered: \(state)")
+                    #expect(state.arrayValue?.last?.stringValue == "", "no failure reported: \(state)")
+                    try await browser.screenshot("20-connection-lost")
+                    _ = try await browser.execute("window.blockJobCalls = false;")
+                    try await browser.waitUntil("the result is shown once the calls go through", timeout: .seconds(60), script: """
+                        return !document.querySelector('#ai-keep').hidden
+                        """)
+                    #expect(try await GenerationFlowTests.jobCount(system) == 1, "one job, however often the calls failed")
+                    try await browser.click("#ai-keep")
+
+                    // Closed while running: the page says when it ends, and the tile shows it.
+                    try await browser.click("#grid .tile .ai")
+                    try await browser.click("#ai-generate")
+                    try await eventually("the second job was accepted", timeout: .seconds(30)) {
+                        try await GenerationFlowTests.jobCount(system) == 2
+                    }
+                    try await browser.waitUntil("the dialog knows its job", script: "return !document.querySelector('#ai-cancel').hidden")
+                    try await Task.sleep(for: .milliseconds(300))
+                    try await browser.click("#ai-modal [data-close]")
+                    try await browser.waitUntil("the page says the job runs on", script: """
+                        return document.querySelector('#status').textContent.includes('in the background')
+                        """)
+                    try await browser.waitUntil("the page says when it is done", timeout: .seconds(120), script: """
+                        return document.querySelector('#status').textContent.includes('the studio shot is ready')
+                        """)
+                    let media = try #require(try await system.call(.GET, "/api/media/\(mediaId)").json()["media"] as? [String: Any])
+                    let current = try #require(media["currentVersionId"] as? String)
+                    try await browser.waitUntil("the tile shows the new version", script: """
+                        return document.querySelector('#grid .tile img').dataset.image.endsWith('#\(current)')
+                        """)
+                    try await browser.screenshot("21-finished-in-the-background")
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.allSatisfy { $0.contains("Failed to fetch") || $0.contains("status/") || $0.contains("events") }, "\(errors)")
+                } catch {
+                    _ = try? await browser.screenshot("failure-connection")
+                    await browser.quit()
+                    throw error
+                }
+                await browser.quit()
+            }
+        }
+
         /// The browser logs every refused request as a console error: those the step provoked on
         /// purpose are read (and so cleared) here, and must be the only ones.
         func expectOnlyRefusals(_ status: Int, _ browser: Browser, sourceLocation: SourceLocation = #_sourceLocation) async throws {

@@ -41,9 +41,9 @@ async function failure(response) {
   return new APIError(response.status, code, message);
 }
 
-/** A JSON call; resolves to the parsed body, rejects with APIError. */
-export async function api(method, path, body) {
-  const init = { method, headers: headers({ Accept: "application/json" }) };
+/** A JSON call; resolves to the parsed body, rejects with APIError (status 0: no answer). */
+export async function api(method, path, body, extraHeaders = {}) {
+  const init = { method, headers: headers({ Accept: "application/json", ...extraHeaders }) };
   if (body instanceof Blob || body instanceof FormData) {
     init.body = body;
   } else if (body !== undefined) {
@@ -94,6 +94,11 @@ export function showImage(img, path, version = "") {
 export function forgetImages() {
   for (const loading of imageCache.values()) loading.then((url) => URL.revokeObjectURL(url), () => {});
   imageCache.clear();
+}
+
+/** Whether a failed call is worth repeating as it was: no answer, a server error, rate limited. */
+export function isTransient(error) {
+  return error?.status === 0 || error?.status === 429 || error?.status >= 500;
 }
 
 /**

@@ -1,5 +1,5 @@
 // Cyclorama's admin media manager: plain ES modules over the public HTTP API (docs/api.md).
-import { api, APIError, followEvents, forgetImages, session, showImage } from "./api.js";
+import { api, APIError, followEvents, forgetImages, isTransient, session, showImage } from "./api.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const el = (tag, attributes = {}, ...children) => {
@@ -198,7 +198,7 @@ for (const target of [dropzone, $("#grid")]) {
 
 // MARK: AI modal (one image)
 
-const ai = { item: null, jobId: null, abort: null, previousVersionId: null, opener: null };
+const ai = { item: null, jobId: null, abort: null, previousVersionId: null, opener: null, mode: "idle" };
 
 function setChoice(name, value) {
   const input = document.querySelector(`#ai-form input[name="${name}"][value="${value}"]`);
@@ -229,6 +229,7 @@ function openAI(item) {
 }
 
 function aiMode(mode, message = "") {
+  ai.mode = mode;
   $("#ai-options").hidden = mode !== "idle" && mode !== "failed";
   $("#ai-progress").hidden = mode === "idle";
   $("#ai-generate").hidden = mode !== "idle";
@@ -269,6 +270,29 @@ function aiOptions() {
   };
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Repeats `call` while it fails without an answer (or with a server error), waiting 1 s, 2 s, ...
+ * up to 15 s between tries and telling `onTrouble` each time; other errors are thrown. Only for
+ * calls that are safe to repeat: reads, and POSTs with an Idempotency-Key.
+ */
+async function persist(call, signal, onTrouble) {
+  for (let wait = 1000; ; wait = Math.min(wait * 2, 15000)) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isTransient(error) || signal?.aborted) throw error;
+      onTrouble?.(error);
+      await sleep(wait);
+      if (signal?.aborted) throw new DOMException("aborted", "AbortError");
+    }
+  }
+}
+
+const connectionTrouble = () => $("#ai-stage").textContent =
+  "Connection lost: the server keeps working on the job; checking again…";
+
 async function generate() {
   const item = ai.item;
   ai.abort?.abort();
@@ -276,13 +300,19 @@ async function generate() {
   ai.abort = abort;
   aiMode("running");
   showStage("queued");
+  // One key per click: a POST repeated after a lost answer gets the same job, never a second one
+  // (on RunPod, never a second bill). Retry after a real failure is a new click, a new job.
+  const key = { "Idempotency-Key": `ui-generate-${crypto.randomUUID()}` };
   try {
-    const versions = await api("GET", `/api/media/${item.id}/versions`);
+    const versions = await persist(() => api("GET", `/api/media/${item.id}/versions`), abort.signal, connectionTrouble);
     if (abort.signal.aborted) return;
     ai.previousVersionId = versions.currentVersionId;
-    const answer = await api("POST", `/api/ai-image/generate/${item.id}`, aiOptions());
+    const options = aiOptions();
+    const answer = await persist(
+      () => api("POST", `/api/ai-image/generate/${item.id}`, options, key), abort.signal, connectionTrouble);
     if (abort.signal.aborted) return;
     ai.jobId = answer.jobId;
+    showStage("queued");
     await follow(answer.jobId, abort);
   } catch (error) {
     if (error.name !== "AbortError" && !abort.signal.aborted) aiMode("failed", `Could not generate: ${error.message}`);
@@ -295,23 +325,40 @@ async function follow(jobId, abort) {
     await followEvents(`jobId=${jobId}`, (name, data) => { last = data; showStage(name, data.detail); }, abort.signal);
   } catch (error) {
     if (error.name === "AbortError") return;
-    // The stream broke: fall back to the status call.
-    last = await waitForStatus(jobId, abort.signal);
+    // The stream broke: the status call tells how the job stands (and waits out a lost connection).
   }
-  if (abort.signal.aborted || !last) return;
-  if (!TERMINAL.has(last.status)) last = await waitForStatus(jobId, abort.signal);
+  if (abort.signal.aborted) return;
+  if (!last || !TERMINAL.has(last.status)) last = await waitForStatus(jobId, abort.signal, showStage);
   if (abort.signal.aborted) return;
   if (last.status === "COMPLETED") await showResult(last.media);
   else if (last.status === "CANCELLED") aiMode("failed", "The generation was cancelled.");
   else aiMode("failed", `The generation failed: ${last.error?.message || "no reason given"}`);
 }
 
-async function waitForStatus(jobId, signal) {
+/**
+ * The job's status once it has ended. A lost connection is never a failed job: the server ends
+ * every job it accepted, so this keeps asking (telling the user) until it hears how it ended.
+ */
+async function waitForStatus(jobId, signal, onStage) {
   for (;;) {
-    const answer = await api("GET", `/api/ai-image/status/${jobId}`);
+    const answer = await persist(() => api("GET", `/api/ai-image/status/${jobId}`), signal, connectionTrouble);
     if (TERMINAL.has(answer.status) || signal.aborted) return answer;
-    showStage(answer.status.toLowerCase());
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    onStage?.(answer.status.toLowerCase());
+    await sleep(2000);
+  }
+}
+
+/** A job left running when its dialog closed: followed here, announced and shown in the grid when it ends. */
+async function followInBackground(jobId, item) {
+  const name = item.originalName || item.id;
+  try {
+    const last = await waitForStatus(jobId, new AbortController().signal);
+    if (last.status === "COMPLETED") status(`${name}: the studio shot is ready; it replaced the photo (the original stays in its history).`);
+    else if (last.status === "CANCELLED") status(`${name}: the generation was cancelled.`);
+    else status(`${name}: the generation failed: ${last.error?.message || "no reason given"}`);
+    await loadPage();
+  } catch (error) {
+    status(`${name}: could not learn how the generation ended: ${error.message}`);
   }
 }
 
@@ -350,7 +397,15 @@ $("#ai-revert").addEventListener("click", async () => {
     $("#ai-error").textContent = `Could not revert: ${error.message}`;
   }
 });
-$("#ai-modal").addEventListener("close", () => { ai.abort?.abort(); refreshAfterDialog(ai.opener); });
+$("#ai-modal").addEventListener("close", () => {
+  ai.abort?.abort();
+  // Closed while the job runs: it goes on at the server; say so, and say when it ends.
+  if (ai.mode === "running" && ai.jobId) {
+    status(`${ai.item.originalName || ai.item.id}: generating in the background; this line says when it is done.`);
+    followInBackground(ai.jobId, ai.item);
+  }
+  refreshAfterDialog(ai.opener);
+});
 // Picking a custom colour means the custom background.
 $("#ai-custom-color").addEventListener("input", () => setChoice("background", "custom"));
 $("#ai-variations").addEventListener("click", () => openVariations(ai.item));
