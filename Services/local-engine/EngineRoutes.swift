@@ -47,6 +47,17 @@ struct EngineRoutes: Sendable {
                 throw Self.apiError(rejection, context: context)
             }
         }
+        // RunPod's /stream (GET as its SDK asks, POST as its docs show): the chunks not handed out yet.
+        let stream: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, context in
+            let id = try context.parameters.require("id")
+            guard let (status, chunks) = await store.takeStream(id: id) else { throw Self.jobNotFound(context) }
+            return try Self.json(StreamBody(id: id, status: status, stream: chunks))
+        }
+        api.get("stream/:id", use: stream)
+        api.post("stream/:id", use: stream)
+        api.post("purge-queue") { _, _ in
+            try Self.json(PurgeBody(removed: await store.purgeQueue()))
+        }
         api.get("health") { _, _ in
             let (jobs, workers) = await store.health()
             return try Self.json(EngineHealth(jobs: jobs, workers: workers, renderer: renderer.description, queueLimit: configuration.queueLimit))

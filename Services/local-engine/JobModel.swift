@@ -15,6 +15,10 @@ public typealias JobSubmission = RunPodSubmission
 public typealias JobStatusBody = RunPodJob<StudioShotOutput>
 /// The short answer of `/run`, `/cancel` and `/retry`.
 public typealias JobReceipt = RunPodReceipt
+/// `/stream/{id}`.
+public typealias StreamBody = RunPodStreamAnswer
+/// `/purge-queue`.
+public typealias PurgeBody = RunPodPurgeAnswer
 
 /// `/v2/{endpoint}/health`: RunPod's shape plus what this engine is running.
 public struct EngineHealth: Sendable, Codable, Equatable {

@@ -27,6 +27,10 @@ struct JobRecord: Sendable {
     var abort: (@Sendable () -> Void)?
     /// The submission's `Idempotency-Key`, if it had one.
     var idempotencyKey: String?
+    /// What `/stream` hands out, in order (`{"output": ...}` chunks: the stages the attempt reached,
+    /// then its final output), and how many of them were handed out already.
+    var stream: [JSONValue] = []
+    var streamed = 0
 
     /// The result file, when COMPLETED.
     var resultKey: ResultKey? {

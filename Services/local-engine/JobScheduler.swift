@@ -80,11 +80,14 @@ final class JobScheduler: Service, Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         let options = try ticket.options.get()
+        await store.note(id: ticket.id, attempt: ticket.attempt, stage: "fetching")
         let image = try await source.fetch(options.image)
         let fetched = clock.now
         try Task.checkCancellation()
+        await store.note(id: ticket.id, attempt: ticket.attempt, stage: "rendering")
         let rendered = try await renderer.render(image, options: options)
         try Task.checkCancellation()
+        await store.note(id: ticket.id, attempt: ticket.attempt, stage: "storing")
         do {
             try await results.write(rendered.encoded, ResultKey(id: ticket.id, attempt: ticket.attempt, format: rendered.format))
         } catch {

@@ -1,4 +1,5 @@
 import RunPod
+import Shared
 import Foundation
 import Metrics
 
@@ -143,6 +144,9 @@ actor JobStore {
         case .success(let summary):
             record.status = .completed
             record.result = summary
+            if let output = record.statusBody(workerId: workerId).output, let json = try? JSONValue(encoding: output) {
+                record.stream.append(["output": json])
+            }
         case .failure(let failure):
             record.status = failure.code == .timedOut ? .timedOut : .failed
             record.error = failure.message
@@ -182,6 +186,39 @@ actor JobStore {
         return view(record)
     }
 
+    /// Ends every queued job CANCELLED ("purged from the queue") and returns how many; running jobs go
+    /// on. RunPod drops purged jobs; ending them instead tells a client that follows one (the
+    /// dispatcher) that it will not run, where a 404 would read as a lost job to submit again.
+    func purgeQueue() -> Int {
+        let purged = pending
+        for id in purged {
+            guard var record = jobs[id] else { continue }
+            dequeue(id)
+            record.status = .cancelled
+            record.error = "purged from the queue (/purge-queue) before it started"
+            record.finishedAt = clock.now
+            jobs[id] = record
+            finished(record)
+        }
+        return purged.count
+    }
+
+    /// Adds a stage the running attempt reached to what `/stream` hands out.
+    func note(id: String, attempt: Int, stage: String) {
+        guard jobs[id]?.attempt == attempt, jobs[id]?.status == .inProgress else { return }
+        jobs[id]?.stream.append(["output": ["stage": .string(stage)]])
+    }
+
+    /// `/stream`: the job's status and the chunks not handed out yet (each only once, as RunPod's
+    /// stream does); once COMPLETED the last chunk is the final output. Nil when unknown or expired.
+    func takeStream(id: String) -> (status: JobStatus, chunks: [JSONValue])? {
+        guard var record = live(id) else { return nil }
+        let chunks = Array(record.stream[record.streamed...])
+        record.streamed = record.stream.count
+        jobs[id] = record
+        return (record.status, chunks)
+    }
+
     /// Queues a FAILED or TIMED_OUT job again under the same id.
     func retry(id: String) throws(Rejection) -> JobView {
         guard var record = live(id) else { throw .notFound }
@@ -194,6 +231,8 @@ actor JobStore {
         record.finishedAt = nil
         record.error = nil
         record.result = nil
+        record.stream = []
+        record.streamed = 0
         jobs[id] = record
         retried += 1
         enqueue(id)

@@ -180,3 +180,28 @@ public struct RunPodSubmission: Codable, Sendable, Equatable {
         self.policy = policy
     }
 }
+
+/// `/stream/{id}`: the job's status and the chunks (`{"output": ...}`) not handed out by an
+/// earlier call; a client asks until the status is terminal and no chunk came.
+public struct RunPodStreamAnswer: Codable, Sendable, Equatable {
+    public var id: String?
+    public var status: RunPodJobStatus
+    public var stream: [JSONValue]
+
+    public init(id: String? = nil, status: RunPodJobStatus, stream: [JSONValue]) {
+        self.id = id
+        self.status = status
+        self.stream = stream
+    }
+}
+
+/// `/purge-queue`: how many queued jobs were removed (`status` is `completed`).
+public struct RunPodPurgeAnswer: Codable, Sendable, Equatable {
+    public var removed: Int
+    public var status: String
+
+    public init(removed: Int, status: String = "completed") {
+        self.removed = removed
+        self.status = status
+    }
+}

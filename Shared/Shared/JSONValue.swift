@@ -1,3 +1,5 @@
+import Foundation
+
 /// Any JSON value, for payloads whose shape belongs to someone else (a backend's `input`).
 public enum JSONValue: Codable, Sendable, Hashable {
     case null
@@ -79,6 +81,11 @@ public enum JSONValue: Codable, Sendable, Hashable {
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,
     ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
 {
+    /// Any Encodable value as JSON (through its Codable form).
+    public init(encoding value: some Encodable) throws {
+        self = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
+    }
+
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int) { self = .int(value) }
     public init(floatLiteral value: Double) { self = .double(value) }

@@ -1,4 +1,5 @@
 import RunPod
+import Shared
 import Foundation
 import Testing
 import TestSupport
@@ -124,6 +125,48 @@ struct JobLifecycleTests {
         #expect(try await engine.call(.POST, "/cancel/\(first)").decode(JobReceipt.self).status == .cancelled)
         let health = try await engine.health()
         #expect(health.jobs.cancelled == 2 && health.jobs.completed == 1)
+    }
+
+    /// RunPod's `/purge-queue`: queued jobs end (CANCELLED, with the reason), the running one goes on.
+    @Test func purgeQueueEndsTheQueuedJobsAndLeavesTheRunningOne() async throws {
+        let engine = try await EngineHarness(simulateMs: 6000)
+        defer { Task { await engine.stop() } }
+        let input = ["image": Samples.dataURI(Samples.tinyPNG)]
+        let running = try await engine.run(input)
+        _ = try await engine.wait(for: running, until: .inProgress)
+        let queued = [try await engine.run(input), try await engine.run(input)]
+        let purge = try await engine.call(.POST, "/purge-queue")
+        #expect(purge.status == 200, "\(purge.text)")
+        #expect(try purge.decode(PurgeBody.self) == PurgeBody(removed: 2, status: "completed"))
+        for id in queued {
+            let body = try await engine.status(id).decode(JobStatusBody.self)
+            #expect(body.status == .cancelled && body.error?.contains("purge") == true, "\(body)")
+        }
+        #expect(try await engine.wait(for: running).status == .completed, "a running job is not purged")
+        #expect(try await engine.call(.POST, "/purge-queue").decode(PurgeBody.self).removed == 0)
+    }
+
+    /// RunPod's `/stream`: the stages the job reached, each handed out once, then its final output;
+    /// a client asks until the status is terminal and nothing new came (as RunPod's SDK does).
+    @Test func streamHandsOutEachStageOnceThenTheFinalOutput() async throws {
+        let engine = try await EngineHarness(simulateMs: 3000)
+        defer { Task { await engine.stop() } }
+        let id = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)])
+        var chunks: [JSONValue] = []
+        var rounds = 0
+        while true {
+            rounds += 1
+            let answer = try await engine.call(rounds % 2 == 0 ? .POST : .GET, "/stream/\(id)").decode(StreamBody.self)
+            chunks += answer.stream
+            if answer.status.isTerminal && answer.stream.isEmpty { break }
+            try #require(rounds < 200, "the stream never ended")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let stages = chunks.compactMap { $0["output"]?["stage"]?.stringValue }
+        #expect(stages == ["fetching", "rendering", "storing"], "\(chunks)")
+        let final = try #require(chunks.last?["output"])
+        #expect(final["image_url"]?.stringValue?.hasSuffix("/results/\(id).png") == true, "\(final)")
+        #expect(try await engine.call(.GET, "/stream/no-such-job").status == 404)
     }
 
     @Test func executionTimeoutEndsTimedOutAndRetryRunsTheSameIdAgain() async throws {
