@@ -10,7 +10,7 @@ SWIFT ?= swift
 SWIFT_TEST_FLAGS ?=
 SCRIPTS := scripts
 
-.PHONY: help deps build up down status logs test test-unit test-restart test-faults chaos servers servers-stop \
+.PHONY: help deps build up down status logs test test-quick test-unit test-restart test-faults chaos servers servers-stop \
         servers-status bench-broker bench-engine bench-pipeline bench-batch clean distclean
 
 help: ## list the targets
@@ -43,6 +43,14 @@ logs: ## follow the service logs (tail -F .var/log/*.log)
 test: deps servers ## the whole suite against the real servers (starts them when needed), then the fault suite
 	$(SWIFT) build --build-tests
 	@$(MAKE) --no-print-directory test-unit test-restart test-faults
+
+# The inner loop: the suites that need no server and start no process. SampleQualityTests (the
+# engine's quality over 36 scenes, about a minute) is left out on purpose.
+QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|FittingTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|IngestorConfigurationTests|InputParsingTests|MediaURLSignerTests|PromptBuilderTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|StripedFilterTests|UpscaleTests|ValidationTests|WebhookTokenTests
+
+test-quick: ## the suites that need no server and start no process (seconds, for the inner loop)
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter '\.($(QUICK_SUITES))/'
 
 test-unit:
 	@echo "==> swift test (everything except *RestartTests and the fault suite)"
