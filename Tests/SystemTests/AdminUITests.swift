@@ -106,6 +106,69 @@ extension SystemSuites {
             }
         }
 
+        /// Issue 21's "a deliberate cancel shows a red error with Retry; offline Generate highlights
+        /// Queued": while the generate call gets no answer nothing is shown as queued (and the call is
+        /// repeated with its key once it goes through: one job); a cancel the user asked for ends
+        /// neutrally, with Generate offered again.
+        @Test func offlineIsNotQueuedAndACancelIsNotAFailure() async throws {
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "30000"]]) { system in
+                _ = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                let browser = try await Browser.start(screenshots: Self.screenshots)
+                do {
+                    try await browser.go(system.gatewayURL + "/")
+                    try await browser.type(system.token, into: try await browser.waitFor("#token"))
+                    try await browser.press("\u{E007}")
+                    _ = try await browser.waitFor("#grid .tile .ai")
+                    _ = try await browser.execute("""
+                        window.blockGenerate = true;
+                        const original = window.fetch;
+                        window.fetch = (input, init) => {
+                            const url = String(input?.url ?? input);
+                            if (window.blockGenerate && url.includes('/api/ai-image/generate/')) return Promise.reject(new TypeError('Failed to fetch'));
+                            return original(input, init);
+                        };
+                        """)
+                    try await browser.click("#grid .tile .ai")
+                    try await browser.click("#ai-generate")
+                    try await browser.waitUntil("the dialog says the connection is lost", script: """
+                        return document.querySelector('#ai-stage').textContent.includes('Connection lost')
+                        """)
+                    let offline = try await browser.execute("""
+                        return [document.querySelectorAll('#ai-progress .stages li.current, #ai-progress .stages li.done').length,
+                                document.querySelector('#ai-error').textContent]
+                        """)
+                    #expect(offline.arrayValue?.first?.intValue == 0, "nothing shown as queued while offline: \(offline)")
+                    #expect(offline.arrayValue?.last?.stringValue == "", "\(offline)")
+                    try await browser.screenshot("22-generate-offline")
+                    _ = try await browser.execute("window.blockGenerate = false;")
+                    try await eventually("the repeated call was accepted once", timeout: .seconds(30)) {
+                        try await GenerationFlowTests.jobCount(system) == 1
+                    }
+                    try await browser.waitUntil("the job is queued or running", timeout: .seconds(30), script: """
+                        return document.querySelector('#ai-progress .stages li.current') !== null
+                        """)
+                    try await browser.click("#ai-cancel")
+                    try await browser.waitUntil("the cancel is reported", timeout: .seconds(60), script: """
+                        return document.querySelector('#ai-stage').textContent.startsWith('Cancelled')
+                        """)
+                    let state = try await browser.execute("""
+                        return [document.querySelector('#ai-error').textContent, document.querySelector('#ai-retry').hidden,
+                                document.querySelector('#ai-generate').hidden]
+                        """)
+                    #expect(state.arrayValue?[0].stringValue == "", "no error for a cancel that was asked for: \(state)")
+                    #expect(state.arrayValue?[1].boolValue == true, "no Retry: \(state)")
+                    #expect(state.arrayValue?[2].boolValue == false, "Generate is offered again: \(state)")
+                    #expect(try await GenerationFlowTests.jobCount(system) == 1)
+                    try await browser.screenshot("23-cancelled")
+                } catch {
+                    _ = try? await browser.screenshot("failure-cancel")
+                    await browser.quit()
+                    throw error
+                }
+                await browser.quit()
+            }
+        }
+
         /// The browser logs every refused request as a console error: those the step provoked on
         /// purpose are read (and so cleared) here, and must be the only ones.
         func expectOnlyRefusals(_ status: Int, _ browser: Browser, sourceLocation: SourceLocation = #_sourceLocation) async throws {

@@ -231,7 +231,7 @@ function openAI(item) {
 function aiMode(mode, message = "") {
   ai.mode = mode;
   $("#ai-options").hidden = mode !== "idle" && mode !== "failed";
-  $("#ai-progress").hidden = mode === "idle";
+  $("#ai-progress").hidden = mode === "idle" && !ai.jobId;
   $("#ai-generate").hidden = mode !== "idle";
   $("#ai-cancel").hidden = mode !== "running";
   $("#ai-retry").hidden = mode !== "failed";
@@ -299,7 +299,9 @@ async function generate() {
   const abort = new AbortController();
   ai.abort = abort;
   aiMode("running");
-  showStage("queued");
+  // Nothing is queued until the server says so.
+  showStage(null);
+  $("#ai-stage").textContent = "Sending…";
   // One key per click: a POST repeated after a lost answer gets the same job, never a second one
   // (on RunPod, never a second bill). Retry after a real failure is a new click, a new job.
   const key = { "Idempotency-Key": `ui-generate-${crypto.randomUUID()}` };
@@ -331,8 +333,11 @@ async function follow(jobId, abort) {
   if (!last || !TERMINAL.has(last.status)) last = await waitForStatus(jobId, abort.signal, showStage);
   if (abort.signal.aborted) return;
   if (last.status === "COMPLETED") await showResult(last.media);
-  else if (last.status === "CANCELLED") aiMode("failed", "The generation was cancelled.");
-  else aiMode("failed", `The generation failed: ${last.error?.message || "no reason given"}`);
+  else if (last.status === "CANCELLED") {
+    // Asked for: not an error. The photo is unchanged; Generate is offered again.
+    aiMode("idle");
+    $("#ai-stage").textContent = "Cancelled: the photo is unchanged.";
+  } else aiMode("failed", `The generation failed: ${last.error?.message || "no reason given"}`);
 }
 
 /**
