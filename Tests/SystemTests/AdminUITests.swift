@@ -246,11 +246,15 @@ extension SystemSuites {
                 const images = [...document.querySelectorAll('#details-versions li img')];
                 return images.length === 2 && images.every(img => img.complete && img.naturalWidth > 0)
                 """)
+            let typeFact = "return [...document.querySelectorAll('#details-facts dd')][0].textContent"
+            #expect(try await browser.execute(typeFact).stringValue == "image/png", "the generated version is current")
             try await browser.click("#details-versions button[aria-label='Revert to version 1']")
-            try await browser.waitUntil("three versions, the newest a revert", script: """
+            try await browser.waitUntil("three versions, the newest a revert that says what it restored", script: """
                 const items = [...document.querySelectorAll('#details-versions li')];
-                return items.length === 3 && items[0].textContent.includes('revert') && items[0].textContent.includes('current')
+                return items.length === 3 && items[0].textContent.includes('revert to v1') && items[0].textContent.includes('current')
                 """)
+            // The facts follow the revert: the upload's JPEG is current again.
+            #expect(try await browser.execute(typeFact).stringValue == "image/jpeg", "facts refreshed after the revert")
             try await browser.screenshot("05-history-reverted")
             try await browser.click("#details-modal .close")
 

@@ -599,12 +599,17 @@ async function openDetails(item) {
   details.opener = document.activeElement;
   $("#details-title").textContent = item.originalName || item.id;
   $("#details-error").textContent = "";
-  const facts = [["Type", item.mimeType], ["Size", `${item.width}×${item.height} px, ${(item.size / 1024).toFixed(0)} KB`],
-    ["Collection", item.collection], ["Uploaded", new Date(item.createdAt).toLocaleString()], ["Id", item.id]];
-  $("#details-facts").replaceChildren(...facts.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })]));
+  showFacts(item);
   $("#details-versions").replaceChildren();
   $("#details-modal").showModal();
   await showVersions(item);
+}
+
+/** The media's facts: type and size are the current version's. */
+function showFacts(item) {
+  const facts = [["Type", item.mimeType], ["Size", `${item.width}×${item.height} px, ${(item.size / 1024).toFixed(0)} KB`],
+    ["Collection", item.collection], ["Uploaded", new Date(item.createdAt).toLocaleString()], ["Id", item.id]];
+  $("#details-facts").replaceChildren(...facts.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })]));
 }
 
 async function showVersions(item) {
@@ -616,11 +621,15 @@ async function showVersions(item) {
     return;
   }
   if (details.item !== item || !$("#details-modal").open) return;
+  const numbers = new Map(answer.versions.map((version) => [version.id, version.number]));
   $("#details-versions").replaceChildren(...answer.versions.map((version) => {
     const current = version.id === answer.currentVersionId;
     const img = el("img", { alt: `Version ${version.number}` });
     showImage(img, `/api/media/${item.id}/versions/${version.id}/file`, version.id);
-    const li = el("li", {}, img, el("div", { text: `v${version.number} · ${version.source}${current ? " · current" : ""}` }),
+    // A revert says which version it brought back.
+    const restored = version.source === "revert" && numbers.has(version.revertedFromVersionId)
+      ? `revert to v${numbers.get(version.revertedFromVersionId)}` : version.source;
+    const li = el("li", {}, img, el("div", { text: `v${version.number} · ${restored}${current ? " · current" : ""}` }),
       el("div", { class: "muted", text: new Date(version.createdAt).toLocaleString() }));
     if (!current) {
       li.append(el("button", {
@@ -628,7 +637,12 @@ async function showVersions(item) {
         onclick: async () => {
           try {
             await api("POST", `/api/media/${item.id}/revert/${version.id}`);
-            await showVersions(item);
+            // The media changed: its facts (type, size) and history as they are now.
+            const fresh = (await api("GET", `/api/media/${item.id}`)).media;
+            if (details.item !== item) return;
+            details.item = fresh;
+            showFacts(fresh);
+            await showVersions(fresh);
             $("#details-versions button")?.focus();
           } catch (error) {
             $("#details-error").textContent = `Could not revert: ${error.message}`;
