@@ -160,6 +160,21 @@ extension SystemSuites {
                     #expect(state.arrayValue?[2].boolValue == false, "Generate is offered again: \(state)")
                     #expect(try await GenerationFlowTests.jobCount(system) == 1)
                     try await browser.screenshot("23-cancelled")
+                    try await browser.click("#ai-modal [data-close]")
+
+                    // A cancelled batch says so, and its bar does not show it as done.
+                    try await browser.click("#grid .tile .select")
+                    try await browser.click("#batch-generate")
+                    try await browser.click("#batch-start")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-items li")
+                    try await browser.waitUntil("the batch can be cancelled", script: "return !document.querySelector('#batch-cancel').disabled")
+                    try await browser.click("#batch-cancel")
+                    try await browser.waitUntil("the batch says it was cancelled", timeout: .seconds(60), script: """
+                        return document.querySelector('#batch-summary').textContent.startsWith('Cancelled')
+                        """)
+                    let bar = try await browser.execute("const p = document.querySelector('#batch-progress'); return [p.value, p.max]")
+                    #expect(bar == [0, 1], "nothing done: \(bar)")
+                    try await browser.screenshot("24-batch-cancelled")
                 } catch {
                     _ = try? await browser.screenshot("failure-cancel")
                     await browser.quit()
@@ -258,23 +273,47 @@ extension SystemSuites {
             try await browser.screenshot("05-history-reverted")
             try await browser.click("#details-modal .close")
 
-            // A batch of three: progress to done.
+            // A batch of three: first what it will do (names, options, what it replaces), then progress to done.
             for index in 1...3 { try await browser.click("#grid .tile:nth-child(\(index)) .select") }
             #expect(try await browser.text("#batch-generate") == "AI Generate (3)")
             try await browser.click("#batch-generate")
+            _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+            let names = try await browser.execute("return [...document.querySelectorAll('#batch-setup-items li')].map(li => li.textContent).sort()")
+            #expect(names == ["bottle.jpg", "mug.jpg", "shoe.jpg"], "the names, not ids: \(names)")
+            #expect(try await browser.text("#batch-start") == "Start 3 generations")
+            #expect(try await browser.text("#batch-note").contains("replaces the photo"))
+            #expect(try await GenerationFlowTests.jobCount(system) == 1, "nothing started before Start")
+            _ = try await browser.execute("document.querySelector('#b-shadow').value = 'dramatic'")
+            try await browser.screenshot("06-batch-setup")
+            try await browser.click("#batch-start")
             _ = try await browser.waitFor("#batch-modal[open] #batch-items li")
             try await browser.waitUntil("the batch is done", timeout: .seconds(300), script: """
-                return document.querySelector('#batch-summary').textContent.startsWith('COMPLETED')
+                return document.querySelector('#batch-summary').textContent.startsWith('Done')
                 """)
             #expect(try await browser.text("#batch-summary").contains("3 of 3 done"))
-            try await browser.waitUntil("every item shows COMPLETED", script: """
-                return [...document.querySelectorAll('#batch-items li span')].filter(s => s.textContent === 'COMPLETED').length === 3
+            try await browser.waitUntil("every item shows Done", script: """
+                return [...document.querySelectorAll('#batch-items li span')].filter(s => s.textContent === 'Done').length === 3
                 """)
             let progress = try await browser.execute("const p = document.querySelector('#batch-progress'); return [p.value, p.max]")
             #expect(progress == [3, 3])
+            let shadows = try await SystemDatabase.withClient(system.database.url) { client in
+                var values: [String] = []
+                for try await value in try await client.query("SELECT options->>'shadowStyle' FROM generation_jobs WHERE batch_id IS NOT NULL").decode(String.self) {
+                    values.append(value)
+                }
+                return values
+            }
+            #expect(shadows == ["dramatic", "dramatic", "dramatic"], "the options chosen for the batch: \(shadows)")
             try await browser.screenshot("06-batch-done")
             try await browser.press("\u{E00C}") // Escape closes the dialog
             try await browser.waitUntil("the batch dialog closed", script: "return !document.querySelector('#batch-modal').open")
+            // A closed batch dialog opens again from the toolbar, with the batch's state.
+            try await browser.click("#batch-reopen")
+            try await browser.waitUntil("the batch dialog is back", script: """
+                return document.querySelector('#batch-modal').open && document.querySelector('#batch-summary').textContent.startsWith('Done')
+                """)
+            try await browser.press("\u{E00C}")
+            try await browser.waitUntil("the batch dialog closed again", script: "return !document.querySelector('#batch-modal').open")
 
             // Settings: a value out of range is refused at its field; a good one is saved and reloads.
             try await browser.click("#open-settings")

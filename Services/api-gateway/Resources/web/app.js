@@ -19,7 +19,8 @@ const STAGE_TEXT = {
   in_progress: "Generating", downloading: "Saving the result", completed: "Done", failed: "Failed", cancelled: "Cancelled",
 };
 
-const state = { page: 1, pageSize: 24, collection: "PRODUCTS", total: 0, items: [], selected: new Set(), settings: {} };
+// `selected`: id → the media as it was when selected, so a batch names items chosen on another page too.
+const state = { page: 1, pageSize: 24, collection: "PRODUCTS", total: 0, items: [], selected: new Map(), settings: {} };
 
 // MARK: Sign-in
 
@@ -122,7 +123,7 @@ function tile(item) {
   const checkbox = el("input", {
     type: "checkbox", class: "select", "aria-label": `Select ${name}`, checked: state.selected.has(item.id),
     onchange: (event) => {
-      if (event.target.checked) state.selected.add(item.id); else state.selected.delete(item.id);
+      if (event.target.checked) state.selected.set(item.id, item); else state.selected.delete(item.id);
       li.classList.toggle("selected", event.target.checked);
       updateSelection();
     },
@@ -417,29 +418,75 @@ $("#ai-variations").addEventListener("click", () => openVariations(ai.item));
 
 // MARK: Batch
 
-const batch = { id: null, abort: null, items: new Map() };
+const batch = { id: null, abort: null, items: new Map(), pending: null, ended: false };
 
-$("#batch-generate").addEventListener("click", async () => {
-  const mediaIds = [...state.selected];
+/** A status as people read it. */
+function statusText(status) {
+  return { IN_QUEUE: "Queued", QUEUED: "Queued", PROMPTING: "Preparing", SUBMITTED: "Submitted", IN_PROGRESS: "Generating",
+    DOWNLOADING: "Saving", COMPLETED: "Done", FAILED: "Failed", CANCELLED: "Cancelled" }[status] || status;
+}
+
+// Step one: what will be generated, with which options, and what it replaces; nothing starts yet.
+$("#batch-generate").addEventListener("click", () => {
   batch.abort?.abort();
-  batch.id = null;
-  batch.items = new Map();
+  const chosen = [...state.selected.values()];
+  batch.pending = chosen;
   $("#batch-error").textContent = "";
-  $("#batch-progress").value = 0;
-  $("#batch-cancel").disabled = true;
-  $("#batch-items").replaceChildren();
-  $("#batch-summary").textContent = `Starting ${mediaIds.length} generations…`;
+  $("#batch-setup").hidden = false;
+  $("#batch-run").hidden = true;
+  $("#batch-start").hidden = false;
+  $("#batch-cancel").hidden = true;
+  $("#batch-start").textContent = `Start ${chosen.length} generation${chosen.length === 1 ? "" : "s"}`;
+  $("#batch-setup-items").replaceChildren(...chosen.map((item) => el("li", { text: item.originalName || item.id })));
+  $("#b-shadow").value = state.settings.aiImageDefaultShadow || "soft";
+  const background = (state.settings.aiImageDefaultBackground || "#FFFFFF").toUpperCase();
+  $("#b-background").value = [...$("#b-background").options].some((option) => option.value === background) ? background : "#FFFFFF";
+  $("#b-upscale").value = state.settings.aiImageEnableUpscaling === "true" ? "2" : "1";
+  $("#b-watermark").checked = true;
+  const runpod = state.settings.aiImageBackend === "runpod";
+  const perImage = Number(state.settings.aiImagePricePerMegapixel || 0.03) * (Number(state.settings.aiImageResolution || 1024) ** 2) / 1e6;
+  $("#batch-note").textContent = `Each result replaces the photo in the media library; the original stays in its history.` +
+    (runpod ? ` On RunPod this costs about $${(perImage * chosen.length).toFixed(2)} ($${perImage.toFixed(3)} per image).` : " The local engine is free.");
   $("#batch-modal").showModal();
+  $("#batch-start").focus();
+});
+
+// Step two: the batch runs; its dialog can be closed and opened again from the toolbar.
+$("#batch-start").addEventListener("click", async () => {
+  const chosen = batch.pending || [];
+  const options = {
+    shadowStyle: $("#b-shadow").value, backgroundColor: $("#b-background").value,
+    removeWatermark: $("#b-watermark").checked, upscale: Number($("#b-upscale").value),
+  };
+  batch.id = null;
+  batch.ended = false;
+  batch.items = new Map();
+  $("#batch-setup").hidden = true;
+  $("#batch-run").hidden = false;
+  $("#batch-start").hidden = true;
+  $("#batch-cancel").hidden = false;
+  $("#batch-cancel").disabled = true;
+  $("#batch-progress").value = 0;
+  $("#batch-items").replaceChildren();
+  $("#batch-summary").textContent = `Starting ${chosen.length} generations…`;
+  const abort = new AbortController();
+  batch.abort = abort;
+  // One key per start: a call repeated after a lost answer gets the same batch, never a second.
+  const key = { "Idempotency-Key": `ui-batch-${crypto.randomUUID()}` };
   try {
-    const answer = await api("POST", "/api/ai-image/batch", { mediaIds });
+    const answer = await persist(
+      () => api("POST", "/api/ai-image/batch", { mediaIds: chosen.map((item) => item.id), options }, key), abort.signal,
+      () => { $("#batch-summary").textContent = "Connection lost: trying again…"; });
     batch.id = answer.batchId;
+    $("#batch-reopen").hidden = false;
     $("#batch-cancel").disabled = false;
+    const names = new Map(chosen.map((item) => [item.id, item]));
     for (const job of answer.jobs) {
-      const item = state.items.find((candidate) => candidate.id === job.mediaId);
+      const item = names.get(job.mediaId);
       const name = item?.originalName || job.mediaId;
       const img = el("img", { alt: name });
       showImage(img, `/api/media/${job.mediaId}/file`, item?.currentVersionId ?? `before-${job.jobId}`);
-      const label = el("span", { class: `state-${job.status}`, text: job.status });
+      const label = el("span", { class: `state-${job.status}`, text: statusText(job.status) });
       const li = el("li", { "data-job-id": job.jobId }, img, el("div", { class: "name", text: name }), label);
       batch.items.set(job.jobId, { li, img, label, mediaId: job.mediaId, status: job.status });
       $("#batch-items").append(li);
@@ -452,27 +499,43 @@ $("#batch-generate").addEventListener("click", async () => {
   }
 });
 
+$("#batch-reopen").addEventListener("click", () => {
+  if (!batch.id) return;
+  $("#batch-setup").hidden = true;
+  $("#batch-run").hidden = false;
+  $("#batch-start").hidden = true;
+  $("#batch-cancel").hidden = false;
+  $("#batch-modal").showModal();
+  followBatch(batch.id);
+});
+
 function showBatchItem(job) {
   const entry = batch.items.get(job.jobId);
   if (!entry) return;
   entry.status = job.status;
   entry.label.className = `state-${job.status}`;
-  entry.label.textContent = job.status === "FAILED" && job.error ? `FAILED: ${job.error.message}` : job.status;
+  entry.label.textContent = job.status === "FAILED" && job.error ? `Failed: ${job.error.message}` : statusText(job.status);
   // The thumbnail turns into the result as soon as the item is done.
   if (job.status === "COMPLETED") showImage(entry.img, `/api/media/${entry.mediaId}/file`, job.jobId);
 }
 
 function showBatchSummary(summary) {
   const counts = summary.counts || {};
-  const finished = (counts.COMPLETED || 0) + (counts.FAILED || 0) + (counts.CANCELLED || 0);
+  const done = counts.COMPLETED || 0;
+  const finished = done + (counts.FAILED || 0) + (counts.CANCELLED || 0);
+  const ended = summary.status === "COMPLETED" || summary.status === "CANCELLED";
+  batch.ended = ended;
   const progress = $("#batch-progress");
   progress.max = summary.total;
-  progress.value = finished;
+  // Running: how far it got. Ended: how much of it succeeded (a batch with failures is not a full bar).
+  progress.value = ended ? done : finished;
+  const headline = summary.status === "CANCELLED" ? "Cancelled"
+    : ended ? (done === summary.total ? "Done" : "Finished with problems") : "Running";
   $("#batch-summary").textContent =
-    `${summary.status}: ${counts.COMPLETED || 0} of ${summary.total} done` +
+    `${headline}: ${done} of ${summary.total} done` +
     `${counts.FAILED ? `, ${counts.FAILED} failed` : ""}${counts.CANCELLED ? `, ${counts.CANCELLED} cancelled` : ""}` +
     ` · cost $${Number(summary.cost || 0).toFixed(3)}`;
-  $("#batch-cancel").disabled = summary.status === "COMPLETED" || summary.status === "CANCELLED";
+  $("#batch-cancel").disabled = ended;
 }
 
 async function followBatch(batchId) {
