@@ -184,6 +184,45 @@ extension SystemSuites {
             }
         }
 
+        /// Issue 21's "a failed page load leaves the pager out of step": the pager stays on the page
+        /// the grid shows, the status line says what failed, and the next try goes to the right page.
+        @Test func aFailedPageLoadKeepsThePagerOnTheShownPage() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                let photo = try Samples.bytes("dev05", "input.jpg")
+                for _ in 0..<25 { _ = try await system.upload(photo) }
+                let browser = try await Browser.start(screenshots: Self.screenshots)
+                do {
+                    try await browser.go(system.gatewayURL + "/")
+                    try await browser.type(system.token, into: try await browser.waitFor("#token"))
+                    try await browser.press("\u{E007}")
+                    try await browser.waitUntil("page 1 of 2", script: "return document.querySelector('#page-info').textContent.startsWith('Page 1 of 2')")
+                    _ = try await browser.execute("""
+                        window.blockPages = true;
+                        const original = window.fetch;
+                        window.fetch = (input, init) => {
+                            const url = String(input?.url ?? input);
+                            if (window.blockPages && url.includes('/api/media?')) return Promise.reject(new TypeError('Failed to fetch'));
+                            return original(input, init);
+                        };
+                        """)
+                    try await browser.click("#next-page")
+                    try await browser.waitUntil("the failure is said", script: """
+                        return document.querySelector('#status').textContent.includes('Page 2 could not be loaded')
+                        """)
+                    #expect(try await browser.text("#page-info").hasPrefix("Page 1 of 2"))
+                    _ = try await browser.execute("window.blockPages = false;")
+                    try await browser.click("#next-page")
+                    try await browser.waitUntil("page 2, not 3", script: "return document.querySelector('#page-info').textContent.startsWith('Page 2 of 2')")
+                    #expect(try await browser.execute("return document.querySelectorAll('#grid .tile').length").intValue == 1)
+                } catch {
+                    _ = try? await browser.screenshot("failure-pager")
+                    await browser.quit()
+                    throw error
+                }
+                await browser.quit()
+            }
+        }
+
         /// The browser logs every refused request as a console error: those the step provoked on
         /// purpose are read (and so cleared) here, and must be the only ones.
         func expectOnlyRefusals(_ status: Int, _ browser: Browser, sourceLocation: SourceLocation = #_sourceLocation) async throws {

@@ -75,7 +75,13 @@ async function loadSettings() {
 
 // MARK: Media grid
 
-function status(text) { $("#status").textContent = text; }
+// A status line clears itself after a while, so an old message is not read as news.
+let statusTimer = null;
+function status(text) {
+  $("#status").textContent = text;
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => { if ($("#status").textContent === text) $("#status").textContent = ""; }, 20000);
+}
 
 let pageRequest = 0;
 
@@ -88,12 +94,17 @@ async function loadPage() {
   try {
     answer = await api("GET", `/api/media?${query}`);
   } catch (error) {
-    status(`The media could not be loaded: ${error.message}`);
+    if (request !== pageRequest) return;
+    // The grid still shows the page it showed: the pager goes back to it.
+    const asked = state.page;
+    state.page = state.shownPage || 1;
+    status(`Page ${asked} could not be loaded: ${error.message}. Still showing page ${state.page}.`);
     return;
   }
   if (request !== pageRequest) return; // a newer page was asked for meanwhile
   state.items = answer.items;
   state.total = answer.total;
+  state.shownPage = state.page;
   const pages = Math.max(1, Math.ceil(answer.total / state.pageSize));
   if (state.page > pages) { state.page = pages; return loadPage(); }
   $("#page-info").textContent = `Page ${state.page} of ${pages} · ${answer.total} item${answer.total === 1 ? "" : "s"}`;
