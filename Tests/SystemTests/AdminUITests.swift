@@ -10,19 +10,50 @@ extension SystemSuites {
     struct AdminUITests {
         static let screenshots = TestEnvironment.repositoryRoot.appendingPathComponent(".var/screenshots/admin-ui")
 
+        /// A browser on `system` for `body`, signed in when asked, quit afterwards; when `body`
+        /// throws, a screenshot `failure-<failure>` first.
+        func withBrowser(
+            _ system: CycloramaSystem, signedIn: Bool, failure: String, _ body: (Browser) async throws -> Void
+        ) async throws {
+            let browser = try await Browser.start(screenshots: Self.screenshots)
+            do {
+                if signedIn {
+                    try await browser.go(system.gatewayURL + "/")
+                    try await browser.type(system.token, into: try await browser.waitFor("#token"))
+                    try await browser.press("\u{E007}")
+                    _ = try await browser.waitFor("#grid")
+                }
+                try await body(browser)
+            } catch {
+                _ = try? await browser.screenshot("failure-\(failure)")
+                await browser.quit()
+                throw error
+            }
+            await browser.quit()
+        }
+
+        /// From now on the page's `fetch` fails, as over a dropped connection, for every URL that
+        /// contains one of `parts`, while `window[flag]` is true (the test sets it false to reconnect).
+        func failFetches(_ browser: Browser, flag: String, containing parts: [String]) async throws {
+            let list = parts.map { "'\($0)'" }.joined(separator: ", ")
+            _ = try await browser.execute("""
+                window.\(flag) = true;
+                const original = window.fetch;
+                window.fetch = (input, init) => {
+                    const url = String(input?.url ?? input);
+                    if (window.\(flag) && [\(list)].some(part => url.includes(part))) return Promise.reject(new TypeError('Failed to fetch'));
+                    return original(input, init);
+                };
+                """)
+        }
+
         @Test func signInUploadGenerateBatchSettingsAndTheAPIKey() async throws {
             try await CycloramaSystem.run { system in
-                let browser = try await Browser.start(screenshots: Self.screenshots)
-                do {
+                try await withBrowser(system, signedIn: false, failure: "walkthrough") { browser in
                     try await walkThrough(browser, system)
                     let errors = try await browser.consoleErrors()
                     #expect(errors.isEmpty, "console errors: \(errors)")
-                } catch {
-                    _ = try? await browser.screenshot("failure")
-                    await browser.quit()
-                    throw error
                 }
-                await browser.quit()
             }
         }
 
@@ -34,23 +65,10 @@ extension SystemSuites {
         @Test func aLostConnectionNeverTurnsAFinishedJobIntoAFailure() async throws {
             try await CycloramaSystem.run { system in
                 let mediaId = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
-                let browser = try await Browser.start(screenshots: Self.screenshots)
-                do {
-                    try await browser.go(system.gatewayURL + "/")
-                    try await browser.type(system.token, into: try await browser.waitFor("#token"))
-                    try await browser.press("\u{E007}")
+                try await withBrowser(system, signedIn: true, failure: "connection") { browser in
                     _ = try await browser.waitFor("#grid .tile .ai")
                     // Every status and event call fails as if the network dropped (fetch rejects).
-                    _ = try await browser.execute("""
-                        window.blockJobCalls = true;
-                        const original = window.fetch;
-                        window.fetch = (input, init) => {
-                            const url = String(input?.url ?? input);
-                            if (window.blockJobCalls && (url.includes('/api/ai-image/status/') || url.includes('/api/ai-image/events')))
-                                return Promise.reject(new TypeError('Failed to fetch'));
-                            return original(input, init);
-                        };
-                        """)
+                    try await failFetches(browser, flag: "blockJobCalls", containing: ["/api/ai-image/status/", "/api/ai-image/events"])
                     try await browser.click("#grid .tile .ai")
                     try await browser.click("#ai-generate")
                     try await eventually("the server finished the job", timeout: .seconds(120)) {
@@ -97,12 +115,7 @@ extension SystemSuites {
                     try await browser.screenshot("21-finished-in-the-background")
                     let errors = try await browser.consoleErrors()
                     #expect(errors.allSatisfy { $0.contains("Failed to fetch") || $0.contains("status/") || $0.contains("events") }, "\(errors)")
-                } catch {
-                    _ = try? await browser.screenshot("failure-connection")
-                    await browser.quit()
-                    throw error
                 }
-                await browser.quit()
             }
         }
 
@@ -113,21 +126,9 @@ extension SystemSuites {
         @Test func offlineIsNotQueuedAndACancelIsNotAFailure() async throws {
             try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "30000"]]) { system in
                 _ = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
-                let browser = try await Browser.start(screenshots: Self.screenshots)
-                do {
-                    try await browser.go(system.gatewayURL + "/")
-                    try await browser.type(system.token, into: try await browser.waitFor("#token"))
-                    try await browser.press("\u{E007}")
+                try await withBrowser(system, signedIn: true, failure: "cancel") { browser in
                     _ = try await browser.waitFor("#grid .tile .ai")
-                    _ = try await browser.execute("""
-                        window.blockGenerate = true;
-                        const original = window.fetch;
-                        window.fetch = (input, init) => {
-                            const url = String(input?.url ?? input);
-                            if (window.blockGenerate && url.includes('/api/ai-image/generate/')) return Promise.reject(new TypeError('Failed to fetch'));
-                            return original(input, init);
-                        };
-                        """)
+                    try await failFetches(browser, flag: "blockGenerate", containing: ["/api/ai-image/generate/"])
                     try await browser.click("#grid .tile .ai")
                     try await browser.click("#ai-generate")
                     try await browser.waitUntil("the dialog says the connection is lost", script: """
@@ -175,12 +176,7 @@ extension SystemSuites {
                     let bar = try await browser.execute("const p = document.querySelector('#batch-progress'); return [p.value, p.max]")
                     #expect(bar == [0, 1], "nothing done: \(bar)")
                     try await browser.screenshot("24-batch-cancelled")
-                } catch {
-                    _ = try? await browser.screenshot("failure-cancel")
-                    await browser.quit()
-                    throw error
                 }
-                await browser.quit()
             }
         }
 
@@ -190,21 +186,9 @@ extension SystemSuites {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
                 let photo = try Samples.bytes("dev05", "input.jpg")
                 for _ in 0..<25 { _ = try await system.upload(photo) }
-                let browser = try await Browser.start(screenshots: Self.screenshots)
-                do {
-                    try await browser.go(system.gatewayURL + "/")
-                    try await browser.type(system.token, into: try await browser.waitFor("#token"))
-                    try await browser.press("\u{E007}")
+                try await withBrowser(system, signedIn: true, failure: "pager") { browser in
                     try await browser.waitUntil("page 1 of 2", script: "return document.querySelector('#page-info').textContent.startsWith('Page 1 of 2')")
-                    _ = try await browser.execute("""
-                        window.blockPages = true;
-                        const original = window.fetch;
-                        window.fetch = (input, init) => {
-                            const url = String(input?.url ?? input);
-                            if (window.blockPages && url.includes('/api/media?')) return Promise.reject(new TypeError('Failed to fetch'));
-                            return original(input, init);
-                        };
-                        """)
+                    try await failFetches(browser, flag: "blockPages", containing: ["/api/media?"])
                     try await browser.click("#next-page")
                     try await browser.waitUntil("the failure is said", script: """
                         return document.querySelector('#status').textContent.includes('Page 2 could not be loaded')
@@ -214,12 +198,7 @@ extension SystemSuites {
                     try await browser.click("#next-page")
                     try await browser.waitUntil("page 2, not 3", script: "return document.querySelector('#page-info').textContent.startsWith('Page 2 of 2')")
                     #expect(try await browser.execute("return document.querySelectorAll('#grid .tile').length").intValue == 1)
-                } catch {
-                    _ = try? await browser.screenshot("failure-pager")
-                    await browser.quit()
-                    throw error
                 }
-                await browser.quit()
             }
         }
 
