@@ -9,7 +9,8 @@ struct GatewayFixture {
     let token: String
     let mediaRoot: URL
 
-    static func start() async throws -> GatewayFixture {
+    /// - Parameter environment: more variables for the gateway (e.g. its own broker virtual host).
+    static func start(environment extra: [String: String] = [:]) async throws -> GatewayFixture {
         let database = try await TemporaryDatabase.create()
         let scratch = try TestEnvironment.scratchDirectory()
         let token = (0..<4).map { _ in UUID().uuidString.replacingOccurrences(of: "-", with: "") }.joined()
@@ -20,7 +21,7 @@ struct GatewayFixture {
             "DATABASE_URL": database.url,
             "CYCLORAMA_ADMIN_TOKEN_FILE": tokenFile.path,
             "MEDIA_ROOT": mediaRoot.path,
-        ])
+        ].merging(extra) { $1 })
         let fixture = GatewayFixture(process: process, database: database, token: token, mediaRoot: mediaRoot)
         guard await process.waitUntilHealthy(timeout: .seconds(60)) == 200 else {
             await fixture.stop()

@@ -139,10 +139,12 @@ struct MediaAPITests {
         #expect(try await gateway.call(.GET, "/api/media/\(UUID().uuidString)").status == 404, "a handler's 404 stays")
     }
 
-    /// A 503 says when to try again: this gateway runs without a settings-service.
+    /// A 503 says when to try again: this gateway has a broker virtual host of its own, where no
+    /// settings-service answers (those of tests running meanwhile are on other hosts).
     @Test func aDependencyAwayIs503WithRetryAfter() async throws {
-        let gateway = try await GatewayFixture.start()
-        defer { Task { await gateway.stop() } }
+        let broker = try await SettingsServiceTests.ownVirtualHost()
+        let gateway = try await GatewayFixture.start(environment: ["AMQP_URL": broker.url])
+        defer { Task { await gateway.stop(); await broker.delete() } }
         let answer = try await gateway.call(.GET, "/api/ai-image/settings")
         #expect(answer.status == 503, "\(answer.text)")
         #expect(try answer.json()["error"] != nil, "the JSON error shape")
