@@ -40,14 +40,30 @@ public final class ServiceProcess: @unchecked Sendable {
     }
 
     public var processIdentifier: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    public var isRunning: Bool { exitStatus == nil }
+
+    /// The exit status once the process has ended (the signal's number when a signal ended it), else nil.
+    ///
+    /// Foundation's `Process` on Linux sometimes never notices that a child ended while the test process
+    /// starts and stops many children at once (`isRunning` stays true for a zombie), so the kernel is
+    /// asked directly, with `WNOWAIT`: the child is left for Foundation to reap.
+    public var exitStatus: Int32? {
+        if !process.isRunning { return process.terminationStatus }
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(process.processIdentifier), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else {
+            // ECHILD: Foundation reaped it between the two looks.
+            return process.isRunning ? nil : process.terminationStatus
+        }
+        guard info._sifields._sigchld.si_pid == process.processIdentifier else { return nil }
+        return info._sifields._sigchld.si_status
+    }
 
     /// Polls `GET /healthz` until it answers 200 or `timeout` passes; returns the last status seen.
     @discardableResult
     public func waitUntilHealthy(timeout: Duration = .seconds(30)) async -> Int? {
         let deadline = ContinuousClock.now + timeout
         var last: Int?
-        while ContinuousClock.now < deadline, process.isRunning {
+        while ContinuousClock.now < deadline, isRunning {
             last = await HTTPProbe.status(of: "http://127.0.0.1:\(port)/healthz")
             if last == 200 { return 200 }
             try? await Task.sleep(for: .milliseconds(200))
@@ -61,11 +77,11 @@ public final class ServiceProcess: @unchecked Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         kill(process.processIdentifier, signal)
-        while process.isRunning {
+        while true {
+            if let status = exitStatus { return (status, clock.now - start) }
             if clock.now - start > timeout { return nil }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return (process.terminationStatus, clock.now - start)
     }
 
     /// `kill -9`, for crash tests.
@@ -84,7 +100,7 @@ public final class ServiceProcess: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 }
 
