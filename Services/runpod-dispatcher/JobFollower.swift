@@ -89,7 +89,7 @@ struct JobFollower: Sendable {
             return try await withThrowingTaskGroup(of: HandlingOutcome?.self) { group in
                 group.addTask { try await followOwned(dispatch, owner: owner, logger: logger) }
                 group.addTask {
-                    try await keepOwnership(dispatch.jobId, owner, logger: logger)
+                    try await ownership.keep(dispatch.jobId, owner, logger: logger)
                     return nil
                 }
                 defer { group.cancelAll() }
@@ -104,19 +104,6 @@ struct JobFollower: Sendable {
             // (and acknowledges it once the record says the job finished).
             logger.warning("lost the ownership of the job; stopped and handed the message back", metadata: ["error": "\(lost)"])
             return .requeue
-        }
-    }
-
-    /// Renews the ownership every third of its lifetime; throws ``OwnershipLost`` as soon as this
-    /// follower does not hold it any more. A Redis that does not answer proves nothing: it keeps trying.
-    private func keepOwnership(_ jobId: UUID, _ owner: String, logger: Logger) async throws {
-        while true {
-            try await Task.sleep(for: JobOwnership.lifetime / 3)
-            do {
-                if try await !ownership.renew(jobId, owner) { throw OwnershipLost(jobId: jobId) }
-            } catch let error where Outage.isOutage(error) {
-                logger.debug("could not renew the ownership (Redis away)", metadata: ["error": "\(error)"])
-            }
         }
     }
 
@@ -159,185 +146,90 @@ struct JobFollower: Sendable {
         return outcome
     }
 
-    /// The loop of one job while it holds a concurrency slot.
+    /// The loop of one job while it holds a concurrency slot: the ``FollowMachine`` decides, this
+    /// carries its decisions out and tells it what happened.
     private func drive(
-        _ job: FollowedJob, _ initial: DispatchRecord, client: RunPodClient, slot: HeldSlot, deadline: ContinuousClock.Instant
+        _ job: FollowedJob, _ initial: DispatchRecord, client: some BackendEndpoint, slot: HeldSlot, deadline: ContinuousClock.Instant
     ) async throws -> HandlingOutcome {
         let dispatch = job.dispatch
         let logger = job.logger
-        var record = initial
-        var pollWait = configuration.pollInitial
-        var troubleWait = Self.troubleBackoff
-        var lastStatus = "not yet submitted"
-        var reportedProgress: String?? = .none
-        // A re-attached job is asked about at once: its webhook may have come while nobody followed it.
-        var askNow = initial.backendJobId != nil
+        var machine = FollowMachine(record: initial, rules: .init(configuration, backend: dispatch.backend), deadline: deadline)
         while true {
-            if try await isCancelled(dispatch.jobId) {
-                await stopAtBackend(job, record, client: client, slot: slot)
-                return try await fail(job, &record, .cancelled, "cancelled on request", retryable: true)
-            }
-            if ContinuousClock.now >= deadline {
-                await stopAtBackend(job, record, client: client, slot: slot)
-                return try await fail(
-                    job, &record, .timedOut,
-                    "no result within the job's deadline of \(configuration.jobDeadline.components.seconds) s (last backend status: \(lastStatus))",
-                    retryable: true)
-            }
-            guard let backendJobId = record.backendJobId else {
-                if record.submittingSince != nil, !configuration.honoursIdempotencyKeys(dispatch.backend) {
-                    // A submission may have reached RunPod with its answer lost: never send it twice.
-                    guard let found = try await findUnconfirmed(job, record, client: client, deadline: deadline) else {
-                        return try await fail(
-                            job, &record, .submissionUnconfirmed,
-                            "the backend did not answer /run (\(record.submittingSince.map { MessageCoding.formatTimestamp($0) } ?? "-")); the job may have been accepted there, so it was not sent again (no double charge)\(record.webhookSince == nil ? "; with webhooks on (aiImageEnableWebhooks), Cyclorama finds such a job by its webhook" : " and its webhook did not name it")",
-                            retryable: true)
-                    }
-                    try await recordSubmission(job, &record, backendJobId: found)
-                    askNow = true
-                    continue
+            let reaction: FollowMachine.Reaction
+            switch machine.next(now: .now, wallClock: Date(), cancelled: try await isCancelled(dispatch.jobId)) {
+            case .end(let ending):
+                return try await end(job, &machine, ending, client: client, slot: slot)
+            case .submit:
+                reaction = try await submit(job, &machine, client: client, slot: slot)
+            case .findUnconfirmed:
+                guard let found = try await findUnconfirmed(job, machine.record, client: client, deadline: deadline) else {
+                    return try await end(job, &machine, machine.unconfirmedLost(), client: client, slot: slot)
                 }
-                switch try await submit(job, &record, client: client, slot: slot, troubleWait: &troubleWait, deadline: deadline) {
-                case .submitted(let accepted) where accepted.status == .failed:
-                    // RunPod may refuse a job with HTTP 400 and a FAILED job object.
-                    await slot.release()
-                    return try await fail(job, &record, .backendFailed, "the backend refused the job: \(accepted.failureReason)", retryable: false)
-                case .submitted(let accepted):
-                    lastStatus = accepted.status.rawValue
-                    pollWait = configuration.pollInitial
-                    troubleWait.reset()
-                    // A backend that ended the job at once (an invalid input, a repeat of a finished one) is seen now.
-                    askNow = accepted.status.isTerminal
-                case .again:
+                machine.unconfirmedFound(found)
+                try await recordSubmission(job, machine.record)
+                reaction = .goOn
+            case .poll(let wait):
+                guard let backendJobId = machine.record.backendJobId else { continue }
+                switch wait {
+                case .none:
                     break
-                case .refused(let code, let reason):
-                    await slot.release()
-                    return try await fail(job, &record, code, reason, retryable: false)
+                case .webhook(let slice):
+                    guard try await inbox.wait(for: dispatch.jobId, upTo: slice) else { continue }
+                    logger.info("webhook called; confirming with /status", metadata: ["backendJobId": "\(backendJobId)"])
+                case .delay(let delay):
+                    // A webhook (if one was asked for and comes late) still cuts the wait short.
+                    _ = try await inbox.wait(for: dispatch.jobId, upTo: delay)
                 }
-                continue
+                let asked: Result<BackendJob, RunPodCallError>
+                do { asked = .success(try await client.status(backendJobId)) } catch { asked = .failure(error) }
+                switch asked {
+                case .success(let answer):
+                    let (freeSlot, next) = machine.statusAnswered(answer, now: .now)
+                    if freeSlot { await slot.release() }
+                    if case .handOver(let url) = next { return try await handOver(job, &machine, answer, outputURL: url) }
+                    if case .failed = answer.status, case .submitAgain = next {
+                        logger.warning("the backend could not fetch the input; submitting again", metadata: ["reason": "\(answer.failureReason)"])
+                    } else if !answer.status.isKnown {
+                        logger.warning("unknown backend status; still polling", metadata: ["status": "\(answer.status)"])
+                    }
+                    reaction = next
+                case .failure(let error):
+                    reaction = machine.statusFailed(error, now: .now)
+                    switch reaction {
+                    case .submitAgain: logger.warning("backend lost the job (404); submitting again", metadata: ["backendJobId": "\(backendJobId)"])
+                    case .pause: logger.warning("status not available for now; retrying", metadata: ["error": "\(error)"])
+                    default: break
+                    }
+                }
             }
-
-            if askNow {
-                askNow = false
-            } else if let since = record.webhookSince,
-                      case let left = configuration.webhookWait - .milliseconds(Int64(Date().timeIntervalSince(since) * 1000)),
-                      left > .zero {
-                // Waiting for the webhook; when none comes by the end of the wait, polling takes over.
-                // In slices, so a cancel (checked at the top of the loop) is seen as soon as without webhooks.
-                let slice = min(left, configuration.pollMax, max(deadline - .now, .milliseconds(1)))
-                guard try await inbox.wait(for: dispatch.jobId, upTo: slice) else { continue }
-                logger.info("webhook called; confirming with /status", metadata: ["backendJobId": "\(backendJobId)"])
-            } else {
-                // A webhook (if one was asked for and comes late) still cuts the wait short.
-                _ = try await inbox.wait(for: dispatch.jobId, upTo: min(pollWait, max(deadline - .now, .milliseconds(1))))
-                pollWait = min(pollWait * 1.5, configuration.pollMax)
-            }
-            let status: BackendJob
-            do {
-                status = try await client.status(backendJobId)
-            } catch .http(status: 404, _) {
-                // Expired (TTL, retention) or unknown at the backend: it is lost, and no longer runs there.
-                guard record.resubmits < configuration.maxResubmits else {
-                    await slot.release()
-                    return try await fail(
-                        job, &record, .backendFailed,
-                        "the backend lost job \(backendJobId) (404 on /status) after \(record.resubmits) resubmission(s)",
-                        retryable: true)
-                }
-                logger.warning("backend lost the job (404); submitting again", metadata: ["backendJobId": "\(backendJobId)"])
-                try await startNewAttempt(job, &record)
+            switch reaction {
+            case .goOn:
                 continue
-            } catch let error where error.isTransient {
-                logger.warning("status not available for now; retrying", metadata: ["error": "\(error)"])
-                try await pause(&troubleWait, until: deadline)
+            case .pause(let wait):
+                try await Task.sleep(for: wait)
+            case .reportProgress(let progress):
+                try await broker.publish(GenerationProgressed(
+                    correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId,
+                    stage: .inProgress, detail: progress))
+            case .submitAgain(let pause):
+                try await save(machine.record, job)
+                if let pause { try await Task.sleep(for: pause) }
+            case .handOver:
+                // Only an answer to /status hands a result over (above).
                 continue
-            } catch {
-                await stopAtBackend(job, record, client: client, slot: slot)
-                return try await fail(job, &record, .backendFailed, "the backend's status call failed: \(error)", retryable: true)
-            }
-            troubleWait.reset()
-            lastStatus = status.status.rawValue
-            if status.status.isTerminal {
-                // The backend is done with it: its slot is free for the next job now.
-                await slot.release()
-            }
-            switch status.status {
-            case .inQueue:
-                continue
-            case _ where status.status.isRunning:
-                if reportedProgress != .some(status.progress) {
-                    reportedProgress = .some(status.progress)
-                    try await broker.publish(GenerationProgressed(
-                        correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId,
-                        stage: .inProgress, detail: status.progress))
-                }
-            case .completed:
-                guard let url = status.resultURL, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
-                    return try await fail(
-                        job, &record, .invalidOutput,
-                        "the backend reported COMPLETED without an output image URL (output: \(RunPodClient.printable(status.output?.jsonText ?? "none")))",
-                        retryable: true)
-                }
-                var cost = status.output?["cost"]?.doubleValue.flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
-                if cost == nil, dispatch.backend == .runpod {
-                    cost = Self.megapixels(of: dispatch.input) * (await pricePerMegapixel())
-                }
-                try await broker.publish(GenerationRendered(
-                    correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId, kind: dispatch.kind,
-                    batchId: dispatch.batchId, variationName: dispatch.variationName, backend: dispatch.backend,
-                    backendJobId: status.id, outputUrl: url, cost: cost,
-                    executionTimeMs: status.executionTime.flatMap { $0 >= 0 ? $0 : nil }, options: dispatch.options,
-                    replyTo: dispatch.replyTo))
-                record.finished = true
-                try await save(record, job)
-                logger.info("backend finished", metadata: ["backendJobId": "\(status.id)", "executionTimeMs": "\(status.executionTime ?? -1)"])
-                return .done
-            case .failed where Self.couldNotFetchInput(status.failureReason) && record.resubmits < configuration.maxResubmits:
-                // The source was unreachable for a moment (the gateway restarting): such a run did no
-                // work and costs nothing, so it is submitted again.
-                logger.warning("the backend could not fetch the input; submitting again", metadata: ["reason": "\(status.failureReason)"])
-                try await startNewAttempt(job, &record)
-                try await pause(&troubleWait, until: deadline)
-                continue
-            case .failed:
-                return try await fail(job, &record, .backendFailed, "the backend failed the job: \(status.failureReason)", retryable: true)
-            case .timedOut:
-                return try await fail(job, &record, .timedOut, "the backend timed the job out: \(status.failureReason)", retryable: true)
-            case .cancelled:
-                return try await fail(job, &record, .cancelled, "the backend cancelled the job", retryable: true)
-            default:
-                logger.warning("unknown backend status; still polling", metadata: ["status": "\(status.status)"])
+            case .end(let ending):
+                return try await end(job, &machine, ending, client: client, slot: slot)
             }
         }
     }
 
     // MARK: Submission
 
-    /// The backend no longer runs the job's current attempt (lost, or failed before doing any work):
-    /// the next round of the loop submits it again as a new attempt (a new idempotency key).
-    private func startNewAttempt(_ job: FollowedJob, _ record: inout DispatchRecord) async throws {
-        record.resubmits += 1
-        record.attempt += 1
-        record.backendJobId = nil
-        record.webhookSince = nil
-        record.submittingSince = nil
-        try await save(record, job)
-    }
-
-    private enum Submission {
-        /// The backend has the job (its answer).
-        case submitted(BackendJob)
-        /// Not now (no slot, refused for the moment, or unanswered): go round the loop again.
-        case again
-        /// The job cannot be submitted, for good.
-        case refused(FailureCode, String)
-    }
-
-    /// One `/run`: commit the slot, record the intent, arm the webhook, send, record the answer.
+    /// One `/run`: the input, the slot committed, the intent recorded, the webhook armed, the call,
+    /// the answer recorded.
     private func submit(
-        _ job: FollowedJob, _ record: inout DispatchRecord, client: RunPodClient, slot: HeldSlot,
-        troubleWait: inout Backoff, deadline: ContinuousClock.Instant
-    ) async throws -> Submission {
+        _ job: FollowedJob, _ machine: inout FollowMachine, client: some BackendEndpoint, slot: HeldSlot
+    ) async throws -> FollowMachine.Reaction {
         let dispatch = job.dispatch
         let logger = job.logger
         // The input as it will be sent, before anything is committed: fetching an inline photo may fail.
@@ -346,55 +238,45 @@ struct JobFollower: Sendable {
         case .input(let ready): input = ready
         case .wait(let reason):
             logger.warning("the source photo cannot be had for now; waiting", metadata: ["reason": "\(reason)"])
-            try await pause(&troubleWait, until: deadline)
-            return .again
-        case .refuse(let code, let reason): return .refused(code, reason)
+            return machine.notReadyToSubmit(now: .now)
+        case .refuse(let code, let reason):
+            return .end(.init(code: code, reason: reason, retryable: false, atBackend: .release))
         }
-        let committed = slot.isCommitted ? true : try await slot.commit()
-        guard committed else {
+        guard slot.isCommitted ? true : try await slot.commit() else {
             // The lease lapsed while waiting (a stall) and every slot is taken: wait like everyone else.
             logger.info("no backend slot free after a lapsed lease; waiting")
-            try await pause(&troubleWait, until: deadline)
-            return .again
+            return machine.notReadyToSubmit(now: .now)
         }
         // The intent, before anything leaves: a follower finding it without an id knows a /run may be out.
-        if record.submittingSince == nil { record.submittingSince = Date() }
         let webhook = await armWebhook(dispatch, logger: logger)
-        record.webhookSince = webhook == nil ? nil : Date()
-        try await save(record, job)
+        machine.willSubmit(webhookArmed: webhook != nil, at: Date())
+        try await save(machine.record, job)
         let accepted: BackendJob
         do {
             accepted = try await client.run(
                 input: input, policy: configuration.policy,
-                webhook: webhook, idempotencyKey: record.submissionKey(for: dispatch.jobId))
-        } catch .unanswered(let reason) {
-            // It may have been accepted: the intent stays, and the next round resolves it.
-            logger.warning("/run went out but no answer came back", metadata: ["error": "\(reason)"])
-            try await pause(&troubleWait, until: deadline)
-            return .again
-        } catch let error where error.isTransient {
-            // An answer that refuses (429, 5xx) or no connection at all: nothing was accepted.
-            logger.warning("backend refused /run for now; retrying", metadata: ["error": "\(error)"])
-            record.submittingSince = nil
-            try await save(record, job)
-            try await pause(&troubleWait, until: deadline)
-            return .again
+                webhook: webhook, idempotencyKey: machine.record.submissionKey(for: dispatch.jobId))
         } catch {
-            record.submittingSince = nil
-            try await save(record, job)
-            return .refused(.backendFailed, "the backend refused the job: \(error)")
+            let reaction = machine.submissionFailed(error, now: .now)
+            try await save(machine.record, job)
+            if case .pause = reaction {
+                logger.warning(
+                    error.isUnanswered ? "/run went out but no answer came back" : "backend refused /run for now; retrying",
+                    metadata: ["error": "\(error)"])
+            }
+            return reaction
         }
-        try await recordSubmission(job, &record, backendJobId: accepted.id)
-        logger.info("submitted", metadata: ["backendJobId": "\(accepted.id)", "attempt": "\(record.attempt)"])
-        return .submitted(accepted)
+        machine.accepted(accepted.id)
+        try await recordSubmission(job, machine.record)
+        logger.info("submitted", metadata: ["backendJobId": "\(accepted.id)", "attempt": "\(machine.record.attempt)"])
+        return machine.submitted(accepted)
     }
 
-    /// The backend has the job under `backendJobId`: record it and say so (GenerationSubmitted with
-    /// the dispatcher's deadline, which the ledger's deadline follows).
-    private func recordSubmission(_ job: FollowedJob, _ record: inout DispatchRecord, backendJobId: String) async throws {
+    /// The backend has the job under the record's `backendJobId`: save the record and say so
+    /// (GenerationSubmitted with the dispatcher's deadline, which the ledger's deadline follows).
+    private func recordSubmission(_ job: FollowedJob, _ record: DispatchRecord) async throws {
         let dispatch = job.dispatch
-        record.backendJobId = backendJobId
-        record.submittingSince = nil
+        guard let backendJobId = record.backendJobId else { return }
         try await save(record, job)
         try await remember(backendJobId, dispatch, attempt: record.attempt)
         try await broker.publish(GenerationSubmitted(
@@ -407,7 +289,7 @@ struct JobFollower: Sendable {
     /// name the backend job, and confirms it with `/status`. nil: it cannot be found — the submission
     /// went without a webhook, or none came.
     private func findUnconfirmed(
-        _ job: FollowedJob, _ record: DispatchRecord, client: RunPodClient, deadline: ContinuousClock.Instant
+        _ job: FollowedJob, _ record: DispatchRecord, client: some BackendEndpoint, deadline: ContinuousClock.Instant
     ) async throws -> String? {
         let dispatch = job.dispatch
         guard record.webhookSince != nil else { return nil }
@@ -432,11 +314,46 @@ struct JobFollower: Sendable {
 
     // MARK: Ending
 
+    /// The backend produced the result: hands it to the ingestor (GenerationRendered) and records that
+    /// the job is finished here.
+    private func handOver(
+        _ job: FollowedJob, _ machine: inout FollowMachine, _ answer: BackendJob, outputURL: String
+    ) async throws -> HandlingOutcome {
+        let dispatch = job.dispatch
+        var cost = answer.output?["cost"]?.doubleValue.flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
+        if cost == nil, dispatch.backend == .runpod {
+            cost = Self.megapixels(of: dispatch.input) * (await pricePerMegapixel())
+        }
+        try await broker.publish(GenerationRendered(
+            correlationId: dispatch.correlationId, jobId: dispatch.jobId, mediaId: dispatch.mediaId, kind: dispatch.kind,
+            batchId: dispatch.batchId, variationName: dispatch.variationName, backend: dispatch.backend,
+            backendJobId: answer.id, outputUrl: outputURL, cost: cost,
+            executionTimeMs: answer.executionTime.flatMap { $0 >= 0 ? $0 : nil }, options: dispatch.options,
+            replyTo: dispatch.replyTo))
+        machine.finish()
+        try await save(machine.record, job)
+        job.logger.info("backend finished", metadata: ["backendJobId": "\(answer.id)", "executionTimeMs": "\(answer.executionTime ?? -1)"])
+        return .done
+    }
+
+    /// Ends the job as the machine decided: first what must happen at the backend, then FAILED.
+    private func end(
+        _ job: FollowedJob, _ machine: inout FollowMachine, _ ending: FollowMachine.Ending, client: some BackendEndpoint, slot: HeldSlot
+    ) async throws -> HandlingOutcome {
+        switch ending.atBackend {
+        case .stop: await stopAtBackend(job, machine.record, client: client, slot: slot)
+        case .release: await slot.release()
+        case .keep: break
+        }
+        var record = machine.record
+        return try await fail(job, &record, ending.code, ending.reason, retryable: ending.retryable)
+    }
+
     /// Stops the job at the backend before it is ended here. The slot is freed when the backend
     /// confirms; otherwise the job may still run there, so it keeps its slot and the
     /// ``OrphanSweeper`` cancels it again. Without a backend job (or with an unconfirmed submission,
     /// which cannot be named) nothing can be cancelled.
-    private func stopAtBackend(_ job: FollowedJob, _ record: DispatchRecord, client: RunPodClient, slot: HeldSlot) async {
+    private func stopAtBackend(_ job: FollowedJob, _ record: DispatchRecord, client: some BackendEndpoint, slot: HeldSlot) async {
         guard let backendJobId = record.backendJobId else {
             if record.submittingSince == nil { await slot.release() }
             return
@@ -471,14 +388,6 @@ struct JobFollower: Sendable {
     }
 
     // MARK: Helpers
-
-    /// Whether a backend's failure says it could not download the job's input (RunPod's workers:
-    /// "Invalid image URL"; the local engine: "input.image: could not fetch …").
-    static func couldNotFetchInput(_ reason: String) -> Bool {
-        let text = reason.lowercased()
-        return text.contains("invalid image url") || text.contains("input.image: could not fetch")
-            || (text.contains("input.image") && text.contains("answered http 5"))
-    }
 
     /// The output's megapixels from Kontext's `size` ("W*H"; 1024*1024 when absent).
     static func megapixels(of input: JSONValue) -> Double {
@@ -531,14 +440,6 @@ struct JobFollower: Sendable {
             return nil
         }
         return WebhookToken.url(base: base, jobId: dispatch.jobId, token: token)
-    }
-
-    /// Waits between tries when the backend refuses or does not answer: 1 s doubling to 30 s.
-    static let troubleBackoff = Backoff(initial: .seconds(1), maximum: .seconds(30))
-
-    /// Sleeps the backoff's next wait, never past `deadline`.
-    private func pause(_ backoff: inout Backoff, until deadline: ContinuousClock.Instant) async throws {
-        try await Task.sleep(for: min(backoff.next(), max(deadline - .now, .milliseconds(1))))
     }
 
     private func isCancelled(_ jobId: UUID) async throws -> Bool {

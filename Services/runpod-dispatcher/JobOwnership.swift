@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Redis
 import ServiceCore
 import ServiceSupport
@@ -61,6 +62,19 @@ struct JobOwnership: Sendable {
         _ = try? await redis.eval(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
             keys: [JobKeys.owner(jobId)], arguments: [owner])
+    }
+
+    /// While `owner` follows the job: renews the ownership every third of its lifetime; throws ``OwnershipLost`` as soon as this
+    /// follower does not hold it any more. A Redis that does not answer proves nothing: it keeps trying.
+    func keep(_ jobId: UUID, _ owner: String, logger: Logger) async throws {
+        while true {
+            try await Task.sleep(for: JobOwnership.lifetime / 3)
+            do {
+                if try await !renew(jobId, owner) { throw OwnershipLost(jobId: jobId) }
+            } catch let error where Outage.isOutage(error) {
+                logger.debug("could not renew the ownership (Redis away)", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     func record(of jobId: UUID) async throws -> DispatchRecord? {

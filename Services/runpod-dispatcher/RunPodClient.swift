@@ -29,6 +29,11 @@ enum RunPodCallError: Error, CustomStringConvertible, Equatable {
         }
     }
 
+    /// The request went out and no answer came back.
+    var isUnanswered: Bool {
+        if case .unanswered = self { true } else { false }
+    }
+
     var description: String {
         switch self {
         case .http(let status, let body): "HTTP \(status)" + (body.isEmpty ? "" : ": \(body.prefix(300))")
@@ -39,8 +44,15 @@ enum RunPodCallError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// What a follower asks of a backend: RunPod's `/run`, `/status` and `/cancel` (``RunPodClient``).
+protocol BackendEndpoint: Sendable {
+    func run(input: JSONValue, policy: RunPodPolicy, webhook: String?, idempotencyKey: String?) async throws(RunPodCallError) -> BackendJob
+    func status(_ id: String) async throws(RunPodCallError) -> BackendJob
+    func cancel(_ id: String) async throws(RunPodCallError) -> BackendJob
+}
+
 /// One RunPod serverless endpoint (`…/v2/<endpoint id>`): RunPod's cloud or the local engine.
-struct RunPodClient: Sendable {
+struct RunPodClient: BackendEndpoint {
     let http: HTTPClient
     let endpointURL: String
     let apiKey: String?

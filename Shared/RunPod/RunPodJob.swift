@@ -21,6 +21,8 @@ public struct RunPodJobStatus: RawRepresentable, Codable, Hashable, Sendable, Cu
     public var isTerminal: Bool { [.completed, .failed, .cancelled, .timedOut].contains(self) }
     /// A worker has the job.
     public var isRunning: Bool { self == .inProgress || self == .running }
+    /// One of the statuses above (a status RunPod adds later is not).
+    public var isKnown: Bool { self == .inQueue || isRunning || isTerminal }
 
     public init(from decoder: any Decoder) throws {
         rawValue = try decoder.singleValueContainer().decode(String.self)
