@@ -36,10 +36,7 @@ struct GatewayConfiguration: Sendable {
             mediaRoot: URL(fileURLWithPath: environment["MEDIA_ROOT"] ?? ".var/media"),
             signer: try MediaURLSigner.fromEnvironment(environment),
             secrets: try SecretBox.fromEnvironment(environment))
-        if let raw = environment["RUNPOD_ENDPOINT_URL"] {
-            guard let endpoint = RunPodEndpoint.normalized(raw) else {
-                throw ConfigurationError(variable: "RUNPOD_ENDPOINT_URL", reason: "must be an http(s) URL of a RunPod endpoint (…/v2/<endpoint id>), got \"\(raw)\"")
-            }
+        if let endpoint = try environment.parsed("RUNPOD_ENDPOINT_URL", expected: RunPodEndpoint.expected, RunPodEndpoint.normalized) {
             configuration.runpodEndpointURL = endpoint
         }
         if let seconds = try environment.integer("JOB_QUEUE_DEADLINE_SECONDS", in: 10...(30 * 86_400)) {

@@ -41,10 +41,8 @@ struct IngestorConfiguration: Sendable {
         if let text = environment["INGEST_RUNPOD_RESULT_HOSTS"] {
             configuration.runpodResultHosts = text.trimmingCharacters(in: .whitespaces).lowercased() == "none" ? [] : hosts(text)
         }
-        if let raw = environment["RUNPOD_ENDPOINT_URL"] {
-            guard let endpoint = RunPodEndpoint.normalized(raw), let url = URL(string: endpoint) else {
-                throw ConfigurationError(variable: "RUNPOD_ENDPOINT_URL", reason: "must be an http(s) URL of a RunPod endpoint (…/v2/<endpoint id>), got \"\(raw)\"")
-            }
+        if let endpoint = try environment.parsed("RUNPOD_ENDPOINT_URL", expected: RunPodEndpoint.expected, RunPodEndpoint.normalized),
+           let url = URL(string: endpoint) {
             configuration.runpodEndpointOrigin = origin(of: url)
         }
         configuration.maxBytes = (try environment.integer("INGEST_MAX_BYTES", in: 1024...(1 << 30))) ?? 50 << 20

@@ -55,9 +55,13 @@ struct DispatcherConfiguration: Sendable {
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> DispatcherConfiguration {
         var configuration = DispatcherConfiguration()
-        if let url = environment["LOCAL_ENGINE_URL"] { configuration.localEngineURL = try endpoint(url, "LOCAL_ENGINE_URL") }
+        if let url = try environment.parsed("LOCAL_ENGINE_URL", expected: RunPodEndpoint.expected, RunPodEndpoint.normalized) {
+            configuration.localEngineURL = url
+        }
         configuration.localEngineAPIKey = environment["LOCAL_ENGINE_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
-        if let url = environment["RUNPOD_ENDPOINT_URL"] { configuration.runpodEndpointURL = try endpoint(url, "RUNPOD_ENDPOINT_URL") }
+        if let url = try environment.parsed("RUNPOD_ENDPOINT_URL", expected: RunPodEndpoint.expected, RunPodEndpoint.normalized) {
+            configuration.runpodEndpointURL = url
+        }
         configuration.jobDeadline = .seconds((try environment.integer("DISPATCH_JOB_DEADLINE_SECONDS", in: 5...1_700) ?? 900))
         configuration.pollInitial = .milliseconds((try environment.integer("DISPATCH_POLL_INITIAL_MS", in: 10...60_000) ?? 500))
         configuration.pollMax = .milliseconds((try environment.integer("DISPATCH_POLL_MAX_MS", in: 10...300_000) ?? 5000))
@@ -75,12 +79,5 @@ struct DispatcherConfiguration: Sendable {
             configuration.mediaBaseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
         }
         return configuration
-    }
-
-    private static func endpoint(_ raw: String, _ name: String) throws(ConfigurationError) -> String {
-        guard let endpoint = RunPodEndpoint.normalized(raw) else {
-            throw ConfigurationError(variable: name, reason: "must be an http(s) URL of a RunPod endpoint (…/v2/<endpoint id>), got \"\(raw)\"")
-        }
-        return endpoint
     }
 }

@@ -5,6 +5,9 @@ import Shared
 public enum RunPodEndpoint {
     public static let fluxKontextDev = "https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev"
 
+    /// What ``normalized(_:)`` accepts, for configuration errors.
+    public static let expected = "an http(s) URL of a RunPod endpoint (…/v2/<endpoint id>)"
+
     /// `raw` as an endpoint base (`http(s)://host/…/v2/<endpoint id>`, no trailing slash), nil when it is not one.
     public static func normalized(_ raw: String) -> String? {
         guard let url = URL(string: raw), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else { return nil }

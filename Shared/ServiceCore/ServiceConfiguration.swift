@@ -112,6 +112,17 @@ public struct EnvironmentVariables: Sendable {
         return value
     }
 
+    /// The value read by `parse`; a value it cannot read is refused as "must be `expected`".
+    public func parsed<Value>(
+        _ name: String, expected: String, _ parse: (String) -> Value?
+    ) throws(ConfigurationError) -> Value? {
+        guard let raw = self[name] else { return nil }
+        guard let value = parse(raw) else {
+            throw ConfigurationError(variable: name, reason: "must be \(expected), got \"\(raw)\"")
+        }
+        return value
+    }
+
     public func bool(_ name: String) throws(ConfigurationError) -> Bool? {
         guard let raw = self[name]?.lowercased() else { return nil }
         switch raw {

@@ -1,5 +1,8 @@
 import Foundation
+@testable import ApiGateway
 @testable import ResultIngestor
+import RunPod
+@testable import RunPodDispatcher
 import ServiceCore
 import ServiceSupport
 import Shared
@@ -70,5 +73,45 @@ struct ResultGeometryTests {
         #expect(capped.width * capped.height * 16 <= 100_000_000, "\(capped)")
         #expect(abs(Double(capped.width) / Double(capped.height) - 4.0 / 3.0) < 0.01, "the aspect is kept: \(capped)")
         #expect(ResultHandler.geometry(ofPhoto: (0, 10), factor: 1, maxPixels: 100) == nil)
+    }
+}
+
+/// `RUNPOD_ENDPOINT_URL` is given to the gateway, the dispatcher and the ingestor alike: all three read
+/// it one way, and refuse the same bad values with the same words.
+@Suite("RunPod endpoint configuration")
+struct EndpointConfigurationTests {
+    static let secrets = [
+        "MEDIA_URL_SECRET": String(repeating: "s", count: 40),
+        "CYCLORAMA_MASTER_KEY": Data((0..<32).map { UInt8($0) }).base64EncodedString(),
+    ]
+
+    @Test func everyServiceReadsTheEndpointTheSameWay() throws {
+        let given = Self.secrets.merging(["RUNPOD_ENDPOINT_URL": "http://127.0.0.1:7001/v2/flux/"]) { $1 }
+        #expect(try GatewayConfiguration.fromEnvironment(EnvironmentVariables(given)).runpodEndpointURL == "http://127.0.0.1:7001/v2/flux")
+        #expect(try DispatcherConfiguration.fromEnvironment(EnvironmentVariables(given)).runpodEndpointURL == "http://127.0.0.1:7001/v2/flux")
+        #expect(try IngestorConfiguration.fromEnvironment(EnvironmentVariables(given)).allowedHostsText(for: .runpod).contains("http://127.0.0.1:7001"))
+    }
+
+    @Test(arguments: ["ftp://x/v2/y", "not a url", "https:///v2/y"])
+    func everyServiceRefusesABadEndpointNamingTheVariable(bad: String) throws {
+        let given = EnvironmentVariables(Self.secrets.merging(["RUNPOD_ENDPOINT_URL": bad]) { $1 })
+        var reasons: [String] = []
+        for read in [
+            { _ = try GatewayConfiguration.fromEnvironment(given) },
+            { _ = try DispatcherConfiguration.fromEnvironment(given) },
+            { _ = try IngestorConfiguration.fromEnvironment(given) },
+        ] as [() throws -> Void] {
+            do {
+                try read()
+                Issue.record("\(bad) was accepted")
+            } catch let error as ConfigurationError {
+                #expect(error.variable == "RUNPOD_ENDPOINT_URL")
+                reasons.append(error.reason)
+            }
+        }
+        #expect(Set(reasons).count == 1, "one wording: \(reasons)")
+        #expect(reasons.first?.contains(RunPodEndpoint.expected) == true)
+        let local = EnvironmentVariables(["LOCAL_ENGINE_URL": bad])
+        #expect(throws: ConfigurationError.self) { try DispatcherConfiguration.fromEnvironment(local) }
     }
 }
