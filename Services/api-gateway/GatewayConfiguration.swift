@@ -14,7 +14,7 @@ import ServiceSupport
 /// | `MEDIA_URL_SECRET[_FILE]`    | `.var/media-url-secret` | the secret of the signed, token-free `/media/<id>/file` links backends fetch (shared with prompt-service) |
 /// | `CYCLORAMA_MASTER_KEY[_FILE]` | `.var/master-key` | the AES-GCM key secrets are sealed with (shared with settings-service and runpod-dispatcher) |
 /// | `RUNPOD_ENDPOINT_URL`        | `https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev` | the RunPod endpoint the dispatcher uses (give both the same): a switch to the `runpod` backend is checked against its `/health` |
-/// | `JOB_QUEUE_DEADLINE_SECONDS` | `86400` | how long an accepted job may wait to be submitted to a backend before the reaper ends it `timed_out` |
+/// | `JOB_QUEUE_DEADLINE_SECONDS` | `86400` | how long an accepted job may wait to be submitted to a backend before the reaper ends it `timed_out` (give the prompt-service the same) |
 /// | `JOB_FINISH_SLACK_SECONDS`   | `600`   | once submitted, how long past the dispatcher's deadline a job may take to be stored before the reaper ends it |
 /// | `JOB_REAPER_INTERVAL_SECONDS` | `15`   | how often the reaper (outbox and deadlines) looks at the ledger |
 /// | `JOB_OUTBOX_AFTER_SECONDS`   | `60`    | a job still QUEUED this long after it was last touched has its request published again |
@@ -39,8 +39,8 @@ struct GatewayConfiguration: Sendable {
         if let endpoint = try environment.parsed("RUNPOD_ENDPOINT_URL", expected: RunPodEndpoint.expected, RunPodEndpoint.normalized) {
             configuration.runpodEndpointURL = endpoint
         }
-        if let seconds = try environment.integer("JOB_QUEUE_DEADLINE_SECONDS", in: 10...(30 * 86_400)) {
-            configuration.queueDeadline = .seconds(seconds)
+        if let deadline = try JobLedger.queueDeadline(environment) {
+            configuration.queueDeadline = deadline
         }
         if let seconds = try environment.integer("JOB_FINISH_SLACK_SECONDS", in: 10...86_400) {
             configuration.finishSlack = .seconds(seconds)

@@ -45,12 +45,10 @@ struct JobEventRecorder: Sendable {
     func record(_ event: AnyMessage) async throws -> HandlingOutcome {
         switch event {
         case .generationProgressed(let progress):
-            try await ensure(progress.jobId, mediaId: progress.mediaId, correlationId: progress.correlationId)
             try await ledger.advance(
                 progress.jobId, to: Self.status(of: progress.stage), replyToJSON: try progress.replyTo.map(Self.json))
             hub.notify(progress.jobId, detail: progress.detail)
         case .generationSubmitted(let submitted):
-            try await ensure(submitted.jobId, mediaId: submitted.mediaId, correlationId: submitted.correlationId)
             try await ledger.advance(
                 submitted.jobId, to: .submitted, backend: submitted.backend.rawValue, backendJobId: submitted.backendJobId,
                 dispatcherDeadline: submitted.deadline)
@@ -61,7 +59,6 @@ struct JobEventRecorder: Sendable {
             hub.notify(failed.jobId)
         case .generationRendered(let rendered):
             // The backend has the result; the ingestor downloads it next.
-            try await ensure(rendered.jobId, mediaId: rendered.mediaId, correlationId: rendered.correlationId)
             try await ledger.advance(rendered.jobId, to: .downloading)
             hub.notify(rendered.jobId)
         case .generationCompleted(let completed):
@@ -74,7 +71,11 @@ struct JobEventRecorder: Sendable {
         return .done
     }
 
-    /// A job published straight onto the broker has no ledger row until its first event.
+    /// Every accepted job has its ledger row (written at the gateway's intake, or by the prompt-service
+    /// for a job published straight onto the broker); an event never creates one, so a forged event
+    /// cannot make a job that a result could then be applied to. A failure is the exception: a job
+    /// that failed before the prompt-service wrote its row (its request given up) is still recorded,
+    /// as FAILED, which can apply nothing.
     private func ensure(_ jobId: UUID, mediaId: UUID, correlationId: String) async throws {
         try await ledger.ensure(jobId, mediaId: mediaId, kind: "single", batchId: nil, variationName: nil, correlationId: correlationId)
     }

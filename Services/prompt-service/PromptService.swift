@@ -14,10 +14,12 @@ import Shared
 /// | `MEDIA_BASE_URL`        | `http://127.0.0.1:8080` | the gateway as the backend reaches it (for RunPod: its public URL); the backend fetches `<base>/media/<id>/file?expires=…&signature=…` |
 /// | `MEDIA_URL_TTL_SECONDS` | `86400`                 | how long such a signed URL works (a RunPod job may wait in its queue for hours) |
 /// | `MEDIA_URL_SECRET[_FILE]` | `.var/media-url-secret` | the signing secret shared with the gateway (``MediaURLSigner``) |
+/// | `JOB_QUEUE_DEADLINE_SECONDS` | `86400`             | the deadline of a job published straight onto the broker, whose ledger row this service writes (as the gateway's; give both the same) |
 struct PromptServiceConfiguration: Sendable {
     var mediaBaseURL: String
     var signer: MediaURLSigner
     var urlLifetime: TimeInterval = 86_400
+    var queueDeadline: Duration = JobLedger.defaultQueueDeadline
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> PromptServiceConfiguration {
         let base = environment["MEDIA_BASE_URL"] ?? "http://127.0.0.1:8080"
@@ -28,9 +30,13 @@ struct PromptServiceConfiguration: Sendable {
         guard let seconds = Int(lifetime), (60...(7 * 86_400)).contains(seconds) else {
             throw ConfigurationError(variable: "MEDIA_URL_TTL_SECONDS", reason: "must be 60...604800 seconds, got \"\(lifetime)\"")
         }
-        return PromptServiceConfiguration(
+        var configuration = PromptServiceConfiguration(
             mediaBaseURL: base.hasSuffix("/") ? String(base.dropLast()) : base,
             signer: try MediaURLSigner.fromEnvironment(environment), urlLifetime: TimeInterval(seconds))
+        if let deadline = try JobLedger.queueDeadline(environment) {
+            configuration.queueDeadline = deadline
+        }
+        return configuration
     }
 
     /// A signed URL of the media's file (`filePath`: that exact file, served without the database;
@@ -51,12 +57,23 @@ func buildPromptService(
     let settings = SettingsClient(broker: host.broker, replyQueue: replyQueue, logger: host.logger)
     let database = try host.addDatabase()
     let media = MediaStore(client: database.client)
-    let ending = JobEnding(broker: host.broker, ledger: JobLedger(client: database.client), logger: host.logger)
+    let ledger = {
+        var ledger = JobLedger(client: database.client)
+        ledger.queueDeadline = prompts.queueDeadline
+        return ledger
+    }()
+    let ending = JobEnding(broker: host.broker, ledger: ledger, logger: host.logger)
     let handler = GenerationRequestHandler(
         prompts: prompts, settings: { try await settings.settings() },
         mediaFile: { id in
             try await database.waitUntilReady()
             return try await media.media(id)?.file
+        },
+        recordJob: { request in
+            try await ledger.ensure(
+                request.jobId, mediaId: request.mediaId, kind: request.kind.ledgerKind, batchId: request.batchId,
+                variationName: request.kind == .variation ? request.variationName ?? "Variation" : request.variationName,
+                correlationId: request.correlationId)
         },
         broker: host.broker, ending: ending, logger: host.logger)
     host.addWorker(settings)
@@ -75,6 +92,9 @@ struct GenerationRequestHandler: Sendable {
     let settings: @Sendable () async throws -> [String: String]
     /// The media's current file, nil when it does not exist (or is deleted).
     let mediaFile: @Sendable (UUID) async throws -> StoredFile?
+    /// Writes the job's ledger row unless it has one (a job published straight onto the broker):
+    /// only a job in the ledger may have its result applied.
+    let recordJob: @Sendable (RequestGeneration) async throws -> Void
     let broker: AMQPConnection
     let ending: JobEnding
     let logger: Logger
@@ -88,6 +108,7 @@ struct GenerationRequestHandler: Sendable {
         guard file.mimeType.hasPrefix("image/") else {
             return try await fail(request, "media \(id) is \(file.mimeType), not an image")
         }
+        try await recordJob(request)
         try await broker.publish(GenerationProgressed(
             correlationId: request.correlationId, jobId: request.jobId, mediaId: request.mediaId, stage: .prompting,
             replyTo: request.replyTo))

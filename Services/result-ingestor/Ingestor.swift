@@ -69,9 +69,17 @@ struct ResultHandler: Sendable {
     func handle(_ rendered: GenerationRendered, now: Date = Date()) async throws -> HandlingOutcome {
         var logger = logger
         logger[metadataKey: "jobId"] = "\(rendered.jobId)"
+        // A result is applied only to the media its accepted job names, so a forged or misrouted
+        // message changes nothing (and fails no job); decided before anything is downloaded.
+        let job = try await ledger.job(rendered.jobId)
+        if case .refused(let reason) = GenerationApplyOutcome.refusal(
+            jobId: rendered.jobId, mediaId: rendered.mediaId, variation: rendered.kind == .variation,
+            job: job.map { ($0.mediaId, $0.kind) }) {
+            return .refuse(reason: reason)
+        }
         // A redelivery after the result was applied (or after the job was cancelled) must not
         // depend on the result still being downloadable: decide from the ledger first.
-        if let job = try await ledger.job(rendered.jobId), job.status.isTerminal {
+        if let job, job.status.isTerminal {
             return try await settleEnded(rendered, job, logger: logger)
         }
         let stored: StoredFile
@@ -92,7 +100,7 @@ struct ResultHandler: Sendable {
             return try await fail(rendered, failure.expired ? .resultExpired : .invalidOutput, failure.reason, logger: logger)
         }
         let result = GenerationResult(
-            jobId: rendered.jobId, mediaId: rendered.mediaId, kind: Self.ledgerKind(rendered.kind),
+            jobId: rendered.jobId, mediaId: rendered.mediaId, kind: rendered.kind.ledgerKind,
             batchId: rendered.batchId, variationName: rendered.variationName, correlationId: rendered.correlationId,
             backend: rendered.backend.rawValue, backendJobId: rendered.backendJobId, cost: rendered.cost ?? 0, file: stored)
         if rendered.kind == .variation {
@@ -106,6 +114,8 @@ struct ResultHandler: Sendable {
                 if status == "CANCELLED" { return try await fail(rendered, .cancelled, "cancelled on request", logger: logger) }
             case .mediaGone:
                 return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) is gone", logger: logger)
+            case .refused(let reason):
+                return .refuse(reason: reason)
             }
             return .done
         }
@@ -125,6 +135,8 @@ struct ResultHandler: Sendable {
             }
         case .mediaGone:
             return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) was deleted before its result arrived", logger: logger)
+        case .refused(let reason):
+            return .refuse(reason: reason)
         }
         return .done
     }
@@ -268,14 +280,6 @@ struct ResultHandler: Sendable {
             throw IngestFailure(reason: "the result is larger than \(configuration.maxBytes) bytes", transient: false)
         } catch {
             throw IngestFailure(reason: "reading \(location.prefix(200)) failed: \(error)", transient: true)
-        }
-    }
-
-    static func ledgerKind(_ kind: GenerationKind) -> String {
-        switch kind {
-        case .single: "single"
-        case .batchItem: "batch"
-        case .variation: "variation"
         }
     }
 }

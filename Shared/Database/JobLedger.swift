@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Shared
 
 /// Where a generation job stands in the ledger. The order of the non-terminal cases is the order
 /// a job moves through; a job never moves backwards and never leaves a terminal state.
@@ -426,5 +427,16 @@ extension Duration {
     var seconds: Double {
         let (whole, attoseconds) = components
         return Double(whole) + Double(attoseconds) / 1e18
+    }
+}
+
+extension GenerationKind {
+    /// The ledger's name for the kind (`generation_jobs.kind`).
+    public var ledgerKind: String {
+        switch self {
+        case .single: "single"
+        case .batchItem: "batch"
+        case .variation: "variation"
+        }
     }
 }

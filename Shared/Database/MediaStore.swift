@@ -159,14 +159,16 @@ public struct MediaStore: Sendable {
     public func applyGeneration(_ result: GenerationResult) async throws -> GenerationApplyOutcome {
         let logger = self.logger
         return try await transaction { connection in
-            // A job straight from the broker has no ledger row yet: write one (no-op when it exists).
-            try await connection.query(JobLedger.ensureQuery(
-                result.jobId, mediaId: result.mediaId, kind: result.kind, batchId: result.batchId,
-                variationName: result.variationName, correlationId: result.correlationId), logger: logger)
             let jobs = try await connection.query(
-                "SELECT status, result_version_id FROM generation_jobs WHERE id = \(result.jobId) FOR UPDATE", logger: logger)
-            var job: (status: String, version: UUID?)?
-            for try await (status, version) in jobs.decode((String, UUID?).self) { job = (status, version) }
+                "SELECT status, result_version_id, media_id, kind FROM generation_jobs WHERE id = \(result.jobId) FOR UPDATE",
+                logger: logger)
+            var job: (status: String, version: UUID?, mediaId: UUID, kind: String)?
+            for try await row in jobs.decode((String, UUID?, UUID, String).self) { job = row }
+            // A result is applied only to the media its accepted job names.
+            if let refusal = GenerationApplyOutcome.refusal(
+                jobId: result.jobId, mediaId: result.mediaId, variation: false, job: job.map { ($0.mediaId, $0.kind) }) {
+                return refusal
+            }
             guard let job else { return .mediaGone }
             switch job.status {
             case "COMPLETED":
@@ -283,6 +285,28 @@ public enum GenerationApplyOutcome: Sendable, Equatable {
     case jobEnded(status: String)
     /// The media is deleted or unknown.
     case mediaGone
+    /// The result names a job nobody accepted, or a job for another media (or of another kind):
+    /// nothing is applied, and the job it names is left alone.
+    case refused(reason: String)
+
+    /// The refusal for a result that claims job `jobId` of media `mediaId` (a variation or not) when
+    /// the job as the ledger has it (its media and kind; nil: no such job) does not allow it; nil
+    /// when it does.
+    public static func refusal(
+        jobId: UUID, mediaId: UUID, variation: Bool, job: (mediaId: UUID, kind: String)?
+    ) -> GenerationApplyOutcome? {
+        let id = jobId.uuidString.lowercased()
+        guard let job else {
+            return .refused(reason: "no job \(id) in the ledger: a result is applied only to a job Cyclorama accepted")
+        }
+        guard job.mediaId == mediaId else {
+            return .refused(reason: "job \(id) is for media \(job.mediaId.uuidString.lowercased()), not \(mediaId.uuidString.lowercased())")
+        }
+        guard (job.kind == "variation") == variation else {
+            return .refused(reason: "job \(id) is a \(job.kind) job, not a \(variation ? "variation" : "generation that replaces the image")")
+        }
+        return nil
+    }
 }
 
 /// A media-store operation that could not be carried out.

@@ -88,15 +88,17 @@ public struct VariationStore: Sendable {
     public func applyVariation(_ result: GenerationResult) async throws -> GenerationApplyOutcome {
         let logger = self.logger
         return try await transaction { connection in
-            try await connection.query(JobLedger.ensureQuery(
-                result.jobId, mediaId: result.mediaId, kind: "variation", batchId: nil,
-                variationName: result.variationName ?? "Variation", correlationId: result.correlationId), logger: logger)
-            var status: String?
-            for try await value in try await connection.query(
-                "SELECT status FROM generation_jobs WHERE id = \(result.jobId) FOR UPDATE", logger: logger).decode(String.self) {
-                status = value
+            var job: (status: String, mediaId: UUID, kind: String)?
+            for try await row in try await connection.query(
+                "SELECT status, media_id, kind FROM generation_jobs WHERE id = \(result.jobId) FOR UPDATE", logger: logger
+            ).decode((String, UUID, String).self) {
+                job = row
             }
-            guard let status else { return .mediaGone }
+            if let refusal = GenerationApplyOutcome.refusal(
+                jobId: result.jobId, mediaId: result.mediaId, variation: true, job: job.map { ($0.mediaId, $0.kind) }) {
+                return refusal
+            }
+            guard let status = job?.status else { return .mediaGone }
             var candidate: UUID?
             for try await id in try await connection.query(
                 "SELECT id FROM variations WHERE job_id = \(result.jobId)", logger: logger).decode(UUID.self) {

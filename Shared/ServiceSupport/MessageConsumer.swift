@@ -11,8 +11,12 @@ public enum HandlingOutcome: Sendable, Equatable {
     case done
     /// A transient failure: try again later through the queue's delay queues (then the DLQ).
     case retry(reason: String)
-    /// The message can never succeed: move it to the dead-letter queue with the reason.
+    /// The message can never succeed: move it to the dead-letter queue with the reason (its job is
+    /// ended first, by the consumer's give-up step).
     case deadLetter(reason: String)
+    /// The message is not to be trusted (it names a job that is not its own, or one nobody accepted):
+    /// move it to the dead-letter queue with the reason and leave the job it names alone.
+    case refuse(reason: String)
     /// Not handled here (e.g. this instance is shutting down): give it back to the queue at once for
     /// another consumer, without counting a retry.
     case requeue
@@ -136,6 +140,9 @@ public struct MessageConsumer<Message: Sendable>: Service {
                 logger: logger)
         case .deadLetter(let reason):
             await giveUpAndSettle(delivery, message, GiveUp(reason: reason, exhausted: false), logger: logger)
+        case .refuse(let reason):
+            logger.warning("refused a message that failed an authority check", metadata: ["reason": "\(reason)"])
+            await settle(delivery, .deadLetter(reason: reason), logger: logger)
         default:
             await settle(delivery, outcome, logger: logger)
         }
@@ -216,7 +223,7 @@ public struct MessageConsumer<Message: Sendable>: Service {
             case .requeue:
                 try await delivery.nack(requeue: true)
                 Counter(label: "cyclorama_messages_handled_total", dimensions: [("queue", queue), ("outcome", "requeue")]).increment()
-            case .deadLetter(let reason):
+            case .deadLetter(let reason), .refuse(let reason):
                 logger.warning("dead-lettered", metadata: ["reason": "\(reason)"])
                 try await delivery.deadLetter(reason: reason)
                 Counter(label: "cyclorama_messages_handled_total", dimensions: [("queue", queue), ("outcome", "dead_letter")]).increment()

@@ -51,12 +51,19 @@ struct JobLedgerTests {
             let store = MediaStore(client: client)
             let ledger = JobLedger(client: client)
             let jobId = UUID()
-            // Straight from the broker: no ledger row yet; the apply writes one.
             let file = StoredFile(path: "cc/dd/b.png", mimeType: "image/png", width: 20, height: 20, bytes: 200,
                                   sha256: String(repeating: "b", count: 64))
             let result = GenerationResult(
                 jobId: jobId, mediaId: media.id, kind: "single", batchId: nil, variationName: nil, correlationId: "c",
                 backend: "runpod", backendJobId: "rp-9", cost: 0.025, file: file)
+            // Only a job Cyclorama accepted (a ledger row) can have a result applied.
+            guard case .refused(let unknown) = try await store.applyGeneration(result) else {
+                Issue.record("a result for a job nobody accepted was applied")
+                return
+            }
+            #expect(unknown.contains("no job \(jobId.uuidString.lowercased()) in the ledger"), "\(unknown)")
+            #expect(try await ledger.job(jobId) == nil, "a result never creates its job")
+            try await ledger.insert(NewJob(id: jobId, mediaId: media.id, correlationId: "c"))
             let first = try await store.applyGeneration(result)
             guard case .applied(let versionId, let previous) = first else {
                 Issue.record("expected applied, got \(first)")
@@ -81,10 +88,49 @@ struct JobLedgerTests {
             #expect(try await store.applyGeneration(late) == .jobEnded(status: "CANCELLED"))
             #expect(try await store.versions(of: media.id).count == 2, "a cancelled job's result is not applied")
 
-            _ = try await store.delete(media.id)
             var orphan = result
             orphan.jobId = UUID()
+            try await ledger.insert(NewJob(id: orphan.jobId, mediaId: media.id, correlationId: "c4"))
+            _ = try await store.delete(media.id)
             #expect(try await store.applyGeneration(orphan) == .mediaGone)
+        }
+    }
+
+    @Test func aResultIsAppliedOnlyToTheMediaAndKindItsJobNames() async throws {
+        try await withMedia { client, media in
+            let store = MediaStore(client: client)
+            let ledger = JobLedger(client: client)
+            let other = try await store.create(
+                collection: "PRODUCTS", originalFilename: "b.jpg",
+                file: StoredFile(path: "aa/bb/b.jpg", mimeType: "image/jpeg", width: 10, height: 10, bytes: 100,
+                                 sha256: String(repeating: "c", count: 64)))
+            let jobId = UUID()
+            try await ledger.insert(NewJob(id: jobId, mediaId: media.id, correlationId: "c"))
+            // A message claiming the job of `media` for `other`: refused, nothing changes, the job stays open.
+            let forged = GenerationResult(
+                jobId: jobId, mediaId: other.id, kind: "single", batchId: nil, variationName: nil, correlationId: "c",
+                backend: "local", backendJobId: "x", cost: 0,
+                file: StoredFile(path: "ee/ff/x.png", mimeType: "image/png", width: 20, height: 20, bytes: 200,
+                                 sha256: String(repeating: "e", count: 64)))
+            guard case .refused(let reason) = try await store.applyGeneration(forged) else {
+                Issue.record("a result was applied to a media its job does not name")
+                return
+            }
+            #expect(reason.contains("is for media \(media.id.uuidString.lowercased()), not \(other.id.uuidString.lowercased())"), "\(reason)")
+            #expect(try await store.versions(of: other.id).count == 1)
+            #expect(try await store.versions(of: media.id).count == 1)
+            #expect(try await ledger.job(jobId)?.status == .queued, "the job it named is left alone")
+
+            // Nor as a variation candidate of the right media: the job is not a variation job.
+            var asVariation = forged
+            asVariation.mediaId = media.id
+            asVariation.variationName = "A"
+            guard case .refused(let kind) = try await VariationStore(client: client).applyVariation(asVariation) else {
+                Issue.record("a single job's result was kept as a variation")
+                return
+            }
+            #expect(kind.contains("is a single job"), "\(kind)")
+            #expect(try await ledger.job(jobId)?.status == .queued)
         }
     }
 

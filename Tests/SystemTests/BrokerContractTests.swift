@@ -38,6 +38,50 @@ extension SystemSuites {
             }
         }
 
+        /// A result is applied only to the media its accepted job names: a message that claims another
+        /// media, or a job nobody accepted, is dead-lettered with the reason and changes nothing.
+        @Test func aForgedResultChangesNoMediaAndEndsNoJob() async throws {
+            // No dispatcher: the real job stays open while the forged results arrive.
+            try await CycloramaSystem.run(without: ["runpod-dispatcher"]) { system in
+                let victim = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                let owner = try await system.upload(try Samples.bytes("dev09", "input.jpg"))
+                let jobId = try #require(
+                    try await system.call(.POST, "/api/ai-image/generate/\(owner)", json: "{}").json()["jobId"] as? String)
+                let probe = try await BrokerProbe(url: system.amqpURL)
+                let engineResult = "http://127.0.0.1:\(system.ports["local-engine"]!)/v2/cyclorama-studio/results/x.png"
+                func forged(_ job: UUID) throws -> GenerationRendered {
+                    GenerationRendered(
+                        jobId: job, mediaId: try #require(UUID(uuidString: victim)), kind: .single, backend: .local,
+                        backendJobId: "forged", outputUrl: engineResult, cost: 0, executionTimeMs: 1,
+                        options: ResolvedGenerationOptions(
+                            shadowStyle: .soft, backgroundColor: BackgroundColor("#ffffff")!, removeWatermark: false, upscale: .x1))
+                }
+                let otherMediasJob = try forged(try #require(UUID(uuidString: jobId)))
+                let unknownJob = try forged(UUID())
+                try await probe.connection.publish(otherMediasJob)
+                try await probe.connection.publish(unknownJob)
+
+                for (message, expected) in [
+                    (otherMediasJob, "is for media \(owner), not \(victim)"),
+                    (unknownJob, "no job \(unknownJob.jobId.uuidString.lowercased()) in the ledger"),
+                ] {
+                    let dead = try #require(
+                        try await probe.deadLettered(
+                            from: Routing.Queue.generationRendered, containing: message.jobId.uuidString, timeout: .seconds(30)),
+                        "not dead-lettered\n\(system.logs())")
+                    let reason = try #require(dead.headers[Routing.Header.reason])
+                    #expect(reason.contains(expected), "\(reason)")
+                }
+                let versions = try await system.call(.GET, "/api/media/\(victim)/versions").json()["versions"] as? [[String: Any]]
+                #expect(versions?.count == 1, "the victim kept its photo")
+                let status = try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String
+                #expect(!["FAILED", "COMPLETED", "CANCELLED"].contains(status ?? ""), "the real job is left alone: \(status ?? "-")")
+                let unknown = try await system.call(.GET, "/api/ai-image/status/\(unknownJob.jobId.uuidString.lowercased())")
+                #expect(unknown.status == 404, "a forged result creates no job: \(unknown.text)")
+                await probe.close()
+            }
+        }
+
         @Test func anInvalidRequestLandsInTheDeadLetterQueueWithTheReason() async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine"]) { system in
                 let probe = try await BrokerProbe(url: system.amqpURL)

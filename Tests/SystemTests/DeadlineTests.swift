@@ -13,7 +13,11 @@ extension SystemSuites {
             // No dispatcher: every job waits in the dispatch queue (PROMPTING) past a short queue deadline.
             try await CycloramaSystem.run(
                 without: ["runpod-dispatcher", "result-ingestor", "local-engine"],
-                overrides: ["api-gateway": ["JOB_QUEUE_DEADLINE_SECONDS": "10", "JOB_REAPER_INTERVAL_SECONDS": "1"]]
+                overrides: [
+                    "api-gateway": ["JOB_QUEUE_DEADLINE_SECONDS": "10", "JOB_REAPER_INTERVAL_SECONDS": "1"],
+                    // It writes the ledger row (and so the deadline) of the job published on the broker.
+                    "prompt-service": ["JOB_QUEUE_DEADLINE_SECONDS": "10"],
+                ]
             ) { system in
                 let mediaId = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
                 let viaAPI = try #require(
