@@ -257,6 +257,7 @@ let package = Package(
             name: "ServiceTests",
             dependencies: [
                 "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ResultIngestor", "ApiGateway", "Database", "ServiceCore", "ServiceSupport", "RunPod",
+                "Imaging",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

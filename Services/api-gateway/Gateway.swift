@@ -30,7 +30,8 @@ func buildGateway(
     }
     let tokens = APITokenStore(client: database.client)
     let store = MediaStore(client: database.client)
-    let media = MediaController(store: store, files: MediaFiles(root: gateway.mediaRoot), signer: gateway.signer)
+    let media = MediaController(
+        store: store, files: MediaFiles(root: gateway.mediaRoot), signer: gateway.signer, maxImagePixels: gateway.maxImagePixels)
     let hub = JobEventHub()
     let ledger = gateway.ledger(database.client)
     let intake = GenerationIntake(broker: host.broker, hub: hub, settings: settingsClient, ledger: ledger, logger: host.logger)

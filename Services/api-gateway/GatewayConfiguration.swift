@@ -16,6 +16,7 @@ import ServiceSupport
 /// | `RUNPOD_ENDPOINT_URL`        | `https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev` | the RunPod endpoint the dispatcher uses (give both the same): a switch to the `runpod` backend is checked against its `/health` |
 /// | `JOB_QUEUE_DEADLINE_SECONDS` | `86400` | how long an accepted job may wait to be submitted to a backend before the reaper ends it `timed_out` (give the prompt-service the same) |
 /// | `JOB_FINISH_SLACK_SECONDS`   | `600`   | once submitted, how long past the dispatcher's deadline a job may take to be stored before the reaper ends it |
+/// | `UPLOAD_MAX_PIXELS`          | `50000000` | the most pixels (width x height, from the header) an uploaded image may have: more is 413 `too_many_pixels` |
 /// | `JOB_REAPER_INTERVAL_SECONDS` | `15`   | how often the reaper (outbox and deadlines) looks at the ledger |
 /// | `JOB_OUTBOX_AFTER_SECONDS`   | `60`    | a job still QUEUED this long after it was last touched has its request published again |
 struct GatewayConfiguration: Sendable {
@@ -29,6 +30,7 @@ struct GatewayConfiguration: Sendable {
     var reaperInterval: Duration = .seconds(15)
     var outboxAfter: Duration = .seconds(60)
     var runpodEndpointURL = RunPodEndpoint.fluxKontextDev
+    var maxImagePixels = MediaController.defaultMaxImagePixels
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> GatewayConfiguration {
         var configuration = GatewayConfiguration(
@@ -41,6 +43,9 @@ struct GatewayConfiguration: Sendable {
         }
         if let deadline = try JobLedger.queueDeadline(environment) {
             configuration.queueDeadline = deadline
+        }
+        if let pixels = try environment.integer("UPLOAD_MAX_PIXELS", in: 1_000_000...500_000_000) {
+            configuration.maxImagePixels = pixels
         }
         if let seconds = try environment.integer("JOB_FINISH_SLACK_SECONDS", in: 10...86_400) {
             configuration.finishSlack = .seconds(seconds)

@@ -13,6 +13,10 @@ struct MediaController: Sendable {
     var signer: MediaURLSigner?
     /// Largest accepted image (15 MB): more is 413.
     var maxImageBytes = 15 << 20
+    /// Most pixels an accepted image may have (`UPLOAD_MAX_PIXELS`), judged from its header before
+    /// anything decodes it: more is 413 `too_many_pixels`.
+    var maxImagePixels = MediaController.defaultMaxImagePixels
+    static let defaultMaxImagePixels = 50_000_000
 
     func addRoutes(to group: RouterGroup<BasicRequestContext>) {
         group.post("/media", use: upload)
@@ -49,14 +53,35 @@ struct MediaController: Sendable {
         guard bytes.count <= maxImageBytes else {
             throw APIError(.contentTooLarge, code: "payload_too_large", message: "uploads are limited to 15 MB; this one is \(bytes.count) bytes")
         }
-        guard let image = ImageSniffer.sniff(bytes) else {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
-                           message: "the upload is not a PNG, JPEG, WebP or GIF image (judged by its content, not its name)")
-        }
+        let image = try checked(bytes)
         let stored = try files.store(bytes, as: image)
         let media = try await store.create(
             collection: try Self.collection(collection), originalFilename: fileName.map(Self.cleanFileName), file: stored)
         return EditedResponse(status: .created, response: MediaResponse(media: MediaJSON(media)))
+    }
+
+    /// The upload as an image the pipeline may decode: a supported format, whole, and within the
+    /// pixel cap (a 10 KB PNG may claim 20000 x 20000; its header is all that is read).
+    private func checked(_ bytes: [UInt8]) throws -> SniffedImage {
+        switch ImageSniffer.inspect(bytes) {
+        case .notAnImage:
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
+                           message: "the upload is not a PNG, JPEG, WebP or GIF image (judged by its content, not its name)")
+        case .damaged(let format, let reason):
+            throw APIError(.unprocessableContent, code: "corrupt_image", message: "the upload is a damaged \(format): \(reason)")
+        case .image(let image):
+            guard image.pixels <= maxImagePixels else {
+                throw APIError(
+                    .contentTooLarge, code: "too_many_pixels",
+                    message: "the image is \(image.width)x\(image.height) (\(Self.megapixels(image.pixels)) MP); uploads are limited to \(Self.megapixels(maxImagePixels)) MP (UPLOAD_MAX_PIXELS)")
+            }
+            return image
+        }
+    }
+
+    private static func megapixels(_ pixels: Int) -> String {
+        let tenths = (pixels + 50_000) / 100_000
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> MediaListResponse {

@@ -18,6 +18,15 @@ static char vips_program[64] = "cyclorama";
 
 static void start_vips(void) {
     if (VIPS_INIT(vips_program) != 0) { vips_start_status = -1; return; }
+    // Images come from strangers: only the four formats Cyclorama takes (PNG, JPEG, WebP, GIF) are
+    // parsed at all. Every other loader libvips was built with (ImageMagick, PDF, SVG, TIFF, FITS,
+    // OpenSlide, ...) is blocked, so a file that merely claims to be one reaches none of that code.
+    vips_block_untrusted_set(TRUE);
+    vips_operation_block_set("VipsForeignLoad", TRUE);
+    vips_operation_block_set("VipsForeignLoadPng", FALSE);
+    vips_operation_block_set("VipsForeignLoadJpeg", FALSE);
+    vips_operation_block_set("VipsForeignLoadWebp", FALSE);
+    vips_operation_block_set("VipsForeignLoadNsgif", FALSE);
     // Each request is a fresh image: the operation cache would only hold memory.
     vips_cache_set_max(0);
     vips_cache_set_max_mem(0);
@@ -67,6 +76,18 @@ int CImagingBridge_probe(const uint8_t *data, size_t length, int *width, int *he
     if (!name) {
         vips_error_clear();
         set_error(error, errorSize, "not an image format the engine can read (%zu bytes)", length);
+        return CImagingBridgeStatusUndecodable;
+    }
+    // The loaders start_vips leaves unblocked; anything else is named and refused here.
+    static const char *allowed[] = {"VipsForeignLoadJpeg", "VipsForeignLoadPng", "VipsForeignLoadWebp",
+                                    "VipsForeignLoadNsgif"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
+        if (strncmp(name, allowed[i], strlen(allowed[i])) == 0) known = 1;
+    }
+    if (!known) {
+        set_error(error, errorSize,
+                  "not an image format the engine can read (%s; PNG, JPEG, WebP and GIF are)", name);
         return CImagingBridgeStatusUndecodable;
     }
     if (loader && loaderSize) snprintf(loader, loaderSize, "%s", name);

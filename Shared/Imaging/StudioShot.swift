@@ -28,7 +28,8 @@ public enum OutputFormat: String, Sendable, CaseIterable {
 
 /// One studio shot to render.
 public struct StudioShotRequest: Sendable {
-    /// The encoded input photo (JPEG, PNG, WebP, or anything else libvips reads).
+    /// The encoded input photo: JPEG, PNG, WebP or GIF (the first frame of an animation); libvips'
+    /// other loaders are blocked.
     public var image: [UInt8]
     public var background: StudioBackground
     public var shadow: ShadowPreset

@@ -32,6 +32,18 @@ struct BadInputTests {
         await expectFailure(Array("this is not an image, just some text\n".utf8), .undecodable, mentioning: ["not an image"])
     }
 
+    /// libvips can read many more formats (SVG through librsvg, PPM, PDF, TIFF, ImageMagick's...;
+    /// these two it read before they were blocked);
+    /// only PNG, JPEG, WebP and GIF loaders are left unblocked, so these are never parsed.
+    @Test(arguments: [
+        ("svg", #"<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48"><rect width="64" height="48" fill="red"/></svg>"#),
+        ("ppm", "P3\n2 2\n255\n255 0 0  0 255 0  0 0 255  255 255 255\n"),
+    ])
+    func aFormatOtherThanPNGJPEGWebPOrGIFIsNotParsed(format: String, text: String) async {
+        await Fixtures.ready()
+        await expectFailure(Array(text.utf8), .undecodable, mentioning: ["not an image format"])
+    }
+
     @Test func pngHeaderClaiming50000x50000IsRefusedFromTheHeader() async {
         await Fixtures.ready()
         let bomb = pngHeader(width: 50000, height: 50000)

@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import ServiceSupport
 import Testing
 import TestSupport
 
@@ -93,8 +94,36 @@ struct MediaAPITests {
         try expectError(try await gateway.call(.POST, "/api/media", body: []), 400, "invalid_upload")
         let huge = [UInt8](repeating: 0xFF, count: 16 << 20)
         try expectError(try await gateway.call(.POST, "/api/media", body: huge), 413, "payload_too_large")
+        // 10 KB claiming 20000 x 20000 (400 MP): refused from its header, before any decoder sees it.
+        let bomb = ImageInspectionTests.png(width: 20000, height: 20000, idat: 10_000)
+        try expectError(try await gateway.upload(bomb, fileName: "bomb.png"), 413, "too_many_pixels")
+        // A file cut short, or with a damaged header, is named as what it claims to be.
+        let jpeg = try Samples.bytes("dev03", "input.jpg")
+        try expectError(try await gateway.upload(Array(jpeg.prefix(jpeg.count / 2))), 422, "corrupt_image")
+        try expectError(try await gateway.upload(Array(bomb.prefix(20)), fileName: "x.png"), 422, "corrupt_image")
+        #expect(try await gateway.call(.GET, "/api/media").json()["total"] as? Int == 0, "nothing refused was stored")
         // The gateway still serves after all of that.
         #expect(try await gateway.call(.GET, "/api/media").status == 200)
+    }
+
+    /// A phone photo stored landscape with EXIF orientation 6 is a portrait: the media's width and
+    /// height are the upright ones, as every browser and the engine (which applies the orientation)
+    /// show it. The pixel cap is configurable.
+    @Test func aRotatedPhotoIsStoredWithItsUprightSizeAndThePixelCapIsConfigurable() async throws {
+        let gateway = try await GatewayFixture.start(environment: ["UPLOAD_MAX_PIXELS": "1000000"])
+        defer { Task { await gateway.stop() } }
+        let jpeg = try ImageInspectionTests.encoded(.jpeg, width: 320, height: 200)
+        let stored = try #require(ImageSniffer.sniff(jpeg))
+        let answer = try await gateway.upload(ImageInspectionTests.withEXIF(jpeg, orientation: 6))
+        #expect(answer.status == 201, "\(answer.text)")
+        let media = try #require(try answer.json()["media"] as? [String: Any])
+        #expect(media["width"] as? Int == 200 && media["height"] as? Int == 320, "\(media) (stored \(stored))")
+
+        let big = ImageInspectionTests.png(width: 1001, height: 1000)
+        let refused = try await gateway.upload(big, fileName: "big.png")
+        #expect(refused.status == 413, "\(refused.text)")
+        #expect((try refused.json()["error"] as? [String: Any])?["message"] as? String
+            == "the image is 1001x1000 (1.0 MP); uploads are limited to 1.0 MP (UPLOAD_MAX_PIXELS)")
     }
 
     @Test func theAdminUIIsServedWithoutATokenAndWithAStrictPolicy() async throws {
