@@ -35,6 +35,7 @@ ADMIN_TOKEN_FILE="${CYCLORAMA_ADMIN_TOKEN_FILE:-$CYCLORAMA_VAR/admin-token}"
 MEDIA_ROOT="${MEDIA_ROOT:-$CYCLORAMA_VAR/media}"
 MEDIA_URL_SECRET_FILE="${MEDIA_URL_SECRET_FILE:-$CYCLORAMA_VAR/media-url-secret}"
 MASTER_KEY_FILE="${CYCLORAMA_MASTER_KEY_FILE:-$CYCLORAMA_VAR/master-key}"
+SETTINGS_AUTHORITY_KEY_FILE="${SETTINGS_AUTHORITY_KEY_FILE:-$CYCLORAMA_VAR/settings-authority-key}"
 
 service_names() { local line; for line in "${SERVICES[@]}"; do echo "${line%% *}"; done; }
 service_field() { # $1 name, $2 field number (2 port, 3 required/optional)
@@ -72,6 +73,12 @@ ensure_admin_token() {
         ok "created the settings master key in $MASTER_KEY_FILE"
     fi
     chmod 600 "$MASTER_KEY_FILE"
+    # The key that authorizes settings changes: only the gateway and the settings-service get it.
+    if [[ ! -s "$SETTINGS_AUTHORITY_KEY_FILE" ]]; then
+        (umask 077 && openssl rand -hex 32 >"$SETTINGS_AUTHORITY_KEY_FILE")
+        ok "created the settings authority key in $SETTINGS_AUTHORITY_KEY_FILE"
+    fi
+    chmod 600 "$SETTINGS_AUTHORITY_KEY_FILE"
 }
 
 start_service() {
@@ -97,6 +104,10 @@ start_service() {
     if port_open "$port"; then
         die "$name: port $port is taken by another process (pid $(port_owner "$port")); free it first"
     fi
+    local authority=()
+    case "$name" in
+        api-gateway | settings-service) authority=(SETTINGS_AUTHORITY_KEY_FILE="$SETTINGS_AUTHORITY_KEY_FILE") ;;
+    esac
     say "starting $name on 127.0.0.1:$port"
     printf '\n===== %s starting %s =====\n' "$(date -Is)" "$name" >>"$log"
     # setsid + nohup: the service outlives this shell and a Ctrl-C in the terminal. The subshell is
@@ -104,13 +115,13 @@ start_service() {
     (
         close_locks
         cd "$CYCLORAMA_ROOT"
-        exec setsid nohup env \
+        exec setsid nohup env -u SETTINGS_AUTHORITY_KEY -u SETTINGS_AUTHORITY_KEY_FILE \
             HTTP_HOST=127.0.0.1 HTTP_PORT="$port" \
             AMQP_URL="$AMQP_URL" REDIS_URL="$REDIS_URL" DATABASE_URL="$DATABASE_URL" \
             LOG_LEVEL="${LOG_LEVEL:-info}" \
             CYCLORAMA_ADMIN_TOKEN_FILE="$ADMIN_TOKEN_FILE" MEDIA_ROOT="$MEDIA_ROOT" \
             MEDIA_URL_SECRET_FILE="$MEDIA_URL_SECRET_FILE" CYCLORAMA_MASTER_KEY_FILE="$MASTER_KEY_FILE" \
-            "$bin" >>"$log" 2>&1 </dev/null
+            "${authority[@]}" "$bin" >>"$log" 2>&1 </dev/null
     ) &
     echo "$!" >"$(pid_file "$name")"
 }

@@ -15,7 +15,8 @@ func buildGateway(
 ) throws -> ServiceHost {
     let replyQueue = SettingsClient.makeReplyQueue(serviceName: configuration.serviceName)
     var host = try ServiceHost(configuration: configuration, registry: registry, additionalQueues: [replyQueue])
-    let settingsClient = SettingsClient(broker: host.broker, replyQueue: replyQueue, logger: host.logger)
+    let settingsClient = SettingsClient(
+        broker: host.broker, replyQueue: replyQueue, logger: host.logger, authority: gateway.settingsAuthority)
     host.addWorker(settingsClient)
     let database = try host.addDatabase()
     let redis = try host.addRedis()

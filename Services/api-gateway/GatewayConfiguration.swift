@@ -13,6 +13,7 @@ import ServiceSupport
 /// | `MEDIA_ROOT`                 | `.var/media` | where media files are stored (content-addressed) |
 /// | `MEDIA_URL_SECRET[_FILE]`    | `.var/media-url-secret` | the secret of the signed, token-free `/media/<id>/file` links backends fetch (shared with prompt-service) |
 /// | `CYCLORAMA_MASTER_KEY[_FILE]` | `.var/master-key` | the AES-GCM key secrets are sealed with (shared with settings-service and runpod-dispatcher) |
+/// | `SETTINGS_AUTHORITY_KEY[_FILE]` | `.var/settings-authority-key` | signs settings changes; the settings-service refuses any change not signed with it (give it to these two services only) |
 /// | `RUNPOD_ENDPOINT_URL`        | `https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev` | the RunPod endpoint the dispatcher uses (give both the same): a switch to the `runpod` backend is checked against its `/health` |
 /// | `JOB_QUEUE_DEADLINE_SECONDS` | `86400` | how long an accepted job may wait to be submitted to a backend before the reaper ends it `timed_out` (give the prompt-service the same) |
 /// | `JOB_FINISH_SLACK_SECONDS`   | `600`   | once submitted, how long past the dispatcher's deadline a job may take to be stored before the reaper ends it |
@@ -25,6 +26,8 @@ struct GatewayConfiguration: Sendable {
     var signer: MediaURLSigner
     /// Seals the RunPod key before it goes to the settings-service (`CYCLORAMA_MASTER_KEY[_FILE]`).
     var secrets: SecretBox
+    /// Signs the settings changes the admin makes (`SETTINGS_AUTHORITY_KEY[_FILE]`).
+    var settingsAuthority: SettingsAuthority
     var queueDeadline: Duration = JobLedger.defaultQueueDeadline
     var finishSlack: Duration = JobLedger.defaultFinishSlack
     var reaperInterval: Duration = .seconds(15)
@@ -37,7 +40,8 @@ struct GatewayConfiguration: Sendable {
             adminTokenFile: environment["CYCLORAMA_ADMIN_TOKEN_FILE"],
             mediaRoot: URL(fileURLWithPath: environment["MEDIA_ROOT"] ?? ".var/media"),
             signer: try MediaURLSigner.fromEnvironment(environment),
-            secrets: try SecretBox.fromEnvironment(environment))
+            secrets: try SecretBox.fromEnvironment(environment),
+            settingsAuthority: try SettingsAuthority.fromEnvironment(environment))
         if let endpoint = try environment.parsed("RUNPOD_ENDPOINT_URL", expected: RunPodEndpoint.expected, RunPodEndpoint.normalized) {
             configuration.runpodEndpointURL = endpoint
         }

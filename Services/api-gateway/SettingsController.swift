@@ -95,6 +95,12 @@ struct SettingsController: Sendable {
             if !value.isEmpty, !SecretSettings.isMasked(value) { updates[key] = try secrets.seal(value, for: key) }
         }
         let reply = try await ask { try await settings.update(updates) }
+        if updates["authorization"] == nil, let refusal = reply.errors?["authorization"] {
+            // Not the admin's mistake: this gateway and the settings-service hold different keys.
+            throw APIError(
+                .internalServerError, code: "settings_authority_mismatch",
+                message: "the settings-service refused this gateway's authorization (is SETTINGS_AUTHORITY_KEY the same for both?): \(refusal); nothing was changed")
+        }
         if let errors = reply.errors, let first = errors.keys.sorted().first {
             let all = errors.keys.sorted().map { "\($0) \(errors[$0]!)" }.joined(separator: "; ")
             throw APIError.badRequest(errors.count == 1 ? "\(first) \(errors[first]!)" : all, code: "invalid_field")

@@ -16,7 +16,7 @@ func buildSettingsService(
     let database = try host.addDatabase()
     let responder = SettingsRequestResponder(
         store: SettingsStore(client: database.client), broker: host.broker, secrets: try SecretBox.fromEnvironment(),
-        logger: host.logger)
+        authority: try SettingsAuthority.fromEnvironment(), logger: host.logger)
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: Routing.Queue.settingsRequests, prefetch: 16, logger: host.logger,
@@ -53,16 +53,29 @@ enum SettingsDelivery: Sendable {
 
 /// Answers settings requests: stores updates (validated by ``SettingsCatalog``, secrets sealed with
 /// the master key, all or nothing, then a `settings.changed` broadcast) and replies with the
-/// settings, secrets masked. Values are never logged.
+/// settings, secrets masked. Values are never logged. A change must carry the gateway's
+/// authorization (``SettingsAuthority``): one that does not is answered with the refusal, changes
+/// nothing and is dead-lettered with the reason.
 struct SettingsRequestResponder: Sendable {
     let store: SettingsStore
     let broker: AMQPConnection
     let secrets: SecretBox
+    let authority: SettingsAuthority
     let logger: Logger
 
     func answer(_ request: SettingsRequest, replyTo: String?) async throws -> HandlingOutcome {
         guard let replyTo, !replyTo.isEmpty else {
             return .deadLetter(reason: "settings.request needs the AMQP reply_to property: the queue to answer to")
+        }
+        if let refusal = authority.refusal(of: request) {
+            logger.warning("settings change refused: not authorized", metadata: [
+                "reason": "\(refusal)", "keys": "\((request.updates ?? [:]).keys.sorted().joined(separator: ","))",
+            ])
+            let reply = SettingsReply(
+                correlationId: request.correlationId, requestMessageId: request.messageId,
+                settings: try await selectedSettings(keys: request.keys), errors: ["authorization": refusal])
+            try await broker.publish(reply, to: ReplyAddress(exchange: "", routingKey: replyTo))
+            return .refuse(reason: refusal)
         }
         var errors: [String: String]?
         if let updates = request.updates, !updates.isEmpty {

@@ -123,6 +123,29 @@ public struct EnvironmentVariables: Sendable {
         return value
     }
 
+    /// A secret given as `name` itself or, more safely, in the file `name_FILE` (by default
+    /// `defaultFile`, which `make up` creates), whitespace trimmed, at least `minimumLength`
+    /// characters. The value never appears in an error.
+    public func secret(_ name: String, defaultFile: String, minimumLength: Int = 32) throws(ConfigurationError) -> String {
+        if let value = self[name] {
+            guard value.utf8.count >= minimumLength else {
+                throw ConfigurationError(variable: name, reason: "must be at least \(minimumLength) characters")
+            }
+            return value
+        }
+        let file = self[name + "_FILE"] ?? defaultFile
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigurationError(
+                variable: name + "_FILE",
+                reason: "cannot read \(file); set \(name) or create the file (make up does: openssl rand -hex 32)")
+        }
+        let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard value.utf8.count >= minimumLength else {
+            throw ConfigurationError(variable: name + "_FILE", reason: "\(file) must hold at least \(minimumLength) characters")
+        }
+        return value
+    }
+
     public func bool(_ name: String) throws(ConfigurationError) -> Bool? {
         guard let raw = self[name]?.lowercased() else { return nil }
         switch raw {

@@ -22,23 +22,7 @@ public struct MediaURLSigner: Sendable {
     /// The secret from `MEDIA_URL_SECRET` or the file `MEDIA_URL_SECRET_FILE` (default
     /// `.var/media-url-secret`); at least 32 bytes.
     public static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> MediaURLSigner {
-        if let secret = environment["MEDIA_URL_SECRET"], !secret.isEmpty {
-            guard secret.utf8.count >= 32 else {
-                throw ConfigurationError(variable: "MEDIA_URL_SECRET", reason: "must be at least 32 characters")
-            }
-            return MediaURLSigner(secret: Array(secret.utf8))
-        }
-        let file = environment["MEDIA_URL_SECRET_FILE"] ?? ".var/media-url-secret"
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw ConfigurationError(
-                variable: "MEDIA_URL_SECRET_FILE",
-                reason: "cannot read \(file); set MEDIA_URL_SECRET or create the file (make up does: head -c 32 /dev/urandom | base64)")
-        }
-        let secret = Array(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
-        guard secret.count >= 32 else {
-            throw ConfigurationError(variable: "MEDIA_URL_SECRET_FILE", reason: "\(file) must hold at least 32 characters")
-        }
-        return MediaURLSigner(secret: secret)
+        MediaURLSigner(secret: Array(try environment.secret("MEDIA_URL_SECRET", defaultFile: ".var/media-url-secret").utf8))
     }
 
     /// The path and query of the signed download of media `id`, valid until `expires`; with `file`

@@ -18,6 +18,8 @@ public final class SettingsClient: Service, Sendable {
     let logger: Logger
     let timeout: Duration
     let cacheLifetime: Duration
+    /// Signs changes; nil for a service that only reads settings (every one but the gateway).
+    let authority: SettingsAuthority?
     private let pending = Mutex<[String: CheckedContinuation<SettingsReply, any Error>]>([:])
     private let cache = Mutex<(settings: [String: String], fetchedAt: ContinuousClock.Instant)?>(nil)
 
@@ -32,8 +34,9 @@ public final class SettingsClient: Service, Sendable {
 
     public init(
         broker: AMQPConnection, replyQueue: QueueDeclaration, logger: Logger,
-        timeout: Duration = .seconds(5), cacheLifetime: Duration = .seconds(30)
+        timeout: Duration = .seconds(5), cacheLifetime: Duration = .seconds(30), authority: SettingsAuthority? = nil
     ) {
+        self.authority = authority
         self.replyQueue = replyQueue
         self.broker = broker
         self.logger = logger
@@ -96,7 +99,8 @@ public final class SettingsClient: Service, Sendable {
     }
 
     /// Stores new values through the settings-service (all or nothing); the reply's `errors` say what
-    /// was refused. Secrets should be sealed before (``SecretBox``).
+    /// was refused. Secrets should be sealed before (``SecretBox``). Needs the ``SettingsAuthority``:
+    /// the settings-service refuses a change not signed with it.
     ///
     /// The request says it must not be applied after ``timeout`` from now; this waits a little longer
     /// for the reply, so an update that throws here (no answer) is never applied later.
@@ -106,10 +110,19 @@ public final class SettingsClient: Service, Sendable {
         return reply
     }
 
+    /// A change signed with ``authority``; a read as it is.
+    private func authorized(_ request: SettingsRequest) throws -> SettingsRequest {
+        guard request.updates?.isEmpty == false else { return request }
+        guard let authority else {
+            throw SettingsClientError(message: "this service holds no settings authority key: only the gateway changes settings")
+        }
+        return authority.signed(request)
+    }
+
     /// One request/reply round trip; throws ``DependencyUnavailable`` when no reply comes within
     /// ``timeout`` (plus ``updateGrace`` for a request with `notAfter`).
     public func request(keys: [String]?, updates: [String: String]? = nil, notAfter: Date? = nil) async throws -> SettingsReply {
-        let request = SettingsRequest(keys: keys, updates: updates, notAfter: notAfter)
+        let request = try authorized(SettingsRequest(keys: keys, updates: updates, notAfter: notAfter))
         let correlationId = request.correlationId
         let wait = notAfter == nil ? timeout : timeout + Self.updateGrace
         return try await withThrowingTaskGroup(of: SettingsReply.self) { group in

@@ -22,11 +22,17 @@ public struct SettingsRequest: CycloramaMessage {
     /// tells its own caller the change failed), so a change it reported as failed is never made
     /// later behind its back. Optional (added in schema version 1): absent means no limit.
     public var notAfter: Date?
+    /// With `updates`: the proof that the one service allowed to change settings (the gateway)
+    /// sent this change — lowercase hex of an HMAC-SHA256 with the settings authority key over the
+    /// message id, `notAfter` and the updates (`SettingsAuthority` in ServiceSupport; docs/messages.md).
+    /// The settings-service refuses and dead-letters a change without a valid one. Optional (added
+    /// in schema version 1); a request that only reads needs none.
+    public var authorization: String?
 
     /// `correlationId` defaults to the messageId.
     public init(
         messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(), keys: [String]? = nil,
-        updates: [String: String]? = nil, notAfter: Date? = nil
+        updates: [String: String]? = nil, notAfter: Date? = nil, authorization: String? = nil
     ) {
         self.messageId = messageId
         self.correlationId = correlationId ?? messageId.uuidString
@@ -34,6 +40,7 @@ public struct SettingsRequest: CycloramaMessage {
         self.keys = keys
         self.updates = updates
         self.notAfter = notAfter
+        self.authorization = authorization
     }
 
     public func validate() throws(ValidationError) {
@@ -44,6 +51,9 @@ public struct SettingsRequest: CycloramaMessage {
         for (key, value) in (updates ?? [:]).sorted(by: { $0.key < $1.key }) {
             try Check.nonEmpty(key, "updates", max: 100)
             if value.count > 4000 { throw ValidationError(field: "updates.\(key)", reason: "must be at most 4000 characters") }
+        }
+        if let authorization, authorization.isEmpty || authorization.count > 200 {
+            throw ValidationError(field: "authorization", reason: "must be 1 to 200 characters (64 hex digits)")
         }
     }
 }

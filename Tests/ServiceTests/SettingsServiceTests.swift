@@ -1,5 +1,6 @@
 import Foundation
 import Messaging
+import ServiceSupport
 import Shared
 import Testing
 import TestSupport
@@ -124,10 +125,11 @@ struct SettingsServiceTests {
         let (service, replies, probe) = (running.service, running.replies, running.probe)
 
         // The gateway answered 503 at notAfter; the request reached the settings-service only later.
-        let late = SettingsRequest(updates: ["aiImageDefaultShadow": "dramatic"], notAfter: Date().addingTimeInterval(-1))
+        let late = Self.gateway.signed(SettingsRequest(updates: ["aiImageDefaultShadow": "dramatic"], notAfter: Date().addingTimeInterval(-1)))
         try await probe.connection.publish(late, replyTo: replies.name)
-        // In time, the same update is applied. (One wait for both replies: the reply queue goes with its consumer.)
-        let timely = SettingsRequest(updates: ["aiImageDefaultShadow": "dramatic"], notAfter: Date().addingTimeInterval(30))
+        // In time, an update is applied. It changes another key: the service handles the two at once,
+        // in either order. (One wait for both replies: the reply queue goes with its consumer.)
+        let timely = Self.gateway.signed(SettingsRequest(updates: ["aiImageMaxConcurrent": "3"], notAfter: Date().addingTimeInterval(30)))
         try await probe.connection.publish(timely, replyTo: replies.name)
         let replies2 = try await probe.collect(2, on: replies.name, timeout: .seconds(15))
             .map { try MessageDecoder.decode(SettingsReply.self, from: $0.body) }
@@ -136,7 +138,60 @@ struct SettingsServiceTests {
         #expect(lateReply.settings["aiImageDefaultShadow"] == "soft", "nothing was written")
         let reply = try #require(replies2.first { $0.correlationId == timely.correlationId })
         #expect(reply.errors == nil)
-        #expect(reply.settings["aiImageDefaultShadow"] == "dramatic")
+        #expect(reply.settings["aiImageMaxConcurrent"] == "3")
+        // Whichever came first, the late change was never made.
+        #expect(reply.settings["aiImageDefaultShadow"] == "soft")
+
+        await running.stop()
+    }
+
+    /// What the gateway signs changes with (the test systems' key).
+    static let gateway = SettingsAuthority(secret: Array(TestEnvironment.settingsAuthorityKey.utf8))
+
+    /// Only the gateway and the settings-service hold the settings authority key. A change anyone
+    /// else publishes on the broker — unsigned, signed with another key, altered after signing,
+    /// authorized for too long, or without notAfter — is answered with the refusal, changes
+    /// nothing and is dead-lettered with the reason; the gateway's own change goes through.
+    @Test func aChangeWithoutTheGatewaysAuthorizationChangesNothingAndIsDeadLettered() async throws {
+        let running = try await Running.start()
+        let (service, replies, probe) = (running.service, running.replies, running.probe)
+        let intruder = SettingsAuthority(secret: Array(String(repeating: "i", count: 40).utf8))
+        let change = ["aiImageDefaultShadow": "dramatic"]
+        let soon = Date().addingTimeInterval(30)
+        var altered = Self.gateway.signed(SettingsRequest(updates: change, notAfter: soon))
+        altered.updates = ["aiImageDefaultShadow": "minimal"]
+        var reused = Self.gateway.signed(SettingsRequest(updates: change, notAfter: soon))
+        reused.messageId = UUID()
+        let forged: [(SettingsRequest, String)] = [
+            (SettingsRequest(updates: change, notAfter: soon), "has none"),
+            (intruder.signed(SettingsRequest(updates: change, notAfter: soon)), "does not match"),
+            (altered, "does not match"),
+            (reused, "does not match"),
+            (Self.gateway.signed(SettingsRequest(updates: change, notAfter: Date().addingTimeInterval(3600))), "short time"),
+            (Self.gateway.signed(SettingsRequest(updates: change)), "notAfter"),
+        ]
+        // The gateway's own change (of another key) goes through beside them.
+        let genuine = Self.gateway.signed(SettingsRequest(updates: ["aiImageMaxConcurrent": "3"], notAfter: soon))
+        for request in forged.map(\.0) + [genuine] { try await probe.connection.publish(request, replyTo: replies.name) }
+        // (One wait for every reply: the reply queue goes with its consumer.)
+        let answers = try await probe.collect(forged.count + 1, on: replies.name, timeout: .seconds(15))
+            .map { try MessageDecoder.decode(SettingsReply.self, from: $0.body) }
+        try #require(answers.count == forged.count + 1, "log:\n\(service.log())")
+        let deadLetters = QueueDeclaration(name: Routing.Queue.settingsRequests).deadLetterQueueName
+        let dead = try await probe.collect(forged.count, on: deadLetters, timeout: .seconds(15))
+        #expect(dead.count == forged.count, "dead-lettered: \(dead.count) of \(forged.count)")
+        for (request, reason) in forged {
+            let reply = try #require(answers.first { $0.correlationId == request.correlationId })
+            #expect(reply.errors?["authorization"]?.contains(reason) == true, "\(reply.errors ?? [:])")
+            #expect(reply.settings["aiImageDefaultShadow"] == "soft", "nothing was written")
+            let letter = dead.first { String(decoding: $0.body, as: UTF8.self).contains(request.correlationId) }
+            #expect(letter?.headers[Routing.Header.reason]?.contains(reason) == true, "not dead-lettered with the reason: \(reason)")
+        }
+
+        let reply = try #require(answers.first { $0.correlationId == genuine.correlationId })
+        #expect(reply.errors == nil, "\(reply.errors ?? [:])")
+        #expect(reply.settings["aiImageMaxConcurrent"] == "3")
+        #expect(reply.settings["aiImageDefaultShadow"] == "soft")
 
         await running.stop()
     }

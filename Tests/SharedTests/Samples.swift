@@ -88,7 +88,9 @@ enum Samples {
 
     static let settingsUpdate = SettingsRequest(
         messageId: id("C4E2A981-0B7D-4F3E-9A56-1D8C7B2E4F90"), occurredAt: at("2026-11-29T09:30:07.500Z"),
-        updates: ["aiImageDefaultShadow": "dramatic"], notAfter: at("2026-11-29T09:30:12.500Z"))
+        updates: ["aiImageDefaultShadow": "dramatic"], notAfter: at("2026-11-29T09:30:12.500Z"),
+        // HMAC-SHA256 with the example key of docs/messages.md (SettingsAuthorityTests checks it).
+        authorization: "2f4ecb9dab49440036bcef593bca6c0e4716698f332d16cac6baf7f055572b86")
 
     static let settingsReply = SettingsReply(
         messageId: id("A6024417-BFDA-4B9E-83EC-F5B294038AAA"), correlationId: settingsRequestId.uuidString,

@@ -66,6 +66,23 @@ extension SystemSuites {
             }
         }
 
+        /// A gateway holding another settings authority key than the settings-service's cannot change
+        /// settings: a 500 that names the mismatch (not a 400 blaming the admin), and nothing changes.
+        @Test func aGatewayWithTheWrongAuthorityKeyChangesNothing() async throws {
+            try await CycloramaSystem.run(
+                without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"],
+                overrides: ["api-gateway": ["SETTINGS_AUTHORITY_KEY": String(repeating: "w", count: 40)]]
+            ) { system in
+                let answer = try await system.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageDefaultShadow": "dramatic"}"#)
+                #expect(answer.status == 500, "\(answer.text)")
+                let error = try #require(try answer.json()["error"] as? [String: Any])
+                #expect(error["code"] as? String == "settings_authority_mismatch")
+                #expect((error["message"] as? String)?.contains("SETTINGS_AUTHORITY_KEY") == true, "\(error)")
+                let settings = try #require(try await system.call(.GET, "/api/ai-image/settings").json()["settings"] as? [String: Any])
+                #expect(settings["aiImageDefaultShadow"] as? String == "soft")
+            }
+        }
+
         @Test func switchingGenerationOffRefusesNewJobsWithAConflict() async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
                 let contract = try await APIContract.load(from: system)

@@ -32,6 +32,12 @@ public final class ServiceProcess: @unchecked Sendable {
         env["MEDIA_URL_SECRET"] = env["MEDIA_URL_SECRET"] ?? TestEnvironment.mediaURLSecret
         // …and the gateway, settings-service and dispatcher the master key of sealed settings.
         env["CYCLORAMA_MASTER_KEY"] = env["CYCLORAMA_MASTER_KEY"] ?? TestEnvironment.masterKey
+        // Only the gateway and the settings-service hold the key that authorizes settings changes.
+        if TestEnvironment.settingsAuthorityHolders.contains(name) {
+            env["SETTINGS_AUTHORITY_KEY"] = env["SETTINGS_AUTHORITY_KEY"] ?? TestEnvironment.settingsAuthorityKey
+        } else {
+            env.removeValue(forKey: "SETTINGS_AUTHORITY_KEY")
+        }
         for (key, value) in environment { env[key] = value }
         process.environment = env
         process.standardOutput = handle

@@ -16,6 +16,10 @@ public enum TestEnvironment {
     /// The master key (base64 of 32 bytes) test systems seal secrets with.
     public static let masterKey = Data((0..<32).map { UInt8($0 * 7 % 256) }).base64EncodedString()
 
+    /// The key that authorizes settings changes in test systems, and the services that hold it.
+    public static let settingsAuthorityKey = "test-settings-authority-" + String(repeating: "k", count: 16)
+    public static let settingsAuthorityHolders: Set<String> = ["api-gateway", "settings-service"]
+
     /// The repository's root folder (this file lives in Tests/TestSupport/).
     public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
