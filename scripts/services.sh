@@ -36,6 +36,7 @@ MEDIA_ROOT="${MEDIA_ROOT:-$CYCLORAMA_VAR/media}"
 MEDIA_URL_SECRET_FILE="${MEDIA_URL_SECRET_FILE:-$CYCLORAMA_VAR/media-url-secret}"
 MASTER_KEY_FILE="${CYCLORAMA_MASTER_KEY_FILE:-$CYCLORAMA_VAR/master-key}"
 SETTINGS_AUTHORITY_KEY_FILE="${SETTINGS_AUTHORITY_KEY_FILE:-$CYCLORAMA_VAR/settings-authority-key}"
+LOCAL_ENGINE_API_KEY_FILE="${LOCAL_ENGINE_API_KEY_FILE:-$CYCLORAMA_VAR/local-engine-api-key}"
 
 service_names() { local line; for line in "${SERVICES[@]}"; do echo "${line%% *}"; done; }
 service_field() { # $1 name, $2 field number (2 port, 3 required/optional)
@@ -79,6 +80,12 @@ ensure_admin_token() {
         ok "created the settings authority key in $SETTINGS_AUTHORITY_KEY_FILE"
     fi
     chmod 600 "$SETTINGS_AUTHORITY_KEY_FILE"
+    # The local engine's API key: the engine asks it of every /v2 call, the dispatcher sends it.
+    if [[ ! -s "$LOCAL_ENGINE_API_KEY_FILE" ]]; then
+        (umask 077 && openssl rand -hex 32 >"$LOCAL_ENGINE_API_KEY_FILE")
+        ok "created the local engine's API key in $LOCAL_ENGINE_API_KEY_FILE"
+    fi
+    chmod 600 "$LOCAL_ENGINE_API_KEY_FILE"
 }
 
 start_service() {
@@ -104,9 +111,11 @@ start_service() {
     if port_open "$port"; then
         die "$name: port $port is taken by another process (pid $(port_owner "$port")); free it first"
     fi
-    local authority=()
+    # Keys only the services that use them get.
+    local keys=()
     case "$name" in
-        api-gateway | settings-service) authority=(SETTINGS_AUTHORITY_KEY_FILE="$SETTINGS_AUTHORITY_KEY_FILE") ;;
+        api-gateway | settings-service) keys=(SETTINGS_AUTHORITY_KEY_FILE="$SETTINGS_AUTHORITY_KEY_FILE") ;;
+        local-engine | runpod-dispatcher) keys=(LOCAL_ENGINE_API_KEY_FILE="$LOCAL_ENGINE_API_KEY_FILE") ;;
     esac
     say "starting $name on 127.0.0.1:$port"
     printf '\n===== %s starting %s =====\n' "$(date -Is)" "$name" >>"$log"
@@ -116,12 +125,13 @@ start_service() {
         close_locks
         cd "$CYCLORAMA_ROOT"
         exec setsid nohup env -u SETTINGS_AUTHORITY_KEY -u SETTINGS_AUTHORITY_KEY_FILE \
+            -u LOCAL_ENGINE_API_KEY -u LOCAL_ENGINE_API_KEY_FILE \
             HTTP_HOST=127.0.0.1 HTTP_PORT="$port" \
             AMQP_URL="$AMQP_URL" REDIS_URL="$REDIS_URL" DATABASE_URL="$DATABASE_URL" \
             LOG_LEVEL="${LOG_LEVEL:-info}" \
             CYCLORAMA_ADMIN_TOKEN_FILE="$ADMIN_TOKEN_FILE" MEDIA_ROOT="$MEDIA_ROOT" \
             MEDIA_URL_SECRET_FILE="$MEDIA_URL_SECRET_FILE" CYCLORAMA_MASTER_KEY_FILE="$MASTER_KEY_FILE" \
-            "${authority[@]}" "$bin" >>"$log" 2>&1 </dev/null
+            "${keys[@]}" "$bin" >>"$log" 2>&1 </dev/null
     ) &
     echo "$!" >"$(pid_file "$name")"
 }

@@ -6,12 +6,13 @@ import ServiceCore
 ///
 /// | variable | type | default | meaning |
 /// |---|---|---|---|
-/// | `LOCAL_ENGINE_API_KEY` | string | unset | when set, `/v2/...` calls need `Authorization: Bearer <key>` |
+/// | `LOCAL_ENGINE_API_KEY[_FILE]` | string (16+ characters) | unset (`make up`: `.var/local-engine-api-key`) | when set, `/v2/...` calls need `Authorization: Bearer <key>` (give the dispatcher the same) |
 /// | `LOCAL_ENGINE_CONCURRENCY` | int 1...64 | the number of cores | jobs rendered at once |
 /// | `LOCAL_ENGINE_QUEUE_LIMIT` | int 0...10000 | 64 | jobs waiting IN_QUEUE; more → 429 |
 /// | `LOCAL_ENGINE_QUEUE_BYTES` | int (MB) | 256 | request bytes held by queued jobs; more → 429 |
 /// | `LOCAL_ENGINE_RESULT_TTL_SECONDS` | int | 1800 | how long finished jobs and their images are kept |
 /// | `LOCAL_ENGINE_ALLOWED_HOSTS` | list | `127.0.0.1:8080,localhost:8080` | hosts `input.image` may be fetched from (`host` or `host:port`; `*` = any) |
+/// | `LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS` | list | `127.0.0.1:8080,localhost:8080` | hosts a job's `webhook` may point at (the gateway); a submission naming another is refused with 400 |
 /// | `LOCAL_ENGINE_FETCH_TIMEOUT_SECONDS` | double | 30 | whole-download timeout for `input.image` |
 /// | `LOCAL_ENGINE_FETCH_RETRY_SECONDS` | double | 180 | how long a source that does not answer (or answers 5xx / 429 / 408) is tried again before the job fails; within `policy.executionTimeout` |
 /// | `LOCAL_ENGINE_MAX_IMAGE_MB` | int | 25 | largest accepted input image (downloaded or decoded data URI) |
@@ -28,6 +29,9 @@ public struct EngineConfiguration: Sendable {
     public var queueByteLimit: Int
     public var resultTTL: Duration
     public var allowedHosts: AllowedHosts
+    /// Where webhooks may be sent: the engine POSTs to them, so an open list would let any caller
+    /// aim it at anything the engine can reach.
+    public var webhookHosts: AllowedHosts
     public var fetchTimeout: Duration
     public var fetchRetryWindow: Duration
     public var maxImageBytes: Int
@@ -54,6 +58,7 @@ public struct EngineConfiguration: Sendable {
         queueByteLimit = 256 << 20
         resultTTL = .seconds(30 * 60)
         allowedHosts = AllowedHosts(["127.0.0.1:8080", "localhost:8080"])
+        webhookHosts = AllowedHosts(["127.0.0.1:8080", "localhost:8080"])
         fetchTimeout = .seconds(30)
         fetchRetryWindow = .seconds(180)
         maxImageBytes = 25 << 20
@@ -69,7 +74,7 @@ public struct EngineConfiguration: Sendable {
         let service = try ServiceConfiguration.fromEnvironment(
             serviceName: "local-engine", defaultPort: defaultPort, environment: environment)
         var configuration = EngineConfiguration(service: service)
-        configuration.apiKey = environment["LOCAL_ENGINE_API_KEY"]
+        configuration.apiKey = try environment.optionalSecret("LOCAL_ENGINE_API_KEY", minimumLength: 16)
         configuration.concurrency = try environment.integer("LOCAL_ENGINE_CONCURRENCY", in: 1...64) ?? configuration.concurrency
         configuration.queueLimit = try environment.integer("LOCAL_ENGINE_QUEUE_LIMIT", in: 0...10_000) ?? configuration.queueLimit
         if let megabytes = try environment.integer("LOCAL_ENGINE_QUEUE_BYTES", in: 1...65_536) {
@@ -80,6 +85,9 @@ public struct EngineConfiguration: Sendable {
         }
         if let hosts = environment["LOCAL_ENGINE_ALLOWED_HOSTS"] {
             configuration.allowedHosts = AllowedHosts(hosts.split(separator: ",").map(String.init))
+        }
+        if let hosts = environment["LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS"] {
+            configuration.webhookHosts = AllowedHosts(hosts.split(separator: ",").map(String.init))
         }
         if let seconds = try environment.double("LOCAL_ENGINE_FETCH_TIMEOUT_SECONDS", in: 0.1...600) {
             configuration.fetchTimeout = .milliseconds(Int(seconds * 1000))

@@ -116,8 +116,17 @@ struct EngineRoutes: Sendable {
             throw APIError.badRequest("the body must be JSON {\"input\": {...}, \"webhook\"?, \"policy\"?}: \(Self.describe(error))", code: "invalid_body")
         }
         if let webhook = submission.webhook {
-            guard let url = URL(string: webhook), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
-                throw APIError.badRequest("webhook: must be an http(s) URL; got \"\(webhook)\"", code: "invalid_field")
+            guard let url = URL(string: webhook), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+                  let host = url.host, !host.isEmpty
+            else {
+                throw APIError.badRequest("webhook: must be an http(s) URL; got \"\(webhook.prefix(200))\"", code: "invalid_field")
+            }
+            // Decided from the URL alone, before the job exists: nothing is ever sent elsewhere.
+            let port = url.port ?? (scheme == "https" ? 443 : 80)
+            guard configuration.webhookHosts.allows(host: host, port: port) else {
+                throw APIError.badRequest(
+                    "webhook: \(host):\(port) is not among the hosts webhooks may go to (LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS: \(configuration.webhookHosts))",
+                    code: "invalid_field")
             }
         }
         if let policy = submission.policy {

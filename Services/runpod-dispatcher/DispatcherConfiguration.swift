@@ -9,7 +9,7 @@ import Shared
 /// | variable                         | default | meaning |
 /// |----------------------------------|---------|---------|
 /// | `LOCAL_ENGINE_URL`               | `http://127.0.0.1:8090/v2/cyclorama-studio` | the local engine's endpoint (RunPod protocol) |
-/// | `LOCAL_ENGINE_API_KEY`           | unset   | bearer key, when the engine was started with one |
+/// | `LOCAL_ENGINE_API_KEY[_FILE]`    | unset (`make up`: `.var/local-engine-api-key`) | the engine's bearer key (the engine's own value) |
 /// | `RUNPOD_ENDPOINT_URL`            | `https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev` | FLUX.1 Kontext [dev] on RunPod; its key is the `runpodApiKey` setting |
 /// | `DISPATCH_JOB_DEADLINE_SECONDS`  | `900`   | a job without a result by then is cancelled at the backend and FAILED (`timed_out`); at most 1700, below RabbitMQ's 30-minute limit for an unacknowledged message |
 /// | `DISPATCH_POLL_INITIAL_MS`       | `500`   | first wait before `/status`; grows 1.5x per poll |
@@ -58,7 +58,7 @@ struct DispatcherConfiguration: Sendable {
         if let url = try environment.parsed("LOCAL_ENGINE_URL", expected: RunPodEndpoint.expected, RunPodEndpoint.normalized) {
             configuration.localEngineURL = url
         }
-        configuration.localEngineAPIKey = environment["LOCAL_ENGINE_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        configuration.localEngineAPIKey = try environment.optionalSecret("LOCAL_ENGINE_API_KEY", minimumLength: 16)
         if let url = try environment.parsed("RUNPOD_ENDPOINT_URL", expected: RunPodEndpoint.expected, RunPodEndpoint.normalized) {
             configuration.runpodEndpointURL = url
         }

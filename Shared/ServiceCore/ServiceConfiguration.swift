@@ -127,13 +127,23 @@ public struct EnvironmentVariables: Sendable {
     /// `defaultFile`, which `make up` creates), whitespace trimmed, at least `minimumLength`
     /// characters. The value never appears in an error.
     public func secret(_ name: String, defaultFile: String, minimumLength: Int = 32) throws(ConfigurationError) -> String {
+        var withDefault = self
+        if self[name] == nil, self[name + "_FILE"] == nil { withDefault.values[name + "_FILE"] = defaultFile }
+        // Never nil: a file is named, so it is read or this throws.
+        return try withDefault.optionalSecret(name, minimumLength: minimumLength)!
+    }
+
+    /// A secret that may be absent: `name` itself, or the content of the file `name_FILE` (trimmed);
+    /// nil when neither is set. A file that cannot be read, or a value shorter than `minimumLength`,
+    /// is an error.
+    public func optionalSecret(_ name: String, minimumLength: Int = 32) throws(ConfigurationError) -> String? {
         if let value = self[name] {
             guard value.utf8.count >= minimumLength else {
                 throw ConfigurationError(variable: name, reason: "must be at least \(minimumLength) characters")
             }
             return value
         }
-        let file = self[name + "_FILE"] ?? defaultFile
+        guard let file = self[name + "_FILE"] else { return nil }
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ConfigurationError(
                 variable: name + "_FILE",

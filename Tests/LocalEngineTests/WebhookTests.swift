@@ -16,7 +16,9 @@ struct WebhookTests {
             (index == 0 ? .internalServerError : .ok, [:], Array("ok".utf8))
         }
         defer { Task { await receiver.stop() } }
-        let engine = try await EngineHarness(simulateMs: 50, environment: ["LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS": "0.3"])
+        let engine = try await EngineHarness(simulateMs: 50, environment: [
+            "LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS": "0.3", "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:\(receiver.port)",
+        ])
         defer { Task { await engine.stop() } }
 
         let hook = "\(receiver.url)/hooks/\(UUID().uuidString)"
@@ -47,7 +49,9 @@ struct WebhookTests {
     @Test func aFailingReceiverGetsThreeAttemptsAndFailedJobsAreDeliveredToo() async throws {
         let receiver = try await TestHTTPServer { _, _ in (.serviceUnavailable, [:], []) }
         defer { Task { await receiver.stop() } }
-        let engine = try await EngineHarness(simulateMs: 1000, environment: ["LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS": "0.2"])
+        let engine = try await EngineHarness(simulateMs: 1000, environment: [
+            "LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS": "0.2", "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:\(receiver.port)",
+        ])
         defer { Task { await engine.stop() } }
 
         let id = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG), "shadow": "spooky"], webhook: "\(receiver.url)/failed")
@@ -66,5 +70,31 @@ struct WebhookTests {
         let cancelled = await receiver.waitForRequests(1, path: "/cancelled", timeout: .seconds(20))
         let cancelledBody = try JSONDecoder().decode(JobStatusBody.self, from: Data(try #require(cancelled.first).body))
         #expect(cancelledBody.id == queued && cancelledBody.status == .cancelled)
+    }
+
+    /// The engine POSTs to a job's webhook, so the webhook's host is checked at submission against
+    /// LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS: anything else is a 400 and no job, so nothing is ever sent
+    /// there (by default only the gateway, 127.0.0.1:8080 / localhost:8080, is allowed).
+    @Test func aWebhookToAHostNotAllowedIsRefusedAtSubmission() async throws {
+        let receiver = try await TestHTTPServer { _, _ in (.ok, [:], []) }
+        defer { Task { await receiver.stop() } }
+        let engine = try await EngineHarness(simulateMs: 10, environment: ["LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:\(receiver.port)"])
+        defer { Task { await engine.stop() } }
+        let input: [String: Any] = ["image": Samples.dataURI(Samples.tinyPNG)]
+        // Other ports and hosts, however spelled; none of them is ever contacted (refused from the URL).
+        for hook in [
+            "http://127.0.0.1:\(receiver.port + 1)/hook", "http://localhost:\(receiver.port)/hook", "http://127.0.0.2:\(receiver.port)/hook",
+            "https://127.0.0.1/hook", "http://[::1]:\(receiver.port)/hook", "ftp://127.0.0.1:\(receiver.port)/hook",
+        ] {
+            let answer = try await engine.submit(input, webhook: hook)
+            #expect(answer.status == 400, "\(hook): \(answer.text)")
+            #expect(answer.text.contains("webhook"), "\(hook): \(answer.text)")
+        }
+        let health = try await engine.call(.GET, "/health").decode(EngineHealth.self)
+        #expect(health.jobs.completed + health.jobs.failed + health.jobs.inQueue + health.jobs.inProgress == 0, "no job was made")
+        // The allowed one is delivered.
+        _ = try await engine.run(input, webhook: "\(receiver.url)/allowed")
+        #expect(await receiver.waitForRequests(1, path: "/allowed", timeout: .seconds(20)).count == 1)
+        #expect(await receiver.received(path: "/hook").isEmpty)
     }
 }

@@ -43,6 +43,8 @@ public final class CycloramaSystem: Sendable {
         for name in serviceNames { ports[name] = try freePort() }
         let gateway = "http://127.0.0.1:\(ports["api-gateway"]!)"
         let engine = "127.0.0.1:\(ports["local-engine"]!)"
+        // The engine is locked as `make up` locks it: a key the dispatcher sends, webhooks to the gateway only.
+        let engineKey = UUID().uuidString
         let common = [
             "AMQP_URL": servers.amqpBase + vhost,
             "DATABASE_URL": database.url,
@@ -61,6 +63,7 @@ public final class CycloramaSystem: Sendable {
                 "MEDIA_BASE_URL": gateway,
                 "RUNPOD_ENDPOINT_URL": runpodEndpoint,
                 "LOCAL_ENGINE_URL": "http://\(engine)/v2/cyclorama-studio",
+                "LOCAL_ENGINE_API_KEY": engineKey,
                 "DISPATCH_LEASES_KEY": "cyclorama:test:\(vhost):leases",
                 "DISPATCH_POLL_INITIAL_MS": "100", "DISPATCH_POLL_MAX_MS": "500",
             ],
@@ -74,6 +77,8 @@ public final class CycloramaSystem: Sendable {
             ],
             "local-engine": [
                 "LOCAL_ENGINE_ALLOWED_HOSTS": "127.0.0.1:\(ports["api-gateway"]!)",
+                "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:\(ports["api-gateway"]!)",
+                "LOCAL_ENGINE_API_KEY": engineKey,
                 "LOCAL_ENGINE_RESULTS_DIR": scratch.appendingPathComponent("engine-results").path,
             ],
         ]
