@@ -46,7 +46,7 @@ test: deps servers ## the whole suite against the real servers (starts them when
 
 # The inner loop: the suites that need no server and start no process. SampleQualityTests (the
 # engine's quality over 36 scenes, about a minute) is left out on purpose.
-QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|InputParsingTests|MediaURLSignerTests|PromptBuilderTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|StripedFilterTests|UpscaleTests|ValidationTests|WebhookTokenTests
+QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|InputParsingTests|MediaURLSignerTests|PromptBuilderTests|RateLimiterTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|StripedFilterTests|UpscaleTests|ValidationTests|WebhookTokenTests
 
 test-quick: ## the suites that need no server and start no process (seconds, for the inner loop)
 	$(SWIFT) build --build-tests

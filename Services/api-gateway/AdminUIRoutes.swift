@@ -40,7 +40,7 @@ enum AdminUIRoutes {
         "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
     ].joined(separator: "; ")
 
-    static func add(to router: Router<BasicRequestContext>) {
+    static func add(to router: Router<ServiceRequestContext>) {
         router.get("/") { _, _ in try serve("index.html") }
         router.get("/ui/:file") { _, context in try serve(context.parameters.get("file") ?? "") }
     }

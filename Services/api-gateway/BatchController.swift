@@ -24,13 +24,13 @@ struct BatchController: Sendable {
     let hub: JobEventHub
     let logger: Logger
 
-    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    func addRoutes(to group: RouterGroup<ServiceRequestContext>) {
         group.post("/ai-image/batch", use: create)
         group.get("/ai-image/batch/:batchId", use: show)
         group.post("/ai-image/batch/:batchId/cancel", use: cancel)
     }
 
-    @Sendable func create(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func create(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let body = Array(buffer: try await request.body.collect(upTo: 256 * 1024))
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = value else {
             throw APIError.badRequest("the body must be a JSON object {mediaIds, options}", code: "invalid_body")
@@ -105,13 +105,13 @@ struct BatchController: Sendable {
         return GenerationController.response(.accepted, try GenerationController.json(answer))
     }
 
-    @Sendable func show(_ request: Request, context: BasicRequestContext) async throws -> BatchStatusResponse {
+    @Sendable func show(_ request: Request, context: ServiceRequestContext) async throws -> BatchStatusResponse {
         let id = try MediaController.uuid(context, "batchId")
         guard let batch = try await ledger.batch(id) else { throw APIError.notFound("no batch \(id.lowercasedString)") }
         return BatchStatusResponse(batch)
     }
 
-    @Sendable func cancel(_ request: Request, context: BasicRequestContext) async throws -> BatchStatusResponse {
+    @Sendable func cancel(_ request: Request, context: ServiceRequestContext) async throws -> BatchStatusResponse {
         let id = try MediaController.uuid(context, "batchId")
         guard let cancelled = try await ledger.cancelBatch(id) else { throw APIError.notFound("no batch \(id.lowercasedString)") }
         for jobId in cancelled {

@@ -56,7 +56,10 @@ func buildGateway(
     let variations = VariationController(
         media: store, files: MediaFiles(root: gateway.mediaRoot), variations: VariationStore(client: database.client),
         intake: intake, queueDeadline: gateway.queueDeadline, settings: settingsClient, logger: host.logger)
-    let webhooks = WebhookController(ledger: ledger, broker: host.broker, logger: host.logger)
+    let webhooks = WebhookController(
+        ledger: ledger, broker: host.broker,
+        limiter: RateLimiter(burst: 2 * gateway.webhookRatePerSecond, perSecond: Double(gateway.webhookRatePerSecond)),
+        logger: host.logger)
     let allowedMethods = AllowedMethods(openAPI: OpenAPIRoute.bytes)
     host.addRoutes { router in
         router.add(middleware: MethodNotAllowedMiddleware(allowed: allowedMethods))
@@ -65,7 +68,9 @@ func buildGateway(
         router.get("/api/openapi.json", use: OpenAPIRoute.serve)
         AdminUIRoutes.add(to: router)
         let api = router.group("api")
-            .add(middleware: AdminAuthMiddleware(tokens: tokens))
+            .add(middleware: AdminAuthMiddleware(
+                tokens: tokens,
+                failures: RateLimiter(burst: gateway.authFailureBurst, perSecond: 1 / gateway.authFailureRefillSeconds)))
             .add(middleware: LocationMiddleware())
             .add(middleware: IdempotencyMiddleware(store: IdempotencyStore(client: database.client)))
         media.addRoutes(to: api)

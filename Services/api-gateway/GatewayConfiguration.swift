@@ -18,6 +18,9 @@ import ServiceSupport
 /// | `JOB_QUEUE_DEADLINE_SECONDS` | `86400` | how long an accepted job may wait to be submitted to a backend before the reaper ends it `timed_out` (give the prompt-service the same) |
 /// | `JOB_FINISH_SLACK_SECONDS`   | `600`   | once submitted, how long past the dispatcher's deadline a job may take to be stored before the reaper ends it |
 /// | `UPLOAD_MAX_PIXELS`          | `50000000` | the most pixels (width x height, from the header) an uploaded image may have: more is 413 `too_many_pixels` |
+/// | `WEBHOOK_RATE_PER_SECOND`    | `50`    | calls a client address may make to the unauthenticated webhook route per second (a burst of twice that); more is 429 |
+/// | `API_AUTH_FAILURE_BURST`     | `20`    | requests with a missing or wrong API token a client address may make at once; then 429 until its bucket refills |
+/// | `API_AUTH_FAILURE_REFILL_SECONDS` | `10` | one more such request allowed per this many seconds |
 /// | `JOB_REAPER_INTERVAL_SECONDS` | `15`   | how often the reaper (outbox and deadlines) looks at the ledger |
 /// | `JOB_OUTBOX_AFTER_SECONDS`   | `60`    | a job still QUEUED this long after it was last touched has its request published again |
 struct GatewayConfiguration: Sendable {
@@ -34,6 +37,9 @@ struct GatewayConfiguration: Sendable {
     var outboxAfter: Duration = .seconds(60)
     var runpodEndpointURL = RunPodEndpoint.fluxKontextDev
     var maxImagePixels = MediaController.defaultMaxImagePixels
+    var webhookRatePerSecond = 50
+    var authFailureBurst = 20
+    var authFailureRefillSeconds = 10.0
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> GatewayConfiguration {
         var configuration = GatewayConfiguration(
@@ -50,6 +56,15 @@ struct GatewayConfiguration: Sendable {
         }
         if let pixels = try environment.integer("UPLOAD_MAX_PIXELS", in: 1_000_000...500_000_000) {
             configuration.maxImagePixels = pixels
+        }
+        if let rate = try environment.integer("WEBHOOK_RATE_PER_SECOND", in: 1...100_000) {
+            configuration.webhookRatePerSecond = rate
+        }
+        if let burst = try environment.integer("API_AUTH_FAILURE_BURST", in: 1...100_000) {
+            configuration.authFailureBurst = burst
+        }
+        if let seconds = try environment.double("API_AUTH_FAILURE_REFILL_SECONDS", in: 0.001...3600) {
+            configuration.authFailureRefillSeconds = seconds
         }
         if let seconds = try environment.integer("JOB_FINISH_SLACK_SECONDS", in: 10...86_400) {
             configuration.finishSlack = .seconds(seconds)

@@ -21,7 +21,7 @@ struct GenerationController: Sendable {
     /// How often an open event stream re-reads the ledger when no event arrives (multi-instance safety net).
     var streamRefresh: Duration = .seconds(2)
 
-    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    func addRoutes(to group: RouterGroup<ServiceRequestContext>) {
         group.post("/ai-image/generate/:mediaId", use: generate)
         group.get("/ai-image/status/:jobId", use: status)
         group.post("/ai-image/jobs/:jobId/cancel", use: cancel)
@@ -30,7 +30,7 @@ struct GenerationController: Sendable {
 
     // MARK: Generate
 
-    @Sendable func generate(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func generate(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let mediaId = try MediaController.uuid(context, "mediaId")
         let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
         let options = try GenerationRequestBody.parse(body)
@@ -63,7 +63,7 @@ struct GenerationController: Sendable {
 
     // MARK: Status
 
-    @Sendable func status(_ request: Request, context: BasicRequestContext) async throws -> JobStatusResponse {
+    @Sendable func status(_ request: Request, context: ServiceRequestContext) async throws -> JobStatusResponse {
         let jobId = try MediaController.uuid(context, "jobId")
         guard let job = try await ledger.job(jobId) else { throw APIError.notFound("no generation job \(jobId.lowercasedString)") }
         return try await JobStatusResponse(job, media: job.status == .completed ? media.media(job.mediaId) : nil)
@@ -71,7 +71,7 @@ struct GenerationController: Sendable {
 
     // MARK: Cancel
 
-    @Sendable func cancel(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func cancel(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let jobId = try MediaController.uuid(context, "jobId")
         switch try await ledger.cancel(jobId) {
         case .notFound:
@@ -89,7 +89,7 @@ struct GenerationController: Sendable {
 
     // MARK: Events
 
-    @Sendable func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func events(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
         if let raw = request.uri.queryParameters["batchId"].map(String.init), !raw.isEmpty {
             guard let batchId = UUID(uuidString: raw) else {

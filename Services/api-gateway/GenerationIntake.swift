@@ -81,7 +81,7 @@ struct GenerationIntake: Sendable {
     /// Ids for what one request creates: random without an `Idempotency-Key`, derived from the key
     /// (and the request's path) with one.
     static func ids(for request: Request) -> IdempotentIDs {
-        IdempotentIDs(key: request.headers[IdempotencyMiddleware<BasicRequestContext>.header].map { "\(request.uri.path)\n\($0)" })
+        IdempotentIDs(key: request.headers[IdempotencyMiddleware<ServiceRequestContext>.header].map { "\(request.uri.path)\n\($0)" })
     }
 }
 

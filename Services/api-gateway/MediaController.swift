@@ -18,7 +18,7 @@ struct MediaController: Sendable {
     var maxImagePixels = MediaController.defaultMaxImagePixels
     static let defaultMaxImagePixels = 50_000_000
 
-    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    func addRoutes(to group: RouterGroup<ServiceRequestContext>) {
         group.post("/media", use: upload)
         group.get("/media", use: list)
         group.get("/media/:id", use: show)
@@ -29,7 +29,7 @@ struct MediaController: Sendable {
         group.delete("/media/:id", use: delete)
     }
 
-    @Sendable func upload(_ request: Request, context: BasicRequestContext) async throws -> EditedResponse<MediaResponse> {
+    @Sendable func upload(_ request: Request, context: ServiceRequestContext) async throws -> EditedResponse<MediaResponse> {
         // Multipart adds a little framing around the file; anything far beyond the cap is refused unread.
         let envelope = maxImageBytes + 64 * 1024
         if let length = request.headers[.contentLength].flatMap(Int.init), length > envelope {
@@ -84,7 +84,7 @@ struct MediaController: Sendable {
         return "\(tenths / 10).\(tenths % 10)"
     }
 
-    @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> MediaListResponse {
+    @Sendable func list(_ request: Request, context: ServiceRequestContext) async throws -> MediaListResponse {
         let query = request.uri.queryParameters
         let page = try Self.integer(query["page"].map(String.init), name: "page", default: 1, range: 1...100_000)
         let pageSize = try Self.integer(query["pageSize"].map(String.init), name: "pageSize", default: 50, range: 1...200)
@@ -93,17 +93,17 @@ struct MediaController: Sendable {
         return MediaListResponse(items: items.map(MediaJSON.init), page: page, pageSize: pageSize, total: total)
     }
 
-    @Sendable func show(_ request: Request, context: BasicRequestContext) async throws -> MediaResponse {
+    @Sendable func show(_ request: Request, context: ServiceRequestContext) async throws -> MediaResponse {
         MediaResponse(media: MediaJSON(try await existing(context)))
     }
 
-    @Sendable func file(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func file(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         try await serve(try await existing(context), request)
     }
 
     /// `GET /media/:id/file?expires=&signature=`: the token-free download a generation backend uses
     /// (``MediaURLSigner``); outside `/api`, so no bearer token is asked for.
-    @Sendable func signedFile(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func signedFile(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let id = try Self.uuid(context, "id")
         let query = request.uri.queryParameters
         let version = query["v"].map(String.init)
@@ -146,7 +146,7 @@ struct MediaController: Sendable {
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    @Sendable func versions(_ request: Request, context: BasicRequestContext) async throws -> VersionListResponse {
+    @Sendable func versions(_ request: Request, context: ServiceRequestContext) async throws -> VersionListResponse {
         let media = try await existing(context)
         return VersionListResponse(
             mediaId: media.id.lowercasedString, currentVersionId: media.currentVersionId.lowercasedString,
@@ -155,7 +155,7 @@ struct MediaController: Sendable {
 
     /// `GET /api/media/:id/versions/:versionId/file`: an earlier (or the current) version's bytes,
     /// for history thumbnails and before/after comparisons.
-    @Sendable func versionFile(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func versionFile(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let media = try await existing(context)
         let versionId = try Self.uuid(context, "versionId")
         guard let version = try await store.versions(of: media.id).first(where: { $0.id == versionId }) else {
@@ -164,7 +164,7 @@ struct MediaController: Sendable {
         return try serve(version.file, request, of: "version \(versionId.lowercasedString)")
     }
 
-    @Sendable func revert(_ request: Request, context: BasicRequestContext) async throws -> MediaResponse {
+    @Sendable func revert(_ request: Request, context: ServiceRequestContext) async throws -> MediaResponse {
         let media = try await existing(context)
         let versionId = try Self.uuid(context, "versionId")
         guard let reverted = try await store.revert(media.id, to: versionId) else {
@@ -173,7 +173,7 @@ struct MediaController: Sendable {
         return MediaResponse(media: MediaJSON(reverted))
     }
 
-    @Sendable func delete(_ request: Request, context: BasicRequestContext) async throws -> SuccessResponse {
+    @Sendable func delete(_ request: Request, context: ServiceRequestContext) async throws -> SuccessResponse {
         let id = try Self.uuid(context, "id")
         guard try await store.delete(id) else { throw APIError.notFound("no media \(id.lowercasedString)") }
         return SuccessResponse(success: true)
@@ -181,13 +181,13 @@ struct MediaController: Sendable {
 
     // MARK: Input
 
-    private func existing(_ context: BasicRequestContext) async throws -> MediaRecord {
+    private func existing(_ context: ServiceRequestContext) async throws -> MediaRecord {
         let id = try Self.uuid(context, "id")
         guard let media = try await store.media(id) else { throw APIError.notFound("no media \(id.lowercasedString)") }
         return media
     }
 
-    static func uuid(_ context: BasicRequestContext, _ name: String) throws -> UUID {
+    static func uuid(_ context: ServiceRequestContext, _ name: String) throws -> UUID {
         let raw = context.parameters.get(name) ?? ""
         guard let id = UUID(uuidString: raw) else {
             throw APIError.badRequest("\(name) must be a UUID; got \"\(raw.prefix(64))\"", code: "invalid_field")

@@ -10,7 +10,7 @@ enum OpenAPIRoute {
         .flatMap { FileManager.default.contents(atPath: $0.path) }
         .map(Array.init)
 
-    @Sendable static func serve(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable static func serve(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         guard let bytes else {
             throw APIError(.internalServerError, code: "openapi_missing", message: "the OpenAPI document is not installed with this build")
         }

@@ -19,7 +19,7 @@ struct SettingsController: Sendable {
     /// The stored RunPod key, opened (nil when none is set).
     let storedKey: @Sendable () async throws -> String?
 
-    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    func addRoutes(to group: RouterGroup<ServiceRequestContext>) {
         group.get("/ai-image/settings", use: read)
         group.put("/ai-image/settings", use: write)
         group.post("/ai-image/settings/test-connection", use: testConnection)
@@ -27,7 +27,7 @@ struct SettingsController: Sendable {
 
     /// Checks the RunPod endpoint with the key in the body (`runpodApiKey`, not stored) or the stored
     /// one, and reports the verdict: 200 `{ok, backend, endpoint, code?, message, health?}`.
-    @Sendable func testConnection(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func testConnection(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
         var typed: String?
         if !body.isEmpty {
@@ -80,12 +80,12 @@ struct SettingsController: Sendable {
         }
     }
 
-    @Sendable func read(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func read(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let reply = try await ask { try await settings.request(keys: nil) }
         return GenerationController.response(.ok, try GenerationController.json(SettingsResponse(settings: reply.settings)))
     }
 
-    @Sendable func write(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func write(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
         var updates = try Self.parse(body)
         try await checkRunPod(updates)

@@ -20,14 +20,14 @@ struct VariationController: Sendable {
     let settings: SettingsClient
     let logger: Logger
 
-    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+    func addRoutes(to group: RouterGroup<ServiceRequestContext>) {
         group.post("/ai-image/variations/:mediaId", use: create)
         group.get("/ai-image/variations/:mediaId", use: list)
         group.post("/ai-image/variations/:mediaId/choose", use: choose)
         group.get("/ai-image/variations/:mediaId/:jobId/file", use: file)
     }
 
-    @Sendable func create(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func create(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let mediaId = try MediaController.uuid(context, "mediaId")
         let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
         let prompts = try Self.customPrompts(body)
@@ -73,7 +73,7 @@ struct VariationController: Sendable {
         return GenerationController.response(.accepted, try GenerationController.json(answer))
     }
 
-    @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> VariationListResponse {
+    @Sendable func list(_ request: Request, context: ServiceRequestContext) async throws -> VariationListResponse {
         let mediaId = try MediaController.uuid(context, "mediaId")
         guard try await media.media(mediaId) != nil else { throw APIError.notFound("no media \(mediaId.lowercasedString)") }
         let all = try await variations.variations(of: mediaId)
@@ -92,7 +92,7 @@ struct VariationController: Sendable {
         })
     }
 
-    @Sendable func choose(_ request: Request, context: BasicRequestContext) async throws -> MediaResponse {
+    @Sendable func choose(_ request: Request, context: ServiceRequestContext) async throws -> MediaResponse {
         let mediaId = try MediaController.uuid(context, "mediaId")
         let body = Array(buffer: try await request.body.collect(upTo: 4096))
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)),
@@ -113,7 +113,7 @@ struct VariationController: Sendable {
         }
     }
 
-    @Sendable func file(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func file(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let mediaId = try MediaController.uuid(context, "mediaId")
         let jobId = try MediaController.uuid(context, "jobId")
         guard let record = try await variations.variation(mediaId: mediaId, jobId: jobId), let stored = record.file,

@@ -15,16 +15,24 @@ import Shared
 /// ``BackendWebhookReceived``, a hint that the job's follower confirms with the backend's `/status`
 /// before acting; the body is never trusted. Forged calls (unknown job, wrong or superseded token) get
 /// 403, replays (the job already ended) 409; both are logged, without the token.
+///
+/// Anyone may call it, so calls are rate-limited per client address (`WEBHOOK_RATE_PER_SECOND`, a
+/// burst of twice that) before anything is looked up: 429 with `Retry-After`. A webhook lost that
+/// way costs nothing but time: the dispatcher polls the backend anyway.
 struct WebhookController: Sendable {
     let ledger: JobLedger
     let broker: AMQPConnection
+    let limiter: RateLimiter
     let logger: Logger
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<ServiceRequestContext>) {
         router.post("\(WebhookToken.path)/:jobId/:token", use: receive)
     }
 
-    @Sendable func receive(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func receive(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        if let wait = limiter.take(context.clientKey) {
+            throw APIError.tooManyRequests("too many webhook calls from \(context.clientAddress); try again later", retryAfter: wait)
+        }
         let rawJobId = context.parameters.get("jobId") ?? ""
         let token = context.parameters.get("token") ?? ""
         // One answer for an unknown job and a wrong token: a caller learns nothing either way.

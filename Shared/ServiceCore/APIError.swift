@@ -10,11 +10,14 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     public var code: String
     /// A sentence for people: what was wrong and, where possible, how to fix it.
     public var message: String
+    /// `Retry-After` seconds when the one for the status (``retryAfter``) is not right.
+    public var retryAfterSeconds: Int?
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String) {
+    public init(_ status: HTTPResponse.Status, code: String, message: String, retryAfterSeconds: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     public var description: String { "\(status.code) \(code): \(message)" }
@@ -22,10 +25,11 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     /// `Retry-After` (seconds) for the statuses that invite a retry: 503 (a dependency is away, worth
     /// trying again in a few seconds) and 429 (a queue or limit is full).
     public var retryAfter: Int? {
+        if let retryAfterSeconds { return retryAfterSeconds }
         switch status.code {
-        case 503: 5
-        case 429: 2
-        default: nil
+        case 503: return 5
+        case 429: return 2
+        default: return nil
         }
     }
 
@@ -35,6 +39,11 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     }
     public static func unauthorized(_ message: String) -> APIError { .init(.unauthorized, code: "unauthorized", message: message) }
     public static func forbidden(_ message: String) -> APIError { .init(.forbidden, code: "forbidden", message: message) }
+    /// 429 with `Retry-After`: the wait rounded up to whole seconds (at least 1).
+    public static func tooManyRequests(_ message: String, code: String = "rate_limited", retryAfter wait: Duration) -> APIError {
+        let seconds = Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up))
+        return .init(.tooManyRequests, code: code, message: message, retryAfterSeconds: max(1, seconds))
+    }
     public static func unavailable(_ message: String) -> APIError {
         .init(.serviceUnavailable, code: "unavailable", message: message)
     }

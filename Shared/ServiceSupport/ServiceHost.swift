@@ -29,7 +29,7 @@ public struct ServiceHost: Sendable {
     private var workers: [any Service] = []
     private var shutdownHooks: [@Sendable () async -> Void] = []
     private var startupSteps: [@Sendable () async throws -> Void] = []
-    private var routeBuilders: [@Sendable (Router<BasicRequestContext>) -> Void] = []
+    private var routeBuilders: [@Sendable (Router<ServiceRequestContext>) -> Void] = []
 
     /// - Parameter additionalQueues: queues of this process only (e.g. a settings reply queue), declared with the rest.
     public init(
@@ -88,13 +88,13 @@ public struct ServiceHost: Sendable {
     }
 
     /// Adds the service's own HTTP routes (beside `/healthz` and `/metrics`).
-    public mutating func addRoutes(_ routes: @escaping @Sendable (Router<BasicRequestContext>) -> Void) {
+    public mutating func addRoutes(_ routes: @escaping @Sendable (Router<ServiceRequestContext>) -> Void) {
         routeBuilders.append(routes)
     }
 
     /// Builds the HTTP application: `/healthz`, `/metrics`, and the routes added with ``addRoutes(_:)``.
     public func makeApplication() -> some ApplicationProtocol {
-        let router = Router()
+        let router = Router(context: ServiceRequestContext.self)
         router.add(middleware: APIErrorMiddleware(isOutage: Outage.isOutage))
         OperationsRoutes(serviceName: configuration.serviceName, checks: checks, details: details, registry: registry).register(on: router)
         for build in routeBuilders { build(router) }

@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// What anyone on the network can try against the gateway is refused cheaply: guessing API tokens
+/// and calling the unauthenticated webhook route are rate-limited per client address.
+@Suite("Gateway abuse limits", .timeLimit(.minutes(2)))
+struct GatewayAbuseTests {
+    static func expect429(_ answer: HTTPAnswer, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(answer.status == 429, "\(answer.text)", sourceLocation: sourceLocation)
+        let error = try #require(try answer.json()["error"] as? [String: Any], sourceLocation: sourceLocation)
+        #expect(error["code"] as? String == code, sourceLocation: sourceLocation)
+        let retryAfter = try #require(answer.headers.first { $0.0.lowercased() == "retry-after" }.flatMap { Int($0.1) }, sourceLocation: sourceLocation)
+        #expect(retryAfter >= 1 && retryAfter <= 60, sourceLocation: sourceLocation)
+    }
+
+    @Test func repeatedWrongTokensFromOneAddressGet429UntilTheBucketRefills() async throws {
+        let gateway = try await GatewayFixture.start(environment: [
+            "API_AUTH_FAILURE_BURST": "3", "API_AUTH_FAILURE_REFILL_SECONDS": "2",
+        ])
+        defer { Task { await gateway.stop() } }
+        #expect(try await gateway.call(.GET, "/api/media", token: "guess-1").status == 401)
+        #expect(try await gateway.call(.GET, "/api/media", token: "").status == 401)
+        #expect(try await gateway.call(.GET, "/api/media", token: "guess-2").status == 401)
+        // The fourth guess is not even looked at; while limited, this address is refused whatever it sends.
+        try Self.expect429(try await gateway.call(.GET, "/api/media", token: "guess-3"), "too_many_auth_failures")
+        try Self.expect429(try await gateway.call(.GET, "/api/media"), "too_many_auth_failures")
+        // Successes cost nothing: once a token is back, the admin gets in, and again.
+        try await Task.sleep(for: .milliseconds(2100))
+        #expect(try await gateway.call(.GET, "/api/media").status == 200)
+        #expect(try await gateway.call(.GET, "/api/media").status == 200)
+    }
+
+    @Test func theWebhookRouteIsRateLimitedBeforeAnythingIsLookedUp() async throws {
+        let gateway = try await GatewayFixture.start(environment: ["WEBHOOK_RATE_PER_SECOND": "1"])
+        defer { Task { await gateway.stop() } }
+        let path = "/api/ai-image/webhook/\(UUID().uuidString.lowercased())/\(String(repeating: "a", count: 43))"
+        // A burst of two: both are looked up and refused as forged (unknown job).
+        for _ in 0..<2 { #expect(try await gateway.call(.POST, path, body: Array("{}".utf8), token: "").status == 403) }
+        try Self.expect429(try await gateway.call(.POST, path, body: Array("{}".utf8), token: ""), "rate_limited")
+        // The API itself is not affected.
+        #expect(try await gateway.call(.GET, "/api/media").status == 200)
+    }
+}
