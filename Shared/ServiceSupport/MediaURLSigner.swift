@@ -34,10 +34,17 @@ public struct MediaURLSigner: Sendable {
         return "/media/\(id.uuidString.lowercased())/file?\(v)expires=\(seconds)&signature=\(signature(id, version, seconds))"
     }
 
+    /// The longest a link may live (`MEDIA_URL_TTL_SECONDS` is at most this): a link that claims to
+    /// expire later is refused even when its signature is good, so a leaked secret or a signing bug
+    /// cannot mint links that work for ever.
+    public static let longestLifetime: TimeInterval = 7 * 86_400
+
     /// Whether `signature` is this signer's for media `id`, `version` (the `v` parameter, if any) and
-    /// `expires`, and `expires` is after `now`.
+    /// `expires`, and `expires` is after `now` and at most ``longestLifetime`` ahead of it.
     public func isValid(mediaId id: UUID, version: String? = nil, expires: String, signature: String, now: Date = Date()) -> Bool {
-        guard let seconds = Int(expires), Double(seconds) > now.timeIntervalSince1970 else { return false }
+        guard let seconds = Int(expires), Double(seconds) > now.timeIntervalSince1970,
+              Double(seconds) <= now.timeIntervalSince1970 + Self.longestLifetime + 60
+        else { return false }
         return Digest.constantTimeEquals(self.signature(id, version, seconds).utf8, signature.lowercased().utf8)
     }
 

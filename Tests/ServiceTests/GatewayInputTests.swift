@@ -83,6 +83,19 @@ struct MediaURLSignerTests {
         #expect(!other.isValid(mediaId: id, expires: expires, signature: signature, now: now), "another secret")
     }
 
+    /// However well signed, a link lives at most 7 days (MEDIA_URL_TTL_SECONDS' ceiling).
+    @Test func aLinkThatClaimsToLiveLongerThanSevenDaysIsRefused() {
+        let now = Date()
+        let week = signer.signedPath(mediaId: id, expires: now.addingTimeInterval(MediaURLSigner.longestLifetime))
+        let (weekExpires, weekSignature) = parts(week)
+        #expect(signer.isValid(mediaId: id, expires: weekExpires, signature: weekSignature, now: now))
+        let year = signer.signedPath(mediaId: id, expires: now.addingTimeInterval(365 * 86_400))
+        let (yearExpires, yearSignature) = parts(year)
+        #expect(!signer.isValid(mediaId: id, expires: yearExpires, signature: yearSignature, now: now))
+        // It works once it is within a week of expiring.
+        #expect(signer.isValid(mediaId: id, expires: yearExpires, signature: yearSignature, now: now.addingTimeInterval(360 * 86_400)))
+    }
+
     @Test func theSecretComesFromTheEnvironmentOrAFileAndMustBeLong() throws {
         #expect(throws: ConfigurationError.self) { _ = try MediaURLSigner.fromEnvironment(EnvironmentVariables(["MEDIA_URL_SECRET": "short"])) }
         #expect(throws: ConfigurationError.self) {
