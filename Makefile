@@ -10,7 +10,7 @@ SWIFT ?= swift
 SWIFT_TEST_FLAGS ?=
 SCRIPTS := scripts
 
-.PHONY: help deps build up down status logs test test-quick test-unit test-restart test-faults chaos servers servers-stop \
+.PHONY: help deps build up down status logs test test-quick test-unit test-restart test-faults chaos fuzz servers servers-stop \
         servers-status bench-broker bench-engine bench-pipeline bench-batch clean distclean
 
 help: ## list the targets
@@ -79,6 +79,13 @@ chaos: deps ## ROUNDS (5) rounds of every fault; prints the table of docs/reliab
 	rm -rf .var/chaos-bin && mkdir -p .var/chaos-bin
 	cp .build/debug/{api-gateway,prompt-service,runpod-dispatcher,result-ingestor,settings-service,local-engine,chaos} .var/chaos-bin/
 	CYCLORAMA_BIN_DIR=$(CURDIR)/.var/chaos-bin .var/chaos-bin/chaos --rounds $(ROUNDS) $(if $(ONLY),--only '$(ONLY)') --out .var/chaos-table.md
+
+# FUZZ_INPUTS mutated bodies for the gateway's routes, a tenth as many messages for the queues.
+FUZZ_INPUTS ?= 100000
+FUZZ_SEED ?=
+fuzz: deps servers ## FUZZ_INPUTS (100000) hostile HTTP bodies and queue messages against a whole system; prints what they got (docs/security.md)
+	$(SWIFT) build --product fuzz
+	FUZZ_INPUTS=$(FUZZ_INPUTS) $(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) .build/debug/fuzz
 
 servers: ## start RabbitMQ, Redis, PostgreSQL (idempotent; waits until ready)
 	@bash $(SCRIPTS)/servers.sh start

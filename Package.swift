@@ -41,6 +41,7 @@ let package = Package(
         .executable(name: "pipeline-bench", targets: ["PipelineBench"]),
         .executable(name: "batch-bench", targets: ["BatchBench"]),
         .executable(name: "chaos", targets: ["Chaos"]),
+        .executable(name: "fuzz", targets: ["Fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
@@ -217,6 +218,17 @@ let package = Package(
             name: "Chaos", dependencies: ["FaultSuite"],
             path: "Tests/Chaos", swiftSettings: swiftSettings),
 
+        // MARK: Fuzzing (docs/security.md)
+        /// Mutated and random inputs for every HTTP route with a body and every queue; used by
+        /// SystemTests (a short run) and `fuzz` (`make fuzz`, the long one).
+        .target(
+            name: "FuzzSuite",
+            dependencies: ["TestSupport", "Messaging", "Shared", .product(name: "NIOHTTP1", package: "swift-nio")],
+            path: "Tests/FuzzSuite", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "Fuzz", dependencies: ["FuzzSuite"],
+            path: "Tests/Fuzz", swiftSettings: swiftSettings),
+
         // MARK: Tests
         /// The imaging bridge's test hooks, declared out of its production header (defined in it).
         .target(name: "CImagingBridgeChecks", dependencies: ["CImagingBridge"], path: "Tests/CImagingBridgeChecks"),
@@ -268,7 +280,7 @@ let package = Package(
         .testTarget(
             name: "SystemTests",
             dependencies: [
-                "TestSupport", "Imaging", "Database", "Messaging", "Shared",
+                "TestSupport", "FuzzSuite", "Imaging", "Database", "Messaging", "Shared",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

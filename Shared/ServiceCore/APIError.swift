@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// An HTTP error with Cyclorama's JSON body: `{"error": {"code": "...", "message": "..."}}`.
 ///
@@ -85,6 +86,10 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as HTTPError {
             throw APIError(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
+        } catch let error as NIOTooManyBytesError {
+            // A route collects at most what it can use; more is the client's mistake, not ours.
+            let limit = error.maxBytes.map { $0 == 0 ? "no body" : "at most \($0) bytes" } ?? "a smaller body"
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "this route takes \(limit)")
         } catch let error where isOutage(error) {
             // PostgreSQL, Redis or the broker is away: worth trying again shortly, not a bug.
             context.logger.warning("a dependency is away", metadata: ["error": "\(error)"])

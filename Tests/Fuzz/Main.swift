@@ -1,0 +1,30 @@
+import Foundation
+import FuzzSuite
+
+/// `make fuzz [FUZZ_INPUTS=100000] [FUZZ_SEED=n]`: the long fuzz run. Sends FUZZ_INPUTS mutated
+/// bodies to the gateway's routes and a tenth as many mutated messages to the queues, prints what
+/// they got, and exits non-zero when any broke a rule (docs/security.md).
+@main
+struct FuzzMain {
+    static func main() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let inputs = environment["FUZZ_INPUTS"].flatMap(Int.init) ?? 100_000
+        let seed = environment["FUZZ_SEED"].flatMap(UInt64.init) ?? UInt64(Date().timeIntervalSince1970)
+        let started = Date()
+        let reports = try await FuzzSystem.run { system, media, image in
+            let http = try await HTTPFuzz(system: system, mediaIds: media, image: image).run(inputs: inputs, seed: seed) { report in
+                say("  … \(report.tried) HTTP inputs, \(report.failureCount) broke a rule (\(Int(Date().timeIntervalSince(started))) s)")
+            }
+            let queues = try await QueueFuzz(system: system).run(inputs: max(100, inputs / 10), seed: seed &+ 1)
+            return [http, queues]
+        }
+        for report in reports { say(report) }
+        say("in \(Int(Date().timeIntervalSince(started))) s")
+        if reports.contains(where: { $0.failureCount > 0 }) { exit(1) }
+    }
+}
+
+/// One line to standard output at once (print is buffered when the output is a file or a pipe).
+func say(_ line: some CustomStringConvertible) {
+    FileHandle.standardOutput.write(Data("\(line)\n".utf8))
+}
