@@ -54,38 +54,28 @@ log_file() { echo "$LOG_DIR/$1.log"; }
 service_pid() { live_pid_from "$(pid_file "$1")"; }
 healthy() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz"; }
 
-# Creates the admin API token on first run: 32 random bytes as hex, readable by the owner only.
+# Creates a secret file on first run (mode 600, never printed): $1 the file, $2 `hex` or `base64`
+# (32 random bytes either way), $3 what it is.
+ensure_secret() {
+    if [[ ! -s "$1" ]]; then
+        mkdir -p "$(dirname "$1")"
+        (umask 077 && openssl rand "-$2" 32 >"$1")
+        ok "created $3 in $1"
+    fi
+    chmod 600 "$1"
+}
+
+# Every secret the services need, each given only to the services that use it (start_service).
 ensure_admin_token() {
-    if [[ ! -s "$ADMIN_TOKEN_FILE" ]]; then
-        mkdir -p "$(dirname "$ADMIN_TOKEN_FILE")"
-        (umask 077 && openssl rand -hex 32 >"$ADMIN_TOKEN_FILE")
-        ok "created the admin API token in $ADMIN_TOKEN_FILE"
-    fi
-    chmod 600 "$ADMIN_TOKEN_FILE"
-    # The secret of the signed media links backends fetch (gateway and prompt-service share it).
-    if [[ ! -s "$MEDIA_URL_SECRET_FILE" ]]; then
-        (umask 077 && openssl rand -hex 32 >"$MEDIA_URL_SECRET_FILE")
-        ok "created the media link signing secret in $MEDIA_URL_SECRET_FILE"
-    fi
-    chmod 600 "$MEDIA_URL_SECRET_FILE"
-    # The AES-GCM master key that seals secrets in the settings table (never stored in the database).
-    if [[ ! -s "$MASTER_KEY_FILE" ]]; then
-        (umask 077 && openssl rand -base64 32 >"$MASTER_KEY_FILE")
-        ok "created the settings master key in $MASTER_KEY_FILE"
-    fi
-    chmod 600 "$MASTER_KEY_FILE"
-    # The key that authorizes settings changes: only the gateway and the settings-service get it.
-    if [[ ! -s "$SETTINGS_AUTHORITY_KEY_FILE" ]]; then
-        (umask 077 && openssl rand -hex 32 >"$SETTINGS_AUTHORITY_KEY_FILE")
-        ok "created the settings authority key in $SETTINGS_AUTHORITY_KEY_FILE"
-    fi
-    chmod 600 "$SETTINGS_AUTHORITY_KEY_FILE"
-    # The local engine's API key: the engine asks it of every /v2 call, the dispatcher sends it.
-    if [[ ! -s "$LOCAL_ENGINE_API_KEY_FILE" ]]; then
-        (umask 077 && openssl rand -hex 32 >"$LOCAL_ENGINE_API_KEY_FILE")
-        ok "created the local engine's API key in $LOCAL_ENGINE_API_KEY_FILE"
-    fi
-    chmod 600 "$LOCAL_ENGINE_API_KEY_FILE"
+    ensure_secret "$ADMIN_TOKEN_FILE" hex "the admin API token"
+    # Signs the media links backends fetch (gateway and prompt-service).
+    ensure_secret "$MEDIA_URL_SECRET_FILE" hex "the media link signing secret"
+    # The AES-GCM key that seals secrets in the settings table (never stored in the database).
+    ensure_secret "$MASTER_KEY_FILE" base64 "the settings master key"
+    # Authorizes settings changes: only the gateway and the settings-service get it.
+    ensure_secret "$SETTINGS_AUTHORITY_KEY_FILE" hex "the settings authority key"
+    # The local engine asks it of every /v2 call; the dispatcher sends it.
+    ensure_secret "$LOCAL_ENGINE_API_KEY_FILE" hex "the local engine's API key"
 }
 
 start_service() {
