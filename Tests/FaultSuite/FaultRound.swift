@@ -91,7 +91,7 @@ public struct FaultRound: Sendable {
         let monitor = LedgerMonitor(databaseURL: system.database.url, jobs: jobIds)
         let watching = Task { await monitor.watch() }
         // The local engine keeps no record a checker could read after a crash: its /health is sampled.
-        let engine = EngineSampler(healthURL: system.engineURL + "/v2/cyclorama-studio/health")
+        let engine = EngineSampler(system: system)
         let sampling = fault.backend == .engine ? Task { await engine.sample() } : nil
 
         try await Task.sleep(for: .milliseconds(Int(Double.random(in: strikeWithin) * 1000)))
@@ -111,6 +111,10 @@ public struct FaultRound: Sendable {
         _ = await watching.result
         sampling?.cancel()
         _ = await sampling?.result
+        if sampling != nil, engine.samples == 0 {
+            // (Its /v2 API needs the key: without it every sample was a 401 and I4 would pass unseen.)
+            throw FixtureError(message: "the local engine's /health never answered with its jobs: I4 went unchecked\n\(system.logs())")
+        }
         let checker = HistoryChecker(
             fault: fault, limit: limit, jobIds: jobIds, system: system, standIn: standIn,
             enginePeak: sampling == nil ? nil : engine.peak,
@@ -158,19 +162,24 @@ final class LedgerMonitor: Sendable {
 /// Samples the local engine's `/health` every 100 ms for the most jobs it held at once (queued or
 /// in progress): the engine's own view of I4, sampled.
 final class EngineSampler: Sendable {
-    let healthURL: String
+    let system: CycloramaSystem
     private let highest = Mutex(0)
+    /// Samples the engine answered with its job counts: a check that saw none checked nothing.
+    private let answered = Mutex(0)
 
-    init(healthURL: String) { self.healthURL = healthURL }
+    init(system: CycloramaSystem) { self.system = system }
+
+    var samples: Int { answered.withLock { $0 } }
 
     var peak: Int { highest.withLock { $0 } }
 
     func sample() async {
         while !Task.isCancelled {
-            if let answer = try? await HTTPProbe.send(.GET, healthURL, timeout: .seconds(2)),
+            if let answer = try? await system.engineHealth(timeout: .seconds(2)),
                let jobs = (try? answer.json())?["jobs"] as? [String: Any] {
                 let held = (jobs["inQueue"] as? Int ?? 0) + (jobs["inProgress"] as? Int ?? 0)
                 highest.withLock { $0 = max($0, held) }
+                answered.withLock { $0 += 1 }
             }
             try? await Task.sleep(for: .milliseconds(100))
         }

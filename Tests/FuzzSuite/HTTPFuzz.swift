@@ -4,7 +4,8 @@ import Shared
 import TestSupport
 
 /// Sends mutated and random bodies to every gateway route that takes one. The rules: never a 5xx,
-/// every 4xx is `{"error": {"code", "message"}}`, and the gateway still answers afterwards.
+/// every 4xx is `{"error": {"code", "message"}}`, every job an input started ends, and the gateway
+/// still answers afterwards.
 public struct HTTPFuzz: Sendable {
     struct Route: Sendable {
         var method: HTTPMethod
@@ -43,6 +44,7 @@ public struct HTTPFuzz: Sendable {
     public func run(inputs: Int, seed: UInt64, progress: (@Sendable (FuzzReport) -> Void)? = nil) async throws -> FuzzReport {
         var report = FuzzReport(name: "HTTP (seed \(seed))")
         var random = SeededGenerator(seed: seed)
+        var started: [String] = []
         let mutator = Mutator()
         for index in 0..<inputs {
             let route = routes[Int.random(in: 0..<routes.count, using: &random)]
@@ -59,6 +61,7 @@ public struct HTTPFuzz: Sendable {
                 continue
             }
             report.record(kind: kind, outcome: String(answer.status))
+            if answer.status == 202 { started += Self.jobIds(in: answer) }
             if answer.status >= 500 {
                 report.fail("\(route.method) \(route.path) [\(kind), \(body.count) bytes \(String(decoding: body.prefix(120), as: UTF8.self))]: \(answer.status) \(answer.text.prefix(200))")
             } else if answer.status >= 400 {
@@ -69,9 +72,30 @@ public struct HTTPFuzz: Sendable {
             }
             if (index + 1) % 1000 == 0 { progress?(report) }
         }
+        // Every job a fuzzed request started ends (the engine simulates: each takes milliseconds).
+        let deadline = ContinuousClock.now + .seconds(120) + .milliseconds(200 * started.count)
+        for job in started {
+            let left = deadline - ContinuousClock.now
+            do {
+                _ = try await system.waitForTerminal(job, timeout: left > .zero ? left : .seconds(1))
+            } catch {
+                report.fail("job \(job), started by a fuzzed request, did not end: \(String(describing: error).prefix(300))")
+            }
+        }
+        report.outcomes["jobs started and ended", default: 0] += started.count
         // Still serving.
         let health = try await system.call(.GET, "/api/media?pageSize=1")
         if health.status != 200 { report.fail("the gateway no longer serves: GET /api/media → \(health.status)") }
         return report
+    }
+
+    /// The jobs a 202 started: a generation's `jobId`, a batch's `jobs`, a variation set's `variations`.
+    static func jobIds(in answer: HTTPAnswer) -> [String] {
+        guard let json = try? answer.json() else { return [] }
+        var ids = [json["jobId"] as? String].compactMap { $0 }
+        for key in ["jobs", "variations"] {
+            ids += ((json[key] as? [[String: Any]]) ?? []).compactMap { $0["jobId"] as? String }
+        }
+        return ids
     }
 }

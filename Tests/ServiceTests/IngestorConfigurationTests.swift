@@ -83,6 +83,7 @@ struct EndpointConfigurationTests {
     static let secrets = [
         "MEDIA_URL_SECRET": String(repeating: "s", count: 40),
         "CYCLORAMA_MASTER_KEY": Data((0..<32).map { UInt8($0) }).base64EncodedString(),
+        "SETTINGS_AUTHORITY_KEY": String(repeating: "a", count: 40),
     ]
 
     @Test func everyServiceReadsTheEndpointTheSameWay() throws {

@@ -24,7 +24,7 @@ extension SystemSuites {
                 #expect(versions.count == 2, "one new version")
                 #expect(versions.filter { $0["jobId"] as? String == jobId }.count == 1)
                 // Submitted once: the new instance re-attached to the engine's job instead of sending it again.
-                let health = try await HTTPProbe.send(.GET, system.engineURL + "/v2/cyclorama-studio/health").json()
+                let health = try await system.engineHealth().json()
                 let jobs = try #require(health["jobs"] as? [String: Any])
                 let total = ["completed", "failed", "inProgress", "inQueue"].compactMap { jobs[$0] as? Int }.reduce(0, +)
                 #expect(total == 1, "the engine saw exactly one job: \(jobs)\n\(system.logs())")

@@ -20,6 +20,14 @@ public final class CycloramaSystem: Sendable {
 
     public var gatewayURL: String { "http://127.0.0.1:\(ports["api-gateway"]!)" }
     public var engineURL: String { "http://127.0.0.1:\(ports["local-engine"]!)" }
+    /// The local engine's API key in this system (its `/v2` API needs it; the dispatcher sends it).
+    public var engineAPIKey: String { environments["local-engine"]?["LOCAL_ENGINE_API_KEY"] ?? "" }
+
+    /// The local engine's `/v2/{endpoint}/health`, asked with its key.
+    public func engineHealth(timeout: Duration = .seconds(30)) async throws -> HTTPAnswer {
+        try await HTTPProbe.send(
+            .GET, engineURL + "/v2/cyclorama-studio/health", headers: [("Authorization", "Bearer \(engineAPIKey)")], timeout: timeout)
+    }
     public var amqpURL: String { servers.amqpBase + vhost }
     public var mediaRoot: URL { scratch.appendingPathComponent("media") }
 

@@ -92,8 +92,8 @@ struct BatchBench {
         let peak = Arrivals()
         let sampler = Task {
             while !Task.isCancelled {
-                if let health = try? await HTTPProbe.get("\(system.engineURL)/v2/bench/health"),
-                   let object = try? JSONSerialization.jsonObject(with: Data(health.body.utf8)) as? [String: Any],
+                if let health = try? await system.engineHealth(),
+                   let object = try? JSONSerialization.jsonObject(with: Data(health.body)) as? [String: Any],
                    let jobs = object["jobs"] as? [String: Any], let running = jobs["inProgress"] as? Int {
                     peak.peak.withLock { $0 = max($0, running) }
                 }
