@@ -79,14 +79,20 @@ extension ConnectionCore {
         }
     }
 
-    /// The broker closed the confirm channel, typically for a missing exchange. The publishes to the
-    /// exchange it names fail; the others are re-sent on a fresh channel.
+    /// The broker closed the confirm channel, typically for a missing exchange (a requester's
+    /// `replyTo` names one that does not exist). The publishes to the exchange it names fail; the
+    /// others are re-sent on a fresh channel. When the broker's text names no exchange we recognise
+    /// (names it quotes differently), the culprit is the first publish in flight to an exchange this
+    /// connection does not declare: the broker stops at the first publish it cannot take.
     func publishChannelClosed(code: UInt16, text: String) {
         guard let session else { return }
         let inFlight = unconfirmed.map(\.publish)
         unconfirmed.removeAll()
         pendingReturn = nil
-        let culprits = inFlight.filter { text.contains("'\($0.exchange)'") }
+        var culprits = inFlight.filter { text.contains("'\($0.exchange)'") }
+        if culprits.isEmpty, let first = inFlight.first(where: { !declares(exchange: $0.exchange) }) {
+            culprits = [first]
+        }
         for publish in inFlight {
             if culprits.isEmpty || culprits.contains(where: { $0 === publish }) {
                 publish.fail(.channelClosed, "\(code) \(text)", core: self)
@@ -105,6 +111,13 @@ extension ConnectionCore {
         let held = heldPublishes
         heldPublishes.removeAll()
         for publish in held { send(publish) }
+    }
+
+    /// Whether the exchange is one this connection declares (or the broker's own: the default
+    /// exchange and `amq.*`), so a publish to it cannot close the channel for a missing exchange.
+    private func declares(exchange: String) -> Bool {
+        exchange.isEmpty || exchange.hasPrefix("amq.") || exchange == topology.deadLetterExchange
+            || topology.exchanges.contains { $0.name == exchange }
     }
 
     /// Fails publishes whose time is up, whether still waiting for a connection or for a confirm.

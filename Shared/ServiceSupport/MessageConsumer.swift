@@ -111,8 +111,8 @@ public struct MessageConsumer<Message: Sendable>: Service {
         logger.info("stopped consuming", metadata: ["queue": "\(queue)"])
     }
 
-    /// Runs one delivery through decode, handler and settlement. Never throws: every path settles or
-    /// leaves the message unsettled for the broker to redeliver.
+    /// Runs one delivery through decode, handler and settlement. Never throws: every path settles the
+    /// message or hands it back to the queue.
     func process(_ delivery: Delivery) async {
         var logger = logger
         logger[metadataKey: "queue"] = "\(queue)"
@@ -192,7 +192,7 @@ public struct MessageConsumer<Message: Sendable>: Service {
     }
 
     /// Ends the message's job (the give-up step, waiting out outages) and then dead-letters it.
-    /// If the job cannot be ended the message stays unsettled: the broker hands it out again.
+    /// If the job cannot be ended the message is handed back to the queue (``handBack(_:logger:)``).
     func giveUpAndSettle(_ delivery: Delivery, _ message: Message, _ giveUp: GiveUp, logger: Logger) async {
         if let step = self.giveUp {
             do {
@@ -202,8 +202,9 @@ public struct MessageConsumer<Message: Sendable>: Service {
                 return
             } catch {
                 logger.error(
-                    "could not end the job of a given-up message; leaving it for redelivery",
+                    "could not end the job of a given-up message; handing it back to the queue",
                     metadata: ["reason": "\(giveUp.reason)", "error": "\(error)"])
+                await handBack(delivery, logger: logger)
                 return
             }
         }
@@ -228,9 +229,29 @@ public struct MessageConsumer<Message: Sendable>: Service {
                 try await delivery.deadLetter(reason: reason)
                 Counter(label: "cyclorama_messages_handled_total", dimensions: [("queue", queue), ("outcome", "dead_letter")]).increment()
             }
+        } catch let error as AMQPError where error.code == .deliveryStale || error.code == .shutDown {
+            // Its channel is gone: the broker redelivers it to whoever consumes next.
+            logger.warning("could not settle; the broker redelivers it", metadata: ["error": "\(error)"])
         } catch {
-            // The broker redelivers an unsettled message once our channel closes; nothing is lost.
-            logger.error("could not settle; the broker will redeliver", metadata: ["error": "\(error)"])
+            // The copy to the dead-letter or delay queue was not confirmed (or the ack was not sent):
+            // the message is still ours, and the broker would hold it until this channel closes.
+            logger.error("could not settle; handing it back to the queue", metadata: ["error": "\(error)"])
+            await handBack(delivery, logger: logger)
+        }
+    }
+
+    /// Gives an unsettled delivery back to its queue after a pause that grows with its deliveries,
+    /// so that it is handled again soon but a route that stays broken does not spin. Left unsettled,
+    /// it would wait (holding a prefetch slot) until the channel closes, which may be never.
+    func handBack(_ delivery: Delivery, logger: Logger) async {
+        var backoff = Backoff(initial: outageBackoff.initial, maximum: outageBackoff.maximum)
+        var pause = backoff.next()
+        for _ in 0..<min(delivery.deliveryCount, 16) { pause = backoff.next() }
+        try? await Task.sleep(for: pause)  // cancelled: hand it back at once
+        do {
+            try await delivery.nack(requeue: true)
+        } catch {
+            logger.warning("could not hand the message back; the broker redelivers it once the channel closes", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -86,6 +86,40 @@ import Testing
         try await cleanUp(running)
     }
 
+    /// A requester's `replyTo` may name an exchange that does not exist, in any spelling: the broker
+    /// then closes the publishing channel, and only that publish may fail. Every other publish in
+    /// flight at that moment is sent again and confirmed.
+    @Test(arguments: ["erp.events.missing", "ünknown-\u{1F4A5}-'quoted'", String(repeating: "é", count: 120)])
+    func aMissingExchangeFailsOnlyItsOwnPublish(_ missing: String) async throws {
+        let running = try await RunningConnection(name: "publish-missing", topology: topology)
+        let outcomes = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
+            for index in 0..<60 {
+                group.addTask {
+                    do {
+                        if index == 20 {
+                            try await running.connection.publish(BrokerFixture.message("bad"), to: missing, routingKey: "job.x")
+                        } else {
+                            try await running.connection.publish(BrokerFixture.message(String(index)), to: exchange, routingKey: "job.x")
+                        }
+                        return (String(index), true)
+                    } catch let error as PublishError where error.code == .channelClosed {
+                        return (String(index), false)
+                    }
+                }
+            }
+            return try await group.reduce(into: [String: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(outcomes.filter { !$0.value }.keys.sorted() == ["20"], "only the publish to the missing exchange failed")
+        let inbox = Inbox(running.connection.consume(queue: queueName, prefetch: 100))
+        var seen = Set<String>()
+        while seen.count < 59, let delivery = try await inbox.next(timeout: .seconds(5)) {
+            seen.insert(delivery.text)
+            try await delivery.ack()
+        }
+        #expect(seen == Set((0..<60).filter { $0 != 20 }.map(String.init)))
+        try await cleanUp(running)
+    }
+
     @Test func unackedMessageIsRedeliveredAfterTheConsumersConnectionDies() async throws {
         let running = try await RunningConnection(name: "redeliver", topology: topology)
         try await running.connection.publish(BrokerFixture.message("precious"), to: exchange, routingKey: "job.x")

@@ -175,4 +175,64 @@ struct MessageConsumerTests {
         try await probe.connection.delete(queues: [queue.name])
         await probe.close()
     }
+
+    /// A dead-letter copy the broker will not take (here: its queue is gone) must not leave the
+    /// message held unsettled by this consumer for ever: it goes back to the queue, is handled
+    /// again, and reaches the dead-letter queue once there is one.
+    @Test func aMessageWhoseDeadLetterCopyIsRefusedIsHandedBackNotHeld() async throws {
+        let queue = Self.workQueue()
+        let probe = try await BrokerProbe(queues: [queue])
+        try await probe.connection.delete(queues: [queue.deadLetterQueueName])
+        let handled = Mutex(0)
+        let twice = Readiness()
+        var consumer = MessageConsumer(
+            connection: probe.connection, queue: queue.name, logger: Logger(label: "test"),
+            decode: decodeDelivery(RequestGeneration.self),
+            handle: { _, _ in
+                if handled.withLock({ $0 += 1; return $0 }) == 2 { twice.open() }
+                return .deadLetter(reason: "cannot be done")
+            })
+        consumer.outageBackoff = (initial: .milliseconds(100), maximum: .milliseconds(200))
+        let running = Task { try await consumer.run() }
+
+        let message = Self.request()
+        try await probe.connection.publish(message, to: ReplyAddress(exchange: "", routingKey: queue.name))
+        let again = await withTimeout(.seconds(20)) { try await twice.wait() }
+        #expect(again != nil, "handled again after its dead-letter copy was refused")
+        try await probe.connection.declare(Topology(queues: [queue], deadLetterExchange: Routing.Exchange.deadLetter))
+        let dead = try #require(try await probe.deadLettered(from: queue.name, containing: message.jobId.uuidString))
+        #expect(dead.headers[Routing.Header.reason] == "cannot be done")
+
+        running.cancel()
+        _ = await running.result
+        try await probe.connection.delete(queues: [queue.name])
+        await probe.close()
+    }
+
+    /// A give-up step that fails (not an outage) hands the message back: it is tried again and
+    /// its job ended then, rather than the message waiting unsettled for a channel to close.
+    @Test func aGiveUpStepThatFailsHandsTheMessageBack() async throws {
+        let queue = Self.workQueue()
+        let probe = try await BrokerProbe(queues: [queue])
+        let steps = Mutex(0)
+        var consumer = MessageConsumer(
+            connection: probe.connection, queue: queue.name, logger: Logger(label: "test"),
+            decode: decodeDelivery(RequestGeneration.self),
+            giveUp: { _, _ in
+                if steps.withLock({ $0 += 1; return $0 }) == 1 { throw SettingsClientError(message: "ledger write failed") }
+            },
+            handle: { _, _ in .deadLetter(reason: "cannot be done") })
+        consumer.outageBackoff = (initial: .milliseconds(100), maximum: .milliseconds(200))
+        let running = Task { try await consumer.run() }
+
+        let message = Self.request()
+        try await probe.connection.publish(message, to: ReplyAddress(exchange: "", routingKey: queue.name))
+        _ = try #require(try await probe.deadLettered(from: queue.name, containing: message.jobId.uuidString))
+        #expect(steps.withLock { $0 } == 2, "the failed step, then the one that ended the job")
+
+        running.cancel()
+        _ = await running.result
+        try await probe.connection.delete(queues: [queue.name])
+        await probe.close()
+    }
 }
