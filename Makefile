@@ -10,7 +10,7 @@ SWIFT ?= swift
 SWIFT_TEST_FLAGS ?=
 SCRIPTS := scripts
 
-.PHONY: help deps build up down status logs test test-quick test-unit test-restart test-faults chaos fuzz servers servers-stop \
+.PHONY: help deps build up down status logs test test-quick test-unit test-restart test-faults chaos fuzz runpod-stand-in servers servers-stop \
         servers-status bench-broker bench-engine bench-pipeline bench-batch clean distclean
 
 help: ## list the targets
@@ -79,6 +79,12 @@ chaos: deps ## ROUNDS (5) rounds of every fault; prints the table of docs/reliab
 	rm -rf .var/chaos-bin && mkdir -p .var/chaos-bin
 	cp .build/debug/{api-gateway,prompt-service,runpod-dispatcher,result-ingestor,settings-service,local-engine,chaos} .var/chaos-bin/
 	CYCLORAMA_BIN_DIR=$(CURDIR)/.var/chaos-bin .var/chaos-bin/chaos --rounds $(ROUNDS) $(if $(ONLY),--only '$(ONLY)') --out .var/chaos-table.md
+
+# The tests' RunPod stand-in on loopback, to try the RunPod backend by hand (README).
+RUNPOD_STAND_IN_PORT ?= 8095
+runpod-stand-in: deps ## a RunPod stand-in on 127.0.0.1:$(RUNPOD_STAND_IN_PORT) (FLUX.1 Kontext protocol, no account needed); prints its endpoint and key
+	$(SWIFT) build --product runpod-stand-in
+	RUNPOD_STAND_IN_PORT=$(RUNPOD_STAND_IN_PORT) .build/debug/runpod-stand-in
 
 # FUZZ_INPUTS mutated bodies for the gateway's routes, a tenth as many messages for the queues.
 FUZZ_INPUTS ?= 100000

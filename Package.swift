@@ -42,6 +42,7 @@ let package = Package(
         .executable(name: "batch-bench", targets: ["BatchBench"]),
         .executable(name: "chaos", targets: ["Chaos"]),
         .executable(name: "fuzz", targets: ["Fuzz"]),
+        .executable(name: "runpod-stand-in", targets: ["RunPodStandInMain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
@@ -228,6 +229,12 @@ let package = Package(
         .executableTarget(
             name: "Fuzz", dependencies: ["FuzzSuite"],
             path: "Tests/Fuzz", swiftSettings: swiftSettings),
+
+        /// The tests' RunPod stand-in as a program (`make runpod-stand-in`), to try the RunPod
+        /// backend by hand against `make up` without a RunPod account (README).
+        .executableTarget(
+            name: "RunPodStandInMain", dependencies: ["TestSupport"],
+            path: "Tests/RunPodStandInMain", swiftSettings: swiftSettings),
 
         // MARK: Tests
         /// The imaging bridge's test hooks, declared out of its production header (defined in it).

@@ -44,6 +44,8 @@ func buildDispatcher(
     let limiter = ConcurrencyLimiter(
         redis: redis, key: dispatcher.leasesKey, lease: dispatcher.lease, hold: dispatcher.hold, logger: logger)
     let orphans = OrphanRegistry(redis: redis, key: dispatcher.leasesKey + ":orphans", lifetime: dispatcher.hold)
+    let inliner = ImageInliner(http: http, mediaBaseURL: dispatcher.mediaBaseURL)
+    let imageDelivery: @Sendable () async -> ImageDelivery = { ImageDelivery(setting: try? await settings.typed().imageDelivery) }
     let follower = JobFollower(
         configuration: dispatcher, http: http, redis: redis, broker: host.broker,
         limiter: limiter,
@@ -65,13 +67,14 @@ func buildDispatcher(
             guard let values = try? await settings.typed(), values.enableWebhooks else { return nil }
             return values.webhookURL
         },
-        inliner: ImageInliner(http: http, mediaBaseURL: dispatcher.mediaBaseURL),
-        imageDelivery: { ImageDelivery(setting: try? await settings.typed().imageDelivery) },
+        inliner: inliner,
+        imageDelivery: imageDelivery,
         logger: logger)
     let watch = RunPodWatch(
         probe: RunPodProbe(endpoint: dispatcher.runpodEndpointURL) { url, headers in try await http.get(url, headers: headers) },
         backend: { try await settings.typed().backend },
         key: runpodKey,
+        unreachablePhotos: { await inliner.unreachableLinks(with: await imageDelivery()) },
         logger: logger)
     host.addHealthDetail(watch.detail)
     host.addWorker(PeriodicWork("RunPod check", every: dispatcher.runpodCheck, first: .seconds(2), logger: logger) { try await watch.check() })

@@ -164,6 +164,16 @@ struct ImageInliner: Sendable {
         return .input(.object(fields))
     }
 
+    /// Why RunPod cannot fetch the photos with this delivery, or nil: `url` while the media links
+    /// are not public sends RunPod links it cannot reach (it answers "Invalid image URL").
+    func unreachableLinks(with delivery: ImageDelivery) async -> String? {
+        guard delivery == .url else { return nil }
+        let host = URL(string: mediaBaseURL)?.host ?? mediaBaseURL
+        guard await !PublicAddress.isPublic(host: host, resolve: resolve) else { return nil }
+        return "runpodImageDelivery is url but MEDIA_BASE_URL (\(mediaBaseURL)) is not a public address, so RunPod cannot "
+            + "fetch the photos; set runpodImageDelivery to auto or inline, or MEDIA_BASE_URL to the gateway's public URL"
+    }
+
     /// Whether `link` goes inline: one of the gateway's media links, with `inline`, or with `auto`
     /// while `MEDIA_BASE_URL` is not public. Decided before anything connects anywhere.
     func sendsInline(_ link: String, delivery: ImageDelivery) async -> Bool {

@@ -132,8 +132,10 @@ public struct RunPodPolicy: Codable, Sendable, Equatable {
 
     public static let defaultExecutionTimeout = 600_000
     public static let defaultTTL = 86_400_000
-    /// RunPod refuses a `/run` whose `executionTimeout` is below 5 s or whose `ttl` is below 10 s.
-    public static let minimumExecutionTimeout = 5_000
+    /// RunPod refuses a `/run` whose `executionTimeout` is not more than 5 s or whose `ttl` is below
+    /// 10 s. We never send less than 6 s, a whole second clear of the bound.
+    public static let executionTimeoutMustExceed = 5_000
+    public static let minimumExecutionTimeout = 6_000
     public static let minimumTTL = 10_000
 
     public init(executionTimeout: Int = defaultExecutionTimeout, ttl: Int = defaultTTL, lowPriority: Bool = false) {
@@ -153,8 +155,8 @@ public struct RunPodPolicy: Codable, Sendable, Equatable {
 
     /// Why RunPod would refuse this policy, or nil.
     public var refusal: String? {
-        if executionTimeout < Self.minimumExecutionTimeout {
-            return "policy.executionTimeout must be at least \(Self.minimumExecutionTimeout) ms; got \(executionTimeout)"
+        if executionTimeout <= Self.executionTimeoutMustExceed {
+            return "policy.executionTimeout must be more than \(Self.executionTimeoutMustExceed) ms; got \(executionTimeout)"
         }
         if ttl < Self.minimumTTL { return "policy.ttl must be at least \(Self.minimumTTL) ms; got \(ttl)" }
         return nil

@@ -45,8 +45,11 @@ struct RunPodModelTests {
         let short = RunPodPolicy(deadline: .seconds(6))
         #expect(short.executionTimeout == 6_000 && short.ttl == 10_000 && short.refusal == nil)
         let tiny = RunPodPolicy(deadline: .milliseconds(1500))
-        #expect(tiny.executionTimeout == 5_000 && tiny.ttl == 10_000)
-        #expect(RunPodPolicy(executionTimeout: 4_000, ttl: 60_000).refusal?.contains("executionTimeout") == true)
+        #expect(tiny.executionTimeout == 6_000 && tiny.ttl == 10_000 && tiny.refusal == nil)
+        // RunPod wants more than 5 s: exactly 5 s is refused, so a 5-second deadline sends 6 s.
+        #expect(RunPodPolicy(deadline: .seconds(5)).executionTimeout == 6_000)
+        #expect(RunPodPolicy(executionTimeout: 5_000, ttl: 60_000).refusal?.contains("executionTimeout") == true)
+        #expect(RunPodPolicy(executionTimeout: 5_001, ttl: 60_000).refusal == nil)
         #expect(RunPodPolicy(executionTimeout: 60_000, ttl: 9_999).refusal?.contains("ttl") == true)
     }
 }

@@ -83,6 +83,15 @@ extension SystemSuites {
                 try await eventually("the dispatcher's RunPod check says ready", timeout: .seconds(30)) {
                     try await runpodDetail()?.hasPrefix("ready") == true
                 }
+                // Photos sent as links while the gateway is on loopback: RunPod could not fetch them.
+                #expect(try await put(#"{"runpodImageDelivery": "url"}"#).status == 200)
+                try await eventually("the dispatcher's /healthz says RunPod cannot fetch the photos", timeout: .seconds(30)) {
+                    try await runpodDetail()?.contains("MEDIA_BASE_URL (\(system.gatewayURL)) is not a public address") == true
+                }
+                #expect(try await put(#"{"runpodImageDelivery": "auto"}"#).status == 200)
+                try await eventually("ready again with photos inline", timeout: .seconds(30)) {
+                    try await runpodDetail()?.hasPrefix("ready") == true
+                }
                 standIn.acceptKeys(["rpa_SOMEOTHERKEY_0000000000"])
                 try await eventually("the dispatcher's /healthz says the key is refused", timeout: .seconds(30)) {
                     try await runpodDetail()?.contains("RunPod refused the API key") == true
@@ -90,6 +99,17 @@ extension SystemSuites {
                 #expect(await HTTPProbe.status(of: dispatcherHealth) == 200, "a note, not an outage: local jobs still run")
                 let log = system.process("runpod-dispatcher")?.log() ?? ""
                 #expect(log.contains("the RunPod configuration is unusable") && log.contains("runpod_key_refused"))
+
+                // A dispatcher that starts with that configuration says why from its first check.
+                _ = await system.process("runpod-dispatcher")?.stop()
+                let before = (system.process("runpod-dispatcher")?.log() ?? "").utf8.count
+                try system.launch("runpod-dispatcher")
+                try await system.waitUntilHealthy("runpod-dispatcher")
+                try await eventually("a fresh dispatcher's /healthz says the key is refused", timeout: .seconds(15)) {
+                    try await runpodDetail()?.contains("unusable: RunPod refused the API key") == true
+                }
+                let freshLog = String(decoding: (system.process("runpod-dispatcher")?.log() ?? "").utf8.dropFirst(before), as: UTF8.self)
+                #expect(freshLog.contains("the RunPod configuration is unusable") && freshLog.contains("runpod_key_refused"), "\(freshLog.suffix(3000))")
                 for name in CycloramaSystem.serviceNames {
                     for key in [Self.good, Self.wrong] {
                         #expect(system.process(name)?.log().contains(key) != true, "\(name) logged a key")

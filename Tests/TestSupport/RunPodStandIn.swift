@@ -141,8 +141,8 @@ public final class RunPodStandIn: Sendable {
     /// Every job's result: 64x48 RGBA, a red product on the left two thirds, transparent right of x = 42.
     public static let resultPixels = [UInt8]((0..<48).flatMap { _ in (0..<64).flatMap { x -> [UInt8] in [200, 40, 40, x < 42 ? 255 : 0] } })
 
-    public init(scenarios: [String: Scenario], acceptedKeys: Set<String>? = nil) async throws {
-        let port = freePort()
+    public init(scenarios: [String: Scenario], acceptedKeys: Set<String>? = nil, port: Int? = nil) async throws {
+        let port = port ?? freePort()
         self.port = port
         let core = Core(
             scenarios: scenarios, baseURL: "http://127.0.0.1:\(port)",
@@ -330,8 +330,8 @@ private final class Core: Sendable {
         }
         // RunPod's minimums (a policy below them is refused with 400).
         if let policy = body["policy"] {
-            if let timeout = policy["executionTimeout"]?.doubleValue, timeout < 5_000 {
-                return Self.json(400, ["error": .string("policy.executionTimeout must be at least 5000 ms")])
+            if let timeout = policy["executionTimeout"]?.doubleValue, timeout <= 5_000 {
+                return Self.json(400, ["error": .string("policy.executionTimeout must be more than 5000 ms")])
             }
             if let ttl = policy["ttl"]?.doubleValue, ttl < 10_000 {
                 return Self.json(400, ["error": .string("policy.ttl must be at least 10000 ms")])
