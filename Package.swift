@@ -132,6 +132,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Shared/ServiceCore", swiftSettings: swiftSettings),
         /// What the services on the broker share: the host (broker, Redis, PostgreSQL), the message

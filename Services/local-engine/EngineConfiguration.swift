@@ -11,8 +11,8 @@ import ServiceCore
 /// | `LOCAL_ENGINE_QUEUE_LIMIT` | int 0...10000 | 64 | jobs waiting IN_QUEUE; more → 429 |
 /// | `LOCAL_ENGINE_QUEUE_BYTES` | int (MB) | 256 | request bytes held by queued jobs; more → 429 |
 /// | `LOCAL_ENGINE_RESULT_TTL_SECONDS` | int | 1800 | how long finished jobs and their images are kept |
-/// | `LOCAL_ENGINE_ALLOWED_HOSTS` | list | `127.0.0.1:8080,localhost:8080` | hosts `input.image` may be fetched from (`host` or `host:port`; `*` = any) |
-/// | `LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS` | list | `127.0.0.1:8080,localhost:8080` | hosts a job's `webhook` may point at (the gateway); a submission naming another is refused with 400 |
+/// | `LOCAL_ENGINE_ALLOWED_HOSTS` | list | `127.0.0.1:8080,localhost:8080` | hosts `input.image` may be fetched from: `host:port` exactly, or `host` / `*` only at a public address (`HostAllowList`, docs/security.md) |
+/// | `LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS` | list | `127.0.0.1:8080,localhost:8080` | hosts a job's `webhook` may point at (the gateway), by the same rules; a submission naming another is refused with 400 |
 /// | `LOCAL_ENGINE_FETCH_TIMEOUT_SECONDS` | double | 30 | whole-download timeout for `input.image` |
 /// | `LOCAL_ENGINE_FETCH_RETRY_SECONDS` | double | 180 | how long a source that does not answer (or answers 5xx / 429 / 408) is tried again before the job fails; within `policy.executionTimeout` |
 /// | `LOCAL_ENGINE_MAX_IMAGE_MB` | int | 25 | largest accepted input image (downloaded or decoded data URI) |
@@ -28,10 +28,10 @@ public struct EngineConfiguration: Sendable {
     public var queueLimit: Int
     public var queueByteLimit: Int
     public var resultTTL: Duration
-    public var allowedHosts: AllowedHosts
+    public var allowedHosts: HostAllowList
     /// Where webhooks may be sent: the engine POSTs to them, so an open list would let any caller
     /// aim it at anything the engine can reach.
-    public var webhookHosts: AllowedHosts
+    public var webhookHosts: HostAllowList
     public var fetchTimeout: Duration
     public var fetchRetryWindow: Duration
     public var maxImageBytes: Int
@@ -57,8 +57,8 @@ public struct EngineConfiguration: Sendable {
         queueLimit = 64
         queueByteLimit = 256 << 20
         resultTTL = .seconds(30 * 60)
-        allowedHosts = AllowedHosts(["127.0.0.1:8080", "localhost:8080"])
-        webhookHosts = AllowedHosts(["127.0.0.1:8080", "localhost:8080"])
+        allowedHosts = HostAllowList(["127.0.0.1:8080", "localhost:8080"])
+        webhookHosts = HostAllowList(["127.0.0.1:8080", "localhost:8080"])
         fetchTimeout = .seconds(30)
         fetchRetryWindow = .seconds(180)
         maxImageBytes = 25 << 20
@@ -84,10 +84,10 @@ public struct EngineConfiguration: Sendable {
             configuration.resultTTL = .seconds(seconds)
         }
         if let hosts = environment["LOCAL_ENGINE_ALLOWED_HOSTS"] {
-            configuration.allowedHosts = AllowedHosts(hosts.split(separator: ",").map(String.init))
+            configuration.allowedHosts = HostAllowList(list: hosts)
         }
         if let hosts = environment["LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS"] {
-            configuration.webhookHosts = AllowedHosts(hosts.split(separator: ",").map(String.init))
+            configuration.webhookHosts = HostAllowList(list: hosts)
         }
         if let seconds = try environment.double("LOCAL_ENGINE_FETCH_TIMEOUT_SECONDS", in: 0.1...600) {
             configuration.fetchTimeout = .milliseconds(Int(seconds * 1000))
@@ -117,21 +117,3 @@ public struct EngineConfiguration: Sendable {
     }
 }
 
-/// The hosts `input.image` may be downloaded from: `host` (any port) or `host:port` entries, or `*` for any.
-public struct AllowedHosts: Sendable, CustomStringConvertible {
-    public var entries: [String]
-
-    public init(_ entries: [String]) {
-        self.entries = entries.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
-    }
-
-    /// Whether `host` on `port` (the URL's port or its scheme's default) may be fetched.
-    public func allows(host: String, port: Int) -> Bool {
-        let host = host.lowercased()
-        return entries.contains { entry in
-            entry == "*" || entry == host || entry == "\(host):\(port)"
-        }
-    }
-
-    public var description: String { entries.isEmpty ? "(none)" : entries.joined(separator: ", ") }
-}

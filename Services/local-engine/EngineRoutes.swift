@@ -123,10 +123,9 @@ struct EngineRoutes: Sendable {
             }
             // Decided from the URL alone, before the job exists: nothing is ever sent elsewhere.
             let port = url.port ?? (scheme == "https" ? 443 : 80)
-            guard configuration.webhookHosts.allows(host: host, port: port) else {
-                throw APIError.badRequest(
-                    "webhook: \(host):\(port) is not among the hosts webhooks may go to (LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS: \(configuration.webhookHosts))",
-                    code: "invalid_field")
+            if let refusal = await configuration.webhookHosts.refusal(
+                host: host, port: port, variable: "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS", resolve: source.resolve) {
+                throw APIError.badRequest("webhook: \(refusal)", code: "invalid_field")
             }
         }
         if let policy = submission.policy {

@@ -5,19 +5,23 @@ import ServiceCore
 
 /// Gets the bytes of `input.image`: decodes a `data:image/...;base64,` URI, or downloads an http(s) URL
 /// from an allowed host with a size cap and a timeout. Nothing else (`file://`, other schemes, other
-/// hosts, redirects) is followed, so a job cannot make the engine read local files or probe the network.
+/// hosts, redirects) is followed, so a job cannot make the engine read local files or probe the network;
+/// a host allowed only by name or `*` is resolved first and refused unless it is at a public address
+/// (``HostAllowList``), before anything connects.
 ///
 /// A source that does not answer, or answers 5xx, 429 or 408 (the gateway restarting, its database
 /// away), is tried again with backoff for up to `retryWindow` before the job fails: a short outage
 /// of the source delays the job instead of failing it.
 public struct ImageSource: Sendable {
     public var client: HTTPClient
-    public var allowedHosts: AllowedHosts
+    public var allowedHosts: HostAllowList
     public var maxBytes: Int
     public var timeout: Duration
     public var retryWindow: Duration
+    /// How names are resolved for the address rule (tests inject one).
+    public var resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
 
-    public init(client: HTTPClient, allowedHosts: AllowedHosts, maxBytes: Int, timeout: Duration, retryWindow: Duration = .zero) {
+    public init(client: HTTPClient, allowedHosts: HostAllowList, maxBytes: Int, timeout: Duration, retryWindow: Duration = .zero) {
         self.client = client
         self.allowedHosts = allowedHosts
         self.maxBytes = maxBytes
@@ -41,6 +45,11 @@ public struct ImageSource: Sendable {
     public func fetch(_ reference: String) async throws(JobFailure) -> [UInt8] {
         if reference.hasPrefix("data:") { return try decodeDataURI(reference) }
         let url = try allowedURL(reference)
+        let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)
+        if let refusal = await allowedHosts.refusal(
+            host: url.host ?? "", port: port, variable: "LOCAL_ENGINE_ALLOWED_HOSTS", resolve: resolve) {
+            throw JobFailure(.invalidInput, "input.image: \(refusal)")
+        }
         let clock = ContinuousClock()
         let giveUp = clock.now + retryWindow
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(15))

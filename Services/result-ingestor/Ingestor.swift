@@ -65,6 +65,8 @@ struct ResultHandler: Sendable {
     let broker: AMQPConnection
     let ending: JobEnding
     let logger: Logger
+    /// How result host names are resolved for the address rule.
+    var resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
 
     func handle(_ rendered: GenerationRendered, now: Date = Date()) async throws -> HandlingOutcome {
         var logger = logger
@@ -240,11 +242,12 @@ struct ResultHandler: Sendable {
         var response: HTTPClientResponse
         var redirects = 0
         while true {
-            guard let url = URL(string: location), configuration.allows(url, from: backend) else {
-                let what = location == reference ? "" : " (a redirect from \(reference.prefix(200)))"
-                throw IngestFailure(
-                    reason: "results are only downloaded over \(configuration.allowedHostsText(for: backend)); refused \(location.prefix(200))\(what)",
-                    transient: false)
+            let what = location == reference ? "" : " (a redirect from \(reference.prefix(200)))"
+            guard let url = URL(string: location) else {
+                throw IngestFailure(reason: "refused \(location.prefix(200))\(what): not a URL", transient: false)
+            }
+            if let refusal = await configuration.refusal(url, from: backend, resolve: resolve) {
+                throw IngestFailure(reason: "\(refusal); refused \(location.prefix(200))\(what)", transient: false)
             }
             var request = HTTPClientRequest(url: url.absoluteString)
             request.headers.add(name: "Accept", value: "image/*")

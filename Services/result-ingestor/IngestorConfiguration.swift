@@ -9,8 +9,8 @@ import Shared
 /// | variable                 | default | meaning |
 /// |--------------------------|---------|---------|
 /// | `MEDIA_ROOT`             | `.var/media` | where media files are stored (the gateway's root) |
-/// | `INGEST_ALLOWED_HOSTS`   | `127.0.0.1:8090,localhost:8090` | hosts results of any backend may be downloaded from over http(s) (`host` or `host:port`, comma-separated) |
-/// | `INGEST_RUNPOD_RESULT_HOSTS` | `image.runpod.ai` | hosts results of RunPod jobs may also be downloaded from, over https only (`none`: no other host) |
+/// | `INGEST_ALLOWED_HOSTS`   | `127.0.0.1:8090,localhost:8090` | hosts results of any backend may be downloaded from over http(s), comma-separated: `host:port` exactly, or `host` / `*` only at a public address (`HostAllowList`) |
+/// | `INGEST_RUNPOD_RESULT_HOSTS` | `image.runpod.ai` | hosts results of RunPod jobs may also be downloaded from, over https only, by the same rules (`none`: no other host) |
 /// | `RUNPOD_ENDPOINT_URL`    | `https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev` | the dispatcher's RunPod endpoint: results of RunPod jobs may also come from its own origin (scheme, host and port) |
 /// | `INGEST_MAX_BYTES`       | `52428800` (50 MB) | largest result accepted |
 /// | `INGEST_TIMEOUT_SECONDS` | `60`    | longest download |
@@ -18,9 +18,10 @@ import Shared
 /// | `INGEST_RETRY_SECONDS`   | `300`   | how long after the backend finished a result host that does not answer (or answers 5xx / 429) is waited for before the job fails |
 struct IngestorConfiguration: Sendable {
     var mediaRoot = URL(fileURLWithPath: ".var/media")
-    var allowedHosts = ["127.0.0.1:8090", "localhost:8090"]
+    var allowedHosts = HostAllowList(["127.0.0.1:8090", "localhost:8090"])
     /// Where RunPod serves results (`output.image_url`); only for jobs RunPod ran, only over https.
-    var runpodResultHosts = ["image.runpod.ai"]
+    /// A name, so it is downloaded from only while it resolves to public addresses.
+    var runpodResultHosts = HostAllowList(["image.runpod.ai"])
     /// The RunPod endpoint's origin (`scheme://host:port`): trusted as the endpoint is, so results of
     /// RunPod jobs may come from it too (a self-hosted worker or a test double serves them there).
     var runpodEndpointOrigin: String? = Self.origin(of: URL(string: RunPodEndpoint.fluxKontextDev)!)
@@ -34,12 +35,9 @@ struct IngestorConfiguration: Sendable {
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> IngestorConfiguration {
         var configuration = IngestorConfiguration()
         if let root = environment["MEDIA_ROOT"], !root.isEmpty { configuration.mediaRoot = URL(fileURLWithPath: root) }
-        func hosts(_ text: String) -> [String] {
-            text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
-        }
-        if let text = environment["INGEST_ALLOWED_HOSTS"] { configuration.allowedHosts = hosts(text) }
+        if let text = environment["INGEST_ALLOWED_HOSTS"] { configuration.allowedHosts = HostAllowList(list: text) }
         if let text = environment["INGEST_RUNPOD_RESULT_HOSTS"] {
-            configuration.runpodResultHosts = text.trimmingCharacters(in: .whitespaces).lowercased() == "none" ? [] : hosts(text)
+            configuration.runpodResultHosts = HostAllowList(list: text.trimmingCharacters(in: .whitespaces).lowercased() == "none" ? "" : text)
         }
         if let endpoint = try environment.parsed("RUNPOD_ENDPOINT_URL", expected: RunPodEndpoint.expected, RunPodEndpoint.normalized),
            let url = URL(string: endpoint) {
@@ -59,24 +57,43 @@ struct IngestorConfiguration: Sendable {
         return "\(scheme)://\(host):\(url.port ?? (scheme == "https" ? 443 : 80))"
     }
 
-    /// Whether a result of a `backend` job at `url` may be downloaded: http(s) from an allowed
-    /// `host` or `host:port`, or for RunPod's jobs https from RunPod's result hosts or anything
-    /// from the RunPod endpoint's own origin.
-    func allows(_ url: URL, from backend: GenerationBackend) -> Bool {
+    /// How a result of a `backend` job at `url` may be downloaded, nil when it may not: http(s)
+    /// from an allowed host, or for RunPod's jobs https from RunPod's result hosts or anything from
+    /// the RunPod endpoint's own origin (which is trusted as the endpoint is: `.exact`). A host
+    /// allowed only by name or `*` (`.publicOnly`) must still resolve to public addresses.
+    func match(_ url: URL, from backend: GenerationBackend) -> HostAllowList.Match? {
         guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = url.host?.lowercased(), !host.isEmpty else { return false }
+              let host = url.host?.lowercased(), !host.isEmpty else { return nil }
         let port = url.port ?? (scheme == "https" ? 443 : 80)
-        func listed(_ hosts: [String]) -> Bool { hosts.contains { $0 == "*" || $0 == host || $0 == "\(host):\(port)" } }
-        if listed(allowedHosts) { return true }
-        guard backend == .runpod else { return false }
-        return (scheme == "https" && listed(runpodResultHosts)) || (runpodEndpointOrigin != nil && Self.origin(of: url) == runpodEndpointOrigin)
+        let listed = allowedHosts.match(host: host, port: port)
+        guard backend == .runpod else { return listed }
+        if listed == .exact || (runpodEndpointOrigin != nil && Self.origin(of: url) == runpodEndpointOrigin) { return .exact }
+        let resultHost = scheme == "https" ? runpodResultHosts.match(host: host, port: port) : nil
+        return resultHost == .exact ? .exact : (listed ?? resultHost)
     }
+
+    /// Why a result at `url` must not be downloaded, or nil when it may: not on a list, or on one
+    /// only by name or `*` and not at a public address. Decided before anything connects.
+    func refusal(
+        _ url: URL, from backend: GenerationBackend,
+        resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
+    ) async -> String? {
+        guard let match = match(url, from: backend) else {
+            return "results are only downloaded over \(allowedHostsText(for: backend))"
+        }
+        guard match == .publicOnly, let host = url.host else { return nil }
+        let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)
+        return await HostAllowList.addressRefusal(host: host, port: port, variable: "INGEST_ALLOWED_HOSTS", resolve: resolve)
+    }
+
+    /// Whether the URL is on a list at all (the address rule aside).
+    func allows(_ url: URL, from backend: GenerationBackend) -> Bool { match(url, from: backend) != nil }
 
     /// The hosts a `backend` job's result may come from, as a refusal names them.
     func allowedHostsText(for backend: GenerationBackend) -> String {
-        var text = "http(s) from INGEST_ALLOWED_HOSTS (\(allowedHosts.joined(separator: ", ")))"
-        if backend == .runpod, !runpodResultHosts.isEmpty {
-            text += " or https from INGEST_RUNPOD_RESULT_HOSTS (\(runpodResultHosts.joined(separator: ", ")))"
+        var text = "http(s) from INGEST_ALLOWED_HOSTS (\(allowedHosts))"
+        if backend == .runpod, !runpodResultHosts.entries.isEmpty {
+            text += " or https from INGEST_RUNPOD_RESULT_HOSTS (\(runpodResultHosts))"
         }
         if backend == .runpod, let runpodEndpointOrigin { text += " or the RunPod endpoint's origin (\(runpodEndpointOrigin))" }
         return text

@@ -4,6 +4,7 @@ import Imaging
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceCore
 import Shared
 
 /// How a RunPod job's source photo reaches RunPod (the `runpodImageDelivery` setting).
@@ -22,82 +23,6 @@ enum ImageDelivery: String, Sendable, CaseIterable {
     /// The setting's value; an unknown or missing one is `auto`.
     init(setting: String?) {
         self = setting.flatMap { ImageDelivery(rawValue: $0.trimmingCharacters(in: .whitespaces).lowercased()) } ?? .auto
-    }
-}
-
-/// Which hosts the public internet can reach, by the address or the name alone.
-enum PublicAddress {
-    /// Whether an IP literal is a public address; nil when `text` is not an IP literal.
-    static func isPublic(ip text: String) -> Bool? {
-        let bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
-        var v4 = in_addr()
-        if inet_pton(AF_INET, bare, &v4) == 1 {
-            let a = withUnsafeBytes(of: v4.s_addr) { Array($0) }
-            return isPublic(v4: a)
-        }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, bare, &v6) == 1 {
-            let b = withUnsafeBytes(of: v6) { Array($0) }
-            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF { return isPublic(v4: Array(b[12..<16])) }
-            if b.allSatisfy({ $0 == 0 }) { return false }                              // ::
-            if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return false }       // ::1
-            if b[0] & 0xFE == 0xFC { return false }                                    // fc00::/7 unique local
-            if b[0] == 0xFE && b[1] & 0xC0 == 0x80 { return false }                   // fe80::/10 link-local
-            if b[0] == 0xFF { return false }                                           // multicast
-            return true
-        }
-        return nil
-    }
-
-    private static func isPublic(v4 a: [UInt8]) -> Bool {
-        switch (a[0], a[1]) {
-        case (0, _), (10, _), (127, _): return false
-        case (100, 64...127): return false        // shared address space (carrier-grade NAT)
-        case (169, 254): return false             // link-local
-        case (172, 16...31): return false
-        case (192, 168): return false
-        case (224...255, _): return false         // multicast, reserved, broadcast
-        default: return true
-        }
-    }
-
-    /// Names that never leave the local network: single labels (`api-gateway`), `localhost`, and
-    /// the local-only suffixes.
-    static func isLocalOnly(name: String) -> Bool {
-        let name = name.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
-        guard name.contains(".") else { return true }
-        return [".localhost", ".local", ".internal", ".lan", ".home.arpa", ".corp", ".intranet", ".private"]
-            .contains { name.hasSuffix($0) }
-    }
-
-    /// Whether `host` (an IP literal or a name) is public: a name is public when it is not local-only
-    /// and every address it resolves to is public (one that does not resolve is not).
-    static func isPublic(host: String, resolve: @Sendable (String) async -> [String]) async -> Bool {
-        if let literal = isPublic(ip: host) { return literal }
-        if isLocalOnly(name: host) { return false }
-        let addresses = await resolve(host)
-        return !addresses.isEmpty && addresses.allSatisfy { isPublic(ip: $0) == true }
-    }
-
-    /// The addresses a name resolves to (getaddrinfo, off the cooperative pool).
-    @Sendable static func systemResolve(_ host: String) async -> [String] {
-        (try? await NIOThreadPool.singleton.runIfActive { () -> [String] in
-            var hints = addrinfo()
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-            var list: UnsafeMutablePointer<addrinfo>?
-            guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return [] }
-            defer { freeaddrinfo(first) }
-            var found: [String] = []
-            var next: UnsafeMutablePointer<addrinfo>? = first
-            while let entry = next {
-                var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-                if getnameinfo(entry.pointee.ai_addr, entry.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
-                    found.append(String(cString: buffer))
-                }
-                next = entry.pointee.ai_next
-            }
-            return found
-        }) ?? []
     }
 }
 

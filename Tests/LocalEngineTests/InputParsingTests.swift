@@ -45,13 +45,14 @@ struct InputParsingTests {
     }
 
     @Test func allowedHostsMatchHostAndPort() {
-        let hosts = AllowedHosts(["127.0.0.1:8080", " LocalHost ", ""])
-        #expect(hosts.allows(host: "127.0.0.1", port: 8080))
-        #expect(!hosts.allows(host: "127.0.0.1", port: 8081))
-        #expect(hosts.allows(host: "localhost", port: 1234), "a bare host allows any port")
-        #expect(!hosts.allows(host: "example.com", port: 80))
-        #expect(AllowedHosts(["*"]).allows(host: "example.com", port: 443))
-        #expect(!AllowedHosts([]).allows(host: "127.0.0.1", port: 8080))
+        let hosts = HostAllowList(["127.0.0.1:8080", " LocalHost ", "", "[::1]:9000"])
+        #expect(hosts.match(host: "127.0.0.1", port: 8080) == .exact)
+        #expect(hosts.match(host: "127.0.0.1", port: 8081) == nil)
+        #expect(hosts.match(host: "localhost", port: 1234) == .publicOnly, "a bare host: any port, at a public address only")
+        #expect(hosts.match(host: "[::1]", port: 9000) == .exact, "URL hosts keep IPv6 brackets")
+        #expect(hosts.match(host: "example.com", port: 80) == nil)
+        #expect(HostAllowList(["*"]).match(host: "example.com", port: 443) == .publicOnly)
+        #expect(HostAllowList(list: "").match(host: "127.0.0.1", port: 8080) == nil)
     }
 
     @Test func imageHeadersGiveFormatAndSize() throws {

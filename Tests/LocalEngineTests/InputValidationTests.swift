@@ -1,5 +1,6 @@
 import RunPod
 import Foundation
+import ServiceCore
 import Hummingbird
 import Synchronization
 import Testing
@@ -90,6 +91,60 @@ struct InputValidationTests {
             #expect(body.error?.contains(expected) == true, "\(url): \(body.error ?? "nil")")
         }
         #expect(engine.process.isRunning)
+    }
+
+    /// With `*` (or a bare name) on the list, a source is fetched only at a public address: the
+    /// name is resolved (here by an injected resolver) and loopback, private, link-local and
+    /// metadata addresses are refused before anything connects; `host:port` listed exactly is
+    /// trusted as named.
+    @Test func aWildcardFetchesOnlyFromPublicAddressesAndRefusesBeforeConnecting() async throws {
+        let origin = try await TestHTTPServer { _, _ in (.ok, [.contentType: "image/png"], Samples.tinyPNG) }
+        defer { Task { await origin.stop() } }
+        let client = ImageSource.makeClient()
+        var source = ImageSource(client: client, allowedHosts: HostAllowList(["*"]), maxBytes: 1 << 20, timeout: .seconds(5))
+        // Names under .invalid (RFC 6761), so that even a regression could not reach anything by them.
+        let table = ["metadata.invalid": ["169.254.169.254"], "rebind.invalid": ["127.0.0.1"], "lan.invalid": ["192.168.1.20"]]
+        source.resolve = { name in table[name] ?? [] }
+        let cases = [
+            ("http://127.0.0.1:\(origin.port)/p.png", "127.0.0.1 is a loopback address"),
+            ("http://[::1]:\(origin.port)/p.png", "::1 is a loopback address"),
+            ("http://2130706433:\(origin.port)/p.png", "2130706433 is a loopback address"),
+            ("http://0x7f.1:\(origin.port)/p.png", "loopback"),
+            ("http://localhost:\(origin.port)/p.png", "local-only name"),
+            ("http://metadata.invalid/latest/meta-data", "resolves to 169.254.169.254, a link-local (cloud metadata) address"),
+            ("http://rebind.invalid:\(origin.port)/p.png", "resolves to 127.0.0.1, a loopback address"),
+            ("http://lan.invalid/p.png", "resolves to 192.168.1.20, a private address"),
+            ("http://nowhere.invalid/p.png", "does not resolve"),
+        ]
+        for (url, expected) in cases {
+            do {
+                _ = try await source.fetch(url)
+                Issue.record("\(url) was fetched")
+            } catch {
+                #expect(error.code == .invalidInput && error.message.contains(expected), "\(url): \(error.message)")
+                #expect(error.message.contains("LOCAL_ENGINE_ALLOWED_HOSTS") || expected == "does not resolve", "says how to allow it: \(error.message)")
+            }
+        }
+        #expect(await origin.received().isEmpty, "nothing connected")
+        source.allowedHosts = HostAllowList(["*", "127.0.0.1:\(origin.port)"])
+        #expect(try await source.fetch("http://127.0.0.1:\(origin.port)/p.png") == Samples.tinyPNG, "listed exactly")
+        try await client.shutdown()
+    }
+
+    /// A webhook host allowed by `*` is refused at submission when it is not public.
+    @Test func aWildcardWebhookListStillRefusesLoopbackAndMetadata() async throws {
+        let engine = try await EngineHarness(simulateMs: 10, environment: ["LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "*"])
+        defer { Task { await engine.stop() } }
+        // Only loopback spellings here, so that even a regression would send nothing elsewhere; the
+        // other address classes are judged by the same function (OutboundAddressTests).
+        for (webhook, expected) in [
+            ("http://127.0.0.1:9/hook", "127.0.0.1 is a loopback address"), ("http://[::1]:9/hook", "::1 is a loopback address"),
+            ("http://2130706433:9/hook", "2130706433 is a loopback address"), ("http://localhost:9/hook", "local-only name"),
+        ] {
+            let reply = try await engine.submit(["image": Samples.dataURI(Samples.tinyPNG)], webhook: webhook)
+            #expect(reply.status == 400, "\(webhook): \(reply.text)")
+            #expect(reply.text.contains(expected) && reply.text.contains("LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS"), "\(webhook): \(reply.text)")
+        }
     }
 
     @Test func aSourceThatIsAwayForAWhileDelaysTheJobInsteadOfFailingIt() async throws {

@@ -7,26 +7,6 @@ import Testing
 /// before anything connects.
 @Suite("Image delivery to RunPod")
 struct ImageDeliveryTests {
-    @Test(arguments: [
-        ("127.0.0.1", false), ("10.1.2.3", false), ("172.20.0.4", false), ("192.168.1.10", false), ("169.254.169.254", false),
-        ("100.64.0.1", false), ("0.0.0.0", false), ("224.0.0.1", false), ("::1", false), ("[::1]", false), ("fd00::5", false),
-        ("fe80::1", false), ("::ffff:10.0.0.1", false), ("8.8.8.8", true), ("198.51.100.7", true), ("2606:4700::1111", true),
-        ("172.32.0.1", true), ("100.128.0.1", true),
-    ])
-    func addresses(_ address: String, isPublic: Bool) {
-        #expect(PublicAddress.isPublic(ip: address) == isPublic, "\(address)")
-    }
-
-    @Test func namesArePublicOnlyWhenEveryAddressTheyResolveToIs() async {
-        #expect(PublicAddress.isPublic(ip: "shop.example.com") == nil, "a name is not an IP literal")
-        for local in ["localhost", "api-gateway", "media.local", "gateway.internal", "nas.lan", "x.home.arpa"] {
-            #expect(await !PublicAddress.isPublic(host: local) { _ in Issue.record("\(local) was resolved"); return ["8.8.8.8"] })
-        }
-        #expect(await PublicAddress.isPublic(host: "shop.example.com") { _ in ["93.184.216.34", "2606:2800:220:1::1"] })
-        #expect(await !PublicAddress.isPublic(host: "shop.example.com") { _ in ["93.184.216.34", "10.0.0.7"] }, "one private address")
-        #expect(await !PublicAddress.isPublic(host: "nowhere.example.com") { _ in [] }, "a name that does not resolve")
-    }
-
     @Test func onlyTheGatewaysLinksGoInlineAndAutoFollowsTheBaseURL() async throws {
         let http = HTTPClient.shared
         var loopback = ImageInliner(http: http, mediaBaseURL: "http://127.0.0.1:8080")

@@ -28,6 +28,37 @@ struct IngestorConfigurationTests {
         #expect(!configuration.allows(try url("http://127.0.0.1:8091/v2/x/results/a.png"), from: .local))
     }
 
+    /// A host allowed by name (RunPod's result host) or by `*` is downloaded from only while it
+    /// resolves to public addresses; `host:port` and the endpoint's origin are trusted as named.
+    /// Decided with an injected resolver, before anything connects.
+    @Test func hostsAllowedByNameMustResolveToPublicAddresses() async throws {
+        let standard = try IngestorConfiguration.fromEnvironment(EnvironmentVariables([:]))
+        let result = try url("https://image.runpod.ai/abc/result.png")
+        #expect(standard.match(result, from: .runpod) == .publicOnly)
+        #expect(await standard.refusal(result, from: .runpod) { _ in ["104.18.2.3"] } == nil)
+        let hijacked = await standard.refusal(result, from: .runpod) { _ in ["169.254.169.254"] }
+        #expect(hijacked?.contains("image.runpod.ai resolves to 169.254.169.254, a link-local (cloud metadata) address") == true, "\(hijacked ?? "nil")")
+        #expect(await standard.refusal(result, from: .runpod) { _ in [] }?.contains("does not resolve") == true)
+        #expect(await standard.refusal(result, from: .local) { _ in ["104.18.2.3"] }?.contains("results are only downloaded over") == true)
+
+        let anywhere = try IngestorConfiguration.fromEnvironment(EnvironmentVariables([
+            "INGEST_ALLOWED_HOSTS": "*, 127.0.0.1:8090", "RUNPOD_ENDPOINT_URL": "http://127.0.0.1:7001/v2/flux",
+        ]))
+        func refused(_ text: String, _ backend: GenerationBackend = .local) async throws -> String? {
+            await anywhere.refusal(try url(text), from: backend) { name in Issue.record("\(name) was resolved"); return [] }
+        }
+        #expect(try await refused("http://127.0.0.1:8090/r.png") == nil, "listed exactly")
+        #expect(try await refused("http://127.0.0.1:7001/results/a.png", .runpod) == nil, "the endpoint's origin")
+        #expect(try await refused("http://127.0.0.1:8091/r.png")?.contains("loopback") == true, "* is for public addresses")
+        #expect(try await refused("http://[::1]:8090/r.png")?.contains("loopback") == true)
+        #expect(try await refused("http://2130706433:8090/r.png")?.contains("loopback") == true, "a decimal IP")
+        #expect(try await refused("http://169.254.169.254/latest/meta-data")?.contains("cloud metadata") == true)
+        #expect(try await refused("http://[fe80::1]/r.png")?.contains("link-local") == true)
+        #expect(try await refused("http://result-store/r.png")?.contains("local-only name") == true)
+        let named = await anywhere.refusal(try url("https://results.example.com/r.png"), from: .local) { _ in ["10.1.2.3"] }
+        #expect(named?.contains("resolves to 10.1.2.3, a private address") == true, "\(named ?? "nil")")
+    }
+
     @Test func theListsAreConfigurableAndCanBeEmptied() throws {
         let none = try IngestorConfiguration.fromEnvironment(EnvironmentVariables(["INGEST_RUNPOD_RESULT_HOSTS": "none"]))
         #expect(!none.allows(try url("https://image.runpod.ai/r.png"), from: .runpod))

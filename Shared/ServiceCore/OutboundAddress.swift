@@ -1,0 +1,176 @@
+import Foundation
+import NIOPosix
+
+/// Which hosts the public internet can reach, by the address or the name alone.
+public enum PublicAddress {
+    /// Whether an IP literal is a public address; nil when `text` is not an IP literal.
+    ///
+    /// IPv4 is read as the C library reads it when connecting (`inet_aton`), so the spellings that
+    /// reach the same address are judged alike: `2130706433`, `0x7f.1`, `0177.0.0.1` are all 127.0.0.1.
+    public static func isPublic(ip text: String) -> Bool? {
+        address(ip: text).map { $0.isPublic }
+    }
+
+    /// The class of an IP literal (nil for a name), for the reasons a refusal gives.
+    static func address(ip text: String) -> (isPublic: Bool, kind: String)? {
+        let bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, bare, &v6) == 1 {
+            let b = withUnsafeBytes(of: v6) { Array($0) }
+            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF { return classify(v4: Array(b[12..<16])) }
+            if b.allSatisfy({ $0 == 0 }) { return (false, "unspecified") }                        // ::
+            if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return (false, "loopback") }    // ::1
+            if b[0] & 0xFE == 0xFC { return (false, "unique-local") }                            // fc00::/7
+            if b[0] == 0xFE && b[1] & 0xC0 == 0x80 { return (false, "link-local") }             // fe80::/10
+            if b[0] == 0xFF { return (false, "multicast") }
+            return (true, "public")
+        }
+        // Only digits, dots and hex spellings may be an IPv4 literal; anything else is a name
+        // (inet_aton would otherwise take no name, but say so plainly).
+        guard !bare.isEmpty, bare.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == "x" || $0 == "X" }),
+              bare.first?.isNumber == true else { return nil }
+        var v4 = in_addr()
+        guard inet_aton(bare, &v4) != 0 else { return nil }
+        return classify(v4: withUnsafeBytes(of: v4.s_addr) { Array($0) })
+    }
+
+    private static func classify(v4 a: [UInt8]) -> (isPublic: Bool, kind: String) {
+        switch (a[0], a[1]) {
+        case (0, _): return (false, "unspecified")
+        case (127, _): return (false, "loopback")
+        case (10, _), (172, 16...31), (192, 168): return (false, "private")
+        case (100, 64...127): return (false, "shared (carrier-grade NAT)")
+        case (169, 254): return (false, "link-local (cloud metadata)")
+        case (224...239, _): return (false, "multicast")
+        case (240...255, _): return (false, "reserved")
+        default: return (true, "public")
+        }
+    }
+
+    /// Names that never leave the local network: single labels (`api-gateway`), `localhost`, and
+    /// the local-only suffixes.
+    public static func isLocalOnly(name: String) -> Bool {
+        let name = name.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        guard name.contains(".") else { return true }
+        return [".localhost", ".local", ".internal", ".lan", ".home.arpa", ".corp", ".intranet", ".private"]
+            .contains { name.hasSuffix($0) }
+    }
+
+    /// Whether `host` (an IP literal or a name) is public: a name is public when it is not local-only
+    /// and every address it resolves to is public (one that does not resolve is not).
+    public static func isPublic(host: String, resolve: @Sendable (String) async -> [String]) async -> Bool {
+        if let literal = isPublic(ip: host) { return literal }
+        if isLocalOnly(name: host) { return false }
+        let addresses = await resolve(host)
+        return !addresses.isEmpty && addresses.allSatisfy { isPublic(ip: $0) == true }
+    }
+
+    /// The addresses a name resolves to (getaddrinfo, off the cooperative pool).
+    @Sendable public static func systemResolve(_ host: String) async -> [String] {
+        (try? await NIOThreadPool.singleton.runIfActive { () -> [String] in
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var list: UnsafeMutablePointer<addrinfo>?
+            guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return [] }
+            defer { freeaddrinfo(first) }
+            var found: [String] = []
+            var next: UnsafeMutablePointer<addrinfo>? = first
+            while let entry = next {
+                var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+                if getnameinfo(entry.pointee.ai_addr, entry.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                    found.append(String(cString: buffer))
+                }
+                next = entry.pointee.ai_next
+            }
+            return found
+        }) ?? []
+    }
+}
+
+/// An allow list of outbound hosts (`host:port`, `host`, or `*`), as the services' `*_ALLOWED_HOSTS`
+/// variables give it, and the rule that goes with it against server-side request forgery:
+///
+/// - a `host:port` entry is an operator naming exactly that service (the gateway on loopback, the
+///   engine in compose): it is trusted as it is;
+/// - a bare `host` entry or `*` trusts a name, not an address: the name is resolved first, and it
+///   is refused when it is, or resolves to, anything but a public address (loopback, private,
+///   link-local and cloud metadata, shared, unique-local, multicast), before anything connects.
+///
+/// Checking the resolution and then connecting leaves the window of a DNS answer that changes in
+/// between (docs/security.md says so); the address rules close everything else.
+public struct HostAllowList: Sendable, CustomStringConvertible {
+    public var entries: [String]
+
+    public init(_ entries: [String]) {
+        self.entries = entries.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+    }
+
+    /// From a comma-separated variable's value.
+    public init(list: String) { self.init(list.split(separator: ",").map(String.init)) }
+
+    public enum Match: Sendable, Equatable {
+        /// `host:port` is listed: trusted as it is.
+        case exact
+        /// Listed by name or by `*`: allowed only at a public address.
+        case publicOnly
+    }
+
+    /// How `host` on `port` (the URL's port or its scheme's default) is listed, nil when it is not.
+    public func match(host: String, port: Int) -> Match? {
+        let host = Self.bare(host.lowercased())
+        if entries.contains(where: { Self.entry($0, names: host, port: port) }) { return .exact }
+        if entries.contains(where: { $0 == "*" || Self.bare($0) == host }) { return .publicOnly }
+        return nil
+    }
+
+    /// Whether `host` on `port` is listed at all (the address rule aside).
+    public func allows(host: String, port: Int) -> Bool { match(host: host, port: port) != nil }
+
+    /// Why `host` on `port` must not be connected to, or nil when it may: not listed, or listed
+    /// only by name or `*` and not at a public address. `variable` names the list in the reason.
+    public func refusal(
+        host: String, port: Int, variable: String,
+        resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
+    ) async -> String? {
+        switch match(host: host, port: port) {
+        case nil:
+            return "host \(host):\(port) is not allowed (\(variable): \(self))"
+        case .exact:
+            return nil
+        case .publicOnly:
+            return await Self.addressRefusal(host: host, port: port, variable: variable, resolve: resolve)
+        }
+    }
+
+    /// Why `host` is not at a public address (resolving a name first), or nil when it is: the rule
+    /// for hosts allowed by name or `*`. `variable` names where `host:port` could be listed instead.
+    public static func addressRefusal(
+        host: String, port: Int, variable: String? = nil,
+        resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
+    ) async -> String? {
+        let instead = variable.map { "; only \(host):\(port) listed exactly in \($0) may be" } ?? ""
+        if let literal = PublicAddress.address(ip: host) {
+            return literal.isPublic ? nil : "\(host) is a \(literal.kind) address\(instead)"
+        }
+        if PublicAddress.isLocalOnly(name: host) { return "\(host) is a local-only name\(instead)" }
+        let addresses = await resolve(host)
+        guard !addresses.isEmpty else { return "\(host) does not resolve" }
+        let inner = addresses.lazy.compactMap { address in
+            PublicAddress.address(ip: address).flatMap { $0.isPublic ? nil : (address, $0.kind) }
+        }.first
+        if let inner { return "\(host) resolves to \(inner.0), a \(inner.1) address\(instead)" }
+        return nil
+    }
+
+    public var description: String { entries.isEmpty ? "(none)" : entries.joined(separator: ", ") }
+
+    /// `[::1]` → `::1`: URL hosts keep IPv6 brackets, entries may or may not.
+    private static func bare(_ host: String) -> String {
+        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    }
+
+    /// Whether an entry is exactly `host:port` (`[v6]:port` for IPv6).
+    private static func entry(_ entry: String, names host: String, port: Int) -> Bool {
+        entry == "\(host):\(port)" || entry == "[\(host)]:\(port)"
+    }
+}
