@@ -1,5 +1,6 @@
 import RunPod
 import Foundation
+import ServiceCore
 
 /// Turns a fetched image and validated options into the encoded studio shot.
 ///
@@ -58,7 +59,8 @@ public struct SimulatedRenderer: ImageRenderer {
     }
 }
 
-/// The format and size of an encoded image, read from its first bytes (PNG, JPEG, WebP, GIF).
+/// The format and size of an encoded image, read from its first bytes (PNG, JPEG, WebP, GIF) by
+/// ``ImageSniffer``, as the gateway reads uploads; the size is the upright one (EXIF orientation).
 public struct ImageHeader: Sendable, Equatable {
     public var format: String
     public var width: Int
@@ -66,46 +68,13 @@ public struct ImageHeader: Sendable, Equatable {
 
     public init(sniffing bytes: [UInt8]) throws(JobFailure) {
         guard !bytes.isEmpty else { throw JobFailure(.imageRejected, "input.image: the image is empty (0 bytes)") }
-        func be16(_ i: Int) -> Int { i + 1 < bytes.count ? Int(bytes[i]) << 8 | Int(bytes[i + 1]) : 0 }
-        func le16(_ i: Int) -> Int { i + 1 < bytes.count ? Int(bytes[i]) | Int(bytes[i + 1]) << 8 : 0 }
-        func be32(_ i: Int) -> Int { be16(i) << 16 | be16(i + 2) }
-        func le24(_ i: Int) -> Int { i + 2 < bytes.count ? le16(i) | Int(bytes[i + 2]) << 16 : 0 }
-        func ascii(_ i: Int, _ text: String) -> Bool {
-            let expected = Array(text.utf8)
-            return bytes.count >= i + expected.count && Array(bytes[i..<i + expected.count]) == expected
-        }
-
-        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), ascii(12, "IHDR") {
-            self.init(format: "png", width: be32(16), height: be32(20))
-        } else if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
-            // Walk the markers to the first start-of-frame.
-            var i = 2
-            while i + 9 < bytes.count, bytes[i] == 0xFF {
-                let marker = bytes[i + 1]
-                if (0xC0...0xCF).contains(marker), ![0xC4, 0xC8, 0xCC].contains(marker) {
-                    self.init(format: "jpeg", width: be16(i + 7), height: be16(i + 5))
-                    return
-                }
-                i += 2 + be16(i + 2)
-            }
-            throw JobFailure(.imageRejected, "input.image: a JPEG without a frame header (truncated or corrupt, \(bytes.count) bytes)")
-        } else if ascii(0, "RIFF"), ascii(8, "WEBP") {
-            if ascii(12, "VP8X") {
-                self.init(format: "webp", width: le24(24) + 1, height: le24(27) + 1)
-            } else if ascii(12, "VP8L"), bytes.count >= 25 {
-                let bits = Int(bytes[21]) | Int(bytes[22]) << 8 | Int(bytes[23]) << 16 | Int(bytes[24]) << 24
-                self.init(format: "webp", width: (bits & 0x3FFF) + 1, height: (bits >> 14 & 0x3FFF) + 1)
-            } else {
-                self.init(format: "webp", width: le16(26) & 0x3FFF, height: le16(28) & 0x3FFF)
-            }
-        } else if ascii(0, "GIF87a") || ascii(0, "GIF89a") {
-            self.init(format: "gif", width: le16(6), height: le16(8))
-        } else {
+        guard let format = ImageSniffer.format(of: bytes) else {
             throw JobFailure(.imageRejected, "input.image: not a recognised image (\(bytes.count) bytes starting \(Self.preview(bytes)))")
         }
-        guard width > 0, height > 0 else {
-            throw JobFailure(.imageRejected, "input.image: the \(format) header gives an empty size (\(width)x\(height))")
+        guard let image = ImageSniffer.sniff(bytes) else {
+            throw JobFailure(.imageRejected, "input.image: a \(format) whose header is damaged or cut short (\(bytes.count) bytes)")
         }
+        self.init(format: String(image.mimeType.dropFirst("image/".count)), width: image.width, height: image.height)
     }
 
     public init(format: String, width: Int, height: Int) {

@@ -147,7 +147,7 @@ public struct EnvironmentVariables: Sendable {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ConfigurationError(
                 variable: name + "_FILE",
-                reason: "cannot read \(file); set \(name) or create the file (make up does: openssl rand -hex 32)")
+                reason: "cannot read \(file); set \(name) or create the file (make up creates it: scripts/services.sh ensure_secret)")
         }
         let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard value.utf8.count >= minimumLength else {

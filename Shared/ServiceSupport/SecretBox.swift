@@ -21,19 +21,11 @@ public struct SecretBox: Sendable {
     }
 
     public static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> SecretBox {
-        if let encoded = environment["CYCLORAMA_MASTER_KEY"], !encoded.isEmpty {
-            guard let bytes = Data(base64Encoded: encoded.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw ConfigurationError(variable: "CYCLORAMA_MASTER_KEY", reason: "must be base64 of 32 random bytes")
-            }
-            return try SecretBox(key: Array(bytes))
-        }
-        let file = environment["CYCLORAMA_MASTER_KEY_FILE"] ?? ".var/master-key"
-        guard let data = FileManager.default.contents(atPath: file),
-              let bytes = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-        else {
+        // Read as every secret is (`NAME` or `NAME_FILE`); 32 bytes are 44 characters of base64.
+        let encoded = try environment.secret("CYCLORAMA_MASTER_KEY", defaultFile: ".var/master-key", minimumLength: 44)
+        guard let bytes = Data(base64Encoded: encoded) else {
             throw ConfigurationError(
-                variable: "CYCLORAMA_MASTER_KEY_FILE",
-                reason: "cannot read a base64 key from \(file); set CYCLORAMA_MASTER_KEY or create the file (make up does: head -c 32 /dev/urandom | base64)")
+                variable: "CYCLORAMA_MASTER_KEY", reason: "must be base64 of 32 random bytes (make up does: head -c 32 /dev/urandom | base64)")
         }
         return try SecretBox(key: Array(bytes))
     }

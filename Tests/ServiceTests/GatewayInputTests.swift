@@ -109,3 +109,26 @@ struct MediaURLSignerTests {
         #expect(fromFile.isValid(mediaId: id, expires: expires, signature: signature), "the same secret signs the same")
     }
 }
+
+/// The master key is read as every secret is: `CYCLORAMA_MASTER_KEY` or its `_FILE`, base64 of 32 bytes.
+@Suite("Master key")
+struct MasterKeyTests {
+    @Test func theKeyComesFromTheEnvironmentOrAFileAndMustBe32Bytes() throws {
+        let key = Data((0..<32).map { UInt8($0 * 7 & 0xFF) }).base64EncodedString()
+        let fromValue = try SecretBox.fromEnvironment(EnvironmentVariables(["CYCLORAMA_MASTER_KEY": key]))
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("master-\(UUID().uuidString)")
+        try "\(key)\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let fromFile = try SecretBox.fromEnvironment(EnvironmentVariables(["CYCLORAMA_MASTER_KEY_FILE": file.path]))
+        let sealed = try fromValue.seal("rpa_secret", for: "runpodApiKey")
+        #expect(try fromFile.open(sealed, for: "runpodApiKey") == "rpa_secret", "the same key either way")
+
+        let short = Data(repeating: 1, count: 16).base64EncodedString()
+        for bad in [short, String(repeating: "!", count: 44), Data(repeating: 1, count: 40).base64EncodedString()] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { _ = try SecretBox.fromEnvironment(EnvironmentVariables(["CYCLORAMA_MASTER_KEY": bad])) }
+        }
+        #expect(throws: ConfigurationError.self) {
+            _ = try SecretBox.fromEnvironment(EnvironmentVariables(["CYCLORAMA_MASTER_KEY_FILE": "/nonexistent/master-key"]))
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import ServiceCore
 import ServiceSupport
 import Testing
 import TestSupport

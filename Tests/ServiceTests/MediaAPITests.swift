@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import ServiceCore
 import ServiceSupport
 import Testing
 import TestSupport

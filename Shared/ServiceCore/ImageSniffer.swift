@@ -36,6 +36,15 @@ public enum ImageSniffer {
     /// upload can be refused before anything downstream decodes it.
     public static func inspect(_ bytes: [UInt8]) -> ImageInspection {
         guard let format = format(of: bytes) else { return .notAnImage }
+        if format == "JPEG" {
+            // One walk of the segments finds the frame, the orientation and the end after the scan.
+            let walked = jpeg(bytes, toTheEnd: true)
+            guard let image = walked.image else { return .damaged(format: format, reason: "its JPEG header is damaged or cut short") }
+            guard walked.ends else {
+                return .damaged(format: format, reason: "the file ends before the image does (no end-of-image marker after the scan; \(bytes.count) bytes)")
+            }
+            return .image(image)
+        }
         guard let image = sniff(bytes) else {
             return .damaged(format: format, reason: "its \(format) header is damaged or cut short")
         }
@@ -45,8 +54,8 @@ public enum ImageSniffer {
         return .image(image)
     }
 
-    /// PNG, JPEG, WebP or GIF judged from the signature alone; nil for anything else.
-    static func format(of bytes: [UInt8]) -> String? {
+    /// "PNG", "JPEG", "WebP" or "GIF", judged from the signature alone; nil for anything else.
+    public static func format(of bytes: [UInt8]) -> String? {
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "PNG" }
         if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return "JPEG" }
         if bytes.count >= 12, bytes.starts(with: Array("RIFF".utf8)), Array(bytes[8..<12]) == Array("WEBP".utf8) { return "WebP" }
@@ -62,8 +71,6 @@ public enum ImageSniffer {
             let iend: [UInt8] = [0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]
             let tail = b.suffix(1024)
             return tail.indices.contains { tail[$0...].starts(with: iend) } ? nil : "no IEND chunk"
-        case "JPEG":
-            return jpegHasEnd(b) ? nil : "no end-of-image marker after the scan"
         case "WebP":
             let declared = Int(b[4]) | Int(b[5]) << 8 | Int(b[6]) << 16 | Int(b[7]) << 24
             return declared + 8 <= b.count ? nil : "the RIFF header declares \(declared + 8) bytes"
@@ -74,37 +81,10 @@ public enum ImageSniffer {
         }
     }
 
-    /// Whether an end-of-image marker (FF D9) follows the first start-of-scan. Inside entropy-coded
-    /// data an FF byte is always followed by 00 (stuffing) or a restart marker, so the first FF D9
-    /// after the scan header is the real end; an EXIF thumbnail's own markers sit inside APP1 and are
-    /// stepped over with it.
-    private static func jpegHasEnd(_ b: [UInt8]) -> Bool {
-        var offset = 2
-        while offset + 3 < b.count {
-            guard b[offset] == 0xFF else { return false }
-            let marker = b[offset + 1]
-            if marker == 0xFF { offset += 1; continue }
-            if marker == 0xD8 || marker == 0x01 || (0xD0...0xD7).contains(marker) { offset += 2; continue }
-            if marker == 0xD9 { return false }
-            let length = be16(b, offset + 2)
-            guard length >= 2 else { return false }
-            if marker == 0xDA {
-                var i = offset + 2 + length
-                while i + 1 < b.count {
-                    if b[i] == 0xFF, b[i + 1] == 0xD9 { return true }
-                    i += 1
-                }
-                return false
-            }
-            offset += 2 + length
-        }
-        return false
-    }
-
     /// Nil when the bytes are not one of the supported image types or the header is damaged.
     public static func sniff(_ bytes: [UInt8]) -> SniffedImage? {
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return png(bytes) }
-        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return jpeg(bytes) }
+        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return jpeg(bytes, toTheEnd: false).image }
         if bytes.count >= 12, bytes.starts(with: Array("RIFF".utf8)), Array(bytes[8..<12]) == Array("WEBP".utf8) {
             return webp(bytes)
         }
@@ -122,30 +102,49 @@ public enum ImageSniffer {
         return valid(SniffedImage(mimeType: "image/png", fileExtension: "png", width: be32(b, 16), height: be32(b, 20)))
     }
 
-    private static func jpeg(_ b: [UInt8]) -> SniffedImage? {
+    /// Walks a JPEG's segments: the first start-of-frame gives the size (turned by an EXIF
+    /// orientation that comes before it). With `toTheEnd`, the walk goes on to the start-of-scan and
+    /// says whether an end-of-image marker (FF D9) follows it: inside entropy-coded data an FF byte
+    /// is always followed by 00 (stuffing) or a restart marker, so the first FF D9 after the scan
+    /// header is the real end; an EXIF thumbnail's own markers sit inside APP1 and are stepped over
+    /// with it.
+    private static func jpeg(_ b: [UInt8], toTheEnd: Bool) -> (image: SniffedImage?, ends: Bool) {
         var offset = 2
         var orientation = 1
-        while offset + 9 < b.count {
-            guard b[offset] == 0xFF else { return nil }
+        var image: SniffedImage?
+        while offset + 3 < b.count {
+            guard b[offset] == 0xFF else { return (image, false) }
             let marker = b[offset + 1]
             if marker == 0xFF { offset += 1; continue }  // fill byte
             if marker == 0xD8 || marker == 0x01 || (0xD0...0xD7).contains(marker) { offset += 2; continue }
+            if marker == 0xD9 { return (image, false) }  // the end before any scan
             let length = be16(b, offset + 2)
-            guard length >= 2 else { return nil }
-            // Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) are not frames.
-            if marker == 0xE1, orientation == 1, let found = exifOrientation(b, segment: offset + 4, end: min(b.count, offset + 2 + length)) {
+            guard length >= 2 else { return (image, false) }
+            if marker == 0xE1, orientation == 1, image == nil,
+               let found = exifOrientation(b, segment: offset + 4, end: min(b.count, offset + 2 + length)) {
                 orientation = found
             }
-            if (0xC0...0xCF).contains(marker), ![0xC4, 0xC8, 0xCC].contains(marker) {
+            // Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) are not frames.
+            if image == nil, (0xC0...0xCF).contains(marker), ![0xC4, 0xC8, 0xCC].contains(marker) {
+                guard offset + 9 < b.count else { return (nil, false) }
                 let width = be16(b, offset + 7), height = be16(b, offset + 5)
                 // 5...8 turn the picture a quarter: what is seen is height wide.
                 let turned = (5...8).contains(orientation)
-                return valid(SniffedImage(
+                image = valid(SniffedImage(
                     mimeType: "image/jpeg", fileExtension: "jpg", width: turned ? height : width, height: turned ? width : height))
+                guard image != nil, toTheEnd else { return (image, false) }
+            }
+            if marker == 0xDA {
+                var i = offset + 2 + length
+                while i + 1 < b.count {
+                    if b[i] == 0xFF, b[i + 1] == 0xD9 { return (image, true) }
+                    i += 1
+                }
+                return (image, false)
             }
             offset += 2 + length
         }
-        return nil
+        return (image, false)
     }
 
     /// The EXIF orientation (1...8) in an APP1 segment whose payload starts at `segment`, nil when it
