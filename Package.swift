@@ -122,7 +122,8 @@ let package = Package(
             path: "Shared/Database", swiftSettings: swiftSettings),
         /// What every executable needs, without a client of any server: configuration, logging and
         /// metrics bootstrap, lifecycle, `/healthz` and `/metrics`, the JSON error shape, backoff,
-        /// timeouts, digests. The local engine needs nothing more.
+        /// timeouts, digests, image headers (`ImageSniffer`) and outbound address rules
+        /// (`HostAllowList`). The local engine needs nothing more.
         .target(
             name: "ServiceCore",
             dependencies: [
