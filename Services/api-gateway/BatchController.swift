@@ -41,6 +41,10 @@ struct BatchController: Sendable {
         guard case .array(let rawIds)? = object["mediaIds"], !rawIds.isEmpty else {
             throw APIError.badRequest("mediaIds must be a non-empty array of media ids", code: "invalid_field")
         }
+        // As the OpenAPI document says (maxItems), before duplicates are removed.
+        guard rawIds.count <= Self.maxItems else {
+            throw APIError.badRequest("mediaIds holds \(rawIds.count) ids; at most \(Self.maxItems) per batch", code: "invalid_field")
+        }
         var ids: [UUID] = []
         var seen = Set<UUID>()
         for (index, raw) in rawIds.enumerated() {

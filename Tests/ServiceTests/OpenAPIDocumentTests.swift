@@ -1,0 +1,116 @@
+import Foundation
+@testable import ApiGateway
+import Testing
+
+/// The OpenAPI document states what the server enforces, so a generated client or a fuzzer that
+/// takes it literally is not surprised (issue 19): checked against the code's own constants and
+/// functions, so neither can change without the other.
+@Suite("OpenAPI document")
+struct OpenAPIDocumentTests {
+    typealias Object = [String: Any]
+
+    static func document() throws -> Object {
+        let bytes = try #require(OpenAPIRoute.bytes)
+        return try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? Object)
+    }
+
+    /// Every operation: (path, method, operation).
+    static func operations(_ document: Object) -> [(String, String, Object)] {
+        let paths = document["paths"] as? [String: Object] ?? [:]
+        return paths.sorted { $0.key < $1.key }.flatMap { path, item in
+            item.compactMap { method, value in
+                ["get", "post", "put", "delete", "patch"].contains(method) ? (path, method, value as? Object ?? [:]) : nil
+            }
+        }
+    }
+
+    /// Resolves a local `$ref` (`#/components/...`).
+    static func resolve(_ value: Any?, in document: Object) -> Object? {
+        guard let object = value as? Object else { return nil }
+        guard let ref = object["$ref"] as? String else { return object }
+        var node: Any? = document
+        for part in ref.dropFirst(2).split(separator: "/") { node = (node as? Object)?[String(part)] }
+        return node as? Object
+    }
+
+    @Test func everyOperationDeclaresTheAnswersEveryRouteCanGive() throws {
+        let document = try Self.document()
+        for (path, method, operation) in Self.operations(document) {
+            let responses = operation["responses"] as? Object ?? [:]
+            let name = "\(method.uppercased()) \(path)"
+            if operation["requestBody"] != nil {
+                #expect(responses["413"] != nil, "\(name) reads a body, which past its limit is 413")
+            }
+            guard path.hasPrefix("/api/"), path != "/api/openapi.json" else { continue }
+            #expect(responses["429"] != nil, "\(name): rate-limited")
+            #expect(responses["503"] != nil, "\(name): answers 503 while the database is away")
+            guard method == "post", !path.hasPrefix("/api/ai-image/webhook") else { continue }
+            // IdempotencyMiddleware runs on every POST under /api.
+            let parameters = (operation["parameters"] as? [Any] ?? []).compactMap { Self.resolve($0, in: document) }
+            #expect(parameters.contains { $0["name"] as? String == "Idempotency-Key" }, "\(name) takes Idempotency-Key")
+            #expect(responses["409"] != nil, "\(name): a reused or running Idempotency-Key is 409")
+            for (code, response) in responses where code.hasPrefix("2") {
+                let headers = Self.resolve(response, in: document)?["headers"] as? Object ?? [:]
+                #expect(headers["Idempotent-Replayed"] != nil, "\(name) \(code) may be a replay")
+            }
+        }
+    }
+
+    @Test func theCollectionPatternIsTheOneTheServerApplies() throws {
+        let document = try Self.document()
+        let upload = try #require((document["paths"] as? [String: Object])?["/api/media"]?["post"] as? Object)
+        let parameter = try #require((upload["parameters"] as? [Object])?.first { $0["name"] as? String == "collection" })
+        let schema = try #require(parameter["schema"] as? Object)
+        let pattern = try #require(schema["pattern"] as? String)
+        let multipart = (((upload["requestBody"] as? Object)?["content"] as? Object)?["multipart/form-data"] as? Object)?["schema"] as? Object
+        #expect(((multipart?["properties"] as? Object)?["collection"] as? Object)?["pattern"] as? String == pattern)
+        let regex = try NSRegularExpression(pattern: pattern)
+        for sample in ["PRODUCTS", "banners", "A_1", String(repeating: "x", count: 32), String(repeating: "x", count: 33),
+                       "with space", "dash-ed", "ümlaut", "a.b", "", "__", "0"] {
+            let documented = regex.firstMatch(in: sample, range: NSRange(sample.startIndex..., in: sample)) != nil
+            let served = (try? MediaController.collection(sample)) != nil
+            // An empty value means the default collection to the server; the document asks for 1-32.
+            guard !sample.isEmpty else { continue }
+            #expect(documented == served, "\"\(sample)\": document \(documented), server \(served)")
+        }
+    }
+
+    @Test func aBatchHoldsAtMostWhatTheServerTakes() throws {
+        let document = try Self.document()
+        let batch = try #require(Self.resolve(["$ref": "#/components/schemas/BatchRequest"], in: document))
+        let ids = try #require((batch["properties"] as? Object)?["mediaIds"] as? Object)
+        #expect(ids["maxItems"] as? Int == BatchController.maxItems)
+        #expect(ids["minItems"] as? Int == 1)
+    }
+
+    /// Each id an operation creates links to the operations that take it, by names they declare.
+    @Test func linksLeadFromWhatCreatesAnIdToWhatTakesIt() throws {
+        let document = try Self.document()
+        let byId = Dictionary(uniqueKeysWithValues: Self.operations(document).compactMap { path, _, operation in
+            (operation["operationId"] as? String).map { ($0, (path, operation)) }
+        })
+        var seen = 0
+        for (path, method, operation) in Self.operations(document) {
+            for (code, response) in operation["responses"] as? Object ?? [:] {
+                for (name, value) in (Self.resolve(response, in: document)?["links"] as? Object) ?? [:] {
+                    seen += 1
+                    let link = try #require(value as? Object)
+                    let target = try #require(byId[link["operationId"] as? String ?? ""], "\(method) \(path) \(code) \(name)")
+                    let pathLevel = ((document["paths"] as? [String: Object])?[target.0]?["parameters"] as? [Any]) ?? []
+                    let declared = Set((((target.1["parameters"] as? [Any]) ?? []) + pathLevel).compactMap {
+                        Self.resolve($0, in: document)?["name"] as? String
+                    })
+                    for parameter in (link["parameters"] as? Object ?? [:]).keys {
+                        #expect(declared.contains(parameter), "\(name): \(target.0) has no parameter \(parameter)")
+                    }
+                }
+            }
+        }
+        for creator in ["uploadMedia", "generate", "createBatch", "createVariations"] {
+            let operation = try #require(byId[creator]?.1)
+            let links = (operation["responses"] as? Object ?? [:]).values.compactMap { ($0 as? Object)?["links"] as? Object }
+            #expect(!links.isEmpty, "\(creator) links to what takes its id")
+        }
+        #expect(seen >= 10)
+    }
+}
