@@ -1,5 +1,6 @@
 import Foundation
 @testable import ApiGateway
+import Shared
 import Testing
 
 /// The OpenAPI document states what the server enforces, so a generated client or a fuzzer that
@@ -112,5 +113,50 @@ struct OpenAPIDocumentTests {
             #expect(!links.isEmpty, "\(creator) links to what takes its id")
         }
         #expect(seen >= 10)
+    }
+
+    /// `PUT /api/ai-image/settings` names every setting and its rule, as the settings-service
+    /// checks it, and no other key.
+    @Test func theSettingsBodyIsTheCatalog() throws {
+        let document = try Self.document()
+        let put = try #require((document["paths"] as? [String: Object])?["/api/ai-image/settings"]?["put"] as? Object)
+        let schema = try #require(((((put["requestBody"] as? Object)?["content"] as? Object)?["application/json"] as? Object)?["schema"]) as? Object)
+        #expect(schema["additionalProperties"] as? Bool == false)
+        let properties = try #require(schema["properties"] as? [String: Object])
+        #expect(Set(properties.keys) == Set(SettingsCatalog.rules.keys))
+        func forms(_ property: Object) -> [Object] { (property["oneOf"] as? [Object]) ?? [property] }
+        func form(_ property: Object, _ type: String) -> Object? { forms(property).first { $0["type"] as? String == type } }
+        for (key, rule) in SettingsCatalog.rules {
+            let property = try #require(properties[key], "\(key)")
+            switch rule {
+            case .boolean:
+                #expect(form(property, "boolean") != nil && form(property, "string")?["enum"] as? [String] == ["true", "false"], "\(key)")
+            case .oneOf(let choices):
+                #expect(form(property, "string")?["enum"] as? [String] == choices, "\(key)")
+            case .integer(let range):
+                let number = form(property, "integer")
+                #expect(number?["minimum"] as? Int == range.lowerBound && number?["maximum"] as? Int == range.upperBound, "\(key)")
+                #expect(form(property, "string")?["enum"] as? [String] == range.map(String.init), "\(key)")
+            case .integerIn(let choices):
+                #expect(form(property, "integer")?["enum"] as? [Int] == choices, "\(key)")
+                #expect(form(property, "string")?["enum"] as? [String] == choices.map(String.init), "\(key)")
+            case .decimal(let range):
+                let number = form(property, "number")
+                #expect(number?["minimum"] as? Double == range.lowerBound && number?["maximum"] as? Double == range.upperBound, "\(key)")
+            case .hexColor, .optionalURL, .secret:
+                let text = try #require(form(property, "string"), "\(key)")
+                let regex = try NSRegularExpression(pattern: try #require(text["pattern"] as? String))
+                let samples: [String] = switch rule {
+                case .hexColor: ["#FFFFFF", "#a1b2c3", "#FFF", "white", "#GGGGGG", "transparent"]
+                case .optionalURL: ["", "https://shop.example.com/hook", "http://x.example", "ftp://x", "not a url"]
+                default: ["rpa_ABC123", "", "with space", "tab\there", "ü"]
+                }
+                for sample in samples {
+                    let documented = regex.firstMatch(in: sample, range: NSRange(sample.startIndex..., in: sample)) != nil
+                    let served = (try? SettingsCatalog.normalize(key, sample).get()) != nil
+                    #expect(documented == served, "\(key) \"\(sample)\": document \(documented), server \(served)")
+                }
+            }
+        }
     }
 }
