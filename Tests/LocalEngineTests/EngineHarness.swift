@@ -42,6 +42,8 @@ final class EngineHarness: Sendable {
     struct Reply: Sendable {
         var status: Int
         var body: [UInt8]
+        /// The response's headers, by lower-cased name (the first value of each).
+        var headers: [String: String] = [:]
         var text: String { String(decoding: body, as: UTF8.self) }
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
         func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
@@ -64,7 +66,9 @@ final class EngineHarness: Sendable {
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 64 << 20)
-        return Reply(status: Int(response.status.code), body: Array(bytes.readableBytesView))
+        var headers: [String: String] = [:]
+        for header in response.headers where headers[header.name.lowercased()] == nil { headers[header.name.lowercased()] = header.value }
+        return Reply(status: Int(response.status.code), body: Array(bytes.readableBytesView), headers: headers)
     }
 
     /// `POST /run` (or `/runsync…` via `path`) with `{"input": input, ...}`.

@@ -212,6 +212,7 @@ struct JobLifecycleTests {
         let rejected = try await engine.submit(input)
         #expect(rejected.status == 429, "\(rejected.text)")
         #expect(rejected.text.contains("queue is full"))
+        #expect(rejected.headers["retry-after"].flatMap(Int.init).map { $0 >= 1 } == true, "429 says when to retry: \(rejected.headers)")
         #expect(try await engine.submit(input, path: "/runsync").status == 429)
         // Cancelling a queued job makes room again.
         _ = try await engine.call(.POST, "/cancel/\(last)")

@@ -44,6 +44,13 @@ struct MediaAPITests {
         let file = try await gateway.call(.GET, "/api/media/\(id)/file")
         #expect(file.status == 200 && file.body == jpeg)
         #expect(file.header("content-type") == "image/jpeg")
+        // A cache revalidates by ETag (the file's SHA-256): 304 without a body while it is current.
+        let etag = try #require(file.header("etag"))
+        #expect(etag == "\"\(media["sha256"] as? String ?? "-")\"", "\(etag)")
+        let unchanged = try await gateway.call(.GET, "/api/media/\(id)/file", headers: [("If-None-Match", etag)])
+        #expect(unchanged.status == 304 && unchanged.body.isEmpty && unchanged.header("etag") == etag)
+        let stale = try await gateway.call(.GET, "/api/media/\(id)/file", headers: [("If-None-Match", "\"0000\"")])
+        #expect(stale.status == 200 && stale.body == jpeg)
 
         // Versions: one upload. Reverting to it adds a version (history only grows) and keeps the file.
         let versions = try await gateway.call(.GET, "/api/media/\(id)/versions").json()
