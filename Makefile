@@ -10,7 +10,7 @@ SWIFT ?= swift
 SWIFT_TEST_FLAGS ?=
 SCRIPTS := scripts
 
-.PHONY: help deps build up down status logs test test-quick test-unit test-restart test-faults chaos fuzz runpod-stand-in servers servers-stop \
+.PHONY: help deps build up down status logs test test-quick test-unit test-restart test-faults chaos fuzz runpod-stand-in python-tools servers servers-stop \
         servers-status bench-broker bench-engine bench-pipeline bench-batch clean distclean
 
 help: ## list the targets
@@ -40,13 +40,16 @@ logs: ## follow the service logs (tail -F .var/log/*.log)
 # Suites whose name ends in RestartTests restart RabbitMQ or Redis, so they run alone, serially,
 # after everything else; then the fault suite (its own private servers, docs/reliability.md).
 # Every run must pass.
-test: deps servers ## the whole suite against the real servers (starts them when needed), then the fault suite
+python-tools: ## the Python clients the tests drive Cyclorama with (RunPod's SDK) in .var/venv (scripts/python-tools.sh)
+	@bash $(SCRIPTS)/python-tools.sh
+
+test: deps servers python-tools ## the whole suite against the real servers (starts them when needed), then the fault suite
 	$(SWIFT) build --build-tests
 	@$(MAKE) --no-print-directory test-unit test-restart test-faults
 
 # The inner loop: the suites that need no server and start no process. SampleQualityTests (the
 # engine's quality over 36 scenes, about a minute) is left out on purpose.
-QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|InputParsingTests|MediaURLSignerTests|PromptBuilderTests|RateLimiterTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|StripedFilterTests|UpscaleTests|ValidationTests|WebhookTokenTests
+QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|InputParsingTests|MasterKeyTests|MediaURLSignerTests|OpenAPIDocumentTests|OutboundAddressTests|PromptBuilderTests|RateLimiterTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|StripedFilterTests|UpscaleTests|ValidationTests|WebhookTokenTests
 
 test-quick: ## the suites that need no server and start no process (seconds, for the inner loop)
 	$(SWIFT) build --build-tests

@@ -27,6 +27,7 @@ BUILD_PACKAGES=(
     libopencv-dev     # the local engine's segmentation model (OpenCV dnn)
     libopenblas-dev   # the model's convolutions (Shared/CImagingBridge/convolution.cpp)
     python3-pip unzip # scripts/fetch-model.sh: the segmentation model comes in a PyPI wheel
+    python3-venv      # scripts/python-tools.sh: the tests' Python clients (RunPod's SDK) in .var/venv
     chromium chromium-driver   # the admin UI's browser tests (WebDriver); not needed to run Cyclorama
 )
 
