@@ -91,10 +91,11 @@ runpod-stand-in: deps ## a RunPod stand-in on 127.0.0.1:$(RUNPOD_STAND_IN_PORT) 
 
 # FUZZ_INPUTS mutated bodies for the gateway's routes, a tenth as many messages for the queues.
 FUZZ_INPUTS ?= 100000
+FUZZ_MESSAGES ?=
 FUZZ_SEED ?=
 fuzz: deps servers ## FUZZ_INPUTS (100000) hostile HTTP bodies and queue messages against a whole system; prints what they got (docs/security.md)
 	$(SWIFT) build --product fuzz
-	FUZZ_INPUTS=$(FUZZ_INPUTS) $(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) .build/debug/fuzz
+	FUZZ_INPUTS=$(FUZZ_INPUTS) $(if $(FUZZ_MESSAGES),FUZZ_MESSAGES=$(FUZZ_MESSAGES)) $(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) .build/debug/fuzz
 
 servers: ## start RabbitMQ, Redis, PostgreSQL (idempotent; waits until ready)
 	@bash $(SCRIPTS)/servers.sh start
