@@ -77,12 +77,60 @@ func buildPromptService(
         },
         broker: host.broker, ending: ending, logger: host.logger)
     host.addWorker(settings)
+    let giveUp = ending.giveUp(RequestGeneration.self)
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: Routing.Queue.generationRequests, prefetch: 16, logger: host.logger,
-            decode: decodeDelivery(RequestGeneration.self), giveUp: ending.giveUp(RequestGeneration.self),
-            handle: { request, _ in try await handler.handle(request) }))
+            decode: GenerationRequestDelivery.decode,
+            giveUp: { received, reason in
+                // A refused request was never a job: there is nothing to end.
+                if case .request(let request) = received { try await giveUp(request, reason) }
+            },
+            handle: { received, _ in
+                switch received {
+                case .request(let request): return try await handler.handle(request)
+                case .refused(let refusal, let replyTo, let error): return await handler.refuse(refusal, to: replyTo, error)
+                }
+            }))
     return host
+}
+
+/// What the generation-requests queue delivers: a valid request, or one that failed validation
+/// but says where to answer (its `replyTo`, and the ids an answer needs, read). A refused request
+/// never becomes a job (no ledger row, nothing on `cyclorama.events`); its refusal goes to the
+/// requester's `replyTo` as GenerationFailed `invalid_request`, and the message to the dead-letter
+/// queue with the reason. What cannot be answered is only dead-lettered.
+enum GenerationRequestDelivery: Sendable {
+    case request(RequestGeneration)
+    /// The refusal to send, where to, and why.
+    case refused(GenerationFailed, ReplyAddress, MessageDecodingError)
+
+    @Sendable static func decode(_ delivery: Delivery) throws -> GenerationRequestDelivery {
+        do throws(MessageDecodingError) {
+            return .request(try MessageDecoder.decode(RequestGeneration.self, from: delivery.body))
+        } catch {
+            guard let answerable = try? JSONDecoder().decode(Answerable.self, from: Data(delivery.body)),
+                  answerable.type == RequestGeneration.messageType.rawValue,
+                  (try? answerable.replyTo.validate(at: "replyTo")) != nil
+            else { throw InvalidMessage(reason: error.description) }
+            let correlation = answerable.correlationId.flatMap { (1...200).contains($0.count) ? $0 : nil }
+            let refusal = GenerationFailed(
+                correlationId: correlation, jobId: answerable.jobId, mediaId: answerable.mediaId,
+                reason: "the request was refused and never became a job: \(error.description)", code: .invalidRequest,
+                retryable: false)
+            guard (try? refusal.validate()) != nil else { throw InvalidMessage(reason: error.description) }
+            return .refused(refusal, answerable.replyTo, error)
+        }
+    }
+
+    /// What an answer needs of a request, read leniently: whatever else is wrong with it.
+    private struct Answerable: Decodable {
+        var type: String
+        var correlationId: String?
+        var jobId: UUID
+        var mediaId: UUID
+        var replyTo: ReplyAddress
+    }
 }
 
 /// RequestGeneration → DispatchGeneration with the prompt and the backend's input.
@@ -117,6 +165,19 @@ struct GenerationRequestHandler: Sendable {
             for: request, settings: current, prompts: prompts, filePath: file.path, imageSize: (file.width, file.height))
         try await broker.publish(dispatch)
         return .done
+    }
+
+    /// Answers a request that failed validation at its `replyTo` (best effort: the requester's
+    /// address may not route), then dead-letters it with the reason.
+    func refuse(_ refusal: GenerationFailed, to replyTo: ReplyAddress, _ error: MessageDecodingError) async -> HandlingOutcome {
+        do {
+            try await broker.publish(refusal, to: replyTo)
+        } catch {
+            logger.warning("could not send a refusal to replyTo", metadata: [
+                "exchange": "\(replyTo.exchange)", "routingKey": "\(replyTo.routingKey)", "error": "\(error)",
+            ])
+        }
+        return .deadLetter(reason: error.description)
     }
 
     private func fail(_ request: RequestGeneration, _ reason: String) async throws -> HandlingOutcome {

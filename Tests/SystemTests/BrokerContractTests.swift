@@ -104,5 +104,35 @@ extension SystemSuites {
                 await probe.close()
             }
         }
+
+        /// A request that fails validation but says where to answer is answered there: GenerationFailed
+        /// `invalid_request` with the reason, at once. It never becomes a job, and it is dead-lettered.
+        @Test func anInvalidRequestWithReplyToIsAnsweredThereWithTheReason() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine"]) { system in
+                let replies = BrokerProbe.replyQueue()
+                let probe = try await BrokerProbe(queues: [replies], url: system.amqpURL)
+                let jobId = UUID().uuidString.lowercased(), mediaId = UUID().uuidString.lowercased(), marker = UUID().uuidString.lowercased()
+                let body = """
+                    {"type":"cyclorama.generation.request","schemaVersion":1,"messageId":"\(marker)","correlationId":"c-\(marker)",
+                     "occurredAt":"2026-11-29T10:15:30.123Z","jobId":"\(jobId)","mediaId":"\(mediaId)",
+                     "kind":"single","options":{"shadowStyle":"spooky"},"replyTo":{"exchange":"","routingKey":"\(replies.name)"}}
+                    """
+                try await probe.publish(Array(body.utf8), exchange: Routing.Exchange.commands, routingKey: Routing.Key.generationRequest)
+                let answer = try #require(
+                    try await probe.first(on: replies.name, timeout: .seconds(30)), "no refusal at replyTo\n\(system.logs())")
+                guard case .generationFailed(let failed) = try MessageDecoder.decode(answer.body) else {
+                    Issue.record("expected GenerationFailed: \(String(decoding: answer.body, as: UTF8.self))")
+                    await probe.close()
+                    return
+                }
+                #expect(failed.jobId.uuidString.lowercased() == jobId && failed.mediaId.uuidString.lowercased() == mediaId)
+                #expect(failed.correlationId == "c-\(marker)" && failed.code == .invalidRequest && !failed.retryable)
+                #expect(failed.reason.contains("shadowStyle"), "\(failed.reason)")
+                let dead = try #require(try await probe.deadLettered(from: Routing.Queue.generationRequests, containing: marker, timeout: .seconds(30)))
+                #expect(dead.headers[Routing.Header.reason]?.contains("shadowStyle") == true)
+                #expect(try await system.call(.GET, "/api/ai-image/status/\(jobId)").status == 404, "never a job")
+                await probe.close()
+            }
+        }
     }
 }
