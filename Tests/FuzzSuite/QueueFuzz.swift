@@ -1,6 +1,7 @@
 import Foundation
 import Messaging
 import Shared
+import Synchronization
 import TestSupport
 
 /// Publishes mutated messages (bodies and AMQP properties) to every consumer-owned queue, beside the
@@ -75,9 +76,15 @@ public struct QueueFuzz: Sendable {
         let wanted = expected
         for queue in queues.sorted() {
             let ids = Set(wanted.filter { $0.value.contains(queue) }.keys)
+            // Each id once: a dead letter may be there twice (a publish re-sent after its channel
+            // closed is at-least-once), and a copy must not stand in for another id.
+            let counted = Mutex(Set<String>())
             let dead = try await probe.collect(
                 ids.count, on: QueueDeclaration(name: queue).deadLetterQueueName, timeout: .seconds(60)
-            ) { ids.contains($0.messageID ?? "") }
+            ) { letter in
+                let id = letter.messageID ?? ""
+                return ids.contains(id) && counted.withLock { $0.insert(id).inserted }
+            }
             var seen = Set<String>()
             for letter in dead {
                 let id = letter.messageID ?? ""

@@ -60,19 +60,24 @@ public final class BrokerProbe: Sendable {
         _ count: Int, on queue: String, timeout: Duration = .seconds(20),
         where matches: @escaping @Sendable (Delivery) -> Bool = { _ in true }
     ) async throws -> [Delivery] {
-        let deliveries = connection.consume(queue: queue, prefetch: 32)
+        // Others are held, not put back at once: a requeued message comes straight back to this
+        // consumer, which would then spin on the same few instead of reaching the ones it waits for.
+        // So the window is wide, and what was held goes back once, at the end.
+        let deliveries = connection.consume(queue: queue, prefetch: UInt16(min(60_000, max(64, count * 2 + 512))))
         let found = Collected()
+        let held = Collected()
         _ = await withTimeout(timeout) {
             for try await delivery in deliveries {
                 if matches(delivery) {
                     try await delivery.ack()
                     if found.append(delivery) >= count { return true }
                 } else {
-                    try await delivery.nack(requeue: true)
+                    _ = held.append(delivery)
                 }
             }
             return false
         }
+        for delivery in held.all { try? await delivery.nack(requeue: true) }
         deliveries.stop()
         return found.all
     }
