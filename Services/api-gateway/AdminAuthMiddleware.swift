@@ -19,13 +19,18 @@ struct AdminAuthMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let client = context.clientKey
         if let wait = failures.wait(client) {
-            throw APIError.tooManyRequests(
+            var error = APIError.tooManyRequests(
                 "too many requests with a missing or wrong API token from \(context.clientAddress); try again later",
                 code: "too_many_auth_failures", retryAfter: wait)
+            error.headers = failures.headers(client)
+            throw error
         }
+        // A 401 says how many more the address may have before the 429s (`RateLimit-*`).
         func refuse(_ message: String) -> APIError {
             _ = failures.take(client)
-            return APIError.unauthorized(message)
+            var error = APIError.unauthorized(message)
+            error.headers = failures.headers(client)
+            return error
         }
         guard let header = request.headers[.authorization] else {
             throw refuse("missing Authorization header; send `Authorization: Bearer <admin token>`")

@@ -29,10 +29,25 @@ struct WebhookController: Sendable {
         router.post("\(WebhookToken.path)/:jobId/:token", use: receive)
     }
 
+    /// Every answer of the route carries its limit (`RateLimit-*`, per client address).
     @Sendable func receive(_ request: Request, context: ServiceRequestContext) async throws -> Response {
-        if let wait = limiter.take(context.clientKey) {
-            throw APIError.tooManyRequests("too many webhook calls from \(context.clientAddress); try again later", retryAfter: wait)
+        let client = context.clientKey
+        if let wait = limiter.take(client) {
+            var error = APIError.tooManyRequests("too many webhook calls from \(context.clientAddress); try again later", retryAfter: wait)
+            error.headers = limiter.headers(client)
+            throw error
         }
+        do {
+            var response = try await accept(request, context: context)
+            response.headers.append(contentsOf: limiter.headers(client))
+            return response
+        } catch var error as APIError {
+            error.headers.append(contentsOf: limiter.headers(client))
+            throw error
+        }
+    }
+
+    private func accept(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let rawJobId = context.parameters.get("jobId") ?? ""
         let token = context.parameters.get("token") ?? ""
         // One answer for an unknown job and a wrong token: a caller learns nothing either way.

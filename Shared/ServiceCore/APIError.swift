@@ -13,6 +13,8 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     public var message: String
     /// `Retry-After` seconds when the one for the status (``retryAfter``) is not right.
     public var retryAfterSeconds: Int?
+    /// More headers for the answer (e.g. a limit's `RateLimit-*`).
+    public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, code: String, message: String, retryAfterSeconds: Int? = nil) {
         self.status = status
@@ -63,6 +65,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
         let data = try encoder.encode(Body(error: .init(code: code, message: message)))
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         if let seconds = retryAfter { headers[.retryAfter] = String(seconds) }
+        headers.append(contentsOf: self.headers)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

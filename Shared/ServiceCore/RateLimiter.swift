@@ -1,3 +1,4 @@
+import HTTPTypes
 import Synchronization
 
 /// Token buckets, one per client: a client may make `burst` calls at once, then `perSecond` a
@@ -48,6 +49,19 @@ public final class RateLimiter: Sendable {
             let bucket = refilled(buckets[client], now: now)
             return bucket.tokens >= 1 ? nil : wait(for: bucket)
         }
+    }
+
+    /// The `RateLimit-*` headers for `client` (the IETF draft's `RateLimit-Limit`,
+    /// `RateLimit-Remaining`, `RateLimit-Reset`): the burst, the whole calls left now, and the
+    /// seconds until the bucket is full again.
+    public func headers(_ client: String, now: ContinuousClock.Instant = .now) -> HTTPFields {
+        let bucket = buckets.withLock { refilled($0[client], now: now) }
+        let reset = Int(((burst - bucket.tokens) / perSecond).rounded(.up))
+        return [
+            HTTPField.Name("RateLimit-Limit")!: String(Int(burst)),
+            HTTPField.Name("RateLimit-Remaining")!: String(Int(bucket.tokens.rounded(.down))),
+            HTTPField.Name("RateLimit-Reset")!: String(max(0, reset)),
+        ]
     }
 
     private func refilled(_ bucket: Bucket?, now: ContinuousClock.Instant) -> Bucket {

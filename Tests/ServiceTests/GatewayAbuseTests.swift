@@ -12,6 +12,16 @@ struct GatewayAbuseTests {
         #expect(error["code"] as? String == code, sourceLocation: sourceLocation)
         let retryAfter = try #require(answer.headers.first { $0.0.lowercased() == "retry-after" }.flatMap { Int($0.1) }, sourceLocation: sourceLocation)
         #expect(retryAfter >= 1 && retryAfter <= 60, sourceLocation: sourceLocation)
+        #expect(rateLimit(answer)?.remaining == 0, "a refused call has nothing left: \(answer.headers)", sourceLocation: sourceLocation)
+    }
+
+    /// `RateLimit-Limit`, `-Remaining`, `-Reset` of an answer, nil when any is missing.
+    static func rateLimit(_ answer: HTTPAnswer) -> (limit: Int, remaining: Int, reset: Int)? {
+        func value(_ name: String) -> Int? { answer.headers.first { $0.0.lowercased() == name }.flatMap { Int($0.1) } }
+        guard let limit = value("ratelimit-limit"), let remaining = value("ratelimit-remaining"), let reset = value("ratelimit-reset") else {
+            return nil
+        }
+        return (limit, remaining, reset)
     }
 
     @Test func repeatedWrongTokensFromOneAddressGet429UntilTheBucketRefills() async throws {
@@ -19,9 +29,16 @@ struct GatewayAbuseTests {
             "API_AUTH_FAILURE_BURST": "3", "API_AUTH_FAILURE_REFILL_SECONDS": "2",
         ])
         defer { Task { await gateway.stop() } }
-        #expect(try await gateway.call(.GET, "/api/media", token: "guess-1").status == 401)
-        #expect(try await gateway.call(.GET, "/api/media", token: "").status == 401)
-        #expect(try await gateway.call(.GET, "/api/media", token: "guess-2").status == 401)
+        // Each 401 says how many more this address may have (RateLimit-*: 3 at once, 2 s a token).
+        var remaining: [Int] = []
+        for guess in ["guess-1", "", "guess-2"] {
+            let answer = try await gateway.call(.GET, "/api/media", token: guess)
+            #expect(answer.status == 401)
+            let limit = try #require(Self.rateLimit(answer), "\(answer.headers)")
+            #expect(limit.limit == 3 && limit.reset >= 1 && limit.reset <= 6, "\(limit)")
+            remaining.append(limit.remaining)
+        }
+        #expect(remaining == [2, 1, 0])
         // The fourth guess is not even looked at; while limited, this address is refused whatever it sends.
         try Self.expect429(try await gateway.call(.GET, "/api/media", token: "guess-3"), "too_many_auth_failures")
         try Self.expect429(try await gateway.call(.GET, "/api/media"), "too_many_auth_failures")
@@ -36,7 +53,11 @@ struct GatewayAbuseTests {
         defer { Task { await gateway.stop() } }
         let path = "/api/ai-image/webhook/\(UUID().uuidString.lowercased())/\(String(repeating: "a", count: 43))"
         // A burst of two: both are looked up and refused as forged (unknown job).
-        for _ in 0..<2 { #expect(try await gateway.call(.POST, path, body: Array("{}".utf8), token: "").status == 403) }
+        for expected in [1, 0] {
+            let answer = try await gateway.call(.POST, path, body: Array("{}".utf8), token: "")
+            #expect(answer.status == 403)
+            #expect(Self.rateLimit(answer).map { $0.limit == 2 && $0.remaining == expected } == true, "\(answer.headers)")
+        }
         try Self.expect429(try await gateway.call(.POST, path, body: Array("{}".utf8), token: ""), "rate_limited")
         // The API itself is not affected.
         #expect(try await gateway.call(.GET, "/api/media").status == 200)

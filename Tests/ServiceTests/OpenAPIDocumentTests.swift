@@ -159,4 +159,19 @@ struct OpenAPIDocumentTests {
             }
         }
     }
+
+    /// Where a limit applies, its answers say so (`RateLimit-*`): every answer of the webhook route,
+    /// and every 401 and 429 (the failed-token limit).
+    @Test func limitedAnswersDeclareTheirRateLimitHeaders() throws {
+        let document = try Self.document()
+        for (path, _, operation) in Self.operations(document) {
+            for (code, response) in operation["responses"] as? Object ?? [:]
+            where path.hasPrefix("/api/ai-image/webhook") || code == "401" || code == "429" {
+                let headers = Self.resolve(response, in: document)?["headers"] as? Object ?? [:]
+                for name in ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
+                    #expect(headers[name] != nil, "\(path) \(code) lacks \(name)")
+                }
+            }
+        }
+    }
 }

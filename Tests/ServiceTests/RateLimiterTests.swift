@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOCore
 @testable import ServiceCore
 import Testing
@@ -20,6 +21,17 @@ struct RateLimiterTests {
         let later = start + .seconds(60)
         for _ in 0..<3 { #expect(limiter.take("a", now: later) == nil) }
         #expect(limiter.take("a", now: later) != nil)
+    }
+
+    @Test func headersSayTheBurstWhatIsLeftAndWhenItIsFull() {
+        let limiter = RateLimiter(burst: 4, perSecond: 2)
+        let now = ContinuousClock.now
+        func header(_ name: String, _ at: ContinuousClock.Instant) -> String? { limiter.headers("a", now: at)[HTTPField.Name(name)!] }
+        #expect(header("RateLimit-Limit", now) == "4" && header("RateLimit-Remaining", now) == "4" && header("RateLimit-Reset", now) == "0")
+        for _ in 0..<3 { _ = limiter.take("a", now: now) }
+        #expect(header("RateLimit-Remaining", now) == "1")
+        #expect(header("RateLimit-Reset", now) == "2", "3 tokens at 2 a second: full in 1.5 s, said as 2")
+        #expect(header("RateLimit-Remaining", now + .milliseconds(600)) == "2")
     }
 
     @Test func waitTakesNothing() {
