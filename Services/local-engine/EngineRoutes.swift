@@ -125,7 +125,9 @@ struct EngineRoutes: Sendable {
             let port = url.port ?? (scheme == "https" ? 443 : 80)
             if let refusal = await configuration.webhookHosts.refusal(
                 host: host, port: port, variable: "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS", resolve: source.resolve) {
-                throw APIError.badRequest("webhook: \(refusal)", code: "invalid_field")
+                throw refusal.isTransient
+                    ? APIError.unavailable("webhook: \(refusal.reason); try again")
+                    : APIError.badRequest("webhook: \(refusal.reason)", code: "invalid_field")
             }
         }
         if let policy = submission.policy {

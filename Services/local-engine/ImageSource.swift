@@ -45,16 +45,13 @@ public struct ImageSource: Sendable {
     public func fetch(_ reference: String) async throws(JobFailure) -> [UInt8] {
         if reference.hasPrefix("data:") { return try decodeDataURI(reference) }
         let url = try allowedURL(reference)
-        let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)
-        if let refusal = await allowedHosts.refusal(
-            host: url.host ?? "", port: port, variable: "LOCAL_ENGINE_ALLOWED_HOSTS", resolve: resolve) {
-            throw JobFailure(.invalidInput, "input.image: \(refusal)")
-        }
         let clock = ContinuousClock()
         let giveUp = clock.now + retryWindow
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(15))
         while true {
             do {
+                // Checked before every attempt: a name may point elsewhere by the next one.
+                try await checkAddress(of: url)
                 return try await download(url, reference)
             } catch {
                 let wait = backoff.next()
@@ -66,6 +63,20 @@ public struct ImageSource: Sendable {
                 }
             }
         }
+    }
+
+    /// The address rule for hosts allowed by name or `*` (``HostAllowList``), before any connect: an
+    /// address that is not public fails the job; a name that does not resolve now is tried again.
+    private func checkAddress(of url: URL) async throws(TransientFetch) {
+        let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)
+        if let refusal = await refusal(host: url.host ?? "", port: port) {
+            throw TransientFetch(JobFailure(.invalidInput, "input.image: \(refusal.reason)"), transient: refusal.isTransient)
+        }
+    }
+
+    /// Why `host` must not be fetched from now, or nil (``HostAllowList/refusal(host:port:variable:resolve:)``).
+    func refusal(host: String, port: Int) async -> OutboundRefusal? {
+        await allowedHosts.refusal(host: host, port: port, variable: "LOCAL_ENGINE_ALLOWED_HOSTS", resolve: resolve)
     }
 
     private func download(_ url: URL, _ reference: String) async throws(TransientFetch) -> [UInt8] {

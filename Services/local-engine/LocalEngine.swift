@@ -47,7 +47,15 @@ public struct LocalEngine: Sendable {
         let source = ImageSource(
             client: client, allowedHosts: configuration.allowedHosts, maxBytes: configuration.maxImageBytes,
             timeout: configuration.fetchTimeout, retryWindow: configuration.fetchRetryWindow)
-        let notifier = WebhookNotifier(client: client, results: results, retryInterval: configuration.webhookRetryInterval, logger: logger)
+        let webhookHosts = configuration.webhookHosts
+        let notifier = WebhookNotifier(
+            client: client, results: results, retryInterval: configuration.webhookRetryInterval,
+            refusal: { [resolve = source.resolve] url in
+                let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)
+                return await webhookHosts.refusal(
+                    host: url.host ?? "", port: port, variable: "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS", resolve: resolve)
+            },
+            logger: logger)
         let (wakeups, wake) = JobScheduler.makeWakeups()
         let store = JobStore(
             limits: .init(

@@ -1,5 +1,6 @@
 import RunPod
 import AsyncHTTPClient
+import ServiceCore
 import Foundation
 import Logging
 import NIOCore
@@ -19,14 +20,21 @@ final class WebhookNotifier: Service, Sendable {
     let client: HTTPClient
     let results: ResultFiles
     let retryInterval: Duration
+    /// Why a webhook URL must not be called now (`LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS`'s rule), asked
+    /// again before every attempt: a name checked at submission may point elsewhere by the end.
+    let refusal: @Sendable (URL) async -> OutboundRefusal?
     let logger: Logger
     private let deliveries: AsyncStream<Delivery>
     private let continuation: AsyncStream<Delivery>.Continuation
 
-    init(client: HTTPClient, results: ResultFiles, retryInterval: Duration, logger: Logger) {
+    init(
+        client: HTTPClient, results: ResultFiles, retryInterval: Duration,
+        refusal: @escaping @Sendable (URL) async -> OutboundRefusal? = { _ in nil }, logger: Logger
+    ) {
         self.client = client
         self.results = results
         self.retryInterval = retryInterval
+        self.refusal = refusal
         self.logger = logger
         (deliveries, continuation) = AsyncStream<Delivery>.makeStream()
     }
@@ -53,6 +61,14 @@ final class WebhookNotifier: Service, Sendable {
         }
         guard let payload = try? JSONEncoder().encode(body) else { return }
         for attempt in 1...Self.attempts {
+            if let url = URL(string: delivery.url), let refused = await refusal(url) {
+                logger.warning("webhook not sent", metadata: [
+                    "job": "\(body.id)", "attempt": "\(attempt)", "reason": "\(refused.reason)", "to": "\(Self.origin(of: delivery.url))",
+                ])
+                guard refused.isTransient, attempt < Self.attempts else { return }
+                do { try await Task.sleep(for: retryInterval) } catch { return }
+                continue
+            }
             var request = HTTPClientRequest(url: delivery.url)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")

@@ -247,7 +247,8 @@ struct ResultHandler: Sendable {
                 throw IngestFailure(reason: "refused \(location.prefix(200))\(what): not a URL", transient: false)
             }
             if let refusal = await configuration.refusal(url, from: backend, resolve: resolve) {
-                throw IngestFailure(reason: "\(refusal); refused \(location.prefix(200))\(what)", transient: false)
+                // A name that does not resolve now is waited for like a host that does not answer.
+                throw IngestFailure(reason: "\(refusal.reason); refused \(location.prefix(200))\(what)", transient: refusal.isTransient)
             }
             var request = HTTPClientRequest(url: url.absoluteString)
             request.headers.add(name: "Accept", value: "image/*")

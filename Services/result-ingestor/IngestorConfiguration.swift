@@ -77,9 +77,9 @@ struct IngestorConfiguration: Sendable {
     func refusal(
         _ url: URL, from backend: GenerationBackend,
         resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
-    ) async -> String? {
+    ) async -> OutboundRefusal? {
         guard let match = match(url, from: backend) else {
-            return "results are only downloaded over \(allowedHostsText(for: backend))"
+            return OutboundRefusal(reason: "results are only downloaded over \(allowedHostsText(for: backend))", isTransient: false)
         }
         guard match == .publicOnly, let host = url.host else { return nil }
         let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)

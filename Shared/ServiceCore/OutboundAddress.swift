@@ -11,22 +11,29 @@ public enum PublicAddress {
         address(ip: text).map { $0.isPublic }
     }
 
-    /// The class of an IP literal (nil for a name), for the reasons a refusal gives.
+    /// The class of an IP literal (nil for a name), for the reasons a refusal gives. An IPv6 zone
+    /// (`fe80::1%eth0`) is dropped before judging; IPv6 forms that carry an IPv4 address (mapped
+    /// `::ffff:a.b.c.d`, compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) are judged
+    /// by that address, since that is where they lead.
     static func address(ip text: String) -> (isPublic: Bool, kind: String)? {
-        let bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        var bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        if let zone = bare.firstIndex(of: "%") { bare = String(bare[..<zone]) }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, bare, &v6) == 1 {
             let b = withUnsafeBytes(of: v6) { Array($0) }
-            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF { return classify(v4: Array(b[12..<16])) }
             if b.allSatisfy({ $0 == 0 }) { return (false, "unspecified") }                        // ::
             if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return (false, "loopback") }    // ::1
+            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF { return classify(v4: Array(b[12..<16])) }
+            if b[0..<12].allSatisfy({ $0 == 0 }) { return classify(v4: Array(b[12..<16])) }       // ::a.b.c.d
+            if b[0..<12] == [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0] { return classify(v4: Array(b[12..<16])) }  // NAT64
+            if b[0] == 0x20 && b[1] == 0x02 { return classify(v4: Array(b[2..<6])) }              // 6to4
             if b[0] & 0xFE == 0xFC { return (false, "unique-local") }                            // fc00::/7
             if b[0] == 0xFE && b[1] & 0xC0 == 0x80 { return (false, "link-local") }             // fe80::/10
+            if b[0] == 0xFE && b[1] & 0xC0 == 0xC0 { return (false, "site-local") }             // fec0::/10
             if b[0] == 0xFF { return (false, "multicast") }
             return (true, "public")
         }
-        // Only digits, dots and hex spellings may be an IPv4 literal; anything else is a name
-        // (inet_aton would otherwise take no name, but say so plainly).
+        // Only digits, dots and hex spellings may be an IPv4 literal; anything else is a name.
         guard !bare.isEmpty, bare.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == "x" || $0 == "X" }),
               bare.first?.isNumber == true else { return nil }
         var v4 = in_addr()
@@ -126,15 +133,15 @@ public struct HostAllowList: Sendable, CustomStringConvertible {
     /// Whether `host` on `port` is listed at all (the address rule aside).
     public func allows(host: String, port: Int) -> Bool { match(host: host, port: port) != nil }
 
-    /// Why `host` on `port` must not be connected to, or nil when it may: not listed, or listed
+    /// Why `host` on `port` must not be connected to now, or nil when it may: not listed, or listed
     /// only by name or `*` and not at a public address. `variable` names the list in the reason.
     public func refusal(
         host: String, port: Int, variable: String,
         resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
-    ) async -> String? {
+    ) async -> OutboundRefusal? {
         switch match(host: host, port: port) {
         case nil:
-            return "host \(host):\(port) is not allowed (\(variable): \(self))"
+            return OutboundRefusal(reason: "host \(host):\(port) is not allowed (\(variable): \(self))", isTransient: false)
         case .exact:
             return nil
         case .publicOnly:
@@ -143,22 +150,31 @@ public struct HostAllowList: Sendable, CustomStringConvertible {
     }
 
     /// Why `host` is not at a public address (resolving a name first), or nil when it is: the rule
-    /// for hosts allowed by name or `*`. `variable` names where `host:port` could be listed instead.
+    /// for hosts allowed by name or `*`. A name that does not resolve now may next time (DNS away),
+    /// so that refusal is transient; an address that is not public is not. Every address the name
+    /// resolves to must be public, and one that cannot be read counts as not public. `variable`
+    /// names where `host:port` could be listed instead.
     public static func addressRefusal(
         host: String, port: Int, variable: String? = nil,
         resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
-    ) async -> String? {
+    ) async -> OutboundRefusal? {
         let instead = variable.map { "; only \(host):\(port) listed exactly in \($0) may be" } ?? ""
         if let literal = PublicAddress.address(ip: host) {
-            return literal.isPublic ? nil : "\(host) is a \(literal.kind) address\(instead)"
+            return literal.isPublic ? nil : OutboundRefusal(reason: "\(host) is a \(literal.kind) address\(instead)", isTransient: false)
         }
-        if PublicAddress.isLocalOnly(name: host) { return "\(host) is a local-only name\(instead)" }
+        if PublicAddress.isLocalOnly(name: host) {
+            return OutboundRefusal(reason: "\(host) is a local-only name\(instead)", isTransient: false)
+        }
         let addresses = await resolve(host)
-        guard !addresses.isEmpty else { return "\(host) does not resolve" }
-        let inner = addresses.lazy.compactMap { address in
-            PublicAddress.address(ip: address).flatMap { $0.isPublic ? nil : (address, $0.kind) }
-        }.first
-        if let inner { return "\(host) resolves to \(inner.0), a \(inner.1) address\(instead)" }
+        guard !addresses.isEmpty else { return OutboundRefusal(reason: "\(host) does not resolve (now)", isTransient: true) }
+        for address in addresses {
+            guard let judged = PublicAddress.address(ip: address) else {
+                return OutboundRefusal(reason: "\(host) resolves to \(address), which is not an address\(instead)", isTransient: false)
+            }
+            if !judged.isPublic {
+                return OutboundRefusal(reason: "\(host) resolves to \(address), a \(judged.kind) address\(instead)", isTransient: false)
+            }
+        }
         return nil
     }
 
@@ -173,4 +189,18 @@ public struct HostAllowList: Sendable, CustomStringConvertible {
     private static func entry(_ entry: String, names host: String, port: Int) -> Bool {
         entry == "\(host):\(port)" || entry == "[\(host)]:\(port)"
     }
+}
+
+/// Why an outbound call must not be made now: the reason for people, and whether it may succeed
+/// later (a name that does not resolve now) or never will (an address that is not public).
+public struct OutboundRefusal: Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+    public var isTransient: Bool
+
+    public init(reason: String, isTransient: Bool) {
+        self.reason = reason
+        self.isTransient = isTransient
+    }
+
+    public var description: String { reason }
 }

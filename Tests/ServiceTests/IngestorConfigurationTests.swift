@@ -37,15 +37,18 @@ struct IngestorConfigurationTests {
         #expect(standard.match(result, from: .runpod) == .publicOnly)
         #expect(await standard.refusal(result, from: .runpod) { _ in ["104.18.2.3"] } == nil)
         let hijacked = await standard.refusal(result, from: .runpod) { _ in ["169.254.169.254"] }
-        #expect(hijacked?.contains("image.runpod.ai resolves to 169.254.169.254, a link-local (cloud metadata) address") == true, "\(hijacked ?? "nil")")
-        #expect(await standard.refusal(result, from: .runpod) { _ in [] }?.contains("does not resolve") == true)
-        #expect(await standard.refusal(result, from: .local) { _ in ["104.18.2.3"] }?.contains("results are only downloaded over") == true)
+        #expect(hijacked?.reason.contains("image.runpod.ai resolves to 169.254.169.254, a link-local (cloud metadata) address") == true, "\(hijacked?.reason ?? "nil")")
+        // A name that does not resolve now is waited for (the download is retried); an inner address never is.
+        let unresolved = await standard.refusal(result, from: .runpod) { _ in [] }
+        #expect(unresolved?.reason.contains("does not resolve") == true && unresolved?.isTransient == true)
+        #expect(hijacked?.isTransient == false)
+        #expect(await standard.refusal(result, from: .local) { _ in ["104.18.2.3"] }?.reason.contains("results are only downloaded over") == true)
 
         let anywhere = try IngestorConfiguration.fromEnvironment(EnvironmentVariables([
             "INGEST_ALLOWED_HOSTS": "*, 127.0.0.1:8090", "RUNPOD_ENDPOINT_URL": "http://127.0.0.1:7001/v2/flux",
         ]))
         func refused(_ text: String, _ backend: GenerationBackend = .local) async throws -> String? {
-            await anywhere.refusal(try url(text), from: backend) { name in Issue.record("\(name) was resolved"); return [] }
+            await anywhere.refusal(try url(text), from: backend) { name in Issue.record("\(name) was resolved"); return [] }?.reason
         }
         #expect(try await refused("http://127.0.0.1:8090/r.png") == nil, "listed exactly")
         #expect(try await refused("http://127.0.0.1:7001/results/a.png", .runpod) == nil, "the endpoint's origin")
@@ -56,7 +59,7 @@ struct IngestorConfigurationTests {
         #expect(try await refused("http://[fe80::1]/r.png")?.contains("link-local") == true)
         #expect(try await refused("http://result-store/r.png")?.contains("local-only name") == true)
         let named = await anywhere.refusal(try url("https://results.example.com/r.png"), from: .local) { _ in ["10.1.2.3"] }
-        #expect(named?.contains("resolves to 10.1.2.3, a private address") == true, "\(named ?? "nil")")
+        #expect(named?.reason.contains("resolves to 10.1.2.3, a private address") == true, "\(named?.reason ?? "nil")")
     }
 
     @Test func theListsAreConfigurableAndCanBeEmptied() throws {

@@ -16,6 +16,9 @@ struct OutboundAddressTests {
         // The spellings the C library also reads as IPv4 when connecting.
         ("2130706433", false), ("0x7f.1", false), ("0177.0.0.1", false), ("127.1", false), ("3232235777", false),
         ("0xa9.0xfe.0xa9.0xfe", false), ("134744072", true),
+        // IPv6 that leads to IPv4 is judged by where it leads; zones are dropped.
+        ("64:ff9b::a9fe:a9fe", false), ("64:ff9b::808:808", true), ("::10.0.0.1", false), ("2002:a9fe:a9fe::1", false),
+        ("2002:808:808::1", true), ("fec0::1", false), ("fe80::1%eth0", false), ("[fe80::1%25eth0]", false),
     ])
     func addresses(_ address: String, isPublic: Bool) {
         #expect(PublicAddress.isPublic(ip: address) == isPublic, "\(address)")
@@ -48,12 +51,18 @@ struct OutboundAddressTests {
         ])
         let any = HostAllowList(["*"])
         func refusal(_ host: String, _ port: Int = 80, in list: HostAllowList = any) async -> String? {
-            await list.refusal(host: host, port: port, variable: "X_ALLOWED_HOSTS", resolve: resolver.resolve)
+            await list.refusal(host: host, port: port, variable: "X_ALLOWED_HOSTS", resolve: resolver.resolve)?.reason
         }
         #expect(await refusal("metadata.example.com")?.contains("resolves to 169.254.169.254, a link-local (cloud metadata) address") == true)
         #expect(await refusal("rebound.example.com")?.contains("127.0.0.1, a loopback address") == true, "one inner address is enough")
         #expect(await refusal("v6.example.com")?.contains("unique-local") == true)
         #expect(await refusal("nowhere.example.com")?.contains("does not resolve") == true)
+        let later = await any.refusal(host: "nowhere.example.com", port: 80, variable: "X", resolve: resolver.resolve)
+        #expect(later?.isTransient == true, "a name that does not resolve now may later")
+        let never = await any.refusal(host: "metadata.example.com", port: 80, variable: "X", resolve: resolver.resolve)
+        #expect(never?.isTransient == false)
+        let unreadable = Resolver(["odd.example.com": ["93.184.216.34", "not-an-address"]])
+        #expect(await any.refusal(host: "odd.example.com", port: 80, variable: "X", resolve: unreadable.resolve)?.reason.contains("not an address") == true)
         #expect(await refusal("shop.example.com") == nil)
         // Literals and local-only names are judged without asking any resolver.
         resolver.asked.withLock { $0.removeAll() }
@@ -72,7 +81,7 @@ struct OutboundAddressTests {
         #expect(await refusal("127.0.0.1", 8081, in: exact)?.contains("is not allowed (X_ALLOWED_HOSTS: 127.0.0.1:8080, [::1]:9000, image.runpod.ai)") == true)
         // A bare name: any port, but only where the name resolves to public addresses.
         let named = Resolver(["image.runpod.ai": ["10.0.0.5"]])
-        #expect(await exact.refusal(host: "image.runpod.ai", port: 443, variable: "X", resolve: named.resolve)?.contains("10.0.0.5, a private address") == true)
+        #expect(await exact.refusal(host: "image.runpod.ai", port: 443, variable: "X", resolve: named.resolve)?.reason.contains("10.0.0.5, a private address") == true)
         let honest = Resolver(["image.runpod.ai": ["104.18.2.3"]])
         #expect(await exact.refusal(host: "image.runpod.ai", port: 443, variable: "X", resolve: honest.resolve) == nil)
     }
