@@ -80,18 +80,22 @@ extension ConnectionCore {
     }
 
     /// The broker closed the confirm channel, typically for a missing exchange (a requester's
-    /// `replyTo` names one that does not exist). The publishes to the exchange it names fail; the
-    /// others are re-sent on a fresh channel. When the broker's text names no exchange we recognise
-    /// (names it quotes differently), the culprit is the first publish in flight to an exchange this
-    /// connection does not declare: the broker stops at the first publish it cannot take.
+    /// `replyTo` names one that does not exist) or one this user may not write to. The publishes to
+    /// the exchange the broker names fail; the others are re-sent on a fresh channel (at-least-once:
+    /// one the broker had taken before the failing one may arrive twice). The name is read from the
+    /// broker's text exactly, since it is whatever a requester chose; when the text was cut short
+    /// (long names) it is matched by its start, and when it cannot be read the culprit is the first
+    /// publish in flight to an exchange this connection does not declare (the broker stops at the
+    /// first publish it cannot take). For any other reason everything in flight fails.
     func publishChannelClosed(code: UInt16, text: String) {
         guard let session else { return }
         let inFlight = unconfirmed.map(\.publish)
         unconfirmed.removeAll()
         pendingReturn = nil
-        var culprits = inFlight.filter { text.contains("'\($0.exchange)'") }
-        if culprits.isEmpty, let first = inFlight.first(where: { !declares(exchange: $0.exchange) }) {
-            culprits = [first]
+        var culprits: [PendingPublish] = []
+        if let named = Self.exchangeNamed(inClose: code, text) {
+            culprits = inFlight.filter { named.whole ? $0.exchange == named.name : $0.exchange.hasPrefix(named.name) }
+            if culprits.isEmpty, let first = inFlight.first(where: { !declares(exchange: $0.exchange) }) { culprits = [first] }
         }
         for publish in inFlight {
             if culprits.isEmpty || culprits.contains(where: { $0 === publish }) {
@@ -111,6 +115,27 @@ extension ConnectionCore {
         let held = heldPublishes
         heldPublishes.removeAll()
         for publish in held { send(publish) }
+    }
+
+    /// The exchange a channel closure names: 404 `NOT_FOUND - no exchange 'X' in vhost 'V'` or 403
+    /// `ACCESS_REFUSED - access to exchange 'X' in vhost 'V' refused for user 'U'`. `whole` is false
+    /// when the text was cut short before the name ended (AMQP's reply text holds 255 bytes). Nil for
+    /// any other closure, or a name that would be empty.
+    static func exchangeNamed(inClose code: UInt16, _ text: String) -> (name: String, whole: Bool)? {
+        let prefix: String
+        switch code {
+        case 404: prefix = "NOT_FOUND - no exchange '"
+        case 403: prefix = "ACCESS_REFUSED - access to exchange '"
+        default: return nil
+        }
+        guard text.hasPrefix(prefix) else { return nil }
+        let rest = text.dropFirst(prefix.count)
+        // The vhost is ours, so the last "' in vhost '" ends the name, whatever the name holds.
+        if let end = rest.range(of: "' in vhost '", options: .backwards) {
+            let name = String(rest[..<end.lowerBound])
+            return name.isEmpty ? nil : (name, true)
+        }
+        return rest.isEmpty ? nil : (String(rest), false)
     }
 
     /// Whether the exchange is one this connection declares (or the broker's own: the default

@@ -31,4 +31,21 @@ import Testing
         #expect(queue.deadLetterQueueName == "work.dlq")
         #expect(queue.retryQueueName(delay: .milliseconds(1500)) == "work.retry.1500")
     }
+
+    /// Which exchange a channel closure blames, read exactly: the name is whatever a requester put
+    /// in `replyTo`, so it may hold quotes and the very words around it.
+    @Test func aClosureNamesItsExchangeExactlyWhateverTheNameHolds() {
+        func named(_ code: UInt16, _ text: String) -> String? {
+            ConnectionCore.exchangeNamed(inClose: code, text).map { "\($0.name)|\($0.whole)" }
+        }
+        #expect(named(404, "NOT_FOUND - no exchange 'erp.events' in vhost 'cy-1'") == "erp.events|true")
+        #expect(named(404, "NOT_FOUND - no exchange 'x' 'cyclorama.events' in vhost 'cy-1'") == "x' 'cyclorama.events|true")
+        #expect(named(404, "NOT_FOUND - no exchange 'a' in vhost 'b' in vhost 'cy-1'") == "a' in vhost 'b|true")
+        #expect(named(404, "NOT_FOUND - no exchange 'x'' in vhost '/'") == "x'|true")
+        #expect(named(404, "NOT_FOUND - no exchange '' in vhost '/'") == nil, "never the default exchange")
+        #expect(named(404, "NOT_FOUND - no exchange 'éééééé") == "éééééé|false", "cut short: matched by its start")
+        #expect(named(403, "ACCESS_REFUSED - access to exchange 'orders' in vhost '/' refused for user 'u'") == "orders|true")
+        #expect(named(406, "PRECONDITION_FAILED - message size 200000000 is larger than max size") == nil)
+        #expect(named(404, "NOT_FOUND - no queue 'q' in vhost '/'") == nil)
+    }
 }
