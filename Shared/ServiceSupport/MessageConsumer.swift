@@ -128,7 +128,7 @@ public struct MessageConsumer<Message: Sendable>: Service {
         // One delivery short of the broker's limit: give it up here, with a reason and its job
         // ended, rather than let the broker dead-letter it silently next time.
         if let limit = delivery.deliveryLimit, delivery.deliveryCount >= limit - 1 {
-            let reason = "delivered \(delivery.deliveryCount + 1) times without being settled (a consumer kept stopping while handling it)"
+            let reason = "delivered \(delivery.deliveryCount + 1) times without being settled (a consumer kept stopping while handling it, or could not settle it)"
             await giveUpAndSettle(delivery, message, GiveUp(reason: reason, exhausted: true), logger: logger)
             return
         }
@@ -232,9 +232,14 @@ public struct MessageConsumer<Message: Sendable>: Service {
         } catch let error as AMQPError where error.code == .deliveryStale || error.code == .shutDown {
             // Its channel is gone: the broker redelivers it to whoever consumes next.
             logger.warning("could not settle; the broker redelivers it", metadata: ["error": "\(error)"])
+        } catch let error as PublishError where error.code == .shutDown {
+            // Shutting down: the connection closes and the broker redelivers it.
+            logger.warning("could not settle while shutting down; the broker redelivers it", metadata: ["error": "\(error)"])
         } catch {
             // The copy to the dead-letter or delay queue was not confirmed (or the ack was not sent):
-            // the message is still ours, and the broker would hold it until this channel closes.
+            // the message is still ours, and the broker would hold it until this channel closes. A
+            // copy that timed out may have landed all the same, so the message may be handled twice
+            // (at-least-once, as after any redelivery: handlers are idempotent by job).
             logger.error("could not settle; handing it back to the queue", metadata: ["error": "\(error)"])
             await handBack(delivery, logger: logger)
         }
@@ -247,7 +252,8 @@ public struct MessageConsumer<Message: Sendable>: Service {
         var backoff = Backoff(initial: outageBackoff.initial, maximum: outageBackoff.maximum)
         var pause = backoff.next()
         for _ in 0..<min(delivery.deliveryCount, 16) { pause = backoff.next() }
-        try? await Task.sleep(for: pause)  // cancelled: hand it back at once
+        // Cancelled, or graceful shutdown: hand it back at once.
+        try? await cancelWhenGracefulShutdown { [pause] in try await Task.sleep(for: pause) }
         do {
             try await delivery.nack(requeue: true)
         } catch {
