@@ -89,7 +89,13 @@ func buildPromptService(
             handle: { received, _ in
                 switch received {
                 case .request(let request): return try await handler.handle(request)
-                case .refused(let refusal, let replyTo, let error): return await handler.refuse(refusal, to: replyTo, error)
+                case .refused(let refusal, let replyTo, let error):
+                    // An invalid copy naming an accepted job must not give that job a second end.
+                    try await database.waitUntilReady()
+                    guard try await ledger.job(refusal.jobId) == nil else {
+                        return .refuse(reason: "\(error.description) (not answered: job \(refusal.jobId) exists and ends on its own)")
+                    }
+                    return await handler.refuse(refusal, to: replyTo, error)
                 }
             }))
     return host
@@ -116,7 +122,7 @@ enum GenerationRequestDelivery: Sendable {
             let correlation = answerable.correlationId.flatMap { (1...200).contains($0.count) ? $0 : nil }
             let refusal = GenerationFailed(
                 correlationId: correlation, jobId: answerable.jobId, mediaId: answerable.mediaId,
-                reason: "the request was refused and never became a job: \(error.description)", code: .invalidRequest,
+                reason: "the request was refused and never became a job: \(error.description.prefix(1500))", code: .invalidRequest,
                 retryable: false)
             guard (try? refusal.validate()) != nil else { throw InvalidMessage(reason: error.description) }
             return .refused(refusal, answerable.replyTo, error)

@@ -131,6 +131,17 @@ extension SystemSuites {
                 let dead = try #require(try await probe.deadLettered(from: Routing.Queue.generationRequests, containing: marker, timeout: .seconds(30)))
                 #expect(dead.headers[Routing.Header.reason]?.contains("shadowStyle") == true)
                 #expect(try await system.call(.GET, "/api/ai-image/status/\(jobId)").status == 404, "never a job")
+
+                // An invalid copy that names an accepted job is not answered: that job ends once, on its own.
+                let photo = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
+                let accepted = try #require(
+                    try await system.call(.POST, "/api/ai-image/generate/\(photo)", json: "{}").json()["jobId"] as? String)
+                let copy = UUID().uuidString.lowercased()
+                let forged = body.replacingOccurrences(of: jobId, with: accepted).replacingOccurrences(of: marker, with: copy)
+                try await probe.publish(Array(forged.utf8), exchange: Routing.Exchange.commands, routingKey: Routing.Key.generationRequest)
+                let refused = try #require(try await probe.deadLettered(from: Routing.Queue.generationRequests, containing: copy, timeout: .seconds(30)))
+                #expect(refused.headers[Routing.Header.reason]?.contains("not answered") == true, "\(refused.headers)")
+                #expect(try await probe.first(on: replies.name, timeout: .seconds(2)) == nil, "no refusal for an accepted job")
                 await probe.close()
             }
         }
