@@ -17,20 +17,27 @@ struct RunPodSDKTests {
         defer { Task { await engine.stop() } }
         let base = String(engine.base.dropLast("/sdk-endpoint".count))
 
+        // Output to a file and a polled exit, so a hung script can neither block a thread of the
+        // test pool nor outlive its deadline: it is killed then.
+        let outputFile = try TestEnvironment.scratchDirectory(TestEnvironment.uniqueName("sdk")).appendingPathComponent("output.txt")
+        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        let output = try FileHandle(forWritingTo: outputFile)
         let process = Process()
         process.executableURL = python
         process.arguments = [TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Python/runpod_sdk_check.py").path]
         process.environment = [
-            "ENGINE_BASE": base, "ENDPOINT_ID": "sdk-endpoint", "API_KEY": key,
+            "ENGINE_BASE": base, "RUNPOD_ENDPOINT_BASE_URL": base, "ENDPOINT_ID": "sdk-endpoint", "API_KEY": key,
             "IMAGE": Samples.dataURI(Samples.tinyPNG), "PATH": "/usr/bin:/bin", "NO_PROXY": "*", "no_proxy": "*",
         ]
-        let output = Pipe()
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        let bytes = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: bytes, as: UTF8.self)
+        let deadline = ContinuousClock.now + .seconds(150)
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        if process.isRunning { process.terminate() }
+        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        try output.close()
+        let text = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
         #expect(process.terminationStatus == 0, "\(text)\nengine log:\n\(engine.process.log().suffix(3000))")
         let last = text.split(separator: "\n").last.map(String.init) ?? ""
         let report = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]

@@ -13,6 +13,7 @@ surprise, naming it."""
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 
@@ -20,8 +21,14 @@ import aiohttp
 import runpod
 from runpod.endpoint.asyncio.asyncio_runner import Endpoint as AsyncEndpoint
 
+# Loopback only, and a whole run within two minutes (a hang is a failure, not a stuck test).
+signal.alarm(120)
+BASE = os.environ["ENGINE_BASE"]
+if not (BASE.startswith("http://127.0.0.1:") or BASE.startswith("http://[::1]:")):
+    print(json.dumps({"failed": f"ENGINE_BASE must be on loopback, got {BASE}"}), flush=True)
+    sys.exit(1)
 runpod.api_key = os.environ["API_KEY"]
-runpod.endpoint_url_base = os.environ["ENGINE_BASE"]
+runpod.endpoint_url_base = BASE
 ENDPOINT = os.environ["ENDPOINT_ID"]
 IMAGE = os.environ["IMAGE"]
 report = {}
@@ -108,7 +115,8 @@ async def asynchronous():
         chunks = [chunk async for chunk in streamed.stream()]
         check(len(chunks) >= 1, "async stream gave no chunk")
         running = await endpoint.run({"image": IMAGE})
-        while await running.status() != "IN_PROGRESS":
+        while (status := await running.status()) != "IN_PROGRESS":
+            check(status == "IN_QUEUE", f"async: the running job went {status} before it was seen running")
             await asyncio.sleep(0.2)
         waiting = await endpoint.run({"image": IMAGE})
         cancelled = await waiting.cancel()
