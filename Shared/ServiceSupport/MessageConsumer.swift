@@ -14,8 +14,9 @@ public enum HandlingOutcome: Sendable, Equatable {
     /// The message can never succeed: move it to the dead-letter queue with the reason (its job is
     /// ended first, by the consumer's give-up step).
     case deadLetter(reason: String)
-    /// The message is not to be trusted (it names a job that is not its own, or one nobody accepted):
-    /// move it to the dead-letter queue with the reason and leave the job it names alone.
+    /// The message is not to be trusted (it names a job that is not its own, or one nobody accepted),
+    /// or must not speak for the job it names: move it to the dead-letter queue with the reason and
+    /// leave that job alone.
     case refuse(reason: String)
     /// Not handled here (e.g. this instance is shutting down): give it back to the queue at once for
     /// another consumer, without counting a retry.
@@ -141,7 +142,7 @@ public struct MessageConsumer<Message: Sendable>: Service {
         case .deadLetter(let reason):
             await giveUpAndSettle(delivery, message, GiveUp(reason: reason, exhausted: false), logger: logger)
         case .refuse(let reason):
-            logger.warning("refused a message that failed an authority check", metadata: ["reason": "\(reason)"])
+            logger.warning("refused a message; its job, if any, is left alone", metadata: ["reason": "\(reason)"])
             await settle(delivery, .deadLetter(reason: reason), logger: logger)
         default:
             await settle(delivery, outcome, logger: logger)

@@ -20,7 +20,7 @@ struct RunPodSDKTests {
         // Output to a file and a polled exit, so a hung script can neither block a thread of the
         // test pool nor outlive its deadline: it is killed then.
         let outputFile = try TestEnvironment.scratchDirectory(TestEnvironment.uniqueName("sdk")).appendingPathComponent("output.txt")
-        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        try #require(FileManager.default.createFile(atPath: outputFile.path, contents: nil))
         let output = try FileHandle(forWritingTo: outputFile)
         let process = Process()
         process.executableURL = python
