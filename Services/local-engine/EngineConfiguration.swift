@@ -18,7 +18,7 @@ import ServiceCore
 /// | `LOCAL_ENGINE_MAX_IMAGE_MB` | int | 25 | largest accepted input image (downloaded or decoded data URI) |
 /// | `LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS` | double | 10 | pause between webhook attempts (3 attempts in all) |
 /// | `LOCAL_ENGINE_SIMULATE_MS` | int | unset | benchmark mode: skip the image work, wait this long, return the input |
-/// | `LOCAL_ENGINE_MODEL` | path | `.var/models/u2netp.onnx` | the segmentation model (read by Imaging's `PipelineConfiguration`) |
+/// | `LOCAL_ENGINE_MODEL` | name or path | `u2netp` | the segmentation model (read by Imaging's `PipelineConfiguration`: a name is `<name>.onnx` in `LOCAL_ENGINE_MODEL_DIR`, default `.var/models`) |
 /// | `LOCAL_ENGINE_RESULTS_DIR` | path | `$TMPDIR/cyclorama-local-engine-<port>` | where result images live (kept across restarts for their time to live) |
 /// | `LOCAL_ENGINE_PUBLIC_URL` | url | from the request's Host | base of `output.image_url` |
 public struct EngineConfiguration: Sendable {

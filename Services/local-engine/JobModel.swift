@@ -34,7 +34,7 @@ public struct EngineHealth: Sendable, Codable, Equatable {
     public struct Renderer: Sendable, Codable, Equatable {
         /// `pipeline` (real image work) or `simulated` (benchmark mode).
         public var mode: String
-        /// The segmenter in use (`u2netp`, `classical`), or `none` when simulated.
+        /// The segmentation model in use (`u2netp`, `u2net`, a file's name), `classical (...)`, or `none` when simulated.
         public var segmenter: String
         /// The fixed latency of the simulated mode.
         public var simulatedLatencyMs: Int?

@@ -2,9 +2,10 @@ import Foundation
 
 /// How the studio-shot pipeline is set up.
 ///
-/// - `modelPath`: the U²-Net-p ONNX file. Default: env `LOCAL_ENGINE_MODEL`, else
-///   `<repo>/.var/models/u2netp.onnx` (what `scripts/fetch-model.sh` installs). `nil` or a missing
-///   file selects the classical segmenter.
+/// - `modelPath`: the segmentation model's ONNX file (U²-Net-p, U²-Net or another model with their
+///   320² input and outputs). Default: from env `LOCAL_ENGINE_MODEL` (``modelPath(for:)``), else
+///   the default model (``defaultModel``) under `<repo>/.var/models/` (what `scripts/fetch-model.sh`
+///   installs). `nil` or a missing file selects the classical segmenter.
 /// - `maxPixels`: largest accepted input, in pixels (default 40 MP), checked from the header.
 /// - `maxBytes`: largest accepted encoded input (default 25 MiB).
 /// - `maxOutputPixels`: largest result after upscaling (default 64 MP).
@@ -29,14 +30,27 @@ public struct PipelineConfiguration: Sendable {
         self.threads = threads
     }
 
-    /// `LOCAL_ENGINE_MODEL` when set, else `.var/models/u2netp.onnx` under the repository root
-    /// (found from this source file's location, which holds for `swift run` and tests).
+    /// The model used when `LOCAL_ENGINE_MODEL` names none: chosen by quality per second on the
+    /// 36 sample scenes (docs/engine.md, "Choosing the model").
+    public static let defaultModel = "u2netp"
+
+    /// `LOCAL_ENGINE_MODEL` resolved by ``modelPath(for:)``, else the default model.
     public static var defaultModelPath: String {
-        if let path = ProcessInfo.processInfo.environment["LOCAL_ENGINE_MODEL"], !path.isEmpty {
-            return path
-        }
-        let repoRoot = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repoRoot.appendingPathComponent(".var/models/u2netp.onnx").path
+        let environment = ProcessInfo.processInfo.environment
+        return modelPath(for: environment["LOCAL_ENGINE_MODEL"] ?? "", directory: environment["LOCAL_ENGINE_MODEL_DIR"])
+    }
+
+    /// A model setting as a file: a value with a `/` or ending in `.onnx` is a path, taken as
+    /// given; any other value is a model's name (`u2netp`, `u2net`), found as `<name>.onnx` in
+    /// `directory` (default `<repo>/.var/models`, where `scripts/fetch-model.sh` puts the models;
+    /// the repository is found from this source file's location, which holds for the binaries
+    /// `make` builds and for tests). Empty means the default model.
+    public static func modelPath(for setting: String, directory: String? = nil) -> String {
+        let value = setting.trimmingCharacters(in: .whitespaces)
+        if value.contains("/") || value.hasSuffix(".onnx") { return value }
+        let folder = directory.flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent(".var/models")
+        return folder.appendingPathComponent("\(value.isEmpty ? defaultModel : value).onnx").path
     }
 }

@@ -10,7 +10,8 @@ import Foundation
 public final class StudioShotPipeline: Sendable {
     public let configuration: PipelineConfiguration
     private let model: SegmenterHandle?
-    /// "u2netp", or "classical (...)" with the reason the model is not used. /health reports it.
+    /// The model's name (its file name without `.onnx`: "u2netp", "u2net"), or "classical (...)" with
+    /// the reason no model is used. /health reports it.
     public let segmenter: String
 
     public init(configuration: PipelineConfiguration = PipelineConfiguration()) throws(ImagingError) {
@@ -31,7 +32,8 @@ public final class StudioShotPipeline: Sendable {
             handle = CImagingBridge_segmenterCreate(path, error, size)
             return handle == nil ? Int32(CImagingBridgeStatusInternal.rawValue) : 0
         }
-        (model, segmenter) = (handle.map(SegmenterHandle.init), "u2netp")
+        let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        (model, segmenter) = (handle.map(SegmenterHandle.init), name)
     }
 
     /// Renders one studio shot. The output is the input's size times `request.upscale`, with the

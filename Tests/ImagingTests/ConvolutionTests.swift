@@ -52,16 +52,18 @@ struct ConvolutionTests {
 /// output (the mask's source) matches OpenCV's own convolutions.
 @Suite("Model convolutions")
 struct ModelConvolutionTests {
-    @Test func everyConvolutionOfTheModelRunsInOurLayerAndTheOutputMatches() async throws {
-        let path = PipelineConfiguration.defaultModelPath
-        try #require(FileManager.default.fileExists(atPath: path), "the model is fetched by scripts/fetch-model.sh")
+    /// Every model `scripts/fetch-model.sh` knows (`make test-models` fetches them all).
+    @Test(arguments: ["u2netp", "u2net"])
+    func everyConvolutionOfTheModelRunsInOurLayerAndTheOutputMatches(model: String) async throws {
+        let path = PipelineConfiguration.modelPath(for: model)
+        try #require(FileManager.default.fileExists(atPath: path), "fetched by make test-models")
         let (convolutions, fast, difference) = try await Fixtures.offPool {
             () throws(ImagingError) -> (Int32, Int32, Double) in
             var convolutions: Int32 = 0, fast: Int32 = 0, difference = -1.0
             try bridgeCall { CImagingBridge_modelConvolutionCheck(path, &convolutions, &fast, &difference, $0, $1) }
             return (convolutions, fast, difference)
         }
-        #expect(convolutions == 119, "U²-Net-p has 119 Conv nodes")
+        #expect(convolutions == 119, "U²-Net and U²-Net-p have 119 Conv nodes")
         #expect(fast == convolutions, "all of them run in FastConvolution")
         // The output is a sigmoid in 0...1; measured difference ~3e-8.
         #expect(difference >= 0 && difference <= 1e-4, "largest output difference \(difference)")

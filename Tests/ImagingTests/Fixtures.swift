@@ -1,12 +1,12 @@
 import Foundation
 import Imaging
 
-/// Shared state for the imaging tests: one pipeline (its model loads once) and the sample scenes
-/// from ../shared/samples/dev next to the repository.
+/// Shared state for the imaging tests: one pipeline (its model loads once) and the 36 sample scenes
+/// of ../shared/samples/dev and dev2 next to the repository.
 enum Fixtures {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
-    static let samples = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/samples/dev")
+    static let samples = SampleScene.folders(besideRepository: repoRoot)
 
     static let pipeline: StudioShotPipeline = {
         do { return try StudioShotPipeline(configuration: PipelineConfiguration()) } catch {
@@ -16,7 +16,7 @@ enum Fixtures {
 
     static let scenes: [SampleScene] = {
         do { return try SampleScene.loadAll(from: samples) } catch {
-            fatalError("cannot load the sample scenes from \(samples.path): \(error)")
+            fatalError("cannot load the sample scenes from \(samples.map(\.path)): \(error)")
         }
     }()
 

@@ -1,106 +1,175 @@
 import Foundation
+import Synchronization
 import Imaging
 import Testing
 
-/// The issue's quality bar on ../shared/samples/dev, scored with the samples README's metrics.
+/// The engine's quality on the 36 sample scenes (../shared/samples/dev and dev2), scored with the
+/// samples README's metrics. Each scene is rendered and scored once (run A: transparent, no
+/// shadow; run B: white, soft shadow) and the tests below read the scores.
+///
+/// Two kinds of bar: hard ones that hold today and guard against regressions, and issue 15's
+/// targets that are not met yet, held as known issues (docs/engine.md, "Quality"): such a test
+/// fails when a target starts to hold, so the bar is then made hard.
 @Suite("Studio shots of the sample scenes")
 struct SampleQualityTests {
-    typealias Run = (SampleScene, RasterImage, StudioShotResult)
+    /// One scene rendered both ways and scored.
+    struct Scored: Sendable {
+        var scene: SampleScene
+        var transparent: RasterImage
+        var transparentResult: StudioShotResult
+        var white: RasterImage
+        var whiteResult: StudioShotResult
+        var a: TransparentRunScore
+        var b: WhiteRunScore
+        var input: InputScore
+    }
 
-    /// Run A (transparent background, no shadow) and run B (white, soft shadow) of every scene,
-    /// rendered once, off the cooperative pool, and shared by the tests below.
-    static let runs: Task<(transparent: [Run], white: [Run]), Never> = Task {
-        await Fixtures.offPool { () -> (transparent: [Run], white: [Run]) in
-            (Fixtures.scenes.map { render($0, background: .transparent, shadow: .none) },
-             Fixtures.scenes.map { render($0, background: .white, shadow: .soft) })
+    /// Every scene rendered and scored once, off the cooperative pool, two scenes at a time (the
+    /// scoring is plain Swift, single-threaded and slow in a debug build), shared by the tests below.
+    static let scored: Task<[Scored], Never> = Task {
+        await Fixtures.offPool { () -> [Scored] in
+            let scenes = Fixtures.scenes
+            let results = Mutex([Scored?](repeating: nil, count: scenes.count))
+            DispatchQueue.concurrentPerform(iterations: 2) { worker in
+                for index in stride(from: worker, to: scenes.count, by: 2) {
+                    let run = score(scenes[index])
+                    results.withLock { $0[index] = run }
+                }
+            }
+            return results.withLock { $0.map { $0! } }
         }
     }
 
     /// Blocking: called on the rendering thread above.
-    static func render(_ scene: SampleScene, background: StudioBackground, shadow: ShadowPreset) -> Run {
+    static func score(_ scene: SampleScene) -> Scored {
         do {
-            let result = try Fixtures.pipeline.render(
-                StudioShotRequest(image: scene.input, background: background, shadow: shadow))
-            return (scene, try RasterImage(decoding: result.encoded), result)
+            let scorer = try SampleScorer(scene: scene)
+            let a = try Fixtures.pipeline.render(StudioShotRequest(image: scene.input, background: .transparent, shadow: .none))
+            let b = try Fixtures.pipeline.render(StudioShotRequest(image: scene.input, background: .white, shadow: .soft))
+            let (imageA, imageB) = (try RasterImage(decoding: a.encoded), try RasterImage(decoding: b.encoded))
+            return Scored(
+                scene: scene, transparent: imageA, transparentResult: a, white: imageB, whiteResult: b,
+                a: try scorer.transparentRun(imageA), b: scorer.whiteRun(imageB), input: try scorer.inputScore())
         } catch {
             fatalError("\(scene.name): \(error)")
         }
     }
 
-    static var transparentRuns: [Run] { get async { await runs.value.transparent } }
-    static var whiteRuns: [Run] { get async { await runs.value.white } }
+    static var all: [Scored] { get async { await scored.value } }
+    static var opaque: [Scored] { get async { await all.filter { !$0.scene.isGlass } } }
 
-    @Test func thereAreScenes() async {
+    static func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(max(values.count, 1)) }
+
+    @Test func bothSampleSetsAreThere() async {
         await Fixtures.ready()
-        #expect(Fixtures.scenes.count >= 12)
+        let sets = Dictionary(grouping: Fixtures.scenes, by: \.set).mapValues(\.count)
+        #expect(sets["dev", default: 0] >= 12 && sets["dev2", default: 0] >= 24, "\(sets)")
     }
 
     @Test func transparentRunIsRGBAOfTheInputSize() async {
         await Fixtures.ready()
-        for (scene, image, result) in await Self.transparentRuns {
-            #expect(image.width == scene.width && image.height == scene.height, "\(scene.name)")
-            #expect(image.bands == 4 && result.hasAlpha, "\(scene.name)")
+        for run in await Self.all {
+            #expect(run.transparent.width == run.scene.width && run.transparent.height == run.scene.height, "\(run.scene.name)")
+            #expect(run.transparent.bands == 4 && run.transparentResult.hasAlpha, "\(run.scene.name)")
         }
     }
 
     @Test func whiteRunIsRGBOfTheInputSize() async {
         await Fixtures.ready()
-        for (scene, image, result) in await Self.whiteRuns {
-            #expect(image.width == scene.width && image.height == scene.height, "\(scene.name)")
-            #expect(image.bands == 3 && !result.hasAlpha, "\(scene.name)")
+        for run in await Self.all {
+            #expect(run.white.width == run.scene.width && run.white.height == run.scene.height, "\(run.scene.name)")
+            #expect(run.white.bands == 3 && !run.whiteResult.hasAlpha, "\(run.scene.name)")
         }
     }
 
-    @Test func maskIoU() async throws {
+    /// The first bar, on the twelve dev scenes: every opaque product >= 0.80, their mean >= 0.95.
+    @Test func maskIoUOnTheDevScenes() async throws {
         await Fixtures.ready()
-        var ious: [Double] = [], opaque: [Double] = []
-        for (scene, image, _) in await Self.transparentRuns {
-            let score = try SampleScorer(scene: scene).transparentRun(image)
-            ious.append(score.iou)
-            // The issue's per-scene bar holds on every opaque product; glass is the open gap.
-            if !scene.name.contains("glass") {
-                opaque.append(score.iou)
-                #expect(score.iou >= 0.80, "\(scene.name): IoU \(score.iou)")
+        let dev = await Self.all.filter { $0.scene.set == "dev" }
+        try #require(dev.count >= 12)
+        let opaque = dev.filter { !$0.scene.isGlass }
+        for run in opaque { #expect(run.a.iou >= 0.80, "\(run.scene.name): IoU \(run.a.iou)") }
+        #expect(Self.mean(opaque.map(\.a.iou)) >= 0.95, "mean IoU without glass: \(opaque.map(\.a.iou))")
+        // Over all twelve. Not met: empty glass (~0.3 alpha inside) is segmented as solid, and
+        // colour alone cannot tell it from a white product's lighter face (docs/engine.md).
+        let ious = dev.map(\.a.iou)
+        withKnownIssue("glass tumblers are segmented as solid; see docs/engine.md") {
+            #expect(Self.mean(ious) >= 0.95, "mean IoU \(Self.mean(ious)): \(ious)")
+            #expect(ious.allSatisfy { $0 >= 0.80 }, "IoU per scene \(ious)")
+        }
+    }
+
+    /// Issue 15's outline targets on all 36 scenes' opaque products. Hard: no regression below
+    /// today's level (mean IoU 0.93, boundary F 0.82 with U²-Net-p). Known issue: the targets.
+    @Test func outlineOnAllScenes() async throws {
+        await Fixtures.ready()
+        let opaque = await Self.opaque
+        try #require(opaque.count >= 32)
+        let (ious, boundaries) = (opaque.map(\.a.iou), opaque.map(\.a.boundaryF))
+        #expect(Self.mean(ious) >= 0.92, "mean IoU \(Self.mean(ious))")
+        #expect(Self.mean(boundaries) >= 0.80, "mean boundary F \(Self.mean(boundaries))")
+        let weak = opaque.filter { $0.a.iou < 0.90 }.map { "\($0.scene.name) \($0.a.iou)" }
+        withKnownIssue("white products on white, headphone bands and cables are still lost (docs/engine.md)") {
+            #expect(Self.mean(ious) >= 0.97, "mean IoU \(Self.mean(ious))")
+            #expect(weak.isEmpty, "IoU below 0.90: \(weak)")
+            #expect(Self.mean(boundaries) >= 0.88, "mean boundary F \(Self.mean(boundaries))")
+        }
+    }
+
+    /// "The product is never made worse than the photo": product PSNR in runs A and B and the
+    /// watermark's region on the product, per scene, against the untouched input. Hard, where the
+    /// matte holds the product (IoU >= 0.97): run B no more than 3 dB below the photo on any
+    /// scene and 0.3 dB on average (before the matte's edge was steepened: 3.6 and 0.5 dB).
+    @Test func productAgainstThePhoto() async throws {
+        await Fixtures.ready()
+        let opaque = await Self.opaque
+        var worse: [String] = [], shortfalls: [Double] = []
+        for run in opaque {
+            guard let input = run.input.productPSNR, let a = run.a.productPSNR, let b = run.b.productPSNR else { continue }
+            if run.a.iou >= 0.97 {
+                shortfalls.append(max(0, input - b))
+                #expect(b >= input - 3, "\(run.scene.name): run B \(b) dB, photo \(input) dB")
+            }
+            if a < input || b < input { worse.append("\(run.scene.name): A \(a), B \(b), photo \(input)") }
+            if let photo = run.input.watermarkPSNR, let residual = run.a.watermarkResidual, residual < photo {
+                worse.append("\(run.scene.name): watermark region \(residual), photo \(photo)")
             }
         }
-        let opaqueMean = opaque.reduce(0, +) / Double(opaque.count)
-        #expect(opaqueMean >= 0.95, "mean IoU without glass \(opaqueMean): \(opaque)")
-        // The issue's bar over all twelve. Not met: empty glass (~0.3 alpha inside) is segmented as
-        // solid, and colour alone cannot tell it from a white product's lighter face (docs/engine.md).
-        let mean = ious.reduce(0, +) / Double(ious.count)
-        withKnownIssue("glass tumblers are segmented as solid; see docs/engine.md") {
-            #expect(mean >= 0.95, "mean IoU \(mean): \(ious)")
-            #expect(ious.allSatisfy { $0 >= 0.80 }, "IoU per scene \(ious)")
+        try #require(shortfalls.count >= 16, "scenes whose matte holds: \(shortfalls.count)")
+        #expect(Self.mean(shortfalls) <= 0.3, "mean shortfall against the photo \(Self.mean(shortfalls)) dB")
+        withKnownIssue("lost parts of the product and untouched single overlays (docs/engine.md)") {
+            #expect(worse.isEmpty, "\(worse.count) worse than the photo: \(worse)")
         }
     }
 
     @Test func whiteBackgroundIsPureAwayFromTheProduct() async throws {
         await Fixtures.ready()
-        var purities: [Double] = []
-        for (scene, image, _) in await Self.whiteRuns {
-            let score = try SampleScorer(scene: scene).whiteRun(image)
-            purities.append(score.purity)
-            #expect(score.shadowPresence > 0, "\(scene.name): no soft shadow under the product")
+        let all = await Self.all
+        for run in all { #expect(run.b.shadowPresence > 0, "\(run.scene.name): no soft shadow under the product") }
+        let purities = all.map(\.b.purity)
+        #expect(Self.mean(purities) >= 0.98, "mean purity \(Self.mean(purities)): \(purities)")
+        let impure = all.filter { $0.b.purity < 0.99 }.map { "\($0.scene.name) \($0.b.purity)" }
+        withKnownIssue("a kept background part or overlay text shows on white (docs/engine.md)") {
+            #expect(impure.isEmpty, "purity below 0.99: \(impure)")
         }
-        let mean = purities.reduce(0, +) / Double(purities.count)
-        #expect(mean >= 0.98, "mean purity \(mean): \(purities)")
     }
 
-    /// End to end: where the engine shows the product opaque, the tiled watermark is gone from it.
+    /// End to end on the dev set's light tiled overlays: where the engine shows the product
+    /// opaque, the watermark is gone from it.
     @Test func tiledWatermarkErrorOnTheProductDrops() async throws {
         await Fixtures.ready()
-        let tiled = await Self.transparentRuns.filter { $0.0.watermarkKind.hasPrefix("tiled") }
+        let tiled = await Self.all.filter { $0.scene.set == "dev" && $0.scene.watermarkIsTiled }
         try #require(!tiled.isEmpty)
         var checked = 0
-        for (scene, image, _) in tiled {
-            let scorer = try SampleScorer(scene: scene)
-            let alpha = try #require(image.alpha)
+        for run in tiled {
+            let scorer = try SampleScorer(scene: run.scene)
+            let alpha = try #require(run.transparent.alpha)
             let region = zip(scorer.watermarkOnProduct, alpha).map { $0 && $1 >= 250 }
-            let input = try RasterImage(decoding: scene.input).rgbAsStored()
-            guard let before = scorer.psnr(input, over: region), let after = scorer.psnr(image.rgbAsStored(), over: region)
+            let input = try RasterImage(decoding: run.scene.input).rgbAsStored()
+            guard let before = scorer.psnr(input, over: region), let after = scorer.psnr(run.transparent.rgbAsStored(), over: region)
             else { continue } // the watermark does not cross the opaque product
             checked += 1
-            #expect(after > before + 6, "\(scene.name): on-product error \(after) dB, input \(before) dB")
+            #expect(after > before + 6, "\(run.scene.name): on-product error \(after) dB, input \(before) dB")
         }
         #expect(checked >= 3, "scenes with a tiled watermark on the product: \(checked)")
     }
@@ -118,23 +187,37 @@ struct WatermarkTests {
         }
     }
 
+    /// Hard on the dev set's light tiled overlays: found, and 6 dB better where the overlay lies
+    /// and on the product. On all tiled scenes, issue 15's bars as known issues: the same gain, and
+    /// never worse than the photo where the overlay lies (not met: dark overlays are often not
+    /// found, and on white sweeps the inversion of a dark overlay costs ~1 dB; docs/engine.md).
     @Test func tiledOverlaysAreInverted() async throws {
         await Fixtures.ready()
-        let tiled = Fixtures.scenes.filter { $0.watermarkKind.hasPrefix("tiled") }
-        try #require(tiled.count >= 4)
+        let tiled = Fixtures.scenes.filter(\.watermarkIsTiled)
+        try #require(tiled.filter { $0.set == "dev" }.count >= 3 && tiled.count >= 10)
+        var missed: [String] = [], worse: [String] = []
         for scene in tiled {
             let scorer = try SampleScorer(scene: scene)
             let input = try RasterImage(decoding: scene.input).rgbAsStored()
             let (found, cleaned) = try await Self.remove(input, width: scene.width, height: scene.height)
-            #expect(found, "\(scene.name): no tiled watermark found")
             // Everywhere the overlay lies (background included) and on the opaque product.
             let overlay = scene.watermark.map { $0 >= 13 }
             let before = try #require(scorer.psnr(input, over: overlay)), after = try #require(scorer.psnr(cleaned, over: overlay))
-            #expect(after > before + 6, "\(scene.name): \(after) dB where the overlay lies, input \(before) dB")
+            var gains = [(after, before)]
             if let onProduct = scorer.psnr(input, over: scorer.watermarkOnProduct) {
-                let cleanedOnProduct = try #require(scorer.psnr(cleaned, over: scorer.watermarkOnProduct))
-                #expect(cleanedOnProduct > onProduct + 6, "\(scene.name): \(cleanedOnProduct) dB on the product, input \(onProduct) dB")
+                gains.append((try #require(scorer.psnr(cleaned, over: scorer.watermarkOnProduct)), onProduct))
             }
+            let inverted = found && gains.allSatisfy { $0.0 > $0.1 + 6 }
+            if scene.set == "dev" {
+                #expect(found, "\(scene.name): no tiled watermark found")
+                #expect(inverted, "\(scene.name): (after, before) dB where the overlay lies and on the product: \(gains)")
+            }
+            if !inverted { missed.append("\(scene.name): found \(found), \(gains)") }
+            if gains.contains(where: { $0.0 < $0.1 }) { worse.append("\(scene.name): \(gains)") }
+        }
+        withKnownIssue("dark tiled overlays and overlays on white sweeps (docs/engine.md)") {
+            #expect(missed.isEmpty, "not inverted by 6 dB: \(missed)")
+            #expect(worse.isEmpty, "worse than the photo: \(worse)")
         }
     }
 
@@ -142,13 +225,15 @@ struct WatermarkTests {
     /// watermarks are not a tiled overlay, and the photo comes back byte for byte.
     @Test func otherPhotosAreLeftAlone() async throws {
         await Fixtures.ready()
-        let others = Fixtures.scenes.filter { !$0.watermarkKind.hasPrefix("tiled") }
+        let others = Fixtures.scenes.filter { !$0.watermarkIsTiled }
         try #require(others.count >= 6)
         for scene in others {
             let input = try RasterImage(decoding: scene.input).rgbAsStored()
             let (found, output) = try await Self.remove(input, width: scene.width, height: scene.height)
             #expect(!found, "\(scene.name) (\(scene.watermarkKind)): a tiled watermark was reported")
-            #expect(output == input, "\(scene.name): pixels changed")
+            // Compared first: Swift Testing would diff two 3 MB arrays to explain a failure.
+            let unchanged = output == input
+            #expect(unchanged, "\(scene.name): pixels changed")
         }
     }
 
@@ -158,7 +243,7 @@ struct WatermarkTests {
     /// back unchanged instead of having the inverted overlay burnt into it.
     @Test func aProductWithoutTheOverlayIsLeftAlone() async throws {
         await Fixtures.ready()
-        let scene = try #require(Fixtures.scenes.first { $0.watermarkKind.hasPrefix("tiled") })
+        let scene = try #require(Fixtures.scenes.first { $0.watermarkIsTiled })
         let (side, patch) = (scene.width, 200)
         var pixels = try RasterImage(decoding: scene.input).rgbAsStored()
         let (x0, y0) = (side / 10, side / 10)
@@ -245,6 +330,6 @@ struct GeometryTests {
         await Fixtures.ready()
         let path = PipelineConfiguration.defaultModelPath
         try #require(FileManager.default.fileExists(atPath: path), "run scripts/fetch-model.sh")
-        #expect(Fixtures.pipeline.segmenter == "u2netp")
+        #expect(Fixtures.pipeline.segmenter == URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)
     }
 }

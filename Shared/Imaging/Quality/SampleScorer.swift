@@ -14,6 +14,16 @@ public struct WhiteRunScore: Sendable {
     public var purity: Double
     public var productPSNR: Double?
     public var shadowPresence: Double
+    /// PSNR in the band around the true outline (``SampleScorer/edgeBand``): a halo of the old
+    /// background's colour, a hard cut or a lost rim shows here first. Not in the samples README.
+    public var edgePSNR: Double?
+}
+
+/// The untouched input scored like a result: the bar "never worse than the photo" is measured
+/// against these. Product PSNR is the same region for runs A and B.
+public struct InputScore: Sendable {
+    public var productPSNR: Double?
+    public var watermarkPSNR: Double?
 }
 
 /// Scores engine results against a ``SampleScene``'s ground truth.
@@ -21,6 +31,12 @@ public struct SampleScorer: Sendable {
     public let scene: SampleScene
     private let productRegion: [Bool]
     private let distanceToProduct: [Float]
+    /// The band around the true outline where run B's edge is judged, with the colour expected
+    /// there: pixels within 3 px of the boundary of `alpha >= 128` that are either opaque product
+    /// (`alpha >= 250`: clean.png's colour) or background (`alpha == 0`: white), in the rows above
+    /// the floor band (`y < baseline_y - 0.05 H`, where the shadow may fall, as for purity).
+    /// Partial-alpha pixels are left out: their true product colour is not known.
+    public let edgeBand: [Bool]
 
     public init(scene: SampleScene) throws(ImagingError) {
         self.scene = scene
@@ -30,6 +46,23 @@ public struct SampleScorer: Sendable {
         productRegion = eroded.map { $0 != 0 }
         distanceToProduct = try Morphology.distance(
             to: scene.alpha.map { $0 >= 1 }, width: scene.width, height: scene.height)
+        let (w, h) = (scene.width, scene.height)
+        let truth = scene.alpha.map { $0 >= 128 }
+        let inner = try Morphology.erode(
+            truth.map { $0 ? 255 : 0 }, width: w, height: h, ellipse: false, size: 3, outsideIsForeground: true)
+        let outline = (0..<truth.count).map { truth[$0] && inner[$0] == 0 }
+        let toOutline = try Morphology.distance(to: outline, width: w, height: h)
+        let limit = Double(scene.baselineY) - 0.05 * Double(h)
+        edgeBand = (0..<truth.count).map { i in
+            let a = scene.alpha[i]
+            return toOutline[i] <= 3 && Double(i / w) < limit && (a == 0 || a >= 250)
+        }
+    }
+
+    /// The untouched input photo scored as a result (its RGB as run A and run B would read it).
+    public func inputScore() throws(ImagingError) -> InputScore {
+        let rgb = try RasterImage(decoding: scene.input).rgbAsStored()
+        return InputScore(productPSNR: psnr(rgb, over: productRegion), watermarkPSNR: psnr(rgb, over: watermarkOnProduct))
     }
 
     public func transparentRun(_ result: RasterImage) throws(ImagingError) -> TransparentRunScore {
@@ -76,7 +109,23 @@ public struct SampleScorer: Sendable {
         return WhiteRunScore(
             purity: region == 0 ? 1 : Double(pure) / Double(region),
             productPSNR: psnr(rgb, over: productRegion),
-            shadowPresence: count == 0 ? 0 : 255 - luminance / Double(count))
+            shadowPresence: count == 0 ? 0 : 255 - luminance / Double(count),
+            edgePSNR: edgePSNR(rgb))
+    }
+
+    /// PSNR over ``edgeBand`` of an RGB picture on white against the studio shot the scene implies
+    /// (clean.png on the product, white off it).
+    public func edgePSNR(_ rgbOnWhite: [UInt8]) -> Double? {
+        var squared = 0.0, pixels = 0
+        for i in 0..<edgeBand.count where edgeBand[i] {
+            pixels += 1
+            for c in 0..<3 {
+                let expected = scene.alpha[i] == 0 ? 255 : Double(scene.clean[i * 3 + c])
+                let d = Double(rgbOnWhite[i * 3 + c]) - expected
+                squared += d * d
+            }
+        }
+        return Self.psnr(squared: squared, pixels: pixels)
     }
 
     /// PSNR of `rgb` against clean.png over a region; nil below 50 pixels; capped at 100 dB.
@@ -89,6 +138,11 @@ public struct SampleScorer: Sendable {
                 squared += d * d
             }
         }
+        return Self.psnr(squared: squared, pixels: pixels)
+    }
+
+    /// The README's PSNR from a sum of squared differences over `pixels` RGB pixels.
+    private static func psnr(squared: Double, pixels: Int) -> Double? {
         guard pixels >= 50 else { return nil }
         let mse = squared / Double(pixels * 3)
         return mse == 0 ? 100 : min(100, 10 * log10(255 * 255 / mse))

@@ -1,8 +1,9 @@
 // engine-bench: stage timings, upscale time, peak memory and sample-set quality of the local
 // engine's image pipeline. `make bench-engine` runs it in release.
 //
-//   engine-bench [all|timing|upscale|memory|quality] [--runs N] [--samples DIR] [--save DIR]
+//   engine-bench [all|timing|upscale|memory|quality] [--runs N] [--samples DIR[,DIR...]] [--save DIR]
 //
+// The samples default to ../shared/samples/dev and dev2 beside the repository (36 scenes).
 // --save writes each scene's quality renders (<scene>-A.png transparent, <scene>-B.png white) for a look.
 import Foundation
 import Imaging
@@ -13,13 +14,17 @@ struct EngineBench {
         var arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == "--memory-child" { return try MemoryProbe.child(arguments: Array(arguments.dropFirst())) }
         let runs = Int(option("--runs", in: &arguments) ?? "") ?? 7
-        let samples = option("--samples", in: &arguments).map { URL(fileURLWithPath: $0) } ?? defaultSamples
+        let samples = option("--samples", in: &arguments).map {
+            $0.split(separator: ",").map { URL(fileURLWithPath: String($0)) }
+        } ?? SampleScene.folders(besideRepository: repositoryRoot)
         let save = option("--save", in: &arguments).map { URL(fileURLWithPath: $0) }
         let mode = arguments.first ?? "all"
         let pipeline = try StudioShotPipeline(configuration: PipelineConfiguration())
         print("engine-bench: segmenter \(pipeline.segmenter), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         let scenes = try SampleScene.loadAll(from: samples)
-        guard let first = scenes.first else { throw BenchError("no scenes under \(samples.path)") }
+        guard let first = scenes.first else {
+            throw BenchError("no scenes under \(samples.map(\.path).joined(separator: ", "))")
+        }
         if mode == "all" || mode == "timing" {
             // With a tiled watermark (the watermark stage does its full work) and without one.
             try Timing.studioShot(pipeline, scene: first, runs: runs)
@@ -32,10 +37,9 @@ struct EngineBench {
         if mode == "all" || mode == "quality" { try Quality.report(pipeline, scenes: scenes, saveTo: save) }
     }
 
-    static var defaultSamples: URL {
+    static var repositoryRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("shared/samples/dev")
+            .deletingLastPathComponent().deletingLastPathComponent()
     }
 
     static func option(_ name: String, in arguments: inout [String]) -> String? {
