@@ -188,9 +188,8 @@ struct WatermarkTests {
     }
 
     /// Hard on the dev set's light tiled overlays: found, and 6 dB better where the overlay lies
-    /// and on the product. On all tiled scenes, issue 15's bars as known issues: the same gain, and
-    /// never worse than the photo where the overlay lies (not met: dark overlays are often not
-    /// found, and on white sweeps the inversion of a dark overlay costs ~1 dB; docs/engine.md).
+    /// and on the product; hard on all tiled scenes: never worse than the photo there. The same
+    /// 6 dB gain on every tiled scene is issue 15's bar, a known issue (docs/engine.md).
     @Test func tiledOverlaysAreInverted() async throws {
         await Fixtures.ready()
         let tiled = Fixtures.scenes.filter(\.watermarkIsTiled)
@@ -215,9 +214,11 @@ struct WatermarkTests {
             if !inverted { missed.append("\(scene.name): found \(found), \(gains)") }
             if gains.contains(where: { $0.0 < $0.1 }) { worse.append("\(scene.name): \(gains)") }
         }
-        withKnownIssue("dark tiled overlays and overlays on white sweeps (docs/engine.md)") {
+        // Until a fit had to fade the opposite strokes too, a dark overlay on a white sweep was
+        // inverted as a light one: dv07, dv16 and dv21 lost ~1 dB where the overlay lies.
+        #expect(worse.isEmpty, "worse than the photo: \(worse)")
+        withKnownIssue("some dark tiled overlays and a light grid on a white sweep are not found (docs/engine.md)") {
             #expect(missed.isEmpty, "not inverted by 6 dB: \(missed)")
-            #expect(worse.isEmpty, "worse than the photo: \(worse)")
         }
     }
 

@@ -1,10 +1,11 @@
 // engine-bench: stage timings, upscale time, peak memory and sample-set quality of the local
 // engine's image pipeline. `make bench-engine` runs it in release.
 //
-//   engine-bench [all|timing|upscale|memory|quality] [--runs N] [--samples DIR[,DIR...]] [--save DIR]
+//   engine-bench [all|timing|upscale|memory|quality|watermark] [--runs N] [--samples DIR[,DIR...]] [--save DIR]
 //
 // The samples default to ../shared/samples/dev and dev2 beside the repository (36 scenes).
-// --save writes each scene's quality renders (<scene>-A.png transparent, <scene>-B.png white) for a look.
+// --save writes each scene's quality renders (<scene>-A.png transparent, <scene>-B.png white) for a look;
+// `watermark` (not part of all) scores the watermark stage alone and saves <scene>-W.png.
 import Foundation
 import Imaging
 
@@ -35,6 +36,7 @@ struct EngineBench {
         if mode == "all" || mode == "upscale" { try Timing.upscale(first.input, runs: runs) }
         if mode == "all" || mode == "memory" { try MemoryProbe.parent(scene: first) }
         if mode == "all" || mode == "quality" { try Quality.report(pipeline, scenes: scenes, saveTo: save) }
+        if mode == "watermark" { try WatermarkStage.report(scenes: scenes, saveTo: save) }
     }
 
     static var repositoryRoot: URL {

@@ -103,3 +103,32 @@ enum Quality {
         value.map { String(format: "%5.1f", $0) as NSString } ?? "    -"
     }
 }
+
+/// The watermark stage on its own, per scene: whether it found a tiled overlay, and the error
+/// against clean.png where the overlay lies and where it crosses the opaque product, before and
+/// after. `--save` writes each scene's photo after the stage (`<scene>-W.png`).
+enum WatermarkStage {
+    static func report(scenes: [SampleScene], saveTo folder: URL? = nil) throws {
+        if let folder { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        print("\n## Watermark stage on \(scenes.count) scenes (PSNR in dB against clean.png, before -> after)")
+        print("scene                                          kind           found  overlay          on product       ms")
+        for scene in scenes {
+            let scorer = try SampleScorer(scene: scene)
+            let input = try RasterImage(decoding: scene.input).rgbAsStored()
+            var cleaned = input
+            let start = DispatchTime.now().uptimeNanoseconds
+            let found = try StudioShotPipeline.removeTiledWatermark(&cleaned, width: scene.width, height: scene.height)
+            let ms = milliseconds(since: start)
+            if let folder {
+                let png = try ImageCodec.encode(cleaned, width: scene.width, height: scene.height, bands: 3, format: .png)
+                try Data(png).write(to: folder.appendingPathComponent("\(scene.name)-W.png"))
+            }
+            let overlay = scene.watermark.map { $0 >= 13 }
+            func pair(_ region: [Bool]) -> NSString {
+                "\(Quality.fmt(scorer.psnr(input, over: region))) -> \(Quality.fmt(scorer.psnr(cleaned, over: region)))" as NSString
+            }
+            print(String(format: "%-45@ %-14@ %@    %@   %@   %4d", scene.name as NSString, scene.watermarkKind as NSString,
+                         (found ? "yes" : "no ") as NSString, pair(overlay), pair(scorer.watermarkOnProduct), ms))
+        }
+    }
+}
