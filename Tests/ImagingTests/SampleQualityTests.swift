@@ -66,6 +66,23 @@ struct SampleQualityTests {
         #expect(sets["dev", default: 0] >= 12 && sets["dev2", default: 0] >= 24, "\(sets)")
     }
 
+    /// The edge band's reference is the studio shot the scene implies: that shot scores 100 dB,
+    /// the photo (its old background at the outline) far less.
+    @Test func edgeBandScoresTheImpliedStudioShot() async throws {
+        await Fixtures.ready()
+        let scene = try #require(Fixtures.scenes.first { !$0.isGlass })
+        let scorer = try SampleScorer(scene: scene)
+        var ideal = scene.clean
+        for i in 0..<scene.alpha.count {
+            let a = Double(scene.alpha[i]) / 255
+            for c in 0..<3 { ideal[i * 3 + c] = UInt8((Double(scene.clean[i * 3 + c]) * a + 255 * (1 - a)).rounded()) }
+        }
+        #expect(scorer.edgeBand.filter { $0 }.count >= 1000, "band pixels")
+        #expect(scorer.edgePSNR(ideal) == 100)
+        let photo = try #require(scorer.edgePSNR(try RasterImage(decoding: scene.input).rgbAsStored()))
+        #expect(photo < 30, "the photo's edge band: \(photo) dB")
+    }
+
     @Test func transparentRunIsRGBAOfTheInputSize() async {
         await Fixtures.ready()
         for run in await Self.all {

@@ -47,13 +47,10 @@ public struct SampleScorer: Sendable {
         distanceToProduct = try Morphology.distance(
             to: scene.alpha.map { $0 >= 1 }, width: scene.width, height: scene.height)
         let (w, h) = (scene.width, scene.height)
-        let truth = scene.alpha.map { $0 >= 128 }
-        let inner = try Morphology.erode(
-            truth.map { $0 ? 255 : 0 }, width: w, height: h, ellipse: false, size: 3, outsideIsForeground: true)
-        let outline = (0..<truth.count).map { truth[$0] && inner[$0] == 0 }
+        let outline = try Self.boundary(of: scene.alpha.map { $0 >= 128 }, width: w, height: h)
         let toOutline = try Morphology.distance(to: outline, width: w, height: h)
         let limit = Double(scene.baselineY) - 0.05 * Double(h)
-        edgeBand = (0..<truth.count).map { i in
+        edgeBand = (0..<scene.alpha.count).map { i in
             let a = scene.alpha[i]
             return toOutline[i] <= 3 && Double(i / w) < limit && (a == 0 || a >= 250)
         }
@@ -141,6 +138,14 @@ public struct SampleScorer: Sendable {
         return Self.psnr(squared: squared, pixels: pixels)
     }
 
+    /// The README's boundary of a binary mask: its pixels removed by a 3x3 square erosion, with the
+    /// image border replicated (the frame's edge is not a boundary).
+    private static func boundary(of mask: [Bool], width: Int, height: Int) throws(ImagingError) -> [Bool] {
+        let eroded = try Morphology.erode(
+            mask.map { $0 ? 255 : 0 }, width: width, height: height, ellipse: false, size: 3, outsideIsForeground: true)
+        return (0..<mask.count).map { mask[$0] && eroded[$0] == 0 }
+    }
+
     /// The README's PSNR from a sum of squared differences over `pixels` RGB pixels.
     private static func psnr(squared: Double, pixels: Int) -> Double? {
         guard pixels >= 50 else { return nil }
@@ -155,12 +160,7 @@ public struct SampleScorer: Sendable {
 
     private func boundaryF(predicted: [Bool], truth: [Bool]) throws(ImagingError) -> Double {
         let (w, h) = (scene.width, scene.height)
-        func boundary(_ mask: [Bool]) throws(ImagingError) -> [Bool] {
-            let eroded = try Morphology.erode(
-                mask.map { $0 ? 255 : 0 }, width: w, height: h, ellipse: false, size: 3, outsideIsForeground: true)
-            return (0..<mask.count).map { mask[$0] && eroded[$0] == 0 }
-        }
-        let bp = try boundary(predicted), bt = try boundary(truth)
+        let bp = try Self.boundary(of: predicted, width: w, height: h), bt = try Self.boundary(of: truth, width: w, height: h)
         let countP = bp.filter { $0 }.count, countT = bt.filter { $0 }.count
         if countP == 0 && countT == 0 { return 1 }
         if countP == 0 || countT == 0 { return 0 }
