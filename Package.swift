@@ -289,8 +289,9 @@ let package = Package(
         .testTarget(
             name: "SystemTests",
             dependencies: [
-                "TestSupport", "FuzzSuite", "Imaging", "Database", "Messaging", "Shared",
+                "TestSupport", "FuzzSuite", "Imaging", "Database", "Messaging", "Shared", "ServiceSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

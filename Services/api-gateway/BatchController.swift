@@ -73,8 +73,8 @@ struct BatchController: Sendable {
             if !item.file.mimeType.hasPrefix("image/") { notImages.append(id) }
         }
         if !unknown.isEmpty {
-            throw APIError.badRequest(
-                "unknown media: \(unknown.map(\.lowercasedString).joined(separator: ", "))", code: "unknown_media")
+            // 404 as for one generation: the body names media that do not exist.
+            throw APIError(.notFound, code: "unknown_media", message: "unknown media: \(unknown.map(\.lowercasedString).joined(separator: ", "))")
         }
         if !notImages.isEmpty {
             throw APIError.badRequest(

@@ -36,7 +36,12 @@ struct SettingsController: Sendable {
             }
             switch object[SecretSettings.runpodApiKey] {
             case nil, .null: break
-            case .string(let key): typed = key
+            case .string(let key):
+                // Checked as the setting is (a masked value stands for the stored key).
+                if !SecretSettings.isMasked(key), case .failure(let refusal) = SettingsCatalog.normalize(SecretSettings.runpodApiKey, key) {
+                    throw APIError.badRequest("runpodApiKey \(refusal.reason)", code: "invalid_field")
+                }
+                typed = key
             default: throw APIError.badRequest("runpodApiKey must be a string", code: "invalid_field")
             }
         }
@@ -73,7 +78,10 @@ struct SettingsController: Sendable {
         guard case .unusable(let code, let message) = readiness else { return }
         let refusal = "aiImageBackend stays \(current), nothing was changed: \(message)"
         switch code {
-        case "runpod_key_missing", "runpod_key_refused", "runpod_endpoint_not_found":
+        case "runpod_key_missing":
+            // Nothing in the request is malformed: the settings it would leave (RunPod, no key) conflict.
+            throw APIError(.conflict, code: code, message: refusal)
+        case "runpod_key_refused", "runpod_endpoint_not_found":
             throw APIError.badRequest(refusal, code: code)
         default:
             throw APIError(.badGateway, code: code, message: refusal)
@@ -130,14 +138,33 @@ struct SettingsController: Sendable {
         for (key, raw) in object {
             switch raw {
             case .string(let text): updates[key] = text
+            case _ where SettingsCatalog.takesOnlyText(key) && raw != .null:
+                throw APIError.badRequest("\(key) must be a string; got \(raw.typeName)", code: "invalid_field")
             case .bool(let flag): updates[key] = flag ? "true" : "false"
             case .int(let number): updates[key] = String(number)
-            case .double(let number): updates[key] = String(number)
+            case .double(let number): updates[key] = decimalText(number)
             case .null, .array, .object:
                 throw APIError.badRequest("\(key) must be a string, number or boolean; got \(raw.typeName)", code: "invalid_field")
             }
         }
         return updates
+    }
+
+    /// A JSON number as a setting is written: plain decimal digits, never an exponent
+    /// (`0.00001`, not Swift's `1e-05`), so a schema-valid number is never refused for its spelling.
+    static func decimalText(_ number: Double) -> String {
+        let text = String(number)
+        guard number.isFinite, let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }),
+              let exponent = Int(text[text.index(after: e)...].drop { $0 == "+" }) else { return text }
+        var mantissa = Substring(text[..<e])
+        let sign = mantissa.first == "-" ? "-" : ""
+        if !sign.isEmpty { mantissa = mantissa.dropFirst() }
+        let parts = mantissa.split(separator: ".", omittingEmptySubsequences: false)
+        let digits = parts.joined()
+        let point = parts[0].count + exponent
+        if point <= 0 { return sign + "0." + String(repeating: "0", count: -point) + digits }
+        if point >= digits.count { return sign + digits + String(repeating: "0", count: point - digits.count) }
+        return sign + digits.prefix(point) + "." + digits.dropFirst(point)
     }
 }
 

@@ -68,6 +68,16 @@ struct JobFollower: Sendable {
 
     func follow(_ dispatch: DispatchGeneration) async throws -> HandlingOutcome {
         let logger = jobLogger(dispatch)
+        // A backend runs only a job Cyclorama accepted for the media the dispatch names (its ledger
+        // row is written before any dispatch): a forged or misrouted dispatch is refused before it
+        // can cost a run, and ends no job.
+        let accepted = try await ledger.job(dispatch.jobId)
+        if case .refused(let reason)? = GenerationApplyOutcome.refusal(
+            jobId: dispatch.jobId, mediaId: dispatch.mediaId, variation: dispatch.kind == .variation,
+            job: accepted.map { ($0.mediaId, $0.kind) }) {
+            logger.warning("refused a dispatch for a job Cyclorama did not accept", metadata: ["reason": "\(reason)"])
+            return .refuse(reason: reason)
+        }
         // One follower per job: copies of a dispatch (a redelivery while the first is still followed,
         // the outbox, a publisher repeating itself) wait here until the owner finishes, or until its
         // ownership expires because it died, and never submit a second time.

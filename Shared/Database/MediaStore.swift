@@ -297,7 +297,7 @@ public enum GenerationApplyOutcome: Sendable, Equatable {
     ) -> GenerationApplyOutcome? {
         let id = jobId.uuidString.lowercased()
         guard let job else {
-            return .refused(reason: "no job \(id) in the ledger: a result is applied only to a job Cyclorama accepted")
+            return .refused(reason: "no job \(id) in the ledger: Cyclorama runs and applies only the jobs it accepted")
         }
         guard job.mediaId == mediaId else {
             return .refused(reason: "job \(id) is for media \(job.mediaId.uuidString.lowercased()), not \(mediaId.uuidString.lowercased())")

@@ -24,7 +24,7 @@ public final class SettingsClient: Service, Sendable {
     private let cache = Mutex<(settings: [String: String], fetchedAt: ContinuousClock.Instant)?>(nil)
 
     /// A fresh reply queue for this process; declare it in the broker topology before creating the client.
-    /// It also hears `settings.changed`, so every instance drops its cache when settings change.
+    /// It also hears `settings.changed`, so every instance asks again when settings change.
     public static func makeReplyQueue(serviceName: String) -> QueueDeclaration {
         QueueDeclaration(
             name: "\(serviceName).settings-replies.\(UUID().uuidString.prefix(8).lowercased())",
@@ -53,8 +53,10 @@ public final class SettingsClient: Service, Sendable {
                     waiter?.resume(returning: reply)
                     if waiter == nil { logger.debug("late settings reply dropped", metadata: ["correlationId": "\(reply.correlationId)"]) }
                 case .settingsChanged(let change):
-                    // The event carries every setting (masked, as replies do): use it as the fresh cache.
-                    cache.withLock { $0 = (change.settings, ContinuousClock.now) }
+                    // A hint, not the values: anyone who may publish on the events exchange could send
+                    // one. The next read asks the settings-service (over this private reply queue);
+                    // the values known so far stay the fallback while it does not answer.
+                    markStale()
                     logger.info("settings changed", metadata: ["keys": "\(change.changedKeys.sorted().joined(separator: ","))"])
                 default:
                     logger.warning("unexpected message on the settings queue dropped", metadata: ["type": "\(delivery.type ?? "-")"])
@@ -93,9 +95,13 @@ public final class SettingsClient: Service, Sendable {
         CycloramaSettings(try await settings())
     }
 
-    /// Forgets the cached settings (on `settings.changed`).
-    public func invalidate() {
-        cache.withLock { $0 = nil }
+    /// Makes the next read ask the settings-service, keeping the values known so far as the
+    /// fallback while it does not answer (on `settings.changed`).
+    func markStale() {
+        cache.withLock { cached in
+            guard let known = cached else { return }
+            cached = (known.settings, ContinuousClock.now - cacheLifetime - .seconds(1))
+        }
     }
 
     /// Stores new values through the settings-service (all or nothing); the reply's `errors` say what

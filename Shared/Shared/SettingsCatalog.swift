@@ -68,7 +68,9 @@ public enum SettingsCatalog {
             }
             return .success(String(number))
         case .decimal(let range):
-            guard let number = Double(value), number.isFinite, range.contains(number) else {
+            // Plain decimal digits only (no sign, exponent, hex or "inf"), as the OpenAPI document
+            // states: what a client can be told is what is accepted.
+            guard Self.isPlainDecimal(value), let number = Double(value), range.contains(number) else {
                 return refuse("must be a number from \(range.lowerBound) to \(range.upperBound)")
             }
             return .success(value)
@@ -77,8 +79,7 @@ public enum SettingsCatalog {
             return .success(color.rawValue)
         case .optionalURL:
             if value.isEmpty { return .success("") }
-            guard let url = URL(string: value), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host?.isEmpty == false,
-                  value.count <= 2000 else {
+            guard value.count <= 2000, value.wholeMatch(of: Self.urlShape) != nil, let url = URL(string: value), url.host?.isEmpty == false else {
                 return refuse("must be an http(s) URL or empty")
             }
             return .success(value)
@@ -89,5 +90,25 @@ public enum SettingsCatalog {
             }
             return .success(value)
         }
+    }
+
+    /// An http(s) URL as settings take it (and the OpenAPI document states): a host name or IPv4
+    /// address in ASCII, an optional port, then any printable ASCII. Nothing the URL parser would
+    /// have to re-encode (an international name, spaces) is taken, so what is stored is what is called.
+    static var urlShape: Regex<Substring> { #/[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:[/?#][!-~]*)?/# }
+
+    /// Whether the setting only takes a string (a JSON number or boolean is refused, not converted).
+    public static func takesOnlyText(_ key: String) -> Bool {
+        switch rules[key] {
+        case .secret?, .oneOf?, .hexColor?, .optionalURL?: true
+        default: false
+        }
+    }
+
+    /// `123` or `123.45`: ASCII digits with an optional fraction.
+    static func isPlainDecimal(_ value: String) -> Bool {
+        let parts = value.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count) else { return false }
+        return parts.allSatisfy { part in !part.isEmpty && part.allSatisfy { $0.isASCII && $0.isNumber } }
     }
 }

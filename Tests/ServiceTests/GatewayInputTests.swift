@@ -55,6 +55,28 @@ struct GatewayInputTests {
         #expect(rejection("[1,2]")?.contains("JSON object") == true)
         #expect(rejection("{not json")?.contains("JSON object") == true)
     }
+
+    /// A JSON number in the settings body is written as plain decimals, the only spelling the
+    /// settings accept (and the OpenAPI document states): never an exponent.
+    @Test func settingsNumbersAreWrittenAsPlainDecimals() throws {
+        let cases: [(Double, String)] = [
+            (3.5, "3.5"), (2, "2.0"), (0.00001, "0.00001"), (1.5e-7, "0.00000015"), (1e16, "10000000000000000"),
+            (1.25e17, "125000000000000000"), (-0.0001, "-0.0001"), (123456.789, "123456.789"),
+        ]
+        for (number, text) in cases {
+            #expect(SettingsController.decimalText(number) == text, "\(number)")
+        }
+        let parsed = try SettingsController.parse(Array(#"{"aiImageMonthlyBudget": 0.00001, "aiImageGuidance": 3.5, "aiImageMaxConcurrent": 4}"#.utf8))
+        #expect(parsed == ["aiImageMonthlyBudget": "0.00001", "aiImageGuidance": "3.5", "aiImageMaxConcurrent": "4"])
+        #expect((try? SettingsCatalog.normalize("aiImageMonthlyBudget", parsed["aiImageMonthlyBudget"]!).get()) == "0.00001")
+        for body in [#"{"runpodApiKey": 12345}"#, #"{"aiImageBackend": true}"#, #"{"aiImageWebhookUrl": 1}"#] {
+            #expect(throws: APIError.self, "\(body)") { try SettingsController.parse(Array(body.utf8)) }
+        }
+        #expect(try SettingsController.parse(Array(#"{"aiImageEnabled": true, "aiImageBackend": "local"}"#.utf8)).count == 2)
+        for spelling in ["1e3", "0x10", "+3", "inf", "nan", ".5", "5.", "3,5", "-1", " 2.5 x"] {
+            #expect((try? SettingsCatalog.normalize("aiImageMonthlyBudget", spelling).get()) == nil, "\(spelling)")
+        }
+    }
 }
 
 @Suite("Signed media links")

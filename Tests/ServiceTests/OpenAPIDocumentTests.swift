@@ -144,12 +144,28 @@ struct OpenAPIDocumentTests {
             case .decimal(let range):
                 let number = form(property, "number")
                 #expect(number?["minimum"] as? Double == range.lowerBound && number?["maximum"] as? Double == range.upperBound, "\(key)")
+                // The string form's pattern states the range too: it matches exactly what the server takes.
+                let text = try #require(form(property, "string"), "\(key)")
+                let regex = try NSRegularExpression(pattern: try #require(text["pattern"] as? String))
+                let (low, high) = (range.lowerBound, range.upperBound)
+                let edges = [low, high, low + 0.5, high - 0.25, low - 0.5, high + 0.01, (low + high) / 2].map { SettingsController.decimalText($0) }
+                let samples = edges + ["\(Int(high))", "\(Int(high)).000", "\(Int(high) + 1)", "0\(Int(high))", "1e2", "+3", "", "abc", "3.", ".5", "0x2"]
+                for sample in samples {
+                    let documented = regex.firstMatch(in: sample, range: NSRange(sample.startIndex..., in: sample)) != nil
+                    let served = (try? SettingsCatalog.normalize(key, sample).get()) != nil
+                    #expect(documented == served, "\(key) \"\(sample)\": document \(documented), server \(served)")
+                }
             case .hexColor, .optionalURL, .secret:
                 let text = try #require(form(property, "string"), "\(key)")
                 let regex = try NSRegularExpression(pattern: try #require(text["pattern"] as? String))
                 let samples: [String] = switch rule {
                 case .hexColor: ["#FFFFFF", "#a1b2c3", "#FFF", "white", "#GGGGGG", "transparent"]
-                case .optionalURL: ["", "https://shop.example.com/hook", "http://x.example", "ftp://x", "not a url"]
+                case .optionalURL:
+                    [
+                        "", "https://shop.example.com/hook", "http://x.example", "ftp://x", "not a url", "HtTpS://\u{23A}6_",
+                        "http://[::1]/", "http://user@x.example/", "https://shop.example.com:8443/h?x=[1]#y", "http://x.example/a b",
+                        "http://x.example:123456/", "http://x.example/é",
+                    ]
                 default: ["rpa_ABC123", "", "with space", "tab\there", "ü"]
                 }
                 for sample in samples {

@@ -63,7 +63,7 @@ extension SystemSuites {
                 let known = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
                 let (missing1, missing2) = (UUID().uuidString.lowercased(), UUID().uuidString.lowercased())
                 let unknown = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(known)", "\#(missing1)", "\#(missing2)"]}"#)
-                #expect(unknown.status == 400)
+                #expect(unknown.status == 404 && unknown.error?.code == "unknown_media", "\(unknown.text)")
                 contract.check(unknown, "post", "/api/ai-image/batch")
                 #expect(unknown.error?.message.contains(missing1) == true && unknown.error?.message.contains(missing2) == true, "\(unknown.text)")
                 #expect(unknown.error?.message.contains(known) == false)

@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import Messaging
+import ServiceSupport
 import Shared
 import Testing
 import TestSupport
@@ -82,6 +84,43 @@ extension SystemSuites {
                 #expect(!["FAILED", "COMPLETED", "CANCELLED"].contains(status ?? ""), "the real job is left alone: \(status ?? "-")")
                 let unknown = try await system.call(.GET, "/api/ai-image/status/\(unknownJob.jobId.uuidString.lowercased())")
                 #expect(unknown.status == 404, "a forged result creates no job: \(unknown.text)")
+                await probe.close()
+            }
+        }
+
+        /// `settings.changed` is a hint: a service asks the settings-service again, so a SettingsChanged
+        /// that someone else publishes on the events exchange changes no service's settings.
+        @Test func aForgedSettingsChangedChangesNoServicesSettings() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service", "api-gateway"]) { system in
+                let replyQueue = SettingsClient.makeReplyQueue(serviceName: "test-reader")
+                let probe = try await BrokerProbe(queues: [replyQueue], url: system.amqpURL)
+                let client = SettingsClient(broker: probe.connection, replyQueue: replyQueue, logger: Logger(label: "test.settings"))
+                let reader = Task { try await client.run() }
+                defer { reader.cancel() }
+                let genuine = try await client.settings()
+                #expect(genuine["aiImageMaxConcurrent"] != nil, "\(genuine)")
+                var forgedValues = genuine
+                forgedValues["aiImageMaxConcurrent"] = genuine["aiImageMaxConcurrent"] == "9" ? "8" : "9"
+                forgedValues["aiImageWebhookUrl"] = "https://attacker.example/hook"
+                forgedValues["aiImageEnableWebhooks"] = "true"
+                let forged = SettingsChanged(changedKeys: ["aiImageMaxConcurrent", "aiImageWebhookUrl"], settings: forgedValues)
+                try await probe.publish(
+                    try MessageCoding.encode(forged), exchange: Routing.Exchange.events, routingKey: Routing.Key.settingsChanged,
+                    type: MessageType.settingsChanged.rawValue)
+                // The event reaches the client within milliseconds; for two seconds every read must
+                // still be the settings-service's (before the fix, the forged values from the first
+                // read after the event on).
+                let end = ContinuousClock.now + .seconds(2)
+                var reads = 0
+                while ContinuousClock.now < end {
+                    let seen = try await client.settings()
+                    reads += 1
+                    #expect(seen["aiImageMaxConcurrent"] == genuine["aiImageMaxConcurrent"], "\(seen)")
+                    #expect(seen["aiImageWebhookUrl"] == genuine["aiImageWebhookUrl"], "\(seen)")
+                    if seen != genuine { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(reads >= 5)
                 await probe.close()
             }
         }

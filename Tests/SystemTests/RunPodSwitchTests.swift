@@ -32,7 +32,7 @@ extension SystemSuites {
 
                 // No key: refused, nothing changed.
                 let keyless = try await put(#"{"aiImageBackend": "runpod"}"#)
-                #expect(keyless.status == 400, "\(keyless.text)")
+                #expect(keyless.status == 409, "\(keyless.text)")
                 #expect(keyless.error?.code == "runpod_key_missing")
                 #expect(keyless.error?.message.contains("runpodApiKey") == true, "\(keyless.text)")
                 #expect(try await backend() == "local")

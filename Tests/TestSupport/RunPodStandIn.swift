@@ -239,7 +239,7 @@ public final class RunPodStandIn: Sendable {
     public func statusCalls(_ scenario: String) -> Int {
         core.state.withLock { s in s.statusCalls.filter { s.jobs[$0.key]?.scenario == scenario }.values.reduce(0, +) }
     }
-    /// The HTTP statuses the scenario's webhook calls got, in order (0: no answer).
+    /// The HTTP statuses the scenario's webhook calls got, in order (0: no answer; -1: not made, the URL is not loopback).
     public func webhookAnswers(_ scenario: String) -> [Int] { core.state.withLock { $0.webhookAnswers[scenario] ?? [] } }
 
     /// Switches faults on or off.
@@ -518,6 +518,12 @@ private final class Core: Sendable {
         let failure = state.withLock { $0.jobs[id]?.fetchFailure }
         let reply: Reply = failure.map { .failed($0) } ?? .completed(["image_url": "$RESULT", "cost": 0.025])
         guard case .object(var body) = render(reply, id) else { return }
+        // Tests never leave loopback, even when a test (or a fuzzer) sets a webhook URL elsewhere:
+        // such a call is recorded as refused (-1) and never made, not even resolved.
+        guard Self.isLoopbackLiteral(url) else {
+            state.withLock { $0.webhookAnswers[scenario, default: []].append(-1) }
+            return
+        }
         body["webhook"] = .string(url)
         let bytes = Array(JSONValue.object(body).encodedText.utf8)
         Task {
@@ -526,6 +532,14 @@ private final class Core: Sendable {
                 state.withLock { $0.webhookAnswers[scenario, default: []].append(status) }
             }
         }
+    }
+
+    /// Whether `url`'s host is a loopback address written as one (127.0.0.0/8 or ::1).
+    static func isLoopbackLiteral(_ url: String) -> Bool {
+        guard let host = URLComponents(string: url)?.host?.trimmingCharacters(in: CharacterSet(charactersIn: "[]")) else { return false }
+        if host == "::1" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { part in UInt8(part).map { String($0) == part } ?? false }
     }
 
     /// The job object for a reply; nil for an HTTP error.
