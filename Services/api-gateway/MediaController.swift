@@ -9,6 +9,7 @@ import Shared
 struct MediaController: Sendable {
     let store: MediaStore
     let files: MediaFiles
+    let thumbnails: Thumbnails
     /// Checks signed download links; nil disables them.
     var signer: MediaURLSigner?
     /// Largest accepted image (15 MB): more is 413.
@@ -25,7 +26,10 @@ struct MediaController: Sendable {
         group.get("/media/:id/file", use: file)
         group.get("/media/:id/versions", use: versions)
         group.get("/media/:id/versions/:versionId/file", use: versionFile)
+        group.get("/media/:id/thumbnail", use: thumbnail)
+        group.get("/media/:id/versions/:versionId/thumbnail", use: versionThumbnail)
         group.post("/media/:id/revert/:versionId", use: revert)
+        group.patch("/media/:id", use: rename)
         group.delete("/media/:id", use: delete)
     }
 
@@ -164,6 +168,37 @@ struct MediaController: Sendable {
         return try serve(version.file, request, of: "version \(versionId.lowercasedString)")
     }
 
+    /// `GET /api/media/:id/thumbnail?size=`: the current version, small (``Thumbnails``), for the
+    /// grid. Its ETag names the file and the size, so a revalidation is a 304 until the media changes.
+    @Sendable func thumbnail(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let media = try await existing(context)
+        return try await serveThumbnail(of: media.file, request, immutable: false)
+    }
+
+    /// `GET /api/media/:id/versions/:versionId/thumbnail?size=`: one version, small (the history).
+    /// A version never changes: cached by the browser for a year.
+    @Sendable func versionThumbnail(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let media = try await existing(context)
+        let versionId = try Self.uuid(context, "versionId")
+        guard let version = try await store.versions(of: media.id).first(where: { $0.id == versionId }) else {
+            throw APIError.notFound("media \(media.id.lowercasedString) has no version \(versionId.lowercasedString)")
+        }
+        return try await serveThumbnail(of: version.file, request, immutable: true)
+    }
+
+    private func serveThumbnail(of file: StoredFile, _ request: Request, immutable: Bool) async throws -> Response {
+        let size = try Thumbnails.size(of: request)
+        let etag = "\"\(file.sha256)-\(size)\""
+        let cache = immutable ? "private, max-age=31536000, immutable" : "private, no-cache"
+        if request.headers[.ifNoneMatch] == etag {
+            return Response(status: .notModified, headers: [.eTag: etag, .cacheControl: cache])
+        }
+        let thumbnail = try await thumbnails.thumbnail(of: file, size: size)
+        return Response(
+            status: .ok, headers: [.contentType: thumbnail.mimeType, .eTag: etag, .cacheControl: cache],
+            body: .init(byteBuffer: ByteBuffer(bytes: thumbnail.bytes)))
+    }
+
     @Sendable func revert(_ request: Request, context: ServiceRequestContext) async throws -> MediaResponse {
         let media = try await existing(context)
         let versionId = try Self.uuid(context, "versionId")
@@ -171,6 +206,28 @@ struct MediaController: Sendable {
             throw APIError.notFound("media \(media.id.lowercasedString) has no version \(versionId.lowercasedString)")
         }
         return MediaResponse(media: MediaJSON(reverted))
+    }
+
+    /// `PATCH /api/media/:id` `{"originalName": "..."}`: the name the library shows.
+    @Sendable func rename(_ request: Request, context: ServiceRequestContext) async throws -> MediaResponse {
+        let id = try Self.uuid(context, "id")
+        let body = Array(buffer: try await request.body.collect(upTo: 16 * 1024))
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = value else {
+            throw APIError.badRequest("the body must be a JSON object {\"originalName\": \"...\"}", code: "invalid_body")
+        }
+        if let unknown = object.keys.sorted().first(where: { $0 != "originalName" }) {
+            throw APIError.badRequest("\(unknown) is not a field of a media item that can be changed; only originalName", code: "invalid_field")
+        }
+        guard case .string(let raw)? = object["originalName"] else {
+            throw APIError.badRequest("originalName must be a string", code: "invalid_field")
+        }
+        guard let name = Self.displayName(raw) else {
+            throw APIError.badRequest(
+                "originalName must be 1 to 255 characters without / or \\ or control characters; got \"\(raw.prefix(64))\"",
+                code: "invalid_field")
+        }
+        guard let renamed = try await store.rename(id, to: name) else { throw APIError.notFound("no media \(id.lowercasedString)") }
+        return MediaResponse(media: MediaJSON(renamed))
     }
 
     @Sendable func delete(_ request: Request, context: ServiceRequestContext) async throws -> SuccessResponse {
@@ -218,6 +275,15 @@ struct MediaController: Sendable {
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .first { $0.lowercased().hasPrefix("filename=") }
             .map { String($0.dropFirst("filename=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+    }
+
+    /// A name given to a media item, trimmed, or nil when it is not acceptable — the rule the
+    /// OpenAPI document states for `originalName`: at most 255 code points, no slash or backslash,
+    /// no control character, something besides white space.
+    static func displayName(_ raw: String) -> String? {
+        let forbidden = raw.unicodeScalars.contains { $0 == "/" || $0 == "\\" || $0.properties.generalCategory == .control }
+        let name = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        return forbidden || name.isEmpty || raw.unicodeScalars.count > 255 ? nil : name
     }
 
     /// Keeps only the last path component and printable characters of a client's file name.

@@ -25,7 +25,8 @@ struct MediaJSON: Codable, Sendable, Equatable {
         originalName = media.originalFilename
         mimeType = media.file.mimeType
         url = "/api/media/\(id)/file"
-        thumbnailUrl = url
+        // 256 px on the long side by default; `?size=128|256|512` for others.
+        thumbnailUrl = "/api/media/\(id)/thumbnail"
         width = media.file.width
         height = media.file.height
         size = media.file.bytes

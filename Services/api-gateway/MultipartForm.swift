@@ -1,9 +1,12 @@
 import Foundation
+import MultipartKit
+import NIOCore
 
 /// The file part of a `multipart/form-data` upload (RFC 7578), and the plain fields beside it.
 ///
-/// Only what uploads need: the first part that carries a `filename`, and text fields such as
-/// `collection`. The whole body is already in memory (it is size-capped before parsing).
+/// The framing is read by vapor's multipart-kit (`MultipartParser`); this keeps only what uploads
+/// need: the first part that carries a `filename`, and text fields such as `collection`. The whole
+/// body is already in memory (it is size-capped before parsing).
 struct MultipartForm {
     var fileName: String?
     var fileBytes: [UInt8]?
@@ -11,35 +14,29 @@ struct MultipartForm {
 
     /// Nil when the body is not well-formed multipart for `boundary`.
     init?(body: [UInt8], boundary: String) {
-        let delimiter = Array("--\(boundary)".utf8)
-        var parts: [ArraySlice<UInt8>] = []
-        var searchFrom = 0
-        var previousEnd: Int?
-        while let start = Self.find(delimiter, in: body, from: searchFrom) {
-            if let previousEnd { parts.append(body[previousEnd..<max(previousEnd, start - 2)]) }  // drop CRLF before delimiter
-            var cursor = start + delimiter.count
-            if cursor + 1 < body.count, body[cursor] == UInt8(ascii: "-"), body[cursor + 1] == UInt8(ascii: "-") { break }
-            if cursor + 1 < body.count, body[cursor] == 13, body[cursor + 1] == 10 { cursor += 2 }
-            previousEnd = cursor
-            searchFrom = cursor
+        guard !boundary.isEmpty, boundary.utf8.count <= 200 else { return nil }
+        var parts: [(headers: [(String, String)], body: [UInt8])] = []
+        var headers: [(String, String)] = []
+        var content: [UInt8] = []
+        let parser = MultipartParser(boundary: boundary)
+        parser.onHeader = { name, value in headers.append((name, value)) }
+        parser.onBody = { buffer in content += buffer.readableBytesView }
+        parser.onPartComplete = {
+            parts.append((headers, content))
+            headers = []
+            content = []
         }
+        do { try parser.execute(body) } catch { return nil }
         guard !parts.isEmpty else { return nil }
         for part in parts {
-            guard let headerEnd = Self.find(Array("\r\n\r\n".utf8), in: Array(part), from: 0) else { return nil }
-            let partBytes = Array(part)
-            let headers = String(decoding: partBytes[..<headerEnd], as: UTF8.self)
-            let content = Array(partBytes[(headerEnd + 4)...])
-            guard let disposition = headers.split(separator: "\r\n").first(where: {
-                $0.lowercased().hasPrefix("content-disposition:")
-            }) else { continue }
-            let name = Self.parameter("name", in: String(disposition))
-            if let fileName = Self.parameter("filename", in: String(disposition)) {
+            guard let disposition = part.headers.first(where: { $0.0.lowercased() == "content-disposition" })?.1 else { continue }
+            if let fileName = Self.parameter("filename", in: disposition) {
                 if fileBytes == nil {
                     self.fileName = fileName
-                    self.fileBytes = content
+                    self.fileBytes = part.body
                 }
-            } else if let name {
-                fields[name] = String(decoding: content, as: UTF8.self)
+            } else if let name = Self.parameter("name", in: disposition) {
+                fields[name] = String(decoding: part.body, as: UTF8.self)
             }
         }
     }
@@ -50,6 +47,7 @@ struct MultipartForm {
         return parameter("boundary", in: contentType)
     }
 
+    /// A header parameter (`name="value"` or `name=value`); the value may hold `=`.
     private static func parameter(_ name: String, in header: String) -> String? {
         for piece in header.split(separator: ";") {
             let pair = piece.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
@@ -57,17 +55,6 @@ struct MultipartForm {
             var value = String(pair[1])
             if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
             return value
-        }
-        return nil
-    }
-
-    private static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
-        guard !needle.isEmpty, haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
-        let first = needle[0]
-        var index = start
-        while index <= haystack.count - needle.count {
-            if haystack[index] == first, haystack[index..<(index + needle.count)].elementsEqual(needle) { return index }
-            index += 1
         }
         return nil
     }

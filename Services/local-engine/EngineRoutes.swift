@@ -122,7 +122,7 @@ struct EngineRoutes: Sendable {
                 throw APIError.badRequest("webhook: must be an http(s) URL; got \"\(webhook.prefix(200))\"", code: "invalid_field")
             }
             // Decided from the URL alone, before the job exists: nothing is ever sent elsewhere.
-            let port = url.port ?? (scheme == "https" ? 443 : 80)
+            let port = url.connectionPort
             if let refusal = await configuration.webhookHosts.refusal(
                 host: host, port: port, variable: "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS", resolve: source.resolve) {
                 throw refusal.isTransient

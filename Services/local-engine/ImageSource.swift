@@ -68,7 +68,7 @@ public struct ImageSource: Sendable {
     /// The address rule for hosts allowed by name or `*` (``HostAllowList``), before any connect: an
     /// address that is not public fails the job; a name that does not resolve now is tried again.
     private func checkAddress(of url: URL) async throws(TransientFetch) {
-        let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)
+        let port = url.connectionPort
         if let refusal = await refusal(host: url.host ?? "", port: port) {
             throw TransientFetch(JobFailure(.invalidInput, "input.image: \(refusal.reason)"), transient: refusal.isTransient)
         }
@@ -119,7 +119,7 @@ public struct ImageSource: Sendable {
         guard let host = url.host, !host.isEmpty else {
             throw JobFailure(.invalidInput, "input.image: the URL has no host: \(Self.shorten(reference))")
         }
-        let port = url.port ?? (scheme == "https" ? 443 : 80)
+        let port = url.connectionPort
         guard allowedHosts.allows(host: host, port: port) else {
             throw JobFailure(
                 .invalidInput,

@@ -51,7 +51,7 @@ public struct LocalEngine: Sendable {
         let notifier = WebhookNotifier(
             client: client, results: results, retryInterval: configuration.webhookRetryInterval,
             refusal: { [resolve = source.resolve] url in
-                let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)
+                let port = url.connectionPort
                 return await webhookHosts.refusal(
                     host: url.host ?? "", port: port, variable: "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS", resolve: resolve)
             },

@@ -54,7 +54,7 @@ struct IngestorConfiguration: Sendable {
     static func origin(of url: URL) -> String? {
         guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = url.host?.lowercased(), !host.isEmpty else { return nil }
-        return "\(scheme)://\(host):\(url.port ?? (scheme == "https" ? 443 : 80))"
+        return "\(scheme)://\(host):\(url.connectionPort)"
     }
 
     /// How a result of a `backend` job at `url` may be downloaded, nil when it may not: http(s)
@@ -64,7 +64,7 @@ struct IngestorConfiguration: Sendable {
     func match(_ url: URL, from backend: GenerationBackend) -> HostAllowList.Match? {
         guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = url.host?.lowercased(), !host.isEmpty else { return nil }
-        let port = url.port ?? (scheme == "https" ? 443 : 80)
+        let port = url.connectionPort
         let listed = allowedHosts.match(host: host, port: port)
         guard backend == .runpod else { return listed }
         if listed == .exact || (runpodEndpointOrigin != nil && Self.origin(of: url) == runpodEndpointOrigin) { return .exact }
@@ -82,7 +82,7 @@ struct IngestorConfiguration: Sendable {
             return OutboundRefusal(reason: "results are only downloaded over \(allowedHostsText(for: backend))", isTransient: false)
         }
         guard match == .publicOnly, let host = url.host else { return nil }
-        let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)
+        let port = url.connectionPort
         return await HostAllowList.addressRefusal(host: host, port: port, variable: "INGEST_ALLOWED_HOSTS", resolve: resolve)
     }
 

@@ -105,6 +105,19 @@ int CImagingBridge_probe(const uint8_t *data, size_t length, int *width, int *he
     return CImagingBridgeStatusOK;
 }
 
+// The probe (a format the engine reads, a readable header), then the pixel cap.
+static int probe_within(const uint8_t *data, size_t length, long maxPixels, char *error, size_t errorSize) {
+    int w = 0, h = 0;
+    int status = CImagingBridge_probe(data, length, &w, &h, NULL, 0, error, errorSize);
+    if (status != CImagingBridgeStatusOK) return status;
+    if ((long)w * (long)h > maxPixels) {
+        set_error(error, errorSize, "image is %dx%d (%.1f MP); at most %.1f MP", w, h,
+                  (double)w * h / 1e6, (double)maxPixels / 1e6);
+        return CImagingBridgeStatusTooLarge;
+    }
+    return CImagingBridgeStatusOK;
+}
+
 // Replaces *image with the result of an operation, dropping the reference to the old one.
 #define STEP(call, context)                                                   \
     do {                                                                      \
@@ -124,14 +137,8 @@ int CImagingBridge_decode(const uint8_t *data, size_t length, long maxPixels, in
                           size_t errorSize) {
     *pixels = NULL;
     *bands = 3;
-    int w = 0, h = 0;
-    int status = CImagingBridge_probe(data, length, &w, &h, NULL, 0, error, errorSize);
+    int status = probe_within(data, length, maxPixels, error, errorSize);
     if (status != CImagingBridgeStatusOK) return status;
-    if ((long)w * (long)h > maxPixels) {
-        set_error(error, errorSize, "image is %dx%d (%.1f MP); at most %.1f MP", w, h,
-                  (double)w * h / 1e6, (double)maxPixels / 1e6);
-        return CImagingBridgeStatusTooLarge;
-    }
     // Truncated or corrupt files fail instead of decoding to grey.
     VipsImage *image = vips_image_new_from_buffer(data, length, "", "fail_on",
                                                   VIPS_FAIL_ON_ERROR, NULL);
@@ -334,6 +341,54 @@ int CImagingBridge_encode(const uint8_t *pixels, int width, int height, int band
     }
     *encoded = buffer;
     *encodedLength = length;
+    return CImagingBridgeStatusOK;
+}
+
+int CImagingBridge_thumbnail(const uint8_t *data, size_t length, int maxSide, long maxPixels,
+                             uint8_t **encoded, size_t *encodedLength, int *width, int *height, int *png,
+                             char *error, size_t errorSize) {
+    *encoded = NULL;
+    *encodedLength = 0;
+    int status = probe_within(data, length, maxPixels, error, errorSize);
+    if (status != CImagingBridgeStatusOK) return status;
+    if (maxSide < 1) {
+        set_error(error, errorSize, "a thumbnail needs a size of at least 1 px; got %d", maxSide);
+        return CImagingBridgeStatusUnsupported;
+    }
+    // vips_thumbnail rotates by the EXIF orientation, takes the first frame, and shrinks on load
+    // where the format can (JPEG, WebP). Corrupt files fail instead of decoding to grey.
+    VipsImage *image = NULL;
+    if (vips_thumbnail_buffer((void *)data, length, &image, maxSide, "height", maxSide, "size", VIPS_SIZE_DOWN,
+                              "option_string", "fail_on=error", NULL) != 0) {
+        take_vips_error(error, errorSize, "the image cannot be decoded");
+        return CImagingBridgeStatusUndecodable;
+    }
+    int status_on_failure = CImagingBridgeStatusUndecodable;
+    if (vips_image_guess_interpretation(image) != VIPS_INTERPRETATION_sRGB) {
+        STEP(vips_colourspace(in, &next, VIPS_INTERPRETATION_sRGB, NULL), "the image cannot be converted to sRGB");
+    }
+    if (vips_image_get_format(image) != VIPS_FORMAT_UCHAR) {
+        STEP(vips_cast(in, &next, VIPS_FORMAT_UCHAR, NULL), "the image cannot be converted");
+    }
+    const int alpha = vips_image_hasalpha(image) && vips_image_get_bands(image) == 4;
+    if (!alpha && vips_image_get_bands(image) > 3) {
+        STEP(vips_extract_band(in, &next, 0, "n", 3, NULL), "the image cannot be converted");
+    }
+    void *buffer = NULL;
+    size_t size = 0;
+    // No metadata: the pixels are already upright, and a kept orientation tag would turn them again.
+    int failed = alpha ? vips_pngsave_buffer(image, &buffer, &size, "compression", 6, "strip", TRUE, NULL)
+                       : vips_jpegsave_buffer(image, &buffer, &size, "Q", 85, "optimize_coding", TRUE, "strip", TRUE, NULL);
+    *width = vips_image_get_width(image);
+    *height = vips_image_get_height(image);
+    g_object_unref(image);
+    if (failed || !buffer) {
+        take_vips_error(error, errorSize, "the thumbnail cannot be encoded");
+        return CImagingBridgeStatusInternal;
+    }
+    *encoded = buffer;
+    *encodedLength = size;
+    *png = alpha;
     return CImagingBridgeStatusOK;
 }
 

@@ -37,7 +37,7 @@ struct Peak {
 };
 
 /// Normalised autocorrelation (1 at the origin), centred, via the Wiener-Khinchin theorem.
-cv::Mat autocorrelation(const cv::Mat &signal, float *energy = nullptr) {
+cv::Mat autocorrelation(const cv::Mat &signal) {
     cv::Mat padded;
     int rows = cv::getOptimalDFTSize(signal.rows), cols = cv::getOptimalDFTSize(signal.cols);
     cv::copyMakeBorder(signal, padded, 0, rows - signal.rows, 0, cols - signal.cols,
@@ -47,7 +47,6 @@ cv::Mat autocorrelation(const cv::Mat &signal, float *energy = nullptr) {
     cv::mulSpectrums(spectrum, spectrum, power, 0, true);
     cv::dft(power, correlation, cv::DFT_INVERSE | cv::DFT_REAL_OUTPUT | cv::DFT_SCALE);
     float origin = correlation.at<float>(0, 0);
-    if (energy) *energy = origin;
     if (origin <= 0) return {};
     correlation /= origin;
     // Shift so offset (0, 0) sits at the centre.
@@ -155,29 +154,37 @@ float latticeStrength(const cv::Mat &correlation, const Lattice &lattice) {
     return std::max(0.0f, std::min({prominenceAt(score, lattice.a), prominenceAt(score, lattice.b), third}));
 }
 
-/// The autocorrelations of a grey image's thin bright strokes (light overlays) and thin dark ones
-/// (dark overlays), each clipped so a few strong highlights or printed lines cannot dominate; an
-/// empty map for a flat signal. The two run side by side (OpenCV's DFT and box filters here run
-/// on one thread each).
-std::array<cv::Mat, 2> strokeCorrelations(const cv::Mat &grey, int strokeKernel, float *energies = nullptr) {
-    cv::Mat kernel = cv::getStructuringElement(cv::MORPH_ELLIPSE, {strokeKernel, strokeKernel});
-    cv::Mat opened, closed;
-    cv::morphologyEx(grey, opened, cv::MORPH_OPEN, kernel);
-    cv::morphologyEx(grey, closed, cv::MORPH_CLOSE, kernel);
-    const cv::Mat strokes[2] = {grey - opened, closed - grey};
+/// The kinds of stroke an overlay leaves: thin bright strokes (light overlays) and thin dark ones
+/// (dark overlays).
+enum StrokeKind { kBright = 0, kDark = 1 };
+
+/// The autocorrelation of a grey image's thin strokes of one kind, clipped so a few strong
+/// highlights or printed lines cannot dominate; an empty map for a flat signal.
+cv::Mat strokeCorrelation(const cv::Mat &grey, const cv::Mat &kernel, int kind) {
+    cv::Mat smoothed;
+    cv::morphologyEx(grey, smoothed, kind == kBright ? cv::MORPH_OPEN : cv::MORPH_CLOSE, kernel);
+    cv::Mat strokes = kind == kBright ? cv::Mat(grey - smoothed) : cv::Mat(smoothed - grey), signal;
+    cv::min(cv::max(strokes, 0.0f), 12.0f, signal);
+    signal -= cv::mean(signal)[0];
+    return autocorrelation(signal);
+}
+
+cv::Mat strokeShape(int strokeKernel) { return cv::getStructuringElement(cv::MORPH_ELLIPSE, {strokeKernel, strokeKernel}); }
+
+/// Both kinds' autocorrelations (``strokeCorrelation``), side by side (OpenCV's DFT and box
+/// filters here run on one thread each).
+std::array<cv::Mat, 2> strokeCorrelations(const cv::Mat &grey, int strokeKernel) {
+    cv::Mat kernel = strokeShape(strokeKernel);
     std::array<cv::Mat, 2> correlations;
     cv::parallel_for_(cv::Range(0, 2), [&](const cv::Range &range) {
-        for (int k = range.start; k < range.end; k++) {
-            cv::Mat signal;
-            cv::min(cv::max(strokes[k], 0.0f), 12.0f, signal);
-            signal -= cv::mean(signal)[0];
-            float energy = 0;
-            correlations[k] = autocorrelation(signal, &energy);
-            if (energies) energies[k] = energy;
-        }
+        for (int k = range.start; k < range.end; k++) correlations[k] = strokeCorrelation(grey, kernel, k);
     });
     return correlations;
 }
+
+/// The photo's value under an overlay of `colour` at opacity `a`: the blend I = a c + (1 - a) J
+/// inverted.
+inline float unblended(float value, float a, float colour) { return (value - a * colour) / (1 - a); }
 
 /// Texel index of every pixel in the lattice's cell, sampled at about one texel per pixel.
 std::vector<int> texels(int width, int height, const Lattice &lattice, int &count) {
@@ -259,7 +266,7 @@ bool fitOverlay(const cv::Mat &grey, const std::vector<int> &texel, int texelCou
             for (int y = rows.start; y < rows.end; y++) {
                 const float *I = grey.ptr<float>(y), *a = opacity.ptr<float>(y);
                 float *J = clean.ptr<float>(y);
-                for (int x = 0; x < width; x++) J[x] = (I[x] - a[x] * colour) / (1 - a[x]);
+                for (int x = 0; x < width; x++) J[x] = unblended(I[x], a[x], colour);
             }
         });
         clean.convertTo(clean8, CV_8U);
@@ -352,19 +359,19 @@ bool removesOverlay(const cv::Mat &grey, const cv::Mat &opacity, float colour, i
     // made the photo worse 0.61-0.65. Below the middle: a wrongly kept fit damages the photo, a
     // wrongly dropped one only leaves the overlay.
     constexpr float kKept = 0.55f;
-    const int opposite = colour > 127 ? 1 : 0; // light overlay: dark strokes, and the reverse
+    const int opposite = colour > 127 ? kDark : kBright; // light overlay: dark strokes, and the reverse
     if (before[opposite].empty()) return true;
     cv::Mat cleaned(grey.size(), CV_32F);
     forRows(grey.rows, [&](const cv::Range &rows) {
         for (int y = rows.start; y < rows.end; y++) {
             const float *I = grey.ptr<float>(y), *a = opacity.ptr<float>(y);
             float *J = cleaned.ptr<float>(y);
-            for (int x = 0; x < grey.cols; x++) J[x] = std::clamp((I[x] - a[x] * colour) / (1 - a[x]), 0.0f, 255.0f);
+            for (int x = 0; x < grey.cols; x++) J[x] = std::clamp(unblended(I[x], a[x], colour), 0.0f, 255.0f);
         }
     });
     float was = latticeStrength(before[opposite], lattice);
-    std::array<cv::Mat, 2> afterwards = strokeCorrelations(cleaned, strokeKernel);
-    float is = afterwards[opposite].empty() ? 0.0f : latticeStrength(afterwards[opposite], lattice);
+    cv::Mat afterwards = strokeCorrelation(cleaned, strokeShape(strokeKernel), opposite);
+    float is = afterwards.empty() ? 0.0f : latticeStrength(afterwards, lattice);
     return is <= kKept * was;
 }
 
@@ -427,7 +434,7 @@ extern "C" int CImagingBridge_removeTiledWatermark(uint8_t *rgb, int width, int 
                 for (int x = 0; x < width; x++) {
                     if (a[x] <= 0.01f) continue;
                     for (int c = 0; c < 3; c++)
-                        p[3 * x + c] = cv::saturate_cast<uint8_t>((p[3 * x + c] - a[x] * colour) / (1 - a[x]));
+                        p[3 * x + c] = cv::saturate_cast<uint8_t>(unblended(p[3 * x + c], a[x], colour));
                 }
             }
         });

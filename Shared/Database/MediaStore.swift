@@ -212,6 +212,15 @@ public struct MediaStore: Sendable {
     }
 
     /// Soft-deletes the media (its files and history stay for audit); false when unknown.
+    /// Renames a media item (its `originalName`); nil for an unknown or deleted one.
+    public func rename(_ mediaId: UUID, to name: String) async throws -> MediaRecord? {
+        let rows = try await client.query(
+            "UPDATE media SET original_filename = \(name), updated_at = now() WHERE id = \(mediaId) AND deleted_at IS NULL RETURNING id",
+            logger: logger)
+        for try await _ in rows.decode(UUID.self) { return try await media(mediaId) }
+        return nil
+    }
+
     public func delete(_ mediaId: UUID) async throws -> Bool {
         let rows = try await client.query(
             "UPDATE media SET deleted_at = now() WHERE id = \(mediaId) AND deleted_at IS NULL RETURNING id", logger: logger)

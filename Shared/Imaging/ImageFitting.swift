@@ -12,6 +12,26 @@ public struct FittedImage: Sendable, Equatable {
 }
 
 extension ImageCodec {
+    /// A thumbnail (``CImagingBridge_thumbnail``): the long side at most `maxSide`, never enlarged,
+    /// upright, the first frame; PNG when it has transparency, else JPEG. JPEG and WebP shrink while
+    /// loading, so a large photo is never decoded whole.
+    public static func thumbnail(_ data: [UInt8], maxSide: Int, maxPixels: Int) throws(ImagingError) -> FittedImage {
+        guard !data.isEmpty else { throw ImagingError(.emptyInput, "0 bytes is not an image") }
+        _ = CImagingBridge_initialize("cyclorama-imaging", 0)
+        var encoded: UnsafeMutablePointer<UInt8>?
+        var length = 0
+        var width: Int32 = 0, height: Int32 = 0, png: Int32 = 0
+        try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
+            try bridgeCall {
+                CImagingBridge_thumbnail(
+                    bytes.baseAddress!, bytes.count, Int32(clamping: maxSide), maxPixels, &encoded, &length, &width, &height, &png, $0, $1)
+            }
+        }
+        return FittedImage(
+            bytes: takeBuffer(encoded, count: length), mediaType: png != 0 ? "image/png" : "image/jpeg",
+            width: Int(width), height: Int(height), reencoded: true)
+    }
+
     /// How ``resize(_:width:height:bands:toWidth:height:fit:)`` fills the new size.
     public enum ResizeFit: Sendable {
         /// Each axis scaled on its own (the caller kept the aspect, or wants it changed).

@@ -33,6 +33,9 @@ public struct PipelineConfiguration: Sendable {
     /// The model used when `LOCAL_ENGINE_MODEL` names none: chosen by quality per second on the
     /// 36 sample scenes (docs/engine.md, "Choosing the model").
     public static let defaultModel = "u2netp"
+    /// Every model `scripts/fetch-model.sh` can fetch by name (`--list`; ModelSettingTests checks that
+    /// the two agree). Any other ONNX file with U²-Net's input and outputs works given by path.
+    public static let knownModels = ["u2netp", "u2net"]
 
     /// `LOCAL_ENGINE_MODEL` resolved by ``modelPath(for:)``, else the default model.
     public static var defaultModelPath: String {

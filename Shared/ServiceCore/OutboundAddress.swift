@@ -204,3 +204,8 @@ public struct OutboundRefusal: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { reason }
 }
+
+extension URL {
+    /// The port a connection to this URL uses: its own, else its scheme's (443 for https, 80 otherwise).
+    public var connectionPort: Int { port ?? (scheme?.lowercased() == "https" ? 443 : 80) }
+}

@@ -53,7 +53,7 @@ struct ConvolutionTests {
 @Suite("Model convolutions")
 struct ModelConvolutionTests {
     /// Every model `scripts/fetch-model.sh` knows (`make test-models` fetches them all).
-    @Test(arguments: ["u2netp", "u2net"])
+    @Test(arguments: PipelineConfiguration.knownModels)
     func everyConvolutionOfTheModelRunsInOurLayerAndTheOutputMatches(model: String) async throws {
         let path = PipelineConfiguration.modelPath(for: model)
         try #require(FileManager.default.fileExists(atPath: path), "fetched by make test-models")

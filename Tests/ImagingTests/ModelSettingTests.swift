@@ -30,4 +30,17 @@ import Testing
         #expect(script.contains("\nDEFAULT_MODEL=\(PipelineConfiguration.defaultModel)\n"))
         #expect(script.contains("\n        \(PipelineConfiguration.defaultModel)) echo \""), "no source for the default model")
     }
+
+    /// The names the engine's tests and docs use are the names the script fetches (`--all`, which
+    /// `make test` runs), each with a source.
+    @Test func theScriptKnowsEveryModelByName() throws {
+        let script = try String(contentsOf: Fixtures.repoRoot.appendingPathComponent("scripts/fetch-model.sh"), encoding: .utf8)
+        #expect(script.contains("\nKNOWN_MODELS=(\(PipelineConfiguration.knownModels.joined(separator: " ")))\n"))
+        #expect(PipelineConfiguration.knownModels.contains(PipelineConfiguration.defaultModel))
+        for name in PipelineConfiguration.knownModels {
+            #expect(script.contains("\n        \(name)) echo \""), "no source for \(name)")
+        }
+        let makefile = try String(contentsOf: Fixtures.repoRoot.appendingPathComponent("Makefile"), encoding: .utf8)
+        #expect(makefile.contains("fetch-model.sh --all"), "make test-models fetches every model")
+    }
 }

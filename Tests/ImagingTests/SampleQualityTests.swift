@@ -22,6 +22,9 @@ struct SampleQualityTests {
         var a: TransparentRunScore
         var b: WhiteRunScore
         var input: InputScore
+        var scorer: SampleScorer
+        /// The photo as decoded (RGB, as stored).
+        var inputRGB: [UInt8]
     }
 
     /// Every scene rendered and scored once, off the cooperative pool, two scenes at a time (the
@@ -47,9 +50,11 @@ struct SampleQualityTests {
             let a = try Fixtures.pipeline.render(StudioShotRequest(image: scene.input, background: .transparent, shadow: .none))
             let b = try Fixtures.pipeline.render(StudioShotRequest(image: scene.input, background: .white, shadow: .soft))
             let (imageA, imageB) = (try RasterImage(decoding: a.encoded), try RasterImage(decoding: b.encoded))
+            let inputRGB = try RasterImage(decoding: scene.input).rgbAsStored()
             return Scored(
                 scene: scene, transparent: imageA, transparentResult: a, white: imageB, whiteResult: b,
-                a: try scorer.transparentRun(imageA), b: scorer.whiteRun(imageB), input: try scorer.inputScore())
+                a: try scorer.transparentRun(imageA), b: scorer.whiteRun(imageB), input: scorer.inputScore(inputRGB),
+                scorer: scorer, inputRGB: inputRGB)
         } catch {
             fatalError("\(scene.name): \(error)")
         }
@@ -147,9 +152,9 @@ struct SampleQualityTests {
                 shortfalls.append(max(0, input - b))
                 #expect(b >= input - 3, "\(run.scene.name): run B \(b) dB, photo \(input) dB")
             }
-            if a < input || b < input { worse.append("\(run.scene.name): A \(a), B \(b), photo \(input)") }
-            if let photo = run.input.watermarkPSNR, let residual = run.a.watermarkResidual, residual < photo {
-                worse.append("\(run.scene.name): watermark region \(residual), photo \(photo)")
+            let parts = run.input.worse(a: run.a, b: run.b)
+            if !parts.isEmpty {
+                worse.append("\(run.scene.name) \(parts.joined(separator: ",")): A \(a), B \(b), photo \(input); watermark region \(run.a.watermarkResidual ?? .nan), photo \(run.input.watermarkPSNR ?? .nan)")
             }
         }
         try #require(shortfalls.count >= 16, "scenes whose matte holds: \(shortfalls.count)")
@@ -179,11 +184,10 @@ struct SampleQualityTests {
         try #require(!tiled.isEmpty)
         var checked = 0
         for run in tiled {
-            let scorer = try SampleScorer(scene: run.scene)
             let alpha = try #require(run.transparent.alpha)
-            let region = zip(scorer.watermarkOnProduct, alpha).map { $0 && $1 >= 250 }
-            let input = try RasterImage(decoding: run.scene.input).rgbAsStored()
-            guard let before = scorer.psnr(input, over: region), let after = scorer.psnr(run.transparent.rgbAsStored(), over: region)
+            let region = zip(run.scorer.watermarkOnProduct, alpha).map { $0 && $1 >= 250 }
+            guard let before = run.scorer.psnr(run.inputRGB, over: region),
+                  let after = run.scorer.psnr(run.transparent.rgbAsStored(), over: region)
             else { continue } // the watermark does not cross the opaque product
             checked += 1
             #expect(after > before + 6, "\(run.scene.name): on-product error \(after) dB, input \(before) dB")

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import NIOHTTP1
 import ServiceCore
 import ServiceSupport
@@ -82,16 +83,17 @@ struct MediaAPITests {
         #expect(try await gateway.call(.GET, "/api/media").json()["total"] as? Int == 1)
     }
 
+    /// The answer is `status` with the JSON error shape, `code` and a message.
+    func expectError(_ answer: HTTPAnswer, _ status: Int, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(answer.status == status, "\(answer.text)", sourceLocation: sourceLocation)
+        let error = try #require(try answer.json()["error"] as? [String: Any], sourceLocation: sourceLocation)
+        #expect(error["code"] as? String == code, sourceLocation: sourceLocation)
+        #expect((error["message"] as? String)?.isEmpty == false, sourceLocation: sourceLocation)
+    }
+
     @Test func badInputGetsClearJSONErrors() async throws {
         let gateway = try await GatewayFixture.start()
         defer { Task { await gateway.stop() } }
-
-        func expectError(_ answer: HTTPAnswer, _ status: Int, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-            #expect(answer.status == status, "\(answer.text)", sourceLocation: sourceLocation)
-            let error = try #require(try answer.json()["error"] as? [String: Any], sourceLocation: sourceLocation)
-            #expect(error["code"] as? String == code, sourceLocation: sourceLocation)
-            #expect((error["message"] as? String)?.isEmpty == false, sourceLocation: sourceLocation)
-        }
 
         try expectError(try await gateway.call(.GET, "/api/media", token: ""), 401, "unauthorized")
         try expectError(try await gateway.call(.GET, "/api/media", token: "not-a-real-token"), 401, "unauthorized")
@@ -134,6 +136,64 @@ struct MediaAPITests {
             == "the image is 1001x1000 (1.0 MP); uploads are limited to 1.0 MP (UPLOAD_MAX_PIXELS)")
     }
 
+    /// The grid and the history show thumbnails, never the full files: small, upright, JPEG (PNG
+    /// when transparent), made once and kept on disk, revalidated by ETag.
+    @Test func thumbnailsAreSmallUprightCachedAndRevalidated() async throws {
+        let gateway = try await GatewayFixture.start()
+        defer { Task { await gateway.stop() } }
+        func decoded(_ answer: HTTPAnswer) throws -> (width: Int, height: Int, bands: Int) {
+            let image = try ImageCodec.decode(answer.body, maxPixels: 1 << 20, keepAlpha: true)
+            return (image.width, image.height, image.bands)
+        }
+        let jpeg = try Samples.bytes("dev01", "input.jpg")
+        let created = try await gateway.upload(jpeg)
+        let media = try #require(try created.json()["media"] as? [String: Any])
+        let id = try #require(media["id"] as? String)
+        let versionId = try #require(media["currentVersionId"] as? String)
+        let sha = try #require(media["sha256"] as? String)
+        #expect(media["thumbnailUrl"] as? String == "/api/media/\(id)/thumbnail")
+
+        // 256 px by default, JPEG, an ETag of the file and the size.
+        let thumbnail = try await gateway.call(.GET, "/api/media/\(id)/thumbnail")
+        #expect(thumbnail.status == 200 && thumbnail.header("content-type") == "image/jpeg", "\(thumbnail.status) \(thumbnail.text.prefix(200))")
+        #expect(try decoded(thumbnail) == (256, 256, 3))
+        #expect(thumbnail.body.count < jpeg.count / 4, "\(thumbnail.body.count) bytes")
+        #expect(thumbnail.header("etag") == "\"\(sha)-256\"" && thumbnail.header("cache-control") == "private, no-cache")
+        // Made once, kept beside the media.
+        let kept = gateway.mediaRoot.appendingPathComponent("thumbnails/256/\(sha.prefix(2))/\(sha).jpg")
+        #expect(FileManager.default.contents(atPath: kept.path).map(Array.init) == thumbnail.body)
+        let again = try await gateway.call(.GET, "/api/media/\(id)/thumbnail", headers: [("If-None-Match", "\"\(sha)-256\"")])
+        #expect(again.status == 304 && again.body.isEmpty)
+        let small = try await gateway.call(.GET, "/api/media/\(id)/thumbnail?size=128")
+        #expect(try decoded(small) == (128, 128, 3) && small.header("etag") == "\"\(sha)-128\"")
+        for bad in ["100", "abc", "1024", "-1"] {
+            try expectError(try await gateway.call(.GET, "/api/media/\(id)/thumbnail?size=\(bad)"), 400, "invalid_field")
+        }
+
+        // A version's thumbnail never changes: cached for a year; an unknown version is 404.
+        let version = try await gateway.call(.GET, "/api/media/\(id)/versions/\(versionId)/thumbnail?size=512")
+        #expect(try decoded(version) == (512, 512, 3) && version.header("cache-control") == "private, max-age=31536000, immutable")
+        try expectError(try await gateway.call(.GET, "/api/media/\(id)/versions/\(UUID().uuidString.lowercased())/thumbnail"), 404, "not_found")
+        try expectError(try await gateway.call(.GET, "/api/media/\(UUID().uuidString.lowercased())/thumbnail"), 404, "not_found")
+
+        // Upright: a landscape JPEG turned by its EXIF orientation is a portrait thumbnail, and a
+        // small image is never enlarged.
+        let rotated = try await gateway.upload(ImageInspectionTests.withEXIF(try ImageInspectionTests.encoded(.jpeg, width: 320, height: 200), orientation: 6))
+        let rotatedId = try #require((try rotated.json()["media"] as? [String: Any])?["id"] as? String)
+        #expect(try decoded(try await gateway.call(.GET, "/api/media/\(rotatedId)/thumbnail?size=128")) == (80, 128, 3))
+        #expect(try decoded(try await gateway.call(.GET, "/api/media/\(rotatedId)/thumbnail?size=512")) == (200, 320, 3))
+
+        // Transparency stays: a PNG with alpha gives a PNG with alpha.
+        var rgba = [UInt8](repeating: 0, count: 300 * 150 * 4)
+        for i in stride(from: 0, to: rgba.count, by: 4) { rgba[i] = 200; rgba[i + 3] = i % 8 == 0 ? 255 : 0 }
+        let png = try ImageCodec.encode(rgba, width: 300, height: 150, bands: 4, format: .png)
+        let transparent = try await gateway.upload(png, fileName: "cut-out.png")
+        let transparentId = try #require((try transparent.json()["media"] as? [String: Any])?["id"] as? String)
+        let cutOut = try await gateway.call(.GET, "/api/media/\(transparentId)/thumbnail")
+        let cutOutSize = try decoded(cutOut)
+        #expect(cutOut.header("content-type") == "image/png" && cutOutSize == (256, 128, 4), "\(cutOutSize)")
+    }
+
     @Test func theAdminUIIsServedWithoutATokenAndWithAStrictPolicy() async throws {
         let gateway = try await GatewayFixture.start()
         defer { Task { await gateway.stop() } }
@@ -143,12 +203,22 @@ struct MediaAPITests {
         #expect(page.text.contains("<script type=\"module\" src=\"/ui/app.js\"></script>"))
         let policy = try #require(page.header("content-security-policy"))
         #expect(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"), "\(policy)")
-        for (file, type) in [("app.js", "text/javascript; charset=utf-8"), ("api.js", "text/javascript; charset=utf-8"),
-                             ("styles.css", "text/css; charset=utf-8")] {
+        let styles = try await gateway.call(.GET, "/ui/styles.css", token: "")
+        #expect(styles.status == 200 && styles.header("content-type") == "text/css; charset=utf-8" && !styles.body.isEmpty)
+        // Every module the page loads, following the imports from app.js: served, as JavaScript.
+        var pending = ["app.js"], served: Set<String> = []
+        while let file = pending.popLast() {
+            guard served.insert(file).inserted else { continue }
             let answer = try await gateway.call(.GET, "/ui/\(file)", token: "")
-            #expect(answer.status == 200 && answer.header("content-type") == type, "\(file): \(answer.status)")
-            #expect(!answer.body.isEmpty)
+            #expect(answer.status == 200 && answer.header("content-type") == "text/javascript; charset=utf-8", "\(file): \(answer.status)")
+            #expect(!answer.body.isEmpty, "\(file)")
+            let imports = try NSRegularExpression(pattern: #"(?:from|import) "\./([a-z]+\.js)""#)
+            let text = answer.text
+            for match in imports.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                if let range = Range(match.range(at: 1), in: text) { pending.append(String(text[range])) }
+            }
         }
+        #expect(served.count >= 9, "the page's modules: \(served.sorted())")
         let missing = try await gateway.call(.GET, "/ui/missing.js", token: "")
         #expect(missing.status == 404)
         #expect(try missing.json()["error"] != nil, "the JSON error shape")
@@ -163,7 +233,7 @@ struct MediaAPITests {
         let cases: [(HTTPMethod, String, String)] = [
             (.RAW(value: "TRACE"), "/metrics", "GET"),
             (.DELETE, "/api/ai-image/settings", "GET, PUT"),
-            (.PATCH, "/api/media/\(UUID().uuidString)", "DELETE, GET"),
+            (.PUT, "/api/media/\(UUID().uuidString)", "DELETE, GET, PATCH"),
             (.PUT, "/api/ai-image/variations/\(UUID().uuidString)/choose", "POST"),
         ]
         for (method, path, allow) in cases {

@@ -177,6 +177,30 @@ struct OpenAPIDocumentTests {
         }
     }
 
+    /// A media item's new name: the document's pattern and length take exactly what the server does.
+    @Test func theNameRuleIsTheOneTheServerApplies() throws {
+        let document = try Self.document()
+        let patch = try #require((document["paths"] as? [String: Object])?["/api/media/{id}"]?["patch"] as? Object)
+        let body = try #require(((((patch["requestBody"] as? Object)?["content"] as? Object)?["application/json"] as? Object)?["schema"]) as? Object)
+        #expect(body["additionalProperties"] as? Bool == false && body["required"] as? [String] == ["originalName"])
+        let name = try #require((body["properties"] as? [String: Object])?["originalName"])
+        let regex = try NSRegularExpression(pattern: try #require(name["pattern"] as? String))
+        let maxLength = try #require(name["maxLength"] as? Int)
+        let samples = [
+            "sneaker.jpg", "Red sneaker, side view", " padded ", "été.png", "a", "", "   ", "a/b", "a\\b", "tab\there", "nul\u{0}",
+            "c1\u{85}", "newline at the end\n", "soft\u{AD}hyphen", "\u{2028}", String(repeating: "x", count: 255), String(repeating: "x", count: 256), "😀",
+        ]
+        for sample in samples {
+            // ECMA-262's `$` is the end of the input; ICU's would also match before a final line
+            // terminator (U+0085 included), so the match must cover the whole sample.
+            let whole = NSRange(sample.startIndex..., in: sample)
+            let documented = sample.unicodeScalars.count <= maxLength && sample.unicodeScalars.count >= 1
+                && regex.firstMatch(in: sample, range: whole)?.range == whole
+            let served = MediaController.displayName(sample) != nil
+            #expect(documented == served, "\"\(sample.prefix(20))\": document \(documented), server \(served)")
+        }
+    }
+
     /// Where a limit applies, its answers say so (`RateLimit-*`): every answer of the webhook route,
     /// and every 401 and 429 (the failed-token limit).
     @Test func limitedAnswersDeclareTheirRateLimitHeaders() throws {

@@ -24,6 +24,15 @@ struct OutboundAddressTests {
         #expect(PublicAddress.isPublic(ip: address) == isPublic, "\(address)")
     }
 
+    /// The port an allow-list entry is matched against: the URL's own, else its scheme's.
+    @Test func aURLsConnectionPortIsItsOwnOrItsSchemes() throws {
+        let cases = [("http://shop.example.com/x", 80), ("https://shop.example.com", 443), ("HTTPS://shop.example.com", 443),
+                     ("http://127.0.0.1:8090/v2", 8090), ("https://[::1]:8443/", 8443)]
+        for (text, port) in cases {
+            #expect(try #require(URL(string: text)).connectionPort == port, "\(text)")
+        }
+    }
+
     @Test func namesArePublicOnlyWhenEveryAddressTheyResolveToIs() async {
         for name in ["shop.example.com", "1e100.net", "deadbeef.cafe", "123.abc"] {
             #expect(PublicAddress.isPublic(ip: name) == nil, "\(name) is a name, not an IP literal")

@@ -202,6 +202,52 @@ extension SystemSuites {
             }
         }
 
+        /// The grid shows the server's thumbnails, not the files; the details dialog renames an item
+        /// (the grid follows) and deletes one after a confirmation that names it.
+        @Test func thumbnailsInTheGridRenameAndDeleteInTheDetails() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                let first = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                let second = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
+                try await withBrowser(system, signedIn: true, failure: "rename-delete") { browser in
+                    try await browser.waitUntil("two tiles with their thumbnails", script: """
+                        const images = [...document.querySelectorAll('#grid .tile img')];
+                        return images.length === 2 && images.every(img => img.complete && img.naturalWidth > 0
+                            && img.dataset.image.includes('/thumbnail?size='))
+                        """)
+                    // Rename: the dialog's title, the API and the grid's tile all say the new name.
+                    try await browser.click("#grid .tile[data-media-id='\(first)'] .thumb")
+                    let field = try await browser.waitFor("#details-modal[open] #details-name")
+                    try await browser.clear(field)
+                    try await browser.type("studio-mug.jpg", into: field)
+                    try await browser.click("#details-rename")
+                    try await browser.waitUntil("renamed", script: "return document.querySelector('#details-title').textContent === 'studio-mug.jpg'")
+                    #expect(try await system.call(.GET, "/api/media/\(first)").json()["media"].flatMap { ($0 as? [String: Any])?["originalName"] as? String } == "studio-mug.jpg")
+                    // A refused name is said at the field, and nothing changes.
+                    try await browser.clear(field)
+                    try await browser.type("a/b.jpg", into: field)
+                    try await browser.click("#details-rename")
+                    try await browser.waitUntil("the refusal is shown", script: "return document.querySelector('#details-error').textContent.startsWith('Could not rename')")
+                    try await expectOnlyRefusals(400, browser)
+                    try await browser.screenshot("11-renamed")
+                    try await browser.click("#details-modal .close")
+                    try await browser.waitUntil("the tile has the new name", script: """
+                        return document.querySelector("#grid .tile[data-media-id='\(first)'] .name").textContent === 'studio-mug.jpg'
+                        """)
+
+                    // Delete, after the confirmation (answered yes here): the tile goes, the API says 404.
+                    try await browser.click("#grid .tile[data-media-id='\(second)'] .thumb")
+                    _ = try await browser.waitFor("#details-modal[open] #details-delete")
+                    _ = try await browser.execute("window.confirmed = []; window.confirm = (text) => { window.confirmed.push(text); return true; };")
+                    try await browser.click("#details-delete")
+                    try await browser.waitUntil("the tile is gone", script: "return document.querySelectorAll('#grid .tile').length === 1")
+                    let asked = try await browser.execute("return window.confirmed")
+                    #expect(asked.arrayValue?.first?.stringValue?.hasPrefix("Delete ") == true, "\(asked.encodedText)")
+                    #expect(try await browser.text("#status").hasPrefix("Deleted "))
+                    #expect(try await system.call(.GET, "/api/media/\(second)").status == 404)
+                }
+            }
+        }
+
         /// The browser logs every refused request as a console error: those the step provoked on
         /// purpose are read (and so cleared) here, and must be the only ones.
         func expectOnlyRefusals(_ status: Int, _ browser: Browser, sourceLocation: SourceLocation = #_sourceLocation) async throws {

@@ -24,6 +24,19 @@ public struct WhiteRunScore: Sendable {
 public struct InputScore: Sendable {
     public var productPSNR: Double?
     public var watermarkPSNR: Double?
+
+    /// Where the engine's output is further from the truth than this untouched photo: `A` and `B`
+    /// (the product region of the transparent and the white run), `WM` (the watermarked product,
+    /// run A). Empty when it is nowhere worse: what a shop owner comparing the two would ask.
+    public func worse(a: TransparentRunScore, b: WhiteRunScore) -> [String] {
+        var worse: [String] = []
+        if let input = productPSNR {
+            if let value = a.productPSNR, value < input { worse.append("A") }
+            if let value = b.productPSNR, value < input { worse.append("B") }
+        }
+        if let input = watermarkPSNR, let value = a.watermarkResidual, value < input { worse.append("WM") }
+        return worse
+    }
 }
 
 /// Scores engine results against a ``SampleScene``'s ground truth.
@@ -58,8 +71,12 @@ public struct SampleScorer: Sendable {
 
     /// The untouched input photo scored as a result (its RGB as run A and run B would read it).
     public func inputScore() throws(ImagingError) -> InputScore {
-        let rgb = try RasterImage(decoding: scene.input).rgbAsStored()
-        return InputScore(productPSNR: psnr(rgb, over: productRegion), watermarkPSNR: psnr(rgb, over: watermarkOnProduct))
+        inputScore(try RasterImage(decoding: scene.input).rgbAsStored())
+    }
+
+    /// ``inputScore()`` of the photo already decoded (`rgb`, as stored).
+    public func inputScore(_ rgb: [UInt8]) -> InputScore {
+        InputScore(productPSNR: psnr(rgb, over: productRegion), watermarkPSNR: psnr(rgb, over: watermarkOnProduct))
     }
 
     public func transparentRun(_ result: RasterImage) throws(ImagingError) -> TransparentRunScore {

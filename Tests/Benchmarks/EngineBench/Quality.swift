@@ -14,15 +14,7 @@ enum Quality {
         var milliseconds: (a: Int, b: Int)
 
         /// Dropped below the photo in run A or B (product region), or on the watermarked product.
-        var worseThanInput: [String] {
-            var worse: [String] = []
-            if let input = input.productPSNR {
-                if let v = a.productPSNR, v < input { worse.append("A") }
-                if let v = b.productPSNR, v < input { worse.append("B") }
-            }
-            if let input = input.watermarkPSNR, let v = a.watermarkResidual, v < input { worse.append("WM") }
-            return worse
-        }
+        var worseThanInput: [String] { input.worse(a: a, b: b) }
     }
 
     static func report(_ pipeline: StudioShotPipeline, scenes: [SampleScene], saveTo folder: URL? = nil) throws {

@@ -133,3 +133,23 @@ export async function followEvents(query, onEvent, signal) {
     }
   }
 }
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Repeats `call` while it fails without an answer (or with a server error), waiting 1 s, 2 s, ...
+ * up to 15 s between tries and telling `onTrouble` each time; other errors are thrown. Only for
+ * calls that are safe to repeat: reads, and POSTs with an Idempotency-Key.
+ */
+export async function persist(call, signal, onTrouble) {
+  for (let wait = 1000; ; wait = Math.min(wait * 2, 15000)) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isTransient(error) || signal?.aborted) throw error;
+      onTrouble?.(error);
+      await sleep(wait);
+      if (signal?.aborted) throw new DOMException("aborted", "AbortError");
+    }
+  }
+}

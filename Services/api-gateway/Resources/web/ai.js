@@ -1,0 +1,210 @@
+// The AI dialog for one image: options, the job's stages, before / after, keep or revert, and a
+// job followed on when the dialog closes.
+import { api, followEvents, persist, sleep, showImage } from "./api.js";
+import { $, el, TERMINAL } from "./dom.js";
+import { loadPage, refreshAfterDialog, state, status } from "./library.js";
+import { openVariations } from "./variations.js";
+
+const STAGE_TEXT = {
+  queued: "Queued", prompting: "Preparing the request", submitted: "Sent to the engine",
+  in_progress: "Generating", downloading: "Saving the result", completed: "Done", failed: "Failed", cancelled: "Cancelled",
+};
+
+// MARK: AI modal (one image)
+
+export const ai = { item: null, jobId: null, abort: null, previousVersionId: null, opener: null, mode: "idle" };
+
+function setChoice(name, value) {
+  const input = document.querySelector(`#ai-form input[name="${name}"][value="${value}"]`);
+  if (input) input.checked = true;
+  return Boolean(input);
+}
+
+export function openAI(item) {
+  ai.abort?.abort();
+  ai.abort = null;
+  ai.opener = document.activeElement;
+  ai.item = item;
+  ai.jobId = null;
+  const name = item.originalName || item.id;
+  $("#ai-title-text").textContent = `AI product image — ${name}`;
+  $("#ai-compare").replaceChildren(el("figure", {}, el("img", { id: "ai-original", alt: `Original: ${name}` }), el("figcaption", { text: "Original" })));
+  showImage($("#ai-original"), item.url, item.currentVersionId);
+  setChoice("shadowStyle", state.settings.aiImageDefaultShadow || "soft");
+  const background = (state.settings.aiImageDefaultBackground || "#FFFFFF").toUpperCase();
+  if (!setChoice("background", background)) {
+    setChoice("background", "custom");
+    $("#ai-custom-color").value = background.toLowerCase();
+  }
+  setChoice("upscale", state.settings.aiImageEnableUpscaling === "true" ? "2" : "1");
+  $("#ai-watermark").checked = true;
+  aiMode("idle");
+  $("#ai-modal").showModal();
+}
+
+function aiMode(mode, message = "") {
+  ai.mode = mode;
+  $("#ai-options").hidden = mode !== "idle" && mode !== "failed";
+  $("#ai-progress").hidden = mode === "idle" && !ai.jobId;
+  $("#ai-generate").hidden = mode !== "idle";
+  $("#ai-cancel").hidden = mode !== "running";
+  $("#ai-retry").hidden = mode !== "failed";
+  $("#ai-keep").hidden = mode !== "completed";
+  $("#ai-revert").hidden = mode !== "completed";
+  $("#ai-variations").hidden = mode !== "idle";
+  $("#ai-error").textContent = mode === "failed" ? message : "";
+  if (mode === "idle") showStage(null);
+  // The pressed button may just have been hidden: put the focus on what comes next.
+  const next = { idle: "#ai-generate", running: "#ai-cancel", failed: "#ai-retry", completed: "#ai-keep" }[mode];
+  if (next && $("#ai-modal").open) $(next).focus();
+}
+
+function showStage(stage, detail) {
+  const order = ["queued", "prompting", "submitted", "in_progress", "downloading", "completed"];
+  const index = order.indexOf(stage);
+  for (const item of document.querySelectorAll("#ai-progress .stages li")) {
+    const at = order.indexOf(item.dataset.stage);
+    item.classList.toggle("done", index >= 0 && at < index);
+    item.classList.toggle("current", at === index);
+    if (at === index) item.setAttribute("aria-current", "step"); else item.removeAttribute("aria-current");
+  }
+  $("#ai-stage").textContent = stage ? `${STAGE_TEXT[stage] || stage}${detail ? ` (${detail})` : ""}` : "";
+}
+
+function aiOptions() {
+  const form = $("#ai-form");
+  const choice = (name) => form.querySelector(`input[name="${name}"]:checked`)?.value;
+  let background = choice("background") || "#FFFFFF";
+  if (background === "custom") background = $("#ai-custom-color").value.toUpperCase();
+  return {
+    shadowStyle: choice("shadowStyle") || "soft",
+    backgroundColor: background,
+    removeWatermark: $("#ai-watermark").checked,
+    upscale: Number(choice("upscale") || 1),
+  };
+}
+
+const connectionTrouble = () => $("#ai-stage").textContent =
+  "Connection lost: the server keeps working on the job; checking again…";
+
+async function generate() {
+  const item = ai.item;
+  ai.abort?.abort();
+  const abort = new AbortController();
+  ai.abort = abort;
+  aiMode("running");
+  // Nothing is queued until the server says so.
+  showStage(null);
+  $("#ai-stage").textContent = "Sending…";
+  // One key per click: a POST repeated after a lost answer gets the same job, never a second one
+  // (on RunPod, never a second bill). Retry after a real failure is a new click, a new job.
+  const key = { "Idempotency-Key": `ui-generate-${crypto.randomUUID()}` };
+  try {
+    const versions = await persist(() => api("GET", `/api/media/${item.id}/versions`), abort.signal, connectionTrouble);
+    if (abort.signal.aborted) return;
+    ai.previousVersionId = versions.currentVersionId;
+    const options = aiOptions();
+    const answer = await persist(
+      () => api("POST", `/api/ai-image/generate/${item.id}`, options, key), abort.signal, connectionTrouble);
+    if (abort.signal.aborted) return;
+    ai.jobId = answer.jobId;
+    showStage("queued");
+    await follow(answer.jobId, abort);
+  } catch (error) {
+    if (error.name !== "AbortError" && !abort.signal.aborted) aiMode("failed", `Could not generate: ${error.message}`);
+  }
+}
+
+async function follow(jobId, abort) {
+  let last = null;
+  try {
+    await followEvents(`jobId=${jobId}`, (name, data) => { last = data; showStage(name, data.detail); }, abort.signal);
+  } catch (error) {
+    if (error.name === "AbortError") return;
+    // The stream broke: the status call tells how the job stands (and waits out a lost connection).
+  }
+  if (abort.signal.aborted) return;
+  if (!last || !TERMINAL.has(last.status)) last = await waitForStatus(jobId, abort.signal, showStage);
+  if (abort.signal.aborted) return;
+  if (last.status === "COMPLETED") await showResult(last.media);
+  else if (last.status === "CANCELLED") {
+    // Asked for: not an error. The photo is unchanged; Generate is offered again.
+    aiMode("idle");
+    $("#ai-stage").textContent = "Cancelled: the photo is unchanged.";
+  } else aiMode("failed", `The generation failed: ${last.error?.message || "no reason given"}`);
+}
+
+/**
+ * The job's status once it has ended. A lost connection is never a failed job: the server ends
+ * every job it accepted, so this keeps asking (telling the user) until it hears how it ended.
+ */
+export async function waitForStatus(jobId, signal, onStage) {
+  for (;;) {
+    const answer = await persist(() => api("GET", `/api/ai-image/status/${jobId}`), signal, connectionTrouble);
+    if (TERMINAL.has(answer.status) || signal.aborted) return answer;
+    onStage?.(answer.status.toLowerCase());
+    await sleep(2000);
+  }
+}
+
+/** A job left running when its dialog closed: followed here, announced and shown in the grid when it ends. */
+async function followInBackground(jobId, item) {
+  const name = item.originalName || item.id;
+  try {
+    const last = await waitForStatus(jobId, new AbortController().signal);
+    if (last.status === "COMPLETED") status(`${name}: the studio shot is ready; it replaced the photo (the original stays in its history).`);
+    else if (last.status === "CANCELLED") status(`${name}: the generation was cancelled.`);
+    else status(`${name}: the generation failed: ${last.error?.message || "no reason given"}`);
+    await loadPage();
+  } catch (error) {
+    status(`${name}: could not learn how the generation ended: ${error.message}`);
+  }
+}
+
+async function showResult(media) {
+  ai.item = media;
+  const name = media.originalName || media.id;
+  const before = el("img", { alt: `Before: ${name}` });
+  const after = el("img", { alt: `After: ${name}`, class: "after" });
+  const range = el("input", { type: "range", min: 0, max: 100, value: 50, "aria-label": "Compare before and after" });
+  const slider = el("div", { class: "slider" }, before, after);
+  const clip = () => { after.style.clipPath = `inset(0 0 0 ${range.value}%)`; };
+  range.addEventListener("input", clip);
+  clip();
+  $("#ai-compare").replaceChildren(el("figure", { id: "ai-before-after" }, slider, range,
+    el("figcaption", { text: "Before (left) and after (right): drag the slider to compare" })));
+  showImage(before, `/api/media/${media.id}/versions/${ai.previousVersionId}/file`, ai.previousVersionId);
+  showImage(after, media.url, media.currentVersionId);
+  showStage("completed");
+  aiMode("completed");
+  $("#ai-keep").focus();
+}
+
+$("#ai-generate").addEventListener("click", generate);
+$("#ai-retry").addEventListener("click", generate);
+$("#ai-cancel").addEventListener("click", async () => {
+  if (!ai.jobId) return;
+  try { await api("POST", `/api/ai-image/jobs/${ai.jobId}/cancel`); } catch (error) { $("#ai-error").textContent = error.message; }
+});
+$("#ai-keep").addEventListener("click", () => $("#ai-modal").close());
+$("#ai-revert").addEventListener("click", async () => {
+  try {
+    await api("POST", `/api/media/${ai.item.id}/revert/${ai.previousVersionId}`);
+    $("#ai-modal").close();
+    status("Reverted to the original; the generated image stays in the history.");
+  } catch (error) {
+    $("#ai-error").textContent = `Could not revert: ${error.message}`;
+  }
+});
+$("#ai-modal").addEventListener("close", () => {
+  ai.abort?.abort();
+  // Closed while the job runs: it goes on at the server; say so, and say when it ends.
+  if (ai.mode === "running" && ai.jobId) {
+    status(`${ai.item.originalName || ai.item.id}: generating in the background; this line says when it is done.`);
+    followInBackground(ai.jobId, ai.item);
+  }
+  refreshAfterDialog(ai.opener);
+});
+// Picking a custom colour means the custom background.
+$("#ai-custom-color").addEventListener("input", () => setChoice("background", "custom"));
+$("#ai-variations").addEventListener("click", () => openVariations(ai.item));

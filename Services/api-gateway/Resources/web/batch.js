@@ -1,0 +1,155 @@
+// Batches: what will be generated and with which options first, then the batch as it runs (its
+// dialog can be closed and opened again from the toolbar).
+import { api, followEvents, persist, showImage } from "./api.js";
+import { $, el, thumbnailSize } from "./dom.js";
+import { loadPage, state, updateSelection } from "./library.js";
+
+const batch = { id: null, abort: null, items: new Map(), pending: null, ended: false };
+
+/** A status as people read it. */
+function statusText(status) {
+  return { IN_QUEUE: "Queued", QUEUED: "Queued", PROMPTING: "Preparing", SUBMITTED: "Submitted", IN_PROGRESS: "Generating",
+    DOWNLOADING: "Saving", COMPLETED: "Done", FAILED: "Failed", CANCELLED: "Cancelled" }[status] || status;
+}
+
+// Step one: what will be generated, with which options, and what it replaces; nothing starts yet.
+$("#batch-generate").addEventListener("click", () => {
+  batch.abort?.abort();
+  const chosen = [...state.selected.values()];
+  batch.pending = chosen;
+  $("#batch-error").textContent = "";
+  $("#batch-setup").hidden = false;
+  $("#batch-run").hidden = true;
+  $("#batch-start").hidden = false;
+  $("#batch-cancel").hidden = true;
+  $("#batch-start").textContent = `Start ${chosen.length} generation${chosen.length === 1 ? "" : "s"}`;
+  $("#batch-setup-items").replaceChildren(...chosen.map((item) => el("li", { text: item.originalName || item.id })));
+  $("#b-shadow").value = state.settings.aiImageDefaultShadow || "soft";
+  const background = (state.settings.aiImageDefaultBackground || "#FFFFFF").toUpperCase();
+  $("#b-background").value = [...$("#b-background").options].some((option) => option.value === background) ? background : "#FFFFFF";
+  $("#b-upscale").value = state.settings.aiImageEnableUpscaling === "true" ? "2" : "1";
+  $("#b-watermark").checked = true;
+  const runpod = state.settings.aiImageBackend === "runpod";
+  const perImage = Number(state.settings.aiImagePricePerMegapixel || 0.03) * (Number(state.settings.aiImageResolution || 1024) ** 2) / 1e6;
+  $("#batch-note").textContent = `Each result replaces the photo in the media library; the original stays in its history.` +
+    (runpod ? ` On RunPod this costs about $${(perImage * chosen.length).toFixed(2)} ($${perImage.toFixed(3)} per image).` : " The local engine is free.");
+  $("#batch-modal").showModal();
+  $("#batch-start").focus();
+});
+
+// Step two: the batch runs; its dialog can be closed and opened again from the toolbar.
+$("#batch-start").addEventListener("click", async () => {
+  const chosen = batch.pending || [];
+  const options = {
+    shadowStyle: $("#b-shadow").value, backgroundColor: $("#b-background").value,
+    removeWatermark: $("#b-watermark").checked, upscale: Number($("#b-upscale").value),
+  };
+  batch.id = null;
+  batch.ended = false;
+  batch.items = new Map();
+  $("#batch-setup").hidden = true;
+  $("#batch-run").hidden = false;
+  $("#batch-start").hidden = true;
+  $("#batch-cancel").hidden = false;
+  $("#batch-cancel").disabled = true;
+  $("#batch-progress").value = 0;
+  $("#batch-items").replaceChildren();
+  $("#batch-summary").textContent = `Starting ${chosen.length} generations…`;
+  const abort = new AbortController();
+  batch.abort = abort;
+  // One key per start: a call repeated after a lost answer gets the same batch, never a second.
+  const key = { "Idempotency-Key": `ui-batch-${crypto.randomUUID()}` };
+  try {
+    const answer = await persist(
+      () => api("POST", "/api/ai-image/batch", { mediaIds: chosen.map((item) => item.id), options }, key), abort.signal,
+      () => { $("#batch-summary").textContent = "Connection lost: trying again…"; });
+    batch.id = answer.batchId;
+    $("#batch-reopen").hidden = false;
+    $("#batch-cancel").disabled = false;
+    const names = new Map(chosen.map((item) => [item.id, item]));
+    for (const job of answer.jobs) {
+      const item = names.get(job.mediaId);
+      const name = item?.originalName || job.mediaId;
+      const img = el("img", { alt: name });
+      showImage(img, `/api/media/${job.mediaId}/thumbnail?size=${thumbnailSize(96)}`, item?.currentVersionId ?? `before-${job.jobId}`);
+      const label = el("span", { class: `state-${job.status}`, text: statusText(job.status) });
+      const li = el("li", { "data-job-id": job.jobId }, img, el("div", { class: "name", text: name }), label);
+      batch.items.set(job.jobId, { li, img, label, mediaId: job.mediaId, status: job.status });
+      $("#batch-items").append(li);
+    }
+    state.selected.clear();
+    updateSelection();
+    if ($("#batch-modal").open) await followBatch(answer.batchId);
+  } catch (error) {
+    if (error.name !== "AbortError") $("#batch-error").textContent = `The batch could not run: ${error.message}`;
+  }
+});
+
+$("#batch-reopen").addEventListener("click", () => {
+  if (!batch.id) return;
+  $("#batch-setup").hidden = true;
+  $("#batch-run").hidden = false;
+  $("#batch-start").hidden = true;
+  $("#batch-cancel").hidden = false;
+  $("#batch-modal").showModal();
+  followBatch(batch.id);
+});
+
+function showBatchItem(job) {
+  const entry = batch.items.get(job.jobId);
+  if (!entry) return;
+  entry.status = job.status;
+  entry.label.className = `state-${job.status}`;
+  entry.label.textContent = job.status === "FAILED" && job.error ? `Failed: ${job.error.message}` : statusText(job.status);
+  // The thumbnail turns into the result as soon as the item is done.
+  if (job.status === "COMPLETED") showImage(entry.img, `/api/media/${entry.mediaId}/thumbnail?size=${thumbnailSize(96)}`, job.jobId);
+}
+
+function showBatchSummary(summary) {
+  const counts = summary.counts || {};
+  const done = counts.COMPLETED || 0;
+  const finished = done + (counts.FAILED || 0) + (counts.CANCELLED || 0);
+  const ended = summary.status === "COMPLETED" || summary.status === "CANCELLED";
+  batch.ended = ended;
+  const progress = $("#batch-progress");
+  progress.max = summary.total;
+  // Running: how far it got. Ended: how much of it succeeded (a batch with failures is not a full bar).
+  progress.value = ended ? done : finished;
+  const headline = summary.status === "CANCELLED" ? "Cancelled"
+    : ended ? (done === summary.total ? "Done" : "Finished with problems") : "Running";
+  $("#batch-summary").textContent =
+    `${headline}: ${done} of ${summary.total} done` +
+    `${counts.FAILED ? `, ${counts.FAILED} failed` : ""}${counts.CANCELLED ? `, ${counts.CANCELLED} cancelled` : ""}` +
+    ` · cost $${Number(summary.cost || 0).toFixed(3)}`;
+  $("#batch-cancel").disabled = ended;
+}
+
+async function followBatch(batchId) {
+  batch.abort?.abort();
+  const abort = new AbortController();
+  batch.abort = abort;
+  try {
+    await followEvents(`batchId=${batchId}`, (name, data) => {
+      if (name === "item") showBatchItem(data);
+      else if (name === "batch") showBatchSummary(data);
+    }, abort.signal);
+  } catch (error) {
+    if (error.name === "AbortError") return;
+  }
+  if (abort.signal.aborted) return;
+  // The stream ended (or broke): the batch's own answer is the truth.
+  const final = await api("GET", `/api/ai-image/batch/${batchId}`);
+  if (abort.signal.aborted) return;
+  for (const item of final.items) showBatchItem(item);
+  showBatchSummary(final);
+}
+
+$("#batch-cancel").addEventListener("click", async () => {
+  if (!batch.id) return;
+  try {
+    showBatchSummary(await api("POST", `/api/ai-image/batch/${batch.id}/cancel`));
+  } catch (error) {
+    $("#batch-error").textContent = `Could not cancel: ${error.message}`;
+  }
+});
+$("#batch-modal").addEventListener("close", () => { batch.abort?.abort(); loadPage(); });

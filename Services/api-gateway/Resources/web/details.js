@@ -1,0 +1,110 @@
+// A media item's details and version history: rename, revert, delete.
+import { api, showImage } from "./api.js";
+import { $, el, thumbnailSize } from "./dom.js";
+import { refreshAfterDialog, state, status, updateSelection } from "./library.js";
+
+const details = { item: null, opener: null };
+
+export async function openDetails(item) {
+  details.item = item;
+  details.opener = document.activeElement;
+  $("#details-title").textContent = item.originalName || item.id;
+  $("#details-name").value = item.originalName || "";
+  $("#details-error").textContent = "";
+  $("#details-status").textContent = "";
+  showFacts(item);
+  $("#details-versions").replaceChildren();
+  $("#details-modal").showModal();
+  await showVersions(item);
+}
+
+/** The media's facts: type and size are the current version's. */
+function showFacts(item) {
+  const facts = [["Type", item.mimeType], ["Size", `${item.width}×${item.height} px, ${(item.size / 1024).toFixed(0)} KB`],
+    ["Collection", item.collection], ["Uploaded", new Date(item.createdAt).toLocaleString()], ["Id", item.id]];
+  $("#details-facts").replaceChildren(...facts.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })]));
+}
+
+async function showVersions(item) {
+  let answer;
+  try {
+    answer = await api("GET", `/api/media/${item.id}/versions`);
+  } catch (error) {
+    if (details.item === item) $("#details-error").textContent = error.message;
+    return;
+  }
+  if (details.item !== item || !$("#details-modal").open) return;
+  const numbers = new Map(answer.versions.map((version) => [version.id, version.number]));
+  $("#details-versions").replaceChildren(...answer.versions.map((version) => {
+    const current = version.id === answer.currentVersionId;
+    const img = el("img", { alt: `Version ${version.number}` });
+    showImage(img, `/api/media/${item.id}/versions/${version.id}/thumbnail?size=${thumbnailSize(160)}`, version.id);
+    // A revert says which version it brought back.
+    const restored = version.source === "revert" && numbers.has(version.revertedFromVersionId)
+      ? `revert to v${numbers.get(version.revertedFromVersionId)}` : version.source;
+    const li = el("li", {}, img, el("div", { text: `v${version.number} · ${restored}${current ? " · current" : ""}` }),
+      el("div", { class: "muted", text: new Date(version.createdAt).toLocaleString() }));
+    if (!current) {
+      li.append(el("button", {
+        type: "button", text: "Revert to this", "aria-label": `Revert to version ${version.number}`,
+        onclick: async () => {
+          try {
+            await api("POST", `/api/media/${item.id}/revert/${version.id}`);
+            // The media changed: its facts (type, size) and history as they are now.
+            const fresh = (await api("GET", `/api/media/${item.id}`)).media;
+            if (details.item !== item) return;
+            details.item = fresh;
+            showFacts(fresh);
+            await showVersions(fresh);
+            $("#details-versions button")?.focus();
+          } catch (error) {
+            $("#details-error").textContent = `Could not revert: ${error.message}`;
+          }
+        },
+      }));
+    }
+    return li;
+  }));
+}
+$("#details-modal").addEventListener("close", () => { details.item = null; refreshAfterDialog(details.opener); });
+
+// Rename: the name the library shows (the file is unchanged).
+async function rename() {
+  const item = details.item;
+  const name = $("#details-name").value.trim();
+  $("#details-error").textContent = "";
+  if (!item || !name || name === item.originalName) return;
+  try {
+    const renamed = (await api("PATCH", `/api/media/${item.id}`, { originalName: name })).media;
+    if (details.item !== item) return;
+    details.item = renamed;
+    $("#details-title").textContent = renamed.originalName;
+    $("#details-name").value = renamed.originalName;
+    $("#details-status").textContent = `Renamed to ${renamed.originalName}.`;
+  } catch (error) {
+    $("#details-error").textContent = `Could not rename: ${error.message}`;
+    $("#details-name").focus();
+  }
+}
+$("#details-rename").addEventListener("click", rename);
+$("#details-name").addEventListener("keydown", (event) => {
+  if (event.key === "Enter") { event.preventDefault(); rename(); }
+});
+
+// Delete, after a confirmation that names the item; the grid then moves on without it.
+$("#details-delete").addEventListener("click", async () => {
+  const item = details.item;
+  if (!item) return;
+  const name = item.originalName || item.id;
+  if (!window.confirm(`Delete ${name} and its version history from the library?`)) return;
+  try {
+    await api("DELETE", `/api/media/${item.id}`);
+    state.selected.delete(item.id);
+    updateSelection();
+    details.opener = null; // its tile is gone
+    $("#details-modal").close();
+    status(`Deleted ${name}.`);
+  } catch (error) {
+    $("#details-error").textContent = `Could not delete: ${error.message}`;
+  }
+});

@@ -1,0 +1,88 @@
+// A/B variations of one image: start a set, watch the candidates, choose the winner.
+import { api, showImage } from "./api.js";
+import { $, el, TERMINAL } from "./dom.js";
+import { ai } from "./ai.js";
+import { refreshAfterDialog, status } from "./library.js";
+
+const variations = { item: null, timer: null, shown: "" };
+
+export async function openVariations(item) {
+  variations.item = item;
+  variations.shown = "";
+  $("#variations-title").textContent = `Variations — ${item.originalName || item.id}`;
+  $("#variations-error").textContent = "";
+  $("#variation-prompts").value = "";
+  $("#variation-list").replaceChildren();
+  if ($("#ai-modal").open) $("#ai-modal").close();
+  $("#variations-modal").showModal();
+  await refreshVariations();
+}
+
+async function refreshVariations() {
+  clearTimeout(variations.timer);
+  const item = variations.item;
+  let answer;
+  try {
+    answer = await api("GET", `/api/ai-image/variations/${item.id}`);
+  } catch (error) {
+    if (variations.item === item) $("#variations-error").textContent = error.message;
+    return;
+  }
+  if (variations.item !== item || !$("#variations-modal").open) return; // closed or another media meanwhile
+  const set = answer.sets[0];
+  if (!set) { $("#variation-list").replaceChildren(el("li", { text: "No variations yet." })); return; }
+  const signature = JSON.stringify(set);
+  if (signature !== variations.shown) {
+    variations.shown = signature;
+    renderVariations(set);
+  }
+  if (set.variations.some((candidate) => !TERMINAL.has(candidate.status))) {
+    variations.timer = setTimeout(refreshVariations, 1500);
+  }
+}
+
+function renderVariations(set) {
+  const focusedName = document.activeElement?.closest?.("#variation-list li")?.dataset.jobId;
+  $("#variation-list").replaceChildren(...set.variations.map((candidate) => {
+    const li = el("li", { "data-job-id": candidate.jobId }, el("strong", { text: candidate.name }), el("div", { class: `state-${candidate.status}`, text: candidate.chosen ? "Chosen" : candidate.status }));
+    if (candidate.url) {
+      const img = el("img", { alt: candidate.name });
+      showImage(img, candidate.url);
+      li.prepend(img);
+      li.append(el("button", {
+        type: "button", text: candidate.chosen ? "Chosen" : "Choose", disabled: Boolean(set.chosenJobId),
+        "aria-label": `Choose ${candidate.name}`, onclick: () => chooseVariation(candidate.jobId),
+      }));
+    }
+    return li;
+  }));
+  if (focusedName) document.querySelector(`#variation-list li[data-job-id="${focusedName}"] button`)?.focus();
+}
+
+async function chooseVariation(jobId) {
+  try {
+    await api("POST", `/api/ai-image/variations/${variations.item.id}/choose`, { jobId });
+    status("The chosen variation is now the image; the original stays in the history.");
+    await refreshVariations();
+  } catch (error) {
+    $("#variations-error").textContent = error.message;
+  }
+}
+
+$("#variations-start").addEventListener("click", async () => {
+  const customPrompts = $("#variation-prompts").value.split("\n").map((line) => line.trim()).filter(Boolean);
+  $("#variations-error").textContent = "";
+  try {
+    await api("POST", `/api/ai-image/variations/${variations.item.id}`, { customPrompts });
+    await refreshVariations();
+  } catch (error) {
+    $("#variations-error").textContent = error.code === "ab_testing_disabled"
+      ? "A/B variations are off: turn on “A/B variations” in AI Settings."
+      : error.message;
+  }
+});
+$("#variations-modal").addEventListener("close", () => {
+  clearTimeout(variations.timer);
+  variations.item = null;
+  refreshAfterDialog(ai.opener);
+});

@@ -1,0 +1,82 @@
+import Database
+import Foundation
+import Hummingbird
+import Imaging
+import NIOPosix
+import ServiceCore
+import ServiceSupport
+
+/// Thumbnails of stored media files, made on first request and kept on disk beside the media:
+/// `<MEDIA_ROOT>/thumbnails/<size>/<ab>/<sha256>.<jpg|png>`. A stored file never changes (it is
+/// named by its content), so neither does its thumbnail: the cache is never invalidated, and a
+/// file's thumbnails go when the file would (nothing deletes media files today).
+///
+/// The work (libvips: JPEG and WebP shrink while loading) runs on NIO's blocking pool, so at most
+/// a core's worth of thumbnails are made at once and the event loops never wait on it.
+struct Thumbnails: Sendable {
+    /// The sizes asked for (`?size=`): the long side in pixels. One of these, so the cache stays small.
+    static let sizes = [128, 256, 512]
+    static let defaultSize = 256
+    /// The largest file a thumbnail is made of: more than an upload may have, since an upscaled
+    /// result (4x) is larger than its photo; libvips streams a PNG and shrinks a JPEG while loading.
+    static let maxPixels = 400_000_000
+
+    let files: MediaFiles
+    let maxPixels: Int
+    var threadPool: NIOThreadPool = .singleton
+
+    struct Thumbnail: Sendable {
+        var bytes: [UInt8]
+        var mimeType: String
+    }
+
+    /// The thumbnail of `file` at `size`, from the cache or made now.
+    func thumbnail(of file: StoredFile, size: Int) async throws -> Thumbnail {
+        let folder = files.root.appendingPathComponent("thumbnails/\(size)/\(file.sha256.prefix(2))")
+        for (suffix, type) in [("jpg", "image/jpeg"), ("png", "image/png")] {
+            if let data = FileManager.default.contents(atPath: folder.appendingPathComponent("\(file.sha256).\(suffix)").path) {
+                return Thumbnail(bytes: Array(data), mimeType: type)
+            }
+        }
+        guard let source = files.url(for: file) else {
+            throw APIError(.internalServerError, code: "file_missing", message: "the stored file's path is not valid")
+        }
+        let maxPixels = maxPixels
+        return try await threadPool.runIfActive {
+            guard let data = FileManager.default.contents(atPath: source.path) else {
+                throw APIError(.internalServerError, code: "file_missing", message: "the file is missing from the store")
+            }
+            let made: FittedImage
+            do {
+                made = try ImageCodec.thumbnail(Array(data), maxSide: size, maxPixels: maxPixels)
+            } catch let error as ImagingError {
+                // Every stored file was checked at upload (or made by the engine): this is the store's fault.
+                throw APIError(.internalServerError, code: "thumbnail_failed", message: "no thumbnail could be made: \(error.message)")
+            }
+            let suffix = made.mediaType == "image/png" ? "png" : "jpg"
+            try? Self.keep(made.bytes, at: folder.appendingPathComponent("\(file.sha256).\(suffix)"))
+            return Thumbnail(bytes: made.bytes, mimeType: made.mediaType)
+        }
+    }
+
+    /// Writes atomically (a temporary file, then a rename): a reader sees all of it or nothing.
+    private static func keep(_ bytes: [UInt8], at destination: URL) throws {
+        let folder = destination.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let temporary = folder.appendingPathComponent(".\(UUID().uuidString).part")
+        try Data(bytes).write(to: temporary)
+        if rename(temporary.path, destination.path) != 0 {
+            try? FileManager.default.removeItem(at: temporary)
+        }
+    }
+
+    /// `?size=` of a thumbnail request: one of ``sizes``, ``defaultSize`` when absent.
+    static func size(of request: Request) throws -> Int {
+        guard let raw = request.uri.queryParameters["size"].map(String.init), !raw.isEmpty else { return defaultSize }
+        guard let size = Int(raw), sizes.contains(size) else {
+            throw APIError.badRequest(
+                "size must be one of \(sizes.map(String.init).joined(separator: ", ")); got \"\(raw.prefix(16))\"", code: "invalid_field")
+        }
+        return size
+    }
+}
