@@ -175,6 +175,8 @@ extension SystemSuites {
                         """)
                     let bar = try await browser.execute("const p = document.querySelector('#batch-progress'); return [p.value, p.max]")
                     #expect(bar == [0, 1], "nothing done: \(bar)")
+                    // After the cancel the focus is on what it did, not lost to the page.
+                    try await browser.waitUntil("the focus is on the summary", timeout: .seconds(5), script: "return document.activeElement.id === 'batch-summary'")
                     try await browser.screenshot("24-batch-cancelled")
                 }
             }
@@ -198,6 +200,23 @@ extension SystemSuites {
                     try await browser.click("#next-page")
                     try await browser.waitUntil("page 2, not 3", script: "return document.querySelector('#page-info').textContent.startsWith('Page 2 of 2')")
                     #expect(try await browser.execute("return document.querySelectorAll('#grid .tile').length").intValue == 1)
+
+                    // On a phone: two tiles a row, and the batch button in view wherever the page is scrolled.
+                    try await browser.click("#prev-page")
+                    try await browser.waitUntil("page 1 again", script: "return document.querySelectorAll('#grid .tile').length === 24")
+                    try await browser.setWindowSize(width: 390, height: 844)
+                    try await browser.waitUntil("the layout follows the window", script: "return window.innerWidth <= 400")
+                    let layout = try await browser.execute("""
+                        const tops = [...document.querySelectorAll('#grid .tile')].map(tile => Math.round(tile.getBoundingClientRect().top));
+                        window.scrollTo(0, document.documentElement.scrollHeight);
+                        const button = document.querySelector('#batch-generate').getBoundingClientRect();
+                        return [tops.filter(top => top === tops[0]).length, document.documentElement.scrollHeight,
+                                button.top >= 0 && button.bottom <= window.innerHeight]
+                        """)
+                    #expect(layout.arrayValue?[0].intValue == 2, "tiles in the first row: \(layout.encodedText)")
+                    #expect((layout.arrayValue?[1].intValue ?? .max) < 5000, "page height: \(layout.encodedText)")
+                    #expect(layout.arrayValue?[2].boolValue == true, "the batch button in view at the bottom: \(layout.encodedText)")
+                    try await browser.screenshot("13-phone-grid-bottom")
                 }
             }
         }
@@ -244,6 +263,51 @@ extension SystemSuites {
                     #expect(asked.arrayValue?.first?.stringValue?.hasPrefix("Delete ") == true, "\(asked.encodedText)")
                     #expect(try await browser.text("#status").hasPrefix("Deleted "))
                     #expect(try await system.call(.GET, "/api/media/\(second)").status == 404)
+                }
+            }
+        }
+
+        /// The library by keyboard: after sign-in the focus is on the library, not lost to the page; a
+        /// skip link leads past the toolbar to it; it is the one `<main>`; a tile's focus ring is never
+        /// clipped; the before/after slider says its value in words.
+        @Test func theLibraryByKeyboardWithLandmarksAndWholeFocusRings() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                _ = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                try await withBrowser(system, signedIn: true, failure: "keyboard") { browser in
+                    try await browser.waitUntil("the focus is on the library", script: "return document.activeElement.id === 'content'")
+                    let mains = try await browser.execute("return [...document.querySelectorAll('main')].filter(m => !m.closest('[hidden]')).map(m => m.id)")
+                    #expect(mains == ["content"], "one main landmark in view: \(mains.encodedText)")
+                    // The skip link is the page's first stop, is seen when focused, and leads to the library.
+                    let first = try await browser.execute("""
+                        return [...document.querySelectorAll('#app a[href], #app button, #app input, #app select, #app [tabindex]')]
+                            .find(el => el.tabIndex >= 0 && !el.disabled && el.getClientRects().length > 0)?.className
+                        """)
+                    #expect(first.stringValue == "skip-link", "the first stop: \(first.encodedText)")
+                    _ = try await browser.execute("window.scrollTo(0, 0); document.querySelector('.skip-link').focus()")
+                    #expect(try await browser.execute("return document.activeElement.getBoundingClientRect().top >= 0").boolValue == true, "seen when focused")
+                    try await browser.press("\u{E007}") // Enter
+                    try await browser.waitUntil("the skip link moved the focus", script: "return document.activeElement.id === 'content'")
+                    // Every control of a tile shows its whole focus ring: no ancestor clips the ring.
+                    let clipped = try await browser.execute("""
+                        const clips = [];
+                        for (const control of document.querySelectorAll('#grid .tile .thumb, #grid .tile .select, #grid .tile .ai')) {
+                            control.focus();
+                            const style = getComputedStyle(control);
+                            const grow = parseFloat(style.outlineOffset) + parseFloat(style.outlineWidth);
+                            const box = control.getBoundingClientRect();
+                            const ring = { left: box.left - grow, top: box.top - grow, right: box.right + grow, bottom: box.bottom + grow };
+                            for (let node = control.parentElement; node && node !== document.body; node = node.parentElement) {
+                                const overflow = getComputedStyle(node).overflow;
+                                if (overflow === 'visible') continue;
+                                const area = node.getBoundingClientRect();
+                                if (ring.left < area.left || ring.top < area.top || ring.right > area.right || ring.bottom > area.bottom)
+                                    clips.push(control.className + ' clipped by ' + node.tagName + '.' + node.className + ' (' + overflow + ')');
+                            }
+                        }
+                        return clips
+                        """)
+                    #expect(clipped.arrayValue?.isEmpty == true, "focus rings cut off: \(clipped.encodedText)")
+                    try await browser.screenshot("12-keyboard-focus")
                 }
             }
         }
@@ -313,6 +377,8 @@ extension SystemSuites {
                 return [...document.querySelectorAll('#ai-before-after img')].every(img => img.complete && img.naturalWidth > 0)
                 """)
             try await browser.screenshot("04-before-after")
+            let slider = try await browser.execute("return document.querySelector('#ai-before-after input[type=range]').getAttribute('aria-valuetext')")
+            #expect(slider.stringValue == "50% before on the left, 50% after on the right", "the slider says its value: \(slider.encodedText)")
             _ = try await browser.waitFor("#ai-revert")
             let mediaId = try await browser.execute("return document.querySelector('#grid .tile:last-child').dataset.mediaId").stringValue ?? ""
             try await browser.click("#ai-keep")
@@ -472,6 +538,10 @@ extension SystemSuites {
             try await browser.waitUntil("the winner is marked", script: """
                 return [...document.querySelectorAll('#variation-list li')].some(li => li.textContent.includes('Soft Shadow') && li.textContent.includes('Chosen'))
                 """)
+            // After choosing, the focus is on what happened, not lost to the page.
+            try await browser.waitUntil("the focus is on the status", timeout: .seconds(5), script: "return document.activeElement.id === 'variations-status'")
+            let said = try await browser.text("#variation-list")
+            #expect(!["IN_PROGRESS", "COMPLETED", "IN_QUEUE", "SUBMITTED"].contains { said.contains($0) }, "raw codes read out: \(said)")
             try await browser.screenshot("10-variation-chosen")
             let chosen = try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]]
             #expect(chosen?.first?["source"] as? String == "variation", "the winner is the media's new version")

@@ -168,7 +168,11 @@ async function showResult(media) {
   const after = el("img", { alt: `After: ${name}`, class: "after" });
   const range = el("input", { type: "range", min: 0, max: 100, value: 50, "aria-label": "Compare before and after" });
   const slider = el("div", { class: "slider" }, before, after);
-  const clip = () => { after.style.clipPath = `inset(0 0 0 ${range.value}%)`; };
+  const clip = () => {
+    after.style.clipPath = `inset(0 0 0 ${range.value}%)`;
+    // Said, not only seen: how much of each image shows.
+    range.setAttribute("aria-valuetext", `${range.value}% before on the left, ${100 - range.value}% after on the right`);
+  };
   range.addEventListener("input", clip);
   clip();
   $("#ai-compare").replaceChildren(el("figure", { id: "ai-before-after" }, slider, range,

@@ -21,6 +21,8 @@ async function showApp() {
   $("#app").hidden = false;
   await loadSettings();
   await loadPage();
+  // Signed in: the focus goes to the library (the sign-in form it was on is gone).
+  $("#content").focus();
 }
 
 function signOut(message = "") {

@@ -1,16 +1,10 @@
 // Batches: what will be generated and with which options first, then the batch as it runs (its
 // dialog can be closed and opened again from the toolbar).
 import { api, followEvents, persist, showImage } from "./api.js";
-import { $, el, thumbnailSize } from "./dom.js";
+import { $, el, statusText, thumbnailSize } from "./dom.js";
 import { loadPage, state, updateSelection } from "./library.js";
 
 const batch = { id: null, abort: null, items: new Map(), pending: null, ended: false };
-
-/** A status as people read it. */
-function statusText(status) {
-  return { IN_QUEUE: "Queued", QUEUED: "Queued", PROMPTING: "Preparing", SUBMITTED: "Submitted", IN_PROGRESS: "Generating",
-    DOWNLOADING: "Saving", COMPLETED: "Done", FAILED: "Failed", CANCELLED: "Cancelled" }[status] || status;
-}
 
 // Step one: what will be generated, with which options, and what it replaces; nothing starts yet.
 $("#batch-generate").addEventListener("click", () => {
@@ -148,6 +142,8 @@ $("#batch-cancel").addEventListener("click", async () => {
   if (!batch.id) return;
   try {
     showBatchSummary(await api("POST", `/api/ai-image/batch/${batch.id}/cancel`));
+    // The Cancel button is now disabled: the focus goes to what the cancel did, not to the page.
+    $("#batch-summary").focus();
   } catch (error) {
     $("#batch-error").textContent = `Could not cancel: ${error.message}`;
   }

@@ -18,5 +18,11 @@ export const el = (tag, attributes = {}, ...children) => {
 /** A thumbnail size (`?size=` of the thumbnail routes) for images shown about `cssPixels` wide. */
 export const thumbnailSize = (cssPixels) => [128, 256, 512].find((size) => size >= cssPixels * (window.devicePixelRatio || 1)) ?? 512;
 
+/** A job status as people read it (never the raw code). */
+export function statusText(status) {
+  return { IN_QUEUE: "Queued", QUEUED: "Queued", PROMPTING: "Preparing", SUBMITTED: "Submitted", IN_PROGRESS: "Generating",
+    DOWNLOADING: "Saving", COMPLETED: "Done", FAILED: "Failed", CANCELLED: "Cancelled" }[status] || status;
+}
+
 /** The job statuses after which nothing changes. */
 export const TERMINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);

@@ -1,6 +1,6 @@
 // A/B variations of one image: start a set, watch the candidates, choose the winner.
 import { api, showImage } from "./api.js";
-import { $, el, TERMINAL } from "./dom.js";
+import { $, el, statusText, TERMINAL } from "./dom.js";
 import { ai } from "./ai.js";
 import { refreshAfterDialog, status } from "./library.js";
 
@@ -11,6 +11,7 @@ export async function openVariations(item) {
   variations.shown = "";
   $("#variations-title").textContent = `Variations — ${item.originalName || item.id}`;
   $("#variations-error").textContent = "";
+  $("#variations-status").textContent = "";
   $("#variation-prompts").value = "";
   $("#variation-list").replaceChildren();
   if ($("#ai-modal").open) $("#ai-modal").close();
@@ -44,7 +45,7 @@ async function refreshVariations() {
 function renderVariations(set) {
   const focusedName = document.activeElement?.closest?.("#variation-list li")?.dataset.jobId;
   $("#variation-list").replaceChildren(...set.variations.map((candidate) => {
-    const li = el("li", { "data-job-id": candidate.jobId }, el("strong", { text: candidate.name }), el("div", { class: `state-${candidate.status}`, text: candidate.chosen ? "Chosen" : candidate.status }));
+    const li = el("li", { "data-job-id": candidate.jobId }, el("strong", { text: candidate.name }), el("div", { class: `state-${candidate.status}`, text: candidate.chosen ? "Chosen" : statusText(candidate.status) }));
     if (candidate.url) {
       const img = el("img", { alt: candidate.name });
       showImage(img, candidate.url);
@@ -62,8 +63,12 @@ function renderVariations(set) {
 async function chooseVariation(jobId) {
   try {
     await api("POST", `/api/ai-image/variations/${variations.item.id}/choose`, { jobId });
-    status("The chosen variation is now the image; the original stays in the history.");
+    const said = "The chosen variation is now the image; the original stays in the history.";
+    status(said);
     await refreshVariations();
+    // The Choose buttons are now disabled: the focus goes to what happened, where the user is.
+    $("#variations-status").textContent = said;
+    $("#variations-status").focus();
   } catch (error) {
     $("#variations-error").textContent = error.message;
   }
