@@ -96,13 +96,15 @@ runpod-stand-in: deps ## a RunPod stand-in on 127.0.0.1:$(RUNPOD_STAND_IN_PORT) 
 FUZZ_INPUTS ?= 100000
 FUZZ_MESSAGES ?=
 FUZZ_SEED ?=
+# Bodies in flight at once.
+FUZZ_LANES ?= 4
 # Then schemathesis against the OpenAPI document: SCHEMATHESIS_EXAMPLES cases per operation (make
 # test runs 20), SCHEMATHESIS_SEED (fixed unless given).
 SCHEMATHESIS_EXAMPLES ?= 500
 SCHEMATHESIS_SEED ?=
 fuzz: deps servers python-tools ## FUZZ_INPUTS (100000) hostile HTTP bodies and queue messages against a whole system, then schemathesis (SCHEMATHESIS_EXAMPLES, 500); prints what they got (docs/security.md, docs/api.md)
 	$(SWIFT) build --build-tests
-	FUZZ_INPUTS=$(FUZZ_INPUTS) $(if $(FUZZ_MESSAGES),FUZZ_MESSAGES=$(FUZZ_MESSAGES)) $(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) .build/debug/fuzz
+	FUZZ_INPUTS=$(FUZZ_INPUTS) $(if $(FUZZ_MESSAGES),FUZZ_MESSAGES=$(FUZZ_MESSAGES)) $(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) FUZZ_LANES=$(FUZZ_LANES) .build/debug/fuzz
 	SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) $(if $(SCHEMATHESIS_SEED),SCHEMATHESIS_SEED=$(SCHEMATHESIS_SEED)) $(SWIFT) test --skip-build --filter 'SchemathesisTests'
 
 servers: ## start RabbitMQ, Redis, PostgreSQL (idempotent; waits until ready)

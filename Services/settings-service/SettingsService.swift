@@ -126,6 +126,9 @@ struct SettingsRequestResponder: Sendable {
                 }
                 continue
             }
+            // A value sent back as it is stored is no change, even if it would not pass today's
+            // rule (stored before the rule became stricter): a form that sends every field saves.
+            if current[key] == raw { continue }
             switch SettingsCatalog.normalize(key, raw) {
             case .success(let value): if current[key] != value { accepted[key] = value }
             case .failure(let error): refused[key] = error.reason

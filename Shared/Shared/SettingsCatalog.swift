@@ -92,10 +92,14 @@ public enum SettingsCatalog {
         }
     }
 
-    /// An http(s) URL as settings take it (and the OpenAPI document states): a host name or IPv4
-    /// address in ASCII, an optional port, then any printable ASCII. Nothing the URL parser would
-    /// have to re-encode (an international name, spaces) is taken, so what is stored is what is called.
-    static var urlShape: Regex<Substring> { #/[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:[/?#][!-~]*)?/# }
+    /// An http(s) URL as settings take it (and the OpenAPI document states): optional user
+    /// information (a receiver's basic-auth credentials), a host name or IPv4 address in ASCII or an
+    /// IPv6 literal in brackets, an optional port, then any printable ASCII. Nothing the URL parser
+    /// would have to re-encode (an international name, spaces) is taken, so what is stored is what
+    /// is called.
+    static var urlShape: Regex<Substring> {
+        #/[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9\-._~%!$&'()*+,;=:]+@)?(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:[/?#][!-~]*)?/#
+    }
 
     /// Whether the setting only takes a string (a JSON number or boolean is refused, not converted).
     public static func takesOnlyText(_ key: String) -> Bool {

@@ -41,36 +41,38 @@ public struct HTTPFuzz: Sendable {
         ]
     }
 
-    public func run(inputs: Int, seed: UInt64, progress: (@Sendable (FuzzReport) -> Void)? = nil) async throws -> FuzzReport {
-        var report = FuzzReport(name: "HTTP (seed \(seed))")
+    /// One input and what became of it.
+    struct Outcome: Sendable {
+        var kind: String
+        var outcome: String
+        var failure: String?
+        var jobIds: [String] = []
+    }
+
+    /// Sends `inputs` inputs drawn from `seed`, at most `lanes` at a time (the inputs, and so a
+    /// run, are the same for a seed whatever the lanes).
+    public func run(inputs: Int, seed: UInt64, lanes: Int = 1, progress: (@Sendable (FuzzReport) -> Void)? = nil) async throws -> FuzzReport {
+        var report = FuzzReport(name: "HTTP (seed \(seed), \(max(1, lanes)) at a time)")
         var random = SeededGenerator(seed: seed)
         var started: [String] = []
         let mutator = Mutator()
-        for index in 0..<inputs {
-            let route = routes[Int.random(in: 0..<routes.count, using: &random)]
-            let seedBody = route.seeds[Int.random(in: 0..<route.seeds.count, using: &random)]
-            let (kind, body) = mutator.mutate(seedBody, using: &random)
-            var headers: [(String, String)] = []
-            if let type = route.contentTypes[Int.random(in: 0..<route.contentTypes.count, using: &random)] { headers.append(("Content-Type", type)) }
-            let answer: HTTPAnswer
-            do {
-                answer = try await system.call(route.method, route.path, body: body, headers: headers)
-            } catch {
-                report.record(kind: kind, outcome: "no answer")
-                report.fail("\(route.method) \(route.path) [\(kind), \(body.count) bytes]: no answer: \(error)")
-                continue
+        func absorb(_ outcome: Outcome) {
+            report.record(kind: outcome.kind, outcome: outcome.outcome)
+            if let failure = outcome.failure { report.fail(failure) }
+            started += outcome.jobIds
+            if report.tried % 1000 == 0 { progress?(report) }
+        }
+        await withTaskGroup(of: Outcome.self) { group in
+            for index in 0..<inputs {
+                let route = routes[Int.random(in: 0..<routes.count, using: &random)]
+                let seedBody = route.seeds[Int.random(in: 0..<route.seeds.count, using: &random)]
+                let (kind, body) = mutator.mutate(seedBody, using: &random)
+                var headers: [(String, String)] = []
+                if let type = route.contentTypes[Int.random(in: 0..<route.contentTypes.count, using: &random)] { headers.append(("Content-Type", type)) }
+                if index >= max(1, lanes), let outcome = await group.next() { absorb(outcome) }
+                group.addTask { await send(route, kind: kind, body: body, headers: headers) }
             }
-            report.record(kind: kind, outcome: String(answer.status))
-            if answer.status == 202 { started += Self.jobIds(in: answer) }
-            if answer.status >= 500 {
-                report.fail("\(route.method) \(route.path) [\(kind), \(body.count) bytes \(String(decoding: body.prefix(120), as: UTF8.self))]: \(answer.status) \(answer.text.prefix(200))")
-            } else if answer.status >= 400 {
-                let error = (try? answer.json())?["error"] as? [String: Any]
-                if (error?["code"] as? String)?.isEmpty != false || (error?["message"] as? String)?.isEmpty != false {
-                    report.fail("\(route.method) \(route.path) [\(kind)]: \(answer.status) without the error shape: \(answer.text.prefix(200))")
-                }
-            }
-            if (index + 1) % 1000 == 0 { progress?(report) }
+            for await outcome in group { absorb(outcome) }
         }
         // Every job a fuzzed request started ends (the engine simulates: each takes milliseconds).
         let deadline = ContinuousClock.now + .seconds(120) + .milliseconds(200 * started.count)
@@ -87,6 +89,27 @@ public struct HTTPFuzz: Sendable {
         let health = try await system.call(.GET, "/api/media?pageSize=1")
         if health.status != 200 { report.fail("the gateway no longer serves: GET /api/media → \(health.status)") }
         return report
+    }
+
+    /// Sends one input and judges the answer by the rules.
+    func send(_ route: Route, kind: String, body: [UInt8], headers: [(String, String)]) async -> Outcome {
+        let answer: HTTPAnswer
+        do {
+            answer = try await system.call(route.method, route.path, body: body, headers: headers)
+        } catch {
+            return Outcome(kind: kind, outcome: "no answer", failure: "\(route.method) \(route.path) [\(kind), \(body.count) bytes]: no answer: \(error)")
+        }
+        var outcome = Outcome(kind: kind, outcome: String(answer.status))
+        if answer.status == 202 { outcome.jobIds = Self.jobIds(in: answer) }
+        if answer.status >= 500 {
+            outcome.failure = "\(route.method) \(route.path) [\(kind), \(body.count) bytes \(String(decoding: body.prefix(120), as: UTF8.self))]: \(answer.status) \(answer.text.prefix(200))"
+        } else if answer.status >= 400 {
+            let error = (try? answer.json())?["error"] as? [String: Any]
+            if (error?["code"] as? String)?.isEmpty != false || (error?["message"] as? String)?.isEmpty != false {
+                outcome.failure = "\(route.method) \(route.path) [\(kind)]: \(answer.status) without the error shape: \(answer.text.prefix(200))"
+            }
+        }
+        return outcome
     }
 
     /// The jobs a 202 started: a generation's `jobId`, a batch's `jobs`, a variation set's `variations`.

@@ -77,6 +77,28 @@ struct GatewayInputTests {
             #expect((try? SettingsCatalog.normalize("aiImageMonthlyBudget", spelling).get()) == nil, "\(spelling)")
         }
     }
+
+    /// What older clients send and multipart-kit alone would refuse: an ISO-8859-1 file name and
+    /// spaces after a boundary. The file's bytes (here every byte value, near-boundaries and a
+    /// blank line included) come through unchanged.
+    @Test func aLatin1FileNameAndPaddedBoundariesAreRead() throws {
+        let content: [UInt8] = Array(0...255) + Array("\r\n--x y--xx\r\n\r\n".utf8) + Array(0...255).reversed()
+        func body(_ fileName: [UInt8], padding: String) -> [UInt8] {
+            var body = Array("preamble\r\n--xx\(padding)\r\nContent-Disposition: form-data; name=\"collection\"\r\n\r\nshoes\r\n--xx\(padding)\r\n".utf8)
+            body += Array("Content-Disposition: form-data; name=\"file\"; filename=\"".utf8) + fileName + Array("\"\r\nContent-Type: image/jpeg\r\n\r\n".utf8)
+            return body + content + Array("\r\n--xx--\(padding)\r\n".utf8)
+        }
+        let latin1: [UInt8] = [0x63, 0x61, 0x66, 0xE9, 0x2E, 0x6A, 0x70, 0x67]  // "café.jpg" in ISO-8859-1
+        for (name, padding) in [(latin1, ""), (Array("café.jpg".utf8), " \t "), (latin1, "  ")] {
+            let form = try #require(MultipartForm(body: body(name, padding: padding), boundary: "xx"))
+            #expect(form.fileName == "café.jpg")
+            #expect(form.fileBytes == content)
+            #expect(form.fields == ["collection": "shoes"])
+        }
+        let plain = body(Array("a.jpg".utf8), padding: "")
+        #expect(MultipartForm.normalised(plain, boundary: "xx") == plain, "a body with neither comes back as it was")
+        #expect(MultipartForm(body: Array("--xx\r\nno end".utf8), boundary: "xx") == nil)
+    }
 }
 
 @Suite("Signed media links")

@@ -164,7 +164,8 @@ struct OpenAPIDocumentTests {
                     [
                         "", "https://shop.example.com/hook", "http://x.example", "ftp://x", "not a url", "HtTpS://\u{23A}6_",
                         "http://[::1]/", "http://user@x.example/", "https://shop.example.com:8443/h?x=[1]#y", "http://x.example/a b",
-                        "http://x.example:123456/", "http://x.example/é",
+                        "http://x.example:123456/", "http://x.example/é", "http://user:p%40ss@x.example:8080/h", "https://[2001:db8::1]:8443/h",
+                        "http://[::1", "http://[x]/", "http://@x.example/", "http://a b@x.example/",
                     ]
                 default: ["rpa_ABC123", "", "with space", "tab\there", "ü"]
                 }

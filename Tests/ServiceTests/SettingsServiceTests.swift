@@ -145,6 +145,33 @@ struct SettingsServiceTests {
         await running.stop()
     }
 
+    /// A form sends every field back. A value stored before a rule became stricter, sent back
+    /// unchanged, does not block saving the field the user did change; changed to another value
+    /// that fails the rule, it is refused.
+    @Test func aStoredValueSentBackUnchangedIsNoChange() async throws {
+        let running = try await Running.start()
+        let (service, replies, probe) = (running.service, running.replies, running.probe)
+        let old = "http://shop.example/hooks/a b"  // a space: today's URL rule refuses it
+        try await SystemDatabase.updateSettings(running.database.url, ["aiImageWebhookUrl": old])
+        let soon = Date().addingTimeInterval(30)
+        let save = Self.gateway.signed(SettingsRequest(updates: ["aiImageWebhookUrl": old, "aiImageMaxConcurrent": "4"], notAfter: soon))
+        let changed = Self.gateway.signed(SettingsRequest(updates: ["aiImageWebhookUrl": old + "c"], notAfter: soon))
+        try await probe.connection.publish(save, replyTo: replies.name)
+        try await probe.connection.publish(changed, replyTo: replies.name)
+        // (One wait for both replies: the reply queue goes with its consumer. Either order.)
+        let answers = try await probe.collect(2, on: replies.name, timeout: .seconds(15))
+            .map { try MessageDecoder.decode(SettingsReply.self, from: $0.body) }
+        let saved = try #require(answers.first { $0.correlationId == save.correlationId }, "log:\n\(service.log())")
+        #expect(saved.errors == nil, "\(saved.errors ?? [:])")
+        #expect(saved.settings["aiImageMaxConcurrent"] == "4")
+        #expect(saved.settings["aiImageWebhookUrl"] == old)
+        let refused = try #require(answers.first { $0.correlationId == changed.correlationId })
+        #expect(refused.errors?["aiImageWebhookUrl"]?.contains("URL") == true, "\(refused.errors ?? [:])")
+        #expect(refused.settings["aiImageWebhookUrl"] == old, "nothing was written")
+
+        await running.stop()
+    }
+
     /// What the gateway signs changes with (the test systems' key).
     static let gateway = SettingsAuthority(secret: Array(TestEnvironment.settingsAuthorityKey.utf8))
 
