@@ -7,16 +7,18 @@
 #   .var/run/      pid files and locks
 #   .var/media     media files served by the gateway
 #   .var/admin-token   the admin API token `make up` creates
+#   .var/secrets/      the servers' credentials scripts/servers.sh creates (mode 700, files 600):
+#                      passwords, and the URLs each service connects with (docs/security.md)
 
 CYCLORAMA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CYCLORAMA_VAR="${CYCLORAMA_VAR:-$CYCLORAMA_ROOT/.var}"
 LOG_DIR="$CYCLORAMA_VAR/log"
 RUN_DIR="$CYCLORAMA_VAR/run"
+SECRETS_DIR="$CYCLORAMA_VAR/secrets"
 
-# Defaults every service and test agrees on (see README.md, "Configuration").
-: "${AMQP_URL:=amqp://guest:guest@127.0.0.1:5672/}"
-: "${REDIS_URL:=redis://127.0.0.1:6379/0}"
-: "${DATABASE_URL:=postgres://postgres@127.0.0.1:5433/cyclorama}"
+# The services that use the broker, Redis and PostgreSQL: each has its own RabbitMQ user of the
+# same name (scripts/servers.sh, docs/security.md).
+BROKER_ROLES=(api-gateway prompt-service runpod-dispatcher result-ingestor settings-service)
 
 if [[ -t 1 ]]; then
     _bold=$'\e[1m' _red=$'\e[31m' _green=$'\e[32m' _yellow=$'\e[33m' _reset=$'\e[0m'
@@ -30,7 +32,25 @@ warn() { printf '%swarn%s %s\n' "$_yellow" "$_reset" "$*" >&2; }
 die()  { printf '%serror%s %s\n' "$_red" "$_reset" "$*" >&2; exit 1; }
 
 ensure_var_dirs() {
-    mkdir -p "$LOG_DIR" "$RUN_DIR"
+    mkdir -p "$LOG_DIR" "$RUN_DIR" "$SECRETS_DIR"
+    chmod 700 "$SECRETS_DIR"
+}
+
+# Creates a secret file on first run (mode 600, never printed): $1 the file, $2 `hex` or `base64`
+# (32 random bytes either way), $3 what it is. Messages go to stderr.
+ensure_secret() {
+    if [[ ! -s "$1" ]]; then
+        mkdir -p "$(dirname "$1")"
+        (umask 077 && openssl rand "-$2" 32 >"$1")
+        ok "created $3 in $1" >&2
+    fi
+    chmod 600 "$1"
+}
+
+# Writes $2 to file $1, mode 600 from the start (a credential, or a URL holding one).
+write_secret() {
+    mkdir -p "$(dirname "$1")"
+    (umask 077 && printf '%s\n' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1")
 }
 
 # True when $1 is a live process. `kill -0` alone is not enough: this sandbox can leave exited

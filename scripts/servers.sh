@@ -14,12 +14,19 @@
 #   another data folder: CYCLORAMA_VAR=<dir> CYCLORAMA_RABBITMQ_PORT=5673 CYCLORAMA_REDIS_PORT=6380
 #   CYCLORAMA_POSTGRES_PORT=5434 CYCLORAMA_RABBITMQ_NODE=faults1@localhost scripts/servers.sh start
 #
+#   Credentials (created on first start, kept in .var/secrets/, mode 600; docs/security.md):
+#   RabbitMQ has no guest: `cyclorama-admin` (for these scripts, tests and operators) and one user
+#   per service with only the rights its role needs; Redis asks a password; PostgreSQL takes
+#   scram-sha-256 passwords over TCP (the services log in as `cyclorama`, not a superuser). Each
+#   service's URLs are written to .var/secrets/<what>-<service>.url for scripts/services.sh.
+#
 #   server     address           data                 log
 #   rabbitmq   127.0.0.1:5672    .var/rabbitmq        .var/log/rabbitmq/
 #   redis      127.0.0.1:6379    .var/redis           .var/log/redis.log
 #   postgres   127.0.0.1:5433    .var/postgres/data   .var/log/postgres.log
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/broker-roles.sh"
 
 ALL_SERVERS=(rabbitmq redis postgres)
 
@@ -67,9 +74,41 @@ log.file.level = info
 EOF
 }
 
+# Imports definitions (stdin) for vhost $1. The broker applies them before the command returns;
+# were it ever later, clients retry connecting (and one rabbitmqctl call fewer matters: each boots
+# an Erlang VM, seconds when many tests add virtual hosts at once).
+rabbitmq_import() {
+    local vhost="$1" file
+    file="$(mktemp "$RUN_DIR/rabbitmq-definitions.XXXXXX")"
+    cat >"$file"
+    if ! rabbitmqctl -q import_definitions "$file" >>"$LOG_DIR/rabbitmq/credentials.log" 2>&1; then
+        rm -f "$file"
+        warn "rabbitmq: importing the users and rights of $vhost failed (see $LOG_DIR/rabbitmq/credentials.log)"
+        return 1
+    fi
+    rm -f "$file"
+}
+
+# The users, their passwords (created once, kept in .var/secrets) and their rights on "/"; guest
+# removed; each service's URL written for scripts/services.sh.
+rabbitmq_credentials() {
+    local role
+    ensure_secret "$SECRETS_DIR/rabbitmq-cyclorama-admin.password" hex "the RabbitMQ admin password"
+    for role in "${BROKER_ROLES[@]}"; do
+        ensure_secret "$SECRETS_DIR/rabbitmq-$role.password" hex "the RabbitMQ password of $role"
+    done
+    (umask 077 && rabbitmq_definitions / users | rabbitmq_import /) || return 1
+    rabbitmqctl -q delete_user guest >/dev/null 2>&1 || true
+    for role in cyclorama-admin "${BROKER_ROLES[@]}"; do
+        write_secret "$SECRETS_DIR/amqp-$role.url" \
+            "amqp://$role:$(cat "$SECRETS_DIR/rabbitmq-$role.password")@127.0.0.1:$RABBITMQ_PORT/"
+    done
+}
+
 rabbitmq_start() {
     if rabbitmq_pid >/dev/null; then
         rabbitmq_wait_ready || return 1
+        rabbitmq_credentials || return 1
         ok "rabbitmq already running (pid $(rabbitmq_pid), 127.0.0.1:$RABBITMQ_PORT)"
         return 0
     fi
@@ -86,6 +125,7 @@ rabbitmq_start() {
         setsid nohup "$RABBITMQ_BIN/rabbitmq-server" >>"$LOG_DIR/rabbitmq/startup.log" 2>&1 </dev/null &
     )
     rabbitmq_wait_ready || return 1
+    rabbitmq_credentials || return 1
     ok "rabbitmq ready (pid $(rabbitmq_pid), 127.0.0.1:$RABBITMQ_PORT)"
 }
 
@@ -134,11 +174,11 @@ epmd_kill() {
 rabbitmq_status() {
     local pid
     if pid="$(rabbitmq_pid)" && port_open "$RABBITMQ_PORT"; then
-        status_line rabbitmq running "$pid" "amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT/"
+        status_line rabbitmq running "$pid" "amqp://127.0.0.1:$RABBITMQ_PORT/ (users: .var/secrets)"
     elif [[ -n "${pid:-}" ]]; then
-        status_line rabbitmq starting "$pid" "amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT/"
+        status_line rabbitmq starting "$pid" "amqp://127.0.0.1:$RABBITMQ_PORT/"
     else
-        status_line rabbitmq stopped - "amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT/"
+        status_line rabbitmq stopped - "amqp://127.0.0.1:$RABBITMQ_PORT/"
         return 1
     fi
 }
@@ -151,13 +191,31 @@ rabbitmq_status() {
 REDIS_PORT="${CYCLORAMA_REDIS_PORT:-6379}"
 REDIS_DIR="$CYCLORAMA_VAR/redis"
 REDIS_PIDFILE="$RUN_DIR/redis.pid"
+REDIS_PASSWORD_FILE="$SECRETS_DIR/redis.password"
 
-redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+# The password reaches redis-cli through its environment and the server through its config file
+# (mode 600), never a command line that `ps` shows.
+redis_cli() { REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE" 2>/dev/null)" redis-cli --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 redis_pid() { live_pid_from "$REDIS_PIDFILE"; }
 redis_ping() { [[ "$(redis_cli ping 2>/dev/null)" == PONG ]]; }
 
+redis_credentials() {
+    ensure_secret "$REDIS_PASSWORD_FILE" hex "the Redis password"
+    write_secret "$SECRETS_DIR/redis.url" "redis://:$(cat "$REDIS_PASSWORD_FILE")@127.0.0.1:$REDIS_PORT/0"
+}
+
+# A Redis started before it had a password (an older checkout's) gets it without a restart.
+redis_require_password() {
+    if [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; then
+        tr -d '\n' <"$REDIS_PASSWORD_FILE" | redis-cli -h 127.0.0.1 -p "$REDIS_PORT" -x config set requirepass >/dev/null
+        ok "redis: now asks the password in ${REDIS_PASSWORD_FILE#"$CYCLORAMA_ROOT"/}"
+    fi
+}
+
 redis_start() {
+    redis_credentials
     if redis_pid >/dev/null; then
+        redis_require_password
         wait_until redis 60 redis_ping || { show_log_tail "$LOG_DIR/redis.log"; return 1; }
         ok "redis already running (pid $(redis_pid), 127.0.0.1:$REDIS_PORT)"
         return 0
@@ -166,8 +224,9 @@ redis_start() {
         die "redis: port $REDIS_PORT is taken by another process (pid $(port_owner "$REDIS_PORT")); stop it first"
     fi
     mkdir -p "$REDIS_DIR"
+    (umask 077 && printf 'requirepass %s\n' "$(cat "$REDIS_PASSWORD_FILE")" >"$REDIS_DIR/redis.conf")
     say "starting redis on 127.0.0.1:$REDIS_PORT"
-    (close_locks && exec redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$REDIS_DIR" \
+    (close_locks && exec redis-server "$REDIS_DIR/redis.conf" --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$REDIS_DIR" \
         --daemonize yes --pidfile "$REDIS_PIDFILE" --logfile "$LOG_DIR/redis.log" \
         --appendonly yes --appendfsync always --save '' \
         --maxclients 10000 --loglevel notice)
@@ -205,11 +264,11 @@ redis_kill() {
 redis_status() {
     local pid
     if pid="$(redis_pid)" && redis_ping; then
-        status_line redis running "$pid" "redis://127.0.0.1:$REDIS_PORT/0"
+        status_line redis running "$pid" "redis://127.0.0.1:$REDIS_PORT/0 (password: .var/secrets)"
     elif [[ -n "${pid:-}" ]]; then
-        status_line redis starting "$pid" "redis://127.0.0.1:$REDIS_PORT/0"
+        status_line redis starting "$pid" "redis://127.0.0.1:$REDIS_PORT/0 (password: .var/secrets)"
     else
-        status_line redis stopped - "redis://127.0.0.1:$REDIS_PORT/0"
+        status_line redis stopped - "redis://127.0.0.1:$REDIS_PORT/0 (password: .var/secrets)"
         return 1
     fi
 }
@@ -253,9 +312,16 @@ pg_pid() {
     echo "$pid"
 }
 
+# The superuser's password (for these scripts) and the services' role `cyclorama`'s. TCP takes only
+# scram-sha-256; the Unix socket only the postgres OS user (peer): there is no trust rule.
+PG_SUPERUSER_PASSWORD_FILE="$SECRETS_DIR/postgres-postgres.password"
+PG_PASSWORD_FILE="$SECRETS_DIR/postgres-cyclorama.password"
+
 pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres; }
 
-pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres "$@"; }
+pg_psql() {
+    PGPASSWORD="$(cat "$PG_SUPERUSER_PASSWORD_FILE")" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres "$@"
+}
 
 # Makes every directory from / down to .var/postgres traversable by the postgres user. Only
 # directories that aren't get `o+x` (search, not read), and each change is printed.
@@ -288,14 +354,61 @@ pg_prepare() {
         mkdir -p "$PG_DATA"
         chown "$user": "$PG_DATA"
         chmod 700 "$PG_DATA"
-        as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 \
-            --locale=C.UTF-8 >>"$PG_LOG" 2>&1 || { show_log_tail "$PG_LOG"; return 1; }
+        # initdb reads the superuser's password from a file the postgres user can read: a copy
+        # beside the data directory (mode 600; initdb wants the directory itself empty), removed
+        # once read.
+        ensure_secret "$PG_SUPERUSER_PASSWORD_FILE" hex "the PostgreSQL superuser password"
+        install -m 600 -o "$user" "$PG_SUPERUSER_PASSWORD_FILE" "$PG_BASE/.initial-password"
+        as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+            --pwfile="$PG_BASE/.initial-password" -E UTF8 --locale=C.UTF-8 >>"$PG_LOG" 2>&1 || {
+            rm -f "$PG_BASE/.initial-password"
+            show_log_tail "$PG_LOG"
+            return 1
+        }
+        rm -f "$PG_BASE/.initial-password"
+        pg_write_hba
     fi
+}
+
+# Passwords for postgres and cyclorama (SQL on stdin: never on a command line), the database owned
+# by cyclorama, and no trust rule left (a cluster an older checkout made with trust is converted).
+pg_credentials() {
+    ensure_secret "$PG_SUPERUSER_PASSWORD_FILE" hex "the PostgreSQL superuser password"
+    ensure_secret "$PG_PASSWORD_FILE" hex "the PostgreSQL password of cyclorama"
+    pg_psql -d postgres <<SQL >/dev/null
+ALTER ROLE postgres PASSWORD '$(cat "$PG_SUPERUSER_PASSWORD_FILE")';
+DO \$\$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cyclorama') THEN CREATE ROLE cyclorama; END IF;
+END \$\$;
+ALTER ROLE cyclorama WITH LOGIN CREATEDB NOSUPERUSER PASSWORD '$(cat "$PG_PASSWORD_FILE")';
+SQL
+    if grep -Eq '^[^#]*[[:space:]]trust([[:space:]]|$)' "$PG_DATA/pg_hba.conf"; then
+        pg_write_hba
+        pg_psql -d postgres -c 'SELECT pg_reload_conf()' >/dev/null
+        ok "postgres: password authentication (scram-sha-256) only; the trust rules are gone"
+    fi
+    write_secret "$SECRETS_DIR/postgres-cyclorama.url" \
+        "postgres://cyclorama:$(cat "$PG_PASSWORD_FILE")@127.0.0.1:$POSTGRES_PORT/$POSTGRES_DB"
+}
+
+pg_write_hba() {
+    local user
+    user="$(pg_user)"
+    cat >"$PG_DATA/pg_hba.conf" <<EOF
+# Written by scripts/servers.sh. TCP: passwords (scram-sha-256) only. The socket: the OS user
+# that runs the server, as itself.
+local   all   $user   peer
+host    all   all     127.0.0.1/32   scram-sha-256
+host    all   all     ::1/128        scram-sha-256
+EOF
+    chown "$user": "$PG_DATA/pg_hba.conf"
+    chmod 600 "$PG_DATA/pg_hba.conf"
 }
 
 pg_start() {
     if pg_pid >/dev/null; then
         wait_until postgres 60 pg_ready || { show_log_tail "$PG_LOG"; return 1; }
+        pg_credentials || return 1
         pg_create_database
         ok "postgres already running (pid $(pg_pid), 127.0.0.1:$POSTGRES_PORT)"
         return 0
@@ -314,17 +427,29 @@ pg_start() {
         return 1
     fi
     wait_until postgres 60 pg_ready || { show_log_tail "$PG_LOG"; return 1; }
+    pg_credentials || return 1
     pg_create_database
     ok "postgres ready (pid $(pg_pid), 127.0.0.1:$POSTGRES_PORT, database $POSTGRES_DB)"
 }
 
+# The database, owned by cyclorama (tables an older checkout made as postgres are handed over).
 pg_create_database() {
     local exists
     exists="$(pg_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$POSTGRES_DB'")"
     if [[ "$exists" != 1 ]]; then
-        pg_psql -d postgres -c "CREATE DATABASE $POSTGRES_DB" >/dev/null
+        pg_psql -d postgres -c "CREATE DATABASE $POSTGRES_DB OWNER cyclorama" >/dev/null
         ok "created database $POSTGRES_DB"
+        return 0
     fi
+    pg_psql -d "$POSTGRES_DB" <<'SQL' >/dev/null
+ALTER DATABASE cyclorama OWNER TO cyclorama;
+DO $$ DECLARE r record; BEGIN
+    FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm') AND pg_get_userbyid(c.relowner) = 'postgres' LOOP
+        EXECUTE format('ALTER TABLE public.%I OWNER TO cyclorama', r.relname);
+    END LOOP;
+END $$;
+SQL
 }
 
 pg_stop() {
@@ -360,7 +485,7 @@ pg_kill() {
 }
 
 pg_status() {
-    local pid url="postgres://postgres@127.0.0.1:$POSTGRES_PORT/$POSTGRES_DB"
+    local pid url="postgres://cyclorama@127.0.0.1:$POSTGRES_PORT/$POSTGRES_DB (password: .var/secrets)"
     if pid="$(pg_pid)" && pg_ready; then
         status_line postgres running "$pid" "$url"
     elif [[ -n "${pid:-}" ]]; then
@@ -446,12 +571,12 @@ main() {
             for server in "${servers[@]}"; do "$(server_function "$server")_status" || rc=1; done
             ;;
         vhost)
-            # vhost add|delete <name>: an isolated RabbitMQ virtual host (guest has full rights), so a
-            # test system's queues never meet another's on the shared broker.
+            # vhost add|delete <name>: an isolated RabbitMQ virtual host (each user with the rights
+            # it has on "/"), so a test system's queues never meet another's on the shared broker.
             local action="${servers[0]:-}" name="${servers[1]:-}"
             [[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "vhost: expected add|delete <name of [A-Za-z0-9._-]>"
             case "$action" in
-                add) rabbitmqctl -q add_vhost "$name" && rabbitmqctl -q set_permissions -p "$name" guest '.*' '.*' '.*' || rc=1 ;;
+                add) (umask 077 && rabbitmq_definitions "$name" | rabbitmq_import "$name") || rc=1 ;;
                 delete) rabbitmqctl -q delete_vhost "$name" || rc=1 ;;
                 *) die "vhost: expected add or delete, got '$action'" ;;
             esac

@@ -54,17 +54,6 @@ log_file() { echo "$LOG_DIR/$1.log"; }
 service_pid() { live_pid_from "$(pid_file "$1")"; }
 healthy() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz"; }
 
-# Creates a secret file on first run (mode 600, never printed): $1 the file, $2 `hex` or `base64`
-# (32 random bytes either way), $3 what it is.
-ensure_secret() {
-    if [[ ! -s "$1" ]]; then
-        mkdir -p "$(dirname "$1")"
-        (umask 077 && openssl rand "-$2" 32 >"$1")
-        ok "created $3 in $1"
-    fi
-    chmod 600 "$1"
-}
-
 # Every secret the services need, each given only to the services that use it (start_service).
 ensure_admin_token() {
     ensure_secret "$ADMIN_TOKEN_FILE" hex "the admin API token"
@@ -76,6 +65,17 @@ ensure_admin_token() {
     ensure_secret "$SETTINGS_AUTHORITY_KEY_FILE" hex "the settings authority key"
     # The local engine asks it of every /v2 call; the dispatcher sends it.
     ensure_secret "$LOCAL_ENGINE_API_KEY_FILE" hex "the local engine's API key"
+}
+
+# Adds to the caller's `servers`: `NAME=value` when the environment sets NAME, else `NAME_FILE=$2`
+# (which must exist).
+server_url() {
+    if [[ -n "${!1:-}" ]]; then
+        servers+=("$1=${!1}")
+    else
+        [[ -s "$2" ]] || die "$2 is missing: start the servers first (scripts/servers.sh start; make up does)"
+        servers+=("$1_FILE=$2")
+    fi
 }
 
 start_service() {
@@ -107,6 +107,15 @@ start_service() {
         api-gateway | settings-service) keys=(SETTINGS_AUTHORITY_KEY_FILE="$SETTINGS_AUTHORITY_KEY_FILE") ;;
         local-engine | runpod-dispatcher) keys=(LOCAL_ENGINE_API_KEY_FILE="$LOCAL_ENGINE_API_KEY_FILE") ;;
     esac
+    # Each service connects as itself: its own RabbitMQ user, the Redis password, PostgreSQL's
+    # cyclorama role, read from the files scripts/servers.sh wrote (a URL given in the environment
+    # wins). The local engine uses none of them.
+    local servers=()
+    if [[ " ${BROKER_ROLES[*]} " == *" $name "* ]]; then
+        server_url AMQP_URL "$SECRETS_DIR/amqp-$name.url"
+        server_url REDIS_URL "$SECRETS_DIR/redis.url"
+        server_url DATABASE_URL "$SECRETS_DIR/postgres-cyclorama.url"
+    fi
     say "starting $name on 127.0.0.1:$port"
     printf '\n===== %s starting %s =====\n' "$(date -Is)" "$name" >>"$log"
     # setsid + nohup: the service outlives this shell and a Ctrl-C in the terminal. The subshell is
@@ -116,8 +125,9 @@ start_service() {
         cd "$CYCLORAMA_ROOT"
         exec setsid nohup env -u SETTINGS_AUTHORITY_KEY -u SETTINGS_AUTHORITY_KEY_FILE \
             -u LOCAL_ENGINE_API_KEY -u LOCAL_ENGINE_API_KEY_FILE \
+            -u AMQP_URL -u AMQP_URL_FILE -u REDIS_URL -u REDIS_URL_FILE -u DATABASE_URL -u DATABASE_URL_FILE \
             HTTP_HOST=127.0.0.1 HTTP_PORT="$port" \
-            AMQP_URL="$AMQP_URL" REDIS_URL="$REDIS_URL" DATABASE_URL="$DATABASE_URL" \
+            "${servers[@]}" \
             LOG_LEVEL="${LOG_LEVEL:-info}" \
             CYCLORAMA_ADMIN_TOKEN_FILE="$ADMIN_TOKEN_FILE" MEDIA_ROOT="$MEDIA_ROOT" \
             MEDIA_URL_SECRET_FILE="$MEDIA_URL_SECRET_FILE" CYCLORAMA_MASTER_KEY_FILE="$MASTER_KEY_FILE" \

@@ -93,7 +93,10 @@ extension ConnectionCore {
         unconfirmed.removeAll()
         pendingReturn = nil
         var culprits: [PendingPublish] = []
-        if let named = Self.exchangeNamed(inClose: code, text) {
+        if let refused = Self.topicRefused(inClose: code, text) {
+            // A routing key this user may not publish with (RabbitMQ topic permissions).
+            culprits = inFlight.filter { $0.exchange == refused.exchange && $0.routingKey == refused.routingKey }
+        } else if let named = Self.exchangeNamed(inClose: code, text) {
             culprits = inFlight.filter { named.whole ? $0.exchange == named.name : $0.exchange.hasPrefix(named.name) }
             if culprits.isEmpty, let first = inFlight.first(where: { !declares(exchange: $0.exchange) }) { culprits = [first] }
         }
@@ -136,6 +139,19 @@ extension ConnectionCore {
             return name.isEmpty ? nil : (name, true)
         }
         return rest.isEmpty ? nil : (String(rest), false)
+    }
+
+    /// The exchange and routing key of a topic permission refusal: 403 `ACCESS_REFUSED - write
+    /// access to topic 'K' in exchange 'X' in vhost 'V' refused for user 'U'`. Nil for any other
+    /// closure, or a text cut short before the exchange's name ended.
+    static func topicRefused(inClose code: UInt16, _ text: String) -> (exchange: String, routingKey: String)? {
+        let prefix = "ACCESS_REFUSED - write access to topic '"
+        guard code == 403, text.hasPrefix(prefix) else { return nil }
+        let rest = text.dropFirst(prefix.count)
+        guard let vhost = rest.range(of: "' in vhost '", options: .backwards),
+              let exchange = rest[..<vhost.lowerBound].range(of: "' in exchange '", options: .backwards)
+        else { return nil }
+        return (String(rest[exchange.upperBound..<vhost.lowerBound]), String(rest[..<exchange.lowerBound]))
     }
 
     /// Whether the exchange is one this connection declares (or the broker's own: the default

@@ -10,10 +10,12 @@ import Logging
 /// | `AMQP_URL`     | url    | `amqp://guest:guest@127.0.0.1:5672/`           |
 /// | `REDIS_URL`    | url    | `redis://127.0.0.1:6379/0`                     |
 /// | `DATABASE_URL` | url    | `postgres://postgres@127.0.0.1:5433/cyclorama` |
+/// | `AMQP_URL_FILE`, `REDIS_URL_FILE`, `DATABASE_URL_FILE` | path | a file holding the URL (it holds a password); the variable itself wins |
 /// | `LOG_LEVEL`    | level  | `info` (trace, debug, info, notice, warning, error, critical) |
 /// | `SHUTDOWN_GRACE_SECONDS` | double | `8` — how long in-flight work may take after SIGTERM |
 ///
-/// The defaults fit the local set-up that `make up` starts (see docs/running.md).
+/// The defaults are a broker, Redis and PostgreSQL without credentials; `make up` gives every
+/// service its own through the `*_FILE` variables (docs/running.md, docs/security.md).
 public struct ServiceConfiguration: Sendable {
     public var serviceName: String
     public var httpHost: String
@@ -57,9 +59,10 @@ public struct ServiceConfiguration: Sendable {
         var configuration = ServiceConfiguration(serviceName: serviceName, httpPort: defaultPort)
         configuration.httpHost = environment["HTTP_HOST"] ?? configuration.httpHost
         configuration.httpPort = try environment.integer("HTTP_PORT", in: 0...65535) ?? defaultPort
-        configuration.amqpURL = environment["AMQP_URL"] ?? configuration.amqpURL
-        configuration.redisURL = environment["REDIS_URL"] ?? configuration.redisURL
-        configuration.databaseURL = environment["DATABASE_URL"] ?? configuration.databaseURL
+        // A URL holds a password: it may come from a file (`make up` writes one per service).
+        configuration.amqpURL = try environment.optionalSecret("AMQP_URL", minimumLength: 1) ?? configuration.amqpURL
+        configuration.redisURL = try environment.optionalSecret("REDIS_URL", minimumLength: 1) ?? configuration.redisURL
+        configuration.databaseURL = try environment.optionalSecret("DATABASE_URL", minimumLength: 1) ?? configuration.databaseURL
         if let level = environment["LOG_LEVEL"] {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ConfigurationError(variable: "LOG_LEVEL", reason: "unknown level \"\(level)\"")
@@ -147,7 +150,7 @@ public struct EnvironmentVariables: Sendable {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ConfigurationError(
                 variable: name + "_FILE",
-                reason: "cannot read \(file); set \(name) or create the file (make up creates it: scripts/services.sh ensure_secret)")
+                reason: "cannot read \(file); set \(name) or create the file (make up creates it)")
         }
         let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard value.utf8.count >= minimumLength else {

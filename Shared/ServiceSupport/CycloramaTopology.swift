@@ -4,15 +4,20 @@ import Shared
 
 /// Cyclorama's broker topology built from the names in `Shared.Routing`.
 ///
-/// Every service declares all of it on each (re)connection: declarations are idempotent, and this way
-/// no publisher ever sends to an exchange whose queues do not exist yet, whichever service starts first.
+/// Each service declares the exchanges and the queues it owns (named `<service>.…`) on each
+/// (re)connection; declarations are idempotent. It may not declare another's: its broker user has
+/// configure and read rights only on Cyclorama's exchanges and its own queues (docs/security.md).
+/// The queues are durable, so once each consumer has started they exist whatever starts first;
+/// `make up` starts every service before it takes requests, and tools with the admin's rights
+/// (tests, operators) declare everything with `make()`.
 public enum CycloramaTopology {
-    public static func make() -> Topology {
+    /// The exchanges and the queues of `owner` (a service name), or every queue when nil.
+    public static func make(owner: String? = nil) -> Topology {
         Topology(
             exchanges: Routing.Exchange.all
                 .filter { $0 != Routing.Exchange.deadLetter }
                 .map { ExchangeDeclaration(name: $0, kind: .topic) },
-            queues: Routing.bindings.map { binding in
+            queues: Routing.bindings.filter { binding in owner.map { binding.queue.hasPrefix($0 + ".") } ?? true }.map { binding in
                 QueueDeclaration(
                     name: binding.queue,
                     bindings: binding.keys.map { QueueBinding(exchange: binding.exchange, routingKey: $0) })

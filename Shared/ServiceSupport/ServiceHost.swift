@@ -43,7 +43,7 @@ public struct ServiceHost: Sendable {
         logger.logLevel = configuration.logLevel
         self.logger = logger
         let amqp = try AMQPConfiguration(url: configuration.amqpURL, connectionName: configuration.serviceName)
-        var topology = CycloramaTopology.make()
+        var topology = CycloramaTopology.make(owner: configuration.serviceName)
         topology.merge(Topology(queues: additionalQueues))
         let broker = AMQPConnection(configuration: amqp, topology: topology, logger: logger)
         self.broker = broker

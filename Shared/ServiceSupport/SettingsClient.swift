@@ -138,6 +138,11 @@ public final class SettingsClient: Service, Sendable {
                     Task {
                         do {
                             try await self.broker.publish(request, replyTo: self.replyQueue.name)
+                        } catch let error as PublishError where error.code == .unroutable {
+                            // No queue takes settings requests: the settings-service never ran on
+                            // this broker (each service declares only its own queues).
+                            self.pending.withLock { $0.removeValue(forKey: correlationId) }?.resume(throwing: DependencyUnavailable(
+                                "settings-service", "the broker has no queue for settings requests; has settings-service run?"))
                         } catch {
                             self.pending.withLock { $0.removeValue(forKey: correlationId) }?.resume(throwing: error)
                         }

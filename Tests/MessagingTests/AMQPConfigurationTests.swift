@@ -48,4 +48,17 @@ import Testing
         #expect(named(406, "PRECONDITION_FAILED - message size 200000000 is larger than max size") == nil)
         #expect(named(404, "NOT_FOUND - no queue 'q' in vhost '/'") == nil)
     }
+
+    /// A routing key the user may not publish with (topic permissions) blames that exchange and key.
+    @Test func aTopicRefusalNamesItsExchangeAndRoutingKey() {
+        func refused(_ code: UInt16, _ text: String) -> String? {
+            ConnectionCore.topicRefused(inClose: code, text).map { "\($0.exchange)|\($0.routingKey)" }
+        }
+        #expect(refused(403, "ACCESS_REFUSED - write access to topic 'generation.request' in exchange 'cyclorama.commands' in vhost 'cy-1' refused for user 'result-ingestor'")
+            == "cyclorama.commands|generation.request")
+        #expect(refused(403, "ACCESS_REFUSED - write access to topic '' in exchange 'e' in vhost '/' refused for user 'u'") == "e|")
+        #expect(refused(403, "ACCESS_REFUSED - access to exchange 'orders' in vhost '/' refused for user 'u'") == nil)
+        #expect(refused(404, "ACCESS_REFUSED - write access to topic 'k' in exchange 'e' in vhost '/' refused for user 'u'") == nil)
+        #expect(refused(403, "ACCESS_REFUSED - write access to topic 'k' in exchange 'cyclo") == nil, "cut short")
+    }
 }

@@ -81,9 +81,13 @@ actor Inbox {
 }
 
 enum BrokerFixture {
+    /// `AMQP_URL`, else the broker's admin as `scripts/servers.sh` wrote it.
     static var url: String {
         let value = ProcessInfo.processInfo.environment["AMQP_URL"] ?? ""
-        return value.isEmpty ? "amqp://guest:guest@127.0.0.1:5672/" : value
+        if !value.isEmpty { return value }
+        let file = repositoryRoot.appendingPathComponent(".var/secrets/amqp-cyclorama-admin.url").path
+        let stored = FileManager.default.contents(atPath: file).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return stored.isEmpty ? "amqp://guest:guest@127.0.0.1:5672/" : stored.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The repository root (this file is Tests/MessagingTests/BrokerFixture.swift).

@@ -1,3 +1,4 @@
+import Foundation
 import ServiceCore
 import ServiceSupport
 import Testing
@@ -28,6 +29,34 @@ import Testing
         #expect(configuration.amqpURL == "amqp://u:p@broker:5672/v")
         #expect(configuration.shutdownGrace == .milliseconds(2500))
         #expect(configuration.redisURL == ServiceConfiguration.defaultRedisURL, "an empty variable means unset")
+    }
+
+    /// `make up` hands each service its URLs (they hold passwords) in files; a URL in the
+    /// environment wins; a named file that cannot be read is an error naming the variable, never
+    /// the default.
+    @Test func urlsComeFromFilesAndAMissingFileIsAnError() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let amqp = folder.appendingPathComponent("amqp.url"), database = folder.appendingPathComponent("db.url")
+        try "amqp://prompt-service:secret@127.0.0.1:5672/\n".write(to: amqp, atomically: true, encoding: .utf8)
+        try "postgres://cyclorama:pw@127.0.0.1:5433/cyclorama".write(to: database, atomically: true, encoding: .utf8)
+        let configuration = try ServiceConfiguration.fromEnvironment(
+            serviceName: "prompt-service", defaultPort: 8081,
+            environment: EnvironmentVariables([
+                "AMQP_URL_FILE": amqp.path, "DATABASE_URL_FILE": database.path,
+                "REDIS_URL": "redis://:pw@127.0.0.1:6379/0", "REDIS_URL_FILE": folder.appendingPathComponent("absent").path,
+            ]))
+        #expect(configuration.amqpURL == "amqp://prompt-service:secret@127.0.0.1:5672/")
+        #expect(configuration.databaseURL == "postgres://cyclorama:pw@127.0.0.1:5433/cyclorama")
+        #expect(configuration.redisURL == "redis://:pw@127.0.0.1:6379/0", "the variable wins over its file")
+        #expect {
+            _ = try ServiceConfiguration.fromEnvironment(
+                serviceName: "x", defaultPort: 1, environment: EnvironmentVariables(["AMQP_URL_FILE": folder.appendingPathComponent("absent").path]))
+        } throws: { error in
+            let error = error as? ConfigurationError
+            return error?.variable == "AMQP_URL_FILE" && error?.description.contains("absent") == true
+        }
     }
 
     @Test(arguments: [

@@ -42,6 +42,16 @@ public final class CycloramaSystem: Sendable {
         guard await servers.script("vhost", "add", vhost) == 0 else {
             throw FixtureError(message: "could not create RabbitMQ vhost \(vhost); see \(ServerScript.logPath)")
         }
+        // Every queue exists before any service starts, as on a broker where each service has run
+        // once: a system started without one service still queues that service's work. (A
+        // service declares only its own queues: its user may touch no other.)
+        do {
+            let probe = try await BrokerProbe(url: servers.amqpBase + vhost)
+            await probe.close()
+        } catch {
+            _ = await servers.script("vhost", "delete", vhost)
+            throw error
+        }
         let database = try await TemporaryDatabase.create(on: servers.databaseURL)
         let scratch = try TestEnvironment.scratchDirectory()
         let token = (0..<4).map { _ in UUID().uuidString.replacingOccurrences(of: "-", with: "") }.joined()
@@ -54,7 +64,6 @@ public final class CycloramaSystem: Sendable {
         // The engine is locked as `make up` locks it: a key the dispatcher sends, webhooks to the gateway only.
         let engineKey = UUID().uuidString
         let common = [
-            "AMQP_URL": servers.amqpBase + vhost,
             "DATABASE_URL": database.url,
             "REDIS_URL": servers.redisURL,
             "SHUTDOWN_GRACE_SECONDS": "3",
@@ -93,7 +102,9 @@ public final class CycloramaSystem: Sendable {
         for name in serviceNames {
             // `$ENGINE` in an override stands for the local engine's host:port (chosen here).
             let resolved = (overrides[name] ?? [:]).mapValues { $0.replacingOccurrences(of: "$ENGINE", with: engine) }
-            environments[name] = common.merging(environments[name] ?? [:]) { $1 }.merging(resolved) { $1 }
+            // Each service on the broker as its own user, with only its role's rights (as `make up`).
+            let broker = ["AMQP_URL": servers.amqpBase(for: name) + vhost]
+            environments[name] = common.merging(broker) { $1 }.merging(environments[name] ?? [:]) { $1 }.merging(resolved) { $1 }
         }
         let system = CycloramaSystem(
             vhost: vhost, servers: servers, database: database, token: token, scratch: scratch, ports: ports, environments: environments)

@@ -2,19 +2,31 @@ import Foundation
 
 /// Where a test system's RabbitMQ, Redis and PostgreSQL are, and how to reach their scripts.
 public struct TestServers: Sendable {
-    /// `amqp://guest:guest@127.0.0.1:<port>/` (a test system adds its own virtual host).
+    /// `amqp://cyclorama-admin:…@127.0.0.1:<port>/`, every right (a test system adds its own
+    /// virtual host).
     public var amqpBase: String
     public var redisURL: String
     /// The server's `cyclorama` database URL (test systems create their own databases beside it).
     public var databaseURL: String
     /// What `scripts/servers.sh` needs to act on these servers (empty: the shared ones).
     public var scriptEnvironment: [String: String]
+    /// Where `scripts/servers.sh` wrote their credentials; nil when the environment named the servers.
+    public var secrets: URL?
 
     /// The servers `make test` starts (or those the environment names).
     public static var shared: TestServers {
-        TestServers(
+        let named = !(ProcessInfo.processInfo.environment["AMQP_URL"] ?? "").isEmpty
+        return TestServers(
             amqpBase: TestEnvironment.amqpURL.hasSuffix("/") ? TestEnvironment.amqpURL : TestEnvironment.amqpURL + "/",
-            redisURL: TestEnvironment.redisURL, databaseURL: TestEnvironment.databaseURL, scriptEnvironment: [:])
+            redisURL: TestEnvironment.redisURL, databaseURL: TestEnvironment.databaseURL, scriptEnvironment: [:],
+            secrets: named ? nil : TestEnvironment.secretsDirectory)
+    }
+
+    /// The broker as `service`'s own user (the rights of its role alone, as `make up` runs it), or
+    /// as the admin when these servers have no such user.
+    public func amqpBase(for service: String) -> String {
+        guard let secrets, let url = TestEnvironment.secret("amqp-\(service).url", in: secrets) else { return amqpBase }
+        return url.hasSuffix("/") ? url : url + "/"
     }
 
     /// Runs `scripts/servers.sh` against these servers.
@@ -51,12 +63,16 @@ public final class PrivateServers: Sendable {
                 "CYCLORAMA_REDIS_PORT": String(redis),
                 "CYCLORAMA_POSTGRES_PORT": String(postgres),
             ]
-            let set = PrivateServers(
-                name: name, directory: directory,
-                servers: TestServers(
-                    amqpBase: "amqp://guest:guest@127.0.0.1:\(amqp)/", redisURL: "redis://127.0.0.1:\(redis)/0",
-                    databaseURL: "postgres://postgres@127.0.0.1:\(postgres)/cyclorama", scriptEnvironment: environment))
-            guard await set.servers.script("start") == 0 else {
+            // The credentials appear once the servers have started (scripts/servers.sh writes them).
+            let secrets = directory.appendingPathComponent("secrets")
+            let started = await ServerScript.run(["start"], environment: environment) == 0
+            let servers = TestServers(
+                amqpBase: TestEnvironment.secret("amqp-cyclorama-admin.url", in: secrets).map { $0.hasSuffix("/") ? $0 : $0 + "/" } ?? "",
+                redisURL: TestEnvironment.secret("redis.url", in: secrets) ?? "",
+                databaseURL: TestEnvironment.secret("postgres-cyclorama.url", in: secrets) ?? "",
+                scriptEnvironment: environment, secrets: secrets)
+            let set = PrivateServers(name: name, directory: directory, servers: servers)
+            guard started, !servers.amqpBase.isEmpty, !servers.redisURL.isEmpty, !servers.databaseURL.isEmpty else {
                 await set.stopAll()
                 throw FixtureError(message: "could not start private servers \(name); see \(ServerScript.logPath)")
             }

@@ -28,6 +28,10 @@ public final class ServiceProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env["HTTP_HOST"] = "127.0.0.1"
         env["HTTP_PORT"] = String(port)
+        // The shared servers, with the credentials `scripts/servers.sh` made (a test names others).
+        env["AMQP_URL"] = env["AMQP_URL"] ?? TestEnvironment.amqpURL
+        env["REDIS_URL"] = env["REDIS_URL"] ?? TestEnvironment.redisURL
+        env["DATABASE_URL"] = env["DATABASE_URL"] ?? TestEnvironment.databaseURL
         // The gateway and prompt-service share the secret of signed media links.
         env["MEDIA_URL_SECRET"] = env["MEDIA_URL_SECRET"] ?? TestEnvironment.mediaURLSecret
         // …and the gateway, settings-service and dispatcher the master key of sealed settings.

@@ -6,9 +6,24 @@ import ServiceSupport
 ///
 /// Defaults match `scripts/servers.sh`; the same environment variables the services read override them.
 public enum TestEnvironment {
-    public static var amqpURL: String { env("AMQP_URL") ?? ServiceConfiguration.defaultAMQPURL }
-    public static var redisURL: String { env("REDIS_URL") ?? ServiceConfiguration.defaultRedisURL }
-    public static var databaseURL: String { env("DATABASE_URL") ?? ServiceConfiguration.defaultDatabaseURL }
+    /// The broker as its admin (every right: tests declare, probe and make virtual hosts).
+    public static var amqpURL: String { env("AMQP_URL") ?? secret("amqp-cyclorama-admin.url") ?? ServiceConfiguration.defaultAMQPURL }
+    public static var redisURL: String { env("REDIS_URL") ?? secret("redis.url") ?? ServiceConfiguration.defaultRedisURL }
+    /// PostgreSQL as `cyclorama`, the role the services use (it may create databases).
+    public static var databaseURL: String { env("DATABASE_URL") ?? secret("postgres-cyclorama.url") ?? ServiceConfiguration.defaultDatabaseURL }
+
+    /// Where `scripts/servers.sh` keeps the shared servers' credentials.
+    public static var secretsDirectory: URL {
+        (env("CYCLORAMA_VAR").map { URL(fileURLWithPath: $0) } ?? repositoryRoot.appendingPathComponent(".var"))
+            .appendingPathComponent("secrets")
+    }
+
+    /// The content of a credentials file `scripts/servers.sh` wrote (in `directory`), trimmed.
+    public static func secret(_ name: String, in directory: URL = secretsDirectory) -> String? {
+        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(name).path) else { return nil }
+        let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return value.isEmpty ? nil : value
+    }
 
     /// The signing secret of media links that test systems share between gateway and prompt-service.
     public static let mediaURLSecret = "test-media-url-secret-" + String(repeating: "x", count: 16)

@@ -16,7 +16,10 @@ struct BrokerBench {
 
     static func main() async throws {
         let options = try parse(CommandLine.arguments.dropFirst())
+        // AMQP_URL, else the broker's admin as scripts/servers.sh wrote it (run from the repository).
         let url = ProcessInfo.processInfo.environment["AMQP_URL"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? FileManager.default.contents(atPath: ".var/secrets/amqp-cyclorama-admin.url")
+                .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
             ?? "amqp://guest:guest@127.0.0.1:5672/"
         let configuration = try AMQPConfiguration(url: url, connectionName: "broker-bench")
         let body = [UInt8](repeating: UInt8(ascii: "x"), count: 1024)
