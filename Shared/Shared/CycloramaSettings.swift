@@ -34,7 +34,9 @@ public struct CycloramaSettings: Sendable, Equatable {
         var unreadable: [String: String] = [:]
         func value(_ key: String) -> String? {
             guard let raw = values[key] else { return nil }
-            switch SettingsCatalog.normalize(key, raw) {
+            // What was stored is read as an update would be written, but a value edited into the
+            // database by hand may carry surrounding white space: that much is forgiven.
+            switch SettingsCatalog.normalize(key, raw.trimmingCharacters(in: .whitespacesAndNewlines)) {
             case .success(let normalized): return normalized
             case .failure(let error):
                 unreadable[key] = error.reason

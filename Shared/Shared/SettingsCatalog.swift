@@ -38,32 +38,32 @@ public enum SettingsCatalog {
         "runpodImageDelivery": .oneOf(["auto", "url", "inline"]),
     ]
 
-    /// The value as it is stored (`true`/`false`, trimmed numbers, upper-case colours), or why it
-    /// is not acceptable. Unknown keys are refused.
+    /// The value as it is stored (upper-case colours), or why it is not acceptable. Unknown keys
+    /// are refused. A value is taken exactly as the OpenAPI document spells it: no surrounding
+    /// whitespace, `true` / `false` and the choices in lower case, integers without a sign or
+    /// leading zeros — what a client is told is what is accepted.
     public static func normalize(_ key: String, _ raw: String) -> Result<String, ValidationError> {
         guard let rule = rules[key] else {
             return .failure(ValidationError(field: key, reason: "is not a setting; known: \(rules.keys.sorted().joined(separator: ", "))"))
         }
-        let value = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        let value = raw
         func refuse(_ reason: String) -> Result<String, ValidationError> {
             .failure(ValidationError(field: key, reason: "\(reason); got \"\(value.prefix(64))\""))
         }
+        /// The integer `value` spells in the one way `String(_:)` writes it.
+        func integer() -> Int? { Int(value).flatMap { String($0) == value ? $0 : nil } }
         switch rule {
         case .boolean:
-            switch value.lowercased() {
-            case "true": return .success("true")
-            case "false": return .success("false")
-            default: return refuse("must be true or false")
-            }
+            return value == "true" || value == "false" ? .success(value) : refuse("must be true or false")
         case .oneOf(let choices):
-            return choices.contains(value.lowercased()) ? .success(value.lowercased()) : refuse("must be one of \(choices.joined(separator: ", "))")
+            return choices.contains(value) ? .success(value) : refuse("must be one of \(choices.joined(separator: ", "))")
         case .integer(let range):
-            guard let number = Int(value), range.contains(number) else {
+            guard let number = integer(), range.contains(number) else {
                 return refuse("must be an integer from \(range.lowerBound) to \(range.upperBound)")
             }
             return .success(String(number))
         case .integerIn(let choices):
-            guard let number = Int(value), choices.contains(number) else {
+            guard let number = integer(), choices.contains(number) else {
                 return refuse("must be one of \(choices.map(String.init).joined(separator: ", "))")
             }
             return .success(String(number))

@@ -78,6 +78,29 @@ struct GatewayInputTests {
         }
     }
 
+    /// A setting is taken exactly as the OpenAPI document spells it; anything else is refused, never
+    /// read generously (a blank key would otherwise clear the stored one).
+    @Test func settingsAreTakenOnlyAsTheDocumentSpellsThem() {
+        let accepted: [(String, String, String)] = [
+            ("aiImageEnabled", "false", "false"), ("aiImageBackend", "runpod", "runpod"), ("aiImageInferenceSteps", "20", "20"),
+            ("aiImageResolution", "2048", "2048"), ("aiImageGuidance", "2.5", "2.5"), ("aiImageDefaultBackground", "#a1b2c3", "#A1B2C3"),
+            ("runpodApiKey", "rpa_ABC123", "rpa_ABC123"), ("runpodApiKey", "", ""),
+        ]
+        for (key, raw, stored) in accepted {
+            #expect((try? SettingsCatalog.normalize(key, raw).get()) == stored, "\(key) \"\(raw)\"")
+        }
+        let refused: [(String, String)] = [
+            ("aiImageEnabled", "TRUE"), ("aiImageEnabled", " true"), ("aiImageEnabled", "1"), ("aiImageBackend", "LOCAL"),
+            ("aiImageBackend", "local\n"), ("aiImageDefaultShadow", "Soft"), ("aiImageInferenceSteps", "020"),
+            ("aiImageInferenceSteps", "+25"), ("aiImageInferenceSteps", " 25"), ("aiImageResolution", "01024"),
+            ("aiImageGuidance", " 2.5"), ("aiImageGuidance", "2.5 "), ("runpodApiKey", "   "), ("runpodApiKey", "rpa_x\n"),
+            ("aiImageWebhookUrl", " https://x.example/"),
+        ]
+        for (key, raw) in refused {
+            #expect((try? SettingsCatalog.normalize(key, raw).get()) == nil, "\(key) \"\(raw)\" was taken")
+        }
+    }
+
     /// What older clients send and multipart-kit alone would refuse: an ISO-8859-1 file name and
     /// spaces after a boundary. The file's bytes (here every byte value, near-boundaries and a
     /// blank line included) come through unchanged.

@@ -43,7 +43,11 @@ extension SystemSuites {
                         "-H", "Authorization: Bearer \(system.token)", "--checks", "all", "--max-examples", examples, "--seed", seed,
                         "--workers", "1", "--request-timeout", "30", "--report", "json", "--report-json-path", reportFile.path,
                     ],
-                    environment: ["CYCLORAMA_MEDIA_ID": mediaId],
+                    // schemathesis_hooks.py: generated Idempotency-Keys never collide by chance.
+                    environment: [
+                        "CYCLORAMA_MEDIA_ID": mediaId, "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
+                        "PYTHONPATH": TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Python").path,
+                    ],
                     deadline: .seconds(900))
                 let summary = outcome.output.suffix(6000)
                 #expect(!outcome.output.contains(system.token), "the token is never printed")

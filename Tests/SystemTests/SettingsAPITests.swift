@@ -35,6 +35,11 @@ extension SystemSuites {
                     (#"{"aiImageBackend": "gpu"}"#, "aiImageBackend"),
                     (#"{"aiImageNonsense": "1"}"#, "aiImageNonsense"),
                     (#"{"runpodApiKey": "has spaces in it"}"#, "runpodApiKey"),
+                    // Only the document's spellings: a blank key would otherwise clear the stored one.
+                    (#"{"runpodApiKey": "   "}"#, "runpodApiKey"),
+                    (#"{"aiImageDefaultShadow": "Dramatic"}"#, "aiImageDefaultShadow"),
+                    (#"{"aiImageEnabled": "TRUE"}"#, "aiImageEnabled"),
+                    (#"{"aiImageInferenceSteps": "032"}"#, "aiImageInferenceSteps"),
                     // Refused by the message's own validation: answered too, not a 503 after a timeout.
                     (#"{"": 2.0}"#, "updates"),
                 ]
@@ -52,7 +57,7 @@ extension SystemSuites {
 
                 let accepted = try await system.call(
                     .PUT, "/api/ai-image/settings",
-                    json: ##"{"aiImageInferenceSteps": 32, "aiImageGuidance": 4.5, "aiImageResolution": "2048", "aiImageMaxConcurrent": 10, "aiImageDefaultBackground": "#f0f9ff", "aiImageEnableUpscaling": true, "aiImageWebhookUrl": "https://shop.example.com", "aiImageDefaultShadow": "Dramatic"}"##)
+                    json: ##"{"aiImageInferenceSteps": 32, "aiImageGuidance": 4.5, "aiImageResolution": "2048", "aiImageMaxConcurrent": 10, "aiImageDefaultBackground": "#f0f9ff", "aiImageEnableUpscaling": true, "aiImageWebhookUrl": "https://shop.example.com", "aiImageDefaultShadow": "dramatic"}"##)
                 #expect(accepted.status == 200, "\(accepted.text)")
                 contract.check(accepted, "put", "/api/ai-image/settings")
                 #expect(try accepted.json()["message"] as? String == "Settings updated")
