@@ -36,6 +36,7 @@ let package = Package(
         .executable(name: "result-ingestor", targets: ["ResultIngestor"]),
         .executable(name: "settings-service", targets: ["SettingsService"]),
         .executable(name: "local-engine", targets: ["LocalEngine"]),
+        .executable(name: "cyclorama", targets: ["CycloramaCLI"]),
         .executable(name: "broker-bench", targets: ["BrokerBench"]),
         .executable(name: "engine-bench", targets: ["EngineBench"]),
         .executable(name: "pipeline-bench", targets: ["PipelineBench"]),
@@ -55,6 +56,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // MARK: C bridges
@@ -196,6 +198,15 @@ let package = Package(
             path: "Services/local-engine", swiftSettings: swiftSettings),
 
         // MARK: Benchmarks
+        // `cyclorama`, the command line over the public HTTP API (docs/cli.md).
+        .executableTarget(
+            name: "CycloramaCLI",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Services/cyclorama-cli", swiftSettings: swiftSettings),
+
         .executableTarget(
             name: "BrokerBench",
             dependencies: ["Messaging", "CRabbitMQ"],

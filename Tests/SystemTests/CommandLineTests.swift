@@ -1,0 +1,188 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `cyclorama`, the command line, against a whole running system: a folder of photos in, studio
+/// shots out; a run interrupted and resumed without uploading or paying twice; a failing photo
+/// reported; status, settings and the media list.
+@Suite("The command line", .timeLimit(.minutes(6)))
+struct CommandLineTests {
+    /// What a run of `cyclorama` gave.
+    struct Outcome {
+        var status: Int32
+        var out: String
+        var err: String
+        func json() throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "not JSON: \(out)\n\(err)")
+        }
+    }
+
+    /// A `cyclorama` process (output to files: nothing of ours is held by a pipe).
+    final class Command: @unchecked Sendable {
+        let process = Process()
+        let outFile: URL, errFile: URL
+
+        init(_ arguments: [String], system: CycloramaSystem, scratch: URL) throws {
+            let id = UUID().uuidString.prefix(8)
+            outFile = scratch.appendingPathComponent("cli-\(id).out")
+            errFile = scratch.appendingPathComponent("cli-\(id).err")
+            FileManager.default.createFile(atPath: outFile.path, contents: nil)
+            FileManager.default.createFile(atPath: errFile.path, contents: nil)
+            process.executableURL = TestEnvironment.binaryDirectory.appendingPathComponent("cyclorama")
+            process.arguments = arguments
+            process.currentDirectoryURL = scratch
+            var environment = ProcessInfo.processInfo.environment
+            environment["CYCLORAMA_URL"] = system.gatewayURL
+            environment["CYCLORAMA_TOKEN"] = system.token
+            process.environment = environment
+            process.standardOutput = try FileHandle(forWritingTo: outFile)
+            process.standardError = try FileHandle(forWritingTo: errFile)
+            try process.run()
+        }
+
+        func interrupt() { kill(process.processIdentifier, SIGINT) }
+
+        func finish(timeout: Duration = .seconds(180)) async throws -> Outcome {
+            let deadline = ContinuousClock.now + timeout
+            while process.isRunning {
+                guard ContinuousClock.now < deadline else {
+                    process.terminate()
+                    throw FixtureError(message: "cyclorama did not finish in \(timeout): \((try? String(contentsOf: errFile, encoding: .utf8)) ?? "")")
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return Outcome(
+                status: process.terminationStatus, out: try String(contentsOf: outFile, encoding: .utf8),
+                err: try String(contentsOf: errFile, encoding: .utf8))
+        }
+    }
+
+    func run(_ arguments: String..., system: CycloramaSystem, scratch: URL) async throws -> Outcome {
+        try await Command(arguments, system: system, scratch: scratch).finish()
+    }
+
+    /// A folder of sample photos (and one file that is not an image).
+    func photos(_ names: [(String, String)], in scratch: URL) throws -> URL {
+        let folder = scratch.appendingPathComponent("photos")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for (sample, name) in names {
+            try Data(try Samples.bytes(sample, "input.jpg")).write(to: folder.appendingPathComponent(name))
+        }
+        return folder
+    }
+
+    func mediaTotal(_ system: CycloramaSystem) async throws -> Int {
+        try (try await system.call(.GET, "/api/media?pageSize=1").json()["total"] as? Int) ?? -1
+    }
+
+    func runState(_ folder: URL) throws -> [String: Any] {
+        let data = try Data(contentsOf: folder.appendingPathComponent(".cyclorama-run.json"))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    /// Three photos and a text file named like a photo: three studio shots written next to their
+    /// names, the fourth reported with the gateway's reason, exit status 1; run again, nothing
+    /// is uploaded twice.
+    @Test func aFolderOfPhotosBecomesStudioShotsAndAFailureIsReported() async throws {
+        try await CycloramaSystem.run { system in
+            let scratch = try TestEnvironment.scratchDirectory()
+            let folder = try photos([("dev01", "bottle.jpg"), ("dev03", "shoe.jpg"), ("dev08", "lamp.jpg")], in: scratch)
+            try Data("not a photo".utf8).write(to: folder.appendingPathComponent("notes.png"))
+            let before = try await mediaTotal(system)
+            let out = scratch.appendingPathComponent("out")
+            let first = try await run("process", folder.path, "--out", out.path, "--shadow", "soft", "--json", system: system, scratch: scratch)
+            #expect(first.status == 1, "a photo failed: the exit status says so\n\(first.err)")
+            let summary = try first.json()
+            #expect(summary["done"] as? Int == 3 && summary["failed"] as? Int == 1, "\(summary)\n\(first.err)\n\(system.logs())")
+            let failures = summary["failures"] as? [[String: String]] ?? []
+            #expect(failures.first?["name"] == "notes.png" && failures.first?["reason"]?.contains("415") == true, "\(failures)")
+            for name in ["bottle", "shoe", "lamp"] {
+                let results = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.hasPrefix(name + ".") }
+                try #require(results.count == 1, "\(name): \(results)")
+                let bytes = try Data(contentsOf: out.appendingPathComponent(results[0]))
+                let input = try Data(contentsOf: folder.appendingPathComponent(name + ".jpg"))
+                #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) || bytes.starts(with: [0xFF, 0xD8, 0xFF]), "\(results[0]) is an image")
+                #expect(bytes != input, "\(results[0]) is the result, not the photo")
+            }
+            #expect(try await mediaTotal(system) == before + 3)
+            #expect(first.err.contains("failed  notes.png"), "a line for the failure:\n\(first.err)")
+
+            // Again: what is done is skipped (no upload, no job), the failure is tried again.
+            let second = try await run("process", folder.path, "--out", out.path, "--shadow", "soft", "--json", system: system, scratch: scratch)
+            #expect(second.status == 1)
+            #expect(try second.json()["done"] as? Int == 3)
+            #expect(try await mediaTotal(system) == before + 3, "nothing uploaded twice")
+            // Other options on the same output folder: refused, so results never mix.
+            let other = try await run("process", folder.path, "--out", out.path, "--shadow", "dramatic", system: system, scratch: scratch)
+            #expect(other.status != 0 && other.err.contains("other options"), "\(other.err)")
+        }
+    }
+
+    /// Ctrl-C detaches: the batch goes on in Cyclorama; the same command again follows it and
+    /// fetches the results — the same jobs (nothing paid twice), no upload repeated.
+    @Test func anInterruptedRunIsResumedWithoutUploadingOrPayingTwice() async throws {
+        try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "1500"]]) { system in
+            let scratch = try TestEnvironment.scratchDirectory()
+            let folder = try photos([("dev01", "a.jpg"), ("dev02", "b.jpg"), ("dev03", "c.jpg"), ("dev04", "d.jpg")], in: scratch)
+            let out = scratch.appendingPathComponent("out")
+            let before = try await mediaTotal(system)
+            let command = try Command(["process", folder.path, "--out", out.path], system: system, scratch: scratch)
+            // Interrupted once the batch is accepted (its jobs are in the state file).
+            let deadline = ContinuousClock.now + .seconds(60)
+            var jobs: [String] = []
+            while jobs.count < 4, ContinuousClock.now < deadline {
+                let items = (try? runState(out))?["items"] as? [[String: Any]] ?? []
+                jobs = items.compactMap { $0["jobId"] as? String }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try #require(jobs.count == 4, "the batch was never sent")
+            command.interrupt()
+            let interrupted = try await command.finish(timeout: .seconds(30))
+            #expect(interrupted.status == 130, "\(interrupted.err)")
+            #expect(interrupted.out.contains("the jobs go on"), "\(interrupted.out)")
+            let open = (try runState(out)["items"] as? [[String: Any]] ?? []).filter { $0["stage"] as? String == "submitted" }
+            #expect(!open.isEmpty, "interrupted before every job ended (each takes 1.5 s)")
+
+            let resumed = try await run("process", folder.path, "--out", out.path, "--json", system: system, scratch: scratch)
+            #expect(resumed.status == 0, "\(resumed.err)")
+            #expect(try resumed.json()["done"] as? Int == 4)
+            let after = try runState(out)["items"] as? [[String: Any]] ?? []
+            #expect(after.compactMap { $0["jobId"] as? String }.sorted() == jobs.sorted(), "the same jobs, followed, not sent again")
+            #expect(try await mediaTotal(system) == before + 4, "nothing uploaded twice")
+            let results = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { !$0.hasPrefix(".") }
+            #expect(results.count == 4, "\(results)")
+        }
+    }
+
+    /// `status`, `settings get|set` and `media ls` speak the API; a refusal is an error with the
+    /// gateway's reason and a non-zero exit status.
+    @Test func statusSettingsAndTheMediaList() async throws {
+        try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "20"]]) { system in
+            let scratch = try TestEnvironment.scratchDirectory()
+            let media = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
+            let job = try await system.call(.POST, "/api/ai-image/generate/\(media)", json: "{}").json()["jobId"] as? String ?? ""
+            _ = try await system.waitForTerminal(job)
+
+            let status = try await run("status", job, system: system, scratch: scratch)
+            #expect(status.status == 0 && status.out.contains("COMPLETED") && status.out.contains(media), "\(status.out)\(status.err)")
+            let unknown = try await run("status", UUID().uuidString.lowercased(), system: system, scratch: scratch)
+            #expect(unknown.status != 0 && unknown.err.contains("404"), "\(unknown.err)")
+
+            let get = try await run("settings", "get", "aiImageDefaultShadow", system: system, scratch: scratch)
+            #expect(get.out == "aiImageDefaultShadow=soft\n", "\(get.out)\(get.err)")
+            let set = try await run("settings", "set", "aiImageDefaultShadow=dramatic", system: system, scratch: scratch)
+            #expect(set.status == 0 && set.out == "aiImageDefaultShadow=dramatic\n", "\(set.out)\(set.err)")
+            let wrong = try await run("settings", "set", "aiImageDefaultShadow=spooky", system: system, scratch: scratch)
+            #expect(wrong.status != 0 && wrong.err.contains("aiImageDefaultShadow must be one of"), "\(wrong.err)")
+            #expect(try await run("settings", "get", "--json", system: system, scratch: scratch).json()["aiImageDefaultShadow"] as? String == "dramatic")
+
+            let list = try await run("media", "ls", "--json", system: system, scratch: scratch)
+            let items = try list.json()["items"] as? [[String: Any]] ?? []
+            #expect(items.contains { $0["id"] as? String == media }, "\(list.out)")
+            let plain = try await run("media", "ls", system: system, scratch: scratch)
+            #expect(plain.out.contains(media) && plain.out.contains("page 1: 1 of 1"), "\(plain.out)")
+            let noToken = try await Command(["media", "ls", "--token", "wrong"], system: system, scratch: scratch).finish()
+            #expect(noToken.status != 0 && noToken.err.contains("401"), "\(noToken.err)")
+        }
+    }
+}
