@@ -2,9 +2,11 @@ import Database
 import Foundation
 import Hummingbird
 import Imaging
+import Metrics
 import NIOPosix
 import ServiceCore
 import ServiceSupport
+import Synchronization
 
 /// Thumbnails of stored media files, made on first request and kept on disk beside the media:
 /// `<MEDIA_ROOT>/thumbnails/<size>/<ab>/<sha256>.<jpg|png>`. A stored file never changes (it is
@@ -12,7 +14,9 @@ import ServiceSupport
 /// file's thumbnails go when the file would (nothing deletes media files today).
 ///
 /// The work (libvips: JPEG and WebP shrink while loading) runs on NIO's blocking pool, so at most
-/// a core's worth of thumbnails are made at once and the event loops never wait on it.
+/// a core's worth of thumbnails are made at once and the event loops never wait on it. A thumbnail
+/// asked for again while it is being made is waited for, not made twice (a page of tiles asks for
+/// all of them at once); `gateway_thumbnails_made_total{size}` counts the ones made.
 struct Thumbnails: Sendable {
     /// The sizes asked for (`?size=`): the long side in pixels. One of these, so the cache stays small.
     static let sizes = [128, 256, 512]
@@ -24,6 +28,12 @@ struct Thumbnails: Sendable {
     let files: MediaFiles
     let maxPixels: Int
     var threadPool: NIOThreadPool = .singleton
+    /// Thumbnails being made now, by `<size>/<sha256>`.
+    let inFlight = InFlight()
+
+    final class InFlight: Sendable {
+        let tasks = Mutex<[String: Task<Thumbnail, any Error>]>([:])
+    }
 
     struct Thumbnail: Sendable {
         var bytes: [UInt8]
@@ -38,6 +48,22 @@ struct Thumbnails: Sendable {
                 return Thumbnail(bytes: Array(data), mimeType: type)
             }
         }
+        let key = "\(size)/\(file.sha256)"
+        let inFlight = inFlight
+        // Under the lock, so the task's own removal (which takes it too) always comes after this insert.
+        let task = inFlight.tasks.withLock { tasks in
+            if let running = tasks[key] { return running }
+            let making = Task {
+                defer { _ = inFlight.tasks.withLock { $0.removeValue(forKey: key) } }
+                return try await make(file, size: size, folder: folder)
+            }
+            tasks[key] = making
+            return making
+        }
+        return try await task.value
+    }
+
+    private func make(_ file: StoredFile, size: Int, folder: URL) async throws -> Thumbnail {
         guard let source = files.url(for: file) else {
             throw APIError(.internalServerError, code: "file_missing", message: "the stored file's path is not valid")
         }
@@ -55,6 +81,7 @@ struct Thumbnails: Sendable {
             }
             let suffix = made.mediaType == "image/png" ? "png" : "jpg"
             try? Self.keep(made.bytes, at: folder.appendingPathComponent("\(file.sha256).\(suffix)"))
+            Counter(label: "gateway_thumbnails_made_total", dimensions: [("size", String(size))]).increment()
             return Thumbnail(bytes: made.bytes, mimeType: made.mediaType)
         }
     }
@@ -64,7 +91,13 @@ struct Thumbnails: Sendable {
         let folder = destination.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let temporary = folder.appendingPathComponent(".\(UUID().uuidString).part")
-        try Data(bytes).write(to: temporary)
+        do {
+            try Data(bytes).write(to: temporary)
+        } catch {
+            // A disk that filled up part-way leaves no half-written file behind.
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
         if rename(temporary.path, destination.path) != 0 {
             try? FileManager.default.removeItem(at: temporary)
         }

@@ -238,6 +238,9 @@ actor ProcessRun {
                 state.items[index].result = name
                 state.items[index].stage = .done
                 progress.finished(state.items[index].source.name, result: name)
+            } catch let failure as GatewayClient.Failure where failure.status == 404 {
+                // Deleted since it was made: there is nothing to fetch, ever.
+                fail(index, "the result could not be fetched: \(failure)")
             } catch {
                 progress.note("\(state.items[index].source.name): the result could not be fetched (\(error)); trying again")
                 return

@@ -194,6 +194,24 @@ struct MediaAPITests {
         #expect(cutOut.header("content-type") == "image/png" && cutOutSize == (256, 128, 4), "\(cutOutSize)")
     }
 
+    /// A page of tiles asks for every thumbnail at once: one asked for again while it is being
+    /// made is waited for, not made again (the gateway's counter says how many were made).
+    @Test func aThumbnailAskedForManyTimesAtOnceIsMadeOnce() async throws {
+        let gateway = try await GatewayFixture.start()
+        defer { Task { await gateway.stop() } }
+        let created = try await gateway.upload(try Samples.bytes("dev07", "input.jpg"))
+        let id = try #require((try created.json()["media"] as? [String: Any])?["id"] as? String)
+        let answers = try await withThrowingTaskGroup(of: HTTPAnswer.self) { group in
+            for _ in 0..<8 { group.addTask { try await gateway.call(.GET, "/api/media/\(id)/thumbnail?size=512") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers.allSatisfy { $0.status == 200 } && Set(answers.map(\.body)).count == 1)
+        _ = try await gateway.call(.GET, "/api/media/\(id)/thumbnail?size=512")
+        let metrics = try await gateway.call(.GET, "/metrics", token: "").text
+        let made = metrics.split(separator: "\n").first { $0.hasPrefix("gateway_thumbnails_made_total") && $0.contains("size=\"512\"") }
+        #expect(made?.split(separator: " ").last == "1", "\(made ?? "no counter")")
+    }
+
     @Test func theAdminUIIsServedWithoutATokenAndWithAStrictPolicy() async throws {
         let gateway = try await GatewayFixture.start()
         defer { Task { await gateway.stop() } }

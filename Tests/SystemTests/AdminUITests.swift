@@ -259,6 +259,10 @@ extension SystemSuites {
                     _ = try await browser.execute("window.confirmed = []; window.confirm = (text) => { window.confirmed.push(text); return true; };")
                     try await browser.click("#details-delete")
                     try await browser.waitUntil("the tile is gone", script: "return document.querySelectorAll('#grid .tile').length === 1")
+                    // The focus goes to the tile that took its place, not to the page.
+                    try await browser.waitUntil("the focus is on the remaining tile", script: """
+                        return document.activeElement.matches("#grid .tile[data-media-id='\(first)'] .thumb")
+                        """)
                     let asked = try await browser.execute("return window.confirmed")
                     #expect(asked.arrayValue?.first?.stringValue?.hasPrefix("Delete ") == true, "\(asked.encodedText)")
                     #expect(try await browser.text("#status").hasPrefix("Deleted "))

@@ -3,7 +3,8 @@ import { api, showImage } from "./api.js";
 import { $, el, thumbnailSize } from "./dom.js";
 import { refreshAfterDialog, state, status, updateSelection } from "./library.js";
 
-const details = { item: null, opener: null };
+// `removedAt`: where the item's tile was in the grid when it was deleted (the focus goes there next).
+const details = { item: null, opener: null, removedAt: undefined };
 
 export async function openDetails(item) {
   details.item = item;
@@ -66,7 +67,11 @@ async function showVersions(item) {
     return li;
   }));
 }
-$("#details-modal").addEventListener("close", () => { details.item = null; refreshAfterDialog(details.opener); });
+$("#details-modal").addEventListener("close", () => {
+  details.item = null;
+  refreshAfterDialog(details.opener, details.removedAt);
+  details.removedAt = undefined;
+});
 
 // Rename: the name the library shows (the file is unchanged).
 async function rename() {
@@ -101,7 +106,9 @@ $("#details-delete").addEventListener("click", async () => {
     await api("DELETE", `/api/media/${item.id}`);
     state.selected.delete(item.id);
     updateSelection();
-    details.opener = null; // its tile is gone
+    // Its tile is gone: the focus goes to the tile that takes its place, not to the page.
+    details.removedAt = [...document.querySelectorAll("#grid .tile")].findIndex((tile) => tile.dataset.mediaId === item.id);
+    details.opener = null;
     $("#details-modal").close();
     status(`Deleted ${name}.`);
   } catch (error) {

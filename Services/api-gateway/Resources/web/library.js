@@ -64,11 +64,20 @@ export async function loadPage() {
   updateSelection();
 }
 
-/** After a dialog closes: the grid again, with the focus on the control that opened the dialog. */
-export function refreshAfterDialog(opener) {
+/**
+ * After a dialog closes: the grid again, with the focus on the control that opened the dialog; when
+ * that item is gone (deleted at grid position `removedAt`), on the tile that took its place (the
+ * last one if it was last; the library itself when none is left), never on the page.
+ */
+export function refreshAfterDialog(opener, removedAt) {
   const key = opener?.closest?.(".tile") && [opener.closest(".tile").dataset.mediaId, opener.className.split(" ")[0]];
   loadPage().then(() => {
-    if (key) document.querySelector(`.tile[data-media-id="${key[0]}"] .${key[1]}`)?.focus();
+    if (key) {
+      document.querySelector(`.tile[data-media-id="${key[0]}"] .${key[1]}`)?.focus();
+    } else if (removedAt >= 0) {
+      const thumbs = document.querySelectorAll("#grid .tile .thumb");
+      (thumbs[Math.min(removedAt, thumbs.length - 1)] ?? $("#content")).focus();
+    }
   });
 }
 
