@@ -259,6 +259,7 @@ let package = Package(
             dependencies: [
                 "ServiceCore", "ServiceSupport", "Database", "Shared", "Imaging",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -294,6 +295,7 @@ let package = Package(
                 "Imaging",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Tests/ServiceTests", swiftSettings: swiftSettings),
         .testTarget(

@@ -33,10 +33,10 @@ struct BatchController: Sendable {
     @Sendable func create(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let body = Array(buffer: try await request.body.collect(upTo: 256 * 1024))
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = value else {
-            throw APIError.badRequest("the body must be a JSON object {mediaIds, options}", code: "invalid_body")
+            throw APIError.badRequest("the body must be a JSON object {mediaIds, options, notifyUrl}", code: "invalid_body")
         }
-        if let unknown = object.keys.sorted().first(where: { !["mediaIds", "options"].contains($0) }) {
-            throw APIError.badRequest("\(unknown) is not a batch field; known: mediaIds, options", code: "invalid_field")
+        if let unknown = object.keys.sorted().first(where: { !["mediaIds", "options", "notifyUrl"].contains($0) }) {
+            throw APIError.badRequest("\(unknown) is not a batch field; known: mediaIds, options, notifyUrl", code: "invalid_field")
         }
         guard case .array(let rawIds)? = object["mediaIds"], !rawIds.isEmpty else {
             throw APIError.badRequest("mediaIds must be a non-empty array of media ids", code: "invalid_field")
@@ -62,7 +62,7 @@ struct BatchController: Sendable {
         }
         let options: GenerationOptions
         do {
-            options = try GenerationRequestBody.parse(Array(optionsValue == .null ? "{}".utf8 : optionsValue.encodedText.utf8))
+            options = try GenerationRequestBody.parse(object: optionsValue.objectValue ?? [:])
         } catch let error as APIError {
             throw APIError.badRequest("options.\(error.message)", code: error.code)
         }
@@ -82,6 +82,7 @@ struct BatchController: Sendable {
         }
 
         try await intake.admit()
+        let notifyURL = try await intake.notifyURL(object["notifyUrl"])
         let newIds = GenerationIntake.ids(for: request)
         let batchId = newIds.id("batch")
         let optionsJSON = try GenerationController.json(options)
@@ -93,7 +94,10 @@ struct BatchController: Sendable {
         // Accepted once the ledger has the batch (GenerationIntake); the same request again finds it.
         if try await ledger.insertBatch(
             id: batchId, optionsJSON: optionsJSON,
-            jobs: requests.map { NewJob(id: $0.jobId, kind: "batch", batchId: batchId, mediaId: $0.mediaId, optionsJSON: optionsJSON, correlationId: $0.correlationId) }) {
+            jobs: requests.map { NewJob(
+                id: $0.jobId, kind: "batch", batchId: batchId, mediaId: $0.mediaId, optionsJSON: optionsJSON,
+                correlationId: $0.correlationId, notifyURL: notifyURL)
+            }) {
             await intake.publish(requests)
         } else {
             guard let existing = try await ledger.batch(batchId), Set(existing.items.map(\.id)) == Set(requests.map(\.jobId)) else {

@@ -37,20 +37,34 @@ func buildGateway(
         signer: gateway.signer, maxImagePixels: gateway.maxImagePixels)
     let hub = JobEventHub()
     let ledger = gateway.ledger(database.client)
-    let intake = GenerationIntake(broker: host.broker, hub: hub, settings: settingsClient, ledger: ledger, logger: host.logger)
-    let generation = GenerationController(
-        media: store, ledger: ledger, intake: intake,
-        redis: redis, hub: hub, logger: host.logger)
-    let http = host.addHTTPClient(readTimeout: .seconds(10))
     let settingsStore = SettingsStore(client: database.client)
     let secrets = gateway.secrets
+    /// The opened value of a secret setting, nil when it is not set.
+    @Sendable func secret(_ key: String) async throws -> String? {
+        guard let stored = try await settingsStore.value(for: key), !stored.isEmpty else { return nil }
+        return try secrets.open(stored, for: key)
+    }
+    var intake = GenerationIntake(broker: host.broker, hub: hub, settings: settingsClient, ledger: ledger, logger: host.logger)
+    intake.notifyHosts = gateway.notifyHosts
+    intake.notifySecretIsSet = { try await settingsStore.value(for: SecretSettings.notifySecret)?.isEmpty == false }
+    let notifications = NotificationStore(client: database.client)
+    let generation = GenerationController(
+        media: store, ledger: ledger, intake: intake, notifications: notifications,
+        redis: redis, hub: hub, logger: host.logger)
+    let http = host.addHTTPClient(readTimeout: .seconds(10))
+    let sender = NotificationSender(
+        store: notifications, ledger: ledger, media: store, http: host.addHTTPClient(), hosts: gateway.notifyHosts,
+        resolve: PublicAddress.systemResolve, secret: { try await secret(SecretSettings.notifySecret) },
+        policy: gateway.notifyPolicy, logger: host.logger)
+    host.addWorker(PeriodicWork("notification sender", every: gateway.notifyInterval, logger: host.logger) {
+        try await database.waitUntilReady()
+        try await sender.sweep()
+    })
     let settings = SettingsController(
         settings: settingsClient, secrets: secrets,
         runpod: RunPodProbe(endpoint: gateway.runpodEndpointURL) { url, headers in try await http.get(url, headers: headers) },
-        storedKey: {
-            guard let stored = try await settingsStore.value(for: SecretSettings.runpodApiKey), !stored.isEmpty else { return nil }
-            return try secrets.open(stored, for: SecretSettings.runpodApiKey)
-        })
+        storedKey: { try await secret(SecretSettings.runpodApiKey) },
+        notifyHosts: gateway.notifyHosts, notifySecretIsSet: intake.notifySecretIsSet)
     let batches = BatchController(
         media: store, ledger: ledger, intake: intake, redis: redis, hub: hub, logger: host.logger)
     let reaper = JobReaper(ledger: ledger, broker: host.broker, redis: redis, logger: host.logger, outboxAfter: gateway.outboxAfter)

@@ -23,6 +23,11 @@ import ServiceSupport
 /// | `API_AUTH_FAILURE_REFILL_SECONDS` | `10` | one more such request allowed per this many seconds |
 /// | `JOB_REAPER_INTERVAL_SECONDS` | `15`   | how often the reaper (outbox and deadlines) looks at the ledger |
 /// | `JOB_OUTBOX_AFTER_SECONDS`   | `60`    | a job still QUEUED this long after it was last touched has its request published again |
+/// | `NOTIFY_ALLOWED_HOSTS`       | `*`     | where notifications may go (docs/notifications.md): `host:port` exactly, or `host` / `*` only at a public address, checked with the name resolved before every attempt |
+/// | `NOTIFY_INTERVAL_MILLISECONDS` | `1000` | how often the sender looks for due notifications |
+/// | `NOTIFY_TIMEOUT_SECONDS`     | `10`    | how long one attempt may take |
+/// | `NOTIFY_RETRY_FIRST_SECONDS` | `10`    | the wait after the first failed attempt; each later one doubles, up to an hour |
+/// | `NOTIFY_RETRY_FOR_SECONDS`   | `86400` | no attempt starts later than this after the job ended: the notification is then ABANDONED |
 struct GatewayConfiguration: Sendable {
     var adminTokenFile: String?
     var mediaRoot: URL
@@ -40,6 +45,9 @@ struct GatewayConfiguration: Sendable {
     var webhookRatePerSecond = 50
     var authFailureBurst = 20
     var authFailureRefillSeconds = 10.0
+    var notifyHosts = HostAllowList(["*"])
+    var notifyInterval: Duration = .seconds(1)
+    var notifyPolicy = NotificationPolicy()
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> GatewayConfiguration {
         var configuration = GatewayConfiguration(
@@ -74,6 +82,21 @@ struct GatewayConfiguration: Sendable {
         }
         if let seconds = try environment.integer("JOB_OUTBOX_AFTER_SECONDS", in: 1...3600) {
             configuration.outboxAfter = .seconds(seconds)
+        }
+        if let hosts = environment["NOTIFY_ALLOWED_HOSTS"] {
+            configuration.notifyHosts = HostAllowList(list: hosts)
+        }
+        if let milliseconds = try environment.integer("NOTIFY_INTERVAL_MILLISECONDS", in: 10...60_000) {
+            configuration.notifyInterval = .milliseconds(milliseconds)
+        }
+        if let seconds = try environment.double("NOTIFY_TIMEOUT_SECONDS", in: 0.1...60) {
+            configuration.notifyPolicy.timeout = .milliseconds(Int64(seconds * 1000))
+        }
+        if let seconds = try environment.double("NOTIFY_RETRY_FIRST_SECONDS", in: 0.01...3600) {
+            configuration.notifyPolicy.firstRetry = .milliseconds(Int64(seconds * 1000))
+        }
+        if let seconds = try environment.double("NOTIFY_RETRY_FOR_SECONDS", in: 1...7 * 86_400) {
+            configuration.notifyPolicy.retryFor = .milliseconds(Int64(seconds * 1000))
         }
         return configuration
     }

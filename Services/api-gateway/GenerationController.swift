@@ -15,6 +15,7 @@ struct GenerationController: Sendable {
     let media: MediaStore
     let ledger: JobLedger
     let intake: GenerationIntake
+    let notifications: NotificationStore
     let redis: RedisClient
     let hub: JobEventHub
     let logger: Logger
@@ -25,6 +26,7 @@ struct GenerationController: Sendable {
         group.post("/ai-image/generate/:mediaId", use: generate)
         group.get("/ai-image/status/:jobId", use: status)
         group.post("/ai-image/jobs/:jobId/cancel", use: cancel)
+        group.get("/ai-image/jobs/:jobId/notification", use: notification)
         group.get("/ai-image/events", use: events)
     }
 
@@ -33,7 +35,7 @@ struct GenerationController: Sendable {
     @Sendable func generate(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let mediaId = try MediaController.uuid(context, "mediaId")
         let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
-        let options = try GenerationRequestBody.parse(body)
+        let (options, notifyField) = try GenerationRequestBody.parseRequest(body)
         let (status, json): (HTTPResponse.Status, String) = try await {
             guard let item = try await media.media(mediaId) else {
                 throw APIError.notFound("no media \(mediaId.lowercasedString)")
@@ -43,11 +45,13 @@ struct GenerationController: Sendable {
                     "media \(mediaId.lowercasedString) is \(item.file.mimeType), not an image", code: "not_an_image")
             }
             try await intake.admit()
+            let notifyURL = try await intake.notifyURL(notifyField)
             let jobId = GenerationIntake.ids(for: request).id("job")
             let command = RequestGeneration(jobId: jobId, mediaId: mediaId, options: options, requestedBy: "api-gateway")
             // Accepted once the ledger has it (GenerationIntake): no 503 after this line.
             if try await ledger.insert(NewJob(
-                id: jobId, mediaId: mediaId, optionsJSON: try Self.json(options), correlationId: command.correlationId)) {
+                id: jobId, mediaId: mediaId, optionsJSON: try Self.json(options), correlationId: command.correlationId,
+                notifyURL: notifyURL)) {
                 await intake.publish([command])
             } else {
                 // The same request again (its Idempotency-Key): the job it created, not a second one.
@@ -67,6 +71,22 @@ struct GenerationController: Sendable {
         let jobId = try MediaController.uuid(context, "jobId")
         guard let job = try await ledger.job(jobId) else { throw APIError.notFound("no generation job \(jobId.lowercasedString)") }
         return try await JobStatusResponse(job, media: job.status == .completed ? media.media(job.mediaId) : nil)
+    }
+
+    // MARK: Notification
+
+    /// The job's HTTP notification and every attempt (docs/notifications.md); 404 `no_notification`
+    /// for a job asked for without one.
+    @Sendable func notification(_ request: Request, context: ServiceRequestContext) async throws -> NotificationResponse {
+        let jobId = try MediaController.uuid(context, "jobId")
+        guard let job = try await ledger.job(jobId) else { throw APIError.notFound("no generation job \(jobId.lowercasedString)") }
+        guard let url = job.notifyURL else {
+            throw APIError(.notFound, code: "no_notification", message: "job \(jobId.lowercasedString) was asked for without a notifyUrl")
+        }
+        guard let (record, attempts) = try await notifications.notification(forJob: jobId) else {
+            return NotificationResponse(waitingFor: job, url: url)
+        }
+        return NotificationResponse(record, attempts: attempts)
     }
 
     // MARK: Cancel
@@ -132,11 +152,31 @@ extension APIError {
 enum GenerationRequestBody {
     static let fields: Set<String> = ["shadowStyle", "backgroundColor", "customInstructions", "removeWatermark", "upscale"]
 
+    /// The body of `generate`: the options and, apart from them, `notifyUrl` (nil when absent).
+    static func parseRequest(_ body: [UInt8]) throws -> (options: GenerationOptions, notifyUrl: JSONValue?) {
+        if body.isBlank { return (GenerationOptions(), nil) }
+        var object = try object(body)
+        let notify = object.removeValue(forKey: "notifyUrl")
+        do {
+            return (try parse(object: object), notify)
+        } catch let error as APIError where error.code == "invalid_field" && error.message.contains("is not a generation option") {
+            throw APIError.badRequest("\(error.message), notifyUrl", code: error.code)
+        }
+    }
+
     static func parse(_ body: [UInt8]) throws -> GenerationOptions {
         if body.isBlank { return GenerationOptions() }
+        return try parse(object: try object(body))
+    }
+
+    private static func object(_ body: [UInt8]) throws -> [String: JSONValue] {
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = value else {
             throw APIError.badRequest("the body must be a JSON object", code: "invalid_body")
         }
+        return object
+    }
+
+    static func parse(object: [String: JSONValue]) throws -> GenerationOptions {
         if let unknown = object.keys.sorted().first(where: { !fields.contains($0) }) {
             throw invalid(unknown, "is not a generation option; known: \(fields.sorted().joined(separator: ", "))")
         }
@@ -227,6 +267,10 @@ struct JobStatusResponse: ResponseCodable, Equatable {
     var success = true
     var jobId: String
     var mediaId: String
+    /// The batch the job belongs to, if any.
+    var batchId: String?
+    /// Where the job's terminal event is POSTed (user information hidden), if anywhere.
+    var notifyUrl: String?
     var status: String
     var backend: String
     var createdAt: String
@@ -241,6 +285,8 @@ struct JobStatusResponse: ResponseCodable, Equatable {
     init(_ job: JobRecord, media: MediaRecord?) {
         jobId = job.id.lowercasedString
         mediaId = job.mediaId.lowercasedString
+        batchId = job.batchId?.lowercasedString
+        notifyUrl = job.notifyURL.map(NotifyURL.redacted)
         status = job.status.rawValue
         backend = job.backend
         createdAt = MessageCoding.formatTimestamp(job.createdAt)
@@ -251,5 +297,59 @@ struct JobStatusResponse: ResponseCodable, Equatable {
             cost = job.cost
         }
         error = ErrorJSON(job: job)
+    }
+}
+
+/// `GET /api/ai-image/jobs/:jobId/notification`: where the job's terminal event goes and every
+/// attempt so far. `status` is WAITING until the job ends, then PENDING, DELIVERED or ABANDONED.
+struct NotificationResponse: ResponseCodable, Equatable {
+    struct Attempt: Codable, Equatable {
+        var number: Int
+        var startedAt: String
+        /// nil while under way (or when its sender stopped during it).
+        var durationMs: Int?
+        var statusCode: Int?
+        var error: String?
+    }
+
+    var success = true
+    var jobId: String
+    /// The notification's id: the `id` of the body and the `Cyclorama-Notification-Id` header.
+    var id: String?
+    /// User information hidden.
+    var url: String
+    var event: String?
+    var status: String
+    var attemptCount: Int
+    var attempts: [Attempt]
+    var nextAttemptAt: String?
+    var lastError: String?
+    var createdAt: String?
+    var finishedAt: String?
+
+    init(waitingFor job: JobRecord, url: String) {
+        jobId = job.id.lowercasedString
+        self.url = NotifyURL.redacted(url)
+        status = "WAITING"
+        attemptCount = 0
+        attempts = []
+    }
+
+    init(_ record: NotificationRecord, attempts: [NotificationAttempt]) {
+        jobId = record.jobId.lowercasedString
+        id = record.id.lowercasedString
+        url = NotifyURL.redacted(record.url)
+        event = record.event
+        status = record.status.rawValue
+        attemptCount = record.attempts
+        self.attempts = attempts.map {
+            Attempt(
+                number: $0.number, startedAt: MessageCoding.formatTimestamp($0.startedAt), durationMs: $0.durationMilliseconds,
+                statusCode: $0.statusCode, error: $0.error)
+        }
+        nextAttemptAt = record.status == .pending ? MessageCoding.formatTimestamp(record.nextAttemptAt) : nil
+        lastError = record.lastError
+        createdAt = MessageCoding.formatTimestamp(record.createdAt)
+        finishedAt = record.finishedAt.map(MessageCoding.formatTimestamp)
     }
 }

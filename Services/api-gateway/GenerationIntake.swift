@@ -32,6 +32,10 @@ struct GenerationIntake: Sendable {
     let settings: SettingsClient
     let ledger: JobLedger
     let logger: Logger
+    /// `NOTIFY_ALLOWED_HOSTS`: where notifications may go.
+    var notifyHosts = HostAllowList(["*"])
+    /// Whether the notification signing secret (`aiImageNotifySecret`) is set.
+    var notifySecretIsSet: @Sendable () async throws -> Bool = { false }
 
     /// Refuses a new job when generation is switched off (`aiImageEnabled` false: 409
     /// `generation_disabled`) or, on RunPod, when this month's spend reached `aiImageMonthlyBudget`
@@ -55,6 +59,71 @@ struct GenerationIntake: Sendable {
             throw APIError(
                 HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"), code: "budget_exhausted",
                 message: String(format: "this month's RunPod spend is $%.2f, which reaches the monthly budget of $%.2f (setting aiImageMonthlyBudget); raise it or switch aiImageBackend to local", spent, budget))
+        }
+    }
+
+    /// Where the jobs of one request POST their terminal event (docs/notifications.md): the request's
+    /// `notifyUrl` (`""` or null: nowhere), else the `aiImageNotifyUrl` setting; nil for nowhere.
+    ///
+    /// Refused with 400 `invalid_field` when it is not an http(s) URL; `notify_url_refused` when its
+    /// host may never be called — not in `NOTIFY_ALLOWED_HOSTS`, or (allowed by name or `*`) an
+    /// address that is not public or a local-only name; a name is resolved and checked again before
+    /// every attempt — 422 for the request's own URL, 409 for the setting's; and 409
+    /// `notify_secret_missing` while no signing secret is set, since an unsigned notification could
+    /// not be told from a forged one.
+    func notifyURL(_ requested: JSONValue?) async throws -> String? {
+        let url: String
+        let field: String
+        switch requested {
+        case nil:
+            let current: CycloramaSettings
+            do { current = try await settings.typed() } catch {
+                throw APIError.unavailable("the settings-service did not answer and no settings are known yet; nothing was started, try again")
+            }
+            guard let fallback = current.notifyURL else { return nil }
+            (url, field) = (fallback, "the setting aiImageNotifyUrl")
+        case .null?, .string("")?:
+            return nil
+        case .string(let text)?:
+            guard case .success = SettingsCatalog.normalize("aiImageNotifyUrl", text) else {
+                throw APIError.badRequest(
+                    "notifyUrl must be an http(s) URL of at most 2000 characters (or empty); got \"\(text.prefix(64))\"", code: "invalid_field")
+            }
+            (url, field) = (text, "notifyUrl")
+        case let other?:
+            throw APIError.badRequest("notifyUrl must be a string; got \(other.jsonText.prefix(64))", code: "invalid_field")
+        }
+        if let refusal = Self.notifyRefusal(url, hosts: notifyHosts) {
+            // The request's own address: well-formed but refused (422); the setting's: a conflict
+            // with what is stored (409), which the request cannot mend.
+            throw APIError(
+                requested == nil ? .conflict : .unprocessableContent, code: "notify_url_refused",
+                message: "\(field) is refused: \(refusal)")
+        }
+        guard try await notifySecretIsSet() else {
+            throw APIError(
+                .conflict, code: "notify_secret_missing",
+                message: "notifications are signed, and no signing secret is set: set aiImageNotifySecret in the settings first")
+        }
+        return url
+    }
+
+    /// Why notifications may never go to `url`, judged without resolving a name (that happens before
+    /// every attempt): nil when they may.
+    static func notifyRefusal(_ url: String, hosts: HostAllowList) -> String? {
+        guard let parsed = URL(string: url), let host = parsed.host, !host.isEmpty else { return "it is not a URL" }
+        let port = parsed.connectionPort
+        switch hosts.match(host: host, port: port) {
+        case nil:
+            return "host \(host):\(port) is not allowed (NOTIFY_ALLOWED_HOSTS: \(hosts))"
+        case .exact:
+            return nil
+        case .publicOnly:
+            if let isPublic = PublicAddress.isPublic(ip: host) {
+                return isPublic ? nil : "\(host) is not a public address; only \(host):\(port) listed exactly in NOTIFY_ALLOWED_HOSTS may be"
+            }
+            return PublicAddress.isLocalOnly(name: host)
+                ? "\(host) is a local-only name; only \(host):\(port) listed exactly in NOTIFY_ALLOWED_HOSTS may be" : nil
         }
     }
 

@@ -18,6 +18,10 @@ struct SettingsController: Sendable {
     let runpod: RunPodProbe
     /// The stored RunPod key, opened (nil when none is set).
     let storedKey: @Sendable () async throws -> String?
+    /// `NOTIFY_ALLOWED_HOSTS`: where a default notification address may point.
+    var notifyHosts = HostAllowList(["*"])
+    /// Whether the notification signing secret is stored.
+    var notifySecretIsSet: @Sendable () async throws -> Bool = { false }
 
     func addRoutes(to group: RouterGroup<ServiceRequestContext>) {
         group.get("/ai-image/settings", use: read)
@@ -88,6 +92,38 @@ struct SettingsController: Sendable {
         }
     }
 
+    /// Refuses `updates` that would leave a default notification address (`aiImageNotifyUrl`) no job
+    /// could use — a host notifications may never go to (409 `notify_url_refused`), or no signing
+    /// secret (409 `notify_secret_missing`) — so the admin hears it here, not from every job.
+    /// Malformed values are left to the settings-service's refusal, which names the key.
+    private func checkNotifications(_ updates: [String: String]) async throws {
+        let urlUpdate = updates["aiImageNotifyUrl"]
+        let secretUpdate = updates[SecretSettings.notifySecret]
+        guard urlUpdate != nil || secretUpdate != nil else { return }
+        let url: String
+        if let urlUpdate {
+            guard case .success(let valid) = SettingsCatalog.normalize("aiImageNotifyUrl", urlUpdate) else { return }
+            url = valid
+        } else {
+            url = CycloramaSettings(try await ask { try await settings.request(keys: ["aiImageNotifyUrl"]) }.settings).notifyURL ?? ""
+        }
+        guard !url.isEmpty else { return }
+        if let refusal = GenerationIntake.notifyRefusal(url, hosts: notifyHosts) {
+            throw APIError(.conflict, code: "notify_url_refused", message: "aiImageNotifyUrl is refused, nothing was changed: \(refusal)")
+        }
+        let secretIsSet: Bool
+        if let secretUpdate, secretUpdate.isEmpty || !SecretSettings.isMasked(secretUpdate, key: SecretSettings.notifySecret) {
+            secretIsSet = !secretUpdate.isEmpty
+        } else {
+            secretIsSet = try await notifySecretIsSet()
+        }
+        guard secretIsSet else {
+            throw APIError(
+                .conflict, code: "notify_secret_missing",
+                message: "notifications to aiImageNotifyUrl are signed: set aiImageNotifySecret (before, or in the same request); nothing was changed")
+        }
+    }
+
     @Sendable func read(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let reply = try await ask { try await settings.request(keys: nil) }
         return GenerationController.response(.ok, try GenerationController.json(SettingsResponse(settings: reply.settings)))
@@ -97,10 +133,11 @@ struct SettingsController: Sendable {
         let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
         var updates = try Self.parse(body)
         try await checkRunPod(updates)
+        try await checkNotifications(updates)
         for key in updates.keys where SecretSettings.isSecret(key) {
             let value = updates[key]!
             // Sealed before it leaves this process; the masked value read back means "unchanged".
-            if !value.isEmpty, !SecretSettings.isMasked(value) { updates[key] = try secrets.seal(value, for: key) }
+            if !value.isEmpty, !SecretSettings.isMasked(value, key: key) { updates[key] = try secrets.seal(value, for: key) }
         }
         let reply = try await ask { try await settings.update(updates) }
         if updates["authorization"] == nil, let refusal = reply.errors?["authorization"] {

@@ -31,6 +31,8 @@ struct ProcessCommand: AsyncParsableCommand {
     var noWatermarkRemoval = false
     @Option(help: "Extra instructions for the backend (at most 500 characters).") var instructions: String?
     @Option(help: "The collection uploads go to.") var collection: String?
+    @Option(name: .customLong("notify-url"), help: "POST each item's terminal event there, signed (default: the settings' aiImageNotifyUrl; \"\" for none).")
+    var notifyURL: String?
     @Flag(name: .customLong("cancel-on-interrupt"), help: "Ctrl-C cancels the batches instead of detaching.")
     var cancelOnInterrupt = false
     @Flag(name: .long, help: "Print the summary as JSON on standard output.") var json = false
@@ -52,6 +54,7 @@ struct ProcessCommand: AsyncParsableCommand {
         options["upscale"] = upscale.map(String.init)
         options["removeWatermark"] = noWatermarkRemoval ? "false" : nil
         options["customInstructions"] = instructions
+        options["notifyUrl"] = notifyURL
         return options
     }
 

@@ -120,17 +120,21 @@ actor ProcessRun {
             for _ in 0..<3 where !members.isEmpty {
                 let ids = members.map { state.items[$0].mediaId! }
                 var options: [String: Any] = [:]
+                var body: [String: Any] = ["mediaIds": ids]
                 for (key, value) in state.options {
                     switch key {
                     case "upscale": options[key] = Int(value) ?? 1
                     case "removeWatermark": options[key] = value == "true"
+                    // Beside the options: where each item's terminal event is POSTed.
+                    case "notifyUrl": body[key] = value
                     default: options[key] = value
                     }
                 }
+                body["options"] = options
                 let key = "cyclorama-cli-\(state.runId)-\(Self.digest(ids.joined(separator: ",")))"
                 do {
                     let answer = try await client.json(
-                        .POST, "/api/ai-image/batch", body: ["mediaIds": ids, "options": options], headers: [("Idempotency-Key", key)])
+                        .POST, "/api/ai-image/batch", body: body, headers: [("Idempotency-Key", key)])
                     let batch = answer["batchId"] as? String
                     let jobs = answer["jobs"] as? [GatewayClient.Object] ?? []
                     for index in members {

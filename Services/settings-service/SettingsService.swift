@@ -112,7 +112,7 @@ struct SettingsRequestResponder: Sendable {
         for (key, raw) in updates {
             if SecretSettings.isSecret(key) {
                 // The masked value a client read back means "unchanged".
-                if SecretSettings.isMasked(raw) && !raw.isEmpty { continue }
+                if SecretSettings.isMasked(raw, key: key) && !raw.isEmpty { continue }
                 let plain: String
                 do { plain = try secrets.open(raw, for: key) } catch {
                     refused[key] = "is sealed with another master key"
@@ -164,7 +164,7 @@ struct SettingsRequestResponder: Sendable {
             }
             // The mask shows the real key's last characters, not the ciphertext's.
             let plain = (try? secrets.open(setting.value, for: setting.key)) ?? ""
-            settings[setting.key] = SecretSettings.mask(plain)
+            settings[setting.key] = SecretSettings.mask(plain, key: setting.key)
         }
         return settings
     }

@@ -8,5 +8,6 @@ public enum CycloramaMigrations {
         costSettings,
         jobDeadlines,
         imageDelivery,
+        notifications,
     ]
 }

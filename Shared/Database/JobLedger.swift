@@ -45,6 +45,8 @@ public struct JobRecord: Sendable, Equatable {
     public var updatedAt: Date
     public var submittedAt: Date?
     public var completedAt: Date?
+    /// Where the terminal event is POSTed (docs/notifications.md), nil for nowhere.
+    public var notifyURL: String? = nil
 }
 
 /// A job the gateway accepts: the ledger row written before the request is published.
@@ -57,10 +59,12 @@ public struct NewJob: Sendable {
     /// The options as asked for, as JSON text.
     public var optionsJSON: String
     public var correlationId: String
+    /// Where the job's terminal event is POSTed (docs/notifications.md); nil for nowhere.
+    public var notifyURL: String?
 
     public init(
         id: UUID, kind: String = "single", batchId: UUID? = nil, mediaId: UUID, variationName: String? = nil,
-        optionsJSON: String = "{}", correlationId: String
+        optionsJSON: String = "{}", correlationId: String, notifyURL: String? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -69,6 +73,7 @@ public struct NewJob: Sendable {
         self.variationName = variationName
         self.optionsJSON = optionsJSON
         self.correlationId = correlationId
+        self.notifyURL = notifyURL
     }
 }
 
@@ -110,9 +115,9 @@ public struct JobLedger: Sendable {
     @discardableResult
     public func insert(_ job: NewJob) async throws -> Bool {
         let rows = try await client.query("""
-            INSERT INTO generation_jobs (id, kind, batch_id, media_id, variation_name, options, correlation_id, deadline_at)
+            INSERT INTO generation_jobs (id, kind, batch_id, media_id, variation_name, options, correlation_id, notify_url, deadline_at)
             VALUES (\(job.id), \(job.kind), \(job.batchId), \(job.mediaId), \(job.variationName),
-                    \(job.optionsJSON)::jsonb, \(job.correlationId), now() + make_interval(secs => \(queueDeadline.seconds)))
+                    \(job.optionsJSON)::jsonb, \(job.correlationId), \(job.notifyURL), now() + make_interval(secs => \(queueDeadline.seconds)))
             ON CONFLICT (id) DO NOTHING
             RETURNING id
             """, logger: logger)
@@ -128,7 +133,7 @@ public struct JobLedger: Sendable {
     static let jobColumns = """
         SELECT id, kind, batch_id, media_id, status, backend, backend_job_id, prompt, error_code, error,
                cost::float8, attempt, variation_name, correlation_id, result_version_id,
-               created_at, updated_at, submitted_at, completed_at
+               created_at, updated_at, submitted_at, completed_at, notify_url
         FROM generation_jobs
         """
 
@@ -137,7 +142,7 @@ public struct JobLedger: Sendable {
         for try await row in try await client.query(query, logger: logger) {
             let c = try row.decode(
                 (UUID, String, UUID?, UUID, String, String, String?, String?, String?, String?,
-                 Double, Int, String?, String?, UUID?, Date, Date, Date?, Date?).self)
+                 Double, Int, String?, String?, UUID?, Date, Date, Date?, Date?, String?).self)
             guard let status = JobStatus(rawValue: c.4) else {
                 throw JobLedgerError(message: "job \(c.0) has an unknown status \(c.4)")
             }
@@ -145,7 +150,7 @@ public struct JobLedger: Sendable {
                 id: c.0, kind: c.1, batchId: c.2, mediaId: c.3, status: status, backend: c.5, backendJobId: c.6,
                 prompt: c.7, errorCode: c.8, error: c.9, cost: c.10, attempt: c.11, variationName: c.12,
                 correlationId: c.13, resultVersionId: c.14, createdAt: c.15, updatedAt: c.16, submittedAt: c.17,
-                completedAt: c.18))
+                completedAt: c.18, notifyURL: c.19))
         }
         return records
     }
@@ -301,9 +306,9 @@ extension JobLedger {
             guard inserted else { return false }
             for job in jobs {
                 try await connection.query("""
-                    INSERT INTO generation_jobs (id, kind, batch_id, media_id, options, correlation_id, deadline_at)
+                    INSERT INTO generation_jobs (id, kind, batch_id, media_id, options, correlation_id, notify_url, deadline_at)
                     VALUES (\(job.id), 'batch', \(id), \(job.mediaId), \(job.optionsJSON)::jsonb, \(job.correlationId),
-                            now() + make_interval(secs => \(seconds)))
+                            \(job.notifyURL), now() + make_interval(secs => \(seconds)))
                     """, logger: logger)
             }
             return true

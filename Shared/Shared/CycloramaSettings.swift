@@ -19,6 +19,9 @@ public struct CycloramaSettings: Sendable, Equatable {
     public var enableWebhooks = false
     /// `aiImageWebhookUrl`; nil when empty.
     public var webhookURL: String?
+    /// `aiImageNotifyUrl`: where jobs asked for over HTTP without a `notifyUrl` of their own POST
+    /// their terminal event (docs/notifications.md); nil when empty.
+    public var notifyURL: String?
     public var pricePerMegapixel = 0.03
     /// USD; 0 means no budget.
     public var monthlyBudget = 0.0
@@ -57,6 +60,7 @@ public struct CycloramaSettings: Sendable, Equatable {
         if let flag = flag("aiImageAbTestEnabled") { abTestEnabled = flag }
         if let flag = flag("aiImageEnableWebhooks") { enableWebhooks = flag }
         if let url = value("aiImageWebhookUrl") { webhookURL = url.isEmpty ? nil : url }
+        if let url = value("aiImageNotifyUrl") { notifyURL = url.isEmpty ? nil : url }
         if let number = value("aiImagePricePerMegapixel").flatMap(Double.init) { pricePerMegapixel = number }
         if let number = value("aiImageMonthlyBudget").flatMap(Double.init) { monthlyBudget = number }
         self.unreadable = unreadable

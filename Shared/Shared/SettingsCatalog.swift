@@ -36,6 +36,8 @@ public enum SettingsCatalog {
         "aiImagePricePerMegapixel": .decimal(0...10),
         "aiImageMonthlyBudget": .decimal(0...1_000_000),
         "runpodImageDelivery": .oneOf(["auto", "url", "inline"]),
+        "aiImageNotifyUrl": .optionalURL,
+        "aiImageNotifySecret": .secret,
     ]
 
     /// The value as it is stored (upper-case colours), or why it is not acceptable. Unknown keys

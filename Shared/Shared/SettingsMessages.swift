@@ -133,34 +133,43 @@ public struct SettingsChanged: CycloramaMessage {
 public enum SecretSettings {
     /// The RunPod API key.
     public static let runpodApiKey = "runpodApiKey"
+    /// The key HTTP notifications are signed with (docs/notifications.md).
+    public static let notifySecret = "aiImageNotifySecret"
     /// Every secret key.
-    public static let keys: Set<String> = [runpodApiKey]
+    public static let keys: Set<String> = [runpodApiKey, notifySecret]
 
     public static func isSecret(_ key: String) -> Bool { keys.contains(key) }
 
-    /// `rpa_…` and the last 4 characters; `""` when unset. Short values show no tail at all, so a
-    /// mask never reveals most of a key.
-    public static func mask(_ value: String) -> String {
+    /// What a masked value of `key` starts with: `rpa_…` for the RunPod key (as RunPod's keys
+    /// begin), `whsec_…` for the notification signing secret.
+    public static func maskPrefix(for key: String) -> String {
+        key == notifySecret ? "whsec_…" : "rpa_…"
+    }
+
+    /// The prefix for `key` and the last 4 characters; `""` when unset. Short values show no tail
+    /// at all, so a mask never reveals most of a secret.
+    public static func mask(_ value: String, key: String = runpodApiKey) -> String {
         if value.isEmpty { return "" }
-        return value.count >= 12 ? "rpa_…" + value.suffix(4) : "rpa_…"
+        return value.count >= 12 ? maskPrefix(for: key) + value.suffix(4) : maskPrefix(for: key)
     }
 
     /// `settings` with every secret value masked.
     public static func masking(_ settings: [String: String]) -> [String: String] {
         var masked = settings
-        for key in keys where masked[key] != nil { masked[key] = mask(masked[key]!) }
+        for key in keys where masked[key] != nil { masked[key] = mask(masked[key]!, key: key) }
         return masked
     }
 
-    /// Whether `value` is what ``mask(_:)`` produces (and so not a leaked secret).
-    public static func isMasked(_ value: String) -> Bool {
-        value.isEmpty || (value.hasPrefix("rpa_…") && value.count <= "rpa_…".count + 4)
+    /// Whether `value` is what ``mask(_:key:)`` produces for `key` (and so not a leaked secret).
+    public static func isMasked(_ value: String, key: String = runpodApiKey) -> Bool {
+        let prefix = maskPrefix(for: key)
+        return value.isEmpty || (value.hasPrefix(prefix) && value.count <= prefix.count + 4)
     }
 
     static func checkMasked(_ settings: [String: String]) throws(ValidationError) {
         for key in keys.sorted() {
-            if let value = settings[key], !isMasked(value) {
-                throw ValidationError(field: "settings.\(key)", reason: "is a secret and must be masked (rpa_… and the last 4)")
+            if let value = settings[key], !isMasked(value, key: key) {
+                throw ValidationError(field: "settings.\(key)", reason: "is a secret and must be masked (\(maskPrefix(for: key)) and the last 4)")
             }
         }
     }

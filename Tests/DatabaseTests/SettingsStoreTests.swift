@@ -22,13 +22,15 @@ struct SettingsStoreTests {
         ("aiImagePricePerMegapixel", "0.03", "AI_IMAGE", false),
         ("aiImageMonthlyBudget", "0", "AI_IMAGE", false),
         ("runpodImageDelivery", "auto", "AI_IMAGE", false),
+        ("aiImageNotifyUrl", "", "AI_IMAGE", false),
+        ("aiImageNotifySecret", "", "API_KEYS", true),
     ]
 
-    @Test func aFreshDatabaseHasTheSixteenSeededSettingsWithTheirDefaults() async throws {
+    @Test func aFreshDatabaseHasTheEighteenSeededSettingsWithTheirDefaults() async throws {
         try await TestDatabase.withFreshDatabase { client, _ in
             try await Migrator(logger: TestDatabase.logger).migrate(on: client)
             let settings = try await SettingsStore(client: client).all()
-            #expect(settings.count == 16)
+            #expect(settings.count == 18)
             let byKey = Dictionary(uniqueKeysWithValues: settings.map { ($0.key, $0) })
             for row in Self.expected {
                 let setting = try #require(byKey[row.key], "missing setting \(row.key)")

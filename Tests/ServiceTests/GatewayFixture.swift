@@ -21,6 +21,7 @@ struct GatewayFixture {
             "DATABASE_URL": database.url,
             "CYCLORAMA_ADMIN_TOKEN_FILE": tokenFile.path,
             "MEDIA_ROOT": mediaRoot.path,
+            "NOTIFY_ALLOWED_HOSTS": "",
         ].merging(extra) { $1 })
         let fixture = GatewayFixture(process: process, database: database, token: token, mediaRoot: mediaRoot)
         guard await process.waitUntilHealthy(timeout: .seconds(60)) == 200 else {

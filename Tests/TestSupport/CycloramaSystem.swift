@@ -91,6 +91,9 @@ public final class CycloramaSystem: Sendable {
             "api-gateway": [
                 "CYCLORAMA_ADMIN_TOKEN_FILE": tokenFile.path, "MEDIA_ROOT": scratch.appendingPathComponent("media").path,
                 "RUNPOD_ENDPOINT_URL": runpodEndpoint,
+                // Notifications go nowhere unless a test names its loopback receiver: a fuzzed
+                // notifyUrl or setting is refused before anything resolves or connects.
+                "NOTIFY_ALLOWED_HOSTS": "",
             ],
             "local-engine": [
                 "LOCAL_ENGINE_ALLOWED_HOSTS": "127.0.0.1:\(ports["api-gateway"]!)",

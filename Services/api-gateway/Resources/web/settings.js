@@ -6,7 +6,7 @@ import { loadSettings, state } from "./library.js";
 const SETTING_FIELDS = [
   "aiImageEnabled", "aiImageBackend", "runpodImageDelivery", "aiImageDefaultShadow", "aiImageDefaultBackground", "aiImageInferenceSteps",
   "aiImageGuidance", "aiImageResolution", "aiImageMaxConcurrent", "aiImageEnableUpscaling", "aiImageAbTestEnabled",
-  "aiImageEnableWebhooks", "aiImageWebhookUrl", "aiImagePricePerMegapixel", "aiImageMonthlyBudget",
+  "aiImageEnableWebhooks", "aiImageWebhookUrl", "aiImagePricePerMegapixel", "aiImageMonthlyBudget", "aiImageNotifyUrl",
 ];
 
 function clearFieldErrors(form) {
@@ -81,7 +81,39 @@ $("#open-keys").addEventListener("click", async () => {
   $("#key-input").value = "";
   await loadSettings();
   $("#key-current").textContent = state.settings.runpodApiKey || "none";
+  $("#notify-secret-current").textContent = state.settings.aiImageNotifySecret || "none";
+  $("#notify-secret-input").value = "";
+  $("#notify-secret-error").textContent = "";
+  $("#notify-secret-status").textContent = "";
   $("#keys-modal").showModal();
+});
+
+// The notification signing secret: 32 random bytes made here, shown once to copy to the receiver.
+$("#notify-secret-make").addEventListener("click", () => {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const text = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  const input = $("#notify-secret-input");
+  input.value = `whsec_${text}`;
+  input.select();
+  $("#notify-secret-status").textContent = "Copy it to the receiver, then save it.";
+});
+$("#notify-secret-save").addEventListener("click", async () => {
+  const input = $("#notify-secret-input");
+  $("#notify-secret-error").textContent = "";
+  if (!input.value) {
+    $("#notify-secret-error").textContent = "Make a secret first.";
+    $("#notify-secret-make").focus();
+    return;
+  }
+  try {
+    const answer = await api("PUT", "/api/ai-image/settings", { aiImageNotifySecret: input.value });
+    state.settings = answer.settings;
+    $("#notify-secret-current").textContent = answer.settings.aiImageNotifySecret || "none";
+    input.value = "";
+    $("#notify-secret-status").textContent = "Secret saved.";
+  } catch (error) {
+    $("#notify-secret-error").textContent = `Not saved: ${error.message}`;
+  }
 });
 $("#key-toggle").addEventListener("click", (event) => {
   const input = $("#key-input");
