@@ -10,7 +10,7 @@ SWIFT ?= swift
 SWIFT_TEST_FLAGS ?=
 SCRIPTS := scripts
 
-.PHONY: help deps build up down status logs test test-quick test-unit test-restart test-faults chaos fuzz runpod-stand-in python-tools test-models servers servers-stop \
+.PHONY: help deps build up down status logs test test-quick test-unit test-restart test-faults test-cluster compose-check chaos fuzz runpod-stand-in python-tools test-models servers servers-stop \
         servers-status bench-broker bench-engine bench-pipeline bench-batch clean distclean
 
 help: ## list the targets
@@ -60,7 +60,7 @@ test-quick: ## the suites that need no server and start no process (seconds, for
 
 test-unit:
 	@echo "==> swift test (everything except *RestartTests and the fault suite)"
-	$(SWIFT) test --skip-build --skip RestartTests --skip FaultTests $(SWIFT_TEST_FLAGS)
+	$(SWIFT) test --skip-build --skip RestartTests --skip FaultTests --skip ClusterTests $(SWIFT_TEST_FLAGS)
 
 test-restart:
 	@echo "==> swift test (*RestartTests, serially)"
@@ -71,6 +71,21 @@ test-restart:
 	else \
 		echo "no *RestartTests suites: nothing to run"; \
 	fi
+
+# A three-node RabbitMQ cluster on this machine (scripts/cluster.sh), the system on it, a node stopped
+# in the middle of a batch; the cluster is stopped again afterwards, whatever happened.
+test-cluster: deps servers ## the system on a three-node RabbitMQ cluster, nodes stopped mid-batch (docs/messaging.md)
+	$(SWIFT) build --build-tests
+	@bash $(SCRIPTS)/cluster.sh start
+	@echo "==> swift test (ClusterTests, serially)"
+	@rc=0; $(SWIFT) test --skip-build --filter ClusterTests --no-parallel $(SWIFT_TEST_FLAGS) || rc=$$?; \
+		bash $(SCRIPTS)/cluster.sh stop >/dev/null 2>&1 || true; exit $$rc
+
+# Debian's docker-compose reads the file as Docker would (no daemon needed): compose/ stays valid.
+compose-check: ## check compose/docker-compose.yml with `docker-compose config` (installs Debian's docker-compose when missing)
+	@command -v docker-compose >/dev/null || { echo "==> apt-get install docker-compose"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >/dev/null; }
+	docker-compose -f compose/docker-compose.yml config -q
+	@echo "compose/docker-compose.yml is valid"
 
 test-faults: ## one round of every fault against a running system, I1-I7 checked (docs/reliability.md; needs a build with tests)
 	@echo "==> swift test (the fault suite: one round of every fault)"

@@ -21,8 +21,12 @@ ensure_secret "$SECRETS_DIR/local-engine-api-key" hex "the local engine's API ke
 ensure_secret "$SECRETS_DIR/rabbitmq-cyclorama-admin.password" hex "the RabbitMQ admin password"
 for role in "${BROKER_ROLES[@]}"; do
     ensure_secret "$SECRETS_DIR/rabbitmq-$role.password" hex "the RabbitMQ password of $role"
-    write_secret "$SECRETS_DIR/amqp-$role.url" "amqp://$role:$(cat "$SECRETS_DIR/rabbitmq-$role.password")@rabbitmq:5672/"
+    # Every node of the cluster: the service connects to one and goes on with the next (docs/messaging.md).
+    write_secret "$SECRETS_DIR/amqp-$role.url" \
+        "amqp://$role:$(cat "$SECRETS_DIR/rabbitmq-$role.password")@rabbitmq-1:5672,rabbitmq-2:5672,rabbitmq-3:5672/"
 done
+[[ -f "$SECRETS_DIR/rabbitmq-erlang-cookie" ]] ||
+    write_secret "$SECRETS_DIR/rabbitmq-erlang-cookie" "$(openssl rand -hex 20 | tr 'a-f' 'A-F')"
 (umask 077 && rabbitmq_definitions / users >"$SECRETS_DIR/rabbitmq-definitions.json")
 
 ensure_secret "$SECRETS_DIR/redis.password" hex "the Redis password"

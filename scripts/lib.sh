@@ -14,7 +14,8 @@ CYCLORAMA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CYCLORAMA_VAR="${CYCLORAMA_VAR:-$CYCLORAMA_ROOT/.var}"
 LOG_DIR="$CYCLORAMA_VAR/log"
 RUN_DIR="$CYCLORAMA_VAR/run"
-SECRETS_DIR="$CYCLORAMA_VAR/secrets"
+# A cluster's nodes share one (scripts/cluster.sh).
+SECRETS_DIR="${CYCLORAMA_SECRETS_DIR:-$CYCLORAMA_VAR/secrets}"
 
 # The services that use the broker, Redis and PostgreSQL: each has its own RabbitMQ user of the
 # same name (scripts/servers.sh, docs/security.md).

@@ -4,6 +4,7 @@
 #
 # Usage: scripts/servers.sh start|stop|status|restart|kill [rabbitmq|redis|postgres ...]
 #        scripts/servers.sh vhost add|delete <name>     (RabbitMQ virtual hosts for isolated tests)
+#        scripts/servers.sh rabbitmqctl <arguments>     (rabbitmqctl against this node)
 #   No server named = all three. Every command is idempotent: starting a running server does
 #   nothing, stopping a stopped one does nothing. `start` returns only once each server answers.
 #   `restart redis` while tests use the other servers is fine (tests do exactly that).
@@ -13,6 +14,10 @@
 #   A second, private set of servers (the fault suite runs one per round) takes other ports and
 #   another data folder: CYCLORAMA_VAR=<dir> CYCLORAMA_RABBITMQ_PORT=5673 CYCLORAMA_REDIS_PORT=6380
 #   CYCLORAMA_POSTGRES_PORT=5434 CYCLORAMA_RABBITMQ_NODE=faults1@localhost scripts/servers.sh start
+#
+#   One node of a RabbitMQ cluster (scripts/cluster.sh runs three): CYCLORAMA_SECRETS_DIR shares the
+#   credentials, CYCLORAMA_RABBITMQ_COOKIE_FILE the Erlang cookie, and CYCLORAMA_AMQP_ADDRESSES
+#   (host:port,host:port,…) goes into the URLs written for the services.
 #
 #   Credentials (created on first start, kept in .var/secrets/, mode 600; docs/security.md):
 #   RabbitMQ has no guest: `cyclorama-admin` (for these scripts, tests and operators) and one user
@@ -64,6 +69,10 @@ rabbitmq_pid() { live_pid_from "$RABBITMQ_PIDFILE"; }
 
 rabbitmq_prepare() {
     mkdir -p "$RABBITMQ_BASE/home" "$RABBITMQ_BASE/mnesia" "$LOG_DIR/rabbitmq"
+    # The nodes of a cluster must share the Erlang cookie.
+    if [[ -n "${CYCLORAMA_RABBITMQ_COOKIE_FILE:-}" ]] && ! cmp -s "$CYCLORAMA_RABBITMQ_COOKIE_FILE" "$RABBITMQ_BASE/home/.erlang.cookie"; then
+        install -m 400 "$CYCLORAMA_RABBITMQ_COOKIE_FILE" "$RABBITMQ_BASE/home/.erlang.cookie"
+    fi
     [[ -f "$RABBITMQ_BASE/enabled_plugins" ]] || echo '[].' >"$RABBITMQ_BASE/enabled_plugins"
     : >"$RABBITMQ_BASE/rabbitmq-env.conf"   # ignore /etc/rabbitmq/rabbitmq-env.conf
     cat >"$RABBITMQ_BASE/rabbitmq.conf" <<EOF
@@ -101,7 +110,7 @@ rabbitmq_credentials() {
     rabbitmqctl -q delete_user guest >/dev/null 2>&1 || true
     for role in cyclorama-admin "${BROKER_ROLES[@]}"; do
         write_secret "$SECRETS_DIR/amqp-$role.url" \
-            "amqp://$role:$(cat "$SECRETS_DIR/rabbitmq-$role.password")@127.0.0.1:$RABBITMQ_PORT/"
+            "amqp://$role:$(cat "$SECRETS_DIR/rabbitmq-$role.password")@${CYCLORAMA_AMQP_ADDRESSES:-127.0.0.1:$RABBITMQ_PORT}/"
     done
 }
 
@@ -174,7 +183,7 @@ epmd_kill() {
 rabbitmq_status() {
     local pid
     if pid="$(rabbitmq_pid)" && port_open "$RABBITMQ_PORT"; then
-        status_line rabbitmq running "$pid" "amqp://127.0.0.1:$RABBITMQ_PORT/ (users: .var/secrets)"
+        status_line rabbitmq running "$pid" "amqp://127.0.0.1:$RABBITMQ_PORT/ (users: ${SECRETS_DIR#"$CYCLORAMA_ROOT"/})"
     elif [[ -n "${pid:-}" ]]; then
         status_line rabbitmq starting "$pid" "amqp://127.0.0.1:$RABBITMQ_PORT/"
     else
@@ -581,6 +590,7 @@ main() {
                 *) die "vhost: expected add or delete, got '$action'" ;;
             esac
             ;;
+        rabbitmqctl) rabbitmqctl "${servers[@]}" || rc=$? ;;
         -h | --help | help) usage 0 ;;
         *) usage 1 ;;
     esac

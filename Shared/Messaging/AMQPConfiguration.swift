@@ -2,8 +2,8 @@
 ///
 /// | key | type | default | meaning |
 /// |---|---|---|---|
-/// | `host` | String | `127.0.0.1` | broker host |
-/// | `port` | Int | `5672` | broker port |
+/// | `addresses` | [BrokerAddress] | `127.0.0.1:5672` | the broker's nodes, tried in turn: a lost or failed connection goes on with the next (a cluster's nodes; one for a single broker) |
+/// | `host` / `port` | String / Int | | the first address |
 /// | `user` / `password` | String | `guest` / `guest` | PLAIN credentials |
 /// | `vhost` | String | `/` | virtual host |
 /// | `heartbeat` | Int (s) | `10` | AMQP heartbeat; a silent peer is declared dead after two missed beats |
@@ -13,9 +13,20 @@
 /// | `reconnectDelay` | Duration | 100 ms | first reconnection delay; doubles per failure, with jitter |
 /// | `maxReconnectDelay` | Duration | 5 s | the cap on the reconnection delay |
 /// | `shutdownDrainTimeout` | Duration | 5 s | on graceful shutdown, how long to wait for outstanding confirms |
+/// | `failoverDelay` | Duration | 3 s | with several addresses, how long after a lost connection the next node is tried (the queues' leader elections first) |
 public struct AMQPConfiguration: Sendable {
-    public var host: String
-    public var port: Int
+    /// The nodes to connect to, in order; never empty.
+    public var addresses: [BrokerAddress]
+    /// The first address's host.
+    public var host: String {
+        get { addresses[0].host }
+        set { addresses[0].host = newValue }
+    }
+    /// The first address's port.
+    public var port: Int {
+        get { addresses[0].port }
+        set { addresses[0].port = newValue }
+    }
     public var user: String
     public var password: String
     public var vhost: String
@@ -26,6 +37,7 @@ public struct AMQPConfiguration: Sendable {
     public var reconnectDelay: Duration
     public var maxReconnectDelay: Duration
     public var shutdownDrainTimeout: Duration
+    public var failoverDelay: Duration = .seconds(3)
 
     /// Creates a configuration from explicit values.
     public init(
@@ -35,8 +47,7 @@ public struct AMQPConfiguration: Sendable {
         reconnectDelay: Duration = .milliseconds(100), maxReconnectDelay: Duration = .seconds(5),
         shutdownDrainTimeout: Duration = .seconds(5)
     ) {
-        self.host = host
-        self.port = port
+        self.addresses = [BrokerAddress(host: host, port: port)]
         self.user = user
         self.password = password
         self.vhost = vhost
@@ -49,10 +60,12 @@ public struct AMQPConfiguration: Sendable {
         self.shutdownDrainTimeout = shutdownDrainTimeout
     }
 
-    /// Parses `amqp://user:password@host:port/vhost`.
+    /// Parses `amqp://user:password@host:port/vhost`, or for a cluster
+    /// `amqp://user:password@host1:port1,host2:port2,host3:port3/vhost` (every node, tried in turn).
     ///
-    /// Missing parts take the defaults above; an empty path (`amqp://host/` or `amqp://host`) means
-    /// the vhost `/`, and a percent-encoded path (`/%2F`) is decoded. Only the `amqp` scheme is supported.
+    /// Missing parts take the defaults above (a node without a port: 5672); an empty path
+    /// (`amqp://host/` or `amqp://host`) means the vhost `/`, and a percent-encoded path (`/%2F`) is
+    /// decoded. Only the `amqp` scheme is supported.
     public init(url: String, connectionName: String) throws(AMQPError) {
         self.init(connectionName: connectionName)
         guard let schemeEnd = url.range(of: "://") else {
@@ -78,14 +91,24 @@ public struct AMQPConfiguration: Sendable {
                 user = try Self.decode(credentials, in: url)
             }
         }
-        if let colon = rest.lastIndex(of: ":") {
-            guard let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else {
-                throw AMQPError(.invalidURL, "invalid port in '\(url)'")
+        var addresses: [BrokerAddress] = []
+        for var node in rest.split(separator: ",", omittingEmptySubsequences: false) {
+            var address = BrokerAddress(host: "127.0.0.1", port: 5672)
+            if let colon = node.lastIndex(of: ":") {
+                guard let port = Int(node[node.index(after: colon)...]), (1...65535).contains(port) else {
+                    throw AMQPError(.invalidURL, "invalid port in '\(url)'")
+                }
+                address.port = port
+                node = node[..<colon]
             }
-            self.port = port
-            rest = rest[..<colon]
+            if !node.isEmpty {
+                address.host = String(node)
+            } else if rest.contains(",") {
+                throw AMQPError(.invalidURL, "a node without a host in '\(url)'")
+            }
+            addresses.append(address)
         }
-        if !rest.isEmpty { host = String(rest) }
+        self.addresses = addresses
         vhost = path.isEmpty ? "/" : try Self.decode(path, in: url)
     }
 
@@ -95,6 +118,19 @@ public struct AMQPConfiguration: Sendable {
         }
         return decoded
     }
+}
+
+/// One node of the broker: where a connection is opened.
+public struct BrokerAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { "\(host):\(port)" }
 }
 
 extension String {

@@ -47,7 +47,7 @@ public final class AMQPConnection: Service, Sendable {
         while !isConnected {
             if core.shared.withLock({ $0.exited }) { throw AMQPError(.shutDown, "the connection shut down") }
             guard ContinuousClock.now < deadline else {
-                throw AMQPError(.notConnected, "no connection to \(configuration.host):\(configuration.port) within \(timeout)")
+                throw AMQPError(.notConnected, "no connection to \(configuration.addresses.map(\.description).joined(separator: ", ")) within \(timeout)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }

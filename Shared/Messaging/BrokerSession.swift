@@ -57,14 +57,14 @@ final class BrokerSession {
     }
 
     /// TCP connect and login; blocks up to the configured connect timeout per step.
-    static func connect(_ configuration: AMQPConfiguration) throws(SessionFailure) -> BrokerSession {
+    static func connect(_ configuration: AMQPConfiguration, to address: BrokerAddress) throws(SessionFailure) -> BrokerSession {
         guard let state = amqp_new_connection() else { throw .connectionLost("amqp_new_connection failed") }
         let session = BrokerSession(state: state)
         guard let socket = amqp_tcp_socket_new(state) else { throw .connectionLost("amqp_tcp_socket_new failed") }
         var timeout = timeval(configuration.connectTimeout)
-        let opened = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
+        let opened = amqp_socket_open_noblock(socket, address.host, Int32(address.port), &timeout)
         guard opened == AMQP_STATUS_OK.rawValue else {
-            throw .connectionLost("connect to \(configuration.host):\(configuration.port): \(statusText(opened))")
+            throw .connectionLost("connect to \(address): \(statusText(opened))")
         }
         _ = amqp_set_handshake_timeout(state, &timeout)
         _ = amqp_set_rpc_timeout(state, &timeout)

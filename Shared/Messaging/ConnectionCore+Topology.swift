@@ -33,10 +33,17 @@ extension ConnectionCore {
             }
             for delay in queue.retryDelays {
                 // Expired messages dead-letter through the default exchange, which routes by queue name.
+                // A durable queue's delay queues are quorum queues too, so that they live on every node
+                // of a cluster (a classic queue lives on one, and while that node is down it cannot
+                // even be declared); they dead-letter at least once (RabbitMQ 3.10+), never dropping a
+                // message whose way back is briefly unavailable.
+                let type: [(String, FieldValue)] = temporary
+                    ? [("x-queue-type", .string("classic"))]
+                    : [("x-queue-type", .string("quorum")), ("x-dead-letter-strategy", .string("at-least-once")),
+                       ("x-overflow", .string("reject-publish"))]
                 try session.declareQueue(
                     queue.retryQueueName(delay: delay), durable: !temporary, autoDelete: false,
-                    arguments: [
-                        ("x-queue-type", .string("classic")),
+                    arguments: type + [
                         ("x-message-ttl", .int(max(0, delay.wholeMilliseconds))),
                         ("x-dead-letter-exchange", .string("")),
                         ("x-dead-letter-routing-key", .string(queue.name)),

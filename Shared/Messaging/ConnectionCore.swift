@@ -53,6 +53,11 @@ final class ConnectionCore: @unchecked Sendable {
     var consumers: [Int: ConsumerState] = [:]
     var nextEpoch: UInt64 = 1
     var failedConnects = 0
+    /// Which of ``AMQPConfiguration/addresses`` the next connection goes to: a random one first, so
+    /// the clients of a cluster spread over its nodes, then the next after each failed attempt or
+    /// lost connection, so a stopped node is left for a live one.
+    lazy var addressIndex = Int.random(in: 0..<configuration.addresses.count)
+    var currentAddress: BrokerAddress { configuration.addresses[addressIndex % configuration.addresses.count] }
     var nextConnectAt = ContinuousClock.now
     var drainDeadline: ContinuousClock.Instant?
     /// Set once the loop has ended: commands still arriving fail at once.
@@ -126,7 +131,7 @@ final class ConnectionCore: @unchecked Sendable {
     // MARK: The thread
 
     private func threadMain() {
-        logger.info("AMQP connection thread started", metadata: ["host": "\(configuration.host):\(configuration.port)"])
+        logger.info("AMQP connection thread started", metadata: ["hosts": "\(configuration.addresses.map(\.description).joined(separator: ","))"])
         var fatal: (any Error)?
         while true {
             let (commands, stopRequested) = shared.withLock { state in
@@ -235,7 +240,7 @@ final class ConnectionCore: @unchecked Sendable {
     /// fatal errors (the broker rejected the topology); transient failures schedule a retry.
     private func establishSession() throws(AMQPError) {
         do throws(SessionFailure) {
-            let session = try BrokerSession.connect(configuration)
+            let session = try BrokerSession.connect(configuration, to: currentAddress)
             try session.openChannel(Self.controlChannel)
             try declare(topology, on: session)
             try session.openChannel(Self.publishChannel)
@@ -250,7 +255,7 @@ final class ConnectionCore: @unchecked Sendable {
             return
         }
         if failedConnects > 0 { reconnectCounter.increment() }
-        logger.info("AMQP connected", metadata: ["host": "\(configuration.host):\(configuration.port)", "attempts": "\(failedConnects + 1)"])
+        logger.info("AMQP connected", metadata: ["host": "\(currentAddress)", "attempts": "\(failedConnects + 1)"])
         failedConnects = 0
         shared.withLock { $0.connected = true }
         for consumer in consumers.values.sorted(by: { $0.id < $1.id }) where !consumer.stopped {
@@ -265,6 +270,7 @@ final class ConnectionCore: @unchecked Sendable {
     /// Exponential backoff with full jitter, capped.
     private func scheduleReconnect(after error: SessionFailure) {
         failedConnects += 1
+        addressIndex += 1
         let base = configuration.reconnectDelay.wholeMilliseconds
         let cap = configuration.maxReconnectDelay.wholeMilliseconds
         let ceiling = min(cap, base << Int64(min(failedConnects - 1, 20)))
@@ -288,5 +294,11 @@ final class ConnectionCore: @unchecked Sendable {
         for consumer in consumers.values { consumer.channelLost() }
         for (id, consumer) in consumers where consumer.stopped { consumers[id] = nil }
         scheduleReconnect(after: failure)
+        if configuration.addresses.count > 1 {
+            // A cluster node went away: its quorum queues elect new leaders first. A consumer that
+            // subscribes during the election was seen to get nothing afterwards (RabbitMQ 3.10), so
+            // the next node is tried only once the election has had its time.
+            nextConnectAt = max(nextConnectAt, ContinuousClock.now + configuration.failoverDelay)
+        }
     }
 }

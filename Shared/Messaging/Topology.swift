@@ -29,7 +29,7 @@ public struct QueueBinding: Sendable, Hashable {
 ///
 /// With `deadLetter`, the queue dead-letters (nack without requeue, reject, delivery limit) through the
 /// topology's dead-letter exchange with routing key `name` into `name.dlq`. Each entry of
-/// `retryDelays` adds a delay queue `name.retry.<ms>` whose TTL dead-letters back to `name`
+/// `retryDelays` adds a delay queue `name.delay.<ms>` whose TTL dead-letters back to `name`
 /// through the default exchange: `Delivery.retry(reason:)` walks through them in order.
 public struct QueueDeclaration: Sendable, Hashable {
     /// What kind of queue the broker keeps.
@@ -78,7 +78,11 @@ public struct QueueDeclaration: Sendable, Hashable {
     public var deadLetterRoutingKey: String { deadLetterGroup ?? name }
 
     /// The delay queue for a retry delay.
-    public func retryQueueName(delay: Duration) -> String { "\(name).retry.\(delay.wholeMilliseconds)" }
+    ///
+    /// `.delay.` since the delay queues became quorum queues: the classic `name.retry.<ms>` queues of
+    /// an older deployment keep their type (a queue's type cannot change), hand back what they hold
+    /// and are then left empty (docs/messaging.md says how to delete them).
+    public func retryQueueName(delay: Duration) -> String { "\(name).delay.\(delay.wholeMilliseconds)" }
 }
 
 /// Everything to declare (again after each reconnection). Declarations are idempotent on the broker.

@@ -21,6 +21,19 @@ import Testing
         #expect(encodedRoot.vhost == "/")
     }
 
+    @Test func readsEveryNodeOfACluster() throws {
+        let cluster = try AMQPConfiguration(url: "amqp://u:p@node-1:5701,node-2:5702,node-3/prod", connectionName: "t")
+        #expect(cluster.addresses == [
+            BrokerAddress(host: "node-1", port: 5701), BrokerAddress(host: "node-2", port: 5702), BrokerAddress(host: "node-3", port: 5672),
+        ])
+        #expect(cluster.host == "node-1" && cluster.port == 5701 && cluster.vhost == "prod" && cluster.user == "u")
+    }
+
+    @Test(arguments: ["amqp://node-1:5701,:5702/", "amqp://node-1:5701,node-2:x/", "amqp://node-1,,node-3/"])
+    func rejectsAClusterWithABadNode(url: String) {
+        #expect(throws: AMQPError.self) { try AMQPConfiguration(url: url, connectionName: "t") }
+    }
+
     @Test(arguments: ["127.0.0.1:5672", "http://host/", "amqp://host:notaport/", "amqp://host:70000/", "amqp://u:%zz@host/"])
     func rejectsMalformedURLs(url: String) {
         #expect(throws: AMQPError.self) { try AMQPConfiguration(url: url, connectionName: "t") }
@@ -29,7 +42,7 @@ import Testing
     @Test func namesRetryAndDeadLetterQueues() {
         let queue = QueueDeclaration(name: "work", retryDelays: [.milliseconds(1500)])
         #expect(queue.deadLetterQueueName == "work.dlq")
-        #expect(queue.retryQueueName(delay: .milliseconds(1500)) == "work.retry.1500")
+        #expect(queue.retryQueueName(delay: .milliseconds(1500)) == "work.delay.1500")
     }
 
     /// Which exchange a channel closure blames, read exactly: the name is whatever a requester put

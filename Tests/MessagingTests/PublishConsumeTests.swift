@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Testing
 @testable import Messaging
@@ -162,6 +163,28 @@ import Testing
         #expect(stayedConnected)
         try await running.connection.publish(BrokerFixture.message("alive"), to: exchange, routingKey: "job.x")
         try await cleanUp(running)
+    }
+
+    /// A node that does not answer is passed over for the next one listed (a cluster with a node down).
+    @Test func aDeadNodeIsPassedOverForTheNextOne() async throws {
+        var configuration = try AMQPConfiguration(url: BrokerFixture.url, connectionName: "failover")
+        configuration.addresses.insert(BrokerAddress(host: "127.0.0.1", port: 1), at: 0)
+        configuration.reconnectDelay = .milliseconds(20)
+        var logger = Logger(label: "test.failover")
+        logger.logLevel = .critical
+        let queue = "failover-\(UUID().uuidString.prefix(8))"
+        let connection = AMQPConnection(
+            configuration: configuration, topology: Topology(queues: [QueueDeclaration(name: queue, kind: .classic, deadLetter: false, retryDelays: [])]),
+            logger: logger)
+        let task = Task { try await connection.run() }
+        try await connection.waitUntilConnected(timeout: .seconds(10))
+        let inbox = Inbox(try connection.consume(queue: queue, prefetch: 1))
+        try await connection.publish(BrokerFixture.message("via-the-second-node"), to: "", routingKey: queue)
+        let got = try await inbox.next(timeout: .seconds(10))
+        #expect(got.map { String(decoding: $0.body, as: UTF8.self) }?.contains("via-the-second-node") == true)
+        try await connection.delete(queues: [queue])
+        connection.shutdown()
+        try await task.value
     }
 
     @Test func publishTimesOutWithoutABroker() async throws {

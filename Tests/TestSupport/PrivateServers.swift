@@ -33,6 +33,24 @@ public struct TestServers: Sendable {
     public func script(_ arguments: String...) async -> Int32 {
         await ServerScript.run(arguments, environment: scriptEnvironment)
     }
+
+    /// The three-node RabbitMQ cluster of `scripts/cluster.sh` (which `make test-cluster` starts), with
+    /// the shared Redis and PostgreSQL; nil when it was never started. Its URLs name all three nodes.
+    public static var cluster: TestServers? {
+        let base = TestEnvironment.repositoryRoot.appendingPathComponent(".var/cluster")
+        let secrets = base.appendingPathComponent("secrets")
+        guard let admin = TestEnvironment.secret("amqp-cyclorama-admin.url", in: secrets) else { return nil }
+        let shared = TestServers.shared
+        // `vhost add|delete` through node 1, as scripts/cluster.sh runs it.
+        let nodeOne = [
+            "CYCLORAMA_VAR": base.appendingPathComponent("node-1").path, "CYCLORAMA_SECRETS_DIR": secrets.path,
+            "CYCLORAMA_RABBITMQ_COOKIE_FILE": base.appendingPathComponent("cookie").path,
+            "CYCLORAMA_RABBITMQ_PORT": "5701", "CYCLORAMA_RABBITMQ_NODE": "cyclorama-1@localhost",
+        ]
+        return TestServers(
+            amqpBase: admin.hasSuffix("/") ? admin : admin + "/", redisURL: shared.redisURL, databaseURL: shared.databaseURL,
+            scriptEnvironment: nodeOne, secrets: secrets)
+    }
 }
 
 /// A private set of RabbitMQ, Redis and PostgreSQL, on their own ports with their data under

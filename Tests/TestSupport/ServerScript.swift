@@ -13,23 +13,23 @@ public enum ServerScript {
     }
 
     /// Runs the script with extra environment variables (e.g. a private set of servers' ports, ``PrivateServers``).
-    public static func run(_ arguments: [String], environment: [String: String]) async -> Int32 {
+    public static func run(_ arguments: [String], environment: [String: String], script: String = "servers.sh") async -> Int32 {
         await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: runBlocking(arguments, environment: environment)) }.start()
+            Thread { continuation.resume(returning: runBlocking(arguments, environment: environment, script: script)) }.start()
         }
     }
 
     /// Where the script's output goes.
     public static var logPath: String { TestEnvironment.repositoryRoot.path + "/.var/test/servers-script.log" }
 
-    private static func runBlocking(_ arguments: [String], environment: [String: String]) -> Int32 {
+    private static func runBlocking(_ arguments: [String], environment: [String: String], script: String) -> Int32 {
         let root = TestEnvironment.repositoryRoot.path
         try? FileManager.default.createDirectory(
             atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let quoted = arguments.map { "'\($0)'" }.joined(separator: " ")
         // Names and values come from the tests themselves (ports, folders), never from input.
         let variables = environment.sorted { $0.key < $1.key }.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
-        let command = "cd '\(root)' && exec env \(variables) bash scripts/servers.sh \(quoted) >>'\(logPath)' 2>&1 </dev/null"
+        let command = "cd '\(root)' && exec env \(variables) bash scripts/\(script) \(quoted) >>'\(logPath)' 2>&1 </dev/null"
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/bash"), strdup("-c"), strdup(command), nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
