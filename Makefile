@@ -83,7 +83,7 @@ test-cluster: deps servers ## the system on a three-node RabbitMQ cluster, nodes
 
 # Debian's docker-compose reads the file as Docker would (no daemon needed): compose/ stays valid.
 compose-check: ## check compose/docker-compose.yml with `docker-compose config` (installs Debian's docker-compose when missing)
-	@command -v docker-compose >/dev/null || { echo "==> apt-get install docker-compose"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >/dev/null; }
+	@bash $(SCRIPTS)/install-deps.sh compose
 	docker-compose -f compose/docker-compose.yml config -q
 	@echo "compose/docker-compose.yml is valid"
 

@@ -3,9 +3,10 @@
 # place they are named: add a package here and every entry point (make up, make test, .ci/run,
 # scripts/servers.sh) picks it up.
 #
-# Usage: scripts/install-deps.sh [--check] [all|servers]
+# Usage: scripts/install-deps.sh [--check] [all|servers|compose]
 #   all (default)  everything: build, servers, tools
 #   servers        only what scripts/servers.sh needs (so starting the servers stays quick)
+#   compose        Debian's docker-compose, for `make compose-check` only (reads the file; no daemon)
 #   --check        list what is missing and exit 1 if anything is; install nothing
 # Installs only what is missing (apt-get update first, then apt-get install -y).
 set -euo pipefail
@@ -36,12 +37,13 @@ group=all
 for arg in "$@"; do
     case "$arg" in
         --check) check_only=1 ;;
-        all|servers) group="$arg" ;;
-        *) die "usage: $0 [--check] [all|servers]" ;;
+        all|servers|compose) group="$arg" ;;
+        *) die "usage: $0 [--check] [all|servers|compose]" ;;
     esac
 done
 case "$group" in
     servers) PACKAGES=("${SERVER_PACKAGES[@]}" "${TOOL_PACKAGES[@]}") ;;
+    compose) PACKAGES=(docker-compose) ;;
     all) PACKAGES=("${BUILD_PACKAGES[@]}" "${SERVER_PACKAGES[@]}" "${TOOL_PACKAGES[@]}") ;;
 esac
 

@@ -107,7 +107,13 @@ rabbitmq_credentials() {
         ensure_secret "$SECRETS_DIR/rabbitmq-$role.password" hex "the RabbitMQ password of $role"
     done
     (umask 077 && rabbitmq_definitions / users | rabbitmq_import /) || return 1
-    rabbitmqctl -q delete_user guest >/dev/null 2>&1 || true
+    # Once per node database, marked inside it (each rabbitmqctl call boots an Erlang VM: seconds
+    # when many start at once; a database made afresh gets its guest deleted again).
+    local marker="$RABBITMQ_BASE/mnesia/$RABBITMQ_NODE/.cyclorama-guest-deleted"
+    if [[ ! -f "$marker" ]]; then
+        rabbitmqctl -q delete_user guest >/dev/null 2>&1 || true
+        [[ -d "$(dirname "$marker")" ]] && : >"$marker"
+    fi
     for role in cyclorama-admin "${BROKER_ROLES[@]}"; do
         write_secret "$SECRETS_DIR/amqp-$role.url" \
             "amqp://$role:$(cat "$SECRETS_DIR/rabbitmq-$role.password")@${CYCLORAMA_AMQP_ADDRESSES:-127.0.0.1:$RABBITMQ_PORT}/"

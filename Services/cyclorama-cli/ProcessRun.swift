@@ -12,7 +12,6 @@ actor ProcessRun {
     let collection: String?
     let progress: Progress
     private var lastSave = ContinuousClock.now
-    private var dirty = false
 
     init(client: GatewayClient, folder: URL, state: RunState, batchSize: Int, collection: String?, progress: Progress) {
         self.client = client
@@ -90,7 +89,7 @@ actor ProcessRun {
     /// carries an Idempotency-Key made from the run and its source (and its bytes' size), and the
     /// run after the crash gets the same media back instead of a copy.
     private func uploaded(_ bytes: [UInt8], name: String, source: RunState.Source) async throws -> String {
-        let key = "cyclorama-cli-\(state.runId)-upload-\(Self.digest("\(source.kind.rawValue):\(source.value):\(bytes.count)"))"
+        let key = idempotencyKey("upload-\(Self.digest("\(source.kind.rawValue):\(source.value):\(bytes.count)"))")
         let media = try await client.upload(bytes, name: name, collection: collection, key: key)
         guard let id = media["id"] as? String else { throw CommandFailure(description: "the upload answer names no media id") }
         return id
@@ -131,7 +130,7 @@ actor ProcessRun {
                     }
                 }
                 body["options"] = options
-                let key = "cyclorama-cli-\(state.runId)-\(Self.digest(ids.joined(separator: ",")))"
+                let key = idempotencyKey(Self.digest(ids.joined(separator: ",")))
                 do {
                     let answer = try await client.json(
                         .POST, "/api/ai-image/batch", body: body, headers: [("Idempotency-Key", key)])
@@ -167,6 +166,10 @@ actor ProcessRun {
             }
         }
     }
+
+    /// The `Idempotency-Key` of one request of this run: the same on every resume, so a request
+    /// the gateway already took is answered with what it made, never made twice.
+    private func idempotencyKey(_ what: String) -> String { "cyclorama-cli-\(state.runId)-\(what)" }
 
     /// FNV-1a, 64 bits, in hex: a stable name for a set of ids.
     static func digest(_ text: String) -> String {
@@ -282,7 +285,6 @@ actor ProcessRun {
     }
 
     private func changed() {
-        dirty = true
         progress.update(done: count(.done), failed: count(.failed))
         if ContinuousClock.now - lastSave > .milliseconds(500) { saveNow() }
     }
@@ -290,7 +292,6 @@ actor ProcessRun {
     private func saveNow() {
         do {
             try state.save(to: folder)
-            dirty = false
             lastSave = .now
         } catch {
             progress.note("could not save the run's state in \(folder.path): \(error)")
