@@ -42,14 +42,15 @@ struct MediaController: Sendable {
         let body = Array(buffer: try await request.body.collect(upTo: envelope))
         var bytes = body
         var fileName: String?
-        var collection = request.uri.queryParameters["collection"].map(String.init)
+        // Checked even when a multipart field wins over it: a malformed request is refused whole.
+        var collection = try request.uri.queryParameters["collection"].map { try Self.givenCollection(String($0)) }
         if let boundary = request.headers[.contentType].flatMap(MultipartForm.boundary(fromContentType:)) {
             guard let form = MultipartForm(body: body, boundary: boundary), let file = form.fileBytes else {
                 throw APIError.badRequest("multipart upload without a file part (a part with a filename)", code: "invalid_upload")
             }
             bytes = file
             fileName = form.fileName
-            collection = form.fields["collection"] ?? collection
+            collection = try form.fields["collection"].map(Self.givenCollection) ?? collection
         } else {
             fileName = request.headers[.contentDisposition].flatMap { Self.fileName(fromDisposition: $0) }
         }
@@ -260,6 +261,14 @@ struct MediaController: Sendable {
             throw APIError.badRequest("collection must be 1-32 letters, digits or underscores; got \"\(raw.prefix(64))\"", code: "invalid_field")
         }
         return name
+    }
+
+    /// A collection the upload names (query or form field): present means 1-32 characters.
+    static func givenCollection(_ raw: String) throws -> String {
+        guard !raw.isEmpty else {
+            throw APIError.badRequest("collection, when given, must be 1-32 letters, digits or underscores; got an empty one", code: "invalid_field")
+        }
+        return try collection(raw)
     }
 
     static func integer(_ raw: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {

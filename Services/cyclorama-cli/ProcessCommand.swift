@@ -134,17 +134,33 @@ enum RunInputs {
 }
 
 /// Ctrl-C, noticed: the first one asks the run to stop; a second one ends the process at once.
+///
+/// A plain handler and a self-pipe: the handler does only what is async-signal-safe (one byte
+/// written to a pipe), and a dispatch source reading the pipe runs the rest. The main thread of an
+/// async `main` waits in `sigsuspend` with nothing blocked, so some thread always takes the signal.
+/// (Not `DispatchSource.makeSignalSource`: on Linux it forwards the signal to the thread that
+/// registered it, and a Ctrl-C was seen lost that way under load.)
 final class Interrupt: @unchecked Sendable {
     private let lock = NSLock()
     private var handlers: [@Sendable () -> Void] = []
     private var fired = false
-    private let source: any DispatchSourceSignal
+    private let reader: any DispatchSourceRead
 
     init() {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { [weak self] in self?.fire() }
-        source.resume()
+        var ends: [Int32] = [-1, -1]
+        if pipe(&ends) != 0 { ends = [-1, -1] }
+        let readEnd = ends[0]
+        interruptPipe = ends[1]
+        _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
+        reader = DispatchSource.makeReadSource(fileDescriptor: readEnd, queue: .global())
+        reader.setEventHandler { [weak self] in
+            var bytes = [UInt8](repeating: 0, count: 16)
+            let count = read(readEnd, &bytes, bytes.count)
+            for _ in 0..<max(count, 0) { self?.fire() }
+        }
+        reader.resume()
+        signal(SIGINT, interruptHandler)
     }
 
     var happened: Bool { lock.withLock { fired } }
@@ -172,4 +188,13 @@ final class Interrupt: @unchecked Sendable {
         }
         for handler in toRun { handler() }
     }
+}
+
+/// Where `interruptHandler` writes; set once, before the handler is installed.
+nonisolated(unsafe) private var interruptPipe: Int32 = -1
+
+/// The SIGINT handler: only what is async-signal-safe (write(2)).
+private let interruptHandler: @convention(c) (Int32) -> Void = { _ in
+    var byte: UInt8 = 1
+    _ = write(interruptPipe, &byte, 1)
 }

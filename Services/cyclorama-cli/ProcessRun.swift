@@ -76,9 +76,10 @@ actor ProcessRun {
                     state.items[index].mediaId = try await uploaded(try await fetch(source.value), name: source.name, source: source)
                 }
                 state.items[index].stage = .uploaded
-            } catch is CancellationError {
-                return
             } catch {
+                // Interrupted (whatever the client made of the cancellation): the item stays
+                // pending for the next run, not failed.
+                if Task.isCancelled || error is CancellationError { return }
                 fail(index, "\(error)")
             }
             changed()

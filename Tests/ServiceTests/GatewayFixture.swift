@@ -43,8 +43,8 @@ struct GatewayFixture {
         return try await HTTPProbe.send(method, baseURL + path, headers: all, body: body)
     }
 
-    /// Uploads `bytes` as multipart/form-data and returns the answer.
-    func upload(_ bytes: [UInt8], fileName: String = "photo.jpg", collection: String? = nil) async throws -> HTTPAnswer {
+    /// Uploads `bytes` as multipart/form-data (`query` after the path) and returns the answer.
+    func upload(_ bytes: [UInt8], fileName: String = "photo.jpg", collection: String? = nil, query: String = "") async throws -> HTTPAnswer {
         let boundary = "cyclorama-test-\(UUID().uuidString)"
         var body = Array("--\(boundary)\r\n".utf8)
         if let collection {
@@ -53,7 +53,7 @@ struct GatewayFixture {
         body += Array("Content-Disposition: form-data; name=\"file\"; filename=\"\(fileName)\"\r\nContent-Type: application/octet-stream\r\n\r\n".utf8)
         body += bytes
         body += Array("\r\n--\(boundary)--\r\n".utf8)
-        return try await call(.POST, "/api/media", body: body, headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")])
+        return try await call(.POST, "/api/media" + query, body: body, headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")])
     }
 
     func stop() async {

@@ -111,7 +111,13 @@ struct MediaAPITests {
         let jpeg = try Samples.bytes("dev03", "input.jpg")
         try expectError(try await gateway.upload(Array(jpeg.prefix(jpeg.count / 2))), 422, "corrupt_image")
         try expectError(try await gateway.upload(Array(bomb.prefix(20)), fileName: "x.png"), 422, "corrupt_image")
+        // A collection given empty is refused, even when a multipart field names a good one.
+        try expectError(try await gateway.call(.POST, "/api/media?collection=", body: jpeg), 400, "invalid_field")
+        try expectError(try await gateway.upload(jpeg, collection: ""), 400, "invalid_field")
+        try expectError(try await gateway.upload(jpeg, collection: "GOOD", query: "?collection="), 400, "invalid_field")
         #expect(try await gateway.call(.GET, "/api/media").json()["total"] as? Int == 0, "nothing refused was stored")
+        let kept = try await gateway.upload(jpeg, collection: "GOOD", query: "?collection=OTHER").json()["media"] as? [String: Any]
+        #expect(kept?["collection"] as? String == "GOOD", "the form's field wins over the query's")
         // The gateway still serves after all of that.
         #expect(try await gateway.call(.GET, "/api/media").status == 200)
     }

@@ -19,6 +19,15 @@ extension SystemSuites {
     struct SchemathesisTests {
         static let environment = ProcessInfo.processInfo.environment
 
+        /// The lines of `output` from the heading holding `start` to the one holding `end`, each
+        /// at most 400 characters.
+        static func section(of output: String, from start: String, to end: String) -> String {
+            let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+            guard let first = lines.firstIndex(where: { $0.contains(start) }) else { return "" }
+            let last = lines[first...].firstIndex(where: { $0.contains(end) }) ?? lines.endIndex
+            return lines[first..<last].map { $0.prefix(400) }.joined(separator: "\n")
+        }
+
         @Test func theAPIKeepsEveryPromiseOfItsDocument() async throws {
             let examples = Self.environment["SCHEMATHESIS_EXAMPLES"] ?? "20"
             let seed = Self.environment["SCHEMATHESIS_SEED"] ?? "20261204"
@@ -49,7 +58,11 @@ extension SystemSuites {
                         "PYTHONPATH": TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Python").path,
                     ],
                     deadline: .seconds(900))
-                let summary = outcome.output.suffix(6000)
+                // The whole output beside the report; the message shows the failures (their
+                // requests, lines cut at 400 characters) and the summary.
+                try Data(outcome.output.utf8).write(to: reportFile.deletingLastPathComponent().appendingPathComponent("output.txt"))
+                let failures = Self.section(of: outcome.output, from: "FAILURES", to: "WARNINGS")
+                let summary = failures + "\n" + outcome.output.suffix(4000)
                 #expect(!outcome.output.contains(system.token), "the token is never printed")
                 let report = try #require(
                     (try? JSONSerialization.jsonObject(with: Data(contentsOf: reportFile))) as? [String: Any],
