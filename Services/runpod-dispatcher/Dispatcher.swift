@@ -55,6 +55,7 @@ func buildDispatcher(
         orphans: orphans,
         inbox: inbox,
         reveals: reveals,
+        executionTimes: ExecutionTimes(),
         concurrencyLimit: {
             // Unknown settings (the settings-service never answered) are an outage: the job waits.
             try await settings.typed().maxConcurrent

@@ -12,7 +12,7 @@ import Shared
 /// | `LOCAL_ENGINE_API_KEY[_FILE]`    | unset (`make up`: `.var/local-engine-api-key`) | the engine's bearer key (the engine's own value) |
 /// | `RUNPOD_ENDPOINT_URL`            | `https://api.runpod.ai/v2/black-forest-labs-flux-1-kontext-dev` | FLUX.1 Kontext [dev] on RunPod; its key is the `runpodApiKey` setting |
 /// | `DISPATCH_JOB_DEADLINE_SECONDS`  | `900`   | a job without a result by then is cancelled at the backend and FAILED (`timed_out`); at most 1700, below RabbitMQ's 30-minute limit for an unacknowledged message |
-/// | `DISPATCH_POLL_INITIAL_MS`       | `500`   | first wait before `/status`; grows 1.5x per poll |
+/// | `DISPATCH_POLL_INITIAL_MS`       | `500`   | first wait before `/status` while no recent run says when a job should be done; grows 1.5x per poll (docs/architecture.md) |
 /// | `DISPATCH_POLL_MAX_MS`           | `5000`  | longest wait between two `/status` calls |
 /// | `DISPATCH_LEASE_SECONDS`         | `30`    | a concurrency slot's lease; renewed while the job runs, so a crashed instance's slots come back after this |
 /// | `DISPATCH_LEASES_KEY`            | `cyclorama:dispatch:leases` | the Redis key of the global limit (one per deployment) |

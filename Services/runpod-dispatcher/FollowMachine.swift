@@ -106,14 +106,37 @@ struct FollowMachine: Sendable {
     /// a job the backend ended at once, a lost submission just found.
     private var askNow: Bool
     private var pollWait: Duration
+    /// How much each poll's wait grows: 1.5x while nothing is known of when the job ends; gently
+    /// (1.25x, from the fine interval) once it is past the end it was expected at.
+    private var pollGrowth = 1.5
     private var trouble = Backoff(initial: .seconds(1), maximum: .seconds(30))
+    /// How long runs like this one took at the backend lately (a low quantile, ``ExecutionTimes``):
+    /// polls go when the job should be done rather than on a fixed schedule. nil: nothing known yet.
+    let expectedRun: Duration?
+    /// When `/run` answered for the current attempt.
+    private var acceptedAt: ContinuousClock.Instant?
+    /// When the job should be done: `/run`'s answer plus the backend's delay (once reported) plus
+    /// ``expectedRun``. No poll goes before it (but one every ``Rules/pollMax``); after it, polls
+    /// follow closely. nil: not known (no estimate, still queued, or already past it).
+    private var expectedEnd: ContinuousClock.Instant?
+    /// The current attempt ran past its expected end: polls follow closely, the end moves no more.
+    private var pastExpectedEnd = false
 
-    init(record: DispatchRecord, rules: Rules, deadline: ContinuousClock.Instant) {
+    init(record: DispatchRecord, rules: Rules, deadline: ContinuousClock.Instant, expectedRun: Duration? = nil) {
         self.record = record
         self.rules = rules
         self.deadline = deadline
+        self.expectedRun = expectedRun
         askNow = record.backendJobId != nil
         pollWait = rules.pollInitial
+    }
+
+    /// The wait between polls once a job is past its expected end: a thirtieth of the expected run
+    /// (what a poll may then lag behind the job's end is ~1.5 % of it), 20 ms at least, never more
+    /// than the configured first wait.
+    var fineWait: Duration {
+        guard let expectedRun else { return rules.pollInitial }
+        return max(min(rules.pollInitial, expectedRun / 30), .milliseconds(20))
     }
 
     // MARK: The next step
@@ -143,8 +166,16 @@ struct FollowMachine: Sendable {
             // slices, so a cancel is seen as soon as without webhooks.
             return .poll(after: .webhook(min(left, rules.pollMax, untilDeadline)))
         }
+        if let end = expectedEnd {
+            if now < end { return .poll(after: .delay(min(end - now, rules.pollMax, untilDeadline))) }
+            // Due now: from here on, polls follow closely.
+            expectedEnd = nil
+            pastExpectedEnd = true
+            pollWait = fineWait
+            pollGrowth = 1.25
+        }
         let wait = min(pollWait, untilDeadline)
-        pollWait = min(pollWait * 1.5, rules.pollMax)
+        pollWait = min(pollWait * pollGrowth, rules.pollMax)
         return .poll(after: .delay(wait))
     }
 
@@ -184,8 +215,8 @@ struct FollowMachine: Sendable {
         record.submittingSince = nil
     }
 
-    /// What `/run`'s answer means, once ``accepted(_:)`` recorded it.
-    mutating func submitted(_ job: BackendJob) -> Reaction {
+    /// What `/run`'s answer means, once ``accepted(_:)`` recorded it; `now` is when it came.
+    mutating func submitted(_ job: BackendJob, now: ContinuousClock.Instant) -> Reaction {
         if job.status == .failed {
             // RunPod may refuse a job with HTTP 400 and a FAILED job object.
             return .end(Ending(
@@ -193,7 +224,12 @@ struct FollowMachine: Sendable {
         }
         lastStatus = job.status.rawValue
         pollWait = rules.pollInitial
+        pollGrowth = 1.5
+        pastExpectedEnd = false
         trouble.reset()
+        // Expected to start at once (a slot was free); the first answer that says otherwise moves it.
+        acceptedAt = now
+        expectedEnd = expectedRun.map { now + $0 }
         // A backend that ended the job at once (an invalid input, a repeat of a finished one) is seen now.
         askNow = job.status.isTerminal
         return .goOn
@@ -244,7 +280,25 @@ struct FollowMachine: Sendable {
     mutating func statusAnswered(_ job: BackendJob, now: ContinuousClock.Instant) -> (freeSlot: Bool, reaction: Reaction) {
         trouble.reset()
         lastStatus = job.status.rawValue
+        expectEnd(job, now: now)
         return (job.status.isTerminal, reaction(to: job, now: now))
+    }
+
+    /// Moves the expected end by what the backend says: still queued, nothing is expected yet; once
+    /// running, its delay (queue time) pushes the end back (an end found already passed makes the
+    /// next poll a close one). Once past the expected end, it moves no more.
+    private mutating func expectEnd(_ job: BackendJob, now: ContinuousClock.Instant) {
+        guard let expectedRun, let acceptedAt, !pastExpectedEnd else { return }
+        if job.status == .inQueue {
+            expectedEnd = nil
+        } else if job.status.isRunning {
+            if let delay = job.delayTime {
+                expectedEnd = acceptedAt + .milliseconds(max(delay, 0)) + expectedRun
+            } else if expectedEnd == nil {
+                // Started since the last answer, at a time not reported: counted from now.
+                expectedEnd = now + expectedRun
+            }
+        }
     }
 
     private mutating func reaction(to job: BackendJob, now: ContinuousClock.Instant) -> Reaction {
@@ -297,6 +351,8 @@ struct FollowMachine: Sendable {
         record.backendJobId = nil
         record.webhookSince = nil
         record.submittingSince = nil
+        acceptedAt = nil
+        expectedEnd = nil
     }
 
     /// The next wait after trouble: 1 s doubling to 30 s, never past the deadline.

@@ -42,6 +42,8 @@ struct JobFollower: Sendable {
     let inbox: Doorbell<UUID>
     /// The backend job ids webhook calls named, by job.
     let reveals: WebhookReveals
+    /// Recent runs' times at the backend: when a job should be done (polling waits for then).
+    let executionTimes: ExecutionTimes
     /// `aiImageMaxConcurrent` (1-10); throws while no settings are known.
     let concurrencyLimit: @Sendable () async throws -> Int
     /// `aiImagePricePerMegapixel`: what a RunPod result that reports no cost is charged.
@@ -163,7 +165,9 @@ struct JobFollower: Sendable {
     ) async throws -> HandlingOutcome {
         let dispatch = job.dispatch
         let logger = job.logger
-        var machine = FollowMachine(record: initial, rules: .init(configuration, backend: dispatch.backend), deadline: deadline)
+        var machine = FollowMachine(
+            record: initial, rules: .init(configuration, backend: dispatch.backend), deadline: deadline,
+            expectedRun: executionTimes.estimate(ExecutionTimes.kind(dispatch.backend, dispatch.options)))
         while true {
             let reaction: FollowMachine.Reaction
             switch machine.next(now: .now, wallClock: Date(), cancelled: try await isCancelled(dispatch.jobId)) {
@@ -279,7 +283,7 @@ struct JobFollower: Sendable {
         machine.accepted(accepted.id)
         try await recordSubmission(job, machine.record)
         logger.info("submitted", metadata: ["backendJobId": "\(accepted.id)", "attempt": "\(machine.record.attempt)"])
-        return machine.submitted(accepted)
+        return machine.submitted(accepted, now: .now)
     }
 
     /// The backend has the job under the record's `backendJobId`: save the record and say so
@@ -330,6 +334,9 @@ struct JobFollower: Sendable {
         _ job: FollowedJob, _ machine: inout FollowMachine, _ answer: BackendJob, outputURL: String
     ) async throws -> HandlingOutcome {
         let dispatch = job.dispatch
+        if let ran = answer.executionTime {
+            executionTimes.record(ExecutionTimes.kind(dispatch.backend, dispatch.options), milliseconds: ran)
+        }
         var cost = answer.output?["cost"]?.doubleValue.flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
         if cost == nil, dispatch.backend == .runpod {
             cost = Self.megapixels(of: dispatch.input) * (await pricePerMegapixel())

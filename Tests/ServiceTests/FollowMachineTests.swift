@@ -19,9 +19,12 @@ struct FollowMachineTests {
     }
 
     static func machine(
-        _ record: DispatchRecord = DispatchRecord(startedAt: wallStart, attempt: 1), idempotent: Bool = false, maxResubmits: Int = 2
+        _ record: DispatchRecord = DispatchRecord(startedAt: wallStart, attempt: 1), idempotent: Bool = false, maxResubmits: Int = 2,
+        expectedRun: Duration? = nil
     ) -> FollowMachine {
-        FollowMachine(record: record, rules: rules(idempotent: idempotent, maxResubmits: maxResubmits), deadline: start + .seconds(600))
+        FollowMachine(
+            record: record, rules: rules(idempotent: idempotent, maxResubmits: maxResubmits), deadline: start + .seconds(600),
+            expectedRun: expectedRun)
     }
 
     static func job(_ json: String) throws -> BackendJob {
@@ -37,7 +40,7 @@ struct FollowMachineTests {
         #expect(machine.record.submittingSince == wallStart, "the intent is recorded before /run goes out")
         machine.accepted("rp-1")
         #expect(machine.record.backendJobId == "rp-1" && machine.record.submittingSince == nil)
-        return machine.submitted(try job(#"{"id": "rp-1", "status": "\#(status)"}"#))
+        return machine.submitted(try job(#"{"id": "rp-1", "status": "\#(status)"}"#), now: at(0))
     }
 
     @Test func aNewJobIsSubmittedThenPolledWithAGrowingWaitUpToTheMaximum() throws {
@@ -300,5 +303,81 @@ struct FollowMachineTests {
         #expect(machine.statusAnswered(paused, now: Self.at(1)) == (false, .goOn))
         guard case .end(let ending) = machine.next(now: Self.at(600), wallClock: Self.wallStart, cancelled: false) else { return }
         #expect(ending.reason.contains("PAUSED_BY_OPERATOR"))
+    }
+
+    /// The poll's wait the machine asks for at `seconds`, or nil when it asks for something else.
+    static func pollWait(_ machine: inout FollowMachine, at seconds: Double) -> Duration? {
+        guard case .poll(after: .delay(let wait)) = machine.next(now: at(seconds), wallClock: wallStart, cancelled: false) else { return nil }
+        return wait
+    }
+
+    /// With recent runs known, the first poll goes when the job should be done, then polls follow
+    /// closely (a thirtieth of the run, growing gently) instead of on the 1.5x schedule.
+    @Test func withAnExpectedRunThePollGoesWhenTheJobShouldBeDone() throws {
+        var machine = Self.machine(expectedRun: .seconds(3))
+        _ = try Self.submitted(&machine, status: "IN_PROGRESS")
+        #expect(Self.pollWait(&machine, at: 0) == .seconds(3), "one wait until the job should be done")
+        #expect(machine.statusAnswered(try Self.job(#"{"id": "rp-1", "status": "IN_PROGRESS", "delayTime": 0}"#), now: Self.at(3)).freeSlot == false)
+        var waits: [Duration] = []
+        var now = 3.0
+        for _ in 0..<6 {
+            let wait = try #require(Self.pollWait(&machine, at: now))
+            waits.append(wait)
+            now += wait / .seconds(1)
+            _ = machine.statusAnswered(try Self.job(#"{"id": "rp-1", "status": "IN_PROGRESS", "delayTime": 0}"#), now: Self.at(now))
+        }
+        #expect(waits.first == .milliseconds(100), "a thirtieth of 3 s: \(waits)")
+        #expect(waits[1] == .milliseconds(125), "growing 1.25x: \(waits)")
+        #expect(zip(waits, waits.dropFirst()).allSatisfy { $0 < $1 }, "\(waits)")
+        // The fine wait is never below 20 ms nor above the configured first wait.
+        #expect(Self.machine(expectedRun: .milliseconds(100)).fineWait == .milliseconds(20))
+        #expect(Self.machine(expectedRun: .seconds(60)).fineWait == .milliseconds(500))
+        #expect(Self.machine().fineWait == .milliseconds(500))
+    }
+
+    /// What the backend says moves the expected end: a queued job is polled on the plain schedule; a
+    /// running one's delay pushes the end back; a long expected run is still polled every pollMax.
+    @Test func theExpectedEndFollowsWhatTheBackendSays() throws {
+        var queued = Self.machine(expectedRun: .seconds(2))
+        _ = try Self.submitted(&queued)
+        #expect(Self.pollWait(&queued, at: 0) == .seconds(2))
+        _ = queued.statusAnswered(try Self.job(#"{"id": "rp-1", "status": "IN_QUEUE"}"#), now: Self.at(2))
+        #expect(Self.pollWait(&queued, at: 2) == .milliseconds(500), "still queued: the plain schedule")
+        // Started 2.5 s after /run answered: done at 4.5 s.
+        _ = queued.statusAnswered(try Self.job(#"{"id": "rp-1", "status": "IN_PROGRESS", "delayTime": 2500}"#), now: Self.at(2.5))
+        #expect(Self.pollWait(&queued, at: 2.5) == .seconds(2))
+        #expect(Self.pollWait(&queued, at: 4.5) == .seconds(2) / 30, "past it: the fine wait")
+
+        var long = Self.machine(expectedRun: .seconds(60))
+        _ = try Self.submitted(&long, status: "IN_PROGRESS")
+        #expect(Self.pollWait(&long, at: 0) == .seconds(5), "never more than pollMax between polls")
+        #expect(Self.pollWait(&long, at: 50) == .seconds(5))
+        #expect(Self.pollWait(&long, at: 58) == .seconds(2))
+
+        // A new attempt starts from what its own /run answer says.
+        var lost = Self.machine(expectedRun: .seconds(2))
+        _ = try Self.submitted(&lost, status: "IN_PROGRESS")
+        _ = lost.next(now: Self.at(0), wallClock: Self.wallStart, cancelled: false)
+        #expect(lost.statusFailed(.http(status: 404, body: ""), now: Self.at(2)) == .submitAgain(pause: nil))
+        #expect(lost.next(now: Self.at(2), wallClock: Self.wallStart, cancelled: false) == .submit)
+        lost.accepted("rp-2")
+        _ = lost.submitted(try Self.job(#"{"id": "rp-2", "status": "IN_QUEUE"}"#), now: Self.at(2.1))
+        #expect(Self.pollWait(&lost, at: 2.1) == .seconds(2))
+    }
+
+    /// The estimate is a low quantile of the last runs of the same kind, none before three.
+    @Test func theExpectedRunIsALowQuantileOfRecentRunsOfTheSameKind() {
+        let times = ExecutionTimes(capacity: 5, minimumSamples: 3, quantile: 0.2)
+        let kind = "local/x1"
+        times.record(kind, milliseconds: 2000)
+        times.record(kind, milliseconds: 1000)
+        #expect(times.estimate(kind) == nil, "two runs are not enough")
+        times.record(kind, milliseconds: 3000)
+        #expect(times.estimate(kind) == .milliseconds(1000))
+        #expect(times.estimate("local/x4") == nil, "another kind knows nothing")
+        for ms in [5000, 6000, 7000, 8000] { times.record(kind, milliseconds: ms) }
+        #expect(times.estimate(kind) == .milliseconds(3000), "only the last five are kept: 3000...8000")
+        times.record(kind, milliseconds: -1)
+        #expect(times.estimate(kind) == .milliseconds(3000), "a negative time is not a run")
     }
 }
