@@ -186,8 +186,14 @@ struct ResultHandler: Sendable {
 
     func fetchAndStore(_ rendered: GenerationRendered) async throws -> StoredFile {
         let bytes = try await download(rendered.outputUrl, from: rendered.backend)
-        guard let sniffed = ImageSniffer.sniff(bytes) else {
+        let sniffed: SniffedImage
+        switch ImageSniffer.inspect(bytes) {
+        case .notAnImage:
             throw IngestFailure(reason: "the result at \(rendered.outputUrl) is not a PNG, JPEG, WebP or GIF image", transient: false)
+        case .damaged(let format, let reason):
+            throw IngestFailure(reason: "the result is a damaged \(format): \(reason)", transient: false)
+        case .image(let image):
+            sniffed = image
         }
         // The local engine keeps the photo's geometry and upscales itself; a RunPod result (rendered
         // at Kontext's size, the trained aspect nearest the photo's) is given the photo's size here,
@@ -199,6 +205,18 @@ struct ResultHandler: Sendable {
             geometry = Self.geometry(ofPhoto: (source.width, source.height), factor: factor, maxPixels: maxPixels)
         } else {
             geometry = nil
+        }
+        // A result stored as it came (the local engine's: its geometry and upscale are done) is
+        // checked as an upload is — a known format, whole, within the pixel cap, read from its
+        // header and its end — not decoded: decoding it only to prove it decodes was the largest
+        // share of the pipeline's CPU (docs/performance.md).
+        if factor == 1, geometry.map({ $0 == (sniffed.width, sniffed.height) }) ?? true {
+            guard sniffed.pixels <= maxPixels else {
+                throw IngestFailure(
+                    reason: "the result is \(sniffed.width)x\(sniffed.height), over the pixel cap of \(maxPixels) (INGEST_MAX_PIXELS)",
+                    transient: false)
+            }
+            return try files.store(bytes, as: sniffed)
         }
         let final: [UInt8] = try await NIOThreadPool.singleton.runIfActive {
             do {

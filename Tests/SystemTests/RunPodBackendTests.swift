@@ -275,6 +275,7 @@ extension SystemSuites {
                 "stuck": .init(jobs: [[.inQueue]]),
                 "foreign": .init(jobs: [[.completed(["image_url": "http://203.0.113.9/result.png"])]]),
                 "garbage": .init(jobs: [[.completed(["image_url": "$FILES/not-an-image.png"])]]),
+                "damaged": .init(jobs: [[.completed(["image_url": "$FILES/cut-short.png"])]]),
                 "large": .init(jobs: [[.completed(["image_url": "$FILES/large.jpg"])]]),
             ])
             try await CycloramaSystem.run(without: ["local-engine"], overrides: [
@@ -313,6 +314,12 @@ extension SystemSuites {
                 #expect(garbage["status"] as? String == "FAILED")
                 #expect(error(garbage).code == "invalid_output")
                 #expect(error(garbage).message.contains("not a PNG, JPEG, WebP or GIF"), "\(error(garbage).message)")
+
+                // Checked like an upload, before anything else is done with it: whole, or refused.
+                let damaged = try await run("damaged")
+                #expect(damaged["status"] as? String == "FAILED")
+                #expect(error(damaged).code == "invalid_output")
+                #expect(error(damaged).message.contains("damaged PNG"), "\(error(damaged).message)")
 
                 let large = try await run("large")
                 #expect(large["status"] as? String == "FAILED")

@@ -36,7 +36,7 @@ public final class RunPodStandIn: Sendable {
         case running
         /// COMPLETED with this output; `nil` output means COMPLETED without one. `"$RESULT"` in
         /// `image_url` becomes this server's result URL for the job, `"$FILES/<name>"` one of its fixed
-        /// files (`not-an-image.png`, `large.jpg`).
+        /// files (`not-an-image.png`, `cut-short.png`, `large.jpg`).
         case completed(JSONValue?)
         case failed(String)
         /// An HTTP error instead of a job object.
@@ -163,9 +163,18 @@ public final class RunPodStandIn: Sendable {
             Response(status: .found, headers: [.location: "/results/\(context.parameters.get("file") ?? "")"])
         }
         router.get("/redirect-away/:file") { _, _ in Response(status: .found, headers: [.location: "http://203.0.113.9/result.png"]) }
-        // Fixed files for results that must be refused: text posing as a PNG, and a photo of ~100 KB.
+        // Fixed files for results that must be refused: text posing as a PNG, a PNG cut short, and a
+        // photo of ~100 KB.
         router.get("/files/not-an-image.png") { _, _ in
             Response(status: .ok, headers: [.contentType: "image/png"], body: .init(byteBuffer: ByteBuffer(string: "this is not an image")))
+        }
+        // A PNG whose header is whole and whose data is cut short (no IEND chunk).
+        router.get("/files/cut-short.png") { _, _ in
+            func be32(_ value: Int) -> [UInt8] { [24, 16, 8, 0].map { UInt8((value >> $0) & 0xFF) } }
+            var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+            png += be32(13) + Array("IHDR".utf8) + be32(64) + be32(64) + [8, 2, 0, 0, 0] + [0, 0, 0, 0]
+            png += be32(400) + Array("IDAT".utf8) + [UInt8](repeating: 0x55, count: 120)
+            return Response(status: .ok, headers: [.contentType: "image/png"], body: .init(byteBuffer: ByteBuffer(bytes: png)))
         }
         let photo = try Samples.bytes("dev01", "input.jpg")
         router.get("/files/large.jpg") { _, _ in
