@@ -112,19 +112,7 @@ struct GenerationIntake: Sendable {
     /// every attempt): nil when they may.
     static func notifyRefusal(_ url: String, hosts: HostAllowList) -> String? {
         guard let parsed = URL(string: url), let host = parsed.host, !host.isEmpty else { return "it is not a URL" }
-        let port = parsed.connectionPort
-        switch hosts.match(host: host, port: port) {
-        case nil:
-            return "host \(host):\(port) is not allowed (NOTIFY_ALLOWED_HOSTS: \(hosts))"
-        case .exact:
-            return nil
-        case .publicOnly:
-            if let isPublic = PublicAddress.isPublic(ip: host) {
-                return isPublic ? nil : "\(host) is not a public address; only \(host):\(port) listed exactly in NOTIFY_ALLOWED_HOSTS may be"
-            }
-            return PublicAddress.isLocalOnly(name: host)
-                ? "\(host) is a local-only name; only \(host):\(port) listed exactly in NOTIFY_ALLOWED_HOSTS may be" : nil
-        }
+        return hosts.refusalWithoutResolving(host: host, port: parsed.connectionPort, variable: "NOTIFY_ALLOWED_HOSTS")?.reason
     }
 
     /// Publishes the requests of jobs already committed to the ledger, in order, and stops at the first

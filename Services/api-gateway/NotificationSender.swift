@@ -81,18 +81,22 @@ struct NotificationSender: Sendable {
         var made = 0
         while true {
             let claimed = try await store.claimDue(limit: policy.concurrency, lease: policy.lease)
+            guard !claimed.isEmpty else { return made }
+            // Read and opened once for the round, not once per attempt.
+            let secret: Result<String?, any Error>
+            do { secret = .success(try await self.secret()) } catch { secret = .failure(error) }
             await withTaskGroup(of: Void.self) { group in
-                for claim in claimed { group.addTask { await self.attempt(claim) } }
+                for claim in claimed { group.addTask { await self.attempt(claim, secret: secret) } }
             }
             made += claimed.count
             if claimed.count < policy.concurrency { return made }
         }
     }
 
-    /// One attempt, recorded.
-    func attempt(_ claim: ClaimedNotification) async {
+    /// One attempt, recorded; `secret` is the signing secret as the round read it.
+    func attempt(_ claim: ClaimedNotification, secret: Result<String?, any Error>) async {
         let started = ContinuousClock.now
-        let (status, outcome) = await deliver(claim)
+        let (status, outcome) = await deliver(claim, secret: secret)
         let label: String
         switch outcome {
         case .delivered:
@@ -118,7 +122,7 @@ struct NotificationSender: Sendable {
     }
 
     /// The receiver's status (when it answered) and what follows.
-    func deliver(_ claim: ClaimedNotification) async -> (Int?, NotificationStore.Outcome) {
+    func deliver(_ claim: ClaimedNotification, secret signing: Result<String?, any Error>) async -> (Int?, NotificationStore.Outcome) {
         let record = claim.record
         guard let url = URL(string: record.url), let host = url.host, !host.isEmpty else {
             return (nil, .abandoned(error: "the notifyUrl is not a URL"))
@@ -131,7 +135,7 @@ struct NotificationSender: Sendable {
             let secret: String?
             let body: [UInt8]
             do {
-                secret = try await self.secret()
+                secret = try signing.get()
                 body = Array(try await self.body(for: record).utf8)
             } catch {
                 return (nil, retry(claim, "not sent: \(String(describing: error).prefix(300))"))

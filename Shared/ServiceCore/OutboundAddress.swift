@@ -149,6 +149,32 @@ public struct HostAllowList: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Why `host` on `port` is refused whatever its name resolves to, or nil when it is allowed or
+    /// only resolving it could tell: for checks that must not resolve (a URL taken at intake, whose
+    /// name is resolved again before every connect).
+    public func refusalWithoutResolving(host: String, port: Int, variable: String) -> OutboundRefusal? {
+        switch match(host: host, port: port) {
+        case nil:
+            return OutboundRefusal(reason: "host \(host):\(port) is not allowed (\(variable): \(self))", isTransient: false)
+        case .exact:
+            return nil
+        case .publicOnly:
+            return Self.literalRefusal(host: host, port: port, variable: variable)
+        }
+    }
+
+    /// Why `host`, an address or a local-only name, is not public; nil for any other name.
+    private static func literalRefusal(host: String, port: Int, variable: String?) -> OutboundRefusal? {
+        let instead = variable.map { "; only \(host):\(port) listed exactly in \($0) may be" } ?? ""
+        if let literal = PublicAddress.address(ip: host) {
+            return literal.isPublic ? nil : OutboundRefusal(reason: "\(host) is a \(literal.kind) address\(instead)", isTransient: false)
+        }
+        if PublicAddress.isLocalOnly(name: host) {
+            return OutboundRefusal(reason: "\(host) is a local-only name\(instead)", isTransient: false)
+        }
+        return nil
+    }
+
     /// Why `host` is not at a public address (resolving a name first), or nil when it is: the rule
     /// for hosts allowed by name or `*`. A name that does not resolve now may next time (DNS away),
     /// so that refusal is transient; an address that is not public is not. Every address the name
@@ -158,13 +184,10 @@ public struct HostAllowList: Sendable, CustomStringConvertible {
         host: String, port: Int, variable: String? = nil,
         resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
     ) async -> OutboundRefusal? {
+        if PublicAddress.address(ip: host) != nil || PublicAddress.isLocalOnly(name: host) {
+            return literalRefusal(host: host, port: port, variable: variable)
+        }
         let instead = variable.map { "; only \(host):\(port) listed exactly in \($0) may be" } ?? ""
-        if let literal = PublicAddress.address(ip: host) {
-            return literal.isPublic ? nil : OutboundRefusal(reason: "\(host) is a \(literal.kind) address\(instead)", isTransient: false)
-        }
-        if PublicAddress.isLocalOnly(name: host) {
-            return OutboundRefusal(reason: "\(host) is a local-only name\(instead)", isTransient: false)
-        }
         let addresses = await resolve(host)
         guard !addresses.isEmpty else { return OutboundRefusal(reason: "\(host) does not resolve (now)", isTransient: true) }
         for address in addresses {

@@ -93,5 +93,13 @@ struct OutboundAddressTests {
         #expect(await exact.refusal(host: "image.runpod.ai", port: 443, variable: "X", resolve: named.resolve)?.reason.contains("10.0.0.5, a private address") == true)
         let honest = Resolver(["image.runpod.ai": ["104.18.2.3"]])
         #expect(await exact.refusal(host: "image.runpod.ai", port: 443, variable: "X", resolve: honest.resolve) == nil)
+
+        // Without resolving (a URL taken at intake): the same rules, a name left to the connect.
+        #expect(exact.refusalWithoutResolving(host: "127.0.0.1", port: 8080, variable: "X") == nil)
+        #expect(exact.refusalWithoutResolving(host: "127.0.0.1", port: 8081, variable: "X")?.reason.contains("is not allowed") == true)
+        #expect(any.refusalWithoutResolving(host: "10.0.0.8", port: 80, variable: "X")?.reason.contains("private address; only 10.0.0.8:80 listed exactly in X may be") == true)
+        #expect(any.refusalWithoutResolving(host: "localhost", port: 80, variable: "X")?.reason.contains("local-only name") == true)
+        #expect(any.refusalWithoutResolving(host: "metadata.example.com", port: 80, variable: "X") == nil, "a name is judged when it is resolved")
+        #expect(HostAllowList([]).refusalWithoutResolving(host: "shop.example.com", port: 443, variable: "X")?.reason.contains("not allowed") == true)
     }
 }
