@@ -139,14 +139,9 @@ public struct HostAllowList: Sendable, CustomStringConvertible {
         host: String, port: Int, variable: String,
         resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
     ) async -> OutboundRefusal? {
-        switch match(host: host, port: port) {
-        case nil:
-            return OutboundRefusal(reason: "host \(host):\(port) is not allowed (\(variable): \(self))", isTransient: false)
-        case .exact:
-            return nil
-        case .publicOnly:
-            return await Self.addressRefusal(host: host, port: port, variable: variable, resolve: resolve)
-        }
+        if let refused = refusalWithoutResolving(host: host, port: port, variable: variable) { return refused }
+        guard match(host: host, port: port) == .publicOnly else { return nil }
+        return await Self.addressRefusal(host: host, port: port, variable: variable, resolve: resolve)
     }
 
     /// Why `host` on `port` is refused whatever its name resolves to, or nil when it is allowed or
