@@ -8,6 +8,8 @@
 # Usage: scripts/cluster.sh start|stop|status
 #        scripts/cluster.sh stop-node|start-node|kill-node <1-3>
 #        scripts/cluster.sh vhost add|delete <name>
+#        scripts/cluster.sh leaders <vhost>   (how many quorum-queue leaders each node holds;
+#                                              fails when they are not on at least two nodes)
 #
 #   node   name                    AMQP              data                      log
 #   1      cyclorama-1@localhost   127.0.0.1:5701    .var/cluster/node-1       .var/cluster/node-1/log/
@@ -42,6 +44,22 @@ node() {
         CYCLORAMA_RABBITMQ_COOKIE_FILE="$CLUSTER_BASE/cookie" CYCLORAMA_RABBITMQ_PORT="$(node_port "$n")" \
         CYCLORAMA_RABBITMQ_NODE="$(node_name "$n")" CYCLORAMA_AMQP_ADDRESSES="$(addresses)" \
         bash "$CYCLORAMA_ROOT/scripts/servers.sh" "$@"
+}
+
+# Prints how many quorum-queue leaders each node holds in vhost $1 (asked of the first node that
+# answers); fails when they are all on one node. The nodes place leaders `balanced`
+# (queue_leader_locator in scripts/servers.sh), so declared queues spread over the cluster.
+leaders() {
+    local n counts
+    for n in "${NODES[@]}"; do
+        if counts="$(node "$n" rabbitmqctl -q list_queues -p "$1" type leader 2>/dev/null | awk '$1 == "quorum" { print $2 }' | sort | uniq -c)"; then
+            [[ -n "$counts" ]] || die "no quorum queue in vhost $1"
+            echo "$counts"
+            [[ "$(wc -l <<<"$counts")" -ge 2 ]] || die "every quorum-queue leader of $1 is on one node"
+            return 0
+        fi
+    done
+    die "no node answered"
 }
 
 check_node() { [[ "${1:-}" =~ ^[123]$ ]] || die "expected a node number 1-3, got '${1:-}'"; }
@@ -102,6 +120,7 @@ main() {
         start-node) check_node "${1:-}"; node "$1" start rabbitmq ;;
         kill-node) check_node "${1:-}"; node "$1" kill rabbitmq ;;
         vhost) node 1 vhost "$@" ;;
+        leaders) leaders "${1:?a vhost}" ;;
         -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
         *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 1 ;;
     esac

@@ -80,6 +80,9 @@ rabbitmq_prepare() {
 listeners.tcp.default = 127.0.0.1:$RABBITMQ_PORT
 loopback_users.guest = true
 log.file.level = info
+# A quorum queue's leader goes to the node with the fewest leaders, not to the node of the client
+# that declared it: in a cluster the queues' work is spread over the nodes (docs/messaging.md).
+queue_leader_locator = balanced
 EOF
 }
 

@@ -5,10 +5,11 @@ import TestSupport
 
 extension SystemSuites {
     /// The whole system on a three-node RabbitMQ cluster (scripts/cluster.sh; `make test-cluster`
-    /// starts it and runs only these): the quorum queues have a replica on every node, every service
-    /// is given all three addresses, and a node stopped in the middle of a batch loses and doubles
-    /// nothing — every job completes once, each media gets one new version, the engine runs each job
-    /// once. `make test` leaves these out (they stop broker nodes).
+    /// starts it and runs only these): the quorum queues have a replica on every node and their
+    /// leaders spread over the nodes, every service is given all three addresses, and a node stopped
+    /// in the middle of a batch loses and doubles nothing — every job completes once, each media gets
+    /// one new version, the engine runs each job once. `make test` leaves these out (they stop broker
+    /// nodes).
     @Suite("Clustered broker", .timeLimit(.minutes(20)))
     struct ClusterTests {
         static func cluster() throws -> TestServers {
@@ -76,6 +77,9 @@ extension SystemSuites {
             try await CycloramaSystem.run(
                 overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "100"]], servers: try Self.cluster()
             ) { system in
+                // The queues' leaders are spread over the nodes (queue_leader_locator = balanced).
+                #expect(await ServerScript.run(["leaders", system.vhost], environment: [:], script: "cluster.sh") == 0,
+                        "quorum-queue leaders on at least two nodes (\(ServerScript.logPath))")
                 let (batchId, media) = try await Self.startBatch(system, count: 200)
                 try await eventually("a fifth of the batch is done", timeout: .seconds(300)) {
                     try await Self.counts(system, batchId).completed >= 40
