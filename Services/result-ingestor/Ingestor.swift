@@ -170,9 +170,11 @@ struct ResultHandler: Sendable {
     private func announce(
         _ rendered: GenerationRendered, versionId: UUID, previous: UUID?, file: StoredFile, logger: Logger
     ) async throws {
+        // A broadcast for other systems (no Cyclorama service reads it): nobody listening is fine.
         try await broker.publish(MediaUpdated(
             correlationId: rendered.correlationId, jobId: rendered.jobId, mediaId: rendered.mediaId, versionId: versionId,
-            previousVersionId: previous, sha256: file.sha256, width: file.width, height: file.height, mime: file.mimeType))
+            previousVersionId: previous, sha256: file.sha256, width: file.width, height: file.height, mime: file.mimeType),
+            mandatory: false)
         try await broker.publishTerminal(
             GenerationCompleted(applying: rendered, mediaVersionId: versionId), replyTo: rendered.replyTo, logger: logger)
     }

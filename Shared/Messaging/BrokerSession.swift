@@ -125,6 +125,13 @@ final class BrokerSession {
         try check(amqp_get_rpc_reply(state), channel: channel, doing: "bind '\(queue)' to '\(exchange)' by '\(routingKey)'")
     }
 
+    func unbindQueue(_ queue: String, from exchange: String, routingKey: String, on channel: UInt16) throws(SessionFailure) {
+        let arena = CArena()
+        _ = amqp_queue_unbind(
+            state, channel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey), amqp_empty_table)
+        try check(amqp_get_rpc_reply(state), channel: channel, doing: "unbind '\(queue)' from '\(exchange)' by '\(routingKey)'")
+    }
+
     func setPrefetch(_ count: UInt16, on channel: UInt16) throws(SessionFailure) {
         _ = amqp_basic_qos(state, channel, 0, count, 0)
         try check(amqp_get_rpc_reply(state), channel: channel, doing: "basic.qos \(count)")

@@ -31,6 +31,9 @@ extension ConnectionCore {
             for binding in queue.bindings {
                 try session.bindQueue(queue.name, to: binding.exchange, routingKey: binding.routingKey, on: channel)
             }
+            for binding in queue.retiredBindings {
+                try session.unbindQueue(queue.name, from: binding.exchange, routingKey: binding.routingKey, on: channel)
+            }
             for delay in queue.retryDelays {
                 // Expired messages dead-letter through the default exchange, which routes by queue name.
                 // A durable queue's delay queues are quorum queues too, so that they live on every node

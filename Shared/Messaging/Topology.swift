@@ -53,6 +53,9 @@ public struct QueueDeclaration: Sendable, Hashable {
     /// Queues of one group (e.g. every instance's temporary queue of one kind) share the dead-letter
     /// queue `<group>.dlq`, so short-lived queues leave no dead-letter queues behind. nil: the queue's own.
     public var deadLetterGroup: String?
+    /// Bindings an earlier declaration made and this one does not want: removed on every declare
+    /// (removing one that is not there is no error).
+    public var retiredBindings: [QueueBinding]
 
     /// Exponential backoff: 1 s, 5 s, 25 s.
     public static let defaultRetryDelays: [Duration] = [.seconds(1), .seconds(5), .seconds(25)]
@@ -60,15 +63,16 @@ public struct QueueDeclaration: Sendable, Hashable {
     public init(
         name: String, kind: Kind = .quorum, bindings: [QueueBinding] = [], deadLetter: Bool = true,
         retryDelays: [Duration] = QueueDeclaration.defaultRetryDelays, deliveryLimit: Int? = 20,
-        deadLetterGroup: String? = nil
+        deadLetterGroup: String? = nil, retiredBindings: [QueueBinding] = []
     ) {
-        self.deadLetterGroup = deadLetterGroup
         self.name = name
         self.kind = kind
         self.bindings = bindings
         self.deadLetter = deadLetter
         self.retryDelays = retryDelays
         self.deliveryLimit = deliveryLimit
+        self.deadLetterGroup = deadLetterGroup
+        self.retiredBindings = retiredBindings
     }
 
     /// The dead-letter queue's name.

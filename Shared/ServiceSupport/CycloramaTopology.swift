@@ -20,7 +20,8 @@ public enum CycloramaTopology {
             queues: Routing.bindings.filter { binding in owner.map { binding.queue.hasPrefix($0 + ".") } ?? true }.map { binding in
                 QueueDeclaration(
                     name: binding.queue,
-                    bindings: binding.keys.map { QueueBinding(exchange: binding.exchange, routingKey: $0) })
+                    bindings: binding.keys.map { QueueBinding(exchange: binding.exchange, routingKey: $0) },
+                    retiredBindings: binding.retiredKeys.map { QueueBinding(exchange: binding.exchange, routingKey: $0) })
             },
             deadLetterExchange: Routing.Exchange.deadLetter
         )

@@ -62,11 +62,15 @@ public enum Routing {
         public var queue: String
         public var exchange: String
         public var keys: [String]
+        /// Keys the queue was bound with by earlier releases and no longer is: removed wherever they
+        /// are still there, so an upgraded broker stops routing what nobody reads.
+        public var retiredKeys: [String]
 
-        public init(queue: String, exchange: String, keys: [String]) {
+        public init(queue: String, exchange: String, keys: [String], retiredKeys: [String] = []) {
             self.queue = queue
             self.exchange = exchange
             self.keys = keys
+            self.retiredKeys = retiredKeys
         }
     }
 
@@ -76,7 +80,9 @@ public enum Routing {
         Binding(queue: Queue.dispatchRequests, exchange: Exchange.commands, keys: [Key.dispatchRequest]),
         Binding(queue: Queue.generationRendered, exchange: Exchange.events, keys: [Key.generationRendered]),
         Binding(queue: Queue.settingsRequests, exchange: Exchange.commands, keys: [Key.settingsRequest]),
-        Binding(queue: Queue.jobEvents, exchange: Exchange.events, keys: [Key.allGenerationEvents, Key.mediaUpdated]),
+        // Not `media.updated`: the gateway has nothing to do with it (GenerationCompleted tells it the
+        // job ended), and every job's copy would cost a quorum-queue write. It is for other systems.
+        Binding(queue: Queue.jobEvents, exchange: Exchange.events, keys: [Key.allGenerationEvents], retiredKeys: [Key.mediaUpdated]),
     ]
 
     /// AMQP header names Cyclorama sets.

@@ -87,6 +87,33 @@ import Testing
         try await cleanUp(running)
     }
 
+    /// A binding an earlier release made and this one retired is removed when the queue is declared
+    /// again (an upgraded broker stops routing it), and removing one that is not there is no error.
+    @Test func aRetiredBindingIsRemovedOnTheNextDeclaration() async throws {
+        let old = Topology(
+            exchanges: [ExchangeDeclaration(name: exchange)],
+            queues: [QueueDeclaration(name: queueName, bindings: [
+                QueueBinding(exchange: exchange, routingKey: "job.#"), QueueBinding(exchange: exchange, routingKey: "media.updated"),
+            ])])
+        let running = try await RunningConnection(name: "retired-binding", topology: old)
+        try await running.connection.publish(BrokerFixture.message("routed"), to: exchange, routingKey: "media.updated")
+        var upgraded = topology
+        upgraded.queues[0].retiredBindings = [QueueBinding(exchange: exchange, routingKey: "media.updated")]
+        try await running.connection.declare(upgraded)
+        try await running.connection.declare(upgraded)
+        await #expect {
+            try await running.connection.publish(BrokerFixture.message("x"), to: exchange, routingKey: "media.updated")
+        } throws: { ($0 as? PublishError)?.code == .unroutable }
+        try await running.connection.publish(BrokerFixture.message("kept"), to: exchange, routingKey: "job.x")
+        let inbox = Inbox(running.connection.consume(queue: queueName))
+        for expected in ["routed", "kept"] {
+            let delivery = try #require(try await inbox.next())
+            #expect(delivery.text == expected)
+            try await delivery.ack()
+        }
+        try await cleanUp(running)
+    }
+
     /// A requester's `replyTo` may name an exchange that does not exist, in any spelling: the broker
     /// then closes the publishing channel, and only that publish may fail. Every other publish in
     /// flight at that moment is sent again and confirmed.
