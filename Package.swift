@@ -26,6 +26,12 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// Pixel loops (the engine's Swift stages, the quality scorer) are optimised in debug builds too:
+/// unoptimised Swift spends most of their time in retain / release and generic metadata (a profile
+/// of the quality tests: 75 % in the Swift runtime, 15 % in the model), so every test and `make up`
+/// that renders an image waited on it. Debugging them steps through optimised code.
+let pixelLoopSettings: [SwiftSetting] = swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "cyclorama",
     platforms: [.macOS(.v14)],
@@ -86,7 +92,7 @@ let package = Package(
             dependencies: [
                 "CImagingBridge",
             ],
-            path: "Shared/Imaging", swiftSettings: swiftSettings),
+            path: "Shared/Imaging", swiftSettings: pixelLoopSettings),
         /// The message contract: every command and event, routing names, validation.
         .target(name: "Shared", path: "Shared/Shared", swiftSettings: swiftSettings),
         /// RunPod's serverless protocol (job object, statuses, policy, submission) and the local
