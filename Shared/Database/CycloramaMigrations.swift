@@ -9,5 +9,6 @@ public enum CycloramaMigrations {
         jobDeadlines,
         imageDelivery,
         notifications,
+        reaperClaims,
     ]
 }

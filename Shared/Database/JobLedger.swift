@@ -404,16 +404,16 @@ public struct OverdueJob: Sendable, Equatable {
 
 extension JobLedger {
     /// Claims up to `limit` unfinished jobs whose deadline has passed and that nobody claimed in the
-    /// last 30 s, touching them so that several gateways do not take the same job at once. The
-    /// reaper then ends each with GenerationFailed (the ledger follows that event); a job whose
-    /// event did not get out is claimed again 30 s later.
+    /// last 30 s (`reaped_at`, written only here), so that several gateways do not take the same
+    /// job at once. The reaper then ends each with GenerationFailed (the ledger follows that
+    /// event); a job whose event did not get out is claimed again 30 s later.
     public func claimOverdue(limit: Int = 100) async throws -> [OverdueJob] {
         let rows = try await client.query("""
-            UPDATE generation_jobs SET updated_at = now()
+            UPDATE generation_jobs SET reaped_at = now()
             WHERE id IN (
                 SELECT id FROM generation_jobs
                 WHERE status <> ALL(\(JobStatus.terminal)::text[]) AND deadline_at < now()
-                  AND updated_at < now() - interval '30 seconds'
+                  AND (reaped_at IS NULL OR reaped_at < now() - interval '30 seconds')
                 ORDER BY deadline_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
             RETURNING id, deadline_at, reply_to::text
             """, logger: logger)

@@ -176,18 +176,21 @@ struct JobLedgerTests {
             try await ledger.advance(submitted, to: .submitted, backend: "runpod", backendJobId: "rp-9", dispatcherDeadline: dispatcherDeadline)
             let moved = try #require(try await deadline(submitted))
             #expect(abs(moved.timeIntervalSince(dispatcherDeadline) - 600) < 1)
-            // Past its deadline (and untouched for a while): claimed once, with its replyTo.
+            // Past its deadline, though its status changed just now: claimed at once (a recent
+            // change does not put the deadline off), once, with its replyTo.
             try await client.query("""
-                UPDATE generation_jobs SET deadline_at = now() - interval '1 second', updated_at = now() - interval '1 minute',
+                UPDATE generation_jobs SET deadline_at = now() - interval '1 second', updated_at = now(),
                        reply_to = \(reply)::jsonb
                 WHERE id IN (\(overdue), \(ended))
                 """)
             try await ledger.fail(ended, code: "backend_failed", message: "ended before its deadline")
-            try await client.query("UPDATE generation_jobs SET updated_at = now() - interval '1 minute' WHERE id = \(ended)")
             let claimed = try await ledger.claimOverdue()
             #expect(claimed.map(\.job.id) == [overdue], "only the open job past its deadline")
             #expect(claimed.first?.replyToJSON?.contains("erp.events") == true)
             #expect(try await ledger.claimOverdue().isEmpty, "claimed again only after 30 s, not by the next sweep")
+            // Its event did not get out: 30 s after the claim it is claimed again.
+            try await client.query("UPDATE generation_jobs SET reaped_at = now() - interval '31 seconds' WHERE id = \(overdue)")
+            #expect(try await ledger.claimOverdue().map(\.job.id) == [overdue], "claimed again 30 s after the last claim")
         }
     }
 
