@@ -15,9 +15,11 @@ import Shared
 /// 1. The jobs are written to the ledger first (QUEUED, with their deadline). **That commit is the
 ///    acceptance**: from then on the job runs, whatever fails, so the answer is 202 even when the
 ///    broker does not take the requests right now.
-/// 2. Their requests are published; whatever the broker does not confirm now, the reaper's outbox
-///    publishes later (a request that did reach the broker is then simply seen twice, which every
-///    consumer tolerates by jobId).
+/// 2. Their requests are published; whatever the broker does not confirm within
+///    ``publishBudget``, the reaper's outbox publishes later (a request that did reach the broker is
+///    then simply seen twice, which every consumer tolerates by jobId). So a broker that is away
+///    delays the answer by a few seconds, not by the connection's whole publish timeout (30 s, when
+///    many HTTP clients give up and retry).
 ///
 /// Before any of it, ``admit()`` refuses what must not start: generation switched off
 /// (`aiImageEnabled`, 409) or this month's RunPod budget spent (402).
@@ -32,6 +34,9 @@ struct GenerationIntake: Sendable {
     let settings: SettingsClient
     let ledger: JobLedger
     let logger: Logger
+    /// How long a job's request waits for the broker's confirm before the intake stops publishing
+    /// and answers 202 anyway (the outbox publishes what was not confirmed).
+    static let publishBudget: Duration = .seconds(5)
     /// `NOTIFY_ALLOWED_HOSTS`: where notifications may go.
     var notifyHosts = HostAllowList(["*"])
     /// Whether the notification signing secret (`aiImageNotifySecret`) is set.
@@ -116,13 +121,14 @@ struct GenerationIntake: Sendable {
     }
 
     /// Publishes the requests of jobs already committed to the ledger, in order, and stops at the first
-    /// the broker does not confirm (the outbox takes the rest). Returns how many were published.
+    /// the broker does not confirm within ``publishBudget`` (the outbox takes the rest). Returns how
+    /// many were published.
     @discardableResult
     func publish(_ requests: [RequestGeneration]) async -> Int {
         var published = 0
         for request in requests {
             do {
-                try await broker.publish(request)
+                try await broker.publish(request, timeout: Self.publishBudget)
                 published += 1
             } catch {
                 logger.warning(
