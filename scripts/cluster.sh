@@ -43,7 +43,7 @@ node() {
     CYCLORAMA_VAR="$CLUSTER_BASE/node-$n" CYCLORAMA_SECRETS_DIR="$CLUSTER_BASE/secrets" \
         CYCLORAMA_RABBITMQ_COOKIE_FILE="$CLUSTER_BASE/cookie" CYCLORAMA_RABBITMQ_PORT="$(node_port "$n")" \
         CYCLORAMA_RABBITMQ_NODE="$(node_name "$n")" CYCLORAMA_AMQP_ADDRESSES="$(addresses)" \
-        bash "$CYCLORAMA_ROOT/scripts/servers.sh" "$@"
+        CYCLORAMA_RABBITMQ_MANAGEMENT_PORT="" bash "$CYCLORAMA_ROOT/scripts/servers.sh" "$@"
 }
 
 # Prints how many quorum-queue leaders each node holds in vhost $1 (asked of the first node that

@@ -161,7 +161,9 @@ struct NotificationSenderTests {
         defer { Task { await receiver.stop() } }
         let secret = Mutex<String?>(nil)
         try await withSender(
-            hosts: HostAllowList(["127.0.0.1:\(receiver.port)"]), policy: Self.fastPolicy(retryFor: .seconds(2)),
+            // A window several times the first rounds' work, so that a loaded machine still fits
+            // three attempts in it (a 2 s window fitted two under a full test run's load).
+            hosts: HostAllowList(["127.0.0.1:\(receiver.port)"]), policy: Self.fastPolicy(retryFor: .seconds(5)),
             secret: { secret.withLock { $0 } }
         ) { sender, ledger, store, mediaId in
             let job = UUID()

@@ -115,7 +115,7 @@ extension SystemSuites {
         }
 
         @Test func aJobWhoseRequestNeverReachedTheBrokerIsPublishedByTheOutboxSweep() async throws {
-            try await CycloramaSystem.run { system in
+            try await CycloramaSystem.run(overrides: ["api-gateway": ["JOB_REAPER_INTERVAL_SECONDS": "1"]]) { system in
                 let mediaId = try #require(UUID(uuidString: try await system.upload(try Samples.bytes("dev05", "input.jpg"))))
                 // As if the gateway died between writing the ledger row and publishing: a QUEUED row, a minute old.
                 let jobId = UUID()

@@ -1,6 +1,81 @@
+import Foundation
 import Testing
 
-/// Every system test starts the whole system (six processes on its own vhost and database); on two
-/// cores, many at once starve each other into timeouts. So they run one at a time, beside the
-/// lighter suites of the other targets.
-@Suite(.serialized) enum SystemSuites {}
+/// Every system test starts the whole system (six processes on its own vhost and database). They
+/// mostly wait — on deadlines, backoffs, a browser, a crashed process coming back: run one at a
+/// time they kept a core a quarter busy and made the main run ~7 minutes long. All at once, ~50
+/// systems of six processes on two cores starve each other into timeouts. So each test function
+/// takes one of a few slots (``SystemSlots``) for its whole run, beside the lighter suites of the
+/// other targets.
+@Suite(.systemSlot) enum SystemSuites {}
+
+/// At most ``limit`` system tests run at once: `CYCLORAMA_TEST_SYSTEMS` (default 3; 1 runs them one
+/// at a time, as before). A test waits for a slot before it starts anything, and gives it back
+/// however it ends.
+actor SystemSlots {
+    static let limit: Int = {
+        let given = ProcessInfo.processInfo.environment["CYCLORAMA_TEST_SYSTEMS"].flatMap { Int($0) }
+        return max(1, given ?? 3)
+    }()
+    static let shared = SystemSlots(limit: limit)
+
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { free = limit }
+
+    /// Runs `body` in a slot; says on standard error how long `name` waited and ran (a test's own
+    /// duration in the report counts its wait too).
+    func run(_ name: String, _ body: @Sendable () async throws -> Void) async throws {
+        let asked = ContinuousClock.now
+        await take()
+        let started = ContinuousClock.now
+        defer {
+            give()
+            let waited = (started - asked).seconds, ran = (ContinuousClock.now - started).seconds
+            FileHandle.standardError.write(Data("system slot: \(name) ran \(ran) s (waited \(waited) s)\n".utf8))
+        }
+        try await body()
+    }
+
+    private func take() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    /// A freed slot goes straight to the longest waiter (first come, first served).
+    private func give() {
+        if waiting.isEmpty {
+            free += 1
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
+}
+
+/// The trait that puts each test function of a suite (and of its nested suites) in a slot.
+struct SystemSlot: SuiteTrait, TestTrait, TestScoping {
+    var isRecursive: Bool { true }
+
+    func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        try await SystemSlots.shared.run(test.name, function)
+    }
+}
+
+extension Trait where Self == SystemSlot {
+    /// Runs each test function in one of ``SystemSlots``' few slots.
+    static var systemSlot: Self { SystemSlot() }
+}
+
+extension Duration {
+    /// Seconds with one decimal, for the slot log.
+    fileprivate var seconds: String {
+        let (whole, atto) = components
+        return String(format: "%.1f", Double(whole) + Double(atto) / 1e18)
+    }
+}

@@ -131,7 +131,6 @@ public final class RunPodStandIn: Sendable {
     public let resultSize = (width: 64, height: 48)
     private let core: Core
     private let keys: KeyRing
-    private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -182,7 +181,6 @@ public final class RunPodStandIn: Sendable {
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
         let group = ServiceGroup(services: [app], logger: logger)
-        self.group = group
         task = Task { try await group.run() }
         for _ in 0..<100 {
             if await HTTPProbe.status(of: "http://127.0.0.1:\(port)/ready") != nil { break }
@@ -256,8 +254,10 @@ public final class RunPodStandIn: Sendable {
         core.faults.withLock { change(&$0) }
     }
 
+    /// Stops at once: requests still being answered are cut off (a graceful stop would wait out a
+    /// scenario's held answer, e.g. a 20 s `firstDownloadDelay`, after the test is done).
     public func stop() async {
-        await group.triggerGracefulShutdown()
+        task.cancel()
         _ = await task.result
     }
 }
