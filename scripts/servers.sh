@@ -3,7 +3,8 @@
 # 127.0.0.1, with their data under .var/ (no systemd needed).
 #
 # Usage: scripts/servers.sh start|stop|status|restart|kill [rabbitmq|redis|postgres ...]
-#        scripts/servers.sh vhost add|delete <name>     (RabbitMQ virtual hosts for isolated tests)
+#        scripts/servers.sh vhost add|delete <name>     (RabbitMQ virtual hosts for isolated tests;
+#                                                         through the management API on 127.0.0.1:15672)
 #        scripts/servers.sh rabbitmqctl <arguments>     (rabbitmqctl against this node)
 #   No server named = all three. Every command is idempotent: starting a running server does
 #   nothing, stopping a stopped one does nothing. `start` returns only once each server answers.
@@ -108,7 +109,8 @@ EOF
 rabbitmq_api() {
     local method="$1" path="$2" file="${3:-}" code
     [[ -n "$RABBITMQ_MANAGEMENT_PORT" && -f "$SECRETS_DIR/rabbitmq-cyclorama-admin.password" ]] || return 1
-    local args=(-sS -o /dev/null -w '%{http_code}' --max-time 30 -X "$method" -K -)
+    # -q: no ~/.curlrc; --noproxy: never through an http_proxy, straight to our own loopback port.
+    local args=(-q -sS -o /dev/null -w '%{http_code}' --max-time 30 --noproxy '*' -X "$method" -K -)
     [[ -n "$file" ]] && args+=(-H 'content-type: application/json' --data-binary "@$file")
     code="$(printf 'user = "cyclorama-admin:%s"\n' "$(cat "$SECRETS_DIR/rabbitmq-cyclorama-admin.password")" |
         curl "${args[@]}" "http://127.0.0.1:$RABBITMQ_MANAGEMENT_PORT$path" 2>/dev/null)" || return 1
@@ -165,6 +167,9 @@ rabbitmq_start() {
     fi
     if port_open "$RABBITMQ_PORT"; then
         die "rabbitmq: port $RABBITMQ_PORT is taken by another process (pid $(port_owner "$RABBITMQ_PORT")); stop it first"
+    fi
+    if [[ -n "$RABBITMQ_MANAGEMENT_PORT" ]] && port_open "$RABBITMQ_MANAGEMENT_PORT"; then
+        die "rabbitmq: its management port $RABBITMQ_MANAGEMENT_PORT is taken by another process (pid $(port_owner "$RABBITMQ_MANAGEMENT_PORT")); stop it first, or set CYCLORAMA_RABBITMQ_MANAGEMENT_PORT (empty: no management API)"
     fi
     rabbitmq_prepare
     rm -f "$RABBITMQ_PIDFILE"

@@ -8,6 +8,7 @@ import Messaging
 import ServiceCore
 import ServiceSupport
 import Shared
+import Synchronization
 
 /// How the gateway accepts generation jobs — one policy for `generate`, `batch` and `variations`
 /// (docs/reliability.md):
@@ -15,11 +16,12 @@ import Shared
 /// 1. The jobs are written to the ledger first (QUEUED, with their deadline). **That commit is the
 ///    acceptance**: from then on the job runs, whatever fails, so the answer is 202 even when the
 ///    broker does not take the requests right now.
-/// 2. Their requests are published; whatever the broker does not confirm within
-///    ``publishBudget``, the reaper's outbox publishes later (a request that did reach the broker is
-///    then simply seen twice, which every consumer tolerates by jobId). So a broker that is away
-///    delays the answer by a few seconds, not by the connection's whole publish timeout (30 s, when
-///    many HTTP clients give up and retry).
+/// 2. Their requests are published; whatever the broker does not confirm, the reaper's outbox
+///    publishes later (a request that did reach the broker is then simply seen twice, which every
+///    consumer tolerates by jobId). The answer waits for the publishing at most ``publishBudget``
+///    (then it goes on in the background): a broker that is away delays the answer by a few
+///    seconds, not by the connection's whole publish timeout (30 s, when many HTTP clients give up
+///    and retry).
 ///
 /// Before any of it, ``admit()`` refuses what must not start: generation switched off
 /// (`aiImageEnabled`, 409) or this month's RunPod budget spent (402).
@@ -34,8 +36,8 @@ struct GenerationIntake: Sendable {
     let settings: SettingsClient
     let ledger: JobLedger
     let logger: Logger
-    /// How long a job's request waits for the broker's confirm before the intake stops publishing
-    /// and answers 202 anyway (the outbox publishes what was not confirmed).
+    /// How long a request's answer (202) waits for its jobs' requests to be published; the
+    /// publishing goes on after it.
     static let publishBudget: Duration = .seconds(5)
     /// `NOTIFY_ALLOWED_HOSTS`: where notifications may go.
     var notifyHosts = HostAllowList(["*"])
@@ -121,14 +123,33 @@ struct GenerationIntake: Sendable {
     }
 
     /// Publishes the requests of jobs already committed to the ledger, in order, and stops at the first
-    /// the broker does not confirm within ``publishBudget`` (the outbox takes the rest). Returns how
-    /// many were published.
+    /// the broker does not take within the connection's publish timeout (the outbox takes the rest).
+    /// The caller waits for that at most ``publishBudget``: then it answers, and the publishing goes
+    /// on in the background, so a broker that is failing over gets the requests as soon as it is
+    /// back rather than at the outbox's next look a minute later.
+    func publish(_ requests: [RequestGeneration]) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let answer = FirstOf(continuation)
+            let budget = Task {
+                try? await Task.sleep(for: Self.publishBudget)
+                answer.resume()
+            }
+            Task {
+                await publishInOrder(requests)
+                budget.cancel()
+                answer.resume()
+            }
+        }
+    }
+
+    /// ``publish(_:)``'s work: in order, each with the connection's publish timeout, stopping at the
+    /// first the broker does not take. Returns how many were published.
     @discardableResult
-    func publish(_ requests: [RequestGeneration]) async -> Int {
+    private func publishInOrder(_ requests: [RequestGeneration]) async -> Int {
         var published = 0
         for request in requests {
             do {
-                try await broker.publish(request, timeout: Self.publishBudget)
+                try await broker.publish(request)
                 published += 1
             } catch {
                 logger.warning(
@@ -168,5 +189,18 @@ struct IdempotentIDs: Sendable {
         return UUID(uuid: (
             bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
             bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}
+
+/// Resumes a continuation once, from whichever of several tasks gets there first.
+private final class FirstOf: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
+
+    init(_ continuation: CheckedContinuation<Void, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume() {
+        continuation.withLock { $0.take() }?.resume()
     }
 }

@@ -55,15 +55,14 @@ public final class AMQPConnection: Service, Sendable {
 
     /// Publishes a persistent message and returns once the broker confirmed it.
     ///
-    /// Waits up to `timeout` (default `publishTimeout`) in total, including for a reconnection. A
-    /// message that was sent but not confirmed when the connection dropped is sent again after
-    /// reconnecting, so a consumer can see it twice (deduplicate by `messageID`). With `mandatory`, a
-    /// message that no queue takes fails.
+    /// Waits up to `publishTimeout` in total (including for a reconnection). A message that was sent but
+    /// not confirmed when the connection dropped is sent again after reconnecting, so a consumer can see
+    /// it twice (deduplicate by `messageID`). With `mandatory`, a message that no queue takes fails.
     /// - Throws: `PublishError` (nacked, unroutable, timeout, channelClosed, shutDown). Never drops silently.
     public func publish(
-        _ message: OutgoingMessage, to exchange: String, routingKey: String, mandatory: Bool = true, timeout: Duration? = nil
+        _ message: OutgoingMessage, to exchange: String, routingKey: String, mandatory: Bool = true
     ) async throws {
-        try await core.publish(message, to: exchange, routingKey: routingKey, mandatory: mandatory, timeout: timeout)
+        try await core.publish(message, to: exchange, routingKey: routingKey, mandatory: mandatory)
     }
 
     /// Consumes a queue with manual acks and at most `prefetch` unsettled deliveries in flight.
@@ -118,10 +117,8 @@ extension ConnectionCore {
         }
     }
 
-    func publish(
-        _ message: OutgoingMessage, to exchange: String, routingKey: String, mandatory: Bool = true, timeout: Duration? = nil
-    ) async throws {
-        let deadline = ContinuousClock.now + (timeout ?? configuration.publishTimeout)
+    func publish(_ message: OutgoingMessage, to exchange: String, routingKey: String, mandatory: Bool = true) async throws {
+        let deadline = ContinuousClock.now + configuration.publishTimeout
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let pending = PendingPublish(
                 message: message, exchange: exchange, routingKey: routingKey, mandatory: mandatory,

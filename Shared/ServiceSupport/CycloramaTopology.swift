@@ -34,9 +34,8 @@ extension AMQPConnection {
     /// The AMQP properties mirror the envelope (`message_id`, `correlation_id`, `type`), so tools can
     /// route and trace without parsing the body.
     /// `mandatory: false` for events nobody may be listening to (a broadcast): unroutable is then fine.
-    /// `timeout` bounds the wait for a connection and the confirm (default: the connection's `publishTimeout`).
     public func publish<M: CycloramaMessage>(
-        _ message: M, to address: ReplyAddress? = nil, replyTo: String? = nil, mandatory: Bool = true, timeout: Duration? = nil
+        _ message: M, to address: ReplyAddress? = nil, replyTo: String? = nil, mandatory: Bool = true
     ) async throws {
         guard let route = address ?? M.route else {
             preconditionFailure("\(M.self) has no default route; pass an address")
@@ -49,7 +48,7 @@ extension AMQPConnection {
             type: M.messageType.rawValue,
             replyTo: replyTo
         )
-        try await publish(outgoing, to: route.exchange, routingKey: route.routingKey, mandatory: mandatory, timeout: timeout)
+        try await publish(outgoing, to: route.exchange, routingKey: route.routingKey, mandatory: mandatory)
     }
 }
 

@@ -129,9 +129,9 @@ struct JobLifecycleTests {
 
     /// RunPod's `/purge-queue`: queued jobs end (CANCELLED, with the reason), the running one goes on.
     @Test func purgeQueueEndsTheQueuedJobsAndLeavesTheRunningOne() async throws {
-        // A render far longer than the test: under a loaded machine's delays the running job is
-        // still running at the purge (at 6 s it once finished first and a queued job was running).
-        let engine = try await EngineHarness(simulateMs: 120_000)
+        // A render long enough that under a loaded machine's delays the running job is still
+        // running at the purge (at 6 s it once finished first and a queued job was running).
+        let engine = try await EngineHarness(simulateMs: 20_000)
         defer { Task { await engine.stop() } }
         let input = ["image": Samples.dataURI(Samples.tinyPNG)]
         let running = try await engine.run(input)
@@ -147,6 +147,7 @@ struct JobLifecycleTests {
         #expect(try await engine.status(running).decode(JobStatusBody.self).status == .inProgress, "a running job is not purged")
         #expect(try await engine.call(.POST, "/purge-queue").decode(PurgeBody.self).removed == 0)
         #expect(try await engine.status(running).decode(JobStatusBody.self).status == .inProgress, "nor by a second purge")
+        #expect(try await engine.wait(for: running).status == .completed, "and it completes")
     }
 
     /// RunPod's `/stream`: the stages the job reached, each handed out once, then its final output;

@@ -8,7 +8,7 @@ extension SystemSuites {
     /// code: its examples are the golden files, its fields are what the decoders require, its
     /// channels are where the code publishes; and an independent AMQP client (pika) that takes it
     /// literally gets the answers docs/messages.md documents.
-    @Suite("AsyncAPI document", .timeLimit(.minutes(10)))
+    @Suite("AsyncAPI document", .timeLimit(.minutes(15)))
     struct AsyncAPITests {
         static let goldenFolder = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/SharedTests/Golden")
 

@@ -5,7 +5,7 @@ import TestSupport
 
 extension SystemSuites {
     /// `POST /api/ai-image/batch` and friends through the running system on the local engine.
-    @Suite("Batches", .timeLimit(.minutes(10)))
+    @Suite("Batches", .timeLimit(.minutes(15)))
     struct BatchTests {
         @Test func everyItemIsQueuedAndTheBatchFinishes() async throws {
             try await CycloramaSystem.run { system in

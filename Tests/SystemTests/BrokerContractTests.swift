@@ -8,7 +8,7 @@ import TestSupport
 
 extension SystemSuites {
     /// Another system publishes straight onto the broker (no gateway) and hears back where it asked.
-    @Suite("Broker contract", .timeLimit(.minutes(10)))
+    @Suite("Broker contract", .timeLimit(.minutes(15)))
     struct BrokerContractTests {
         @Test func aRequestPublishedOnTheBrokerGetsItsTerminalEventAtReplyTo() async throws {
             try await CycloramaSystem.run { system in

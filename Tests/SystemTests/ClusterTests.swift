@@ -10,7 +10,8 @@ extension SystemSuites {
     /// in the middle of a batch loses and doubles nothing — every job completes once, each media gets
     /// one new version, the engine runs each job once. `make test` leaves these out (they stop broker
     /// nodes).
-    @Suite("Clustered broker", .timeLimit(.minutes(20)))
+    // One at a time: both stop nodes of the one cluster.
+    @Suite("Clustered broker", .serialized, .timeLimit(.minutes(20)))
     struct ClusterTests {
         static func cluster() throws -> TestServers {
             try #require(TestServers.cluster, "no cluster: `make test-cluster` starts one (scripts/cluster.sh start)")

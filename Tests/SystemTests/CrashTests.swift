@@ -5,7 +5,7 @@ import TestSupport
 
 extension SystemSuites {
     /// `kill -9` of a service in the middle of a job loses nothing and does nothing twice.
-    @Suite("Crashes", .timeLimit(.minutes(10)))
+    @Suite("Crashes", .timeLimit(.minutes(15)))
     struct CrashTests {
         @Test func aDispatcherKilledWhileTheJobIsAtTheBackendReattachesAndTheJobCompletesOnce() async throws {
             // The engine in its benchmark mode holds each job 8 s, so the kill lands while it is there.

@@ -7,7 +7,7 @@ import TestSupport
 extension SystemSuites {
     /// The gateway's reaper ends every job still open past its deadline (docs/reliability.md, I1),
     /// and tells the requester at `replyTo`.
-    @Suite("Deadlines", .timeLimit(.minutes(5)))
+    @Suite("Deadlines", .timeLimit(.minutes(15)))
     struct DeadlineTests {
         @Test func aJobStillOpenAtItsDeadlineIsEndedTimedOutAndTheRequesterHearsOfIt() async throws {
             // No dispatcher: every job waits in the dispatch queue (PROMPTING) past a short queue deadline.

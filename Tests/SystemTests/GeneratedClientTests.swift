@@ -8,7 +8,7 @@ extension SystemSuites {
     /// and a documented error, each answer parsed into the document's models (issue 19).
     /// Tests/Python/generated_client_check.py does the work; docs/api.md says what the generator
     /// leaves out (raw-image bodies and image downloads, which it cannot model).
-    @Suite("A generated client", .timeLimit(.minutes(5)))
+    @Suite("A generated client", .timeLimit(.minutes(15)))
     struct GeneratedClientTests {
         @Test func uploadGenerateStatusVersionsWithoutHandEdits() async throws {
             try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "300"]]) { system in

@@ -8,7 +8,7 @@ import TestSupport
 extension SystemSuites {
     /// The seed's core flow through all six processes on real servers: upload, generate on the local
     /// engine, the studio shot replaces the media, the history keeps the original, revert restores it.
-    @Suite("One image, end to end", .timeLimit(.minutes(10)))
+    @Suite("One image, end to end", .timeLimit(.minutes(15)))
     struct GenerationFlowTests {
         @Test func uploadGenerateAndRevert() async throws {
             try await CycloramaSystem.run() { system in

@@ -7,7 +7,7 @@ extension SystemSuites {
     /// HTTP notifications (docs/notifications.md) through the running system: a job or batch asked
     /// for with a `notifyUrl` (or the `aiImageNotifyUrl` default) POSTs its terminal event, signed,
     /// to a receiver on loopback that fails first; every attempt shows in the API.
-    @Suite("Notifications", .timeLimit(.minutes(10)))
+    @Suite("Notifications", .timeLimit(.minutes(15)))
     struct NotificationTests {
         static let secret = "whsec_system-test-secret-0123456789"
 

@@ -6,7 +6,7 @@ import TestSupport
 extension SystemSuites {
     /// A job ended here whose backend job could not be cancelled keeps its slot and is cancelled
     /// again until the backend confirms (docs/reliability.md, I3 and I4).
-    @Suite("Orphans", .timeLimit(.minutes(5)))
+    @Suite("Orphans", .timeLimit(.minutes(15)))
     struct OrphanTests {
         @Test func aCancelThatDoesNotGetThroughKeepsTheSlotUntilTheOrphanSweepCancelsIt() async throws {
             let standIn = try await RunPodStandIn(scenarios: [

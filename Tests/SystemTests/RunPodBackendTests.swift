@@ -7,7 +7,7 @@ import TestSupport
 extension SystemSuites {
     /// The `runpod` backend against a stand-in speaking RunPod's protocol: what the dispatcher sends
     /// (FLUX.1 Kontext's input exactly, the Bearer key) and how each kind of trouble ends (RUNPOD.md).
-    @Suite("RunPod backend", .timeLimit(.minutes(10)))
+    @Suite("RunPod backend", .timeLimit(.minutes(15)))
     struct RunPodBackendTests {
         static let apiKey = "rpa_TESTKEY0123456789abcdefghijklmnop"
 

@@ -7,7 +7,7 @@ extension SystemSuites {
     /// Switching the backend to RunPod says so before it costs money: the key and the endpoint are
     /// checked with RunPod's `/health` at the switch, "Test connection" reports the same check, and a
     /// dispatcher whose configuration became unusable says why in `/healthz` and its log.
-    @Suite("Switching to RunPod", .timeLimit(.minutes(10)))
+    @Suite("Switching to RunPod", .timeLimit(.minutes(15)))
     struct RunPodSwitchTests {
         static let good = "rpa_SWITCHGOOD_0123456789abcdef"
         static let wrong = "rpa_SWITCHWRONG_0123456789abcdef"

@@ -4,7 +4,7 @@ import TestSupport
 
 extension SystemSuites {
     /// Several dispatchers share one global limit; a batch survives a service killed in its middle.
-    @Suite("Scale-out and crashes under load", .timeLimit(.minutes(10)))
+    @Suite("Scale-out and crashes under load", .timeLimit(.minutes(15)))
     struct ScaleOutTests {
         @Test func threeDispatchersNeverPutMoreThanTheLimitAtTheBackend() async throws {
             let standIn = try await RunPodStandIn(scenarios: ["slow": .init(jobs: [[.runFor(.milliseconds(1500))]])])

@@ -6,7 +6,7 @@ import TestSupport
 extension SystemSuites {
     /// `GET` / `PUT /api/ai-image/settings` through the settings-service: validation of every key, the
     /// RunPod key write-only and encrypted at rest, and changes applied by running services at once.
-    @Suite("Settings API", .timeLimit(.minutes(10)))
+    @Suite("Settings API", .timeLimit(.minutes(15)))
     struct SettingsAPITests {
         static let key = "rpa_SETTINGSKEY_9f8e7d6c5b4a39281706"
 

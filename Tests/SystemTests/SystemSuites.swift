@@ -10,8 +10,8 @@ import Testing
 @Suite(.systemSlot) enum SystemSuites {}
 
 /// At most ``limit`` system tests run at once: `CYCLORAMA_TEST_SYSTEMS` (default 3; 1 runs them one
-/// at a time, as before). A test waits for a slot before it starts anything, and gives it back
-/// however it ends.
+/// at a time). A test waits for a slot before it starts anything, and gives it back however it
+/// ends. The system suites' time limits (15 minutes) leave room for the wait.
 actor SystemSlots {
     static let limit: Int = {
         let given = ProcessInfo.processInfo.environment["CYCLORAMA_TEST_SYSTEMS"].flatMap { Int($0) }
@@ -20,15 +20,18 @@ actor SystemSlots {
     static let shared = SystemSlots(limit: limit)
 
     private var free: Int
-    private var waiting: [CheckedContinuation<Void, Never>] = []
+    private var waiting: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var lastWaiter: UInt64 = 0
 
     init(limit: Int) { free = limit }
 
     /// Runs `body` in a slot; says on standard error how long `name` waited and ran (a test's own
-    /// duration in the report counts its wait too).
+    /// duration in the report counts its wait too, and so does its `.timeLimit`: Swift Testing
+    /// starts the limit's clock before a trait's scope). A test cancelled while it waits (its time
+    /// limit passed) leaves the queue without taking a slot.
     func run(_ name: String, _ body: @Sendable () async throws -> Void) async throws {
         let asked = ContinuousClock.now
-        await take()
+        try await take()
         let started = ContinuousClock.now
         defer {
             give()
@@ -38,12 +41,30 @@ actor SystemSlots {
         try await body()
     }
 
-    private func take() async {
+    private func take() async throws {
         if free > 0 {
             free -= 1
             return
         }
-        await withCheckedContinuation { waiting.append($0) }
+        lastWaiter += 1
+        let id = lastWaiter
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                } else {
+                    waiting.append((id, continuation))
+                }
+            }
+        } onCancel: {
+            Task { await self.leave(id) }
+        }
+    }
+
+    /// A waiter that was cancelled leaves the queue (no-op once it was handed a slot).
+    private func leave(_ id: UInt64) {
+        guard let index = waiting.firstIndex(where: { $0.id == id }) else { return }
+        waiting.remove(at: index).continuation.resume(throwing: CancellationError())
     }
 
     /// A freed slot goes straight to the longest waiter (first come, first served).
@@ -51,7 +72,7 @@ actor SystemSlots {
         if waiting.isEmpty {
             free += 1
         } else {
-            waiting.removeFirst().resume()
+            waiting.removeFirst().continuation.resume()
         }
     }
 }

@@ -5,7 +5,7 @@ import TestSupport
 
 extension SystemSuites {
     /// A/B variations on the local engine: candidates kept beside the media, one chosen as its new version.
-    @Suite("A/B variations", .timeLimit(.minutes(10)))
+    @Suite("A/B variations", .timeLimit(.minutes(15)))
     struct VariationTests {
         @Test func candidatesDoNotReplaceTheMediaUntilOneIsChosen() async throws {
             try await CycloramaSystem.run { system in

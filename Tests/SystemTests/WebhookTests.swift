@@ -12,7 +12,7 @@ extension SystemSuites {
     /// RunPod webhooks (RUNPOD.md): a per-submission token in the URL, checked by the gateway; the
     /// call is only a hint the dispatcher confirms with `/status`; forged and replayed calls refused;
     /// polling takes over when no call comes.
-    @Suite("Webhooks", .timeLimit(.minutes(10)))
+    @Suite("Webhooks", .timeLimit(.minutes(15)))
     struct WebhookTests {
         static let apiKey = RunPodBackendTests.apiKey
         static let route = "/api/ai-image/webhook/{jobId}/{token}"

@@ -46,6 +46,7 @@ public struct TestServers: Sendable {
             "CYCLORAMA_VAR": base.appendingPathComponent("node-1").path, "CYCLORAMA_SECRETS_DIR": secrets.path,
             "CYCLORAMA_RABBITMQ_COOKIE_FILE": base.appendingPathComponent("cookie").path,
             "CYCLORAMA_RABBITMQ_PORT": "5701", "CYCLORAMA_RABBITMQ_NODE": "cyclorama-1@localhost",
+            "CYCLORAMA_RABBITMQ_MANAGEMENT_PORT": "",  // as scripts/cluster.sh starts the nodes
         ]
         return TestServers(
             amqpBase: admin.hasSuffix("/") ? admin : admin + "/", redisURL: shared.redisURL, databaseURL: shared.databaseURL,
