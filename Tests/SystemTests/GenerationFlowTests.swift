@@ -156,36 +156,69 @@ extension SystemSuites {
             }
         }
 
+        /// A generate asked while `away` keeps the broker from the gateway: accepted (in the ledger,
+        /// QUEUED: no 503 a client would retry while the job may run anyway) and answered soon —
+        /// the intake waits a few seconds for the broker, not its whole publish timeout (30 s, when
+        /// many HTTP clients give up and retry). Returns the job's id.
+        func generateWhileTheBrokerIsAway(_ system: CycloramaSystem, away: () async -> Void) async throws -> String {
+            let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+            // A first request works (and the gateway now holds the settings it checks the budget with).
+            #expect(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").status == 202)
+            await away()
+            let asked = ContinuousClock.now
+            let accepted = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
+            let waited = ContinuousClock.now - asked
+            #expect(accepted.status == 202, "\(accepted.text)")
+            #expect(waited < .seconds(15), "answered after \(waited)")
+            let jobId = try #require(try accepted.json()["jobId"] as? String)
+            #expect(try await Self.jobCount(system) == 2)
+            #expect(try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String == "QUEUED")
+            return jobId
+        }
+
         @Test func aRequestTheBrokerDoesNotTakeIsAcceptedAndPublishedOnceTheBrokerIsBack() async throws {
             try await CycloramaSystem.run(
                 without: ["runpod-dispatcher", "result-ingestor", "local-engine"],
                 overrides: ["api-gateway": ["JOB_REAPER_INTERVAL_SECONDS": "1", "JOB_OUTBOX_AFTER_SECONDS": "2"]]
             ) { system in
-                let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
-                // A first request works (and the gateway now holds the settings it checks the budget with).
-                #expect(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").status == 202)
-                // The broker goes away for this system: its virtual host is deleted.
-                #expect(await ServerScript.run("vhost", "delete", system.vhost) == 0)
-                let asked = ContinuousClock.now
-                let accepted = try await HTTPProbe.send(
-                    .POST, system.gatewayURL + "/api/ai-image/generate/\(mediaId)",
-                    headers: [("Authorization", "Bearer \(system.token)"), ("Content-Type", "application/json")],
-                    body: Array("{}".utf8), timeout: .seconds(90))
-                // In the ledger means accepted: no 503 a client would retry while the job may run anyway.
-                #expect(accepted.status == 202, "\(accepted.text)")
-                let jobId = try #require(try accepted.json()["jobId"] as? String)
-                #expect(try await Self.jobCount(system) == 2)
-                #expect(try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String == "QUEUED")
-                // And soon: the intake waits a few seconds for the broker, not its whole publish
-                // timeout (30 s, when many HTTP clients give up and retry).
-                let waited = ContinuousClock.now - asked
-                #expect(waited < .seconds(15), "answered after \(waited)")
+                // The broker goes away for this system: its virtual host is deleted (queues and all).
+                let jobId = try await generateWhileTheBrokerIsAway(system) {
+                    #expect(await ServerScript.run("vhost", "delete", system.vhost) == 0)
+                }
                 // The broker is back: the outbox publishes the request and the prompt-service takes it.
                 #expect(await ServerScript.run("vhost", "add", system.vhost) == 0)
                 try await eventually("the job moves on once the broker is back", timeout: .seconds(90)) {
                     try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String == "PROMPTING"
                 }
                 #expect(try await Self.jobCount(system) == 2, "one job per request, however often it was published")
+            }
+        }
+
+        /// A broker the gateway cannot reach for a while (its rights in the virtual host taken away
+        /// and its connection closed; the queues stay, as in a failover): the request is published
+        /// as soon as the gateway is back on it — by the intake's own publishing, which goes on
+        /// after the answer (the outbox is set to look only after an hour here, so it cannot be
+        /// what publishes it).
+        @Test func aRequestAnsweredWhileTheBrokerWasAwayIsPublishedWhenItIsBackWithoutTheOutbox() async throws {
+            try await CycloramaSystem.run(
+                without: ["runpod-dispatcher", "result-ingestor", "local-engine"],
+                overrides: ["api-gateway": ["JOB_REAPER_INTERVAL_SECONDS": "1", "JOB_OUTBOX_AFTER_SECONDS": "3600"]]
+            ) { system in
+                let jobId = try await generateWhileTheBrokerIsAway(system) {
+                    #expect(await ServerScript.run("rabbitmqctl", "-q", "clear_permissions", "-p", system.vhost, "api-gateway") == 0)
+                    #expect(await ServerScript.run("rabbitmqctl", "-q", "close_all_connections", "--vhost", system.vhost, "test: the broker goes away") == 0)
+                }
+                // Back well within the connection's 30 s publish timeout: the rights again.
+                #expect(await ServerScript.run("vhost", "add", system.vhost) == 0)
+                do {
+                    try await eventually("the request is published once the broker is back", timeout: .seconds(40)) {
+                        try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String == "PROMPTING"
+                    }
+                } catch {
+                    Issue.record("\(error)\n\(system.logs(lines: 30))")
+                }
+                #expect(system.process("api-gateway")?.log().contains("outbox: published") == false, "not by the outbox")
+                #expect(try await Self.jobCount(system) == 2, "one job per request")
             }
         }
 
