@@ -91,6 +91,8 @@ let package = Package(
             name: "Imaging",
             dependencies: [
                 "CImagingBridge",
+                // Only for the contract's words (framing, background, shadow) as pipeline settings.
+                "Shared",
             ],
             path: "Shared/Imaging", swiftSettings: pixelLoopSettings),
         /// The message contract: every command and event, routing names, validation.
@@ -224,7 +226,7 @@ let package = Package(
             name: "BatchBench", dependencies: ["TestSupport", "Messaging", "Shared"],
             path: "Tests/Benchmarks/BatchBench", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "EngineBench", dependencies: ["Imaging"],
+            name: "EngineBench", dependencies: ["Imaging", "Shared"],
             path: "Tests/Benchmarks/EngineBench", swiftSettings: swiftSettings),
 
         // MARK: The fault suite (docs/reliability.md)

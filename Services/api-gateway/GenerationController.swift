@@ -150,7 +150,7 @@ extension APIError {
 
 /// The body of `POST /api/ai-image/generate/:mediaId`, checked field by field so a 400 names the field.
 enum GenerationRequestBody {
-    static let fields: Set<String> = ["shadowStyle", "backgroundColor", "customInstructions", "removeWatermark", "upscale"]
+    static let fields: Set<String> = ["shadowStyle", "backgroundColor", "customInstructions", "removeWatermark", "upscale", "framing"]
 
     /// The body of `generate`: the options and, apart from them, `notifyUrl` (nil when absent).
     static func parseRequest(_ body: [UInt8]) throws -> (options: GenerationOptions, notifyUrl: JSONValue?) {
@@ -206,6 +206,13 @@ enum GenerationRequestBody {
                 throw invalid("upscale", "must be 1, 2 or 4; got \(raw.jsonText.prefix(32))")
             }
             options.upscale = upscale
+        }
+        if let raw = present(object["framing"]) {
+            do {
+                options.framing = try Framing(parsing: raw, strict: true)
+            } catch {
+                throw invalid(error.field, error.reason)
+            }
         }
         do {
             try options.validate(at: "")

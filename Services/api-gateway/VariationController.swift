@@ -30,7 +30,7 @@ struct VariationController: Sendable {
     @Sendable func create(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let mediaId = try MediaController.uuid(context, "mediaId")
         let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
-        let prompts = try Self.customPrompts(body)
+        let (prompts, framing) = try Self.parseBody(body)
         let enabled: Bool
         do { enabled = try await settings.typed().abTestEnabled } catch {
             throw APIError.unavailable("the settings-service did not answer and no settings are known yet; try again")
@@ -47,10 +47,10 @@ struct VariationController: Sendable {
         let newIds = GenerationIntake.ids(for: request)
         let setId = newIds.id("set")
         var wanted: [(name: String, options: GenerationOptions, prompt: String?)] = StandardVariations.all.map {
-            ($0.name, GenerationOptions(shadowStyle: $0.shadowStyle), nil)
+            ($0.name, GenerationOptions(shadowStyle: $0.shadowStyle, framing: framing), nil)
         }
         for (index, prompt) in prompts.enumerated() {
-            wanted.append(("Custom \(index + 1)", GenerationOptions(customInstructions: prompt), prompt))
+            wanted.append(("Custom \(index + 1)", GenerationOptions(customInstructions: prompt, framing: framing), prompt))
         }
         let requests = try wanted.map { variation -> (RequestGeneration, NewVariation) in
             let request = RequestGeneration(
@@ -125,16 +125,27 @@ struct VariationController: Sendable {
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// `{"customPrompts": [...]}` (optional, at most 5, each at most 500 characters); an empty body is none.
-    static func customPrompts(_ body: [UInt8]) throws -> [String] {
-        if body.isBlank { return [] }
+    /// `{"customPrompts": [...], "framing": ...}`: custom prompts (optional, at most 5, each at most 500
+    /// characters) and the frame every candidate takes (optional: the settings' default); an empty body is neither.
+    static func parseBody(_ body: [UInt8]) throws -> (prompts: [String], framing: Framing?) {
+        if body.isBlank { return ([], nil) }
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = value else {
-            throw APIError.badRequest("the body must be a JSON object {customPrompts?}", code: "invalid_body")
+            throw APIError.badRequest("the body must be a JSON object {customPrompts?, framing?}", code: "invalid_body")
         }
-        if let unknown = object.keys.first(where: { $0 != "customPrompts" }) {
-            throw APIError.badRequest("\(unknown) is not a variations field; known: customPrompts", code: "invalid_field")
+        if let unknown = object.keys.sorted().first(where: { $0 != "customPrompts" && $0 != "framing" }) {
+            throw APIError.badRequest("\(unknown) is not a variations field; known: customPrompts, framing", code: "invalid_field")
         }
-        guard let raw = object["customPrompts"], raw != .null else { return [] }
+        var framing: Framing?
+        if let raw = object["framing"], raw != .null {
+            do { framing = try Framing(parsing: raw, strict: true) } catch {
+                throw APIError.badRequest("\(error.field) \(error.reason)", code: "invalid_field")
+            }
+        }
+        return (try customPrompts(object["customPrompts"]), framing)
+    }
+
+    private static func customPrompts(_ raw: JSONValue?) throws -> [String] {
+        guard let raw, raw != .null else { return [] }
         guard case .array(let items) = raw else { throw APIError.badRequest("customPrompts must be an array of strings", code: "invalid_field") }
         guard items.count <= maxCustomPrompts else {
             throw APIError.badRequest("customPrompts holds \(items.count) prompts; at most \(maxCustomPrompts)", code: "invalid_field")

@@ -27,6 +27,10 @@ struct ProcessCommand: AsyncParsableCommand {
     @Option(help: "Background: #RRGGBB or transparent (default: the settings').") var background: String?
     @Option(help: "Shadow: minimal, soft, dramatic or none (default: the settings').") var shadow: String?
     @Option(help: "Upscale: 1, 2 or 4 (default: the settings').") var upscale: Int?
+    @Option(help: ArgumentHelp(
+        "Framing: none, amazon, google, shopify, ebay, or a JSON object such as '{\"aspect\":\"4:5\",\"fill\":0.8}' (default: the settings').",
+        discussion: "docs/framing.md describes the presets and the object's fields."))
+    var framing: String?
     @Flag(name: .customLong("no-watermark-removal"), help: "Keep overlays (watermark removal is on by default).")
     var noWatermarkRemoval = false
     @Option(help: "Extra instructions for the backend (at most 500 characters).") var instructions: String?
@@ -44,6 +48,10 @@ struct ProcessCommand: AsyncParsableCommand {
         if let shadow, !["minimal", "soft", "dramatic", "none"].contains(shadow) {
             throw ValidationError("--shadow must be minimal, soft, dramatic or none")
         }
+        if let framing, !["none", "amazon", "google", "shopify", "ebay"].contains(framing),
+           !((try? JSONSerialization.jsonObject(with: Data(framing.utf8))) is [String: Any]) {
+            throw ValidationError("--framing must be none, amazon, google, shopify, ebay or a JSON object")
+        }
     }
 
     /// The batch options (the generate body), as the state file keeps them.
@@ -52,6 +60,7 @@ struct ProcessCommand: AsyncParsableCommand {
         options["backgroundColor"] = background
         options["shadowStyle"] = shadow
         options["upscale"] = upscale.map(String.init)
+        options["framing"] = framing
         options["removeWatermark"] = noWatermarkRemoval ? "false" : nil
         options["customInstructions"] = instructions
         options["notifyUrl"] = notifyURL

@@ -125,6 +125,8 @@ actor ProcessRun {
                     switch key {
                     case "upscale": options[key] = Int(value) ?? 1
                     case "removeWatermark": options[key] = value == "true"
+                    // A preset's name, or an explicit frame as JSON (checked when the command was read).
+                    case "framing": options[key] = value.hasPrefix("{") ? (try? JSONSerialization.jsonObject(with: Data(value.utf8))) ?? value : value
                     // Beside the options: where each item's terminal event is POSTed.
                     case "notifyUrl": body[key] = value
                     default: options[key] = value

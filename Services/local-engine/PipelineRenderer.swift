@@ -2,6 +2,7 @@ import RunPod
 import Foundation
 import Imaging
 import NIOPosix
+import Shared
 
 /// The real image work: Imaging's studio-shot pipeline, run on the engine's thread pool (it blocks in
 /// libvips and OpenCV) so the cooperative executor never waits on it.
@@ -25,7 +26,8 @@ public struct PipelineRenderer: ImageRenderer {
     public func render(_ image: [UInt8], options: StudioShotInput) async throws(JobFailure) -> RenderedImage {
         let request = StudioShotRequest(
             image: image, background: Self.background(options.background), shadow: Self.shadow(options.shadow),
-            removeWatermark: options.removeWatermark, upscale: options.upscale, outputFormat: Self.format(options.outputFormat))
+            removeWatermark: options.removeWatermark, upscale: options.upscale, outputFormat: Self.format(options.outputFormat),
+            frame: options.framing.map(StudioFrame.init))
         let pipeline = pipeline
         let outcome: Result<StudioShotResult, ImagingError>
         do {

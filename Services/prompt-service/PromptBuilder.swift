@@ -189,7 +189,8 @@ extension PromptBuilder {
             background: StudioShotInput.Background(text: options.backgroundColor.rawValue) ?? .color(red: 255, green: 255, blue: 255),
             shadow: StudioShotInput.Shadow(rawValue: options.shadowStyle.rawValue) ?? .soft,
             removeWatermark: options.removeWatermark,
-            upscale: options.upscale.rawValue)
+            upscale: options.upscale.rawValue,
+            framing: options.framing)
     }
 
     /// The dispatch command for an accepted request: options resolved against `defaults`, the

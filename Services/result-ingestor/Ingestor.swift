@@ -197,6 +197,14 @@ struct ResultHandler: Sendable {
         case .image(let image):
             sniffed = image
         }
+        // A RunPod result to frame is cut out and placed as the local engine places a photo's product.
+        if rendered.backend == .runpod, let framing = rendered.options.framing {
+            let framed = try await Self.frame(bytes, framing, options: rendered.options, maxOutputPixels: configuration.maxPixels)
+            guard let image = ImageSniffer.sniff(framed) else {
+                throw IngestFailure(reason: "the framed result is not a PNG image", transient: false)
+            }
+            return try files.store(framed, as: image)
+        }
         // The local engine keeps the photo's geometry and upscales itself; a RunPod result (rendered
         // at Kontext's size, the trained aspect nearest the photo's) is given the photo's size here,
         // then enlarged.
@@ -243,6 +251,32 @@ struct ResultHandler: Sendable {
         }
         let image = final == bytes ? sniffed : (ImageSniffer.sniff(final) ?? sniffed)
         return try files.store(final, as: image)
+    }
+
+    /// The pipeline that frames RunPod results, with the local engine's segmentation model; loaded
+    /// at the first framed result (on a thread-pool thread), never when nothing is framed.
+    private static let framer = Result { () throws(ImagingError) -> StudioShotPipeline in try StudioShotPipeline() }
+
+    /// Frames a RunPod result (docs/framing.md): FLUX's image is segmented with the same model as
+    /// the local engine's, its product cut out and placed on the frame's canvas of the background
+    /// asked for with the shadow asked for. FLUX's own backdrop and shadow are not kept: the canvas
+    /// reaches past what FLUX drew, and a preset's pure white must be exact.
+    static func frame(_ bytes: [UInt8], _ framing: FramingSpec, options: ResolvedGenerationOptions, maxOutputPixels: Int) async throws -> [UInt8] {
+        let request = StudioShotRequest(
+            image: bytes, background: StudioBackground(options.backgroundColor), shadow: ShadowPreset(options.shadowStyle),
+            removeWatermark: false, upscale: options.upscale.rawValue, outputFormat: .png, frame: StudioFrame(framing))
+        let outcome: Result<StudioShotResult, ImagingError> = try await NIOThreadPool.singleton.runIfActive {
+            Result { () throws(ImagingError) -> StudioShotResult in try framer.get().render(request) }
+        }
+        switch outcome {
+        case .success(let result) where result.width * result.height <= maxOutputPixels: return result.encoded
+        case .success(let result):
+            throw IngestFailure(
+                reason: "the framed result is \(result.width)x\(result.height), over the pixel cap of \(maxOutputPixels) (INGEST_MAX_PIXELS)",
+                transient: false)
+        case .failure(let error):
+            throw IngestFailure(reason: "framing the result failed: \(error.message)", transient: false)
+        }
     }
 
     /// The size a RunPod result is given before its upscale by `factor`: the photo's, so the studio

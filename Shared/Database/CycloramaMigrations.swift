@@ -10,5 +10,6 @@ public enum CycloramaMigrations {
         imageDelivery,
         notifications,
         reaperClaims,
+        framingSetting,
     ]
 }

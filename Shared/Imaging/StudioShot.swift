@@ -38,10 +38,14 @@ public struct StudioShotRequest: Sendable {
     /// Enlargement factor: 1, 2 or 4. The output is the input's size times this.
     public var upscale: Int
     public var outputFormat: OutputFormat
+    /// A catalog frame: the product measured from its matte and placed on a new canvas (the output's
+    /// size is then the frame's, with `upscale` the product's enlargement before its bounds). Nil
+    /// keeps the photo's frame.
+    public var frame: StudioFrame?
 
     public init(
         image: [UInt8], background: StudioBackground = .white, shadow: ShadowPreset = .soft,
-        removeWatermark: Bool = true, upscale: Int = 1, outputFormat: OutputFormat = .png
+        removeWatermark: Bool = true, upscale: Int = 1, outputFormat: OutputFormat = .png, frame: StudioFrame? = nil
     ) {
         self.image = image
         self.background = background
@@ -49,6 +53,7 @@ public struct StudioShotRequest: Sendable {
         self.removeWatermark = removeWatermark
         self.upscale = upscale
         self.outputFormat = outputFormat
+        self.frame = frame
     }
 }
 
@@ -62,7 +67,7 @@ public struct StudioShotResult: Sendable {
     /// True for an RGBA result (transparent background, PNG or WebP). JPEG never has alpha:
     /// a transparent request encoded as JPEG is flattened onto white.
     public var hasAlpha: Bool
-    /// Milliseconds per stage: decode, watermark, segment, refine, shadow, composite, upscale, encode.
+    /// Milliseconds per stage: decode, watermark, segment, refine, shadow, composite, upscale (or frame), encode.
     public var timings: [String: Int]
 
     public init(

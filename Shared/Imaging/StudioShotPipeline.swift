@@ -45,7 +45,8 @@ public final class StudioShotPipeline: Sendable {
         // place (a second reference would make that a 48 MB copy for a 16 MP photo).
         var (width, height, rgb) = (0, 0, [UInt8]())
         (width, height, rgb) = try timed("decode", &timings) { () throws(ImagingError) in
-            try decode(request.image, upscale: request.upscale)
+            // A framed output's size is the frame's, capped where it is laid out.
+            try decode(request.image, upscale: request.frame == nil ? request.upscale : 1)
         }
         if request.removeWatermark {
             try timed("watermark", &timings) { () throws(ImagingError) in
@@ -60,9 +61,13 @@ public final class StudioShotPipeline: Sendable {
             try refine(rgb, coarse: coarse, side: side, width: width, height: height)
         }
         let transparent = request.background == .transparent && request.outputFormat != .jpeg
+        if let frame = request.frame {
+            return try renderFramed(
+                request, frame: frame, rgb: rgb, alpha: alpha, width: width, height: height, transparent: transparent, timings: timings)
+        }
         let shadow: [UInt8]? = try request.shadow == .none ? nil : timed("shadow", &timings) {
             () throws(ImagingError) in
-            try renderShadow(alpha, preset: request.shadow, width: width, height: height)
+            try request.shadow.darkening(under: alpha, width: width, height: height)
         }
         var pixels = try timed("composite", &timings) { () throws(ImagingError) in
             try composite(rgb, alpha: alpha, shadow: shadow, background: request.background,
@@ -85,6 +90,32 @@ public final class StudioShotPipeline: Sendable {
             format: request.outputFormat, hasAlpha: transparent, timings: timings)
     }
 
+    /// The framed path: the product cut out at the photo's size (edge colours cleaned), then scaled
+    /// and placed on the frame's canvas, where its shadow is drawn (docs/framing.md).
+    private func renderFramed(
+        _ request: StudioShotRequest, frame: StudioFrame, rgb: [UInt8], alpha: [UInt8], width: Int, height: Int,
+        transparent: Bool, timings: [String: Int]
+    ) throws(ImagingError) -> StudioShotResult {
+        var timings = timings
+        let layer = try timed("composite", &timings) { () throws(ImagingError) in
+            try composite(rgb, alpha: alpha, shadow: nil, background: .transparent, transparent: true, width: width, height: height)
+        }
+        let framed = try timed("frame", &timings) { () throws(ImagingError) in
+            try StudioFraming.frame(
+                layer: layer, alpha: alpha, width: width, height: height, frame: frame, shadow: request.shadow,
+                background: request.background, transparent: transparent, upscale: request.upscale,
+                maxOutputPixels: configuration.maxOutputPixels)
+        }
+        let bands = transparent ? 4 : 3
+        let encoded = try timed("encode", &timings) { () throws(ImagingError) in
+            try encode(framed.pixels, width: framed.width, height: framed.height, bands: bands, format: request.outputFormat)
+        }
+        timings["total"] = timings.values.reduce(0, +)
+        return StudioShotResult(
+            encoded: encoded, width: framed.width, height: framed.height, format: request.outputFormat, hasAlpha: transparent,
+            timings: timings)
+    }
+
     // MARK: Stages
 
     private func validate(_ request: StudioShotRequest) throws(ImagingError) {
@@ -96,6 +127,12 @@ public final class StudioShotPipeline: Sendable {
         }
         guard [1, 2, 4].contains(request.upscale) else {
             throw ImagingError(.unsupported, "upscale must be 1, 2 or 4, not \(request.upscale)")
+        }
+        if let frame = request.frame {
+            guard (0.5...0.95).contains(frame.fill), frame.aspect.map({ $0 > 0 && $0.isFinite }) ?? true,
+                  (frame.minSide ?? 1) >= 1, (frame.maxSide ?? 1) >= 1 else {
+                throw ImagingError(.unsupported, "framing: fill must be 0.5–0.95, the aspect and the sides positive")
+            }
         }
     }
 
@@ -174,21 +211,6 @@ public final class StudioShotPipeline: Sendable {
         return alpha
     }
 
-    private func renderShadow(_ alpha: [UInt8], preset: ShadowPreset, width: Int, height: Int)
-        throws(ImagingError) -> [UInt8]
-    {
-        var darkening = [UInt8](repeating: 0, count: width * height)
-        try alpha.withUnsafeBufferPointer { (matte) throws(ImagingError) in
-            try darkening.withUnsafeMutableBufferPointer { (out) throws(ImagingError) in
-                try bridgeCall {
-                    CImagingBridge_renderShadow(matte.baseAddress!, Int32(width), Int32(height), preset.bridgeValue,
-                                                out.baseAddress!, $0, $1)
-                }
-            }
-        }
-        return darkening
-    }
-
     private func composite(
         _ rgb: [UInt8], alpha: [UInt8], shadow: [UInt8]?, background: StudioBackground, transparent: Bool,
         width: Int, height: Int
@@ -248,6 +270,19 @@ private func megabytes(_ bytes: Int) -> String { String(format: "%.1f", Double(b
 private func megapixels(_ pixels: Int) -> String { String(format: "%.1f", Double(pixels) / 1e6) }
 
 extension ShadowPreset {
+    /// The background's darkening (0 = none, 255 = black) this shadow casts under the matte `alpha`.
+    func darkening(under alpha: [UInt8], width: Int, height: Int) throws(ImagingError) -> [UInt8] {
+        var darkening = [UInt8](repeating: 0, count: width * height)
+        try alpha.withUnsafeBufferPointer { (matte) throws(ImagingError) in
+            try darkening.withUnsafeMutableBufferPointer { (out) throws(ImagingError) in
+                try bridgeCall {
+                    CImagingBridge_renderShadow(matte.baseAddress!, Int32(width), Int32(height), bridgeValue, out.baseAddress!, $0, $1)
+                }
+            }
+        }
+        return darkening
+    }
+
     var bridgeValue: CImagingBridgeShadow {
         switch self {
         case .none: CImagingBridgeShadowNone

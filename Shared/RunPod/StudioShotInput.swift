@@ -12,6 +12,7 @@ import Foundation
 ///  "removeWatermark": true | false,                      default true
 ///  "upscale": 1 | 2 | 4,                                 default 1
 ///  "outputFormat": "png" | "jpeg" | "webp",              default "png"
+///  "framing": {"aspect", "fill", "align", "minSide", "maxSide"} (FramingSpec), default none
 ///  "returnBase64": true | false}                         default false
 /// ```
 public struct StudioShotInput: Sendable, Equatable {
@@ -61,14 +62,16 @@ public struct StudioShotInput: Sendable, Equatable {
     public var upscale = 1
     public var outputFormat: Format = .png
     public var returnBase64 = false
+    /// The catalog frame; nil keeps the photo's frame.
+    public var framing: FramingSpec?
 
-    public static let fields = ["image", "background", "shadow", "removeWatermark", "upscale", "outputFormat", "returnBase64"]
+    public static let fields = ["image", "background", "shadow", "removeWatermark", "upscale", "outputFormat", "framing", "returnBase64"]
 
     public init(image: String) { self.image = image }
 
     public init(
         image: String, background: Background, shadow: Shadow, removeWatermark: Bool, upscale: Int, outputFormat: Format = .png,
-        returnBase64: Bool = false
+        framing: FramingSpec? = nil, returnBase64: Bool = false
     ) {
         self.image = image
         self.background = background
@@ -76,6 +79,7 @@ public struct StudioShotInput: Sendable, Equatable {
         self.removeWatermark = removeWatermark
         self.upscale = upscale
         self.outputFormat = outputFormat
+        self.framing = framing
         self.returnBase64 = returnBase64
     }
 
@@ -89,6 +93,7 @@ public struct StudioShotInput: Sendable, Equatable {
             "upscale": .int(upscale),
             "outputFormat": .string(outputFormat.rawValue),
         ]
+        if let framing { fields["framing"] = framing.json }
         if returnBase64 { fields["returnBase64"] = true }
         return .object(fields)
     }
@@ -122,6 +127,13 @@ public struct StudioShotInput: Sendable, Equatable {
         }
         if let value = fields["outputFormat"] {
             if case .string("jpg") = value { outputFormat = .jpeg } else { outputFormat = try Self.oneOf(value, field: "outputFormat") }
+        }
+        if let value = fields["framing"], value != .null {
+            do {
+                framing = try FramingSpec(parsing: value, at: "input.framing", strict: true)
+            } catch {
+                throw Invalid(error.description)
+            }
         }
         if let value = fields["returnBase64"] { returnBase64 = try Self.bool(value, field: "returnBase64") }
     }

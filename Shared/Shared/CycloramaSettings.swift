@@ -11,6 +11,8 @@ public struct CycloramaSettings: Sendable, Equatable {
     public var defaultShadow = ShadowStyle.soft
     public var defaultBackground = BackgroundColor.white
     public var enableUpscaling = false
+    /// `aiImageDefaultFraming`: the preset jobs take when they name none.
+    public var defaultFraming = FramingPreset.none
     public var inferenceSteps = 28
     public var guidance = 3.5
     public var resolution = 1024
@@ -53,6 +55,7 @@ public struct CycloramaSettings: Sendable, Equatable {
         if let name = value("aiImageDefaultShadow"), let shadow = ShadowStyle(rawValue: name) { defaultShadow = shadow }
         if let text = value("aiImageDefaultBackground"), let color = BackgroundColor(text) { defaultBackground = color }
         if let flag = flag("aiImageEnableUpscaling") { enableUpscaling = flag }
+        if let name = value("aiImageDefaultFraming"), let preset = FramingPreset(rawValue: name) { defaultFraming = preset }
         if let number = value("aiImageInferenceSteps").flatMap(Int.init) { inferenceSteps = number }
         if let number = value("aiImageGuidance").flatMap(Double.init) { guidance = number }
         if let number = value("aiImageResolution").flatMap(Int.init) { resolution = number }

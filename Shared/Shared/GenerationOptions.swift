@@ -14,20 +14,25 @@ public struct GenerationOptions: Codable, Sendable, Hashable {
     public var removeWatermark: Bool?
     /// Default 1 (no upscaling).
     public var upscale: UpscaleFactor?
+    /// A marketplace preset or an explicit frame. Default: the `aiImageDefaultFraming` setting.
+    public var framing: Framing?
 
     public init(
         shadowStyle: ShadowStyle? = nil, backgroundColor: BackgroundColor? = nil,
-        customInstructions: String? = nil, removeWatermark: Bool? = nil, upscale: UpscaleFactor? = nil
+        customInstructions: String? = nil, removeWatermark: Bool? = nil, upscale: UpscaleFactor? = nil,
+        framing: Framing? = nil
     ) {
         self.shadowStyle = shadowStyle
         self.backgroundColor = backgroundColor
         self.customInstructions = customInstructions
         self.removeWatermark = removeWatermark
         self.upscale = upscale
+        self.framing = framing
     }
 
     public func validate(at path: String = "options") throws(ValidationError) {
         try Self.validateCustomInstructions(customInstructions, at: "\(path).customInstructions")
+        try framing?.spec?.validate(at: "\(path).framing")
     }
 
     /// These options with every absent field filled from `defaults`.
@@ -38,7 +43,8 @@ public struct GenerationOptions: Codable, Sendable, Hashable {
             backgroundColor: backgroundColor ?? defaults.backgroundColor,
             customInstructions: instructions?.isEmpty == false ? instructions : nil,
             removeWatermark: removeWatermark ?? defaults.removeWatermark,
-            upscale: upscale ?? defaults.upscale)
+            upscale: upscale ?? defaults.upscale,
+            framing: (framing ?? defaults.framing).spec)
     }
 
     static func validateCustomInstructions(_ text: String?, at field: String) throws(ValidationError) {
@@ -57,20 +63,22 @@ public struct GenerationDefaults: Sendable, Hashable {
     public var backgroundColor: BackgroundColor
     public var removeWatermark: Bool
     public var upscale: UpscaleFactor
+    public var framing: Framing
 
     public init(
         shadowStyle: ShadowStyle = .soft, backgroundColor: BackgroundColor = .white,
-        removeWatermark: Bool = true, upscale: UpscaleFactor = .x1
+        removeWatermark: Bool = true, upscale: UpscaleFactor = .x1, framing: Framing = .preset(.none)
     ) {
         self.shadowStyle = shadowStyle
         self.backgroundColor = backgroundColor
         self.removeWatermark = removeWatermark
         self.upscale = upscale
+        self.framing = framing
     }
 
-    /// Reads `aiImageDefaultShadow`, `aiImageDefaultBackground` and `aiImageEnableUpscaling` (true
-    /// makes 2x the default upscale) from a settings map; a missing or unreadable value keeps
-    /// Cyclorama's default (soft, #FFFFFF, 1x).
+    /// Reads `aiImageDefaultShadow`, `aiImageDefaultBackground`, `aiImageEnableUpscaling` (true
+    /// makes 2x the default upscale) and `aiImageDefaultFraming` from a settings map; a missing or
+    /// unreadable value keeps Cyclorama's default (soft, #FFFFFF, 1x, none).
     public init(settings: [String: String]) {
         self.init(settings: CycloramaSettings(settings))
     }
@@ -78,7 +86,7 @@ public struct GenerationDefaults: Sendable, Hashable {
     public init(settings: CycloramaSettings) {
         self.init(
             shadowStyle: settings.defaultShadow, backgroundColor: settings.defaultBackground,
-            upscale: settings.enableUpscaling ? .x2 : .x1)
+            upscale: settings.enableUpscaling ? .x2 : .x1, framing: .preset(settings.defaultFraming))
     }
 }
 
@@ -90,19 +98,23 @@ public struct ResolvedGenerationOptions: Codable, Sendable, Hashable {
     public var customInstructions: String?
     public var removeWatermark: Bool
     public var upscale: UpscaleFactor
+    /// The frame to render, presets spelled out; absent for none.
+    public var framing: FramingSpec?
 
     public init(
         shadowStyle: ShadowStyle, backgroundColor: BackgroundColor, customInstructions: String? = nil,
-        removeWatermark: Bool, upscale: UpscaleFactor
+        removeWatermark: Bool, upscale: UpscaleFactor, framing: FramingSpec? = nil
     ) {
         self.shadowStyle = shadowStyle
         self.backgroundColor = backgroundColor
         self.customInstructions = customInstructions
         self.removeWatermark = removeWatermark
         self.upscale = upscale
+        self.framing = framing
     }
 
     public func validate(at path: String = "options") throws(ValidationError) {
         try GenerationOptions.validateCustomInstructions(customInstructions, at: "\(path).customInstructions")
+        try framing?.validate(at: "\(path).framing")
     }
 }

@@ -65,7 +65,9 @@ public struct MessageDecodingError: Error, Sendable, Hashable, CustomStringConve
         case .dataCorrupted(let context):
             let field = Self.path(context.codingPath)
             if let validation = context.underlyingError as? ValidationError {
-                self.init(.invalidValue, field: field, reason: validation.reason, messageType: messageType)
+                // A value checked as a whole may name a field inside it (`options.framing` + `fill`).
+                let inner = validation.field.isEmpty ? field : field.isEmpty ? validation.field : "\(field).\(validation.field)"
+                self.init(.invalidValue, field: inner, reason: validation.reason, messageType: messageType)
             } else if field.isEmpty {
                 self.init(.malformedJSON, field: "", reason: "message body is not valid JSON", messageType: messageType)
             } else if context.debugDescription.contains("UUID") {

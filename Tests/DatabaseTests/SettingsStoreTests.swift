@@ -24,13 +24,14 @@ struct SettingsStoreTests {
         ("runpodImageDelivery", "auto", "AI_IMAGE", false),
         ("aiImageNotifyUrl", "", "AI_IMAGE", false),
         ("aiImageNotifySecret", "", "API_KEYS", true),
+        ("aiImageDefaultFraming", "none", "AI_IMAGE", false),
     ]
 
-    @Test func aFreshDatabaseHasTheEighteenSeededSettingsWithTheirDefaults() async throws {
+    @Test func aFreshDatabaseHasTheNineteenSeededSettingsWithTheirDefaults() async throws {
         try await TestDatabase.withFreshDatabase { client, _ in
             try await Migrator(logger: TestDatabase.logger).migrate(on: client)
             let settings = try await SettingsStore(client: client).all()
-            #expect(settings.count == 18)
+            #expect(settings.count == Self.expected.count)
             let byKey = Dictionary(uniqueKeysWithValues: settings.map { ($0.key, $0) })
             for row in Self.expected {
                 let setting = try #require(byKey[row.key], "missing setting \(row.key)")

@@ -64,7 +64,7 @@ public struct FaultRound: Sendable {
                 settings["aiImageEnableWebhooks"] = "true"
                 settings["aiImageWebhookUrl"] = system.gatewayURL
             }
-            try await SystemDatabase.updateSettings(system.database.url, settings)
+            try await system.updateSettings(settings)
             let report = try await drive(system, standIn: standIn, dispatchers: ["runpod-dispatcher", second])
             await system.stop()
             await standIn?.stop()

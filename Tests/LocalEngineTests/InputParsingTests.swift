@@ -39,6 +39,9 @@ struct InputParsingTests {
         #expect(error(["image": image, "background": .string("#+12345")])?.hasPrefix("input.background:") == true)
         #expect(error(["image": .string("")])?.hasPrefix("input.image:") == true)
         #expect(error([:]) == "input.image: required (an http(s) URL or a data:image/...;base64 URI)")
+        #expect(error(["image": image, "framing": ["fill": 0.3]]) == "input.framing.fill: must be a number from 0.5 to 0.95; got 0.3")
+        #expect(error(["image": image, "framing": "amazon"]) == "input.framing: must be an object; got a string")
+        #expect(error(["image": image, "framing": ["crop": true]])?.hasPrefix("input.framing.crop: is not a framing field") == true)
         do { _ = try StudioShotInput(parsing: .string("x")); Issue.record("accepted a string") } catch {
             #expect(error.message == "input: must be an object; got a string")
         }

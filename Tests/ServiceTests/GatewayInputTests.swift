@@ -33,6 +33,21 @@ struct GatewayInputTests {
         #expect(try parse("{}") == GenerationOptions())
         #expect(try parse(#"{"shadowStyle": null}"#) == GenerationOptions(), "null means the default")
         #expect(try parse(#"{"backgroundColor":"transparent"}"#).backgroundColor == .transparent)
+        #expect(try parse(#"{"framing":"amazon"}"#).framing == .preset(.amazon))
+        #expect(try parse(#"{"framing":{"aspect":"16:9","align":"bottom","maxSide":1200}}"#).framing
+            == .custom(FramingSpec(aspect: .wide, align: .bottom, maxSide: 1200)))
+    }
+
+    @Test func variationsTakeAFrameForEveryCandidate() throws {
+        let (prompts, framing) = try VariationController.parseBody(Array(#"{"customPrompts":["on marble"],"framing":"ebay"}"#.utf8))
+        #expect(prompts == ["on marble"] && framing == .preset(.ebay))
+        #expect(try VariationController.parseBody([]).framing == nil)
+        do {
+            _ = try VariationController.parseBody(Array(#"{"framing":{"fill":0.2}}"#.utf8))
+            Issue.record("a fill of 0.2 was accepted")
+        } catch let error as APIError {
+            #expect(error.message == "framing.fill must be a number from 0.5 to 0.95; got 0.2")
+        }
     }
 
     @Test func everyRejectionNamesTheField() {
@@ -47,6 +62,10 @@ struct GatewayInputTests {
             (#"{"customInstructions":42}"#, "customInstructions"),
             ("{\"customInstructions\":\"\(String(repeating: "a", count: 501))\"}", "customInstructions"),
             (#"{"shadow":"soft"}"#, "shadow"),
+            (#"{"framing":"square"}"#, "framing"),
+            (#"{"framing":{"fill":1.2}}"#, "framing.fill"),
+            (#"{"framing":{"aspect":"1:1","zoom":2}}"#, "framing.zoom"),
+            (#"{"framing":{"minSide":30}}"#, "framing.minSide"),
         ]
         for (body, field) in cases {
             let message = rejection(body)

@@ -98,6 +98,14 @@ import Testing
         ])
     }
 
+    @Test func theFrameReachesTheEngineSpelledOut() throws {
+        var options = Self.options(shadow: .soft, background: "#FFFFFF", removeWatermark: true, upscale: .x1)
+        options.framing = FramingPreset.amazon.spec
+        let input = PromptBuilder.input(for: .local, prompt: "", imageURL: "http://127.0.0.1/m.png", options: options)
+        #expect(input.objectValue?["framing"] == ["aspect": "1:1", "fill": 0.85, "align": "center", "minSide": 1600, "maxSide": 2000])
+        #expect(try StudioShotInput(parsing: input).framing == FramingPreset.amazon.spec)
+    }
+
     /// Every choice a generation message can carry is one the local engine reads as the same choice.
     @Test func everyMessageChoiceIsAnEngineChoice() throws {
         for shadow in ShadowStyle.allCases {

@@ -17,7 +17,8 @@ enum Samples {
 
     static let resolvedOptions = ResolvedGenerationOptions(
         shadowStyle: .soft, backgroundColor: BackgroundColor("#f3f4f6")!,
-        customInstructions: "Keep the cap's embossed logo sharp.", removeWatermark: true, upscale: .x2)
+        customInstructions: "Keep the cap's embossed logo sharp.", removeWatermark: true, upscale: .x2,
+        framing: FramingPreset.amazon.spec)
 
     static let prompt = """
         Replace the background with a clean professional light gray studio background.
@@ -36,7 +37,8 @@ enum Samples {
         jobId: jobId, mediaId: mediaId, kind: .single,
         options: GenerationOptions(
             shadowStyle: .soft, backgroundColor: BackgroundColor("#F3F4F6"),
-            customInstructions: "Keep the cap's embossed logo sharp.", removeWatermark: true, upscale: .x2),
+            customInstructions: "Keep the cap's embossed logo sharp.", removeWatermark: true, upscale: .x2,
+            framing: .preset(.amazon)),
         replyTo: replyTo, requestedBy: "erp-sync")
 
     static let dispatchGeneration = DispatchGeneration(
@@ -45,6 +47,7 @@ enum Samples {
         input: [
             "image": "https://cyclorama.example.com/api/media/9B2D5E7A-1C3F-4A6B-8D9E-0F1A2B3C4D5E/file",
             "background": "#F3F4F6", "shadow": "soft", "removeWatermark": true, "upscale": 2, "outputFormat": "png",
+            "framing": ["aspect": "1:1", "fill": 0.85, "align": "center", "minSide": 1600, "maxSide": 2000],
         ],
         options: resolvedOptions, replyTo: replyTo, attempt: 1)
 

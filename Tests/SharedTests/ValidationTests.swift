@@ -63,6 +63,43 @@ import Testing
         #expect(Self.rejection(try Self.options { $0["customInstructions"] = .string(padded) }) == nil)
     }
 
+    @Test func framingIsAPresetOrAnExplicitFrame() throws {
+        let preset = try MessageDecoder.decode(RequestGeneration.self, from: Self.options { $0["framing"] = "shopify" })
+        #expect(preset.options.framing == .preset(.shopify))
+        let explicit = try MessageDecoder.decode(
+            RequestGeneration.self, from: Self.options { $0["framing"] = ["aspect": "4:5", "fill": 0.7, "later": true] })
+        #expect(explicit.options.framing == .custom(FramingSpec(aspect: .portrait, fill: 0.7)), "absent fields default, unknown ones are ignored")
+        #expect(explicit.options.resolved().framing == FramingSpec(aspect: .portrait, fill: 0.7, align: .center))
+        let amazonByDefault = GenerationDefaults(settings: ["aiImageDefaultFraming": "amazon"])
+        #expect(GenerationOptions().resolved(with: amazonByDefault).framing == FramingPreset.amazon.spec)
+        #expect(GenerationOptions(framing: .preset(.none)).resolved(with: amazonByDefault).framing == nil, "none asked for beats the default")
+        #expect(GenerationOptions().resolved().framing == nil, "no framing unless asked for")
+        // A minimum above the maximum is not an error (OpenAPI cannot state that rule): the maximum wins.
+        let crossed = try MessageDecoder.decode(RequestGeneration.self, from: Self.options { $0["framing"] = ["minSide": 2000, "maxSide": 1000] })
+        #expect(crossed.options.framing == .custom(FramingSpec(minSide: 2000, maxSide: 1000)))
+        // Presets are sent spelled out, and read back the same.
+        let spec = try #require(FramingPreset.google.spec)
+        #expect(try JSONDecoder().decode(FramingSpec.self, from: JSONEncoder().encode(spec)) == spec)
+        #expect(try JSONDecoder().decode(Framing.self, from: JSONEncoder().encode(Framing.preset(.ebay))) == .preset(.ebay))
+    }
+
+    @Test func framingRejectionsNameTheField() throws {
+        let cases: [(JSONValue, String, String)] = [
+            ("square", "options.framing", #"must be one of none, amazon, google, shopify, ebay or an object; got "square""#),
+            (5, "options.framing", "must be one of none, amazon, google, shopify, ebay or an object; got a number"),
+            (["fill": 0.99], "options.framing.fill", "must be a number from 0.5 to 0.95; got 0.99"),
+            (["fill": "big"], "options.framing.fill", #"must be a number from 0.5 to 0.95; got "big""#),
+            (["aspect": "2:1"], "options.framing.aspect", #"must be one of 1:1, 4:5, 3:4, 16:9, original; got "2:1""#),
+            (["align": "top"], "options.framing.align", #"must be one of center, bottom; got "top""#),
+            (["minSide": 50], "options.framing.minSide", "must be an integer from 100 to 10000; got 50"),
+        ]
+        for (value, field, reason) in cases {
+            let error = try #require(Self.rejection(Self.options { $0["framing"] = value }), "\(value.jsonText) was accepted")
+            #expect(error.code == .invalidValue)
+            #expect(error.field == field && error.reason == reason, "\(value.jsonText): \(error.description)")
+        }
+    }
+
     @Test func rejectsMissingMediaId() throws {
         let error = try #require(Self.rejection(Self.request { $0["mediaId"] = nil }))
         #expect(error.code == .missingField)

@@ -87,7 +87,7 @@ extension SystemSuites {
 
         @Test func cancellingABatchStopsWhatHasNotFinished() async throws {
             try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "4000"]]) { system in
-                try await SystemDatabase.updateSettings(system.database.url, ["aiImageMaxConcurrent": "1"])
+                try await system.updateSettings(["aiImageMaxConcurrent": "1"])
                 var ids: [String] = []
                 for scene in ["dev02", "dev05", "dev09"] { ids.append(try await system.upload(try Samples.bytes(scene, "input.jpg"))) }
                 let created = try await system.call(

@@ -20,7 +20,7 @@ extension SystemSuites {
                     "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
                 ]
             ) { system in
-                try await SystemDatabase.updateSettings(system.database.url, [
+                try await system.updateSettings([
                     "aiImageBackend": "runpod", "runpodApiKey": RunPodBackendTests.apiKey, "aiImageMaxConcurrent": "1",
                 ])
                 let mediaId = try await system.upload(try Samples.bytes("dev04", "input.jpg"))

@@ -28,9 +28,7 @@ extension SystemSuites {
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
             ]) { system in
                 // Links, not inline photos, so this test can follow the signed link RunPod is given.
-                try await SystemDatabase.updateSettings(
-                    system.database.url,
-                    ["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageResolution": "1536", "runpodImageDelivery": "url"])
+                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageResolution": "1536", "runpodImageDelivery": "url"])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
 
                 func start(_ scenario: String, upscale: Int = 1) async throws -> String {
@@ -150,6 +148,50 @@ extension SystemSuites {
             await standIn.stop()
         }
 
+        /// FLUX's image (here the scene's clean photo, as if FLUX had returned it) is framed by the
+        /// ingestor as the local engine frames a photo: the product measured from its matte with the
+        /// same segmenter, on pure white.
+        @Test func aRunPodResultIsFramedAsTheLocalEngineFramesAPhoto() async throws {
+            let clean = try Samples.bytes("dev02", "clean.png")
+            let standIn = try await RunPodStandIn(
+                scenarios: ["framed": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.02])]])], result: clean)
+            try await CycloramaSystem.run(overrides: [
+                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
+                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+            ]) { system in
+                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
+                let mediaId = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
+                let answer = try await system.call(
+                    .POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:framed", "framing": "amazon", "shadowStyle": "none"}"#)
+                #expect(answer.status == 202, "\(answer.text)")
+                let done = try await system.waitForTerminal(try #require(try answer.json()["jobId"] as? String))
+                #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
+                let input = try #require(standIn.runs("framed").last?.body["input"]?.objectValue)
+                #expect(input["framing"] == nil, "FLUX is not asked to frame: \(input.keys.sorted())")
+
+                let file = try await system.call(.GET, "/api/media/\(mediaId)/file")
+                let shot = try RasterImage(decoding: file.body)
+                #expect(shot.width == shot.height && (1600...2000).contains(shot.width), "\(shot.width)x\(shot.height)")
+                // The product (away from white) spans 85 % of the side, centred; the rest is pure white.
+                let side = shot.width
+                var (x0, y0, x1, y1) = (side, side, -1, -1)
+                var pure = 0
+                for y in 0..<side {
+                    for x in 0..<side {
+                        let i = (y * side + x) * shot.bands
+                        let (r, g, b) = (shot.pixels[i], shot.pixels[i + 1], shot.pixels[i + 2])
+                        if r == 255 && g == 255 && b == 255 { pure += 1; continue }
+                        if Int(r) + Int(g) + Int(b) < 3 * 235 { (x0, y0, x1, y1) = (min(x0, x), min(y0, y), max(x1, x), max(y1, y)) }
+                    }
+                }
+                let long = Double(max(x1 - x0, y1 - y0) + 1) / Double(side)
+                #expect(abs(long - 0.85) < 0.04, "the product takes \(long) of the side")
+                #expect(abs(Double(x0 + x1) / 2 / Double(side) - 0.5) < 0.04 && abs(Double(y0 + y1) / 2 / Double(side) - 0.5) < 0.04, "\((x0, y0, x1, y1))")
+                #expect(Double(pure) / Double(side * side) > 0.5, "the background is pure white")
+            }
+            await standIn.stop()
+        }
+
         @Test func costsAreRecordedAndTheMonthlyBudgetStopsNewRunPodRequests() async throws {
             let standIn = try await RunPodStandIn(scenarios: [
                 "priced": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.025])]]),
@@ -211,8 +253,7 @@ extension SystemSuites {
                 "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
             ]) { system in
-                try await SystemDatabase.updateSettings(
-                    system.database.url, ["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageResolution": "1024"])
+                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageResolution": "1024"])
                 func run(_ mediaId: String) async throws -> [String: Any] {
                     let answer = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
                     let jobId = try #require(try answer.json()["jobId"] as? String, "\(answer.text)")
@@ -282,7 +323,7 @@ extension SystemSuites {
                 "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_JOB_DEADLINE_SECONDS": "6"],
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort, "INGEST_MAX_BYTES": "4096"],
             ]) { system in
-                try await SystemDatabase.updateSettings(system.database.url, ["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
+                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
                 func run(_ scenario: String) async throws -> [String: Any] {
                     let answer = try await system.call(
@@ -340,7 +381,7 @@ extension SystemSuites {
                 "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
             ]) { system in
-                try await SystemDatabase.updateSettings(system.database.url, ["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
+                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
                 func start(_ scenario: String) async throws -> String {
                     let answer = try await system.call(
@@ -374,7 +415,7 @@ extension SystemSuites {
 
         @Test func withoutAnAPIKeyTheJobFailsAndSaysWhy() async throws {
             try await CycloramaSystem.run(without: ["local-engine"]) { system in
-                try await SystemDatabase.updateSettings(system.database.url, ["aiImageBackend": "runpod"])
+                try await system.updateSettings(["aiImageBackend": "runpod"])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
                 let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
                 let done = try await system.waitForTerminal(jobId)

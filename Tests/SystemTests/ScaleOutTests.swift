@@ -42,7 +42,7 @@ extension SystemSuites {
 
         @Test func aBatchOfFiftyCompletesOnceEachThoughADispatcherAndAnIngestorAreKilled() async throws {
             try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "400", "LOCAL_ENGINE_CONCURRENCY": "8"]]) { system in
-                try await SystemDatabase.updateSettings(system.database.url, ["aiImageMaxConcurrent": "6"])
+                try await system.updateSettings(["aiImageMaxConcurrent": "6"])
                 var ids: [String] = []
                 for _ in 0..<50 { ids.append(try await system.upload(try Samples.bytes("dev02", "input.jpg"))) }
                 let list = ids.map { "\"\($0)\"" }.joined(separator: ",")

@@ -174,7 +174,7 @@ extension SystemSuites {
                 "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_WEBHOOK_WAIT_SECONDS": "2"],
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
             ]) { system in
-                try await SystemDatabase.updateSettings(system.database.url, [
+                try await system.updateSettings([
                     "aiImageBackend": "runpod", "runpodApiKey": Self.apiKey,
                     "aiImageEnableWebhooks": "true", "aiImageWebhookUrl": system.gatewayURL,
                 ])

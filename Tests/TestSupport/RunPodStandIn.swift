@@ -140,12 +140,13 @@ public final class RunPodStandIn: Sendable {
     /// Every job's result: 64x48 RGBA, a red product on the left two thirds, transparent right of x = 42.
     public static let resultPixels = [UInt8]((0..<48).flatMap { _ in (0..<64).flatMap { x -> [UInt8] in [200, 40, 40, x < 42 ? 255 : 0] } })
 
-    public init(scenarios: [String: Scenario], acceptedKeys: Set<String>? = nil, port: Int? = nil) async throws {
+    /// `result` replaces the default result image (``resultPixels``) for every job.
+    public init(scenarios: [String: Scenario], acceptedKeys: Set<String>? = nil, port: Int? = nil, result: [UInt8]? = nil) async throws {
         let port = port ?? freePort()
         self.port = port
         let core = Core(
             scenarios: scenarios, baseURL: "http://127.0.0.1:\(port)",
-            result: try ImageCodec.encode(Self.resultPixels, width: 64, height: 48, bands: 4, format: .png))
+            result: try result ?? ImageCodec.encode(Self.resultPixels, width: 64, height: 48, bands: 4, format: .png))
         self.core = core
         var logger = Logger(label: "runpod-stand-in")
         logger.logLevel = .critical

@@ -2,6 +2,7 @@ import Database
 import Foundation
 import Logging
 import PostgresNIO
+import Shared
 
 /// Direct access to a test system's database, for setting up what the API cannot (yet).
 public enum SystemDatabase {
@@ -18,5 +19,26 @@ public enum SystemDatabase {
 
     public static func updateSettings(_ url: String, _ values: [String: String]) async throws {
         try await withClient(url) { try await SettingsStore(client: $0).update(values) }
+    }
+}
+
+extension CycloramaSystem {
+    /// Writes settings straight into the system's database (for values the API would check against
+    /// the real RunPod) and then broadcasts `settings.changed`, as the settings-service does after a
+    /// change: a service that read the settings before (a periodic check at start) would otherwise
+    /// go on with the old values for its cache's lifetime.
+    public func updateSettings(_ values: [String: String]) async throws {
+        try await SystemDatabase.updateSettings(database.url, values)
+        let probe = try await BrokerProbe(url: amqpURL)
+        do {
+            let change = SettingsChanged(changedKeys: values.keys.sorted(), settings: [:])
+            try await probe.publish(
+                MessageCoding.encode(change), exchange: Routing.Exchange.events, routingKey: Routing.Key.settingsChanged,
+                type: SettingsChanged.messageType.rawValue)
+        } catch {
+            await probe.close()
+            throw error
+        }
+        await probe.close()
     }
 }

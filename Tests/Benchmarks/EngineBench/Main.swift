@@ -1,13 +1,14 @@
 // engine-bench: stage timings, upscale time, peak memory and sample-set quality of the local
 // engine's image pipeline. `make bench-engine` runs it in release.
 //
-//   engine-bench [all|timing|upscale|memory|quality|watermark] [--runs N] [--samples DIR[,DIR...]] [--save DIR]
+//   engine-bench [all|timing|framing|upscale|memory|quality|watermark] [--runs N] [--samples DIR[,DIR...]] [--save DIR]
 //
 // The samples default to ../shared/samples/dev and dev2 beside the repository (36 scenes).
-// --save writes each scene's quality renders (<scene>-A.png transparent, <scene>-B.png white) for a look;
+// --save writes each scene's quality renders (and, with `framing`, every preset's render of every fourth scene) (<scene>-A.png transparent, <scene>-B.png white) for a look;
 // `watermark` (not part of all) scores the watermark stage alone and saves <scene>-W.png.
 import Foundation
 import Imaging
+import Shared
 
 @main
 struct EngineBench {
@@ -31,6 +32,26 @@ struct EngineBench {
             try Timing.studioShot(pipeline, scene: first, runs: runs)
             if let plain = scenes.first(where: { $0.watermarkKind == "none" }) {
                 try Timing.studioShot(pipeline, scene: plain, runs: runs)
+            }
+        }
+        if mode == "all" || mode == "framing" {
+            // Each marketplace preset on a watermark-free scene (docs/framing.md).
+            let plain = scenes.first(where: { $0.watermarkKind == "none" }) ?? first
+            for preset in FramingPreset.allCases {
+                guard let spec = preset.spec else { continue }
+                try Timing.studioShot(pipeline, scene: plain, runs: runs, frame: (preset.rawValue, StudioFrame(spec)))
+            }
+            // The contact sheet's pictures (docs/framing.md): every preset on every fourth scene.
+            if let save {
+                try FileManager.default.createDirectory(at: save, withIntermediateDirectories: true)
+                for scene in stride(from: 0, to: scenes.count, by: 4).map({ scenes[$0] }) {
+                    try Data(scene.input).write(to: save.appendingPathComponent("\(scene.name)-photo.jpg"))
+                    for preset in FramingPreset.allCases {
+                        let request = StudioShotRequest(
+                            image: scene.input, background: .white, shadow: .soft, frame: preset.spec.map(StudioFrame.init))
+                        try Data(try pipeline.render(request).encoded).write(to: save.appendingPathComponent("\(scene.name)-\(preset.rawValue).png"))
+                    }
+                }
             }
         }
         if mode == "all" || mode == "upscale" { try Timing.upscale(first.input, runs: runs) }

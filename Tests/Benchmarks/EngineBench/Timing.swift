@@ -3,8 +3,9 @@ import Imaging
 
 enum Timing {
     /// A dev scene's 1024x1024 JPEG to a white, soft-shadow PNG: per-stage medians and the total.
-    static func studioShot(_ pipeline: StudioShotPipeline, scene: SampleScene, runs: Int) throws {
-        let request = StudioShotRequest(image: scene.input, background: .white, shadow: .soft)
+    /// With `frame`, framed by that marketplace preset (docs/framing.md).
+    static func studioShot(_ pipeline: StudioShotPipeline, scene: SampleScene, runs: Int, frame: (name: String, frame: StudioFrame)? = nil) throws {
+        let request = StudioShotRequest(image: scene.input, background: .white, shadow: .soft, frame: frame?.frame)
         _ = try pipeline.render(request) // warm-up: the first call loads nothing lazily, but caches warm
         var stages: [String: [Int]] = [:]
         var totals: [Int] = []
@@ -14,9 +15,11 @@ enum Timing {
             totals.append(milliseconds(since: start))
             for (stage, ms) in result.timings where stage != "total" { stages[stage, default: []].append(ms) }
         }
-        print("\n## \(scene.width)x\(scene.height) JPEG -> white, soft shadow, PNG: \(scene.name), watermark "
+        let framed = frame.map { ", framed \($0.name)" } ?? ""
+        let output = frame == nil ? "" : " (\(try pipeline.render(request).width) px square)"
+        print("\n## \(scene.width)x\(scene.height) JPEG -> white, soft shadow, PNG\(framed)\(output): \(scene.name), watermark "
               + "\(scene.watermarkKind) (median of \(runs) runs)")
-        let order = ["decode", "watermark", "segment", "refine", "shadow", "composite", "upscale", "encode"]
+        let order = ["decode", "watermark", "segment", "refine", "shadow", "composite", "frame", "upscale", "encode"]
         for stage in order where stages[stage] != nil {
             print(String(format: "  %-10@ %5d ms", stage as NSString, median(stages[stage]!)))
         }

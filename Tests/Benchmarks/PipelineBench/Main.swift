@@ -44,7 +44,7 @@ struct PipelineBench {
             "api-gateway": ["LOG_LEVEL": "warning"], "prompt-service": ["LOG_LEVEL": "warning"],
             "result-ingestor": ["LOG_LEVEL": "warning"], "settings-service": ["LOG_LEVEL": "warning"],
         ]) { system in
-            try await SystemDatabase.updateSettings(system.database.url, ["aiImageMaxConcurrent": "10"])
+            try await system.updateSettings(["aiImageMaxConcurrent": "10"])
             var mediaIds: [String] = []
             let photo = try Samples.bytes("dev05", "input.jpg")
             for _ in 0..<options.media { mediaIds.append(try await system.upload(photo)) }
