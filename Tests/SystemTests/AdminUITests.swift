@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Shared
 import Testing
 import TestSupport
@@ -318,6 +319,75 @@ extension SystemSuites {
 
         /// The browser logs every refused request as a console error: those the step provoked on
         /// purpose are read (and so cleared) here, and must be the only ones.
+        /// Issue 16: the AI dialog, batches and the settings offer the framing presets and say what
+        /// size the output will be; the choice reaches the job.
+        @Test func framingIsOfferedWithTheOutputSizeInTheDialogBatchesAndSettings() async throws {
+            try await CycloramaSystem.run { system in
+                let mediaId = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
+                try await withBrowser(system, signedIn: true, failure: "framing") { browser in
+                    func choose(_ select: String, _ value: String) async throws {
+                        _ = try await browser.execute("""
+                            const select = document.querySelector('\(select)');
+                            select.value = '\(value)';
+                            select.dispatchEvent(new Event('change'));
+                            """)
+                    }
+                    func square(_ answer: HTTPAnswer) throws -> Int? {
+                        let picture = try RasterImage(decoding: answer.body)
+                        return picture.width == picture.height ? picture.width : nil
+                    }
+                    try await browser.click("#grid .tile .ai")
+                    _ = try await browser.waitFor("#ai-modal[open] #ai-generate")
+                    let offered = try await browser.execute("return [...document.querySelectorAll('#ai-framing option')].map(o => o.value)")
+                    #expect(offered == ["none", "amazon", "google", "shopify", "ebay"], "\(offered.encodedText)")
+                    #expect(try await browser.execute("return document.querySelector('#ai-framing').value").stringValue == "none", "the settings' default")
+                    #expect(try await browser.text("#ai-framing-size") == "Output: 1024 × 1024 px, as the photo")
+                    try await choose("#ai-framing", "shopify")
+                    #expect(try await browser.text("#ai-framing-size") == "Output: 2048 × 2048 px")
+                    try await browser.screenshot("framing-01-ai-dialog")
+                    try await browser.click("#ai-generate")
+                    try await browser.waitUntil("the generation ends", timeout: .seconds(180), script: """
+                        return document.querySelector('#ai-before-after') !== null || document.querySelector('#ai-error').textContent !== ''
+                        """)
+                    let failure = try await browser.execute("return document.querySelector('#ai-error').textContent").stringValue ?? ""
+                    #expect(failure.isEmpty, "the generation failed in the UI: \(failure)")
+                    #expect(try square(try await system.call(.GET, "/api/media/\(mediaId)/file")) == 2048, "the job was framed for Shopify")
+                    try await browser.click("#ai-keep")
+                    try await browser.waitUntil("the AI dialog closed", script: "return !document.querySelector('#ai-modal').open")
+
+                    // The default in the settings, with its size; then it is what a batch starts with.
+                    try await browser.click("#open-settings")
+                    _ = try await browser.waitFor("#settings-modal[open] #s-framing")
+                    try await choose("#s-framing", "amazon")
+                    #expect(try await browser.text("#s-framing-size") == "Output: square, 1600–2000 px a side")
+                    try await browser.screenshot("framing-02-settings")
+                    try await browser.click("#settings-form footer button[type=submit]")
+                    try await browser.waitUntil("saved", script: "return document.querySelector('#settings-status').textContent === 'Settings saved.'")
+                    let stored = try await system.call(.GET, "/api/ai-image/settings").json()["settings"] as? [String: Any]
+                    #expect(stored?["aiImageDefaultFraming"] as? String == "amazon")
+                    try await browser.press("\u{E00C}")
+                    try await browser.waitUntil("the settings closed", script: "return !document.querySelector('#settings-modal').open")
+
+                    try await browser.click("#grid .tile .select")
+                    try await browser.click("#batch-generate")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                    #expect(try await browser.execute("return document.querySelector('#b-framing').value").stringValue == "amazon")
+                    #expect(try await browser.text("#b-framing-size") == "Output: square, 1600–2000 px a side")
+                    try await choose("#b-framing", "google")
+                    #expect(try await browser.text("#b-framing-size") == "Output: square, 1500–2000 px a side")
+                    try await browser.screenshot("framing-03-batch")
+                    try await browser.click("#batch-start")
+                    try await browser.waitUntil("the batch is done", timeout: .seconds(180), script: """
+                        return document.querySelector('#batch-summary').textContent.startsWith('Done')
+                        """)
+                    let side = try square(try await system.call(.GET, "/api/media/\(mediaId)/file"))
+                    #expect(side.map { (1500...2000).contains($0) } == true, "the batch was framed for Google: \(side.map(String.init) ?? "not square")")
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
+                }
+            }
+        }
+
         func expectOnlyRefusals(_ status: Int, _ browser: Browser, sourceLocation: SourceLocation = #_sourceLocation) async throws {
             let errors = try await browser.consoleErrors()
             #expect(!errors.isEmpty && errors.allSatisfy { $0.contains("status of \(status)") }, "\(errors)", sourceLocation: sourceLocation)

@@ -3,6 +3,7 @@
 import { api, followEvents, persist, sleep, showImage } from "./api.js";
 import { $, el, TERMINAL } from "./dom.js";
 import { loadPage, refreshAfterDialog, state, status } from "./library.js";
+import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { openVariations } from "./variations.js";
 
 const STAGE_TEXT = {
@@ -37,6 +38,8 @@ export function openAI(item) {
     $("#ai-custom-color").value = background.toLowerCase();
   }
   setChoice("upscale", state.settings.aiImageEnableUpscaling === "true" ? "2" : "1");
+  fillFramingChoices($("#ai-framing"), state.settings.aiImageDefaultFraming);
+  showFramingSize();
   $("#ai-watermark").checked = true;
   aiMode("idle");
   $("#ai-modal").showModal();
@@ -71,6 +74,14 @@ function showStage(stage, detail) {
   $("#ai-stage").textContent = stage ? `${STAGE_TEXT[stage] || stage}${detail ? ` (${detail})` : ""}` : "";
 }
 
+/** The output size the chosen framing and upscale give this photo. */
+function showFramingSize() {
+  const upscale = Number(document.querySelector('#ai-form input[name="upscale"]:checked')?.value || 1);
+  $("#ai-framing-size").textContent = framingOutputSize($("#ai-framing").value, { width: ai.item?.width, height: ai.item?.height, upscale });
+}
+$("#ai-framing").addEventListener("change", showFramingSize);
+for (const input of document.querySelectorAll('#ai-form input[name="upscale"]')) input.addEventListener("change", showFramingSize);
+
 function aiOptions() {
   const form = $("#ai-form");
   const choice = (name) => form.querySelector(`input[name="${name}"]:checked`)?.value;
@@ -81,6 +92,7 @@ function aiOptions() {
     backgroundColor: background,
     removeWatermark: $("#ai-watermark").checked,
     upscale: Number(choice("upscale") || 1),
+    framing: $("#ai-framing").value,
   };
 }
 

@@ -2,6 +2,7 @@
 // dialog can be closed and opened again from the toolbar).
 import { api, followEvents, persist, showImage } from "./api.js";
 import { $, el, statusText, thumbnailSize } from "./dom.js";
+import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { loadPage, state, updateSelection } from "./library.js";
 
 const batch = { id: null, abort: null, items: new Map(), pending: null, ended: false };
@@ -22,6 +23,8 @@ $("#batch-generate").addEventListener("click", () => {
   const background = (state.settings.aiImageDefaultBackground || "#FFFFFF").toUpperCase();
   $("#b-background").value = [...$("#b-background").options].some((option) => option.value === background) ? background : "#FFFFFF";
   $("#b-upscale").value = state.settings.aiImageEnableUpscaling === "true" ? "2" : "1";
+  fillFramingChoices($("#b-framing"), state.settings.aiImageDefaultFraming);
+  $("#b-framing-size").textContent = framingOutputSize($("#b-framing").value);
   $("#b-watermark").checked = true;
   const runpod = state.settings.aiImageBackend === "runpod";
   const perImage = Number(state.settings.aiImagePricePerMegapixel || 0.03) * (Number(state.settings.aiImageResolution || 1024) ** 2) / 1e6;
@@ -31,12 +34,14 @@ $("#batch-generate").addEventListener("click", () => {
   $("#batch-start").focus();
 });
 
+$("#b-framing").addEventListener("change", () => { $("#b-framing-size").textContent = framingOutputSize($("#b-framing").value); });
+
 // Step two: the batch runs; its dialog can be closed and opened again from the toolbar.
 $("#batch-start").addEventListener("click", async () => {
   const chosen = batch.pending || [];
   const options = {
     shadowStyle: $("#b-shadow").value, backgroundColor: $("#b-background").value,
-    removeWatermark: $("#b-watermark").checked, upscale: Number($("#b-upscale").value),
+    removeWatermark: $("#b-watermark").checked, upscale: Number($("#b-upscale").value), framing: $("#b-framing").value,
   };
   batch.id = null;
   batch.ended = false;

@@ -1,10 +1,11 @@
 // AI settings (errors shown at the field) and the RunPod key dialog.
 import { api, APIError } from "./api.js";
 import { $, el } from "./dom.js";
+import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { loadSettings, state } from "./library.js";
 
 const SETTING_FIELDS = [
-  "aiImageEnabled", "aiImageBackend", "runpodImageDelivery", "aiImageDefaultShadow", "aiImageDefaultBackground", "aiImageInferenceSteps",
+  "aiImageEnabled", "aiImageBackend", "runpodImageDelivery", "aiImageDefaultShadow", "aiImageDefaultBackground", "aiImageDefaultFraming", "aiImageInferenceSteps",
   "aiImageGuidance", "aiImageResolution", "aiImageMaxConcurrent", "aiImageEnableUpscaling", "aiImageAbTestEnabled",
   "aiImageEnableWebhooks", "aiImageWebhookUrl", "aiImagePricePerMegapixel", "aiImageMonthlyBudget", "aiImageNotifyUrl",
 ];
@@ -40,6 +41,7 @@ $("#open-settings").addEventListener("click", async () => {
   $("#settings-error").textContent = "";
   $("#settings-status").textContent = "";
   await loadSettings();
+  fillFramingChoices($("#s-framing"), state.settings.aiImageDefaultFraming);
   for (const key of SETTING_FIELDS) {
     const field = form.elements[key];
     const value = state.settings[key] ?? "";
@@ -47,8 +49,11 @@ $("#open-settings").addEventListener("click", async () => {
     else if (field.type === "color") field.value = value.toLowerCase() || "#ffffff";
     else field.value = value;
   }
+  $("#s-framing-size").textContent = framingOutputSize($("#s-framing").value);
   $("#settings-modal").showModal();
 });
+
+$("#s-framing").addEventListener("change", () => { $("#s-framing-size").textContent = framingOutputSize($("#s-framing").value); });
 
 $("#settings-form").addEventListener("submit", async (event) => {
   event.preventDefault();
