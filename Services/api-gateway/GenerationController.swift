@@ -288,6 +288,16 @@ struct JobStatusResponse: ResponseCodable, Equatable {
     /// USD.
     var cost: Double?
     var error: ErrorJSON?
+    /// The fidelity guard's verdict on a RunPod result (docs/fidelity.md), once it was checked.
+    var fidelity: FidelityJSON?
+
+    /// `{score, threshold, decision}`: the share of the photo's product the result kept, the
+    /// threshold below which it counts as changed, and what was done (kept, restored, rejected, unchecked).
+    struct FidelityJSON: Codable, Equatable {
+        var score: Double
+        var threshold: Double
+        var decision: String
+    }
 
     init(_ job: JobRecord, media: MediaRecord?) {
         jobId = job.id.lowercasedString
@@ -304,6 +314,7 @@ struct JobStatusResponse: ResponseCodable, Equatable {
             cost = job.cost
         }
         error = ErrorJSON(job: job)
+        fidelity = job.fidelityJSON.flatMap { try? JSONDecoder().decode(FidelityJSON.self, from: Data($0.utf8)) }
     }
 }
 

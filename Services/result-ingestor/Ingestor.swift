@@ -17,7 +17,10 @@ func buildIngestor(
     ingestor: IngestorConfiguration,
     registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 ) throws -> ServiceHost {
-    var host = try ServiceHost(configuration: configuration, registry: registry)
+    let replyQueue = SettingsClient.makeReplyQueue(serviceName: configuration.serviceName)
+    var host = try ServiceHost(configuration: configuration, registry: registry, additionalQueues: [replyQueue])
+    let settings = SettingsClient(broker: host.broker, replyQueue: replyQueue, logger: host.logger)
+    host.addWorker(settings)
     let database = try host.addDatabase()
     let http = host.addHTTPClient()
     let ledger = JobLedger(client: database.client)
@@ -25,7 +28,14 @@ func buildIngestor(
     let handler = ResultHandler(
         configuration: ingestor, http: http, store: MediaStore(client: database.client),
         variations: VariationStore(client: database.client), ledger: ledger,
-        files: MediaFiles(root: ingestor.mediaRoot), broker: host.broker, ending: ending, logger: host.logger)
+        files: MediaFiles(root: ingestor.mediaRoot), broker: host.broker, ending: ending, logger: host.logger,
+        fidelityMode: { [logger = host.logger] in
+            // The guard never waits for the settings-service: unknown settings take the default.
+            do { return try await settings.typed().fidelityMode } catch {
+                logger.notice("settings unknown; the fidelity guard restores by default", metadata: ["error": "\(error)"])
+                return CycloramaSettings().fidelityMode
+            }
+        })
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: Routing.Queue.generationRendered, prefetch: 8, logger: host.logger,
@@ -44,6 +54,8 @@ struct IngestFailure: Error, CustomStringConvertible {
     var reason: String
     var transient: Bool
     var expired = false
+    /// The job's failure code when it is not `invalid_output` (or `result_expired`).
+    var code: FailureCode? = nil
     var description: String { reason }
 }
 
@@ -65,6 +77,8 @@ struct ResultHandler: Sendable {
     let broker: AMQPConnection
     let ending: JobEnding
     let logger: Logger
+    /// `aiImageFidelityMode`, read when a RunPod result arrives.
+    var fidelityMode: @Sendable () async -> FidelityMode = { .restore }
     /// How result host names are resolved for the address rule.
     var resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
 
@@ -99,7 +113,7 @@ struct ResultHandler: Sendable {
                     "\(failure.reason); the result host did not deliver within INGEST_RETRY_SECONDS (\(configuration.retryWindow.components.seconds) s) of the backend finishing",
                     logger: logger)
             }
-            return try await fail(rendered, failure.expired ? .resultExpired : .invalidOutput, failure.reason, logger: logger)
+            return try await fail(rendered, failure.code ?? (failure.expired ? .resultExpired : .invalidOutput), failure.reason, logger: logger)
         }
         let result = GenerationResult(
             jobId: rendered.jobId, mediaId: rendered.mediaId, kind: rendered.kind.ledgerKind,
@@ -187,9 +201,9 @@ struct ResultHandler: Sendable {
     // MARK: Download, check, upscale, store
 
     func fetchAndStore(_ rendered: GenerationRendered) async throws -> StoredFile {
-        let bytes = try await download(rendered.outputUrl, from: rendered.backend)
-        let sniffed: SniffedImage
-        switch ImageSniffer.inspect(bytes) {
+        var downloaded = try await download(rendered.outputUrl, from: rendered.backend)
+        var sniffed: SniffedImage
+        switch ImageSniffer.inspect(downloaded) {
         case .notAnImage:
             throw IngestFailure(reason: "the result at \(rendered.outputUrl) is not a PNG, JPEG, WebP or GIF image", transient: false)
         case .damaged(let format, let reason):
@@ -197,6 +211,28 @@ struct ResultHandler: Sendable {
         case .image(let image):
             sniffed = image
         }
+        // A RunPod result is checked against the photo: did the product stay the product?
+        if rendered.backend == .runpod {
+            let mode = await fidelityMode()
+            if mode != .off, let photo = try await photoBytes(rendered.mediaId) {
+                let verdict = try await Self.checkFidelity(downloaded, photo: photo, options: rendered.options, mode: mode)
+                try await ledger.recordFidelity(rendered.jobId, json: verdict.json)
+                logger.info("fidelity checked", metadata: [
+                    "jobId": "\(rendered.jobId)", "decision": "\(verdict.decision.rawValue)", "score": "\(verdict.report.score)",
+                ])
+                switch verdict.decision {
+                case .kept, .unchecked: break
+                case .restored:
+                    if let restored = verdict.restored, let image = ImageSniffer.sniff(restored) { (downloaded, sniffed) = (restored, image) }
+                case .rejected:
+                    throw IngestFailure(
+                        reason: "the result changed the product: \(verdict.report.description); below the threshold of "
+                            + "\(Int(FidelityGuard.threshold * 100)) % (aiImageFidelityMode is reject)",
+                        transient: false, code: .productChanged)
+                }
+            }
+        }
+        let bytes = downloaded
         // A RunPod result to frame is cut out and placed as the local engine places a photo's product.
         if rendered.backend == .runpod, let framing = rendered.options.framing {
             let framed = try await Self.frame(bytes, framing, options: rendered.options, maxOutputPixels: configuration.maxPixels)
@@ -253,8 +289,54 @@ struct ResultHandler: Sendable {
         return try files.store(final, as: image)
     }
 
-    /// The pipeline that frames RunPod results, with the local engine's segmentation model; loaded
-    /// at the first framed result (on a thread-pool thread), never when nothing is framed.
+    /// The media's current file, the photo the job was made from (nil when it is gone or unreadable:
+    /// then there is nothing to compare with).
+    func photoBytes(_ mediaId: UUID) async throws -> [UInt8]? {
+        guard let file = try await store.media(mediaId)?.file, let url = files.url(for: file) else { return nil }
+        return try? Array(Data(contentsOf: url))
+    }
+
+    /// The guard's verdict on a result (docs/fidelity.md).
+    struct FidelityVerdict: Sendable {
+        enum Decision: String, Sendable { case kept, restored, rejected, unchecked }
+        var report: FidelityReport
+        var decision: Decision
+        /// The result with the photo's product put back, PNG, when `decision` is `restored`.
+        var restored: [UInt8]?
+
+        /// What the job records and the status API shows.
+        var json: String {
+            let score = (report.score * 1000).rounded() / 1000
+            return #"{"score": \#(score), "threshold": \#(FidelityGuard.threshold), "decision": "\#(decision.rawValue)"}"#
+        }
+    }
+
+    /// Compares a RunPod result with the photo (both cut out with the local engine's pipeline, the
+    /// photo after its watermark removal) and decides by `mode`.
+    static func checkFidelity(_ result: [UInt8], photo: [UInt8], options: ResolvedGenerationOptions, mode: FidelityMode) async throws -> FidelityVerdict {
+        let outcome: Result<FidelityVerdict, ImagingError> = try await NIOThreadPool.singleton.runIfActive {
+            Result { () throws(ImagingError) -> FidelityVerdict in
+                let pipeline = try framer.get()
+                let original = try pipeline.cutOut(photo, removeWatermark: true)
+                let generated = try pipeline.cutOut(result, removeWatermark: false)
+                let report = FidelityGuard.compare(original, generated)
+                guard report.checked else { return FidelityVerdict(report: report, decision: .unchecked) }
+                guard report.score < FidelityGuard.threshold else { return FidelityVerdict(report: report, decision: .kept) }
+                guard mode == .restore else { return FidelityVerdict(report: report, decision: .rejected) }
+                let rgb = options.backgroundColor.rgb ?? (255, 255, 255)
+                let pixels = FidelityGuard.restore(original, into: generated, background: (rgb.red, rgb.green, rgb.blue))
+                let png = try ImageCodec.encode(pixels, width: generated.width, height: generated.height, bands: 3, format: .png)
+                return FidelityVerdict(report: report, decision: .restored, restored: png)
+            }
+        }
+        switch outcome {
+        case .success(let verdict): return verdict
+        case .failure(let error): throw IngestFailure(reason: "checking the result against the photo failed: \(error.message)", transient: false)
+        }
+    }
+
+    /// The pipeline that checks and frames RunPod results, with the local engine's segmentation
+    /// model; loaded at the first RunPod result (on a thread-pool thread), never for local ones.
     private static let framer = Result { () throws(ImagingError) -> StudioShotPipeline in try StudioShotPipeline() }
 
     /// Frames a RunPod result (docs/framing.md): FLUX's image is segmented with the same model as

@@ -11,5 +11,6 @@ public enum CycloramaMigrations {
         notifications,
         reaperClaims,
         framingSetting,
+        fidelityGuard,
     ]
 }

@@ -47,6 +47,8 @@ public struct JobRecord: Sendable, Equatable {
     public var completedAt: Date?
     /// Where the terminal event is POSTed (docs/notifications.md), nil for nowhere.
     public var notifyURL: String? = nil
+    /// The fidelity guard's verdict on a RunPod result (docs/fidelity.md), as JSON; nil when unchecked.
+    public var fidelityJSON: String? = nil
 }
 
 /// A job the gateway accepts: the ledger row written before the request is published.
@@ -125,6 +127,15 @@ public struct JobLedger: Sendable {
         return false
     }
 
+    /// Records the fidelity guard's verdict (JSON) on a job that has not ended; the result-ingestor
+    /// writes it before the result is applied or the job failed, so it is there with either.
+    public func recordFidelity(_ id: UUID, json: String) async throws {
+        try await client.query("""
+            UPDATE generation_jobs SET fidelity = \(json)::jsonb
+            WHERE id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
+            """, logger: logger)
+    }
+
     /// The job, nil when unknown.
     public func job(_ id: UUID) async throws -> JobRecord? {
         try await jobs(query: "\(unescaped: Self.jobColumns) WHERE id = \(id)").first
@@ -133,7 +144,7 @@ public struct JobLedger: Sendable {
     static let jobColumns = """
         SELECT id, kind, batch_id, media_id, status, backend, backend_job_id, prompt, error_code, error,
                cost::float8, attempt, variation_name, correlation_id, result_version_id,
-               created_at, updated_at, submitted_at, completed_at, notify_url
+               created_at, updated_at, submitted_at, completed_at, notify_url, fidelity::text
         FROM generation_jobs
         """
 
@@ -142,7 +153,7 @@ public struct JobLedger: Sendable {
         for try await row in try await client.query(query, logger: logger) {
             let c = try row.decode(
                 (UUID, String, UUID?, UUID, String, String, String?, String?, String?, String?,
-                 Double, Int, String?, String?, UUID?, Date, Date, Date?, Date?, String?).self)
+                 Double, Int, String?, String?, UUID?, Date, Date, Date?, Date?, String?, String?).self)
             guard let status = JobStatus(rawValue: c.4) else {
                 throw JobLedgerError(message: "job \(c.0) has an unknown status \(c.4)")
             }
@@ -150,7 +161,7 @@ public struct JobLedger: Sendable {
                 id: c.0, kind: c.1, batchId: c.2, mediaId: c.3, status: status, backend: c.5, backendJobId: c.6,
                 prompt: c.7, errorCode: c.8, error: c.9, cost: c.10, attempt: c.11, variationName: c.12,
                 correlationId: c.13, resultVersionId: c.14, createdAt: c.15, updatedAt: c.16, submittedAt: c.17,
-                completedAt: c.18, notifyURL: c.19))
+                completedAt: c.18, notifyURL: c.19, fidelityJSON: c.20))
         }
         return records
     }

@@ -90,6 +90,20 @@ public final class StudioShotPipeline: Sendable {
             format: request.outputFormat, hasAlpha: transparent, timings: timings)
     }
 
+    /// The product of a photo, cut out as a studio shot cuts it (decode, watermark removal when
+    /// asked, segmentation, refinement, the edge-cleaning composite): what the fidelity guard
+    /// compares and restores (docs/fidelity.md).
+    public func cutOut(_ image: [UInt8], removeWatermark: Bool) throws(ImagingError) -> ProductCutout {
+        try validate(StudioShotRequest(image: image))
+        var (width, height, rgb) = try decode(image, upscale: 1)
+        if removeWatermark { _ = try Self.removeTiledWatermark(&rgb, width: width, height: height) }
+        let side = model.map { Int(CImagingBridge_segmenterInputSize($0.pointer)) } ?? 320
+        let coarse = try segment(rgb, width: width, height: height, side: side)
+        let alpha = try refine(rgb, coarse: coarse, side: side, width: width, height: height)
+        let layer = try composite(rgb, alpha: alpha, shadow: nil, background: .transparent, transparent: true, width: width, height: height)
+        return ProductCutout(width: width, height: height, rgb: rgb, alpha: alpha, layer: layer)
+    }
+
     /// The framed path: the product cut out at the photo's size (edge colours cleaned), then scaled
     /// and placed on the frame's canvas, where its shadow is drawn (docs/framing.md).
     private func renderFramed(

@@ -13,6 +13,8 @@ public struct CycloramaSettings: Sendable, Equatable {
     public var enableUpscaling = false
     /// `aiImageDefaultFraming`: the preset jobs take when they name none.
     public var defaultFraming = FramingPreset.none
+    /// `aiImageFidelityMode`: what a RunPod result that changed the product gets.
+    public var fidelityMode = FidelityMode.restore
     public var inferenceSteps = 28
     public var guidance = 3.5
     public var resolution = 1024
@@ -56,6 +58,7 @@ public struct CycloramaSettings: Sendable, Equatable {
         if let text = value("aiImageDefaultBackground"), let color = BackgroundColor(text) { defaultBackground = color }
         if let flag = flag("aiImageEnableUpscaling") { enableUpscaling = flag }
         if let name = value("aiImageDefaultFraming"), let preset = FramingPreset(rawValue: name) { defaultFraming = preset }
+        if let name = value("aiImageFidelityMode"), let mode = FidelityMode(rawValue: name) { fidelityMode = mode }
         if let number = value("aiImageInferenceSteps").flatMap(Int.init) { inferenceSteps = number }
         if let number = value("aiImageGuidance").flatMap(Double.init) { guidance = number }
         if let number = value("aiImageResolution").flatMap(Int.init) { resolution = number }

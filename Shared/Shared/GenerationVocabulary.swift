@@ -66,6 +66,21 @@ public struct FailureCode: RawRepresentable, Codable, Sendable, Hashable, Custom
     public static let submissionUnconfirmed = FailureCode("submission_unconfirmed")
     /// The backend's result was gone (expired or deleted) before it could be downloaded.
     public static let resultExpired = FailureCode("result_expired")
+    /// A generative backend changed the product (a redrawn label, a new colour, another shape) and
+    /// `aiImageFidelityMode` is `reject` (docs/fidelity.md); the reason carries the score.
+    public static let productChanged = FailureCode("product_changed")
+}
+
+/// What happens to a RunPod result whose product differs from the photo's (`aiImageFidelityMode`,
+/// docs/fidelity.md).
+public enum FidelityMode: String, WireChoice {
+    /// The photo's own product is put back into the generated studio shot.
+    case restore
+    /// The job fails with `product_changed`.
+    case reject
+    /// Results are not checked.
+    case off
+    public init(from decoder: any Decoder) throws { self = try Self.decodeChoice(from: decoder) }
 }
 
 /// The A/B test set from the seed: one variation per shadow preset, in this order and with these names.

@@ -25,6 +25,7 @@ public enum SettingsCatalog {
         "aiImageDefaultShadow": .oneOf(["minimal", "soft", "dramatic"]),
         "aiImageDefaultBackground": .hexColor,
         "aiImageDefaultFraming": .oneOf(FramingPreset.allCases.map(\.rawValue)),
+        "aiImageFidelityMode": .oneOf(FidelityMode.allCases.map(\.rawValue)),
         "aiImageInferenceSteps": .integer(20...40),
         "aiImageGuidance": .decimal(2...5),
         "aiImageResolution": .integerIn([1024, 1536, 2048]),

@@ -112,7 +112,7 @@ struct MigrationTests {
                 async let b = migrator.migrate(on: second)
                 let results = try await [a, b].sorted { $0.count < $1.count }
                 #expect(results == [[], CycloramaMigrations.all.map(\.version)])
-                #expect(try await TestDatabase.count("SELECT count(*) FROM settings", on: first) == 19, "every seeded setting, once")
+                #expect(try await TestDatabase.count("SELECT count(*) FROM settings", on: first) == 20, "every seeded setting, once")
             }
         }
     }

@@ -25,9 +25,10 @@ struct SettingsStoreTests {
         ("aiImageNotifyUrl", "", "AI_IMAGE", false),
         ("aiImageNotifySecret", "", "API_KEYS", true),
         ("aiImageDefaultFraming", "none", "AI_IMAGE", false),
+        ("aiImageFidelityMode", "restore", "AI_IMAGE", false),
     ]
 
-    @Test func aFreshDatabaseHasTheNineteenSeededSettingsWithTheirDefaults() async throws {
+    @Test func aFreshDatabaseHasEverySeededSettingWithItsDefault() async throws {
         try await TestDatabase.withFreshDatabase { client, _ in
             try await Migrator(logger: TestDatabase.logger).migrate(on: client)
             let settings = try await SettingsStore(client: client).all()

@@ -59,6 +59,9 @@ public struct FaultRound: Sendable {
             if fault.backend == .standIn {
                 settings["aiImageBackend"] = "runpod"
                 settings["runpodApiKey"] = Self.apiKey
+                // The stand-in's result is a 64x48 drawing, not a studio shot of the photo: the
+                // fidelity guard (docs/fidelity.md) would put the photo back into every one of them.
+                settings["aiImageFidelityMode"] = "off"
             }
             if fault.webhooks {
                 settings["aiImageEnableWebhooks"] = "true"

@@ -65,7 +65,7 @@ struct SettingsServiceTests {
             "aiImageResolution": "1024", "aiImageEnableUpscaling": "false", "aiImageMaxConcurrent": "3",
             "aiImageAbTestEnabled": "false", "aiImageEnableWebhooks": "false", "aiImageWebhookUrl": "",
             "aiImageBackend": "local", "aiImagePricePerMegapixel": "0.03", "aiImageMonthlyBudget": "0",
-            "runpodImageDelivery": "auto", "aiImageNotifyUrl": "", "aiImageNotifySecret": "", "aiImageDefaultFraming": "none",
+            "runpodImageDelivery": "auto", "aiImageNotifyUrl": "", "aiImageNotifySecret": "", "aiImageDefaultFraming": "none", "aiImageFidelityMode": "restore",
         ]
         #expect(reply.settings == expected)
 

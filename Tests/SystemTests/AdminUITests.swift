@@ -388,6 +388,41 @@ extension SystemSuites {
             }
         }
 
+        /// Issue 16: the fidelity guard's verdict is shown with the result, and its mode is a setting.
+        @Test func theProductCheckIsShownWithTheResultAndItsModeIsASetting() async throws {
+            let scene = try SampleScene(folder: try Samples.folder("dev02"))
+            let standIn = try await RunPodStandIn(scenarios: [
+                "default": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.02])]], result: try SyntheticResult.labelRedrawn.render(scene)),
+            ])
+            try await CycloramaSystem.run(overrides: [
+                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
+                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+            ]) { system in
+                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": RunPodBackendTests.apiKey])
+                _ = try await system.upload(scene.input)
+                try await withBrowser(system, signedIn: true, failure: "fidelity") { browser in
+                    try await browser.click("#open-settings")
+                    _ = try await browser.waitFor("#settings-modal[open] #s-fidelity")
+                    #expect(try await browser.execute("return document.querySelector('#s-fidelity').value").stringValue == "restore")
+                    try await browser.screenshot("fidelity-01-settings")
+                    try await browser.press("\u{E00C}")
+                    try await browser.waitUntil("the settings closed", script: "return !document.querySelector('#settings-modal').open")
+                    try await browser.click("#grid .tile .ai")
+                    _ = try await browser.waitFor("#ai-modal[open] #ai-generate")
+                    try await browser.click("#ai-generate")
+                    try await browser.waitUntil("the generation ends", timeout: .seconds(180), script: """
+                        return document.querySelector('#ai-before-after') !== null || document.querySelector('#ai-error').textContent !== ''
+                        """)
+                    let failure = try await browser.execute("return document.querySelector('#ai-error').textContent").stringValue ?? ""
+                    #expect(failure.isEmpty, "the generation failed in the UI: \(failure)")
+                    let verdict = try await browser.text("#ai-fidelity")
+                    #expect(verdict.hasPrefix("Product check: the generated image changed the product") && verdict.contains("put back"), "\(verdict)")
+                    try await browser.screenshot("fidelity-02-restored")
+                }
+            }
+            await standIn.stop()
+        }
+
         func expectOnlyRefusals(_ status: Int, _ browser: Browser, sourceLocation: SourceLocation = #_sourceLocation) async throws {
             let errors = try await browser.consoleErrors()
             #expect(!errors.isEmpty && errors.allSatisfy { $0.contains("status of \(status)") }, "\(errors)", sourceLocation: sourceLocation)

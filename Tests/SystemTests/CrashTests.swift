@@ -44,7 +44,7 @@ extension SystemSuites {
                     "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
                 ]
             ) { system in
-                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": RunPodBackendTests.apiKey])
+                try await system.updateSettings(["aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": RunPodBackendTests.apiKey])
                 let mediaId = try await system.upload(try Samples.bytes("dev04", "input.jpg"))
                 let jobId = try #require(
                     try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:slow"}"#)

@@ -21,7 +21,7 @@ extension SystemSuites {
                 ]
             ) { system in
                 try await system.updateSettings([
-                    "aiImageBackend": "runpod", "runpodApiKey": RunPodBackendTests.apiKey, "aiImageMaxConcurrent": "1",
+                    "aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": RunPodBackendTests.apiKey, "aiImageMaxConcurrent": "1",
                 ])
                 let mediaId = try await system.upload(try Samples.bytes("dev04", "input.jpg"))
                 func generate(_ scenario: String) async throws -> String {

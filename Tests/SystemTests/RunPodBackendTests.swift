@@ -28,7 +28,7 @@ extension SystemSuites {
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
             ]) { system in
                 // Links, not inline photos, so this test can follow the signed link RunPod is given.
-                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageResolution": "1536", "runpodImageDelivery": "url"])
+                try await system.updateSettings(["aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": Self.apiKey, "aiImageResolution": "1536", "runpodImageDelivery": "url"])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
 
                 func start(_ scenario: String, upscale: Int = 1) async throws -> String {
@@ -192,6 +192,77 @@ extension SystemSuites {
             await standIn.stop()
         }
 
+        /// The fidelity guard (docs/fidelity.md) on results a generative backend could return for a
+        /// photo: a faithful one and a moved one are kept as they are; one whose label was redrawn
+        /// gets the photo's product back (the default, restore); a recoloured one fails the job with
+        /// `product_changed` when the setting says reject. The status API shows each verdict.
+        @Test func theFidelityGuardKeepsRestoresOrRejectsAsTheSettingSays() async throws {
+            let scene = try SampleScene(folder: try Samples.folder("dev02"))
+            var scenarios: [String: RunPodStandIn.Scenario] = [:]
+            for kind in [SyntheticResult.faithful, .moved, .labelRedrawn, .recoloured] {
+                scenarios[kind.rawValue.lowercased()] = .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.02])]], result: try kind.render(scene))
+            }
+            let standIn = try await RunPodStandIn(scenarios: scenarios)
+            try await CycloramaSystem.run(overrides: [
+                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
+                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+            ]) { system in
+                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
+                let contract = try await APIContract.load(from: system)
+                let seeded = try await system.call(.GET, "/api/ai-image/settings").json()["settings"] as? [String: Any]
+                #expect(seeded?["aiImageFidelityMode"] as? String == "restore", "restore is the default")
+                func run(_ kind: SyntheticResult) async throws -> (mediaId: String, status: [String: Any]) {
+                    let mediaId = try await system.upload(scene.input)
+                    let answer = try await system.call(
+                        .POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:\#(kind.rawValue.lowercased())"}"#)
+                    guard answer.status == 202, let jobId = try answer.json()["jobId"] as? String else {
+                        throw FixtureError(message: "generate: \(answer.status) \(answer.text)")
+                    }
+                    _ = try await system.waitForTerminal(jobId)
+                    let status = try await system.call(.GET, "/api/ai-image/status/\(jobId)")
+                    contract.check(status, "get", "/api/ai-image/status/{jobId}")
+                    return (mediaId, try status.json())
+                }
+                func verdict(_ status: [String: Any]) -> (score: Double, decision: String)? {
+                    guard let fidelity = status["fidelity"] as? [String: Any], let score = fidelity["score"] as? Double,
+                          let decision = fidelity["decision"] as? String else { return nil }
+                    #expect(fidelity["threshold"] as? Double == FidelityGuard.threshold)
+                    return (score, decision)
+                }
+                let pipeline = try StudioShotPipeline()
+                let photo = try pipeline.cutOut(scene.input, removeWatermark: true)
+
+                for kind in [SyntheticResult.faithful, .moved] {
+                    let (mediaId, status) = try await run(kind)
+                    #expect(status["status"] as? String == "COMPLETED", "\(status)\n\(system.logs())")
+                    let seen = verdict(status)
+                    #expect(seen?.decision == "kept" && (seen?.score ?? 0) >= FidelityGuard.threshold, "\(kind): \(status)")
+                    let file = try await system.call(.GET, "/api/media/\(mediaId)/file")
+                    #expect(file.body == (try kind.render(scene)), "\(kind): the result is stored as it came")
+                }
+
+                let (restoredMedia, restored) = try await run(.labelRedrawn)
+                #expect(restored["status"] as? String == "COMPLETED", "\(restored)\n\(system.logs())")
+                let seen = verdict(restored)
+                #expect(seen?.decision == "restored" && (seen?.score ?? 1) < FidelityGuard.threshold, "\(restored)")
+                // What replaced the media has the photo's product: the guard finds it unchanged now,
+                // where the redrawn result scored below the threshold.
+                let stored = try await system.call(.GET, "/api/media/\(restoredMedia)/file").body
+                let after = FidelityGuard.compare(photo, try pipeline.cutOut(stored, removeWatermark: false))
+                let before = FidelityGuard.compare(photo, try pipeline.cutOut(try SyntheticResult.labelRedrawn.render(scene), removeWatermark: false))
+                #expect(after.score >= FidelityGuard.threshold && after.score > before.score, "restored \(after.description); redrawn \(before.description)")
+
+                try await system.updateSettings(["aiImageFidelityMode": "reject"])
+                let (_, rejected) = try await run(.recoloured)
+                #expect(rejected["status"] as? String == "FAILED", "\(rejected)")
+                let error = rejected["error"] as? [String: Any]
+                #expect(error?["code"] as? String == "product_changed", "\(rejected)")
+                #expect((error?["message"] as? String)?.contains("of the product unchanged") == true, "\(rejected)")
+                #expect(verdict(rejected)?.decision == "rejected", "\(rejected)")
+            }
+            await standIn.stop()
+        }
+
         @Test func costsAreRecordedAndTheMonthlyBudgetStopsNewRunPodRequests() async throws {
             let standIn = try await RunPodStandIn(scenarios: [
                 "priced": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.025])]]),
@@ -204,7 +275,7 @@ extension SystemSuites {
                 let contract = try await APIContract.load(from: system)
                 let put = try await system.call(
                     .PUT, "/api/ai-image/settings",
-                    json: #"{"aiImageBackend": "runpod", "runpodApiKey": "\#(Self.apiKey)", "aiImageMonthlyBudget": 0.05}"#)
+                    json: #"{"aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": "\#(Self.apiKey)", "aiImageMonthlyBudget": 0.05}"#)
                 #expect(put.status == 200, "\(put.text)")
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
                 func run(_ scenario: String) async throws -> [String: Any] {
@@ -253,7 +324,7 @@ extension SystemSuites {
                 "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
             ]) { system in
-                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageResolution": "1024"])
+                try await system.updateSettings(["aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": Self.apiKey, "aiImageResolution": "1024"])
                 func run(_ mediaId: String) async throws -> [String: Any] {
                     let answer = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
                     let jobId = try #require(try answer.json()["jobId"] as? String, "\(answer.text)")
@@ -323,7 +394,7 @@ extension SystemSuites {
                 "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_JOB_DEADLINE_SECONDS": "6"],
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort, "INGEST_MAX_BYTES": "4096"],
             ]) { system in
-                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
+                try await system.updateSettings(["aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": Self.apiKey])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
                 func run(_ scenario: String) async throws -> [String: Any] {
                     let answer = try await system.call(
@@ -381,7 +452,7 @@ extension SystemSuites {
                 "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
             ]) { system in
-                try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
+                try await system.updateSettings(["aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": Self.apiKey])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
                 func start(_ scenario: String) async throws -> String {
                     let answer = try await system.call(
@@ -415,7 +486,7 @@ extension SystemSuites {
 
         @Test func withoutAnAPIKeyTheJobFailsAndSaysWhy() async throws {
             try await CycloramaSystem.run(without: ["local-engine"]) { system in
-                try await system.updateSettings(["aiImageBackend": "runpod"])
+                try await system.updateSettings(["aiImageBackend": "runpod", "aiImageFidelityMode": "off"])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
                 let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
                 let done = try await system.waitForTerminal(jobId)

@@ -18,7 +18,7 @@ extension SystemSuites {
                 try await system.waitUntilHealthy("dispatcher-3")
                 let put = try await system.call(
                     .PUT, "/api/ai-image/settings",
-                    json: #"{"aiImageBackend": "runpod", "runpodApiKey": "\#(RunPodBackendTests.apiKey)", "aiImageMaxConcurrent": 2}"#)
+                    json: #"{"aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": "\#(RunPodBackendTests.apiKey)", "aiImageMaxConcurrent": 2}"#)
                 #expect(put.status == 200, "\(put.text)")
                 var ids: [String] = []
                 for _ in 0..<9 { ids.append(try await system.upload(try Samples.bytes("dev05", "input.jpg"))) }

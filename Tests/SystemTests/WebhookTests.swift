@@ -30,7 +30,7 @@ extension SystemSuites {
             ]) { system in
                 let contract = try await APIContract.load(from: system)
                 let put = try await system.call(.PUT, "/api/ai-image/settings", json: """
-                    {"aiImageBackend": "runpod", "runpodApiKey": "\(Self.apiKey)",
+                    {"aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": "\(Self.apiKey)",
                      "aiImageEnableWebhooks": true, "aiImageWebhookUrl": "\(system.gatewayURL)"}
                     """)
                 #expect(put.status == 200, "\(put.text)")
@@ -175,7 +175,7 @@ extension SystemSuites {
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
             ]) { system in
                 try await system.updateSettings([
-                    "aiImageBackend": "runpod", "runpodApiKey": Self.apiKey,
+                    "aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": Self.apiKey,
                     "aiImageEnableWebhooks": "true", "aiImageWebhookUrl": system.gatewayURL,
                 ])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))

@@ -65,11 +65,14 @@ public final class RunPodStandIn: Sendable {
         public var fetchesInput = false
         /// `/run` answers HTTP 400 with a FAILED job carrying this error, as RunPod does for an input it refuses.
         public var refusedAtRun: String?
+        /// This scenario's result image instead of the stand-in's (`$RESULT`).
+        public var result: [UInt8]?
 
         public init(
             runRejections: [Int] = [], jobs: [[Reply]], firstDownloadDelay: Duration? = nil, webhookCalls: Int = 1,
-            fetchesInput: Bool = false, refusedAtRun: String? = nil
+            fetchesInput: Bool = false, refusedAtRun: String? = nil, result: [UInt8]? = nil
         ) {
+            self.result = result
             self.refusedAtRun = refusedAtRun
             self.runRejections = runRejections
             self.jobs = jobs
@@ -630,7 +633,8 @@ private final class Core: Sendable {
         if count == 1, let delay = scenario.flatMap({ scenarios[$0]?.firstDownloadDelay }) {
             try await Task.sleep(for: delay)
         }
-        return Response(status: .ok, headers: [.contentType: "image/png"], body: .init(byteBuffer: ByteBuffer(bytes: result)))
+        let image = scenario.flatMap { scenarios[$0]?.result } ?? result
+        return Response(status: .ok, headers: [.contentType: "image/png"], body: .init(byteBuffer: ByteBuffer(bytes: image)))
     }
 
     private static func json(_ status: Int, _ body: JSONValue) -> Response {

@@ -13,8 +13,13 @@ public enum Samples {
 
     /// `file` (e.g. `input.jpg`, `alpha.png`) of the scene whose folder starts with `scene` (e.g. `dev02`).
     public static func bytes(_ scene: String, _ file: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: try folder(scene).appendingPathComponent(file)))
+    }
+
+    /// The folder of the scene whose name starts with `scene` (e.g. `dev02`).
+    public static func folder(_ scene: String) throws -> URL {
         let folder = try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasPrefix(scene) }
         guard let folder else { throw FixtureError(message: "no sample scene \(scene) in \(root.path)") }
-        return Array(try Data(contentsOf: root.appendingPathComponent(folder).appendingPathComponent(file)))
+        return root.appendingPathComponent(folder)
     }
 }

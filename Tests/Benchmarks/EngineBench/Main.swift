@@ -1,7 +1,7 @@
 // engine-bench: stage timings, upscale time, peak memory and sample-set quality of the local
 // engine's image pipeline. `make bench-engine` runs it in release.
 //
-//   engine-bench [all|timing|framing|upscale|memory|quality|watermark] [--runs N] [--samples DIR[,DIR...]] [--save DIR]
+//   engine-bench [all|timing|framing|upscale|memory|quality|watermark|fidelity] [--runs N] [--samples DIR[,DIR...]] [--save DIR]
 //
 // The samples default to ../shared/samples/dev and dev2 beside the repository (36 scenes).
 // --save writes each scene's quality renders (and, with `framing`, every preset's render of every fourth scene) (<scene>-A.png transparent, <scene>-B.png white) for a look;
@@ -58,6 +58,7 @@ struct EngineBench {
         if mode == "all" || mode == "memory" { try MemoryProbe.parent(scene: first) }
         if mode == "all" || mode == "quality" { try Quality.report(pipeline, scenes: scenes, saveTo: save) }
         if mode == "watermark" { try WatermarkStage.report(scenes: scenes, saveTo: save) }
+        if mode == "all" || mode == "fidelity" { try Fidelity.report(pipeline, scenes: scenes, saveTo: save) }
     }
 
     static var repositoryRoot: URL {

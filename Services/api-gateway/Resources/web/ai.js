@@ -38,6 +38,7 @@ export function openAI(item) {
     $("#ai-custom-color").value = background.toLowerCase();
   }
   setChoice("upscale", state.settings.aiImageEnableUpscaling === "true" ? "2" : "1");
+  $("#ai-fidelity").textContent = "";
   fillFramingChoices($("#ai-framing"), state.settings.aiImageDefaultFraming);
   showFramingSize();
   $("#ai-watermark").checked = true;
@@ -105,6 +106,7 @@ async function generate() {
   const abort = new AbortController();
   ai.abort = abort;
   aiMode("running");
+  $("#ai-fidelity").textContent = "";
   // Nothing is queued until the server says so.
   showStage(null);
   $("#ai-stage").textContent = "Sending…";
@@ -127,6 +129,18 @@ async function generate() {
   }
 }
 
+/** The fidelity guard's verdict on a RunPod result (docs/fidelity.md) in words; empty when unchecked. */
+export function fidelityText(fidelity) {
+  if (!fidelity) return "";
+  const share = `${Math.round(fidelity.score * 100)} %`;
+  return {
+    kept: `Product check: ${share} of the product unchanged, kept as generated.`,
+    restored: `Product check: the generated image changed the product (${share} unchanged), so the photo's own product was put back.`,
+    rejected: `Product check: the generated image changed the product (${share} unchanged); it was not used.`,
+    unchecked: "Product check: no product found in the photo to compare with.",
+  }[fidelity.decision] ?? "";
+}
+
 async function follow(jobId, abort) {
   let last = null;
   try {
@@ -138,7 +152,11 @@ async function follow(jobId, abort) {
   if (abort.signal.aborted) return;
   if (!last || !TERMINAL.has(last.status)) last = await waitForStatus(jobId, abort.signal, showStage);
   if (abort.signal.aborted) return;
-  if (last.status === "COMPLETED") await showResult(last.media);
+  if (last.status === "COMPLETED") {
+    // The verdict is on the job's status (an event may not carry it).
+    const checked = last.fidelity ?? (await api("GET", `/api/ai-image/status/${jobId}`).catch(() => null))?.fidelity;
+    await showResult(last.media, checked);
+  }
   else if (last.status === "CANCELLED") {
     // Asked for: not an error. The photo is unchanged; Generate is offered again.
     aiMode("idle");
@@ -173,7 +191,7 @@ async function followInBackground(jobId, item) {
   }
 }
 
-async function showResult(media) {
+async function showResult(media, fidelity) {
   ai.item = media;
   const name = media.originalName || media.id;
   const before = el("img", { alt: `Before: ${name}` });
@@ -193,6 +211,7 @@ async function showResult(media) {
   showImage(after, media.url, media.currentVersionId);
   showStage("completed");
   aiMode("completed");
+  $("#ai-fidelity").textContent = fidelityText(fidelity);
   $("#ai-keep").focus();
 }
 

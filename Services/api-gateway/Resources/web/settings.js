@@ -5,7 +5,7 @@ import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { loadSettings, state } from "./library.js";
 
 const SETTING_FIELDS = [
-  "aiImageEnabled", "aiImageBackend", "runpodImageDelivery", "aiImageDefaultShadow", "aiImageDefaultBackground", "aiImageDefaultFraming", "aiImageInferenceSteps",
+  "aiImageEnabled", "aiImageBackend", "runpodImageDelivery", "aiImageDefaultShadow", "aiImageDefaultBackground", "aiImageDefaultFraming", "aiImageFidelityMode", "aiImageInferenceSteps",
   "aiImageGuidance", "aiImageResolution", "aiImageMaxConcurrent", "aiImageEnableUpscaling", "aiImageAbTestEnabled",
   "aiImageEnableWebhooks", "aiImageWebhookUrl", "aiImagePricePerMegapixel", "aiImageMonthlyBudget", "aiImageNotifyUrl",
 ];
