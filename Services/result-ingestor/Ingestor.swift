@@ -60,8 +60,9 @@ struct IngestFailure: Error, CustomStringConvertible {
 }
 
 /// Applies one finished generation: download (allowed hosts only, size cap, timeout), check that it
-/// decodes, give a RunPod result the photo's geometry and upscale it (the local engine does both
-/// itself), store content-addressed, then ONE transaction (new
+/// decodes; for a RunPod result, the fidelity guard (docs/fidelity.md), then its frame
+/// (docs/framing.md) or the photo's geometry and the upscale (the local engine does all that
+/// itself); store content-addressed, then ONE transaction (new
 /// version, media points at it, job COMPLETED), then MediaUpdated and the terminal
 /// GenerationCompleted (with `mediaVersionId`) on the events exchange and to `replyTo`.
 ///
@@ -214,8 +215,8 @@ struct ResultHandler: Sendable {
         // A RunPod result is checked against the photo: did the product stay the product?
         if rendered.backend == .runpod {
             let mode = await fidelityMode()
-            if mode != .off, let photo = try await photoBytes(rendered.mediaId) {
-                let verdict = try await Self.checkFidelity(downloaded, photo: photo, options: rendered.options, mode: mode)
+            if mode != .off, let photo = try await photoFile(rendered.mediaId) {
+                let verdict = try await Self.checkFidelity(downloaded, photo: photo, options: rendered.options, mode: mode, logger: logger)
                 try await ledger.recordFidelity(rendered.jobId, json: verdict.json)
                 logger.info("fidelity checked", metadata: [
                     "jobId": "\(rendered.jobId)", "decision": "\(verdict.decision.rawValue)", "score": "\(verdict.report.score)",
@@ -289,11 +290,11 @@ struct ResultHandler: Sendable {
         return try files.store(final, as: image)
     }
 
-    /// The media's current file, the photo the job was made from (nil when it is gone or unreadable:
-    /// then there is nothing to compare with).
-    func photoBytes(_ mediaId: UUID) async throws -> [UInt8]? {
-        guard let file = try await store.media(mediaId)?.file, let url = files.url(for: file) else { return nil }
-        return try? Array(Data(contentsOf: url))
+    /// Where the media's current file is, the photo the job was made from (nil when the media is
+    /// gone: then there is nothing to compare with).
+    func photoFile(_ mediaId: UUID) async throws -> URL? {
+        guard let file = try await store.media(mediaId)?.file else { return nil }
+        return files.url(for: file)
     }
 
     /// The guard's verdict on a result (docs/fidelity.md).
@@ -312,28 +313,48 @@ struct ResultHandler: Sendable {
     }
 
     /// Compares a RunPod result with the photo (both cut out with the local engine's pipeline, the
-    /// photo after its watermark removal) and decides by `mode`.
-    static func checkFidelity(_ result: [UInt8], photo: [UInt8], options: ResolvedGenerationOptions, mode: FidelityMode) async throws -> FidelityVerdict {
+    /// photo after its watermark removal) and decides by `mode`. Both are compared at most
+    /// ``guardSide`` pixels on their long side (a 40 MP photo cut out whole would take a third of a
+    /// gigabyte for a comparison made at ~192 px). The guard never fails a job by itself: when it
+    /// cannot compare (a photo or result it cannot read, the model not loading) the verdict is
+    /// `unchecked` and the result goes on as it came.
+    static func checkFidelity(
+        _ result: [UInt8], photo file: URL, options: ResolvedGenerationOptions, mode: FidelityMode, logger: Logger
+    ) async throws -> FidelityVerdict {
         let outcome: Result<FidelityVerdict, ImagingError> = try await NIOThreadPool.singleton.runIfActive {
             Result { () throws(ImagingError) -> FidelityVerdict in
                 let pipeline = try framer.get()
-                let original = try pipeline.cutOut(photo, removeWatermark: true)
-                let generated = try pipeline.cutOut(result, removeWatermark: false)
+                // Read here, on the thread pool: a photo may be tens of megabytes.
+                guard let photo = try? Array(Data(contentsOf: file)) else { return FidelityVerdict(report: .unchecked, decision: .unchecked) }
+                func reduced(_ image: [UInt8]) throws(ImagingError) -> [UInt8] {
+                    let (width, height) = try ImageCodec.size(of: image)
+                    guard max(width, height) > guardSide else { return image }
+                    return try ImageCodec.thumbnail(image, maxSide: guardSide, maxPixels: pipeline.configuration.maxPixels).bytes
+                }
+                let generated = try pipeline.cutOut(try reduced(result), removeWatermark: false)
+                let original = try pipeline.cutOut(try reduced(photo), removeWatermark: true)
                 let report = FidelityGuard.compare(original, generated)
                 guard report.checked else { return FidelityVerdict(report: report, decision: .unchecked) }
                 guard report.score < FidelityGuard.threshold else { return FidelityVerdict(report: report, decision: .kept) }
                 guard mode == .restore else { return FidelityVerdict(report: report, decision: .rejected) }
                 let rgb = options.backgroundColor.rgb ?? (255, 255, 255)
-                let pixels = FidelityGuard.restore(original, into: generated, background: (rgb.red, rgb.green, rgb.blue))
+                guard let pixels = FidelityGuard.restore(original, into: generated, background: (rgb.red, rgb.green, rgb.blue)) else {
+                    return FidelityVerdict(report: .unchecked, decision: .unchecked)
+                }
                 let png = try ImageCodec.encode(pixels, width: generated.width, height: generated.height, bands: 3, format: .png)
                 return FidelityVerdict(report: report, decision: .restored, restored: png)
             }
         }
         switch outcome {
         case .success(let verdict): return verdict
-        case .failure(let error): throw IngestFailure(reason: "checking the result against the photo failed: \(error.message)", transient: false)
+        case .failure(let error):
+            logger.warning("the fidelity guard could not compare; the result is kept unchecked", metadata: ["error": "\(error.message)"])
+            return FidelityVerdict(report: .unchecked, decision: .unchecked)
         }
     }
+
+    /// The long side both images are compared at, at most.
+    static let guardSide = 2048
 
     /// The pipeline that checks and frames RunPod results, with the local engine's segmentation
     /// model; loaded at the first RunPod result (on a thread-pool thread), never for local ones.

@@ -20,8 +20,8 @@ public struct FidelityReport: Sendable, Equatable {
     /// The share of the photo's product found unchanged in the result (0–1): the lower of the
     /// matching surface (``unchangedShare``) and the shape's overlap (``shapeOverlap``).
     public var score: Double
-    /// The share of the product's area, in 8x8 blocks of a ~192 px working copy, where the aligned
-    /// result has product with the same structure (block SSIM ≥ 0.5) and colour (mean difference ≤ 28 of 255).
+    /// The share of the result's product area, in 16x16 blocks of a ~192 px working copy, where the
+    /// aligned photo has the same structure (block SSIM ≥ 0.3) and colour (mean difference ≤ 24 of 255).
     public var unchangedShare: Double
     /// Intersection over union of the two mattes after alignment.
     public var shapeOverlap: Double
@@ -29,6 +29,9 @@ public struct FidelityReport: Sendable, Equatable {
     public var colourDifference: Double
     /// False when the photo has no product to guard (nothing found by the segmenter): score 1.
     public var checked: Bool
+
+    /// Nothing to compare with.
+    public static let unchecked = FidelityReport(score: 1, unchangedShare: 1, shapeOverlap: 1, colourDifference: 0, checked: false)
 
     public var description: String {
         String(format: "%.0f %% of the product unchanged (surface %.2f, shape %.2f, colour difference %.1f)",
@@ -47,12 +50,13 @@ public enum FidelityGuard {
     static let block = 16
 
     public static func compare(_ photo: ProductCutout, _ result: ProductCutout) -> FidelityReport {
-        guard let source = ProductBox.measure(photo.alpha, width: photo.width, height: photo.height) else {
-            return FidelityReport(score: 1, unchangedShare: 1, shapeOverlap: 1, colourDifference: 0, checked: false)
+        // No solid product in the photo (nothing found, or only a faint matte: glass): nothing to guard.
+        let (photoMass, resultMass) = (Mass(photo), Mass(result))
+        guard photoMass.count > 0, let source = ProductBox.measure(photo.alpha, width: photo.width, height: photo.height) else {
+            return .unchecked
         }
-        guard let found = ProductBox.measure(result.alpha, width: result.width, height: result.height) else {
-            return FidelityReport(score: 0, unchangedShare: 0, shapeOverlap: 0, colourDifference: 255, checked: true)
-        }
+        // The product is gone from the result: nothing of it unchanged.
+        guard resultMass.count > 0 else { return FidelityReport(score: 0, unchangedShare: 0, shapeOverlap: 0, colourDifference: 255, checked: true) }
         // The working grid covers the photo's box and a margin, so a result that grew is seen too.
         let k = min(1, workingSide / Double(max(source.width, source.height)))
         let margin = 0.15 * Double(max(source.width, source.height))
@@ -77,7 +81,7 @@ public enum FidelityGuard {
         let a = sample(photoSums, nil)
         // The products' centres and areas align them roughly; the best of a few nearby shifts and
         // scales (least squared difference over the photo's product) aligns them to a pixel.
-        let rough = Alignment(from: Mass(photo), to: Mass(result))
+        let rough = Alignment(from: photoMass, to: resultMass)
         func luminance(_ p: (r: Double, g: Double, b: Double, alpha: Double)) -> Double { 0.299 * p.r + 0.587 * p.g + 0.114 * p.b }
         var best = (difference: Double.infinity, grid: sample(resultSums, rough))
         let step = 1 / k * rough.scale
@@ -117,7 +121,7 @@ public enum FidelityGuard {
         let c1 = (0.01 * 255.0) * (0.01 * 255.0), c2 = (0.03 * 255.0) * (0.03 * 255.0)
         for by in stride(from: 0, to: gh, by: block) {
             for bx in stride(from: 0, to: gw, by: block) {
-                var (n, covered) = (0.0, 0.0)
+                var n = 0.0
                 var (mx, my, xx, yy, xy, colour) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
                 for y in by..<min(gh, by + block) {
                     for x in bx..<min(gw, bx + block) {
@@ -126,7 +130,6 @@ public enum FidelityGuard {
                         // against the photo at the same place, whatever the photo's matte says there.
                         guard q.alpha >= 128 else { continue }
                         n += 1
-                        covered += 1
                         let lp = 0.299 * p.r + 0.587 * p.g + 0.114 * p.b, lq = 0.299 * q.r + 0.587 * q.g + 0.114 * q.b
                         (mx, my, xx, yy, xy) = (mx + lp, my + lq, xx + lp * lp, yy + lq * lq, xy + lp * lq)
                         colour += (abs(p.r - q.r) + abs(p.g - q.g) + abs(p.b - q.b)) / 3
@@ -134,14 +137,13 @@ public enum FidelityGuard {
                 }
                 guard n > 0 else { continue }
                 weight += n
-                guard covered >= 0.8 * n else { continue }
-                let (meanX, meanY) = (mx / covered, my / covered)
-                let varX = max(0, xx / covered - meanX * meanX), varY = max(0, yy / covered - meanY * meanY)
-                let cov = xy / covered - meanX * meanY
+                let (meanX, meanY) = (mx / n, my / n)
+                let varX = max(0, xx / n - meanX * meanX), varY = max(0, yy / n - meanY * meanY)
+                let cov = xy / n - meanX * meanY
                 let ssim = ((2 * meanX * meanY + c1) * (2 * cov + c2)) / ((meanX * meanX + meanY * meanY + c1) * (varX + varY + c2))
-                let difference = colour / covered
+                let difference = colour / n
                 colourSum += colour
-                colourCount += covered
+                colourCount += n
                 if ssim >= 0.3 && difference <= 24 { unchanged += n }
             }
         }
@@ -155,10 +157,17 @@ public enum FidelityGuard {
     /// product (its matte, widened by a few pixels) is painted over with `background`, the photo's
     /// cut-out product — aligned to where the result has its product — is composited on top, and
     /// the generated backdrop and shadow around it stay. RGB at the result's size.
-    public static func restore(_ photo: ProductCutout, into result: ProductCutout, background: (UInt8, UInt8, UInt8)) -> [UInt8] {
+    /// When the result has no product at all, the photo's goes where the photo has it, scaled to the
+    /// result's size. Nil when the photo has no solid product to put back.
+    public static func restore(_ photo: ProductCutout, into result: ProductCutout, background: (UInt8, UInt8, UInt8)) -> [UInt8]? {
         var output = result.rgb
-        guard let source = ProductBox.measure(photo.alpha, width: photo.width, height: photo.height),
-              let found = ProductBox.measure(result.alpha, width: result.width, height: result.height) else { return output }
+        let photoMass = Mass(photo)
+        guard photoMass.count > 0 else { return nil }
+        var resultMass = Mass(result)
+        if resultMass.count == 0 {
+            let scale = Double(result.width) / Double(photo.width)
+            resultMass = Mass(count: photoMass.count * scale * scale, x: photoMass.x * scale, y: photoMass.y * scale)
+        }
         let (w, h) = (result.width, result.height)
         // The generated product goes: its matte, widened by 3 px, is filled with the background.
         let grown = widened(result.alpha, width: w, height: h, by: 3)
@@ -169,10 +178,19 @@ public enum FidelityGuard {
             output[3 * i + 1] = UInt8((Double(output[3 * i + 1]) * (1 - t) + fill.1 * t).rounded())
             output[3 * i + 2] = UInt8((Double(output[3 * i + 2]) * (1 - t) + fill.2 * t).rounded())
         }
-        // The photo's product, sampled (bilinear) where the alignment puts it.
-        let alignment = Alignment(from: Mass(result), to: Mass(photo))
-        for y in max(0, found.y - found.height / 4)..<min(h, found.y + found.height + found.height / 4) {
-            for x in max(0, found.x - found.width / 4)..<min(w, found.x + found.width + found.width / 4) {
+        // The photo's product, sampled (bilinear) where the alignment puts it: over the part of the
+        // result its box lands on (and a margin).
+        let alignment = Alignment(from: resultMass, to: photoMass)
+        guard let box = ProductBox.measure(photo.alpha, width: photo.width, height: photo.height) else { return nil }
+        let back = Alignment(from: photoMass, to: resultMass)
+        let (ax, ay) = back.map(Double(box.x), Double(box.y))
+        let (bx, by) = back.map(Double(box.x + box.width), Double(box.y + box.height))
+        let (marginX, marginY) = ((bx - ax) / 4 + 2, (by - ay) / 4 + 2)
+        let x0 = max(0, Int(ax - marginX)), x1 = min(w, Int((bx + marginX).rounded(.up)))
+        let y0 = max(0, Int(ay - marginY)), y1 = min(h, Int((by + marginY).rounded(.up)))
+        guard x0 < x1, y0 < y1 else { return output }
+        for y in y0..<y1 {
+            for x in x0..<x1 {
                 let (sx, sy) = alignment.map(Double(x) + 0.5, Double(y) + 0.5)
                 guard let p = bilinear(photo.layer, width: photo.width, height: photo.height, x: sx - 0.5, y: sy - 0.5), p.3 > 0 else { continue }
                 let a = p.3 / 255
@@ -188,7 +206,11 @@ public enum FidelityGuard {
     /// A matte's product pixels (alpha ≥ 128): how many, and their centre. Unlike a bounding box
     /// it hardly moves for a speck the segmenter kept far from the product (a logo, a shadow).
     struct Mass {
-        var area: Double, x: Double, y: Double
+        /// Product pixels; 0 when there are none.
+        var count: Double, x: Double, y: Double
+        var area: Double { max(count, 1) }
+
+        init(count: Double, x: Double, y: Double) { (self.count, self.x, self.y) = (count, x, y) }
 
         init(_ cutout: ProductCutout) {
             var (n, sx, sy) = (0.0, 0.0, 0.0)
@@ -197,7 +219,7 @@ public enum FidelityGuard {
                     (n, sx, sy) = (n + 1, sx + Double(x) + 0.5, sy + Double(y) + 0.5)
                 }
             }
-            (area, x, y) = (max(n, 1), n > 0 ? sx / n : 0, n > 0 ? sy / n : 0)
+            (count, x, y) = (n, n > 0 ? sx / n : 0, n > 0 ? sy / n : 0)
         }
     }
 
@@ -214,20 +236,44 @@ public enum FidelityGuard {
         func map(_ x: Double, _ y: Double) -> (Double, Double) { (toX + (x - fromX) * scale, toY + (y - fromY) * scale) }
     }
 
-    /// Summed-area tables of RGB and alpha: the mean over any rectangle in constant time.
+    /// Summed-area tables of RGB and alpha: the mean over any rectangle in constant time. Built on
+    /// a copy binned to at most ``maxSide`` pixels a side (a 40 MP photo's full tables would take
+    /// over a gigabyte); a rectangle covers at least one bin.
     struct AreaSums {
+        static let maxSide = 1536
         let width: Int, height: Int
+        /// Photo pixels per bin.
+        let bin: Int
+        let binnedWidth: Int, binnedHeight: Int
         private var sums: [Double]
 
         init(_ rgb: [UInt8], alpha: [UInt8], width: Int, height: Int) {
             (self.width, self.height) = (width, height)
-            let stride = (width + 1) * 4
-            var sums = [Double](repeating: 0, count: (height + 1) * stride)
+            let bin = max(1, (max(width, height) + Self.maxSide - 1) / Self.maxSide)
+            let (bw, bh) = ((width + bin - 1) / bin, (height + bin - 1) / bin)
+            (self.bin, binnedWidth, binnedHeight) = (bin, bw, bh)
+            // Each bin's mean first, then the running sums over bins.
+            var binned = [Double](repeating: 0, count: bw * bh * 4)
+            var counts = [Double](repeating: 0, count: bw * bh)
             for y in 0..<height {
-                var row = (0.0, 0.0, 0.0, 0.0)
+                let row = (y / bin) * bw
                 for x in 0..<width {
-                    let i = y * width + x
-                    row = (row.0 + Double(rgb[3 * i]), row.1 + Double(rgb[3 * i + 1]), row.2 + Double(rgb[3 * i + 2]), row.3 + Double(alpha[i]))
+                    let (i, b) = (y * width + x, row + x / bin)
+                    binned[4 * b] += Double(rgb[3 * i])
+                    binned[4 * b + 1] += Double(rgb[3 * i + 1])
+                    binned[4 * b + 2] += Double(rgb[3 * i + 2])
+                    binned[4 * b + 3] += Double(alpha[i])
+                    counts[b] += 1
+                }
+            }
+            let stride = (bw + 1) * 4
+            var sums = [Double](repeating: 0, count: (bh + 1) * stride)
+            for y in 0..<bh {
+                var row = (0.0, 0.0, 0.0, 0.0)
+                for x in 0..<bw {
+                    let b = y * bw + x
+                    let n = max(counts[b], 1)
+                    row = (row.0 + binned[4 * b] / n, row.1 + binned[4 * b + 1] / n, row.2 + binned[4 * b + 2] / n, row.3 + binned[4 * b + 3] / n)
                     let at = (y + 1) * stride + (x + 1) * 4, above = y * stride + (x + 1) * 4
                     sums[at] = sums[above] + row.0
                     sums[at + 1] = sums[above + 1] + row.1
@@ -238,14 +284,22 @@ public enum FidelityGuard {
             self.sums = sums
         }
 
-        /// The mean over [x0, x1) x [y0, y1), rounded to whole pixels and clipped to the image
-        /// (outside it: black, no product).
+        /// The mean over [x0, x1) x [y0, y1) in photo pixels, to whole bins (at least one), clipped
+        /// to the image; outside it: black, no product.
         func mean(_ x0: Double, _ y0: Double, _ x1: Double, _ y1: Double) -> (r: Double, g: Double, b: Double, alpha: Double) {
-            let area = max(1, (x1.rounded() - x0.rounded()) * (y1.rounded() - y0.rounded()))
-            let ix0 = min(width, max(0, Int(x0.rounded()))), ix1 = min(width, max(0, Int(x1.rounded())))
-            let iy0 = min(height, max(0, Int(y0.rounded()))), iy1 = min(height, max(0, Int(y1.rounded())))
+            let scale = 1 / Double(bin)
+            guard x0.isFinite, y0.isFinite, x1.isFinite, y1.isFinite else { return (0, 0, 0, 0) }
+            var ix0 = Int(max(-1, min(Double(binnedWidth + 1), (x0 * scale).rounded())))
+            var iy0 = Int(max(-1, min(Double(binnedHeight + 1), (y0 * scale).rounded())))
+            var ix1 = Int(max(-1, min(Double(binnedWidth + 1), (x1 * scale).rounded())))
+            var iy1 = Int(max(-1, min(Double(binnedHeight + 1), (y1 * scale).rounded())))
+            if ix1 <= ix0 { ix1 = ix0 + 1 }
+            if iy1 <= iy0 { iy1 = iy0 + 1 }
+            let area = Double((ix1 - ix0) * (iy1 - iy0))
+            (ix0, ix1) = (min(binnedWidth, max(0, ix0)), min(binnedWidth, max(0, ix1)))
+            (iy0, iy1) = (min(binnedHeight, max(0, iy0)), min(binnedHeight, max(0, iy1)))
             guard ix1 > ix0, iy1 > iy0 else { return (0, 0, 0, 0) }
-            let stride = (width + 1) * 4
+            let stride = (binnedWidth + 1) * 4
             func total(_ c: Int) -> Double {
                 sums[iy1 * stride + ix1 * 4 + c] - sums[iy0 * stride + ix1 * 4 + c] - sums[iy1 * stride + ix0 * 4 + c] + sums[iy0 * stride + ix0 * 4 + c]
             }

@@ -76,6 +76,17 @@ public enum ImageCodec {
         return (Int(width), Int(height), Int(bands), takeBuffer(pixels, count: Int(width) * Int(height) * Int(bands)))
     }
 
+    /// An image's size from its header; no pixel is decoded.
+    public static func size(of data: [UInt8]) throws(ImagingError) -> (width: Int, height: Int) {
+        guard !data.isEmpty else { throw ImagingError(.emptyInput, "0 bytes is not an image") }
+        _ = CImagingBridge_initialize("cyclorama-imaging", 0)
+        var width: Int32 = 0, height: Int32 = 0
+        try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
+            try bridgeCall { CImagingBridge_probe(bytes.baseAddress!, bytes.count, &width, &height, nil, 0, $0, $1) }
+        }
+        return (Int(width), Int(height))
+    }
+
     /// Enlarges by an integer factor the way the pipeline does: a locally bounded cubic (sharp without
     /// halos), premultiplied when there is alpha.
     public static func upscale(_ pixels: [UInt8], width: Int, height: Int, bands: Int, factor: Int)

@@ -107,7 +107,9 @@ public struct FrameLayout: Sendable, Equatable {
         let short = long * min(canvasWidth, canvasHeight) / canvasLong
         if long * short > Double(maxOutputPixels) { long *= (Double(maxOutputPixels) / (long * short)).squareRoot() }
         let longSide = max(1, Int(long.rounded(.down)))
-        let shortSide = max(1, Int((Double(longSide) * min(canvasWidth, canvasHeight) / canvasLong).rounded()))
+        var shortSide = max(1, Int((Double(longSide) * min(canvasWidth, canvasHeight) / canvasLong).rounded()))
+        // The output cap holds exactly, whatever the rounding.
+        while longSide * shortSide > maxOutputPixels && shortSide > 1 { shortSide -= 1 }
         let (outputWidth, outputHeight) = canvasWidth >= canvasHeight ? (longSide, shortSide) : (shortSide, longSide)
         return FrameLayout(
             canvasWidth: canvasWidth, canvasHeight: canvasHeight, productX: x, productY: y,
@@ -125,11 +127,21 @@ enum StudioFraming {
     static let visibleDarkening: UInt8 = 3
 
     static func frame(
-        layer: [UInt8], alpha: [UInt8], width: Int, height: Int, frame: StudioFrame, shadow: ShadowPreset,
+        layer: [UInt8], alpha: [UInt8], rgb: [UInt8], width: Int, height: Int, frame: StudioFrame, shadow: ShadowPreset,
         background: StudioBackground, transparent: Bool, upscale: Int, maxOutputPixels: Int
     ) throws(ImagingError) -> (pixels: [UInt8], width: Int, height: Int) {
-        // No product found: the whole photo is framed as the product.
-        let box = ProductBox.measure(alpha, width: width, height: height) ?? ProductBox(x: 0, y: 0, width: width, height: height)
+        // No product found (or a speck under 8 px, which no frame should blow up): the whole photo
+        // is framed as the product, opaque, without a shadow of its rectangle.
+        var (layer, alpha, shadow) = (layer, alpha, shadow)
+        let found = ProductBox.measure(alpha, width: width, height: height).flatMap { max($0.width, $0.height) >= 8 ? $0 : nil }
+        let box = found ?? ProductBox(x: 0, y: 0, width: width, height: height)
+        if found == nil {
+            for i in 0..<(width * height) {
+                (layer[4 * i], layer[4 * i + 1], layer[4 * i + 2], layer[4 * i + 3]) = (rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255)
+            }
+            alpha = [UInt8](repeating: 255, count: width * height)
+            shadow = .none
+        }
         var layout = FrameLayout.compute(box: box, photo: (width, height), frame: frame, upscale: upscale, maxOutputPixels: maxOutputPixels)
         if shadow != .none {
             // Make room for a shadow the canvas would cut: shrink the product's share a little at a time.
@@ -207,8 +219,9 @@ enum StudioFraming {
         let left = Int(((layout.productX - Double(box.x - cx0)) * s).rounded())
         let top = Int(((layout.productY - Double(box.y - cy0)) * s).rounded())
         let xStart = max(0, left), xEnd = min(outW, left + targetW)
-        guard xStart < xEnd else { return canvas }
-        for y in max(0, top)..<min(outH, top + targetH) {
+        let yStart = max(0, top), yEnd = min(outH, top + targetH)
+        guard xStart < xEnd, yStart < yEnd else { return canvas }
+        for y in yStart..<yEnd {
             let source = ((y - top) * targetW + (xStart - left)) * 4
             let destination = (y * outW + xStart) * 4
             canvas[destination..<(destination + (xEnd - xStart) * 4)] = pixels[source..<(source + (xEnd - xStart) * 4)]

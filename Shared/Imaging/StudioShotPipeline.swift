@@ -116,7 +116,7 @@ public final class StudioShotPipeline: Sendable {
         }
         let framed = try timed("frame", &timings) { () throws(ImagingError) in
             try StudioFraming.frame(
-                layer: layer, alpha: alpha, width: width, height: height, frame: frame, shadow: request.shadow,
+                layer: layer, alpha: alpha, rgb: rgb, width: width, height: height, frame: frame, shadow: request.shadow,
                 background: request.background, transparent: transparent, upscale: request.upscale,
                 maxOutputPixels: configuration.maxOutputPixels)
         }

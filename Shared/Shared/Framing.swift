@@ -71,8 +71,8 @@ public enum FramingPreset: String, WireChoice {
     }
 }
 
-/// An explicit framing. The product's box (from the matte, with its shadow) is scaled to fit inside
-/// `fill` of the canvas on both axes — on a square canvas, the product's long side is `fill` of the
+/// An explicit framing. The product's box (from the matte) is scaled to fit inside `fill` of the
+/// canvas on both axes (less when its shadow would be cut: docs/framing.md) — on a square canvas, the product's long side is `fill` of the
 /// canvas's side — and the canvas's long side is the product's own resolution (times `upscale`)
 /// kept within `minSide`...`maxSide`.
 public struct FramingSpec: Codable, Sendable, Hashable {

@@ -317,8 +317,6 @@ extension SystemSuites {
             }
         }
 
-        /// The browser logs every refused request as a console error: those the step provoked on
-        /// purpose are read (and so cleared) here, and must be the only ones.
         /// Issue 16: the AI dialog, batches and the settings offer the framing presets and say what
         /// size the output will be; the choice reaches the job.
         @Test func framingIsOfferedWithTheOutputSizeInTheDialogBatchesAndSettings() async throws {
@@ -423,6 +421,8 @@ extension SystemSuites {
             await standIn.stop()
         }
 
+        /// The browser logs every refused request as a console error: those the step provoked on
+        /// purpose are read (and so cleared) here, and must be the only ones.
         func expectOnlyRefusals(_ status: Int, _ browser: Browser, sourceLocation: SourceLocation = #_sourceLocation) async throws {
             let errors = try await browser.consoleErrors()
             #expect(!errors.isEmpty && errors.allSatisfy { $0.contains("status of \(status)") }, "\(errors)", sourceLocation: sourceLocation)

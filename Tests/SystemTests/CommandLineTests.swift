@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Testing
 import TestSupport
 
@@ -115,6 +116,19 @@ struct CommandLineTests {
             // Other options on the same output folder: refused, so results never mix.
             let other = try await run("process", folder.path, "--out", out.path, "--shadow", "dramatic", system: system, scratch: scratch)
             #expect(other.status != 0 && other.err.contains("other options"), "\(other.err)")
+
+            // A marketplace frame by name (docs/framing.md); a word that names none is refused before anything is sent.
+            let framedOut = scratch.appendingPathComponent("framed")
+            let framed = try await run(
+                "process", folder.appendingPathComponent("bottle.jpg").path, "--out", framedOut.path, "--framing", "amazon", "--json",
+                system: system, scratch: scratch)
+            #expect(framed.status == 0, "\(framed.err)")
+            let shot = try FileManager.default.contentsOfDirectory(atPath: framedOut.path).first { $0.hasPrefix("bottle.") }
+            let picture = try RasterImage(decoding: Array(try Data(contentsOf: framedOut.appendingPathComponent(try #require(shot)))))
+            #expect(picture.width == picture.height && (1600...2000).contains(picture.width), "\(picture.width)x\(picture.height)")
+            let bogus = try await run("process", folder.path, "--out", scratch.appendingPathComponent("bogus").path, "--framing", "etsy",
+                                      system: system, scratch: scratch)
+            #expect(bogus.status != 0 && bogus.err.contains("--framing"), "\(bogus.err)")
         }
     }
 

@@ -20,7 +20,7 @@ enum Fidelity {
                     // The changed result and what restore makes of it, for a look.
                     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
                     try Data(encoded).write(to: folder.appendingPathComponent("\(scene.name)-\(kind.rawValue).png"))
-                    let restored = FidelityGuard.restore(photo, into: result, background: (255, 255, 255))
+                    guard let restored = FidelityGuard.restore(photo, into: result, background: (255, 255, 255)) else { continue }
                     try Data(try ImageCodec.encode(restored, width: result.width, height: result.height, bands: 3, format: .png))
                         .write(to: folder.appendingPathComponent("\(scene.name)-\(kind.rawValue)-restored.png"))
                 }

@@ -137,7 +137,7 @@ export function fidelityText(fidelity) {
     kept: `Product check: ${share} of the product unchanged, kept as generated.`,
     restored: `Product check: the generated image changed the product (${share} unchanged), so the photo's own product was put back.`,
     rejected: `Product check: the generated image changed the product (${share} unchanged); it was not used.`,
-    unchecked: "Product check: no product found in the photo to compare with.",
+    unchecked: "Product check: not done (nothing in the photo to compare with); kept as generated.",
   }[fidelity.decision] ?? "";
 }
 
