@@ -76,10 +76,13 @@ func buildGateway(
         ledger: ledger, broker: host.broker,
         limiter: RateLimiter(burst: 2 * gateway.webhookRatePerSecond, perSecond: Double(gateway.webhookRatePerSecond)),
         logger: host.logger)
+    let exports = ExportController(
+        media: store, exports: MediaExportStore(client: database.client), files: mediaFiles, signer: gateway.signer, logger: host.logger)
     let allowedMethods = AllowedMethods(openAPI: OpenAPIRoute.bytes)
     host.addRoutes { router in
         router.add(middleware: MethodNotAllowedMiddleware(allowed: allowedMethods))
         router.get("/media/:id/file", use: media.signedFile)
+        exports.addPublicRoutes(to: router)
         webhooks.addRoutes(to: router)
         router.get("/api/openapi.json", use: OpenAPIRoute.serve)
         AdminUIRoutes.add(to: router)
@@ -94,6 +97,7 @@ func buildGateway(
         settings.addRoutes(to: api)
         batches.addRoutes(to: api)
         variations.addRoutes(to: api)
+        exports.addRoutes(to: api)
     }
     let recorder = JobEventRecorder(ledger: ledger, hub: hub, logger: host.logger)
     host.addWorker(

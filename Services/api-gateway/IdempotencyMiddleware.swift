@@ -59,7 +59,7 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
                 try? await store.release(scope: scope, key: key)
                 return response
             }
-            let (json, replayable) = try await Self.collect(response)
+            let (json, replayable, bytes) = try await Self.collect(response)
             if replayable {
                 // The work is done: if remembering the answer fails, keep the claim (a repeat then
                 // gets 409 for a while) rather than free the key and let a repeat do the work twice.
@@ -68,18 +68,18 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
                 try? await store.release(scope: scope, key: key)
             }
             var answer = response
-            answer.body = .init(byteBuffer: ByteBuffer(string: json))
+            answer.body = .init(byteBuffer: bytes) // as sent: a body that is not text stays intact
             return answer
         }
     }
 
-    /// The response's body as text, and whether it is JSON (only JSON answers are remembered).
-    static func collect(_ response: Response) async throws -> (String, Bool) {
+    /// The response's body as text, whether it is JSON (only JSON answers are remembered), and as bytes.
+    static func collect(_ response: Response) async throws -> (String, Bool, ByteBuffer) {
         let sink = CollectingWriter.Sink()
         try await response.body.write(CollectingWriter(sink: sink))
         let text = String(buffer: sink.buffer)
         let isJSON = response.headers[.contentType]?.hasPrefix("application/json") ?? false
-        return (text, isJSON && !text.isEmpty)
+        return (text, isJSON && !text.isEmpty, sink.buffer)
     }
 }
 

@@ -1,8 +1,9 @@
 import Foundation
 import Hummingbird
 
-/// `Location` on what a POST creates (RFC 9110): 201 of an upload → the media, 202 of a generation →
-/// its status, of a batch → the batch, of variations → the media's variations. Derived from the
+/// `Location` on what a POST creates (RFC 9110): 201 of an upload → the media, of an export → its
+/// signed archive, 202 of a generation → its status, of a batch → the batch, of variations → the
+/// media's variations. Derived from the
 /// answer's own body, so a replayed answer (`Idempotency-Key`) carries it too; it sits outside the
 /// idempotency middleware.
 struct LocationMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -11,8 +12,8 @@ struct LocationMiddleware<Context: RequestContext>: RouterMiddleware {
         guard request.method == .post, [201, 202].contains(response.status.code), response.headers[.location] == nil else {
             return response
         }
-        let (text, isJSON) = try await IdempotencyMiddleware<Context>.collect(response)
-        response.body = .init(byteBuffer: ByteBuffer(string: text))
+        let (text, isJSON, bytes) = try await IdempotencyMiddleware<Context>.collect(response)
+        response.body = .init(byteBuffer: bytes)
         guard isJSON, let body = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
               let location = Self.location(path: request.uri.path, body: body)
         else { return response }
@@ -30,6 +31,8 @@ struct LocationMiddleware<Context: RequestContext>: RouterMiddleware {
             return (body["jobId"] as? String).map { "/api/ai-image/status/\($0)" }
         case (3, "ai-image", "batch"):
             return (body["batchId"] as? String).map { "/api/ai-image/batch/\($0)" }
+        case (2, "exports", _):
+            return (body["export"] as? [String: Any])?["url"] as? String
         case (4, "ai-image", "variations"):
             return "/api/ai-image/variations/\(segments[3])"
         default:

@@ -31,6 +31,7 @@ struct MediaController: Sendable {
         group.post("/media/:id/revert/:versionId", use: revert)
         group.patch("/media/:id", use: rename)
         group.delete("/media/:id", use: delete)
+        group.post("/media/:id/restore", use: restore)
     }
 
     @Sendable func upload(_ request: Request, context: ServiceRequestContext) async throws -> EditedResponse<MediaResponse> {
@@ -94,8 +95,37 @@ struct MediaController: Sendable {
         let page = try Self.integer(query["page"].map(String.init), name: "page", default: 1, range: 1...100_000)
         let pageSize = try Self.integer(query["pageSize"].map(String.init), name: "pageSize", default: 50, range: 1...200)
         let collection = try query["collection"].map(String.init).flatMap { $0.isEmpty ? nil : try Self.collection($0) }
-        let (items, total) = try await store.list(collection: collection, page: page, pageSize: pageSize)
+        let search = try query["q"].map(String.init).flatMap(Self.search)
+        let state = try query["state"].map(String.init).flatMap { raw -> MediaState? in
+            guard !raw.isEmpty else { return nil }
+            guard let state = MediaState(rawValue: raw) else {
+                throw APIError.badRequest(
+                    "state must be one of \(MediaState.allCases.map(\.rawValue).joined(separator: ", ")); got \"\(raw.prefix(32))\"",
+                    code: "invalid_field")
+            }
+            return state
+        }
+        let sort = try query["sort"].map(String.init).map { raw -> MediaSort in
+            guard let sort = MediaSort(rawValue: raw.isEmpty ? MediaSort.newest.rawValue : raw) else {
+                throw APIError.badRequest(
+                    "sort must be one of \(MediaSort.allCases.map(\.rawValue).joined(separator: ", ")); got \"\(raw.prefix(32))\"",
+                    code: "invalid_field")
+            }
+            return sort
+        } ?? .newest
+        let trash = try Self.flag(query["trash"].map(String.init), name: "trash")
+        let (items, total) = try await store.list(MediaQuery(
+            collection: collection, search: search, state: state, sort: sort, trash: trash, page: page, pageSize: pageSize))
         return MediaListResponse(items: items.map(MediaJSON.init), page: page, pageSize: pageSize, total: total)
+    }
+
+    /// `POST /api/media/:id/restore`: brings a media back from the trash as it was (its versions,
+    /// name and collection); a media in the library is answered as it is, so an undo sent twice is
+    /// harmless.
+    @Sendable func restore(_ request: Request, context: ServiceRequestContext) async throws -> MediaResponse {
+        let id = try Self.uuid(context, "id")
+        guard let media = try await store.restore(id) else { throw APIError.notFound("no media \(id.lowercasedString)") }
+        return MediaResponse(media: MediaJSON(media))
     }
 
     @Sendable func show(_ request: Request, context: ServiceRequestContext) async throws -> MediaResponse {
@@ -171,8 +201,9 @@ struct MediaController: Sendable {
 
     /// `GET /api/media/:id/thumbnail?size=`: the current version, small (``Thumbnails``), for the
     /// grid. Its ETag names the file and the size, so a revalidation is a 304 until the media changes.
+    /// A media in the trash has one too (the trash view shows what it would restore).
     @Sendable func thumbnail(_ request: Request, context: ServiceRequestContext) async throws -> Response {
-        let media = try await existing(context)
+        let media = try await existing(context, includingTrash: true)
         return try await serveThumbnail(of: media.file, request, immutable: false)
     }
 
@@ -239,9 +270,9 @@ struct MediaController: Sendable {
 
     // MARK: Input
 
-    private func existing(_ context: ServiceRequestContext) async throws -> MediaRecord {
+    private func existing(_ context: ServiceRequestContext, includingTrash: Bool = false) async throws -> MediaRecord {
         let id = try Self.uuid(context, "id")
-        guard let media = try await store.media(id) else { throw APIError.notFound("no media \(id.lowercasedString)") }
+        guard let media = try await store.media(id, includingTrash: includingTrash) else { throw APIError.notFound("no media \(id.lowercasedString)") }
         return media
     }
 
@@ -277,6 +308,25 @@ struct MediaController: Sendable {
             throw APIError.badRequest("\(name) must be an integer in \(range.lowerBound)...\(range.upperBound); got \"\(raw.prefix(32))\"", code: "invalid_field")
         }
         return number
+    }
+
+    /// A name search (`q`): at most 200 characters, no control characters; empty means none.
+    static func search(_ raw: String) throws -> String? {
+        let words = raw.trimmingCharacters(in: .whitespaces)
+        guard words.unicodeScalars.count <= 200, !words.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw APIError.badRequest("q must be at most 200 characters without control characters", code: "invalid_field")
+        }
+        return words.isEmpty ? nil : words
+    }
+
+    /// A yes/no query parameter: `true` or `false` (absent or empty: false).
+    static func flag(_ raw: String?, name: String) throws -> Bool {
+        switch raw {
+        case nil, "", "false": return false
+        case "true": return true
+        case let other?:
+            throw APIError.badRequest("\(name) must be true or false; got \"\(other.prefix(32))\"", code: "invalid_field")
+        }
     }
 
     static func fileName(fromDisposition header: String) -> String? {

@@ -18,6 +18,10 @@ struct MediaJSON: Codable, Sendable, Equatable {
     var currentVersionId: String
     var createdAt: String
     var updatedAt: String
+    /// `unprocessed`, `processed`, `inProgress` or `failed` (``MediaState``).
+    var state: String
+    /// When it went to the trash; absent for a media in the library.
+    var deletedAt: String?
 
     init(_ media: MediaRecord) {
         id = media.id.lowercasedString
@@ -34,6 +38,8 @@ struct MediaJSON: Codable, Sendable, Equatable {
         currentVersionId = media.currentVersionId.lowercasedString
         createdAt = MessageCoding.formatTimestamp(media.createdAt)
         updatedAt = MessageCoding.formatTimestamp(media.updatedAt)
+        state = media.state.rawValue
+        deletedAt = media.deletedAt.map(MessageCoding.formatTimestamp)
     }
 }
 

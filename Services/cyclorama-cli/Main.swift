@@ -129,24 +129,32 @@ struct MediaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "media", abstract: "The media library.", subcommands: [List.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List media items, newest first.")
+        static let configuration = CommandConfiguration(
+            commandName: "ls", abstract: "List media items (newest first unless --sort says otherwise), or the trash.")
         @OptionGroup var connection: Connection
         @Option(help: "Only this collection.") var collection: String?
+        @Option(help: "Only names containing this, whatever the case.") var search: String?
+        @Option(help: "Only items in this state: unprocessed, processed, inProgress or failed.") var state: String?
+        @Option(help: "newest, oldest, name, name_desc, largest or smallest.") var sort: String?
+        @Flag(help: "List the trash (deleted items) instead.") var trash = false
         @Option(help: "The page (from 1).") var page = 1
         @Option(name: .customLong("page-size"), help: "Items a page (1-100).") var pageSize = 50
         @Flag(name: .long, help: "Print the API's answer as JSON.") var json = false
 
         func run() async throws {
             var query = "page=\(page)&pageSize=\(pageSize)"
-            if let collection, let encoded = collection.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
-                query += "&collection=\(encoded)"
+            for (name, value) in [("collection", collection), ("q", search), ("state", state), ("sort", sort), ("trash", trash ? "true" : nil)] {
+                if let value, let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
+                    query += "&\(name)=\(encoded)"
+                }
             }
             let answer = try await connection.withClient { try await $0.json(.GET, "/api/media?\(query)") }
             if json { return printJSON(answer) }
             let items = answer["items"] as? [GatewayClient.Object] ?? []
             for item in items {
                 let size = "\(item["width"] as? Int ?? 0)x\(item["height"] as? Int ?? 0)"
-                print("\(item["id"] as? String ?? "?")  \(size)  \(item["mimeType"] as? String ?? "")  \(item["originalName"] as? String ?? "")")
+                let state = (item["deletedAt"] as? String).map { "deleted \($0)" } ?? item["state"] as? String ?? ""
+                print("\(item["id"] as? String ?? "?")  \(size)  \(item["mimeType"] as? String ?? "")  \(state)  \(item["originalName"] as? String ?? "")")
             }
             print("page \(page): \(items.count) of \(answer["total"] as? Int ?? items.count)")
         }

@@ -344,8 +344,8 @@ int CImagingBridge_encode(const uint8_t *pixels, int width, int height, int band
     return CImagingBridgeStatusOK;
 }
 
-int CImagingBridge_thumbnail(const uint8_t *data, size_t length, int maxSide, long maxPixels,
-                             uint8_t **encoded, size_t *encodedLength, int *width, int *height, int *png,
+int CImagingBridge_thumbnail(const uint8_t *data, size_t length, int maxSide, long maxPixels, int format,
+                             uint8_t **encoded, size_t *encodedLength, int *width, int *height, int *written,
                              char *error, size_t errorSize) {
     *encoded = NULL;
     *encodedLength = 0;
@@ -370,15 +370,46 @@ int CImagingBridge_thumbnail(const uint8_t *data, size_t length, int maxSide, lo
     if (vips_image_get_format(image) != VIPS_FORMAT_UCHAR) {
         STEP(vips_cast(in, &next, VIPS_FORMAT_UCHAR, NULL), "the image cannot be converted");
     }
-    const int alpha = vips_image_hasalpha(image) && vips_image_get_bands(image) == 4;
+    int alpha = vips_image_hasalpha(image) && vips_image_get_bands(image) == 4;
+    if (format < 0) format = alpha ? CImagingBridgeFormatPNG : CImagingBridgeFormatJPEG;
+    if (alpha && format == CImagingBridgeFormatJPEG) {
+        // JPEG has no transparency: what was transparent becomes white, as on a product page.
+        double white[3] = {255, 255, 255};
+        VipsArrayDouble *background = vips_array_double_new(white, 3);
+        VipsImage *flat = NULL;
+        const int flattened = vips_flatten(image, &flat, "background", background, NULL);
+        vips_area_unref(VIPS_AREA(background));
+        if (flattened != 0) {
+            take_vips_error(error, errorSize, "the image cannot be flattened onto white");
+            g_object_unref(image);
+            return status_on_failure;
+        }
+        g_object_unref(image);
+        image = flat;
+        alpha = 0;
+    }
     if (!alpha && vips_image_get_bands(image) > 3) {
         STEP(vips_extract_band(in, &next, 0, "n", 3, NULL), "the image cannot be converted");
     }
     void *buffer = NULL;
     size_t size = 0;
     // No metadata: the pixels are already upright, and a kept orientation tag would turn them again.
-    int failed = alpha ? vips_pngsave_buffer(image, &buffer, &size, "compression", 6, "strip", TRUE, NULL)
-                       : vips_jpegsave_buffer(image, &buffer, &size, "Q", 85, "optimize_coding", TRUE, "strip", TRUE, NULL);
+    int failed;
+    switch (format) {
+    case CImagingBridgeFormatPNG:
+        failed = vips_pngsave_buffer(image, &buffer, &size, "compression", 6, "strip", TRUE, NULL);
+        break;
+    case CImagingBridgeFormatWebP:
+        failed = vips_webpsave_buffer(image, &buffer, &size, "Q", 85, "strip", TRUE, NULL);
+        break;
+    case CImagingBridgeFormatJPEG:
+        failed = vips_jpegsave_buffer(image, &buffer, &size, "Q", 85, "optimize_coding", TRUE, "strip", TRUE, NULL);
+        break;
+    default:
+        g_object_unref(image);
+        set_error(error, errorSize, "no such output format: %d", format);
+        return CImagingBridgeStatusUnsupported;
+    }
     *width = vips_image_get_width(image);
     *height = vips_image_get_height(image);
     g_object_unref(image);
@@ -388,7 +419,7 @@ int CImagingBridge_thumbnail(const uint8_t *data, size_t length, int maxSide, lo
     }
     *encoded = buffer;
     *encodedLength = size;
-    *png = alpha;
+    *written = format;
     return CImagingBridgeStatusOK;
 }
 

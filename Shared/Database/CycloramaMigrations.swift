@@ -12,5 +12,6 @@ public enum CycloramaMigrations {
         reaperClaims,
         framingSetting,
         fidelityGuard,
+        mediaLibrary,
     ]
 }

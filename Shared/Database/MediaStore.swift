@@ -31,6 +31,76 @@ public struct MediaRecord: Sendable, Equatable {
     public var currentVersionId: UUID
     public var createdAt: Date
     public var updatedAt: Date
+    /// Where the media stands with generation (``MediaState``).
+    public var state: MediaState
+    /// When it was moved to the trash; nil for a media in the library.
+    public var deletedAt: Date?
+}
+
+/// Where a media item stands with generation, as the library shows and filters it. Exactly one
+/// holds, in this order: a job is running for it (`inProgress`); its latest job (of those that
+/// replace the image) failed after the image it shows was made (`failed`); the image it shows is a
+/// generated one — a generation, a chosen variation, or a revert to one of them (`processed`);
+/// otherwise `unprocessed`.
+public enum MediaState: String, Sendable, CaseIterable {
+    case unprocessed, processed, inProgress, failed
+}
+
+/// The orders the library lists in. In the trash, `newest` and `oldest` go by when an item was
+/// deleted; elsewhere by when it was uploaded. Ties go newest first, then by id, so pages never
+/// overlap.
+public enum MediaSort: String, Sendable, CaseIterable {
+    case newest, oldest, name, nameDescending = "name_desc", largest, smallest
+
+    func sql(trash: Bool) -> String {
+        let date = trash ? "deleted_at" : "created_at"
+        switch self {
+        case .newest: return "\(date) DESC, id"
+        case .oldest: return "\(date) ASC, id"
+        case .name: return "lower(original_filename) ASC NULLS LAST, created_at DESC, id"
+        case .nameDescending: return "lower(original_filename) DESC NULLS LAST, created_at DESC, id"
+        case .largest: return "bytes DESC, created_at DESC, id"
+        case .smallest: return "bytes ASC, created_at DESC, id"
+        }
+    }
+}
+
+/// What a page of the library holds: the filters, the order and the page.
+public struct MediaQuery: Sendable, Equatable {
+    /// One collection, or nil for all.
+    public var collection: String?
+    /// Part of the name, matched without regard to case; nil or empty for any.
+    public var search: String?
+    public var state: MediaState?
+    public var sort: MediaSort
+    /// The trash (deleted items) instead of the library.
+    public var trash: Bool
+    public var page: Int
+    public var pageSize: Int
+
+    public init(
+        collection: String? = nil, search: String? = nil, state: MediaState? = nil, sort: MediaSort = .newest,
+        trash: Bool = false, page: Int = 1, pageSize: Int = 50
+    ) {
+        self.collection = collection
+        self.search = search
+        self.state = state
+        self.sort = sort
+        self.trash = trash
+        self.page = page
+        self.pageSize = pageSize
+    }
+
+    /// The search as an ILIKE pattern: the words match literally (`%`, `_` and `\` escaped).
+    var pattern: String? {
+        guard let search, !search.isEmpty else { return nil }
+        var escaped = ""
+        for character in search {
+            if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return "%\(escaped)%"
+    }
 }
 
 /// One entry of a media's version history.
@@ -77,26 +147,44 @@ public struct MediaStore: Sendable {
         return created
     }
 
-    /// The media item, nil when unknown or deleted.
-    public func media(_ id: UUID) async throws -> MediaRecord? {
-        try await records(client.query("\(unescaped: Self.mediaColumns) WHERE id = \(id) AND deleted_at IS NULL", logger: logger)).first
+    /// The media item, nil when unknown or deleted (or, with `includingTrash`, unknown).
+    public func media(_ id: UUID, includingTrash: Bool = false) async throws -> MediaRecord? {
+        try await records(client.query("""
+            \(unescaped: Self.mediaColumns) WHERE id = \(id) AND (\(includingTrash) OR deleted_at IS NULL)
+            """, logger: logger)).first
     }
 
-    /// One page of the library, newest first, optionally of one collection, and the total count.
-    public func list(collection: String?, page: Int, pageSize: Int) async throws -> (items: [MediaRecord], total: Int) {
-        let offset = max(0, page - 1) * pageSize
+    /// One page of the library (or the trash) and how many items match in all.
+    public func list(_ query: MediaQuery) async throws -> (items: [MediaRecord], total: Int) {
+        let offset = max(0, query.page - 1) * query.pageSize
+        let (collection, pattern, state) = (query.collection, query.pattern, query.state?.rawValue)
+        let trash = query.trash
+        // `deleted_at IS [NOT] NULL` is written out so the partial indexes apply. The filters are bound; an absent one is NULL, which PostgreSQL folds away when it plans
+        // the (unnamed) statement with its values. `state` is computed per row only when filtered on.
         let items = try await records(client.query("""
             \(unescaped: Self.mediaColumns)
-            WHERE deleted_at IS NULL AND (\(collection)::text IS NULL OR collection = \(collection))
-            ORDER BY created_at DESC, id LIMIT \(pageSize) OFFSET \(offset)
+            WHERE \(unescaped: trash ? "deleted_at IS NOT NULL" : "deleted_at IS NULL")
+              AND (\(collection)::text IS NULL OR collection = \(collection))
+              AND (\(pattern)::text IS NULL OR original_filename ILIKE \(pattern))
+              AND (\(state)::text IS NULL OR \(unescaped: Self.stateExpression) = \(state))
+            ORDER BY \(unescaped: query.sort.sql(trash: trash)) LIMIT \(query.pageSize) OFFSET \(offset)
             """, logger: logger))
         let counted = try await client.query("""
             SELECT count(*)::bigint FROM media
-            WHERE deleted_at IS NULL AND (\(collection)::text IS NULL OR collection = \(collection))
+            WHERE \(unescaped: trash ? "deleted_at IS NOT NULL" : "deleted_at IS NULL")
+              AND (\(collection)::text IS NULL OR collection = \(collection))
+              AND (\(pattern)::text IS NULL OR original_filename ILIKE \(pattern))
+              AND (\(state)::text IS NULL OR \(unescaped: Self.stateExpression) = \(state))
             """, logger: logger)
         var total = 0
         for try await count in counted.decode(Int.self) { total = count }
         return (items, total)
+    }
+
+    /// The media of `ids` in the library (not deleted), in no particular order.
+    public func media(ids: [UUID]) async throws -> [MediaRecord] {
+        try await records(client.query(
+            "\(unescaped: Self.mediaColumns) WHERE id = ANY(\(ids)) AND deleted_at IS NULL", logger: logger))
     }
 
     /// The version history, newest first (empty for an unknown or deleted media).
@@ -211,7 +299,6 @@ public struct MediaStore: Sendable {
         }
     }
 
-    /// Soft-deletes the media (its files and history stay for audit); false when unknown.
     /// Renames a media item (its `originalName`); nil for an unknown or deleted one.
     public func rename(_ mediaId: UUID, to name: String) async throws -> MediaRecord? {
         let rows = try await client.query(
@@ -221,6 +308,8 @@ public struct MediaStore: Sendable {
         return nil
     }
 
+    /// Moves the media to the trash (its files and history stay; ``restore(_:)`` brings it back);
+    /// false when unknown or in the trash already.
     public func delete(_ mediaId: UUID) async throws -> Bool {
         let rows = try await client.query(
             "UPDATE media SET deleted_at = now() WHERE id = \(mediaId) AND deleted_at IS NULL RETURNING id", logger: logger)
@@ -228,21 +317,45 @@ public struct MediaStore: Sendable {
         return false
     }
 
+    /// Brings the media back from the trash as it was (a media in the library stays as it is);
+    /// nil when unknown.
+    public func restore(_ mediaId: UUID) async throws -> MediaRecord? {
+        try await client.query(
+            "UPDATE media SET deleted_at = NULL WHERE id = \(mediaId) AND deleted_at IS NOT NULL", logger: logger)
+        return try await media(mediaId)
+    }
+
     // MARK: Plumbing
 
     private static let mediaColumns = """
         SELECT id, collection, original_filename, file_path, mime_type, width, height, bytes, sha256,
-               current_version_id, created_at, updated_at FROM media
+               current_version_id, created_at, updated_at, deleted_at, \(stateExpression) FROM media
+        """
+
+    /// ``MediaState`` of the row `media` in SQL: three index lookups (generation_jobs_media,
+    /// the version's primary key, media_versions_history).
+    static let stateExpression = """
+        CASE
+          WHEN EXISTS (SELECT 1 FROM generation_jobs j WHERE j.media_id = media.id
+                       AND j.status <> ALL('{\(JobStatus.terminal.joined(separator: ","))}'::text[])) THEN 'inProgress'
+          WHEN (SELECT j.status = 'FAILED' AND j.created_at > (SELECT v.created_at FROM media_versions v WHERE v.id = media.current_version_id)
+                FROM generation_jobs j WHERE j.media_id = media.id AND j.kind <> 'variation'
+                ORDER BY j.created_at DESC LIMIT 1) THEN 'failed'
+          WHEN EXISTS (SELECT 1 FROM media_versions g WHERE g.media_id = media.id
+                       AND g.source IN ('generation', 'variation') AND g.sha256 = media.sha256) THEN 'processed'
+          ELSE 'unprocessed'
+        END
         """
 
     private func records(_ rows: PostgresRowSequence) async throws -> [MediaRecord] {
         var result: [MediaRecord] = []
-        for try await (id, collection, name, path, mime, width, height, bytes, sha, version, created, updated)
-            in rows.decode((UUID, String, String?, String, String, Int, Int, Int, String, UUID, Date, Date).self) {
+        for try await (id, collection, name, path, mime, width, height, bytes, sha, version, created, updated, deleted, state)
+            in rows.decode((UUID, String, String?, String, String, Int, Int, Int, String, UUID, Date, Date, Date?, String).self) {
             result.append(MediaRecord(
                 id: id, collection: collection, originalFilename: name,
                 file: StoredFile(path: path, mimeType: mime, width: width, height: height, bytes: bytes, sha256: sha),
-                currentVersionId: version, createdAt: created, updatedAt: updated))
+                currentVersionId: version, createdAt: created, updatedAt: updated,
+                state: MediaState(rawValue: state) ?? .unprocessed, deletedAt: deleted))
         }
         return result
     }

@@ -16,20 +16,38 @@ extension ImageCodec {
     /// upright, the first frame; PNG when it has transparency, else JPEG. JPEG and WebP shrink while
     /// loading, so a large photo is never decoded whole.
     public static func thumbnail(_ data: [UInt8], maxSide: Int, maxPixels: Int) throws(ImagingError) -> FittedImage {
+        try fit(data, maxSide: maxSide, maxPixels: maxPixels, format: nil)
+    }
+
+    /// The image re-encoded as `format` with the long side at most `maxSide` (never enlarged),
+    /// upright, the first frame, without metadata; a transparent image saved as JPEG is flattened
+    /// onto white. Nil `format`: PNG when it has transparency, else JPEG (a thumbnail's rule).
+    public static func fit(_ data: [UInt8], maxSide: Int, maxPixels: Int, format: OutputFormat?) throws(ImagingError) -> FittedImage {
         guard !data.isEmpty else { throw ImagingError(.emptyInput, "0 bytes is not an image") }
         _ = CImagingBridge_initialize("cyclorama-imaging", 0)
         var encoded: UnsafeMutablePointer<UInt8>?
         var length = 0
-        var width: Int32 = 0, height: Int32 = 0, png: Int32 = 0
+        var width: Int32 = 0, height: Int32 = 0, written: Int32 = 0
+        let asked: Int32 = switch format {
+        case nil: -1
+        case .png: Int32(CImagingBridgeFormatPNG.rawValue)
+        case .jpeg: Int32(CImagingBridgeFormatJPEG.rawValue)
+        case .webp: Int32(CImagingBridgeFormatWebP.rawValue)
+        }
         try data.withUnsafeBufferPointer { (bytes) throws(ImagingError) in
             try bridgeCall {
                 CImagingBridge_thumbnail(
-                    bytes.baseAddress!, bytes.count, Int32(clamping: maxSide), maxPixels, &encoded, &length, &width, &height, &png, $0, $1)
+                    bytes.baseAddress!, bytes.count, Int32(clamping: maxSide), maxPixels, asked, &encoded, &length, &width, &height,
+                    &written, $0, $1)
             }
         }
+        let mediaType = switch CImagingBridgeFormat(rawValue: UInt32(written)) {
+        case CImagingBridgeFormatPNG: "image/png"
+        case CImagingBridgeFormatWebP: "image/webp"
+        default: "image/jpeg"
+        }
         return FittedImage(
-            bytes: takeBuffer(encoded, count: length), mediaType: png != 0 ? "image/png" : "image/jpeg",
-            width: Int(width), height: Int(height), reencoded: true)
+            bytes: takeBuffer(encoded, count: length), mediaType: mediaType, width: Int(width), height: Int(height), reencoded: true)
     }
 
     /// How ``resize(_:width:height:bands:toWidth:height:fit:)`` fills the new size.

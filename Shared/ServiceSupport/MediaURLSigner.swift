@@ -42,10 +42,30 @@ public struct MediaURLSigner: Sendable {
     /// Whether `signature` is this signer's for media `id`, `version` (the `v` parameter, if any) and
     /// `expires`, and `expires` is after `now` and at most ``longestLifetime`` ahead of it.
     public func isValid(mediaId id: UUID, version: String? = nil, expires: String, signature: String, now: Date = Date()) -> Bool {
+        guard let seconds = Self.unexpired(expires, now: now) else { return false }
+        return Digest.constantTimeEquals(self.signature(id, version, seconds).utf8, signature.lowercased().utf8)
+    }
+
+    /// The path and query of the signed download of ZIP export `id`, valid until `expires`:
+    /// `/exports/<id>/archive?expires=&signature=<hex HMAC("export:<id>:<expires>")>` (the prefix
+    /// keeps an export's signature from ever passing for a media link's).
+    public func signedExportPath(exportId id: UUID, expires: Date) -> String {
+        let seconds = Int(expires.timeIntervalSince1970.rounded(.up))
+        return "/exports/\(id.uuidString.lowercased())/archive?expires=\(seconds)&signature=\(exportSignature(id, seconds))"
+    }
+
+    /// Whether `signature` is this signer's for export `id` and `expires`, as ``isValid(mediaId:version:expires:signature:now:)`` judges a media link.
+    public func isValidExport(exportId id: UUID, expires: String, signature: String, now: Date = Date()) -> Bool {
+        guard let seconds = Self.unexpired(expires, now: now) else { return false }
+        return Digest.constantTimeEquals(exportSignature(id, seconds).utf8, signature.lowercased().utf8)
+    }
+
+    /// `expires` as seconds when it is after `now` and at most ``longestLifetime`` ahead of it.
+    private static func unexpired(_ expires: String, now: Date) -> Int? {
         guard let seconds = Int(expires), Double(seconds) > now.timeIntervalSince1970,
               Double(seconds) <= now.timeIntervalSince1970 + Self.longestLifetime + 60
-        else { return false }
-        return Digest.constantTimeEquals(self.signature(id, version, seconds).utf8, signature.lowercased().utf8)
+        else { return nil }
+        return seconds
     }
 
     /// The stored file's path under the media root for a `v` parameter (`<sha256>.<ext>`); nil when
@@ -63,7 +83,14 @@ public struct MediaURLSigner: Sendable {
     }
 
     private func signature(_ id: UUID, _ version: String?, _ expires: Int) -> String {
-        let subject = version.map { "\(id.uuidString.lowercased()):\($0):\(expires)" } ?? "\(id.uuidString.lowercased()):\(expires)"
-        return Digest.hex(HMAC<SHA256>.authenticationCode(for: Array(subject.utf8), using: SymmetricKey(data: secret)))
+        hmac(version.map { "\(id.uuidString.lowercased()):\($0):\(expires)" } ?? "\(id.uuidString.lowercased()):\(expires)")
+    }
+
+    private func exportSignature(_ id: UUID, _ expires: Int) -> String {
+        hmac("export:\(id.uuidString.lowercased()):\(expires)")
+    }
+
+    private func hmac(_ subject: String) -> String {
+        Digest.hex(HMAC<SHA256>.authenticationCode(for: Array(subject.utf8), using: SymmetricKey(data: secret)))
     }
 }

@@ -9,7 +9,7 @@ struct MigrationTests {
     let migrator = Migrator(logger: TestDatabase.logger)
 
     /// The schema's tables; a test fails when one goes missing.
-    static let tables = ["api_tokens", "batches", "generation_jobs", "idempotency_records", "media", "media_versions",
+    static let tables = ["api_tokens", "batches", "generation_jobs", "idempotency_records", "media", "media_exports", "media_versions",
                          "notification_attempts", "notifications", "schema_migrations", "settings", "variations"]
 
     @Test func aFreshDatabaseGetsEveryTableAndTheRecordedHistory() async throws {

@@ -81,6 +81,93 @@ struct MediaAPITests {
         #expect(try await gateway.call(.GET, "/api/media/\(pngId)").status == 404)
         #expect(try await gateway.call(.DELETE, "/api/media/\(pngId)").status == 404)
         #expect(try await gateway.call(.GET, "/api/media").json()["total"] as? Int == 1)
+
+        // ...but in the trash, with its thumbnail, until it is restored as it was.
+        let trash = try await gateway.call(.GET, "/api/media?trash=true").json()
+        let trashed = try #require((trash["items"] as? [[String: Any]])?.first)
+        #expect(trash["total"] as? Int == 1 && trashed["id"] as? String == pngId && trashed["deletedAt"] is String)
+        #expect(try await gateway.call(.GET, "/api/media/\(pngId)/thumbnail").status == 200)
+        let restored = try await gateway.call(.POST, "/api/media/\(pngId)/restore")
+        #expect(restored.status == 200, "\(restored.text)")
+        let back = try #require(try restored.json()["media"] as? [String: Any])
+        #expect(back["collection"] as? String == "BANNERS" && back["deletedAt"] == nil && back["state"] as? String == "unprocessed")
+        #expect(try await gateway.call(.POST, "/api/media/\(pngId)/restore").status == 200, "an undo sent twice is harmless")
+        #expect(try await gateway.call(.POST, "/api/media/\(UUID().uuidString)/restore").status == 404)
+        #expect(try await gateway.call(.GET, "/api/media?trash=true").json()["total"] as? Int == 0)
+        #expect(try await gateway.call(.GET, "/api/media/\(pngId)/file").body == png)
+
+        // Search, sort and state over HTTP (the rules themselves: MediaLibraryTests).
+        let found = try await gateway.call(.GET, "/api/media?q=%20NAME.&sort=name&state=unprocessed").json()
+        #expect((found["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [id], "\(found)")
+        #expect(try await gateway.call(.GET, "/api/media?state=processed").json()["total"] as? Int == 0)
+        let bySize = try await gateway.call(.GET, "/api/media?sort=smallest&q=&state=").json()
+        #expect((bySize["items"] as? [[String: Any]])?.compactMap { $0["size"] as? Int } == [png.count, jpeg.count].sorted())
+    }
+
+    /// A selection as a ZIP: a signed, token-free link; the stored files as they are, or re-encoded
+    /// and bounded in size; names unique; what was deleted since is named in MISSING.txt.
+    @Test func aSelectionDownloadsAsAZipBySignedLink() async throws {
+        let gateway = try await GatewayFixture.start()
+        defer { Task { await gateway.stop() } }
+        let jpeg = try Samples.bytes("dev01", "input.jpg")
+        let png = try Samples.bytes("dev01", "alpha.png")
+        var ids: [String] = []
+        for (bytes, name) in [(jpeg, "Shoe: side?.jpg"), (png, "cut-out.png"), (jpeg, "shoe_ side_.jpeg"), (jpeg, "gone.jpg")] {
+            let created = try await gateway.upload(bytes, fileName: name)
+            ids.append(try #require((try created.json()["media"] as? [String: Any])?["id"] as? String))
+        }
+        func export(_ body: String) async throws -> HTTPAnswer {
+            try await gateway.call(.POST, "/api/exports", body: Array(body.utf8), headers: [("Content-Type", "application/json")])
+        }
+        func idList(_ which: [Int]) -> String { which.map { "\"\(ids[$0])\"" }.joined(separator: ", ") }
+
+        // As stored: the bytes unchanged, names from the media (made safe and unique), in the order asked.
+        let asStored = try await export(#"{"mediaIds": [\#(idList([0, 1, 2, 0]))]}"#)
+        #expect(asStored.status == 201, "\(asStored.text)")
+        let made = try #require(try asStored.json()["export"] as? [String: Any])
+        let link = try #require(made["url"] as? String)
+        #expect(made["items"] as? Int == 3 && made["format"] as? String == "original" && made["maxSide"] == nil)
+        #expect(asStored.header("location") == link)
+        #expect(link.hasPrefix("/exports/") && link.contains("signature="))
+        let archive = try await gateway.call(.GET, link, token: "")
+        #expect(archive.status == 200 && archive.header("content-type") == "application/zip", "\(archive.text.prefix(200))")
+        #expect(archive.header("content-disposition") == "attachment; filename=\"\(made["fileName"] as? String ?? "-")\"")
+        let stored = try ZipReader.entries(of: archive.body)
+        #expect(stored.map(\.name) == ["Shoe_ side_.jpg", "cut-out.png", "shoe_ side_ (2).jpg"], "\(stored.map(\.name))")
+        #expect(stored.map(\.bytes) == [jpeg, png, jpeg])
+
+        // Re-encoded: JPEG, at most 300 px, transparency onto white; a media deleted since is named.
+        let small = try await export(#"{"mediaIds": [\#(idList([1, 3]))], "format": "jpeg", "maxSide": 300}"#)
+        let smallLink = try #require((try small.json()["export"] as? [String: Any])?["url"] as? String)
+        #expect(try await gateway.call(.DELETE, "/api/media/\(ids[3])").status == 200)
+        let converted = try ZipReader.entries(of: try await gateway.call(.GET, smallLink, token: "").body)
+        #expect(converted.map(\.name) == ["cut-out.jpg", "MISSING.txt"], "\(converted.map(\.name))")
+        let first = try #require(converted.first)
+        #expect(first.bytes.starts(with: [0xFF, 0xD8, 0xFF]), "a JPEG")
+        let size = try ImageCodec.size(of: first.bytes)
+        #expect(max(size.width, size.height) == 300, "\(size)")
+        #expect(String(decoding: converted[1].bytes, as: UTF8.self).contains(ids[3]))
+        let webp = try await export(#"{"mediaIds": [\#(idList([0]))], "format": "webp"}"#)
+        let webpLink = try #require((try webp.json()["export"] as? [String: Any])?["url"] as? String)
+        let webpEntries = try ZipReader.entries(of: try await gateway.call(.GET, webpLink, token: "").body)
+        #expect(webpEntries.map(\.name) == ["Shoe_ side_.webp"] && webpEntries.first?.bytes.starts(with: Array("RIFF".utf8)) == true, "\(webpEntries.map(\.name)) \(webpEntries.first?.bytes.prefix(12) ?? [])")
+        #expect(try ImageCodec.size(of: webpEntries[0].bytes) == (width: 1024, height: 1024), "never resized without maxSide")
+
+        // The link is the key: a changed signature or expiry is refused, before anything is read.
+        try expectError(try await gateway.call(.GET, link.replacingOccurrences(of: "signature=", with: "signature=0"), token: ""), 403, "invalid_signature")
+        let later = link.replacingOccurrences(of: #"expires=(\d+)"#, with: "expires=9999999999", options: .regularExpression)
+        try expectError(try await gateway.call(.GET, later, token: ""), 403, "invalid_signature")
+        // What an export may hold.
+        try expectError(try await export(#"{"mediaIds": []}"#), 400, "invalid_field")
+        try expectError(try await export(#"{"mediaIds": ["nope"]}"#), 400, "invalid_field")
+        try expectError(try await export(#"{"mediaIds": [\#(idList([0]))], "format": "tiff"}"#), 400, "invalid_field")
+        try expectError(try await export(#"{"mediaIds": [\#(idList([0]))], "maxSide": 8}"#), 400, "invalid_field")
+        try expectError(try await export(#"{"mediaIds": [\#(idList([0]))], "size": 8}"#), 400, "invalid_field")
+        try expectError(try await export("[1]"), 400, "invalid_body")
+        let many = (0...500).map { _ in "\"\(UUID().uuidString)\"" }.joined(separator: ",")
+        try expectError(try await export(#"{"mediaIds": [\#(many)]}"#), 400, "invalid_field")
+        try expectError(try await export(#"{"mediaIds": [\#(idList([3]))]}"#), 404, "not_found")
+        try expectError(try await gateway.call(.POST, "/api/exports", body: Array(#"{"mediaIds": [\#(idList([0]))]}"#.utf8), token: ""), 401, "unauthorized")
     }
 
     /// The answer is `status` with the JSON error shape, `code` and a message.
@@ -100,6 +187,12 @@ struct MediaAPITests {
         try expectError(try await gateway.call(.GET, "/api/media/\(UUID().uuidString)"), 404, "not_found")
         try expectError(try await gateway.call(.GET, "/api/media/not-a-uuid"), 400, "invalid_field")
         try expectError(try await gateway.call(.GET, "/api/media?pageSize=5000"), 400, "invalid_field")
+        try expectError(try await gateway.call(.GET, "/api/media?sort=size"), 400, "invalid_field")
+        try expectError(try await gateway.call(.GET, "/api/media?state=done"), 400, "invalid_field")
+        try expectError(try await gateway.call(.GET, "/api/media?trash=yes"), 400, "invalid_field")
+        try expectError(try await gateway.call(.GET, "/api/media?q=\(String(repeating: "x", count: 201))"), 400, "invalid_field")
+        try expectError(try await gateway.call(.GET, "/api/media?q=a%0Ab"), 400, "invalid_field")
+        try expectError(try await gateway.call(.POST, "/api/media/not-a-uuid/restore"), 400, "invalid_field")
         try expectError(try await gateway.upload(Array("just some text".utf8), fileName: "photo.jpg"), 415, "unsupported_media_type")
         try expectError(try await gateway.call(.POST, "/api/media", body: []), 400, "invalid_upload")
         let huge = [UInt8](repeating: 0xFF, count: 16 << 20)

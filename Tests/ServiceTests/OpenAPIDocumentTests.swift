@@ -180,6 +180,29 @@ struct OpenAPIDocumentTests {
     }
 
     /// A media item's new name: the document's pattern and length take exactly what the server does.
+    /// A custom prompt needs a character that is not white space: the document's class is exactly
+    /// Unicode's White_Space, which the server trims (ECMAScript's `\S` differs: U+0085, U+FEFF).
+    @Test func aPromptsWhiteSpaceIsTheServersWhiteSpace() throws {
+        let document = try Self.document()
+        var node: Any? = document
+        for key in ["paths", "/api/ai-image/variations/{mediaId}", "post", "requestBody", "content", "application/json", "schema",
+                    "properties", "customPrompts", "items", "pattern"] {
+            node = (node as? Object)?[key]
+        }
+        let pattern = try #require(node as? String)
+        // \s and \S mean different sets in ECMAScript (the document's dialect), Python and ICU.
+        #expect(!pattern.contains("\\s") && !pattern.contains("\\S"), "a shorthand class: \(pattern)")
+        let regex = try NSRegularExpression(pattern: "^" + pattern + "$")
+        var disagreements: [String] = []
+        for value in 0...0xFFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            let text = String(scalar)
+            let matched = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+            if matched == scalar.properties.isWhitespace { disagreements.append(String(format: "U+%04X", value)) }
+        }
+        #expect(disagreements.isEmpty, "the pattern and White_Space disagree on \(disagreements.prefix(10))")
+    }
+
     @Test func theNameRuleIsTheOneTheServerApplies() throws {
         let document = try Self.document()
         let patch = try #require((document["paths"] as? [String: Object])?["/api/media/{id}"]?["patch"] as? Object)

@@ -1,3 +1,4 @@
+import Database
 import Foundation
 import Imaging
 import Shared
@@ -254,7 +255,8 @@ extension SystemSuites {
                         return document.querySelector("#grid .tile[data-media-id='\(first)'] .name").textContent === 'studio-mug.jpg'
                         """)
 
-                    // Delete, after the confirmation (answered yes here): the tile goes, the API says 404.
+                    // Delete moves it to the trash without a question (nothing is lost): the tile goes,
+                    // the API says 404, and the toast offers Undo.
                     try await browser.click("#grid .tile[data-media-id='\(second)'] .thumb")
                     _ = try await browser.waitFor("#details-modal[open] #details-delete")
                     _ = try await browser.execute("window.confirmed = []; window.confirm = (text) => { window.confirmed.push(text); return true; };")
@@ -264,10 +266,376 @@ extension SystemSuites {
                     try await browser.waitUntil("the focus is on the remaining tile", script: """
                         return document.activeElement.matches("#grid .tile[data-media-id='\(first)'] .thumb")
                         """)
-                    let asked = try await browser.execute("return window.confirmed")
-                    #expect(asked.arrayValue?.first?.stringValue?.hasPrefix("Delete ") == true, "\(asked.encodedText)")
-                    #expect(try await browser.text("#status").hasPrefix("Deleted "))
+                    #expect(try await browser.execute("return window.confirmed.length").intValue == 0, "no question before a delete that can be undone")
+                    #expect(try await browser.text("#toast-text").hasPrefix("Moved "))
                     #expect(try await system.call(.GET, "/api/media/\(second)").status == 404)
+                    try await browser.screenshot("11b-deleted-with-undo")
+                    try await browser.click("#toast-undo")
+                    try await browser.waitUntil("undone: both tiles", script: "return document.querySelectorAll('#grid .tile').length === 2")
+                    #expect(try await browser.text("#toast-text").hasPrefix("Restored "))
+                    #expect(try await system.call(.GET, "/api/media/\(second)").status == 200)
+                }
+            }
+        }
+
+        /// Issue 21's media library: search by name, a state filter, sorting, badges that follow a
+        /// job live, select a page / all / a shift-click range, delete a selection with Undo, the
+        /// trash and Restore, Ctrl+Z; at desktop and phone sizes.
+        @Test func findSortFilterSelectAndTheTrash() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                var uploaded: [String: String] = [:]
+                for (name, scene) in [("zebra-mug.jpg", "dev03"), ("apple-bottle.jpg", "dev02"), ("shoe.jpg", "dev09"), ("lamp.jpg", "dev05")] {
+                    let id = try await system.upload(try Samples.bytes(scene, "input.jpg"))
+                    #expect(try await system.call(.PATCH, "/api/media/\(id)", json: #"{"originalName": "\#(name)"}"#).status == 200)
+                    uploaded[name] = id
+                }
+                let ids = uploaded
+                // Where each stands: a job running for the lamp, a failed one for the shoe, a studio
+                // shot applied to the bottle (its own file again: the state is what is checked).
+                let running = UUID()
+                try await SystemDatabase.withClient(system.database.url) { client in
+                    let ledger = JobLedger(client: client)
+                    let store = MediaStore(client: client)
+                    try await ledger.insert(NewJob(id: running, mediaId: UUID(uuidString: ids["lamp.jpg"]!)!, correlationId: "lamp"))
+                    let failed = UUID()
+                    try await ledger.insert(NewJob(id: failed, mediaId: UUID(uuidString: ids["shoe.jpg"]!)!, correlationId: "shoe"))
+                    _ = try await ledger.fail(failed, code: "backend_failed", message: "test")
+                    let bottle = try #require(try await store.media(UUID(uuidString: ids["apple-bottle.jpg"]!)!))
+                    let done = UUID()
+                    try await ledger.insert(NewJob(id: done, mediaId: bottle.id, correlationId: "bottle"))
+                    _ = try await store.applyGeneration(GenerationResult(
+                        jobId: done, mediaId: bottle.id, kind: "single", batchId: nil, variationName: nil, correlationId: "bottle",
+                        backend: "local", backendJobId: "l-1", cost: 0, file: bottle.file))
+                }
+                try await withBrowser(system, signedIn: true, failure: "find-and-trash") { browser in
+                    let names = "return [...document.querySelectorAll('#grid .tile .name')].map(n => n.textContent)"
+                    try await browser.waitUntil("four tiles", script: "return document.querySelectorAll('#grid .tile').length === 4")
+                    let badges = try await browser.execute("""
+                        return Object.fromEntries([...document.querySelectorAll('#grid .tile')].map(t =>
+                            [t.querySelector('.name').textContent, t.querySelector('.badge')?.textContent ?? '']))
+                        """)
+                    #expect(badges.objectValue?["lamp.jpg"]?.stringValue == "Generating…", "\(badges.encodedText)")
+                    #expect(badges.objectValue?["shoe.jpg"]?.stringValue == "Failed")
+                    #expect(badges.objectValue?["apple-bottle.jpg"]?.stringValue == "Studio shot")
+                    #expect(badges.objectValue?["zebra-mug.jpg"]?.stringValue == "")
+                    #expect(try await browser.text("#grid .tile[data-media-id='\(ids["lamp.jpg"]!)'] .dims").contains(" KB"), "the file size is on the tile")
+                    try await browser.screenshot("13-library-badges")
+
+                    // Search: part of the name, whatever the case.
+                    try await browser.type("MUG", into: try await browser.waitFor("#search"))
+                    try await browser.waitUntil("only the mug", script: "const n = (() => { \(names) })(); return n.length === 1 && n[0] === 'zebra-mug.jpg'")
+                    try await browser.clear(try await browser.waitFor("#search"))
+                    _ = try await browser.execute("document.querySelector('#search').dispatchEvent(new Event('input'))")
+                    try await browser.waitUntil("everything again", script: "return document.querySelectorAll('#grid .tile').length === 4")
+                    // Filter and order.
+                    _ = try await browser.execute("const s = document.querySelector('#state-filter'); s.value = 'failed'; s.dispatchEvent(new Event('change'))")
+                    try await browser.waitUntil("only the failed one", script: "const n = (() => { \(names) })(); return n.length === 1 && n[0] === 'shoe.jpg'")
+                    _ = try await browser.execute("const s = document.querySelector('#state-filter'); s.value = ''; s.dispatchEvent(new Event('change'))")
+                    _ = try await browser.execute("const s = document.querySelector('#sort'); s.value = 'name'; s.dispatchEvent(new Event('change'))")
+                    try await browser.waitUntil("by name", script: """
+                        return JSON.stringify((() => { \(names) })()) === JSON.stringify(['apple-bottle.jpg', 'lamp.jpg', 'shoe.jpg', 'zebra-mug.jpg'])
+                        """)
+
+                    // The running job ends: its badge follows without a reload.
+                    try await SystemDatabase.withClient(system.database.url) { client in
+                        _ = try await JobLedger(client: client).fail(running, code: "backend_failed", message: "test")
+                    }
+                    try await browser.waitUntil("the lamp's badge says it failed", timeout: .seconds(15), script: """
+                        return document.querySelector("#grid .tile[data-media-id='\(ids["lamp.jpg"]!)'] .badge")?.textContent === 'Failed'
+                        """)
+
+                    // Selection: a shift-click range, the page, everything.
+                    let shiftClick = """
+                        const box = document.querySelectorAll('#grid .tile .select')[arguments[0]];
+                        box.dispatchEvent(new MouseEvent('click', { bubbles: true, cancelable: true, shiftKey: arguments[1] }));
+                        """
+                    _ = try await browser.execute(shiftClick, [.int(0), .bool(false)])
+                    _ = try await browser.execute(shiftClick, [.int(2), .bool(true)])
+                    #expect(try await browser.text("#batch-generate") == "AI Generate (3)")
+                    #expect(try await browser.execute("return document.querySelectorAll('#grid .tile.selected').length").intValue == 3)
+                    try await browser.click("#clear-selection")
+                    #expect(try await browser.execute("return document.querySelectorAll('#grid .tile .select:checked').length").intValue == 0,
+                            "Clear unticks the tiles at once, not after a reload")
+                    try await browser.click("#select-page")
+                    #expect(try await browser.text("#batch-generate") == "AI Generate (4)")
+                    try await browser.click("#clear-selection")
+                    try await browser.click("#select-all")
+                    try await browser.waitUntil("all selected", script: "return document.querySelector('#status').textContent === 'Selected all 4.'")
+                    #expect(try await browser.text("#batch-generate") == "AI Generate (4)")
+                    try await browser.click("#clear-selection")
+
+                    // Delete two selected, then Undo brings both back.
+                    _ = try await browser.execute(shiftClick, [.int(0), .bool(false)])
+                    _ = try await browser.execute(shiftClick, [.int(1), .bool(true)])
+                    try await browser.click("#delete-selected")
+                    try await browser.waitUntil("two left", script: "return document.querySelectorAll('#grid .tile').length === 2")
+                    #expect(try await browser.text("#toast-text") == "Moved 2 images to the trash.")
+                    #expect(try await system.call(.GET, "/api/media?trash=true").json()["total"] as? Int == 2)
+                    try await browser.screenshot("14-undo-toast")
+                    try await browser.click("#toast-undo")
+                    try await browser.waitUntil("four again", script: "return document.querySelectorAll('#grid .tile').length === 4")
+                    #expect(try await system.call(.GET, "/api/media?trash=true").json()["total"] as? Int == 0)
+
+                    // Ctrl+Z undoes too; then the trash shows what was deleted, and Restore brings it back.
+                    _ = try await browser.execute(shiftClick, [.int(3), .bool(false)])
+                    try await browser.click("#delete-selected")
+                    try await browser.waitUntil("three left", script: "return document.querySelectorAll('#grid .tile').length === 3")
+                    _ = try await browser.execute("document.querySelector('#content').focus()")
+                    try await browser.pressWithControl("z")
+                    try await browser.waitUntil("Ctrl+Z restored it", script: "return document.querySelectorAll('#grid .tile').length === 4")
+                    _ = try await browser.execute(shiftClick, [.int(3), .bool(false)])
+                    try await browser.click("#delete-selected")
+                    try await browser.waitUntil("three left", script: "return document.querySelectorAll('#grid .tile').length === 3")
+                    try await browser.click("#show-trash")
+                    try await browser.waitUntil("the trash lists it", script: """
+                        const n = (() => { \(names) })(); return n.length === 1 && n[0] === 'zebra-mug.jpg'
+                            && document.querySelector('#show-trash').getAttribute('aria-pressed') === 'true'
+                        """)
+                    #expect(try await browser.execute("return document.querySelector('#batch-generate').hidden && document.querySelector('#dropzone').hidden").boolValue == true,
+                            "nothing generates or uploads in the trash")
+                    try await browser.screenshot("15-trash")
+                    try await browser.click("#grid .tile .restore")
+                    try await browser.waitUntil("the trash is empty", script: """
+                        return document.querySelectorAll('#grid .tile').length === 0 && document.querySelector('#empty').textContent === 'The trash is empty.'
+                        """)
+                    try await browser.click("#show-trash")
+                    try await browser.waitUntil("back in the library", script: "return document.querySelectorAll('#grid .tile').length === 4")
+                    #expect(try await system.call(.GET, "/api/media/\(ids["zebra-mug.jpg"]!)").status == 200)
+
+                    // A phone: the finding tools wrap, nothing is wider than the screen.
+                    try await browser.setWindowSize(width: 390, height: 844)
+                    try await browser.waitUntil("no sideways scrolling", script: "return document.documentElement.scrollWidth <= window.innerWidth")
+                    try await browser.screenshot("16-library-phone")
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
+                }
+            }
+        }
+
+        /// Issue 21's downloads: a selection as a ZIP in a chosen format and size (saved by the
+        /// browser from the signed link), and the current or any earlier version from the details.
+        @Test func aSelectionDownloadsAsAZipAndAnyVersionFromTheDetails() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                let mug = try Samples.bytes("dev03", "input.jpg")
+                let cutOut = try Samples.bytes("dev01", "alpha.png")
+                var uploaded: [String] = []
+                for (bytes, name) in [(mug, "mug.jpg"), (cutOut, "cut-out.png")] {
+                    let id = try await system.upload(bytes)
+                    #expect(try await system.call(.PATCH, "/api/media/\(id)", json: #"{"originalName": "\#(name)"}"#).status == 200)
+                    uploaded.append(id)
+                }
+                // The mug gets a second version (a revert to its upload), so "any version" means something.
+                let mugId = uploaded[0]
+                let first = try #require(((try await system.call(.GET, "/api/media/\(mugId)/versions").json()["versions"] as? [[String: Any]])?.first?["id"]) as? String)
+                #expect(try await system.call(.POST, "/api/media/\(mugId)/revert/\(first)").status == 200)
+                try await withBrowser(system, signedIn: true, failure: "downloads") { browser in
+                    try await browser.waitUntil("two tiles", script: "return document.querySelectorAll('#grid .tile').length === 2")
+                    try await browser.click("#select-page")
+                    #expect(try await browser.text("#download-selected") == "Download selected (2)")
+                    try await browser.click("#download-selected")
+                    _ = try await browser.waitFor("#export-modal[open] #export-start")
+                    _ = try await browser.execute("""
+                        const format = document.querySelector('#export-format'); format.value = 'jpeg';
+                        const size = document.querySelector('#export-size'); size.value = '500';
+                        return [...size.options].map(o => o.textContent)
+                        """)
+                    let sizes = try await browser.execute("return [...document.querySelectorAll('#export-size option')].map(o => o.textContent)")
+                    #expect(sizes.arrayValue?.contains { $0.stringValue?.contains("Amazon") == true } == true, "the marketplace sizes: \(sizes.encodedText)")
+                    try await browser.screenshot("17-export-dialog")
+                    try await browser.click("#export-start")
+                    try await browser.waitUntil("the download started", script: "return document.querySelector('#export-status').textContent.startsWith('Your browser is saving')")
+                    #expect(try await browser.execute("return document.activeElement.id").stringValue == "export-status", "the focus is on what happened")
+                    let said = try await browser.text("#export-status")
+                    let fileName = try #require(said.split(separator: " ").first { $0.hasSuffix(".zip") }.map(String.init))
+                    let entries = try ZipReader.entries(of: try await browser.downloaded(fileName))
+                    #expect(entries.map(\.name) == ["cut-out.jpg", "mug.jpg"], "newest first, as selected: \(entries.map(\.name))")
+                    for entry in entries {
+                        #expect(entry.bytes.starts(with: [0xFF, 0xD8, 0xFF]), "\(entry.name) is a JPEG")
+                        let size = try ImageCodec.size(of: entry.bytes)
+                        #expect(max(size.width, size.height) == 500, "\(entry.name): \(size)")
+                    }
+                    try await browser.click("#export-modal .close")
+
+                    // The details: Download takes the current version, each version has its own.
+                    try await browser.click("#grid .tile[data-media-id='\(mugId)'] .thumb")
+                    _ = try await browser.waitFor("#details-modal[open] #details-versions button[aria-label='Download version 1']")
+                    try await browser.click("#details-download")
+                    #expect(try await browser.downloaded("mug-v2.jpg") == mug)
+                    try await browser.click("#details-versions button[aria-label='Download version 1']")
+                    #expect(try await browser.downloaded("mug-v1.jpg") == mug)
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
+                }
+            }
+        }
+
+        /// Issue 21's comparison: a handle on the picture (dragged, or arrow keys on its slider),
+        /// full screen with zoom and pan, a neutral background for opaque images and a checkerboard
+        /// only when one has transparency; closing gives the focus back.
+        @Test func aFullScreenComparisonWithAHandleZoomAndPan() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                // A photo whose current version is a cut-out PNG (a studio shot on transparency), and
+                // one with two JPEG versions (a revert).
+                let photo = try await system.upload(try Samples.bytes("dev01", "input.jpg"))
+                // 96 x 96, a red square on transparency.
+                let rgba: [UInt8] = (0..<(96 * 96)).flatMap { index -> [UInt8] in
+                    let (x, y) = (index % 96, index / 96)
+                    return (24..<72).contains(x) && (24..<72).contains(y) ? [200, 30, 30, 255] : [0, 0, 0, 0]
+                }
+                let cutOut = try await system.upload(try ImageCodec.encode(rgba, width: 96, height: 96, bands: 4, format: .png))
+                let plain = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
+                try await SystemDatabase.withClient(system.database.url) { client in
+                    let store = MediaStore(client: client)
+                    let ledger = JobLedger(client: client)
+                    let png = try #require(try await store.media(UUID(uuidString: cutOut)!))
+                    let job = UUID()
+                    try await ledger.insert(NewJob(id: job, mediaId: UUID(uuidString: photo)!, correlationId: "cut"))
+                    _ = try await store.applyGeneration(GenerationResult(
+                        jobId: job, mediaId: UUID(uuidString: photo)!, kind: "single", batchId: nil, variationName: nil, correlationId: "cut",
+                        backend: "local", backendJobId: "l-1", cost: 0, file: png.file))
+                }
+                let upload = try #require(((try await system.call(.GET, "/api/media/\(plain)/versions").json()["versions"] as? [[String: Any]])?.first?["id"]) as? String)
+                #expect(try await system.call(.POST, "/api/media/\(plain)/revert/\(upload)").status == 200)
+
+                try await withBrowser(system, signedIn: true, failure: "comparison") { browser in
+                    try await browser.waitUntil("three tiles", script: "return document.querySelectorAll('#grid .tile').length === 3")
+                    try await browser.click("#grid .tile[data-media-id='\(photo)'] .thumb")
+                    let compare = "#details-versions button[aria-label='Compare version 1 with the current one']"
+                    _ = try await browser.waitFor("#details-modal[open] \(compare)")
+                    try await browser.click(compare)
+                    try await browser.waitUntil("both images loaded", script: "return document.querySelector('#compare-modal[open] .comparison')?.dataset.loaded === 'true'")
+                    let checker = try await browser.execute("""
+                        const c = document.querySelector('#compare-modal .comparison');
+                        return [c.classList.contains('transparent'), getComputedStyle(c.querySelector('.layer.after')).backgroundImage.startsWith('repeating-conic-gradient'),
+                                getComputedStyle(c.querySelector('.layer.before')).backgroundImage !== 'none']
+                        """)
+                    #expect(checker.arrayValue?.map(\.encodedText) == ["true", "true", "true"], "a checkerboard: the current version has transparency")
+                    // The slider has the focus and carries the handle: arrow keys move the split.
+                    #expect(try await browser.execute("return document.activeElement.classList.contains('split')").boolValue == true)
+                    try await browser.press("\u{E014}\u{E014}\u{E014}") // → three times
+                    let moved = try await browser.execute("""
+                        const c = document.querySelector('#compare-modal .comparison');
+                        return [c.querySelector('.split').getAttribute('aria-valuetext'), c.querySelector('.divider').style.left,
+                                c.querySelector('.layer.after').style.clipPath, c.querySelector('.layer.before').style.clipPath]
+                        """)
+                    #expect(moved.arrayValue?.map { $0.stringValue ?? "" }
+                        == ["53% before on the left, 47% after on the right", "53%", "inset(0px 0px 0px 53%)", "inset(0px 47% 0px 0px)"],
+                            "\(moved.encodedText)")
+                    // Dragging the handle on the picture moves it too.
+                    let pointer = """
+                        const stage = document.querySelector('#compare-modal .stage');
+                        const box = stage.getBoundingClientRect();
+                        const target = arguments[0] === 'knob' ? stage.querySelector('.knob') : stage;
+                        const at = (fx, fy) => ({ bubbles: true, pointerId: 1, button: 0, clientX: box.left + box.width * fx, clientY: box.top + box.height * fy });
+                        target.dispatchEvent(new PointerEvent('pointerdown', at(arguments[1], arguments[2])));
+                        stage.dispatchEvent(new PointerEvent('pointermove', at(arguments[3], arguments[4])));
+                        stage.dispatchEvent(new PointerEvent('pointerup', at(arguments[3], arguments[4])));
+                        return document.querySelector('#compare-modal .split').value
+                        """
+                    let dragged = try await browser.execute(pointer, [.string("knob"), .double(0.53), .double(0.5), .double(0.25), .double(0.5)])
+                    #expect(dragged.stringValue == "25", "\(dragged.encodedText)")
+                    // Zoom: the button, the wheel, then pan by dragging the picture; Fit goes back.
+                    try await browser.click("#compare-modal button[aria-label='Zoom in']")
+                    #expect(try await browser.text("#compare-modal .zoom-level") == "150%")
+                    _ = try await browser.execute("""
+                        const stage = document.querySelector('#compare-modal .stage'); const box = stage.getBoundingClientRect();
+                        stage.dispatchEvent(new WheelEvent('wheel', { deltaY: -100, bubbles: true, cancelable: true,
+                            clientX: box.left + box.width / 2, clientY: box.top + box.height / 2 }));
+                        """)
+                    #expect(try await browser.text("#compare-modal .zoom-level") == "188%")
+                    _ = try await browser.execute(pointer, [.string("stage"), .double(0.8), .double(0.5), .double(0.7), .double(0.45)])
+                    let panned = try await browser.execute("return document.querySelector('#compare-modal .layer.before img').style.transform")
+                    #expect(panned.stringValue?.hasPrefix("translate(-") == true && panned.stringValue?.contains("scale(1.875)") == true, "\(panned.encodedText)")
+                    #expect(try await browser.execute("return document.querySelector('#compare-modal .split').value").stringValue == "25", "panning leaves the split")
+                    try await browser.screenshot("18-comparison-zoomed")
+                    try await browser.click("#compare-modal button[aria-label='Fit the picture']")
+                    #expect(try await browser.execute("return document.querySelector('#compare-modal .layer.after img').style.transform").stringValue == "translate(0px, 0px) scale(1)")
+                    // Escape closes it; the focus is back on the button that opened it.
+                    try await browser.press("\u{E00C}")
+                    try await browser.waitUntil("the focus is back", script: "return document.activeElement.matches(\"\(compare)\")")
+                    try await browser.click("#details-modal .close")
+
+                    // Two opaque JPEGs: a neutral background, never a checkerboard.
+                    try await browser.click("#grid .tile[data-media-id='\(plain)'] .thumb")
+                    let plainCompare = "#details-versions button[aria-label='Compare version 1 with the current one']"
+                    _ = try await browser.waitFor("#details-modal[open] \(plainCompare)")
+                    try await browser.click(plainCompare)
+                    try await browser.waitUntil("both images loaded", script: "return document.querySelector('#compare-modal[open] .comparison')?.dataset.loaded === 'true'")
+                    let background = try await browser.execute("""
+                        const c = document.querySelector('#compare-modal .comparison');
+                        return [c.classList.contains('transparent'), getComputedStyle(c.querySelector('.layer.after')).backgroundImage]
+                        """)
+                    #expect(background.arrayValue?.map(\.encodedText) == ["false", "\"none\""], "\(background.encodedText)")
+                    try await browser.setWindowSize(width: 390, height: 844)
+                    try await browser.screenshot("19-comparison-phone")
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
+                }
+            }
+        }
+
+        /// Issue 21's "know when things finish": Keep offers Undo (back to the photo); a batch whose
+        /// dialog was closed is still followed, its end said in the page and by the browser (asked
+        /// for with "Tell me when it ends"), and Undo takes its results back.
+        @Test func finishedWorkIsAnnouncedAndCanBeUndone() async throws {
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "1500"]]) { system in
+                let single = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
+                let first = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
+                let second = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                func current(_ id: String) async throws -> [String: Any]? {
+                    let history = try await system.call(.GET, "/api/media/\(id)/versions").json()
+                    let versions = history["versions"] as? [[String: Any]] ?? []
+                    return versions.first { $0["id"] as? String == history["currentVersionId"] as? String }
+                }
+                try await withBrowser(system, signedIn: true, failure: "announce-undo") { browser in
+                    // The browser's notifications, allowed, with the page out of view: recorded here.
+                    _ = try await browser.execute("""
+                        window.notes = [];
+                        window.Notification = class { static permission = 'default';
+                            static requestPermission() { this.permission = 'granted'; return Promise.resolve('granted'); }
+                            constructor(title, options) { window.notes.push(options.body); } };
+                        Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' });
+                        """)
+                    try await browser.waitUntil("three tiles", script: "return document.querySelectorAll('#grid .tile').length === 3")
+                    // One generation, kept, then undone from the toast.
+                    try await browser.click("#grid .tile[data-media-id='\(single)'] .ai")
+                    _ = try await browser.waitFor("#ai-modal[open] #ai-generate")
+                    try await browser.click("#ai-generate")
+                    try await browser.waitUntil("the result", timeout: .seconds(90), script: "return !document.querySelector('#ai-keep').hidden")
+                    try await browser.click("#ai-keep")
+                    try await browser.waitUntil("Keep says so", script: "return document.querySelector('#toast-text').textContent.startsWith('Kept the studio shot')")
+                    #expect(try await current(single)?["source"] as? String == "generation")
+                    try await browser.click("#toast-undo")
+                    try await browser.waitUntil("undone", script: "return document.querySelector('#toast-text').textContent.includes('shows the photo again')")
+                    let undone = try #require(try await current(single))
+                    #expect(undone["source"] as? String == "revert" && undone["number"] as? Int == 3, "\(undone)")
+
+                    // A batch of two, its dialog closed at once: the end is still announced.
+                    _ = try await browser.execute("""
+                        for (const id of arguments) document.querySelector(`#grid .tile[data-media-id='${id}'] .select`).click();
+                        """, [.string(first), .string(second)])
+                    try await browser.click("#batch-generate")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                    try await browser.click("#batch-start")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-notify")
+                    try await browser.click("#batch-notify")
+                    try await browser.waitUntil("notifications allowed", script: "return document.querySelector('#batch-notify').getAttribute('aria-pressed') === 'true'")
+                    try await browser.click("#batch-modal .close")
+                    try await browser.waitUntil("the batch's end is said", timeout: .seconds(90), script: """
+                        return document.querySelector('#toast-text').textContent === 'Batch done: 2 of 2 done.'
+                        """)
+                    #expect(try await browser.execute("return window.notes").arrayValue?.compactMap(\.stringValue).contains("Batch done: 2 of 2 done.") == true,
+                            "the browser's notification too")
+                    #expect(try await current(first)?["source"] as? String == "generation")
+                    try await browser.screenshot("20-batch-announced")
+                    try await browser.click("#toast-undo")
+                    try await browser.waitUntil("the batch is undone", script: """
+                        return document.querySelector('#toast-text').textContent === 'Undid the batch: 2 images show the photo again.'
+                        """)
+                    #expect(try await current(first)?["source"] as? String == "revert")
+                    #expect(try await current(second)?["source"] as? String == "revert")
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
                 }
             }
         }

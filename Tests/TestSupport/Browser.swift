@@ -22,6 +22,8 @@ public final class Browser: @unchecked Sendable {
     let session: String
     let screenshots: URL
     let log: URL
+    /// Where the browser saves downloads (a folder of its own, removed when it quits).
+    public let downloads: URL
 
     /// Starts chromedriver and a headless browser session; screenshots go to `screenshots`.
     public static func start(screenshots: URL) async throws -> Browser {
@@ -46,10 +48,13 @@ public final class Browser: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
+        let downloads = FileManager.default.temporaryDirectory.appendingPathComponent("cyclorama-downloads-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: downloads, withIntermediateDirectories: true)
         let capabilities: JSONValue = ["capabilities": ["alwaysMatch": [
             "browserName": "chrome",
             "goog:chromeOptions": [
                 "binary": "/usr/bin/chromium",
+                "prefs": ["download.default_directory": .string(downloads.path), "download.prompt_for_download": false],
                 "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000",
                          "--disable-extensions", "--no-first-run"],
             ],
@@ -60,19 +65,33 @@ public final class Browser: @unchecked Sendable {
             guard let session = answer["sessionId"]?.stringValue else {
                 throw Failure(description: "no session from chromedriver: \(answer.encodedText.prefix(500))")
             }
-            return Browser(driver: process, base: base, session: session, screenshots: screenshots, log: log)
+            return Browser(driver: process, base: base, session: session, screenshots: screenshots, log: log, downloads: downloads)
         } catch {
             kill(process.processIdentifier, SIGKILL)
             throw error
         }
     }
 
-    private init(driver: Process, base: String, session: String, screenshots: URL, log: URL) {
+    private init(driver: Process, base: String, session: String, screenshots: URL, log: URL, downloads: URL) {
         self.driver = driver
         self.base = base
         self.session = session
         self.screenshots = screenshots
         self.log = log
+        self.downloads = downloads
+    }
+
+    /// The bytes of the download saved as `name`, once the browser has finished writing it.
+    public func downloaded(_ name: String, timeout: Duration = .seconds(30)) async throws -> [UInt8] {
+        let file = downloads.appendingPathComponent(name)
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let partial = (try? FileManager.default.contentsOfDirectory(atPath: downloads.path))?.contains { $0.hasSuffix(".crdownload") } ?? false
+            if !partial, let data = FileManager.default.contents(atPath: file.path) { return Array(data) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let saved = (try? FileManager.default.contentsOfDirectory(atPath: downloads.path)) ?? []
+        throw Failure(description: "no download \(name) within \(timeout); saved: \(saved)")
     }
 
     // MARK: Commands
@@ -172,6 +191,15 @@ public final class Browser: @unchecked Sendable {
         _ = try await command(.POST, "/actions", ["actions": [["type": "key", "id": "keyboard", "actions": .array(actions)]]])
     }
 
+    /// Presses `key` while Control is held (e.g. "z" for Ctrl+Z).
+    public func pressWithControl(_ key: String) async throws {
+        let actions: [JSONValue] = [
+            ["type": "keyDown", "value": "\u{E009}"], ["type": "keyDown", "value": .string(key)],
+            ["type": "keyUp", "value": .string(key)], ["type": "keyUp", "value": "\u{E009}"],
+        ]
+        _ = try await command(.POST, "/actions", ["actions": [["type": "key", "id": "keyboard", "actions": .array(actions)]]])
+    }
+
     /// Saves a PNG of the page as `<name>.png` in the screenshot folder.
     @discardableResult
     public func screenshot(_ name: String) async throws -> URL {
@@ -194,6 +222,7 @@ public final class Browser: @unchecked Sendable {
     /// time limit): the cleanup is its own task.
     public func quit() async {
         let (base, session, driver) = (base, session, driver)
+        defer { try? FileManager.default.removeItem(at: downloads) }
         await Task {
             _ = try? await Self.call(base, .DELETE, "/session/\(session)", nil)
             kill(driver.processIdentifier, SIGKILL)

@@ -72,14 +72,16 @@ int CImagingBridge_encode(const uint8_t *pixels, int width, int height, int band
                           CImagingBridgeFormat format, uint8_t *_Nullable *_Nonnull encoded,
                           size_t *encodedLength, char *error, size_t errorSize);
 
-/// A thumbnail of an encoded image: the long side at most `maxSide` (never enlarged), EXIF
-/// orientation applied, the first frame of an animation, in sRGB; PNG when it has transparency
-/// (`*png` = 1), else JPEG. JPEG and WebP shrink while loading, so a large photo is never decoded
-/// whole. Refuses images of more than `maxPixels` (judged from the header) and anything but PNG,
-/// JPEG, WebP and GIF. `*encoded` is g_malloc'd (free with CImagingBridge_free).
-int CImagingBridge_thumbnail(const uint8_t *data, size_t length, int maxSide, long maxPixels,
+/// An encoded image made to fit: the long side at most `maxSide` (never enlarged), EXIF
+/// orientation applied, the first frame of an animation, in sRGB, without metadata, encoded as
+/// `format` (a CImagingBridgeFormat: PNG, JPEG — transparency flattened onto white — or WebP), or
+/// with `format` -1 as PNG when it has transparency, else JPEG (`*written` says which). JPEG and
+/// WebP shrink while loading, so a large photo is never decoded whole. Refuses images of more than
+/// `maxPixels` (judged from the header) and anything but PNG, JPEG, WebP and GIF. `*encoded` is
+/// g_malloc'd (free with CImagingBridge_free).
+int CImagingBridge_thumbnail(const uint8_t *data, size_t length, int maxSide, long maxPixels, int format,
                              uint8_t *_Nullable *_Nonnull encoded, size_t *encodedLength, int *width,
-                             int *height, int *png, char *error, size_t errorSize);
+                             int *height, int *written, char *error, size_t errorSize);
 
 // MARK: OpenCV
 

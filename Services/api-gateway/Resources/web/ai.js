@@ -1,9 +1,11 @@
 // The AI dialog for one image: options, the job's stages, before / after, keep or revert, and a
 // job followed on when the dialog closes.
 import { api, followEvents, persist, sleep, showImage } from "./api.js";
+import { comparison, openComparison } from "./compare.js";
 import { $, el, TERMINAL } from "./dom.js";
 import { loadPage, refreshAfterDialog, state, status } from "./library.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
+import { announce, undoGeneration } from "./notify.js";
 import { openVariations } from "./variations.js";
 
 const STAGE_TEXT = {
@@ -182,9 +184,19 @@ async function followInBackground(jobId, item) {
   const name = item.originalName || item.id;
   try {
     const last = await waitForStatus(jobId, new AbortController().signal);
-    if (last.status === "COMPLETED") status(`${name}: the studio shot is ready; it replaced the photo (the original stays in its history).`);
-    else if (last.status === "CANCELLED") status(`${name}: the generation was cancelled.`);
-    else status(`${name}: the generation failed: ${last.error?.message || "no reason given"}`);
+    if (last.status === "COMPLETED") {
+      const said = `${name}: the studio shot is ready; it replaced the photo (the original stays in its history).`;
+      status(said);
+      announce(said, async () => {
+        if (!(await undoGeneration(item.id, jobId))) return `${name} changed since; nothing was undone.`;
+        await loadPage();
+        return `${name} shows the photo again.`;
+      });
+    } else if (last.status === "CANCELLED") status(`${name}: the generation was cancelled.`);
+    else {
+      status(`${name}: the generation failed: ${last.error?.message || "no reason given"}`);
+      announce(`${name}: the generation failed.`);
+    }
     await loadPage();
   } catch (error) {
     status(`${name}: could not learn how the generation ended: ${error.message}`);
@@ -194,21 +206,17 @@ async function followInBackground(jobId, item) {
 async function showResult(media, fidelity) {
   ai.item = media;
   const name = media.originalName || media.id;
-  const before = el("img", { alt: `Before: ${name}` });
-  const after = el("img", { alt: `After: ${name}`, class: "after" });
-  const range = el("input", { type: "range", min: 0, max: 100, value: 50, "aria-label": "Compare before and after" });
-  const slider = el("div", { class: "slider" }, before, after);
-  const clip = () => {
-    after.style.clipPath = `inset(0 0 0 ${range.value}%)`;
-    // Said, not only seen: how much of each image shows.
-    range.setAttribute("aria-valuetext", `${range.value}% before on the left, ${100 - range.value}% after on the right`);
+  const sides = {
+    before: { path: `/api/media/${media.id}/versions/${ai.previousVersionId}/file`, version: ai.previousVersionId, alt: `Before: ${name}` },
+    after: { path: media.url, version: media.currentVersionId, alt: `After: ${name}` },
   };
-  range.addEventListener("input", clip);
-  clip();
-  $("#ai-compare").replaceChildren(el("figure", { id: "ai-before-after" }, slider, range,
-    el("figcaption", { text: "Before (left) and after (right): drag the slider to compare" })));
-  showImage(before, `/api/media/${media.id}/versions/${ai.previousVersionId}/file`, ai.previousVersionId);
-  showImage(after, media.url, media.currentVersionId);
+  const view = comparison(sides);
+  const full = el("button", {
+    type: "button", text: "Full screen", "aria-label": "Compare before and after full screen",
+    onclick: () => openComparison({ title: `${name}: before and after`, ...sides }),
+  });
+  $("#ai-compare").replaceChildren(el("figure", { id: "ai-before-after" }, view,
+    el("figcaption", {}, "Before (left) and after (right): drag the handle to compare. ", full)));
   showStage("completed");
   aiMode("completed");
   $("#ai-fidelity").textContent = fidelityText(fidelity);
@@ -221,12 +229,29 @@ $("#ai-cancel").addEventListener("click", async () => {
   if (!ai.jobId) return;
   try { await api("POST", `/api/ai-image/jobs/${ai.jobId}/cancel`); } catch (error) { $("#ai-error").textContent = error.message; }
 });
-$("#ai-keep").addEventListener("click", () => $("#ai-modal").close());
+// Keep and Revert can both be taken back from the toast.
+$("#ai-keep").addEventListener("click", () => {
+  const { item, jobId } = ai;
+  const name = item.originalName || item.id;
+  $("#ai-modal").close();
+  announce(`Kept the studio shot of ${name}.`, async () => {
+    if (!(await undoGeneration(item.id, jobId))) return `${name} changed since; nothing was undone.`;
+    await loadPage();
+    return `${name} shows the photo again; the studio shot stays in its history.`;
+  });
+});
 $("#ai-revert").addEventListener("click", async () => {
+  const { item, previousVersionId } = ai;
+  const result = item.currentVersionId;
+  const name = item.originalName || item.id;
   try {
-    await api("POST", `/api/media/${ai.item.id}/revert/${ai.previousVersionId}`);
+    await api("POST", `/api/media/${item.id}/revert/${previousVersionId}`);
     $("#ai-modal").close();
-    status("Reverted to the original; the generated image stays in the history.");
+    announce(`Reverted ${name} to the photo; the generated image stays in the history.`, async () => {
+      await api("POST", `/api/media/${item.id}/revert/${result}`);
+      await loadPage();
+      return `${name} shows the studio shot again.`;
+    });
   } catch (error) {
     $("#ai-error").textContent = `Could not revert: ${error.message}`;
   }

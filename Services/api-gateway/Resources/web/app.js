@@ -5,6 +5,7 @@ import { api, forgetImages, session } from "./api.js";
 import { $ } from "./dom.js";
 import { loadPage, loadSettings } from "./library.js";
 import "./batch.js";
+import { openExport } from "./export.js";
 import "./settings.js";
 
 // MARK: Sign-in
@@ -49,6 +50,7 @@ $("#signin-form").addEventListener("submit", async (event) => {
   }
 });
 $("#sign-out").addEventListener("click", () => signOut("Signed out."));
+$("#download-selected").addEventListener("click", openExport);
 
 // The dialogs' forms only group controls: Enter must never submit (and so close or reload) them.
 for (const form of document.querySelectorAll("dialog form:not(#settings-form):not(#keys-form)")) {

@@ -4,8 +4,10 @@ import { api, followEvents, persist, showImage } from "./api.js";
 import { $, el, statusText, thumbnailSize } from "./dom.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { loadPage, state, updateSelection } from "./library.js";
+import { allowNotifications, announce, undoGeneration } from "./notify.js";
 
-const batch = { id: null, abort: null, items: new Map(), pending: null, ended: false };
+// `announced`: the batch whose end was said (once per batch, open dialog or not).
+const batch = { id: null, abort: null, items: new Map(), pending: null, ended: false, announced: null };
 
 // Step one: what will be generated, with which options, and what it replaces; nothing starts yet.
 $("#batch-generate").addEventListener("click", () => {
@@ -121,6 +123,23 @@ function showBatchSummary(summary) {
     `${counts.FAILED ? `, ${counts.FAILED} failed` : ""}${counts.CANCELLED ? `, ${counts.CANCELLED} cancelled` : ""}` +
     ` · cost $${Number(summary.cost || 0).toFixed(3)}`;
   $("#batch-cancel").disabled = ended;
+  if (ended && batch.id && batch.announced !== batch.id) announceBatch(batch.id, headline, done, summary.total);
+}
+
+/** A batch's end, in the page and (allowed, page hidden) by the browser; Undo takes its results back. */
+function announceBatch(batchId, headline, done, total) {
+  batch.announced = batchId;
+  const succeeded = [...batch.items.entries()].filter(([, entry]) => entry.status === "COMPLETED");
+  const text = `Batch ${headline.toLowerCase()}: ${done} of ${total} done.`;
+  announce(text, succeeded.length === 0 ? null : async () => {
+    let undone = 0;
+    for (const [jobId, entry] of succeeded) if (await undoGeneration(entry.mediaId, jobId)) undone += 1;
+    await loadPage();
+    const changed = succeeded.length - undone;
+    return `Undid the batch: ${undone} image${undone === 1 ? "" : "s"} show the photo again` +
+      (changed ? `; ${changed} changed since and were left as they are.` : ".");
+  });
+  loadPage();
 }
 
 async function followBatch(batchId) {
@@ -153,4 +172,15 @@ $("#batch-cancel").addEventListener("click", async () => {
     $("#batch-error").textContent = `Could not cancel: ${error.message}`;
   }
 });
-$("#batch-modal").addEventListener("close", () => { batch.abort?.abort(); loadPage(); });
+// Closed while it runs, the batch is still followed: its end is announced wherever the user is.
+$("#batch-modal").addEventListener("close", () => {
+  if (batch.ended || !batch.id) batch.abort?.abort();
+  loadPage();
+});
+$("#batch-notify").addEventListener("click", async () => {
+  const answer = await allowNotifications();
+  $("#batch-notify").setAttribute("aria-pressed", String(answer === "granted"));
+  $("#batch-notify-state").textContent = answer === "granted"
+    ? "The browser will tell you when it ends, also when this page is not in view."
+    : "The browser does not allow notifications for this page; the page itself will say when it ends.";
+});

@@ -1,13 +1,17 @@
 // A media item's details and version history: rename, revert, delete.
 import { api, showImage } from "./api.js";
 import { $, el, thumbnailSize } from "./dom.js";
-import { refreshAfterDialog, state, status, updateSelection } from "./library.js";
+import { openComparison } from "./compare.js";
+import { downloadVersion } from "./export.js";
+import { moveToTrash, refreshAfterDialog } from "./library.js";
 
 // `removedAt`: where the item's tile was in the grid when it was deleted (the focus goes there next).
-const details = { item: null, opener: null, removedAt: undefined };
+// `current`: the version shown as current (Download takes it).
+const details = { item: null, opener: null, removedAt: undefined, current: null };
 
 export async function openDetails(item) {
   details.item = item;
+  details.current = null;
   details.opener = document.activeElement;
   $("#details-title").textContent = item.originalName || item.id;
   $("#details-name").value = item.originalName || "";
@@ -36,6 +40,7 @@ async function showVersions(item) {
   }
   if (details.item !== item || !$("#details-modal").open) return;
   const numbers = new Map(answer.versions.map((version) => [version.id, version.number]));
+  details.current = answer.versions.find((version) => version.id === answer.currentVersionId);
   $("#details-versions").replaceChildren(...answer.versions.map((version) => {
     const current = version.id === answer.currentVersionId;
     const img = el("img", { alt: `Version ${version.number}` });
@@ -44,8 +49,22 @@ async function showVersions(item) {
     const restored = version.source === "revert" && numbers.has(version.revertedFromVersionId)
       ? `revert to v${numbers.get(version.revertedFromVersionId)}` : version.source;
     const li = el("li", {}, img, el("div", { text: `v${version.number} · ${restored}${current ? " · current" : ""}` }),
-      el("div", { class: "muted", text: new Date(version.createdAt).toLocaleString() }));
+      el("div", { class: "muted", text: new Date(version.createdAt).toLocaleString() }),
+      el("button", {
+        type: "button", text: "Download", class: "download", "aria-label": `Download version ${version.number}`,
+        onclick: () => download(item, version),
+      }));
     if (!current) {
+      const name = item.originalName || item.id;
+      const currentVersion = answer.versions.find((other) => other.id === answer.currentVersionId);
+      li.append(el("button", {
+        type: "button", text: "Compare", "aria-label": `Compare version ${version.number} with the current one`,
+        onclick: () => openComparison({
+          title: `${name}: v${version.number} and the current v${currentVersion.number}`,
+          before: { path: `/api/media/${item.id}/versions/${version.id}/file`, version: version.id, alt: `Version ${version.number} of ${name}` },
+          after: { path: `/api/media/${item.id}/versions/${currentVersion.id}/file`, version: currentVersion.id, alt: `Current version of ${name}` },
+        }),
+      }));
       li.append(el("button", {
         type: "button", text: "Revert to this", "aria-label": `Revert to version ${version.number}`,
         onclick: async () => {
@@ -73,6 +92,18 @@ $("#details-modal").addEventListener("close", () => {
   details.removedAt = undefined;
 });
 
+async function download(item, version) {
+  try {
+    await downloadVersion(item, version);
+    $("#details-status").textContent = `Downloading version ${version.number}.`;
+  } catch (error) {
+    $("#details-error").textContent = `Could not download: ${error.message}`;
+  }
+}
+$("#details-download").addEventListener("click", () => {
+  if (details.item && details.current) download(details.item, details.current);
+});
+
 // Rename: the name the library shows (the file is unchanged).
 async function rename() {
   const item = details.item;
@@ -96,22 +127,19 @@ $("#details-name").addEventListener("keydown", (event) => {
   if (event.key === "Enter") { event.preventDefault(); rename(); }
 });
 
-// Delete, after a confirmation that names the item; the grid then moves on without it.
+// Delete: to the trash, with Undo in the toast (no question first: nothing is lost); the grid then
+// moves on without it.
 $("#details-delete").addEventListener("click", async () => {
   const item = details.item;
   if (!item) return;
-  const name = item.originalName || item.id;
-  if (!window.confirm(`Delete ${name} and its version history from the library?`)) return;
-  try {
-    await api("DELETE", `/api/media/${item.id}`);
-    state.selected.delete(item.id);
-    updateSelection();
-    // Its tile is gone: the focus goes to the tile that takes its place, not to the page.
-    details.removedAt = [...document.querySelectorAll("#grid .tile")].findIndex((tile) => tile.dataset.mediaId === item.id);
-    details.opener = null;
-    $("#details-modal").close();
-    status(`Deleted ${name}.`);
-  } catch (error) {
-    $("#details-error").textContent = `Could not delete: ${error.message}`;
+  const removedAt = [...document.querySelectorAll("#grid .tile")].findIndex((tile) => tile.dataset.mediaId === item.id);
+  const { failures } = await moveToTrash([item]);
+  if (failures.length) {
+    $("#details-error").textContent = `Could not delete: ${failures[0].message}`;
+    return;
   }
+  // Its tile is gone: the focus goes to the tile that takes its place, not to the page.
+  details.removedAt = removedAt;
+  details.opener = null;
+  $("#details-modal").close();
 });

@@ -2,11 +2,20 @@
 // selection, and uploads.
 import { api, session, showImage } from "./api.js";
 import { $, el, thumbnailSize } from "./dom.js";
+import { hideToast, showToast } from "./toast.js";
 import { openAI } from "./ai.js";
 import { openDetails } from "./details.js";
 
 // `selected`: id → the media as it was when selected, so a batch names items chosen on another page too.
-export const state = { page: 1, pageSize: 24, collection: "PRODUCTS", total: 0, items: [], selected: new Map(), settings: {} };
+// `query`: what the grid lists (search, state filter, order, trash); `anchor`: the tile a shift-click
+// selects from.
+export const state = {
+  page: 1, pageSize: 24, collection: "PRODUCTS", total: 0, items: [], selected: new Map(), settings: {},
+  query: { q: "", state: "", sort: "newest", trash: false }, anchor: null,
+};
+
+/** The most one "Select all" takes: one batch's worth. */
+const SELECT_ALL_LIMIT = 500;
 
 // MARK: Settings (read for defaults)
 
@@ -29,17 +38,31 @@ export function status(text) {
 }
 
 let pageRequest = 0;
+let liveTimer = null;
+/** While a shown item is being generated, the page is read again this often (its badges follow). */
+const LIVE_MS = 3000;
 
-export async function loadPage() {
+/** The list query for the grid as it is set up (page `page`, `size` a page). */
+function listQuery(page, size) {
+  const query = new URLSearchParams({ page, pageSize: size, sort: state.query.sort });
+  if (state.collection) query.set("collection", state.collection);
+  if (state.query.q) query.set("q", state.query.q);
+  if (state.query.trash) query.set("trash", "true");
+  else if (state.query.state) query.set("state", state.query.state);
+  return query;
+}
+
+/** Loads the page the pager says. `quiet`: a background refresh, which says nothing when it fails. */
+export async function loadPage({ quiet = false } = {}) {
   if (!session.token) return;
   const request = ++pageRequest;
-  const query = new URLSearchParams({ page: state.page, pageSize: state.pageSize });
-  if (state.collection) query.set("collection", state.collection);
+  clearTimeout(liveTimer);
   let answer;
   try {
-    answer = await api("GET", `/api/media?${query}`);
+    answer = await api("GET", `/api/media?${listQuery(state.page, state.pageSize)}`);
   } catch (error) {
     if (request !== pageRequest) return;
+    if (quiet) { scheduleLive(); return; }
     // The grid still shows the page it showed: the pager goes back to it.
     const asked = state.page;
     state.page = state.shownPage || 1;
@@ -56,12 +79,27 @@ export async function loadPage() {
   $("#prev-page").disabled = state.page <= 1;
   $("#next-page").disabled = state.page >= pages;
   $("#empty").hidden = answer.items.length > 0;
+  $("#empty").textContent = emptyText();
   // Keep the keyboard focus on the same control of the same tile across the re-render.
   const focused = document.activeElement?.closest?.(".tile") ? document.activeElement : null;
   const focusKey = focused && [focused.closest(".tile").dataset.mediaId, focused.className];
   $("#grid").replaceChildren(...answer.items.map(tile));
+  $("#select-all").textContent = `Select all ${answer.total}`;
   if (focusKey) document.querySelector(`.tile[data-media-id="${focusKey[0]}"] .${focusKey[1].split(" ")[0]}`)?.focus();
   updateSelection();
+  if (answer.items.some((item) => item.state === "inProgress")) scheduleLive();
+}
+
+function scheduleLive() {
+  clearTimeout(liveTimer);
+  liveTimer = setTimeout(() => loadPage({ quiet: true }), LIVE_MS);
+}
+
+function emptyText() {
+  const { q, state: wanted, trash } = state.query;
+  if (trash) return q ? `Nothing in the trash is named like “${q}”.` : "The trash is empty.";
+  if (q || wanted) return "No media match the search and filter. Clear them to see everything.";
+  return "No media in this collection yet.";
 }
 
 /**
@@ -81,29 +119,58 @@ export function refreshAfterDialog(opener, removedAt) {
   });
 }
 
-function tile(item) {
+/** What a tile's badge says for each state (words, never only a colour); none for unprocessed. */
+const BADGES = { processed: "Studio shot", inProgress: "Generating…", failed: "Failed" };
+
+function tile(item, index) {
   const name = item.originalName || item.id;
   const img = el("img", { alt: name, loading: "lazy" });
   // The server's thumbnail, never the full file: a tile must not decode a 50-megapixel photo.
   showImage(img, `${item.thumbnailUrl}?size=${thumbnailSize(220)}`, item.currentVersionId);
+  const facts = `${item.width}×${item.height} · ${fileSize(item.size)}`;
+  if (state.query.trash) {
+    return el("li", { class: "tile trashed", "data-media-id": item.id },
+      el("div", { class: "thumb" }, img),
+      el("div", { class: "meta" }, el("span", { class: "name", title: name, text: name }),
+        el("span", { class: "dims", text: `Deleted ${new Date(item.deletedAt).toLocaleString()}` })),
+      el("button", { type: "button", class: "restore", "aria-label": `Restore ${name}`, text: "Restore", onclick: () => restore([item]) }));
+  }
   const checkbox = el("input", {
     type: "checkbox", class: "select", "aria-label": `Select ${name}`, checked: state.selected.has(item.id),
-    onchange: (event) => {
-      if (event.target.checked) state.selected.set(item.id, item); else state.selected.delete(item.id);
-      li.classList.toggle("selected", event.target.checked);
+    onclick: (event) => {
+      // Shift-click: every tile from the last one clicked to this one takes this one's new state.
+      const from = state.items.findIndex((other) => other.id === state.anchor);
+      const range = event.shiftKey && from >= 0 ? state.items.slice(Math.min(from, index), Math.max(from, index) + 1) : [item];
+      for (const each of range) select(each, event.target.checked);
+      state.anchor = item.id;
       updateSelection();
     },
   });
-  const li = el("li", { class: `tile${state.selected.has(item.id) ? " selected" : ""}`, "data-media-id": item.id },
+  const badge = BADGES[item.state];
+  const li = el("li", { class: `tile${state.selected.has(item.id) ? " selected" : ""}`, "data-media-id": item.id, "data-state": item.state },
     el("button", { type: "button", class: "thumb", "aria-label": `Details of ${name}`, onclick: () => openDetails(item) }, img),
     checkbox,
-    el("div", { class: "meta" }, el("span", { class: "name", title: name, text: name }),
-      el("span", { class: "dims", text: `${item.width}×${item.height}` })));
+    el("div", { class: "meta" }, el("span", { class: "name", title: name, text: name }), el("span", { class: "dims", text: facts }),
+      badge ? el("span", { class: `badge ${item.state}`, text: badge }) : ""));
   if (item.collection === "PRODUCTS" && item.mimeType.startsWith("image/")) {
     li.append(el("button", { type: "button", class: "ai", "aria-label": `AI generate for ${name}`, onclick: () => openAI(item) },
       el("span", { class: "sparkle", "aria-hidden": "true" }), "AI"));
   }
   return li;
+}
+
+function fileSize(bytes) {
+  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  return `${Math.max(1, Math.round(bytes / 1024))} KB`;
+}
+
+/** Selects or unselects one item, in the state and on its tile when shown. */
+function select(item, on) {
+  if (on) state.selected.set(item.id, item); else state.selected.delete(item.id);
+  const li = document.querySelector(`#grid .tile[data-media-id="${item.id}"]`);
+  if (!li) return;
+  li.classList.toggle("selected", on);
+  li.querySelector(".select").checked = on;
 }
 
 export function updateSelection() {
@@ -112,7 +179,138 @@ export function updateSelection() {
   button.textContent = `AI Generate (${count})`;
   button.disabled = count === 0;
   $("#clear-selection").disabled = count === 0;
+  $("#delete-selected").disabled = count === 0;
+  $("#download-selected").disabled = count === 0;
+  $("#download-selected").textContent = count ? `Download selected (${count})` : "Download selected";
+  $("#delete-selected").textContent = count ? `Delete selected (${count})` : "Delete selected";
 }
+
+// MARK: Search, filter, order, trash
+
+function showFromStart() {
+  state.page = 1;
+  state.anchor = null;
+  loadPage();
+}
+
+let searchTimer = null;
+$("#search").addEventListener("input", (event) => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    const words = event.target.value.trim();
+    if (words === state.query.q) return;
+    state.query.q = words;
+    showFromStart();
+  }, 300);
+});
+$("#filters").addEventListener("submit", (event) => event.preventDefault());
+$("#state-filter").addEventListener("change", (event) => { state.query.state = event.target.value; showFromStart(); });
+$("#sort").addEventListener("change", (event) => { state.query.sort = event.target.value; showFromStart(); });
+
+// The trash is the library's other view: the same search and order, a Restore on each tile, and
+// nothing that generates or selects.
+$("#show-trash").addEventListener("click", () => {
+  const trash = !state.query.trash;
+  state.query.trash = trash;
+  $("#show-trash").setAttribute("aria-pressed", String(trash));
+  $("#show-trash").textContent = trash ? "Back to the library" : "Trash";
+  $("#trash-title").hidden = !trash;
+  for (const control of ["#state-filter", "label[for='state-filter']", "#select-page", "#select-all", "#batch-generate",
+    "#download-selected", "#delete-selected", "#clear-selection", "label[for='file-input']", "#dropzone"]) {
+    $(control).hidden = trash;
+  }
+  showFromStart();
+});
+
+// MARK: Selection
+
+$("#select-page").addEventListener("click", () => {
+  for (const item of state.items) select(item, true);
+  updateSelection();
+});
+
+// Every item the search and filter match, a page of 200 at a time, at most one batch's worth.
+$("#select-all").addEventListener("click", async () => {
+  const button = $("#select-all");
+  button.disabled = true;
+  try {
+    let taken = 0;
+    let total = 0;
+    for (let page = 1; taken < SELECT_ALL_LIMIT; page += 1) {
+      const answer = await api("GET", `/api/media?${listQuery(page, 200)}`);
+      total = answer.total;
+      for (const item of answer.items.slice(0, SELECT_ALL_LIMIT - taken)) select(item, true);
+      taken += answer.items.length;
+      if (answer.items.length < 200) break;
+    }
+    updateSelection();
+    status(total > SELECT_ALL_LIMIT
+      ? `Selected the first ${SELECT_ALL_LIMIT} of ${total} (the most one batch takes).`
+      : `Selected all ${total}.`);
+  } catch (error) {
+    status(`Could not select everything: ${error.message}`);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// MARK: Trash and undo
+
+/**
+ * Moves `items` to the trash, with an undo toast that brings them all back. Returns the items
+ * moved and, for each one that was not, why (`{ item, message }`).
+ */
+export async function moveToTrash(items) {
+  const moved = [];
+  const failures = [];
+  for (const item of items) {
+    try {
+      await api("DELETE", `/api/media/${item.id}`);
+      moved.push(item);
+      state.selected.delete(item.id);
+    } catch (error) {
+      failures.push({ item, message: error.message });
+    }
+  }
+  updateSelection();
+  if (failures.length) status(`Not deleted: ${failures.map((f) => `${f.item.originalName || f.item.id}: ${f.message}`).join("; ")}`);
+  if (moved.length) {
+    const what = moved.length === 1 ? (moved[0].originalName || moved[0].id) : `${moved.length} images`;
+    showToast(`Moved ${what} to the trash.`, async () => {
+      await restoreAll(moved);
+      return `Restored ${what}.`;
+    });
+  }
+  return { moved, failures };
+}
+
+async function restoreAll(items) {
+  for (const item of items) await api("POST", `/api/media/${item.id}/restore`);
+  await loadPage();
+}
+
+async function restore(items) {
+  const name = items.length === 1 ? (items[0].originalName || items[0].id) : `${items.length} images`;
+  const index = state.items.findIndex((item) => item.id === items[0].id);
+  try {
+    await restoreAll(items);
+    hideToast(); // an Undo of the delete would have nothing left to do
+    status(`Restored ${name} to the library.`);
+    // Its tile is gone from the trash: the focus goes to the one that took its place.
+    const buttons = document.querySelectorAll("#grid .tile .restore");
+    (buttons[Math.min(index, buttons.length - 1)] ?? $("#content")).focus();
+  } catch (error) {
+    status(`Could not restore ${name}: ${error.message}`);
+  }
+}
+
+$("#delete-selected").addEventListener("click", async () => {
+  const items = [...state.selected.values()];
+  if (items.length === 0) return;
+  await moveToTrash(items);
+  await loadPage();
+  $("#content").focus();
+});
 
 $("#collection").addEventListener("change", (event) => {
   state.collection = event.target.value;
@@ -121,7 +319,12 @@ $("#collection").addEventListener("change", (event) => {
 });
 $("#prev-page").addEventListener("click", () => { state.page -= 1; loadPage(); });
 $("#next-page").addEventListener("click", () => { state.page += 1; loadPage(); });
-$("#clear-selection").addEventListener("click", () => { state.selected.clear(); loadPage(); });
+// At once, on the tiles shown too: a tick right after Clear must not meet a tile still checked.
+$("#clear-selection").addEventListener("click", () => {
+  for (const item of [...state.selected.values()]) select(item, false);
+  state.anchor = null;
+  updateSelection();
+});
 
 // MARK: Upload
 

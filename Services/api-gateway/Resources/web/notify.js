@@ -1,0 +1,37 @@
+// Knowing when things finish: an ended job or batch is said in the page (the undo toast, with Undo
+// when it can be taken back) and, when the user allowed it and the page is not in view, by the
+// browser's own notification. Also the undo of a generation: back to the version before it.
+import { api } from "./api.js";
+import { showToast } from "./toast.js";
+
+/** Says `text` in the page (with Undo running `undo`, when given) and, if allowed and the page is hidden, as a notification. */
+export function announce(text, undo) {
+  showToast(text, undo);
+  if (typeof Notification === "undefined" || Notification.permission !== "granted" || document.visibilityState === "visible") return;
+  try {
+    new Notification("Cyclorama", { body: text, tag: "cyclorama" });
+  } catch { /* a browser without page notifications (some phones): the toast says it */ }
+}
+
+/** Asks once for the browser's notifications (a click is needed for the question); resolves to the answer. */
+export async function allowNotifications() {
+  if (typeof Notification === "undefined") return "unsupported";
+  if (Notification.permission !== "default") return Notification.permission;
+  return Notification.requestPermission();
+}
+
+/**
+ * Takes back what job `jobId` did to media `mediaId`: when the version it made is still the
+ * current one, the version before it is made current again (a `revert`, so the history keeps
+ * both). Returns false when the media changed since (nothing is done then).
+ */
+export async function undoGeneration(mediaId, jobId) {
+  const history = await api("GET", `/api/media/${mediaId}/versions`);
+  const made = history.versions.find((version) => version.jobId === jobId);
+  if (!made || made.id !== history.currentVersionId) return false;
+  // Every version became current when it was added, so the one numbered just before was current then.
+  const before = history.versions.find((version) => version.number === made.number - 1);
+  if (!before) return false;
+  await api("POST", `/api/media/${mediaId}/revert/${before.id}`);
+  return true;
+}

@@ -1,0 +1,48 @@
+// The undo toast: after an action that can be taken back (moving to the trash, Keep, a revert, a
+// batch), a message with Undo for a while. Ctrl+Z (⌘Z) undoes too while it shows, unless the
+// focus is in a text field (where Ctrl+Z is the field's own undo).
+import { $ } from "./dom.js";
+
+const toast = { undo: null, timer: null };
+const SHOWN_MS = 15000;
+
+/** Shows `text` with Undo calling `undo` (an async function; nil: no Undo). */
+export function showToast(text, undo) {
+  clearTimeout(toast.timer);
+  toast.undo = undo;
+  $("#toast-text").textContent = text;
+  $("#toast-undo").hidden = !undo;
+  $("#toast-undo").disabled = false;
+  $("#toast").hidden = false;
+  toast.timer = setTimeout(hideToast, SHOWN_MS);
+}
+
+export function hideToast() {
+  clearTimeout(toast.timer);
+  toast.undo = null;
+  $("#toast").hidden = true;
+}
+
+async function undo() {
+  const action = toast.undo;
+  if (!action) return;
+  toast.undo = null;
+  $("#toast-undo").disabled = true;
+  clearTimeout(toast.timer);
+  try {
+    const said = await action();
+    showToast(said || "Undone.", null);
+  } catch (error) {
+    showToast(`Could not undo: ${error.message}`, null);
+  }
+}
+
+$("#toast-undo").addEventListener("click", undo);
+$("#toast-close").addEventListener("click", hideToast);
+document.addEventListener("keydown", (event) => {
+  if (!(event.ctrlKey || event.metaKey) || event.key.toLowerCase() !== "z" || event.shiftKey || !toast.undo) return;
+  if (event.target.closest?.("input:not([type=checkbox]):not([type=radio]), textarea, [contenteditable]")) return;
+  if (document.querySelector("dialog[open]")) return;
+  event.preventDefault();
+  undo();
+});
