@@ -28,6 +28,8 @@ struct BatchController: Sendable {
         group.post("/ai-image/batch", use: create)
         group.get("/ai-image/batch/:batchId", use: show)
         group.post("/ai-image/batch/:batchId/cancel", use: cancel)
+        group.post("/ai-image/batch/:batchId/retry", use: retry)
+        group.get("/ai-image/batches", use: list)
     }
 
     @Sendable func create(_ request: Request, context: ServiceRequestContext) async throws -> Response {
@@ -66,6 +68,11 @@ struct BatchController: Sendable {
         } catch let error as APIError {
             throw APIError.badRequest("options.\(error.message)", code: error.code)
         }
+        return try await start(ids, options: options, notifyURL: try await intake.notifyURL(object["notifyUrl"]), request: request)
+    }
+
+    /// Queues a batch of `ids` (checked: every one a media image of the library) with `options`.
+    private func start(_ ids: [UUID], options: GenerationOptions, notifyURL: String?, request: Request) async throws -> Response {
         var unknown: [UUID] = []
         var notImages: [UUID] = []
         for id in ids {
@@ -82,7 +89,6 @@ struct BatchController: Sendable {
         }
 
         try await intake.admit()
-        let notifyURL = try await intake.notifyURL(object["notifyUrl"])
         let newIds = GenerationIntake.ids(for: request)
         let batchId = newIds.id("batch")
         let optionsJSON = try GenerationController.json(options)
@@ -116,7 +122,50 @@ struct BatchController: Sendable {
     @Sendable func show(_ request: Request, context: ServiceRequestContext) async throws -> BatchStatusResponse {
         let id = try MediaController.uuid(context, "batchId")
         guard let batch = try await ledger.batch(id) else { throw APIError.notFound("no batch \(id.lowercasedString)") }
-        return BatchStatusResponse(batch)
+        return try await answer(batch)
+    }
+
+    /// The batch with its items' names (one query for all of them).
+    private func answer(_ batch: BatchRecord) async throws -> BatchStatusResponse {
+        let names = Dictionary(
+            try await media.media(ids: Array(Set(batch.items.map(\.mediaId)))).map { ($0.id, $0.originalFilename) },
+            uniquingKeysWith: { first, _ in first })
+        var answer = BatchStatusResponse(batch)
+        for index in answer.items.indices {
+            answer.items[index].originalName = UUID(uuidString: answer.items[index].mediaId).flatMap { names[$0] ?? nil }
+        }
+        return answer
+    }
+
+    /// `GET /api/ai-image/batches?page=&pageSize=`: the batches, newest first, with their counts.
+    @Sendable func list(_ request: Request, context: ServiceRequestContext) async throws -> BatchListResponse {
+        let query = request.uri.queryParameters
+        let page = try MediaController.integer(query["page"].map(String.init), name: "page", default: 1, range: 1...100_000)
+        let pageSize = try MediaController.integer(query["pageSize"].map(String.init), name: "pageSize", default: 20, range: 1...100)
+        let (items, total) = try await ledger.batches(page: page, pageSize: pageSize)
+        return BatchListResponse(items: items.map(BatchListResponse.Item.init), page: page, pageSize: pageSize, total: total)
+    }
+
+    /// `POST /api/ai-image/batch/:batchId/retry`: a new batch of the items that did not succeed
+    /// (failed or cancelled), with the same options and notification URL. Items deleted since are
+    /// left out; 409 `nothing_to_retry` when no item is left (all succeeded, or the batch still
+    /// runs them).
+    @Sendable func retry(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let id = try MediaController.uuid(context, "batchId")
+        guard let batch = try await ledger.batch(id), let optionsJSON = try await ledger.batchOptionsJSON(id) else {
+            throw APIError.notFound("no batch \(id.lowercasedString)")
+        }
+        let unsuccessful = batch.items.filter { $0.status == .failed || $0.status == .cancelled }
+        let present = Set(try await media.media(ids: unsuccessful.map(\.mediaId)).map(\.id))
+        var ids: [UUID] = []
+        for job in unsuccessful where present.contains(job.mediaId) && !ids.contains(job.mediaId) { ids.append(job.mediaId) }
+        guard !ids.isEmpty else {
+            throw APIError(.conflict, code: "nothing_to_retry", message: unsuccessful.isEmpty
+                ? "no item of batch \(id.lowercasedString) failed or was cancelled"
+                : "the items of batch \(id.lowercasedString) that did not succeed are no longer in the library")
+        }
+        let options = try JSONDecoder().decode(GenerationOptions.self, from: Data(optionsJSON.utf8))
+        return try await start(ids, options: options, notifyURL: unsuccessful.first?.notifyURL, request: request)
     }
 
     @Sendable func cancel(_ request: Request, context: ServiceRequestContext) async throws -> BatchStatusResponse {
@@ -128,8 +177,34 @@ struct BatchController: Sendable {
             hub.notify(jobId)
         }
         guard let batch = try await ledger.batch(id) else { throw APIError.notFound("no batch \(id.lowercasedString)") }
-        return BatchStatusResponse(batch)
+        return try await answer(batch)
     }
+}
+
+struct BatchListResponse: ResponseCodable, Equatable {
+    struct Item: Codable, Equatable {
+        var batchId: String
+        var status: String
+        var total: Int
+        var counts: [String: Int]
+        var cost: Double
+        var createdAt: String
+
+        init(_ batch: BatchSummary) {
+            batchId = batch.id.lowercasedString
+            status = batch.status
+            total = batch.total
+            counts = batch.counts
+            cost = batch.cost
+            createdAt = MessageCoding.formatTimestamp(batch.createdAt)
+        }
+    }
+
+    var success = true
+    var items: [Item]
+    var page: Int
+    var pageSize: Int
+    var total: Int
 }
 
 struct BatchCreatedResponse: Encodable {
@@ -154,6 +229,8 @@ struct BatchStatusResponse: ResponseCodable, Equatable {
         var jobId: String
         var status: String
         var error: ErrorJSON?
+        /// The media's name, when it has one and is still in the library.
+        var originalName: String?
     }
 
     var success = true
@@ -179,7 +256,7 @@ struct BatchStatusResponse: ResponseCodable, Equatable {
         items = batch.items.map { job in
             Item(
                 mediaId: job.mediaId.lowercasedString, jobId: job.id.lowercasedString, status: job.status.rawValue,
-                error: ErrorJSON(job: job))
+                error: ErrorJSON(job: job), originalName: nil)
         }
     }
 }

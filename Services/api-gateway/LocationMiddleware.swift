@@ -29,7 +29,7 @@ struct LocationMiddleware<Context: RequestContext>: RouterMiddleware {
             return ((body["media"] as? [String: Any])?["id"] as? String).map { "/api/media/\($0)" }
         case (4, "ai-image", "generate"):
             return (body["jobId"] as? String).map { "/api/ai-image/status/\($0)" }
-        case (3, "ai-image", "batch"):
+        case (3, "ai-image", "batch"), (5, "ai-image", "batch") where segments.last == "retry":
             return (body["batchId"] as? String).map { "/api/ai-image/batch/\($0)" }
         case (2, "exports", _):
             return (body["export"] as? [String: Any])?["url"] as? String

@@ -288,6 +288,19 @@ public struct JobLedgerError: Error, CustomStringConvertible {
 }
 
 /// A batch and its jobs, as the ledger knows them.
+/// A batch as the list of batches shows it: its state and counts, not its items.
+public struct BatchSummary: Sendable, Equatable {
+    public var id: UUID
+    /// As ``BatchRecord/status``.
+    public var status: String
+    public var createdAt: Date
+    public var total: Int
+    /// Items by outcome: `COMPLETED`, `FAILED`, `CANCELLED`, and `RUNNING` for those not ended (zero counts left out).
+    public var counts: [String: Int]
+    /// USD so far.
+    public var cost: Double
+}
+
 public struct BatchRecord: Sendable, Equatable {
     public var id: UUID
     /// QUEUED, PROCESSING, COMPLETED or CANCELLED, derived from the items (CANCELLED once cancelled).
@@ -344,6 +357,40 @@ extension JobLedger {
             status = "PROCESSING"
         }
         return BatchRecord(id: id, status: status, createdAt: createdAt, items: items)
+    }
+
+    /// The options a batch was started with (the JSON its jobs carry), nil for an unknown batch.
+    public func batchOptionsJSON(_ id: UUID) async throws -> String? {
+        let rows = try await client.query("SELECT options::text FROM batches WHERE id = \(id)", logger: logger)
+        for try await options in rows.decode(String.self) { return options }
+        return nil
+    }
+
+    /// One page of batches, newest first, each with its counts (one query), and how many there are.
+    public func batches(page: Int, pageSize: Int) async throws -> (items: [BatchSummary], total: Int) {
+        let offset = max(0, page - 1) * pageSize
+        let rows = try await client.query("""
+            SELECT b.id, b.status, b.created_at, count(j.id)::int,
+                   (count(*) FILTER (WHERE j.status = 'COMPLETED'))::int, (count(*) FILTER (WHERE j.status = 'FAILED'))::int,
+                   (count(*) FILTER (WHERE j.status = 'CANCELLED'))::int, (count(*) FILTER (WHERE j.status = 'QUEUED'))::int,
+                   coalesce(sum(j.cost), 0)::float8
+            FROM batches b LEFT JOIN generation_jobs j ON j.batch_id = b.id
+            GROUP BY b.id ORDER BY b.created_at DESC, b.id LIMIT \(pageSize) OFFSET \(offset)
+            """, logger: logger)
+        var items: [BatchSummary] = []
+        for try await (id, stored, created, total, completed, failed, cancelled, queued, cost)
+            in rows.decode((UUID, String, Date, Int, Int, Int, Int, Int, Double).self) {
+            let finished = completed + failed + cancelled
+            let status = stored == "CANCELLED" ? "CANCELLED" : finished == total ? "COMPLETED" : queued == total ? "QUEUED" : "PROCESSING"
+            items.append(BatchSummary(
+                id: id, status: status, createdAt: created, total: total,
+                counts: ["COMPLETED": completed, "FAILED": failed, "CANCELLED": cancelled, "RUNNING": total - finished]
+                    .filter { $0.value > 0 },
+                cost: cost))
+        }
+        var total = 0
+        for try await count in try await client.query("SELECT count(*)::int FROM batches", logger: logger).decode(Int.self) { total = count }
+        return (items, total)
     }
 
     /// Cancels every unfinished job of the batch and then marks the batch CANCELLED (a batch whose

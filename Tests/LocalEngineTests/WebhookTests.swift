@@ -49,7 +49,9 @@ struct WebhookTests {
     @Test func aFailingReceiverGetsThreeAttemptsAndFailedJobsAreDeliveredToo() async throws {
         let receiver = try await TestHTTPServer { _, _ in (.serviceUnavailable, [:], []) }
         defer { Task { await receiver.stop() } }
-        let engine = try await EngineHarness(simulateMs: 1000, environment: [
+        // 5 s a job: long enough that the cancel below reaches the queued job before the one ahead
+        // of it ends, even on a loaded machine (at 1 s it sometimes ran and completed first).
+        let engine = try await EngineHarness(simulateMs: 5000, environment: [
             "LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS": "0.2", "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:\(receiver.port)",
         ])
         defer { Task { await engine.stop() } }
@@ -63,7 +65,7 @@ struct WebhookTests {
         #expect(body.id == id && body.status == .failed)
         #expect(body.error?.contains("input.shadow") == true)
 
-        // Cancelled jobs are terminal too (this one waits behind a 1 s job).
+        // Cancelled jobs are terminal too (this one waits behind a 5 s job).
         _ = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)])
         let queued = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)], webhook: "\(receiver.url)/cancelled")
         _ = try await engine.call(.POST, "/cancel/\(queued)")

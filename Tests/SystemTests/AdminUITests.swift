@@ -640,6 +640,97 @@ extension SystemSuites {
             }
         }
 
+        /// Issue 21's "batches worth trusting": a cancelled batch offers to retry what did not succeed
+        /// (a new batch, followed in the same dialog), and the batches panel lists every batch and
+        /// opens any of them again with its items by name.
+        @Test func theBatchesPanelAndARetryOfWhatDidNotSucceed() async throws {
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "3000"]]) { system in
+                try await system.updateSettings(["aiImageMaxConcurrent": "1"])
+                for (scene, name) in [("dev02", "bottle.jpg"), ("dev05", "box.jpg")] {
+                    let id = try await system.upload(try Samples.bytes(scene, "input.jpg"))
+                    #expect(try await system.call(.PATCH, "/api/media/\(id)", json: #"{"originalName": "\#(name)"}"#).status == 200)
+                }
+                try await withBrowser(system, signedIn: true, failure: "batches-panel") { browser in
+                    try await browser.waitUntil("two tiles", script: "return document.querySelectorAll('#grid .tile').length === 2")
+                    try await browser.click("#select-page")
+                    try await browser.click("#batch-generate")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                    try await browser.click("#batch-start")
+                    try await browser.waitUntil("the batch can be cancelled", script: "return !document.querySelector('#batch-cancel').disabled")
+                    try await browser.click("#batch-cancel")
+                    try await browser.waitUntil("cancelled, with a retry", timeout: .seconds(60), script: """
+                        return document.querySelector('#batch-summary').textContent.startsWith('Cancelled') && !document.querySelector('#batch-retry').hidden
+                        """)
+                    #expect(try await browser.text("#batch-retry") == "Retry the 2 that did not succeed")
+                    try await browser.click("#batch-retry")
+                    try await browser.waitUntil("the retry is done", timeout: .seconds(90), script: """
+                        return document.querySelector('#batch-summary').textContent.startsWith('Done: 2 of 2 done')
+                        """)
+                    #expect(try await browser.execute("return document.querySelector('#batch-retry').hidden").boolValue == true, "nothing left to retry")
+                    try await browser.click("#batch-modal .close")
+
+                    // The panel: both batches, newest first; the cancelled one opens again with its items.
+                    try await browser.click("#open-batches")
+                    try await browser.waitUntil("two batches listed", script: "return document.querySelectorAll('#batches-list li').length === 2")
+                    let rows = try await browser.execute("return [...document.querySelectorAll('#batches-list li div:first-child')].map(d => d.textContent)")
+                    #expect(rows.arrayValue?.compactMap(\.stringValue).map { $0.components(separatedBy: " · $").first ?? $0 }
+                        == ["Done · 2 of 2 done", "Cancelled · 0 of 2 done, 2 cancelled"], "\(rows.encodedText)")
+                    try await browser.screenshot("25-batches-panel")
+                    try await browser.click("#batches-list li:last-child button")
+                    try await browser.waitUntil("the old batch is shown", script: """
+                        return document.querySelector('#batch-modal').open && document.querySelector('#batch-summary').textContent.startsWith('Cancelled')
+                        """)
+                    let names = try await browser.execute("return [...document.querySelectorAll('#batch-items .name')].map(n => n.textContent).sort()")
+                    #expect(names.arrayValue?.compactMap(\.stringValue) == ["bottle.jpg", "box.jpg"], "\(names.encodedText)")
+                    #expect(try await browser.execute("return document.activeElement.id").stringValue == "batch-summary")
+                    #expect(try await GenerationFlowTests.jobCount(system) == 4, "two cancelled, two retried: nothing more")
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
+                }
+            }
+        }
+
+        /// Issue 21's settings problems: opened offline, the settings are not shown at all (old values
+        /// saved from them would overwrite newer ones) and the dialog says why, with Try again;
+        /// switching to RunPod without a key is refused in words, at the field, with the way to the key.
+        @Test func settingsOfflineAreNotShownAndRunPodWithoutAKeyLeadsToTheKey() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                try await withBrowser(system, signedIn: true, failure: "settings-offline") { browser in
+                    try await failFetches(browser, flag: "offline", containing: ["/api/ai-image/settings"])
+                    try await browser.click("#open-settings")
+                    try await browser.waitUntil("the dialog says why", script: """
+                        return document.querySelector('#settings-modal').open
+                            && document.querySelector('#settings-error').textContent.startsWith('The settings could not be read')
+                        """)
+                    let hidden = try await browser.execute("""
+                        return [document.querySelector('#settings-fields').hidden, document.querySelector('#settings-save').hidden,
+                                document.activeElement.id]
+                        """)
+                    #expect(hidden.arrayValue?.map(\.encodedText) == ["true", "true", "\"settings-reload\""], "\(hidden.encodedText)")
+                    try await browser.screenshot("26-settings-offline")
+                    _ = try await browser.execute("window.offline = false")
+                    try await browser.click("#settings-reload")
+                    try await browser.waitUntil("the settings are shown", script: """
+                        return !document.querySelector('#settings-fields').hidden && !document.querySelector('#settings-save').hidden
+                            && document.querySelector('#settings-error').textContent === '' && document.querySelector('#s-backend').value === 'local'
+                        """)
+                    // RunPod without a key: refused at the field, in words, with the key dialog one click away.
+                    _ = try await browser.execute("document.querySelector('#s-backend').value = 'runpod'")
+                    try await browser.click("#settings-save")
+                    try await browser.waitUntil("the refusal is at the field", script: "return document.querySelector('#aiImageBackend-error') !== null")
+                    let said = try await browser.text("#aiImageBackend-error")
+                    #expect(said.contains("RunPod needs its API key first") && !said.contains("aiImageBackend") && !said.contains("runpodApiKey"), "\(said)")
+                    #expect(try await browser.execute("return document.activeElement.id").stringValue == "s-backend")
+                    try await expectOnlyRefusals(409, browser)
+                    try await browser.click("#aiImageBackend-error button")
+                    try await browser.waitUntil("the key dialog", script: """
+                        return document.querySelector('#keys-modal').open && !document.querySelector('#settings-modal').open
+                        """)
+                    #expect(try await system.call(.GET, "/api/ai-image/settings").json()["settings"].flatMap { ($0 as? [String: Any])?["aiImageBackend"] as? String } == "local")
+                }
+            }
+        }
+
         /// The library by keyboard: after sign-in the focus is on the library, not lost to the page; a
         /// skip link leads past the toolbar to it; it is the one `<main>`; a tile's focus ring is never
         /// clipped; the before/after slider says its value in words.
@@ -835,6 +926,10 @@ extension SystemSuites {
             // One generation to completion, with the before/after comparison.
             try await browser.click("#grid .tile:last-child .ai")
             _ = try await browser.waitFor("#ai-modal[open] #ai-generate")
+            // A/B variations are off (the default): not offered.
+            try await Task.sleep(for: .milliseconds(300)) // the dialog reads the settings again as it opens
+            #expect(try await browser.execute("return document.querySelector('#ai-variations').hidden").boolValue == true,
+                    "Variations… is not offered while A/B variations are off")
             // Record every stage the dialog shows: they come from the job's Server-Sent Events.
             _ = try await browser.execute("""
                 window.stagesSeen = [];
@@ -914,8 +1009,10 @@ extension SystemSuites {
             try await browser.screenshot("06-batch-done")
             try await browser.press("\u{E00C}") // Escape closes the dialog
             try await browser.waitUntil("the batch dialog closed", script: "return !document.querySelector('#batch-modal').open")
-            // A closed batch dialog opens again from the toolbar, with the batch's state.
-            try await browser.click("#batch-reopen")
+            // A closed batch dialog opens again from the batches panel, with the batch's state.
+            try await browser.click("#open-batches")
+            _ = try await browser.waitFor("#batches-modal[open] #batches-list li button")
+            try await browser.click("#batches-list li:first-child button")
             try await browser.waitUntil("the batch dialog is back", script: """
                 return document.querySelector('#batch-modal').open && document.querySelector('#batch-summary').textContent.startsWith('Done')
                 """)
@@ -1005,15 +1102,23 @@ extension SystemSuites {
             let abOn = try await system.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageAbTestEnabled": true}"#)
             #expect(abOn.status == 200)
             try await browser.click("#grid .tile[data-media-id='\(mediaId)'] .ai")
+            try await browser.waitUntil("Variations… is offered", script: "return !document.querySelector('#ai-variations').hidden")
             try await browser.click("#ai-variations")
+            try await browser.type("on a marble table", into: try await browser.waitFor("#variation-prompts"))
             try await browser.click("#variations-start")
-            try await browser.waitUntil("three candidates with images", timeout: .seconds(240), script: """
+            try await browser.waitUntil("four candidates with images", timeout: .seconds(240), script: """
                 const images = [...document.querySelectorAll('#variation-list li img')];
-                return images.length === 3 && images.every(img => img.complete && img.naturalWidth > 0)
+                return images.length === 4 && images.every(img => img.complete && img.naturalWidth > 0)
                 """)
+            // The recommended one first, the custom one last and saying what it was asked for.
+            let order = try await browser.execute("return [...document.querySelectorAll('#variation-list li strong')].map(s => s.textContent)")
+            #expect(order.arrayValue?.first?.stringValue == "Soft Shadow (Recommended)" && order.arrayValue?.last?.stringValue == "Custom 1",
+                    "\(order.encodedText)")
+            #expect(try await browser.text("#variation-list li:last-child .prompt") == "“on a marble table”")
             try await browser.click("#variation-list button[aria-label='Choose Soft Shadow (Recommended)']")
-            try await browser.waitUntil("the winner is marked", script: """
-                return [...document.querySelectorAll('#variation-list li')].some(li => li.textContent.includes('Soft Shadow') && li.textContent.includes('Chosen'))
+            try await browser.waitUntil("the winner is marked, in words and by its frame", script: """
+                const chosen = [...document.querySelectorAll('#variation-list li.chosen')];
+                return chosen.length === 1 && chosen[0].textContent.includes('Soft Shadow') && chosen[0].textContent.includes('✓ Chosen')
                 """)
             // After choosing, the focus is on what happened, not lost to the page.
             try await browser.waitUntil("the focus is on the status", timeout: .seconds(5), script: "return document.activeElement.id === 'variations-status'")

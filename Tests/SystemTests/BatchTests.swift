@@ -114,6 +114,64 @@ extension SystemSuites {
             }
         }
 
+        /// Issue 21's batches panel and retry: batches are listed newest first with their counts; a
+        /// retry is a new batch of only the items that did not succeed (deleted ones left out), with
+        /// the batch's options; a batch with nothing to retry says so.
+        @Test func batchesAreListedAndWhatDidNotSucceedIsRetried() async throws {
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "3000"]]) { system in
+                try await system.updateSettings(["aiImageMaxConcurrent": "1"])
+                var ids: [String] = []
+                for (scene, name) in [("dev02", "bottle.jpg"), ("dev05", "box.jpg"), ("dev09", "shoe.jpg")] {
+                    let id = try await system.upload(try Samples.bytes(scene, "input.jpg"))
+                    #expect(try await system.call(.PATCH, "/api/media/\(id)", json: #"{"originalName": "\#(name)"}"#).status == 200)
+                    ids.append(id)
+                }
+                let created = try await system.call(.POST, "/api/ai-image/batch", json: """
+                    {"mediaIds": ["\(ids[0])", "\(ids[1])", "\(ids[2])"], "options": {"shadowStyle": "dramatic", "upscale": 1}}
+                    """)
+                let first = try #require(try created.json()["batchId"] as? String)
+                let cancelled = try await system.call(.POST, "/api/ai-image/batch/\(first)/cancel").json()
+                #expect((cancelled["counts"] as? [String: Int])?["CANCELLED"] == 3, "\(cancelled)")
+                let names = (cancelled["items"] as? [[String: Any]])?.compactMap { $0["originalName"] as? String }
+                #expect(names.map(Set.init) == ["bottle.jpg", "box.jpg", "shoe.jpg"], "the items' names: \(cancelled)")
+                #expect(try await system.call(.DELETE, "/api/media/\(ids[2])").status == 200)
+
+                let retried = try await system.call(.POST, "/api/ai-image/batch/\(first)/retry")
+                #expect(retried.status == 202, "\(retried.text)")
+                let second = try #require(try retried.json()["batchId"] as? String)
+                #expect(second != first && retried.header("location") == "/api/ai-image/batch/\(second)")
+                let retriedIds = (try retried.json()["jobs"] as? [[String: Any]])?.compactMap { $0["mediaId"] as? String }
+                #expect(retriedIds.map(Set.init) == Set(ids.prefix(2)), "the shoe was deleted: \(retried.text)")
+                let shadows = try await SystemDatabase.withClient(system.database.url) { client in
+                    var found: [String] = []
+                    for try await shadow in try await client.query(
+                        "SELECT options->>'shadowStyle' FROM generation_jobs WHERE batch_id = \(UUID(uuidString: second)!)").decode(String.self) {
+                        found.append(shadow)
+                    }
+                    return found
+                }
+                #expect(shadows == ["dramatic", "dramatic"], "the batch's own options")
+                #expect(try await system.call(.POST, "/api/ai-image/batch/\(second)/retry").error?.code == "nothing_to_retry",
+                        "nothing failed (yet) in the new batch")
+                let deadline = ContinuousClock.now + .seconds(120)
+                var done: [String: Any] = [:]
+                while ContinuousClock.now < deadline {
+                    done = try await system.call(.GET, "/api/ai-image/batch/\(second)").json()
+                    if done["status"] as? String == "COMPLETED" { break }
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+                #expect((done["counts"] as? [String: Int])?["COMPLETED"] == 2, "\(done)")
+
+                let list = try await system.call(.GET, "/api/ai-image/batches?pageSize=10").json()
+                let items = try #require(list["items"] as? [[String: Any]])
+                #expect(list["total"] as? Int == 2 && items.map { $0["batchId"] as? String } == [second, first], "newest first: \(list)")
+                #expect(items.first?["status"] as? String == "COMPLETED" && (items.first?["counts"] as? [String: Int]) == ["COMPLETED": 2])
+                #expect(items.last?["status"] as? String == "CANCELLED" && (items.last?["counts"] as? [String: Int]) == ["CANCELLED": 3])
+                #expect(try await system.call(.GET, "/api/ai-image/batches?pageSize=0").status == 400)
+                #expect(try await system.call(.POST, "/api/ai-image/batch/\(UUID().uuidString)/retry").status == 404)
+            }
+        }
+
         @Test func aJobWhoseRequestNeverReachedTheBrokerIsPublishedByTheOutboxSweep() async throws {
             try await CycloramaSystem.run(overrides: ["api-gateway": ["JOB_REAPER_INTERVAL_SECONDS": "1"]]) { system in
                 let mediaId = try #require(UUID(uuidString: try await system.upload(try Samples.bytes("dev05", "input.jpg"))))

@@ -4,6 +4,11 @@ import Logging
 import ServiceLifecycle
 import NIOCore
 
+public struct TestHTTPServerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
 /// A small real HTTP server inside the test: records what it receives and answers from a script.
 /// Serves as the webhook receiver and as the origin `input.image` URLs are fetched from.
 public final class TestHTTPServer: Sendable {
@@ -26,23 +31,35 @@ public final class TestHTTPServer: Sendable {
     private let group: ServiceGroup
 
     public init(delay: @escaping Delay = { _, _ in nil }, script: @escaping Script) async throws {
-        let port = freePort()
-        self.port = port
         let log = self.log
         let router = Router()
         router.on("**", method: .get, use: Self.handler(log: log, delay: delay, script: script))
         router.on("**", method: .post, use: Self.handler(log: log, delay: delay, script: script))
         var logger = Logger(label: "test-http-server")
         logger.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
+        // Port 0: the system picks a free port as it binds, so no other test can take it between a
+        // pick and the bind (a port probed free and then taken by something that never answers made
+        // the readiness wait hang). The bound port comes back from the running server.
+        let (bound, announce) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                if let port = channel.localAddress?.port { announce.yield(port) }
+                announce.finish()
+            },
+            logger: logger)
         let group = ServiceGroup(services: [app], logger: logger)
         self.group = group
-        task = Task { try await group.run() }
-        // Wait until it accepts connections.
-        for _ in 0..<100 {
-            if await HTTPProbe.status(of: "http://127.0.0.1:\(port)/__ready") != nil { break }
-            try await Task.sleep(for: .milliseconds(50))
+        task = Task {
+            defer { announce.finish() }
+            try await group.run()
         }
+        var iterator = bound.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            task.cancel()
+            throw TestHTTPServerError(message: "the test HTTP server did not start")
+        }
+        self.port = port
         await log.reset()
     }
 

@@ -3,7 +3,7 @@
 import { api, followEvents, persist, sleep, showImage } from "./api.js";
 import { comparison, openComparison } from "./compare.js";
 import { $, el, TERMINAL } from "./dom.js";
-import { loadPage, refreshAfterDialog, state, status } from "./library.js";
+import { loadPage, loadSettings, refreshAfterDialog, state, status } from "./library.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { announce, undoGeneration } from "./notify.js";
 import { openVariations } from "./variations.js";
@@ -46,6 +46,8 @@ export function openAI(item) {
   $("#ai-watermark").checked = true;
   aiMode("idle");
   $("#ai-modal").showModal();
+  // Settings may have changed elsewhere (another tab, the API): what the dialog offers follows them.
+  loadSettings().then(() => { if (ai.item === item && ai.mode === "idle") aiMode("idle"); });
 }
 
 function aiMode(mode, message = "") {
@@ -57,7 +59,8 @@ function aiMode(mode, message = "") {
   $("#ai-retry").hidden = mode !== "failed";
   $("#ai-keep").hidden = mode !== "completed";
   $("#ai-revert").hidden = mode !== "completed";
-  $("#ai-variations").hidden = mode !== "idle";
+  // Variations only while A/B testing is on (the settings are read again as the dialog opens).
+  $("#ai-variations").hidden = mode !== "idle" || state.settings.aiImageAbTestEnabled !== "true";
   $("#ai-error").textContent = mode === "failed" ? message : "";
   if (mode === "idle") showStage(null);
   // The pressed button may just have been hidden: put the focus on what comes next.

@@ -1,5 +1,5 @@
 // Batches: what will be generated and with which options first, then the batch as it runs (its
-// dialog can be closed and opened again from the toolbar).
+// dialog can be closed; the batches panel opens it, or any earlier batch, again).
 import { api, followEvents, persist, showImage } from "./api.js";
 import { $, el, statusText, thumbnailSize } from "./dom.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
@@ -65,19 +65,9 @@ $("#batch-start").addEventListener("click", async () => {
       () => api("POST", "/api/ai-image/batch", { mediaIds: chosen.map((item) => item.id), options }, key), abort.signal,
       () => { $("#batch-summary").textContent = "Connection lost: trying again…"; });
     batch.id = answer.batchId;
-    $("#batch-reopen").hidden = false;
     $("#batch-cancel").disabled = false;
     const names = new Map(chosen.map((item) => [item.id, item]));
-    for (const job of answer.jobs) {
-      const item = names.get(job.mediaId);
-      const name = item?.originalName || job.mediaId;
-      const img = el("img", { alt: name });
-      showImage(img, `/api/media/${job.mediaId}/thumbnail?size=${thumbnailSize(96)}`, item?.currentVersionId ?? `before-${job.jobId}`);
-      const label = el("span", { class: `state-${job.status}`, text: statusText(job.status) });
-      const li = el("li", { "data-job-id": job.jobId }, img, el("div", { class: "name", text: name }), label);
-      batch.items.set(job.jobId, { li, img, label, mediaId: job.mediaId, status: job.status });
-      $("#batch-items").append(li);
-    }
+    showItems(answer.jobs.map((job) => ({ ...job, originalName: names.get(job.mediaId)?.originalName })));
     state.selected.clear();
     updateSelection();
     if ($("#batch-modal").open) await followBatch(answer.batchId);
@@ -86,15 +76,40 @@ $("#batch-start").addEventListener("click", async () => {
   }
 });
 
-$("#batch-reopen").addEventListener("click", () => {
-  if (!batch.id) return;
+/** The run view's list: one line per item (thumbnail, name, state), replacing what it showed. */
+function showItems(jobs) {
+  batch.items = new Map();
+  $("#batch-items").replaceChildren();
+  for (const job of jobs) {
+    const name = job.originalName || job.mediaId;
+    const img = el("img", { alt: name });
+    showImage(img, `/api/media/${job.mediaId}/thumbnail?size=${thumbnailSize(96)}`, `${job.jobId}-${job.status}`);
+    const label = el("span", { class: `state-${job.status}`, text: statusText(job.status) });
+    const li = el("li", { "data-job-id": job.jobId }, img, el("div", { class: "name", text: name }), label);
+    batch.items.set(job.jobId, { li, img, label, mediaId: job.mediaId, status: job.status });
+    $("#batch-items").append(li);
+  }
+}
+
+/** Opens the run view of batch `batchId` as the server has it, and follows it while it runs. */
+export async function openBatch(batchId) {
+  batch.abort?.abort();
+  const answer = await api("GET", `/api/ai-image/batch/${batchId}`);
+  batch.id = batchId;
+  batch.ended = false;
+  batch.announced = batchId; // opened to be looked at: its end (if it ends now) is shown here, not announced again
   $("#batch-setup").hidden = true;
   $("#batch-run").hidden = false;
   $("#batch-start").hidden = true;
   $("#batch-cancel").hidden = false;
-  $("#batch-modal").showModal();
-  followBatch(batch.id);
-});
+  $("#batch-error").textContent = "";
+  showItems(answer.items);
+  showBatchSummary(answer);
+  if (!$("#batch-modal").open) $("#batch-modal").showModal();
+  $("#batch-summary").focus();
+  if (!batch.ended) followBatch(batchId);
+}
+
 
 function showBatchItem(job) {
   const entry = batch.items.get(job.jobId);
@@ -123,6 +138,10 @@ function showBatchSummary(summary) {
     `${counts.FAILED ? `, ${counts.FAILED} failed` : ""}${counts.CANCELLED ? `, ${counts.CANCELLED} cancelled` : ""}` +
     ` · cost $${Number(summary.cost || 0).toFixed(3)}`;
   $("#batch-cancel").disabled = ended;
+  // What did not succeed can be tried again, as a new batch with the same options.
+  const again = (counts.FAILED || 0) + (counts.CANCELLED || 0);
+  $("#batch-retry").hidden = !(ended && again > 0);
+  $("#batch-retry").textContent = `Retry the ${again} that did not succeed`;
   if (ended && batch.id && batch.announced !== batch.id) announceBatch(batch.id, headline, done, summary.total);
 }
 
@@ -161,6 +180,73 @@ async function followBatch(batchId) {
   for (const item of final.items) showBatchItem(item);
   showBatchSummary(final);
 }
+
+$("#batch-retry").addEventListener("click", async () => {
+  if (!batch.id) return;
+  $("#batch-retry").disabled = true;
+  const key = { "Idempotency-Key": `ui-retry-${crypto.randomUUID()}` };
+  try {
+    const answer = await persist(() => api("POST", `/api/ai-image/batch/${batch.id}/retry`, {}, key), new AbortController().signal);
+    batch.announced = null; // the new batch's end is news
+    batch.id = answer.batchId;
+    batch.ended = false;
+    const names = new Map([...batch.items.values()].map((entry) => [entry.mediaId, entry.li.querySelector(".name").textContent]));
+    showItems(answer.jobs.map((job) => ({ ...job, originalName: names.get(job.mediaId) })));
+    $("#batch-retry").hidden = true;
+    $("#batch-cancel").disabled = false;
+    $("#batch-summary").textContent = `Retrying ${answer.jobs.length}…`;
+    $("#batch-summary").focus();
+    followBatch(answer.batchId);
+  } catch (error) {
+    $("#batch-error").textContent = `Could not retry: ${error.message}`;
+  } finally {
+    $("#batch-retry").disabled = false;
+  }
+});
+
+// The batches panel: every batch, newest first, with its counts; any one opens in the batch dialog.
+const panel = { page: 1, opener: null };
+
+async function showBatches() {
+  $("#batches-error").textContent = "";
+  let answer;
+  try {
+    answer = await api("GET", `/api/ai-image/batches?page=${panel.page}&pageSize=20`);
+  } catch (error) {
+    $("#batches-error").textContent = `The batches could not be read: ${error.message}`;
+    return;
+  }
+  const pages = Math.max(1, Math.ceil(answer.total / 20));
+  $("#batches-page").textContent = `Page ${panel.page} of ${pages} · ${answer.total} batch${answer.total === 1 ? "" : "es"}`;
+  $("#batches-prev").disabled = panel.page <= 1;
+  $("#batches-next").disabled = panel.page >= pages;
+  $("#batches-empty").hidden = answer.items.length > 0;
+  $("#batches-list").replaceChildren(...answer.items.map((item) => {
+    const when = new Date(item.createdAt).toLocaleString();
+    const counts = item.counts;
+    const words = { QUEUED: "Queued", PROCESSING: "Running", COMPLETED: counts.FAILED || counts.CANCELLED ? "Finished with problems" : "Done", CANCELLED: "Cancelled" };
+    const said = `${counts.COMPLETED || 0} of ${item.total} done` + (counts.FAILED ? `, ${counts.FAILED} failed` : "") +
+      (counts.CANCELLED ? `, ${counts.CANCELLED} cancelled` : "") + (counts.RUNNING ? `, ${counts.RUNNING} to go` : "");
+    return el("li", { "data-batch-id": item.batchId },
+      el("div", {}, el("strong", { text: words[item.status] || item.status }), ` · ${said} · $${Number(item.cost).toFixed(3)}`),
+      el("div", { class: "muted", text: `Started ${when}` }),
+      el("button", {
+        type: "button", text: "Open", "aria-label": `Open the batch started ${when}`,
+        onclick: async () => {
+          $("#batches-modal").close();
+          try { await openBatch(item.batchId); } catch (error) { $("#batch-error").textContent = error.message; }
+        },
+      }));
+  }));
+}
+
+$("#open-batches").addEventListener("click", () => {
+  panel.page = 1;
+  $("#batches-modal").showModal();
+  showBatches();
+});
+$("#batches-prev").addEventListener("click", () => { panel.page -= 1; showBatches(); });
+$("#batches-next").addEventListener("click", () => { panel.page += 1; showBatches(); });
 
 $("#batch-cancel").addEventListener("click", async () => {
   if (!batch.id) return;

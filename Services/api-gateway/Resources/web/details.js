@@ -20,7 +20,16 @@ export async function openDetails(item) {
   showFacts(item);
   $("#details-versions").replaceChildren();
   $("#details-modal").showModal();
-  await showVersions(item);
+  // The tile may be older than the media (a generation or a revert since the page was read): the
+  // facts are the media's as the server has them now.
+  let current = item;
+  try {
+    current = (await api("GET", `/api/media/${item.id}`)).media;
+  } catch { /* the tile's facts stay; the history below says what went wrong */ }
+  if (details.item !== item) return;
+  details.item = current;
+  showFacts(current);
+  await showVersions(current);
 }
 
 /** The media's facts: type and size are the current version's. */

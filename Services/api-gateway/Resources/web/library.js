@@ -19,11 +19,14 @@ const SELECT_ALL_LIMIT = 500;
 
 // MARK: Settings (read for defaults)
 
-export async function loadSettings() {
+/** Reads the settings again; resolves to the error when they could not be read (the old ones stay), else null. */
+export async function loadSettings({ quiet = false } = {}) {
   try {
     state.settings = (await api("GET", "/api/ai-image/settings")).settings;
+    return null;
   } catch (error) {
-    status(`Settings could not be read: ${error.message}`);
+    if (!quiet) status(`Settings could not be read: ${error.message}`);
+    return error;
   }
 }
 

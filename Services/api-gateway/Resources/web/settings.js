@@ -35,12 +35,28 @@ function showFieldErrors(form, message) {
   return first !== null;
 }
 
-$("#open-settings").addEventListener("click", async () => {
+$("#open-settings").addEventListener("click", openSettings);
+$("#settings-reload").addEventListener("click", openSettings);
+
+/**
+ * Opens the settings as the server has them now. When they cannot be read, the form is not shown at
+ * all (old values saved from it would overwrite newer ones): the dialog says why and offers to try again.
+ */
+async function openSettings() {
   const form = $("#settings-form");
   clearFieldErrors(form);
   $("#settings-error").textContent = "";
   $("#settings-status").textContent = "";
-  await loadSettings();
+  const failure = await loadSettings({ quiet: true });
+  $("#settings-fields").hidden = Boolean(failure);
+  $("#settings-save").hidden = Boolean(failure);
+  $("#settings-reload").hidden = !failure;
+  if (failure) {
+    $("#settings-error").textContent = `The settings could not be read (${failure.message}). Nothing is shown, so nothing older can be saved over them.`;
+    if (!$("#settings-modal").open) $("#settings-modal").showModal();
+    $("#settings-reload").focus();
+    return;
+  }
   fillFramingChoices($("#s-framing"), state.settings.aiImageDefaultFraming);
   for (const key of SETTING_FIELDS) {
     const field = form.elements[key];
@@ -50,8 +66,8 @@ $("#open-settings").addEventListener("click", async () => {
     else field.value = value;
   }
   $("#s-framing-size").textContent = framingOutputSize($("#s-framing").value);
-  $("#settings-modal").showModal();
-});
+  if (!$("#settings-modal").open) $("#settings-modal").showModal();
+}
 
 $("#s-framing").addEventListener("change", () => { $("#s-framing-size").textContent = framingOutputSize($("#s-framing").value); });
 
@@ -70,13 +86,37 @@ $("#settings-form").addEventListener("submit", async (event) => {
     state.settings = answer.settings;
     $("#settings-status").textContent = "Settings saved.";
   } catch (error) {
-    if (!(error instanceof APIError && error.status === 400 && showFieldErrors(form, error.message))) {
+    if (error instanceof APIError && error.code?.startsWith("runpod_")) {
+      showRunPodRefusal(form, error);
+    } else if (!(error instanceof APIError && error.status === 400 && showFieldErrors(form, error.message))) {
       $("#settings-error").textContent = `Not saved: ${error.message}`;
     } else {
       $("#settings-error").textContent = "Not saved: correct the marked fields.";
     }
   }
 });
+
+/** RunPod would refuse the jobs: said in words, at the backend field, with the way to the key. */
+function showRunPodRefusal(form, error) {
+  const field = form.elements.namedItem("aiImageBackend");
+  const reason = error.message.replace(/^aiImageBackend stays (\w+), nothing was changed: /, "");
+  const words = {
+    runpod_key_missing: "RunPod needs its API key first.",
+    runpod_key_refused: "RunPod refused the stored API key.",
+    runpod_endpoint_not_found: "RunPod has no such endpoint.",
+  }[error.code] || `RunPod cannot be used now: ${reason}`;
+  const note = el("p", { class: "field-error", id: "aiImageBackend-error" },
+    `Not switched to RunPod: ${words} The backend stays the local engine. `,
+    el("button", {
+      type: "button", text: "Open API keys",
+      onclick: () => { $("#settings-modal").close(); $("#open-keys").click(); },
+    }));
+  field.setAttribute("aria-invalid", "true");
+  field.setAttribute("aria-describedby", note.id);
+  field.after(note);
+  $("#settings-error").textContent = "Not saved.";
+  field.focus();
+}
 
 // MARK: API keys
 

@@ -2,6 +2,7 @@
 import { api, showImage } from "./api.js";
 import { $, el, statusText, TERMINAL } from "./dom.js";
 import { ai } from "./ai.js";
+import { openComparison } from "./compare.js";
 import { refreshAfterDialog, status } from "./library.js";
 
 const variations = { item: null, timer: null, shown: "" };
@@ -42,18 +43,43 @@ async function refreshVariations() {
   }
 }
 
+/** The order candidates are shown in: the recommended one first, the other standard ones, then the custom ones as typed. */
+function shownOrder(candidates) {
+  const rank = (candidate) => {
+    const custom = /^Custom (\d+)$/.exec(candidate.name);
+    if (custom) return 1000 + Number(custom[1]);
+    return candidate.name.includes("Recommended") ? 0 : 1;
+  };
+  return [...candidates].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+}
+
 function renderVariations(set) {
   const focusedName = document.activeElement?.closest?.("#variation-list li")?.dataset.jobId;
-  $("#variation-list").replaceChildren(...set.variations.map((candidate) => {
-    const li = el("li", { "data-job-id": candidate.jobId }, el("strong", { text: candidate.name }), el("div", { class: `state-${candidate.status}`, text: candidate.chosen ? "Chosen" : statusText(candidate.status) }));
+  const item = variations.item;
+  $("#variation-list").replaceChildren(...shownOrder(set.variations).map((candidate) => {
+    const li = el("li", { "data-job-id": candidate.jobId, class: candidate.chosen ? "chosen" : "" },
+      el("strong", { text: candidate.name }),
+      // A custom candidate says what it was asked for.
+      /^Custom \d+$/.test(candidate.name) && candidate.prompt
+        ? el("p", { class: "prompt", title: candidate.prompt, text: `“${candidate.prompt}”` }) : "",
+      el("div", { class: `state-${candidate.status}`, text: candidate.chosen ? "✓ Chosen: the image now" : statusText(candidate.status) }));
     if (candidate.url) {
       const img = el("img", { alt: candidate.name });
       showImage(img, candidate.url);
       li.prepend(img);
-      li.append(el("button", {
-        type: "button", text: candidate.chosen ? "Chosen" : "Choose", disabled: Boolean(set.chosenJobId),
-        "aria-label": `Choose ${candidate.name}`, onclick: () => chooseVariation(candidate.jobId),
-      }));
+      li.append(el("div", { class: "row" },
+        el("button", {
+          type: "button", text: candidate.chosen ? "Chosen" : "Choose", disabled: Boolean(set.chosenJobId),
+          "aria-label": `Choose ${candidate.name}`, onclick: () => chooseVariation(candidate.jobId),
+        }),
+        el("button", {
+          type: "button", text: "Compare", "aria-label": `Compare ${candidate.name} with the photo`,
+          onclick: () => openComparison({
+            title: `${item.originalName || item.id}: the photo and ${candidate.name}`,
+            before: { path: item.url, version: item.currentVersionId, alt: `The photo: ${item.originalName || item.id}` },
+            after: { path: candidate.url, version: candidate.jobId, alt: candidate.name },
+          }),
+        })));
     }
     return li;
   }));
