@@ -68,11 +68,13 @@ struct BatchController: Sendable {
         } catch let error as APIError {
             throw APIError.badRequest("options.\(error.message)", code: error.code)
         }
-        return try await start(ids, options: options, notifyURL: try await intake.notifyURL(object["notifyUrl"]), request: request)
+        return try await start(
+            ids, options: options, notifyURL: try await intake.notifyURL(object["notifyUrl"]), newIds: GenerationIntake.ids(for: request))
     }
 
-    /// Queues a batch of `ids` (checked: every one a media image of the library) with `options`.
-    private func start(_ ids: [UUID], options: GenerationOptions, notifyURL: String?, request: Request) async throws -> Response {
+    /// Queues a batch of `ids` (checked: every one a media image of the library) with `options`;
+    /// the batch's and jobs' ids come from `newIds`.
+    private func start(_ ids: [UUID], options: GenerationOptions, notifyURL: String?, newIds: IdempotentIDs) async throws -> Response {
         var unknown: [UUID] = []
         var notImages: [UUID] = []
         for id in ids {
@@ -89,7 +91,6 @@ struct BatchController: Sendable {
         }
 
         try await intake.admit()
-        let newIds = GenerationIntake.ids(for: request)
         let batchId = newIds.id("batch")
         let optionsJSON = try GenerationController.json(options)
         let requests = ids.map { id in
@@ -125,12 +126,13 @@ struct BatchController: Sendable {
         return try await answer(batch)
     }
 
-    /// The batch with its items' names (one query for all of them).
+    /// The batch with its items' names (one query for all of them) and the batch it was retried as.
     private func answer(_ batch: BatchRecord) async throws -> BatchStatusResponse {
         let names = Dictionary(
             try await media.media(ids: Array(Set(batch.items.map(\.mediaId)))).map { ($0.id, $0.originalFilename) },
             uniquingKeysWith: { first, _ in first })
         var answer = BatchStatusResponse(batch)
+        answer.retriedBy = try await ledger.retriedBy(batch.id).map(\.lowercasedString)
         for index in answer.items.indices {
             answer.items[index].originalName = UUID(uuidString: answer.items[index].mediaId).flatMap { names[$0] ?? nil }
         }
@@ -165,7 +167,22 @@ struct BatchController: Sendable {
                 : "the items of batch \(id.lowercasedString) that did not succeed are no longer in the library")
         }
         let options = try JSONDecoder().decode(GenerationOptions.self, from: Data(optionsJSON.utf8))
-        return try await start(ids, options: options, notifyURL: unsuccessful.first?.notifyURL, request: request)
+        // A batch is retried once: a second retry (another tab, the batch opened again) would pay twice.
+        // One set of ids for the claim and the batch (random ones too, without an Idempotency-Key).
+        let newIds = GenerationIntake.ids(for: request).key == nil
+            ? IdempotentIDs(key: "retry\n\(UUID().uuidString)") : GenerationIntake.ids(for: request)
+        let retryId = newIds.id("batch")
+        guard try await ledger.claimRetry(of: id, as: retryId) else {
+            let other = try await ledger.retriedBy(id)
+            throw APIError(.conflict, code: "already_retried",
+                           message: "batch \(id.lowercasedString) was retried already as batch \(other?.lowercasedString ?? "?")")
+        }
+        do {
+            return try await start(ids, options: options, notifyURL: unsuccessful.first?.notifyURL, newIds: newIds)
+        } catch {
+            try? await ledger.releaseRetry(of: id, as: retryId)
+            throw error
+        }
     }
 
     @Sendable func cancel(_ request: Request, context: ServiceRequestContext) async throws -> BatchStatusResponse {
@@ -244,6 +261,8 @@ struct BatchStatusResponse: ResponseCodable, Equatable {
     var cost: Double
     var createdAt: String
     var items: [Item]
+    /// The batch its failed and cancelled items were retried in, once retried.
+    var retriedBy: String?
 
     init(_ batch: BatchRecord) {
         batchId = batch.id.lowercasedString

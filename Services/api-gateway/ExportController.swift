@@ -7,6 +7,7 @@ import NIOPosix
 import ServiceCore
 import ServiceSupport
 import Shared
+import Synchronization
 
 /// ZIP downloads of a selection: `POST /api/exports` records what to put in it and answers with a
 /// signed link; `GET /exports/:id/archive` (token-free, like the signed media links) streams the
@@ -27,6 +28,39 @@ struct ExportController: Sendable {
     let logger: Logger
 
     static let maxItems = 500
+    /// Archives streamed at once by one gateway (each re-encodes its images on the thread pool).
+    static let streamsAtOnce = 2
+    let streams = Slots(count: ExportController.streamsAtOnce)
+
+    /// A counted set of places; `take()` answers nil when none is free.
+    final class Slots: Sendable {
+        private let free: Mutex<Int>
+        init(count: Int) { free = Mutex(count) }
+        func take() -> Slot? {
+            free.withLock { count in
+                guard count > 0 else { return nil }
+                count -= 1
+                return Slot(owner: self)
+            }
+        }
+        fileprivate func give() { free.withLock { $0 += 1 } }
+    }
+
+    /// One taken place; `release()` gives it back (once; at the latest when it is freed).
+    final class Slot: Sendable {
+        private let owner: Slots
+        private let released = Mutex(false)
+        fileprivate init(owner: Slots) { self.owner = owner }
+        /// An answer dropped before its body was written (the client went away) gives it back too.
+        deinit { release() }
+        func release() {
+            let first = released.withLock { done in
+                defer { done = true }
+                return !done
+            }
+            if first { owner.give() }
+        }
+    }
     /// How long an export's link works: long enough to start a download, short enough that a
     /// forwarded link soon stops working.
     static let linkLifetime: TimeInterval = 3600
@@ -111,10 +145,22 @@ struct ExportController: Sendable {
         guard let export = try await exports.export(id) else {
             throw APIError.notFound("no export \(id.lowercasedString) (exports are kept a day)")
         }
-        // Read before the answer starts, so a database error is an error and not a cut-off archive.
+        // Read before the answer starts, so a database error or a file missing from the store is an
+        // error answer and not a cut-off archive.
         let byId = Dictionary(try await media.media(ids: export.mediaIds).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let items = export.mediaIds.compactMap { byId[$0] }
         let missing = export.mediaIds.filter { byId[$0] == nil }
+        for item in items {
+            guard let url = files.url(for: item.file), FileManager.default.fileExists(atPath: url.path) else {
+                throw APIError(.internalServerError, code: "file_missing", message: "the file of media \(item.id.lowercasedString) is missing from the store")
+            }
+        }
+        // Each archive re-encodes up to 500 images: a few at a time per gateway, the rest told to come back.
+        guard let slot = streams.take() else {
+            throw APIError(.tooManyRequests, code: "too_many_exports",
+                           message: "\(Self.streamsAtOnce) exports are being downloaded; try again in a few seconds",
+                           retryAfterSeconds: 5)
+        }
         let controller = self
         return Response(
             status: .ok,
@@ -124,17 +170,27 @@ struct ExportController: Sendable {
                 .cacheControl: "private, no-store",
             ],
             body: ResponseBody { writer in
+                defer { slot.release() }
                 var zip = ZipWriter()
                 var names = EntryNames()
+                var asStored: [String] = []
                 for item in items {
-                    let (bytes, type) = try await controller.entry(item, export)
+                    let (bytes, type, converted) = try await controller.entry(item, export)
                     let name = names.unique(Self.baseName(item), extension: Self.fileExtension(type))
-                    try await writer.write(ByteBuffer(bytes: zip.entry(named: name, data: bytes, modified: item.updatedAt)))
+                    if !converted { asStored.append(name) }
+                    try await writer.write(ByteBuffer(bytes: try zip.entry(named: name, data: bytes, modified: item.updatedAt)))
                 }
+                // What is not as asked is said in the archive itself.
+                var note = ""
                 if !missing.isEmpty {
-                    let note = "Deleted after the export was made, so not in it:\n"
-                        + missing.map { "\($0.lowercasedString)\n" }.joined()
-                    try await writer.write(ByteBuffer(bytes: zip.entry(named: names.unique("MISSING", extension: "txt"), data: Array(note.utf8), modified: Date())))
+                    note += "Deleted after the export was made, so not in it:\n" + missing.map { "  \($0.lowercasedString)\n" }.joined()
+                }
+                if !asStored.isEmpty {
+                    note += "Could not be converted (too large to decode), so as stored:\n" + asStored.map { "  \($0)\n" }.joined()
+                }
+                if !note.isEmpty {
+                    try await writer.write(ByteBuffer(bytes: try zip.entry(
+                        named: names.unique("NOTES", extension: "txt"), data: Array(note.utf8), modified: Date())))
                 }
                 try await writer.write(ByteBuffer(bytes: zip.finish()))
                 try await writer.finish(nil)
@@ -144,8 +200,9 @@ struct ExportController: Sendable {
             })
     }
 
-    /// The entry's bytes and their media type: the stored file, or re-encoded on the thread pool.
-    private func entry(_ item: MediaRecord, _ export: MediaExport) async throws -> ([UInt8], String) {
+    /// The entry's bytes, their media type and whether they are as asked: the stored file, or
+    /// re-encoded on the thread pool (false when that failed and the stored file stands in).
+    private func entry(_ item: MediaRecord, _ export: MediaExport) async throws -> ([UInt8], String, Bool) {
         guard let url = files.url(for: item.file) else {
             throw APIError(.internalServerError, code: "file_missing", message: "the file of media \(item.id.lowercasedString) is missing")
         }
@@ -156,15 +213,15 @@ struct ExportController: Sendable {
             guard let data = FileManager.default.contents(atPath: url.path) else {
                 throw APIError(.internalServerError, code: "file_missing", message: "the file of media \(item.id.lowercasedString) is missing")
             }
-            guard let target else { return (Array(data), item.file.mimeType) }
+            guard let target else { return (Array(data), item.file.mimeType, true) }
             do {
                 let fitted = try ImageCodec.fit(Array(data), maxSide: maxSide, maxPixels: maxPixels, format: target)
-                return (fitted.bytes, fitted.mediaType)
+                return (fitted.bytes, fitted.mediaType, true)
             } catch {
                 // The archive has started: an image that cannot be re-encoded (over the pixel bound)
                 // goes in as it is stored rather than cut the download off.
                 logger.warning("export entry kept as stored", metadata: ["mediaId": "\(item.id)", "error": "\(error)"])
-                return (Array(data), item.file.mimeType)
+                return (Array(data), item.file.mimeType, false)
             }
         }
     }
@@ -188,14 +245,33 @@ struct ExportController: Sendable {
 
     /// The media's name without its extension, safe as a file name on every system; its id when unnamed.
     static func baseName(_ item: MediaRecord) -> String {
-        var name = item.originalFilename ?? ""
+        safeName(item.originalFilename ?? "") ?? item.id.lowercasedString
+    }
+
+    /// `name` without its extension as a file name Linux, macOS and Windows all take: characters
+    /// Windows refuses become `_`, at most 200 UTF-8 bytes (so the name with a suffix stays under
+    /// 255), no leading or trailing dot or space, never a device name (`CON`, `NUL`, `COM1`…: a `_`
+    /// is added). Nil when nothing is left.
+    static func safeName(_ raw: String) -> String? {
+        var name = raw
         if let dot = name.lastIndex(of: "."), dot != name.startIndex { name = String(name[..<dot]) }
         let forbidden = Set("<>:\"/\\|?*")
         name = String(name.unicodeScalars.map { scalar -> Character in
             forbidden.contains(Character(scalar)) || scalar.properties.generalCategory == .control ? "_" : Character(scalar)
         })
-        name = name.trimmingCharacters(in: CharacterSet(charactersIn: " ."))
-        return name.isEmpty ? item.id.lowercasedString : String(name.prefix(200))
+        var cut = ""
+        for character in name {
+            guard cut.utf8.count + character.utf8.count <= 200 else { break }
+            cut.append(character)
+        }
+        name = cut.trimmingCharacters(in: CharacterSet(charactersIn: " ."))
+        guard !name.isEmpty else { return nil }
+        let device = name.split(separator: ".").first.map { $0.uppercased() } ?? ""
+        let devices: Set<String> = ["CON", "PRN", "AUX", "NUL"]
+        if devices.contains(device) || ((device.hasPrefix("COM") || device.hasPrefix("LPT")) && device.count == 4 && device.last!.isNumber) {
+            name += "_"
+        }
+        return name
     }
 
     /// Entry names made unique without regard to case (`shoe.jpg`, `shoe (2).jpg`), as a case-blind

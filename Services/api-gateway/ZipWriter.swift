@@ -28,9 +28,13 @@ struct ZipWriter {
         self.zip64Threshold = zip64Threshold
     }
 
-    /// The local header and data of one stored entry. A single entry is at most 4 GiB.
-    mutating func entry(named name: String, data: [UInt8], modified: Date) -> [UInt8] {
-        precondition(UInt64(data.count) < UInt64(UInt32.max), "one entry of 4 GiB or more")
+    struct TooLarge: Error, CustomStringConvertible {
+        var description: String { "one entry of a ZIP archive is at most 4 GiB here" }
+    }
+
+    /// The local header and data of one stored entry (at most 4 GiB). Times are written as UTC.
+    mutating func entry(named name: String, data: [UInt8], modified: Date) throws -> [UInt8] {
+        guard UInt64(data.count) < UInt64(UInt32.max) else { throw TooLarge() }
         let (time, date) = Self.dosTime(modified)
         let entry = Central(
             name: Array(name.utf8), crc: Self.crc32(data), size: UInt64(data.count), offset: offset, time: time, date: date)

@@ -13,5 +13,6 @@ public enum CycloramaMigrations {
         framingSetting,
         fidelityGuard,
         mediaLibrary,
+        batchRetries,
     ]
 }

@@ -359,6 +359,32 @@ extension JobLedger {
         return BatchRecord(id: id, status: status, createdAt: createdAt, items: items)
     }
 
+    /// Claims batch `id`'s one retry for batch `retry`: true when it was not retried yet, or its
+    /// claimed retry never came to exist (a crash between the claim and the new batch), or the
+    /// claim is `retry`'s already (the same request again). False: retried as another batch.
+    public func claimRetry(of id: UUID, as retry: UUID) async throws -> Bool {
+        let rows = try await client.query("""
+            UPDATE batches SET retried_by = \(retry)
+            WHERE id = \(id) AND (retried_by IS NULL OR retried_by = \(retry)
+                                   OR NOT EXISTS (SELECT 1 FROM batches r WHERE r.id = batches.retried_by))
+            RETURNING id
+            """, logger: logger)
+        for try await _ in rows.decode(UUID.self) { return true }
+        return false
+    }
+
+    /// Gives a claimed retry back (its new batch could not be started).
+    public func releaseRetry(of id: UUID, as retry: UUID) async throws {
+        try await client.query("UPDATE batches SET retried_by = NULL WHERE id = \(id) AND retried_by = \(retry)", logger: logger)
+    }
+
+    /// The batch a batch was retried as, if any.
+    public func retriedBy(_ id: UUID) async throws -> UUID? {
+        let rows = try await client.query("SELECT retried_by FROM batches WHERE id = \(id)", logger: logger)
+        for try await retry in rows.decode(UUID?.self) { return retry }
+        return nil
+    }
+
     /// The options a batch was started with (the JSON its jobs carry), nil for an unknown batch.
     public func batchOptionsJSON(_ id: UUID) async throws -> String? {
         let rows = try await client.query("SELECT options::text FROM batches WHERE id = \(id)", logger: logger)
@@ -369,13 +395,19 @@ extension JobLedger {
     /// One page of batches, newest first, each with its counts (one query), and how many there are.
     public func batches(page: Int, pageSize: Int) async throws -> (items: [BatchSummary], total: Int) {
         let offset = max(0, page - 1) * pageSize
+        // The page of batches first (batches_recent), then each one's jobs (generation_jobs_batch).
         let rows = try await client.query("""
-            SELECT b.id, b.status, b.created_at, count(j.id)::int,
-                   (count(*) FILTER (WHERE j.status = 'COMPLETED'))::int, (count(*) FILTER (WHERE j.status = 'FAILED'))::int,
-                   (count(*) FILTER (WHERE j.status = 'CANCELLED'))::int, (count(*) FILTER (WHERE j.status = 'QUEUED'))::int,
-                   coalesce(sum(j.cost), 0)::float8
-            FROM batches b LEFT JOIN generation_jobs j ON j.batch_id = b.id
-            GROUP BY b.id ORDER BY b.created_at DESC, b.id LIMIT \(pageSize) OFFSET \(offset)
+            SELECT b.id, b.status, b.created_at, c.total, c.completed, c.failed, c.cancelled, c.queued, c.cost
+            FROM (SELECT id, status, created_at FROM batches ORDER BY created_at DESC, id LIMIT \(pageSize) OFFSET \(offset)) b
+            CROSS JOIN LATERAL (
+                SELECT count(*)::int AS total,
+                       (count(*) FILTER (WHERE j.status = 'COMPLETED'))::int AS completed,
+                       (count(*) FILTER (WHERE j.status = 'FAILED'))::int AS failed,
+                       (count(*) FILTER (WHERE j.status = 'CANCELLED'))::int AS cancelled,
+                       (count(*) FILTER (WHERE j.status = 'QUEUED'))::int AS queued,
+                       coalesce(sum(j.cost), 0)::float8 AS cost
+                FROM generation_jobs j WHERE j.batch_id = b.id) c
+            ORDER BY b.created_at DESC, b.id
             """, logger: logger)
         var items: [BatchSummary] = []
         for try await (id, stored, created, total, completed, failed, cancelled, queued, cost)

@@ -39,7 +39,7 @@ public struct MediaRecord: Sendable, Equatable {
 
 /// Where a media item stands with generation, as the library shows and filters it. Exactly one
 /// holds, in this order: a job is running for it (`inProgress`); its latest job (of those that
-/// replace the image) failed after the image it shows was made (`failed`); the image it shows is a
+/// replace the image) failed, and failed after the image it shows was made (`failed`); the image it shows is a
 /// generated one — a generation, a chosen variation, or a revert to one of them (`processed`);
 /// otherwise `unprocessed`.
 public enum MediaState: String, Sendable, CaseIterable {
@@ -338,7 +338,7 @@ public struct MediaStore: Sendable {
         CASE
           WHEN EXISTS (SELECT 1 FROM generation_jobs j WHERE j.media_id = media.id
                        AND j.status <> ALL('{\(JobStatus.terminal.joined(separator: ","))}'::text[])) THEN 'inProgress'
-          WHEN (SELECT j.status = 'FAILED' AND j.created_at > (SELECT v.created_at FROM media_versions v WHERE v.id = media.current_version_id)
+          WHEN (SELECT j.status = 'FAILED' AND j.updated_at > (SELECT v.created_at FROM media_versions v WHERE v.id = media.current_version_id)
                 FROM generation_jobs j WHERE j.media_id = media.id AND j.kind <> 'variation'
                 ORDER BY j.created_at DESC LIMIT 1) THEN 'failed'
           WHEN EXISTS (SELECT 1 FROM media_versions g WHERE g.media_id = media.id

@@ -6,10 +6,10 @@ import TestSupport
 /// The export's ZIP writer, read back by Python's zipfile (which checks every CRC).
 @Suite("ZIP writer")
 struct ZipWriterTests {
-    func archive(_ entries: [(String, [UInt8])], zip64Threshold: UInt64 = UInt64(UInt32.max)) -> [UInt8] {
+    func archive(_ entries: [(String, [UInt8])], zip64Threshold: UInt64 = UInt64(UInt32.max)) throws -> [UInt8] {
         var zip = ZipWriter(zip64Threshold: zip64Threshold)
         var bytes: [UInt8] = []
-        for (name, data) in entries { bytes += zip.entry(named: name, data: data, modified: Date(timeIntervalSince1970: 1_764_000_000)) }
+        for (name, data) in entries { bytes += try zip.entry(named: name, data: data, modified: Date(timeIntervalSince1970: 1_764_000_000)) }
         bytes += zip.finish()
         #expect(zip.offset == UInt64(bytes.count))
         return bytes
@@ -22,7 +22,7 @@ struct ZipWriterTests {
     ]
 
     @Test func entriesComeBackWithTheirNamesAndBytes() throws {
-        let read = try ZipReader.entries(of: archive(entries))
+        let read = try ZipReader.entries(of: try archive(entries))
         #expect(read.map(\.name) == entries.map(\.0))
         #expect(read.map(\.bytes) == entries.map(\.1))
     }
@@ -30,7 +30,7 @@ struct ZipWriterTests {
     /// Past 4 GiB the offsets go into ZIP64 records; the threshold is lowered so every entry after
     /// the first and the directory itself need them.
     @Test func zip64RecordsAreReadByOthers() throws {
-        let read = try ZipReader.entries(of: archive(entries, zip64Threshold: 1))
+        let read = try ZipReader.entries(of: try archive(entries, zip64Threshold: 1))
         #expect(read.map(\.name) == entries.map(\.0))
         #expect(read.map(\.bytes) == entries.map(\.1))
     }
@@ -53,5 +53,16 @@ struct ZipWriterTests {
         #expect(ExportController.target(of: "image/webp", format: "original", resized: true) == .webp)
         #expect(ExportController.target(of: "image/png", format: "original", resized: false) == nil)
         #expect(ExportController.target(of: "image/png", format: "jpeg", resized: false) == .jpeg)
+    }
+
+    @Test func entryNamesAreSafeOnEverySystem() {
+        #expect(ExportController.safeName("a:b?.jpg") == "a_b_")
+        #expect(ExportController.safeName("CON.jpg") == "CON_" && ExportController.safeName("com1.png") == "com1_")
+        #expect(ExportController.safeName("console.jpg") == "console")
+        #expect(ExportController.safeName(" ..hidden.jpg") == "hidden")
+        #expect(ExportController.safeName("....") == nil)
+        let long = ExportController.safeName(String(repeating: "靴", count: 300) + ".jpg")
+        #expect(long.map { $0.utf8.count <= 200 && $0.allSatisfy { $0 == "靴" } } == true, "cut at a character, within 200 bytes")
+        #expect(ExportController.safeName(String(repeating: "a", count: 199) + " b.jpg")?.hasSuffix(" ") == false, "no trailing space after the cut")
     }
 }

@@ -424,10 +424,18 @@ extension SystemSuites {
                     #expect(try await system.call(.PATCH, "/api/media/\(id)", json: #"{"originalName": "\#(name)"}"#).status == 200)
                     uploaded.append(id)
                 }
-                // The mug gets a second version (a revert to its upload), so "any version" means something.
-                let mugId = uploaded[0]
-                let first = try #require(((try await system.call(.GET, "/api/media/\(mugId)/versions").json()["versions"] as? [[String: Any]])?.first?["id"]) as? String)
-                #expect(try await system.call(.POST, "/api/media/\(mugId)/revert/\(first)").status == 200)
+                // The mug gets a second version with other bytes (the cut-out's file, as if generated),
+                // so "any version" means something.
+                let (mugId, cutOutId) = (uploaded[0], uploaded[1])
+                try await SystemDatabase.withClient(system.database.url) { client in
+                    let store = MediaStore(client: client)
+                    let png = try #require(try await store.media(UUID(uuidString: cutOutId)!))
+                    let job = UUID()
+                    try await JobLedger(client: client).insert(NewJob(id: job, mediaId: UUID(uuidString: mugId)!, correlationId: "v2"))
+                    _ = try await store.applyGeneration(GenerationResult(
+                        jobId: job, mediaId: UUID(uuidString: mugId)!, kind: "single", batchId: nil, variationName: nil, correlationId: "v2",
+                        backend: "local", backendJobId: "l-1", cost: 0, file: png.file))
+                }
                 try await withBrowser(system, signedIn: true, failure: "downloads") { browser in
                     try await browser.waitUntil("two tiles", script: "return document.querySelectorAll('#grid .tile').length === 2")
                     try await browser.click("#select-page")
@@ -460,9 +468,9 @@ extension SystemSuites {
                     try await browser.click("#grid .tile[data-media-id='\(mugId)'] .thumb")
                     _ = try await browser.waitFor("#details-modal[open] #details-versions button[aria-label='Download version 1']")
                     try await browser.click("#details-download")
-                    #expect(try await browser.downloaded("mug-v2.jpg") == mug)
+                    #expect(try await browser.downloaded("mug-v2.png") == cutOut, "the current version: the PNG")
                     try await browser.click("#details-versions button[aria-label='Download version 1']")
-                    #expect(try await browser.downloaded("mug-v1.jpg") == mug)
+                    #expect(try await browser.downloaded("mug-v1.jpg") == mug, "the upload")
                     let errors = try await browser.consoleErrors()
                     #expect(errors.isEmpty, "console errors: \(errors)")
                 }
@@ -499,11 +507,17 @@ extension SystemSuites {
 
                 try await withBrowser(system, signedIn: true, failure: "comparison") { browser in
                     try await browser.waitUntil("three tiles", script: "return document.querySelectorAll('#grid .tile').length === 3")
-                    try await browser.click("#grid .tile[data-media-id='\(photo)'] .thumb")
                     let compare = "#details-versions button[aria-label='Compare version 1 with the current one']"
-                    _ = try await browser.waitFor("#details-modal[open] \(compare)")
-                    try await browser.click(compare)
-                    try await browser.waitUntil("both images loaded", script: "return document.querySelector('#compare-modal[open] .comparison')?.dataset.loaded === 'true'")
+                    /// Opens `media`'s details and compares its version 1 with the current one, full screen.
+                    func compareFirstVersion(of media: String) async throws {
+                        try await browser.click("#grid .tile[data-media-id='\(media)'] .thumb")
+                        _ = try await browser.waitFor("#details-modal[open] \(compare)")
+                        try await browser.click(compare)
+                        try await browser.waitUntil("both images loaded", script: """
+                            return document.querySelector('#compare-modal[open] .comparison')?.dataset.loaded === 'true'
+                            """)
+                    }
+                    try await compareFirstVersion(of: photo)
                     let checker = try await browser.execute("""
                         const c = document.querySelector('#compare-modal .comparison');
                         return [c.classList.contains('transparent'), getComputedStyle(c.querySelector('.layer.after')).backgroundImage.startsWith('repeating-conic-gradient'),
@@ -556,11 +570,7 @@ extension SystemSuites {
                     try await browser.click("#details-modal .close")
 
                     // Two opaque JPEGs: a neutral background, never a checkerboard.
-                    try await browser.click("#grid .tile[data-media-id='\(plain)'] .thumb")
-                    let plainCompare = "#details-versions button[aria-label='Compare version 1 with the current one']"
-                    _ = try await browser.waitFor("#details-modal[open] \(plainCompare)")
-                    try await browser.click(plainCompare)
-                    try await browser.waitUntil("both images loaded", script: "return document.querySelector('#compare-modal[open] .comparison')?.dataset.loaded === 'true'")
+                    try await compareFirstVersion(of: plain)
                     let background = try await browser.execute("""
                         const c = document.querySelector('#compare-modal .comparison');
                         return [c.classList.contains('transparent'), getComputedStyle(c.querySelector('.layer.after')).backgroundImage]
@@ -684,6 +694,9 @@ extension SystemSuites {
                     #expect(names.arrayValue?.compactMap(\.stringValue) == ["bottle.jpg", "box.jpg"], "\(names.encodedText)")
                     #expect(try await browser.execute("return document.activeElement.id").stringValue == "batch-summary")
                     #expect(try await GenerationFlowTests.jobCount(system) == 4, "two cancelled, two retried: nothing more")
+                    // Retried once: the old batch says so and offers no second retry.
+                    #expect(try await browser.text("#batch-summary").contains("retried as a new batch"))
+                    #expect(try await browser.execute("return document.querySelector('#batch-retry').hidden").boolValue == true)
                     let errors = try await browser.consoleErrors()
                     #expect(errors.isEmpty, "console errors: \(errors)")
                 }
@@ -927,7 +940,6 @@ extension SystemSuites {
             try await browser.click("#grid .tile:last-child .ai")
             _ = try await browser.waitFor("#ai-modal[open] #ai-generate")
             // A/B variations are off (the default): not offered.
-            try await Task.sleep(for: .milliseconds(300)) // the dialog reads the settings again as it opens
             #expect(try await browser.execute("return document.querySelector('#ai-variations').hidden").boolValue == true,
                     "Variations… is not offered while A/B variations are off")
             // Record every stage the dialog shows: they come from the job's Server-Sent Events.

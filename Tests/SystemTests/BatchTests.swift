@@ -153,6 +153,10 @@ extension SystemSuites {
                 #expect(shadows == ["dramatic", "dramatic"], "the batch's own options")
                 #expect(try await system.call(.POST, "/api/ai-image/batch/\(second)/retry").error?.code == "nothing_to_retry",
                         "nothing failed (yet) in the new batch")
+                // Retried once: a second retry of the first batch would pay twice.
+                let again = try await system.call(.POST, "/api/ai-image/batch/\(first)/retry")
+                #expect(again.status == 409 && again.error?.code == "already_retried" && again.error?.message.contains(second) == true, "\(again.text)")
+                #expect(try await system.call(.GET, "/api/ai-image/batch/\(first)").json()["retriedBy"] as? String == second)
                 let deadline = ContinuousClock.now + .seconds(120)
                 var done: [String: Any] = [:]
                 while ContinuousClock.now < deadline {

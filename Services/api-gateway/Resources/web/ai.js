@@ -47,7 +47,9 @@ export function openAI(item) {
   aiMode("idle");
   $("#ai-modal").showModal();
   // Settings may have changed elsewhere (another tab, the API): what the dialog offers follows them.
-  loadSettings().then(() => { if (ai.item === item && ai.mode === "idle") aiMode("idle"); });
+  loadSettings({ quiet: true }).then(() => {
+    if (ai.item === item && ai.mode === "idle") $("#ai-variations").hidden = state.settings.aiImageAbTestEnabled !== "true";
+  });
 }
 
 function aiMode(mode, message = "") {
@@ -248,9 +250,12 @@ $("#ai-revert").addEventListener("click", async () => {
   const result = item.currentVersionId;
   const name = item.originalName || item.id;
   try {
-    await api("POST", `/api/media/${item.id}/revert/${previousVersionId}`);
+    const reverted = (await api("POST", `/api/media/${item.id}/revert/${previousVersionId}`)).media;
     $("#ai-modal").close();
     announce(`Reverted ${name} to the photo; the generated image stays in the history.`, async () => {
+      // Only while the revert is still what the image shows: a change since is not undone.
+      const now = (await api("GET", `/api/media/${item.id}`)).media;
+      if (now.currentVersionId !== reverted.currentVersionId) return `${name} changed since; nothing was undone.`;
       await api("POST", `/api/media/${item.id}/revert/${result}`);
       await loadPage();
       return `${name} shows the studio shot again.`;

@@ -81,6 +81,13 @@ export async function imageURL(path, version = "") {
   }
 }
 
+/** An object URL for a file behind the token, not cached (a download: revoke it once saved). */
+export async function freshObjectURL(path) {
+  const response = await fetch(path, { headers: headers() });
+  if (!response.ok) throw await failure(response);
+  return URL.createObjectURL(await response.blob());
+}
+
 /** Sets `img.src` to an image behind the token; shows the alt text if it cannot be loaded. */
 export function showImage(img, path, version = "") {
   const key = `${path}#${version}`;

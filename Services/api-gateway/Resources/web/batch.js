@@ -1,17 +1,19 @@
 // Batches: what will be generated and with which options first, then the batch as it runs (its
 // dialog can be closed; the batches panel opens it, or any earlier batch, again).
-import { api, followEvents, persist, showImage } from "./api.js";
+import { api, followEvents, persist, showImage, sleep } from "./api.js";
 import { $, el, statusText, thumbnailSize } from "./dom.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { loadPage, state, updateSelection } from "./library.js";
 import { allowNotifications, announce, undoGeneration } from "./notify.js";
 
-// `announced`: the batch whose end was said (once per batch, open dialog or not).
-const batch = { id: null, abort: null, items: new Map(), pending: null, ended: false, announced: null };
+// The batch the dialog shows (`id`, its `items` by job id); every running batch has its own
+// follower, dialog open or not, so each one's end is announced once.
+const batch = { id: null, items: new Map(), pending: null, ended: false };
+const followers = new Map(); // batch id → AbortController
+const announced = new Set(); // batch ids whose end was said (or that were opened already ended)
 
 // Step one: what will be generated, with which options, and what it replaces; nothing starts yet.
 $("#batch-generate").addEventListener("click", () => {
-  batch.abort?.abort();
   const chosen = [...state.selected.values()];
   batch.pending = chosen;
   $("#batch-error").textContent = "";
@@ -57,7 +59,6 @@ $("#batch-start").addEventListener("click", async () => {
   $("#batch-items").replaceChildren();
   $("#batch-summary").textContent = `Starting ${chosen.length} generations…`;
   const abort = new AbortController();
-  batch.abort = abort;
   // One key per start: a call repeated after a lost answer gets the same batch, never a second.
   const key = { "Idempotency-Key": `ui-batch-${crypto.randomUUID()}` };
   try {
@@ -70,7 +71,7 @@ $("#batch-start").addEventListener("click", async () => {
     showItems(answer.jobs.map((job) => ({ ...job, originalName: names.get(job.mediaId)?.originalName })));
     state.selected.clear();
     updateSelection();
-    if ($("#batch-modal").open) await followBatch(answer.batchId);
+    followBatch(answer.batchId);
   } catch (error) {
     if (error.name !== "AbortError") $("#batch-error").textContent = `The batch could not run: ${error.message}`;
   }
@@ -93,11 +94,11 @@ function showItems(jobs) {
 
 /** Opens the run view of batch `batchId` as the server has it, and follows it while it runs. */
 export async function openBatch(batchId) {
-  batch.abort?.abort();
   const answer = await api("GET", `/api/ai-image/batch/${batchId}`);
   batch.id = batchId;
   batch.ended = false;
-  batch.announced = batchId; // opened to be looked at: its end (if it ends now) is shown here, not announced again
+  // A batch that had ended before it was opened is not news.
+  if (answer.status === "COMPLETED" || answer.status === "CANCELLED") announced.add(batchId);
   $("#batch-setup").hidden = true;
   $("#batch-run").hidden = false;
   $("#batch-start").hidden = true;
@@ -140,19 +141,23 @@ function showBatchSummary(summary) {
   $("#batch-cancel").disabled = ended;
   // What did not succeed can be tried again, as a new batch with the same options.
   const again = (counts.FAILED || 0) + (counts.CANCELLED || 0);
-  $("#batch-retry").hidden = !(ended && again > 0);
+  // Retried once at most: a batch retried already says so instead.
+  $("#batch-retry").hidden = !(ended && again > 0 && !summary.retriedBy);
   $("#batch-retry").textContent = `Retry the ${again} that did not succeed`;
-  if (ended && batch.id && batch.announced !== batch.id) announceBatch(batch.id, headline, done, summary.total);
+  if (summary.retriedBy) $("#batch-summary").textContent += " · retried as a new batch (see Batches)";
 }
 
-/** A batch's end, in the page and (allowed, page hidden) by the browser; Undo takes its results back. */
-function announceBatch(batchId, headline, done, total) {
-  batch.announced = batchId;
-  const succeeded = [...batch.items.entries()].filter(([, entry]) => entry.status === "COMPLETED");
-  const text = `Batch ${headline.toLowerCase()}: ${done} of ${total} done.`;
+/** A batch's end (`final`: its status), in the page and (allowed, page hidden) by the browser; Undo takes its results back. */
+function announceBatch(final) {
+  announced.add(final.batchId);
+  const counts = final.counts || {};
+  const done = counts.COMPLETED || 0;
+  const headline = final.status === "CANCELLED" ? "cancelled" : done === final.total ? "done" : "finished with problems";
+  const succeeded = final.items.filter((item) => item.status === "COMPLETED");
+  const text = `Batch ${headline}: ${done} of ${final.total} done.`;
   announce(text, succeeded.length === 0 ? null : async () => {
     let undone = 0;
-    for (const [jobId, entry] of succeeded) if (await undoGeneration(entry.mediaId, jobId)) undone += 1;
+    for (const item of succeeded) if (await undoGeneration(item.mediaId, item.jobId)) undone += 1;
     await loadPage();
     const changed = succeeded.length - undone;
     return `Undid the batch: ${undone} image${undone === 1 ? "" : "s"} show the photo again` +
@@ -161,24 +166,41 @@ function announceBatch(batchId, headline, done, total) {
   loadPage();
 }
 
+/**
+ * Follows batch `batchId` until it ends (once per batch: a second call finds its follower), feeding
+ * the dialog while the dialog shows it, and announces the end unless that was not news.
+ */
 async function followBatch(batchId) {
-  batch.abort?.abort();
+  if (followers.has(batchId)) return;
   const abort = new AbortController();
-  batch.abort = abort;
+  followers.set(batchId, abort);
+  const shown = () => batch.id === batchId;
   try {
-    await followEvents(`batchId=${batchId}`, (name, data) => {
-      if (name === "item") showBatchItem(data);
-      else if (name === "batch") showBatchSummary(data);
-    }, abort.signal);
+    try {
+      await followEvents(`batchId=${batchId}`, (name, data) => {
+        if (!shown()) return;
+        if (name === "item") showBatchItem(data);
+        else if (name === "batch") showBatchSummary(data);
+      }, abort.signal);
+    } catch (error) {
+      if (error.name === "AbortError") return;
+    }
+    // The stream ended (or broke): the batch's own answer is the truth; asked until it answers.
+    let final = await persist(() => api("GET", `/api/ai-image/batch/${batchId}`), abort.signal);
+    while (final.status !== "COMPLETED" && final.status !== "CANCELLED") {
+      await sleep(3000);
+      final = await persist(() => api("GET", `/api/ai-image/batch/${batchId}`), abort.signal);
+    }
+    if (shown()) {
+      for (const item of final.items) showBatchItem(item);
+      showBatchSummary(final);
+    }
+    if (!announced.has(batchId)) announceBatch(final);
   } catch (error) {
-    if (error.name === "AbortError") return;
+    if (error.name !== "AbortError" && shown()) $("#batch-error").textContent = `Lost track of the batch: ${error.message}`;
+  } finally {
+    followers.delete(batchId);
   }
-  if (abort.signal.aborted) return;
-  // The stream ended (or broke): the batch's own answer is the truth.
-  const final = await api("GET", `/api/ai-image/batch/${batchId}`);
-  if (abort.signal.aborted) return;
-  for (const item of final.items) showBatchItem(item);
-  showBatchSummary(final);
 }
 
 $("#batch-retry").addEventListener("click", async () => {
@@ -187,7 +209,6 @@ $("#batch-retry").addEventListener("click", async () => {
   const key = { "Idempotency-Key": `ui-retry-${crypto.randomUUID()}` };
   try {
     const answer = await persist(() => api("POST", `/api/ai-image/batch/${batch.id}/retry`, {}, key), new AbortController().signal);
-    batch.announced = null; // the new batch's end is news
     batch.id = answer.batchId;
     batch.ended = false;
     const names = new Map([...batch.items.values()].map((entry) => [entry.mediaId, entry.li.querySelector(".name").textContent]));
@@ -258,11 +279,8 @@ $("#batch-cancel").addEventListener("click", async () => {
     $("#batch-error").textContent = `Could not cancel: ${error.message}`;
   }
 });
-// Closed while it runs, the batch is still followed: its end is announced wherever the user is.
-$("#batch-modal").addEventListener("close", () => {
-  if (batch.ended || !batch.id) batch.abort?.abort();
-  loadPage();
-});
+// Closed while it runs, the batch is still followed (by its follower): its end is announced wherever the user is.
+$("#batch-modal").addEventListener("close", () => loadPage());
 $("#batch-notify").addEventListener("click", async () => {
   const answer = await allowNotifications();
   $("#batch-notify").setAttribute("aria-pressed", String(answer === "granted"));

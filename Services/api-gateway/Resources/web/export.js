@@ -1,6 +1,6 @@
 // Downloads: a selection as a ZIP (format and size chosen; the server streams it by a signed link,
 // so the browser saves it straight to disk), and one version of one image from the details.
-import { api, imageURL } from "./api.js";
+import { api, freshObjectURL } from "./api.js";
 import { $, el } from "./dom.js";
 import { FRAMING_PRESETS } from "./framing.js";
 import { state } from "./library.js";
@@ -73,6 +73,8 @@ function versionFileName(item, version) {
 
 /** Downloads one version of `item` (the files are behind the token, so fetched, then saved). */
 export async function downloadVersion(item, version) {
-  const url = await imageURL(`/api/media/${item.id}/versions/${version.id}/file`, version.id);
+  // Not through the image cache: a full-size file is held only until the browser has it.
+  const url = await freshObjectURL(`/api/media/${item.id}/versions/${version.id}/file`);
   save(url, versionFileName(item, version));
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
 }

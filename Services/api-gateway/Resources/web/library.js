@@ -2,7 +2,7 @@
 // selection, and uploads.
 import { api, session, showImage } from "./api.js";
 import { $, el, thumbnailSize } from "./dom.js";
-import { hideToast, showToast } from "./toast.js";
+import { showToast } from "./toast.js";
 import { openAI } from "./ai.js";
 import { openDetails } from "./details.js";
 
@@ -297,7 +297,6 @@ async function restore(items) {
   const index = state.items.findIndex((item) => item.id === items[0].id);
   try {
     await restoreAll(items);
-    hideToast(); // an Undo of the delete would have nothing left to do
     status(`Restored ${name} to the library.`);
     // Its tile is gone from the trash: the focus goes to the one that took its place.
     const buttons = document.querySelectorAll("#grid .tile .restore");

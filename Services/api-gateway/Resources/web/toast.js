@@ -20,6 +20,8 @@ export function showToast(text, undo) {
 export function hideToast() {
   clearTimeout(toast.timer);
   toast.undo = null;
+  // The focus was in the toast: it goes to the library, never to the page.
+  if ($("#toast").contains(document.activeElement)) $("#content").focus();
   $("#toast").hidden = true;
 }
 
@@ -29,12 +31,15 @@ async function undo() {
   toast.undo = null;
   $("#toast-undo").disabled = true;
   clearTimeout(toast.timer);
+  const hadFocus = $("#toast").contains(document.activeElement);
   try {
     const said = await action();
     showToast(said || "Undone.", null);
   } catch (error) {
     showToast(`Could not undo: ${error.message}`, null);
   }
+  // Undo is gone from the toast: the focus moves to its close button rather than to the page.
+  if (hadFocus) $("#toast-close").focus();
 }
 
 $("#toast-undo").addEventListener("click", undo);
