@@ -128,18 +128,7 @@ struct GenerationIntake: Sendable {
     /// on in the background, so a broker that is failing over gets the requests as soon as it is
     /// back rather than at the outbox's next look a minute later.
     func publish(_ requests: [RequestGeneration]) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let answer = FirstOf(continuation)
-            let budget = Task {
-                try? await Task.sleep(for: Self.publishBudget)
-                answer.resume()
-            }
-            Task {
-                await publishInOrder(requests)
-                budget.cancel()
-                answer.resume()
-            }
-        }
+        _ = await awaitResult(of: Task { await publishInOrder(requests) }, atMost: Self.publishBudget)
     }
 
     /// ``publish(_:)``'s work: in order, each with the connection's publish timeout, stopping at the
@@ -189,18 +178,5 @@ struct IdempotentIDs: Sendable {
         return UUID(uuid: (
             bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
             bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
-    }
-}
-
-/// Resumes a continuation once, from whichever of several tasks gets there first.
-private final class FirstOf: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
-
-    init(_ continuation: CheckedContinuation<Void, Never>) {
-        self.continuation = Mutex(continuation)
-    }
-
-    func resume() {
-        continuation.withLock { $0.take() }?.resume()
     }
 }

@@ -38,7 +38,8 @@ func buildIngestor(
         })
     host.addWorker(
         MessageConsumer(
-            connection: host.broker, queue: Routing.Queue.generationRendered, prefetch: 8, logger: host.logger,
+            connection: host.broker, queue: Routing.Queue.generationRendered, prefetch: 8,
+            handlingLimit: ingestor.handlingLimit, logger: host.logger,
             decode: decodeDelivery(GenerationRendered.self), giveUp: ending.giveUp(GenerationRendered.self),
             handle: { rendered, _ in
                 try await database.waitUntilReady()

@@ -16,6 +16,7 @@ import Shared
 /// | `INGEST_TIMEOUT_SECONDS` | `60`    | longest download |
 /// | `INGEST_MAX_PIXELS`      | `100000000` | largest result (after upscaling) in pixels |
 /// | `INGEST_RETRY_SECONDS`   | `300`   | how long after the backend finished a result host that does not answer (or answers 5xx / 429) is waited for before the job fails |
+/// | `INGEST_HANDLING_LIMIT_SECONDS` | `180` | longest one attempt at applying a result may take (download, checks, framing, storing, the transaction); past it the attempt is abandoned and the result retried |
 struct IngestorConfiguration: Sendable {
     var mediaRoot = URL(fileURLWithPath: ".var/media")
     var allowedHosts = HostAllowList(["127.0.0.1:8090", "localhost:8090"])
@@ -31,6 +32,7 @@ struct IngestorConfiguration: Sendable {
     var timeout: Duration = .seconds(60)
     var maxPixels = 100_000_000
     var retryWindow: Duration = .seconds(300)
+    var handlingLimit: Duration = .seconds(180)
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> IngestorConfiguration {
         var configuration = IngestorConfiguration()
@@ -47,6 +49,12 @@ struct IngestorConfiguration: Sendable {
         configuration.timeout = .seconds((try environment.integer("INGEST_TIMEOUT_SECONDS", in: 1...3600) ?? 60))
         configuration.maxPixels = (try environment.integer("INGEST_MAX_PIXELS", in: 1...1_000_000_000) ?? 100_000_000)
         configuration.retryWindow = .seconds((try environment.integer("INGEST_RETRY_SECONDS", in: 1...86_400) ?? 300))
+        configuration.handlingLimit = .seconds((try environment.integer("INGEST_HANDLING_LIMIT_SECONDS", in: 10...3600) ?? 180))
+        guard configuration.handlingLimit > configuration.timeout else {
+            throw ConfigurationError(
+                variable: "INGEST_HANDLING_LIMIT_SECONDS",
+                reason: "must be longer than INGEST_TIMEOUT_SECONDS (a download must fit in one attempt)")
+        }
         return configuration
     }
 

@@ -103,7 +103,9 @@ func buildDispatcher(
             }))
     host.addWorker(
         MessageConsumer(
-            connection: host.broker, queue: Routing.Queue.dispatchRequests, prefetch: dispatcher.prefetch, logger: host.logger,
+            // Held for the job's whole life (its follower owns it until it ends): no handling limit.
+            connection: host.broker, queue: Routing.Queue.dispatchRequests, prefetch: dispatcher.prefetch,
+            handlingLimit: nil, logger: host.logger,
             decode: decodeDelivery(DispatchGeneration.self), giveUp: follower.ending.giveUp(DispatchGeneration.self),
             handle: { dispatch, _ in try await follower.handle(dispatch) }))
     return host

@@ -7,6 +7,11 @@ import PostgresNIO
 /// Built from a URL, `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]`
 /// (`postgresql://` works too). Defaults: port 5432, TLS off (`sslmode=disable`; the local set-up
 /// listens on 127.0.0.1 only), at most 20 pooled connections. Tune the pool through ``postgres``.
+///
+/// Every session is bounded on the server's side (``sessionLimits``): no statement runs longer than
+/// a minute, and a transaction left idle for a minute (its client stuck or gone without a word) is
+/// ended, so that the rows it locked are free again. Migrations lift the statement limit for their
+/// own transaction.
 public struct DatabaseConfiguration: Sendable {
     /// The PostgresNIO client configuration, ready for `PostgresClient(configuration:backgroundLogger:)`.
     public var postgres: PostgresClient.Configuration
@@ -35,7 +40,14 @@ public struct DatabaseConfiguration: Sendable {
         }
         postgres = PostgresClient.Configuration(
             host: host, port: port, username: user, password: components.password, database: database, tls: tls)
+        postgres.options.additionalStartupParameters = Self.sessionLimits
     }
+
+    /// Server-side limits set for every session at connection (PostgreSQL run-time parameters).
+    public static let sessionLimits = [
+        ("statement_timeout", "60s"),
+        ("idle_in_transaction_session_timeout", "60s"),
+    ]
 
     /// The same server and credentials, another database (tests use `postgres` to create their own).
     public func with(database: String) -> DatabaseConfiguration {

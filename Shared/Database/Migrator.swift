@@ -34,6 +34,9 @@ public struct Migrator: Sendable {
     }
 
     private static func apply(_ migrations: [Migration], on connection: PostgresConnection, logger: Logger) async throws -> [Int] {
+        // A migration may rewrite a large table: the sessions' one-minute statement limit
+        // (DatabaseConfiguration.sessionLimits) is lifted for this transaction only.
+        try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
         try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))", logger: logger)
         try await connection.query("""
             CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -23,6 +23,12 @@ public enum HandlingOutcome: Sendable, Equatable {
     case requeue
 }
 
+/// An attempt at a message took longer than its consumer's ``MessageConsumer/handlingLimit``.
+public struct HandlingTimedOut: Error, CustomStringConvertible {
+    public var limit: Duration
+    public var description: String { "handling did not finish within \(limit)" }
+}
+
 /// Why a message was refused before it reached its handler.
 public struct InvalidMessage: Error, CustomStringConvertible {
     public var reason: String
@@ -64,6 +70,10 @@ public struct GiveUp: Sendable {
 /// GenerationFailed — so that no message sits in a dead-letter queue while its job stays open.
 /// On graceful shutdown the loop stops taking deliveries and lets the ones it holds finish;
 /// anything unsettled when the process dies is redelivered.
+///
+/// One attempt at a message may take at most ``handlingLimit``: a handler stuck on a call that
+/// never returns (a database call on a connection that died mid-query) must not hold its message,
+/// and so its job, for ever.
 public struct MessageConsumer<Message: Sendable>: Service {
     public typealias Decode = @Sendable (Delivery) throws -> Message
     public typealias Handle = @Sendable (Message, Delivery) async throws -> HandlingOutcome
@@ -78,11 +88,20 @@ public struct MessageConsumer<Message: Sendable>: Service {
     let logger: Logger
     /// The first and the longest wait while a dependency is away.
     public var outageBackoff = (initial: Duration.seconds(1), maximum: Duration.seconds(15))
+    /// The longest one attempt at a message may take; nil for no limit (handlers that follow a job
+    /// for its whole life, like the dispatcher's). An attempt still running then is cancelled and
+    /// abandoned — not awaited, since what is stuck may ignore cancellation — and the message is
+    /// retried through the delay queues like any other failure, so a handler that keeps getting
+    /// stuck ends its job with a reason. The abandoned attempt may still finish later, while the
+    /// retry runs: a handler with a limit must be safe to run twice at once (the ingestor's apply
+    /// locks the job's row and is idempotent by job).
+    public var handlingLimit: Duration?
 
     public init(
         connection: AMQPConnection,
         queue: String,
         prefetch: UInt16 = 8,
+        handlingLimit: Duration? = .seconds(120),
         logger: Logger,
         decode: @escaping Decode,
         giveUp: GiveUpStep? = nil,
@@ -91,6 +110,7 @@ public struct MessageConsumer<Message: Sendable>: Service {
         self.connection = connection
         self.queue = queue
         self.prefetch = prefetch
+        self.handlingLimit = handlingLimit
         self.logger = logger
         self.decode = decode
         self.giveUp = giveUp
@@ -152,13 +172,32 @@ public struct MessageConsumer<Message: Sendable>: Service {
     /// Runs the handler; while it fails because a dependency is away, waits and runs it again.
     func handleWaitingOutOutages(_ message: Message, _ delivery: Delivery, logger: Logger) async -> HandlingOutcome {
         do {
-            return try await waitingOutOutages("handling the message", logger: logger) { try await handle(message, delivery) }
+            return try await waitingOutOutages("handling the message", logger: logger) {
+                try await attempt(message, delivery, logger: logger)
+            }
         } catch is CancellationError {
             // Shutting down while waiting: hand it back without counting a retry.
             return .requeue
         } catch {
             return .retry(reason: "\(error)")
         }
+    }
+
+    /// One run of the handler, within ``handlingLimit``.
+    func attempt(_ message: Message, _ delivery: Delivery, logger: Logger) async throws -> HandlingOutcome {
+        guard let limit = handlingLimit else { return try await handle(message, delivery) }
+        let handle = self.handle
+        let work = Task { try await handle(message, delivery) }
+        guard let result = await awaitResult(of: work, atMost: limit) else {
+            work.cancel()
+            try Task.checkCancellation()
+            Counter(label: "cyclorama_handling_abandoned_total", dimensions: [("queue", queue)]).increment()
+            logger.error(
+                "the handler did not finish in time; abandoned it (it may still finish) and retrying the message",
+                metadata: ["limit": "\(limit)", "attempt": "\(delivery.attempt)"])
+            throw HandlingTimedOut(limit: limit)
+        }
+        return try result.get()
     }
 
     /// Runs `body`; an outage is waited out (backoff with jitter, no limit) and `body` run again.

@@ -105,6 +105,33 @@ struct MigrationTests {
         }
     }
 
+    @Test func everySessionIsBoundedAndOnlyMigrationsLiftTheStatementLimit() async throws {
+        try await TestDatabase.withFreshDatabase { client, configuration in
+            // What every service's sessions get.
+            #expect(try await TestDatabase.strings("SHOW statement_timeout", on: client) == ["1min"])
+            #expect(try await TestDatabase.strings("SHOW idle_in_transaction_session_timeout", on: client) == ["1min"])
+
+            // The same rule with a shorter limit: a slow statement is ended by the server...
+            var short = configuration
+            short.postgres.options.additionalStartupParameters = [("statement_timeout", "300ms")]
+            let (state, applied, after) = try await TestDatabase.withClient(short) { client async throws -> (String?, [Int], [String]) in
+                var state: String?
+                do {
+                    for try await _ in try await client.query("SELECT pg_sleep(1)", logger: TestDatabase.logger) {}
+                } catch let error as PSQLError {
+                    state = error.serverInfo?[.sqlState]
+                }
+                // ...except in a migration, which may rewrite a large table.
+                let slow = Migration(version: 100, name: "slow", sql: "SELECT pg_sleep(1);")
+                let applied = try await Migrator(migrations: CycloramaMigrations.all + [slow], logger: TestDatabase.logger).migrate(on: client)
+                return (state, applied, try await TestDatabase.strings("SHOW statement_timeout", on: client))
+            }
+            #expect(state == "57014", "query_canceled by statement_timeout")
+            #expect(applied.last == 100)
+            #expect(after == ["300ms"], "lifted for that transaction only")
+        }
+    }
+
     @Test func migrationsStartedTogetherFromTwoClientsApplyOnce() async throws {
         try await TestDatabase.withFreshDatabase { first, configuration in
             try await TestDatabase.withClient(configuration) { second in

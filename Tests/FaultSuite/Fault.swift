@@ -117,6 +117,17 @@ public enum FaultCatalog {
                 try await context.servers.start(server)
             })
         }
+        // PostgreSQL stopped again and again while results are being applied: a call stuck on a
+        // connection that died mid-query must not hold its message, or its job, for ever.
+        faults.append(Fault("postgres stopped 3 s, eight times", transient: true, backend: .engine, lasts: 40) { context in
+            for time in 1...8 {
+                context.log("stop postgres for 3 s (\(time) of 8)")
+                try await context.servers.stop(.postgres)
+                try await Task.sleep(for: .seconds(3))
+                try await context.servers.start(.postgres)
+                try await Task.sleep(for: .seconds(2))
+            }
+        })
         faults.append(Fault("settings-service away 180 s", transient: true, lasts: 180) { context in
             context.log("stop settings-service for 180 s")
             _ = await context.system.process("settings-service")?.stop()

@@ -108,6 +108,41 @@ struct MessageConsumerTests {
         await probe.close()
     }
 
+    @Test func anAttemptStuckPastTheHandlingLimitIsAbandonedAndTheMessageRetried() async throws {
+        let queue = Self.workQueue()
+        let probe = try await BrokerProbe(queues: [queue])
+        let attempts = Mutex<[Int]>([])
+        let never = Readiness()
+        let done = Readiness()
+        let consumer = MessageConsumer(
+            connection: probe.connection, queue: queue.name, handlingLimit: .milliseconds(500), logger: Logger(label: "test"),
+            decode: decodeDelivery(RequestGeneration.self),
+            handle: { _, delivery in
+                let count = attempts.withLock { $0.append(delivery.attempt); return $0.count }
+                // The first attempt is stuck on a call that ignores cancellation (a database call on a
+                // connection that died without a word); the message must not wait for it.
+                if count == 1 { try await never.wait() }
+                done.open()
+                return .done
+            })
+        let running = Task { try await consumer.run() }
+
+        let started = ContinuousClock.now
+        try await probe.connection.publish(Self.request(), to: ReplyAddress(exchange: "", routingKey: queue.name))
+        try await done.wait()
+        #expect(ContinuousClock.now - started < .seconds(5))
+        // Retried through the delay queue: the second attempt counts as one.
+        #expect(attempts.withLock { $0 } == [1, 2])
+        #expect(try await probe.first(on: queue.name + ".dlq", timeout: .milliseconds(500)) == nil)
+
+        // The graceful end is not held up by the abandoned attempt either.
+        running.cancel()
+        _ = await running.result
+        never.open()
+        try await probe.connection.delete(queues: [queue.name])
+        await probe.close()
+    }
+
     @Test func anOutageIsWaitedOutWithoutUsingUpARetry() async throws {
         let queue = Self.workQueue()
         let probe = try await BrokerProbe(queues: [queue])

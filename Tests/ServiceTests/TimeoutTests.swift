@@ -1,0 +1,39 @@
+import ServiceCore
+import Testing
+
+/// ``awaitResult(of:atMost:)``: bounded waits, even for work that ignores cancellation.
+@Suite("awaitResult", .timeLimit(.minutes(1)))
+struct TimeoutTests {
+    @Test func theResultOfWorkThatFinishesInTime() async throws {
+        let value = await awaitResult(of: Task { 42 }, atMost: .seconds(10))
+        #expect(try value?.get() == 42)
+        struct Refused: Error {}
+        let failure = await awaitResult(of: Task { () throws -> Int in throw Refused() }, atMost: .seconds(10))
+        #expect(throws: Refused.self) { try failure?.get() }
+    }
+
+    @Test func nilAtTheLimitWhenTheWorkIgnoresCancellation() async throws {
+        let never = Readiness()
+        let stuck = Task { try await never.wait() }
+        let started = ContinuousClock.now
+        let result = await awaitResult(of: stuck, atMost: .milliseconds(200))
+        let waited = ContinuousClock.now - started
+        #expect(result == nil)
+        #expect(waited >= .milliseconds(200) && waited < .seconds(3), "\(waited)")
+        never.open()
+        _ = await stuck.result
+    }
+
+    @Test func cancellingTheCallerEndsTheWaitAtOnce() async throws {
+        let never = Readiness()
+        let stuck = Task { try await never.wait() }
+        let started = ContinuousClock.now
+        let waiting = Task { await awaitResult(of: stuck, atMost: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(100))
+        waiting.cancel()
+        #expect(await waiting.value == nil)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        never.open()
+        _ = await stuck.result
+    }
+}
