@@ -26,13 +26,14 @@ public func withTimeout<T: Sendable>(_ timeout: Duration, _ operation: @escaping
 public func awaitResult<T: Sendable, Failure: Error>(of task: Task<T, Failure>, atMost limit: Duration) async -> Result<T, Failure>? {
     let answer = FirstAnswer<Result<T, Failure>?>()
     let timer = Task {
-        try? await Task.sleep(for: limit)
+        // Cancelled (the task finished first): no answer from here.
+        do { try await Task.sleep(for: limit) } catch { return }
         answer.give(nil)
     }
     Task {
         let result = await task.result
-        timer.cancel()
         answer.give(result)
+        timer.cancel()
     }
     return await withTaskCancellationHandler {
         await answer.value()

@@ -118,6 +118,12 @@ public struct FaultRound: Sendable {
             // (Its /v2 API needs the key: without it every sample was a 401 and I4 would pass unseen.)
             throw FixtureError(message: "the local engine's /health never answered with its jobs: I4 went unchecked\n\(system.logs())")
         }
+        // An attempt abandoned past its handling limit (docs/reliability.md) is worth knowing about:
+        // the round can still pass (the retry applied it), but something was stuck.
+        for name in CycloramaSystem.serviceNames {
+            let stuck = (system.process(name)?.log() ?? "").split(separator: "\n").filter { $0.contains("did not finish in time") }
+            if !stuck.isEmpty { log("\(name): \(stuck.count) attempt(s) abandoned past the handling limit; first: \(stuck[0].prefix(400))") }
+        }
         let checker = HistoryChecker(
             fault: fault, limit: limit, jobIds: jobIds, system: system, standIn: standIn,
             enginePeak: sampling == nil ? nil : engine.peak,

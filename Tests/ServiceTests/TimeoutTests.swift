@@ -12,6 +12,15 @@ struct TimeoutTests {
         #expect(throws: Refused.self) { try failure?.get() }
     }
 
+    @Test func workThatFinishesIsNeverTakenForATimeout() async throws {
+        // The timer is cancelled when the work ends; a cancelled timer must not answer "too late".
+        var late = 0
+        for round in 0..<2000 {
+            if await awaitResult(of: Task { round }, atMost: .seconds(30)) == nil { late += 1 }
+        }
+        #expect(late == 0)
+    }
+
     @Test func nilAtTheLimitWhenTheWorkIgnoresCancellation() async throws {
         let never = Readiness()
         let stuck = Task { try await never.wait() }
