@@ -32,8 +32,9 @@ func buildGateway(
     let tokens = APITokenStore(client: database.client)
     let store = MediaStore(client: database.client)
     let mediaFiles = MediaFiles(root: gateway.mediaRoot)
+    let thumbnails = Thumbnails(files: mediaFiles, maxPixels: max(gateway.maxImagePixels, Thumbnails.maxPixels))
     let media = MediaController(
-        store: store, files: mediaFiles, thumbnails: Thumbnails(files: mediaFiles, maxPixels: max(gateway.maxImagePixels, Thumbnails.maxPixels)),
+        store: store, files: mediaFiles, thumbnails: thumbnails,
         signer: gateway.signer, maxImagePixels: gateway.maxImagePixels)
     let hub = JobEventHub()
     let ledger = gateway.ledger(database.client)
@@ -66,7 +67,8 @@ func buildGateway(
         storedKey: { try await secret(SecretSettings.runpodApiKey) },
         notifyHosts: gateway.notifyHosts, notifySecretIsSet: intake.notifySecretIsSet)
     let batches = BatchController(
-        media: store, ledger: ledger, intake: intake, redis: redis, hub: hub, logger: host.logger)
+        media: store, ledger: ledger, reviews: ReviewStore(client: database.client), files: mediaFiles, thumbnails: thumbnails,
+        intake: intake, redis: redis, hub: hub, logger: host.logger)
     let reaper = JobReaper(ledger: ledger, broker: host.broker, redis: redis, logger: host.logger, outboxAfter: gateway.outboxAfter)
     host.addWorker(PeriodicWork("job reaper", every: gateway.reaperInterval, logger: host.logger) { try await reaper.sweep() })
     let variations = VariationController(

@@ -204,7 +204,7 @@ struct MediaController: Sendable {
     /// A media in the trash has one too (the trash view shows what it would restore).
     @Sendable func thumbnail(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let media = try await existing(context, includingTrash: true)
-        return try await serveThumbnail(of: media.file, request, immutable: false)
+        return try await thumbnails.response(of: media.file, request, immutable: false)
     }
 
     /// `GET /api/media/:id/versions/:versionId/thumbnail?size=`: one version, small (the history).
@@ -215,20 +215,7 @@ struct MediaController: Sendable {
         guard let version = try await store.versions(of: media.id).first(where: { $0.id == versionId }) else {
             throw APIError.notFound("media \(media.id.lowercasedString) has no version \(versionId.lowercasedString)")
         }
-        return try await serveThumbnail(of: version.file, request, immutable: true)
-    }
-
-    private func serveThumbnail(of file: StoredFile, _ request: Request, immutable: Bool) async throws -> Response {
-        let size = try Thumbnails.size(of: request)
-        let etag = "\"\(file.sha256)-\(size)\""
-        let cache = immutable ? "private, max-age=31536000, immutable" : "private, no-cache"
-        if request.headers[.ifNoneMatch] == etag {
-            return Response(status: .notModified, headers: [.eTag: etag, .cacheControl: cache])
-        }
-        let thumbnail = try await thumbnails.thumbnail(of: file, size: size)
-        return Response(
-            status: .ok, headers: [.contentType: thumbnail.mimeType, .eTag: etag, .cacheControl: cache],
-            body: .init(byteBuffer: ByteBuffer(bytes: thumbnail.bytes)))
+        return try await thumbnails.response(of: version.file, request, immutable: true)
     }
 
     @Sendable func revert(_ request: Request, context: ServiceRequestContext) async throws -> MediaResponse {

@@ -18,7 +18,7 @@ struct MediaJSON: Codable, Sendable, Equatable {
     var currentVersionId: String
     var createdAt: String
     var updatedAt: String
-    /// `unprocessed`, `processed`, `inProgress` or `failed` (``MediaState``).
+    /// `unprocessed`, `processed`, `inProgress`, `awaitingReview` or `failed` (``MediaState``).
     var state: String
     /// When it went to the trash; absent for a media in the library.
     var deletedAt: String?

@@ -40,6 +40,22 @@ struct Thumbnails: Sendable {
         var mimeType: String
     }
 
+    /// The answer to a thumbnail request for `file` (`?size=`): its ETag names the file and the size,
+    /// so a revalidation is a 304 until the file changes; `immutable` for a file that never changes
+    /// (a version, a review candidate), cached by the browser for a year.
+    func response(of file: StoredFile, _ request: Request, immutable: Bool) async throws -> Response {
+        let size = try Self.size(of: request)
+        let etag = "\"\(file.sha256)-\(size)\""
+        let cache = immutable ? "private, max-age=31536000, immutable" : "private, no-cache"
+        if request.headers[.ifNoneMatch] == etag {
+            return Response(status: .notModified, headers: [.eTag: etag, .cacheControl: cache])
+        }
+        let thumbnail = try await thumbnail(of: file, size: size)
+        return Response(
+            status: .ok, headers: [.contentType: thumbnail.mimeType, .eTag: etag, .cacheControl: cache],
+            body: .init(byteBuffer: ByteBuffer(bytes: thumbnail.bytes)))
+    }
+
     /// The thumbnail of `file` at `size`, from the cache or made now.
     func thumbnail(of file: StoredFile, size: Int) async throws -> Thumbnail {
         let folder = files.root.appendingPathComponent("thumbnails/\(size)/\(file.sha256.prefix(2))")

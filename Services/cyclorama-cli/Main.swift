@@ -134,7 +134,7 @@ struct MediaCommand: AsyncParsableCommand {
         @OptionGroup var connection: Connection
         @Option(help: "Only this collection.") var collection: String?
         @Option(help: "Only names containing this, whatever the case.") var search: String?
-        @Option(help: "Only items in this state: unprocessed, processed, inProgress or failed.") var state: String?
+        @Option(help: "Only items in this state: unprocessed, processed, inProgress, awaitingReview or failed.") var state: String?
         @Option(help: "newest, oldest, name, name_desc, largest or smallest.") var sort: String?
         @Flag(help: "List the trash (deleted items) instead.") var trash = false
         @Option(help: "The page (from 1).") var page = 1

@@ -27,7 +27,7 @@ func buildIngestor(
     let ending = JobEnding(broker: host.broker, ledger: ledger, logger: host.logger)
     let handler = ResultHandler(
         configuration: ingestor, http: http, store: MediaStore(client: database.client),
-        variations: VariationStore(client: database.client), ledger: ledger,
+        variations: VariationStore(client: database.client), reviews: ReviewStore(client: database.client), ledger: ledger,
         files: MediaFiles(root: ingestor.mediaRoot), broker: host.broker, ending: ending, logger: host.logger,
         fidelityMode: { [logger = host.logger] in
             // The guard never waits for the settings-service: unknown settings take the default.
@@ -74,6 +74,7 @@ struct ResultHandler: Sendable {
     let http: HTTPClient
     let store: MediaStore
     let variations: VariationStore
+    let reviews: ReviewStore
     let ledger: JobLedger
     let files: MediaFiles
     let broker: AMQPConnection
@@ -137,6 +138,22 @@ struct ResultHandler: Sendable {
             }
             return .done
         }
+        if let batchId = job?.batchId, try await reviews.isUnderReview(batch: batchId) {
+            // A batch under review: kept as a candidate; the media changes once a person approves it.
+            switch try await reviews.keep(result) {
+            case .applied(let candidateId, _), .alreadyApplied(let candidateId):
+                logger.info("result kept for review", metadata: ["candidateId": "\(candidateId)"])
+                try await broker.publishTerminal(
+                    GenerationCompleted(applying: rendered, mediaVersionId: candidateId), replyTo: rendered.replyTo, logger: logger)
+            case .jobEnded(let status):
+                if status == "CANCELLED" { return try await fail(rendered, .cancelled, "cancelled on request", logger: logger) }
+            case .mediaGone:
+                return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) is gone", logger: logger)
+            case .refused(let reason):
+                return .refuse(reason: reason)
+            }
+            return .done
+        }
         let outcome = try await store.applyGeneration(result)
         switch outcome {
         case .applied(let versionId, let previous):
@@ -166,6 +183,12 @@ struct ResultHandler: Sendable {
         switch job.status {
         case .completed where rendered.kind == .variation:
             if let candidate = try await variations.variation(mediaId: rendered.mediaId, jobId: rendered.jobId) {
+                try await broker.publishTerminal(
+                    GenerationCompleted(applying: rendered, mediaVersionId: candidate.id), replyTo: rendered.replyTo, logger: logger)
+            }
+        case .completed where job.resultVersionId == nil && job.batchId != nil:
+            // Kept for review and not approved yet: the terminal event names the candidate.
+            if let batchId = job.batchId, let candidate = try await reviews.candidate(batch: batchId, job: job.id) {
                 try await broker.publishTerminal(
                     GenerationCompleted(applying: rendered, mediaVersionId: candidate.id), replyTo: rendered.replyTo, logger: logger)
             }

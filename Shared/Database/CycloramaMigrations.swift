@@ -14,5 +14,6 @@ public enum CycloramaMigrations {
         fidelityGuard,
         mediaLibrary,
         batchRetries,
+        batchReview,
     ]
 }

@@ -299,6 +299,10 @@ public struct BatchSummary: Sendable, Equatable {
     public var counts: [String: Int]
     /// USD so far.
     public var cost: Double
+    /// Its results wait for review (docs/api.md).
+    public var review = false
+    /// Results waiting for a decision.
+    public var awaitingReview = 0
 }
 
 public struct BatchRecord: Sendable, Equatable {
@@ -307,6 +311,10 @@ public struct BatchRecord: Sendable, Equatable {
     public var status: String
     public var createdAt: Date
     public var items: [JobRecord]
+    /// Its results wait for review (docs/api.md).
+    public var review = false
+    /// The batch its failed and cancelled items were retried in.
+    public var retriedBy: UUID?
 
     /// USD so far.
     public var cost: Double { items.reduce(0) { $0 + $1.cost } }
@@ -317,12 +325,12 @@ extension JobLedger {
     /// is durably queued (the outbox sweep publishes any whose request did not reach the broker).
     /// False when the batch exists already (the same request again: nothing is written).
     @discardableResult
-    public func insertBatch(id: UUID, optionsJSON: String, jobs: [NewJob]) async throws -> Bool {
+    public func insertBatch(id: UUID, optionsJSON: String, review: Bool = false, jobs: [NewJob]) async throws -> Bool {
         let logger = self.logger
         let seconds = queueDeadline.seconds
         return try await client.transaction(logger: logger) { connection in
             let created = try await connection.query("""
-                INSERT INTO batches (id, options, item_count) VALUES (\(id), \(optionsJSON)::jsonb, \(jobs.count))
+                INSERT INTO batches (id, options, item_count, review) VALUES (\(id), \(optionsJSON)::jsonb, \(jobs.count), \(review))
                 ON CONFLICT (id) DO NOTHING RETURNING id
                 """, logger: logger)
             var inserted = false
@@ -341,10 +349,10 @@ extension JobLedger {
 
     /// The batch with its items in submission order, nil when unknown.
     public func batch(_ id: UUID) async throws -> BatchRecord? {
-        let rows = try await client.query("SELECT status, created_at FROM batches WHERE id = \(id)", logger: logger)
-        var header: (String, Date)?
-        for try await row in rows.decode((String, Date).self) { header = row }
-        guard let (stored, createdAt) = header else { return nil }
+        let rows = try await client.query("SELECT status, created_at, review, retried_by FROM batches WHERE id = \(id)", logger: logger)
+        var header: (String, Date, Bool, UUID?)?
+        for try await row in rows.decode((String, Date, Bool, UUID?).self) { header = row }
+        guard let (stored, createdAt, review, retriedBy) = header else { return nil }
         let items = try await jobs(query: "\(unescaped: Self.jobColumns) WHERE batch_id = \(id) ORDER BY created_at, id")
         let status: String
         if stored == "CANCELLED" {
@@ -356,7 +364,7 @@ extension JobLedger {
         } else {
             status = "PROCESSING"
         }
-        return BatchRecord(id: id, status: status, createdAt: createdAt, items: items)
+        return BatchRecord(id: id, status: status, createdAt: createdAt, items: items, review: review, retriedBy: retriedBy)
     }
 
     /// Claims batch `id`'s one retry for batch `retry`: true when it was not retried yet, or its
@@ -378,13 +386,6 @@ extension JobLedger {
         try await client.query("UPDATE batches SET retried_by = NULL WHERE id = \(id) AND retried_by = \(retry)", logger: logger)
     }
 
-    /// The batch a batch was retried as, if any.
-    public func retriedBy(_ id: UUID) async throws -> UUID? {
-        let rows = try await client.query("SELECT retried_by FROM batches WHERE id = \(id)", logger: logger)
-        for try await retry in rows.decode(UUID?.self) { return retry }
-        return nil
-    }
-
     /// The options a batch was started with (the JSON its jobs carry), nil for an unknown batch.
     public func batchOptionsJSON(_ id: UUID) async throws -> String? {
         let rows = try await client.query("SELECT options::text FROM batches WHERE id = \(id)", logger: logger)
@@ -397,8 +398,10 @@ extension JobLedger {
         let offset = max(0, page - 1) * pageSize
         // The page of batches first (batches_recent), then each one's jobs (generation_jobs_batch).
         let rows = try await client.query("""
-            SELECT b.id, b.status, b.created_at, c.total, c.completed, c.failed, c.cancelled, c.queued, c.cost
-            FROM (SELECT id, status, created_at FROM batches ORDER BY created_at DESC, id LIMIT \(pageSize) OFFSET \(offset)) b
+            SELECT b.id, b.status, b.created_at, c.total, c.completed, c.failed, c.cancelled, c.queued, c.cost, b.review,
+                   CASE WHEN b.review THEN (SELECT count(*)::int FROM review_candidates r WHERE r.batch_id = b.id AND r.decision IS NULL)
+                        ELSE 0 END
+            FROM (SELECT id, status, created_at, review FROM batches ORDER BY created_at DESC, id LIMIT \(pageSize) OFFSET \(offset)) b
             CROSS JOIN LATERAL (
                 SELECT count(*)::int AS total,
                        (count(*) FILTER (WHERE j.status = 'COMPLETED'))::int AS completed,
@@ -410,15 +413,15 @@ extension JobLedger {
             ORDER BY b.created_at DESC, b.id
             """, logger: logger)
         var items: [BatchSummary] = []
-        for try await (id, stored, created, total, completed, failed, cancelled, queued, cost)
-            in rows.decode((UUID, String, Date, Int, Int, Int, Int, Int, Double).self) {
+        for try await (id, stored, created, total, completed, failed, cancelled, queued, cost, review, awaiting)
+            in rows.decode((UUID, String, Date, Int, Int, Int, Int, Int, Double, Bool, Int).self) {
             let finished = completed + failed + cancelled
             let status = stored == "CANCELLED" ? "CANCELLED" : finished == total ? "COMPLETED" : queued == total ? "QUEUED" : "PROCESSING"
             items.append(BatchSummary(
                 id: id, status: status, createdAt: created, total: total,
                 counts: ["COMPLETED": completed, "FAILED": failed, "CANCELLED": cancelled, "RUNNING": total - finished]
                     .filter { $0.value > 0 },
-                cost: cost))
+                cost: cost, review: review, awaitingReview: awaiting))
         }
         var total = 0
         for try await count in try await client.query("SELECT count(*)::int FROM batches", logger: logger).decode(Int.self) { total = count }

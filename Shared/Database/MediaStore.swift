@@ -38,12 +38,13 @@ public struct MediaRecord: Sendable, Equatable {
 }
 
 /// Where a media item stands with generation, as the library shows and filters it. Exactly one
-/// holds, in this order: a job is running for it (`inProgress`); its latest job (of those that
+/// holds, in this order: a job is running for it (`inProgress`); a batch result for it waits for
+/// review (`awaitingReview`); its latest job (of those that
 /// replace the image) failed, and failed after the image it shows was made (`failed`); the image it shows is a
 /// generated one — a generation, a chosen variation, or a revert to one of them (`processed`);
 /// otherwise `unprocessed`.
 public enum MediaState: String, Sendable, CaseIterable {
-    case unprocessed, processed, inProgress, failed
+    case unprocessed, processed, inProgress, awaitingReview, failed
 }
 
 /// The orders the library lists in. In the trash, `newest` and `oldest` go by when an item was
@@ -332,12 +333,13 @@ public struct MediaStore: Sendable {
                current_version_id, created_at, updated_at, deleted_at, \(stateExpression) FROM media
         """
 
-    /// ``MediaState`` of the row `media` in SQL: three index lookups (generation_jobs_media,
+    /// ``MediaState`` of the row `media` in SQL: four index lookups (generation_jobs_media, review_candidates_waiting,
     /// the version's primary key, media_versions_history).
     static let stateExpression = """
         CASE
           WHEN EXISTS (SELECT 1 FROM generation_jobs j WHERE j.media_id = media.id
                        AND j.status <> ALL('{\(JobStatus.terminal.joined(separator: ","))}'::text[])) THEN 'inProgress'
+          WHEN EXISTS (SELECT 1 FROM review_candidates r WHERE r.media_id = media.id AND r.decision IS NULL) THEN 'awaitingReview'
           WHEN (SELECT j.status = 'FAILED' AND j.updated_at > (SELECT v.created_at FROM media_versions v WHERE v.id = media.current_version_id)
                 FROM generation_jobs j WHERE j.media_id = media.id AND j.kind <> 'variation'
                 ORDER BY j.created_at DESC LIMIT 1) THEN 'failed'

@@ -20,6 +20,8 @@ public struct CycloramaSettings: Sendable, Equatable {
     public var resolution = 1024
     public var maxConcurrent = 3
     public var abTestEnabled = false
+    /// `aiImageReviewBeforeReplace`: batches that do not say hold their results for review.
+    public var reviewBeforeReplace = false
     public var enableWebhooks = false
     /// `aiImageWebhookUrl`; nil when empty.
     public var webhookURL: String?
@@ -64,6 +66,7 @@ public struct CycloramaSettings: Sendable, Equatable {
         if let number = value("aiImageResolution").flatMap(Int.init) { resolution = number }
         if let number = value("aiImageMaxConcurrent").flatMap(Int.init) { maxConcurrent = number }
         if let flag = flag("aiImageAbTestEnabled") { abTestEnabled = flag }
+        if let flag = flag("aiImageReviewBeforeReplace") { reviewBeforeReplace = flag }
         if let flag = flag("aiImageEnableWebhooks") { enableWebhooks = flag }
         if let url = value("aiImageWebhookUrl") { webhookURL = url.isEmpty ? nil : url }
         if let url = value("aiImageNotifyUrl") { notifyURL = url.isEmpty ? nil : url }

@@ -32,6 +32,7 @@ public enum SettingsCatalog {
         "aiImageEnableUpscaling": .boolean,
         "aiImageMaxConcurrent": .integer(1...10),
         "aiImageAbTestEnabled": .boolean,
+        "aiImageReviewBeforeReplace": .boolean,
         "aiImageEnableWebhooks": .boolean,
         "aiImageWebhookUrl": .optionalURL,
         "aiImageBackend": .oneOf(["local", "runpod"]),

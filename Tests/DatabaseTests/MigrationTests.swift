@@ -10,7 +10,7 @@ struct MigrationTests {
 
     /// The schema's tables; a test fails when one goes missing.
     static let tables = ["api_tokens", "batches", "generation_jobs", "idempotency_records", "media", "media_exports", "media_versions",
-                         "notification_attempts", "notifications", "schema_migrations", "settings", "variations"]
+                         "notification_attempts", "notifications", "review_candidates", "schema_migrations", "settings", "variations"]
 
     @Test func aFreshDatabaseGetsEveryTableAndTheRecordedHistory() async throws {
         try await TestDatabase.withFreshDatabase { client, _ in
@@ -139,7 +139,7 @@ struct MigrationTests {
                 async let b = migrator.migrate(on: second)
                 let results = try await [a, b].sorted { $0.count < $1.count }
                 #expect(results == [[], CycloramaMigrations.all.map(\.version)])
-                #expect(try await TestDatabase.count("SELECT count(*) FROM settings", on: first) == 20, "every seeded setting, once")
+                #expect(try await TestDatabase.count("SELECT count(*) FROM settings", on: first) == 21, "every seeded setting, once")
             }
         }
     }

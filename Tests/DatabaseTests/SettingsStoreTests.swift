@@ -26,6 +26,7 @@ struct SettingsStoreTests {
         ("aiImageNotifySecret", "", "API_KEYS", true),
         ("aiImageDefaultFraming", "none", "AI_IMAGE", false),
         ("aiImageFidelityMode", "restore", "AI_IMAGE", false),
+        ("aiImageReviewBeforeReplace", "false", "AI_IMAGE", false),
     ]
 
     @Test func aFreshDatabaseHasEverySeededSettingWithItsDefault() async throws {

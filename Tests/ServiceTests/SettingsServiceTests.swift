@@ -66,6 +66,7 @@ struct SettingsServiceTests {
             "aiImageAbTestEnabled": "false", "aiImageEnableWebhooks": "false", "aiImageWebhookUrl": "",
             "aiImageBackend": "local", "aiImagePricePerMegapixel": "0.03", "aiImageMonthlyBudget": "0",
             "runpodImageDelivery": "auto", "aiImageNotifyUrl": "", "aiImageNotifySecret": "", "aiImageDefaultFraming": "none", "aiImageFidelityMode": "restore",
+            "aiImageReviewBeforeReplace": "false",
         ]
         #expect(reply.settings == expected)
 

@@ -703,6 +703,74 @@ extension SystemSuites {
             }
         }
 
+        /// A batch with review, by keyboard alone: the review choice follows the setting and says what
+        /// it will do; the results wait beside the photos (the tiles say so); each is approved or
+        /// rejected with Enter on its own named button, and the focus moves on to the next one waiting,
+        /// then to what happened; only the approved result replaces its image.
+        @Test func aBatchWithReviewByKeyboard() async throws {
+            try await CycloramaSystem.run { system in
+                try await system.updateSettings(["aiImageReviewBeforeReplace": "true"])
+                var ids: [String: String] = [:]
+                for (scene, name) in [("dev02", "bottle.jpg"), ("dev05", "box.jpg")] {
+                    ids[name] = try await system.upload(try Samples.bytes(scene, "input.jpg"), named: name)
+                }
+                var photos: [String: String] = [:]
+                for (name, id) in ids { photos[name] = try await BatchReviewTests.sha(of: id, in: system) }
+                try await withBrowser(system, signedIn: true, failure: "batch-review") { browser in
+                    try await browser.waitUntil("two tiles", script: "return document.querySelectorAll('#grid .tile').length === 2")
+                    try await browser.click("#select-page")
+                    try await browser.click("#batch-generate")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                    #expect(try await browser.execute("return document.querySelector('#b-review').checked").boolValue == true, "the setting's default")
+                    #expect(try await browser.text("#batch-note").hasPrefix("Each result waits for your review"))
+                    #expect(try await browser.execute("return document.activeElement.id").stringValue == "batch-start")
+                    try await browser.press("\u{E007}") // Enter
+                    try await browser.waitUntil("both results wait", timeout: .seconds(120), script: """
+                        return [...document.querySelectorAll('#batch-items [class^=review-]')].filter(n => n.textContent === 'Waiting for your review').length === 2
+                            && !document.querySelector('#batch-review-all').hidden
+                        """)
+                    #expect(try await browser.text("#batch-approve-all") == "Approve all 2 waiting")
+                    for (name, id) in ids {
+                        #expect(try await BatchReviewTests.sha(of: id, in: system) == photos[name], "\(name) is untouched while it waits")
+                    }
+                    try await browser.screenshot("27-batch-review")
+
+                    // Tab to the bottle's Approve (named, so it is told apart from the box's), Enter.
+                    try await tab(browser, to: "Approve the result for bottle.jpg")
+                    try await browser.press("\u{E007}")
+                    try await browser.waitUntil("the focus moved on to the box", script: """
+                        return document.activeElement.getAttribute('aria-label') === 'Approve the result for box.jpg'
+                        """)
+                    try await tab(browser, to: "Reject the result for box.jpg")
+                    try await browser.press("\u{E007}")
+                    try await browser.waitUntil("the focus is on what happened", script: "return document.activeElement.id === 'batch-summary'")
+                    #expect(try await browser.text("#batch-summary").hasPrefix("Rejected 1 result"))
+                    let words = try await browser.execute("return [...document.querySelectorAll('#batch-items li')].map(li => li.querySelector('.name').textContent + ': ' + li.querySelector('[class^=review-]').textContent).sort()")
+                    #expect(words.arrayValue?.compactMap(\.stringValue)
+                        == ["bottle.jpg: ✓ Approved: the image now", "box.jpg: ✗ Rejected: the photo stays"], "\(words.encodedText)")
+                    #expect(try await browser.execute("return document.querySelector('#batch-review-all').hidden").boolValue == true)
+                    #expect(try await BatchReviewTests.sha(of: ids["bottle.jpg"]!, in: system) != photos["bottle.jpg"])
+                    #expect(try await BatchReviewTests.sha(of: ids["box.jpg"]!, in: system) == photos["box.jpg"])
+                    try await browser.press("\u{E00C}") // Escape
+                    try await browser.waitUntil("the tiles say what happened", script: """
+                        const badge = (name) => document.querySelector(`#grid .tile[data-media-id="${name}"] .badge`)?.textContent ?? '';
+                        return badge('\(ids["bottle.jpg"]!)') === 'Studio shot' && badge('\(ids["box.jpg"]!)') === ''
+                        """)
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
+                }
+            }
+        }
+
+        /// Presses Tab until the focused control is named `label` (at most 40 times).
+        func tab(_ browser: Browser, to label: String) async throws {
+            for _ in 0..<40 {
+                if try await browser.execute("return document.activeElement.getAttribute('aria-label')").stringValue == label { return }
+                try await browser.press("\u{E004}")
+            }
+            throw FixtureError(message: "Tab never reached \(label)")
+        }
+
         /// Issue 21's settings problems: opened offline, the settings are not shown at all (old values
         /// saved from them would overwrite newer ones) and the dialog says why, with Try again;
         /// switching to RunPod without a key is refused in words, at the field, with the way to the key.

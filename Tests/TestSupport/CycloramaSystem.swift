@@ -215,6 +215,14 @@ public final class CycloramaSystem: Sendable {
         return id
     }
 
+    /// Uploads a raw image and names it `name` (as an upload from a file would be named); returns its id.
+    public func upload(_ bytes: [UInt8], named name: String) async throws -> String {
+        let id = try await upload(bytes)
+        let renamed = try await call(.PATCH, "/api/media/\(id)", json: #"{"originalName": "\#(name)"}"#)
+        guard renamed.status == 200 else { throw FixtureError(message: "rename failed: \(renamed.status) \(renamed.text)") }
+        return id
+    }
+
     /// Polls the status endpoint until the job is COMPLETED, FAILED or CANCELLED (or `timeout`).
     public func waitForTerminal(_ jobId: String, timeout: Duration = .seconds(120)) async throws -> [String: Any] {
         let deadline = ContinuousClock.now + timeout

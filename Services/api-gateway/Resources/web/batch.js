@@ -1,6 +1,7 @@
 // Batches: what will be generated and with which options first, then the batch as it runs (its
 // dialog can be closed; the batches panel opens it, or any earlier batch, again).
 import { api, followEvents, persist, showImage, sleep } from "./api.js";
+import { openComparison } from "./compare.js";
 import { $, el, statusText, thumbnailSize } from "./dom.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { loadPage, state, updateSelection } from "./library.js";
@@ -8,7 +9,7 @@ import { allowNotifications, announce, undoGeneration } from "./notify.js";
 
 // The batch the dialog shows (`id`, its `items` by job id); every running batch has its own
 // follower, dialog open or not, so each one's end is announced once.
-const batch = { id: null, items: new Map(), pending: null, ended: false };
+const batch = { id: null, items: new Map(), pending: null, ended: false, review: false, refresh: null };
 const followers = new Map(); // batch id → AbortController
 const announced = new Set(); // batch ids whose end was said (or that were opened already ended)
 
@@ -30,14 +31,23 @@ $("#batch-generate").addEventListener("click", () => {
   fillFramingChoices($("#b-framing"), state.settings.aiImageDefaultFraming);
   $("#b-framing-size").textContent = framingOutputSize($("#b-framing").value);
   $("#b-watermark").checked = true;
+  $("#b-review").checked = state.settings.aiImageReviewBeforeReplace === "true";
   const runpod = state.settings.aiImageBackend === "runpod";
   const perImage = Number(state.settings.aiImagePricePerMegapixel || 0.03) * (Number(state.settings.aiImageResolution || 1024) ** 2) / 1e6;
-  $("#batch-note").textContent = `Each result replaces the photo in the media library; the original stays in its history.` +
-    (runpod ? ` On RunPod this costs about $${(perImage * chosen.length).toFixed(2)} ($${perImage.toFixed(3)} per image).` : " The local engine is free.");
+  batch.costNote = runpod ? ` On RunPod this costs about $${(perImage * chosen.length).toFixed(2)} ($${perImage.toFixed(3)} per image).` : " The local engine is free.";
+  describeSetup();
   $("#batch-modal").showModal();
   $("#batch-start").focus();
 });
 
+/** What starting will do to the library, as the review choice says. */
+function describeSetup() {
+  $("#batch-note").textContent = ($("#b-review").checked
+    ? "Each result waits for your review: only those you approve replace the photo (the original stays in its history)."
+    : "Each result replaces the photo in the media library; the original stays in its history.") + (batch.costNote || "");
+}
+
+$("#b-review").addEventListener("change", describeSetup);
 $("#b-framing").addEventListener("change", () => { $("#b-framing-size").textContent = framingOutputSize($("#b-framing").value); });
 
 // Step two: the batch runs; its dialog can be closed and opened again from the toolbar.
@@ -47,9 +57,12 @@ $("#batch-start").addEventListener("click", async () => {
     shadowStyle: $("#b-shadow").value, backgroundColor: $("#b-background").value,
     removeWatermark: $("#b-watermark").checked, upscale: Number($("#b-upscale").value), framing: $("#b-framing").value,
   };
+  const review = $("#b-review").checked;
   batch.id = null;
   batch.ended = false;
+  batch.review = review;
   batch.items = new Map();
+  $("#batch-review-all").hidden = true;
   $("#batch-setup").hidden = true;
   $("#batch-run").hidden = false;
   $("#batch-start").hidden = true;
@@ -63,7 +76,7 @@ $("#batch-start").addEventListener("click", async () => {
   const key = { "Idempotency-Key": `ui-batch-${crypto.randomUUID()}` };
   try {
     const answer = await persist(
-      () => api("POST", "/api/ai-image/batch", { mediaIds: chosen.map((item) => item.id), options }, key), abort.signal,
+      () => api("POST", "/api/ai-image/batch", { mediaIds: chosen.map((item) => item.id), options, review }, key), abort.signal,
       () => { $("#batch-summary").textContent = "Connection lost: trying again…"; });
     batch.id = answer.batchId;
     $("#batch-cancel").disabled = false;
@@ -85,12 +98,99 @@ function showItems(jobs) {
     const name = job.originalName || job.mediaId;
     const img = el("img", { alt: name });
     showImage(img, `/api/media/${job.mediaId}/thumbnail?size=${thumbnailSize(96)}`, `${job.jobId}-${job.status}`);
-    const label = el("span", { class: `state-${job.status}`, text: statusText(job.status) });
+    const label = el("span", { class: `state-${job.status}`, text: statusText(job.status), tabindex: "-1" });
     const li = el("li", { "data-job-id": job.jobId }, img, el("div", { class: "name", text: name }), label);
-    batch.items.set(job.jobId, { li, img, label, mediaId: job.mediaId, status: job.status });
+    batch.items.set(job.jobId, { li, img, label, name, mediaId: job.mediaId, status: job.status, review: null });
     $("#batch-items").append(li);
   }
 }
+
+const REVIEW_WORDS = { waiting: "Waiting for your review", approved: "✓ Approved: the image now", rejected: "✗ Rejected: the photo stays" };
+
+/**
+ * Under review: each finished item shows its result with Approve / Reject / Compare (a decision is
+ * final, so a decided item keeps only its words and Compare), and the batch offers all at once.
+ */
+function showReview(status) {
+  batch.review = Boolean(status.review);
+  let waiting = 0;
+  for (const item of status.items || []) {
+    const entry = batch.items.get(item.jobId);
+    if (!entry || !item.review) continue;
+    const review = item.review;
+    if (review.state === "waiting") waiting += 1;
+    if (entry.review?.state === review.state) continue;
+    entry.review = review;
+    showImage(entry.img, `${review.thumbnailUrl}?size=${thumbnailSize(96)}`, item.jobId);
+    entry.img.alt = `The result for ${entry.name}`;
+    entry.label.className = `review-${review.state}`;
+    entry.label.textContent = REVIEW_WORDS[review.state];
+    entry.li.querySelector(".review-actions")?.remove();
+    const compare = el("button", {
+      type: "button", text: "Compare", "aria-label": `Compare the result for ${entry.name} with the photo`,
+      onclick: () => openComparison({
+        title: `${entry.name}: the photo and its result`,
+        before: { path: `/api/media/${entry.mediaId}/file`, version: `${item.jobId}-before`, alt: `The photo: ${entry.name}` },
+        after: { path: review.url, version: item.jobId, alt: `The result for ${entry.name}` },
+      }),
+    });
+    const actions = review.state !== "waiting" ? [compare] : [
+      el("button", { type: "button", class: "primary", text: "Approve", "aria-label": `Approve the result for ${entry.name}`,
+        onclick: () => decide("approve", [item.jobId]) }),
+      el("button", { type: "button", text: "Reject", "aria-label": `Reject the result for ${entry.name}`,
+        onclick: () => decide("reject", [item.jobId]) }),
+      compare,
+    ];
+    entry.li.append(el("div", { class: "row review-actions" }, ...actions));
+  }
+  $("#batch-review-all").hidden = !batch.review || waiting === 0;
+  $("#batch-approve-all").textContent = `Approve all ${waiting} waiting`;
+  $("#batch-reject-all").textContent = `Reject all ${waiting} waiting`;
+  if (batch.review && waiting > 0) $("#batch-summary").textContent += ` · ${waiting} waiting for your review`;
+}
+
+/** Reads the batch again (with its results for review) soon, once for a burst of finished items. */
+function refreshReview() {
+  if (!batch.review || batch.refresh) return;
+  const batchId = batch.id;
+  batch.refresh = setTimeout(async () => {
+    batch.refresh = null;
+    try {
+      const answer = await api("GET", `/api/ai-image/batch/${batchId}`);
+      if (batch.id === batchId) showReview(answer);
+    } catch { /* the next finished item, or the batch's end, reads it again */ }
+  }, 800);
+}
+
+/** Approves or rejects the results of `jobIds` (null: every one waiting), then says what happened where the user is. */
+async function decide(decision, jobIds) {
+  if (!batch.id) return;
+  const order = [...batch.items.keys()];
+  const from = jobIds ? order.indexOf(jobIds[0]) : -1;
+  $("#batch-error").textContent = "";
+  const body = jobIds ? { decision, jobIds } : { decision };
+  try {
+    const answer = await api("POST", `/api/ai-image/batch/${batch.id}/review`, body,
+      { "Idempotency-Key": `ui-review-${crypto.randomUUID()}` });
+    showBatchSummary(answer.batch);
+    showReview(answer.batch);
+    const verb = decision === "approve" ? "Approved" : "Rejected";
+    let said = `${verb} ${answer.decided} result${answer.decided === 1 ? "" : "s"}` +
+      (decision === "approve" && answer.decided ? ": the images now show them, the photos stay in their history." : ".");
+    if (answer.skipped.length) said += ` ${answer.skipped.length} left as they were: ${answer.skipped.map((skip) => skip.reason).join("; ")}.`;
+    $("#batch-summary").textContent = said;
+    // The buttons just used are gone: the focus moves on to the next result waiting, or to what happened.
+    const next = order.slice(from + 1).concat(order.slice(0, from + 1))
+      .map((jobId) => batch.items.get(jobId)).find((entry) => entry?.review?.state === "waiting");
+    (next?.li.querySelector(".review-actions button") || $("#batch-summary")).focus();
+    loadPage({ quiet: true });
+  } catch (error) {
+    $("#batch-error").textContent = `Could not ${decision}: ${error.message}`;
+  }
+}
+
+$("#batch-approve-all").addEventListener("click", () => decide("approve", null));
+$("#batch-reject-all").addEventListener("click", () => decide("reject", null));
 
 /** Opens the run view of batch `batchId` as the server has it, and follows it while it runs. */
 export async function openBatch(batchId) {
@@ -104,8 +204,10 @@ export async function openBatch(batchId) {
   $("#batch-start").hidden = true;
   $("#batch-cancel").hidden = false;
   $("#batch-error").textContent = "";
+  batch.review = Boolean(answer.review);
   showItems(answer.items);
   showBatchSummary(answer);
+  showReview(answer);
   if (!$("#batch-modal").open) $("#batch-modal").showModal();
   $("#batch-summary").focus();
   if (!batch.ended) followBatch(batchId);
@@ -118,8 +220,10 @@ function showBatchItem(job) {
   entry.status = job.status;
   entry.label.className = `state-${job.status}`;
   entry.label.textContent = job.status === "FAILED" && job.error ? `Failed: ${job.error.message}` : statusText(job.status);
-  // The thumbnail turns into the result as soon as the item is done.
-  if (job.status === "COMPLETED") showImage(entry.img, `/api/media/${entry.mediaId}/thumbnail?size=${thumbnailSize(96)}`, job.jobId);
+  if (job.status !== "COMPLETED") return;
+  // Under review the result waits beside the photo; otherwise the thumbnail turns into it at once.
+  if (batch.review) refreshReview();
+  else showImage(entry.img, `/api/media/${entry.mediaId}/thumbnail?size=${thumbnailSize(96)}`, job.jobId);
 }
 
 function showBatchSummary(summary) {
@@ -154,6 +258,13 @@ function announceBatch(final) {
   const done = counts.COMPLETED || 0;
   const headline = final.status === "CANCELLED" ? "cancelled" : done === final.total ? "done" : "finished with problems";
   const succeeded = final.items.filter((item) => item.status === "COMPLETED");
+  if (final.review) {
+    // Nothing was replaced: the results wait, and Undo has nothing to take back.
+    const waiting = final.awaitingReview || 0;
+    announce(`Batch ${headline}: ${done} of ${final.total} done; ${waiting} result${waiting === 1 ? "" : "s"} waiting for your review (Batches).`, null);
+    loadPage();
+    return;
+  }
   const text = `Batch ${headline}: ${done} of ${final.total} done.`;
   announce(text, succeeded.length === 0 ? null : async () => {
     let undone = 0;
@@ -194,6 +305,7 @@ async function followBatch(batchId) {
     if (shown()) {
       for (const item of final.items) showBatchItem(item);
       showBatchSummary(final);
+      showReview(final);
     }
     if (!announced.has(batchId)) announceBatch(final);
   } catch (error) {
@@ -211,7 +323,9 @@ $("#batch-retry").addEventListener("click", async () => {
     const answer = await persist(() => api("POST", `/api/ai-image/batch/${batch.id}/retry`, {}, key), new AbortController().signal);
     batch.id = answer.batchId;
     batch.ended = false;
-    const names = new Map([...batch.items.values()].map((entry) => [entry.mediaId, entry.li.querySelector(".name").textContent]));
+    batch.review = Boolean(answer.review);
+    $("#batch-review-all").hidden = true;
+    const names = new Map([...batch.items.values()].map((entry) => [entry.mediaId, entry.name]));
     showItems(answer.jobs.map((job) => ({ ...job, originalName: names.get(job.mediaId) })));
     $("#batch-retry").hidden = true;
     $("#batch-cancel").disabled = false;
@@ -247,7 +361,8 @@ async function showBatches() {
     const counts = item.counts;
     const words = { QUEUED: "Queued", PROCESSING: "Running", COMPLETED: counts.FAILED || counts.CANCELLED ? "Finished with problems" : "Done", CANCELLED: "Cancelled" };
     const said = `${counts.COMPLETED || 0} of ${item.total} done` + (counts.FAILED ? `, ${counts.FAILED} failed` : "") +
-      (counts.CANCELLED ? `, ${counts.CANCELLED} cancelled` : "") + (counts.RUNNING ? `, ${counts.RUNNING} to go` : "");
+      (counts.CANCELLED ? `, ${counts.CANCELLED} cancelled` : "") + (counts.RUNNING ? `, ${counts.RUNNING} to go` : "") +
+      (item.awaitingReview ? `, ${item.awaitingReview} waiting for your review` : "");
     return el("li", { "data-batch-id": item.batchId },
       el("div", {}, el("strong", { text: words[item.status] || item.status }), ` · ${said} · $${Number(item.cost).toFixed(3)}`),
       el("div", { class: "muted", text: `Started ${when}` }),

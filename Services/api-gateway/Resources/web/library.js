@@ -123,7 +123,7 @@ export function refreshAfterDialog(opener, removedAt) {
 }
 
 /** What a tile's badge says for each state (words, never only a colour); none for unprocessed. */
-const BADGES = { processed: "Studio shot", inProgress: "Generating…", failed: "Failed" };
+const BADGES = { processed: "Studio shot", inProgress: "Generating…", awaitingReview: "Waiting for review", failed: "Failed" };
 
 function tile(item, index) {
   const name = item.originalName || item.id;

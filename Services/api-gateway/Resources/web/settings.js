@@ -6,7 +6,7 @@ import { loadSettings, state } from "./library.js";
 
 const SETTING_FIELDS = [
   "aiImageEnabled", "aiImageBackend", "runpodImageDelivery", "aiImageDefaultShadow", "aiImageDefaultBackground", "aiImageDefaultFraming", "aiImageFidelityMode", "aiImageInferenceSteps",
-  "aiImageGuidance", "aiImageResolution", "aiImageMaxConcurrent", "aiImageEnableUpscaling", "aiImageAbTestEnabled",
+  "aiImageGuidance", "aiImageResolution", "aiImageMaxConcurrent", "aiImageEnableUpscaling", "aiImageAbTestEnabled", "aiImageReviewBeforeReplace",
   "aiImageEnableWebhooks", "aiImageWebhookUrl", "aiImagePricePerMegapixel", "aiImageMonthlyBudget", "aiImageNotifyUrl",
 ];
 
