@@ -730,6 +730,7 @@ extension SystemSuites {
                             && !document.querySelector('#batch-review-all').hidden
                         """)
                     #expect(try await browser.text("#batch-approve-all") == "Approve all 2 waiting")
+                    #expect(try await sharedNames(browser).isEmpty, "every control of the review told apart by its name")
                     for (name, id) in ids {
                         #expect(try await BatchReviewTests.sha(of: id, in: system) == photos[name], "\(name) is untouched while it waits")
                     }
@@ -760,6 +761,23 @@ extension SystemSuites {
                     #expect(errors.isEmpty, "console errors: \(errors)")
                 }
             }
+        }
+
+        /// The accessible names that more than one control in view shares, in the open dialog (or the
+        /// page when none is open): each control must be told apart by its name alone.
+        func sharedNames(_ browser: Browser) async throws -> [String] {
+            let shared = try await browser.execute("""
+                const scope = document.querySelector('dialog[open]') || document.querySelector('#app');
+                const name = (el) => (el.getAttribute('aria-label') || (el.labels && el.labels[0] ? el.labels[0].textContent : '')
+                    || el.textContent || el.value || '').trim().replace(/\\s+/g, ' ');
+                const controls = [...scope.querySelectorAll('button, input, select, textarea, a[href]')]
+                    .filter(el => el.type !== 'hidden' && el.getClientRects().length > 0 && !el.closest('[hidden]'));
+                const seen = new Set();
+                const shared = new Set();
+                for (const control of controls) { const n = name(control); if (seen.has(n)) shared.add(n); seen.add(n); }
+                return [...shared];
+                """)
+            return shared.arrayValue?.compactMap(\.stringValue) ?? []
         }
 
         /// Presses Tab until the focused control is named `label` (at most 40 times).
@@ -818,6 +836,8 @@ extension SystemSuites {
         @Test func theLibraryByKeyboardWithLandmarksAndWholeFocusRings() async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
                 _ = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                // Two photos of one name (a supplier's "input.jpg" twice): their controls must still differ.
+                for scene in ["dev02", "dev09"] { _ = try await system.upload(try Samples.bytes(scene, "input.jpg"), named: "input.jpg") }
                 try await withBrowser(system, signedIn: true, failure: "keyboard") { browser in
                     try await browser.waitUntil("the focus is on the library", script: "return document.activeElement.id === 'content'")
                     let mains = try await browser.execute("return [...document.querySelectorAll('main')].filter(m => !m.closest('[hidden]')).map(m => m.id)")
@@ -852,6 +872,9 @@ extension SystemSuites {
                         return clips
                         """)
                     #expect(clipped.arrayValue?.isEmpty == true, "focus rings cut off: \(clipped.encodedText)")
+                    #expect(try await sharedNames(browser) == [], "every control of the page told apart by its name")
+                    let selects = try await browser.execute("return [...document.querySelectorAll('#grid .tile .select')].map(c => c.getAttribute('aria-label')).filter(n => n.startsWith('Select input.jpg')).sort()")
+                    #expect(selects.arrayValue?.compactMap(\.stringValue) == ["Select input.jpg (1 of 2)", "Select input.jpg (2 of 2)"], "\(selects.encodedText)")
                     try await browser.screenshot("12-keyboard-focus")
                 }
             }

@@ -2,7 +2,7 @@
 // dialog can be closed; the batches panel opens it, or any earlier batch, again).
 import { api, followEvents, persist, showImage, sleep } from "./api.js";
 import { openComparison } from "./compare.js";
-import { $, el, statusText, thumbnailSize } from "./dom.js";
+import { $, distinctNames, el, statusText, thumbnailSize } from "./dom.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { loadPage, state, updateSelection } from "./library.js";
 import { allowNotifications, announce, undoGeneration } from "./notify.js";
@@ -94,8 +94,10 @@ $("#batch-start").addEventListener("click", async () => {
 function showItems(jobs) {
   batch.items = new Map();
   $("#batch-items").replaceChildren();
-  for (const job of jobs) {
-    const name = job.originalName || job.mediaId;
+  // Items of the same file name are told apart in their controls' names ("(2 of 3)").
+  const names = distinctNames(jobs.map((job) => job.originalName || job.mediaId));
+  for (const [index, job] of jobs.entries()) {
+    const name = names[index];
     const img = el("img", { alt: name });
     showImage(img, `/api/media/${job.mediaId}/thumbnail?size=${thumbnailSize(96)}`, `${job.jobId}-${job.status}`);
     const label = el("span", { class: `state-${job.status}`, text: statusText(job.status), tabindex: "-1" });

@@ -26,3 +26,19 @@ export function statusText(status) {
 
 /** The job statuses after which nothing changes. */
 export const TERMINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
+
+/**
+ * `names` made distinct for controls named after them: a name several share gets "(2 of 3)" after
+ * it, so no two controls are called the same ("Select input.jpg" three times tells a screen-reader
+ * user nothing). The rest stay as they are.
+ */
+export function distinctNames(names) {
+  const counts = new Map();
+  for (const name of names) counts.set(name, (counts.get(name) || 0) + 1);
+  const seen = new Map();
+  return names.map((name) => {
+    if (counts.get(name) === 1) return name;
+    seen.set(name, (seen.get(name) || 0) + 1);
+    return `${name} (${seen.get(name)} of ${counts.get(name)})`;
+  });
+}

@@ -1,7 +1,7 @@
 // The media library view: the shared UI state, the status line, the grid with its pager and
 // selection, and uploads.
 import { api, session, showImage } from "./api.js";
-import { $, el, thumbnailSize } from "./dom.js";
+import { $, distinctNames, el, thumbnailSize } from "./dom.js";
 import { showToast } from "./toast.js";
 import { openAI } from "./ai.js";
 import { openDetails } from "./details.js";
@@ -86,7 +86,9 @@ export async function loadPage({ quiet = false } = {}) {
   // Keep the keyboard focus on the same control of the same tile across the re-render.
   const focused = document.activeElement?.closest?.(".tile") ? document.activeElement : null;
   const focusKey = focused && [focused.closest(".tile").dataset.mediaId, focused.className];
-  $("#grid").replaceChildren(...answer.items.map(tile));
+  // Where tiles share a file name their controls are told apart: "(2 of 3)" after it.
+  const spoken = distinctNames(answer.items.map((item) => item.originalName || item.id));
+  $("#grid").replaceChildren(...answer.items.map((item, index) => tile(item, index, spoken[index])));
   $("#select-all").textContent = `Select all ${answer.total}`;
   if (focusKey) document.querySelector(`.tile[data-media-id="${focusKey[0]}"] .${focusKey[1].split(" ")[0]}`)?.focus();
   updateSelection();
@@ -125,7 +127,7 @@ export function refreshAfterDialog(opener, removedAt) {
 /** What a tile's badge says for each state (words, never only a colour); none for unprocessed. */
 const BADGES = { processed: "Studio shot", inProgress: "Generating…", awaitingReview: "Waiting for review", failed: "Failed" };
 
-function tile(item, index) {
+function tile(item, index, spoken) {
   const name = item.originalName || item.id;
   const img = el("img", { alt: name, loading: "lazy" });
   // The server's thumbnail, never the full file: a tile must not decode a 50-megapixel photo.
@@ -136,10 +138,10 @@ function tile(item, index) {
       el("div", { class: "thumb" }, img),
       el("div", { class: "meta" }, el("span", { class: "name", title: name, text: name }),
         el("span", { class: "dims", text: `Deleted ${new Date(item.deletedAt).toLocaleString()}` })),
-      el("button", { type: "button", class: "restore", "aria-label": `Restore ${name}`, text: "Restore", onclick: () => restore([item]) }));
+      el("button", { type: "button", class: "restore", "aria-label": `Restore ${spoken}`, text: "Restore", onclick: () => restore([item]) }));
   }
   const checkbox = el("input", {
-    type: "checkbox", class: "select", "aria-label": `Select ${name}`, checked: state.selected.has(item.id),
+    type: "checkbox", class: "select", "aria-label": `Select ${spoken}`, checked: state.selected.has(item.id),
     onclick: (event) => {
       // Shift-click: every tile from the last one clicked to this one takes this one's new state.
       const from = state.items.findIndex((other) => other.id === state.anchor);
@@ -151,12 +153,12 @@ function tile(item, index) {
   });
   const badge = BADGES[item.state];
   const li = el("li", { class: `tile${state.selected.has(item.id) ? " selected" : ""}`, "data-media-id": item.id, "data-state": item.state },
-    el("button", { type: "button", class: "thumb", "aria-label": `Details of ${name}`, onclick: () => openDetails(item) }, img),
+    el("button", { type: "button", class: "thumb", "aria-label": `Details of ${spoken}`, onclick: () => openDetails(item) }, img),
     checkbox,
     el("div", { class: "meta" }, el("span", { class: "name", title: name, text: name }), el("span", { class: "dims", text: facts }),
       badge ? el("span", { class: `badge ${item.state}`, text: badge }) : ""));
   if (item.collection === "PRODUCTS" && item.mimeType.startsWith("image/")) {
-    li.append(el("button", { type: "button", class: "ai", "aria-label": `AI generate for ${name}`, onclick: () => openAI(item) },
+    li.append(el("button", { type: "button", class: "ai", "aria-label": `AI generate for ${spoken}`, onclick: () => openAI(item) },
       el("span", { class: "sparkle", "aria-hidden": "true" }), "AI"));
   }
   return li;
