@@ -380,6 +380,8 @@ struct ReviewJSON: Codable, Equatable {
     var mimeType: String
     /// The media version it became, once approved.
     var versionId: String?
+    /// The media's version when the result was kept: what an approval replaces (the "before").
+    var baseVersionId: String?
     var decidedAt: String?
 
     init(_ candidate: ReviewCandidate) {
@@ -392,6 +394,7 @@ struct ReviewJSON: Codable, Equatable {
         bytes = candidate.file.bytes
         mimeType = candidate.file.mimeType
         versionId = candidate.versionId?.lowercasedString
+        baseVersionId = candidate.baseVersionId?.lowercasedString
         decidedAt = candidate.decidedAt.map(MessageCoding.formatTimestamp)
     }
 }

@@ -127,6 +127,7 @@ struct ResultHandler: Sendable {
             switch try await variations.applyVariation(result) {
             case .applied(let candidateId, _), .alreadyApplied(let candidateId):
                 logger.info("variation kept", metadata: ["candidateId": "\(candidateId)"])
+                try Task.checkCancellation()
                 try await broker.publishTerminal(
                     GenerationCompleted(applying: rendered, mediaVersionId: candidateId), replyTo: rendered.replyTo, logger: logger)
             case .jobEnded(let status):
@@ -143,6 +144,7 @@ struct ResultHandler: Sendable {
             switch try await reviews.keep(result) {
             case .applied(let candidateId, _), .alreadyApplied(let candidateId):
                 logger.info("result kept for review", metadata: ["candidateId": "\(candidateId)"])
+                try Task.checkCancellation()
                 try await broker.publishTerminal(
                     GenerationCompleted(applying: rendered, mediaVersionId: candidateId), replyTo: rendered.replyTo, logger: logger)
             case .jobEnded(let status):
@@ -180,18 +182,22 @@ struct ResultHandler: Sendable {
     /// publication may have been lost in a crash), GenerationFailed `cancelled` for CANCELLED,
     /// nothing for FAILED (whoever failed it published that).
     private func settleEnded(_ rendered: GenerationRendered, _ job: JobRecord, logger: Logger) async throws -> HandlingOutcome {
+        // A batch item kept for review has a candidate, whatever was decided since.
+        var candidate: ReviewCandidate?
+        if job.status == .completed, rendered.kind != .variation, let batchId = job.batchId {
+            candidate = try await reviews.candidate(batch: batchId, job: job.id)
+        }
         switch job.status {
         case .completed where rendered.kind == .variation:
             if let candidate = try await variations.variation(mediaId: rendered.mediaId, jobId: rendered.jobId) {
                 try await broker.publishTerminal(
                     GenerationCompleted(applying: rendered, mediaVersionId: candidate.id), replyTo: rendered.replyTo, logger: logger)
             }
-        case .completed where job.resultVersionId == nil && job.batchId != nil:
-            // Kept for review and not approved yet: the terminal event names the candidate.
-            if let batchId = job.batchId, let candidate = try await reviews.candidate(batch: batchId, job: job.id) {
-                try await broker.publishTerminal(
-                    GenerationCompleted(applying: rendered, mediaVersionId: candidate.id), replyTo: rendered.replyTo, logger: logger)
-            }
+        case .completed where candidate != nil:
+            // Kept for review (approved since or not): the terminal event names the candidate, as the first one did.
+            try Task.checkCancellation()
+            try await broker.publishTerminal(
+                GenerationCompleted(applying: rendered, mediaVersionId: candidate!.id), replyTo: rendered.replyTo, logger: logger)
         case .completed:
             if let versionId = job.resultVersionId,
                let version = try await store.versions(of: rendered.mediaId).first(where: { $0.id == versionId }) {
@@ -209,6 +215,9 @@ struct ResultHandler: Sendable {
     private func announce(
         _ rendered: GenerationRendered, versionId: UUID, previous: UUID?, file: StoredFile, logger: Logger
     ) async throws {
+        // An attempt abandoned past the consumer's handling limit is cancelled: it must not speak for
+        // the job after the next attempt did (it may have applied the result; the next one announces it).
+        try Task.checkCancellation()
         // A broadcast for other systems (no Cyclorama service reads it): nobody listening is fine.
         try await broker.publish(MediaUpdated(
             correlationId: rendered.correlationId, jobId: rendered.jobId, mediaId: rendered.mediaId, versionId: versionId,
@@ -219,6 +228,7 @@ struct ResultHandler: Sendable {
     }
 
     private func fail(_ rendered: GenerationRendered, _ code: FailureCode, _ reason: String, logger: Logger) async throws -> HandlingOutcome {
+        try Task.checkCancellation()
         try await ending.fail(rendered, code: code, reason: reason, retryable: true, backendJobId: rendered.backendJobId)
         return .done
     }

@@ -16,7 +16,7 @@ import Shared
 /// | `INGEST_TIMEOUT_SECONDS` | `60`    | longest download |
 /// | `INGEST_MAX_PIXELS`      | `100000000` | largest result (after upscaling) in pixels |
 /// | `INGEST_RETRY_SECONDS`   | `300`   | how long after the backend finished a result host that does not answer (or answers 5xx / 429) is waited for before the job fails |
-/// | `INGEST_HANDLING_LIMIT_SECONDS` | `180` | longest one attempt at applying a result may take (download, checks, framing, storing, the transaction); past it the attempt is abandoned and the result retried |
+/// | `INGEST_HANDLING_LIMIT_SECONDS` | `180` (at least `INGEST_TIMEOUT_SECONDS` + 120) | longest one attempt at applying a result may take (download, checks, framing, storing, the transaction); past it the attempt is abandoned and the result retried |
 struct IngestorConfiguration: Sendable {
     var mediaRoot = URL(fileURLWithPath: ".var/media")
     var allowedHosts = HostAllowList(["127.0.0.1:8090", "localhost:8090"])
@@ -49,7 +49,9 @@ struct IngestorConfiguration: Sendable {
         configuration.timeout = .seconds((try environment.integer("INGEST_TIMEOUT_SECONDS", in: 1...3600) ?? 60))
         configuration.maxPixels = (try environment.integer("INGEST_MAX_PIXELS", in: 1...1_000_000_000) ?? 100_000_000)
         configuration.retryWindow = .seconds((try environment.integer("INGEST_RETRY_SECONDS", in: 1...86_400) ?? 300))
-        configuration.handlingLimit = .seconds((try environment.integer("INGEST_HANDLING_LIMIT_SECONDS", in: 10...3600) ?? 180))
+        // Unset: long enough for the longest download and the work after it.
+        let download = Int(configuration.timeout.components.seconds)
+        configuration.handlingLimit = .seconds((try environment.integer("INGEST_HANDLING_LIMIT_SECONDS", in: 10...7200) ?? max(180, download + 120)))
         guard configuration.handlingLimit > configuration.timeout else {
             throw ConfigurationError(
                 variable: "INGEST_HANDLING_LIMIT_SECONDS",

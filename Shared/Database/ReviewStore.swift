@@ -19,6 +19,8 @@ public struct ReviewCandidate: Sendable, Equatable {
     public var decidedAt: Date?
     /// The media version it became, once approved.
     public var versionId: UUID?
+    /// The media's current version when the result was kept: the one an approval replaces.
+    public var baseVersionId: UUID?
     public var createdAt: Date
 }
 
@@ -79,9 +81,11 @@ public struct ReviewStore: Sendable {
             let file = result.file
             let id = existing ?? UUID()
             try await connection.query("""
-                INSERT INTO review_candidates (id, job_id, batch_id, media_id, file_path, mime_type, width, height, bytes, sha256)
+                INSERT INTO review_candidates (id, job_id, batch_id, media_id, file_path, mime_type, width, height, bytes, sha256,
+                                               base_version_id)
                 VALUES (\(id), \(result.jobId), \(batchId), \(result.mediaId), \(file.path), \(file.mimeType), \(file.width),
-                        \(file.height), \(file.bytes), \(file.sha256))
+                        \(file.height), \(file.bytes), \(file.sha256),
+                        (SELECT current_version_id FROM media WHERE id = \(result.mediaId)))
                 ON CONFLICT (job_id) DO NOTHING
                 """, logger: logger)
             try await connection.query("""
@@ -111,7 +115,10 @@ public struct ReviewStore: Sendable {
     /// each in a transaction of its own. An approved candidate becomes its media's new current version
     /// (source `generation`, the job's result); a rejected one leaves the media as it is. A decision
     /// is final: the other one is refused for that candidate (``ReviewDecisionOutcome/skipped``), the
-    /// same one again changes nothing. A candidate whose media was deleted is skipped, and waits.
+    /// same one again changes nothing. A candidate whose media was deleted is skipped, and waits; one
+    /// whose media changed since it was made (another result, a revert, a chosen variation) cannot be
+    /// approved — it would replace the newer image with a result of the older one — and is skipped.
+    /// Either can still be rejected.
     public func decide(batch batchId: UUID, jobIds: [UUID]?, _ decision: ReviewCandidate.Decision) async throws -> ReviewDecisionOutcome {
         let targets: [UUID]
         if let jobIds {
@@ -147,15 +154,17 @@ public struct ReviewStore: Sendable {
             }
             guard let found else { return .skipped("no result of this batch waits for review under job \(jobId.uuidString.lowercased())") }
             // The media row first: choices, reverts and results for one media queue here.
-            var live = false
-            for try await _ in try await connection.query(
-                "SELECT id FROM media WHERE id = \(found.mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger).decode(UUID.self) {
-                live = true
+            var current: UUID?
+            for try await version in try await connection.query(
+                "SELECT current_version_id FROM media WHERE id = \(found.mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger
+            ).decode(UUID.self) {
+                current = version
             }
-            var candidate: (decision: String?, path: String, mime: String, width: Int, height: Int, bytes: Int, sha: String)?
+            var candidate: (decision: String?, path: String, mime: String, width: Int, height: Int, bytes: Int, sha: String, base: UUID?)?
             for try await row in try await connection.query("""
-                SELECT decision, file_path, mime_type, width, height, bytes, sha256 FROM review_candidates WHERE id = \(found.id) FOR UPDATE
-                """, logger: logger).decode((String?, String, String, Int, Int, Int, String).self) {
+                SELECT decision, file_path, mime_type, width, height, bytes, sha256, base_version_id FROM review_candidates
+                WHERE id = \(found.id) FOR UPDATE
+                """, logger: logger).decode((String?, String, String, Int, Int, Int, String, UUID?).self) {
                 candidate = row
             }
             guard let candidate else { return .skipped("the result of job \(jobId.uuidString.lowercased()) is gone") }
@@ -167,7 +176,10 @@ public struct ReviewStore: Sendable {
                     "UPDATE review_candidates SET decision = 'rejected', decided_at = now() WHERE id = \(found.id)", logger: logger)
                 return .decided
             }
-            guard live else { return .skipped("the image was deleted; restore it from the trash to approve its result") }
+            guard let current else { return .skipped("the image was deleted; restore it from the trash to approve its result") }
+            guard current == candidate.base else {
+                return .skipped("the image changed after this result was made; approving it would replace the newer image (generate it again)")
+            }
             let versionId = UUID()
             try await connection.query("""
                 INSERT INTO media_versions (id, media_id, version_number, source, job_id, file_path, mime_type, width, height, bytes, sha256)
@@ -194,18 +206,19 @@ public struct ReviewStore: Sendable {
 
     private static let columns = """
         SELECT r.id, r.job_id, r.batch_id, r.media_id, r.file_path, r.mime_type, r.width, r.height, r.bytes, r.sha256,
-               r.decision, r.decided_at, r.version_id, r.created_at
+               r.decision, r.decided_at, r.version_id, r.base_version_id, r.created_at
         FROM review_candidates r JOIN generation_jobs j ON j.id = r.job_id
         """
 
     private func records(_ rows: PostgresRowSequence) async throws -> [ReviewCandidate] {
         var result: [ReviewCandidate] = []
         for try await row in rows {
-            let c = try row.decode((UUID, UUID, UUID, UUID, String, String, Int, Int, Int, String, String?, Date?, UUID?, Date).self)
+            let c = try row.decode((UUID, UUID, UUID, UUID, String, String, Int, Int, Int, String, String?, Date?, UUID?, UUID?, Date).self)
             result.append(ReviewCandidate(
                 id: c.0, jobId: c.1, batchId: c.2, mediaId: c.3,
                 file: StoredFile(path: c.4, mimeType: c.5, width: c.6, height: c.7, bytes: c.8, sha256: c.9),
-                decision: c.10.flatMap(ReviewCandidate.Decision.init(rawValue:)), decidedAt: c.11, versionId: c.12, createdAt: c.13))
+                decision: c.10.flatMap(ReviewCandidate.Decision.init(rawValue:)), decidedAt: c.11, versionId: c.12,
+                baseVersionId: c.13, createdAt: c.14))
         }
         return result
     }

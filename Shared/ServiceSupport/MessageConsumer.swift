@@ -91,10 +91,11 @@ public struct MessageConsumer<Message: Sendable>: Service {
     /// The longest one attempt at a message may take; nil for no limit (handlers that follow a job
     /// for its whole life, like the dispatcher's). An attempt still running then is cancelled and
     /// abandoned — not awaited, since what is stuck may ignore cancellation — and the message is
-    /// retried through the delay queues like any other failure, so a handler that keeps getting
-    /// stuck ends its job with a reason. The abandoned attempt may still finish later, while the
-    /// retry runs: a handler with a limit must be safe to run twice at once (the ingestor's apply
-    /// locks the job's row and is idempotent by job).
+    /// handled again after a backoff, as during an outage (a call that never returns is a dependency
+    /// that stopped answering), without using up a retry; the job's deadline bounds how long. The
+    /// abandoned attempt may still finish later, while the next one runs: a handler with a limit
+    /// must be safe to run twice at once (the ingestor's apply locks the job's row and is idempotent
+    /// by job) and should not publish once cancelled.
     public var handlingLimit: Duration?
 
     public init(
@@ -193,7 +194,7 @@ public struct MessageConsumer<Message: Sendable>: Service {
             try Task.checkCancellation()
             Counter(label: "cyclorama_handling_abandoned_total", dimensions: [("queue", queue)]).increment()
             logger.error(
-                "the handler did not finish in time; abandoned it (it may still finish) and retrying the message",
+                "the handler did not finish in time; abandoned it (it may still finish) and handling the message again",
                 metadata: ["limit": "\(limit)", "attempt": "\(delivery.attempt)"])
             throw HandlingTimedOut(limit: limit)
         }

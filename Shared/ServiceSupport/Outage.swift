@@ -18,6 +18,12 @@ public enum Outage {
         case let error as DependencyUnavailable:
             _ = error
             return true
+        case let error as HandlingTimedOut:
+            // A call that never returned is a dependency that stopped answering without a word
+            // (PostgreSQL stopped mid-call): waited out like any other outage; the job's own
+            // deadline bounds it.
+            _ = error
+            return true
         case let error as RedisError:
             switch error.code {
             case .connectionFailed, .timeout: return true

@@ -80,13 +80,21 @@ extension SystemSuites {
                 let inTrash = try await system.call(.POST, "/api/ai-image/batch/\(batchId)/review", json: #"{"decision": "approve"}"#).json()
                 #expect(inTrash["decided"] as? Int == 0 && (inTrash["skipped"] as? [[String: Any]])?.count == 1, "\(inTrash)")
                 #expect(try await system.call(.POST, "/api/media/\(ids[2])/restore").status == 200)
-                let all = try await system.call(.POST, "/api/ai-image/batch/\(batchId)/review", json: #"{"decision": "approve"}"#).json()
-                #expect(all["decided"] as? Int == 1, "\(all)")
+                // An image that changed since its result was made is not replaced by that older work.
+                let history = try await system.call(.GET, "/api/media/\(ids[2])/versions").json()
+                let current = try #require(history["currentVersionId"] as? String)
+                #expect(try await system.call(.POST, "/api/media/\(ids[2])/revert/\(current)").status == 200)
+                let stale = try await system.call(.POST, "/api/ai-image/batch/\(batchId)/review", json: #"{"decision": "approve"}"#).json()
+                let staleSkip = (stale["skipped"] as? [[String: Any]])?.first
+                #expect(stale["decided"] as? Int == 0 && (staleSkip?["reason"] as? String)?.contains("changed after this result was made") == true,
+                        "\(stale)")
+                let all = try await system.call(.POST, "/api/ai-image/batch/\(batchId)/review", json: #"{"decision": "reject"}"#).json()
+                #expect(all["decided"] as? Int == 1, "a stale result can still be rejected: \(all)")
                 let after = try #require(all["batch"] as? [String: Any])
                 #expect(after["awaitingReview"] as? Int == 0)
                 let states = (after["items"] as? [[String: Any]])?.compactMap { ($0["review"] as? [String: Any])?["state"] as? String }
-                #expect(states.map { $0.sorted() } == ["approved", "approved", "rejected"], "\(after)")
-                #expect(try await Self.sha(of: ids[2], in: system) != originals[ids[2]])
+                #expect(states.map { $0.sorted() } == ["approved", "rejected", "rejected"], "\(after)")
+                #expect(try await Self.sha(of: ids[2], in: system) == originals[ids[2]])
                 let list = try await system.call(.GET, "/api/ai-image/batches")
                 contract.check(list, "get", "/api/ai-image/batches")
                 let summary = (try list.json()["items"] as? [[String: Any]])?.first

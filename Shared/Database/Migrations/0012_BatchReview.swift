@@ -19,6 +19,8 @@ extension CycloramaMigrations {
             decision text CHECK (decision IN ('approved', 'rejected')),
             decided_at timestamptz,
             version_id uuid REFERENCES media_versions (id) ON DELETE SET NULL,
+            -- The media's current version when the result was kept: what an approval replaces.
+            base_version_id uuid REFERENCES media_versions (id) ON DELETE SET NULL,
             created_at timestamptz NOT NULL DEFAULT now(),
             CHECK ((decision IS NULL) = (decided_at IS NULL)),
             CHECK (version_id IS NULL OR decision = 'approved')

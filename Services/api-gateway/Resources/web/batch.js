@@ -132,7 +132,10 @@ function showReview(status) {
       type: "button", text: "Compare", "aria-label": `Compare the result for ${entry.name} with the photo`,
       onclick: () => openComparison({
         title: `${entry.name}: the photo and its result`,
-        before: { path: `/api/media/${entry.mediaId}/file`, version: `${item.jobId}-before`, alt: `The photo: ${entry.name}` },
+        // The version the result would replace (or replaced): never the result itself.
+        before: review.baseVersionId
+          ? { path: `/api/media/${entry.mediaId}/versions/${review.baseVersionId}/file`, version: review.baseVersionId, alt: `The photo: ${entry.name}` }
+          : { path: `/api/media/${entry.mediaId}/file`, version: `${item.jobId}-before`, alt: `The photo: ${entry.name}` },
         after: { path: review.url, version: item.jobId, alt: `The result for ${entry.name}` },
       }),
     });
@@ -148,7 +151,6 @@ function showReview(status) {
   $("#batch-review-all").hidden = !batch.review || waiting === 0;
   $("#batch-approve-all").textContent = `Approve all ${waiting} waiting`;
   $("#batch-reject-all").textContent = `Reject all ${waiting} waiting`;
-  if (batch.review && waiting > 0) $("#batch-summary").textContent += ` · ${waiting} waiting for your review`;
 }
 
 /** Reads the batch again (with its results for review) soon, once for a burst of finished items. */
@@ -220,6 +222,8 @@ function showBatchItem(job) {
   const entry = batch.items.get(job.jobId);
   if (!entry) return;
   entry.status = job.status;
+  // A result under review says its review state (showReview), never the job's "Completed" again.
+  if (entry.review) return;
   entry.label.className = `state-${job.status}`;
   entry.label.textContent = job.status === "FAILED" && job.error ? `Failed: ${job.error.message}` : statusText(job.status);
   if (job.status !== "COMPLETED") return;
