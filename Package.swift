@@ -234,7 +234,7 @@ let package = Package(
         .target(
             name: "FaultSuite",
             dependencies: [
-                "TestSupport", "Database", "Messaging", "Shared",
+                "TestSupport", "Database", "Messaging", "Shared", "ServiceCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/FaultSuite", swiftSettings: swiftSettings),

@@ -1,6 +1,7 @@
 import Database
 import Foundation
 import PostgresNIO
+import ServiceCore
 import Shared
 import Synchronization
 import TestSupport
@@ -149,14 +150,21 @@ final class LedgerMonitor: Sendable {
     func watch() async {
         while !Task.isCancelled {
             let ids = jobs
-            let ended = try? await SystemDatabase.withClient(databaseURL) { client -> Set<UUID> in
-                var ended = Set<UUID>()
-                let rows = try await client.query(
-                    "SELECT id FROM generation_jobs WHERE id = ANY(\(ids)) AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')")
-                for try await id in rows.decode(UUID.self) { ended.insert(id) }
-                return ended
+            let url = databaseURL
+            // At most 10 s a look: a PostgresNIO call can hang past a server's restart (docs/reliability.md,
+            // "No attempt holds its message for ever"), and a stuck look must not hold the round for ever.
+            let look = Task {
+                try await SystemDatabase.withClient(url) { client -> Set<UUID> in
+                    var ended = Set<UUID>()
+                    let rows = try await client.query(
+                        "SELECT id FROM generation_jobs WHERE id = ANY(\(ids)) AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')")
+                    for try await id in rows.decode(UUID.self) { ended.insert(id) }
+                    return ended
+                }
             }
-            if let ended {
+            let answer = await awaitResult(of: look, atMost: .seconds(10))
+            if answer == nil { look.cancel() }
+            if let ended = try? answer?.get() {
                 state.withLock { s in
                     if ended.count > s.ended.count { s.last = .now }
                     s.ended = ended

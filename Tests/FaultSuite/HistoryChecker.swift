@@ -1,5 +1,6 @@
 import Database
 import Foundation
+import ServiceCore
 import Messaging
 import PostgresNIO
 import Shared
@@ -76,7 +77,9 @@ struct HistoryChecker: Sendable {
         report.limit = limit
         report.jobs = jobIds.count
         let ids = jobIds
-        let (rows, versions, perMedia) = try await SystemDatabase.withClient(system.database.url) { client in
+        let url = system.database.url
+        // Read within a minute: a PostgresNIO call stuck past a server's restart must not hold the round for ever.
+        let read = Task { try await SystemDatabase.withClient(url) { client in
             var rows: [LedgerRow] = []
             for try await (id, media, status, code, message, backendJobId) in try await client.query(
                 "SELECT id, media_id, status, error_code, error, backend_job_id FROM generation_jobs WHERE id = ANY(\(ids))"
@@ -94,7 +97,12 @@ struct HistoryChecker: Sendable {
                 GROUP BY v.media_id
                 """).decode((UUID, Int).self) { perMedia[media] = count }
             return (rows, versions, perMedia)
+        } }
+        guard let answer = await awaitResult(of: read, atMost: .seconds(60)) else {
+            read.cancel()
+            throw FixtureError(message: "the ledger could not be read within a minute after the round")
         }
+        let (rows, versions, perMedia) = try answer.get()
         let byId = Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0) })
 
         // I1: every accepted job ended.

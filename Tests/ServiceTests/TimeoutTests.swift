@@ -28,7 +28,9 @@ struct TimeoutTests {
         let result = await awaitResult(of: stuck, atMost: .milliseconds(200))
         let waited = ContinuousClock.now - started
         #expect(result == nil)
-        #expect(waited >= .milliseconds(200) && waited < .seconds(3), "\(waited)")
+        // The work never ends until `never` opens: returning at all is the point. The bound is loose
+        // because the executor is shared with the whole parallel suite (stalls of seconds under load).
+        #expect(waited >= .milliseconds(200) && waited < .seconds(25), "\(waited)")
         never.open()
         _ = await stuck.result
     }
