@@ -124,37 +124,11 @@ struct ResultHandler: Sendable {
             backend: rendered.backend.rawValue, backendJobId: rendered.backendJobId, cost: rendered.cost ?? 0, file: stored)
         if rendered.kind == .variation {
             // A candidate: kept beside the media, which changes only when it is chosen.
-            switch try await variations.applyVariation(result) {
-            case .applied(let candidateId, _), .alreadyApplied(let candidateId):
-                logger.info("variation kept", metadata: ["candidateId": "\(candidateId)"])
-                try Task.checkCancellation()
-                try await broker.publishTerminal(
-                    GenerationCompleted(applying: rendered, mediaVersionId: candidateId), replyTo: rendered.replyTo, logger: logger)
-            case .jobEnded(let status):
-                if status == "CANCELLED" { return try await fail(rendered, .cancelled, "cancelled on request", logger: logger) }
-            case .mediaGone:
-                return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) is gone", logger: logger)
-            case .refused(let reason):
-                return .refuse(reason: reason)
-            }
-            return .done
+            return try await settleCandidate(rendered, try await variations.applyVariation(result), logger: logger)
         }
         if let batchId = job?.batchId, try await reviews.isUnderReview(batch: batchId) {
             // A batch under review: kept as a candidate; the media changes once a person approves it.
-            switch try await reviews.keep(result) {
-            case .applied(let candidateId, _), .alreadyApplied(let candidateId):
-                logger.info("result kept for review", metadata: ["candidateId": "\(candidateId)"])
-                try Task.checkCancellation()
-                try await broker.publishTerminal(
-                    GenerationCompleted(applying: rendered, mediaVersionId: candidateId), replyTo: rendered.replyTo, logger: logger)
-            case .jobEnded(let status):
-                if status == "CANCELLED" { return try await fail(rendered, .cancelled, "cancelled on request", logger: logger) }
-            case .mediaGone:
-                return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) is gone", logger: logger)
-            case .refused(let reason):
-                return .refuse(reason: reason)
-            }
-            return .done
+            return try await settleCandidate(rendered, try await reviews.keep(result), logger: logger)
         }
         let outcome = try await store.applyGeneration(result)
         switch outcome {
@@ -172,6 +146,27 @@ struct ResultHandler: Sendable {
             }
         case .mediaGone:
             return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) was deleted before its result arrived", logger: logger)
+        case .refused(let reason):
+            return .refuse(reason: reason)
+        }
+        return .done
+    }
+
+    /// After a result was kept as a candidate (a variation, or a batch item under review): the
+    /// terminal event names the candidate; the media is unchanged.
+    private func settleCandidate(
+        _ rendered: GenerationRendered, _ outcome: GenerationApplyOutcome, logger: Logger
+    ) async throws -> HandlingOutcome {
+        switch outcome {
+        case .applied(let candidateId, _), .alreadyApplied(let candidateId):
+            logger.info("result kept as a candidate", metadata: ["candidateId": "\(candidateId)"])
+            try Task.checkCancellation()
+            try await broker.publishTerminal(
+                GenerationCompleted(applying: rendered, mediaVersionId: candidateId), replyTo: rendered.replyTo, logger: logger)
+        case .jobEnded(let status):
+            if status == "CANCELLED" { return try await fail(rendered, .cancelled, "cancelled on request", logger: logger) }
+        case .mediaGone:
+            return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) is gone", logger: logger)
         case .refused(let reason):
             return .refuse(reason: reason)
         }
