@@ -100,6 +100,7 @@ func buildGateway(
         batches.addRoutes(to: api)
         variations.addRoutes(to: api)
         exports.addRoutes(to: api)
+        PresetController(presets: PresetStore(client: database.client)).addRoutes(to: api)
     }
     let recorder = JobEventRecorder(ledger: ledger, hub: hub, logger: host.logger)
     host.addWorker(

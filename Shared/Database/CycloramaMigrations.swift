@@ -15,5 +15,6 @@ public enum CycloramaMigrations {
         mediaLibrary,
         batchRetries,
         batchReview,
+        optionPresets,
     ]
 }

@@ -763,6 +763,63 @@ extension SystemSuites {
             }
         }
 
+        /// Saved presets: the options of the batch set-up saved under a name, then chosen again in the
+        /// batch set-up (after the options were changed) and in the AI dialog, which shows them.
+        @Test func optionPresetsAreSavedAndChosenInTheBatchSetUpAndTheAIDialog() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                _ = try await system.upload(try Samples.bytes("dev05", "input.jpg"), named: "box.jpg")
+                try await withBrowser(system, signedIn: true, failure: "presets") { browser in
+                    try await browser.waitUntil("a tile", script: "return document.querySelectorAll('#grid .tile').length === 1")
+                    try await browser.click("#select-page")
+                    try await browser.click("#batch-generate")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                    #expect(try await browser.execute("return document.querySelector('#b-preset').disabled").boolValue == true, "no preset yet")
+                    _ = try await browser.execute("""
+                        document.querySelector('#b-shadow').value = 'dramatic';
+                        document.querySelector('#b-background').value = 'transparent';
+                        document.querySelector('#b-upscale').value = '2';
+                        document.querySelector('#b-watermark').checked = false;
+                        """)
+                    try await browser.type("Transparent 2x", into: try await browser.waitFor("#b-preset-name"))
+                    try await browser.click("#b-preset-save")
+                    try await browser.waitUntil("saved", script: "return document.querySelector('#b-preset-said').textContent === 'Saved the options as “Transparent 2x”.'")
+                    let saved = try await system.call(.GET, "/api/ai-image/presets").json()["presets"] as? [[String: Any]]
+                    let options = saved?.first?["options"] as? [String: Any]
+                    #expect(saved?.count == 1 && options?["shadowStyle"] as? String == "dramatic" && options?["backgroundColor"] as? String == "transparent"
+                            && options?["upscale"] as? Int == 2 && options?["removeWatermark"] as? Bool == false, "\(saved ?? [])")
+                    // Options changed, then the preset chosen: they are the preset's again.
+                    _ = try await browser.execute("""
+                        const select = document.querySelector('#b-preset');
+                        select.value = ''; select.dispatchEvent(new Event('change'));
+                        select.value = select.options[1].value; select.dispatchEvent(new Event('change'));
+                        """)
+                    let batchForm = try await browser.execute("""
+                        return [document.querySelector('#b-shadow').value, document.querySelector('#b-background').value,
+                                document.querySelector('#b-upscale').value, String(document.querySelector('#b-watermark').checked)]
+                        """)
+                    #expect(batchForm.arrayValue?.compactMap(\.stringValue) == ["dramatic", "transparent", "2", "false"], "\(batchForm.encodedText)")
+                    #expect(try await sharedNames(browser).isEmpty)
+                    try await browser.screenshot("28-presets")
+                    try await browser.press("\u{E00C}") // Escape
+
+                    // The AI dialog offers it too.
+                    try await browser.click("#grid .tile .ai")
+                    try await browser.waitUntil("the preset is offered", script: "return document.querySelector('#ai-preset').options.length === 2")
+                    _ = try await browser.execute("""
+                        const select = document.querySelector('#ai-preset');
+                        select.value = select.options[1].value; select.dispatchEvent(new Event('change'));
+                        """)
+                    let aiForm = try await browser.execute("""
+                        const checked = (name) => document.querySelector(`#ai-form input[name="${name}"]:checked`)?.value;
+                        return [checked('shadowStyle'), checked('background'), checked('upscale'), String(document.querySelector('#ai-watermark').checked)]
+                        """)
+                    #expect(aiForm.arrayValue?.compactMap(\.stringValue) == ["dramatic", "transparent", "2", "false"], "\(aiForm.encodedText)")
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
+                }
+            }
+        }
+
         /// The accessible names that more than one control in view shares, in the open dialog (or the
         /// page when none is open): each control must be told apart by its name alone.
         func sharedNames(_ browser: Browser) async throws -> [String] {

@@ -7,6 +7,7 @@ import { loadPage, loadSettings, refreshAfterDialog, state, status } from "./lib
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { announce, undoGeneration } from "./notify.js";
 import { openVariations } from "./variations.js";
+import { presetControls } from "./presets.js";
 
 const STAGE_TEXT = {
   queued: "Queued", prompting: "Preparing the request", submitted: "Sent to the engine",
@@ -33,17 +34,10 @@ export function openAI(item) {
   $("#ai-title-text").textContent = `AI product image — ${name}`;
   $("#ai-compare").replaceChildren(el("figure", {}, el("img", { id: "ai-original", alt: `Original: ${name}` }), el("figcaption", { text: "Original" })));
   showImage($("#ai-original"), item.url, item.currentVersionId);
-  setChoice("shadowStyle", state.settings.aiImageDefaultShadow || "soft");
-  const background = (state.settings.aiImageDefaultBackground || "#FFFFFF").toUpperCase();
-  if (!setChoice("background", background)) {
-    setChoice("background", "custom");
-    $("#ai-custom-color").value = background.toLowerCase();
-  }
-  setChoice("upscale", state.settings.aiImageEnableUpscaling === "true" ? "2" : "1");
+  setAIOptions({});
   $("#ai-fidelity").textContent = "";
-  fillFramingChoices($("#ai-framing"), state.settings.aiImageDefaultFraming);
-  showFramingSize();
-  $("#ai-watermark").checked = true;
+  $("#ai-preset-said").textContent = "";
+  refreshPresets();
   aiMode("idle");
   $("#ai-modal").showModal();
   // Settings may have changed elsewhere (another tab, the API): what the dialog offers follows them.
@@ -89,6 +83,26 @@ function showFramingSize() {
 }
 $("#ai-framing").addEventListener("change", showFramingSize);
 for (const input of document.querySelectorAll('#ai-form input[name="upscale"]')) input.addEventListener("change", showFramingSize);
+
+/** Sets the dialog's options: the settings' defaults, then what `options` sets (a preset's). */
+function setAIOptions(options) {
+  setChoice("shadowStyle", options.shadowStyle && options.shadowStyle !== "none" ? options.shadowStyle : state.settings.aiImageDefaultShadow || "soft");
+  const raw = options.backgroundColor || state.settings.aiImageDefaultBackground || "#FFFFFF";
+  const background = raw.toLowerCase() === "transparent" ? "transparent" : raw.toUpperCase();
+  if (!setChoice("background", background)) {
+    setChoice("background", "custom");
+    $("#ai-custom-color").value = background.toLowerCase();
+  }
+  setChoice("upscale", String(options.upscale || (state.settings.aiImageEnableUpscaling === "true" ? 2 : 1)));
+  fillFramingChoices($("#ai-framing"), typeof options.framing === "string" ? options.framing : state.settings.aiImageDefaultFraming);
+  showFramingSize();
+  $("#ai-watermark").checked = options.removeWatermark ?? true;
+}
+
+const refreshPresets = presetControls({
+  select: $("#ai-preset"), name: $("#ai-preset-name"), save: $("#ai-preset-save"), said: $("#ai-preset-said"),
+  read: () => aiOptions(), apply: setAIOptions,
+});
 
 function aiOptions() {
   const form = $("#ai-form");

@@ -6,6 +6,7 @@ import { $, distinctNames, el, statusText, thumbnailSize } from "./dom.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { loadPage, state, updateSelection } from "./library.js";
 import { allowNotifications, announce, undoGeneration } from "./notify.js";
+import { presetControls } from "./presets.js";
 
 // The batch the dialog shows (`id`, its `items` by job id); every running batch has its own
 // follower, dialog open or not, so each one's end is announced once.
@@ -24,13 +25,9 @@ $("#batch-generate").addEventListener("click", () => {
   $("#batch-cancel").hidden = true;
   $("#batch-start").textContent = `Start ${chosen.length} generation${chosen.length === 1 ? "" : "s"}`;
   $("#batch-setup-items").replaceChildren(...chosen.map((item) => el("li", { text: item.originalName || item.id })));
-  $("#b-shadow").value = state.settings.aiImageDefaultShadow || "soft";
-  const background = (state.settings.aiImageDefaultBackground || "#FFFFFF").toUpperCase();
-  $("#b-background").value = [...$("#b-background").options].some((option) => option.value === background) ? background : "#FFFFFF";
-  $("#b-upscale").value = state.settings.aiImageEnableUpscaling === "true" ? "2" : "1";
-  fillFramingChoices($("#b-framing"), state.settings.aiImageDefaultFraming);
-  $("#b-framing-size").textContent = framingOutputSize($("#b-framing").value);
-  $("#b-watermark").checked = true;
+  setBatchOptions({});
+  $("#b-preset-said").textContent = "";
+  refreshPresets();
   $("#b-review").checked = state.settings.aiImageReviewBeforeReplace === "true";
   const runpod = state.settings.aiImageBackend === "runpod";
   const perImage = Number(state.settings.aiImagePricePerMegapixel || 0.03) * (Number(state.settings.aiImageResolution || 1024) ** 2) / 1e6;
@@ -38,6 +35,33 @@ $("#batch-generate").addEventListener("click", () => {
   describeSetup();
   $("#batch-modal").showModal();
   $("#batch-start").focus();
+});
+
+/** Sets the batch options: the settings' defaults, then what `options` sets (a preset's). */
+function setBatchOptions(options) {
+  $("#b-shadow").value = options.shadowStyle && options.shadowStyle !== "none" ? options.shadowStyle : state.settings.aiImageDefaultShadow || "soft";
+  const background = (options.backgroundColor || state.settings.aiImageDefaultBackground || "#FFFFFF").toUpperCase().replace("TRANSPARENT", "transparent");
+  if (![...$("#b-background").options].some((option) => option.value === background)) {
+    // A preset's own colour is offered as it is.
+    $("#b-background").append(el("option", { value: background, text: `Colour ${background}` }));
+  }
+  $("#b-background").value = background;
+  $("#b-upscale").value = String(options.upscale || (state.settings.aiImageEnableUpscaling === "true" ? 2 : 1));
+  fillFramingChoices($("#b-framing"), typeof options.framing === "string" ? options.framing : state.settings.aiImageDefaultFraming);
+  $("#b-framing-size").textContent = framingOutputSize($("#b-framing").value);
+  $("#b-watermark").checked = options.removeWatermark ?? true;
+}
+
+function batchOptions() {
+  return {
+    shadowStyle: $("#b-shadow").value, backgroundColor: $("#b-background").value,
+    removeWatermark: $("#b-watermark").checked, upscale: Number($("#b-upscale").value), framing: $("#b-framing").value,
+  };
+}
+
+const refreshPresets = presetControls({
+  select: $("#b-preset"), name: $("#b-preset-name"), save: $("#b-preset-save"), said: $("#b-preset-said"),
+  read: batchOptions, apply: setBatchOptions,
 });
 
 /** What starting will do to the library, as the review choice says. */
@@ -53,10 +77,7 @@ $("#b-framing").addEventListener("change", () => { $("#b-framing-size").textCont
 // Step two: the batch runs; its dialog can be closed and opened again from the toolbar.
 $("#batch-start").addEventListener("click", async () => {
   const chosen = batch.pending || [];
-  const options = {
-    shadowStyle: $("#b-shadow").value, backgroundColor: $("#b-background").value,
-    removeWatermark: $("#b-watermark").checked, upscale: Number($("#b-upscale").value), framing: $("#b-framing").value,
-  };
+  const options = batchOptions();
   const review = $("#b-review").checked;
   batch.id = null;
   batch.ended = false;
