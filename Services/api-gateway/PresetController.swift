@@ -35,6 +35,8 @@ struct PresetController: Sendable {
             throw APIError(.conflict, code: "too_many_presets", message: "there are \(PresetStore.maxPresets) presets already; delete one first")
         case .nameTaken?:
             throw Self.nameTaken(name)
+        case .idConflict?:
+            throw APIError(.conflict, code: "idempotency_conflict", message: "this Idempotency-Key saved another preset; use a new key")
         case .notFound?:
             throw APIError.notFound("the preset is gone")
         case .saved(let preset)?:
@@ -50,7 +52,7 @@ struct PresetController: Sendable {
         let options = try object["options"].map(Self.options)
         guard name != nil || options != nil else { throw APIError.badRequest("give a name, options or both", code: "invalid_body") }
         switch try await presets.update(id, name: name, optionsJSON: options) {
-        case .nameTaken: throw Self.nameTaken(name ?? "")
+        case .nameTaken, .idConflict: throw Self.nameTaken(name ?? "")
         case .notFound: throw APIError.notFound("no preset \(id.lowercasedString)")
         case .saved(let preset): return PresetResponse(preset: try PresetJSON(preset))
         }
@@ -79,7 +81,8 @@ struct PresetController: Sendable {
     static func name(_ raw: JSONValue) throws -> String {
         guard case .string(let text) = raw else { throw APIError.badRequest("name must be a string", code: "invalid_field") }
         let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty, name.count <= maxNameLength, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        // Counted as the document (JSON Schema's maxLength) and PostgreSQL count: code points, as sent.
+        guard !name.isEmpty, text.unicodeScalars.count <= maxNameLength, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw APIError.badRequest("name must be 1 to \(maxNameLength) characters without control characters", code: "invalid_field")
         }
         return name

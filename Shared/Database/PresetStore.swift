@@ -17,6 +17,8 @@ public enum PresetSaveOutcome: Sendable, Equatable {
     case saved(OptionPreset)
     /// Another preset has this name (names are compared without case).
     case nameTaken
+    /// The id is taken by a preset of another name or options (an idempotency key used twice).
+    case idConflict
     case notFound
 }
 
@@ -49,16 +51,23 @@ public struct PresetStore: Sendable {
         return try await client.transaction(logger: logger) { connection in
             // One creator at a time: the count and the name are checked against what is committed.
             try await connection.query("LOCK TABLE option_presets IN SHARE ROW EXCLUSIVE MODE", logger: logger)
-            for try await (existingName, options) in try await connection.query(
-                "SELECT name, options::text FROM option_presets WHERE id = \(id)", logger: logger).decode((String, String).self) {
-                _ = options
-                guard existingName == name else { return .nameTaken }
+            // The same request again (same id): the preset it made, if it is still what was asked for.
+            var same: Bool?
+            for try await equal in try await connection.query(
+                "SELECT name = \(name) AND options = \(optionsJSON)::jsonb FROM option_presets WHERE id = \(id)", logger: logger
+            ).decode(Bool.self) {
+                same = equal
+            }
+            if let same {
+                guard same else { return .idConflict }
                 return try await Self.fetch(id, on: connection, logger: logger).map(PresetSaveOutcome.saved) ?? .notFound
             }
+            var taken = false
             for try await _ in try await connection.query(
                 "SELECT 1 FROM option_presets WHERE lower(name) = lower(\(name))", logger: logger).decode(Int.self) {
-                return .nameTaken
+                taken = true
             }
+            if taken { return .nameTaken }
             var count = 0
             for try await n in try await connection.query("SELECT count(*)::int FROM option_presets", logger: logger).decode(Int.self) { count = n }
             guard count < Self.maxPresets else { return nil }
@@ -75,10 +84,12 @@ public struct PresetStore: Sendable {
         return try await client.transaction(logger: logger) { connection in
             try await connection.query("LOCK TABLE option_presets IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             if let name {
+                var taken = false
                 for try await _ in try await connection.query(
                     "SELECT 1 FROM option_presets WHERE lower(name) = lower(\(name)) AND id <> \(id)", logger: logger).decode(Int.self) {
-                    return .nameTaken
+                    taken = true
                 }
+                if taken { return .nameTaken }
             }
             let rows = try await connection.query("""
                 UPDATE option_presets SET name = coalesce(\(name), name), options = coalesce(\(optionsJSON)::jsonb, options), updated_at = now()

@@ -86,7 +86,9 @@ struct NotificationSenderTests {
             // A second end (cancel after fail) is not a second notification.
             _ = try await ledger.cancel(job)
 
-            let (record, attempts) = try await settle(sender, store, job: job)
+            // Time enough under a full parallel run: in-process imaging tests have stalled the whole
+            // executor for 40 s, deadlines included; the checks below are what they were.
+            let (record, attempts) = try await settle(sender, store, job: job, timeout: .seconds(120))
             #expect(record.status == .delivered, "\(record)")
             #expect(record.event == "job.failed")
             #expect(attempts.map(\.statusCode) == [500, 500, nil, 200], "\(attempts)")
@@ -177,9 +179,9 @@ struct NotificationSenderTests {
             #expect(await receiver.received().isEmpty, "nothing goes out unsigned")
 
             secret.withLock { $0 = Self.secret }
-            // Time enough under a full parallel run's load (sweeps stalled for seconds once); the
+            // Time enough under a full parallel run's load (the executor stalled for 40 s once); the
             // checks below are what they were.
-            let (record, attempts) = try await settle(sender, store, job: job, timeout: .seconds(90))
+            let (record, attempts) = try await settle(sender, store, job: job, timeout: .seconds(120))
             #expect(record.status == .abandoned, "a receiver that never takes it: given up after the window")
             #expect(record.lastError?.contains("gave up after") == true && record.lastError?.contains("HTTP 503") == true, "\(record)")
             #expect(attempts.count >= 3 && attempts.count == record.attempts, "\(attempts.count) attempts, \(record.attempts) counted")

@@ -41,9 +41,10 @@ $("#batch-generate").addEventListener("click", () => {
 function setBatchOptions(options) {
   $("#b-shadow").value = options.shadowStyle && options.shadowStyle !== "none" ? options.shadowStyle : state.settings.aiImageDefaultShadow || "soft";
   const background = (options.backgroundColor || state.settings.aiImageDefaultBackground || "#FFFFFF").toUpperCase().replace("TRANSPARENT", "transparent");
+  // A preset's own colour is offered as it is (one such choice at a time).
+  for (const option of $("#b-background").querySelectorAll("option.preset-colour")) option.remove();
   if (![...$("#b-background").options].some((option) => option.value === background)) {
-    // A preset's own colour is offered as it is.
-    $("#b-background").append(el("option", { value: background, text: `Colour ${background}` }));
+    $("#b-background").append(el("option", { class: "preset-colour", value: background, text: `Colour ${background}` }));
   }
   $("#b-background").value = background;
   $("#b-upscale").value = String(options.upscale || (state.settings.aiImageEnableUpscaling === "true" ? 2 : 1));
@@ -123,7 +124,9 @@ function showItems(jobs) {
     showImage(img, `/api/media/${job.mediaId}/thumbnail?size=${thumbnailSize(96)}`, `${job.jobId}-${job.status}`);
     const label = el("span", { class: `state-${job.status}`, text: statusText(job.status), tabindex: "-1" });
     const li = el("li", { "data-job-id": job.jobId }, img, el("div", { class: "name", text: name }), label);
-    batch.items.set(job.jobId, { li, img, label, name, mediaId: job.mediaId, status: job.status, review: null });
+    batch.items.set(job.jobId, {
+      li, img, label, name, originalName: job.originalName || job.mediaId, mediaId: job.mediaId, status: job.status, review: null,
+    });
     $("#batch-items").append(li);
   }
 }
@@ -352,7 +355,7 @@ $("#batch-retry").addEventListener("click", async () => {
     batch.ended = false;
     batch.review = Boolean(answer.review);
     $("#batch-review-all").hidden = true;
-    const names = new Map([...batch.items.values()].map((entry) => [entry.mediaId, entry.name]));
+    const names = new Map([...batch.items.values()].map((entry) => [entry.mediaId, entry.originalName]));
     showItems(answer.jobs.map((job) => ({ ...job, originalName: names.get(job.mediaId) })));
     $("#batch-retry").hidden = true;
     $("#batch-cancel").disabled = false;

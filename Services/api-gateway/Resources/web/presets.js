@@ -28,8 +28,17 @@ export function presetControls({ select, name, save, said, read, apply }) {
 
   select.addEventListener("change", () => {
     const preset = presets.find((each) => each.id === select.value);
-    apply(preset ? preset.options : {});
-    said.textContent = preset ? `The options of “${preset.name}” are set below.` : "The default options are set below.";
+    const options = preset ? preset.options : {};
+    apply(options);
+    // What this dialog has no control for is said, never dropped without a word.
+    const unshown = [
+      options.shadowStyle === "none" ? "no shadow" : null,
+      options.framing && typeof options.framing === "object" ? "its own frame" : null,
+      options.customInstructions ? "its instructions" : null,
+    ].filter(Boolean);
+    said.textContent = !preset ? "The default options are set below."
+      : `The options of “${preset.name}” are set below` +
+        (unshown.length ? `, except ${unshown.join(", ")}, which this dialog cannot show: the settings' defaults are used instead.` : ".");
   });
 
   save.addEventListener("click", async () => {
@@ -46,6 +55,8 @@ export function presetControls({ select, name, save, said, read, apply }) {
       name.value = "";
       await refresh(answer.preset.id);
       said.textContent = `Saved the options as “${answer.preset.name}”.`;
+      // The button was disabled while saving (the focus left it): back to the new preset's choice.
+      select.focus();
     } catch (error) {
       said.textContent = `Could not save the preset: ${error.message}`;
       name.focus();
