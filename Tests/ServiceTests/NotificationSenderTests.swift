@@ -62,6 +62,13 @@ struct NotificationSenderTests {
         return try #require(try await store.notification(forJob: job), "the job has a notification")
     }
 
+    /// ``fastPolicy(retryFor:)`` with waits of up to a second, for a long window.
+    static func slowerPolicy(retryFor: Duration) -> NotificationPolicy {
+        var policy = fastPolicy(retryFor: retryFor)
+        policy.longestWait = .seconds(1)
+        return policy
+    }
+
     static func fastPolicy(retryFor: Duration = .seconds(60)) -> NotificationPolicy {
         var policy = NotificationPolicy()
         policy.firstRetry = .milliseconds(50)
@@ -165,9 +172,12 @@ struct NotificationSenderTests {
         defer { Task { await receiver.stop() } }
         let secret = Mutex<String?>(nil)
         try await withSender(
-            // A window several times the first rounds' work, so that a loaded machine still fits
-            // three attempts in it (a 2 s window fitted two under a full test run's load).
-            hosts: HostAllowList(["127.0.0.1:\(receiver.port)"]), policy: Self.fastPolicy(retryFor: .seconds(5)),
+            // A window far longer than the first rounds' work, so that a loaded machine still fits
+            // three attempts in it: a 2 s window fitted two under a full test run's load, and a 5 s
+            // one none after the first when an in-process imaging test stalled the executor for
+            // 40 s (CI, 2026-12-05). Waits of up to 1 s keep it to about 60 attempts (the store lists
+            // the last 100).
+            hosts: HostAllowList(["127.0.0.1:\(receiver.port)"]), policy: Self.slowerPolicy(retryFor: .seconds(60)),
             secret: { secret.withLock { $0 } }
         ) { sender, ledger, store, mediaId in
             let job = UUID()
