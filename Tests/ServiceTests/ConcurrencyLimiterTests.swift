@@ -133,14 +133,15 @@ struct ConcurrencyLimiterTests {
     }
 
     @Test func aSlotReleasedEarlyIsFreeForTheNextJobBeforeTheFirstEnds() async throws {
-        // A 3 s lease (the shortest DISPATCH_LEASE_SECONDS) renews every second: after the release the
-        // renewal must not put the lease back. Long enough not to lapse on a loaded machine.
-        try await withLimiters(2, lease: .seconds(3)) { (limiters: [ConcurrencyLimiter]) async throws in
+        // A lease renews every third of itself: after the release the renewal must not put the lease
+        // back. 9 s, not the shortest DISPATCH_LEASE_SECONDS (3): a 3 s lease lapsed before the
+        // second limiter looked when a full parallel run was starting (CI, 2026-12-05).
+        try await withLimiters(2, lease: .seconds(9)) { (limiters: [ConcurrencyLimiter]) async throws in
             let (a, b) = (limiters[0], limiters[1])
-            let ran = try await a.withSlot("first", limit: { 1 }, until: .now + .seconds(10)) { slot throws -> [Bool] in
+            let ran = try await a.withSlot("first", limit: { 1 }, until: .now + .seconds(30)) { slot throws -> [Bool] in
                 let whileHeld = try await b.tryAcquire("second", limit: 1)
                 await slot.release()
-                try await Task.sleep(for: .milliseconds(1500)) // past the first renewal tick
+                try await Task.sleep(for: .milliseconds(3500)) // past the first renewal tick (3 s)
                 let afterRelease = try await b.tryAcquire("second", limit: 1)
                 await slot.release()
                 let third = try await b.tryAcquire("third", limit: 2)
