@@ -400,6 +400,19 @@ public struct GenerationResult: Sendable {
 }
 
 /// What ``MediaStore/applyGeneration(_:)`` did.
+extension GenerationResult {
+    /// Marks the job COMPLETED with what its run cost and where it ran, inside the caller's
+    /// transaction: for a result kept as a candidate (a variation, a batch item under review), whose
+    /// media version comes later, when it is chosen or approved.
+    func completeJob(on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE generation_jobs SET status = 'COMPLETED', cost = \(cost), backend = \(backend),
+                   backend_job_id = \(backendJobId), completed_at = now(), updated_at = now()
+            WHERE id = \(jobId)
+            """, logger: logger)
+    }
+}
+
 public enum GenerationApplyOutcome: Sendable, Equatable {
     /// The result is the media's new current version.
     case applied(versionId: UUID, previousVersionId: UUID?)

@@ -88,11 +88,7 @@ public struct ReviewStore: Sendable {
                         (SELECT current_version_id FROM media WHERE id = \(result.mediaId)))
                 ON CONFLICT (job_id) DO NOTHING
                 """, logger: logger)
-            try await connection.query("""
-                UPDATE generation_jobs SET status = 'COMPLETED', cost = \(result.cost), backend = \(result.backend),
-                       backend_job_id = \(result.backendJobId), completed_at = now(), updated_at = now()
-                WHERE id = \(result.jobId)
-                """, logger: logger)
+            try await result.completeJob(on: connection, logger: logger)
             return .applied(versionId: id, previousVersionId: nil)
         }
     }

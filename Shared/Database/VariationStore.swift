@@ -120,11 +120,7 @@ public struct VariationStore: Sendable {
                        height = \(file.height), bytes = \(file.bytes), sha256 = \(file.sha256)
                 WHERE id = \(id)
                 """, logger: logger)
-            try await connection.query("""
-                UPDATE generation_jobs SET status = 'COMPLETED', cost = \(result.cost), backend = \(result.backend),
-                       backend_job_id = \(result.backendJobId), completed_at = now(), updated_at = now()
-                WHERE id = \(result.jobId)
-                """, logger: logger)
+            try await result.completeJob(on: connection, logger: logger)
             return .applied(versionId: id, previousVersionId: nil)
         }
     }
