@@ -2,13 +2,13 @@ import Foundation
 import Imaging
 import Testing
 
-@Suite("Bad inputs end in an ImagingError, never a crash")
+@Suite("Bad inputs end in an ImagingError, never a crash", .blockingWork)
 struct BadInputTests {
     var pipeline: StudioShotPipeline { Fixtures.pipeline }
 
     func expectFailure(_ bytes: [UInt8], _ code: ImagingError.Code, mentioning words: [String] = []) async {
         do {
-            let result = try await Fixtures.render(pipeline, StudioShotRequest(image: bytes))
+            let result = try pipeline.render(StudioShotRequest(image: bytes))
             Issue.record("expected \(code), got a \(result.width)x\(result.height) image")
         } catch {
             #expect(error.code == code, "\(error)")
@@ -17,18 +17,15 @@ struct BadInputTests {
     }
 
     @Test func emptyInput() async {
-        await Fixtures.ready()
         await expectFailure([], .emptyInput, mentioning: ["empty"])
     }
 
     @Test func truncatedJPEG() async throws {
-        await Fixtures.ready()
         let jpeg = try #require(Fixtures.scenes.first).input
         await expectFailure(Array(jpeg.prefix(jpeg.count / 2)), .undecodable)
     }
 
     @Test func textFile() async {
-        await Fixtures.ready()
         await expectFailure(Array("this is not an image, just some text\n".utf8), .undecodable, mentioning: ["not an image"])
     }
 
@@ -40,12 +37,10 @@ struct BadInputTests {
         ("ppm", "P3\n2 2\n255\n255 0 0  0 255 0  0 0 255  255 255 255\n"),
     ])
     func aFormatOtherThanPNGJPEGWebPOrGIFIsNotParsed(format: String, text: String) async {
-        await Fixtures.ready()
         await expectFailure(Array(text.utf8), .undecodable, mentioning: ["not an image format"])
     }
 
     @Test func pngHeaderClaiming50000x50000IsRefusedFromTheHeader() async {
-        await Fixtures.ready()
         let bomb = pngHeader(width: 50000, height: 50000)
         // Refused from the header (the message names the header's size): decoding 2.5 gigapixels
         // would take minutes and gigabytes.
@@ -53,11 +48,10 @@ struct BadInputTests {
     }
 
     @Test func tooManyBytes() async throws {
-        await Fixtures.ready()
         let small = try StudioShotPipeline(configuration: PipelineConfiguration(modelPath: nil, maxBytes: 1000))
         let jpeg = try #require(Fixtures.scenes.first).input
         do {
-            _ = try await Fixtures.render(small, StudioShotRequest(image: jpeg))
+            _ = try small.render(StudioShotRequest(image: jpeg))
             Issue.record("expected tooLarge")
         } catch {
             #expect(error.code == .tooLarge)
@@ -66,10 +60,9 @@ struct BadInputTests {
     }
 
     @Test func unsupportedUpscale() async throws {
-        await Fixtures.ready()
         let jpeg = try #require(Fixtures.scenes.first).input
         do {
-            _ = try await Fixtures.render(pipeline, StudioShotRequest(image: jpeg, upscale: 3))
+            _ = try pipeline.render(StudioShotRequest(image: jpeg, upscale: 3))
             Issue.record("expected unsupported")
         } catch {
             #expect(error.code == .unsupported)
@@ -78,30 +71,27 @@ struct BadInputTests {
     }
 
     @Test func sixteenBitPNGIsConverted() async throws {
-        await Fixtures.ready()
         let png = try ImageCodec.encodeFixture(Fixtures.gradient(), width: 64, height: 48, as: .png16)
         let raw = try RasterImage(decoding: png)
         #expect(raw.width == 64 && raw.height == 48)
-        let result = try await Fixtures.render(pipeline, StudioShotRequest(image: png, background: .transparent, shadow: .none))
+        let result = try pipeline.render(StudioShotRequest(image: png, background: .transparent, shadow: .none))
         let decoded = try RasterImage(decoding: result.encoded)
         #expect(decoded.width == 64 && decoded.height == 48 && decoded.bands == 4)
     }
 
     @Test func cmykJPEGIsConverted() async throws {
-        await Fixtures.ready()
         let cmyk = try ImageCodec.encodeFixture(
             Fixtures.gradient(bands: 4), width: 64, height: 48, as: .cmykJPEG)
-        let result = try await Fixtures.render(pipeline, StudioShotRequest(image: cmyk, shadow: .none, outputFormat: .png))
+        let result = try pipeline.render(StudioShotRequest(image: cmyk, shadow: .none, outputFormat: .png))
         let decoded = try RasterImage(decoding: result.encoded)
         #expect(decoded.width == 64 && decoded.height == 48 && decoded.bands == 3)
         #expect(!result.hasAlpha)
     }
 
     @Test func tinyImagesWork() async throws {
-        await Fixtures.ready()
         for (w, h) in [(1, 1), (2, 7), (300, 3)] {
             let png = try ImageCodec.encode(Fixtures.gradient(width: w, height: h), width: w, height: h, bands: 3, format: .png)
-            let result = try await Fixtures.render(pipeline, StudioShotRequest(image: png, shadow: .dramatic, upscale: 2))
+            let result = try pipeline.render(StudioShotRequest(image: png, shadow: .dramatic, upscale: 2))
             #expect(result.width == w * 2 && result.height == h * 2)
         }
     }

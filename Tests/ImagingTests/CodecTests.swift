@@ -3,7 +3,7 @@ import Testing
 
 /// `ImageCodec.decode`: an alpha channel is kept on request (the result-ingestor enlarges
 /// transparent results) and flattened onto white otherwise (the pipeline's input).
-@Suite("Codec")
+@Suite("Codec", .blockingWork)
 struct CodecTests {
     /// 8x4 RGBA: the left half opaque red, the right half red at alpha 0 and 128 on alternate rows.
     static func rgba() -> [UInt8] {

@@ -7,7 +7,7 @@ import Testing
 /// The segmentation model's convolution layer (`CImagingBridge/convolution.cpp`) against OpenCV's
 /// own: every path (Winograd, im2col, pointwise) and the edges (sizes that are not a multiple of the
 /// tile, no padding, dilation, a fused ReLU) give the same numbers.
-@Suite("Convolution")
+@Suite("Convolution", .blockingWork)
 struct ConvolutionTests {
     struct Case: CustomTestStringConvertible, Sendable {
         var channels, outputs, height, width: Int
@@ -50,19 +50,15 @@ struct ConvolutionTests {
 
 /// The whole model as the engine loads it: every convolution runs in the engine's layer, and the
 /// output (the mask's source) matches OpenCV's own convolutions.
-@Suite("Model convolutions")
+@Suite("Model convolutions", .blockingWork)
 struct ModelConvolutionTests {
     /// Every model `scripts/fetch-model.sh` knows (`make test-models` fetches them all).
     @Test(arguments: PipelineConfiguration.knownModels)
     func everyConvolutionOfTheModelRunsInOurLayerAndTheOutputMatches(model: String) async throws {
         let path = PipelineConfiguration.modelPath(for: model)
         try #require(FileManager.default.fileExists(atPath: path), "fetched by make test-models")
-        let (convolutions, fast, difference) = try await Fixtures.offPool {
-            () throws(ImagingError) -> (Int32, Int32, Double) in
-            var convolutions: Int32 = 0, fast: Int32 = 0, difference = -1.0
-            try bridgeCall { CImagingBridge_modelConvolutionCheck(path, &convolutions, &fast, &difference, $0, $1) }
-            return (convolutions, fast, difference)
-        }
+        var convolutions: Int32 = 0, fast: Int32 = 0, difference = -1.0
+        try bridgeCall { CImagingBridge_modelConvolutionCheck(path, &convolutions, &fast, &difference, $0, $1) }
         #expect(convolutions == 119, "U²-Net and U²-Net-p have 119 Conv nodes")
         #expect(fast == convolutions, "all of them run in FastConvolution")
         // The output is a sigmoid in 0...1; measured difference ~3e-8.

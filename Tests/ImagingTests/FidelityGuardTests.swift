@@ -4,7 +4,7 @@ import Testing
 
 /// The fidelity guard's edges (docs/fidelity.md), on cut-outs built by hand: what it says when there
 /// is nothing to compare, when the product is gone, and what restore puts back.
-@Suite("Fidelity guard")
+@Suite("Fidelity guard", .blockingWork)
 struct FidelityGuardTests {
     /// A `size`² cut-out: a `colour` square of `side` at (`x`, `y`) with matte `alpha`, on white.
     static func cutout(size: Int = 200, square side: Int, at x: Int, _ y: Int, colour: (UInt8, UInt8, UInt8), alpha: UInt8 = 255) -> ProductCutout {
@@ -69,7 +69,7 @@ struct FidelityGuardTests {
     }
 }
 
-@Suite("Catalog framing: odd mattes")
+@Suite("Catalog framing: odd mattes", .blockingWork)
 struct FramingEdgeTests {
     /// A 300x200 photo: a flat colour with a `speck` of matte (nil: none).
     static func frame(speck: Int?) throws -> (pixels: [UInt8], width: Int, height: Int) {

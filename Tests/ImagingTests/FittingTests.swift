@@ -3,7 +3,7 @@ import Imaging
 import Testing
 
 /// ImageCodec.fit: a photo made small enough to travel inside a request, its aspect kept.
-@Suite("Fitting an image into a request")
+@Suite("Fitting an image into a request", .blockingWork)
 struct FittingTests {
     /// A smooth picture with detail, so that JPEG sizes behave like a photo's.
     private func photo(width: Int, height: Int, bands: Int = 3) -> [UInt8] {

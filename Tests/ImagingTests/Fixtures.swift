@@ -2,7 +2,8 @@ import Foundation
 import Imaging
 
 /// Shared state for the imaging tests: one pipeline (its model loads once) and the 36 sample scenes
-/// of ../shared/samples/dev and dev2 next to the repository.
+/// of ../shared/samples/dev and dev2 next to the repository. The first touch of either blocks its
+/// thread for seconds: the suites that use them carry ``BlockingWork``.
 enum Fixtures {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
@@ -19,28 +20,6 @@ enum Fixtures {
             fatalError("cannot load the sample scenes from \(samples.map(\.path)): \(error)")
         }
     }()
-
-    /// Loads the scenes and the model on a dedicated thread. Every test awaits this first: the
-    /// first touch of a lazy `static let` blocks the touching thread until it is built, and a
-    /// cooperative thread blocked for seconds stalls every other test in the process.
-    static func ready() async { await warmUp.value }
-    private static let warmUp = Task { await offPool { () -> Int in scenes.count + pipeline.segmenter.count } }
-
-    /// Renders on a dedicated thread: `render` blocks for seconds, and blocking Swift's cooperative
-    /// pool (two threads here) would stall every other test in the process.
-    static func render(_ pipeline: StudioShotPipeline, _ request: StudioShotRequest) async throws(ImagingError) -> StudioShotResult {
-        try await offPool { () throws(ImagingError) -> StudioShotResult in try pipeline.render(request) }
-    }
-
-    /// Runs blocking `work` on its own thread and returns its result.
-    static func offPool<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
-        let result: Result<T, E> = await withCheckedContinuation { continuation in
-            Thread {
-                continuation.resume(returning: Result { () throws(E) -> T in try work() })
-            }.start()
-        }
-        return try result.get()
-    }
 
     /// PSNR of `a` against `b` (same length) over all their values.
     static func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {

@@ -2,7 +2,7 @@ import Foundation
 import Imaging
 import Testing
 
-@Suite("Catalog framing: the layout")
+@Suite("Catalog framing: the layout", .blockingWork)
 struct FrameLayoutTests {
     static let amazon = StudioFrame(aspect: 1, fill: 0.85, minSide: 1600, maxSide: 2000)
 
@@ -96,7 +96,7 @@ struct FrameLayoutTests {
     }
 }
 
-@Suite("Catalog framing of the sample scenes")
+@Suite("Catalog framing of the sample scenes", .blockingWork)
 struct FramingTests {
     /// Four scenes of different kinds (the first of every ninth), so the suite stays quick.
     static var scenes: [SampleScene] { stride(from: 0, to: Fixtures.scenes.count, by: 9).map { Fixtures.scenes[$0] } }
@@ -113,11 +113,10 @@ struct FramingTests {
     }
 
     @Test func amazonFillsAndCentresTheProductOnAPureWhiteSquare() async throws {
-        await Fixtures.ready()
         let frame = FrameLayoutTests.amazon
         for scene in Self.scenes {
-            let product = try await Fixtures.render(
-                Fixtures.pipeline, StudioShotRequest(image: scene.input, background: .transparent, shadow: .none, frame: frame))
+            let product = try Fixtures.pipeline.render(
+                StudioShotRequest(image: scene.input, background: .transparent, shadow: .none, frame: frame))
             #expect(product.width == product.height, "\(scene.name): \(product.width)x\(product.height)")
             #expect((1600...2000).contains(product.width), "\(scene.name): \(product.width)")
             let alpha = try #require(try RasterImage(decoding: product.encoded).alpha)
@@ -129,10 +128,10 @@ struct FramingTests {
 
             // With a shadow: the same layout, white is 255 wherever neither product nor shadow covers,
             // and nothing reaches the canvas's edge.
-            let white = try await Fixtures.render(
-                Fixtures.pipeline, StudioShotRequest(image: scene.input, background: .white, shadow: .soft, frame: frame))
-            let covered = try await Fixtures.render(
-                Fixtures.pipeline, StudioShotRequest(image: scene.input, background: .transparent, shadow: .soft, frame: frame))
+            let white = try Fixtures.pipeline.render(
+                StudioShotRequest(image: scene.input, background: .white, shadow: .soft, frame: frame))
+            let covered = try Fixtures.pipeline.render(
+                StudioShotRequest(image: scene.input, background: .transparent, shadow: .soft, frame: frame))
             #expect(white.width == covered.width && white.height == covered.height)
             let rgb = try RasterImage(decoding: white.encoded).pixels
             let coverage = try #require(try RasterImage(decoding: covered.encoded).alpha)
@@ -150,11 +149,10 @@ struct FramingTests {
     }
 
     @Test func aPortraitFrameStandsTheProductAtTheBottom() async throws {
-        await Fixtures.ready()
         let scene = try #require(Self.scenes.last)
         let frame = StudioFrame(aspect: 4.0 / 5, fill: 0.7, alignBottom: true, minSide: 1000, maxSide: 1000)
-        let result = try await Fixtures.render(
-            Fixtures.pipeline, StudioShotRequest(image: scene.input, background: .transparent, shadow: .dramatic, frame: frame))
+        let result = try Fixtures.pipeline.render(
+            StudioShotRequest(image: scene.input, background: .transparent, shadow: .dramatic, frame: frame))
         #expect(result.width == 800 && result.height == 1000)
         let alpha = try #require(try RasterImage(decoding: result.encoded).alpha)
         let product = Self.box(alpha, width: result.width, height: result.height, threshold: 250)

@@ -3,7 +3,7 @@ import Imaging
 import Testing
 
 /// `LOCAL_ENGINE_MODEL` names a model or gives a file; the install script fetches what the default names.
-@Suite struct ModelSettingTests {
+@Suite(.blockingWork) struct ModelSettingTests {
     @Test func aNameIsFoundInTheModelFolder() {
         #expect(PipelineConfiguration.modelPath(for: "u2net", directory: "/srv/models") == "/srv/models/u2net.onnx")
         #expect(PipelineConfiguration.modelPath(for: " u2netp ", directory: "/srv/models") == "/srv/models/u2netp.onnx")

@@ -10,7 +10,7 @@ import Testing
 /// Two kinds of bar: hard ones that hold today and guard against regressions, and issue 15's
 /// targets that are not met yet, held as known issues (docs/engine.md, "Quality"): such a test
 /// fails when a target starts to hold, so the bar is then made hard.
-@Suite("Studio shots of the sample scenes")
+@Suite("Studio shots of the sample scenes", .blockingWork)
 struct SampleQualityTests {
     /// One scene rendered both ways and scored.
     struct Scored: Sendable {
@@ -27,20 +27,18 @@ struct SampleQualityTests {
         var inputRGB: [UInt8]
     }
 
-    /// Every scene rendered and scored once, off the cooperative pool, two scenes at a time (the
+    /// Every scene rendered and scored once, on threads of their own (``BlockingWork``), two scenes at a time (the
     /// scoring is plain Swift, single-threaded and slow in a debug build), shared by the tests below.
-    static let scored: Task<[Scored], Never> = Task {
-        await Fixtures.offPool { () -> [Scored] in
-            let scenes = Fixtures.scenes
-            let results = Mutex([Scored?](repeating: nil, count: scenes.count))
-            DispatchQueue.concurrentPerform(iterations: 2) { worker in
-                for index in stride(from: worker, to: scenes.count, by: 2) {
-                    let run = score(scenes[index])
-                    results.withLock { $0[index] = run }
-                }
+    static let scored: Task<[Scored], Never> = Task(executorPreference: BlockingWorkExecutor.shared) {
+        let scenes = Fixtures.scenes
+        let results = Mutex([Scored?](repeating: nil, count: scenes.count))
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            for index in stride(from: worker, to: scenes.count, by: 2) {
+                let run = score(scenes[index])
+                results.withLock { $0[index] = run }
             }
-            return results.withLock { $0.map { $0! } }
         }
+        return results.withLock { $0.map { $0! } }
     }
 
     /// Blocking: called on the rendering thread above.
@@ -66,7 +64,6 @@ struct SampleQualityTests {
     static func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(max(values.count, 1)) }
 
     @Test func bothSampleSetsAreThere() async {
-        await Fixtures.ready()
         let sets = Dictionary(grouping: Fixtures.scenes, by: \.set).mapValues(\.count)
         #expect(sets["dev", default: 0] >= 12 && sets["dev2", default: 0] >= 24, "\(sets)")
     }
@@ -74,7 +71,6 @@ struct SampleQualityTests {
     /// The edge band's reference is the studio shot the scene implies: that shot scores 100 dB,
     /// the photo (its old background at the outline) far less.
     @Test func edgeBandScoresTheImpliedStudioShot() async throws {
-        await Fixtures.ready()
         let scene = try #require(Fixtures.scenes.first { !$0.isGlass })
         let scorer = try SampleScorer(scene: scene)
         var ideal = scene.clean
@@ -89,7 +85,6 @@ struct SampleQualityTests {
     }
 
     @Test func transparentRunIsRGBAOfTheInputSize() async {
-        await Fixtures.ready()
         for run in await Self.all {
             #expect(run.transparent.width == run.scene.width && run.transparent.height == run.scene.height, "\(run.scene.name)")
             #expect(run.transparent.bands == 4 && run.transparentResult.hasAlpha, "\(run.scene.name)")
@@ -97,7 +92,6 @@ struct SampleQualityTests {
     }
 
     @Test func whiteRunIsRGBOfTheInputSize() async {
-        await Fixtures.ready()
         for run in await Self.all {
             #expect(run.white.width == run.scene.width && run.white.height == run.scene.height, "\(run.scene.name)")
             #expect(run.white.bands == 3 && !run.whiteResult.hasAlpha, "\(run.scene.name)")
@@ -106,7 +100,6 @@ struct SampleQualityTests {
 
     /// The first bar, on the twelve dev scenes: every opaque product >= 0.80, their mean >= 0.95.
     @Test func maskIoUOnTheDevScenes() async throws {
-        await Fixtures.ready()
         let dev = await Self.all.filter { $0.scene.set == "dev" }
         try #require(dev.count >= 12)
         let opaque = dev.filter { !$0.scene.isGlass }
@@ -124,7 +117,6 @@ struct SampleQualityTests {
     /// Issue 15's outline targets on all 36 scenes' opaque products. Hard: no regression below
     /// today's level (mean IoU 0.93, boundary F 0.82 with U²-Net-p). Known issue: the targets.
     @Test func outlineOnAllScenes() async throws {
-        await Fixtures.ready()
         let opaque = await Self.opaque
         try #require(opaque.count >= 32)
         let (ious, boundaries) = (opaque.map(\.a.iou), opaque.map(\.a.boundaryF))
@@ -143,7 +135,6 @@ struct SampleQualityTests {
     /// matte holds the product (IoU >= 0.97): run B no more than 3 dB below the photo on any
     /// scene and 0.3 dB on average (before the matte's edge was steepened: 3.6 and 0.5 dB).
     @Test func productAgainstThePhoto() async throws {
-        await Fixtures.ready()
         let opaque = await Self.opaque
         var worse: [String] = [], shortfalls: [Double] = []
         for run in opaque {
@@ -165,7 +156,6 @@ struct SampleQualityTests {
     }
 
     @Test func whiteBackgroundIsPureAwayFromTheProduct() async throws {
-        await Fixtures.ready()
         let all = await Self.all
         for run in all { #expect(run.b.shadowPresence > 0, "\(run.scene.name): no soft shadow under the product") }
         let purities = all.map(\.b.purity)
@@ -179,7 +169,6 @@ struct SampleQualityTests {
     /// End to end on the dev set's light tiled overlays: where the engine shows the product
     /// opaque, the watermark is gone from it.
     @Test func tiledWatermarkErrorOnTheProductDrops() async throws {
-        await Fixtures.ready()
         let tiled = await Self.all.filter { $0.scene.set == "dev" && $0.scene.watermarkIsTiled }
         try #require(!tiled.isEmpty)
         var checked = 0
@@ -197,29 +186,26 @@ struct SampleQualityTests {
 }
 
 /// The watermark stage on its own: it removes tiled overlays and leaves every other photo alone.
-@Suite("Tiled watermark removal")
+@Suite("Tiled watermark removal", .blockingWork)
 struct WatermarkTests {
-    /// The watermark stage on a dedicated thread: whether it found one, and the pixels after it.
-    static func remove(_ input: [UInt8], width: Int, height: Int) async throws(ImagingError) -> (Bool, [UInt8]) {
-        try await Fixtures.offPool { () throws(ImagingError) -> (Bool, [UInt8]) in
-            var pixels = input
-            let found = try StudioShotPipeline.removeTiledWatermark(&pixels, width: width, height: height)
-            return (found, pixels)
-        }
+    /// The watermark stage: whether it found one, and the pixels after it.
+    static func remove(_ input: [UInt8], width: Int, height: Int) throws(ImagingError) -> (Bool, [UInt8]) {
+        var pixels = input
+        let found = try StudioShotPipeline.removeTiledWatermark(&pixels, width: width, height: height)
+        return (found, pixels)
     }
 
     /// Hard on the dev set's light tiled overlays: found, and 6 dB better where the overlay lies
     /// and on the product; hard on all tiled scenes: never worse than the photo there. The same
     /// 6 dB gain on every tiled scene is issue 15's bar, a known issue (docs/engine.md).
     @Test func tiledOverlaysAreInverted() async throws {
-        await Fixtures.ready()
         let tiled = Fixtures.scenes.filter(\.watermarkIsTiled)
         try #require(tiled.filter { $0.set == "dev" }.count >= 3 && tiled.count >= 10)
         var missed: [String] = [], worse: [String] = []
         for scene in tiled {
             let scorer = try SampleScorer(scene: scene)
             let input = try RasterImage(decoding: scene.input).rgbAsStored()
-            let (found, cleaned) = try await Self.remove(input, width: scene.width, height: scene.height)
+            let (found, cleaned) = try Self.remove(input, width: scene.width, height: scene.height)
             // Everywhere the overlay lies (background included) and on the opaque product.
             let overlay = scene.watermark.map { $0 >= 13 }
             let before = try #require(scorer.psnr(input, over: overlay)), after = try #require(scorer.psnr(cleaned, over: overlay))
@@ -246,12 +232,11 @@ struct WatermarkTests {
     /// No false positives: label text, paper texture, straight edges and centred (untiled)
     /// watermarks are not a tiled overlay, and the photo comes back byte for byte.
     @Test func otherPhotosAreLeftAlone() async throws {
-        await Fixtures.ready()
         let others = Fixtures.scenes.filter { !$0.watermarkIsTiled }
         try #require(others.count >= 6)
         for scene in others {
             let input = try RasterImage(decoding: scene.input).rgbAsStored()
-            let (found, output) = try await Self.remove(input, width: scene.width, height: scene.height)
+            let (found, output) = try Self.remove(input, width: scene.width, height: scene.height)
             #expect(!found, "\(scene.name) (\(scene.watermarkKind)): a tiled watermark was reported")
             // Compared first: Swift Testing would diff two 3 MB arrays to explain a failure.
             let unchanged = output == input
@@ -264,7 +249,6 @@ struct WatermarkTests {
     /// pasted into its background: the overlay around it is still removed, and the patch must come
     /// back unchanged instead of having the inverted overlay burnt into it.
     @Test func aProductWithoutTheOverlayIsLeftAlone() async throws {
-        await Fixtures.ready()
         let scene = try #require(Fixtures.scenes.first { $0.watermarkIsTiled })
         let (side, patch) = (scene.width, 200)
         var pixels = try RasterImage(decoding: scene.input).rgbAsStored()
@@ -275,7 +259,7 @@ struct WatermarkTests {
                 (pixels[i], pixels[i + 1], pixels[i + 2]) = (UInt8(60 + (x - x0) / 5), 90, UInt8(140 + (y - y0) / 6))
             }
         }
-        let (found, output) = try await Self.remove(pixels, width: side, height: scene.height)
+        let (found, output) = try Self.remove(pixels, width: side, height: scene.height)
         #expect(found, "the overlay around the patch was not found")
         // Away from the patch's edge by more than the reach of the overlay's local gain window
         // (7 working px either side, ~15 px here, plus the enlargement; within it, strokes that
@@ -295,14 +279,13 @@ struct WatermarkTests {
     }
 }
 
-@Suite("Output geometry")
+@Suite("Output geometry", .blockingWork)
 struct GeometryTests {
     @Test(arguments: [1, 2, 4])
     func outputIsInputSizeTimesUpscale(factor: Int) async throws {
-        await Fixtures.ready()
         let scene = try #require(Fixtures.scenes.first)
         for background in [StudioBackground.transparent, .color(red: 20, green: 40, blue: 60)] {
-            let result = try await Fixtures.render(Fixtures.pipeline, StudioShotRequest(image: scene.input, background: background, shadow: .soft, upscale: factor))
+            let result = try Fixtures.pipeline.render(StudioShotRequest(image: scene.input, background: background, shadow: .soft, upscale: factor))
             let image = try RasterImage(decoding: result.encoded)
             #expect(result.width == scene.width * factor && result.height == scene.height * factor)
             #expect(image.width == result.width && image.height == result.height)
@@ -312,9 +295,8 @@ struct GeometryTests {
 
     @Test(arguments: OutputFormat.allCases)
     func everyFormatDecodes(format: OutputFormat) async throws {
-        await Fixtures.ready()
         let scene = try #require(Fixtures.scenes.first)
-        let result = try await Fixtures.render(Fixtures.pipeline, StudioShotRequest(image: scene.input, background: .transparent, outputFormat: format))
+        let result = try Fixtures.pipeline.render(StudioShotRequest(image: scene.input, background: .transparent, outputFormat: format))
         let image = try RasterImage(decoding: result.encoded)
         #expect(image.width == scene.width && image.height == scene.height)
         #expect(result.hasAlpha == (format != .jpeg))
@@ -322,9 +304,8 @@ struct GeometryTests {
     }
 
     @Test func productStaysInPlace() async throws {
-        await Fixtures.ready()
         let scene = try #require(Fixtures.scenes.first)
-        let result = try await Fixtures.render(Fixtures.pipeline, StudioShotRequest(image: scene.input, background: .transparent, shadow: .none, upscale: 2))
+        let result = try Fixtures.pipeline.render(StudioShotRequest(image: scene.input, background: .transparent, shadow: .none, upscale: 2))
         let alpha = try #require(try RasterImage(decoding: result.encoded).alpha)
         // Bounding box of the opaque product, halved, against the ground truth's.
         var (x0, y0, x1, y1) = (Int.max, Int.max, 0, 0)
@@ -338,18 +319,16 @@ struct GeometryTests {
     }
 
     @Test func classicalFallbackIsReported() async throws {
-        await Fixtures.ready()
         let pipeline = try StudioShotPipeline(configuration: PipelineConfiguration(modelPath: "/nonexistent/u2netp.onnx"))
         #expect(pipeline.segmenter.hasPrefix("classical"))
         #expect(pipeline.segmenter.contains("/nonexistent/u2netp.onnx"))
         let scene = try #require(Fixtures.scenes.first)
-        let result = try await Fixtures.render(pipeline, StudioShotRequest(image: scene.input, background: .transparent, shadow: .none))
+        let result = try pipeline.render(StudioShotRequest(image: scene.input, background: .transparent, shadow: .none))
         let score = try SampleScorer(scene: scene).transparentRun(try RasterImage(decoding: result.encoded))
         #expect(score.iou > 0.5, "classical IoU \(score.iou)")
     }
 
     @Test func modelIsUsedWhenInstalled() async throws {
-        await Fixtures.ready()
         let path = PipelineConfiguration.defaultModelPath
         try #require(FileManager.default.fileExists(atPath: path), "run scripts/fetch-model.sh")
         #expect(Fixtures.pipeline.segmenter == URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)

@@ -6,7 +6,7 @@ import Testing
 /// The striped filters (`bridge_internal.hpp`): OpenCV's single-threaded neighbourhood filters run
 /// in horizontal stripes over the threads give the whole-image result, edges included: exactly for
 /// the median and the Gaussian, to the last bit of a running sum for the box mean.
-@Suite("Striped filters")
+@Suite("Striped filters", .blockingWork)
 struct StripedFilterTests {
     @Test("equal the whole-image filter", arguments: [
         (kind: 0, size: 9, width: 512, height: 300),  // the watermark fit's median

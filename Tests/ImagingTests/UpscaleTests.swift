@@ -4,7 +4,7 @@ import Testing
 
 /// The upscaler (`CImagingBridge/upscale.cpp`): geometry, no halos, alpha-aware, and better than
 /// bilinear at restoring detail.
-@Suite("Upscale")
+@Suite("Upscale", .blockingWork)
 struct UpscaleTests {
     /// Box average of `factor` x `factor` blocks.
     static func shrink(_ pixels: [UInt8], width: Int, height: Int, bands: Int, by factor: Int) -> [UInt8] {
@@ -56,7 +56,6 @@ struct UpscaleTests {
 
     @Test(arguments: [2, 4])
     func restoresDetailBetterThanBilinear(factor: Int) async throws {
-        await Fixtures.ready()
         for scene in Fixtures.scenes.prefix(4) {
             let small = Self.shrink(scene.clean, width: scene.width, height: scene.height, bands: 3, by: factor)
             let (w, h) = (scene.width / factor, scene.height / factor)

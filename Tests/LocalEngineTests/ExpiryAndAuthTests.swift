@@ -32,12 +32,13 @@ struct ExpiryAndAuthTests {
     }
 
     @Test func finishedJobsAndTheirImagesExpireAfterTheRetention() async throws {
-        let engine = try await EngineHarness(simulateMs: 10, environment: ["LOCAL_ENGINE_RESULT_TTL_SECONDS": "3"])
+        // Ten seconds: a loaded machine may take a few between the job's end and the first read.
+        let engine = try await EngineHarness(simulateMs: 10, environment: ["LOCAL_ENGINE_RESULT_TTL_SECONDS": "10"])
         defer { Task { await engine.stop() } }
         let done = try await engine.submit(["image": Samples.dataURI(Samples.tinyPNG)], path: "/runsync").decode(JobStatusBody.self)
         let url = try #require(done.output?.imageURL)
         #expect(try await engine.call(.GET, url).status == 200)
-        try await Task.sleep(for: .milliseconds(3500))
+        try await Task.sleep(for: .milliseconds(10_500))
         #expect(try await engine.status(done.id).status == 404)
         #expect(try await engine.call(.GET, url).status == 404)
     }

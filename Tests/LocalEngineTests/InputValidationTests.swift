@@ -101,40 +101,40 @@ struct InputValidationTests {
     @Test func aWildcardFetchesOnlyFromPublicAddressesAndRefusesBeforeConnecting() async throws {
         let origin = try await TestHTTPServer { _, _ in (.ok, [.contentType: "image/png"], Samples.tinyPNG) }
         defer { Task { await origin.stop() } }
-        let client = ImageSource.makeClient()
-        var source = ImageSource(client: client, allowedHosts: HostAllowList(["*"]), maxBytes: 1 << 20, timeout: .seconds(5))
-        let table = ["metadata.invalid": ["169.254.169.254"], "rebind.invalid": ["127.0.0.1"], "lan.invalid": ["192.168.1.20"]]
-        source.resolve = { name in table[name] ?? [] }
-        for (url, expected) in [
-            ("http://127.0.0.1:\(origin.port)/p.png", "127.0.0.1 is a loopback address"),
-            ("http://[::1]:\(origin.port)/p.png", "::1 is a loopback address"),
-            ("http://2130706433:\(origin.port)/p.png", "2130706433 is a loopback address"),
-            ("http://0x7f.1:\(origin.port)/p.png", "loopback"),
-            ("http://[::ffff:127.0.0.1]:\(origin.port)/p.png", "loopback"),
-            ("http://localhost:\(origin.port)/p.png", "local-only name"),
-        ] {
-            do {
-                _ = try await source.fetch(url)
-                Issue.record("\(url) was fetched")
-            } catch {
-                #expect(error.code == .invalidInput && error.message.contains(expected), "\(url): \(error.message)")
-                #expect(error.message.contains("LOCAL_ENGINE_ALLOWED_HOSTS"), "says how to allow it: \(error.message)")
+        try await using(ImageSource.makeClient()) { client async throws in
+            var source = ImageSource(client: client, allowedHosts: HostAllowList(["*"]), maxBytes: 1 << 20, timeout: .seconds(30))
+            let table = ["metadata.invalid": ["169.254.169.254"], "rebind.invalid": ["127.0.0.1"], "lan.invalid": ["192.168.1.20"]]
+            source.resolve = { name in table[name] ?? [] }
+            for (url, expected) in [
+                ("http://127.0.0.1:\(origin.port)/p.png", "127.0.0.1 is a loopback address"),
+                ("http://[::1]:\(origin.port)/p.png", "::1 is a loopback address"),
+                ("http://2130706433:\(origin.port)/p.png", "2130706433 is a loopback address"),
+                ("http://0x7f.1:\(origin.port)/p.png", "loopback"),
+                ("http://[::ffff:127.0.0.1]:\(origin.port)/p.png", "loopback"),
+                ("http://localhost:\(origin.port)/p.png", "local-only name"),
+            ] {
+                do throws(JobFailure) {
+                    _ = try await source.fetch(url)
+                    Issue.record("\(url) was fetched")
+                } catch {
+                    #expect(error.code == .invalidInput && error.message.contains(expected), "\(url): \(error.message)")
+                    #expect(error.message.contains("LOCAL_ENGINE_ALLOWED_HOSTS"), "says how to allow it: \(error.message)")
+                }
             }
+            #expect(await origin.received().isEmpty, "nothing connected")
+            // Names go through the engine's resolver, and are judged by every address they have.
+            for (host, expected, transient) in [
+                ("metadata.invalid", "resolves to 169.254.169.254, a link-local (cloud metadata) address", false),
+                ("rebind.invalid", "resolves to 127.0.0.1, a loopback address", false),
+                ("lan.invalid", "resolves to 192.168.1.20, a private address", false),
+                ("nowhere.invalid", "does not resolve", true),
+            ] {
+                let refusal = await source.refusal(host: host, port: 80)
+                #expect(refusal?.reason.contains(expected) == true && refusal?.isTransient == transient, "\(host): \(String(describing: refusal))")
+            }
+            source.allowedHosts = HostAllowList(["*", "127.0.0.1:\(origin.port)"])
+            #expect(try await source.fetch("http://127.0.0.1:\(origin.port)/p.png") == Samples.tinyPNG, "listed exactly")
         }
-        #expect(await origin.received().isEmpty, "nothing connected")
-        // Names go through the engine's resolver, and are judged by every address they have.
-        for (host, expected, transient) in [
-            ("metadata.invalid", "resolves to 169.254.169.254, a link-local (cloud metadata) address", false),
-            ("rebind.invalid", "resolves to 127.0.0.1, a loopback address", false),
-            ("lan.invalid", "resolves to 192.168.1.20, a private address", false),
-            ("nowhere.invalid", "does not resolve", true),
-        ] {
-            let refusal = await source.refusal(host: host, port: 80)
-            #expect(refusal?.reason.contains(expected) == true && refusal?.isTransient == transient, "\(host): \(String(describing: refusal))")
-        }
-        source.allowedHosts = HostAllowList(["*", "127.0.0.1:\(origin.port)"])
-        #expect(try await source.fetch("http://127.0.0.1:\(origin.port)/p.png") == Samples.tinyPNG, "listed exactly")
-        try await client.shutdown()
     }
 
     /// A webhook host allowed by `*` is refused at submission when it is not public.

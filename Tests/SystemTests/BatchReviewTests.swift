@@ -4,7 +4,7 @@ import TestSupport
 
 extension SystemSuites {
     /// A batch whose results wait for review (`review`, `aiImageReviewBeforeReplace`), on the local engine.
-    @Suite("Batch review", .timeLimit(.minutes(10)))
+    @Suite("Batch review", .timeLimit(.minutes(15)))
     struct BatchReviewTests {
         @Test func resultsWaitAndOnlyApprovedOnesReplaceTheImages() async throws {
             try await CycloramaSystem.run { system in

@@ -4,7 +4,7 @@ import TestSupport
 
 extension SystemSuites {
     /// `/api/ai-image/presets`: saved option presets.
-    @Suite("Option presets", .timeLimit(.minutes(5)))
+    @Suite("Option presets", .timeLimit(.minutes(15)))
     struct PresetTests {
         @Test func presetsAreSavedCheckedListedRenamedAndDeleted() async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
