@@ -27,18 +27,10 @@ struct SampleQualityTests {
         var inputRGB: [UInt8]
     }
 
-    /// Every scene rendered and scored once, on threads of their own (``BlockingWork``), two scenes at a time (the
-    /// scoring is plain Swift, single-threaded and slow in a debug build), shared by the tests below.
+    /// Every scene rendered and scored once, one after another on the imaging tests' own thread
+    /// (``BlockingWork``; the scoring is plain Swift, slow in a debug build), shared by the tests below.
     static let scored: Task<[Scored], Never> = Task(executorPreference: BlockingWorkExecutor.shared) {
-        let scenes = Fixtures.scenes
-        let results = Mutex([Scored?](repeating: nil, count: scenes.count))
-        DispatchQueue.concurrentPerform(iterations: 2) { worker in
-            for index in stride(from: worker, to: scenes.count, by: 2) {
-                let run = score(scenes[index])
-                results.withLock { $0[index] = run }
-            }
-        }
-        return results.withLock { $0.map { $0! } }
+        Fixtures.scenes.map(score)
     }
 
     /// Blocking: called on the rendering thread above.

@@ -64,7 +64,9 @@ final class EngineHarness: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        // `/runsync` holds the request until the job ends: the real pipeline on a machine busy with the
+        // rest of the suite takes longer than any other call.
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(path.contains("/runsync") ? 150 : 30))
         let bytes = try await response.body.collect(upTo: 64 << 20)
         var headers: [String: String] = [:]
         for header in response.headers where headers[header.name.lowercased()] == nil { headers[header.name.lowercased()] = header.value }

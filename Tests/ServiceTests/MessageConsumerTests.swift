@@ -130,7 +130,9 @@ struct MessageConsumerTests {
         let started = ContinuousClock.now
         try await probe.connection.publish(Self.request(), to: ReplyAddress(exchange: "", routingKey: queue.name))
         try await done.wait()
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Handled again after the limit, not after the broker's own timeout (30 minutes): well within
+        // half a minute even on a machine busy with the rest of the suite (seen: 11 s).
+        #expect(ContinuousClock.now - started < .seconds(30))
         // Handled again in place, as during an outage: no retry used up.
         #expect(attempts.withLock { $0 } == [1, 1])
         #expect(try await probe.first(on: queue.name + ".dlq", timeout: .milliseconds(500)) == nil)
