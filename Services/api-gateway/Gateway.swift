@@ -33,8 +33,15 @@ func buildGateway(
     let store = MediaStore(client: database.client)
     let mediaFiles = MediaFiles(root: gateway.mediaRoot)
     let thumbnails = Thumbnails(files: mediaFiles, maxPixels: max(gateway.maxImagePixels, Thumbnails.maxPixels))
+    let purgedFiles = PurgedFileSweeper(
+        store: PurgedFileStore(client: database.client), files: mediaFiles, thumbnails: thumbnails,
+        grace: gateway.purgeGrace, logger: host.logger)
+    host.addWorker(PeriodicWork("purged file sweep", every: gateway.purgeSweepInterval, logger: host.logger) {
+        try await database.waitUntilReady()
+        try await purgedFiles.sweep()
+    })
     let media = MediaController(
-        store: store, files: mediaFiles, thumbnails: thumbnails,
+        store: store, files: mediaFiles, thumbnails: thumbnails, purgedFiles: purgedFiles,
         signer: gateway.signer, maxImagePixels: gateway.maxImagePixels)
     let hub = JobEventHub()
     let ledger = gateway.ledger(database.client)

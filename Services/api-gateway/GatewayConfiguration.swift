@@ -28,6 +28,8 @@ import ServiceSupport
 /// | `NOTIFY_TIMEOUT_SECONDS`     | `10`    | how long one attempt may take |
 /// | `NOTIFY_RETRY_FIRST_SECONDS` | `10`    | the wait after the first failed attempt; each later one doubles, up to an hour |
 /// | `NOTIFY_RETRY_FOR_SECONDS`   | `86400` | no attempt starts later than this after the job ended: the notification is then ABANDONED |
+/// | `PURGE_FILE_GRACE_SECONDS`   | `900`   | a file of media deleted for good is erased only when not stored or touched for this long (longer than any upload or result takes from storing it to naming it) |
+/// | `PURGE_SWEEP_INTERVAL_SECONDS` | `300` | how often files kept back by the grace are looked at again |
 struct GatewayConfiguration: Sendable {
     var adminTokenFile: String?
     var mediaRoot: URL
@@ -48,6 +50,8 @@ struct GatewayConfiguration: Sendable {
     var notifyHosts = HostAllowList(["*"])
     var notifyInterval: Duration = .seconds(1)
     var notifyPolicy = NotificationPolicy()
+    var purgeGrace: Duration = .seconds(900)
+    var purgeSweepInterval: Duration = .seconds(300)
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> GatewayConfiguration {
         var configuration = GatewayConfiguration(
@@ -76,6 +80,12 @@ struct GatewayConfiguration: Sendable {
         }
         if let seconds = try environment.integer("JOB_FINISH_SLACK_SECONDS", in: 10...86_400) {
             configuration.finishSlack = .seconds(seconds)
+        }
+        if let seconds = try environment.integer("PURGE_FILE_GRACE_SECONDS", in: 0...86_400) {
+            configuration.purgeGrace = .seconds(seconds)
+        }
+        if let seconds = try environment.integer("PURGE_SWEEP_INTERVAL_SECONDS", in: 1...86_400) {
+            configuration.purgeSweepInterval = .seconds(seconds)
         }
         if let seconds = try environment.integer("JOB_REAPER_INTERVAL_SECONDS", in: 1...3600) {
             configuration.reaperInterval = .seconds(seconds)

@@ -5,11 +5,13 @@ import ServiceCore
 import ServiceSupport
 import Shared
 
-/// `/api/media`: upload, list, read, download, version history, revert, delete.
+/// `/api/media`: upload, list, read, download, version history, revert, delete, delete for good.
 struct MediaController: Sendable {
     let store: MediaStore
     let files: MediaFiles
     let thumbnails: Thumbnails
+    /// Erases the files of what is deleted for good; nil leaves them to the periodic sweep.
+    var purgedFiles: PurgedFileSweeper?
     /// Checks signed download links; nil disables them.
     var signer: MediaURLSigner?
     /// Largest accepted image (15 MB): more is 413.
@@ -30,6 +32,7 @@ struct MediaController: Sendable {
         group.get("/media/:id/versions/:versionId/thumbnail", use: versionThumbnail)
         group.post("/media/:id/revert/:versionId", use: revert)
         group.patch("/media/:id", use: rename)
+        group.delete("/media/trash", use: emptyTrash)
         group.delete("/media/:id", use: delete)
         group.post("/media/:id/restore", use: restore)
     }
@@ -249,10 +252,38 @@ struct MediaController: Sendable {
         return MediaResponse(media: MediaJSON(renamed))
     }
 
+    /// `DELETE /api/media/:id`: moves the media to the trash; with `?permanently=true`, deletes a
+    /// media in the trash for good (one in the library is 409 `not_in_trash`: two steps, never one).
     @Sendable func delete(_ request: Request, context: ServiceRequestContext) async throws -> SuccessResponse {
         let id = try Self.uuid(context, "id")
+        if try Self.flag(request.uri.queryParameters["permanently"].map(String.init), name: "permanently") {
+            guard try await purge([id]).count == 1 else {
+                guard try await store.media(id) == nil else {
+                    throw APIError(.conflict, code: "not_in_trash", message: "media \(id.lowercasedString) is in the library: move it to the trash first")
+                }
+                throw APIError.notFound("no media \(id.lowercasedString) in the trash")
+            }
+            return SuccessResponse(success: true)
+        }
         guard try await store.delete(id) else { throw APIError.notFound("no media \(id.lowercasedString)") }
         return SuccessResponse(success: true)
+    }
+
+    /// `DELETE /api/media/trash`: deletes everything in the trash for good.
+    @Sendable func emptyTrash(_ request: Request, context: ServiceRequestContext) async throws -> PurgeResponse {
+        PurgeResponse(success: true, deleted: try await purge(nil).count)
+    }
+
+    /// Deletes for good (``MediaStore/purge(_:)``), then erases what files it can at once; a sweep
+    /// that fails is logged and left to the periodic one (the deletion itself is done).
+    private func purge(_ ids: [UUID]?) async throws -> [UUID] {
+        let purged = try await store.purge(ids)
+        if !purged.isEmpty, let purgedFiles {
+            do { try await purgedFiles.sweep() } catch {
+                purgedFiles.logger.warning("erasing files after a purge failed; the periodic sweep will", metadata: ["error": "\(error)"])
+            }
+        }
+        return purged
     }
 
     // MARK: Input

@@ -95,6 +95,12 @@ struct SuccessResponse: ResponseCodable, Equatable {
     var success: Bool
 }
 
+/// The answer to emptying the trash: how many media were deleted for good.
+struct PurgeResponse: ResponseCodable, Equatable {
+    var success: Bool
+    var deleted: Int
+}
+
 extension UUID {
     /// The lower-case form the HTTP API uses.
     var lowercasedString: String { uuidString.lowercased() }

@@ -24,17 +24,28 @@ struct AllowedMethods: Sendable {
     }
 
     /// The methods `path` takes (a `{parameter}` segment matches any one segment); empty for a path
-    /// the document does not describe.
+    /// the document does not describe. As in the router, a literal segment wins over a parameter:
+    /// `/api/media/trash` takes what that path takes, not what `/api/media/{id}` does.
     func methods(for path: String) -> [String] {
         let segments = path.split(separator: "/")
-        var methods = Set<String>()
+        var best: (parameters: Int, methods: Set<String>)?
         for route in routes where route.segments.count == segments.count {
+            var parameters = 0
             let matches = zip(route.segments, segments).allSatisfy { pattern, segment in
-                (pattern.hasPrefix("{") && pattern.hasSuffix("}")) || pattern == segment
+                if pattern.hasPrefix("{") && pattern.hasSuffix("}") {
+                    parameters += 1
+                    return true
+                }
+                return pattern == segment
             }
-            if matches { methods.formUnion(route.methods) }
+            guard matches else { continue }
+            if best == nil || parameters < best!.parameters {
+                best = (parameters, Set(route.methods))
+            } else if parameters == best!.parameters {
+                best!.methods.formUnion(route.methods)
+            }
         }
-        return methods.sorted()
+        return (best?.methods ?? []).sorted()
     }
 }
 

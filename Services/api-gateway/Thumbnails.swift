@@ -11,7 +11,7 @@ import Synchronization
 /// Thumbnails of stored media files, made on first request and kept on disk beside the media:
 /// `<MEDIA_ROOT>/thumbnails/<size>/<ab>/<sha256>.<jpg|png>`. A stored file never changes (it is
 /// named by its content), so neither does its thumbnail: the cache is never invalidated, and a
-/// file's thumbnails go when the file would (nothing deletes media files today).
+/// file's thumbnails go when the file does (``forget(path:)``, when media are deleted for good).
 ///
 /// The work (libvips: JPEG and WebP shrink while loading) runs on NIO's blocking pool, so at most
 /// a core's worth of thumbnails are made at once and the event loops never wait on it. A thumbnail
@@ -99,6 +99,17 @@ struct Thumbnails: Sendable {
             try? Self.keep(made.bytes, at: folder.appendingPathComponent("\(file.sha256).\(suffix)"))
             Counter(label: "gateway_thumbnails_made_total", dimensions: [("size", String(size))]).increment()
             return Thumbnail(bytes: made.bytes, mimeType: made.mediaType)
+        }
+    }
+
+    /// Erases the thumbnails of the stored file at `path` (`ab/cd/<sha256>.<ext>`), every size.
+    func forget(path: String) {
+        let sha256 = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        for size in Self.sizes {
+            let folder = files.root.appendingPathComponent("thumbnails/\(size)/\(sha256.prefix(2))")
+            for suffix in ["jpg", "png"] {
+                try? FileManager.default.removeItem(at: folder.appendingPathComponent("\(sha256).\(suffix)"))
+            }
         }
     }
 

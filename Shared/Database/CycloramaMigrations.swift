@@ -16,5 +16,6 @@ public enum CycloramaMigrations {
         batchRetries,
         batchReview,
         optionPresets,
+        deletedForGood,
     ]
 }

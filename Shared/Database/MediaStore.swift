@@ -148,10 +148,11 @@ public struct MediaStore: Sendable {
         return created
     }
 
-    /// The media item, nil when unknown or deleted (or, with `includingTrash`, unknown).
+    /// The media item, nil when unknown or deleted (or, with `includingTrash`, unknown or deleted
+    /// for good).
     public func media(_ id: UUID, includingTrash: Bool = false) async throws -> MediaRecord? {
         try await records(client.query("""
-            \(unescaped: Self.mediaColumns) WHERE id = \(id) AND (\(includingTrash) OR deleted_at IS NULL)
+            \(unescaped: Self.mediaColumns) WHERE id = \(id) AND (\(includingTrash) OR deleted_at IS NULL) AND purged_at IS NULL
             """, logger: logger)).first
     }
 
@@ -160,11 +161,11 @@ public struct MediaStore: Sendable {
         let offset = max(0, query.page - 1) * query.pageSize
         let (collection, pattern, state) = (query.collection, query.pattern, query.state?.rawValue)
         let trash = query.trash
-        // `deleted_at IS [NOT] NULL` is written out so the partial indexes apply. The filters are bound; an absent one is NULL, which PostgreSQL folds away when it plans
+        // The conditions are written out so the partial indexes apply. The filters are bound; an absent one is NULL, which PostgreSQL folds away when it plans
         // the (unnamed) statement with its values. `state` is computed per row only when filtered on.
         let items = try await records(client.query("""
             \(unescaped: Self.mediaColumns)
-            WHERE \(unescaped: trash ? "deleted_at IS NOT NULL" : "deleted_at IS NULL")
+            WHERE \(unescaped: trash ? Self.inTrash : "deleted_at IS NULL")
               AND (\(collection)::text IS NULL OR collection = \(collection))
               AND (\(pattern)::text IS NULL OR original_filename ILIKE \(pattern))
               AND (\(state)::text IS NULL OR \(unescaped: Self.stateExpression) = \(state))
@@ -172,7 +173,7 @@ public struct MediaStore: Sendable {
             """, logger: logger))
         let counted = try await client.query("""
             SELECT count(*)::bigint FROM media
-            WHERE \(unescaped: trash ? "deleted_at IS NOT NULL" : "deleted_at IS NULL")
+            WHERE \(unescaped: trash ? Self.inTrash : "deleted_at IS NULL")
               AND (\(collection)::text IS NULL OR collection = \(collection))
               AND (\(pattern)::text IS NULL OR original_filename ILIKE \(pattern))
               AND (\(state)::text IS NULL OR \(unescaped: Self.stateExpression) = \(state))
@@ -319,12 +320,58 @@ public struct MediaStore: Sendable {
     }
 
     /// Brings the media back from the trash as it was (a media in the library stays as it is);
-    /// nil when unknown.
+    /// nil when unknown or deleted for good.
     public func restore(_ mediaId: UUID) async throws -> MediaRecord? {
         try await client.query(
-            "UPDATE media SET deleted_at = NULL WHERE id = \(mediaId) AND deleted_at IS NOT NULL", logger: logger)
+            "UPDATE media SET deleted_at = NULL WHERE id = \(mediaId) AND \(unescaped: Self.inTrash)", logger: logger)
         return try await media(mediaId)
     }
+
+    /// Deletes media in the trash for good: `ids` (each must be in the trash), or the whole trash
+    /// when nil. What they were goes — name, versions, review candidates, variations — and
+    /// their files are queued in `purged_files` for the gateway's sweeper, which erases each one once
+    /// nothing refers to it. The row stays as a tombstone (`purged_at`), so the ledger's jobs for it,
+    /// and the spend they hold, stay too. Returns the ids deleted; an id not in the trash is left out.
+    public func purge(_ ids: [UUID]?) async throws -> [UUID] {
+        try await transaction { connection in
+            var purged: [UUID] = []
+            let rows = try await connection.query("""
+                SELECT id FROM media WHERE \(unescaped: Self.inTrash) AND (\(ids)::uuid[] IS NULL OR id = ANY(\(ids)))
+                ORDER BY id FOR UPDATE
+                """, logger: logger)
+            for try await id in rows.decode(UUID.self) { purged.append(id) }
+            guard !purged.isEmpty else { return [] }
+            // Every file they refer to, before the rows that say so go.
+            try await connection.query("""
+                INSERT INTO purged_files (path)
+                SELECT file_path FROM media WHERE id = ANY(\(purged))
+                UNION SELECT file_path FROM media_versions WHERE media_id = ANY(\(purged))
+                UNION SELECT file_path FROM review_candidates WHERE media_id = ANY(\(purged))
+                UNION SELECT file_path FROM variations WHERE media_id = ANY(\(purged)) AND file_path IS NOT NULL
+                ON CONFLICT (path) DO UPDATE SET purged_at = now()
+                """, logger: logger)
+            try await connection.query("""
+                UPDATE media SET purged_at = now(), original_filename = NULL, current_version_id = NULL, updated_at = now()
+                WHERE id = ANY(\(purged))
+                """, logger: logger)
+            try await connection.query("DELETE FROM review_candidates WHERE media_id = ANY(\(purged))", logger: logger)
+            try await connection.query("DELETE FROM variations WHERE media_id = ANY(\(purged))", logger: logger)
+            try await connection.query("DELETE FROM media_versions WHERE media_id = ANY(\(purged))", logger: logger)
+            return purged
+        }
+    }
+
+    /// Whether media `id` was deleted for good, read with a share lock that a purge (which locks the
+    /// row for update) waits for, or waits on: a candidate kept in this transaction (a variation, a
+    /// result under review) is never left behind by a purge committing meanwhile.
+    static func isPurged(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("SELECT purged_at IS NOT NULL FROM media WHERE id = \(id) FOR SHARE", logger: logger)
+        for try await purged in rows.decode(Bool.self) { return purged }
+        return false
+    }
+
+    /// In the trash: deleted, not for good (the condition of the `media_trash` index).
+    static let inTrash = "deleted_at IS NOT NULL AND purged_at IS NULL"
 
     // MARK: Plumbing
 

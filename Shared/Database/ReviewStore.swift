@@ -71,6 +71,8 @@ public struct ReviewStore: Sendable {
             guard let job, let batchId = job.batchId else {
                 return .refused(reason: "job \(result.jobId.uuidString.lowercased()) belongs to no batch: nothing to review")
             }
+            // Nothing could ever be approved for a media deleted for good: no candidate is kept.
+            if try await MediaStore.isPurged(result.mediaId, on: connection, logger: logger) { return .mediaGone }
             var existing: UUID?
             for try await id in try await connection.query(
                 "SELECT id FROM review_candidates WHERE job_id = \(result.jobId)", logger: logger).decode(UUID.self) {

@@ -99,6 +99,8 @@ public struct VariationStore: Sendable {
                 return refusal
             }
             guard let status = job?.status else { return .mediaGone }
+            // Nothing could ever be chosen for a media deleted for good: no candidate is kept.
+            if try await MediaStore.isPurged(result.mediaId, on: connection, logger: logger) { return .mediaGone }
             var candidate: UUID?
             for try await id in try await connection.query(
                 "SELECT id FROM variations WHERE job_id = \(result.jobId)", logger: logger).decode(UUID.self) {

@@ -157,4 +157,83 @@ struct MediaLibraryTests {
             #expect(try await store.versions(of: first.id).count == 1, "the history came back with it")
         }
     }
+
+    /// Deleting for good: only from the trash; the item and its history go, its ledger rows (and
+    /// the month's spend) stay, and every file it referred to is queued for the sweeper, which is
+    /// told a file is still someone's when another item has the same bytes.
+    @Test func deletingForGoodKeepsTheLedgerAndQueuesItsFiles() async throws {
+        try await TestDatabase.withFreshDatabase { client, _ in
+            _ = try await Migrator(logger: TestDatabase.logger).migrate(on: client)
+            let store = MediaStore(client: client)
+            let ledger = JobLedger(client: client)
+            let kept = try await store.create(collection: "PRODUCTS", originalFilename: "kept", file: file("a", bytes: 1))
+            let twin = try await store.create(collection: "PRODUCTS", originalFilename: "twin", file: file("a", bytes: 1))
+            let gone = try await store.create(collection: "PRODUCTS", originalFilename: "gone", file: file("b", bytes: 1))
+            let job = UUID()
+            try await ledger.insert(NewJob(id: job, mediaId: gone.id, correlationId: "g"))
+            guard case .applied = try await store.applyGeneration(GenerationResult(
+                jobId: job, mediaId: gone.id, kind: "single", batchId: nil, variationName: nil, correlationId: "g",
+                backend: "runpod", backendJobId: "r-1", cost: 0.25, file: file("c", bytes: 2))) else {
+                Issue.record("the generation was not applied")
+                return
+            }
+            let spend = try await ledger.spendThisMonth()
+            #expect(spend == 0.25)
+            // A variation and a batch item under review, still running when it is deleted for good.
+            let variation = UUID()
+            try await ledger.insert(NewJob(id: variation, kind: "variation", mediaId: gone.id, variationName: "A", correlationId: "v"))
+            let batch = UUID()
+            let item = UUID()
+            #expect(try await ledger.insertBatch(id: batch, optionsJSON: "{}", review: true, jobs: [
+                NewJob(id: item, kind: "batch", batchId: batch, mediaId: gone.id, correlationId: "b"),
+            ]))
+
+            #expect(try await store.purge([gone.id]).isEmpty, "an item in the library is not deleted for good")
+            #expect(try await store.media(gone.id) != nil)
+            #expect(try await store.delete(gone.id))
+            #expect(try await store.delete(twin.id))
+            #expect(try await store.purge([gone.id, kept.id]) == [gone.id], "only what is in the trash")
+
+            #expect(try await store.media(gone.id, includingTrash: true) == nil)
+            #expect(try await store.restore(gone.id) == nil, "it cannot come back")
+            #expect(try await store.versions(of: gone.id).isEmpty)
+            #expect(try await names(store, MediaQuery(trash: true)) == ["twin"])
+            #expect(try await store.purge([gone.id]).isEmpty, "deleted for good once")
+            // Their results come in after: kept as candidates of nothing, never (their files would stay).
+            func result(_ id: UUID, _ kind: String, _ name: String?, _ batchId: UUID?) -> GenerationResult {
+                GenerationResult(
+                    jobId: id, mediaId: gone.id, kind: kind, batchId: batchId, variationName: name, correlationId: "late",
+                    backend: "local", backendJobId: "l-\(id)", cost: 0, file: file("d", bytes: 3))
+            }
+            #expect(try await VariationStore(client: client).applyVariation(result(variation, "variation", "A", nil)) == .mediaGone)
+            #expect(try await ReviewStore(client: client).keep(result(item, "batch", nil, batch)) == .mediaGone)
+            let record = try #require(try await ledger.job(job), "the job stays in the ledger")
+            #expect(record.mediaId == gone.id && record.status == .completed)
+            #expect(try await ledger.spendThisMonth() == spend, "and so does the spend")
+            let tombstone = try await client.query("SELECT original_filename FROM media WHERE id = \(gone.id)", logger: TestDatabase.logger)
+            for try await name in tombstone.decode(String?.self) { #expect(name == nil, "the name is gone") }
+
+            // Its photo and its studio shot wait for the sweeper; nobody refers to them any more.
+            let files = PurgedFileStore(client: client)
+            #expect(try await files.count() == 2)
+            var seen: [String: Bool] = [:]
+            #expect(try await files.sweep(limit: 10) { path, isReferenced in
+                seen[path] = try await isReferenced()
+                return .later
+            } == 0)
+            #expect(seen == ["bb/b.jpg": false, "cc/c.jpg": false])
+
+            // Emptying the trash: the twin's file is the kept item's too, so it is still referred to.
+            #expect(try await store.purge(nil) == [twin.id])
+            seen = [:]
+            #expect(try await files.sweep(limit: 10) { path, isReferenced in
+                seen[path] = try await isReferenced()
+                return .settled
+            } == 3)
+            #expect(seen == ["aa/a.jpg": true, "bb/b.jpg": false, "cc/c.jpg": false])
+            #expect(try await files.count() == 0)
+            #expect(try await names(store, MediaQuery()) == ["kept"])
+            #expect(try await store.purge(nil).isEmpty, "an empty trash")
+        }
+    }
 }

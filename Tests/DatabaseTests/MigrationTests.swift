@@ -10,7 +10,7 @@ struct MigrationTests {
 
     /// The schema's tables; a test fails when one goes missing.
     static let tables = ["api_tokens", "batches", "generation_jobs", "idempotency_records", "media", "media_exports", "media_versions",
-                         "notification_attempts", "notifications", "option_presets", "review_candidates", "schema_migrations", "settings", "variations"]
+                         "notification_attempts", "notifications", "option_presets", "purged_files", "review_candidates", "schema_migrations", "settings", "variations"]
 
     @Test func aFreshDatabaseGetsEveryTableAndTheRecordedHistory() async throws {
         try await TestDatabase.withFreshDatabase { client, _ in

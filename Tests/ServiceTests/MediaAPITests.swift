@@ -1,3 +1,4 @@
+import Database
 import Foundation
 import Imaging
 import NIOHTTP1
@@ -102,6 +103,66 @@ struct MediaAPITests {
         #expect(try await gateway.call(.GET, "/api/media?state=processed").json()["total"] as? Int == 0)
         let bySize = try await gateway.call(.GET, "/api/media?sort=smallest&q=&state=").json()
         #expect((bySize["items"] as? [[String: Any]])?.compactMap { $0["size"] as? Int } == [png.count, jpeg.count].sorted())
+    }
+
+    /// Deleting for good: only from the trash (409 from the library), one item or the whole trash;
+    /// it cannot be restored, its files and thumbnails are erased unless another item has the same
+    /// bytes, and its jobs stay in the ledger with the month's spend.
+    @Test func theTrashIsEmptiedForGoodButTheLedgerKeepsItsJobs() async throws {
+        let gateway = try await GatewayFixture.start(environment: ["PURGE_FILE_GRACE_SECONDS": "0"])
+        defer { Task { await gateway.stop() } }
+        let jpeg = try Samples.bytes("dev01", "input.jpg")
+        let other = try Samples.bytes("dev02", "input.jpg")
+        func upload(_ bytes: [UInt8], _ name: String) async throws -> (id: String, file: URL) {
+            let media = try #require(try await gateway.upload(bytes, fileName: name).json()["media"] as? [String: Any])
+            let sha = try #require(media["sha256"] as? String)
+            return (try #require(media["id"] as? String), gateway.mediaRoot.appendingPathComponent("\(sha.prefix(2))/\(sha.dropFirst(2).prefix(2))/\(sha).jpg"))
+        }
+        func exists(_ file: URL) -> Bool { FileManager.default.fileExists(atPath: file.path) }
+        let kept = try await upload(jpeg, "kept.jpg")
+        let twin = try await upload(jpeg, "twin.jpg")
+        let gone = try await upload(other, "gone.jpg")
+        #expect(kept.file == twin.file && exists(gone.file))
+        // A job that cost something, to show the spend outlives the item.
+        let job = UUID()
+        let spend = try await SystemDatabase.withClient(gateway.database.url) { client in
+            let ledger = JobLedger(client: client)
+            try await ledger.insert(NewJob(id: job, mediaId: try #require(UUID(uuidString: gone.id)), correlationId: "purge-test"))
+            try await client.query("UPDATE generation_jobs SET cost = 0.04 WHERE id = \(job)")
+            return try await ledger.spendThisMonth()
+        }
+        #expect(spend == 0.04)
+
+        try expectError(try await gateway.call(.DELETE, "/api/media/\(gone.id)?permanently=true"), 409, "not_in_trash")
+        try expectError(try await gateway.call(.DELETE, "/api/media/\(gone.id)?permanently=yes"), 400, "invalid_field")
+        #expect(try await gateway.call(.GET, "/api/media/\(gone.id)").status == 200, "two steps, never one")
+        #expect(try await gateway.call(.DELETE, "/api/media/\(gone.id)").status == 200)
+        let thumbnail = try await gateway.call(.GET, "/api/media/\(gone.id)/thumbnail")
+        #expect(thumbnail.status == 200)
+        let thumbnails = try FileManager.default.subpathsOfDirectory(atPath: gateway.mediaRoot.appendingPathComponent("thumbnails").path)
+        #expect(thumbnails.contains { $0.contains(gone.file.deletingPathExtension().lastPathComponent) }, "\(thumbnails)")
+
+        let purged = try await gateway.call(.DELETE, "/api/media/\(gone.id)?permanently=true")
+        #expect(try purged.status == 200 && (purged.json()["success"] as? Bool) == true, "\(purged.text)")
+        #expect(!exists(gone.file), "its file is erased")
+        let left = try FileManager.default.subpathsOfDirectory(atPath: gateway.mediaRoot.appendingPathComponent("thumbnails").path)
+        #expect(!left.contains { $0.contains(gone.file.deletingPathExtension().lastPathComponent) }, "and its thumbnails: \(left)")
+        #expect(try await gateway.call(.GET, "/api/media/\(gone.id)/thumbnail").status == 404)
+        #expect(try await gateway.call(.POST, "/api/media/\(gone.id)/restore").status == 404, "it cannot come back")
+        #expect(try await gateway.call(.DELETE, "/api/media/\(gone.id)?permanently=true").status == 404)
+        #expect(try await gateway.call(.GET, "/api/media?trash=true").json()["total"] as? Int == 0)
+        let status = try await gateway.call(.GET, "/api/ai-image/status/\(job.uuidString.lowercased())")
+        #expect(status.status == 200, "the job is still on record: \(status.text)")
+        #expect(try await SystemDatabase.withClient(gateway.database.url) { try await JobLedger(client: $0).spendThisMonth() } == spend)
+
+        // Emptying the trash: the twin goes, its file stays (it is the kept item's too).
+        #expect(try await gateway.call(.DELETE, "/api/media/\(twin.id)").status == 200)
+        let emptied = try await gateway.call(.DELETE, "/api/media/trash")
+        #expect(try emptied.status == 200 && (emptied.json()["deleted"] as? Int) == 1, "\(emptied.text)")
+        #expect(exists(kept.file))
+        #expect(try await gateway.call(.GET, "/api/media/\(kept.id)/file").body == jpeg)
+        #expect(try await gateway.call(.DELETE, "/api/media/trash").json()["deleted"] as? Int == 0, "an empty trash")
+        #expect(try await gateway.call(.GET, "/api/media").json()["total"] as? Int == 1)
     }
 
     /// A selection as a ZIP: a signed, token-free link; the stored files as they are, or re-encoded
@@ -354,6 +415,9 @@ struct MediaAPITests {
             (.DELETE, "/api/ai-image/settings", "GET, PUT"),
             (.PUT, "/api/media/\(UUID().uuidString)", "DELETE, GET, PATCH"),
             (.PUT, "/api/ai-image/variations/\(UUID().uuidString)/choose", "POST"),
+            // A literal segment wins over a parameter, as in the router: not /api/media/{id}'s methods.
+            (.PATCH, "/api/media/trash", "DELETE"),
+            (.GET, "/api/media/trash", "DELETE"),
         ]
         for (method, path, allow) in cases {
             let answer = try await gateway.call(method, path)

@@ -412,6 +412,78 @@ extension SystemSuites {
             }
         }
 
+        /// Deleting for good, by keyboard alone: only from the trash, after a dialog that says what
+        /// cannot be undone with the safe choice focused; Escape keeps them and gives the focus back;
+        /// each tile's own named button, then Empty trash for the rest; the focus stays where the
+        /// user works, and the item in the library is untouched.
+        @Test func theTrashIsEmptiedForGoodByKeyboard() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                var ids: [String: String] = [:]
+                for (scene, name) in [("dev09", "shoe.jpg"), ("dev02", "bottle.jpg"), ("dev03", "mug.jpg"), ("dev05", "box.jpg")] {
+                    ids[name] = try await system.upload(try Samples.bytes(scene, "input.jpg"), named: name)
+                    if name != "shoe.jpg" { #expect(try await system.call(.DELETE, "/api/media/\(ids[name]!)").status == 200) }
+                }
+                try await withBrowser(system, signedIn: true, failure: "trash-purge") { browser in
+                    let enter = "\u{E007}"
+                    try await browser.waitUntil("the shoe", script: "return document.querySelectorAll('#grid .tile').length === 1")
+                    #expect(try await browser.execute("return document.querySelector('#empty-trash').hidden").boolValue == true,
+                            "no deleting for good from the library")
+                    try await tab(browser, toId: "show-trash")
+                    try await browser.press(enter)
+                    try await browser.waitUntil("the trash lists three", script: """
+                        return document.querySelectorAll('#grid .tile.trashed').length === 3 && !document.querySelector('#empty-trash').hidden
+                        """)
+                    #expect(try await sharedNames(browser).isEmpty, "every tile's buttons named apart")
+
+                    try await tab(browser, to: "Delete bottle.jpg for good")
+                    try await browser.press(enter)
+                    try await browser.waitUntil("the dialog asks, the safe choice focused", script: """
+                        return document.querySelector('#purge-modal').open && document.activeElement.textContent === 'Keep them'
+                        """)
+                    #expect(try await browser.text("#purge-what") == "“bottle.jpg” will be deleted for good.")
+                    try await browser.screenshot("17-delete-for-good")
+                    try await browser.press("\u{E00C}") // Escape: nothing happens
+                    try await browser.waitUntil("closed, the focus back on the button", script: """
+                        return !document.querySelector('#purge-modal').open
+                            && document.activeElement.getAttribute('aria-label') === 'Delete bottle.jpg for good'
+                        """)
+                    #expect(try await system.call(.GET, "/api/media?trash=true").json()["total"] as? Int == 3)
+
+                    try await browser.press(enter)
+                    try await browser.waitUntil("asked again", script: "return document.querySelector('#purge-modal').open")
+                    try await browser.press("\u{E004}") // Tab to "Delete for good"
+                    #expect(try await browser.execute("return document.activeElement.id").stringValue == "purge-confirm")
+                    try await browser.press(enter)
+                    try await browser.waitUntil("two left, the focus on the next one's button", script: """
+                        return document.querySelectorAll('#grid .tile.trashed').length === 2 && !document.querySelector('#purge-modal').open
+                            && document.querySelector('#status').textContent === 'Deleted bottle.jpg for good.'
+                            && /^Delete (mug|box)\\.jpg for good$/.test(document.activeElement.getAttribute('aria-label') || '')
+                        """)
+                    #expect(try await system.call(.POST, "/api/media/\(ids["bottle.jpg"]!)/restore").status == 404, "it cannot come back")
+
+                    try await tab(browser, toId: "empty-trash")
+                    try await browser.press(enter)
+                    try await browser.waitUntil("the dialog asks about everything", script: """
+                        return document.querySelector('#purge-modal').open && document.activeElement.textContent === 'Keep them'
+                        """)
+                    #expect(try await browser.text("#purge-what") == "Everything in the trash will be deleted for good.")
+                    #expect(try await browser.text("#purge-confirm") == "Empty the trash")
+                    try await browser.press("\u{E004}")
+                    try await browser.press(enter)
+                    try await browser.waitUntil("the trash is empty, the focus on the page", script: """
+                        return document.querySelector('#empty').textContent === 'The trash is empty.'
+                            && document.querySelector('#status').textContent === 'Deleted 2 images for good.'
+                            && document.activeElement.id === 'content'
+                        """)
+                    try await browser.screenshot("18-trash-emptied")
+                    #expect(try await system.call(.GET, "/api/media?trash=true").json()["total"] as? Int == 0)
+                    #expect(try await system.call(.GET, "/api/media/\(ids["shoe.jpg"]!)").status == 200, "the library is untouched")
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
+                }
+            }
+        }
+
         /// Issue 21's downloads: a selection as a ZIP in a chosen format and size (saved by the
         /// browser from the signed link), and the current or any earlier version from the details.
         @Test func aSelectionDownloadsAsAZipAndAnyVersionFromTheDetails() async throws {
@@ -835,6 +907,15 @@ extension SystemSuites {
                 return [...shared];
                 """)
             return shared.arrayValue?.compactMap(\.stringValue) ?? []
+        }
+
+        /// Presses Tab until the control with `id` has the focus (at most 40 times).
+        func tab(_ browser: Browser, toId id: String) async throws {
+            for _ in 0..<40 {
+                if try await browser.execute("return document.activeElement.id").stringValue == id { return }
+                try await browser.press("\u{E004}")
+            }
+            throw FixtureError(message: "Tab never reached #\(id)")
         }
 
         /// Presses Tab until the focused control is named `label` (at most 40 times).

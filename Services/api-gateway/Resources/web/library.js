@@ -138,7 +138,10 @@ function tile(item, index, spoken) {
       el("div", { class: "thumb" }, img),
       el("div", { class: "meta" }, el("span", { class: "name", title: name, text: name }),
         el("span", { class: "dims", text: `Deleted ${new Date(item.deletedAt).toLocaleString()}` })),
-      el("button", { type: "button", class: "restore", "aria-label": `Restore ${spoken}`, text: "Restore", onclick: () => restore([item]) }));
+      el("div", { class: "trash-actions" },
+        el("button", { type: "button", class: "restore", "aria-label": `Restore ${spoken}`, text: "Restore", onclick: () => restore([item]) }),
+        el("button", { type: "button", class: "purge danger", "aria-label": `Delete ${spoken} for good`, text: "Delete for good",
+          onclick: (event) => confirmPurge([item], event.currentTarget) })));
   }
   const checkbox = el("input", {
     type: "checkbox", class: "select", "aria-label": `Select ${spoken}`, checked: state.selected.has(item.id),
@@ -224,6 +227,7 @@ $("#show-trash").addEventListener("click", () => {
     "#download-selected", "#delete-selected", "#clear-selection", "label[for='file-input']", "#dropzone"]) {
     $(control).hidden = trash;
   }
+  $("#empty-trash").hidden = !trash;
   showFromStart();
 });
 
@@ -307,6 +311,57 @@ async function restore(items) {
     status(`Could not restore ${name}: ${error.message}`);
   }
 }
+
+// Deleting for good: only from the trash, and only after the dialog says what cannot be undone.
+// `items` null: the whole trash. Cancelling gives the focus back to the button that asked.
+const purging = { items: null, opener: null };
+
+function confirmPurge(items, opener) {
+  purging.items = items;
+  purging.opener = opener;
+  const what = items === null ? "Everything in the trash"
+    : items.length === 1 ? `“${items[0].originalName || items[0].id}”` : `${items.length} images`;
+  $("#purge-what").textContent = `${what} will be deleted for good.`;
+  $("#purge-error").textContent = "";
+  $("#purge-confirm").textContent = items === null ? "Empty the trash" : "Delete for good";
+  $("#purge-modal").showModal();
+}
+
+$("#empty-trash").addEventListener("click", (event) => confirmPurge(null, event.currentTarget));
+$("#purge-modal").addEventListener("close", () => {
+  if (purging.opener?.isConnected) purging.opener.focus();
+  purging.opener = null;
+});
+
+$("#purge-confirm").addEventListener("click", async () => {
+  const { items } = purging;
+  const button = $("#purge-confirm");
+  const index = items ? state.items.findIndex((item) => item.id === items[0].id) : 0;
+  button.disabled = true;
+  try {
+    let deleted = 0;
+    if (items === null) {
+      deleted = (await api("DELETE", "/api/media/trash")).deleted;
+    } else {
+      for (const item of items) {
+        await api("DELETE", `/api/media/${item.id}?permanently=true`);
+        deleted += 1;
+      }
+    }
+    purging.opener = null;
+    $("#purge-modal").close();
+    status(deleted === 1 && items ? `Deleted ${items[0].originalName || items[0].id} for good.`
+      : `Deleted ${deleted} ${deleted === 1 ? "image" : "images"} for good.`);
+    await loadPage();
+    // The tile is gone: the focus goes to the one that took its place, or to the page.
+    const buttons = document.querySelectorAll("#grid .tile .purge");
+    (buttons[Math.min(index, buttons.length - 1)] ?? $("#content")).focus();
+  } catch (error) {
+    $("#purge-error").textContent = `Not deleted: ${error.message}`;
+  } finally {
+    button.disabled = false;
+  }
+});
 
 $("#delete-selected").addEventListener("click", async () => {
   const items = [...state.selected.values()];
