@@ -28,7 +28,7 @@ import ServiceSupport
 /// | `NOTIFY_TIMEOUT_SECONDS`     | `10`    | how long one attempt may take |
 /// | `NOTIFY_RETRY_FIRST_SECONDS` | `10`    | the wait after the first failed attempt; each later one doubles, up to an hour |
 /// | `NOTIFY_RETRY_FOR_SECONDS`   | `86400` | no attempt starts later than this after the job ended: the notification is then ABANDONED |
-/// | `PURGE_FILE_GRACE_SECONDS`   | `900`   | a file of media deleted for good is erased only when not stored or touched for this long (longer than any upload or result takes from storing it to naming it) |
+/// | `PURGE_FILE_GRACE_SECONDS`   | `900`   | a file of media deleted for good is erased only when not stored or touched for this long (longer than any upload or result takes from storing it to naming it; at least 60) |
 /// | `PURGE_SWEEP_INTERVAL_SECONDS` | `300` | how often files kept back by the grace are looked at again |
 struct GatewayConfiguration: Sendable {
     var adminTokenFile: String?
@@ -81,7 +81,9 @@ struct GatewayConfiguration: Sendable {
         if let seconds = try environment.integer("JOB_FINISH_SLACK_SECONDS", in: 10...86_400) {
             configuration.finishSlack = .seconds(seconds)
         }
-        if let seconds = try environment.integer("PURGE_FILE_GRACE_SECONDS", in: 0...86_400) {
+        // At least a minute: the grace is what keeps a file that a writer stored, and has not named
+        // in a row yet, from being erased under it.
+        if let seconds = try environment.integer("PURGE_FILE_GRACE_SECONDS", in: 60...86_400) {
             configuration.purgeGrace = .seconds(seconds)
         }
         if let seconds = try environment.integer("PURGE_SWEEP_INTERVAL_SECONDS", in: 1...86_400) {

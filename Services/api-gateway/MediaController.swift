@@ -274,13 +274,16 @@ struct MediaController: Sendable {
         PurgeResponse(success: true, deleted: try await purge(nil).count)
     }
 
-    /// Deletes for good (``MediaStore/purge(_:)``), then erases what files it can at once; a sweep
-    /// that fails is logged and left to the periodic one (the deletion itself is done).
+    /// Deletes for good (``MediaStore/purge(_:)``) and answers; the files are erased by a sweep
+    /// started now, beside the answer (a trash of thousands must not hold the request), and by the
+    /// periodic one for what it leaves. A sweep that fails is logged; the deletion itself is done.
     private func purge(_ ids: [UUID]?) async throws -> [UUID] {
         let purged = try await store.purge(ids)
         if !purged.isEmpty, let purgedFiles {
-            do { try await purgedFiles.sweep() } catch {
-                purgedFiles.logger.warning("erasing files after a purge failed; the periodic sweep will", metadata: ["error": "\(error)"])
+            Task {
+                do { try await purgedFiles.sweep() } catch {
+                    purgedFiles.logger.warning("erasing files after a purge failed; the periodic sweep will", metadata: ["error": "\(error)"])
+                }
             }
         }
         return purged

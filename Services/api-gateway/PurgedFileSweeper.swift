@@ -7,9 +7,9 @@ import ServiceSupport
 /// Erases the files of media deleted for good (docs/data.md, "Deleting for good"): each file
 /// queued by ``MediaStore/purge(_:)`` goes, with its thumbnails, once no row refers to it and it
 /// was not stored or touched within `grace` (``MediaFiles/erase(_:unlessTouchedWithin:now:isReferenced:)``
-/// says why that makes a concurrent upload of the same bytes safe). Runs right after a purge and
-/// every `PURGE_SWEEP_INTERVAL_SECONDS`, so a file kept for now goes on a later sweep; two gateways
-/// never take the same file (``PurgedFileStore/sweep(limit:_:)``).
+/// says why that makes a concurrent upload of the same bytes safe). Starts beside the answer to a
+/// purge and runs every `PURGE_SWEEP_INTERVAL_SECONDS`, so a file kept for now goes on a later
+/// sweep; two gateways never take the same file (``PurgedFileStore/sweep(limit:_:)``).
 struct PurgedFileSweeper: Sendable {
     let store: PurgedFileStore
     let files: MediaFiles

@@ -55,26 +55,43 @@ public struct MediaFiles: Sendable {
 
     /// Erases the stored file at `path` unless a row refers to it or it was stored or touched within
     /// `grace` (longer than any writer takes from storing a file to committing the row that names it).
-    /// `isReferenced` is asked after the file is moved aside, so a writer storing it from then on
-    /// writes it again instead of trusting a file about to go.
+    ///
+    /// Both are checked first, with the file in place (a file someone still has is never moved, so
+    /// their downloads never miss it); only a file old and unreferenced is moved aside, and both are
+    /// checked again: a writer storing it from then on writes it again instead of trusting a file
+    /// about to go, and one that touched it just before is seen by the grace. A file put back is
+    /// touched, so a copy a writer stored meanwhile keeps its grace. A copy left aside by a crash is
+    /// put back first.
     public func erase(
-        _ path: String, unlessTouchedWithin grace: Duration, now: Date = Date(), isReferenced: () async throws -> Bool
+        _ path: String, unlessTouchedWithin grace: Duration, now: @autoclosure () -> Date = Date(),
+        isReferenced: () async throws -> Bool
     ) async throws -> Erasure {
         guard let url = url(for: StoredFile(path: path, mimeType: "", width: 1, height: 1, bytes: 0, sha256: "")) else {
             return .absent
         }
+        recoverSetAside(url)
+        func touchedRecently(_ file: URL) -> Bool? {
+            guard let modified = try? FileManager.default.attributesOfItem(atPath: file.path)[.modificationDate] as? Date else { return nil }
+            return now().timeIntervalSince(modified) < Double(grace.components.seconds)
+        }
+        // With the file in place.
+        guard let recent = touchedRecently(url) else { return .absent }
+        if recent { return .touchedRecently }
+        if try await isReferenced() { return .referenced }
+        // Aside, and again.
         let aside = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).erasing")
         guard rename(url.path, aside.path) == 0 else {
             guard errno == ENOENT else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path]) }
             return .absent
         }
-        /// Puts it back: a copy stored meanwhile has the same bytes (the name is their digest).
+        /// Puts it back (a copy stored meanwhile has the same bytes: the name is their digest) and
+        /// touches it, so that a writer's touch is not undone by an older modification time.
         func keep(_ reason: Erasure) -> Erasure {
             _ = rename(aside.path, url.path)
+            _ = utimes(url.path, nil)
             return reason
         }
-        let modified = (try? FileManager.default.attributesOfItem(atPath: aside.path)[.modificationDate] as? Date) ?? now
-        if now.timeIntervalSince(modified) < Double(grace.components.seconds) { return keep(.touchedRecently) }
+        if touchedRecently(aside) != false { return keep(.touchedRecently) }
         let referenced: Bool
         do { referenced = try await isReferenced() } catch {
             _ = keep(.referenced)
@@ -83,6 +100,22 @@ public struct MediaFiles: Sendable {
         if referenced { return keep(.referenced) }
         try FileManager.default.removeItem(at: aside)
         return .erased
+    }
+
+    /// Puts back a copy of `url` that an erasure moved aside and never finished with (the process
+    /// died between the two renames); extra copies (same bytes) are removed.
+    private func recoverSetAside(_ url: URL) {
+        let folder = url.deletingLastPathComponent()
+        let prefix = ".\(url.lastPathComponent)."
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+        for name in names where name.hasPrefix(prefix) && name.hasSuffix(".erasing") {
+            let copy = folder.appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: url.path) {
+                try? FileManager.default.removeItem(at: copy)
+            } else {
+                _ = rename(copy.path, url.path)
+            }
+        }
     }
 
     /// The absolute location of a stored file; nil for a path that would leave the root.

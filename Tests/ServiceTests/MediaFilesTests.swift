@@ -56,21 +56,50 @@ struct MediaFilesTests {
     }
 
     /// The race the design is for: an upload of the same bytes while the sweeper has moved the file
-    /// aside and is asking the database. The writer finds no file to touch and writes it again; the
-    /// sweeper erases only the copy it moved aside.
+    /// aside and is asking the database again. The writer finds no file to touch and writes it again;
+    /// the sweeper erases only the copy it moved aside. A file is moved aside only when the first
+    /// question (file in place) found it old and nobody's.
     @Test func aWriterStoringTheBytesDuringAnErasureKeepsItsFile() async throws {
         let stored = try files.store(bytes, as: image)
         try age(stored.path, by: 3600)
-        let outcome = try await files.erase(stored.path, unlessTouchedWithin: .seconds(60)) {
-            #expect(!exists(stored.path), "moved aside while the database is asked")
-            let again = try files.store(bytes, as: image)
-            #expect(again == stored)
+        var asked = 0
+        let outcome = try await files.erase(stored.path, unlessTouchedWithin: .seconds(60)) { () async throws -> Bool in
+            asked += 1
+            #expect(exists(stored.path) == (asked == 1), "in place when first asked, aside when asked again")
+            if asked == 2 {
+                let again = try files.store(bytes, as: image)
+                #expect(again == stored)
+            }
             return false // the writer has not committed its row yet
         }
-        #expect(outcome == .erased)
+        #expect(outcome == .erased && asked == 2)
         #expect(exists(stored.path), "the writer's copy is in place")
         #expect(try Array(Data(contentsOf: files.root.appendingPathComponent(stored.path))) == bytes)
         #expect(try folderHoldsOnly(URL(fileURLWithPath: stored.path).lastPathComponent, besides: stored.path))
+    }
+
+    /// Referred to by the time it is asked again (a row committed meanwhile): put back and touched,
+    /// so that a later sweep gives it the grace again.
+    @Test func aFileReferredToMeanwhileIsPutBackAndTouched() async throws {
+        let stored = try files.store(bytes, as: image)
+        try age(stored.path, by: 3600)
+        var asked = 0
+        #expect(try await files.erase(stored.path, unlessTouchedWithin: .seconds(60)) { asked += 1; return asked == 2 } == .referenced)
+        let modified = try #require(try FileManager.default.attributesOfItem(
+            atPath: files.root.appendingPathComponent(stored.path).path)[.modificationDate] as? Date)
+        #expect(Date().timeIntervalSince(modified) < 60, "touched when put back")
+        #expect(try folderHoldsOnly(URL(fileURLWithPath: stored.path).lastPathComponent, besides: stored.path))
+    }
+
+    /// A sweeper that died with the file moved aside: the next erasure puts it back before judging it.
+    @Test func aFileLeftAsideByACrashIsPutBack() async throws {
+        let stored = try files.store(bytes, as: image)
+        try age(stored.path, by: 3600)
+        let url = files.root.appendingPathComponent(stored.path)
+        let aside = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).erasing")
+        #expect(rename(url.path, aside.path) == 0)
+        #expect(try await files.erase(stored.path, unlessTouchedWithin: .seconds(60)) { true } == .referenced)
+        #expect(try exists(stored.path) && folderHoldsOnly(url.lastPathComponent, besides: stored.path))
     }
 
     /// A database that fails mid-sweep leaves the file where it was.
