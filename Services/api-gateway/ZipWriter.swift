@@ -8,7 +8,10 @@ import Foundation
 /// would cost CPU for a percent or two. Names are UTF-8 (flag bit 11). The archive grows past
 /// 4 GiB with ZIP64 records (an offset or size that does not fit 32 bits is written in a ZIP64
 /// extra field, and a ZIP64 end record is added), which unzip, Python, macOS and Windows read;
-/// `zip64Threshold` lowers the point where they start, for tests.
+/// `zip64Threshold` lowers the point where they start, for tests. Modification times are written
+/// twice: as MS-DOS fields (local time without a zone, written in UTC) and in an extended-timestamp
+/// field (0x5455, seconds since 1970 in UTC), which unzip, 7-Zip and libarchive prefer, so a file
+/// extracted anywhere has its true time.
 struct ZipWriter {
     private struct Central {
         var name: [UInt8]
@@ -17,6 +20,7 @@ struct ZipWriter {
         var offset: UInt64
         var time: UInt16
         var date: UInt16
+        var unixTime: UInt32
     }
 
     private var entries: [Central] = []
@@ -32,14 +36,16 @@ struct ZipWriter {
         var description: String { "one entry of a ZIP archive is at most 4 GiB here" }
     }
 
-    /// The local header and data of one stored entry (at most 4 GiB). Times are written as UTC.
+    /// The local header and data of one stored entry (at most 4 GiB).
     mutating func entry(named name: String, data: [UInt8], modified: Date) throws -> [UInt8] {
         guard UInt64(data.count) < UInt64(UInt32.max) else { throw TooLarge() }
         let (time, date) = Self.dosTime(modified)
+        let seconds = modified.timeIntervalSince1970.rounded(.down)
         let entry = Central(
-            name: Array(name.utf8), crc: Self.crc32(data), size: UInt64(data.count), offset: offset, time: time, date: date)
+            name: Array(name.utf8), crc: Self.crc32(data), size: UInt64(data.count), offset: offset, time: time, date: date,
+            unixTime: UInt32(bitPattern: Int32(max(0, min(Double(Int32.max), seconds)))))
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(30 + entry.name.count + data.count)
+        bytes.reserveCapacity(30 + entry.name.count + Self.timestampFieldSize + data.count)
         bytes.append32(0x0403_4b50)
         bytes.append16(20) // version needed: 2.0 (the local header never needs ZIP64: sizes fit)
         bytes.append16(0x0800) // UTF-8 names
@@ -50,8 +56,9 @@ struct ZipWriter {
         bytes.append32(UInt32(entry.size))
         bytes.append32(UInt32(entry.size))
         bytes.append16(UInt16(entry.name.count))
-        bytes.append16(0)
+        bytes.append16(UInt16(Self.timestampFieldSize))
         bytes += entry.name
+        bytes.appendTimestamp(entry.unixTime)
         bytes += data
         entries.append(entry)
         offset += UInt64(bytes.count)
@@ -75,7 +82,7 @@ struct ZipWriter {
             bytes.append32(UInt32(entry.size))
             bytes.append32(UInt32(entry.size))
             bytes.append16(UInt16(entry.name.count))
-            bytes.append16(far ? 12 : 0) // extra field: the ZIP64 offset
+            bytes.append16(UInt16((far ? 12 : 0) + Self.timestampFieldSize)) // extra fields: the ZIP64 offset, the time
             bytes.append16(0) // comment
             bytes.append16(0) // disk
             bytes.append16(0) // internal attributes
@@ -87,6 +94,7 @@ struct ZipWriter {
                 bytes.append16(8)
                 bytes.append64(entry.offset)
             }
+            bytes.appendTimestamp(entry.unixTime)
         }
         let size = UInt64(bytes.count)
         let count = UInt64(entries.count)
@@ -120,6 +128,9 @@ struct ZipWriter {
         return bytes
     }
 
+    /// The extended-timestamp field's size: its header, flags and the modification time.
+    static let timestampFieldSize = 9
+
     /// MS-DOS time and date (local fields, two-second resolution; written in UTC), 1980 at the earliest.
     static func dosTime(_ date: Date) -> (time: UInt16, date: UInt16) {
         var calendar = Calendar(identifier: .gregorian)
@@ -147,6 +158,14 @@ struct ZipWriter {
 }
 
 private extension [UInt8] {
+    /// The extended-timestamp extra field (0x5455) with the modification time only (flag bit 0).
+    mutating func appendTimestamp(_ unixTime: UInt32) {
+        append16(0x5455)
+        append16(5)
+        append(0x01)
+        append32(unixTime)
+    }
+
     mutating func append16(_ value: UInt16) {
         append(UInt8(value & 0xFF))
         append(UInt8(value >> 8))

@@ -35,6 +35,28 @@ struct ZipWriterTests {
         #expect(read.map(\.bytes) == entries.map(\.1))
     }
 
+    /// The times survive extraction in any time zone: Info-ZIP's unzip, run in New York, gives each
+    /// file the moment it was written (from the extended-timestamp field; the MS-DOS fields alone
+    /// would be read as New York's local time, five hours off), with the ZIP64 records too.
+    @Test(arguments: [UInt64(UInt32.max), 1])
+    func extractedFilesKeepTheirTimeInAnyTimeZone(zip64Threshold: UInt64) throws {
+        let folder = try TestEnvironment.scratchDirectory()
+        let file = folder.appendingPathComponent("export.zip")
+        try Data(try archive(entries, zip64Threshold: zip64Threshold)).write(to: file)
+        let unzip = Process()
+        unzip.executableURL = URL(fileURLWithPath: "/usr/bin/unzip")
+        unzip.arguments = ["-q", "-o", file.path, "-d", folder.appendingPathComponent("out").path]
+        unzip.environment = ["TZ": "America/New_York", "LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"]
+        try unzip.run()
+        unzip.waitUntilExit()
+        #expect(unzip.terminationStatus == 0)
+        for (name, _) in entries {
+            let path = folder.appendingPathComponent("out").appendingPathComponent(name).path
+            let modified = try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date
+            #expect(modified == Date(timeIntervalSince1970: 1_764_000_000), "\(name): \(String(describing: modified))")
+        }
+    }
+
     @Test func crcAndDatesAreTheStandardOnes() {
         #expect(ZipWriter.crc32(Array("123456789".utf8)) == 0xCBF4_3926, "the CRC-32 check value")
         #expect(ZipWriter.crc32([]) == 0)

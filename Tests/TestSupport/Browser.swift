@@ -193,9 +193,18 @@ public final class Browser: @unchecked Sendable {
 
     /// Presses `key` while Control is held (e.g. "z" for Ctrl+Z).
     public func pressWithControl(_ key: String) async throws {
+        try await press(key, holding: "\u{E009}")
+    }
+
+    /// Presses `key` while Shift is held (e.g. "\u{E004}" for Shift+Tab).
+    public func pressWithShift(_ key: String) async throws {
+        try await press(key, holding: "\u{E008}")
+    }
+
+    private func press(_ key: String, holding modifier: String) async throws {
         let actions: [JSONValue] = [
-            ["type": "keyDown", "value": "\u{E009}"], ["type": "keyDown", "value": .string(key)],
-            ["type": "keyUp", "value": .string(key)], ["type": "keyUp", "value": "\u{E009}"],
+            ["type": "keyDown", "value": .string(modifier)], ["type": "keyDown", "value": .string(key)],
+            ["type": "keyUp", "value": .string(key)], ["type": "keyUp", "value": .string(modifier)],
         ]
         _ = try await command(.POST, "/actions", ["actions": [["type": "key", "id": "keyboard", "actions": .array(actions)]]])
     }

@@ -16,7 +16,7 @@ const STAGE_TEXT = {
 
 // MARK: AI modal (one image)
 
-export const ai = { item: null, jobId: null, abort: null, previousVersionId: null, opener: null, mode: "idle" };
+export const ai = { item: null, jobId: null, abort: null, previousVersionId: null, opener: null, mode: "idle", optionsTouched: false };
 
 function setChoice(name, value) {
   const input = document.querySelector(`#ai-form input[name="${name}"][value="${value}"]`);
@@ -38,13 +38,18 @@ export function openAI(item) {
   $("#ai-fidelity").textContent = "";
   $("#ai-preset-said").textContent = "";
   refreshPresets();
-  aiMode("idle");
   $("#ai-modal").showModal();
-  // Settings may have changed elsewhere (another tab, the API): what the dialog offers follows them.
+  aiMode("idle"); // after opening: the focus goes to Generate, as the batch set-up's goes to Start
+  // Settings may have changed elsewhere (another tab, the API): what the dialog offers follows them,
+  // and so do its options' defaults unless the user has already changed one.
+  ai.optionsTouched = false;
   loadSettings({ quiet: true }).then(() => {
-    if (ai.item === item && ai.mode === "idle") $("#ai-variations").hidden = state.settings.aiImageAbTestEnabled !== "true";
+    if (ai.item !== item || ai.mode !== "idle") return;
+    $("#ai-variations").hidden = state.settings.aiImageAbTestEnabled !== "true";
+    if (!ai.optionsTouched) setAIOptions({});
   });
 }
+$("#ai-options").addEventListener("change", () => { ai.optionsTouched = true; });
 
 function aiMode(mode, message = "") {
   ai.mode = mode;

@@ -60,23 +60,54 @@ export async function api(method, path, body, extraHeaders = {}) {
   return response.status === 204 ? null : response.json();
 }
 
-// Object URLs of images fetched with the token, by API path (and a version, to refresh).
-const imageCache = new Map();
+// Object URLs of images fetched with the token, by API path (and a version, to refresh), least
+// recently used first. An afternoon of comparisons would otherwise keep every full-size image in
+// memory until sign-out: beyond these bounds the least recently used are let go (an <img> already
+// showing one keeps showing it; the next request for it fetches it again).
+const IMAGE_CACHE_BYTES = 64 * 1024 * 1024;
+const IMAGE_CACHE_ENTRIES = 300;
+const imageCache = new Map(); // key → { loading: Promise<url>, bytes (0 while loading) }
+let imageCacheBytes = 0;
+
+function trimImageCache() {
+  for (const [key, entry] of imageCache) {
+    if (imageCacheBytes <= IMAGE_CACHE_BYTES && imageCache.size <= IMAGE_CACHE_ENTRIES) return;
+    if (entry.bytes === 0 || imageCache.size === 1) continue; // still loading, or the only one
+    imageCache.delete(key);
+    imageCacheBytes -= entry.bytes;
+    entry.loading.then((url) => URL.revokeObjectURL(url));
+  }
+}
 
 /** An object URL for an image behind the token (e.g. /api/media/<id>/file). */
 export async function imageURL(path, version = "") {
   const key = `${path}#${version}`;
-  if (imageCache.has(key)) return imageCache.get(key);
-  const loading = (async () => {
+  const cached = imageCache.get(key);
+  if (cached) {
+    imageCache.delete(key); // the most recently used last
+    imageCache.set(key, cached);
+    return cached.loading;
+  }
+  const entry = { loading: null, bytes: 0 };
+  entry.loading = (async () => {
     const response = await fetch(path, { headers: headers() });
     if (!response.ok) throw await failure(response);
-    return URL.createObjectURL(await response.blob());
-  })();
-  imageCache.set(key, loading);
+    const blob = await response.blob();
+    return { url: URL.createObjectURL(blob), bytes: Math.max(1, blob.size) };
+  })().then(({ url, bytes }) => {
+    if (imageCache.get(key) === entry) {
+      entry.bytes = bytes;
+      imageCacheBytes += bytes;
+    }
+    return url;
+  });
+  imageCache.set(key, entry);
   try {
-    return await loading;
+    const url = await entry.loading;
+    trimImageCache();
+    return url;
   } catch (error) {
-    imageCache.delete(key);
+    if (imageCache.get(key) === entry) imageCache.delete(key);
     throw error;
   }
 }
@@ -99,8 +130,9 @@ export function showImage(img, path, version = "") {
 
 /** Frees every cached image (on sign-out). */
 export function forgetImages() {
-  for (const loading of imageCache.values()) loading.then((url) => URL.revokeObjectURL(url), () => {});
+  for (const entry of imageCache.values()) entry.loading.then((url) => URL.revokeObjectURL(url), () => {});
   imageCache.clear();
+  imageCacheBytes = 0;
 }
 
 /** Whether a failed call is worth repeating as it was: no answer, a server error, rate limited. */
