@@ -28,7 +28,7 @@ func buildIngestor(
     let handler = ResultHandler(
         configuration: ingestor, http: http, store: MediaStore(client: database.client),
         variations: VariationStore(client: database.client), reviews: ReviewStore(client: database.client), ledger: ledger,
-        files: MediaFiles(root: ingestor.mediaRoot), broker: host.broker, ending: ending, logger: host.logger,
+        files: MediaFiles(root: ingestor.mediaRoot), unapplied: PurgedFileStore(client: database.client), broker: host.broker, ending: ending, logger: host.logger,
         fidelityMode: { [logger = host.logger] in
             // The guard never waits for the settings-service: unknown settings take the default.
             do { return try await settings.typed().fidelityMode } catch {
@@ -77,6 +77,8 @@ struct ResultHandler: Sendable {
     let reviews: ReviewStore
     let ledger: JobLedger
     let files: MediaFiles
+    /// Where a stored result that is not applied goes, to be erased by the gateway's sweeper.
+    let unapplied: PurgedFileStore
     let broker: AMQPConnection
     let ending: JobEnding
     let logger: Logger
@@ -124,11 +126,11 @@ struct ResultHandler: Sendable {
             backend: rendered.backend.rawValue, backendJobId: rendered.backendJobId, cost: rendered.cost ?? 0, file: stored)
         if rendered.kind == .variation {
             // A candidate: kept beside the media, which changes only when it is chosen.
-            return try await settleCandidate(rendered, try await variations.applyVariation(result), logger: logger)
+            return try await settleCandidate(rendered, stored, try await variations.applyVariation(result), logger: logger)
         }
         if let batchId = job?.batchId, try await reviews.isUnderReview(batch: batchId) {
             // A batch under review: kept as a candidate; the media changes once a person approves it.
-            return try await settleCandidate(rendered, try await reviews.keep(result), logger: logger)
+            return try await settleCandidate(rendered, stored, try await reviews.keep(result), logger: logger)
         }
         let outcome = try await store.applyGeneration(result)
         switch outcome {
@@ -140,22 +142,33 @@ struct ResultHandler: Sendable {
             try await announce(rendered, versionId: versionId, previous: nil, file: stored, logger: logger)
         case .jobEnded(let status):
             logger.info("job already ended; result not applied", metadata: ["status": "\(status)"])
+            try await abandon(stored, logger: logger)
             if status == "CANCELLED" {
                 // Cancelled after the backend finished: this is where the job's terminal event comes from.
                 return try await fail(rendered, .cancelled, "cancelled on request", logger: logger)
             }
         case .mediaGone:
+            try await abandon(stored, logger: logger)
             return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) was deleted before its result arrived", logger: logger)
         case .refused(let reason):
+            try await abandon(stored, logger: logger)
             return .refuse(reason: reason)
         }
         return .done
     }
 
+    /// A stored result no row will refer to: queued (before the job's end is recorded, so a crash
+    /// in between queues it again on redelivery) for the gateway's sweeper, which erases it once
+    /// nothing refers to it and it was not stored again within the grace (docs/data.md).
+    private func abandon(_ stored: StoredFile, logger: Logger) async throws {
+        try await unapplied.enqueue(stored.path)
+        logger.info("result not applied; its file is queued for erasure", metadata: ["path": "\(stored.path)"])
+    }
+
     /// After a result was kept as a candidate (a variation, or a batch item under review): the
     /// terminal event names the candidate; the media is unchanged.
     private func settleCandidate(
-        _ rendered: GenerationRendered, _ outcome: GenerationApplyOutcome, logger: Logger
+        _ rendered: GenerationRendered, _ stored: StoredFile, _ outcome: GenerationApplyOutcome, logger: Logger
     ) async throws -> HandlingOutcome {
         switch outcome {
         case .applied(let candidateId, _), .alreadyApplied(let candidateId):
@@ -164,10 +177,13 @@ struct ResultHandler: Sendable {
             try await broker.publishTerminal(
                 GenerationCompleted(applying: rendered, mediaVersionId: candidateId), replyTo: rendered.replyTo, logger: logger)
         case .jobEnded(let status):
+            try await abandon(stored, logger: logger)
             if status == "CANCELLED" { return try await fail(rendered, .cancelled, "cancelled on request", logger: logger) }
         case .mediaGone:
+            try await abandon(stored, logger: logger)
             return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) is gone", logger: logger)
         case .refused(let reason):
+            try await abandon(stored, logger: logger)
             return .refuse(reason: reason)
         }
         return .done

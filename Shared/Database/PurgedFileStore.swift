@@ -2,8 +2,9 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// The queue of files whose last known owner was deleted for good (``MediaStore/purge(_:)``), for
-/// the gateway's sweeper: a file leaves the queue once it is erased or found to be someone's again.
+/// The queue of files whose last known owner was deleted for good (``MediaStore/purge(_:)``), or
+/// that were stored for a result never applied (``enqueue(_:)``), for the gateway's sweeper: a file
+/// leaves the queue once it is erased or found to be someone's again.
 public struct PurgedFileStore: Sendable {
     let client: PostgresClient
     let logger: Logger
@@ -53,6 +54,15 @@ public struct PurgedFileStore: Sendable {
             }
             return settled
         }
+    }
+
+    /// Queues `path` (as media rows name files): a result the ingestor stored and then could not
+    /// apply (its media went, its job ended). Queuing a file that someone has is harmless: the sweeper
+    /// finds it referenced and lets it go; one stored again meanwhile is within its grace.
+    public func enqueue(_ path: String) async throws {
+        try await client.query("""
+            INSERT INTO purged_files (path) VALUES (\(path)) ON CONFLICT (path) DO UPDATE SET purged_at = now()
+            """, logger: logger)
     }
 
     /// How many files wait to be erased.

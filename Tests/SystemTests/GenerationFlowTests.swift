@@ -156,6 +156,39 @@ extension SystemSuites {
             }
         }
 
+        /// A result whose media went to the trash while it was made: the job fails `media_not_found`
+        /// (the media is left as it was), and the stored result, which no row refers to, is queued
+        /// for the gateway's sweeper instead of staying on disk for ever.
+        @Test func aResultForMediaDeletedMeanwhileFailsItsJobAndItsFileIsQueuedForErasure() async throws {
+            try await CycloramaSystem.run(without: ["result-ingestor"]) { system in
+                let mediaId = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                let accepted = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
+                let jobId = try #require(try accepted.json()["jobId"] as? String, "\(accepted.text)")
+                try await eventually("the engine is done and the result waits for the ingestor", timeout: .seconds(120)) {
+                    try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String == "DOWNLOADING"
+                }
+                #expect(try await system.call(.DELETE, "/api/media/\(mediaId)").status == 200)
+                try system.launch("result-ingestor")
+                let ended = try await system.waitForTerminal(jobId)
+                #expect(ended["status"] as? String == "FAILED" && (ended["error"] as? [String: Any])?["code"] as? String == "media_not_found", "\(ended)")
+                let (queued, referenced) = try await SystemDatabase.withClient(system.database.url) { client in
+                    var queued: [String] = []
+                    for try await path in try await client.query("SELECT path FROM purged_files").decode(String.self) { queued.append(path) }
+                    var referenced: [String] = []
+                    for try await path in try await client.query("""
+                        SELECT file_path FROM media UNION SELECT file_path FROM media_versions
+                        """).decode(String.self) { referenced.append(path) }
+                    return (queued, referenced)
+                }
+                #expect(queued.count == 1 && !referenced.contains(queued[0]), "the result's file only: queued \(queued), in use \(referenced)")
+                #expect(queued.allSatisfy { FileManager.default.fileExists(atPath: system.mediaRoot.appendingPathComponent($0).path) },
+                        "kept until the sweeper's grace has passed")
+                #expect(try await system.call(.POST, "/api/media/\(mediaId)/restore").status == 200)
+                let restored = try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]]
+                #expect(restored?.count == 1, "the photo only: the result was not applied")
+            }
+        }
+
         /// A generate asked while `away` keeps the broker from the gateway: accepted (in the ledger,
         /// QUEUED: no 503 a client would retry while the job may run anyway) and answered soon —
         /// the intake waits a few seconds for the broker, not its whole publish timeout (30 s, when
