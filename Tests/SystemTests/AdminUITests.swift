@@ -820,8 +820,14 @@ extension SystemSuites {
                 for (name, id) in ids { photos[name] = try await BatchReviewTests.sha(of: id, in: system) }
                 try await withBrowser(system, signedIn: true, failure: "batch-review") { browser in
                     try await browser.waitUntil("two tiles", script: "return document.querySelectorAll('#grid .tile').length === 2")
-                    try await browser.click("#select-page")
-                    try await browser.click("#batch-generate")
+                    // Each tile ticked with Space, then Enter on AI Generate (2).
+                    for name in ids.keys.sorted() {
+                        try await tab(browser, to: "Select \(name)")
+                        try await browser.press("\u{E00D}")
+                    }
+                    try await tab(browser, toId: "batch-generate")
+                    #expect(try await browser.text("#batch-generate") == "AI Generate (2)")
+                    try await browser.press("\u{E007}")
                     _ = try await browser.waitFor("#batch-modal[open] #batch-start")
                     #expect(try await browser.execute("return document.querySelector('#b-review').checked").boolValue == true, "the setting's default")
                     #expect(try await browser.text("#batch-note").hasPrefix("Each result waits for your review"))
@@ -858,6 +864,16 @@ extension SystemSuites {
                     try await browser.waitUntil("the tiles say what happened", script: """
                         const badge = (name) => document.querySelector(`#grid .tile[data-media-id="${name}"] .badge`)?.textContent ?? '';
                         return badge('\(ids["bottle.jpg"]!)') === 'Studio shot' && badge('\(ids["box.jpg"]!)') === ''
+                        """)
+                    // Work started elsewhere (the API, another tab) shows up on the idle page by itself:
+                    // a new upload, then the box's generation to its end.
+                    let lamp = try await system.upload(try Samples.bytes("dev09", "input.jpg"), named: "shoe.jpg")
+                    try await browser.waitUntil("the upload appears", timeout: .seconds(45), script: """
+                        return document.querySelector('#grid .tile[data-media-id="\(lamp)"]') !== null
+                        """)
+                    #expect(try await system.call(.POST, "/api/ai-image/generate/\(ids["box.jpg"]!)", json: "{}").status == 202)
+                    try await browser.waitUntil("the box's badge follows", timeout: .seconds(120), script: """
+                        return document.querySelector('#grid .tile[data-media-id="\(ids["box.jpg"]!)"] .badge')?.textContent === 'Studio shot'
                         """)
                     let errors = try await browser.consoleErrors()
                     #expect(errors.isEmpty, "console errors: \(errors)")
@@ -1359,6 +1375,19 @@ extension SystemSuites {
             // The facts follow the revert: the upload's JPEG is current again.
             #expect(try await browser.execute(typeFact).stringValue == "image/jpeg", "facts refreshed after the revert")
             try await browser.screenshot("05-history-reverted")
+            // The revert is said in the dialog (the toast would be behind it) with Undo, which has the
+            // focus; Enter brings the generated image back, as a revert of its own.
+            try await browser.waitUntil("the revert is said, Undo focused", script: """
+                return document.querySelector('#details-status').textContent.startsWith('Reverted to version 1.')
+                    && document.activeElement.getAttribute('aria-label') === 'Undo the revert to version 1'
+                """)
+            try await browser.press("\u{E007}")
+            try await browser.waitUntil("undone: the newest version a revert to v2, the focus on what happened", script: """
+                const items = [...document.querySelectorAll('#details-versions li')];
+                return items.length === 4 && items[0].textContent.includes('revert to v2') && items[0].textContent.includes('current')
+                    && document.activeElement.id === 'details-status' && document.querySelector('#details-status').textContent.startsWith('Undone')
+                """)
+            #expect(try await browser.execute(typeFact).stringValue == "image/png", "the studio shot is current again")
             try await browser.click("#details-modal .close")
 
             // A batch of three: first what it will do (names, options, what it replaces), then progress to done.

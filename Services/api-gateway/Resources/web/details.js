@@ -76,25 +76,59 @@ async function showVersions(item) {
       }));
       li.append(el("button", {
         type: "button", text: "Revert to this", "aria-label": `Revert to version ${version.number}`,
-        onclick: async () => {
-          try {
-            await api("POST", `/api/media/${item.id}/revert/${version.id}`);
-            // The media changed: its facts (type, size) and history as they are now.
-            const fresh = (await api("GET", `/api/media/${item.id}`)).media;
-            if (details.item !== item) return;
-            details.item = fresh;
-            showFacts(fresh);
-            await showVersions(fresh);
-            $("#details-versions button")?.focus();
-          } catch (error) {
-            $("#details-error").textContent = `Could not revert: ${error.message}`;
-          }
-        },
+        onclick: () => revert(item, version, currentVersion),
       }));
     }
     return li;
   }));
 }
+/**
+ * Makes `version` current again (a revert: a new version, the history keeps all), then says so in
+ * the dialog — the toast would sit behind it — with Undo, which brings back `was` (the version
+ * current before) while the revert is still what the image shows.
+ */
+async function revert(item, version, was) {
+  $("#details-error").textContent = "";
+  try {
+    const reverted = (await api("POST", `/api/media/${item.id}/revert/${version.id}`)).media;
+    if (!(await refresh(item))) return;
+    const undo = el("button", {
+      type: "button", id: "details-undo", text: "Undo", "aria-label": `Undo the revert to version ${version.number}`,
+      onclick: async () => {
+        undo.disabled = true;
+        try {
+          const now = (await api("GET", `/api/media/${item.id}`)).media;
+          if (now.currentVersionId !== reverted.currentVersionId) {
+            $("#details-status").textContent = "The image changed since; nothing was undone.";
+          } else {
+            await api("POST", `/api/media/${item.id}/revert/${was.id}`);
+            $("#details-status").textContent = `Undone: version ${was.number}'s image is current again.`;
+          }
+          if (await refresh(details.item)) $("#details-status").focus();
+        } catch (error) {
+          undo.disabled = false;
+          $("#details-error").textContent = `Could not undo: ${error.message}`;
+        }
+      },
+    });
+    $("#details-status").replaceChildren(`Reverted to version ${version.number}. `, undo);
+    // The pressed button is gone with the re-drawn history: the focus goes to what happened.
+    undo.focus();
+  } catch (error) {
+    $("#details-error").textContent = `Could not revert: ${error.message}`;
+  }
+}
+
+/** The media changed: its facts (type, size) and history as they are now. False when the dialog moved on. */
+async function refresh(item) {
+  const fresh = (await api("GET", `/api/media/${item.id}`)).media;
+  if (details.item !== item) return false;
+  details.item = fresh;
+  showFacts(fresh);
+  await showVersions(fresh);
+  return details.item === fresh;
+}
+
 $("#details-modal").addEventListener("close", () => {
   details.item = null;
   refreshAfterDialog(details.opener, details.removedAt);

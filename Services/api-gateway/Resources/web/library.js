@@ -42,8 +42,15 @@ export function status(text) {
 
 let pageRequest = 0;
 let liveTimer = null;
-/** While a shown item is being generated, the page is read again this often (its badges follow). */
+/** What the grid shows, to redraw it only when the page changed. */
+let shownSignature = "";
+/**
+ * The page is read again this often while a shown item is being generated (its badge follows), and
+ * less often while none is — work started elsewhere (another tab, the API, a script) shows up too.
+ * Not while the page is out of view.
+ */
 const LIVE_MS = 3000;
+const IDLE_MS = 15000;
 
 /** The list query for the grid as it is set up (page `page`, `size` a page). */
 function listQuery(page, size) {
@@ -65,7 +72,7 @@ export async function loadPage({ quiet = false } = {}) {
     answer = await api("GET", `/api/media?${listQuery(state.page, state.pageSize)}`);
   } catch (error) {
     if (request !== pageRequest) return;
-    if (quiet) { scheduleLive(); return; }
+    if (quiet) { scheduleLive(IDLE_MS); return; }
     // The grid still shows the page it showed: the pager goes back to it.
     const asked = state.page;
     state.page = state.shownPage || 1;
@@ -73,6 +80,11 @@ export async function loadPage({ quiet = false } = {}) {
     return;
   }
   if (request !== pageRequest) return; // a newer page was asked for meanwhile
+  const inProgress = answer.items.some((item) => item.state === "inProgress");
+  const signature = JSON.stringify([state.query, state.page, state.pageSize, answer]);
+  // A background read that finds the page as shown leaves the grid (and the hover, the focus) alone.
+  if (quiet && signature === shownSignature) { scheduleLive(inProgress ? LIVE_MS : IDLE_MS); return; }
+  shownSignature = signature;
   state.items = answer.items;
   state.total = answer.total;
   state.shownPage = state.page;
@@ -92,12 +104,15 @@ export async function loadPage({ quiet = false } = {}) {
   $("#select-all").textContent = `Select all ${answer.total}`;
   if (focusKey) document.querySelector(`.tile[data-media-id="${focusKey[0]}"] .${focusKey[1].split(" ")[0]}`)?.focus();
   updateSelection();
-  if (answer.items.some((item) => item.state === "inProgress")) scheduleLive();
+  scheduleLive(inProgress ? LIVE_MS : IDLE_MS);
 }
 
-function scheduleLive() {
+function scheduleLive(milliseconds) {
   clearTimeout(liveTimer);
-  liveTimer = setTimeout(() => loadPage({ quiet: true }), LIVE_MS);
+  liveTimer = setTimeout(() => {
+    if (document.visibilityState === "hidden") scheduleLive(milliseconds);
+    else loadPage({ quiet: true });
+  }, milliseconds);
 }
 
 function emptyText() {
