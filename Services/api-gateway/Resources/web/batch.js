@@ -4,7 +4,7 @@ import { api, followEvents, persist, showImage, sleep } from "./api.js";
 import { openComparison } from "./compare.js";
 import { $, distinctNames, el, statusText, thumbnailSize } from "./dom.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
-import { loadPage, state, updateSelection } from "./library.js";
+import { loadPage, loadSettings, state, updateSelection } from "./library.js";
 import { allowNotifications, announce, undoGeneration } from "./notify.js";
 import { presetControls } from "./presets.js";
 
@@ -15,7 +15,11 @@ const followers = new Map(); // batch id → AbortController
 const announced = new Set(); // batch ids whose end was said (or that were opened already ended)
 
 // Step one: what will be generated, with which options, and what it replaces; nothing starts yet.
-$("#batch-generate").addEventListener("click", () => {
+$("#batch-generate").addEventListener("click", async () => {
+  // The options' defaults, the review choice and the backend (its cost) as the settings are now,
+  // not as the page read them (another tab or the API may have changed them); kept when unreadable.
+  await loadSettings({ quiet: true });
+  if ($("#batch-modal").open) return; // a second press while the settings were read
   const chosen = [...state.selected.values()];
   batch.pending = chosen;
   $("#batch-error").textContent = "";
@@ -31,6 +35,7 @@ $("#batch-generate").addEventListener("click", () => {
   $("#b-review").checked = state.settings.aiImageReviewBeforeReplace === "true";
   const runpod = state.settings.aiImageBackend === "runpod";
   const perImage = Number(state.settings.aiImagePricePerMegapixel || 0.03) * (Number(state.settings.aiImageResolution || 1024) ** 2) / 1e6;
+  // RunPod charges the output it makes (about resolution² in FLUX's trained sizes); an upscale is done here after it, free.
   batch.costNote = runpod ? ` On RunPod this costs about $${(perImage * chosen.length).toFixed(2)} ($${perImage.toFixed(3)} per image).` : " The local engine is free.";
   describeSetup();
   $("#batch-modal").showModal();
