@@ -1184,6 +1184,96 @@ extension SystemSuites {
             }
         }
 
+        /// What in the open dialog `css` does not fit the window: content wider than the dialog, a
+        /// dialog taller than the window, a control cut at a side, a close or footer button out of
+        /// view (the content scrolls between them).
+        func fitProblems(_ browser: Browser, dialog css: String) async throws -> [String] {
+            let problems = try await browser.execute("""
+                const dialog = document.querySelector(arguments[0]);
+                if (!dialog || !dialog.open) return [`${arguments[0]} is not open`];
+                const box = dialog.getBoundingClientRect();
+                const problems = [];
+                if (dialog.scrollWidth > dialog.clientWidth + 1) {
+                    // Named by what sticks out (the innermost first), so a failure says where to look.
+                    const inner = box.left + dialog.clientLeft + dialog.clientWidth;
+                    const out = [...dialog.querySelectorAll('*')].filter((e) => e.getClientRects().length > 0 && e.getBoundingClientRect().right > inner + 1)
+                        .filter((e, _, all) => !all.some((other) => other !== e && e.contains(other)))
+                        .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className ? '.' + String(e.className).split(' ').join('.') : ''}`);
+                    problems.push(`content ${dialog.scrollWidth} px wide in ${dialog.clientWidth} px: ${out.join(', ')}`);
+                }
+                if (box.top < -1 || box.bottom > innerHeight + 1 || box.left < -1 || box.right > innerWidth + 1)
+                    problems.push(`the dialog (${box.left},${box.top})–(${box.right},${box.bottom}) is bigger than the window`);
+                const shown = (element) => element.getClientRects().length > 0 && !element.closest('[hidden]');
+                for (const element of [...dialog.querySelectorAll('label, input, select, textarea, button')].filter(shown)) {
+                    const r = element.getBoundingClientRect();
+                    if (r.left < box.left - 1 || r.right > box.right + 1)
+                        problems.push(`${(element.textContent.trim() || element.id || element.name).slice(0, 40)} is cut (${r.left}–${r.right})`);
+                }
+                for (const element of [...dialog.querySelectorAll('[data-close], footer button')].filter(shown)) {
+                    const r = element.getBoundingClientRect();
+                    if (r.top < box.top - 1 || r.bottom > box.bottom + 1) problems.push(`${element.textContent.trim() || element.id} is out of view`);
+                }
+                return problems;
+                """, [.string(css)])
+            return problems.arrayValue?.compactMap(\.stringValue) ?? ["no answer"]
+        }
+
+        /// Every dialog fits a phone and a small laptop: each opened at 390x844 and at 1366x757, its
+        /// content no wider than it, every control whole, the close and footer buttons in view, no
+        /// two controls in it sharing a name; a screenshot of each on the phone.
+        @Test func everyDialogFitsAPhoneAndALaptop() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                try await system.updateSettings(["aiImageAbTestEnabled": "true"])
+                let photo = try await system.upload(try Samples.bytes("dev02", "input.jpg"), named: "a-rather-long-supplier-file-name-for-the-bottle-photo-2026.jpg")
+                let trashed = try await system.upload(try Samples.bytes("dev05", "input.jpg"), named: "box.jpg")
+                #expect(try await system.call(.DELETE, "/api/media/\(trashed)").status == 200)
+                try await withBrowser(system, signedIn: true, failure: "dialogs-fit") { browser in
+                    try await browser.waitUntil("a tile", script: "return document.querySelectorAll('#grid .tile').length === 1")
+                    let tile = "#grid .tile[data-media-id='\(photo)']"
+                    // Each dialog: how to open it from the library (by script: on a phone a toolbar
+                    // button may be scrolled away; opening is tested elsewhere), then what to wait for.
+                    let dialogs: [(name: String, open: String, ready: String)] = [
+                        ("ai", "document.querySelector(\"\(tile) .ai\").click()", "#ai-modal[open] #ai-generate"),
+                        ("variations", "document.querySelector(\"\(tile) .ai\").click(); setTimeout(() => document.querySelector('#ai-variations').click(), 500)",
+                         "#variations-modal[open] #variations-start"),
+                        ("batch", "document.querySelector('#select-page').click(); document.querySelector('#batch-generate').click()", "#batch-modal[open] #batch-start"),
+                        ("details", "document.querySelector(\"\(tile) .thumb\").click()", "#details-modal[open] #details-versions li"),
+                        ("export", "document.querySelector('#select-page').click(); document.querySelector('#download-selected').click()", "#export-modal[open] #export-start"),
+                        ("batches", "document.querySelector('#open-batches').click()", "#batches-modal[open]"),
+                        ("settings", "document.querySelector('#open-settings').click()", "#settings-modal[open] #s-steps"),
+                        ("keys", "document.querySelector('#open-keys').click()", "#keys-modal[open] #key-input"),
+                    ]
+                    for (width, height) in [(390, 844), (1366, 757)] {
+                        try await browser.setWindowSize(width: width, height: height)
+                        for dialog in dialogs {
+                            _ = try await browser.execute(dialog.open)
+                            _ = try await browser.waitFor(dialog.ready)
+                            let problems = try await fitProblems(browser, dialog: "#\(dialog.name)-modal")
+                            #expect(problems == [], "\(dialog.name) at \(width)x\(height)")
+                            #expect(try await sharedNames(browser) == [], "\(dialog.name): controls told apart by their names")
+                            if width < 500 { try await browser.screenshot("30-phone-\(dialog.name)") }
+                            try await browser.press("\u{E00C}") // Escape
+                            try await browser.waitUntil("\(dialog.name) closed", script: "return document.querySelector('dialog[open]') === null")
+                            _ = try await browser.execute("document.querySelector('#clear-selection')?.click()")
+                        }
+                        // Deleting for good, asked from the trash.
+                        _ = try await browser.execute("document.querySelector('#show-trash').click()")
+                        _ = try await browser.waitFor("#grid .tile.trashed .purge")
+                        _ = try await browser.execute("document.querySelector('#grid .tile.trashed .purge').click()")
+                        _ = try await browser.waitFor("#purge-modal[open] #purge-confirm")
+                        let problems = try await fitProblems(browser, dialog: "#purge-modal")
+                        #expect(problems == [], "purge at \(width)x\(height)")
+                        if width < 500 { try await browser.screenshot("30-phone-purge") }
+                        try await browser.press("\u{E00C}")
+                        _ = try await browser.execute("document.querySelector('#show-trash').click()")
+                        try await browser.waitUntil("the library again", script: "return document.querySelector(\"\(tile)\") !== null")
+                    }
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
+                }
+            }
+        }
+
         /// Issue 16: the AI dialog, batches and the settings offer the framing presets and say what
         /// size the output will be; the choice reaches the job.
         @Test func framingIsOfferedWithTheOutputSizeInTheDialogBatchesAndSettings() async throws {
