@@ -114,6 +114,10 @@ extension SystemSuites {
                     try await browser.waitUntil("the tile shows the new version", script: """
                         return document.querySelector('#grid .tile img').dataset.image.endsWith('#\(current)')
                         """)
+                    // Said where the user looks too: the toast, with Undo.
+                    #expect(try await browser.execute("""
+                        return document.querySelector('#toast-text').textContent.includes('the studio shot is ready') && !document.querySelector('#toast-undo').hidden
+                        """).boolValue == true, "the end is in the toast, with Undo")
                     try await browser.screenshot("21-finished-in-the-background")
                     let errors = try await browser.consoleErrors()
                     #expect(errors.allSatisfy { $0.contains("Failed to fetch") || $0.contains("status/") || $0.contains("events") }, "\(errors)")
@@ -335,6 +339,27 @@ extension SystemSuites {
                     try await browser.waitUntil("by name", script: """
                         return JSON.stringify((() => { \(names) })()) === JSON.stringify(['apple-bottle.jpg', 'lamp.jpg', 'shoe.jpg', 'zebra-mug.jpg'])
                         """)
+                    // Every other order, and every filter, shows what it says.
+                    let listed = try await system.call(.GET, "/api/media?pageSize=10").json()["items"] as? [[String: Any]] ?? []
+                    let bySize = listed.sorted { ($0["size"] as? Int ?? 0) > ($1["size"] as? Int ?? 0) }.compactMap { $0["originalName"] as? String }
+                    let uploadOrder = ["zebra-mug.jpg", "apple-bottle.jpg", "shoe.jpg", "lamp.jpg"]
+                    func shown(_ select: String, _ value: String, _ expected: [String]) async throws {
+                        _ = try await browser.execute("const s = document.querySelector(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change'))",
+                                                      [.string(select), .string(value)])
+                        let json = JSONValue.array(expected.map { .string($0) }).encodedText // names without a quote
+                        try await browser.waitUntil("\(select) \(value): \(expected)", script: "return JSON.stringify((() => { \(names) })()) === '\(json)'")
+                    }
+                    try await shown("#sort", "name_desc", ["zebra-mug.jpg", "shoe.jpg", "lamp.jpg", "apple-bottle.jpg"])
+                    try await shown("#sort", "oldest", uploadOrder)
+                    try await shown("#sort", "newest", uploadOrder.reversed())
+                    try await shown("#sort", "largest", bySize)
+                    try await shown("#sort", "smallest", bySize.reversed())
+                    for (state, expected) in [("unprocessed", ["zebra-mug.jpg"]), ("processed", ["apple-bottle.jpg"]), ("inProgress", ["lamp.jpg"]), ("awaitingReview", [])] {
+                        try await shown("#state-filter", state, expected)
+                    }
+                    #expect(try await browser.execute("return document.querySelector('#empty').hidden").boolValue == false, "an empty filter says so")
+                    try await shown("#state-filter", "", bySize.reversed())
+                    try await shown("#sort", "name", ["apple-bottle.jpg", "lamp.jpg", "shoe.jpg", "zebra-mug.jpg"])
 
                     // The running job ends: its badge follows without a reload.
                     try await SystemDatabase.withClient(system.database.url) { client in
@@ -758,12 +783,15 @@ extension SystemSuites {
         @Test func theBatchesPanelAndARetryOfWhatDidNotSucceed() async throws {
             try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "3000"]]) { system in
                 try await system.updateSettings(["aiImageMaxConcurrent": "1"])
+                var ids: [String: String] = [:]
                 for (scene, name) in [("dev02", "bottle.jpg"), ("dev05", "box.jpg")] {
-                    let id = try await system.upload(try Samples.bytes(scene, "input.jpg"))
-                    #expect(try await system.call(.PATCH, "/api/media/\(id)", json: #"{"originalName": "\#(name)"}"#).status == 200)
+                    ids[name] = try await system.upload(try Samples.bytes(scene, "input.jpg"), named: name)
                 }
                 try await withBrowser(system, signedIn: true, failure: "batches-panel") { browser in
-                    try await browser.waitUntil("two tiles", script: "return document.querySelectorAll('#grid .tile').length === 2")
+                    try await browser.waitUntil("two tiles with thumbnails", script: """
+                        const images = [...document.querySelectorAll('#grid .tile img')];
+                        return images.length === 2 && images.every(img => img.complete && img.naturalWidth > 0)
+                        """)
                     try await browser.click("#select-page")
                     try await browser.click("#batch-generate")
                     _ = try await browser.waitFor("#batch-modal[open] #batch-start")
@@ -799,6 +827,40 @@ extension SystemSuites {
                     // Retried once: the old batch says so and offers no second retry.
                     #expect(try await browser.text("#batch-summary").contains("retried as a new batch"))
                     #expect(try await browser.execute("return document.querySelector('#batch-retry').hidden").boolValue == true)
+                    try await browser.press("\u{E00C}")
+
+                    // A batch where one item fails (its photo's file is gone from the disk): "Finished
+                    // with problems", the bar counting what succeeded, the failure said at its item;
+                    // the file back, a retry of only the failed one succeeds.
+                    let box = try #require(ids["box.jpg"].flatMap(UUID.init(uuidString:)))
+                    let file = try await SystemDatabase.withClient(system.database.url) { client in
+                        var path = ""
+                        for try await found in try await client.query("SELECT file_path FROM media WHERE id = \(box)").decode(String.self) { path = found }
+                        return system.mediaRoot.appendingPathComponent(path)
+                    }
+                    let bytes = try Data(contentsOf: file)
+                    try FileManager.default.removeItem(at: file)
+                    try await browser.click("#select-page")
+                    try await browser.click("#batch-generate")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                    try await browser.click("#batch-start")
+                    try await browser.waitUntil("finished with problems", timeout: .seconds(90), script: """
+                        return document.querySelector('#batch-summary').textContent.startsWith('Finished with problems: 1 of 2 done, 1 failed')
+                        """)
+                    let bar = try await browser.execute("const p = document.querySelector('#batch-progress'); return [p.value, p.max]")
+                    #expect(bar == [1, 2], "the bar counts what succeeded: \(bar.encodedText)")
+                    let failed = try await browser.execute("""
+                        return [...document.querySelectorAll('#batch-items li')].filter(li => li.querySelector('.name').textContent === 'box.jpg').map(li => li.textContent)[0] ?? ''
+                        """).stringValue ?? ""
+                    #expect(failed.contains("Failed"), "the failure said at its item: \(failed)")
+                    try await browser.screenshot("25-batch-partly-failed")
+                    #expect(try await browser.text("#batch-retry") == "Retry the 1 that did not succeed")
+                    try bytes.write(to: file)
+                    try await browser.click("#batch-retry")
+                    try await browser.waitUntil("the retry of the failed one is done", timeout: .seconds(90), script: """
+                        return document.querySelector('#batch-summary').textContent.startsWith('Done: 1 of 1 done')
+                        """)
+                    #expect(try await GenerationFlowTests.jobCount(system) == 7, "the two of the batch and the one retried: nothing more")
                     let errors = try await browser.consoleErrors()
                     #expect(errors.isEmpty, "console errors: \(errors)")
                 }
@@ -1508,6 +1570,8 @@ extension SystemSuites {
                 """)
             let progress = try await browser.execute("const p = document.querySelector('#batch-progress'); return [p.value, p.max]")
             #expect(progress == [3, 3])
+            let batchSaid = try await browser.text("#batch-modal")
+            #expect(!["IN_PROGRESS", "COMPLETED", "IN_QUEUE", "SUBMITTED", "QUEUED"].contains { batchSaid.contains($0) }, "raw codes read out: \(batchSaid)")
             let shadows = try await SystemDatabase.withClient(system.database.url) { client in
                 var values: [String] = []
                 for try await value in try await client.query("SELECT options->>'shadowStyle' FROM generation_jobs WHERE batch_id IS NOT NULL").decode(String.self) {
@@ -1620,6 +1684,9 @@ extension SystemSuites {
                 const images = [...document.querySelectorAll('#variation-list li img')];
                 return images.length === 4 && images.every(img => img.complete && img.naturalWidth > 0)
                 """)
+            let widths = try await browser.execute("return [...document.querySelectorAll('#variation-list li img')].map(img => img.getBoundingClientRect().width)")
+            // Four side by side in the wide dialog, each ~197 px here (the issue found 140 px ones).
+            #expect(widths.arrayValue?.compactMap(\.doubleValue).allSatisfy { $0 >= 180 } == true, "candidates big enough to judge: \(widths.encodedText)")
             // The recommended one first, the custom one last and saying what it was asked for.
             let order = try await browser.execute("return [...document.querySelectorAll('#variation-list li strong')].map(s => s.textContent)")
             #expect(order.arrayValue?.first?.stringValue == "Soft Shadow (Recommended)" && order.arrayValue?.last?.stringValue == "Custom 1",
