@@ -937,6 +937,27 @@ extension SystemSuites {
                     try await browser.waitUntil("the box's badge follows", timeout: .seconds(120), script: """
                         return document.querySelector('#grid .tile[data-media-id="\(ids["box.jpg"]!)"] .badge')?.textContent === 'Studio shot'
                         """)
+
+                    // A second batch with review, of the new shoe and the bottle: Approve all, by keyboard.
+                    let before = try await BatchReviewTests.sha(of: lamp, in: system)
+                    for name in ["shoe.jpg", "bottle.jpg"] {
+                        try await tab(browser, to: "Select \(name)")
+                        try await browser.press("\u{E00D}")
+                    }
+                    try await tab(browser, toId: "batch-generate")
+                    try await browser.press("\u{E007}")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                    try await browser.press("\u{E007}")
+                    try await browser.waitUntil("both wait, Approve all offered", timeout: .seconds(120), script: """
+                        return !document.querySelector('#batch-review-all').hidden && document.querySelector('#batch-approve-all').textContent === 'Approve all 2 waiting'
+                        """)
+                    try await tab(browser, toId: "batch-approve-all")
+                    try await browser.press("\u{E007}")
+                    try await browser.waitUntil("both approved, the focus on what happened", script: """
+                        return document.querySelector('#batch-review-all').hidden && document.activeElement.id === 'batch-summary'
+                            && [...document.querySelectorAll('#batch-items [class^=review-]')].every(n => n.textContent.startsWith('✓ Approved'))
+                        """)
+                    #expect(try await BatchReviewTests.sha(of: lamp, in: system) != before, "the approved result replaced the shoe's photo")
                     let errors = try await browser.consoleErrors()
                     #expect(errors.isEmpty, "console errors: \(errors)")
                 }
