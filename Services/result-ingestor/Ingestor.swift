@@ -139,6 +139,8 @@ struct ResultHandler: Sendable {
             try await announce(rendered, versionId: versionId, previous: previous, file: stored, logger: logger)
         case .alreadyApplied(let versionId):
             logger.info("already applied; publishing the events again", metadata: ["versionId": "\(versionId)"])
+            // A concurrent delivery applied its copy: this one's bytes, if they differ, are no one's.
+            try await abandon(stored, logger: logger)
             try await announce(rendered, versionId: versionId, previous: nil, file: stored, logger: logger)
         case .jobEnded(let status):
             logger.info("job already ended; result not applied", metadata: ["status": "\(status)"])
@@ -173,6 +175,7 @@ struct ResultHandler: Sendable {
         switch outcome {
         case .applied(let candidateId, _), .alreadyApplied(let candidateId):
             logger.info("result kept as a candidate", metadata: ["candidateId": "\(candidateId)"])
+            if case .alreadyApplied = outcome { try await abandon(stored, logger: logger) }
             try Task.checkCancellation()
             try await broker.publishTerminal(
                 GenerationCompleted(applying: rendered, mediaVersionId: candidateId), replyTo: rendered.replyTo, logger: logger)

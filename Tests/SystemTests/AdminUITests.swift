@@ -685,6 +685,8 @@ extension SystemSuites {
                             const first = await api.imageURL(path, 'v0');
                             window.cacheFirst = first;
                             const reused = await api.imageURL(path, 'v1');
+                            // One loaded in the last 2 s is never let go (its <img> may not have read it yet).
+                            await new Promise((resolve) => setTimeout(resolve, 2500));
                             for (let i = 2; i <= 300; i++) {
                                 await api.imageURL(path, 'v' + i);
                                 if (i === 150) await api.imageURL(path, 'v1');

@@ -49,7 +49,7 @@ export function openAI(item) {
     if (!ai.optionsTouched) setAIOptions({});
   });
 }
-$("#ai-options").addEventListener("change", () => { ai.optionsTouched = true; });
+for (const kind of ["change", "input"]) $("#ai-options").addEventListener(kind, () => { ai.optionsTouched = true; });
 
 function aiMode(mode, message = "") {
   ai.mode = mode;

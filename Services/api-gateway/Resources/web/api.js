@@ -63,45 +63,62 @@ export async function api(method, path, body, extraHeaders = {}) {
 // Object URLs of images fetched with the token, by API path (and a version, to refresh), least
 // recently used first. An afternoon of comparisons would otherwise keep every full-size image in
 // memory until sign-out: beyond these bounds the least recently used are let go (an <img> already
-// showing one keeps showing it; the next request for it fetches it again).
+// showing one keeps showing it; the next request for it fetches it again). Never let go: one loaded
+// in the last seconds (its <img> may not have read it yet) or one an <img> on the page still has to
+// load (a lazy tile below the fold).
 const IMAGE_CACHE_BYTES = 64 * 1024 * 1024;
 const IMAGE_CACHE_ENTRIES = 300;
-const imageCache = new Map(); // key → { loading: Promise<url>, bytes (0 while loading) }
+const IMAGE_FRESH_MS = 2000;
+const imageCache = new Map(); // key → { loading: Promise<url>, bytes (0 while loading), loadedAt, users: Set<WeakRef<img>> }
 let imageCacheBytes = 0;
 
+function stillNeeded(entry, now) {
+  if (entry.bytes === 0 || now - entry.loadedAt < IMAGE_FRESH_MS) return true;
+  for (const ref of entry.users) {
+    const img = ref.deref();
+    if (!img || !img.isConnected) entry.users.delete(ref);
+    else if (!img.complete) return true;
+  }
+  return false;
+}
+
 function trimImageCache() {
+  const now = Date.now();
   for (const [key, entry] of imageCache) {
     if (imageCacheBytes <= IMAGE_CACHE_BYTES && imageCache.size <= IMAGE_CACHE_ENTRIES) return;
-    if (entry.bytes === 0 || imageCache.size === 1) continue; // still loading, or the only one
+    if (stillNeeded(entry, now)) continue;
     imageCache.delete(key);
     imageCacheBytes -= entry.bytes;
     entry.loading.then((url) => URL.revokeObjectURL(url));
   }
 }
 
-/** An object URL for an image behind the token (e.g. /api/media/<id>/file). */
-export async function imageURL(path, version = "") {
+/** An object URL for an image behind the token (e.g. /api/media/<id>/file); `img`: the element it is for. */
+export async function imageURL(path, version = "", img = null) {
   const key = `${path}#${version}`;
-  const cached = imageCache.get(key);
-  if (cached) {
+  let entry = imageCache.get(key);
+  if (entry) {
     imageCache.delete(key); // the most recently used last
-    imageCache.set(key, cached);
-    return cached.loading;
+    imageCache.set(key, entry);
+  } else {
+    entry = { loading: null, bytes: 0, loadedAt: 0, users: new Set() };
+    const created = entry;
+    created.loading = (async () => {
+      const response = await fetch(path, { headers: headers() });
+      if (!response.ok) throw await failure(response);
+      const blob = await response.blob();
+      return { url: URL.createObjectURL(blob), bytes: Math.max(1, blob.size) };
+    })().then(({ url, bytes }) => {
+      if (imageCache.get(key) === created) {
+        created.bytes = bytes;
+        created.loadedAt = Date.now();
+        imageCacheBytes += bytes;
+      }
+      return url;
+    });
+    imageCache.set(key, created);
   }
-  const entry = { loading: null, bytes: 0 };
-  entry.loading = (async () => {
-    const response = await fetch(path, { headers: headers() });
-    if (!response.ok) throw await failure(response);
-    const blob = await response.blob();
-    return { url: URL.createObjectURL(blob), bytes: Math.max(1, blob.size) };
-  })().then(({ url, bytes }) => {
-    if (imageCache.get(key) === entry) {
-      entry.bytes = bytes;
-      imageCacheBytes += bytes;
-    }
-    return url;
-  });
-  imageCache.set(key, entry);
+  if (img) entry.users.add(new WeakRef(img));
   try {
     const url = await entry.loading;
     trimImageCache();
@@ -123,7 +140,7 @@ export async function freshObjectURL(path) {
 export function showImage(img, path, version = "") {
   const key = `${path}#${version}`;
   img.dataset.image = key;
-  imageURL(path, version).then((url) => {
+  imageURL(path, version, img).then((url) => {
     if (img.dataset.image === key) img.src = url; // a later request for this img wins
   }).catch(() => { img.classList.add("broken"); });
 }

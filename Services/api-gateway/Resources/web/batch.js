@@ -1,6 +1,6 @@
 // Batches: what will be generated and with which options first, then the batch as it runs (its
 // dialog can be closed; the batches panel opens it, or any earlier batch, again).
-import { api, followEvents, persist, showImage, sleep } from "./api.js";
+import { api, followEvents, persist, session, showImage, sleep } from "./api.js";
 import { openComparison } from "./compare.js";
 import { $, distinctNames, el, statusText, thumbnailSize } from "./dom.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
@@ -18,8 +18,10 @@ const announced = new Set(); // batch ids whose end was said (or that were opene
 $("#batch-generate").addEventListener("click", async () => {
   // The options' defaults, the review choice and the backend (its cost) as the settings are now,
   // not as the page read them (another tab or the API may have changed them); kept when unreadable.
-  await loadSettings({ quiet: true });
-  if ($("#batch-modal").open) return; // a second press while the settings were read
+  // At most 2 s: a server slow to answer must not leave the button doing nothing.
+  await Promise.race([loadSettings({ quiet: true }), sleep(2000)]);
+  // A second press while the settings were read, signed out meanwhile, or the selection cleared.
+  if ($("#batch-modal").open || !session.token || state.selected.size === 0) return;
   const chosen = [...state.selected.values()];
   batch.pending = chosen;
   $("#batch-error").textContent = "";

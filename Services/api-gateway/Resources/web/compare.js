@@ -130,7 +130,7 @@ export function comparison({ before, after, zoomable = false }) {
 /** Shows the image and tells whether it has transparent pixels (read from a small copy). */
 async function load(img, { path, version }) {
   try {
-    img.src = await imageURL(path, version);
+    img.src = await imageURL(path, version, img);
     await img.decode();
   } catch {
     img.classList.add("broken");

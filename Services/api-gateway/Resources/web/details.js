@@ -89,39 +89,54 @@ async function showVersions(item) {
  */
 async function revert(item, version, was) {
   $("#details-error").textContent = "";
+  let reverted;
   try {
-    const reverted = (await api("POST", `/api/media/${item.id}/revert/${version.id}`)).media;
-    if (!(await refresh(item))) return;
-    const undo = el("button", {
-      type: "button", id: "details-undo", text: "Undo", "aria-label": `Undo the revert to version ${version.number}`,
-      onclick: async () => {
-        undo.disabled = true;
-        try {
-          const now = (await api("GET", `/api/media/${item.id}`)).media;
-          if (now.currentVersionId !== reverted.currentVersionId) {
-            $("#details-status").textContent = "The image changed since; nothing was undone.";
-          } else {
-            await api("POST", `/api/media/${item.id}/revert/${was.id}`);
-            $("#details-status").textContent = `Undone: version ${was.number}'s image is current again.`;
-          }
-          if (await refresh(details.item)) $("#details-status").focus();
-        } catch (error) {
-          undo.disabled = false;
-          $("#details-error").textContent = `Could not undo: ${error.message}`;
-        }
-      },
-    });
-    $("#details-status").replaceChildren(`Reverted to version ${version.number}. `, undo);
-    // The pressed button is gone with the re-drawn history: the focus goes to what happened.
-    undo.focus();
+    reverted = (await api("POST", `/api/media/${item.id}/revert/${version.id}`)).media;
   } catch (error) {
     $("#details-error").textContent = `Could not revert: ${error.message}`;
+    return;
   }
+  if (!(await refresh(item))) return;
+  const undo = el("button", {
+    type: "button", id: "details-undo", text: "Undo", "aria-label": `Undo the revert to version ${version.number}`,
+    onclick: async () => {
+      undo.disabled = true;
+      let said;
+      try {
+        const now = (await api("GET", `/api/media/${item.id}`)).media;
+        if (now.currentVersionId !== reverted.currentVersionId) {
+          said = "The image changed since; nothing was undone.";
+        } else {
+          await api("POST", `/api/media/${item.id}/revert/${was.id}`);
+          said = `Undone: version ${was.number}'s image is current again.`;
+        }
+      } catch (error) {
+        undo.disabled = false;
+        $("#details-error").textContent = `Could not undo: ${error.message}`;
+        return;
+      }
+      if (details.item?.id !== item.id) return; // closed, or another item's details meanwhile
+      $("#details-status").textContent = said;
+      if (await refresh(details.item)) $("#details-status").focus();
+    },
+  });
+  $("#details-status").replaceChildren(`Reverted to version ${version.number}. `, undo);
+  // The pressed button is gone with the re-drawn history: the focus goes to what happened.
+  undo.focus();
 }
 
-/** The media changed: its facts (type, size) and history as they are now. False when the dialog moved on. */
+/**
+ * The media changed: its facts (type, size) and history as they are now. False when the dialog
+ * moved on, or when they could not be read (said in the dialog: what was done is done).
+ */
 async function refresh(item) {
-  const fresh = (await api("GET", `/api/media/${item.id}`)).media;
+  let fresh;
+  try {
+    fresh = (await api("GET", `/api/media/${item.id}`)).media;
+  } catch (error) {
+    if (details.item === item) $("#details-error").textContent = `Done, but the details could not be read again (${error.message}): close and open them.`;
+    return false;
+  }
   if (details.item !== item) return false;
   details.item = fresh;
   showFacts(fresh);

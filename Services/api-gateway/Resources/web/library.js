@@ -77,13 +77,17 @@ export async function loadPage({ quiet = false } = {}) {
     const asked = state.page;
     state.page = state.shownPage || 1;
     status(`Page ${asked} could not be loaded: ${error.message}. Still showing page ${state.page}.`);
+    scheduleLive(IDLE_MS); // the grid goes on following what happens elsewhere
     return;
   }
   if (request !== pageRequest) return; // a newer page was asked for meanwhile
   const inProgress = answer.items.some((item) => item.state === "inProgress");
   const signature = JSON.stringify([state.query, state.page, state.pageSize, answer]);
-  // A background read that finds the page as shown leaves the grid (and the hover, the focus) alone.
+  // A background read that finds the page as shown leaves the grid (and the hover, the focus) alone;
+  // one that finds it changed waits while the user is clicking or typing in it (a shift-click range
+  // must land on the tiles the user saw).
   if (quiet && signature === shownSignature) { scheduleLive(inProgress ? LIVE_MS : IDLE_MS); return; }
+  if (quiet && Date.now() - lastGridInput < 2000) { scheduleLive(1000); return; }
   shownSignature = signature;
   state.items = answer.items;
   state.total = answer.total;
@@ -106,6 +110,14 @@ export async function loadPage({ quiet = false } = {}) {
   updateSelection();
   scheduleLive(inProgress ? LIVE_MS : IDLE_MS);
 }
+
+// When the user last pressed or clicked in the grid.
+let lastGridInput = 0;
+for (const kind of ["pointerdown", "keydown"]) $("#grid").addEventListener(kind, () => { lastGridInput = Date.now(); });
+// Back in view: the page as it is now, not up to 15 s later.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && session.token) loadPage({ quiet: true });
+});
 
 function scheduleLive(milliseconds) {
   clearTimeout(liveTimer);
@@ -344,7 +356,11 @@ function confirmPurge(items, opener) {
 
 $("#empty-trash").addEventListener("click", (event) => confirmPurge(null, event.currentTarget));
 $("#purge-modal").addEventListener("close", () => {
-  if (purging.opener?.isConnected) purging.opener.focus();
+  // The grid may have been redrawn meanwhile (a live refresh): the same control of the same tile.
+  const opener = purging.opener;
+  const tile = opener?.closest?.(".tile")?.dataset.mediaId;
+  const again = opener?.isConnected ? opener : tile && document.querySelector(`.tile[data-media-id="${tile}"] .purge`);
+  again?.focus();
   purging.opener = null;
 });
 
