@@ -45,6 +45,7 @@ public struct ImageSource: Sendable {
     public func fetch(_ reference: String) async throws(JobFailure) -> [UInt8] {
         if reference.hasPrefix("data:") { return try decodeDataURI(reference) }
         let url = try allowedURL(reference)
+        let shown = redactedURL(reference)
         let clock = ContinuousClock()
         let giveUp = clock.now + retryWindow
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(15))
@@ -52,14 +53,14 @@ public struct ImageSource: Sendable {
             do {
                 // Checked before every attempt: a name may point elsewhere by the next one.
                 try await checkAddress(of: url)
-                return try await download(url, reference)
+                return try await download(url, shown)
             } catch {
                 let wait = backoff.next()
                 guard error.isTransient, clock.now + wait < giveUp else { throw error.failure }
                 do {
                     try await Task.sleep(for: wait)
                 } catch {
-                    throw JobFailure(.fetchFailed, "input.image: stopped while waiting to fetch \(reference) again")
+                    throw JobFailure(.fetchFailed, "input.image: stopped while waiting to fetch \(shown) again")
                 }
             }
         }

@@ -254,7 +254,7 @@ struct ResultHandler: Sendable {
         var sniffed: SniffedImage
         switch ImageSniffer.inspect(downloaded) {
         case .notAnImage:
-            throw IngestFailure(reason: "the result at \(rendered.outputUrl) is not a PNG, JPEG, WebP or GIF image", transient: false)
+            throw IngestFailure(reason: "the result at \(redactedURL(rendered.outputUrl)) is not a PNG, JPEG, WebP or GIF image", transient: false)
         case .damaged(let format, let reason):
             throw IngestFailure(reason: "the result is a damaged \(format): \(reason)", transient: false)
         case .image(let image):
@@ -447,29 +447,29 @@ struct ResultHandler: Sendable {
         var response: HTTPClientResponse
         var redirects = 0
         while true {
-            let what = location == reference ? "" : " (a redirect from \(reference.prefix(200)))"
+            let what = location == reference ? "" : " (a redirect from \(redactedURL(reference)))"
             guard let url = URL(string: location) else {
-                throw IngestFailure(reason: "refused \(location.prefix(200))\(what): not a URL", transient: false)
+                throw IngestFailure(reason: "refused \(redactedURL(location))\(what): not a URL", transient: false)
             }
             if let refusal = await configuration.refusal(url, from: backend, resolve: resolve) {
                 // A name that does not resolve now is waited for like a host that does not answer.
-                throw IngestFailure(reason: "\(refusal.reason); refused \(location.prefix(200))\(what)", transient: refusal.isTransient)
+                throw IngestFailure(reason: "\(refusal.reason); refused \(redactedURL(location))\(what)", transient: refusal.isTransient)
             }
             var request = HTTPClientRequest(url: url.absoluteString)
             request.headers.add(name: "Accept", value: "image/*")
             do {
                 response = try await http.execute(request, timeout: .seconds(Int64(configuration.timeout.components.seconds)))
             } catch {
-                throw IngestFailure(reason: "downloading \(location.prefix(200)) failed: \(error)", transient: true)
+                throw IngestFailure(reason: "downloading \(redactedURL(location)) failed: \(error)", transient: true)
             }
             guard [301, 302, 303, 307, 308].contains(response.status.code) else { break }
             _ = try? await response.body.collect(upTo: 64 << 10)
             guard let next = response.headers.first(name: "Location"), let target = URL(string: next, relativeTo: url)?.absoluteURL else {
-                throw IngestFailure(reason: "downloading \(location.prefix(200)) answered a redirect without a location", transient: false)
+                throw IngestFailure(reason: "downloading \(redactedURL(location)) answered a redirect without a location", transient: false)
             }
             redirects += 1
             guard redirects <= IngestorConfiguration.maxRedirects else {
-                throw IngestFailure(reason: "downloading \(reference.prefix(200)) redirected more than \(IngestorConfiguration.maxRedirects) times", transient: false)
+                throw IngestFailure(reason: "downloading \(redactedURL(reference)) redirected more than \(IngestorConfiguration.maxRedirects) times", transient: false)
             }
             location = target.absoluteString
         }
@@ -477,7 +477,7 @@ struct ResultHandler: Sendable {
             // 404/410: the backend no longer keeps it (RunPod results expire); other 4xx will not change either.
             let code = Int(response.status.code)
             throw IngestFailure(
-                reason: "downloading \(location.prefix(200)) answered HTTP \(code)\(code == 404 || code == 410 ? " (the backend no longer keeps the result)" : "")",
+                reason: "downloading \(redactedURL(location)) answered HTTP \(code)\(code == 404 || code == 410 ? " (the backend no longer keeps the result)" : "")",
                 transient: code >= 500 || code == 429 || code == 408, expired: code == 404 || code == 410)
         }
         if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > configuration.maxBytes {
@@ -488,7 +488,7 @@ struct ResultHandler: Sendable {
         } catch is NIOTooManyBytesError {
             throw IngestFailure(reason: "the result is larger than \(configuration.maxBytes) bytes", transient: false)
         } catch {
-            throw IngestFailure(reason: "reading \(location.prefix(200)) failed: \(error)", transient: true)
+            throw IngestFailure(reason: "reading \(redactedURL(location)) failed: \(error)", transient: true)
         }
     }
 }

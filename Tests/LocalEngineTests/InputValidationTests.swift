@@ -80,6 +80,8 @@ struct InputValidationTests {
 
         let cases: [(String, String)] = [
             ("\(origin.url)/missing.png", "answered HTTP 404"),
+            // A signed link's signature never reaches the job's error (which the status API shows).
+            ("\(origin.url)/missing.png?expires=1&signature=feedc0ffee", "fetching \(origin.url)/missing.png?… answered HTTP 404"),
             ("\(origin.url)/big.png", "1 MB limit"),
             ("\(origin.url)/moved.png", "not followed"),
             ("http://127.0.0.1:\(closedPort)/product.png", "could not fetch"),
@@ -89,6 +91,7 @@ struct InputValidationTests {
             let body = try await engine.submit(["image": url], path: "/runsync").decode(JobStatusBody.self)
             #expect(body.status == .failed, "\(url)")
             #expect(body.error?.contains(expected) == true, "\(url): \(body.error ?? "nil")")
+            #expect(body.error?.contains("feedc0ffee") == false, "\(url): \(body.error ?? "nil")")
         }
         #expect(engine.process.isRunning)
     }

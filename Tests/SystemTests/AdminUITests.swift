@@ -855,6 +855,9 @@ extension SystemSuites {
                         return [...document.querySelectorAll('#batch-items li')].filter(li => li.querySelector('.name').textContent === 'box.jpg').map(li => li.textContent)[0] ?? ''
                         """).stringValue ?? ""
                     #expect(failed.contains("Failed"), "the failure said at its item: \(failed)")
+                    #expect(!failed.contains("signature="), "no signed link in what the job's failure says: \(failed)")
+                    let sideways = try await browser.execute("const list = document.querySelector('#batch-items'); return list.scrollWidth > list.clientWidth + 1")
+                    #expect(sideways.boolValue == false, "a long failure wraps inside its card")
                     try await browser.screenshot("25-batch-partly-failed")
                     #expect(try await browser.text("#batch-retry") == "Retry the 1 that did not succeed")
                     try bytes.write(to: file)
@@ -863,6 +866,15 @@ extension SystemSuites {
                         return document.querySelector('#batch-summary').textContent.startsWith('Done: 1 of 1 done')
                         """)
                     #expect(try await GenerationFlowTests.jobCount(system) == 7, "the two of the batch and the one retried: nothing more")
+                    try await browser.press("\u{E00C}")
+
+                    // Two batches started in the same second (by a script): their Open buttons still differ.
+                    for name in ["bottle.jpg", "box.jpg"] {
+                        #expect(try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(ids[name]!)"]}"#).status == 202)
+                    }
+                    try await browser.click("#open-batches")
+                    try await browser.waitUntil("six batches listed", script: "return document.querySelectorAll('#batches-list li').length === 6")
+                    #expect(try await sharedNames(browser) == [], "every batch's Open told apart by its name")
                     let errors = try await browser.consoleErrors()
                     #expect(errors.isEmpty, "console errors: \(errors)")
                 }

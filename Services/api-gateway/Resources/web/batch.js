@@ -393,7 +393,9 @@ async function showBatches() {
   $("#batches-prev").disabled = panel.page <= 1;
   $("#batches-next").disabled = panel.page >= pages;
   $("#batches-empty").hidden = answer.items.length > 0;
-  $("#batches-list").replaceChildren(...answer.items.map((item) => {
+  // Batches started in the same second are told apart: "(1 of 2)" after the time.
+  const spoken = distinctNames(answer.items.map((item) => new Date(item.createdAt).toLocaleString()));
+  $("#batches-list").replaceChildren(...answer.items.map((item, index) => {
     const when = new Date(item.createdAt).toLocaleString();
     const counts = item.counts;
     const words = { QUEUED: "Queued", PROCESSING: "Running", COMPLETED: counts.FAILED || counts.CANCELLED ? "Finished with problems" : "Done", CANCELLED: "Cancelled" };
@@ -404,7 +406,7 @@ async function showBatches() {
       el("div", {}, el("strong", { text: words[item.status] || item.status }), ` · ${said} · $${Number(item.cost).toFixed(3)}`),
       el("div", { class: "muted", text: `Started ${when}` }),
       el("button", {
-        type: "button", text: "Open", "aria-label": `Open the batch started ${when}`,
+        type: "button", text: "Open", "aria-label": `Open the batch started ${spoken[index]}`,
         onclick: async () => {
           $("#batches-modal").close();
           try { await openBatch(item.batchId); } catch (error) { $("#batch-error").textContent = error.message; }
