@@ -118,7 +118,7 @@ struct NotificationSender: Sendable {
     }
 
     private func metadata(_ claim: ClaimedNotification, _ error: String) -> Logger.Metadata {
-        ["jobId": "\(claim.record.jobId)", "attempt": "\(claim.attempt)", "to": "\(NotifyURL.forLogs(claim.record.url))", "error": "\(error)"]
+        ["jobId": "\(claim.record.jobId)", "attempt": "\(claim.attempt)", "to": "\(redactedURL(claim.record.url))", "error": "\(error)"]
     }
 
     /// The receiver's status (when it answered) and what follows.
@@ -220,15 +220,5 @@ enum NotifyURL {
         components.user = "***"
         components.password = nil
         return components.string ?? "***"
-    }
-
-    /// Scheme, host, port and path only: a query may carry the receiver's token.
-    static func forLogs(_ raw: String) -> String {
-        guard var components = URLComponents(string: raw) else { return "(not a URL)" }
-        components.user = nil
-        components.password = nil
-        components.query = nil
-        components.fragment = nil
-        return components.string ?? "(not a URL)"
     }
 }

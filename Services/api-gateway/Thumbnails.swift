@@ -58,7 +58,7 @@ struct Thumbnails: Sendable {
 
     /// The thumbnail of `file` at `size`, from the cache or made now.
     func thumbnail(of file: StoredFile, size: Int) async throws -> Thumbnail {
-        let folder = files.root.appendingPathComponent("thumbnails/\(size)/\(file.sha256.prefix(2))")
+        let folder = thumbnailFolder(size: size, sha256: file.sha256)
         for (suffix, type) in [("jpg", "image/jpeg"), ("png", "image/png")] {
             if let data = FileManager.default.contents(atPath: folder.appendingPathComponent("\(file.sha256).\(suffix)").path) {
                 return Thumbnail(bytes: Array(data), mimeType: type)
@@ -102,11 +102,16 @@ struct Thumbnails: Sendable {
         }
     }
 
+    /// Where the thumbnails of the file with digest `sha256` at `size` are kept: `thumbnails/<size>/<ab>/`.
+    private func thumbnailFolder(size: Int, sha256: String) -> URL {
+        files.root.appendingPathComponent("thumbnails/\(size)/\(sha256.prefix(2))")
+    }
+
     /// Erases the thumbnails of the stored file at `path` (`ab/cd/<sha256>.<ext>`), every size.
     func forget(path: String) {
         let sha256 = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         for size in Self.sizes {
-            let folder = files.root.appendingPathComponent("thumbnails/\(size)/\(sha256.prefix(2))")
+            let folder = thumbnailFolder(size: size, sha256: sha256)
             for suffix in ["jpg", "png"] {
                 try? FileManager.default.removeItem(at: folder.appendingPathComponent("\(sha256).\(suffix)"))
             }

@@ -92,7 +92,7 @@ public struct ImageSource: Sendable {
         }
         guard response.status == .ok else {
             let code = Int(response.status.code)
-            let location = response.headers.first(name: "Location").map { " (redirect to \($0), not followed)" } ?? ""
+            let location = response.headers.first(name: "Location").map { " (redirect to \(redactedURL($0)), not followed)" } ?? ""
             throw TransientFetch(
                 JobFailure(.fetchFailed, "input.image: fetching \(reference) answered HTTP \(code)\(location)"),
                 transient: code >= 500 || code == 429 || code == 408)
@@ -112,13 +112,13 @@ public struct ImageSource: Sendable {
 
     private func allowedURL(_ reference: String) throws(JobFailure) -> URL {
         guard let url = URL(string: reference), let scheme = url.scheme?.lowercased() else {
-            throw JobFailure(.invalidInput, "input.image: not a URL or data URI: \(Self.shorten(reference))")
+            throw JobFailure(.invalidInput, "input.image: not a URL or data URI: \(Self.shorten(redactedURL(reference)))")
         }
         guard scheme == "http" || scheme == "https" else {
             throw JobFailure(.invalidInput, "input.image: \(scheme):// URLs are not fetched; send an http(s) URL or a data:image/...;base64 URI")
         }
         guard let host = url.host, !host.isEmpty else {
-            throw JobFailure(.invalidInput, "input.image: the URL has no host: \(Self.shorten(reference))")
+            throw JobFailure(.invalidInput, "input.image: the URL has no host: \(Self.shorten(redactedURL(reference)))")
         }
         let port = url.connectionPort
         guard allowedHosts.allows(host: host, port: port) else {

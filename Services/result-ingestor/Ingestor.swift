@@ -133,6 +133,7 @@ struct ResultHandler: Sendable {
             return try await settleCandidate(rendered, stored, try await reviews.keep(result), logger: logger)
         }
         let outcome = try await store.applyGeneration(result)
+        try await abandonUnlessApplied(stored, outcome, logger: logger)
         switch outcome {
         case .applied(let versionId, let previous):
             logger.info("media updated", metadata: ["mediaId": "\(rendered.mediaId)", "versionId": "\(versionId)"])
@@ -140,29 +141,28 @@ struct ResultHandler: Sendable {
         case .alreadyApplied(let versionId):
             logger.info("already applied; publishing the events again", metadata: ["versionId": "\(versionId)"])
             // A concurrent delivery applied its copy: this one's bytes, if they differ, are no one's.
-            try await abandon(stored, logger: logger)
             try await announce(rendered, versionId: versionId, previous: nil, file: stored, logger: logger)
         case .jobEnded(let status):
             logger.info("job already ended; result not applied", metadata: ["status": "\(status)"])
-            try await abandon(stored, logger: logger)
             if status == "CANCELLED" {
                 // Cancelled after the backend finished: this is where the job's terminal event comes from.
                 return try await fail(rendered, .cancelled, "cancelled on request", logger: logger)
             }
         case .mediaGone:
-            try await abandon(stored, logger: logger)
             return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) was deleted before its result arrived", logger: logger)
         case .refused(let reason):
-            try await abandon(stored, logger: logger)
             return .refuse(reason: reason)
         }
         return .done
     }
 
-    /// A stored result no row will refer to: queued (before the job's end is recorded, so a crash
-    /// in between queues it again on redelivery) for the gateway's sweeper, which erases it once
-    /// nothing refers to it and it was not stored again within the grace (docs/data.md).
-    private func abandon(_ stored: StoredFile, logger: Logger) async throws {
+    /// Unless `outcome` is this copy applied, the stored result is one no row will refer to (another
+    /// delivery's copy was applied, the job ended, the media is gone, the result was refused): queued
+    /// (before the job's end is recorded, so a crash in between queues it again on redelivery) for the
+    /// gateway's sweeper, which erases it once nothing refers to it and it was not stored again within
+    /// the grace (docs/data.md).
+    private func abandonUnlessApplied(_ stored: StoredFile, _ outcome: GenerationApplyOutcome, logger: Logger) async throws {
+        if case .applied = outcome { return }
         try await unapplied.enqueue(stored.path)
         logger.info("result not applied; its file is queued for erasure", metadata: ["path": "\(stored.path)"])
     }
@@ -172,21 +172,18 @@ struct ResultHandler: Sendable {
     private func settleCandidate(
         _ rendered: GenerationRendered, _ stored: StoredFile, _ outcome: GenerationApplyOutcome, logger: Logger
     ) async throws -> HandlingOutcome {
+        try await abandonUnlessApplied(stored, outcome, logger: logger)
         switch outcome {
         case .applied(let candidateId, _), .alreadyApplied(let candidateId):
             logger.info("result kept as a candidate", metadata: ["candidateId": "\(candidateId)"])
-            if case .alreadyApplied = outcome { try await abandon(stored, logger: logger) }
             try Task.checkCancellation()
             try await broker.publishTerminal(
                 GenerationCompleted(applying: rendered, mediaVersionId: candidateId), replyTo: rendered.replyTo, logger: logger)
         case .jobEnded(let status):
-            try await abandon(stored, logger: logger)
             if status == "CANCELLED" { return try await fail(rendered, .cancelled, "cancelled on request", logger: logger) }
         case .mediaGone:
-            try await abandon(stored, logger: logger)
             return try await fail(rendered, .mediaNotFound, "media \(rendered.mediaId.uuidString.lowercased()) is gone", logger: logger)
         case .refused(let reason):
-            try await abandon(stored, logger: logger)
             return .refuse(reason: reason)
         }
         return .done

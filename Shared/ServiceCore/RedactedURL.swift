@@ -13,6 +13,12 @@ public func redactedURL(_ address: String) -> String {
         parts.password = nil
         if let shown = parts.string { return String(shown.prefix(200)) + (hadQuery ? "?…" : "") }
     }
-    let path = address.prefix { $0 != "?" && $0 != "#" }
-    return String(path.prefix(200)) + (path.count < address.count ? "?…" : "")
+    // Not parsed: the text up to its query, without whatever stands before an "@" in its authority.
+    let cut = address.firstIndex { $0 == "?" || $0 == "#" }
+    var path = String(address[..<(cut ?? address.endIndex)])
+    if let scheme = path.range(of: "://") {
+        let authority = path[scheme.upperBound...].prefix { $0 != "/" }
+        if let at = authority.lastIndex(of: "@") { path.removeSubrange(scheme.upperBound...at) }
+    }
+    return String(path.prefix(200)) + (cut != nil ? "?…" : "")
 }

@@ -96,6 +96,22 @@ struct InputValidationTests {
         #expect(engine.process.isRunning)
     }
 
+    /// A reference refused before any fetch names the address without its query: a signed link's
+    /// signature never reaches the job's error.
+    @Test func aRefusedReferenceIsNamedWithoutItsQuery() async throws {
+        try await using(ImageSource.makeClient()) { client async throws in
+            let source = ImageSource(client: client, allowedHosts: HostAllowList(["127.0.0.1"]), maxBytes: 1 << 20, timeout: .seconds(30))
+            for (reference, expected) in [("http:///p.png?signature=feedface", ": http:///p.png?…"), ("//p.png?signature=feedface", ": //p.png?…")] {
+                do throws(JobFailure) {
+                    try source.validate(reference)
+                    Issue.record("\(reference) was accepted")
+                } catch {
+                    #expect(error.code == .invalidInput && error.message.hasSuffix(expected) && !error.message.contains("feedface"), "\(error.message)")
+                }
+            }
+        }
+    }
+
     /// With `*` (or a bare name) on the list, a source is fetched only at a public address: the
     /// name is resolved (here by an injected resolver) and loopback, private, link-local and
     /// metadata addresses are refused before anything connects; `host:port` listed exactly is

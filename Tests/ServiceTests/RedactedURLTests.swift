@@ -11,6 +11,7 @@ struct RedactedURLTests {
         #expect(redactedURL("https://user:secret@host.example/a.png#part") == "https://host.example/a.png")
         #expect(redactedURL("https://host.example/plain.png") == "https://host.example/plain.png")
         #expect(redactedURL("not a url?token=abc") == "not a url?…")
+        #expect(redactedURL("http://user:secret@host with space/a.png?x=1") == "http://host with space/a.png?…", "unparsed, still no password")
         #expect(redactedURL("https://host.example/" + String(repeating: "a", count: 400)).count == 200)
     }
 }
