@@ -59,6 +59,17 @@ extension SystemSuites {
             }
         }
 
+        /// The same flows on a phone: every step taken in a 390x844 window.
+        @Test func theSameFlowsOnAPhone() async throws {
+            try await CycloramaSystem.run { system in
+                try await withBrowser(system, signedIn: false, failure: "walkthrough-phone") { browser in
+                    try await walkThrough(browser, system, phone: true)
+                    let errors = try await browser.consoleErrors()
+                    #expect(errors.isEmpty, "console errors: \(errors)")
+                }
+            }
+        }
+
         /// Issue 21's "a dropped connection reports a finished job as failed": with the status and
         /// event calls failing after Generate, the dialog says the connection is lost and keeps
         /// asking, never "failed", while the server finishes the job; once calls go through again it
@@ -713,11 +724,12 @@ extension SystemSuites {
             }
         }
 
-        /// Issue 21's "know when things finish": Keep offers Undo (back to the photo); a batch whose
+        /// Issue 21's "know when things finish": Keep offers Undo (back to the photo); a job whose
+        /// dialog was closed while it ran, and a batch whose
         /// dialog was closed is still followed, its end said in the page and by the browser (asked
         /// for with "Tell me when it ends"), and Undo takes its results back.
         @Test func finishedWorkIsAnnouncedAndCanBeUndone() async throws {
-            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "1500"]]) { system in
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "3000"]]) { system in
                 let single = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
                 let first = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
                 let second = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
@@ -736,11 +748,21 @@ extension SystemSuites {
                         Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' });
                         """)
                     try await browser.waitUntil("three tiles", script: "return document.querySelectorAll('#grid .tile').length === 3")
-                    // One generation, kept, then undone from the toast.
+                    // One generation, "Tell me when it ends" asked in its dialog (offered only while it
+                    // runs), the dialog left open: the browser says it ended; kept, then undone from the toast.
                     try await browser.click("#grid .tile[data-media-id='\(single)'] .ai")
                     _ = try await browser.waitFor("#ai-modal[open] #ai-generate")
+                    #expect(try await browser.execute("return document.querySelector('#ai-notify-row').hidden").boolValue == true, "offered only while it runs")
                     try await browser.click("#ai-generate")
+                    try await browser.waitUntil("offered while it runs", script: "return !document.querySelector('#ai-notify-row').hidden")
+                    try await browser.click("#ai-notify")
+                    try await browser.waitUntil("notifications allowed", script: """
+                        return document.querySelector('#ai-notify').getAttribute('aria-pressed') === 'true'
+                            && document.querySelector('#ai-notify-state').textContent.startsWith('The browser will tell you')
+                        """)
                     try await browser.waitUntil("the result", timeout: .seconds(90), script: "return !document.querySelector('#ai-keep').hidden")
+                    let told = try await browser.execute("return window.notes").arrayValue?.compactMap(\.stringValue) ?? []
+                    #expect(told.contains { $0.hasSuffix("the studio shot is ready.") }, "the browser said it, the dialog open: \(told)")
                     try await browser.click("#ai-keep")
                     try await browser.waitUntil("Keep says so", script: "return document.querySelector('#toast-text').textContent.startsWith('Kept the studio shot')")
                     #expect(try await current(single)?["source"] as? String == "generation")
@@ -748,6 +770,22 @@ extension SystemSuites {
                     try await browser.waitUntil("undone", script: "return document.querySelector('#toast-text').textContent.includes('shows the photo again')")
                     let undone = try #require(try await current(single))
                     #expect(undone["source"] as? String == "revert" && undone["number"] as? Int == 3, "\(undone)")
+
+                    // Another, the dialog closed while it runs: its end is said in the page and by the
+                    // browser (allowed already: the answer holds).
+                    try await browser.click("#grid .tile[data-media-id='\(single)'] .ai")
+                    _ = try await browser.waitFor("#ai-modal[open] #ai-generate")
+                    try await browser.click("#ai-generate")
+                    try await browser.waitUntil("running, notifications already allowed", script: """
+                        return !document.querySelector('#ai-cancel').hidden && document.querySelector('#ai-notify').getAttribute('aria-pressed') === 'true'
+                        """)
+                    try await browser.click("#ai-modal .close")
+                    try await browser.waitUntil("the job's end is said", timeout: .seconds(90), script: """
+                        return document.querySelector('#toast-text').textContent.includes('the studio shot is ready')
+                        """)
+                    let notes = try await browser.execute("return window.notes").arrayValue?.compactMap(\.stringValue) ?? []
+                    #expect(notes.contains { $0.contains("the studio shot is ready") }, "the browser's notification too: \(notes)")
+                    #expect(try await current(single)?["source"] as? String == "generation")
 
                     // A batch of two, its dialog closed at once: the end is still announced.
                     _ = try await browser.execute("""
@@ -757,8 +795,10 @@ extension SystemSuites {
                     _ = try await browser.waitFor("#batch-modal[open] #batch-start")
                     try await browser.click("#batch-start")
                     _ = try await browser.waitFor("#batch-modal[open] #batch-notify")
-                    try await browser.click("#batch-notify")
-                    try await browser.waitUntil("notifications allowed", script: "return document.querySelector('#batch-notify').getAttribute('aria-pressed') === 'true'")
+                    try await browser.waitUntil("the batch dialog knows they are allowed", script: """
+                        return document.querySelector('#batch-notify').getAttribute('aria-pressed') === 'true'
+                            && document.querySelector('#batch-notify-state').textContent.startsWith('The browser will tell you')
+                        """)
                     try await browser.click("#batch-modal .close")
                     try await browser.waitUntil("the batch's end is said", timeout: .seconds(90), script: """
                         return document.querySelector('#toast-text').textContent === 'Batch done: 2 of 2 done.'
@@ -884,7 +924,8 @@ extension SystemSuites {
         /// A batch with review, by keyboard alone: the review choice follows the setting and says what
         /// it will do; the results wait beside the photos (the tiles say so); each is approved or
         /// rejected with Enter on its own named button, and the focus moves on to the next one waiting,
-        /// then to what happened; only the approved result replaces its image.
+        /// then to what happened; only the approved result replaces its image; "Approve all" and
+        /// "Reject all" decide for every result waiting.
         @Test func aBatchWithReviewByKeyboard() async throws {
             try await CycloramaSystem.run { system in
                 try await system.updateSettings(["aiImageReviewBeforeReplace": "true"])
@@ -972,6 +1013,29 @@ extension SystemSuites {
                             && [...document.querySelectorAll('#batch-items [class^=review-]')].every(n => n.textContent.startsWith('✓ Approved'))
                         """)
                     #expect(try await BatchReviewTests.sha(of: lamp, in: system) != before, "the approved result replaced the shoe's photo")
+
+                    // A third, of the box alone: "Reject all" leaves its image as it was.
+                    try await browser.press("\u{E00C}") // Escape
+                    try await browser.waitUntil("the dialog closed", script: "return !document.querySelector('#batch-modal').open")
+                    let box = try await BatchReviewTests.sha(of: ids["box.jpg"]!, in: system)
+                    try await tab(browser, to: "Select box.jpg")
+                    try await browser.press("\u{E00D}")
+                    try await tab(browser, toId: "batch-generate")
+                    #expect(try await browser.text("#batch-generate") == "AI Generate (1)")
+                    try await browser.press("\u{E007}")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                    try await browser.press("\u{E007}")
+                    try await browser.waitUntil("it waits, Reject all offered", timeout: .seconds(120), script: """
+                        return !document.querySelector('#batch-review-all').hidden && document.querySelector('#batch-reject-all').textContent === 'Reject all 1 waiting'
+                        """)
+                    try await tab(browser, toId: "batch-reject-all")
+                    try await browser.press("\u{E007}")
+                    try await browser.waitUntil("rejected, the focus on what happened", script: """
+                        return document.querySelector('#batch-review-all').hidden && document.activeElement.id === 'batch-summary'
+                            && [...document.querySelectorAll('#batch-items [class^=review-]')].every(n => n.textContent === '✗ Rejected: the photo stays')
+                        """)
+                    #expect(try await browser.text("#batch-summary").hasPrefix("Rejected 1 result"))
+                    #expect(try await BatchReviewTests.sha(of: ids["box.jpg"]!, in: system) == box, "a rejected result never replaces the image")
                     let errors = try await browser.consoleErrors()
                     #expect(errors.isEmpty, "console errors: \(errors)")
                 }
@@ -1186,9 +1250,28 @@ extension SystemSuites {
             try await tab(browser, until: "#\(id)", "return document.activeElement.id === '\(id)'")
         }
 
-        /// Presses Tab until the focused control is named `label`.
+        /// Moves the focus to the control named `label` as a user does: Tab, and for a control of a
+        /// tile (the grid is one stop of the Tab order) Tab into the grid to that kind of control, then
+        /// the arrow keys along the tiles.
         func tab(_ browser: Browser, to label: String) async throws {
-            try await tab(browser, until: label, "return document.activeElement.getAttribute('aria-label') === \(JSONValue.string(label).encodedText)")
+            for _ in 0..<60 {
+                let step = try await browser.execute("""
+                    const focused = document.activeElement;
+                    if (focused.getAttribute('aria-label') === arguments[0]) return 'here';
+                    const target = [...document.querySelectorAll('[aria-label]')].find(el => el.getAttribute('aria-label') === arguments[0]);
+                    const tiles = [...document.querySelectorAll('#grid > .tile')];
+                    const [from, to] = [focused, target].map(el => tiles.indexOf(el?.closest('.tile')));
+                    if (from < 0 || to < 0 || focused.classList[0] !== target.classList[0]) return 'tab';
+                    return to > from ? 'right' : 'left';
+                    """, [.string(label)])
+                switch step.stringValue {
+                case "here": return
+                case "right": try await browser.press("\u{E014}")
+                case "left": try await browser.press("\u{E012}")
+                default: try await browser.press("\u{E004}")
+                }
+            }
+            throw FixtureError(message: "Tab and the arrow keys never reached \(label)")
         }
 
         /// Issue 21's settings problems: opened offline, the settings are not shown at all (old values
@@ -1254,6 +1337,49 @@ extension SystemSuites {
                     #expect(try await browser.execute("return document.activeElement.getBoundingClientRect().top >= 0").boolValue == true, "seen when focused")
                     try await browser.press("\u{E007}") // Enter
                     try await browser.waitUntil("the skip link moved the focus", script: "return document.activeElement.id === 'content'")
+                    // The grid is one stop of the Tab order: the controls of one tile take Tab, the
+                    // arrow keys move between tiles, Shift+Space ticks a range.
+                    let stops = try await browser.execute("""
+                        return [...document.querySelectorAll('#grid button, #grid input')].filter(c => c.tabIndex >= 0).map(c => c.closest('.tile').dataset.mediaId)
+                        """)
+                    #expect(stops.arrayValue?.count == 3 && Set(stops.arrayValue?.compactMap(\.stringValue) ?? []).count == 1,
+                            "one tile's three controls in the Tab order: \(stops.encodedText)")
+                    let labels = try await browser.execute("return [...document.querySelectorAll('#grid .tile .select')].map(c => c.getAttribute('aria-label'))")
+                        .arrayValue?.compactMap(\.stringValue) ?? []
+                    try #require(labels.count == 3)
+                    try await tab(browser, to: labels[2])
+                    try await browser.press("\u{E00D}") // Space ticks the last
+                    try await browser.press("\u{E011}") // Home: the first tile's Select
+                    #expect(try await browser.execute("return document.activeElement.getAttribute('aria-label')").stringValue == labels[0])
+                    try await browser.pressWithShift("\u{E00D}") // Shift+Space: the first to the last ticked
+                    #expect(try await browser.execute("""
+                        return [...document.querySelectorAll('#grid .tile .select')].every(c => c.checked) && document.querySelector('#batch-generate').textContent
+                        """).stringValue == "AI Generate (3)", "the range ticked by keyboard")
+                    try await browser.press("\u{E014}") // → the second
+                    #expect(try await browser.execute("""
+                        return [document.activeElement.getAttribute('aria-label'), [...document.querySelectorAll('#grid button, #grid input')].filter(c => c.tabIndex >= 0).length]
+                        """) == .array([.string(labels[1]), .int(3)]), "the arrow moved the focus and the Tab stop along")
+                    try await browser.screenshot("12-keyboard-focus")
+                    try await browser.press("\u{E010}") // End
+                    #expect(try await browser.execute("return document.activeElement.getAttribute('aria-label')").stringValue == labels[2])
+                    try await browser.click("#clear-selection")
+                    // A status line clears itself after 20 s, so an old message is not read as news.
+                    try await browser.click("#select-all")
+                    try await browser.waitUntil("the status line says it", script: "return document.querySelector('#status').textContent === 'Selected all 3.'")
+                    let said = ContinuousClock.now
+                    try await browser.waitUntil("the status line cleared", timeout: .seconds(40), script: "return document.querySelector('#status').textContent === ''")
+                    #expect(ContinuousClock.now - said > .seconds(17), "not before its time")
+                    try await browser.click("#clear-selection")
+                    // The focused tile's item leaves the page (deleted elsewhere): on the next redraw the
+                    // focus goes to the same control of the tile now active, never to the page.
+                    try await tab(browser, to: labels[2])
+                    let gone = try #require(try await browser.execute("return document.activeElement.closest('.tile').dataset.mediaId").stringValue)
+                    #expect(try await system.call(.DELETE, "/api/media/\(gone)").status == 200)
+                    _ = try await browser.execute("document.dispatchEvent(new Event('visibilitychange'))")
+                    try await browser.waitUntil("redrawn, the focus on a tile's Select", script: """
+                        return document.querySelectorAll('#grid .tile').length === 2 && document.activeElement.classList.contains('select')
+                            && document.activeElement.tabIndex === 0
+                        """)
                     // Every control of a tile shows its whole focus ring: no ancestor clips the ring.
                     let clipped = try await browser.execute("""
                         const clips = [];
@@ -1277,7 +1403,6 @@ extension SystemSuites {
                     #expect(try await sharedNames(browser) == [], "every control of the page told apart by its name")
                     let selects = try await browser.execute("return [...document.querySelectorAll('#grid .tile .select')].map(c => c.getAttribute('aria-label')).filter(n => n.startsWith('Select input.jpg')).sort()")
                     #expect(selects.arrayValue?.compactMap(\.stringValue) == ["Select input.jpg (1 of 2)", "Select input.jpg (2 of 2)"], "\(selects.encodedText)")
-                    try await browser.screenshot("12-keyboard-focus")
                 }
             }
         }
@@ -1483,7 +1608,12 @@ extension SystemSuites {
             #expect(!errors.isEmpty && errors.allSatisfy { $0.contains("status of \(status)") }, "\(errors)", sourceLocation: sourceLocation)
         }
 
-        func walkThrough(_ browser: Browser, _ system: CycloramaSystem) async throws {
+        /// The seed's flows end to end; `phone`: in a phone's window (390x844) throughout, its
+        /// screenshots named `phone-…`.
+        func walkThrough(_ browser: Browser, _ system: CycloramaSystem, phone: Bool = false) async throws {
+            let window = phone ? (width: 390, height: 844) : (width: 1280, height: 1000)
+            func shot(_ name: String) async throws { _ = try await browser.screenshot(phone ? "phone-\(name)" : name) }
+            try await browser.setWindowSize(width: window.width, height: window.height)
             // Sign-in, by keyboard: the token field has the focus; Enter submits.
             try await browser.go(system.gatewayURL + "/")
             let token = try await browser.waitFor("#token")
@@ -1491,7 +1621,7 @@ extension SystemSuites {
             try await browser.type("not-a-valid-token-not-a-valid-token", into: token)
             try await browser.press("\u{E007}")
             try await browser.waitUntil("a refused token is explained", script: "return document.querySelector('#signin-error').textContent.includes('refused')")
-            try await browser.screenshot("01-sign-in-refused")
+            try await shot("01-sign-in-refused")
             try await expectOnlyRefusals(401, browser)
             try await browser.clear(token)
             try await browser.type(system.token, into: token)
@@ -1500,7 +1630,7 @@ extension SystemSuites {
             #expect(try await browser.text("#page-info").contains("0 items"))
             #expect(try await browser.execute("return sessionStorage.getItem('cyclorama.token') !== null").boolValue == true,
                     "the token is kept in sessionStorage")
-            try await browser.screenshot("02-signed-in")
+            try await shot("02-signed-in")
 
             // Upload three photos through the file picker.
             let folder = try TestEnvironment.scratchDirectory()
@@ -1517,7 +1647,7 @@ extension SystemSuites {
                 return [...document.querySelectorAll('#grid .tile img')].every(img => img.complete && img.naturalWidth > 0)
                 """)
             #expect(try await browser.text("#status").contains("Uploaded 3 of 3"))
-            try await browser.screenshot("03-uploaded")
+            try await shot("03-uploaded")
 
             // One generation to completion, with the before/after comparison.
             try await browser.click("#grid .tile:last-child .ai")
@@ -1543,7 +1673,7 @@ extension SystemSuites {
             try await browser.waitUntil("before and after images loaded", script: """
                 return [...document.querySelectorAll('#ai-before-after img')].every(img => img.complete && img.naturalWidth > 0)
                 """)
-            try await browser.screenshot("04-before-after")
+            try await shot("04-before-after")
             let slider = try await browser.execute("return document.querySelector('#ai-before-after input[type=range]').getAttribute('aria-valuetext')")
             #expect(slider.stringValue == "50% before on the left, 50% after on the right", "the slider says its value: \(slider.encodedText)")
             _ = try await browser.waitFor("#ai-revert")
@@ -1567,7 +1697,7 @@ extension SystemSuites {
                 """)
             // The facts follow the revert: the upload's JPEG is current again.
             #expect(try await browser.execute(typeFact).stringValue == "image/jpeg", "facts refreshed after the revert")
-            try await browser.screenshot("05-history-reverted")
+            try await shot("05-history-reverted")
             // The revert is said in the dialog (the toast would be behind it) with Undo, which has the
             // focus; Enter brings the generated image back, as a revert of its own.
             try await browser.waitUntil("the revert is said, Undo focused", script: """
@@ -1594,7 +1724,7 @@ extension SystemSuites {
             #expect(try await browser.text("#batch-note").contains("replaces the photo"))
             #expect(try await GenerationFlowTests.jobCount(system) == 1, "nothing started before Start")
             _ = try await browser.execute("document.querySelector('#b-shadow').value = 'dramatic'")
-            try await browser.screenshot("06-batch-setup")
+            try await shot("06-batch-setup")
             try await browser.click("#batch-start")
             _ = try await browser.waitFor("#batch-modal[open] #batch-items li")
             try await browser.waitUntil("the batch is done", timeout: .seconds(300), script: """
@@ -1616,7 +1746,9 @@ extension SystemSuites {
                 return values
             }
             #expect(shadows == ["dramatic", "dramatic", "dramatic"], "the options chosen for the batch: \(shadows)")
-            try await browser.screenshot("06-batch-done")
+            #expect(try await browser.execute("return document.querySelector('#batch-notify-row').hidden").boolValue == true,
+                    "\"Tell me when it ends\" is gone once it ended")
+            try await shot("06-batch-done")
             try await browser.press("\u{E00C}") // Escape closes the dialog
             try await browser.waitUntil("the batch dialog closed", script: "return !document.querySelector('#batch-modal').open")
             // A closed batch dialog opens again from the batches panel, with the batch's state.
@@ -1639,7 +1771,7 @@ extension SystemSuites {
                 return document.querySelector('#s-steps').getAttribute('aria-invalid') === 'true'
                     && document.querySelector('#aiImageInferenceSteps-error').textContent.includes('20')
                 """)
-            try await browser.screenshot("07-settings-refused")
+            try await shot("07-settings-refused")
             try await expectOnlyRefusals(400, browser)
             try await browser.clear(steps)
             try await browser.type("32", into: steps)
@@ -1650,38 +1782,23 @@ extension SystemSuites {
             _ = try await browser.waitFor("#grid")
             try await browser.click("#open-settings")
             try await browser.waitUntil("the saved value comes back", script: "return document.querySelector('#s-steps').value === '32'")
-            try await browser.screenshot("08-settings-saved")
+            try await shot("08-settings-saved")
             let stored = try await system.call(.GET, "/api/ai-image/settings").json()["settings"] as? [String: Any]
             #expect(stored?["aiImageInferenceSteps"] as? String == "32")
             try await browser.click("#settings-form [data-close]")
 
             // The settings dialog fits a laptop's and a phone's window: nothing wider than the dialog,
             // every label inside it, the close and Save buttons in view (the content scrolls between).
-            for (width, height) in [(1366, 757), (1366, 900), (390, 844)] {
+            for (width, height) in phone ? [] : [(1366, 757), (1366, 900), (390, 844)] {
                 try await browser.setWindowSize(width: width, height: height)
                 try await browser.click("#open-settings")
                 _ = try await browser.waitFor("#s-steps")
-                let problems = try await browser.execute("""
-                    const dialog = document.querySelector('#settings-modal');
-                    const box = dialog.getBoundingClientRect();
-                    const problems = [];
-                    if (dialog.scrollWidth > dialog.clientWidth + 1) problems.push(`content ${dialog.scrollWidth} px wide in ${dialog.clientWidth} px`);
-                    if (box.top < -1 || box.bottom > innerHeight + 1) problems.push(`the dialog (${box.top}–${box.bottom}) is taller than the window`);
-                    for (const element of dialog.querySelectorAll('label, input, select')) {
-                        const r = element.getBoundingClientRect();
-                        if (r.left < box.left - 1 || r.right > box.right + 1) problems.push(`${element.textContent.trim() || element.name} is cut (${r.left}–${r.right})`);
-                    }
-                    for (const css of ['[data-close]', 'footer button[type=submit]']) {
-                        const r = dialog.querySelector(css).getBoundingClientRect();
-                        if (r.top < box.top - 1 || r.bottom > box.bottom + 1 || r.right > box.right + 1) problems.push(`${css} out of view`);
-                    }
-                    return problems;
-                    """)
-                #expect(problems.arrayValue?.isEmpty == true, "\(width)x\(height): \(problems)")
-                try await browser.screenshot("08-settings-\(width)x\(height)")
+                let problems = try await fitProblems(browser, dialog: "#settings-modal")
+                #expect(problems.isEmpty, "\(width)x\(height): \(problems)")
+                try await shot("08-settings-\(width)x\(height)")
                 try await browser.click("#settings-form [data-close]")
             }
-            try await browser.setWindowSize(width: 1280, height: 1000)
+            try await browser.setWindowSize(width: window.width, height: window.height)
 
             // The RunPod key: typed hidden, shown on request, saved, then only masked.
             let key = "rpa_BROWSERTEST0123456789abcdefWXYZ"
@@ -1699,7 +1816,7 @@ extension SystemSuites {
             #expect(shown.hasPrefix("rpa_") && shown.hasSuffix("WXYZ") && !shown.contains("BROWSERTEST"), "masked: \(shown)")
             #expect(try await browser.property("value", of: keyInput).stringValue == "", "the field is emptied")
             #expect(try await browser.property("type", of: keyInput).stringValue == "password")
-            try await browser.screenshot("09-api-key-masked")
+            try await shot("09-api-key-masked")
             // "Test connection" with the stored key shows RunPod's answer: here no RunPod answers.
             try await browser.click("#key-test")
             try await browser.waitUntil("the check's verdict is shown", script: """
@@ -1737,7 +1854,7 @@ extension SystemSuites {
             try await browser.waitUntil("the focus is on the status", timeout: .seconds(5), script: "return document.activeElement.id === 'variations-status'")
             let said = try await browser.text("#variation-list")
             #expect(!["IN_PROGRESS", "COMPLETED", "IN_QUEUE", "SUBMITTED"].contains { said.contains($0) }, "raw codes read out: \(said)")
-            try await browser.screenshot("10-variation-chosen")
+            try await shot("10-variation-chosen")
             let chosen = try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]]
             #expect(chosen?.first?["source"] as? String == "variation", "the winner is the media's new version")
             try await browser.click("#variations-modal .close")

@@ -138,8 +138,16 @@ public final class Browser: @unchecked Sendable {
         throw Failure(description: "not within \(timeout): \(what)")
     }
 
+    /// Clicks `element`. One in the window but under a sticky bar (a dialog's footer on a phone) is
+    /// scrolled to the middle of what holds it first, as a user would scroll to reach it; one that
+    /// stays covered (a dialog in front of it) still fails.
     public func click(_ element: Element) async throws {
-        _ = try await command(.POST, "/element/\(element.id)/click", [:])
+        do {
+            _ = try await command(.POST, "/element/\(element.id)/click", [:])
+        } catch let failure as Failure where failure.description.contains("element click intercepted") {
+            _ = try await execute("arguments[0].scrollIntoView({ block: 'center' })", [.object([Self.elementKey: .string(element.id)])])
+            _ = try await command(.POST, "/element/\(element.id)/click", [:])
+        }
     }
 
     /// Clicks the element `css` names, finding it again if the page re-rendered it meanwhile.

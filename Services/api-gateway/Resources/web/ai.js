@@ -5,7 +5,7 @@ import { comparison, openComparison } from "./compare.js";
 import { $, el, TERMINAL } from "./dom.js";
 import { loadPage, loadSettings, refreshAfterDialog, state, status } from "./library.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
-import { announce, undoGeneration } from "./notify.js";
+import { announce, notifyIfAway, offerNotifications, undoGeneration } from "./notify.js";
 import { openVariations } from "./variations.js";
 import { presetControls } from "./presets.js";
 
@@ -60,6 +60,8 @@ function aiMode(mode, message = "") {
   $("#ai-retry").hidden = mode !== "failed";
   $("#ai-keep").hidden = mode !== "completed";
   $("#ai-revert").hidden = mode !== "completed";
+  $("#ai-notify-row").hidden = mode !== "running";
+  if (mode === "running") showNotify();
   // Variations only while A/B testing is on (the settings are read again as the dialog opens).
   $("#ai-variations").hidden = mode !== "idle" || state.settings.aiImageAbTestEnabled !== "true";
   $("#ai-error").textContent = mode === "failed" ? message : "";
@@ -123,6 +125,8 @@ function aiOptions() {
   };
 }
 
+const showNotify = offerNotifications($("#ai-notify"), $("#ai-notify-state"));
+
 const connectionTrouble = () => $("#ai-stage").textContent =
   "Connection lost: the server keeps working on the job; checking again…";
 
@@ -178,6 +182,10 @@ async function follow(jobId, abort) {
   if (abort.signal.aborted) return;
   if (!last || !TERMINAL.has(last.status)) last = await waitForStatus(jobId, abort.signal, showStage);
   if (abort.signal.aborted) return;
+  // The dialog says how it ended; a user who asked and looked away is told by the browser too.
+  const name = ai.item.originalName || ai.item.id;
+  notifyIfAway({ COMPLETED: `${name}: the studio shot is ready.`, CANCELLED: `${name}: the generation was cancelled.` }[last.status]
+    ?? `${name}: the generation failed.`);
   if (last.status === "COMPLETED") {
     // The verdict is on the job's status (an event may not carry it).
     const checked = last.fidelity ?? (await api("GET", `/api/ai-image/status/${jobId}`).catch(() => null))?.fidelity;

@@ -8,6 +8,13 @@ import "./batch.js";
 import { openExport } from "./export.js";
 import "./settings.js";
 
+// What gets the focus or is scrolled to stays clear of the sticky toolbar, whose height changes as
+// it wraps (a phone's is several rows): the page keeps that much room at its top.
+const toolbar = $(".toolbar");
+new ResizeObserver(() => {
+  document.documentElement.style.scrollPaddingTop = `${toolbar.offsetHeight + 8}px`;
+}).observe(toolbar);
+
 // MARK: Sign-in
 
 function showSignin(message = "") {

@@ -5,7 +5,7 @@ import { openComparison } from "./compare.js";
 import { $, distinctNames, el, statusText, thumbnailSize } from "./dom.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { loadPage, loadSettings, state, updateSelection } from "./library.js";
-import { allowNotifications, announce, undoGeneration } from "./notify.js";
+import { announce, offerNotifications, undoGeneration } from "./notify.js";
 import { presetControls } from "./presets.js";
 
 // The batch the dialog shows (`id`, its `items` by job id); every running batch has its own
@@ -280,6 +280,10 @@ function showBatchSummary(summary) {
     `${counts.FAILED ? `, ${counts.FAILED} failed` : ""}${counts.CANCELLED ? `, ${counts.CANCELLED} cancelled` : ""}` +
     ` · cost $${Number(summary.cost || 0).toFixed(3)}`;
   $("#batch-cancel").disabled = ended;
+  // Nothing more to be told of once it ended; the focus, if it was there, goes to what happened.
+  if (ended && document.activeElement === $("#batch-notify")) $("#batch-summary").focus();
+  $("#batch-notify-row").hidden = ended;
+  if (!ended) showBatchNotify(); // as the browser answers now (perhaps asked in the AI dialog)
   // What did not succeed can be tried again, as a new batch with the same options.
   const again = (counts.FAILED || 0) + (counts.CANCELLED || 0);
   // Retried once at most: a batch retried already says so instead.
@@ -435,10 +439,4 @@ $("#batch-cancel").addEventListener("click", async () => {
 });
 // Closed while it runs, the batch is still followed (by its follower): its end is announced wherever the user is.
 $("#batch-modal").addEventListener("close", () => loadPage());
-$("#batch-notify").addEventListener("click", async () => {
-  const answer = await allowNotifications();
-  $("#batch-notify").setAttribute("aria-pressed", String(answer === "granted"));
-  $("#batch-notify-state").textContent = answer === "granted"
-    ? "The browser will tell you when it ends, also when this page is not in view."
-    : "The browser does not allow notifications for this page; the page itself will say when it ends.";
-});
+const showBatchNotify = offerNotifications($("#batch-notify"), $("#batch-notify-state"));

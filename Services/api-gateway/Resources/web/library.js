@@ -8,10 +8,10 @@ import { openDetails } from "./details.js";
 
 // `selected`: id → the media as it was when selected, so a batch names items chosen on another page too.
 // `query`: what the grid lists (search, state filter, order, trash); `anchor`: the tile a shift-click
-// selects from.
+// selects from; `activeId`: the tile whose controls take Tab (the others are reached by the arrow keys).
 export const state = {
   page: 1, pageSize: 24, collection: "PRODUCTS", total: 0, items: [], selected: new Map(), settings: {},
-  query: { q: "", state: "", sort: "newest", trash: false }, anchor: null,
+  query: { q: "", state: "", sort: "newest", trash: false }, anchor: null, activeId: null,
 };
 
 /** The most one "Select all" takes: one batch's worth. */
@@ -106,7 +106,14 @@ export async function loadPage({ quiet = false } = {}) {
   const spoken = distinctNames(answer.items.map((item) => item.originalName || item.id));
   $("#grid").replaceChildren(...answer.items.map((item, index) => tile(item, index, spoken[index])));
   $("#select-all").textContent = `Select all ${answer.total}`;
-  if (focusKey) document.querySelector(`.tile[data-media-id="${focusKey[0]}"] .${focusKey[1].split(" ")[0]}`)?.focus();
+  const active = document.querySelector(`#grid .tile[data-media-id="${focusKey?.[0] ?? state.activeId}"]`) ?? $("#grid .tile");
+  activate(active);
+  if (focusKey) {
+    // The same control of the same tile; when that item left the page, the same control of the tile
+    // now active, or the library: never the page.
+    const kind = `.${focusKey[1].split(" ")[0]}`;
+    (document.querySelector(`.tile[data-media-id="${focusKey[0]}"] ${kind}`) ?? active?.querySelector(kind) ?? $("#content")).focus();
+  }
   updateSelection();
   scheduleLive(inProgress ? LIVE_MS : IDLE_MS);
 }
@@ -172,14 +179,15 @@ function tile(item, index, spoken) {
   }
   const checkbox = el("input", {
     type: "checkbox", class: "select", "aria-label": `Select ${spoken}`, checked: state.selected.has(item.id),
-    onclick: (event) => {
-      // Shift-click: every tile from the last one clicked to this one takes this one's new state.
-      const from = state.items.findIndex((other) => other.id === state.anchor);
-      const range = event.shiftKey && from >= 0 ? state.items.slice(Math.min(from, index), Math.max(from, index) + 1) : [item];
-      for (const each of range) select(each, event.target.checked);
-      state.anchor = item.id;
-      updateSelection();
+    // Shift-click, or Shift+Space: every tile from the last one ticked to this one takes this one's new state.
+    onclick: (event) => tick(item, index, event.target.checked, event.shiftKey),
+    onkeydown: (event) => {
+      if (event.key !== " " || !event.shiftKey) return;
+      event.preventDefault(); // the range is ticked here, not by the checkbox's own Space
+      tick(item, index, !event.target.checked, true);
     },
+    // Browsers that click a checkbox on Space's keyup would tick it back.
+    onkeyup: (event) => { if (event.key === " " && event.shiftKey) event.preventDefault(); },
   });
   const badge = BADGES[item.state];
   const li = el("li", { class: `tile${state.selected.has(item.id) ? " selected" : ""}`, "data-media-id": item.id, "data-state": item.state },
@@ -193,6 +201,52 @@ function tile(item, index, spoken) {
   }
   return li;
 }
+
+/** Ticks (or unticks, `on` false) `item`, shown at `index`, with every tile from the anchor when `range`. */
+function tick(item, index, on, range) {
+  const from = state.items.findIndex((other) => other.id === state.anchor);
+  const items = range && from >= 0 ? state.items.slice(Math.min(from, index), Math.max(from, index) + 1) : [item];
+  for (const each of items) select(each, on);
+  state.anchor = item.id;
+  updateSelection();
+}
+
+// MARK: Moving in the grid by keyboard
+//
+// The grid is one stop of the Tab order, not three per tile (72 a page): only the active tile's
+// controls take Tab; the arrow keys move to the same control of the tile before, after, above or
+// below, Home and End to the first and the last. A tile becomes active when anything in it gets the
+// focus (a click, a dialog giving the focus back), and stays active across redraws.
+
+function activate(tile) {
+  state.activeId = tile?.dataset.mediaId ?? null;
+  for (const control of $("#grid").querySelectorAll("button, input")) {
+    const on = control.closest(".tile") === tile;
+    control.tabIndex = on ? 0 : -1;
+    // The keys are said where the focus lands (a list's own description is rarely read).
+    if (on) control.setAttribute("aria-describedby", "grid-keys"); else control.removeAttribute("aria-describedby");
+  }
+}
+
+$("#grid").addEventListener("focusin", (event) => {
+  const tile = event.target.closest(".tile");
+  if (tile && tile.dataset.mediaId !== state.activeId) activate(tile);
+});
+
+$("#grid").addEventListener("keydown", (event) => {
+  const tile = event.target.closest(".tile");
+  if (!tile || event.altKey || event.ctrlKey || event.metaKey) return;
+  const tiles = [...$("#grid").children];
+  const at = tiles.indexOf(tile);
+  // Tiles per row, as laid out now: those on the first tile's line.
+  const columns = Math.max(1, tiles.filter((each) => each.offsetTop === tiles[0].offsetTop).length);
+  const to = { ArrowLeft: at - 1, ArrowRight: at + 1, ArrowUp: at - columns, ArrowDown: at + columns, Home: 0, End: tiles.length - 1 }[event.key];
+  if (to === undefined || event.shiftKey) return;
+  event.preventDefault(); // the page does not scroll as well
+  const next = tiles[Math.max(0, Math.min(tiles.length - 1, to))];
+  // The same control on the other tile (Select on Select, AI on AI); its picture when it has none.
+  (next.querySelector(`.${event.target.classList[0]}`) ?? next.querySelector("button, input")).focus();
+});
 
 function fileSize(bytes) {
   if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -251,7 +305,7 @@ $("#show-trash").addEventListener("click", () => {
   $("#show-trash").textContent = trash ? "Back to the library" : "Trash";
   $("#trash-title").hidden = !trash;
   for (const control of ["#state-filter", "label[for='state-filter']", "#select-page", "#select-all", "#batch-generate",
-    "#download-selected", "#delete-selected", "#clear-selection", "label[for='file-input']", "#dropzone"]) {
+    "#download-selected", "#delete-selected", "#clear-selection", "label[for='file-input']", "#dropzone", "#grid-keys-tick"]) {
     $(control).hidden = trash;
   }
   $("#empty-trash").hidden = !trash;

@@ -7,10 +7,15 @@ import { showToast } from "./toast.js";
 /** Says `text` in the page (with Undo running `undo`, when given) and, if allowed and the page is hidden, as a notification. */
 export function announce(text, undo) {
   showToast(text, undo);
+  notifyIfAway(text);
+}
+
+/** Says `text` by the browser's notification when the user allowed it and the page is out of view. */
+export function notifyIfAway(text) {
   if (typeof Notification === "undefined" || Notification.permission !== "granted" || document.visibilityState === "visible") return;
   try {
     new Notification("Cyclorama", { body: text, tag: "cyclorama" });
-  } catch { /* a browser without page notifications (some phones): the toast says it */ }
+  } catch { /* a browser without page notifications (some phones): the page says it */ }
 }
 
 /** Asks once for the browser's notifications (a click is needed for the question); resolves to the answer. */
@@ -18,6 +23,24 @@ export async function allowNotifications() {
   if (typeof Notification === "undefined") return "unsupported";
   if (Notification.permission !== "default") return Notification.permission;
   return Notification.requestPermission();
+}
+
+/**
+ * Wires a "Tell me when it ends" `button` (with `aria-pressed`) and its `said` line: a click asks
+ * for the browser's notifications and says what the answer means. Used by the AI dialog and the batch.
+ */
+export function offerNotifications(button, said) {
+  const show = (answer) => {
+    button.setAttribute("aria-pressed", String(answer === "granted"));
+    said.textContent = answer === "granted"
+      ? "The browser will tell you when it ends, also when this page is not in view."
+      : answer === "default" ? said.dataset.initial
+        : "The browser does not allow notifications for this page; the page itself will say when it ends.";
+  };
+  said.dataset.initial = said.textContent;
+  button.addEventListener("click", async () => show(await allowNotifications()));
+  // The answer given in one dialog holds in the other.
+  return () => show(typeof Notification === "undefined" ? "unsupported" : Notification.permission);
 }
 
 /**
