@@ -36,13 +36,22 @@ func buildGateway(
     let purgedFiles = PurgedFileSweeper(
         store: PurgedFileStore(client: database.client), files: mediaFiles, thumbnails: thumbnails,
         grace: gateway.purgeGrace, logger: host.logger)
+    let trashKeep = gateway.trashKeep
+    let sweepLogger = host.logger
     host.addWorker(PeriodicWork("purged file sweep", every: gateway.purgeSweepInterval, logger: host.logger) {
         try await database.waitUntilReady()
+        // The trash's keeping time first: what it deletes for good is swept with the rest.
+        if let trashKeep {
+            let expired = try await store.purge(nil, deletedBefore: Date().addingTimeInterval(-Double(trashKeep.components.seconds)))
+            if !expired.isEmpty {
+                sweepLogger.info("deleted for good what was in the trash longer than TRASH_KEEP_DAYS", metadata: ["media": "\(expired.count)"])
+            }
+        }
         try await purgedFiles.sweep()
     })
     let media = MediaController(
         store: store, files: mediaFiles, thumbnails: thumbnails, purgedFiles: purgedFiles,
-        signer: gateway.signer, maxImagePixels: gateway.maxImagePixels)
+        signer: gateway.signer, maxImagePixels: gateway.maxImagePixels, trashKeep: trashKeep)
     let hub = JobEventHub()
     let ledger = gateway.ledger(database.client)
     let settingsStore = SettingsStore(client: database.client)

@@ -29,7 +29,8 @@ import ServiceSupport
 /// | `NOTIFY_RETRY_FIRST_SECONDS` | `10`    | the wait after the first failed attempt; each later one doubles, up to an hour |
 /// | `NOTIFY_RETRY_FOR_SECONDS`   | `86400` | no attempt starts later than this after the job ended: the notification is then ABANDONED |
 /// | `PURGE_FILE_GRACE_SECONDS`   | `900`   | a file of media deleted for good is erased only when not stored or touched for this long (longer than any upload or result takes from storing it to naming it; at least 60) |
-/// | `PURGE_SWEEP_INTERVAL_SECONDS` | `300` | how often files kept back by the grace are looked at again |
+/// | `PURGE_SWEEP_INTERVAL_SECONDS` | `300` | how often files kept back by the grace are looked at again, and the trash's keeping time applied |
+/// | `TRASH_KEEP_DAYS`            | `30`    | media in the trash this many days is deleted for good by itself (as "Delete for good" does); `0` keeps it until deleted by hand |
 struct GatewayConfiguration: Sendable {
     var adminTokenFile: String?
     var mediaRoot: URL
@@ -52,6 +53,8 @@ struct GatewayConfiguration: Sendable {
     var notifyPolicy = NotificationPolicy()
     var purgeGrace: Duration = .seconds(900)
     var purgeSweepInterval: Duration = .seconds(300)
+    /// How long media stays in the trash before it is deleted for good; nil: until deleted by hand.
+    var trashKeep: Duration? = .seconds(30 * 86_400)
 
     static func fromEnvironment(_ environment: EnvironmentVariables = .process) throws(ConfigurationError) -> GatewayConfiguration {
         var configuration = GatewayConfiguration(
@@ -88,6 +91,9 @@ struct GatewayConfiguration: Sendable {
         }
         if let seconds = try environment.integer("PURGE_SWEEP_INTERVAL_SECONDS", in: 1...86_400) {
             configuration.purgeSweepInterval = .seconds(seconds)
+        }
+        if let days = try environment.integer("TRASH_KEEP_DAYS", in: 0...36_500) {
+            configuration.trashKeep = days == 0 ? nil : .seconds(days * 86_400)
         }
         if let seconds = try environment.integer("JOB_REAPER_INTERVAL_SECONDS", in: 1...3600) {
             configuration.reaperInterval = .seconds(seconds)

@@ -309,7 +309,7 @@ struct JobStatusResponse: ResponseCodable, Equatable {
         createdAt = MessageCoding.formatTimestamp(job.createdAt)
         updatedAt = MessageCoding.formatTimestamp(job.updatedAt)
         if job.status == .completed {
-            self.media = media.map(MediaJSON.init)
+            self.media = media.map { MediaJSON($0) }
             generationTime = job.completedAt.map { (($0.timeIntervalSince(job.createdAt)) * 1000).rounded() / 1000 }
             cost = job.cost
         }

@@ -169,7 +169,7 @@ struct JobEventJSON: Codable, Equatable {
         stage = job.status.rawValue.lowercased()
         self.detail = detail
         error = ErrorJSON(job: job)
-        self.media = media.map(MediaJSON.init)
+        self.media = media.map { MediaJSON($0) }
     }
 }
 

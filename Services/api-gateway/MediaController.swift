@@ -19,6 +19,8 @@ struct MediaController: Sendable {
     /// Most pixels an accepted image may have (`UPLOAD_MAX_PIXELS`), judged from its header before
     /// anything decodes it: more is 413 `too_many_pixels`.
     var maxImagePixels = MediaController.defaultMaxImagePixels
+    /// The trash's keeping time (`TRASH_KEEP_DAYS`), said in each trashed item's `erasesAt`.
+    var trashKeep: Duration?
     static let defaultMaxImagePixels = 50_000_000
 
     func addRoutes(to group: RouterGroup<ServiceRequestContext>) {
@@ -119,7 +121,7 @@ struct MediaController: Sendable {
         let trash = try Self.flag(query["trash"].map(String.init), name: "trash")
         let (items, total) = try await store.list(MediaQuery(
             collection: collection, search: search, state: state, sort: sort, trash: trash, page: page, pageSize: pageSize))
-        return MediaListResponse(items: items.map(MediaJSON.init), page: page, pageSize: pageSize, total: total)
+        return MediaListResponse(items: items.map { MediaJSON($0, trashKeep: trashKeep) }, page: page, pageSize: pageSize, total: total)
     }
 
     /// `POST /api/media/:id/restore`: brings a media back from the trash as it was (its versions,

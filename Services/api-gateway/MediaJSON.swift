@@ -22,8 +22,12 @@ struct MediaJSON: Codable, Sendable, Equatable {
     var state: String
     /// When it went to the trash; absent for a media in the library.
     var deletedAt: String?
+    /// When a media in the trash will be deleted for good by itself (`TRASH_KEEP_DAYS` after
+    /// `deletedAt`); absent in the library and when the trash is kept until emptied by hand.
+    var erasesAt: String?
 
-    init(_ media: MediaRecord) {
+    /// `trashKeep`: the trash's keeping time, for `erasesAt`.
+    init(_ media: MediaRecord, trashKeep: Duration? = nil) {
         id = media.id.lowercasedString
         collection = media.collection
         originalName = media.originalFilename
@@ -40,6 +44,9 @@ struct MediaJSON: Codable, Sendable, Equatable {
         updatedAt = MessageCoding.formatTimestamp(media.updatedAt)
         state = media.state.rawValue
         deletedAt = media.deletedAt.map(MessageCoding.formatTimestamp)
+        if let deleted = media.deletedAt, let keep = trashKeep {
+            erasesAt = MessageCoding.formatTimestamp(deleted.addingTimeInterval(Double(keep.components.seconds)))
+        }
     }
 }
 

@@ -332,11 +332,14 @@ public struct MediaStore: Sendable {
     /// their files are queued in `purged_files` for the gateway's sweeper, which erases each one once
     /// nothing refers to it. The row stays as a tombstone (`purged_at`), so the ledger's jobs for it,
     /// and the spend they hold, stay too. Returns the ids deleted; an id not in the trash is left out.
-    public func purge(_ ids: [UUID]?) async throws -> [UUID] {
+    /// `deletedBefore`: only what went to the trash before then (the trash's keeping time, run by the
+    /// gateway).
+    public func purge(_ ids: [UUID]?, deletedBefore cutoff: Date? = nil) async throws -> [UUID] {
         try await transaction { connection in
             var purged: [UUID] = []
             let rows = try await connection.query("""
                 SELECT id FROM media WHERE \(unescaped: Self.inTrash) AND (\(ids)::uuid[] IS NULL OR id = ANY(\(ids)))
+                  AND (\(cutoff)::timestamptz IS NULL OR deleted_at < \(cutoff))
                 ORDER BY id FOR UPDATE
                 """, logger: logger)
             for try await id in rows.decode(UUID.self) { purged.append(id) }

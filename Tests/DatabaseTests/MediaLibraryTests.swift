@@ -236,4 +236,25 @@ struct MediaLibraryTests {
             #expect(try await store.purge(nil).isEmpty, "an empty trash")
         }
     }
+
+    /// The trash's keeping time: only what went to the trash before the cutoff is deleted for good;
+    /// what went later, and the library, stay.
+    @Test func theTrashKeepsWhatWentThereAfterTheCutoff() async throws {
+        try await TestDatabase.withFreshDatabase { client, _ in
+            _ = try await Migrator(logger: TestDatabase.logger).migrate(on: client)
+            let store = MediaStore(client: client)
+            let old = try await store.create(collection: "PRODUCTS", originalFilename: "old", file: file("a", bytes: 1))
+            let recent = try await store.create(collection: "PRODUCTS", originalFilename: "recent", file: file("b", bytes: 1))
+            _ = try await store.create(collection: "PRODUCTS", originalFilename: "library", file: file("c", bytes: 1))
+            #expect(try await store.delete(old.id))
+            #expect(try await store.delete(recent.id))
+            try await client.query("UPDATE media SET deleted_at = now() - interval '31 days' WHERE id = \(old.id)", logger: TestDatabase.logger)
+            let cutoff = Date().addingTimeInterval(-30 * 86_400)
+            #expect(try await store.purge(nil, deletedBefore: cutoff) == [old.id])
+            #expect(try await store.purge(nil, deletedBefore: cutoff).isEmpty, "once")
+            #expect(try await names(store, MediaQuery(trash: true)) == ["recent"])
+            #expect(try await names(store, MediaQuery()) == ["library"])
+            #expect(try await PurgedFileStore(client: client).count() == 1, "its file queued for the sweeper")
+        }
+    }
 }

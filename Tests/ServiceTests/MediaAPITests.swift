@@ -4,6 +4,7 @@ import Imaging
 import NIOHTTP1
 import ServiceCore
 import ServiceSupport
+import Shared
 import Testing
 import TestSupport
 
@@ -173,6 +174,38 @@ struct MediaAPITests {
         #expect(try await gateway.call(.GET, "/api/media/\(kept.id)/file").body == jpeg)
         #expect(try await gateway.call(.DELETE, "/api/media/trash").json()["deleted"] as? Int == 0, "an empty trash")
         #expect(try await gateway.call(.GET, "/api/media").json()["total"] as? Int == 1)
+    }
+
+    /// The trash keeps an item `TRASH_KEEP_DAYS` (each trashed item says until when in `erasesAt`),
+    /// then it is deleted for good by itself, as "Delete for good" does.
+    @Test func theTrashDeletesForGoodWhatWasThereLongerThanItKeeps() async throws {
+        let gateway = try await GatewayFixture.start(environment: ["TRASH_KEEP_DAYS": "30", "PURGE_SWEEP_INTERVAL_SECONDS": "1"])
+        defer { Task { await gateway.stop() } }
+        var ids: [String] = []
+        for (scene, name) in [("dev01", "old.jpg"), ("dev02", "recent.jpg")] {
+            let media = try #require(try await gateway.upload(try Samples.bytes(scene, "input.jpg"), fileName: name).json()["media"] as? [String: Any])
+            let id = try #require(media["id"] as? String)
+            #expect(try await gateway.call(.DELETE, "/api/media/\(id)").status == 200)
+            ids.append(id)
+        }
+        let listed = try #require(try await gateway.call(.GET, "/api/media?trash=true").json()["items"] as? [[String: Any]])
+        for item in listed {
+            let deleted = try #require((item["deletedAt"] as? String).flatMap(MessageCoding.parseTimestamp))
+            let erases = try #require((item["erasesAt"] as? String).flatMap(MessageCoding.parseTimestamp), "\(item)")
+            #expect(abs(erases.timeIntervalSince(deleted) - 30 * 86_400) < 1, "30 days after it went to the trash")
+        }
+        #expect(try await gateway.call(.GET, "/api/media").json()["items"].map { ($0 as? [[String: Any]])?.allSatisfy { $0["erasesAt"] == nil } } == true,
+                "nothing in the library is to be erased")
+        // The old one went to the trash 31 days ago.
+        let old = try #require(UUID(uuidString: ids[0]))
+        try await SystemDatabase.withClient(gateway.database.url) { client in
+            try await client.query("UPDATE media SET deleted_at = now() - interval '31 days' WHERE id = \(old)")
+        }
+        try await eventually("the old one is deleted for good", timeout: .seconds(30)) {
+            try await gateway.call(.GET, "/api/media?trash=true").json()["total"] as? Int == 1
+        }
+        #expect(try await gateway.call(.POST, "/api/media/\(ids[0])/restore").status == 404, "it cannot come back")
+        #expect(try await gateway.call(.POST, "/api/media/\(ids[1])/restore").status == 200, "the recent one can")
     }
 
     /// A selection as a ZIP: a signed, token-free link; the stored files as they are, or re-encoded

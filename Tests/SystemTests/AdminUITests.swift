@@ -470,6 +470,11 @@ extension SystemSuites {
                         return document.querySelectorAll('#grid .tile.trashed').length === 3 && !document.querySelector('#empty-trash').hidden
                         """)
                     #expect(try await sharedNames(browser).isEmpty, "every tile's buttons named apart")
+                    // Each says the day the trash's keeping time (30 days) deletes it for good.
+                    let erases = try await browser.execute("""
+                        return [...document.querySelectorAll('#grid .tile.trashed .erases')].map(e => e.textContent)
+                        """).arrayValue?.compactMap(\.stringValue) ?? []
+                    #expect(erases.count == 3 && erases.allSatisfy { $0.hasPrefix("Deleted for good on ") }, "\(erases)")
 
                     try await tab(browser, to: "Delete bottle.jpg for good")
                     try await browser.press(enter)
