@@ -998,47 +998,45 @@ extension SystemSuites {
                         return document.querySelector('#grid .tile[data-media-id="\(ids["box.jpg"]!)"] .badge')?.textContent === 'Studio shot'
                         """)
 
+                    /// Ticks `names` with Space and starts a batch with review by Enter; waits until all wait.
+                    func batchWithReview(of names: [String]) async throws {
+                        for name in names {
+                            try await tab(browser, to: "Select \(name)")
+                            try await browser.press("\u{E00D}")
+                        }
+                        try await tab(browser, toId: "batch-generate")
+                        #expect(try await browser.text("#batch-generate") == "AI Generate (\(names.count))")
+                        try await browser.press("\u{E007}")
+                        _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                        try await browser.press("\u{E007}")
+                        try await browser.waitUntil("all wait, Approve all and Reject all offered", timeout: .seconds(120), script: """
+                            return !document.querySelector('#batch-review-all').hidden
+                                && document.querySelector('#batch-approve-all').textContent === 'Approve all \(names.count) waiting'
+                                && document.querySelector('#batch-reject-all').textContent === 'Reject all \(names.count) waiting'
+                            """)
+                    }
+                    /// Enter on `button` (Approve all or Reject all): every result then says `said`, the focus is on what happened.
+                    func decideAll(with button: String, said: String) async throws {
+                        try await tab(browser, toId: button)
+                        try await browser.press("\u{E007}")
+                        try await browser.waitUntil("all decided, the focus on what happened", script: """
+                            return document.querySelector('#batch-review-all').hidden && document.activeElement.id === 'batch-summary'
+                                && [...document.querySelectorAll('#batch-items [class^=review-]')].every(n => n.textContent === '\(said)')
+                            """)
+                    }
+
                     // A second batch with review, of the new shoe and the bottle: Approve all, by keyboard.
                     let before = try await BatchReviewTests.sha(of: lamp, in: system)
-                    for name in ["shoe.jpg", "bottle.jpg"] {
-                        try await tab(browser, to: "Select \(name)")
-                        try await browser.press("\u{E00D}")
-                    }
-                    try await tab(browser, toId: "batch-generate")
-                    try await browser.press("\u{E007}")
-                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
-                    try await browser.press("\u{E007}")
-                    try await browser.waitUntil("both wait, Approve all offered", timeout: .seconds(120), script: """
-                        return !document.querySelector('#batch-review-all').hidden && document.querySelector('#batch-approve-all').textContent === 'Approve all 2 waiting'
-                        """)
-                    try await tab(browser, toId: "batch-approve-all")
-                    try await browser.press("\u{E007}")
-                    try await browser.waitUntil("both approved, the focus on what happened", script: """
-                        return document.querySelector('#batch-review-all').hidden && document.activeElement.id === 'batch-summary'
-                            && [...document.querySelectorAll('#batch-items [class^=review-]')].every(n => n.textContent.startsWith('✓ Approved'))
-                        """)
+                    try await batchWithReview(of: ["shoe.jpg", "bottle.jpg"])
+                    try await decideAll(with: "batch-approve-all", said: "✓ Approved: the image now")
                     #expect(try await BatchReviewTests.sha(of: lamp, in: system) != before, "the approved result replaced the shoe's photo")
 
                     // A third, of the box alone: "Reject all" leaves its image as it was.
                     try await browser.press("\u{E00C}") // Escape
                     try await browser.waitUntil("the dialog closed", script: "return !document.querySelector('#batch-modal').open")
                     let box = try await BatchReviewTests.sha(of: ids["box.jpg"]!, in: system)
-                    try await tab(browser, to: "Select box.jpg")
-                    try await browser.press("\u{E00D}")
-                    try await tab(browser, toId: "batch-generate")
-                    #expect(try await browser.text("#batch-generate") == "AI Generate (1)")
-                    try await browser.press("\u{E007}")
-                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
-                    try await browser.press("\u{E007}")
-                    try await browser.waitUntil("it waits, Reject all offered", timeout: .seconds(120), script: """
-                        return !document.querySelector('#batch-review-all').hidden && document.querySelector('#batch-reject-all').textContent === 'Reject all 1 waiting'
-                        """)
-                    try await tab(browser, toId: "batch-reject-all")
-                    try await browser.press("\u{E007}")
-                    try await browser.waitUntil("rejected, the focus on what happened", script: """
-                        return document.querySelector('#batch-review-all').hidden && document.activeElement.id === 'batch-summary'
-                            && [...document.querySelectorAll('#batch-items [class^=review-]')].every(n => n.textContent === '✗ Rejected: the photo stays')
-                        """)
+                    try await batchWithReview(of: ["box.jpg"])
+                    try await decideAll(with: "batch-reject-all", said: "✗ Rejected: the photo stays")
                     #expect(try await browser.text("#batch-summary").hasPrefix("Rejected 1 result"))
                     #expect(try await BatchReviewTests.sha(of: ids["box.jpg"]!, in: system) == box, "a rejected result never replaces the image")
                     let errors = try await browser.consoleErrors()
