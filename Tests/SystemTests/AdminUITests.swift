@@ -942,24 +942,39 @@ extension SystemSuites {
                 for (name, id) in ids { photos[name] = try await BatchReviewTests.sha(of: id, in: system) }
                 try await withBrowser(system, signedIn: true, failure: "batch-review") { browser in
                     try await browser.waitUntil("two tiles", script: "return document.querySelectorAll('#grid .tile').length === 2")
-                    // Each tile ticked with Space, then Enter on AI Generate (2).
-                    for name in ids.keys.sorted() {
-                        try await tab(browser, to: "Select \(name)")
-                        try await browser.press("\u{E00D}")
+                    /// Ticks `names` with Space, Enter on AI Generate (n) and (the set-up holding review by the
+                    /// setting, the focus on Start) on Start; waits until every result waits.
+                    func batchWithReview(of names: [String]) async throws {
+                        for name in names {
+                            try await tab(browser, to: "Select \(name)")
+                            try await browser.press("\u{E00D}")
+                        }
+                        try await tab(browser, toId: "batch-generate")
+                        #expect(try await browser.text("#batch-generate") == "AI Generate (\(names.count))")
+                        try await browser.press("\u{E007}")
+                        _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                        #expect(try await browser.execute("return document.querySelector('#b-review').checked").boolValue == true, "the setting's default")
+                        #expect(try await browser.text("#batch-note").hasPrefix("Each result waits for your review"))
+                        #expect(try await browser.execute("return document.activeElement.id").stringValue == "batch-start")
+                        try await browser.press("\u{E007}")
+                        try await browser.waitUntil("all wait, Approve all and Reject all offered", timeout: .seconds(120), script: """
+                            return [...document.querySelectorAll('#batch-items [class^=review-]')].filter(n => n.textContent === 'Waiting for your review').length === \(names.count)
+                                && !document.querySelector('#batch-review-all').hidden
+                                && document.querySelector('#batch-approve-all').textContent === 'Approve all \(names.count) waiting'
+                                && document.querySelector('#batch-reject-all').textContent === 'Reject all \(names.count) waiting'
+                            """)
                     }
-                    try await tab(browser, toId: "batch-generate")
-                    #expect(try await browser.text("#batch-generate") == "AI Generate (2)")
-                    try await browser.press("\u{E007}")
-                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
-                    #expect(try await browser.execute("return document.querySelector('#b-review').checked").boolValue == true, "the setting's default")
-                    #expect(try await browser.text("#batch-note").hasPrefix("Each result waits for your review"))
-                    #expect(try await browser.execute("return document.activeElement.id").stringValue == "batch-start")
-                    try await browser.press("\u{E007}") // Enter
-                    try await browser.waitUntil("both results wait", timeout: .seconds(120), script: """
-                        return [...document.querySelectorAll('#batch-items [class^=review-]')].filter(n => n.textContent === 'Waiting for your review').length === 2
-                            && !document.querySelector('#batch-review-all').hidden
-                        """)
-                    #expect(try await browser.text("#batch-approve-all") == "Approve all 2 waiting")
+                    /// Enter on `button` (Approve all or Reject all): every result then says `said`, the focus is on what happened.
+                    func decideAll(with button: String, said: String) async throws {
+                        try await tab(browser, toId: button)
+                        try await browser.press("\u{E007}")
+                        try await browser.waitUntil("all decided, the focus on what happened", script: """
+                            return document.querySelector('#batch-review-all').hidden && document.activeElement.id === 'batch-summary'
+                                && [...document.querySelectorAll('#batch-items [class^=review-]')].every(n => n.textContent === '\(said)')
+                            """)
+                    }
+
+                    try await batchWithReview(of: ids.keys.sorted())
                     #expect(try await sharedNames(browser).isEmpty, "every control of the review told apart by its name")
                     for (name, id) in ids {
                         #expect(try await BatchReviewTests.sha(of: id, in: system) == photos[name], "\(name) is untouched while it waits")
@@ -997,33 +1012,6 @@ extension SystemSuites {
                     try await browser.waitUntil("the box's badge follows", timeout: .seconds(120), script: """
                         return document.querySelector('#grid .tile[data-media-id="\(ids["box.jpg"]!)"] .badge')?.textContent === 'Studio shot'
                         """)
-
-                    /// Ticks `names` with Space and starts a batch with review by Enter; waits until all wait.
-                    func batchWithReview(of names: [String]) async throws {
-                        for name in names {
-                            try await tab(browser, to: "Select \(name)")
-                            try await browser.press("\u{E00D}")
-                        }
-                        try await tab(browser, toId: "batch-generate")
-                        #expect(try await browser.text("#batch-generate") == "AI Generate (\(names.count))")
-                        try await browser.press("\u{E007}")
-                        _ = try await browser.waitFor("#batch-modal[open] #batch-start")
-                        try await browser.press("\u{E007}")
-                        try await browser.waitUntil("all wait, Approve all and Reject all offered", timeout: .seconds(120), script: """
-                            return !document.querySelector('#batch-review-all').hidden
-                                && document.querySelector('#batch-approve-all').textContent === 'Approve all \(names.count) waiting'
-                                && document.querySelector('#batch-reject-all').textContent === 'Reject all \(names.count) waiting'
-                            """)
-                    }
-                    /// Enter on `button` (Approve all or Reject all): every result then says `said`, the focus is on what happened.
-                    func decideAll(with button: String, said: String) async throws {
-                        try await tab(browser, toId: button)
-                        try await browser.press("\u{E007}")
-                        try await browser.waitUntil("all decided, the focus on what happened", script: """
-                            return document.querySelector('#batch-review-all').hidden && document.activeElement.id === 'batch-summary'
-                                && [...document.querySelectorAll('#batch-items [class^=review-]')].every(n => n.textContent === '\(said)')
-                            """)
-                    }
 
                     // A second batch with review, of the new shoe and the bottle: Approve all, by keyboard.
                     let before = try await BatchReviewTests.sha(of: lamp, in: system)
