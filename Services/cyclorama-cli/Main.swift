@@ -153,7 +153,8 @@ struct MediaCommand: AsyncParsableCommand {
             let items = answer["items"] as? [GatewayClient.Object] ?? []
             for item in items {
                 let size = "\(item["width"] as? Int ?? 0)x\(item["height"] as? Int ?? 0)"
-                let state = (item["deletedAt"] as? String).map { "deleted \($0)" } ?? item["state"] as? String ?? ""
+                let erases = (item["erasesAt"] as? String).map { ", erased \($0)" } ?? ""
+                let state = (item["deletedAt"] as? String).map { "deleted \($0)\(erases)" } ?? item["state"] as? String ?? ""
                 print("\(item["id"] as? String ?? "?")  \(size)  \(item["mimeType"] as? String ?? "")  \(state)  \(item["originalName"] as? String ?? "")")
             }
             print("page \(page): \(items.count) of \(answer["total"] as? Int ?? items.count)")

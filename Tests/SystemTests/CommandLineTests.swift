@@ -205,7 +205,7 @@ struct CommandLineTests {
             #expect(searched.out.contains("page 1: 0 of 0"), "\(searched.out)")
             #expect(try await system.call(.DELETE, "/api/media/\(media)").status == 200)
             let trash = try await run("media", "ls", "--trash", system: system, scratch: scratch)
-            #expect(trash.out.contains(media) && trash.out.contains("deleted 20"), "\(trash.out)")
+            #expect(trash.out.contains(media) && trash.out.contains("deleted 20") && trash.out.contains(", erased 20"), "\(trash.out)")
             let badState = try await run("media", "ls", "--state", "done", system: system, scratch: scratch)
             #expect(badState.status != 0 && badState.err.contains("state must be one of"), "\(badState.err)")
             let noToken = try await Command(["media", "ls", "--token", "wrong"], system: system, scratch: scratch).finish()
