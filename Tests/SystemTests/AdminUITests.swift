@@ -12,13 +12,24 @@ extension SystemSuites {
     struct AdminUITests {
         static let screenshots = TestEnvironment.repositoryRoot.appendingPathComponent(".var/screenshots/admin-ui")
 
-        /// A browser on `system` for `body`, signed in when asked, quit afterwards; when `body`
-        /// throws, a screenshot `failure-<failure>` first.
+        /// The window a test's flows run in: a laptop's (Chromium's 1280x1000) or a phone's (390x844).
+        /// A test run at both sizes takes this as its argument; a phone run's screenshots go to `phone/`.
+        enum Window: String, CaseIterable, CustomTestStringConvertible, Sendable {
+            case laptop, phone
+            var testDescription: String { rawValue }
+            var size: (width: Int, height: Int) { self == .phone ? (390, 844) : (1280, 1000) }
+            var screenshots: URL { self == .phone ? AdminUITests.screenshots.appendingPathComponent("phone") : AdminUITests.screenshots }
+        }
+
+        /// A browser on `system` for `body`, in `window`, signed in when asked, quit afterwards; when
+        /// `body` throws, a screenshot `failure-<failure>` first.
         func withBrowser(
-            _ system: CycloramaSystem, signedIn: Bool, failure: String, _ body: (Browser) async throws -> Void
+            _ system: CycloramaSystem, signedIn: Bool, failure: String, window: Window = .laptop, _ body: (Browser) async throws -> Void
         ) async throws {
-            let browser = try await Browser.start(screenshots: Self.screenshots)
+            try FileManager.default.createDirectory(at: window.screenshots, withIntermediateDirectories: true)
+            let browser = try await Browser.start(screenshots: window.screenshots)
             do {
+                if window != .laptop { try await browser.setWindowSize(width: window.size.width, height: window.size.height) }
                 if signedIn {
                     try await browser.go(system.gatewayURL + "/")
                     try await browser.type(system.token, into: try await browser.waitFor("#token"))
@@ -75,10 +86,10 @@ extension SystemSuites {
         /// asking, never "failed", while the server finishes the job; once calls go through again it
         /// shows the result, and only one job ran. A dialog closed while its job runs says in the
         /// page when the job ends, and the tile shows the new image.
-        @Test func aLostConnectionNeverTurnsAFinishedJobIntoAFailure() async throws {
+        @Test(arguments: Window.allCases) func aLostConnectionNeverTurnsAFinishedJobIntoAFailure(window: Window) async throws {
             try await CycloramaSystem.run { system in
                 let mediaId = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
-                try await withBrowser(system, signedIn: true, failure: "connection") { browser in
+                try await withBrowser(system, signedIn: true, failure: "connection", window: window) { browser in
                     _ = try await browser.waitFor("#grid .tile .ai")
                     // Every status and event call fails as if the network dropped (fetch rejects).
                     try await failFetches(browser, flag: "blockJobCalls", containing: ["/api/ai-image/status/", "/api/ai-image/events"])
@@ -140,10 +151,10 @@ extension SystemSuites {
         /// Queued": while the generate call gets no answer nothing is shown as queued (and the call is
         /// repeated with its key once it goes through: one job); a cancel the user asked for ends
         /// neutrally, with Generate offered again.
-        @Test func offlineIsNotQueuedAndACancelIsNotAFailure() async throws {
+        @Test(arguments: Window.allCases) func offlineIsNotQueuedAndACancelIsNotAFailure(window: Window) async throws {
             try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "30000"]]) { system in
                 _ = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
-                try await withBrowser(system, signedIn: true, failure: "cancel") { browser in
+                try await withBrowser(system, signedIn: true, failure: "cancel", window: window) { browser in
                     _ = try await browser.waitFor("#grid .tile .ai")
                     try await failFetches(browser, flag: "blockGenerate", containing: ["/api/ai-image/generate/"])
                     try await browser.click("#grid .tile .ai")
@@ -201,11 +212,11 @@ extension SystemSuites {
 
         /// Issue 21's "a failed page load leaves the pager out of step": the pager stays on the page
         /// the grid shows, the status line says what failed, and the next try goes to the right page.
-        @Test func aFailedPageLoadKeepsThePagerOnTheShownPage() async throws {
+        @Test(arguments: Window.allCases) func aFailedPageLoadKeepsThePagerOnTheShownPage(window: Window) async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
                 let photo = try Samples.bytes("dev05", "input.jpg")
-                for _ in 0..<25 { _ = try await system.upload(photo) }
-                try await withBrowser(system, signedIn: true, failure: "pager") { browser in
+                for index in 0..<25 { _ = try await system.upload(photo, named: "photo-\(index).jpg") }
+                try await withBrowser(system, signedIn: true, failure: "pager", window: window) { browser in
                     try await browser.waitUntil("page 1 of 2", script: "return document.querySelector('#page-info').textContent.startsWith('Page 1 of 2')")
                     try await failFetches(browser, flag: "blockPages", containing: ["/api/media?"])
                     try await browser.click("#next-page")
@@ -218,9 +229,20 @@ extension SystemSuites {
                     try await browser.waitUntil("page 2, not 3", script: "return document.querySelector('#page-info').textContent.startsWith('Page 2 of 2')")
                     #expect(try await browser.execute("return document.querySelectorAll('#grid .tile').length").intValue == 1)
 
-                    // On a phone: two tiles a row, and the batch button in view wherever the page is scrolled.
+                    // What is selected on another page is named in the batch set-up, never shown as an id.
+                    try await browser.click("#grid .tile .select") // page 2's one tile: the first upload
                     try await browser.click("#prev-page")
                     try await browser.waitUntil("page 1 again", script: "return document.querySelectorAll('#grid .tile').length === 24")
+                    try await browser.click("#grid .tile .select") // page 1's first: the last upload
+                    try await browser.click("#batch-generate")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                    let named = try await browser.execute("return [...document.querySelectorAll('#batch-setup-items li')].map(li => li.textContent).sort()")
+                    #expect(named.arrayValue?.compactMap(\.stringValue) == ["photo-0.jpg", "photo-24.jpg"], "\(named.encodedText)")
+                    try await browser.screenshot("31-batch-named-across-pages")
+                    try await browser.click("#batch-modal .close")
+                    try await browser.click("#clear-selection")
+
+                    // On a phone: two tiles a row, and the batch button in view wherever the page is scrolled.
                     try await browser.setWindowSize(width: 390, height: 844)
                     try await browser.waitUntil("the layout follows the window", script: "return window.innerWidth <= 400")
                     let layout = try await browser.execute("""
@@ -240,11 +262,11 @@ extension SystemSuites {
 
         /// The grid shows the server's thumbnails, not the files; the details dialog renames an item
         /// (the grid follows) and deletes one after a confirmation that names it.
-        @Test func thumbnailsInTheGridRenameAndDeleteInTheDetails() async throws {
+        @Test(arguments: Window.allCases) func thumbnailsInTheGridRenameAndDeleteInTheDetails(window: Window) async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
                 let first = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
                 let second = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
-                try await withBrowser(system, signedIn: true, failure: "rename-delete") { browser in
+                try await withBrowser(system, signedIn: true, failure: "rename-delete", window: window) { browser in
                     try await browser.waitUntil("two tiles with their thumbnails", script: """
                         const images = [...document.querySelectorAll('#grid .tile img')];
                         return images.length === 2 && images.every(img => img.complete && img.naturalWidth > 0
@@ -733,7 +755,7 @@ extension SystemSuites {
         /// dialog was closed while it ran, and a batch whose
         /// dialog was closed is still followed, its end said in the page and by the browser (asked
         /// for with "Tell me when it ends"), and Undo takes its results back.
-        @Test func finishedWorkIsAnnouncedAndCanBeUndone() async throws {
+        @Test(arguments: Window.allCases) func finishedWorkIsAnnouncedAndCanBeUndone(window: Window) async throws {
             try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "3000"]]) { system in
                 let single = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
                 let first = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
@@ -743,7 +765,7 @@ extension SystemSuites {
                     let versions = history["versions"] as? [[String: Any]] ?? []
                     return versions.first { $0["id"] as? String == history["currentVersionId"] as? String }
                 }
-                try await withBrowser(system, signedIn: true, failure: "announce-undo") { browser in
+                try await withBrowser(system, signedIn: true, failure: "announce-undo", window: window) { browser in
                     // The browser's notifications, allowed, with the page out of view: recorded here.
                     _ = try await browser.execute("""
                         window.notes = [];
@@ -776,15 +798,22 @@ extension SystemSuites {
                     let undone = try #require(try await current(single))
                     #expect(undone["source"] as? String == "revert" && undone["number"] as? Int == 3, "\(undone)")
 
-                    // Another, the dialog closed while it runs: its end is said in the page and by the
-                    // browser (allowed already: the answer holds).
+                    // Another, the dialog closed before the server even accepted it (the request held
+                    // back as by a slow connection): it is still sent, followed, and its end said in
+                    // the page and by the browser (allowed already: the answer holds).
+                    try await failFetches(browser, flag: "holdGenerate", containing: ["/api/ai-image/generate/"])
                     try await browser.click("#grid .tile[data-media-id='\(single)'] .ai")
                     _ = try await browser.waitFor("#ai-modal[open] #ai-generate")
                     try await browser.click("#ai-generate")
-                    try await browser.waitUntil("running, notifications already allowed", script: """
+                    try await browser.waitUntil("being sent, notifications already allowed", script: """
                         return !document.querySelector('#ai-cancel').hidden && document.querySelector('#ai-notify').getAttribute('aria-pressed') === 'true'
+                            && document.querySelector('#ai-stage').textContent.startsWith('Connection lost')
                         """)
                     try await browser.click("#ai-modal .close")
+                    try await browser.waitUntil("said to go on in the background", script: """
+                        return document.querySelector('#status').textContent.includes('generating in the background')
+                        """)
+                    _ = try await browser.execute("window.holdGenerate = false")
                     try await browser.waitUntil("the job's end is said", timeout: .seconds(90), script: """
                         return document.querySelector('#toast-text').textContent.includes('the studio shot is ready')
                         """)
@@ -827,14 +856,14 @@ extension SystemSuites {
         /// Issue 21's "batches worth trusting": a cancelled batch offers to retry what did not succeed
         /// (a new batch, followed in the same dialog), and the batches panel lists every batch and
         /// opens any of them again with its items by name.
-        @Test func theBatchesPanelAndARetryOfWhatDidNotSucceed() async throws {
+        @Test(arguments: Window.allCases) func theBatchesPanelAndARetryOfWhatDidNotSucceed(window: Window) async throws {
             try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "3000"]]) { system in
                 try await system.updateSettings(["aiImageMaxConcurrent": "1"])
                 var ids: [String: String] = [:]
                 for (scene, name) in [("dev02", "bottle.jpg"), ("dev05", "box.jpg")] {
                     ids[name] = try await system.upload(try Samples.bytes(scene, "input.jpg"), named: name)
                 }
-                try await withBrowser(system, signedIn: true, failure: "batches-panel") { browser in
+                try await withBrowser(system, signedIn: true, failure: "batches-panel", window: window) { browser in
                     try await browser.waitUntil("two tiles with thumbnails", script: """
                         const images = [...document.querySelectorAll('#grid .tile img')];
                         return images.length === 2 && images.every(img => img.complete && img.naturalWidth > 0)
@@ -850,6 +879,18 @@ extension SystemSuites {
                         """)
                     #expect(try await browser.text("#batch-retry") == "Retry the 2 that did not succeed")
                     try await browser.click("#batch-retry")
+                    // Closed while it runs and opened again from the panel: followed there to its end.
+                    try await browser.waitUntil("the retry runs", script: "return document.querySelector('#batch-summary').textContent.startsWith('Running')")
+                    try await browser.click("#batch-modal .close")
+                    try await browser.click("#open-batches")
+                    try await browser.waitUntil("the running batch listed first", script: """
+                        return document.querySelectorAll('#batches-list li').length === 2
+                            && /^(Running|Queued)/.test(document.querySelector('#batches-list li:first-child div:first-child').textContent)
+                        """)
+                    try await browser.click("#batches-list li:first-child button")
+                    try await browser.waitUntil("opened again while it runs", script: """
+                        return document.querySelector('#batch-modal').open && document.querySelector('#batch-summary').textContent.startsWith('Running')
+                        """)
                     try await browser.waitUntil("the retry is done", timeout: .seconds(90), script: """
                         return document.querySelector('#batch-summary').textContent.startsWith('Done: 2 of 2 done')
                         """)
@@ -931,7 +972,7 @@ extension SystemSuites {
         /// rejected with Enter on its own named button, and the focus moves on to the next one waiting,
         /// then to what happened; only the approved result replaces its image; "Approve all" and
         /// "Reject all" decide for every result waiting.
-        @Test func aBatchWithReviewByKeyboard() async throws {
+        @Test(arguments: Window.allCases) func aBatchWithReviewByKeyboard(window: Window) async throws {
             try await CycloramaSystem.run { system in
                 try await system.updateSettings(["aiImageReviewBeforeReplace": "true"])
                 var ids: [String: String] = [:]
@@ -940,7 +981,7 @@ extension SystemSuites {
                 }
                 var photos: [String: String] = [:]
                 for (name, id) in ids { photos[name] = try await BatchReviewTests.sha(of: id, in: system) }
-                try await withBrowser(system, signedIn: true, failure: "batch-review") { browser in
+                try await withBrowser(system, signedIn: true, failure: "batch-review", window: window) { browser in
                     try await browser.waitUntil("two tiles", script: "return document.querySelectorAll('#grid .tile').length === 2")
                     /// Ticks `names` with Space, Enter on AI Generate (n) and (the set-up holding review by the
                     /// setting, the focus on Start) on Start; waits until every result waits.
@@ -1268,9 +1309,9 @@ extension SystemSuites {
         /// Issue 21's settings problems: opened offline, the settings are not shown at all (old values
         /// saved from them would overwrite newer ones) and the dialog says why, with Try again;
         /// switching to RunPod without a key is refused in words, at the field, with the way to the key.
-        @Test func settingsOfflineAreNotShownAndRunPodWithoutAKeyLeadsToTheKey() async throws {
+        @Test(arguments: Window.allCases) func settingsOfflineAreNotShownAndRunPodWithoutAKeyLeadsToTheKey(window: Window) async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
-                try await withBrowser(system, signedIn: true, failure: "settings-offline") { browser in
+                try await withBrowser(system, signedIn: true, failure: "settings-offline", window: window) { browser in
                     try await failFetches(browser, flag: "offline", containing: ["/api/ai-image/settings"])
                     try await browser.click("#open-settings")
                     try await browser.waitUntil("the dialog says why", script: """
@@ -1309,12 +1350,12 @@ extension SystemSuites {
         /// The library by keyboard: after sign-in the focus is on the library, not lost to the page; a
         /// skip link leads past the toolbar to it; it is the one `<main>`; a tile's focus ring is never
         /// clipped; the before/after slider says its value in words.
-        @Test func theLibraryByKeyboardWithLandmarksAndWholeFocusRings() async throws {
+        @Test(arguments: Window.allCases) func theLibraryByKeyboardWithLandmarksAndWholeFocusRings(window: Window) async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
                 _ = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
                 // Two photos of one name (a supplier's "input.jpg" twice): their controls must still differ.
                 for scene in ["dev02", "dev09"] { _ = try await system.upload(try Samples.bytes(scene, "input.jpg"), named: "input.jpg") }
-                try await withBrowser(system, signedIn: true, failure: "keyboard") { browser in
+                try await withBrowser(system, signedIn: true, failure: "keyboard", window: window) { browser in
                     try await browser.waitUntil("the focus is on the library", script: "return document.activeElement.id === 'content'")
                     let mains = try await browser.execute("return [...document.querySelectorAll('main')].filter(m => !m.closest('[hidden]')).map(m => m.id)")
                     #expect(mains == ["content"], "one main landmark in view: \(mains.encodedText)")
@@ -1432,9 +1473,44 @@ extension SystemSuites {
             return problems.arrayValue?.compactMap(\.stringValue) ?? ["no answer"]
         }
 
+        /// What in the open dialog `css` a keyboard or screen-reader user would miss: a control that
+        /// Tab reaches without a visible focus ring, an error line not announced (`role=alert`), a
+        /// status line not announced (`role=status`).
+        func focusProblems(_ browser: Browser, dialog css: String) async throws -> [String] {
+            let controls = try await browser.execute("""
+                return [...document.querySelector(arguments[0]).querySelectorAll('button, input, select, textarea, a[href]')]
+                    .filter(e => !e.disabled && e.getClientRects().length > 0 && !e.closest('[hidden]')).length
+                """, [.string(css)]).intValue ?? 0
+            var problems: [String] = []
+            var reached = 0
+            for _ in 0..<(controls + 3) {
+                try await browser.press("\u{E004}") // Tab
+                let missing = try await browser.execute("""
+                    const e = document.activeElement;
+                    if (!document.querySelector(arguments[0]).contains(e) || e === document.querySelector(arguments[0])) return null;
+                    const style = getComputedStyle(e);
+                    const shown = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2;
+                    return shown ? '' : (e.getAttribute('aria-label') || e.id || e.name || e.textContent.trim().slice(0, 30));
+                    """, [.string(css)])
+                if let name = missing.stringValue {
+                    reached += 1
+                    if !name.isEmpty { problems.append("no focus ring on \(name)") }
+                }
+            }
+            if reached == 0 { problems.append("Tab reached nothing in \(css)") }
+            let unannounced = try await browser.execute("""
+                const dialog = document.querySelector(arguments[0]);
+                return [...dialog.querySelectorAll('.error')].filter(e => e.getAttribute('role') !== 'alert').map(e => e.id + ' is not an alert')
+                    .concat([...dialog.querySelectorAll('[id$=-status]')].filter(e => e.getAttribute('role') !== 'status').map(e => e.id + ' is not a status'))
+                """, [.string(css)])
+            return Array(Set(problems)).sorted() + (unannounced.arrayValue?.compactMap(\.stringValue) ?? [])
+        }
+
         /// Every dialog fits a phone and a small laptop: each opened at 390x844 and at 1366x757, its
         /// content no wider than it, every control whole, the close and footer buttons in view, no
-        /// two controls in it sharing a name; a screenshot of each on the phone.
+        /// two controls in it sharing a name; a screenshot of each on the phone. On the laptop each
+        /// is walked with Tab: every control shows its focus ring, every error and status line is
+        /// announced.
         @Test func everyDialogFitsAPhoneAndALaptop() async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
                 try await system.updateSettings(["aiImageAbTestEnabled": "true"])
@@ -1465,6 +1541,9 @@ extension SystemSuites {
                             let problems = try await fitProblems(browser, dialog: "#\(dialog.name)-modal")
                             #expect(problems == [], "\(dialog.name) at \(width)x\(height)")
                             #expect(try await sharedNames(browser) == [], "\(dialog.name): controls told apart by their names")
+                            if width > 500 {
+                                #expect(try await focusProblems(browser, dialog: "#\(dialog.name)-modal") == [], "\(dialog.name): seen and heard by keyboard")
+                            }
                             if width < 500 { try await browser.screenshot("30-phone-\(dialog.name)") }
                             try await browser.press("\u{E00C}") // Escape
                             try await browser.waitUntil("\(dialog.name) closed", script: "return document.querySelector('dialog[open]') === null")
@@ -1477,6 +1556,7 @@ extension SystemSuites {
                         _ = try await browser.waitFor("#purge-modal[open] #purge-confirm")
                         let problems = try await fitProblems(browser, dialog: "#purge-modal")
                         #expect(problems == [], "purge at \(width)x\(height)")
+                        if width > 500 { #expect(try await focusProblems(browser, dialog: "#purge-modal") == [], "purge: seen and heard by keyboard") }
                         if width < 500 { try await browser.screenshot("30-phone-purge") }
                         try await browser.press("\u{E00C}")
                         _ = try await browser.execute("document.querySelector('#show-trash').click()")
@@ -1679,6 +1759,9 @@ extension SystemSuites {
                 const images = [...document.querySelectorAll('#details-versions li img')];
                 return images.length === 2 && images.every(img => img.complete && img.naturalWidth > 0)
                 """)
+            // The history shows the server's thumbnails, never the full files.
+            let shownFrom = try await browser.execute("return [...document.querySelectorAll('#details-versions li img')].map(img => img.dataset.image)")
+            #expect(shownFrom.arrayValue?.compactMap(\.stringValue).allSatisfy { $0.contains("/thumbnail?size=") } == true, "\(shownFrom.encodedText)")
             let typeFact = "return [...document.querySelectorAll('#details-facts dd')][0].textContent"
             #expect(try await browser.execute(typeFact).stringValue == "image/png", "the generated version is current")
             try await browser.click("#details-versions button[aria-label='Revert to version 1']")

@@ -16,7 +16,7 @@ const STAGE_TEXT = {
 
 // MARK: AI modal (one image)
 
-export const ai = { item: null, jobId: null, abort: null, previousVersionId: null, opener: null, mode: "idle", optionsTouched: false };
+export const ai = { item: null, jobId: null, abort: null, run: null, previousVersionId: null, opener: null, mode: "idle", optionsTouched: false };
 
 function setChoice(name, value) {
   const input = document.querySelector(`#ai-form input[name="${name}"][value="${value}"]`);
@@ -135,6 +135,9 @@ async function generate() {
   ai.abort?.abort();
   const abort = new AbortController();
   ai.abort = abort;
+  // `background`: the dialog was closed before the server accepted the job (set by its close).
+  const run = { background: false };
+  ai.run = run;
   aiMode("running");
   $("#ai-fidelity").textContent = "";
   // Nothing is queued until the server says so.
@@ -146,16 +149,18 @@ async function generate() {
   try {
     const versions = await persist(() => api("GET", `/api/media/${item.id}/versions`), abort.signal, connectionTrouble);
     if (abort.signal.aborted) return;
-    ai.previousVersionId = versions.currentVersionId;
+    if (!run.background) ai.previousVersionId = versions.currentVersionId;
     const options = aiOptions();
     const answer = await persist(
       () => api("POST", `/api/ai-image/generate/${item.id}`, options, key), abort.signal, connectionTrouble);
     if (abort.signal.aborted) return;
+    if (run.background) { followInBackground(answer.jobId, item); return; }
     ai.jobId = answer.jobId;
     showStage("queued");
     await follow(answer.jobId, abort);
   } catch (error) {
-    if (error.name !== "AbortError" && !abort.signal.aborted) aiMode("failed", `Could not generate: ${error.message}`);
+    if (run.background) status(`${item.originalName || item.id}: could not generate: ${error.message}`);
+    else if (error.name !== "AbortError" && !abort.signal.aborted) aiMode("failed", `Could not generate: ${error.message}`);
   }
 }
 
@@ -292,12 +297,19 @@ $("#ai-revert").addEventListener("click", async () => {
   }
 });
 $("#ai-modal").addEventListener("close", () => {
-  ai.abort?.abort();
   // Closed while the job runs: it goes on at the server; say so, and say when it ends.
-  if (ai.mode === "running" && ai.jobId) {
+  if (ai.mode === "running") {
     status(`${ai.item.originalName || ai.item.id}: generating in the background; this line says when it is done.`);
-    followInBackground(ai.jobId, ai.item);
-  }
+    if (ai.jobId) {
+      ai.abort?.abort();
+      followInBackground(ai.jobId, ai.item);
+    } else {
+      // Still being sent: the request goes on (its idempotency key keeps it one job) and is
+      // followed in the background once the server answers; nothing opened later cancels it.
+      ai.run.background = true;
+      ai.abort = null;
+    }
+  } else ai.abort?.abort();
   refreshAfterDialog(ai.opener);
 });
 // Picking a custom colour means the custom background.
