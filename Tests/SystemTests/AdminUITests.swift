@@ -615,7 +615,7 @@ extension SystemSuites {
         /// Issue 21's comparison: a handle on the picture (dragged, or arrow keys on its slider),
         /// full screen with zoom and pan, a neutral background for opaque images and a checkerboard
         /// only when one has transparency; closing gives the focus back.
-        @Test func aFullScreenComparisonWithAHandleZoomAndPan() async throws {
+        @Test(arguments: Window.allCases) func aFullScreenComparisonWithAHandleZoomAndPan(window: Window) async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
                 // A photo whose current version is a cut-out PNG (a studio shot on transparency), and
                 // one with two JPEG versions (a revert).
@@ -640,7 +640,7 @@ extension SystemSuites {
                 let upload = try #require(((try await system.call(.GET, "/api/media/\(plain)/versions").json()["versions"] as? [[String: Any]])?.first?["id"]) as? String)
                 #expect(try await system.call(.POST, "/api/media/\(plain)/revert/\(upload)").status == 200)
 
-                try await withBrowser(system, signedIn: true, failure: "comparison") { browser in
+                try await withBrowser(system, signedIn: true, failure: "comparison", window: window) { browser in
                     try await browser.waitUntil("three tiles", script: "return document.querySelectorAll('#grid .tile').length === 3")
                     let compare = "#details-versions button[aria-label='Compare version 1 with the current one']"
                     /// Opens `media`'s details and compares its version 1 with the current one, full screen.
@@ -653,6 +653,7 @@ extension SystemSuites {
                             """)
                     }
                     try await compareFirstVersion(of: photo)
+                    #expect(try await fitProblems(browser, dialog: "#compare-modal") == [], "the comparison fits the window")
                     let checker = try await browser.execute("""
                         const c = document.querySelector('#compare-modal .comparison');
                         return [c.classList.contains('transparent'), getComputedStyle(c.querySelector('.layer.after')).backgroundImage.startsWith('repeating-conic-gradient'),
