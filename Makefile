@@ -134,7 +134,7 @@ servers-status: ## one line per server
 bench-broker: deps servers ## publish/consume benchmark against the local RabbitMQ (release build)
 	$(SWIFT) run -c release broker-bench
 
-bench-engine: ## local engine: stage timings, framing presets, 2x upscale, peak RSS at 4000x4000, quality on the 36 sample scenes, the fidelity guard (release; LOCAL_ENGINE_MODEL picks the model)
+bench-engine: ## local engine: stage timings, framing presets, 2x upscale, peak RSS at 4000x4000, quality on the 36 sample scenes, the fidelity guard (release; LOCAL_ENGINE_MODEL picks the model, LOCAL_ENGINE_SIDES its input sides)
 	@bash $(SCRIPTS)/fetch-model.sh
 	$(SWIFT) build -c release --product engine-bench
 	.build/release/engine-bench $(BENCH_ARGS)

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import ServiceCore
 
 /// The local engine's own settings, read from environment variables (the shared ones — `HTTP_HOST`,
@@ -19,6 +20,7 @@ import ServiceCore
 /// | `LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS` | double | 10 | pause between webhook attempts (3 attempts in all) |
 /// | `LOCAL_ENGINE_SIMULATE_MS` | int | unset | benchmark mode: skip the image work, wait this long, return the input |
 /// | `LOCAL_ENGINE_MODEL` | name or path | `u2netp` | the segmentation model (read by Imaging's `PipelineConfiguration`: a name is `<name>.onnx` in `LOCAL_ENGINE_MODEL_DIR`, default `.var/models`) |
+/// | `LOCAL_ENGINE_SIDES` | list of ints | `320` | the sides the model runs at, e.g. `320,448` (one forward pass each, the maps averaged; more time and memory, docs/engine.md "Input sides") |
 /// | `LOCAL_ENGINE_RESULTS_DIR` | path | `$TMPDIR/cyclorama-local-engine-<port>` | where result images live (kept across restarts for their time to live) |
 /// | `LOCAL_ENGINE_PUBLIC_URL` | url | from the request's Host | base of `output.image_url` |
 public struct EngineConfiguration: Sendable {
@@ -38,6 +40,8 @@ public struct EngineConfiguration: Sendable {
     public var webhookRetryInterval: Duration
     /// When set, the engine skips the image work and answers after this long (benchmark mode).
     public var simulatedLatency: Duration?
+    /// The segmentation model's input sides (``PipelineConfiguration/inputSides``).
+    public var inputSides: [Int]
     public var resultsDirectory: URL
     public var publicURL: String?
 
@@ -64,6 +68,7 @@ public struct EngineConfiguration: Sendable {
         maxImageBytes = 25 << 20
         webhookRetryInterval = .seconds(10)
         simulatedLatency = nil
+        inputSides = PipelineConfiguration.defaultInputSides
         resultsDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("cyclorama-local-engine-\(service.httpPort)")
         publicURL = nil
@@ -103,6 +108,13 @@ public struct EngineConfiguration: Sendable {
         }
         if let milliseconds = try environment.integer("LOCAL_ENGINE_SIMULATE_MS", in: 0...3_600_000) {
             configuration.simulatedLatency = .milliseconds(milliseconds)
+        }
+        if let sides = environment["LOCAL_ENGINE_SIDES"] {
+            do throws(ImagingError) {
+                configuration.inputSides = try PipelineConfiguration.inputSides(for: sides)
+            } catch {
+                throw ConfigurationError(variable: "LOCAL_ENGINE_SIDES", reason: error.message)
+            }
         }
         if let directory = environment["LOCAL_ENGINE_RESULTS_DIR"] {
             configuration.resultsDirectory = URL(fileURLWithPath: directory)

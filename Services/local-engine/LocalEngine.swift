@@ -42,7 +42,8 @@ public struct LocalEngine: Sendable {
         let renderer: any ImageRenderer = if let latency = configuration.simulatedLatency {
             SimulatedRenderer(latency: latency)
         } else {
-            try PipelineRenderer(maxImageBytes: configuration.maxImageBytes, threadPool: threadPool)
+            try PipelineRenderer(
+                maxImageBytes: configuration.maxImageBytes, inputSides: configuration.inputSides, threadPool: threadPool)
         }
         let source = ImageSource(
             client: client, allowedHosts: configuration.allowedHosts, maxBytes: configuration.maxImageBytes,

@@ -12,8 +12,8 @@ public struct PipelineRenderer: ImageRenderer {
 
     /// Loads the segmentation model (`LOCAL_ENGINE_MODEL`, see ``PipelineConfiguration``); without it
     /// the pipeline falls back to its classical segmenter, which `/health` reports.
-    public init(maxImageBytes: Int, threadPool: NIOThreadPool) throws {
-        var configuration = PipelineConfiguration()
+    public init(maxImageBytes: Int, inputSides: [Int] = PipelineConfiguration.defaultInputSides, threadPool: NIOThreadPool) throws {
+        var configuration = PipelineConfiguration(inputSides: inputSides)
         configuration.maxBytes = maxImageBytes
         pipeline = try StudioShotPipeline(configuration: configuration)
         self.threadPool = threadPool

@@ -10,8 +10,9 @@ import Foundation
 public final class StudioShotPipeline: Sendable {
     public let configuration: PipelineConfiguration
     private let model: SegmenterHandle?
-    /// The model's name (its file name without `.onnx`: "u2netp", "u2net"), or "classical (...)" with
-    /// the reason no model is used. /health reports it.
+    /// The model's name (its file name without `.onnx`: "u2netp", "u2net"; " at 320+448" follows
+    /// when it runs at other sides than the default), or "classical (...)" with the reason no model
+    /// is used. /health reports it.
     public let segmenter: String
 
     public init(configuration: PipelineConfiguration = PipelineConfiguration()) throws(ImagingError) {
@@ -29,11 +30,14 @@ public final class StudioShotPipeline: Sendable {
         }
         var handle: OpaquePointer?
         try bridgeCall { error, size in
-            handle = CImagingBridge_segmenterCreate(path, error, size)
+            let sides = configuration.inputSides.map(Int32.init)
+            handle = CImagingBridge_segmenterCreate(path, sides, Int32(sides.count), error, size)
             return handle == nil ? Int32(CImagingBridgeStatusInternal.rawValue) : 0
         }
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        (model, segmenter) = (handle.map(SegmenterHandle.init), name)
+        let sides = configuration.inputSides == PipelineConfiguration.defaultInputSides
+            ? "" : " at " + configuration.inputSides.map(String.init).joined(separator: "+")
+        (model, segmenter) = (handle.map(SegmenterHandle.init), name + sides)
     }
 
     /// Renders one studio shot. The output is the input's size times `request.upscale`, with the

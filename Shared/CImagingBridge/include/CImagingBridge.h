@@ -88,15 +88,18 @@ int CImagingBridge_thumbnail(const uint8_t *data, size_t length, int maxSide, lo
 /// A pool of OpenCV dnn networks for one ONNX model; thread-safe (each forward pass borrows a net).
 typedef struct CImagingBridge_Segmenter CImagingBridge_Segmenter;
 
-/// Loads the U²-Net-p ONNX model. Returns NULL (and a message) when it cannot be loaded.
-CImagingBridge_Segmenter *_Nullable CImagingBridge_segmenterCreate(const char *modelPath,
-                                                                   char *error, size_t errorSize);
+/// Loads a U²-Net-style ONNX model (1x3x320x320 input) to run at each of `sides` (128..16383; the
+/// model's declared side is rewritten for the others). NULL (and a message) when it cannot be loaded.
+CImagingBridge_Segmenter *_Nullable CImagingBridge_segmenterCreate(const char *modelPath, const int *sides,
+                                                                   int sideCount, char *error,
+                                                                   size_t errorSize);
 void CImagingBridge_segmenterDestroy(CImagingBridge_Segmenter *_Nullable segmenter);
 
-/// The model's input side (320 for U²-Net-p).
+/// The side of the maps `CImagingBridge_segment` writes: the largest of the segmenter's sides.
 int CImagingBridge_segmenterInputSize(const CImagingBridge_Segmenter *segmenter);
 
-/// Runs the network on RGB pixels; writes a side x side saliency map in 0..1 to `coarse`.
+/// Runs the network at each side on RGB pixels; writes the mean of the min-max normalised saliency
+/// maps (0..1), at the largest side, to `coarse` (side x side).
 int CImagingBridge_segment(CImagingBridge_Segmenter *segmenter, const uint8_t *rgb, int width,
                            int height, float *coarse, char *error, size_t errorSize);
 

@@ -21,7 +21,7 @@ struct EngineBench {
         } ?? SampleScene.folders(besideRepository: repositoryRoot)
         let save = option("--save", in: &arguments).map { URL(fileURLWithPath: $0) }
         let mode = arguments.first ?? "all"
-        let pipeline = try StudioShotPipeline(configuration: PipelineConfiguration())
+        let pipeline = try StudioShotPipeline(configuration: try benchConfiguration())
         print("engine-bench: segmenter \(pipeline.segmenter), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         let scenes = try SampleScene.loadAll(from: samples)
         guard let first = scenes.first else {
@@ -84,3 +84,10 @@ func median(_ values: [Int]) -> Int {
 }
 
 func milliseconds(since start: UInt64) -> Int { Int((DispatchTime.now().uptimeNanoseconds - start) / 1_000_000) }
+
+/// The pipeline the engine would run: `LOCAL_ENGINE_MODEL` (read by ``PipelineConfiguration``) and
+/// `LOCAL_ENGINE_SIDES`, refused when malformed as the engine refuses it.
+func benchConfiguration() throws -> PipelineConfiguration {
+    let sides = ProcessInfo.processInfo.environment["LOCAL_ENGINE_SIDES"] ?? ""
+    return PipelineConfiguration(inputSides: try PipelineConfiguration.inputSides(for: sides))
+}

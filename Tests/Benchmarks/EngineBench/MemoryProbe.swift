@@ -31,7 +31,7 @@ enum MemoryProbe {
     static func child(arguments: [String]) throws {
         guard let path = arguments.first else { throw BenchError("--memory-child needs a file") }
         let before = residentKiB(field: "VmHWM:")
-        let pipeline = try StudioShotPipeline(configuration: PipelineConfiguration())
+        let pipeline = try StudioShotPipeline(configuration: try benchConfiguration())
         let input = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let start = DispatchTime.now().uptimeNanoseconds
         let result = try pipeline.render(StudioShotRequest(image: input, background: .white, shadow: .soft))
