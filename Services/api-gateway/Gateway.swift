@@ -49,6 +49,12 @@ func buildGateway(
         }
         try await purgedFiles.sweep()
     })
+    if let interval = gateway.unnamedFileScanInterval {
+        host.addWorker(PeriodicWork("unnamed file scan", every: interval, first: .seconds(600), logger: host.logger) {
+            try await database.waitUntilReady()
+            try await purgedFiles.queueUnnamedFiles(olderThan: GatewayConfiguration.unnamedFileAge)
+        })
+    }
     let media = MediaController(
         store: store, files: mediaFiles, thumbnails: thumbnails, purgedFiles: purgedFiles,
         signer: gateway.signer, maxImagePixels: gateway.maxImagePixels, trashKeep: trashKeep)

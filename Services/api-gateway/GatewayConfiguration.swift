@@ -30,6 +30,7 @@ import ServiceSupport
 /// | `NOTIFY_RETRY_FOR_SECONDS`   | `86400` | no attempt starts later than this after the job ended: the notification is then ABANDONED |
 /// | `PURGE_FILE_GRACE_SECONDS`   | `900`   | a file of media deleted for good is erased only when not stored or touched for this long (longer than any upload or result takes from storing it to naming it; at least 60) |
 /// | `PURGE_SWEEP_INTERVAL_SECONDS` | `300` | how often files kept back by the grace are looked at again, and the trash's keeping time applied |
+/// | `UNNAMED_FILE_SCAN_HOURS`    | `24`    | how often the media folder is walked for stored files that no row names and nobody touched for a day (a crash between storing a file and naming it); they are queued for the sweeper; `0` never |
 /// | `TRASH_KEEP_DAYS`            | `30`    | media in the trash this many days is deleted for good by itself (as "Delete for good" does); `0` keeps it until deleted by hand |
 struct GatewayConfiguration: Sendable {
     var adminTokenFile: String?
@@ -53,6 +54,11 @@ struct GatewayConfiguration: Sendable {
     var notifyPolicy = NotificationPolicy()
     var purgeGrace: Duration = .seconds(900)
     var purgeSweepInterval: Duration = .seconds(300)
+    /// How often the media folder is walked for files that nothing names; nil: never.
+    var unnamedFileScanInterval: Duration? = .seconds(24 * 3600)
+    /// How long a stored file must have gone untouched before a walk may queue it when nothing
+    /// names it: far longer than any writer takes from storing a file to naming it.
+    static let unnamedFileAge: Duration = .seconds(86_400)
     /// How long media stays in the trash before it is deleted for good; nil: until deleted by hand.
     var trashKeep: Duration? = .seconds(30 * 86_400)
 
@@ -91,6 +97,9 @@ struct GatewayConfiguration: Sendable {
         }
         if let seconds = try environment.integer("PURGE_SWEEP_INTERVAL_SECONDS", in: 1...86_400) {
             configuration.purgeSweepInterval = .seconds(seconds)
+        }
+        if let hours = try environment.integer("UNNAMED_FILE_SCAN_HOURS", in: 0...8760) {
+            configuration.unnamedFileScanInterval = hours == 0 ? nil : .seconds(hours * 3600)
         }
         if let days = try environment.integer("TRASH_KEEP_DAYS", in: 0...36_500) {
             configuration.trashKeep = days == 0 ? nil : .seconds(days * 86_400)

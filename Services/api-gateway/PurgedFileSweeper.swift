@@ -17,6 +17,25 @@ struct PurgedFileSweeper: Sendable {
     let grace: Duration
     let logger: Logger
 
+    /// Queues the stored files that no row names and that nobody wrote or touched for `age`, then
+    /// sweeps: what a crash between storing a file and committing its row left, or a result whose
+    /// job ended otherwise while the ingestor that stored it was gone (docs/data.md, "Files nothing
+    /// names"). Run every `UNNAMED_FILE_SCAN_HOURS`; returns how many files were queued anew.
+    @discardableResult
+    func queueUnnamedFiles(olderThan age: Duration) async throws -> Int {
+        var queued = 0
+        let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
+        let seen = try await files.forEachFile(untouchedSince: cutoff) { paths in
+            queued += try await store.enqueueUnreferenced(paths)
+        }
+        if queued > 0 {
+            Counter(label: "gateway_unnamed_files_queued_total").increment(by: queued)
+            logger.warning("found stored files that nothing names; queued for erasure", metadata: ["files": "\(queued)", "looked at": "\(seen)"])
+            try await sweep()
+        }
+        return queued
+    }
+
     /// Sweeps the queue until nothing more can be settled now; returns the files erased.
     @discardableResult
     func sweep() async throws -> Int {
@@ -38,7 +57,7 @@ struct PurgedFileSweeper: Sendable {
             }
             if settled == 0 { break }
         }
-        if erased > 0 { logger.info("erased the files of media deleted for good", metadata: ["files": "\(erased)"]) }
+        if erased > 0 { logger.info("erased queued files that nothing names (media deleted for good, results never applied)", metadata: ["files": "\(erased)"]) }
         return erased
     }
 }

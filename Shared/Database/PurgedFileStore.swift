@@ -2,9 +2,10 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// The queue of files whose last known owner was deleted for good (``MediaStore/purge(_:)``), or
-/// that were stored for a result never applied (``enqueue(_:)``), for the gateway's sweeper: a file
-/// leaves the queue once it is erased or found to be someone's again.
+/// The queue of files whose last known owner was deleted for good (``MediaStore/purge(_:)``), that
+/// were stored for a result never applied (``enqueue(_:)``), or that were found on disk with no row
+/// naming them (``enqueueUnreferenced(_:)``), for the gateway's sweeper: a file leaves the queue
+/// once it is erased or found to be someone's again.
 public struct PurgedFileStore: Sendable {
     let client: PostgresClient
     let logger: Logger
@@ -39,10 +40,7 @@ public struct PurgedFileStore: Sendable {
             for path in paths {
                 let outcome = try await decide(path) {
                     let answer = try await connection.query("""
-                        SELECT EXISTS (SELECT 1 FROM media WHERE file_path = \(path) AND purged_at IS NULL)
-                            OR EXISTS (SELECT 1 FROM media_versions WHERE file_path = \(path))
-                            OR EXISTS (SELECT 1 FROM review_candidates WHERE file_path = \(path))
-                            OR EXISTS (SELECT 1 FROM variations WHERE file_path = \(path))
+                        SELECT NOT (\(unescaped: Self.unreferenced)) FROM (SELECT \(path)::text AS p) AS file
                         """, logger: logger)
                     for try await referenced in answer.decode(Bool.self) { return referenced }
                     return true
@@ -64,6 +62,32 @@ public struct PurgedFileStore: Sendable {
             INSERT INTO purged_files (path) VALUES (\(path)) ON CONFLICT (path) DO UPDATE SET purged_at = now()
             """, logger: logger)
     }
+
+    /// Queues those of `paths` that no row refers to: files found on disk that nothing names (a
+    /// process that died between storing a file and committing the row naming it, or a result whose
+    /// job ended otherwise before it was applied; docs/data.md). Returns how many were queued anew.
+    /// The sweeper asks again before it erases anything, so a file named meanwhile stays.
+    public func enqueueUnreferenced(_ paths: [String]) async throws -> Int {
+        guard !paths.isEmpty else { return 0 }
+        let rows = try await client.query("""
+            INSERT INTO purged_files (path)
+            SELECT p FROM unnest(\(paths)::text[]) AS p WHERE \(unescaped: Self.unreferenced)
+            ON CONFLICT (path) DO NOTHING
+            RETURNING path
+            """, logger: logger)
+        var queued = 0
+        for try await _ in rows.decode(String.self) { queued += 1 }
+        return queued
+    }
+
+    /// True for a file path `p` that no row refers to: no media that is not deleted for good, no
+    /// version, no review candidate, no variation (every table with a `file_path`).
+    private static let unreferenced = """
+        NOT EXISTS (SELECT 1 FROM media WHERE file_path = p AND purged_at IS NULL)
+            AND NOT EXISTS (SELECT 1 FROM media_versions WHERE file_path = p)
+            AND NOT EXISTS (SELECT 1 FROM review_candidates WHERE file_path = p)
+            AND NOT EXISTS (SELECT 1 FROM variations WHERE file_path = p)
+        """
 
     /// How many files wait to be erased.
     public func count() async throws -> Int {

@@ -102,6 +102,67 @@ public struct MediaFiles: Sendable {
         return .erased
     }
 
+    /// Hands the stored files (as rows name them: `ab/cd/<sha256>.<ext>`) not written or touched
+    /// since `cutoff` to `body`, up to `batch` at a time, for ``PurgedFileStore/enqueueUnreferenced(_:)``.
+    /// On the way it settles what a process that died left behind, when older than `cutoff`: a
+    /// write's temporary file is removed (its writer is gone: a write renames it within moments) and
+    /// a copy an erasure moved aside is put back (or dropped when the file is there). The
+    /// thumbnails (`thumbnails/`, made again on demand) and anything not named like a stored file
+    /// are left alone. Returns how many files were handed over.
+    @discardableResult
+    public func forEachFile(
+        untouchedSince cutoff: Date, batch: Int = 500, _ body: ([String]) async throws -> Void
+    ) async throws -> Int {
+        let base = root.standardizedFileURL.path + "/"
+        let keys: [URLResourceKey] = [.isRegularFileKey, .contentModificationDateKey]
+        guard let walk = FileManager.default.enumerator(at: root, includingPropertiesForKeys: keys) else { return 0 }
+        var pending: [String] = [], handed = 0
+        while let url = walk.nextObject() as? URL {
+            let path = url.standardizedFileURL.path
+            guard path.hasPrefix(base) else { continue }
+            let relative = String(path.dropFirst(base.count))
+            if relative == "thumbnails" {
+                walk.skipDescendants()
+                continue
+            }
+            guard let values = try? url.resourceValues(forKeys: Set(keys)), values.isRegularFile == true,
+                  let modified = values.contentModificationDate, modified < cutoff
+            else { continue }
+            let name = url.lastPathComponent
+            if name.hasPrefix("."), name.hasSuffix(".part") {
+                try? FileManager.default.removeItem(at: url)
+            } else if name.hasPrefix("."), name.hasSuffix(".erasing") {
+                // `.<name>.<uuid>.erasing`: the name is what precedes the last two dots' parts.
+                let parts = name.dropFirst().split(separator: ".", omittingEmptySubsequences: false)
+                if parts.count >= 4 {
+                    recoverSetAside(url.deletingLastPathComponent().appendingPathComponent(parts.dropLast(2).joined(separator: ".")))
+                }
+            } else if Self.isStoredName(relative) {
+                pending.append(relative)
+                if pending.count >= batch {
+                    try await body(pending)
+                    handed += pending.count
+                    pending.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        if !pending.isEmpty {
+            try await body(pending)
+            handed += pending.count
+        }
+        return handed
+    }
+
+    /// `ab/cd/<sha256>.<ext>` with `ab` and `cd` the digest's first four hex digits, as ``store(_:as:)`` names files.
+    static func isStoredName(_ relative: String) -> Bool {
+        let parts = relative.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 3, let dot = parts[2].firstIndex(of: ".") else { return false }
+        let digest = parts[2][..<dot], fileExtension = parts[2][parts[2].index(after: dot)...]
+        return digest.count == 64 && digest.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+            && parts[0] == digest.prefix(2) && parts[1] == digest.dropFirst(2).prefix(2)
+            && !fileExtension.isEmpty && fileExtension.allSatisfy { $0.isLetter || $0.isNumber }
+    }
+
     /// Puts back a copy of `url` that an erasure moved aside and never finished with (the process
     /// died between the two renames); extra copies (same bytes) are removed.
     private func recoverSetAside(_ url: URL) {
