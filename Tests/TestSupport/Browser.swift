@@ -26,6 +26,9 @@ public final class Browser: @unchecked Sendable {
     public let downloads: URL
 
     /// Starts chromedriver and a headless browser session; screenshots go to `screenshots`.
+    /// The window every browser starts with: a laptop's.
+    public static let startingWindow = (width: 1280, height: 1000)
+
     public static func start(screenshots: URL) async throws -> Browser {
         let driverPath = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let driverPath else { throw Failure(description: "chromedriver is not installed (scripts/install-deps.sh installs chromium-driver)") }
@@ -55,7 +58,7 @@ public final class Browser: @unchecked Sendable {
             "goog:chromeOptions": [
                 "binary": "/usr/bin/chromium",
                 "prefs": ["download.default_directory": .string(downloads.path), "download.prompt_for_download": false],
-                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000",
+                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", .string("--window-size=\(startingWindow.width),\(startingWindow.height)"),
                          "--disable-extensions", "--no-first-run"],
             ],
             "goog:loggingPrefs": ["browser": "ALL"],

@@ -188,9 +188,7 @@ async function follow(jobId, abort) {
   if (!last || !TERMINAL.has(last.status)) last = await waitForStatus(jobId, abort.signal, showStage);
   if (abort.signal.aborted) return;
   // The dialog says how it ended; a user who asked and looked away is told by the browser too.
-  const name = ai.item.originalName || ai.item.id;
-  notifyIfAway({ COMPLETED: `${name}: the studio shot is ready.`, CANCELLED: `${name}: the generation was cancelled.` }[last.status]
-    ?? `${name}: the generation failed.`);
+  notifyIfAway(`${ended(ai.item.originalName || ai.item.id, last.status)}.`);
   if (last.status === "COMPLETED") {
     // The verdict is on the job's status (an event may not carry it).
     const checked = last.fidelity ?? (await api("GET", `/api/ai-image/status/${jobId}`).catch(() => null))?.fidelity;
@@ -216,23 +214,29 @@ export async function waitForStatus(jobId, signal, onStage) {
   }
 }
 
+/** How a job on `name` ended, in the words every way of following it uses (without the full stop). */
+function ended(name, status) {
+  const words = { COMPLETED: "the studio shot is ready", CANCELLED: "the generation was cancelled" }[status];
+  return `${name}: ${words ?? "the generation failed"}`;
+}
+
 /** A job left running when its dialog closed: followed here, announced and shown in the grid when it ends. */
 async function followInBackground(jobId, item) {
   const name = item.originalName || item.id;
   try {
     const last = await waitForStatus(jobId, new AbortController().signal);
     if (last.status === "COMPLETED") {
-      const said = `${name}: the studio shot is ready; it replaced the photo (the original stays in its history).`;
+      const said = `${ended(name, last.status)}; it replaced the photo (the original stays in its history).`;
       status(said);
       announce(said, async () => {
         if (!(await undoGeneration(item.id, jobId))) return `${name} changed since; nothing was undone.`;
         await loadPage();
         return `${name} shows the photo again.`;
       });
-    } else if (last.status === "CANCELLED") status(`${name}: the generation was cancelled.`);
+    } else if (last.status === "CANCELLED") status(`${ended(name, last.status)}.`);
     else {
-      status(`${name}: the generation failed: ${last.error?.message || "no reason given"}`);
-      announce(`${name}: the generation failed.`);
+      status(`${ended(name, last.status)}: ${last.error?.message || "no reason given"}`);
+      announce(`${ended(name, last.status)}.`);
     }
     await loadPage();
   } catch (error) {

@@ -32,10 +32,12 @@ export async function allowNotifications() {
 export function offerNotifications(button, said) {
   const show = (answer) => {
     button.setAttribute("aria-pressed", String(answer === "granted"));
-    said.textContent = answer === "granted"
+    const text = answer === "granted"
       ? "The browser will tell you when it ends, also when this page is not in view."
       : answer === "default" ? said.dataset.initial
         : "The browser does not allow notifications for this page; the page itself will say when it ends.";
+    // Called on every progress update: the same words are not written again (nor read out again).
+    if (said.textContent !== text) said.textContent = text;
   };
   said.dataset.initial = said.textContent;
   button.addEventListener("click", async () => show(await allowNotifications()));
