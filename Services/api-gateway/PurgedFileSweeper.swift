@@ -21,12 +21,30 @@ struct PurgedFileSweeper: Sendable {
     /// sweeps: what a crash between storing a file and committing its row left, or a result whose
     /// job ended otherwise while the ingestor that stored it was gone (docs/data.md, "Files nothing
     /// names"). Run every `UNNAMED_FILE_SCAN_HOURS`; returns how many files were queued anew.
+    ///
+    /// Crashes leave a few such files, never many: when more than ``unnamedLimit(lookedAt:)`` are
+    /// found, or the database names no file at all, the folder is not this database's (a fresh or
+    /// restored database, another deployment's folder) and nothing is queued; the error says so.
     @discardableResult
     func queueUnnamedFiles(olderThan age: Duration) async throws -> Int {
-        var queued = 0
+        var unnamed: [String] = []
         let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
         let seen = try await files.forEachFile(untouchedSince: cutoff) { paths in
-            queued += try await store.enqueueUnreferenced(paths)
+            // Past the largest share ever allowed the walk goes on only to count.
+            if unnamed.count <= Self.mostUnnamed { unnamed += try await store.unreferenced(paths) }
+        }
+        guard !unnamed.isEmpty else { return 0 }
+        let limit = Self.unnamedLimit(lookedAt: seen)
+        guard unnamed.count <= limit, try await store.namesAnyFile() else {
+            Counter(label: "gateway_unnamed_file_walks_refused_total").increment()
+            logger.error(
+                "many stored files are named by no row: is MEDIA_ROOT this database's media folder? Nothing was queued for erasure",
+                metadata: ["unnamed": "\(unnamed.count)\(unnamed.count > Self.mostUnnamed ? "+" : "")", "looked at": "\(seen)", "limit": "\(limit)"])
+            return 0
+        }
+        var queued = 0
+        for start in stride(from: 0, to: unnamed.count, by: 500) {
+            queued += try await store.enqueueUnreferenced(Array(unnamed[start..<min(unnamed.count, start + 500)]))
         }
         if queued > 0 {
             Counter(label: "gateway_unnamed_files_queued_total").increment(by: queued)
@@ -35,6 +53,10 @@ struct PurgedFileSweeper: Sendable {
         }
         return queued
     }
+
+    /// How many unnamed files a walk that looked at `lookedAt` files may queue: 10, or 1 % of them.
+    static func unnamedLimit(lookedAt: Int) -> Int { min(mostUnnamed, max(10, lookedAt / 100)) }
+    static let mostUnnamed = 10_000
 
     /// Sweeps the queue until nothing more can be settled now; returns the files erased.
     @discardableResult

@@ -43,8 +43,14 @@ struct Wire {
         varintStart = nullptr;
         switch (key & 7) {
         case 0: varintStart = at; varint(); break;
-        case 1: at += 8; break;
-        case 5: at += 4; break;
+        case 1:
+            if (end - at < 8) throw std::runtime_error("the model file is truncated");
+            at += 8;
+            break;
+        case 5:
+            if (end - at < 4) throw std::runtime_error("the model file is truncated");
+            at += 4;
+            break;
         case 2: {
             uint64_t length = varint();
             if (length > uint64_t(end - at)) throw std::runtime_error("the model file is truncated");
@@ -93,9 +99,11 @@ void declareInputSide(std::vector<uint8_t> &model, int side) {
                             uint64_t number = 0;
                             while (cursor.next(field, body, start))
                                 if (field == 1 && start) {
-                                    value = const_cast<uint8_t *>(start);
                                     Wire read{start, cursor.at};
                                     number = read.varint();
+                                    // Only a two-byte varint is rewritten in place (320 is encoded so
+                                    // by every writer; a padded encoding is left, and refused below).
+                                    value = cursor.at - start == 2 ? const_cast<uint8_t *>(start) : nullptr;
                                 }
                             values.push_back(value);
                             dims.push_back(number);

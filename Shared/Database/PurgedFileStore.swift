@@ -80,6 +80,25 @@ public struct PurgedFileStore: Sendable {
         return queued
     }
 
+    /// Those of `paths` that no row refers to (nothing is queued).
+    public func unreferenced(_ paths: [String]) async throws -> [String] {
+        guard !paths.isEmpty else { return [] }
+        let rows = try await client.query("""
+            SELECT p FROM unnest(\(paths)::text[]) AS p WHERE \(unescaped: Self.unreferenced)
+            """, logger: logger)
+        var found: [String] = []
+        for try await path in rows.decode(String.self) { found.append(path) }
+        return found
+    }
+
+    /// Whether any media names a file at all: a database that names none is not the one the media
+    /// folder's files belong to (a fresh or wrong database), and nothing may be erased on its word.
+    public func namesAnyFile() async throws -> Bool {
+        let rows = try await client.query("SELECT EXISTS (SELECT 1 FROM media_versions) OR EXISTS (SELECT 1 FROM media)", logger: logger)
+        for try await any in rows.decode(Bool.self) { return any }
+        return false
+    }
+
     /// True for a file path `p` that no row refers to: no media that is not deleted for good, no
     /// version, no review candidate, no variation (every table with a `file_path`).
     private static let unreferenced = """

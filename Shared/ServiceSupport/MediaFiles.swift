@@ -117,7 +117,10 @@ public struct MediaFiles: Sendable {
         let keys: [URLResourceKey] = [.isRegularFileKey, .contentModificationDateKey]
         guard let walk = FileManager.default.enumerator(at: root, includingPropertiesForKeys: keys) else { return 0 }
         var pending: [String] = [], handed = 0
+        var entries = 0
         while let url = walk.nextObject() as? URL {
+            entries += 1
+            if entries % 1000 == 0 { try Task.checkCancellation() }
             let path = url.standardizedFileURL.path
             guard path.hasPrefix(base) else { continue }
             let relative = String(path.dropFirst(base.count))
@@ -132,6 +135,10 @@ public struct MediaFiles: Sendable {
             if name.hasPrefix("."), name.hasSuffix(".part") {
                 try? FileManager.default.removeItem(at: url)
             } else if name.hasPrefix("."), name.hasSuffix(".erasing") {
+                // Moved aside a day ago, not just now: a rename keeps the modification time (the
+                // file's age) and sets the status change time, which says when it was moved.
+                var status = stat()
+                guard lstat(url.path, &status) == 0, Double(status.st_ctim.tv_sec) < cutoff.timeIntervalSince1970 else { continue }
                 // `.<name>.<uuid>.erasing`: the name is what precedes the last two dots' parts.
                 let parts = name.dropFirst().split(separator: ".", omittingEmptySubsequences: false)
                 if parts.count >= 4 {
