@@ -25,10 +25,11 @@ public final class Browser: @unchecked Sendable {
     /// Where the browser saves downloads (a folder of its own, removed when it quits).
     public let downloads: URL
 
-    /// Starts chromedriver and a headless browser session; screenshots go to `screenshots`.
     /// The window every browser starts with: a laptop's.
     public static let startingWindow = (width: 1280, height: 1000)
 
+    /// Starts chromedriver and a headless browser session, its pages on the test clock
+    /// (``fastForward(_:)``); screenshots go to `screenshots`.
     public static func start(screenshots: URL) async throws -> Browser {
         let driverPath = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let driverPath else { throw Failure(description: "chromedriver is not installed (scripts/install-deps.sh installs chromium-driver)") }
@@ -68,7 +69,9 @@ public final class Browser: @unchecked Sendable {
             guard let session = answer["sessionId"]?.stringValue else {
                 throw Failure(description: "no session from chromedriver: \(answer.encodedText.prefix(500))")
             }
-            return Browser(driver: process, base: base, session: session, screenshots: screenshots, log: log, downloads: downloads)
+            let browser = Browser(driver: process, base: base, session: session, screenshots: screenshots, log: log, downloads: downloads)
+            try await browser.installClock()
+            return browser
         } catch {
             kill(process.processIdentifier, SIGKILL)
             throw error
@@ -130,11 +133,15 @@ public final class Browser: @unchecked Sendable {
         throw Failure(description: "no visible \(css) after \(timeout)")
     }
 
-    /// Waits until `script` (a function body returning a value) returns true.
-    public func waitUntil(_ what: String, timeout: Duration = .seconds(60), script: String) async throws {
+    /// Waits until `script` (a function body returning a value) returns true. `advancing`: what the
+    /// page waits for is a timer of its own (an idle refresh), so each time the script says no, the
+    /// page's clock jumps forward by that much (``fastForward(_:)``) — the test waits for the page's
+    /// work, not for its timers.
+    public func waitUntil(_ what: String, timeout: Duration = .seconds(60), advancing: Duration? = nil, script: String) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await execute(script).boolValue == true { return }
+            if let advancing { try await fastForward(advancing) }
             try await Task.sleep(for: .milliseconds(200))
         }
         _ = try? await screenshot("timeout")
@@ -236,7 +243,6 @@ public final class Browser: @unchecked Sendable {
         return entries.filter { $0["level"]?.stringValue == "SEVERE" }.map { $0["message"]?.stringValue ?? $0.encodedText }
     }
 
-    /// Ends the session (which closes the browser) and stops chromedriver (SIGKILL if SIGTERM is not enough).
     /// Ends the session, which closes the browser, then stops chromedriver. SIGKILL: a child of the
     /// test runner may inherit a mask that blocks SIGTERM. Runs even when the test was cancelled (a
     /// time limit): the cleanup is its own task.

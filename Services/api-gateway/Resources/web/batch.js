@@ -421,6 +421,10 @@ async function showBatches() {
 
 $("#open-batches").addEventListener("click", () => {
   panel.page = 1;
+  // Not last time's rows (a batch "Running" that has since ended) while the list is read again.
+  $("#batches-list").replaceChildren();
+  $("#batches-empty").hidden = true;
+  $("#batches-page").textContent = "Reading the batches…";
   $("#batches-modal").showModal();
   showBatches();
 });
