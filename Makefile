@@ -9,8 +9,14 @@ SWIFT ?= swift
 # Extra flags for both `swift test` runs, e.g. make test SWIFT_TEST_FLAGS='--filter RedisTests'
 SWIFT_TEST_FLAGS ?=
 SCRIPTS := scripts
+# The executables the tests start (the services and the CLI): release builds by default — what
+# production runs, and the suite is CPU-bound on two cores, most of it in debug services
+# (docs/running.md). TEST_BINARIES=debug runs them from the debug build instead (no release build).
+TEST_BINARIES ?= release
+TEST_PRODUCTS := api-gateway prompt-service runpod-dispatcher result-ingestor settings-service local-engine cyclorama
+TEST_ENV = CYCLORAMA_BIN_DIR=$(CURDIR)/.build/$(TEST_BINARIES)
 
-.PHONY: help deps build up down status logs test test-quick test-unit test-restart test-faults test-cluster compose-check chaos fuzz runpod-stand-in python-tools test-models servers servers-stop \
+.PHONY: help deps build up down status logs test test-binaries test-quick test-unit test-restart test-faults test-cluster compose-check chaos fuzz runpod-stand-in python-tools test-models servers servers-stop \
         servers-status bench-broker bench-engine bench-pipeline bench-batch clean distclean
 
 help: ## list the targets
@@ -45,7 +51,12 @@ python-tools: ## the Python clients the tests drive Cyclorama with (RunPod's SDK
 
 test: deps servers python-tools test-models ## the whole suite against the real servers (starts them when needed), then the fault suite
 	$(SWIFT) build --build-tests
-	@$(MAKE) --no-print-directory test-unit test-restart test-faults
+	@$(MAKE) --no-print-directory test-binaries test-unit test-restart test-faults
+
+test-binaries: ## the executables the tests start, as TEST_BINARIES says (release: built here; debug: the debug build)
+ifeq ($(TEST_BINARIES),release)
+	@for product in $(TEST_PRODUCTS); do echo "$(SWIFT) build -c release --product $$product"; $(SWIFT) build -c release --product $$product; done
+endif
 
 test-models: ## every segmentation model the engine knows (the tests check our convolutions on each)
 	@bash $(SCRIPTS)/fetch-model.sh --all
@@ -60,14 +71,14 @@ test-quick: ## the suites that need no server and start no process (seconds, for
 
 test-unit:
 	@echo "==> swift test (everything except *RestartTests and the fault suite)"
-	$(SWIFT) test --skip-build --skip RestartTests --skip FaultTests --skip ClusterTests $(SWIFT_TEST_FLAGS)
+	$(TEST_ENV) $(SWIFT) test --skip-build --skip RestartTests --skip FaultTests --skip ClusterTests $(SWIFT_TEST_FLAGS)
 
 test-restart:
 	@echo "==> swift test (*RestartTests, serially)"
 	@suites="$$($(SWIFT) test list --skip-build)"; \
 	if grep -q 'RestartTests' <<<"$$suites"; then \
 		echo "$(SWIFT) test --skip-build --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS)"; \
-		$(SWIFT) test --skip-build --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS); \
+		$(TEST_ENV) $(SWIFT) test --skip-build --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS); \
 	else \
 		echo "no *RestartTests suites: nothing to run"; \
 	fi
@@ -76,9 +87,10 @@ test-restart:
 # in the middle of a batch; the cluster is stopped again afterwards, whatever happened.
 test-cluster: deps servers ## the system on a three-node RabbitMQ cluster, nodes stopped mid-batch (docs/messaging.md)
 	$(SWIFT) build --build-tests
+	@$(MAKE) --no-print-directory test-binaries
 	@bash $(SCRIPTS)/cluster.sh start
 	@echo "==> swift test (ClusterTests, serially)"
-	@rc=0; $(SWIFT) test --skip-build --filter ClusterTests --no-parallel $(SWIFT_TEST_FLAGS) || rc=$$?; \
+	@rc=0; $(TEST_ENV) $(SWIFT) test --skip-build --filter ClusterTests --no-parallel $(SWIFT_TEST_FLAGS) || rc=$$?; \
 		bash $(SCRIPTS)/cluster.sh stop >/dev/null 2>&1 || true; exit $$rc
 
 # Debian's docker-compose reads the file as Docker would (no daemon needed): compose/ stays valid.
@@ -89,7 +101,7 @@ compose-check: ## check compose/docker-compose.yml with `docker-compose config` 
 
 test-faults: ## one round of every fault against a running system, I1-I7 checked (docs/reliability.md; needs a build with tests)
 	@echo "==> swift test (the fault suite: one round of every fault)"
-	$(SWIFT) test --skip-build --filter FaultTests $(SWIFT_TEST_FLAGS)
+	$(TEST_ENV) $(SWIFT) test --skip-build --filter FaultTests $(SWIFT_TEST_FLAGS)
 
 # ROUNDS rounds of every fault (ONLY=name,name for some); prints the table of docs/reliability.md.
 ROUNDS ?= 5

@@ -8,7 +8,7 @@ import TestSupport
 extension SystemSuites {
     /// The admin media manager in a real browser (headless Chromium over WebDriver) against the whole
     /// running system. Screenshots of each step go to `.var/screenshots/admin-ui/`.
-    @Suite("Admin UI in a browser", .timeLimit(.minutes(15)))
+    @Suite("Admin UI in a browser", .tags(.longSystemTest), .timeLimit(.minutes(15)))
     struct AdminUITests {
         static let screenshots = TestEnvironment.repositoryRoot.appendingPathComponent(".var/screenshots/admin-ui")
 

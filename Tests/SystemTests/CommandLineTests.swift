@@ -6,7 +6,7 @@ import TestSupport
 /// `cyclorama`, the command line, against a whole running system: a folder of photos in, studio
 /// shots out; a run interrupted and resumed without uploading or paying twice; a failing photo
 /// reported; status, settings and the media list.
-@Suite("The command line", .systemSlot, .timeLimit(.minutes(15)))
+@Suite("The command line", .systemSlot, .tags(.longSystemTest), .timeLimit(.minutes(15)))
 struct CommandLineTests {
     /// What a run of `cyclorama` gave.
     struct Outcome {

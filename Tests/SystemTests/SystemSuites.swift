@@ -20,7 +20,7 @@ actor SystemSlots {
     static let shared = SystemSlots(limit: limit)
 
     private var free: Int
-    private var waiting: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var waiting: [(id: UInt64, long: Bool, continuation: CheckedContinuation<Void, any Error>)] = []
     private var lastWaiter: UInt64 = 0
 
     init(limit: Int) { free = limit }
@@ -28,10 +28,11 @@ actor SystemSlots {
     /// Runs `body` in a slot; says on standard error how long `name` waited and ran (a test's own
     /// duration in the report counts its wait too, and so does its `.timeLimit`: Swift Testing
     /// starts the limit's clock before a trait's scope). A test cancelled while it waits (its time
-    /// limit passed) leaves the queue without taking a slot.
-    func run(_ name: String, _ body: @Sendable () async throws -> Void) async throws {
+    /// limit passed) leaves the queue without taking a slot. A `long` test is served before every
+    /// other waiter (longest first: one started last would keep the run going alone at its end).
+    func run(_ name: String, long: Bool, _ body: @Sendable () async throws -> Void) async throws {
         let asked = ContinuousClock.now
-        try await take()
+        try await take(long: long)
         let started = ContinuousClock.now
         defer {
             give()
@@ -41,7 +42,7 @@ actor SystemSlots {
         try await body()
     }
 
-    private func take() async throws {
+    private func take(long: Bool) async throws {
         if free > 0 {
             free -= 1
             return
@@ -53,7 +54,9 @@ actor SystemSlots {
                 if Task.isCancelled {
                     continuation.resume(throwing: CancellationError())
                 } else {
-                    waiting.append((id, continuation))
+                    // Behind the other long waiters, in front of the rest.
+                    let place = long ? waiting.firstIndex { !$0.long } ?? waiting.endIndex : waiting.endIndex
+                    waiting.insert((id, long, continuation), at: place)
                 }
             }
         } onCancel: {
@@ -67,7 +70,7 @@ actor SystemSlots {
         waiting.remove(at: index).continuation.resume(throwing: CancellationError())
     }
 
-    /// A freed slot goes straight to the longest waiter (first come, first served).
+    /// A freed slot goes straight to the first waiter (long tests first, then first come, first served).
     private func give() {
         if waiting.isEmpty {
             free += 1
@@ -84,8 +87,14 @@ struct SystemSlot: SuiteTrait, TestTrait, TestScoping {
     func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        try await SystemSlots.shared.run(test.name, function)
+        try await SystemSlots.shared.run(test.name, long: test.tags.contains(.longSystemTest), function)
     }
+}
+
+extension Tag {
+    /// A system test that runs for half a minute or more on this machine (the browser's, the CLI's,
+    /// schemathesis): its slot is given before the others'.
+    @Tag static var longSystemTest: Self
 }
 
 extension Trait where Self == SystemSlot {
