@@ -51,7 +51,7 @@ python-tools: ## the Python clients the tests drive Cyclorama with (RunPod's SDK
 
 test: deps servers python-tools test-models ## the whole suite against the real servers (starts them when needed), then the fault suite
 	$(SWIFT) build --build-tests
-	@$(MAKE) --no-print-directory test-binaries test-unit test-restart test-faults
+	@$(MAKE) --no-print-directory test-unit test-restart test-faults
 
 test-binaries: ## the executables the tests start, as TEST_BINARIES says (release: built here; debug: the debug build)
 ifeq ($(TEST_BINARIES),release)
@@ -69,11 +69,11 @@ test-quick: ## the suites that need no server and start no process (seconds, for
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '\.($(QUICK_SUITES))/'
 
-test-unit:
+test-unit: test-binaries
 	@echo "==> swift test (everything except *RestartTests and the fault suite)"
 	$(TEST_ENV) $(SWIFT) test --skip-build --skip RestartTests --skip FaultTests --skip ClusterTests $(SWIFT_TEST_FLAGS)
 
-test-restart:
+test-restart: test-binaries
 	@echo "==> swift test (*RestartTests, serially)"
 	@suites="$$($(SWIFT) test list --skip-build)"; \
 	if grep -q 'RestartTests' <<<"$$suites"; then \
@@ -85,9 +85,8 @@ test-restart:
 
 # A three-node RabbitMQ cluster on this machine (scripts/cluster.sh), the system on it, a node stopped
 # in the middle of a batch; the cluster is stopped again afterwards, whatever happened.
-test-cluster: deps servers ## the system on a three-node RabbitMQ cluster, nodes stopped mid-batch (docs/messaging.md)
+test-cluster: deps servers test-binaries ## the system on a three-node RabbitMQ cluster, nodes stopped mid-batch (docs/messaging.md)
 	$(SWIFT) build --build-tests
-	@$(MAKE) --no-print-directory test-binaries
 	@bash $(SCRIPTS)/cluster.sh start
 	@echo "==> swift test (ClusterTests, serially)"
 	@rc=0; $(TEST_ENV) $(SWIFT) test --skip-build --filter ClusterTests --no-parallel $(SWIFT_TEST_FLAGS) || rc=$$?; \
@@ -99,7 +98,7 @@ compose-check: ## check compose/docker-compose.yml with `docker-compose config` 
 	docker-compose -f compose/docker-compose.yml config -q
 	@echo "compose/docker-compose.yml is valid"
 
-test-faults: ## one round of every fault against a running system, I1-I7 checked (docs/reliability.md; needs a build with tests)
+test-faults: test-binaries ## one round of every fault against a running system, I1-I7 checked (docs/reliability.md; needs a build with tests)
 	@echo "==> swift test (the fault suite: one round of every fault)"
 	$(TEST_ENV) $(SWIFT) test --skip-build --filter FaultTests $(SWIFT_TEST_FLAGS)
 

@@ -70,7 +70,12 @@ public final class Browser: @unchecked Sendable {
                 throw Failure(description: "no session from chromedriver: \(answer.encodedText.prefix(500))")
             }
             let browser = Browser(driver: process, base: base, session: session, screenshots: screenshots, log: log, downloads: downloads)
-            try await browser.installClock()
+            do {
+                try await browser.installClock()
+            } catch {
+                await browser.quit()
+                throw error
+            }
             return browser
         } catch {
             kill(process.processIdentifier, SIGKILL)

@@ -62,7 +62,13 @@ extension Browser {
                 pending.delete(id);
                 realClearTimeout(id);
                 fired += 1;
-                if (typeof timer.callback === "function") timer.callback(...timer.args);
+                // A callback that throws is an uncaught error of the page, as from a real timer; the
+                // others still fire.
+                try {
+                  if (typeof timer.callback === "function") timer.callback(...timer.args);
+                } catch (error) {
+                  realSetTimeout(() => { throw error; }, 0);
+                }
               }
               return fired;
             },

@@ -11,7 +11,7 @@ public final class ServiceProcess: @unchecked Sendable {
     public let logFile: URL
     private let process: Process
 
-    /// Starts `.build/debug/<name>` with the given extra environment and `HTTP_PORT=port`.
+    /// Starts `<TestEnvironment.binaryDirectory>/<name>` (`CYCLORAMA_BIN_DIR`, else `.build/debug`) with the given extra environment and `HTTP_PORT=port`.
     public init(_ name: String, port: Int, environment: [String: String] = [:]) throws {
         self.name = name
         self.port = port

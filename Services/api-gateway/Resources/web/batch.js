@@ -389,6 +389,7 @@ async function showBatches() {
   try {
     answer = await api("GET", `/api/ai-image/batches?page=${panel.page}&pageSize=20`);
   } catch (error) {
+    $("#batches-page").textContent = "";
     $("#batches-error").textContent = `The batches could not be read: ${error.message}`;
     return;
   }
@@ -425,6 +426,7 @@ $("#open-batches").addEventListener("click", () => {
   $("#batches-list").replaceChildren();
   $("#batches-empty").hidden = true;
   $("#batches-page").textContent = "Reading the batches…";
+  $("#batches-prev").disabled = $("#batches-next").disabled = true;
   $("#batches-modal").showModal();
   showBatches();
 });
