@@ -97,15 +97,17 @@ let package = Package(
             path: "Shared/Imaging", swiftSettings: pixelLoopSettings),
         /// The message contract: every command and event, routing names, validation.
         .target(name: "Shared", path: "Shared/Shared", swiftSettings: swiftSettings),
+        /// Time: `Duration` in the units other APIs count in, and the one backoff every retry loop uses.
+        .target(name: "Timing", path: "Shared/Timing", swiftSettings: swiftSettings),
         /// RunPod's serverless protocol (job object, statuses, policy, submission) and the local
         /// engine's input and output: the one model the dispatcher, the engine, the prompt-service and
         /// the tests' stand-in share.
-        .target(name: "RunPod", dependencies: ["Shared"], path: "Shared/RunPod", swiftSettings: swiftSettings),
+        .target(name: "RunPod", dependencies: ["Shared", "Timing"], path: "Shared/RunPod", swiftSettings: swiftSettings),
         /// AMQP 0-9-1 over rabbitmq-c: connection, topology, confirmed publisher, consumer.
         .target(
             name: "Messaging",
             dependencies: [
-                "CRabbitMQ",
+                "CRabbitMQ", "Timing",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -115,7 +117,7 @@ let package = Package(
         .target(
             name: "Redis",
             dependencies: [
-                "CHiredis",
+                "CHiredis", "Timing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -125,19 +127,20 @@ let package = Package(
         .target(
             name: "Database",
             dependencies: [
-                "Shared",
+                "Shared", "Timing",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Shared/Database", swiftSettings: swiftSettings),
         /// What every executable needs, without a client of any server: configuration, logging and
-        /// metrics bootstrap, lifecycle, `/healthz` and `/metrics`, the JSON error shape, backoff,
+        /// metrics bootstrap, lifecycle, `/healthz` and `/metrics`, the JSON error shape,
         /// timeouts, digests, image headers (`ImageSniffer`) and outbound address rules
         /// (`HostAllowList`). The local engine needs nothing more.
         .target(
             name: "ServiceCore",
             dependencies: [
+                "Timing",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -153,7 +156,7 @@ let package = Package(
         .target(
             name: "ServiceSupport",
             dependencies: [
-                "ServiceCore", "Shared", "Messaging", "Redis", "Database",
+                "ServiceCore", "Shared", "Messaging", "Redis", "Database", "Timing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -170,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "ApiGateway",
             dependencies: [
-                "ServiceCore", "ServiceSupport", "Database", "RunPod", "Imaging",
+                "ServiceCore", "ServiceSupport", "Database", "RunPod", "Imaging", "Timing",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -182,14 +185,14 @@ let package = Package(
         .executableTarget(
             name: "RunPodDispatcher",
             dependencies: [
-                "ServiceCore", "ServiceSupport", "Database", "Messaging", "RunPod", "Imaging",
+                "ServiceCore", "ServiceSupport", "Database", "Messaging", "RunPod", "Imaging", "Timing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/runpod-dispatcher", swiftSettings: swiftSettings),
         .executableTarget(
             name: "ResultIngestor",
             dependencies: [
-                "ServiceCore", "ServiceSupport", "Imaging", "RunPod",
+                "ServiceCore", "ServiceSupport", "Imaging", "RunPod", "Timing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/result-ingestor", swiftSettings: swiftSettings),
@@ -200,7 +203,7 @@ let package = Package(
         .executableTarget(
             name: "LocalEngine",
             dependencies: [
-                "Imaging", "ServiceCore", "Shared", "RunPod",
+                "Imaging", "ServiceCore", "Shared", "RunPod", "Timing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/local-engine", swiftSettings: swiftSettings),
@@ -217,13 +220,13 @@ let package = Package(
 
         .executableTarget(
             name: "BrokerBench",
-            dependencies: ["Messaging", "CRabbitMQ"],
+            dependencies: ["Messaging", "CRabbitMQ", "Timing"],
             path: "Tests/Benchmarks/BrokerBench", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "PipelineBench", dependencies: ["TestSupport", "Messaging", "Shared"],
+            name: "PipelineBench", dependencies: ["TestSupport", "Messaging", "Shared", "Timing"],
             path: "Tests/Benchmarks/PipelineBench", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "BatchBench", dependencies: ["TestSupport", "Messaging", "Shared"],
+            name: "BatchBench", dependencies: ["TestSupport", "Messaging", "Shared", "Timing"],
             path: "Tests/Benchmarks/BatchBench", swiftSettings: swiftSettings),
         .executableTarget(
             name: "EngineBench", dependencies: ["Imaging", "Shared"],
@@ -234,7 +237,7 @@ let package = Package(
         .target(
             name: "FaultSuite",
             dependencies: [
-                "TestSupport", "Database", "Messaging", "Shared", "ServiceCore",
+                "TestSupport", "Database", "Messaging", "Shared", "ServiceCore", "Timing",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/FaultSuite", swiftSettings: swiftSettings),
@@ -265,7 +268,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "ServiceCore", "ServiceSupport", "Database", "Shared", "Imaging",
+                "ServiceCore", "ServiceSupport", "Database", "Shared", "Imaging", "Timing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

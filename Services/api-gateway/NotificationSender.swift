@@ -7,6 +7,7 @@ import Metrics
 import NIOCore
 import ServiceCore
 import Shared
+import Timing
 
 /// When a notification is tried again, and for how long (docs/notifications.md).
 struct NotificationPolicy: Sendable {

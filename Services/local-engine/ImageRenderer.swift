@@ -1,6 +1,7 @@
 import RunPod
 import Foundation
 import ServiceCore
+import Timing
 
 /// Turns a fetched image and validated options into the encoded studio shot.
 ///
@@ -40,7 +41,7 @@ public struct SimulatedRenderer: ImageRenderer {
     public init(latency: Duration) { self.latency = latency }
 
     public var description: EngineHealth.Renderer {
-        .init(mode: "simulated", segmenter: "none", simulatedLatencyMs: latency.milliseconds)
+        .init(mode: "simulated", segmenter: "none", simulatedLatencyMs: latency.wholeMilliseconds)
     }
 
     public func render(_ image: [UInt8], options: StudioShotInput) async throws(JobFailure) -> RenderedImage {
@@ -52,7 +53,7 @@ public struct SimulatedRenderer: ImageRenderer {
         } catch {
             throw JobFailure(.renderFailed, "cancelled")
         }
-        let elapsed = (clock.now - start).milliseconds
+        let elapsed = (clock.now - start).wholeMilliseconds
         return RenderedImage(
             encoded: image, width: header.width, height: header.height, format: header.format,
             timings: ["simulated": elapsed])
@@ -91,13 +92,5 @@ public struct ImageHeader: Sendable, Equatable {
             return "\"\(text)\""
         }
         return head.map { String(format: "%02x", $0) }.joined(separator: " ")
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, for the protocol's `delayTime` / `executionTime` and stage timings.
-    var milliseconds: Int {
-        let (seconds, attoseconds) = components
-        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
     }
 }

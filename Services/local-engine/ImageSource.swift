@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import ServiceCore
+import Timing
 
 /// Gets the bytes of `input.image`: decodes a `data:image/...;base64,` URI, or downloads an http(s) URL
 /// from an allowed host with a size cap and a timeout. Nothing else (`file://`, other schemes, other
@@ -86,7 +87,7 @@ public struct ImageSource: Sendable {
         request.headers.add(name: "Accept", value: "image/*")
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.milliseconds) * 1_000_000))
+            response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.wholeMilliseconds) * 1_000_000))
         } catch {
             throw TransientFetch(JobFailure(.fetchFailed, "input.image: could not fetch \(reference): \(Self.describe(error))"), transient: true)
         }

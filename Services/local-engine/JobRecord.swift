@@ -1,6 +1,7 @@
 import RunPod
 import Shared
 import Foundation
+import Timing
 
 /// Everything the engine knows about one job; lives inside ``JobStore``.
 struct JobRecord: Sendable {
@@ -45,11 +46,11 @@ struct JobRecord: Sendable {
     func statusBody(workerId: String) -> JobStatusBody {
         var body = JobStatusBody(id: id, status: status)
         if let startedAt {
-            body.delayTime = (startedAt - submittedAt).milliseconds
+            body.delayTime = (startedAt - submittedAt).wholeMilliseconds
             body.workerId = workerId
-            if let finishedAt { body.executionTime = (finishedAt - startedAt).milliseconds }
+            if let finishedAt { body.executionTime = (finishedAt - startedAt).wholeMilliseconds }
         } else if let finishedAt {
-            body.delayTime = (finishedAt - submittedAt).milliseconds
+            body.delayTime = (finishedAt - submittedAt).wholeMilliseconds
             body.executionTime = 0
         }
         if status == .completed, let result {

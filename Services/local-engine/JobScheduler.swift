@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Timing
 
 /// Runs queued jobs, at most `concurrency` at a time: fetch the image, render it, keep the result.
 ///
@@ -48,7 +49,7 @@ final class JobScheduler: Service, Sendable {
         await store.setAbort(id: ticket.id, attempt: ticket.attempt) { work.cancel() }
         let watchdog = Task {
             try await Task.sleep(for: ticket.executionTimeout)
-            let message = "execution exceeded policy.executionTimeout of \(ticket.executionTimeout.milliseconds) ms"
+            let message = "execution exceeded policy.executionTimeout of \(ticket.executionTimeout.wholeMilliseconds) ms"
             await self.store.finish(id: ticket.id, attempt: ticket.attempt, outcome: .failure(JobFailure(.timedOut, message)))
             work.cancel()
         }
@@ -94,8 +95,8 @@ final class JobScheduler: Service, Sendable {
             throw JobFailure(.renderFailed, "could not store the result: \(error)")
         }
         var timings = rendered.timings
-        timings["fetch"] = (fetched - start).milliseconds
-        timings["total"] = (clock.now - start).milliseconds
+        timings["fetch"] = (fetched - start).wholeMilliseconds
+        timings["total"] = (clock.now - start).wholeMilliseconds
         return RenderedSummary(
             width: rendered.width, height: rendered.height, format: rendered.format, timings: timings,
             returnBase64: options.returnBase64)

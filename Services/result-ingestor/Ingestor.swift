@@ -10,6 +10,7 @@ import Prometheus
 import ServiceCore
 import ServiceSupport
 import Shared
+import Timing
 
 /// Wires the ingestor: PostgreSQL, the broker, the HTTP client and the consumer of rendered results.
 func buildIngestor(

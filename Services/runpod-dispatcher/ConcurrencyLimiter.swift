@@ -4,6 +4,7 @@ import Redis
 import ServiceCore
 import ServiceSupport
 import Synchronization
+import Timing
 
 /// The global limit on jobs at the backend (`aiImageMaxConcurrent`), shared by every dispatcher
 /// instance: a Redis sorted set of leases (member: job id, score: expiry in ms of Redis's own clock).
@@ -67,16 +68,16 @@ struct ConcurrencyLimiter: Sendable {
         return 1
         """
 
-    private var keyLifetime: String { String((hold * 2).milliseconds) }
+    private var keyLifetime: String { String((hold * 2).wholeMilliseconds) }
 
     /// Tries once to take (or keep) a slot for `jobId` under `limit`.
     func tryAcquire(_ jobId: String, limit: Int) async throws -> Bool {
-        try await redis.eval(Self.takeScript, keys: [key], arguments: [jobId, String(lease.milliseconds), String(limit), keyLifetime, ""]).intValue == 1
+        try await redis.eval(Self.takeScript, keys: [key], arguments: [jobId, String(lease.wholeMilliseconds), String(limit), keyLifetime, ""]).intValue == 1
     }
 
     /// Extends a held lease; false when it had lapsed.
     func renew(_ jobId: String) async throws -> Bool {
-        try await redis.eval(Self.renewScript, keys: [key], arguments: [jobId, String(lease.milliseconds)]).intValue == 1
+        try await redis.eval(Self.renewScript, keys: [key], arguments: [jobId, String(lease.wholeMilliseconds)]).intValue == 1
     }
 
     /// Commits the job's slot for ``hold`` (see the type's documentation); false when its lease had
@@ -84,7 +85,7 @@ struct ConcurrencyLimiter: Sendable {
     func commit(_ jobId: String, limit: Int, force: Bool = false) async throws -> Bool {
         try await redis.eval(
             Self.takeScript, keys: [key],
-            arguments: [jobId, String(hold.milliseconds), String(limit), keyLifetime, force ? "force" : ""]).intValue == 1
+            arguments: [jobId, String(hold.wholeMilliseconds), String(limit), keyLifetime, force ? "force" : ""]).intValue == 1
     }
 
     func release(_ jobId: String) async {
@@ -205,12 +206,5 @@ final class HeldSlot: Sendable {
     fileprivate func settle() async {
         let (committed, released) = state.withLock { ($0.committed, $0.released) }
         if !committed && !released { await release() }
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

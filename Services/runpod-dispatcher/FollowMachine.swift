@@ -2,6 +2,7 @@ import Foundation
 import RunPod
 import ServiceCore
 import Shared
+import Timing
 
 /// The decisions of one job's follower while the job holds a backend slot, free of effects: what to do
 /// next (submit, look for a lost submission, wait, poll, end), and what each answer from the backend

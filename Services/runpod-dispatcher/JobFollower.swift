@@ -9,6 +9,7 @@ import ServiceLifecycle
 import ServiceCore
 import ServiceSupport
 import Shared
+import Timing
 
 /// Submits one dispatch to its backend and follows it to the end: the global concurrency slot, the
 /// `/run` call, polling `/status` with backoff (or waiting for the job's webhook, then confirming

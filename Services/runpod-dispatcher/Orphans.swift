@@ -5,6 +5,7 @@ import ServiceCore
 import ServiceSupport
 import Shared
 import Synchronization
+import Timing
 
 /// A backend job that ended here (cancelled, timed out) but whose cancel did not get through: it
 /// may still run at the backend, so it keeps its concurrency slot until the backend confirms.
@@ -30,7 +31,7 @@ struct OrphanRegistry: Sendable {
             redis.call('ZADD', KEYS[1], ms + tonumber(ARGV[2]), ARGV[1])
             redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
             return 1
-            """, keys: [key], arguments: [member, String(lifetime.milliseconds)])
+            """, keys: [key], arguments: [member, String(lifetime.wholeMilliseconds)])
     }
 
     /// Every orphan whose hold has not ended; the others are dropped.

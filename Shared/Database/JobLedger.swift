@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import Shared
+import Timing
 
 /// Where a generation job stands in the ledger. The order of the non-terminal cases is the order
 /// a job moves through; a job never moves backwards and never leaves a terminal state.
@@ -119,7 +120,7 @@ public struct JobLedger: Sendable {
         let rows = try await client.query("""
             INSERT INTO generation_jobs (id, kind, batch_id, media_id, variation_name, options, correlation_id, notify_url, deadline_at)
             VALUES (\(job.id), \(job.kind), \(job.batchId), \(job.mediaId), \(job.variationName),
-                    \(job.optionsJSON)::jsonb, \(job.correlationId), \(job.notifyURL), now() + make_interval(secs => \(queueDeadline.seconds)))
+                    \(job.optionsJSON)::jsonb, \(job.correlationId), \(job.notifyURL), now() + make_interval(secs => \(queueDeadline.timeInterval)))
             ON CONFLICT (id) DO NOTHING
             RETURNING id
             """, logger: logger)
@@ -181,7 +182,7 @@ public struct JobLedger: Sendable {
         if dispatcherDeadline != nil || replyToJSON != nil {
             try await client.query("""
                 UPDATE generation_jobs SET
-                    deadline_at = coalesce(\(dispatcherDeadline)::timestamptz + make_interval(secs => \(finishSlack.seconds)), deadline_at),
+                    deadline_at = coalesce(\(dispatcherDeadline)::timestamptz + make_interval(secs => \(finishSlack.timeInterval)), deadline_at),
                     reply_to = coalesce(reply_to, \(replyToJSON)::jsonb)
                 WHERE id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
                 """, logger: logger)
@@ -274,7 +275,7 @@ public struct JobLedger: Sendable {
         INSERT INTO generation_jobs (id, kind, batch_id, media_id, variation_name, correlation_id, deadline_at)
         SELECT \(id), CASE WHEN \(kind) = 'batch' AND NOT EXISTS (SELECT 1 FROM batches WHERE id = \(batchId)) THEN 'single' ELSE \(kind) END,
                (SELECT id FROM batches WHERE id = \(batchId)), m.id, \(variationName), \(correlationId),
-               now() + make_interval(secs => \(queueDeadline.seconds))
+               now() + make_interval(secs => \(queueDeadline.timeInterval))
         FROM media m WHERE m.id = \(mediaId)
         ON CONFLICT (id) DO NOTHING
         """
@@ -327,7 +328,7 @@ extension JobLedger {
     @discardableResult
     public func insertBatch(id: UUID, optionsJSON: String, review: Bool = false, jobs: [NewJob]) async throws -> Bool {
         let logger = self.logger
-        let seconds = queueDeadline.seconds
+        let seconds = queueDeadline.timeInterval
         return try await client.transaction(logger: logger) { connection in
             let created = try await connection.query("""
                 INSERT INTO batches (id, options, item_count, review) VALUES (\(id), \(optionsJSON)::jsonb, \(jobs.count), \(review))
@@ -467,7 +468,7 @@ extension JobLedger {
     /// (several gateways) never take the same job and each job is taken again only after another
     /// `olderThan`. Jobs past their deadline are left to ``claimOverdue(limit:)``. Returns them with their options.
     public func claimStaleQueued(olderThan age: Duration, limit: Int = 100) async throws -> [(job: JobRecord, optionsJSON: String)] {
-        let seconds = age.seconds
+        let seconds = age.timeInterval
         let rows = try await client.query("""
             UPDATE generation_jobs SET updated_at = now()
             WHERE id IN (
@@ -517,14 +518,6 @@ extension JobLedger {
             if let job = try await job(id) { result.append(OverdueJob(job: job, deadline: deadline, replyToJSON: replyTo)) }
         }
         return result
-    }
-}
-
-extension Duration {
-    /// Whole and fractional seconds, for SQL intervals.
-    var seconds: Double {
-        let (whole, attoseconds) = components
-        return Double(whole) + Double(attoseconds) / 1e18
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Timing
 
 /// Where a notification stands: waiting for (another) attempt, taken by the receiver, or given up.
 public enum NotificationStatus: String, Sendable, Codable {
@@ -69,7 +70,7 @@ public struct NotificationStore: Sendable {
         return try await client.transaction(logger: logger) { connection in
             let rows = try await connection.query("""
                 UPDATE notifications SET attempts = attempts + 1,
-                       next_attempt_at = now() + make_interval(secs => \(lease.seconds))
+                       next_attempt_at = now() + make_interval(secs => \(lease.timeInterval))
                 WHERE id IN (
                     SELECT id FROM notifications WHERE status = 'PENDING' AND next_attempt_at <= now()
                     ORDER BY next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
@@ -119,7 +120,7 @@ public struct NotificationStore: Sendable {
         case .delivered: nil
         case .retry(_, let error), .abandoned(let error): error
         }
-        let milliseconds = Int(duration.seconds * 1000)
+        let milliseconds = Int(duration.timeInterval * 1000)
         try await client.transaction(logger: logger) { connection in
             try await connection.query("""
                 UPDATE notification_attempts SET duration_ms = \(milliseconds), status_code = \(statusCode), error = \(error)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Timing
 
 /// One A/B candidate: a finished (or pending) variation of a media item.
 public struct VariationRecord: Sendable, Equatable {
@@ -62,7 +63,7 @@ public struct VariationStore: Sendable {
         queueDeadline: Duration = JobLedger.defaultQueueDeadline
     ) async throws -> Bool {
         let logger = self.logger
-        let seconds = queueDeadline.seconds
+        let seconds = queueDeadline.timeInterval
         return try await transaction { connection in
             for (index, variation) in variations.enumerated() {
                 let rows = try await connection.query("""

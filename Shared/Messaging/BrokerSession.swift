@@ -1,5 +1,6 @@
 import CRabbitMQ
 import Foundation
+import Timing
 
 /// Why a session call failed, as the connection loop needs to tell it apart.
 enum SessionFailure: Error, CustomStringConvertible {

@@ -1,3 +1,5 @@
+import Timing
+
 extension ConnectionCore {
     /// Declares every exchange and queue (idempotent on the broker), on the control channel.
     func declare(_ topology: Topology, on session: BrokerSession) throws(SessionFailure) {
@@ -47,7 +49,7 @@ extension ConnectionCore {
                 try session.declareQueue(
                     queue.retryQueueName(delay: delay), durable: !temporary, autoDelete: false,
                     arguments: type + [
-                        ("x-message-ttl", .int(max(0, delay.wholeMilliseconds))),
+                        ("x-message-ttl", .int(Int64(max(0, delay.wholeMilliseconds)))),
                         ("x-dead-letter-exchange", .string("")),
                         ("x-dead-letter-routing-key", .string(queue.name)),
                     ], on: channel)

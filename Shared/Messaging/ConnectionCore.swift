@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import Timing
 
 /// A request from a Swift task to the connection's thread.
 enum Command: @unchecked Sendable {
@@ -53,6 +54,9 @@ final class ConnectionCore: @unchecked Sendable {
     var consumers: [Int: ConsumerState] = [:]
     var nextEpoch: UInt64 = 1
     var failedConnects = 0
+    /// The wait before the next connection attempt: doubles from `reconnectDelay` per failure, up to
+    /// `maxReconnectDelay`, with jitter.
+    lazy var reconnectBackoff = Backoff(initial: configuration.reconnectDelay, maximum: configuration.maxReconnectDelay)
     /// Which of ``AMQPConfiguration/addresses`` the next connection goes to: a random one first, so
     /// the clients of a cluster spread over its nodes, then the next after each failed attempt or
     /// lost connection, so a stopped node is left for a live one.
@@ -257,6 +261,7 @@ final class ConnectionCore: @unchecked Sendable {
         if failedConnects > 0 { reconnectCounter.increment() }
         logger.info("AMQP connected", metadata: ["host": "\(currentAddress)", "attempts": "\(failedConnects + 1)"])
         failedConnects = 0
+        reconnectBackoff.reset()
         shared.withLock { $0.connected = true }
         for consumer in consumers.values.sorted(by: { $0.id < $1.id }) where !consumer.stopped {
             openConsumer(consumer)
@@ -267,17 +272,14 @@ final class ConnectionCore: @unchecked Sendable {
         for publish in held { send(publish) }
     }
 
-    /// Exponential backoff with full jitter, capped.
+    /// The next attempt waits as `reconnectBackoff` says, at the next address.
     private func scheduleReconnect(after error: SessionFailure) {
         failedConnects += 1
         addressIndex += 1
-        let base = configuration.reconnectDelay.wholeMilliseconds
-        let cap = configuration.maxReconnectDelay.wholeMilliseconds
-        let ceiling = min(cap, base << Int64(min(failedConnects - 1, 20)))
-        let delay = Int64.random(in: (ceiling / 2)...max(ceiling / 2, ceiling))
-        nextConnectAt = ContinuousClock.now + .milliseconds(delay)
+        let delay = reconnectBackoff.next()
+        nextConnectAt = ContinuousClock.now + delay
         logger.warning("AMQP connection failed; retrying", metadata: [
-            "error": "\(error)", "attempt": "\(failedConnects)", "retryInMs": "\(delay)",
+            "error": "\(error)", "attempt": "\(failedConnects)", "retryInMs": "\(delay.wholeMilliseconds)",
         ])
     }
 

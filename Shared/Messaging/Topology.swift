@@ -1,3 +1,5 @@
+import Timing
+
 /// An exchange to declare. Always durable: it outlives broker restarts.
 public struct ExchangeDeclaration: Sendable, Hashable {
     /// How the exchange routes.
@@ -134,11 +136,4 @@ public enum MessagingHeader {
     public static let lastRetryReason = "x-cyclorama-retry-reason"
     /// Set by RabbitMQ on quorum queues: how often the message was delivered before.
     public static let deliveryCount = "x-delivery-count"
-}
-
-extension Duration {
-    var wholeMilliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
 }

@@ -1,3 +1,5 @@
+import Timing
+
 /// Typed helpers for the commands Cyclorama uses. Each says whether it is retried after a lost
 /// connection (see ``RedisClient/command(_:retryOnConnectionLoss:)``).
 extension RedisClient {
@@ -85,8 +87,7 @@ extension RedisClient {
 
     /// Redis expiries are whole milliseconds and must be positive.
     private static func milliseconds(_ duration: Duration, for command: String) throws -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let milliseconds = Int64(duration.wholeMilliseconds)
         guard milliseconds > 0 else {
             throw RedisError(code: .invalidArgument, message: "an expiry must be at least 1 ms, got \(duration)",
                              command: command)

@@ -1,5 +1,6 @@
 import Foundation
 import Shared
+import Timing
 
 /// A job's status in RunPod's serverless protocol. An open set: RunPod documents six, some pages
 /// also say `RUNNING`; any other status is kept as it came and treated as not terminal.
@@ -148,7 +149,7 @@ public struct RunPodPolicy: Codable, Sendable, Equatable {
     /// never less than RunPod's minimums (a shorter deadline is then kept by whoever set it, which
     /// cancels the job when it passes).
     public init(deadline: Duration) {
-        let milliseconds = Int(deadline.components.seconds) * 1000 + Int(deadline.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = deadline.wholeMilliseconds
         self.init(
             executionTimeout: max(milliseconds, Self.minimumExecutionTimeout), ttl: max(milliseconds, Self.minimumTTL))
     }

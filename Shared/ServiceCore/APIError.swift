@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import Timing
 
 /// An HTTP error with Cyclorama's JSON body: `{"error": {"code": "...", "message": "..."}}`.
 ///
@@ -44,7 +45,7 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     public static func forbidden(_ message: String) -> APIError { .init(.forbidden, code: "forbidden", message: message) }
     /// 429 with `Retry-After`: the wait rounded up to whole seconds (at least 1).
     public static func tooManyRequests(_ message: String, code: String = "rate_limited", retryAfter wait: Duration) -> APIError {
-        let seconds = Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up))
+        let seconds = Int(wait.timeInterval.rounded(.up))
         return .init(.tooManyRequests, code: code, message: message, retryAfterSeconds: max(1, seconds))
     }
     public static func unavailable(_ message: String) -> APIError {

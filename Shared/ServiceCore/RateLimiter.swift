@@ -1,5 +1,6 @@
 import HTTPTypes
 import Synchronization
+import Timing
 
 /// Token buckets, one per client: a client may make `burst` calls at once, then `perSecond` a
 /// second. Memory is bounded: past `maxClients` buckets, the ones that have refilled (clients
@@ -67,7 +68,7 @@ public final class RateLimiter: Sendable {
     private func refilled(_ bucket: Bucket?, now: ContinuousClock.Instant) -> Bucket {
         guard let bucket else { return Bucket(tokens: burst, updated: now) }
         let elapsed = now - bucket.updated
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.timeInterval
         return Bucket(tokens: min(burst, bucket.tokens + max(0, seconds) * perSecond), updated: now)
     }
 

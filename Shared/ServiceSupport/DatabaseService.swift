@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import ServiceCore
 import ServiceLifecycle
+import Timing
 
 /// The PostgreSQL pool as a `Service`: runs the pool, applies the migrations (retrying while the
 /// server is unreachable), then reports ready. Work that needs the schema awaits ``waitUntilReady()``.

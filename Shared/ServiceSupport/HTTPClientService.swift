@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import ServiceCore
+import Timing
 
 extension ServiceHost {
     /// An HTTP client for calling other servers (backends, result hosts), shut down after everything

@@ -4,6 +4,7 @@ import Metrics
 import ServiceCore
 import ServiceLifecycle
 import Shared
+import Timing
 
 /// What a handler decided about one message.
 public enum HandlingOutcome: Sendable, Equatable {

@@ -5,6 +5,7 @@ import ServiceCore
 import ServiceLifecycle
 import Shared
 import Synchronization
+import Timing
 
 /// Asks the settings-service for settings over the broker (request/reply) and caches the answer.
 ///

@@ -5,6 +5,7 @@ import Messaging
 import PostgresNIO
 import Shared
 import TestSupport
+import Timing
 
 /// What one round did, and which invariants (docs/reliability.md, I1–I7) it broke.
 public struct RoundReport: Sendable {
@@ -122,7 +123,7 @@ struct HistoryChecker: Sendable {
             }
         }
         report.terminal = report.jobs - report.stuck
-        if let lastEnded, lastEnded > recovered { report.drainSeconds = (lastEnded - recovered).seconds }
+        if let lastEnded, lastEnded > recovered { report.drainSeconds = (lastEnded - recovered).timeInterval }
 
         // I2: one applied version per job, none for a job that did not complete.
         for (job, count) in versions where count > 1 {
@@ -209,12 +210,5 @@ struct HistoryChecker: Sendable {
         }
         await probe.close()
         return all
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let (whole, attoseconds) = components
-        return Double(whole) + Double(attoseconds) / 1e18
     }
 }

@@ -14,8 +14,3 @@ public enum BenchTable {
         return values
     }
 }
-
-extension Duration {
-    /// Whole milliseconds.
-    public var wholeMilliseconds: Int { Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000) }
-}

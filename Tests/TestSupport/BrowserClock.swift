@@ -1,5 +1,6 @@
 import Foundation
 import Shared
+import Timing
 
 /// The page's clock under the test's hand, as Playwright's `clock.fastForward` and Jest's fake
 /// timers do: a test that checks what the page does after a while (the library's idle refresh every
@@ -24,8 +25,7 @@ extension Browser {
     /// Returns how many fired.
     @discardableResult
     public func fastForward(_ duration: Duration) async throws -> Int {
-        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        let fired = try await execute("return window.__testClock.fastForward(arguments[0])", [.int(Int(milliseconds))])
+        let fired = try await execute("return window.__testClock.fastForward(arguments[0])", [.int(duration.wholeMilliseconds)])
         guard let count = fired.intValue else { throw Failure(description: "the page has no test clock (\(fired.encodedText))") }
         return count
     }

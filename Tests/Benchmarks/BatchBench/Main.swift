@@ -3,6 +3,7 @@ import Messaging
 import Shared
 import Synchronization
 import TestSupport
+import Timing
 
 /// batch-bench: how close a batch comes to the ideal makespan under the global concurrency limit.
 ///

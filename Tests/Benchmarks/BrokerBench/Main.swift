@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Messaging
+import Timing
 
 /// broker-bench: publish-with-confirm throughput and publish-to-consume latency for 1 KB persistent
 /// messages into a quorum queue, through `Messaging` and through bare rabbitmq-c, in the same run.
@@ -70,7 +71,7 @@ struct BrokerBench {
             let tag = try client.publish(body, to: queue)
             while case .confirmed(let upTo, let multiple) = try client.nextEvent(), multiple ? upTo < tag : upTo != tag {}
         }
-        figures.sequential = Double(options.count) / (ContinuousClock.now - start).seconds
+        figures.sequential = Double(options.count) / (ContinuousClock.now - start).timeInterval
 
         start = ContinuousClock.now
         var outstanding = Set<UInt64>()
@@ -87,7 +88,7 @@ struct BrokerBench {
                 confirmed += before - outstanding.count
             }
         }
-        figures.pipelined = Double(options.count) / (ContinuousClock.now - start).seconds
+        figures.pipelined = Double(options.count) / (ContinuousClock.now - start).timeInterval
 
         let latencyQueue = prefix + ".latency"
         try client.declareQuorumQueue(latencyQueue)
@@ -103,7 +104,7 @@ struct BrokerBench {
                 switch try client.nextEvent() {
                 case .confirmed: confirmed = true
                 case .delivered(let tag, _):
-                    samples.append((ContinuousClock.now - sent).milliseconds)
+                    samples.append((ContinuousClock.now - sent).timeInterval * 1000)
                     try client.ack(tag)
                     delivered = true
                 }
@@ -131,7 +132,7 @@ struct BrokerBench {
         for _ in 0..<options.count {
             try await connection.publish(message, to: "", routingKey: throughputQueue.name)
         }
-        figures.sequential = Double(options.count) / (ContinuousClock.now - start).seconds
+        figures.sequential = Double(options.count) / (ContinuousClock.now - start).timeInterval
 
         start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -144,7 +145,7 @@ struct BrokerBench {
             }
             try await group.waitForAll()
         }
-        figures.pipelined = Double(options.count) / (ContinuousClock.now - start).seconds
+        figures.pipelined = Double(options.count) / (ContinuousClock.now - start).timeInterval
 
         let (arrivals, arrived) = AsyncStream<ContinuousClock.Instant>.makeStream()
         let consumer = Task {
@@ -159,7 +160,7 @@ struct BrokerBench {
             let sent = ContinuousClock.now
             try await connection.publish(message, to: "", routingKey: latencyQueue.name)
             guard let at = await iterator.next() else { break }
-            samples.append((at - sent).milliseconds)
+            samples.append((at - sent).timeInterval * 1000)
         }
         (figures.p50, figures.p99) = percentiles(samples)
 
@@ -206,9 +207,4 @@ struct BrokerBench {
         var message: String
         var description: String { message }
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var milliseconds: Double { seconds * 1000 }
 }

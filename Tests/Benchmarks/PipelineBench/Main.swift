@@ -3,6 +3,7 @@ import Messaging
 import Shared
 import Synchronization
 import TestSupport
+import Timing
 
 /// pipeline-bench: what the orchestration costs per job, through all six processes on the real
 /// servers, with the local engine in its benchmark mode (no image work, `--engine-ms` latency).

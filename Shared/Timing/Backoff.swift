@@ -17,7 +17,7 @@ public struct Backoff: Sendable {
         let factor = Double(1 << min(attempt, 16))
         attempt += 1
         let ceiling = min(initial * factor, maximum)
-        let millis = Double(ceiling.components.seconds) * 1000 + Double(ceiling.components.attoseconds) / 1e15
+        let millis = ceiling.timeInterval * 1000
         return .milliseconds(Int(Double.random(in: millis / 2...max(millis / 2, millis))))
     }
 
