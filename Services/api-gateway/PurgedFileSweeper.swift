@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import ServiceSupport
+import Timing
 
 /// Erases the files of media deleted for good (docs/data.md, "Deleting for good"): each file
 /// queued by ``MediaStore/purge(_:)`` goes, with its thumbnails, once no row refers to it and it
@@ -28,7 +29,7 @@ struct PurgedFileSweeper: Sendable {
     @discardableResult
     func queueUnnamedFiles(olderThan age: Duration) async throws -> Int {
         var unnamed: [String] = []
-        let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
+        let cutoff = Date().addingTimeInterval(-age.timeInterval)
         let seen = try await files.forEachFile(untouchedSince: cutoff) { paths in
             // Past the largest share ever allowed the walk goes on only to count.
             if unnamed.count <= Self.mostUnnamed { unnamed += try await store.unreferenced(paths) }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOPosix
+import Timing
 
 /// Finished images on disk, one file per job attempt (`<job id>.<attempt>.<format>`: a late render of
 /// an abandoned attempt never touches a retry's file), so 30 minutes of results do not
@@ -30,7 +31,7 @@ public struct ResultFiles: Sendable {
     /// Removes result files last written more than ``lifetime`` ago.
     public func removeExpired(now: Date = Date()) {
         let manager = FileManager.default
-        let oldest = now.addingTimeInterval(-Double(lifetime.components.seconds))
+        let oldest = now.addingTimeInterval(-lifetime.timeInterval)
         for name in (try? manager.contentsOfDirectory(atPath: directory.path)) ?? [] where Self.isResultFile(name) {
             let url = directory.appendingPathComponent(name)
             let written = (try? manager.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? .distantPast
@@ -49,7 +50,7 @@ public struct ResultFiles: Sendable {
     public func find(id: String, format: String) async -> ResultKey? {
         guard UUID(uuidString: id) != nil, format.allSatisfy({ $0.isLetter }) else { return nil }
         let directory = self.directory
-        let oldest = Date().addingTimeInterval(-Double(lifetime.components.seconds))
+        let oldest = Date().addingTimeInterval(-lifetime.timeInterval)
         return try? await threadPool.runIfActive { () -> ResultKey? in
             let manager = FileManager.default
             var best: ResultKey?

@@ -3,6 +3,7 @@ import Logging
 import Redis
 import ServiceCore
 import ServiceSupport
+import Timing
 
 /// What the dispatcher remembers about a job in Redis (``JobKeys/dispatch(_:)``), so that whichever
 /// instance gets the dispatch message next — after a crash, a restart, a redelivery — re-attaches to
@@ -54,7 +55,7 @@ struct JobOwnership: Sendable {
     func renew(_ jobId: UUID, _ owner: String) async throws -> Bool {
         let result = try await redis.eval(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
-            keys: [JobKeys.owner(jobId)], arguments: [owner, String(Self.lifetime.components.seconds * 1000)])
+            keys: [JobKeys.owner(jobId)], arguments: [owner, String(Self.lifetime.wholeMilliseconds)])
         return result.intValue == 1
     }
 
@@ -90,7 +91,7 @@ struct JobOwnership: Sendable {
             redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
             return 1
             """, keys: [JobKeys.owner(jobId), JobKeys.dispatch(jobId)],
-            arguments: [owner, text, String(recordLifetime.components.seconds * 1000)])
+            arguments: [owner, text, String(recordLifetime.wholeMilliseconds)])
         guard written.intValue == 1 else { throw OwnershipLost(jobId: jobId) }
     }
 

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import RunPod
 import Shared
+import Timing
 
 /// A job as RunPod's `/run`, `/status` and `/cancel` describe it, its `output` read as any JSON.
 typealias BackendJob = RunPodJob<JSONValue>
@@ -93,7 +94,7 @@ struct RunPodClient: BackendEndpoint {
         let status: Int
         let bytes: ByteBuffer
         do {
-            let response = try await http.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
+            let response = try await http.execute(request, timeout: .milliseconds(Int64(timeout.wholeMilliseconds)))
             status = Int(response.status.code)
             bytes = try await response.body.collect(upTo: 1 << 20)
         } catch {

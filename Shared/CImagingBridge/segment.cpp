@@ -202,28 +202,28 @@ static cv::Mat saliency(CImagingBridge_Segmenter *segmenter, Scale &scale, const
         cv::Mat plane(side, side, CV_32F, blob.ptr<float>(0, c));
         plane = (plane - mean[c]) / deviation[c];
     }
-    cv::dnn::Net net;
+    // A net of this side from the pool (read anew when every one is in use), given back to the
+    // pool however the forward pass ends.
+    struct Borrowed {
+        CImagingBridge_Segmenter *segmenter;
+        Scale &scale;
+        cv::dnn::Net net;
+        ~Borrowed() {
+            if (net.empty()) return;
+            std::lock_guard<std::mutex> guard(segmenter->lock);
+            scale.idle.push_back(std::move(net));
+        }
+    } borrowed{segmenter, scale, {}};
     {
         std::lock_guard<std::mutex> guard(segmenter->lock);
         if (!scale.idle.empty()) {
-            net = std::move(scale.idle.back());
+            borrowed.net = std::move(scale.idle.back());
             scale.idle.pop_back();
         }
     }
-    if (net.empty()) net = loadNet(segmenter->path, scale.side);
-    cv::Mat output;
-    try {
-        net.setInput(blob);
-        output = net.forward(segmenter->outputName).clone();
-    } catch (...) {
-        std::lock_guard<std::mutex> guard(segmenter->lock);
-        scale.idle.push_back(std::move(net));
-        throw;
-    }
-    {
-        std::lock_guard<std::mutex> guard(segmenter->lock);
-        scale.idle.push_back(std::move(net));
-    }
+    if (borrowed.net.empty()) borrowed.net = loadNet(segmenter->path, scale.side);
+    borrowed.net.setInput(blob);
+    cv::Mat output = borrowed.net.forward(segmenter->outputName).clone();
     if (output.total() != size_t(side) * side) throw std::runtime_error("unexpected model output size");
     cv::Mat map(side, side, CV_32F, output.ptr<float>()), normalised;
     double low = 0, high = 1;

@@ -1608,7 +1608,11 @@ extension SystemSuites {
                         """)
                     let failure = try await browser.execute("return document.querySelector('#ai-error').textContent").stringValue ?? ""
                     #expect(failure.isEmpty, "the generation failed in the UI: \(failure)")
-                    #expect(try square(try await system.call(.GET, "/api/media/\(mediaId)/file")) == 2048, "the job was framed for Shopify")
+                    let shown = try RasterImage(decoding: try await system.call(.GET, "/api/media/\(mediaId)/file").body)
+                    // With what the server says of the photo's versions, for a failure's reader.
+                    let versions = try await system.call(.GET, "/api/media/\(mediaId)/versions").text
+                    #expect(shown.width == 2048 && shown.height == 2048,
+                            "the job was framed for Shopify: \(shown.width)x\(shown.height); versions: \(versions.prefix(1500))")
                     try await browser.click("#ai-keep")
                     try await browser.waitUntil("the AI dialog closed", script: "return !document.querySelector('#ai-modal').open")
 
