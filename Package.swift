@@ -93,6 +93,8 @@ let package = Package(
                 "CImagingBridge",
                 // Only for the contract's words (framing, background, shadow) as pipeline settings.
                 "Shared",
+                // SHA-256 keys of the segmentation cache.
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Shared/Imaging", swiftSettings: pixelLoopSettings),
         /// The message contract: every command and event, routing names, validation.

@@ -41,7 +41,9 @@ public struct SimulatedRenderer: ImageRenderer {
     public init(latency: Duration) { self.latency = latency }
 
     public var description: EngineHealth.Renderer {
-        .init(mode: "simulated", segmenter: "none", simulatedLatencyMs: latency.wholeMilliseconds)
+        .init(
+            mode: "simulated", segmenter: "none", simulatedLatencyMs: latency.wholeMilliseconds, segmentationsReused: nil,
+            segmentationsComputed: nil)
     }
 
     public func render(_ image: [UInt8], options: StudioShotInput) async throws(JobFailure) -> RenderedImage {

@@ -38,6 +38,10 @@ public struct EngineHealth: Sendable, Codable, Equatable {
         public var segmenter: String
         /// The fixed latency of the simulated mode.
         public var simulatedLatencyMs: Int?
+        /// Renders whose photo was segmented lately and reused that segmentation, and renders that
+        /// ran the segmenter (pipeline mode; docs/engine.md, "Segmentation cache").
+        public var segmentationsReused: Int?
+        public var segmentationsComputed: Int?
     }
     public var jobs: Jobs
     public var workers: Workers

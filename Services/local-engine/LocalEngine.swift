@@ -43,7 +43,8 @@ public struct LocalEngine: Sendable {
             SimulatedRenderer(latency: latency)
         } else {
             try PipelineRenderer(
-                maxImageBytes: configuration.maxImageBytes, inputSides: configuration.inputSides, threadPool: threadPool)
+                maxImageBytes: configuration.maxImageBytes, inputSides: configuration.inputSides,
+                segmentationCacheEntries: configuration.segmentationCacheEntries, threadPool: threadPool)
         }
         let source = ImageSource(
             client: client, allowedHosts: configuration.allowedHosts, maxBytes: configuration.maxImageBytes,

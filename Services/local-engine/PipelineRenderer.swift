@@ -12,15 +12,21 @@ public struct PipelineRenderer: ImageRenderer {
 
     /// Loads the segmentation model (`LOCAL_ENGINE_MODEL`, see ``PipelineConfiguration``); without it
     /// the pipeline falls back to its classical segmenter, which `/health` reports.
-    public init(maxImageBytes: Int, inputSides: [Int] = PipelineConfiguration.defaultInputSides, threadPool: NIOThreadPool) throws {
-        var configuration = PipelineConfiguration(inputSides: inputSides)
+    public init(
+        maxImageBytes: Int, inputSides: [Int] = PipelineConfiguration.defaultInputSides, segmentationCacheEntries: Int = 16,
+        threadPool: NIOThreadPool
+    ) throws {
+        var configuration = PipelineConfiguration(inputSides: inputSides, segmentationCacheEntries: segmentationCacheEntries)
         configuration.maxBytes = maxImageBytes
         pipeline = try StudioShotPipeline(configuration: configuration)
         self.threadPool = threadPool
     }
 
     public var description: EngineHealth.Renderer {
-        .init(mode: "pipeline", segmenter: pipeline.segmenter, simulatedLatencyMs: nil)
+        let counts = pipeline.segmentationCounts
+        return .init(
+            mode: "pipeline", segmenter: pipeline.segmenter, simulatedLatencyMs: nil, segmentationsReused: counts.reused,
+            segmentationsComputed: counts.computed)
     }
 
     public func render(_ image: [UInt8], options: StudioShotInput) async throws(JobFailure) -> RenderedImage {

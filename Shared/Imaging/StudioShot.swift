@@ -69,6 +69,9 @@ public struct StudioShotResult: Sendable {
     public var hasAlpha: Bool
     /// Milliseconds per stage: decode, watermark, segment, refine, shadow, composite, upscale (or frame), encode.
     public var timings: [String: Int]
+    /// True when the photo's segmentation came from the pipeline's cache (the same pixels were
+    /// segmented lately): `segment` then took no model time.
+    public var segmentationReused = false
 
     public init(
         encoded: [UInt8], width: Int, height: Int, format: OutputFormat, hasAlpha: Bool,

@@ -14,9 +14,11 @@ public final class StudioShotPipeline: Sendable {
     /// when it runs at other sides than the default), or "classical (...)" with the reason no model
     /// is used. /health reports it.
     public let segmenter: String
+    private let segmentations: SegmentationCache
 
     public init(configuration: PipelineConfiguration = PipelineConfiguration()) throws(ImagingError) {
         self.configuration = configuration
+        segmentations = SegmentationCache(capacity: configuration.segmentationCacheEntries)
         guard CImagingBridge_initialize("cyclorama-imaging", Int32(configuration.threads)) == 0 else {
             throw ImagingError(.internal, "libvips failed to start")
         }
@@ -35,8 +37,10 @@ public final class StudioShotPipeline: Sendable {
             return handle == nil ? Int32(CImagingBridgeStatusInternal.rawValue) : 0
         }
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        let sides = configuration.inputSides == PipelineConfiguration.defaultInputSides
-            ? "" : " at " + configuration.inputSides.map(String.init).joined(separator: "+")
+        // As the segmenter runs them: ascending, each once.
+        let ran = Array(Set(configuration.inputSides)).sorted()
+        let sides = ran.isEmpty || ran == PipelineConfiguration.defaultInputSides
+            ? "" : " at " + ran.map(String.init).joined(separator: "+")
         (model, segmenter) = (handle.map(SegmenterHandle.init), name + sides)
     }
 
@@ -58,7 +62,7 @@ public final class StudioShotPipeline: Sendable {
             }
         }
         let side = model.map { Int(CImagingBridge_segmenterInputSize($0.pointer)) } ?? 320
-        let coarse = try timed("segment", &timings) { () throws(ImagingError) in
+        let (coarse, reused) = try timed("segment", &timings) { () throws(ImagingError) in
             try segment(rgb, width: width, height: height, side: side)
         }
         let alpha = try timed("refine", &timings) { () throws(ImagingError) in
@@ -66,8 +70,10 @@ public final class StudioShotPipeline: Sendable {
         }
         let transparent = request.background == .transparent && request.outputFormat != .jpeg
         if let frame = request.frame {
-            return try renderFramed(
+            var framed = try renderFramed(
                 request, frame: frame, rgb: rgb, alpha: alpha, width: width, height: height, transparent: transparent, timings: timings)
+            framed.segmentationReused = reused
+            return framed
         }
         let shadow: [UInt8]? = try request.shadow == .none ? nil : timed("shadow", &timings) {
             () throws(ImagingError) in
@@ -89,9 +95,11 @@ public final class StudioShotPipeline: Sendable {
                        format: request.outputFormat)
         }
         timings["total"] = timings.values.reduce(0, +)
-        return StudioShotResult(
+        var result = StudioShotResult(
             encoded: encoded, width: width * factor, height: height * factor,
             format: request.outputFormat, hasAlpha: transparent, timings: timings)
+        result.segmentationReused = reused
+        return result
     }
 
     /// The product of a photo, cut out as a studio shot cuts it (decode, watermark removal when
@@ -102,7 +110,7 @@ public final class StudioShotPipeline: Sendable {
         var (width, height, rgb) = try decode(image, upscale: 1)
         if removeWatermark { _ = try Self.removeTiledWatermark(&rgb, width: width, height: height) }
         let side = model.map { Int(CImagingBridge_segmenterInputSize($0.pointer)) } ?? 320
-        let coarse = try segment(rgb, width: width, height: height, side: side)
+        let coarse = try segment(rgb, width: width, height: height, side: side).map
         let alpha = try refine(rgb, coarse: coarse, side: side, width: width, height: height)
         let layer = try composite(rgb, alpha: alpha, shadow: nil, background: .transparent, transparent: true, width: width, height: height)
         return ProductCutout(width: width, height: height, rgb: rgb, alpha: alpha, layer: layer)
@@ -194,7 +202,23 @@ public final class StudioShotPipeline: Sendable {
         return found == 1
     }
 
-    private func segment(_ rgb: [UInt8], width: Int, height: Int, side: Int) throws(ImagingError) -> [Float] {
+    /// How many renders reused a photo's segmentation and how many ran the segmenter
+    /// (``PipelineConfiguration/segmentationCacheEntries``).
+    public var segmentationCounts: (reused: Int, computed: Int) {
+        let counts = segmentations.counts
+        return (counts.hits, counts.misses)
+    }
+
+    /// The coarse map at `side`², from the cache when the same pixels were segmented lately.
+    private func segment(_ rgb: [UInt8], width: Int, height: Int, side: Int) throws(ImagingError)
+        -> (map: [Float], reused: Bool)
+    {
+        try segmentations.map(for: rgb, width: width, height: height) { () throws(ImagingError) in
+            try runSegmenter(rgb, width: width, height: height, side: side)
+        }
+    }
+
+    private func runSegmenter(_ rgb: [UInt8], width: Int, height: Int, side: Int) throws(ImagingError) -> [Float] {
         var coarse = [Float](repeating: 0, count: side * side)
         try rgb.withUnsafeBufferPointer { (pixels) throws(ImagingError) in
             try coarse.withUnsafeMutableBufferPointer { (map) throws(ImagingError) in

@@ -43,9 +43,13 @@ import Testing
     }
 
     /// Jobs that overlap each borrow a net of every side; the pool grows by reading the model again
-    /// (with its side rewritten) and both get the matte one job alone gets.
+    /// (with its side rewritten) and both get the matte one job alone gets. Without the segmentation
+    /// cache, which would have the overlapping jobs of one photo wait for the first one's map.
     @Test func overlappingJobsEachGetANetAtEverySide() throws {
-        let pipeline = try StudioShotPipeline(configuration: PipelineConfiguration(inputSides: [320, 448]))
+        // Sides given out of order and twice run once each, ascending, and are named so.
+        let pipeline = try StudioShotPipeline(
+            configuration: PipelineConfiguration(inputSides: [448, 320, 448], segmentationCacheEntries: 0))
+        #expect(pipeline.segmenter == "\(PipelineConfiguration.defaultModel) at 320+448")
         let scene = try #require(Fixtures.scenes.first { $0.name.hasPrefix("dev09_dark_shoe") })
         let alone = try pipeline.cutOut(scene.input, removeWatermark: false).alpha
         let mattes = Mutex<[Result<[UInt8], ImagingError>]>([])

@@ -14,6 +14,17 @@ struct EngineConfigurationTests {
         #expect(ensemble.inputSides == [320, 448])
     }
 
+    @Test func theSegmentationCacheIsASetting() throws {
+        #expect(try EngineConfiguration.fromEnvironment(EnvironmentVariables([:])).segmentationCacheEntries == 16)
+        let off = try EngineConfiguration.fromEnvironment(EnvironmentVariables(["LOCAL_ENGINE_SEGMENTATION_CACHE": "0"]))
+        #expect(off.segmentationCacheEntries == 0)
+        for bad in ["-1", "many", "5000"] {
+            #expect {
+                _ = try EngineConfiguration.fromEnvironment(EnvironmentVariables(["LOCAL_ENGINE_SEGMENTATION_CACHE": bad]))
+            } throws: { "\($0)".contains("LOCAL_ENGINE_SEGMENTATION_CACHE") }
+        }
+    }
+
     @Test func malformedSidesStopTheEngineWithTheVariableNamed() {
         #expect {
             _ = try EngineConfiguration.fromEnvironment(EnvironmentVariables(["LOCAL_ENGINE_SIDES": "300"]))

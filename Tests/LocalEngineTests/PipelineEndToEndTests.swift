@@ -35,6 +35,15 @@ struct PipelineEndToEndTests {
         #expect(result == ImageHeader(format: "png", width: header.width, height: header.height))
         // RGBA: PNG colour type 6.
         #expect(served.body.count > 25 && served.body[25] == 6)
+
+        // The same photo again on white (a variation): its segmentation is reused, not computed again.
+        #expect(try await engine.health().renderer.segmentationsComputed == 1)
+        let variation = try await engine.submit(
+            ["image": Samples.dataURI(photo, type: "image/jpeg"), "background": "#FFFFFF", "shadow": "soft"], path: "/runsync")
+        let variationBody = try variation.decode(JobStatusBody.self)
+        #expect(variationBody.status == .completed, "\(variationBody.error ?? "")")
+        let counts = try await engine.health().renderer
+        #expect(counts.segmentationsReused == 1 && counts.segmentationsComputed == 1, "\(counts)")
     }
 
     @Test func undecodableImagesFailClearlyAndTheEngineKeepsServing() async throws {

@@ -33,6 +33,9 @@ struct EngineBench {
             if let plain = scenes.first(where: { $0.watermarkKind == "none" }) {
                 try Timing.studioShot(pipeline, scene: plain, runs: runs)
             }
+            try Timing.variations(
+                uncached: pipeline, cached: try StudioShotPipeline(configuration: try benchConfiguration(segmentationCacheEntries: 16)),
+                scenes: scenes, runs: runs)
         }
         if mode == "all" || mode == "framing" {
             // Each marketplace preset on a watermark-free scene (docs/framing.md).
@@ -86,8 +89,11 @@ func median(_ values: [Int]) -> Int {
 func milliseconds(since start: UInt64) -> Int { Int((DispatchTime.now().uptimeNanoseconds - start) / 1_000_000) }
 
 /// The pipeline the engine would run: `LOCAL_ENGINE_MODEL` (read by ``PipelineConfiguration``) and
-/// `LOCAL_ENGINE_SIDES`, refused when malformed as the engine refuses it.
-func benchConfiguration() throws -> PipelineConfiguration {
+/// `LOCAL_ENGINE_SIDES`, refused when malformed as the engine refuses it. Without the segmentation
+/// cache (or with `segmentationCacheEntries`): the bench renders the same photo again and again, and
+/// each render is to cost what a new photo costs.
+func benchConfiguration(segmentationCacheEntries: Int = 0) throws -> PipelineConfiguration {
     let sides = ProcessInfo.processInfo.environment["LOCAL_ENGINE_SIDES"] ?? ""
-    return PipelineConfiguration(inputSides: try PipelineConfiguration.inputSides(for: sides))
+    return PipelineConfiguration(
+        inputSides: try PipelineConfiguration.inputSides(for: sides), segmentationCacheEntries: segmentationCacheEntries)
 }

@@ -27,6 +27,30 @@ enum Timing {
                      totals.min() ?? 0, totals.max() ?? 0))
     }
 
+    /// Four variations of one photo (white soft, transparent, a colour with a dramatic shadow, white
+    /// minimal), as a variations request asks the engine for them one after another: the four
+    /// renders with and without the segmentation cache, each run on another scene so the cache
+    /// starts cold for each photo (median over `runs` photos).
+    static func variations(uncached: StudioShotPipeline, cached: StudioShotPipeline, scenes: [SampleScene], runs: Int) throws {
+        let options: [(StudioBackground, ShadowPreset)] = [
+            (.white, .soft), (.transparent, .none), (.color(red: 240, green: 236, blue: 228), .dramatic), (.white, .minimal),
+        ]
+        var totals: [String: [Int]] = [:]
+        for scene in scenes.prefix(max(1, runs)) {
+            for (name, pipeline) in [("without", uncached), ("with", cached)] {
+                let start = DispatchTime.now().uptimeNanoseconds
+                for (background, shadow) in options {
+                    _ = try pipeline.render(StudioShotRequest(image: scene.input, background: background, shadow: shadow))
+                }
+                totals[name, default: []].append(milliseconds(since: start))
+            }
+        }
+        let photos = min(max(1, runs), scenes.count)
+        print("\n## 4 variations of one photo (white soft, transparent, colour dramatic, white minimal; median over \(photos) photos)")
+        print("  without the segmentation cache  \(median(totals["without"] ?? [])) ms")
+        print("  with it                         \(median(totals["with"] ?? [])) ms")
+    }
+
     /// 2x upscale of a 1024x1024 RGB image (the upscale stage alone).
     static func upscale(_ input: [UInt8], runs: Int) throws {
         let image = try RasterImage(decoding: input)
