@@ -275,6 +275,17 @@ extern "C" int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int hei
                 }
             }
         });
+        // The opaque core: a product pixel (alpha >= 0.5) whose four neighbours are product too is
+        // wholly product. A photo's edge is about a pixel wide, but where product and background
+        // have similar grey the steepened filter still leaves a few rim pixels inside the contour
+        // partly transparent, and the composite then mixed the new background into the product
+        // and recoloured it: on the 36 sample scenes 6 of 32 opaque products came out (slightly)
+        // worse than the photo only because of that (docs/engine.md, stage 4). The outermost pixel
+        // keeps its alpha for the edge's own blend; the 0.5 contour does not move.
+        cv::Mat matteOut(height, width, CV_8U, alpha), core;
+        cv::threshold(matteOut, core, 127, 255, cv::THRESH_BINARY);
+        cv::erode(core, core, cv::getStructuringElement(cv::MORPH_CROSS, {3, 3}));
+        matteOut.setTo(255, core);
         return 0;
     });
 }
