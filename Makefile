@@ -106,10 +106,11 @@ test-faults: test-binaries ## one round of every fault against a running system,
 ROUNDS ?= 5
 ONLY ?=
 # The binaries are copied first, so a build during a long run cannot change them under it.
-chaos: deps ## ROUNDS (5) rounds of every fault; prints the table of docs/reliability.md (ONLY=name,... for some)
+chaos: deps test-binaries ## ROUNDS (5) rounds of every fault; prints the table of docs/reliability.md (ONLY=name,... for some)
 	$(SWIFT) build
 	rm -rf .var/chaos-bin && mkdir -p .var/chaos-bin
-	cp .build/debug/{api-gateway,prompt-service,runpod-dispatcher,result-ingestor,settings-service,local-engine,chaos} .var/chaos-bin/
+	cp .build/$(TEST_BINARIES)/{api-gateway,prompt-service,runpod-dispatcher,result-ingestor,settings-service,local-engine} .var/chaos-bin/
+	cp .build/debug/chaos .var/chaos-bin/
 	CYCLORAMA_BIN_DIR=$(CURDIR)/.var/chaos-bin .var/chaos-bin/chaos --rounds $(ROUNDS) $(if $(ONLY),--only '$(ONLY)') --out .var/chaos-table.md
 
 # The tests' RunPod stand-in on loopback, to try the RunPod backend by hand (README).
