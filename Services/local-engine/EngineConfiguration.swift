@@ -21,7 +21,7 @@ import ServiceCore
 /// | `LOCAL_ENGINE_SIMULATE_MS` | int | unset | benchmark mode: skip the image work, wait this long, return the input |
 /// | `LOCAL_ENGINE_MODEL` | name or path | `u2netp` | the segmentation model (read by Imaging's `PipelineConfiguration`: a name is `<name>.onnx` in `LOCAL_ENGINE_MODEL_DIR`, default `.var/models`) |
 /// | `LOCAL_ENGINE_SIDES` | list of ints | `320` | the sides the model runs at, e.g. `320,448` (one forward pass each, the maps averaged; more time and memory, docs/engine.md "Input sides") |
-/// | `LOCAL_ENGINE_SEGMENTATION_CACHE` | int 0...1024 | 16 | photos whose segmentation is kept: the same photo rendered again (variations, another background, a retry) skips the model; 0 turns it off (~0.4 MB each at 320², docs/engine.md) |
+/// | `LOCAL_ENGINE_SEGMENTATION_CACHE` | int 0...1024 | 16 | photos whose segmentation is kept: the same photo rendered again (variations, another background, a retry) skips the model; 0 turns it off (a map is side² floats, 0.4 MB at 320²; at most 64 MB in all, docs/engine.md) |
 /// | `LOCAL_ENGINE_RESULTS_DIR` | path | `$TMPDIR/cyclorama-local-engine-<port>` | where result images live (kept across restarts for their time to live) |
 /// | `LOCAL_ENGINE_PUBLIC_URL` | url | from the request's Host | base of `output.image_url` |
 public struct EngineConfiguration: Sendable {

@@ -210,8 +210,12 @@ static cv::Mat saliency(CImagingBridge_Segmenter *segmenter, Scale &scale, const
         cv::dnn::Net net;
         ~Borrowed() {
             if (net.empty()) return;
-            std::lock_guard<std::mutex> guard(segmenter->lock);
-            scale.idle.push_back(std::move(net));
+            try {
+                std::lock_guard<std::mutex> guard(segmenter->lock);
+                scale.idle.push_back(std::move(net));
+            } catch (...) {
+                // No memory to keep it: the pool reads the model again when it needs another net.
+            }
         }
     } borrowed{segmenter, scale, {}};
     {

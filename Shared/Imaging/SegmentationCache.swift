@@ -9,7 +9,8 @@ import Foundation
 /// The key is the SHA-256 of the pixels with their size, so a hit is the map the segmenter would
 /// compute again (its output depends on nothing else; the sides and the model are the pipeline's).
 /// Concurrent renders of the same photo compute it once: the later ones wait for the first
-/// (variations arrive together). Least recently used maps go first; `capacity` 0 turns it off.
+/// (variations arrive together). Least recently used maps go first, beyond `capacity` maps or
+/// ``maxBytes`` (a map is side² floats: 0.4 MB at 320², 4 MB at 1024²); `capacity` 0 turns it off.
 /// Thread-safe; blocking, as the pipeline is.
 final class SegmentationCache: @unchecked Sendable {
     struct Key: Hashable {
@@ -19,12 +20,15 @@ final class SegmentationCache: @unchecked Sendable {
     }
 
     let capacity: Int
+    /// The most the maps may hold together, whatever `capacity` says (the newest map is always kept).
+    static let maxBytes = 64 << 20
     /// Guards everything below.
     private let condition = NSCondition()
     private var maps: [Key: [Float]] = [:]
     /// Keys from least to most recently used.
     private var order: [Key] = []
     private var computing: Set<Key> = []
+    private var bytes = 0
     private(set) var hits = 0
     private(set) var misses = 0
 
@@ -34,7 +38,12 @@ final class SegmentationCache: @unchecked Sendable {
     func map(
         for rgb: [UInt8], width: Int, height: Int, compute: () throws(ImagingError) -> [Float]
     ) throws(ImagingError) -> (map: [Float], reused: Bool) {
-        guard capacity > 0 else { return (try compute(), false) }
+        guard capacity > 0 else {
+            condition.lock()
+            misses += 1
+            condition.unlock()
+            return (try compute(), false)
+        }
         let key = Key(digest: SHA256.hash(data: rgb), width: width, height: height)
         condition.lock()
         while true {
@@ -60,9 +69,12 @@ final class SegmentationCache: @unchecked Sendable {
         }
         let map = try compute()
         condition.lock()
-        maps[key] = map
+        if let replaced = maps.updateValue(map, forKey: key) { bytes -= replaced.count * 4 }
+        bytes += map.count * 4
         touch(key)
-        while order.count > capacity { maps[order.removeFirst()] = nil }
+        while order.count > capacity || (bytes > Self.maxBytes && order.count > 1) {
+            if let evicted = maps.removeValue(forKey: order.removeFirst()) { bytes -= evicted.count * 4 }
+        }
         condition.unlock()
         return (map, false)
     }

@@ -362,13 +362,13 @@ extension SystemSuites {
                     try await browser.type("MUG", into: try await browser.waitFor("#search"))
                     try await browser.waitUntil("only the mug", script: "const n = (() => { \(names) })(); return n.length === 1 && n[0] === 'zebra-mug.jpg'")
                     try await browser.clear(try await browser.waitFor("#search"))
-                    _ = try await browser.execute("document.querySelector('#search').dispatchEvent(new Event('input'))")
+                    _ = try await browser.execute("document.querySelector('#search').dispatchEvent(new Event('input', { bubbles: true }))")
                     try await browser.waitUntil("everything again", script: "return document.querySelectorAll('#grid .tile').length === 4")
                     // Filter and order.
-                    _ = try await browser.execute("const s = document.querySelector('#state-filter'); s.value = 'failed'; s.dispatchEvent(new Event('change'))")
+                    _ = try await browser.execute("const s = document.querySelector('#state-filter'); s.value = 'failed'; s.dispatchEvent(new Event('change', { bubbles: true }))")
                     try await browser.waitUntil("only the failed one", script: "const n = (() => { \(names) })(); return n.length === 1 && n[0] === 'shoe.jpg'")
-                    _ = try await browser.execute("const s = document.querySelector('#state-filter'); s.value = ''; s.dispatchEvent(new Event('change'))")
-                    _ = try await browser.execute("const s = document.querySelector('#sort'); s.value = 'name'; s.dispatchEvent(new Event('change'))")
+                    _ = try await browser.execute("const s = document.querySelector('#state-filter'); s.value = ''; s.dispatchEvent(new Event('change', { bubbles: true }))")
+                    _ = try await browser.execute("const s = document.querySelector('#sort'); s.value = 'name'; s.dispatchEvent(new Event('change', { bubbles: true }))")
                     try await browser.waitUntil("by name", script: """
                         return JSON.stringify((() => { \(names) })()) === JSON.stringify(['apple-bottle.jpg', 'lamp.jpg', 'shoe.jpg', 'zebra-mug.jpg'])
                         """)
@@ -377,7 +377,7 @@ extension SystemSuites {
                     let bySize = listed.sorted { ($0["size"] as? Int ?? 0) > ($1["size"] as? Int ?? 0) }.compactMap { $0["originalName"] as? String }
                     let uploadOrder = ["zebra-mug.jpg", "apple-bottle.jpg", "shoe.jpg", "lamp.jpg"]
                     func shown(_ select: String, _ value: String, _ expected: [String]) async throws {
-                        _ = try await browser.execute("const s = document.querySelector(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change'))",
+                        _ = try await browser.execute("const s = document.querySelector(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change', { bubbles: true }))",
                                                       [.string(select), .string(value)])
                         let json = JSONValue.array(expected.map { .string($0) }).encodedText // names without a quote
                         try await browser.waitUntil("\(select) \(value): \(expected)", script: "return JSON.stringify((() => { \(names) })()) === '\(json)'")
@@ -1222,8 +1222,8 @@ extension SystemSuites {
                     // Options changed, then the preset chosen: they are the preset's again.
                     _ = try await browser.execute("""
                         const select = document.querySelector('#b-preset');
-                        select.value = ''; select.dispatchEvent(new Event('change'));
-                        select.value = select.options[1].value; select.dispatchEvent(new Event('change'));
+                        select.value = ''; select.dispatchEvent(new Event('change', { bubbles: true }));
+                        select.value = select.options[1].value; select.dispatchEvent(new Event('change', { bubbles: true }));
                         """)
                     let batchForm = try await browser.execute("""
                         return [document.querySelector('#b-shadow').value, document.querySelector('#b-background').value,
@@ -1239,7 +1239,7 @@ extension SystemSuites {
                     try await browser.waitUntil("the preset is offered", script: "return document.querySelector('#ai-preset').options.length === 2")
                     _ = try await browser.execute("""
                         const select = document.querySelector('#ai-preset');
-                        select.value = select.options[1].value; select.dispatchEvent(new Event('change'));
+                        select.value = select.options[1].value; select.dispatchEvent(new Event('change', { bubbles: true }));
                         """)
                     let aiForm = try await browser.execute("""
                         const checked = (name) => document.querySelector(`#ai-form input[name="${name}"]:checked`)?.value;
@@ -1582,11 +1582,14 @@ extension SystemSuites {
             try await CycloramaSystem.run { system in
                 let mediaId = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
                 try await withBrowser(system, signedIn: true, failure: "framing") { browser in
+                    // A change that bubbles, as a user's does: the dialog keeps what the user chose
+                    // when the settings it reloads on opening arrive late (it listens on the form).
+                    // A non-bubbling one was overwritten by them under load (the job ran unframed).
                     func choose(_ select: String, _ value: String) async throws {
                         _ = try await browser.execute("""
                             const select = document.querySelector('\(select)');
                             select.value = '\(value)';
-                            select.dispatchEvent(new Event('change'));
+                            select.dispatchEvent(new Event('change', { bubbles: true }));
                             """)
                     }
                     func square(_ answer: HTTPAnswer) throws -> Int? {
