@@ -6,6 +6,7 @@ import RunPod
 import ServiceCore
 import ServiceSupport
 import Shared
+import Timing
 
 /// Wires the gateway: PostgreSQL, Redis, the broker, the job-event consumer and the HTTP routes.
 func buildGateway(
@@ -42,7 +43,7 @@ func buildGateway(
         try await database.waitUntilReady()
         // The trash's keeping time first: what it deletes for good is swept with the rest.
         if let trashKeep {
-            let expired = try await store.purge(nil, deletedBefore: Date().addingTimeInterval(-Double(trashKeep.components.seconds)))
+            let expired = try await store.purge(nil, deletedBefore: Date().addingTimeInterval(-trashKeep.timeInterval))
             if !expired.isEmpty {
                 sweepLogger.info("deleted for good what was in the trash longer than TRASH_KEEP_DAYS", metadata: ["media": "\(expired.count)"])
             }

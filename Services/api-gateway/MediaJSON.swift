@@ -2,6 +2,7 @@ import Database
 import Foundation
 import Hummingbird
 import Shared
+import Timing
 
 /// A media item as the API shows it (the seed's field names: `url`, `thumbnailUrl`, `mimeType`, `originalName`).
 struct MediaJSON: Codable, Sendable, Equatable {
@@ -45,7 +46,7 @@ struct MediaJSON: Codable, Sendable, Equatable {
         state = media.state.rawValue
         deletedAt = media.deletedAt.map(MessageCoding.formatTimestamp)
         if let deleted = media.deletedAt, let keep = trashKeep {
-            erasesAt = MessageCoding.formatTimestamp(deleted.addingTimeInterval(Double(keep.components.seconds)))
+            erasesAt = MessageCoding.formatTimestamp(deleted.addingTimeInterval(keep.timeInterval))
         }
     }
 }

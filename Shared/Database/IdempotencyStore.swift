@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Timing
 
 /// What a request carrying an `Idempotency-Key` should do.
 public enum IdempotencyClaim: Sendable, Equatable {
@@ -38,13 +39,13 @@ public struct IdempotencyStore: Sendable {
     /// (GenerationIntake), so the request run again finds what the first run created instead of
     /// doing the work twice.
     public func claim(scope: String, key: String, requestSHA256: String) async throws -> IdempotencyClaim {
-        let seconds = Int(retention.components.seconds)
+        let seconds = retention.timeInterval
         // Forget an expired record, then take over an abandoned claim of the same request, or the key.
         try await client.query("""
             DELETE FROM idempotency_records
             WHERE scope = \(scope) AND key = \(key) AND created_at < now() - make_interval(secs => \(seconds))
             """, logger: logger)
-        let abandoned = Int(abandonedAfter.components.seconds)
+        let abandoned = abandonedAfter.timeInterval
         let takenOver = try await client.query("""
             UPDATE idempotency_records SET created_at = now()
             WHERE scope = \(scope) AND key = \(key) AND status_code IS NULL AND request_sha256 = \(requestSHA256)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Timing
 
 /// What a ZIP export holds: the media (in the order asked for), the format and the size. The
 /// archive itself is made when its link is followed, from the media's files as they are then.
@@ -37,7 +38,7 @@ public struct MediaExportStore: Sendable {
     /// Records `export` (and forgets the exports older than ``lifetime``).
     public func create(_ export: MediaExport) async throws {
         try await client.query(
-            "DELETE FROM media_exports WHERE created_at < now() - make_interval(secs => \(Self.lifetime.components.seconds))",
+            "DELETE FROM media_exports WHERE created_at < now() - make_interval(secs => \(Self.lifetime.timeInterval))",
             logger: logger)
         try await client.query("""
             INSERT INTO media_exports (id, media_ids, format, max_side)
@@ -49,7 +50,7 @@ public struct MediaExportStore: Sendable {
     public func export(_ id: UUID) async throws -> MediaExport? {
         let rows = try await client.query("""
             SELECT id, media_ids, format, max_side, created_at FROM media_exports
-            WHERE id = \(id) AND created_at >= now() - make_interval(secs => \(Self.lifetime.components.seconds))
+            WHERE id = \(id) AND created_at >= now() - make_interval(secs => \(Self.lifetime.timeInterval))
             """, logger: logger)
         for try await (id, ids, format, maxSide, created) in rows.decode((UUID, [UUID], String, Int?, Date).self) {
             return MediaExport(id: id, mediaIds: ids, format: format, maxSide: maxSide, createdAt: created)

@@ -2,6 +2,7 @@ import Crypto
 import Database
 import Foundation
 import ServiceCore
+import Timing
 
 /// Media files on disk under one root, named by their content: `ab/cd/<sha256>.<ext>`.
 ///
@@ -72,7 +73,7 @@ public struct MediaFiles: Sendable {
         recoverSetAside(url)
         func touchedRecently(_ file: URL) -> Bool? {
             guard let modified = try? FileManager.default.attributesOfItem(atPath: file.path)[.modificationDate] as? Date else { return nil }
-            return now().timeIntervalSince(modified) < Double(grace.components.seconds)
+            return now().timeIntervalSince(modified) < grace.timeInterval
         }
         // With the file in place.
         guard let recent = touchedRecently(url) else { return .absent }
