@@ -146,7 +146,7 @@ struct NotificationSender: Sendable {
             }
             let request = NotifyURL.request(url, body: body, id: record.id, attempt: claim.attempt, signature: NotificationSignature.value(
                 secret: secret, timestamp: Int(Date().timeIntervalSince1970), body: body))
-            let response = try await http.execute(request, timeout: .nanoseconds(Int64(policy.timeout.timeInterval * 1e9)))
+            let response = try await http.execute(request, timeout: TimeAmount(policy.timeout))
             // What the receiver says is not kept: only its status counts.
             _ = try? await response.body.collect(upTo: 64 * 1024)
             let code = Int(response.status.code)

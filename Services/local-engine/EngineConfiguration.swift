@@ -72,7 +72,7 @@ public struct EngineConfiguration: Sendable {
         webhookRetryInterval = .seconds(10)
         simulatedLatency = nil
         inputSides = PipelineConfiguration.defaultInputSides
-        segmentationCacheEntries = 16
+        segmentationCacheEntries = PipelineConfiguration.defaultSegmentationCacheEntries
         resultsDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("cyclorama-local-engine-\(service.httpPort)")
         publicURL = nil

@@ -87,7 +87,7 @@ public struct ImageSource: Sendable {
         request.headers.add(name: "Accept", value: "image/*")
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.wholeMilliseconds) * 1_000_000))
+            response = try await client.execute(request, timeout: TimeAmount(timeout))
         } catch {
             throw TransientFetch(JobFailure(.fetchFailed, "input.image: could not fetch \(reference): \(Self.describe(error))"), transient: true)
         }

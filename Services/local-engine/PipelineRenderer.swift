@@ -13,7 +13,7 @@ public struct PipelineRenderer: ImageRenderer {
     /// Loads the segmentation model (`LOCAL_ENGINE_MODEL`, see ``PipelineConfiguration``); without it
     /// the pipeline falls back to its classical segmenter, which `/health` reports.
     public init(
-        maxImageBytes: Int, inputSides: [Int] = PipelineConfiguration.defaultInputSides, segmentationCacheEntries: Int = 16,
+        maxImageBytes: Int, inputSides: [Int] = PipelineConfiguration.defaultInputSides, segmentationCacheEntries: Int = PipelineConfiguration.defaultSegmentationCacheEntries,
         threadPool: NIOThreadPool
     ) throws {
         var configuration = PipelineConfiguration(inputSides: inputSides, segmentationCacheEntries: segmentationCacheEntries)

@@ -456,7 +456,7 @@ struct ResultHandler: Sendable {
             var request = HTTPClientRequest(url: url.absoluteString)
             request.headers.add(name: "Accept", value: "image/*")
             do {
-                response = try await http.execute(request, timeout: .milliseconds(Int64(configuration.timeout.wholeMilliseconds)))
+                response = try await http.execute(request, timeout: TimeAmount(configuration.timeout))
             } catch {
                 throw IngestFailure(reason: "downloading \(redactedURL(location)) failed: \(error)", transient: true)
             }

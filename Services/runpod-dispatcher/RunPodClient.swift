@@ -94,7 +94,7 @@ struct RunPodClient: BackendEndpoint {
         let status: Int
         let bytes: ByteBuffer
         do {
-            let response = try await http.execute(request, timeout: .milliseconds(Int64(timeout.wholeMilliseconds)))
+            let response = try await http.execute(request, timeout: TimeAmount(timeout))
             status = Int(response.status.code)
             bytes = try await response.body.collect(upTo: 1 << 20)
         } catch {

@@ -15,8 +15,8 @@ import Foundation
 /// - `threads`: worker threads libvips and OpenCV may use per operation (process-wide; default:
 ///   the number of cores; 0 keeps the libraries' defaults).
 /// - `segmentationCacheEntries`: how many photos' segmentations are kept, so a photo rendered again
-///   with other options skips the model (default 16, ~0.4 MB each at 320²; 0 turns it off; the
-///   engine reads `LOCAL_ENGINE_SEGMENTATION_CACHE`).
+///   with other options skips the model (default ``defaultSegmentationCacheEntries``, ~0.4 MB each
+///   at 320², at most 64 MB in all; 0 turns it off; the engine reads `LOCAL_ENGINE_SEGMENTATION_CACHE`).
 public struct PipelineConfiguration: Sendable {
     public var modelPath: String?
     public var inputSides: [Int]
@@ -30,7 +30,8 @@ public struct PipelineConfiguration: Sendable {
         modelPath: String? = PipelineConfiguration.defaultModelPath,
         inputSides: [Int] = PipelineConfiguration.defaultInputSides,
         maxPixels: Int = 40_000_000, maxBytes: Int = 25 << 20, maxOutputPixels: Int = 64_000_000,
-        threads: Int = ProcessInfo.processInfo.activeProcessorCount, segmentationCacheEntries: Int = 16
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        segmentationCacheEntries: Int = PipelineConfiguration.defaultSegmentationCacheEntries
     ) {
         self.modelPath = modelPath
         self.inputSides = inputSides
@@ -40,6 +41,9 @@ public struct PipelineConfiguration: Sendable {
         self.threads = threads
         self.segmentationCacheEntries = segmentationCacheEntries
     }
+
+    /// Photos whose segmentation a pipeline keeps unless set (docs/engine.md, stage 3).
+    public static let defaultSegmentationCacheEntries = 16
 
     /// The model used when `LOCAL_ENGINE_MODEL` names none: chosen by quality per second on the
     /// 36 sample scenes (docs/engine.md, "Choosing the model").

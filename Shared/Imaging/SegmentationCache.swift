@@ -29,8 +29,8 @@ final class SegmentationCache: @unchecked Sendable {
     private var order: [Key] = []
     private var computing: Set<Key> = []
     private var bytes = 0
-    private(set) var hits = 0
-    private(set) var misses = 0
+    private var hits = 0
+    private var misses = 0
 
     init(capacity: Int) { self.capacity = max(0, capacity) }
 

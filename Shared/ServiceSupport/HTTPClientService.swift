@@ -23,7 +23,7 @@ extension HTTPClient {
     ) async throws -> (status: Int, body: [UInt8]) {
         var request = HTTPClientRequest(url: url)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await execute(request, timeout: .nanoseconds(Int64(timeout.timeInterval * 1e9)))
+        let response = try await execute(request, timeout: TimeAmount(timeout))
         let body = try await response.body.collect(upTo: limit)
         return (Int(response.status.code), Array(buffer: body))
     }
