@@ -8,6 +8,8 @@ SHELL := /bin/bash
 SWIFT ?= swift
 # Extra flags for both `swift test` runs, e.g. make test SWIFT_TEST_FLAGS='--filter RedisTests'
 SWIFT_TEST_FLAGS ?=
+# `--ignore-lock` when `swift test` runs beside another one (`make test` does; see there).
+SWIFT_TEST_LOCK ?=
 SCRIPTS := scripts
 # The executables the tests start (the services and the CLI): release builds by default — what
 # production runs, and the suite is CPU-bound on two cores, most of it in debug services
@@ -16,7 +18,7 @@ TEST_BINARIES ?= release
 TEST_PRODUCTS := api-gateway prompt-service runpod-dispatcher result-ingestor settings-service local-engine cyclorama
 TEST_ENV = CYCLORAMA_BIN_DIR=$(CURDIR)/.build/$(TEST_BINARIES)
 
-.PHONY: help deps build up down status logs test test-binaries test-quick test-unit test-restart test-faults test-cluster compose-check chaos fuzz runpod-stand-in python-tools test-models servers servers-stop \
+.PHONY: help deps build up down status logs test test-binaries test-quick test-unit test-restart test-faults test-faults-stop test-cluster compose-check chaos fuzz runpod-stand-in python-tools test-models servers servers-stop \
         servers-status bench-broker bench-engine bench-pipeline bench-batch clean distclean
 
 help: ## list the targets
@@ -49,12 +51,24 @@ logs: ## follow the service logs (tail -F .var/log/*.log)
 python-tools: ## the Python clients the tests drive Cyclorama with (RunPod's SDK) in .var/venv (scripts/python-tools.sh)
 	@bash $(SCRIPTS)/python-tools.sh
 
-test: deps servers python-tools test-models ## the whole suite against the real servers (starts them when needed), then the fault suite
+# The fault suite runs on private servers of its own and mostly waits out its outages (about a
+# tenth of the machine), so `make test` runs it beside the main run and the restart tests (which
+# restart only the shared servers): its output goes to .var/log/test-faults.log and is printed when
+# it ends. The three `swift test` runs only read .build, so they pass --ignore-lock to run at once;
+# the others start once the fault suite's test run has (two starting at the same moment collide on
+# SwiftPM's build database).
+test: deps servers python-tools test-models ## the whole suite against the real servers (starts them when needed), the fault suite beside it
 	$(SWIFT) build --build-tests
-	@$(MAKE) --no-print-directory test-unit test-restart test-faults
+	@$(MAKE) --no-print-directory test-binaries
+	@bash $(SCRIPTS)/beside.sh .var/log/test-faults.log 'Test run started' \
+		"$(MAKE) --no-print-directory test-faults SWIFT_TEST_LOCK=--ignore-lock TEST_BINARIES_READY=yes" \
+		"$(MAKE) --no-print-directory test-unit test-restart SWIFT_TEST_LOCK=--ignore-lock TEST_BINARIES_READY=yes" \
+		"$(MAKE) --no-print-directory test-faults-stop"
 
+# TEST_BINARIES_READY=yes: the caller built them (`make test`, whose runs beside each other must not
+# build while another one runs).
 test-binaries: ## the executables the tests start, as TEST_BINARIES says (release: built here; debug: the debug build)
-ifeq ($(TEST_BINARIES),release)
+ifeq ($(TEST_BINARIES)$(TEST_BINARIES_READY),release)
 	@for product in $(TEST_PRODUCTS); do echo "$(SWIFT) build -c release --product $$product"; $(SWIFT) build -c release --product $$product; done
 endif
 
@@ -71,14 +85,14 @@ test-quick: ## the suites that need no server and start no process (seconds, for
 
 test-unit: test-binaries
 	@echo "==> swift test (everything except *RestartTests and the fault suite)"
-	$(TEST_ENV) $(SWIFT) test --skip-build --skip RestartTests --skip FaultTests --skip ClusterTests $(SWIFT_TEST_FLAGS)
+	$(TEST_ENV) $(SWIFT) test $(SWIFT_TEST_LOCK) --skip-build --skip RestartTests --skip FaultTests --skip ClusterTests $(SWIFT_TEST_FLAGS)
 
 test-restart: test-binaries
 	@echo "==> swift test (*RestartTests, serially)"
-	@suites="$$($(SWIFT) test list --skip-build)"; \
+	@suites="$$($(SWIFT) test list $(SWIFT_TEST_LOCK) --skip-build)"; \
 	if grep -q 'RestartTests' <<<"$$suites"; then \
-		echo "$(SWIFT) test --skip-build --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS)"; \
-		$(TEST_ENV) $(SWIFT) test --skip-build --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS); \
+		echo "$(SWIFT) test $(SWIFT_TEST_LOCK) --skip-build --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS)"; \
+		$(TEST_ENV) $(SWIFT) test $(SWIFT_TEST_LOCK) --skip-build --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS); \
 	else \
 		echo "no *RestartTests suites: nothing to run"; \
 	fi
@@ -100,7 +114,10 @@ compose-check: ## check compose/docker-compose.yml with `docker-compose config` 
 
 test-faults: test-binaries ## one round of every fault against a running system, I1-I7 checked (docs/reliability.md; needs a build with tests)
 	@echo "==> swift test (the fault suite: one round of every fault)"
-	$(TEST_ENV) $(SWIFT) test --skip-build --filter FaultTests $(SWIFT_TEST_FLAGS)
+	$(TEST_ENV) $(SWIFT) test $(SWIFT_TEST_LOCK) --skip-build --filter FaultTests $(SWIFT_TEST_FLAGS)
+
+test-faults-stop: ## stop the private servers an interrupted fault suite left running (each .var/faults/*/servers.env)
+	@for settings in .var/faults/*/servers.env; do [[ -f "$$settings" ]] && env $$(cat "$$settings") bash $(SCRIPTS)/servers.sh stop; done; true
 
 # ROUNDS rounds of every fault (ONLY=name,name for some); prints the table of docs/reliability.md.
 ROUNDS ?= 5

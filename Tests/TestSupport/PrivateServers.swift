@@ -69,10 +69,21 @@ public final class PrivateServers: Sendable {
     /// Starts a set on the first free ports from `slot` on (RabbitMQ 5680+, its distribution port
     /// 20000 above; Redis 6390+; PostgreSQL 5440+).
     public static func start(name: String, slot: Int = 0) async throws -> PrivateServers {
+        let directory = TestEnvironment.repositoryRoot.appendingPathComponent(".var/faults/\(name)")
+        let settings = directory.appendingPathComponent("servers.env")
+        // A run that was killed leaves its servers running on this folder: stop them, with the
+        // ports and node name they were started with, before the folder is made anew, so they
+        // neither hold ports nor outlive their data (`make test-faults-stop` does the same).
+        if let saved = try? String(contentsOf: settings, encoding: .utf8) {
+            let environment = Dictionary(saved.split(separator: "\n").compactMap { line -> (String, String)? in
+                guard let equals = line.firstIndex(of: "=") else { return nil }
+                return (String(line[..<equals]), String(line[line.index(after: equals)...]))
+            }, uniquingKeysWith: { $1 })
+            _ = await ServerScript.run(["stop"], environment: environment)
+        }
         for index in slot..<(slot + 20) {
             let amqp = 5680 + index, redis = 6390 + index, postgres = 5440 + index
             guard [amqp, amqp + 20000, redis, postgres].allSatisfy(portIsFree) else { continue }
-            let directory = TestEnvironment.repositoryRoot.appendingPathComponent(".var/faults/\(name)")
             try? FileManager.default.removeItem(at: directory)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let environment = [
@@ -85,6 +96,8 @@ public final class PrivateServers: Sendable {
                 // starts faster without it (vhosts are added with rabbitmqctl instead).
                 "CYCLORAMA_RABBITMQ_MANAGEMENT_PORT": "",
             ]
+            try environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
+                .write(to: settings, atomically: true, encoding: .utf8)
             // The credentials appear once the servers have started (scripts/servers.sh writes them).
             let secrets = directory.appendingPathComponent("secrets")
             let started = await ServerScript.run(["start"], environment: environment) == 0
