@@ -6,10 +6,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SWIFT ?= swift
-# Extra flags for both `swift test` runs, e.g. make test SWIFT_TEST_FLAGS='--filter RedisTests'
+# Extra flags for the test runs (swift-testing's: --filter, --skip, ...), e.g.
+# make test-unit SWIFT_TEST_FLAGS='--filter RedisTests'
 SWIFT_TEST_FLAGS ?=
-# `--ignore-lock` when `swift test` runs beside another one (`make test` does; see there).
-SWIFT_TEST_LOCK ?=
+# The test runs call the test bundle `swift test --skip-build` would call, with the arguments it would
+# pass: SwiftPM itself spends ~5–10 s of CPU loading the package graph before every run (four of
+# them in `make test`).
+# Every suite is swift-testing's (no XCTest), which is the bundle's second pass under `swift test`.
+TEST_BUNDLE = $(CURDIR)/.build/debug/cycloramaPackageTests.xctest
+SWIFT_TESTING = $(TEST_BUNDLE) --testing-library swift-testing
 SCRIPTS := scripts
 # The executables the tests start (the services and the CLI): release builds by default — what
 # production runs, and the suite is CPU-bound on two cores, most of it in debug services
@@ -51,24 +56,12 @@ logs: ## follow the service logs (tail -F .var/log/*.log)
 python-tools: ## the Python clients the tests drive Cyclorama with (RunPod's SDK) in .var/venv (scripts/python-tools.sh)
 	@bash $(SCRIPTS)/python-tools.sh
 
-# The fault suite runs on private servers of its own and mostly waits out its outages (about a
-# tenth of the machine), so `make test` runs it beside the main run and the restart tests (which
-# restart only the shared servers): its output goes to .var/log/test-faults.log and is printed when
-# it ends. The three `swift test` runs only read .build, so they pass --ignore-lock to run at once;
-# the others start once the fault suite's test run has (two starting at the same moment collide on
-# SwiftPM's build database).
-test: deps servers python-tools test-models ## the whole suite against the real servers (starts them when needed), the fault suite beside it
+test: deps servers python-tools test-models ## the whole suite against the real servers (starts them when needed), then the fault suite
 	$(SWIFT) build --build-tests
-	@$(MAKE) --no-print-directory test-binaries
-	@bash $(SCRIPTS)/beside.sh .var/log/test-faults.log 'Test run started' \
-		"$(MAKE) --no-print-directory test-faults SWIFT_TEST_LOCK=--ignore-lock TEST_BINARIES_READY=yes" \
-		"$(MAKE) --no-print-directory test-unit test-restart SWIFT_TEST_LOCK=--ignore-lock TEST_BINARIES_READY=yes" \
-		"$(MAKE) --no-print-directory test-faults-stop"
+	@$(MAKE) --no-print-directory test-unit test-restart test-faults
 
-# TEST_BINARIES_READY=yes: the caller built them (`make test`, whose runs beside each other must not
-# build while another one runs).
 test-binaries: ## the executables the tests start, as TEST_BINARIES says (release: built here; debug: the debug build)
-ifeq ($(TEST_BINARIES)$(TEST_BINARIES_READY),release)
+ifeq ($(TEST_BINARIES),release)
 	@for product in $(TEST_PRODUCTS); do echo "$(SWIFT) build -c release --product $$product"; $(SWIFT) build -c release --product $$product; done
 endif
 
@@ -81,18 +74,18 @@ QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndS
 
 test-quick: ## the suites that need no server and start no process (seconds, for the inner loop)
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --filter '\.($(QUICK_SUITES))/'
+	$(SWIFT_TESTING) --filter '\.($(QUICK_SUITES))/'
 
 test-unit: test-binaries
-	@echo "==> swift test (everything except *RestartTests and the fault suite)"
-	$(TEST_ENV) $(SWIFT) test $(SWIFT_TEST_LOCK) --skip-build --skip RestartTests --skip FaultTests --skip ClusterTests $(SWIFT_TEST_FLAGS)
+	@echo "==> the tests (everything except *RestartTests and the fault suite)"
+	$(TEST_ENV) $(SWIFT_TESTING) --skip RestartTests --skip FaultTests --skip ClusterTests $(SWIFT_TEST_FLAGS)
 
 test-restart: test-binaries
-	@echo "==> swift test (*RestartTests, serially)"
-	@suites="$$($(SWIFT) test list $(SWIFT_TEST_LOCK) --skip-build)"; \
+	@echo "==> the tests named *RestartTests, serially"
+	@suites="$$($(SWIFT_TESTING) --list-tests)"; \
 	if grep -q 'RestartTests' <<<"$$suites"; then \
-		echo "$(SWIFT) test $(SWIFT_TEST_LOCK) --skip-build --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS)"; \
-		$(TEST_ENV) $(SWIFT) test $(SWIFT_TEST_LOCK) --skip-build --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS); \
+		echo "$(SWIFT_TESTING) --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS)"; \
+		$(TEST_ENV) $(SWIFT_TESTING) --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS); \
 	else \
 		echo "no *RestartTests suites: nothing to run"; \
 	fi
@@ -102,8 +95,8 @@ test-restart: test-binaries
 test-cluster: deps servers test-binaries ## the system on a three-node RabbitMQ cluster, nodes stopped mid-batch (docs/messaging.md)
 	$(SWIFT) build --build-tests
 	@bash $(SCRIPTS)/cluster.sh start
-	@echo "==> swift test (ClusterTests, serially)"
-	@rc=0; $(TEST_ENV) $(SWIFT) test --skip-build --filter ClusterTests --no-parallel $(SWIFT_TEST_FLAGS) || rc=$$?; \
+	@echo "==> the tests named ClusterTests, serially"
+	@rc=0; $(TEST_ENV) $(SWIFT_TESTING) --filter ClusterTests --no-parallel $(SWIFT_TEST_FLAGS) || rc=$$?; \
 		bash $(SCRIPTS)/cluster.sh stop >/dev/null 2>&1 || true; exit $$rc
 
 # Debian's docker-compose reads the file as Docker would (no daemon needed): compose/ stays valid.
@@ -113,8 +106,8 @@ compose-check: ## check compose/docker-compose.yml with `docker-compose config` 
 	@echo "compose/docker-compose.yml is valid"
 
 test-faults: test-binaries ## one round of every fault against a running system, I1-I7 checked (docs/reliability.md; needs a build with tests)
-	@echo "==> swift test (the fault suite: one round of every fault)"
-	$(TEST_ENV) $(SWIFT) test $(SWIFT_TEST_LOCK) --skip-build --filter FaultTests $(SWIFT_TEST_FLAGS)
+	@echo "==> the fault suite: one round of every fault"
+	$(TEST_ENV) $(SWIFT_TESTING) --filter FaultTests $(SWIFT_TEST_FLAGS)
 
 test-faults-stop: ## stop the private servers an interrupted fault suite left running (each .var/faults/*/servers.env)
 	@for settings in .var/faults/*/servers.env; do [[ -f "$$settings" ]] && env $$(cat "$$settings") bash $(SCRIPTS)/servers.sh stop; done; true
@@ -149,7 +142,7 @@ SCHEMATHESIS_SEED ?=
 fuzz: deps servers python-tools ## FUZZ_INPUTS (100000) hostile HTTP bodies and queue messages against a whole system, then schemathesis (SCHEMATHESIS_EXAMPLES, 500); prints what they got (docs/security.md, docs/api.md)
 	$(SWIFT) build --build-tests
 	FUZZ_INPUTS=$(FUZZ_INPUTS) $(if $(FUZZ_MESSAGES),FUZZ_MESSAGES=$(FUZZ_MESSAGES)) $(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) FUZZ_LANES=$(FUZZ_LANES) .build/debug/fuzz
-	SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) $(if $(SCHEMATHESIS_SEED),SCHEMATHESIS_SEED=$(SCHEMATHESIS_SEED)) $(SWIFT) test --skip-build --filter 'SchemathesisTests'
+	SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) $(if $(SCHEMATHESIS_SEED),SCHEMATHESIS_SEED=$(SCHEMATHESIS_SEED)) $(SWIFT_TESTING) --filter 'SchemathesisTests'
 
 servers: ## start RabbitMQ, Redis, PostgreSQL (idempotent; waits until ready)
 	@bash $(SCRIPTS)/servers.sh start

@@ -39,11 +39,13 @@ struct TimeoutTests {
         let never = Readiness()
         let stuck = Task { try await never.wait() }
         let started = ContinuousClock.now
-        let waiting = Task { await awaitResult(of: stuck, atMost: .seconds(30)) }
+        let waiting = Task { await awaitResult(of: stuck, atMost: .seconds(60)) }
         try await Task.sleep(for: .milliseconds(100))
         waiting.cancel()
         #expect(await waiting.value == nil)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Ended by the cancel, not by the 60 s limit. The bound is loose for the reason above: a
+        // stall of 5.3 s was seen when the machine was busier than a main run keeps it.
+        #expect(ContinuousClock.now - started < .seconds(30))
         never.open()
         _ = await stuck.result
     }

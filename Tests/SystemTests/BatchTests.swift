@@ -86,7 +86,8 @@ extension SystemSuites {
         }
 
         @Test func cancellingABatchStopsWhatHasNotFinished() async throws {
-            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "4000"]]) { system in
+            // A run takes 20 s at the engine: the cancel reaches it long before it could end.
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "20000"]]) { system in
                 try await system.updateSettings(["aiImageMaxConcurrent": "1"])
                 var ids: [String] = []
                 for scene in ["dev02", "dev05", "dev09"] { ids.append(try await system.upload(try Samples.bytes(scene, "input.jpg"))) }
@@ -105,8 +106,14 @@ extension SystemSuites {
                 let status = try cancelled.json()
                 #expect(status["status"] as? String == "CANCELLED")
                 #expect((status["counts"] as? [String: Int])?["CANCELLED"] == 3, "\(status)")
-                // Past the engine's latency: no media was replaced by a cancelled job.
-                try await Task.sleep(for: .seconds(6))
+                // The run at the engine is stopped, not left to finish: its result never exists, so no
+                // media can be replaced by a cancelled job.
+                var jobs: [String: Any] = [:]
+                try await eventually("the engine ends the cancelled run: \(jobs)") {
+                    jobs = try await system.engineHealth().json()["jobs"] as? [String: Any] ?? [:]
+                    return jobs["inProgress"] as? Int == 0 && jobs["inQueue"] as? Int == 0 && (jobs["cancelled"] as? Int ?? 0) >= 1
+                }
+                #expect(jobs["completed"] as? Int == 0, "\(jobs)")
                 for id in ids {
                     let versions = try #require(try await system.call(.GET, "/api/media/\(id)/versions").json()["versions"] as? [[String: Any]])
                     #expect(versions.count == 1, "\(id) kept its original only")
