@@ -9,12 +9,10 @@ SWIFT ?= swift
 # Extra flags for the test runs (swift-testing's: --filter, --skip, ...), e.g.
 # make test-unit SWIFT_TEST_FLAGS='--filter RedisTests'
 SWIFT_TEST_FLAGS ?=
-# The test runs call the test bundle `swift test --skip-build` would call, with the arguments it would
-# pass: SwiftPM itself spends ~5–10 s of CPU loading the package graph before every run (four of
-# them in `make test`).
-# Every suite is swift-testing's (no XCTest), which is the bundle's second pass under `swift test`.
-TEST_BUNDLE = $(CURDIR)/.build/debug/cycloramaPackageTests.xctest
-SWIFT_TESTING = $(TEST_BUNDLE) --testing-library swift-testing
+# The test runs call the test bundle as `swift test --skip-build` would (scripts/test-bundle.sh):
+# SwiftPM itself spends ~5–10 s of CPU loading the package graph before every run (four of them in
+# `make test`).
+SWIFT_TESTING = bash $(SCRIPTS)/test-bundle.sh
 SCRIPTS := scripts
 # The executables the tests start (the services and the CLI): release builds by default — what
 # production runs, and the suite is CPU-bound on two cores, most of it in debug services
@@ -70,7 +68,7 @@ test-models: ## every segmentation model the engine knows (the tests check our c
 
 # The inner loop: the suites that need no server and start no process. SampleQualityTests (the
 # engine's quality over 36 scenes, ~100 s) is left out on purpose.
-QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|InputParsingTests|MasterKeyTests|ModelSettingTests|MediaURLSignerTests|OpenAPIDocumentTests|OutboundAddressTests|PromptBuilderTests|RateLimiterTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|StripedFilterTests|TimeoutTests|UpscaleTests|ValidationTests|WebhookTokenTests
+QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|InputParsingTests|LeftoverServersTests|MasterKeyTests|ModelSettingTests|MediaURLSignerTests|OpenAPIDocumentTests|OutboundAddressTests|PromptBuilderTests|RateLimiterTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|StripedFilterTests|TimeoutTests|UpscaleTests|ValidationTests|WebhookTokenTests
 
 test-quick: ## the suites that need no server and start no process (seconds, for the inner loop)
 	$(SWIFT) build --build-tests
@@ -109,8 +107,17 @@ test-faults: test-binaries ## one round of every fault against a running system,
 	@echo "==> the fault suite: one round of every fault"
 	$(TEST_ENV) $(SWIFT_TESTING) --filter FaultTests $(SWIFT_TEST_FLAGS)
 
-test-faults-stop: ## stop the private servers an interrupted fault suite left running (each .var/faults/*/servers.env)
-	@for settings in .var/faults/*/servers.env; do [[ -f "$$settings" ]] && env $$(cat "$$settings") bash $(SCRIPTS)/servers.sh stop; done; true
+# Each lane writes the ports it chose to its folder's servers.env (Tests/TestSupport/PrivateServers.swift,
+# which stops an earlier run's leftovers the same way). A file from before the machine last started
+# is skipped: its pid files may name other processes now. The folder is always the file's own.
+test-faults-stop: ## stop the private servers of fault suites and chaos runs (each .var/faults/*/servers.env; a running one's too)
+	@boot="$$(cat /proc/sys/kernel/random/boot_id)"; \
+	for settings in .var/faults/*/servers.env; do \
+		[[ -s "$$settings" ]] || continue; \
+		mapfile -t variables < "$$settings"; \
+		if [[ " $${variables[*]} " != *" CYCLORAMA_FAULTS_BOOT_ID=$$boot "* ]]; then echo "skipped $$settings: written before the machine started"; continue; fi; \
+		env "$${variables[@]}" CYCLORAMA_VAR="$(CURDIR)/$$(dirname "$$settings")" bash $(SCRIPTS)/servers.sh stop || echo "could not stop the servers of $$settings"; \
+	done
 
 # ROUNDS rounds of every fault (ONLY=name,name for some); prints the table of docs/reliability.md.
 ROUNDS ?= 5

@@ -35,7 +35,8 @@ public struct FaultCampaign: Sendable {
             for lane in 0..<lanes where !plan[lane].isEmpty {
                 let items = plan[lane]
                 group.addTask {
-                    let servers = try await PrivateServers.start(name: "\(serversName)-\(lane + 1)", slot: lane * 5)
+                    // Twenty ports apart: each lane looks for free ports among twenty of its own.
+                    let servers = try await PrivateServers.start(name: "\(serversName)-\(lane + 1)", slot: lane * 20)
                     var reports: [(Int, RoundReport)] = []
                     for item in items {
                         reports.append((item.index, await runRound(item.fault, round: item.round, on: servers, lane: lane + 1)))

@@ -95,11 +95,9 @@ extension SystemSuites {
                     .POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(ids[0])", "\#(ids[1])", "\#(ids[2])"]}"#)
                 let batchId = try #require(try created.json()["batchId"] as? String)
                 // Wait until one item is at the engine (one at a time: the others wait for a slot).
-                let deadline = ContinuousClock.now + .seconds(60)
-                while ContinuousClock.now < deadline {
+                try await eventually("an item of the batch at the engine") {
                     let counts = try await system.call(.GET, "/api/ai-image/batch/\(batchId)").json()["counts"] as? [String: Int] ?? [:]
-                    if (counts["SUBMITTED"] ?? 0) + (counts["IN_PROGRESS"] ?? 0) > 0 { break }
-                    try await Task.sleep(for: .milliseconds(100))
+                    return (counts["SUBMITTED"] ?? 0) + (counts["IN_PROGRESS"] ?? 0) > 0
                 }
                 let cancelled = try await system.call(.POST, "/api/ai-image/batch/\(batchId)/cancel")
                 #expect(cancelled.status == 200, "\(cancelled.text)")
