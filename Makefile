@@ -6,6 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SWIFT ?= swift
+SCRIPTS := scripts
 # Extra flags for the test runs (swift-testing's: --filter, --skip, ...), e.g.
 # make test-unit SWIFT_TEST_FLAGS='--filter RedisTests'
 SWIFT_TEST_FLAGS ?=
@@ -13,7 +14,6 @@ SWIFT_TEST_FLAGS ?=
 # SwiftPM itself spends ~5–10 s of CPU loading the package graph before every run (four of them in
 # `make test`).
 SWIFT_TESTING = bash $(SCRIPTS)/test-bundle.sh
-SCRIPTS := scripts
 # The executables the tests start (the services and the CLI): release builds by default — what
 # production runs, and the suite is CPU-bound on two cores, most of it in debug services
 # (docs/running.md). TEST_BINARIES=debug runs them from the debug build instead (no release build).
@@ -68,7 +68,7 @@ test-models: ## every segmentation model the engine knows (the tests check our c
 
 # The inner loop: the suites that need no server and start no process. SampleQualityTests (the
 # engine's quality over 36 scenes, ~100 s) is left out on purpose.
-QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|InputParsingTests|LeftoverServersTests|MasterKeyTests|ModelSettingTests|MediaURLSignerTests|OpenAPIDocumentTests|OutboundAddressTests|PromptBuilderTests|RateLimiterTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|StripedFilterTests|TimeoutTests|UpscaleTests|ValidationTests|WebhookTokenTests
+QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|InputParsingTests|MasterKeyTests|ModelSettingTests|MediaURLSignerTests|OpenAPIDocumentTests|OutboundAddressTests|PromptBuilderTests|RateLimiterTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|StripedFilterTests|TimeoutTests|UpscaleTests|ValidationTests|WebhookTokenTests
 
 test-quick: ## the suites that need no server and start no process (seconds, for the inner loop)
 	$(SWIFT) build --build-tests
@@ -111,12 +111,9 @@ test-faults: test-binaries ## one round of every fault against a running system,
 # which stops an earlier run's leftovers the same way). A file from before the machine last started
 # is skipped: its pid files may name other processes now. The folder is always the file's own.
 test-faults-stop: ## stop the private servers of fault suites and chaos runs (each .var/faults/*/servers.env; a running one's too)
-	@boot="$$(cat /proc/sys/kernel/random/boot_id)"; \
-	for settings in .var/faults/*/servers.env; do \
-		[[ -s "$$settings" ]] || continue; \
-		mapfile -t variables < "$$settings"; \
-		if [[ " $${variables[*]} " != *" CYCLORAMA_FAULTS_BOOT_ID=$$boot "* ]]; then echo "skipped $$settings: written before the machine started"; continue; fi; \
-		env "$${variables[@]}" CYCLORAMA_VAR="$(CURDIR)/$$(dirname "$$settings")" bash $(SCRIPTS)/servers.sh stop || echo "could not stop the servers of $$settings"; \
+	@for folder in .var/faults/*/; do \
+		[[ -e "$$folder/servers.env" ]] || continue; \
+		bash $(SCRIPTS)/leftover-servers.sh "$$folder" || echo "$$folder: not stopped (see above)"; \
 	done
 
 # ROUNDS rounds of every fault (ONLY=name,name for some); prints the table of docs/reliability.md.

@@ -2,22 +2,47 @@ import Foundation
 import Testing
 import TestSupport
 
-/// What a fault suite's lane reads back from an earlier, interrupted run's `servers.env` before it
+/// What `scripts/leftover-servers.sh` (which a fault suite's lane runs before it starts, and `make
+/// test-faults-stop` for every lane) takes from an earlier, interrupted run's `servers.env` before it
 /// stops that run's servers: only what it can trust, and never something that would make
-/// `scripts/servers.sh stop` take the shared servers.
+/// `scripts/servers.sh stop` take the shared servers. Driven through its `--print` mode.
 @Suite struct LeftoverServersTests {
     static let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
         .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
 
-    static func leftover(_ lines: [String]) throws -> [String: String]? {
+    /// The script's environment for a folder holding `lines` as its servers.env (nil when it will
+    /// not stop anything), plus whether the folder it named is the file's own.
+    static func leftover(_ lines: [String]?) throws -> [String: String]? {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("leftover-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let settings = folder.appendingPathComponent("servers.env")
-        try (lines.joined(separator: "\n") + "\n").write(to: settings, atomically: true, encoding: .utf8)
-        return PrivateServers.leftoverEnvironment(settings, folder: folder).map {
-            $0.merging(["folder is the file's own": String($0["CYCLORAMA_VAR"] == folder.path)]) { $1 }
+        if let lines {
+            try (lines.joined(separator: "\n") + "\n")
+                .write(to: folder.appendingPathComponent("servers.env"), atomically: true, encoding: .utf8)
         }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [
+            TestEnvironment.repositoryRoot.appendingPathComponent("scripts/leftover-servers.sh").path, "--print", folder.path,
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            #expect(process.terminationStatus == 1, "nothing to stop is 1, not an error")
+            #expect(printed.isEmpty)
+            return nil
+        }
+        var environment: [String: String] = [:]
+        for line in printed.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            environment[String(parts[0])] = parts.count > 1 ? String(parts[1]) : nil
+        }
+        environment["folder is the file's own"] = String(environment["CYCLORAMA_VAR"] == folder.resolvingSymlinksInPath().path)
+        return environment
     }
 
     static let written = [
@@ -32,19 +57,23 @@ import TestSupport
         #expect(environment["CYCLORAMA_RABBITMQ_NODE"] == "fault-tests-2@localhost")
         #expect(environment["CYCLORAMA_REDIS_PORT"] == "6395")
         #expect(environment["CYCLORAMA_POSTGRES_PORT"] == "5445")
-        #expect(environment["CYCLORAMA_RABBITMQ_MANAGEMENT_PORT"] == "")
+        #expect(environment["CYCLORAMA_RABBITMQ_MANAGEMENT_PORT"] == "", "empty: no management API, as it was started")
         #expect(environment["folder is the file's own"] == "true", "never /elsewhere, never the shared .var")
+        #expect(environment.count == 7, "the five names, the folder, and nothing else from the file")
     }
 
     @Test func nothingIsStoppedWithoutCertainty() throws {
+        #expect(try Self.leftover(nil) == nil, "no file")
         #expect(try Self.leftover([]) == nil, "an empty file")
         #expect(try Self.leftover(Self.written.filter { !$0.hasPrefix("CYCLORAMA_FAULTS_BOOT_ID") }) == nil, "no boot")
         #expect(try Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_FAULTS_BOOT_ID") ? "CYCLORAMA_FAULTS_BOOT_ID=before" : $0 }) == nil,
                 "written before the machine last started: its pid files may name other processes")
         #expect(try Self.leftover(Self.written.filter { !$0.hasPrefix("CYCLORAMA_REDIS_PORT") }) == nil, "a port missing: the default is the shared one")
+        #expect(try Self.leftover(Self.written.filter { !$0.hasPrefix("CYCLORAMA_RABBITMQ_MANAGEMENT_PORT") }) == nil,
+                "no management port: the default is the shared one's")
         #expect(try Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_RABBITMQ_NODE") ? "CYCLORAMA_RABBITMQ_NODE=x' y" : $0 }) == nil,
                 "a value that is not plain")
-        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-such-\(UUID().uuidString)")
-        #expect(PrivateServers.leftoverEnvironment(missing.appendingPathComponent("servers.env"), folder: missing) == nil)
+        #expect(try Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_REDIS_PORT") ? "CYCLORAMA_REDIS_PORT=$(true)" : $0 }) == nil,
+                "a value that is not plain")
     }
 }

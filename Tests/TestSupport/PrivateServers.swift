@@ -73,10 +73,9 @@ public final class PrivateServers: Sendable {
         let settings = directory.appendingPathComponent("servers.env")
         // A run that was killed leaves its servers running on this folder: stop them, with the
         // ports and node name they were started with, before the folder is made anew, so they
-        // neither hold ports nor outlive their data (`make test-faults-stop` does the same).
-        if let leftover = leftoverEnvironment(settings, folder: directory) {
-            _ = await ServerScript.run(["stop"], environment: leftover)
-        }
+        // neither hold ports nor outlive their data (scripts/leftover-servers.sh, which `make
+        // test-faults-stop` calls too; it does nothing unless it is sure).
+        _ = await ServerScript.run([directory.path], environment: [:], script: "leftover-servers.sh")
         for index in slot..<(slot + 20) {
             let amqp = 5680 + index, redis = 6390 + index, postgres = 5440 + index
             guard [amqp, amqp + 20000, redis, postgres].allSatisfy(portIsFree) else { continue }
@@ -113,35 +112,11 @@ public final class PrivateServers: Sendable {
         throw FixtureError(message: "no free ports for private servers \(name)")
     }
 
+    /// The machine's boot, saved with the ports: scripts/leftover-servers.sh trusts no file of an earlier one.
     private static let bootKey = "CYCLORAMA_FAULTS_BOOT_ID"
-    private static let savedKeys: Set = [
-        "CYCLORAMA_RABBITMQ_PORT", "CYCLORAMA_RABBITMQ_NODE", "CYCLORAMA_REDIS_PORT", "CYCLORAMA_POSTGRES_PORT",
-        "CYCLORAMA_RABBITMQ_MANAGEMENT_PORT",
-    ]
-
     private static func bootID() -> String? {
         (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    /// What `servers.sh stop` needs for the servers an earlier run left on `folder`, or nil when there
-    /// is nothing to stop for sure: no file, a file written before the machine last started (its
-    /// pid files may name other processes now), or one without every port. The folder is always
-    /// `folder` (never read from the file: without it the script would take the shared servers),
-    /// and only the known names with plain values are taken.
-    public static func leftoverEnvironment(_ settings: URL, folder: URL) -> [String: String]? {
-        guard let text = try? String(contentsOf: settings, encoding: .utf8) else { return nil }
-        var saved: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            guard let equals = line.firstIndex(of: "=") else { continue }
-            saved[String(line[..<equals])] = String(line[line.index(after: equals)...])
-        }
-        guard let boot = bootID(), saved[bootKey] == boot else { return nil }
-        let plain = { (value: String) in value.allSatisfy { $0.isLetter || $0.isNumber || "@._-".contains($0) } }
-        var environment = saved.filter { savedKeys.contains($0.key) && plain($0.value) }
-        guard environment.count == savedKeys.count else { return nil }
-        environment["CYCLORAMA_VAR"] = folder.path
-        return environment
     }
 
     private init(name: String, directory: URL, servers: TestServers) {
