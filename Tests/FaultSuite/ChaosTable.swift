@@ -31,12 +31,37 @@ public struct FaultCampaign: Sendable {
             plan[lane].append(item)
             load[lane] += item.fault.expectedSeconds
         }
-        let reports = try await withThrowingTaskGroup(of: [(Int, RoundReport)].self) { group in
-            for lane in 0..<lanes where !plan[lane].isEmpty {
-                let items = plan[lane]
+        // Every lane's servers first, then the rounds: booting six RabbitMQ nodes and six PostgreSQL
+        // clusters at once takes the whole machine for a while, and `make test` starts its main run
+        // beside this one only once the line below says that is over (scripts/beside.sh).
+        let used = (0..<lanes).filter { !plan[$0].isEmpty }
+        var servers: [Int: PrivateServers] = [:]
+        var failure: (any Error)?
+        await withTaskGroup(of: (Int, Result<PrivateServers, any Error>).self) { group in
+            for lane in used {
                 group.addTask {
                     // Twenty ports apart: each lane looks for free ports among twenty of its own.
-                    let servers = try await PrivateServers.start(name: "\(serversName)-\(lane + 1)", slot: lane * 20)
+                    do { return (lane, .success(try await PrivateServers.start(name: "\(serversName)-\(lane + 1)", slot: lane * 20))) }
+                    catch { return (lane, .failure(error)) }
+                }
+            }
+            for await (lane, result) in group {
+                switch result {
+                case .success(let set): servers[lane] = set
+                case .failure(let error): failure = failure ?? error
+                }
+            }
+        }
+        if let failure {
+            for set in servers.values { await set.stopAll() }
+            throw failure
+        }
+        log(Self.serversUp(lanes: used.count))
+        let started = servers
+        let reports = await withTaskGroup(of: [(Int, RoundReport)].self) { group in
+            for lane in used {
+                let items = plan[lane], servers = started[lane]!
+                group.addTask {
                     var reports: [(Int, RoundReport)] = []
                     for item in items {
                         reports.append((item.index, await runRound(item.fault, round: item.round, on: servers, lane: lane + 1)))
@@ -46,11 +71,14 @@ public struct FaultCampaign: Sendable {
                 }
             }
             var all: [(Int, RoundReport)] = []
-            for try await reports in group { all += reports }
+            for await reports in group { all += reports }
             return all
         }
         return reports.sorted { $0.0 < $1.0 }.map(\.1)
     }
+
+    /// The line logged once every lane's servers have started (the Makefile's `make test` waits for it).
+    public static func serversUp(lanes: Int) -> String { "the servers of all \(lanes) lanes are up" }
 
     private func runRound(_ fault: Fault, round: Int, on servers: PrivateServers, lane: Int) async -> RoundReport {
         let prefix = "[lane \(lane)] "

@@ -150,7 +150,12 @@ public final class Browser: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(200))
         }
         _ = try? await screenshot("timeout")
-        throw Failure(description: "not within \(timeout): \(what)")
+        // Where the page stood, for a failure seen only in a CI log: the focus, and the status line.
+        let stood = try? await execute("""
+            const focus = document.activeElement;
+            return `focus on ${focus?.id || focus?.getAttribute?.('aria-label') || focus?.tagName}, status "${document.querySelector('#status')?.textContent ?? ''}"`
+            """).stringValue
+        throw Failure(description: "not within \(timeout): \(what) (\(stood ?? "the page did not answer"))")
     }
 
     /// Clicks `element`. One in the window but under a sticky bar (a dialog's footer on a phone) is

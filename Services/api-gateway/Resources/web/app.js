@@ -29,8 +29,9 @@ async function showApp() {
   $("#app").hidden = false;
   await loadSettings();
   await loadPage();
-  // Signed in: the focus goes to the library (the sign-in form it was on is gone).
-  $("#content").focus();
+  // Signed in: the focus goes to the library (the sign-in form it was on is gone), unless the user
+  // already took it somewhere in the library while it loaded (a slow answer must not pull it away).
+  if (!$("#app").contains(document.activeElement)) $("#content").focus();
 }
 
 function signOut(message = "") {
