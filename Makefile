@@ -20,6 +20,10 @@ SWIFT_TESTING = bash $(SCRIPTS)/test-bundle.sh
 TEST_BINARIES ?= release
 TEST_PRODUCTS := api-gateway prompt-service runpod-dispatcher result-ingestor settings-service local-engine cyclorama
 TEST_ENV = CYCLORAMA_BIN_DIR=$(CURDIR)/.build/$(TEST_BINARIES)
+# Two test processes run at once in `make test` (the fault suite beside the main run): each hands
+# its services, stand-ins and browsers only its share of the ports (Tests/TestSupport/ServiceProcess.swift).
+MAIN_PORTS = CYCLORAMA_TEST_PORTS=0/2
+FAULT_PORTS = CYCLORAMA_TEST_PORTS=1/2
 
 .PHONY: help deps build up down status logs test test-binaries test-quick test-unit test-restart test-faults test-faults-stop test-cluster compose-check chaos fuzz runpod-stand-in python-tools test-models servers servers-stop \
         servers-status bench-broker bench-engine bench-pipeline bench-batch clean distclean
@@ -48,9 +52,9 @@ status: ## what is running
 logs: ## follow the service logs (tail -F .var/log/*.log)
 	@bash $(SCRIPTS)/services.sh logs
 
-# Suites whose name ends in RestartTests restart RabbitMQ or Redis, so they run alone, serially,
-# after everything else; then the fault suite (its own private servers, docs/reliability.md).
-# Every run must pass.
+# Suites whose name ends in RestartTests restart the shared RabbitMQ or Redis, so they run serially
+# after the main run; the fault suite runs beside both on private servers of its own
+# (docs/reliability.md). Every run must pass.
 python-tools: ## the Python clients the tests drive Cyclorama with (RunPod's SDK) in .var/venv (scripts/python-tools.sh)
 	@bash $(SCRIPTS)/python-tools.sh
 
@@ -65,7 +69,7 @@ test: deps servers python-tools test-models ## the whole suite against the real 
 	@bash $(SCRIPTS)/beside.sh .var/log/test-faults.log 'the servers of all [0-9]+ lanes are up' \
 		"$(MAKE) --no-print-directory test-faults TEST_BINARIES_READY=yes" \
 		"$(MAKE) --no-print-directory test-unit test-restart TEST_BINARIES_READY=yes" \
-		"$(MAKE) --no-print-directory test-faults-stop"
+		"$(MAKE) --no-print-directory test-faults-stop LANES='fault-tests-*'"
 
 # TEST_BINARIES_READY=yes: the caller built them (`make test`, whose runs beside each other must not
 # build while another one runs).
@@ -87,14 +91,14 @@ test-quick: ## the suites that need no server and start no process (seconds, for
 
 test-unit: test-binaries
 	@echo "==> the tests (everything except *RestartTests and the fault suite)"
-	$(TEST_ENV) $(SWIFT_TESTING) --skip RestartTests --skip FaultTests --skip ClusterTests $(SWIFT_TEST_FLAGS)
+	$(TEST_ENV) $(MAIN_PORTS) $(SWIFT_TESTING) --skip RestartTests --skip FaultTests --skip ClusterTests $(SWIFT_TEST_FLAGS)
 
 test-restart: test-binaries
 	@echo "==> the tests named *RestartTests, serially"
 	@suites="$$($(SWIFT_TESTING) --list-tests)"; \
 	if grep -q 'RestartTests' <<<"$$suites"; then \
 		echo "$(SWIFT_TESTING) --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS)"; \
-		$(TEST_ENV) $(SWIFT_TESTING) --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS); \
+		$(TEST_ENV) $(MAIN_PORTS) $(SWIFT_TESTING) --filter RestartTests --no-parallel $(SWIFT_TEST_FLAGS); \
 	else \
 		echo "no *RestartTests suites: nothing to run"; \
 	fi
@@ -116,13 +120,15 @@ compose-check: ## check compose/docker-compose.yml with `docker-compose config` 
 
 test-faults: test-binaries ## one round of every fault against a running system, I1-I7 checked (docs/reliability.md; needs a build with tests)
 	@echo "==> the fault suite: one round of every fault"
-	$(TEST_ENV) $(SWIFT_TESTING) --filter FaultTests $(SWIFT_TEST_FLAGS)
+	$(TEST_ENV) $(FAULT_PORTS) $(SWIFT_TESTING) --filter FaultTests $(SWIFT_TEST_FLAGS)
 
 # Each lane writes the ports it chose to its folder's servers.env (Tests/TestSupport/PrivateServers.swift,
 # which stops an earlier run's leftovers the same way). A file from before the machine last started
 # is skipped: its pid files may name other processes now. The folder is always the file's own.
+# LANES: which lanes (a pattern of .var/faults/; `make test` stops only its own after an interrupt).
+LANES ?= *
 test-faults-stop: ## stop the private servers of fault suites and chaos runs (each .var/faults/*/servers.env; a running one's too)
-	@for folder in .var/faults/*/; do \
+	@for folder in .var/faults/$(LANES)/; do \
 		[[ -e "$$folder/servers.env" ]] || continue; \
 		bash $(SCRIPTS)/leftover-servers.sh "$$folder" || echo "$$folder: not stopped (see above)"; \
 	done

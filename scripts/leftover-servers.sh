@@ -6,7 +6,7 @@
 #
 # It acts only with certainty, never on the shared servers: the file must come from this boot of the
 # machine (an older file's pid files may name other processes now), name every port and the node
-# with plain values (a missing one would make servers.sh fall back to the shared server's), and the
+# with plain values (a missing or empty one would make servers.sh fall back to the shared server's), and the
 # folder is always FOLDER itself, never read from the file.
 #
 # Exit status: 0 stopped (or printed), 1 nothing to stop for sure (the reason on standard error),
@@ -18,7 +18,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 print=false
 if [[ "${1:-}" == --print ]]; then print=true; shift; fi
 (($# == 1)) || { echo "usage: $0 [--print] FOLDER" >&2; exit 2; }
-folder="$(cd "$1" 2>/dev/null && pwd)" || { echo "$1: no such folder, nothing to stop" >&2; exit 1; }
+folder="$(cd "$1" 2>/dev/null && pwd -P)" || { echo "$1: no such folder, nothing to stop" >&2; exit 1; }
 settings="$folder/servers.env"
 [[ -s "$settings" ]] || { echo "$settings: no file, nothing to stop" >&2; exit 1; }
 
@@ -39,7 +39,14 @@ environment=("CYCLORAMA_VAR=$folder")
 for key in "${keys[@]}"; do
     if [[ ! -v "saved[$key]" ]]; then echo "$settings: no $key, skipped" >&2; exit 1; fi
     value="${saved[$key]}"
-    if [[ ! "$value" =~ ^[A-Za-z0-9@._-]*$ ]]; then echo "$settings: $key is not a plain value, skipped" >&2; exit 1; fi
+    # Empty means the shared server's port or node to servers.sh; only the management port may be
+    # empty (no management API).
+    case "$key" in
+        *_MANAGEMENT_PORT) pattern='^[0-9]*$' ;;
+        *_PORT) pattern='^[0-9]+$' ;;
+        *) pattern='^[A-Za-z0-9@._-]+$' ;;
+    esac
+    if [[ ! "$value" =~ $pattern ]]; then echo "$settings: $key is not a plain value, skipped" >&2; exit 1; fi
     environment+=("$key=$value")
 done
 

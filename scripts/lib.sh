@@ -64,13 +64,36 @@ pid_alive() {
     [[ -n "$state" && "$state" != Z && "$state" != X ]]
 }
 
-# Prints the pid stored in file $1 if that process is alive.
+# Prints the pid stored in file $1 if that process is alive and, when $2 is given, is that program
+# (its name as /proc/<pid>/comm has it; the kernel keeps 15 characters). A pid file outlives its
+# process (a crash, a reboot), and its number may since name another process: that one must never
+# be taken for ours, let alone sent a signal. Callers check an argument too (pid_has_argument,
+# pid_has_folder_option).
 live_pid_from() {
-    local file="$1" pid
+    local file="$1" program="${2:-}" pid
     [[ -f "$file" ]] || return 1
     pid="$(head -n1 "$file" 2>/dev/null | tr -dc '0-9')"
     pid_alive "$pid" || return 1
+    if [[ -n "$program" && "$(cat "/proc/$pid/comm" 2>/dev/null)" != "${program:0:15}" ]]; then return 1; fi
     echo "$pid"
+}
+
+# True when process $1 was started with an argument matching the extended regular expression $2
+# in whole.
+pid_has_argument() {
+    tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -xE -- "$2" >/dev/null
+}
+
+# True when process $1 was started with the option $2 followed by the folder $3, in any spelling of
+# it (pg_ctl tidies -D's path, a checkout may be reached through a symbolic link).
+pid_has_folder_option() {
+    local pid="$1" option="$2" folder argument next=false
+    folder="$(realpath -m -- "$3")"
+    while IFS= read -r -d '' argument; do
+        if $next; then [[ "$(realpath -m -- "$argument")" == "$folder" ]] && return 0; next=false; fi
+        [[ "$argument" == "$option" ]] && next=true
+    done <"/proc/$pid/cmdline" 2>/dev/null
+    return 1
 }
 
 # True when something accepts TCP connections on 127.0.0.1:$1.

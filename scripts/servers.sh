@@ -71,7 +71,12 @@ rabbitmq_env() {
 
 rabbitmqctl() { (rabbitmq_env && "$RABBITMQ_BIN/rabbitmqctl" "$@"); }
 
-rabbitmq_pid() { live_pid_from "$RABBITMQ_PIDFILE"; }
+# The node's Erlang VM, told from any other by the home folder it was started with.
+rabbitmq_pid() {
+    local pid
+    pid="$(live_pid_from "$RABBITMQ_PIDFILE" beam.smp)" && pid_has_folder_option "$pid" -home "$RABBITMQ_BASE/home" || return 1
+    echo "$pid"
+}
 
 rabbitmq_prepare() {
     mkdir -p "$RABBITMQ_BASE/home" "$RABBITMQ_BASE/mnesia" "$LOG_DIR/rabbitmq"
@@ -252,7 +257,13 @@ REDIS_PASSWORD_FILE="$SECRETS_DIR/redis.password"
 # The password reaches redis-cli through its environment and the server through its config file
 # (mode 600), never a command line that `ps` shows.
 redis_cli() { REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE" 2>/dev/null)" redis-cli --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
-redis_pid() { live_pid_from "$REDIS_PIDFILE"; }
+# Ours works in its data folder (--dir), which tells it from any other redis-server.
+redis_pid() {
+    local pid
+    pid="$(live_pid_from "$REDIS_PIDFILE" redis-server)" || return 1
+    [[ "$(readlink -f "/proc/$pid/cwd" 2>/dev/null)" == "$(realpath -m -- "$REDIS_DIR")" ]] || return 1
+    echo "$pid"
+}
 redis_ping() { [[ "$(redis_cli ping 2>/dev/null)" == PONG ]]; }
 
 redis_credentials() {
@@ -363,8 +374,7 @@ as_pg_user() {
 pg_pid() {
     local pid
     [[ -f "$PG_DATA/postmaster.pid" ]] || return 1
-    pid="$(head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null | tr -dc '0-9')"
-    pid_alive "$pid" || return 1
+    pid="$(live_pid_from "$PG_DATA/postmaster.pid" postgres)" && pid_has_folder_option "$pid" -D "$PG_DATA" || return 1
     echo "$pid"
 }
 

@@ -51,7 +51,13 @@ service_port() { service_field "$1" 2; }
 service_optional() { [[ "$(service_field "$1" 3)" == optional ]]; }
 pid_file() { echo "$RUN_DIR/$1.pid"; }
 log_file() { echo "$LOG_DIR/$1.log"; }
-service_pid() { live_pid_from "$(pid_file "$1")"; }
+# The service's pid, if that process runs its executable (any folder: an argument ending in
+# /<name>, also while setsid, nohup and env still hand over to it).
+service_pid() {
+    local pid
+    pid="$(live_pid_from "$(pid_file "$1")")" && pid_has_argument "$pid" ".*/$1" || return 1
+    echo "$pid"
+}
 healthy() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz"; }
 
 # Every secret the services need, each given only to the services that use it (start_service).
@@ -139,7 +145,9 @@ start_service() {
 wait_healthy() {
     local name="$1" port pid deadline
     port="$(service_port "$name")"
-    pid="$(service_pid "$name")" || {
+    # The pid start_service just wrote: until its subshell has exec'd the service, the command line
+    # is still this script's, which service_pid would not take for the service.
+    pid="$(live_pid_from "$(pid_file "$name")")" || {
         service_optional "$name" && [[ ! -x "$BIN_DIR/$name" ]] && return 0
         warn "$name exited during start-up"
         show_log_tail "$(log_file "$name")"

@@ -75,5 +75,9 @@ import TestSupport
                 "a value that is not plain")
         #expect(try Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_REDIS_PORT") ? "CYCLORAMA_REDIS_PORT=$(true)" : $0 }) == nil,
                 "a value that is not plain")
+        #expect(try Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_REDIS_PORT") ? "CYCLORAMA_REDIS_PORT=" : $0 }) == nil,
+                "an empty port: the shared one's")
+        #expect(try Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_RABBITMQ_NODE") ? "CYCLORAMA_RABBITMQ_NODE=" : $0 }) == nil,
+                "an empty node: the shared one's")
     }
 }

@@ -173,12 +173,49 @@ public struct HTTPAnswer: Sendable {
 /// A TCP port that was free a moment ago (bind to port 0, read it back, close).
 public func freePort() -> Int {
     // Never hand out the same port twice in one test process: the kernel may offer a port again
-    // once it was closed, before the process it was meant for has bound it.
-    while true {
-        let port = ephemeralPort()
+    // once it was closed, before the process it was meant for has bound it. Nor one that another
+    // test process beside this one may hand out (`make test` runs the fault suite beside the main
+    // run): each takes only its share of the ports, as `CYCLORAMA_TEST_PORTS` says.
+    for _ in 0..<100_000 {
+        let port = portShare.map { $0.candidate() } ?? ephemeralPort()
+        guard port > 0 else { continue }
         if issuedPorts.withLock({ $0.insert(port).inserted }) { return port }
     }
+    fatalError("no free port left to hand out (CYCLORAMA_TEST_PORTS=\(ProcessInfo.processInfo.environment["CYCLORAMA_TEST_PORTS"] ?? ""))")
 }
+
+/// `CYCLORAMA_TEST_PORTS=i/n`: this process takes its ports from the i-th of n equal parts of
+/// 61000-65535 (above the kernel's ephemeral range, where outgoing connections take theirs, and
+/// apart from the servers' ports, the fault lanes' included), each one tried with a bind first;
+/// never one twice, so a part must outnumber the ports a run asks for (~700 in the main run). The Makefile gives the main run 0/2 and the fault suite 1/2. Unset
+/// or malformed: the kernel's choice (bind to port 0), for a test process alone.
+struct PortShare: Sendable {
+    let range: Range<Int>
+
+    init?(_ text: String?) {
+        let parts = (text ?? "").split(separator: "/").compactMap { Int($0) }
+        guard parts.count == 2, parts[1] >= 1, (0..<parts[1]).contains(parts[0]) else { return nil }
+        let all = 61000..<65536, size = all.count / parts[1]
+        range = (all.lowerBound + parts[0] * size)..<(all.lowerBound + (parts[0] + 1) * size)
+    }
+
+    /// A port of the share that was free a moment ago, or 0 when the one tried was not.
+    func candidate() -> Int {
+        let port = Int.random(in: range)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return bound == 0 ? port : 0
+    }
+}
+
+private let portShare = PortShare(ProcessInfo.processInfo.environment["CYCLORAMA_TEST_PORTS"])
 
 private let issuedPorts = Mutex<Set<Int>>([])
 
