@@ -177,42 +177,32 @@ public func freePort() -> Int {
     // test process beside this one may hand out (`make test` runs the fault suite beside the main
     // run): each takes only its share of the ports, as `CYCLORAMA_TEST_PORTS` says.
     for _ in 0..<100_000 {
-        let port = portShare.map { $0.candidate() } ?? ephemeralPort()
-        guard port > 0 else { continue }
+        let port = ephemeralPort()
+        guard portShare?.owns(port) ?? true else { continue }
         if issuedPorts.withLock({ $0.insert(port).inserted }) { return port }
     }
     fatalError("no free port left to hand out (CYCLORAMA_TEST_PORTS=\(ProcessInfo.processInfo.environment["CYCLORAMA_TEST_PORTS"] ?? ""))")
 }
 
-/// `CYCLORAMA_TEST_PORTS=i/n`: this process takes its ports from the i-th of n equal parts of
-/// 61000-65535 (above the kernel's ephemeral range, where outgoing connections take theirs, and
-/// apart from the servers' ports, the fault lanes' included), each one tried with a bind first;
-/// never one twice, so a part must outnumber the ports a run asks for (~700 in the main run). The Makefile gives the main run 0/2 and the fault suite 1/2. Unset
-/// or malformed: the kernel's choice (bind to port 0), for a test process alone.
+/// `CYCLORAMA_TEST_PORTS=i/n`: this process takes only the kernel's free ports (a bind to port 0,
+/// which the kernel answers from its ephemeral range, preferring ports that outgoing connections
+/// leave alone) that fall in the i-th of n equal parts of that range. The Makefile gives the main run
+/// 0/2 and the fault suite 1/2, which run beside each other. Unset or malformed: every port.
+/// (Not by parity: the kernel's free port for a bind is odd whenever it can be.)
 struct PortShare: Sendable {
-    let range: Range<Int>
+    let range: ClosedRange<Int>
 
     init?(_ text: String?) {
         let parts = (text ?? "").split(separator: "/").compactMap { Int($0) }
         guard parts.count == 2, parts[1] >= 1, (0..<parts[1]).contains(parts[0]) else { return nil }
-        let all = 61000..<65536, size = all.count / parts[1]
-        range = (all.lowerBound + parts[0] * size)..<(all.lowerBound + (parts[0] + 1) * size)
+        let bounds = ((try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? "")
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        let (low, high) = bounds.count == 2 && bounds[0] < bounds[1] ? (bounds[0], bounds[1]) : (32768, 60999)
+        let size = (high - low + 1) / parts[1]
+        range = (low + parts[0] * size)...(parts[0] == parts[1] - 1 ? high : low + (parts[0] + 1) * size - 1)
     }
 
-    /// A port of the share that was free a moment ago, or 0 when the one tried was not.
-    func candidate() -> Int {
-        let port = Int.random(in: range)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        return bound == 0 ? port : 0
-    }
+    func owns(_ port: Int) -> Bool { range.contains(port) }
 }
 
 private let portShare = PortShare(ProcessInfo.processInfo.environment["CYCLORAMA_TEST_PORTS"])
