@@ -98,8 +98,9 @@ struct JobLifecycleTests {
     }
 
     @Test func cancellingAQueuedJobIsImmediateAndARunningJobsResultIsDiscarded() async throws {
-        // Long enough that a loaded machine cannot finish the first job before the test sees it run.
-        let engine = try await EngineHarness(simulateMs: 8000)
+        // A render that outlasts the test: however slow the machine, the first job is still running
+        // when it is cancelled (an 8 s one once finished first on a machine busy starting two suites).
+        let engine = try await EngineHarness(simulateMs: 600_000)
         defer { Task { await engine.stop() } }
         let input = ["image": Samples.dataURI(Samples.tinyPNG)]
         let first = try await engine.run(input)
@@ -114,17 +115,18 @@ struct JobLifecycleTests {
 
         let cancelRunning = try await engine.call(.POST, "/cancel/\(first)")
         #expect(try cancelRunning.decode(JobReceipt.self).status == .cancelled)
-        // The slot frees at once (the simulated render stops), so a new job runs straight away.
-        let third = try await engine.run(input)
-        _ = try await engine.wait(for: third, until: .inProgress, timeout: .seconds(10))
+        // The slot frees at once (the simulated render stops), so a new job runs straight away. Its
+        // own render would take 10 minutes: it can end by its 300 ms execution timeout only if it ran.
+        let third = try await engine.run(input, policy: ["executionTimeout": 300])
+        let ended = try await engine.wait(for: third, timeout: .seconds(30))
+        #expect(ended.status == .timedOut, "\(ended)")
         let cancelled = try await engine.status(first).decode(JobStatusBody.self)
         #expect(cancelled.status == .cancelled && cancelled.output == nil)
-        #expect(try await engine.wait(for: third).status == .completed)
         // A finished job stays as it is; cancel is idempotent.
-        #expect(try await engine.call(.POST, "/cancel/\(third)").decode(JobReceipt.self).status == .completed)
+        #expect(try await engine.call(.POST, "/cancel/\(third)").decode(JobReceipt.self).status == .timedOut)
         #expect(try await engine.call(.POST, "/cancel/\(first)").decode(JobReceipt.self).status == .cancelled)
         let health = try await engine.health()
-        #expect(health.jobs.cancelled == 2 && health.jobs.completed == 1)
+        #expect(health.jobs.cancelled == 2 && health.jobs.timedOut == 1 && health.jobs.completed == 0)
     }
 
     /// RunPod's `/purge-queue`: queued jobs end (CANCELLED, with the reason), the running one goes on.

@@ -43,11 +43,12 @@ import TestSupport
 
         let inbox = Inbox(publisher.connection.consume(queue: queue.name, prefetch: 200))
         var received = Set<String>()
-        while let delivery = try await inbox.next(timeout: .seconds(5)) {
+        let wanted = Set(ids)
+        while !wanted.isSubset(of: received), let delivery = try await inbox.next(timeout: .seconds(15)) {
             received.insert(delivery.text)
             try await delivery.ack()
         }
-        let lost = Set(ids).subtracting(received)
+        let lost = wanted.subtracting(received)
         #expect(lost.isEmpty, "confirmed but never consumed: \(lost.sorted().prefix(10))")
         try await publisher.connection.delete(queues: [queue.name])
         try await publisher.stop()

@@ -61,7 +61,7 @@ import Testing
         }
         let inbox = Inbox(running.connection.consume(queue: queueName, prefetch: 50))
         var seen = Set<String>()
-        while let delivery = try await inbox.next(timeout: .seconds(5)) {
+        while let delivery = try await inbox.next(timeout: .seconds(15)) {
             seen.insert(delivery.text)
             try await delivery.ack()
             if seen.count == 200 { break }
@@ -140,7 +140,7 @@ import Testing
         #expect(outcomes.filter { !$0.value }.keys.sorted() == ["20"], "only the publish to the missing exchange failed")
         let inbox = Inbox(running.connection.consume(queue: queueName, prefetch: 100))
         var seen = Set<String>()
-        while seen.count < 59, let delivery = try await inbox.next(timeout: .seconds(5)) {
+        while seen.count < 59, let delivery = try await inbox.next(timeout: .seconds(15)) {
             seen.insert(delivery.text)
             try await delivery.ack()
         }
