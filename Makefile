@@ -83,7 +83,7 @@ test-models: ## every segmentation model the engine knows (the tests check our c
 
 # The inner loop: the suites that need no server and start no process. SampleQualityTests (the
 # engine's quality over 36 scenes, ~100 s) is left out on purpose.
-QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|InputParsingTests|MasterKeyTests|ModelSettingTests|MediaURLSignerTests|OpenAPIDocumentTests|OutboundAddressTests|PromptBuilderTests|RateLimiterTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|StripedFilterTests|TimeoutTests|UpscaleTests|ValidationTests|WebhookTokenTests
+QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|InputParsingTests|MasterKeyTests|ModelSettingTests|MediaURLSignerTests|OpenAPIDocumentTests|OutboundAddressTests|PortShareTests|PromptBuilderTests|RateLimiterTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|StripedFilterTests|TimeoutTests|UpscaleTests|ValidationTests|WebhookTokenTests
 
 test-quick: ## the suites that need no server and start no process (seconds, for the inner loop)
 	$(SWIFT) build --build-tests
@@ -122,10 +122,8 @@ test-faults: test-binaries ## one round of every fault against a running system,
 	@echo "==> the fault suite: one round of every fault"
 	$(TEST_ENV) $(FAULT_PORTS) $(SWIFT_TESTING) --filter FaultTests $(SWIFT_TEST_FLAGS)
 
-# Each lane writes the ports it chose to its folder's servers.env (Tests/TestSupport/PrivateServers.swift,
-# which stops an earlier run's leftovers the same way). A file from before the machine last started
-# is skipped: its pid files may name other processes now. The folder is always the file's own.
-# LANES: which lanes (a pattern of .var/faults/; `make test` stops only its own after an interrupt).
+# Each lane writes the ports it chose to its folder's servers.env; scripts/leftover-servers.sh says
+# what of it is trusted (the lanes run it too before they start). LANES: which lanes (a pattern of .var/faults/; `make test` stops only its own after an interrupt).
 LANES ?= *
 test-faults-stop: ## stop the private servers of fault suites and chaos runs (each .var/faults/*/servers.env; a running one's too)
 	@for folder in .var/faults/$(LANES)/; do \

@@ -7,12 +7,11 @@ import TestSupport
 /// stops that run's servers: only what it can trust, and never something that would make
 /// `scripts/servers.sh stop` take the shared servers. Driven through its `--print` mode.
 @Suite struct LeftoverServersTests {
-    static let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
-        .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    static let boot = ServerScript.bootID ?? ""
 
     /// The script's environment for a folder holding `lines` as its servers.env (nil when it will
     /// not stop anything), plus whether the folder it named is the file's own.
-    static func leftover(_ lines: [String]?) throws -> [String: String]? {
+    static func leftover(_ lines: [String]?) async throws -> [String: String]? {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("leftover-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -20,19 +19,10 @@ import TestSupport
             try (lines.joined(separator: "\n") + "\n")
                 .write(to: folder.appendingPathComponent("servers.env"), atomically: true, encoding: .utf8)
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [
-            TestEnvironment.repositoryRoot.appendingPathComponent("scripts/leftover-servers.sh").path, "--print", folder.path,
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            #expect(process.terminationStatus == 1, "nothing to stop is 1, not an error")
+        let run = await ServerScript.capture("leftover-servers.sh", ["--print", folder.path])
+        let printed = run.output
+        guard run.status == 0 else {
+            #expect(run.status == 1, "nothing to stop is 1, not an error: \(run.errors)")
             #expect(printed.isEmpty)
             return nil
         }
@@ -51,8 +41,8 @@ import TestSupport
         "CYCLORAMA_VAR=/elsewhere",
     ]
 
-    @Test func aFileOfThisBootGivesItsPortsAndItsOwnFolder() throws {
-        let environment = try #require(try Self.leftover(Self.written))
+    @Test func aFileOfThisBootGivesItsPortsAndItsOwnFolder() async throws {
+        let environment = try #require(try await Self.leftover(Self.written))
         #expect(environment["CYCLORAMA_RABBITMQ_PORT"] == "5685")
         #expect(environment["CYCLORAMA_RABBITMQ_NODE"] == "fault-tests-2@localhost")
         #expect(environment["CYCLORAMA_REDIS_PORT"] == "6395")
@@ -62,22 +52,22 @@ import TestSupport
         #expect(environment.count == 7, "the five names, the folder, and nothing else from the file")
     }
 
-    @Test func nothingIsStoppedWithoutCertainty() throws {
-        #expect(try Self.leftover(nil) == nil, "no file")
-        #expect(try Self.leftover([]) == nil, "an empty file")
-        #expect(try Self.leftover(Self.written.filter { !$0.hasPrefix("CYCLORAMA_FAULTS_BOOT_ID") }) == nil, "no boot")
-        #expect(try Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_FAULTS_BOOT_ID") ? "CYCLORAMA_FAULTS_BOOT_ID=before" : $0 }) == nil,
+    @Test func nothingIsStoppedWithoutCertainty() async throws {
+        #expect(try await Self.leftover(nil) == nil, "no file")
+        #expect(try await Self.leftover([]) == nil, "an empty file")
+        #expect(try await Self.leftover(Self.written.filter { !$0.hasPrefix("CYCLORAMA_FAULTS_BOOT_ID") }) == nil, "no boot")
+        #expect(try await Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_FAULTS_BOOT_ID") ? "CYCLORAMA_FAULTS_BOOT_ID=before" : $0 }) == nil,
                 "written before the machine last started: its pid files may name other processes")
-        #expect(try Self.leftover(Self.written.filter { !$0.hasPrefix("CYCLORAMA_REDIS_PORT") }) == nil, "a port missing: the default is the shared one")
-        #expect(try Self.leftover(Self.written.filter { !$0.hasPrefix("CYCLORAMA_RABBITMQ_MANAGEMENT_PORT") }) == nil,
+        #expect(try await Self.leftover(Self.written.filter { !$0.hasPrefix("CYCLORAMA_REDIS_PORT") }) == nil, "a port missing: the default is the shared one")
+        #expect(try await Self.leftover(Self.written.filter { !$0.hasPrefix("CYCLORAMA_RABBITMQ_MANAGEMENT_PORT") }) == nil,
                 "no management port: the default is the shared one's")
-        #expect(try Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_RABBITMQ_NODE") ? "CYCLORAMA_RABBITMQ_NODE=x' y" : $0 }) == nil,
+        #expect(try await Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_RABBITMQ_NODE") ? "CYCLORAMA_RABBITMQ_NODE=x' y" : $0 }) == nil,
                 "a value that is not plain")
-        #expect(try Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_REDIS_PORT") ? "CYCLORAMA_REDIS_PORT=$(true)" : $0 }) == nil,
+        #expect(try await Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_REDIS_PORT") ? "CYCLORAMA_REDIS_PORT=$(true)" : $0 }) == nil,
                 "a value that is not plain")
-        #expect(try Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_REDIS_PORT") ? "CYCLORAMA_REDIS_PORT=" : $0 }) == nil,
+        #expect(try await Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_REDIS_PORT") ? "CYCLORAMA_REDIS_PORT=" : $0 }) == nil,
                 "an empty port: the shared one's")
-        #expect(try Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_RABBITMQ_NODE") ? "CYCLORAMA_RABBITMQ_NODE=" : $0 }) == nil,
+        #expect(try await Self.leftover(Self.written.map { $0.hasPrefix("CYCLORAMA_RABBITMQ_NODE") ? "CYCLORAMA_RABBITMQ_NODE=" : $0 }) == nil,
                 "an empty node: the shared one's")
     }
 }

@@ -4,18 +4,21 @@ import TestSupport
 
 /// A pid file outlives its process (a crash, a reboot), and its number may since name another
 /// process. `scripts/servers.sh` and `scripts/services.sh` must then take the server or service
-/// for stopped and leave that process alone — never send it a signal. Each decoy here is a copy of
-/// `sleep` named as the real program (so its name alone would pass) but started elsewhere, with
+/// for stopped and leave that process alone — never send it a signal. Each decoy here is `sleep`
+/// started under the real program's name (so its name alone would pass) but started elsewhere, with
 /// other arguments; the scripts run on a folder of their own, and nothing of theirs is running there.
 @Suite struct StalePidFileTests {
-    /// A copy of `sleep` called `program`, sleeping in `directory`.
+    /// `sleep` started as `program` (a link of that name), sleeping in `directory`.
     final class Decoy {
         let process = Process()
         init(named program: String, in directory: URL) throws {
             let bin = directory.appendingPathComponent("bin-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
             let copy = bin.appendingPathComponent(program)
-            try FileManager.default.copyItem(atPath: "/bin/sleep", toPath: copy.path)
+            // A link, not a copy: the kernel names the process after the path it was started by, and
+            // a copy just written can fail to start ("text file busy") while another test's process
+            // is being forked with the copy's descriptor still open.
+            try FileManager.default.createSymbolicLink(atPath: copy.path, withDestinationPath: "/bin/sleep")
             process.executableURL = copy
             process.arguments = ["120"]
             process.currentDirectoryURL = directory
@@ -34,26 +37,15 @@ import TestSupport
         deinit { if process.isRunning { kill(pid, SIGKILL) } }
     }
 
-    static func script(_ arguments: [String], folder: URL, spelt: String? = nil, ownPorts: Bool = true) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = arguments.enumerated().map { index, argument in
-            index == 0 ? TestEnvironment.repositoryRoot.appendingPathComponent("scripts/\(argument)").path : argument
-        }
+    static func script(_ arguments: [String], folder: URL, spelt: String? = nil, ownPorts: Bool = true) async -> (status: Int32, output: String) {
         // A folder of their own and ports nothing of ours uses: only the pid files there name anything.
         let ports = [
             "CYCLORAMA_RABBITMQ_PORT": "5979", "CYCLORAMA_RABBITMQ_NODE": "stale-pid@localhost",
             "CYCLORAMA_RABBITMQ_MANAGEMENT_PORT": "", "CYCLORAMA_REDIS_PORT": "6979", "CYCLORAMA_POSTGRES_PORT": "5978",
         ]
-        process.environment = ProcessInfo.processInfo.environment
-            .merging(["CYCLORAMA_VAR": spelt ?? folder.path]) { $1 }.merging(ownPorts ? ports : [:]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        let environment = ["CYCLORAMA_VAR": spelt ?? folder.path].merging(ownPorts ? ports : [:]) { $1 }
+        let run = await ServerScript.capture(arguments[0], Array(arguments.dropFirst()), environment: environment)
+        return (run.status, run.everything)
     }
 
     static func folder() throws -> URL {
@@ -64,7 +56,7 @@ import TestSupport
         return folder.resolvingSymlinksInPath()
     }
 
-    @Test func theServersScriptLeavesAProcessItsPidFilesNameAlone() throws {
+    @Test func theServersScriptLeavesAProcessItsPidFilesNameAlone() async throws {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         // Each named as the server, but not ours: another home, another data folder, another working folder.
@@ -76,31 +68,31 @@ import TestSupport
         try "\(postgres.pid)\n/elsewhere\n".write(
             to: folder.appendingPathComponent("postgres/data/postmaster.pid"), atomically: true, encoding: .utf8)
 
-        let status = try Self.script(["servers.sh", "status"], folder: folder)
+        let status = await Self.script(["servers.sh", "status"], folder: folder)
         for server in ["rabbitmq", "redis", "postgres"] {
             #expect(status.output.split(separator: "\n").contains {
                 $0.hasPrefix(server) && $0.contains("stopped")
             }, "\(server) is not taken for running: \(status.output)")
         }
-        let stop = try Self.script(["servers.sh", "stop"], folder: folder)
+        let stop = await Self.script(["servers.sh", "stop"], folder: folder)
         #expect(stop.status == 0, "\(stop.output)")
         #expect(stop.output.contains("rabbitmq not running") && stop.output.contains("redis not running"), "\(stop.output)")
         #expect(beam.alive && redis.alive && postgres.alive, "no decoy was sent a signal: \(stop.output)")
-        let kill = try Self.script(["servers.sh", "kill"], folder: folder)
+        let kill = await Self.script(["servers.sh", "kill"], folder: folder)
         #expect(kill.status == 0, "\(kill.output)")
         #expect(beam.alive && redis.alive && postgres.alive, "not even by kill: \(kill.output)")
     }
 
     /// The other side: the shared servers `make test` started are still ours when their folder is
     /// spelt otherwise (through a symbolic link, with a trailing slash), as pg_ctl tidies -D's path.
-    @Test func theSharedServersAreOursWhateverTheSpellingOfTheirFolder() throws {
+    @Test func theSharedServersAreOursWhateverTheSpellingOfTheirFolder() async throws {
         try #require(TestServers.shared.secrets != nil, "the shared servers of .var (make test starts them)")
         let link = FileManager.default.temporaryDirectory.appendingPathComponent("var-link-\(UUID().uuidString)")
         try FileManager.default.createSymbolicLink(
             at: link, withDestinationURL: TestEnvironment.repositoryRoot.appendingPathComponent(".var"))
         defer { try? FileManager.default.removeItem(at: link) }
         for spelling in [link.path + "/", link.path + "/./"] {
-            let status = try Self.script(["servers.sh", "status"], folder: link, spelt: spelling, ownPorts: false)
+            let status = await Self.script(["servers.sh", "status"], folder: link, spelt: spelling, ownPorts: false)
             for server in ["rabbitmq", "redis", "postgres"] {
                 #expect(status.output.split(separator: "\n").contains { $0.hasPrefix(server) && $0.contains("running") },
                         "\(server) through \(spelling): \(status.output)")
@@ -108,7 +100,7 @@ import TestSupport
         }
     }
 
-    @Test func theServicesScriptLeavesAProcessItsPidFilesNameAlone() throws {
+    @Test func theServicesScriptLeavesAProcessItsPidFilesNameAlone() async throws {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         // The gateway's name, but not its executable's path: a `sleep` that happens to have the pid.
@@ -116,7 +108,7 @@ import TestSupport
         let named = try Decoy(named: "api-gateway-old", in: folder)
         try "\(plain.pid)\n".write(to: folder.appendingPathComponent("run/api-gateway.pid"), atomically: true, encoding: .utf8)
         try "\(named.pid)\n".write(to: folder.appendingPathComponent("run/local-engine.pid"), atomically: true, encoding: .utf8)
-        let down = try Self.script(["services.sh", "down", "api-gateway", "local-engine"], folder: folder)
+        let down = await Self.script(["services.sh", "down", "api-gateway", "local-engine"], folder: folder)
         #expect(down.status == 0, "\(down.output)")
         #expect(!down.output.contains("stopping"), "nothing of ours was running: \(down.output)")
         #expect(plain.alive && named.alive, "no decoy was sent a signal: \(down.output)")

@@ -91,7 +91,7 @@ public final class PrivateServers: Sendable {
                 // starts faster without it (vhosts are added with rabbitmqctl instead).
                 "CYCLORAMA_RABBITMQ_MANAGEMENT_PORT": "",
             ]
-            let saved = environment.merging([bootKey: bootID() ?? ""]) { $1 }
+            let saved = environment.merging([bootKey: ServerScript.bootID ?? ""]) { $1 }
             try saved.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
                 .write(to: settings, atomically: true, encoding: .utf8)
             // The credentials appear once the servers have started (scripts/servers.sh writes them).
@@ -114,10 +114,6 @@ public final class PrivateServers: Sendable {
 
     /// The machine's boot, saved with the ports: scripts/leftover-servers.sh trusts no file of an earlier one.
     private static let bootKey = "CYCLORAMA_FAULTS_BOOT_ID"
-    private static func bootID() -> String? {
-        (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-    }
 
     private init(name: String, directory: URL, servers: TestServers) {
         self.name = name

@@ -187,25 +187,47 @@ public func freePort() -> Int {
 /// `CYCLORAMA_TEST_PORTS=i/n`: this process takes only the kernel's free ports (a bind to port 0,
 /// which the kernel answers from its ephemeral range, preferring ports that outgoing connections
 /// leave alone) that fall in the i-th of n equal parts of that range. The Makefile gives the main run
-/// 0/2 and the fault suite 1/2, which run beside each other. Unset or malformed: every port.
+/// 0/2 and the fault suite 1/2, which run beside each other. Unset or empty: every port; anything
+/// else stops the test process with the reason (a typo must not quietly share ports again).
 /// (Not by parity: the kernel's free port for a bind is odd whenever it can be.)
-struct PortShare: Sendable {
-    let range: ClosedRange<Int>
+public struct PortShare: Sendable, Equatable {
+    public let range: ClosedRange<Int>
 
-    init?(_ text: String?) {
-        let parts = (text ?? "").split(separator: "/").compactMap { Int($0) }
-        guard parts.count == 2, parts[1] >= 1, (0..<parts[1]).contains(parts[0]) else { return nil }
-        let bounds = ((try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? "")
-            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
-        let (low, high) = bounds.count == 2 && bounds[0] < bounds[1] ? (bounds[0], bounds[1]) : (32768, 60999)
-        let size = (high - low + 1) / parts[1]
-        range = (low + parts[0] * size)...(parts[0] == parts[1] - 1 ? high : low + (parts[0] + 1) * size - 1)
+    /// The share `text` names of the ephemeral range `ports`; nil for no share (nil or empty text).
+    public init?(_ text: String?, of ports: ClosedRange<Int>) throws(Malformed) {
+        guard let text, !text.isEmpty else { return nil }
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let index = parts[0], let count = parts[1], count >= 1, (0..<count).contains(index),
+              ports.count >= count else {
+            throw Malformed(text: text)
+        }
+        let size = ports.count / count
+        let low = ports.lowerBound + index * size
+        range = low...(index == count - 1 ? ports.upperBound : low + size - 1)
     }
 
-    func owns(_ port: Int) -> Bool { range.contains(port) }
+    public func owns(_ port: Int) -> Bool { range.contains(port) }
+
+    /// The kernel's ephemeral range (`ip_local_port_range`), or Linux's default when it cannot be read.
+    public static var ephemeralRange: ClosedRange<Int> {
+        let bounds = ((try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? "")
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        return bounds.count == 2 && bounds[0] < bounds[1] ? bounds[0]...bounds[1] : 32768...60999
+    }
+
+    public struct Malformed: Error, CustomStringConvertible {
+        public var text: String
+        public var description: String { "CYCLORAMA_TEST_PORTS=\(text): expected i/n, a share i of n parts, 0 <= i < n" }
+    }
 }
 
-private let portShare = PortShare(ProcessInfo.processInfo.environment["CYCLORAMA_TEST_PORTS"])
+private let portShare: PortShare? = {
+    do {
+        return try PortShare(ProcessInfo.processInfo.environment["CYCLORAMA_TEST_PORTS"], of: PortShare.ephemeralRange)
+    } catch {
+        fatalError("\(error)")
+    }
+}()
 
 private let issuedPorts = Mutex<Set<Int>>([])
 
