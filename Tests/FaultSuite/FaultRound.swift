@@ -109,8 +109,16 @@ public struct FaultRound: Sendable {
         while ContinuousClock.now < drainDeadline, !monitor.allEnded {
             try await Task.sleep(for: .milliseconds(250))
         }
-        // Orphans are cancelled a little later than their jobs end: give the sweep its round.
-        try await Task.sleep(for: .seconds(3))
+        // Orphans are cancelled a little later than their jobs end: give the sweep its rounds, as long
+        // as a loaded machine needs (bounded: an orphan nobody cancels still fails I3 below).
+        if let standIn {
+            let settled = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < settled, standIn.backendJobs().contains(where: { $0.endedAt == nil }) {
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        } else {
+            try await Task.sleep(for: .seconds(3))
+        }
         watching.cancel()
         _ = await watching.result
         sampling?.cancel()

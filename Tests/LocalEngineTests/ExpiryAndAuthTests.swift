@@ -9,26 +9,27 @@ import TestSupport
 @Suite("local-engine expiry and auth", .timeLimit(.minutes(2)))
 struct ExpiryAndAuthTests {
     @Test func aJobPastItsTTLIsDeletedAndAnswers404() async throws {
-        // The blocker outlasts the test; TTLs leave a loaded machine a few seconds to look first.
-        let engine = try await EngineHarness(simulateMs: 60000)
+        // The blocker outlasts the test; 10 s TTLs leave a loaded machine time to look first, and
+        // the test then waits for the job to go, however late the engine's sweep comes.
+        let engine = try await EngineHarness(simulateMs: 600_000)
         defer { Task { await engine.stop() } }
         let input = ["image": Samples.dataURI(Samples.tinyPNG)]
         let blocker = try await engine.run(input)
         _ = try await engine.wait(for: blocker, until: .inProgress)
-        let queued = try await engine.run(input, policy: ["ttl": 3000])
+        let submitted = ContinuousClock.now
+        let queued = try await engine.run(input, policy: ["ttl": 10_000])
         #expect(try await engine.status(queued).status == 200)
-        try await Task.sleep(for: .milliseconds(3500))
-        #expect(try await engine.status(queued).status == 404)
+        try await eventually("the queued job is gone") { try await engine.status(queued).status == 404 }
+        #expect(ContinuousClock.now - submitted >= .seconds(10), "not before its TTL")
         #expect(try await engine.call(.POST, "/cancel/\(queued)").status == 404)
         // It left the queue: nothing is waiting behind the running job.
         #expect(try await engine.health().jobs.inQueue == 0)
 
         // A running job past its TTL goes too.
         _ = try await engine.call(.POST, "/cancel/\(blocker)")
-        let running = try await engine.run(input, policy: ["ttl": 3000])
+        let running = try await engine.run(input, policy: ["ttl": 10_000])
         _ = try await engine.wait(for: running, until: .inProgress)
-        try await Task.sleep(for: .milliseconds(3500))
-        #expect(try await engine.status(running).status == 404)
+        try await eventually("the running job is gone") { try await engine.status(running).status == 404 }
     }
 
     @Test func finishedJobsAndTheirImagesExpireAfterTheRetention() async throws {

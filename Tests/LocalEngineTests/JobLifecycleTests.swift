@@ -67,16 +67,18 @@ struct JobLifecycleTests {
     }
 
     @Test func sigtermStopsTheEngineCleanlyAfterItsRunningJob() async throws {
-        let engine = try await EngineHarness(simulateMs: 4000)
+        // A 12 s render the test sees running however slow the machine, within a grace that lets it end.
+        let engine = try await EngineHarness(simulateMs: 12_000, environment: ["SHUTDOWN_GRACE_SECONDS": "60"])
         let id = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)])
         _ = try await engine.wait(for: id, until: .inProgress)
-        let stopped = try #require(await engine.process.stop(timeout: .seconds(15)), "did not exit after SIGTERM")
+        let stopped = try #require(await engine.process.stop(timeout: .seconds(60)), "did not exit after SIGTERM")
         #expect(stopped.status == 0, "log:\n\(engine.process.log())")
         #expect(engine.process.log().contains("completed"), "the running job finished before exit")
     }
 
     @Test func runsyncAnswersTheFinishedJobOrItsCurrentStatus() async throws {
-        let engine = try await EngineHarness(simulateMs: 1000)
+        // 5 s a job: the 100 ms wait below answers long before the job could end, however late.
+        let engine = try await EngineHarness(simulateMs: 5000)
         defer { Task { await engine.stop() } }
         let image = Samples.tinyPNG
 
@@ -84,7 +86,7 @@ struct JobLifecycleTests {
         let done = try await engine.submit(["image": Samples.dataURI(image), "returnBase64": true], path: "/runsync").decode(JobStatusBody.self)
         #expect(done.status == .completed)
         #expect(done.output?.imageBase64 == Data(image).base64EncodedString())
-        #expect((done.executionTime ?? 0) >= 1000)
+        #expect((done.executionTime ?? 0) >= 5000)
 
         // A short wait: still IN_PROGRESS (or IN_QUEUE), then poll as with RunPod.
         let early = try await engine.submit(["image": Samples.dataURI(image)], path: "/runsync?wait=100")

@@ -59,8 +59,9 @@ actor Inbox {
 
     var count: Int { received.count }
 
-    /// The next delivery, or nil if none arrives within `timeout`.
-    func next(timeout: Duration = .seconds(10)) async throws -> Delivery? {
+    /// The next delivery, or nil if none arrives within `timeout` (long by default: it returns as
+    /// soon as one comes, and a new consumer can take seconds to register on a loaded machine).
+    func next(timeout: Duration = .seconds(30)) async throws -> Delivery? {
         let deadline = ContinuousClock.now + timeout
         while received.isEmpty {
             if ContinuousClock.now >= deadline || finished { return nil }
@@ -70,7 +71,7 @@ actor Inbox {
     }
 
     /// Waits until the sequence ends (true) or `timeout` passes (false).
-    func waitUntilFinished(timeout: Duration = .seconds(10)) async throws -> Bool {
+    func waitUntilFinished(timeout: Duration = .seconds(30)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while !finished {
             if ContinuousClock.now >= deadline { return false }

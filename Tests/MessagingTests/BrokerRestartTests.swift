@@ -29,12 +29,18 @@ import TestSupport
             return failures
         }
 
-        try await Task.sleep(for: .seconds(1))
+        // Publishing goes on before and after the restart: waited for, not assumed from a second's
+        // sleep (a broker just restarted beside the fault suite's can take longer to confirm).
+        try await eventually("confirmed before the restart", timeout: .seconds(60), every: .milliseconds(50)) {
+            confirmed.withLock { $0.count } > 0
+        }
         let before = confirmed.withLock { $0.count }
         try await restartBroker()
         try await publisher.connection.waitUntilConnected(timeout: .seconds(60))
         let countAtReconnect = confirmed.withLock { $0.count }
-        try await Task.sleep(for: .seconds(1))
+        try await eventually("confirmed after the reconnect", timeout: .seconds(60), every: .milliseconds(50)) {
+            confirmed.withLock { $0.count } > countAtReconnect + 20
+        }
         stopPublishing.withLock { $0 = true }
         _ = try await publishing.value
         let ids = confirmed.withLock { $0 }

@@ -179,9 +179,10 @@ import Testing
     }
 
     @Test func idleConnectionKeepsItselfAliveWithHeartbeats() async throws {
-        // With a 1 s heartbeat the broker drops a silent client after about 2 s.
-        let running = try await RunningConnection(name: "heartbeat", topology: topology, heartbeat: 1)
-        let until = ContinuousClock.now + .seconds(4)
+        // With a 3 s heartbeat the broker drops a silent client after about 6 s; watched for 10 s.
+        // (At 1 s, a stall of a second on a loaded machine could drop a client that does beat.)
+        let running = try await RunningConnection(name: "heartbeat", topology: topology, heartbeat: 3)
+        let until = ContinuousClock.now + .seconds(10)
         var stayedConnected = true
         while ContinuousClock.now < until {
             stayedConnected = stayedConnected && running.connection.isConnected

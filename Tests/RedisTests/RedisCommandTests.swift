@@ -15,7 +15,7 @@ struct RedisCommandTests {
             #expect((pttl.intValue ?? -1) > 0)
             // Then a short one, to see expiry remove it.
             #expect(try await redis.expire(key, after: .milliseconds(100)))
-            try await eventually("the key expired", timeout: .seconds(5), every: .milliseconds(50)) { try await redis.get(key) == nil }
+            try await eventually("the key expired", timeout: .seconds(30), every: .milliseconds(50)) { try await redis.get(key) == nil }
             // Once expired, NX may take the key again.
             #expect(try await redis.set(key, "third", onlyIfAbsent: true))
             #expect(try await redis.delete(key) == 1)

@@ -17,11 +17,12 @@ struct RedisConnectionTests {
 
     @Test func aSlowReplyTimesOutAndTheClientRecovers() async throws {
         var configuration = try RedisTestSupport.configuration(poolSize: 1)
-        configuration.commandTimeout = .milliseconds(300)
+        // 2 s: the fresh connection's PING below answers within it however loaded the machine.
+        configuration.commandTimeout = .seconds(2)
         try await RedisTestSupport.withClient(configuration) { redis in
-            // BLPOP on an empty list blocks server-side for 2 s: longer than the command timeout.
+            // BLPOP on an empty list blocks server-side for 30 s: far longer than the command timeout.
             let error = await #expect(throws: RedisError.self) {
-                try await redis.command(["BLPOP", RedisTestSupport.key("empty"), "2"])
+                try await redis.command(["BLPOP", RedisTestSupport.key("empty"), "30"])
             }
             #expect(error?.code == .timeout)
             // The timed-out connection was dropped; a fresh one answers at once.

@@ -34,9 +34,11 @@ struct ExecutableLifecycleTests {
         // Nothing listens on port 1: the broker connects, PostgreSQL never does, so /healthz must say 503.
         let service = try ServiceProcess(
             "settings-service", port: freePort(), environment: ["DATABASE_URL": "postgres://postgres@127.0.0.1:1/cyclorama"])
-        try await Task.sleep(for: .seconds(3))
-        let (status, body) = try await HTTPProbe.get("http://127.0.0.1:\(service.port)/healthz")
-        // The HTTP server only starts once migrations ran; before that the port refuses or answers 503.
+        // The port answers once the service is up (a loaded machine may take seconds to start it);
+        // it never can reach PostgreSQL, so from its first answer /healthz must say 503.
+        let url = "http://127.0.0.1:\(service.port)/healthz"
+        try await eventually("it answers", timeout: .seconds(45), every: .milliseconds(200)) { await HTTPProbe.status(of: url) != nil }
+        let (status, body) = try await HTTPProbe.get(url)
         #expect(status == 503, "expected 503, got \(status): \(body)")
         #expect(body.contains("\"postgres\":\"down\""), "\(body)")
         _ = await service.stop()

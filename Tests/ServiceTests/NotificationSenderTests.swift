@@ -73,14 +73,16 @@ struct NotificationSenderTests {
         var policy = NotificationPolicy()
         policy.firstRetry = .milliseconds(50)
         policy.longestWait = .milliseconds(200)
-        policy.timeout = .milliseconds(700)
+        // An attempt's deadline the receivers here meet with seconds to spare (the test process's
+        // executor has stalled for seconds under a full run), and the slow one misses by far.
+        policy.timeout = .seconds(5)
         policy.retryFor = retryFor
         return policy
     }
 
     @Test func aJobThatEndsIsPostedOnceSignedAndTriedAgainUntilTheReceiverTakesIt() async throws {
         // 500, 500, too slow (past the attempt's timeout), then 200.
-        let receiver = try await TestHTTPServer(delay: { _, index in index == 2 ? .seconds(2) : nil }) { _, index in
+        let receiver = try await TestHTTPServer(delay: { _, index in index == 2 ? .seconds(30) : nil }) { _, index in
             (index < 2 ? .internalServerError : .ok, [:], [])
         }
         defer { Task { await receiver.stop() } }

@@ -20,7 +20,7 @@ import TestSupport
             // is being forked with the copy's descriptor still open.
             try FileManager.default.createSymbolicLink(atPath: copy.path, withDestinationPath: "/bin/sleep")
             process.executableURL = copy
-            process.arguments = ["120"]
+            process.arguments = ["3600"]  // killed when the test is done (deinit)
             process.currentDirectoryURL = directory
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice

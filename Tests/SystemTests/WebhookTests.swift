@@ -27,6 +27,9 @@ extension SystemSuites {
                 // Polling would start only after 10 minutes: within this test, only webhooks finish jobs.
                 "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_WEBHOOK_WAIT_SECONDS": "600"],
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": "\(standIn.hostAndPort),$ENGINE"],
+                // Local jobs take 8 s (the engine's benchmark mode): the one cancelled below is still
+                // rendering when the cancel arrives, however slow the machine (a real render can end first).
+                "local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "8000"],
             ]) { system in
                 let contract = try await APIContract.load(from: system)
                 let put = try await system.call(.PUT, "/api/ai-image/settings", json: """

@@ -445,7 +445,8 @@ private final class Core: Sendable {
             if payload.flatMap({ Data(base64Encoded: $0) }).map({ $0.isEmpty }) ?? true { failure = "not a base64 data URI" }
         } else if let host = URL(string: image)?.host, ["127.0.0.1", "localhost", "::1"].contains(host) {
             do {
-                let answer = try await HTTPProbe.send(.GET, image, timeout: .seconds(10))
+                // Long: a timeout here fails the run, and the dispatcher then submits again.
+                let answer = try await HTTPProbe.send(.GET, image, timeout: .seconds(60))
                 if answer.status != 200 { failure = "HTTP \(answer.status)" }
             } catch {
                 failure = "\(error)"
