@@ -236,7 +236,7 @@ struct MediaAPITests {
         let archive = try await gateway.call(.GET, link, token: "")
         #expect(archive.status == 200 && archive.header("content-type") == "application/zip", "\(archive.text.prefix(200))")
         #expect(archive.header("content-disposition") == "attachment; filename=\"\(made["fileName"] as? String ?? "-")\"")
-        let stored = try ZipReader.entries(of: archive.body)
+        let stored = try await ZipReader.entries(of: archive.body)
         #expect(stored.map(\.name) == ["Shoe_ side_.jpg", "cut-out.png", "shoe_ side_ (2).jpg"], "\(stored.map(\.name))")
         #expect(stored.map(\.bytes) == [jpeg, png, jpeg])
 
@@ -244,7 +244,7 @@ struct MediaAPITests {
         let small = try await export(#"{"mediaIds": [\#(idList([1, 3]))], "format": "jpeg", "maxSide": 300}"#)
         let smallLink = try #require((try small.json()["export"] as? [String: Any])?["url"] as? String)
         #expect(try await gateway.call(.DELETE, "/api/media/\(ids[3])").status == 200)
-        let converted = try ZipReader.entries(of: try await gateway.call(.GET, smallLink, token: "").body)
+        let converted = try await ZipReader.entries(of: try await gateway.call(.GET, smallLink, token: "").body)
         #expect(converted.map(\.name) == ["cut-out.jpg", "NOTES.txt"], "\(converted.map(\.name))")
         let first = try #require(converted.first)
         #expect(first.bytes.starts(with: [0xFF, 0xD8, 0xFF]), "a JPEG")
@@ -253,7 +253,7 @@ struct MediaAPITests {
         #expect(String(decoding: converted[1].bytes, as: UTF8.self).contains(ids[3]))
         let webp = try await export(#"{"mediaIds": [\#(idList([0]))], "format": "webp"}"#)
         let webpLink = try #require((try webp.json()["export"] as? [String: Any])?["url"] as? String)
-        let webpEntries = try ZipReader.entries(of: try await gateway.call(.GET, webpLink, token: "").body)
+        let webpEntries = try await ZipReader.entries(of: try await gateway.call(.GET, webpLink, token: "").body)
         #expect(webpEntries.map(\.name) == ["Shoe_ side_.webp"] && webpEntries.first?.bytes.starts(with: Array("RIFF".utf8)) == true, "\(webpEntries.map(\.name)) \(webpEntries.first?.bytes.prefix(12) ?? [])")
         #expect(try ImageCodec.size(of: webpEntries[0].bytes) == (width: 1024, height: 1024), "never resized without maxSide")
 

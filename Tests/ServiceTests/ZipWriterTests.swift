@@ -21,16 +21,16 @@ struct ZipWriterTests {
         ("empty.txt", []),
     ]
 
-    @Test func entriesComeBackWithTheirNamesAndBytes() throws {
-        let read = try ZipReader.entries(of: try archive(entries))
+    @Test func entriesComeBackWithTheirNamesAndBytes() async throws {
+        let read = try await ZipReader.entries(of: try archive(entries))
         #expect(read.map(\.name) == entries.map(\.0))
         #expect(read.map(\.bytes) == entries.map(\.1))
     }
 
     /// Past 4 GiB the offsets go into ZIP64 records; the threshold is lowered so every entry after
     /// the first and the directory itself need them.
-    @Test func zip64RecordsAreReadByOthers() throws {
-        let read = try ZipReader.entries(of: try archive(entries, zip64Threshold: 1))
+    @Test func zip64RecordsAreReadByOthers() async throws {
+        let read = try await ZipReader.entries(of: try archive(entries, zip64Threshold: 1))
         #expect(read.map(\.name) == entries.map(\.0))
         #expect(read.map(\.bytes) == entries.map(\.1))
     }

@@ -592,7 +592,7 @@ extension SystemSuites {
                     #expect(try await browser.execute("return document.activeElement.id").stringValue == "export-status", "the focus is on what happened")
                     let said = try await browser.text("#export-status")
                     let fileName = try #require(said.split(separator: " ").first { $0.hasSuffix(".zip") }.map(String.init))
-                    let entries = try ZipReader.entries(of: try await browser.downloaded(fileName))
+                    let entries = try await ZipReader.entries(of: try await browser.downloaded(fileName))
                     #expect(entries.map(\.name) == ["cut-out.jpg", "mug.jpg"], "newest first, as selected: \(entries.map(\.name))")
                     for entry in entries {
                         #expect(entry.bytes.starts(with: [0xFF, 0xD8, 0xFF]), "\(entry.name) is a JPEG")
@@ -1366,6 +1366,58 @@ extension SystemSuites {
         /// it somewhere in the library meanwhile keeps it there: the list is held back until the
         /// focus is on the upload control, and its late answer must not pull the focus away (a slow
         /// answer did, in a keyboard test, on a loaded machine).
+        /// A rename clicked while the details dialog still reads the media and its history (a slow
+        /// server) is shown once it is done, and so is the history: the dialog's own readings,
+        /// answered before or after it, must not swallow it, nor it them (the rename did vanish: the
+        /// name changed on the server while the dialog said nothing, seen on a loaded machine).
+        @Test func aRenameWhileTheDetailsLoadIsShown() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                let id = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
+                try await withBrowser(system, signedIn: true, failure: "rename-while-loading") { browser in
+                    _ = try await browser.waitFor("#grid .tile .thumb")
+                    // The answers to the dialog's readings (the media, its history) and to the rename
+                    // wait for the test's word (the requests themselves go out).
+                    _ = try await browser.execute("""
+                        const held = { media: [], versions: [], rename: [] };
+                        window.__held = held;
+                        window.__release = (what) => held[what].splice(0).forEach(resolve => resolve());
+                        const original = window.fetch;
+                        window.fetch = (input, init) => {
+                            const path = new URL(String(input?.url ?? input), location.href).pathname;
+                            const method = init?.method ?? 'GET';
+                            const what = path === '/api/media/\(id)' ? (method === 'PATCH' ? 'rename' : 'media')
+                                : path === '/api/media/\(id)/versions' ? 'versions' : null;
+                            if (!what) return original(input, init);
+                            return original(input, init).then(response => new Promise(resolve => held[what].push(() => resolve(response))));
+                        };
+                        """)
+                    try await browser.click("#grid .tile[data-media-id='\(id)'] .thumb")
+                    let field = try await browser.waitFor("#details-modal[open] #details-name")
+                    try await browser.waitUntil("the dialog's reading is held", script: "return window.__held.media.length === 1")
+                    try await browser.clear(field)
+                    try await browser.type("studio-box.jpg", into: field)
+                    try await browser.click("#details-rename")
+                    try await browser.waitUntil("the rename is held", script: "return window.__held.rename.length === 1")
+                    // The reading of the media (from before the rename) is answered first, then the
+                    // rename, then the history the dialog asked for in between.
+                    _ = try await browser.execute("window.__release('media')")
+                    try await browser.waitUntil("the history is asked for and held", script: "return window.__held.versions.length === 1")
+                    _ = try await browser.execute("window.__release('rename')")
+                    try await browser.waitUntil("the rename is shown", script: """
+                        return document.querySelector('#details-title').textContent === 'studio-box.jpg'
+                            && document.querySelector('#details-status').textContent === 'Renamed to studio-box.jpg.'
+                        """)
+                    #expect(try await browser.execute("return document.querySelector('#details-name').value").stringValue == "studio-box.jpg")
+                    _ = try await browser.execute("window.__release('versions')")
+                    try await browser.waitUntil("the history is shown", script: "return document.querySelectorAll('#details-versions li').length === 1")
+                    #expect(try await browser.execute("return document.querySelector('#details-title').textContent").stringValue == "studio-box.jpg",
+                            "the name stays the new one")
+                    let media = try await system.call(.GET, "/api/media/\(id)").json()["media"] as? [String: Any]
+                    #expect(media?["originalName"] as? String == "studio-box.jpg")
+                }
+            }
+        }
+
         @Test func aFocusTakenWhileTheLibraryLoadsStaysWhereItWasPut() async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
                 _ = try await system.upload(try Samples.bytes("dev05", "input.jpg"))

@@ -12,7 +12,15 @@ public enum ZipReader {
         public var description: String
     }
 
-    public static func entries(of archive: [UInt8]) throws -> [Entry] {
+    /// Runs Python on a thread of its own: a child process waited for on the test pool's two
+    /// threads would hold one of them for as long as Python takes to start on a loaded machine.
+    public static func entries(of archive: [UInt8]) async throws -> [Entry] {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try entriesWaiting(of: archive) }) }.start()
+        }
+    }
+
+    private static func entriesWaiting(of archive: [UInt8]) throws -> [Entry] {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("cyclorama-\(UUID().uuidString).zip")
         try Data(archive).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -28,13 +36,18 @@ public enum ZipReader {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = ["-c", script, file.path]
         let output = Pipe()
-        let errors = Pipe()
+        // Standard error to a file: two pipes read one after the other could fill the second.
+        let errorsFile = file.appendingPathExtension("stderr")
+        _ = FileManager.default.createFile(atPath: errorsFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errorsFile) }
+        let errors = try FileHandle(forWritingTo: errorsFile)
         process.standardOutput = output
         process.standardError = errors
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problem = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        try errors.close()
+        let problem = (try? Data(contentsOf: errorsFile)) ?? Data()
         guard process.terminationStatus == 0,
               let pairs = try JSONSerialization.jsonObject(with: data) as? [[String]]
         else {

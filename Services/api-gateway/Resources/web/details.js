@@ -47,7 +47,8 @@ async function showVersions(item) {
     if (details.item === item) $("#details-error").textContent = error.message;
     return;
   }
-  if (details.item !== item || !$("#details-modal").open) return;
+  // The same media (perhaps renamed meanwhile), its dialog still open.
+  if (details.item?.id !== item.id || !$("#details-modal").open) return;
   const numbers = new Map(answer.versions.map((version) => [version.id, version.number]));
   details.current = answer.versions.find((version) => version.id === answer.currentVersionId);
   $("#details-versions").replaceChildren(...answer.versions.map((version) => {
@@ -137,7 +138,7 @@ async function refresh(item) {
     if (details.item === item) $("#details-error").textContent = `Done, but the details could not be read again (${error.message}): close and open them.`;
     return false;
   }
-  if (details.item !== item) return false;
+  if (details.item?.id !== item.id) return false;
   details.item = fresh;
   showFacts(fresh);
   await showVersions(fresh);
@@ -162,7 +163,9 @@ $("#details-download").addEventListener("click", () => {
   if (details.item && details.current) download(details.item, details.current);
 });
 
-// Rename: the name the library shows (the file is unchanged).
+// Rename: the name the library shows (the file is unchanged). The answer is shown while the dialog
+// shows the same media: `details.item` may meanwhile be a fresher copy of it (the dialog's own
+// reading of the media, answered after the click), which must not swallow the rename.
 async function rename() {
   const item = details.item;
   const name = $("#details-name").value.trim();
@@ -170,12 +173,13 @@ async function rename() {
   if (!item || !name || name === item.originalName) return;
   try {
     const renamed = (await api("PATCH", `/api/media/${item.id}`, { originalName: name })).media;
-    if (details.item !== item) return;
+    if (details.item?.id !== item.id) return;
     details.item = renamed;
     $("#details-title").textContent = renamed.originalName;
     $("#details-name").value = renamed.originalName;
     $("#details-status").textContent = `Renamed to ${renamed.originalName}.`;
   } catch (error) {
+    if (details.item?.id !== item.id) return;
     $("#details-error").textContent = `Could not rename: ${error.message}`;
     $("#details-name").focus();
   }
