@@ -191,6 +191,29 @@ extension SystemSuites {
                     #expect(state.arrayValue?[2].boolValue == false, "Generate is offered again: \(state)")
                     #expect(try await GenerationFlowTests.jobCount(system) == 1)
                     try await browser.screenshot("23-cancelled")
+
+                    // Cancel pressed while the job is still being sent (no answer yet): once the server
+                    // accepts it, it is cancelled there, not left to run (on RunPod, to be paid for).
+                    _ = try await browser.execute("window.blockGenerate = true;")
+                    try await browser.click("#ai-generate")
+                    try await browser.waitUntil("being sent again", script: """
+                        return document.querySelector('#ai-stage').textContent.includes('Connection lost') && !document.querySelector('#ai-cancel').hidden
+                        """)
+                    try await browser.click("#ai-cancel")
+                    try await browser.waitUntil("the cancel is acknowledged", script: "return document.querySelector('#ai-stage').textContent === 'Cancelling…'")
+                    _ = try await browser.execute("window.blockGenerate = false;")
+                    try await eventually("the second job was accepted", timeout: .seconds(30)) {
+                        try await GenerationFlowTests.jobCount(system) == 2
+                    }
+                    try await browser.waitUntil("the cancel is reported again", timeout: .seconds(60), script: """
+                        return document.querySelector('#ai-stage').textContent.startsWith('Cancelled') && !document.querySelector('#ai-generate').hidden
+                        """)
+                    let statuses = try await SystemDatabase.withClient(system.database.url) { client in
+                        var statuses: [String] = []
+                        for try await status in try await client.query("SELECT status FROM generation_jobs").decode(String.self) { statuses.append(status) }
+                        return statuses
+                    }
+                    #expect(statuses == ["CANCELLED", "CANCELLED"], "both cancelled: \(statuses)")
                     try await browser.click("#ai-modal [data-close]")
 
                     // A cancelled batch says so, and its bar does not show it as done.
@@ -1414,6 +1437,28 @@ extension SystemSuites {
                             "the name stays the new one")
                     let media = try await system.call(.GET, "/api/media/\(id)").json()["media"] as? [String: Any]
                     #expect(media?["originalName"] as? String == "studio-box.jpg")
+
+                    // Again, the other way round: the rename is answered before the dialog's reading
+                    // of the media, whose (older) name must not come back, and the history still loads.
+                    try await browser.click("#details-modal .close")
+                    try await browser.click("#grid .tile[data-media-id='\(id)'] .thumb")
+                    _ = try await browser.waitFor("#details-modal[open] #details-name")
+                    try await browser.waitUntil("the reading is held again", script: "return window.__held.media.length === 1")
+                    try await browser.clear(field)
+                    try await browser.type("studio-box-2.jpg", into: field)
+                    try await browser.click("#details-rename")
+                    try await browser.waitUntil("the second rename is held", script: "return window.__held.rename.length === 1")
+                    _ = try await browser.execute("window.__release('rename')")
+                    try await browser.waitUntil("the second rename is shown", script: """
+                        return document.querySelector('#details-title').textContent === 'studio-box-2.jpg'
+                        """)
+                    _ = try await browser.execute("window.__release('media')")
+                    try await browser.waitUntil("the history is asked for and held again", script: "return window.__held.versions.length === 1")
+                    _ = try await browser.execute("window.__release('versions')")
+                    try await browser.waitUntil("the history is shown again", script: "return document.querySelectorAll('#details-versions li').length === 1")
+                    #expect(try await browser.execute("return document.querySelector('#details-title').textContent").stringValue == "studio-box-2.jpg",
+                            "the reading from before the rename did not bring the old name back")
+                    #expect(try await browser.execute("return document.querySelector('#details-name').value").stringValue == "studio-box-2.jpg")
                 }
             }
         }

@@ -8,9 +8,9 @@ extension SystemSuites {
     @Suite("Crashes", .timeLimit(.minutes(15)))
     struct CrashTests {
         @Test func aDispatcherKilledWhileTheJobIsAtTheBackendReattachesAndTheJobCompletesOnce() async throws {
-            // The engine in its benchmark mode holds each job 30 s, so the kill lands while it is
+            // The engine in its benchmark mode holds each job 15 s, so the kill lands while it is
             // there however slowly the job's status reaches the test (8 s was a narrow window).
-            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "30000"]]) { system in
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "15000"]]) { system in
                 let mediaId = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
                 let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
                 try await waitForStatus(system, jobId, in: ["SUBMITTED", "IN_PROGRESS"])

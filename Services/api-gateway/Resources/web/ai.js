@@ -136,8 +136,10 @@ async function generate() {
   const abort = new AbortController();
   ai.abort = abort;
   // `background`: the dialog was closed before the server accepted the job (set by its close).
-  const run = { background: false };
+  // `cancelled`: Cancel was pressed before the server accepted it (set by Cancel).
+  const run = { background: false, cancelled: false };
   ai.run = run;
+  ai.jobId = null; // a Retry's Cancel is this job's, never the one that failed before
   aiMode("running");
   $("#ai-fidelity").textContent = "";
   // Nothing is queued until the server says so.
@@ -149,6 +151,13 @@ async function generate() {
   try {
     const versions = await persist(() => api("GET", `/api/media/${item.id}/versions`), abort.signal, connectionTrouble);
     if (abort.signal.aborted) return;
+    if (run.cancelled && !run.background) {
+      // Cancelled before anything was asked of the server: nothing to cancel there.
+      aiMode("idle");
+      $("#ai-progress").hidden = false;
+      $("#ai-stage").textContent = "Cancelled before it was sent: the photo is unchanged.";
+      return;
+    }
     if (!run.background) ai.previousVersionId = versions.currentVersionId;
     const options = aiOptions();
     const answer = await persist(
@@ -157,6 +166,8 @@ async function generate() {
     if (run.background) { followInBackground(answer.jobId, item); return; }
     ai.jobId = answer.jobId;
     showStage("queued");
+    // Cancel was pressed while it was being sent: the job the server now names is cancelled.
+    if (run.cancelled) cancelJob(answer.jobId);
     await follow(answer.jobId, abort);
   } catch (error) {
     if (run.background) status(`${item.originalName || item.id}: could not generate: ${error.message}`);
@@ -266,9 +277,19 @@ async function showResult(media, fidelity) {
 
 $("#ai-generate").addEventListener("click", generate);
 $("#ai-retry").addEventListener("click", generate);
-$("#ai-cancel").addEventListener("click", async () => {
-  if (!ai.jobId) return;
-  try { await api("POST", `/api/ai-image/jobs/${ai.jobId}/cancel`); } catch (error) { $("#ai-error").textContent = error.message; }
+async function cancelJob(jobId) {
+  try { await api("POST", `/api/ai-image/jobs/${jobId}/cancel`); } catch (error) {
+    if (ai.jobId === jobId) $("#ai-error").textContent = error.message;
+  }
+}
+$("#ai-cancel").addEventListener("click", () => {
+  if (ai.jobId) return cancelJob(ai.jobId);
+  // Still being sent (a slow server): cancelled as soon as the server says which job it is, or not
+  // sent at all if it has not gone yet. Ignoring the click let the job run (on RunPod, be paid for).
+  if (ai.mode === "running" && ai.run) {
+    ai.run.cancelled = true;
+    $("#ai-stage").textContent = "Cancelling…";
+  }
 });
 // Keep and Revert can both be taken back from the toast.
 $("#ai-keep").addEventListener("click", () => {

@@ -26,10 +26,13 @@ export async function openDetails(item) {
   try {
     current = (await api("GET", `/api/media/${item.id}`)).media;
   } catch { /* the tile's facts stay; the history below says what went wrong */ }
-  if (details.item !== item) return;
-  details.item = current;
-  showFacts(current);
-  await showVersions(current);
+  if (details.item?.id !== item.id) return; // closed, or another media's details meanwhile
+  // Renamed meanwhile: the rename's answer is the fresher copy; else the server's.
+  if (details.item === item) {
+    details.item = current;
+    showFacts(current);
+  }
+  await showVersions(details.item);
 }
 
 /** The media's facts: type and size are the current version's. */
@@ -44,7 +47,7 @@ async function showVersions(item) {
   try {
     answer = await api("GET", `/api/media/${item.id}/versions`);
   } catch (error) {
-    if (details.item === item) $("#details-error").textContent = error.message;
+    if (details.item?.id === item.id) $("#details-error").textContent = error.message;
     return;
   }
   // The same media (perhaps renamed meanwhile), its dialog still open.
@@ -135,7 +138,7 @@ async function refresh(item) {
   try {
     fresh = (await api("GET", `/api/media/${item.id}`)).media;
   } catch (error) {
-    if (details.item === item) $("#details-error").textContent = `Done, but the details could not be read again (${error.message}): close and open them.`;
+    if (details.item?.id === item.id) $("#details-error").textContent = `Done, but the details could not be read again (${error.message}): close and open them.`;
     return false;
   }
   if (details.item?.id !== item.id) return false;
@@ -196,6 +199,7 @@ $("#details-delete").addEventListener("click", async () => {
   if (!item) return;
   const removedAt = [...document.querySelectorAll("#grid .tile")].findIndex((tile) => tile.dataset.mediaId === item.id);
   const { failures } = await moveToTrash([item]);
+  if (details.item?.id !== item.id) return; // closed, or another media's details meanwhile
   if (failures.length) {
     $("#details-error").textContent = `Could not delete: ${failures[0].message}`;
     return;
