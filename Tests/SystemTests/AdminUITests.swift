@@ -2067,7 +2067,24 @@ extension SystemSuites {
             try await browser.waitUntil("Variations… is offered", script: "return !document.querySelector('#ai-variations').hidden")
             try await browser.click("#ai-variations")
             try await browser.type("on a marble table", into: try await browser.waitFor("#variation-prompts"))
+            // Pressed twice while the server has not answered the first: one set (each is paid for).
+            _ = try await browser.execute("""
+                let release;
+                window.__startHeld = new Promise(resolve => { release = resolve; });
+                window.__releaseStart = release;
+                window.__starts = 0;
+                const original = window.fetch;
+                window.fetch = (input, init) => {
+                    const path = new URL(String(input?.url ?? input), location.href).pathname;
+                    if ((init?.method ?? 'GET') !== 'POST' || path !== '/api/ai-image/variations/\(mediaId)') return original(input, init);
+                    window.__starts += 1;
+                    return original(input, init).then(response => window.__startHeld.then(() => response));
+                };
+                """)
             try await browser.click("#variations-start")
+            try await browser.click("#variations-start")
+            #expect(try await browser.execute("return window.__starts").intValue == 1, "the second press sent nothing")
+            _ = try await browser.execute("window.__releaseStart()")
             try await browser.waitUntil("four candidates with images", timeout: .seconds(240), script: """
                 const images = [...document.querySelectorAll('#variation-list li img')];
                 return images.length === 4 && images.every(img => img.complete && img.naturalWidth > 0)
@@ -2080,6 +2097,8 @@ extension SystemSuites {
             #expect(order.arrayValue?.first?.stringValue == "Soft Shadow (Recommended)" && order.arrayValue?.last?.stringValue == "Custom 1",
                     "\(order.encodedText)")
             #expect(try await browser.text("#variation-list li:last-child .prompt") == "“on a marble table”")
+            let sets = try await system.call(.GET, "/api/ai-image/variations/\(mediaId)").json()["sets"] as? [[String: Any]]
+            #expect(sets?.count == 1, "one set for two presses")
             try await browser.click("#variation-list button[aria-label='Choose Soft Shadow (Recommended)']")
             try await browser.waitUntil("the winner is marked, in words and by its frame", script: """
                 const chosen = [...document.querySelectorAll('#variation-list li.chosen')];

@@ -87,29 +87,42 @@ function renderVariations(set) {
 }
 
 async function chooseVariation(jobId) {
+  const item = variations.item;
   try {
-    await api("POST", `/api/ai-image/variations/${variations.item.id}/choose`, { jobId });
+    await api("POST", `/api/ai-image/variations/${item.id}/choose`, { jobId });
     const said = "The chosen variation is now the image; the original stays in the history.";
     status(said);
+    if (variations.item !== item) return; // closed, or another media's variations meanwhile
     await refreshVariations();
     // The Choose buttons are now disabled: the focus goes to what happened, where the user is.
     $("#variations-status").textContent = said;
     $("#variations-status").focus();
   } catch (error) {
-    $("#variations-error").textContent = error.message;
+    if (variations.item === item) $("#variations-error").textContent = error.message;
   }
 }
 
+// One set per press: the button waits for the server's answer (a second press on a slow server
+// started a second set, each variation a job, on RunPod each paid for). aria-disabled, not
+// disabled: a disabled button would drop the keyboard user's focus to the page.
 $("#variations-start").addEventListener("click", async () => {
+  const item = variations.item;
+  const start = $("#variations-start");
+  if (!item || start.getAttribute("aria-disabled") === "true") return;
   const customPrompts = $("#variation-prompts").value.split("\n").map((line) => line.trim()).filter(Boolean);
   $("#variations-error").textContent = "";
+  start.setAttribute("aria-disabled", "true");
   try {
-    await api("POST", `/api/ai-image/variations/${variations.item.id}`, { customPrompts });
-    await refreshVariations();
+    await api("POST", `/api/ai-image/variations/${item.id}`, { customPrompts });
+    if (variations.item === item) await refreshVariations();
   } catch (error) {
-    $("#variations-error").textContent = error.code === "ab_testing_disabled"
-      ? "A/B variations are off: turn on “A/B variations” in AI Settings."
-      : error.message;
+    if (variations.item === item) {
+      $("#variations-error").textContent = error.code === "ab_testing_disabled"
+        ? "A/B variations are off: turn on “A/B variations” in AI Settings."
+        : error.message;
+    }
+  } finally {
+    start.removeAttribute("aria-disabled");
   }
 });
 $("#variations-modal").addEventListener("close", () => {
