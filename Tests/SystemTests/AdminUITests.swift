@@ -1463,6 +1463,56 @@ extension SystemSuites {
             }
         }
 
+        /// A batch whose start the server answers late (the dialog closed, another batch opened from
+        /// the panel meanwhile) is followed in the background: it does not take over the dialog that
+        /// now shows the other batch, and only what it sent leaves the selection.
+        @Test func aBatchStartedSlowlyLeavesTheBatchOpenedMeanwhileAlone() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                let first = try await system.upload(try Samples.bytes("dev05", "input.jpg"), named: "first.jpg")
+                let second = try await system.upload(try Samples.bytes("dev02", "input.jpg"), named: "second.jpg")
+                let earlierAnswer = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(first)"]}"#)
+                let earlier = try #require(try earlierAnswer.json()["batchId"] as? String, "\(earlierAnswer.text)")
+                try await withBrowser(system, signedIn: true, failure: "batch-start-late") { browser in
+                    try await browser.waitUntil("two tiles", script: "return document.querySelectorAll('#grid .tile').length === 2")
+                    // The answer to the batch's start waits for the test's word (the request goes out).
+                    _ = try await browser.execute("""
+                        let release;
+                        window.__startHeld = new Promise(resolve => { release = resolve; });
+                        window.__releaseStart = release;
+                        window.__starts = 0;
+                        const original = window.fetch;
+                        window.fetch = (input, init) => {
+                            const path = new URL(String(input?.url ?? input), location.href).pathname;
+                            if ((init?.method ?? 'GET') !== 'POST' || path !== '/api/ai-image/batch') return original(input, init);
+                            window.__starts += 1;
+                            return original(input, init).then(response => window.__startHeld.then(() => response));
+                        };
+                        """)
+                    try await browser.click("#grid .tile[data-media-id='\(second)'] .select")
+                    try await browser.click("#batch-generate")
+                    _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                    try await browser.click("#batch-start")
+                    try await browser.waitUntil("the start is sent and held", script: "return window.__starts === 1")
+                    try await browser.click("#batch-modal .close")
+                    try await browser.click("#open-batches")
+                    _ = try await browser.waitFor("#batches-list li[data-batch-id='\(earlier)'] button")
+                    try await browser.click("#batches-list li[data-batch-id='\(earlier)'] button")
+                    let showsEarlier = """
+                        return document.querySelector('#batch-modal').open
+                            && [...document.querySelectorAll('#batch-items li')].map(li => li.textContent.includes('first.jpg')).join() === 'true'
+                        """
+                    try await browser.waitUntil("the earlier batch is shown", script: showsEarlier)
+                    _ = try await browser.execute("window.__releaseStart()")
+                    try await browser.waitUntil("what was sent left the selection", script: "return document.querySelector('#batch-generate').textContent === 'AI Generate (0)'")
+                    // Time for a takeover to show, had there been one.
+                    try await Task.sleep(for: .seconds(1))
+                    #expect(try await browser.execute(showsEarlier).boolValue == true, "the dialog still shows the batch opened meanwhile")
+                    let batches = try await system.call(.GET, "/api/ai-image/batches").json()["total"] as? Int
+                    #expect(batches == 2, "the late one was started all the same")
+                }
+            }
+        }
+
         @Test func aFocusTakenWhileTheLibraryLoadsStaysWhereItWasPut() async throws {
             try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
                 _ = try await system.upload(try Samples.bytes("dev05", "input.jpg"))

@@ -10,7 +10,10 @@ import { presetControls } from "./presets.js";
 
 // The batch the dialog shows (`id`, its `items` by job id); every running batch has its own
 // follower, dialog open or not, so each one's end is announced once.
-const batch = { id: null, items: new Map(), pending: null, ended: false, review: false, refresh: null };
+// `view`: a token for what the dialog shows (a set-up, a run being started, an opened batch), replaced
+// whenever it shows something else: an answer that comes back after the dialog moved on must not
+// take it over.
+const batch = { id: null, items: new Map(), pending: null, ended: false, review: false, refresh: null, view: null };
 const followers = new Map(); // batch id → AbortController
 const announced = new Set(); // batch ids whose end was said (or that were opened already ended)
 
@@ -23,6 +26,7 @@ $("#batch-generate").addEventListener("click", async () => {
   // A second press while the settings were read, signed out meanwhile, or the selection cleared.
   if ($("#batch-modal").open || !session.token || state.selected.size === 0) return;
   const chosen = [...state.selected.values()];
+  batch.view = {};
   batch.pending = chosen;
   $("#batch-error").textContent = "";
   $("#batch-setup").hidden = false;
@@ -85,6 +89,8 @@ $("#b-framing").addEventListener("change", () => { $("#b-framing-size").textCont
 // Step two: the batch runs; its dialog can be closed and opened again from the toolbar.
 $("#batch-start").addEventListener("click", async () => {
   const chosen = batch.pending || [];
+  const view = {};
+  batch.view = view;
   const options = batchOptions();
   const review = $("#b-review").checked;
   batch.id = null;
@@ -106,16 +112,23 @@ $("#batch-start").addEventListener("click", async () => {
   try {
     const answer = await persist(
       () => api("POST", "/api/ai-image/batch", { mediaIds: chosen.map((item) => item.id), options, review }, key), abort.signal,
-      () => { $("#batch-summary").textContent = "Connection lost: trying again…"; });
+      () => { if (batch.view === view) $("#batch-summary").textContent = "Connection lost: trying again…"; });
+    // What was sent leaves the selection (not what the user selected since).
+    for (const item of chosen) state.selected.delete(item.id);
+    updateSelection();
+    if (batch.view !== view) {
+      // The dialog moved on (another batch opened) while the server answered: this one is
+      // followed in the background and its end announced, the dialog left as it is.
+      followBatch(answer.batchId);
+      return;
+    }
     batch.id = answer.batchId;
     $("#batch-cancel").disabled = false;
     const names = new Map(chosen.map((item) => [item.id, item]));
     showItems(answer.jobs.map((job) => ({ ...job, originalName: names.get(job.mediaId)?.originalName })));
-    state.selected.clear();
-    updateSelection();
     followBatch(answer.batchId);
   } catch (error) {
-    if (error.name !== "AbortError") $("#batch-error").textContent = `The batch could not run: ${error.message}`;
+    if (error.name !== "AbortError" && batch.view === view) $("#batch-error").textContent = `The batch could not run: ${error.message}`;
   }
 });
 
@@ -229,7 +242,10 @@ $("#batch-reject-all").addEventListener("click", () => decide("reject", null));
 
 /** Opens the run view of batch `batchId` as the server has it, and follows it while it runs. */
 export async function openBatch(batchId) {
+  const view = {};
+  batch.view = view;
   const answer = await api("GET", `/api/ai-image/batch/${batchId}`);
+  if (batch.view !== view) return; // something else was opened meanwhile
   batch.id = batchId;
   batch.ended = false;
   // A batch that had ended before it was opened is not news.
@@ -358,10 +374,12 @@ async function followBatch(batchId) {
 
 $("#batch-retry").addEventListener("click", async () => {
   if (!batch.id) return;
+  const view = batch.view;
   $("#batch-retry").disabled = true;
   const key = { "Idempotency-Key": `ui-retry-${crypto.randomUUID()}` };
   try {
     const answer = await persist(() => api("POST", `/api/ai-image/batch/${batch.id}/retry`, {}, key), new AbortController().signal);
+    if (batch.view !== view) { followBatch(answer.batchId); return; } // the dialog moved on: followed in the background
     batch.id = answer.batchId;
     batch.ended = false;
     batch.review = Boolean(answer.review);
@@ -374,7 +392,7 @@ $("#batch-retry").addEventListener("click", async () => {
     $("#batch-summary").focus();
     followBatch(answer.batchId);
   } catch (error) {
-    $("#batch-error").textContent = `Could not retry: ${error.message}`;
+    if (batch.view === view) $("#batch-error").textContent = `Could not retry: ${error.message}`;
   } finally {
     $("#batch-retry").disabled = false;
   }
