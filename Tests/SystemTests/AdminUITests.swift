@@ -447,11 +447,29 @@ extension SystemSuites {
                     #expect(try await browser.text("#batch-generate") == "AI Generate (4)")
                     try await browser.click("#clear-selection")
 
-                    // Delete two selected, then Undo brings both back.
+                    // Delete two selected, then Undo brings both back. Pressed twice while the server
+                    // has not answered yet: deleted once (the first answer is held).
                     _ = try await browser.execute(shiftClick, [.int(0), .bool(false)])
                     _ = try await browser.execute(shiftClick, [.int(1), .bool(true)])
+                    _ = try await browser.execute("""
+                        let release;
+                        const held = new Promise(resolve => { release = resolve; });
+                        window.__releaseDeletes = release;
+                        window.__deletes = 0;
+                        const original = window.fetch;
+                        window.fetch = (input, init) => {
+                            if ((init?.method ?? 'GET') !== 'DELETE') return original(input, init);
+                            window.__deletes += 1;
+                            return original(input, init).then(response => held.then(() => response));
+                        };
+                        """)
                     try await browser.click("#delete-selected")
+                    try await browser.waitUntil("the first deletion is sent", script: "return window.__deletes === 1")
+                    try await browser.click("#delete-selected")
+                    #expect(try await browser.execute("return window.__deletes").intValue == 1, "the second press sent nothing")
+                    _ = try await browser.execute("window.__releaseDeletes()")
                     try await browser.waitUntil("two left", script: "return document.querySelectorAll('#grid .tile').length === 2")
+                    #expect(try await browser.execute("return window.__deletes").intValue == 2, "one deletion per image")
                     #expect(try await browser.text("#toast-text") == "Moved 2 images to the trash.")
                     #expect(try await system.call(.GET, "/api/media?trash=true").json()["total"] as? Int == 2)
                     try await browser.screenshot("14-undo-toast")

@@ -449,11 +449,20 @@ $("#purge-confirm").addEventListener("click", async () => {
   }
 });
 
+// One deletion at a time: pressed again while the first runs, the same items were deleted twice and
+// two toasts raced, the later one's Undo restoring only part of them. aria-disabled, not disabled,
+// so a keyboard user keeps the focus.
 $("#delete-selected").addEventListener("click", async () => {
+  const button = $("#delete-selected");
   const items = [...state.selected.values()];
-  if (items.length === 0) return;
-  await moveToTrash(items);
-  await loadPage();
+  if (items.length === 0 || button.getAttribute("aria-disabled") === "true") return;
+  button.setAttribute("aria-disabled", "true");
+  try {
+    await moveToTrash(items);
+    await loadPage();
+  } finally {
+    button.removeAttribute("aria-disabled");
+  }
   $("#content").focus();
 });
 
