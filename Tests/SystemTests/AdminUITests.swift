@@ -47,6 +47,24 @@ extension SystemSuites {
 
         /// From now on the page's `fetch` fails, as over a dropped connection, for every URL that
         /// contains one of `parts`, while `window[flag]` is true (the test sets it false to reconnect).
+        /// Holds the answers to `method` requests (to `path` when given; the requests themselves go
+        /// out) until the test calls `window.<name>.release()`; `window.<name>.sent` counts them.
+        func holdAnswers(_ browser: Browser, _ name: String, method: String, path: String? = nil) async throws {
+            let only = path.map { "'\($0)'" } ?? "null"
+            _ = try await browser.execute("""
+                let release;
+                const held = new Promise(resolve => { release = resolve; });
+                window.\(name) = { sent: 0, release: () => release() };
+                const original = window.fetch;
+                window.fetch = (input, init) => {
+                    const path = new URL(String(input?.url ?? input), location.href).pathname;
+                    if ((init?.method ?? 'GET') !== '\(method)' || (\(only) !== null && path !== \(only))) return original(input, init);
+                    window.\(name).sent += 1;
+                    return original(input, init).then(response => held.then(() => response));
+                };
+                """)
+        }
+
         func failFetches(_ browser: Browser, flag: String, containing parts: [String]) async throws {
             let list = parts.map { "'\($0)'" }.joined(separator: ", ")
             _ = try await browser.execute("""
@@ -451,25 +469,14 @@ extension SystemSuites {
                     // has not answered yet: deleted once (the first answer is held).
                     _ = try await browser.execute(shiftClick, [.int(0), .bool(false)])
                     _ = try await browser.execute(shiftClick, [.int(1), .bool(true)])
-                    _ = try await browser.execute("""
-                        let release;
-                        const held = new Promise(resolve => { release = resolve; });
-                        window.__releaseDeletes = release;
-                        window.__deletes = 0;
-                        const original = window.fetch;
-                        window.fetch = (input, init) => {
-                            if ((init?.method ?? 'GET') !== 'DELETE') return original(input, init);
-                            window.__deletes += 1;
-                            return original(input, init).then(response => held.then(() => response));
-                        };
-                        """)
+                    try await holdAnswers(browser, "deletes", method: "DELETE")
                     try await browser.click("#delete-selected")
-                    try await browser.waitUntil("the first deletion is sent", script: "return window.__deletes === 1")
+                    try await browser.waitUntil("the first deletion is sent", script: "return window.deletes.sent === 1")
                     try await browser.click("#delete-selected")
-                    #expect(try await browser.execute("return window.__deletes").intValue == 1, "the second press sent nothing")
-                    _ = try await browser.execute("window.__releaseDeletes()")
+                    #expect(try await browser.execute("return window.deletes.sent").intValue == 1, "the second press sent nothing")
+                    _ = try await browser.execute("window.deletes.release()")
                     try await browser.waitUntil("two left", script: "return document.querySelectorAll('#grid .tile').length === 2")
-                    #expect(try await browser.execute("return window.__deletes").intValue == 2, "one deletion per image")
+                    #expect(try await browser.execute("return window.deletes.sent").intValue == 2, "one deletion per image")
                     #expect(try await browser.text("#toast-text") == "Moved 2 images to the trash.")
                     #expect(try await system.call(.GET, "/api/media?trash=true").json()["total"] as? Int == 2)
                     try await browser.screenshot("14-undo-toast")
@@ -1432,13 +1439,17 @@ extension SystemSuites {
                             return original(input, init).then(response => new Promise(resolve => held[what].push(() => resolve(response))));
                         };
                         """)
-                    try await browser.click("#grid .tile[data-media-id='\(id)'] .thumb")
-                    let field = try await browser.waitFor("#details-modal[open] #details-name")
-                    try await browser.waitUntil("the dialog's reading is held", script: "return window.__held.media.length === 1")
-                    try await browser.clear(field)
-                    try await browser.type("studio-box.jpg", into: field)
-                    try await browser.click("#details-rename")
-                    try await browser.waitUntil("the rename is held", script: "return window.__held.rename.length === 1")
+                    // Opens the details, and renames while the dialog's reading of the media is held.
+                    func renameWhileTheDetailsLoad(to name: String) async throws {
+                        try await browser.click("#grid .tile[data-media-id='\(id)'] .thumb")
+                        let field = try await browser.waitFor("#details-modal[open] #details-name")
+                        try await browser.waitUntil("the dialog's reading is held", script: "return window.__held.media.length === 1")
+                        try await browser.clear(field)
+                        try await browser.type(name, into: field)
+                        try await browser.click("#details-rename")
+                        try await browser.waitUntil("the rename is held", script: "return window.__held.rename.length === 1")
+                    }
+                    try await renameWhileTheDetailsLoad(to: "studio-box.jpg")
                     // The reading of the media (from before the rename) is answered first, then the
                     // rename, then the history the dialog asked for in between.
                     _ = try await browser.execute("window.__release('media')")
@@ -1459,13 +1470,7 @@ extension SystemSuites {
                     // Again, the other way round: the rename is answered before the dialog's reading
                     // of the media, whose (older) name must not come back, and the history still loads.
                     try await browser.click("#details-modal .close")
-                    try await browser.click("#grid .tile[data-media-id='\(id)'] .thumb")
-                    _ = try await browser.waitFor("#details-modal[open] #details-name")
-                    try await browser.waitUntil("the reading is held again", script: "return window.__held.media.length === 1")
-                    try await browser.clear(field)
-                    try await browser.type("studio-box-2.jpg", into: field)
-                    try await browser.click("#details-rename")
-                    try await browser.waitUntil("the second rename is held", script: "return window.__held.rename.length === 1")
+                    try await renameWhileTheDetailsLoad(to: "studio-box-2.jpg")
                     _ = try await browser.execute("window.__release('rename')")
                     try await browser.waitUntil("the second rename is shown", script: """
                         return document.querySelector('#details-title').textContent === 'studio-box-2.jpg'
@@ -1493,24 +1498,12 @@ extension SystemSuites {
                 try await withBrowser(system, signedIn: true, failure: "batch-start-late") { browser in
                     try await browser.waitUntil("two tiles", script: "return document.querySelectorAll('#grid .tile').length === 2")
                     // The answer to the batch's start waits for the test's word (the request goes out).
-                    _ = try await browser.execute("""
-                        let release;
-                        window.__startHeld = new Promise(resolve => { release = resolve; });
-                        window.__releaseStart = release;
-                        window.__starts = 0;
-                        const original = window.fetch;
-                        window.fetch = (input, init) => {
-                            const path = new URL(String(input?.url ?? input), location.href).pathname;
-                            if ((init?.method ?? 'GET') !== 'POST' || path !== '/api/ai-image/batch') return original(input, init);
-                            window.__starts += 1;
-                            return original(input, init).then(response => window.__startHeld.then(() => response));
-                        };
-                        """)
+                    try await holdAnswers(browser, "start", method: "POST", path: "/api/ai-image/batch")
                     try await browser.click("#grid .tile[data-media-id='\(second)'] .select")
                     try await browser.click("#batch-generate")
                     _ = try await browser.waitFor("#batch-modal[open] #batch-start")
                     try await browser.click("#batch-start")
-                    try await browser.waitUntil("the start is sent and held", script: "return window.__starts === 1")
+                    try await browser.waitUntil("the start is sent and held", script: "return window.start.sent === 1")
                     try await browser.click("#batch-modal .close")
                     try await browser.click("#open-batches")
                     _ = try await browser.waitFor("#batches-list li[data-batch-id='\(earlier)'] button")
@@ -1520,7 +1513,7 @@ extension SystemSuites {
                             && [...document.querySelectorAll('#batch-items li')].map(li => li.textContent.includes('first.jpg')).join() === 'true'
                         """
                     try await browser.waitUntil("the earlier batch is shown", script: showsEarlier)
-                    _ = try await browser.execute("window.__releaseStart()")
+                    _ = try await browser.execute("window.start.release()")
                     try await browser.waitUntil("what was sent left the selection", script: "return document.querySelector('#batch-generate').textContent === 'AI Generate (0)'")
                     // Time for a takeover to show, had there been one.
                     try await Task.sleep(for: .seconds(1))
@@ -2136,23 +2129,11 @@ extension SystemSuites {
             try await browser.click("#ai-variations")
             try await browser.type("on a marble table", into: try await browser.waitFor("#variation-prompts"))
             // Pressed twice while the server has not answered the first: one set (each is paid for).
-            _ = try await browser.execute("""
-                let release;
-                window.__startHeld = new Promise(resolve => { release = resolve; });
-                window.__releaseStart = release;
-                window.__starts = 0;
-                const original = window.fetch;
-                window.fetch = (input, init) => {
-                    const path = new URL(String(input?.url ?? input), location.href).pathname;
-                    if ((init?.method ?? 'GET') !== 'POST' || path !== '/api/ai-image/variations/\(mediaId)') return original(input, init);
-                    window.__starts += 1;
-                    return original(input, init).then(response => window.__startHeld.then(() => response));
-                };
-                """)
+            try await holdAnswers(browser, "start", method: "POST", path: "/api/ai-image/variations/\(mediaId)")
             try await browser.click("#variations-start")
             try await browser.click("#variations-start")
-            #expect(try await browser.execute("return window.__starts").intValue == 1, "the second press sent nothing")
-            _ = try await browser.execute("window.__releaseStart()")
+            #expect(try await browser.execute("return window.start.sent").intValue == 1, "the second press sent nothing")
+            _ = try await browser.execute("window.start.release()")
             try await browser.waitUntil("four candidates with images", timeout: .seconds(240), script: """
                 const images = [...document.querySelectorAll('#variation-list li img')];
                 return images.length === 4 && images.every(img => img.complete && img.naturalWidth > 0)
