@@ -228,9 +228,9 @@ cv::Mat blendCap(const cv::Mat &rgb, const cv::Mat &matte, const cv::Mat &model)
 /// background's (a highlight on a white bottle, a white box's face), and it showed the new background
 /// through the product; a real opening (a mug's handle, ~13 % of the product) is far larger, and a
 /// small one the model sees (its map is low there) stays open.
-void closeSmallHoles(cv::Mat &matte, const cv::Mat &model) {
+/// `product` is the matte's product mask (alpha >= 0.5); the holes closed are filled in both.
+void closeSmallHoles(cv::Mat &matte, cv::Mat &product, const cv::Mat &model) {
     constexpr double kSmallHoleShare = 0.002;
-    cv::Mat product = matte >= 128;
     const double area = cv::countNonZero(product);
     std::vector<std::vector<cv::Point>> contours;
     std::vector<cv::Vec4i> hierarchy;
@@ -253,7 +253,10 @@ void closeSmallHoles(cv::Mat &matte, const cv::Mat &model) {
                 pixels++;
             }
         }
-        if (pixels > 0 && said / pixels >= 0.5) cv::drawContours(matte, contours, int(i), cv::Scalar(255), cv::FILLED);
+        if (pixels > 0 && said / pixels >= 0.5) {
+            cv::drawContours(matte, contours, int(i), cv::Scalar(255), cv::FILLED);
+            cv::drawContours(product, contours, int(i), cv::Scalar(255), cv::FILLED);
+        }
     }
 }
 
@@ -311,8 +314,8 @@ extern "C" int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int hei
                 }
             }
         });
-        cv::Mat matteOut(height, width, CV_8U, alpha), core;
-        closeSmallHoles(matteOut, model);
+        cv::Mat matteOut(height, width, CV_8U, alpha), core = matteOut >= 128;
+        closeSmallHoles(matteOut, core, model);
         // The opaque core: a product pixel (alpha >= 0.5) whose four neighbours are product too is
         // wholly product. A photo's edge is about a pixel wide, but where product and background
         // have similar grey the steepened filter still leaves a few rim pixels inside the contour
@@ -320,7 +323,6 @@ extern "C" int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int hei
         // and recoloured it: on the 36 sample scenes 6 of 32 opaque products came out (slightly)
         // worse than the photo only because of that (docs/engine.md, stage 4). The outermost pixel
         // keeps its alpha for the edge's own blend; the 0.5 contour does not move.
-        cv::threshold(matteOut, core, 127, 255, cv::THRESH_BINARY);
         cv::erode(core, core, cv::getStructuringElement(cv::MORPH_CROSS, {3, 3}));
         matteOut.setTo(255, core);
         return 0;

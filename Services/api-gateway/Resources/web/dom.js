@@ -42,3 +42,18 @@ export function distinctNames(names) {
     return `${name} (${seen.get(name)} of ${counts.get(name)})`;
   });
 }
+
+/**
+ * Runs `work` for a press of `button` and ignores further presses until it is done (a second press
+ * on a slow server repeated paid or destructive work). aria-disabled, not disabled: a disabled
+ * button would drop a keyboard user's focus to the page.
+ */
+export async function onePressAtATime(button, work) {
+  if (button.getAttribute("aria-disabled") === "true") return;
+  button.setAttribute("aria-disabled", "true");
+  try {
+    await work();
+  } finally {
+    button.removeAttribute("aria-disabled");
+  }
+}

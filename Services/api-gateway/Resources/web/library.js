@@ -1,7 +1,7 @@
 // The media library view: the shared UI state, the status line, the grid with its pager and
 // selection, and uploads.
 import { api, session, showImage } from "./api.js";
-import { $, distinctNames, el, thumbnailSize } from "./dom.js";
+import { $, distinctNames, el, onePressAtATime, thumbnailSize } from "./dom.js";
 import { showToast } from "./toast.js";
 import { openAI } from "./ai.js";
 import { openDetails } from "./details.js";
@@ -449,22 +449,15 @@ $("#purge-confirm").addEventListener("click", async () => {
   }
 });
 
-// One deletion at a time: pressed again while the first runs, the same items were deleted twice and
-// two toasts raced, the later one's Undo restoring only part of them. aria-disabled, not disabled,
-// so a keyboard user keeps the focus.
-$("#delete-selected").addEventListener("click", async () => {
-  const button = $("#delete-selected");
+// One deletion at a time: pressed again while the first ran, the same items were deleted twice and
+// two toasts raced, the later one's Undo restoring only part of them.
+$("#delete-selected").addEventListener("click", () => onePressAtATime($("#delete-selected"), async () => {
   const items = [...state.selected.values()];
-  if (items.length === 0 || button.getAttribute("aria-disabled") === "true") return;
-  button.setAttribute("aria-disabled", "true");
-  try {
-    await moveToTrash(items);
-    await loadPage();
-  } finally {
-    button.removeAttribute("aria-disabled");
-  }
+  if (items.length === 0) return;
+  await moveToTrash(items);
+  await loadPage();
   $("#content").focus();
-});
+}));
 
 $("#collection").addEventListener("change", (event) => {
   state.collection = event.target.value;

@@ -1,6 +1,6 @@
 // A/B variations of one image: start a set, watch the candidates, choose the winner.
 import { api, showImage } from "./api.js";
-import { $, el, statusText, TERMINAL } from "./dom.js";
+import { $, el, onePressAtATime, statusText, TERMINAL } from "./dom.js";
 import { ai } from "./ai.js";
 import { openComparison } from "./compare.js";
 import { refreshAfterDialog, status } from "./library.js";
@@ -102,16 +102,12 @@ async function chooseVariation(jobId) {
   }
 }
 
-// One set per press: the button waits for the server's answer (a second press on a slow server
-// started a second set, each variation a job, on RunPod each paid for). aria-disabled, not
-// disabled: a disabled button would drop the keyboard user's focus to the page.
-$("#variations-start").addEventListener("click", async () => {
+// One set per press: each variation is a job, on RunPod paid for.
+$("#variations-start").addEventListener("click", () => onePressAtATime($("#variations-start"), async () => {
   const item = variations.item;
-  const start = $("#variations-start");
-  if (!item || start.getAttribute("aria-disabled") === "true") return;
+  if (!item) return;
   const customPrompts = $("#variation-prompts").value.split("\n").map((line) => line.trim()).filter(Boolean);
   $("#variations-error").textContent = "";
-  start.setAttribute("aria-disabled", "true");
   try {
     await api("POST", `/api/ai-image/variations/${item.id}`, { customPrompts });
     if (variations.item === item) await refreshVariations();
@@ -121,10 +117,8 @@ $("#variations-start").addEventListener("click", async () => {
         ? "A/B variations are off: turn on “A/B variations” in AI Settings."
         : error.message;
     }
-  } finally {
-    start.removeAttribute("aria-disabled");
   }
-});
+}));
 $("#variations-modal").addEventListener("close", () => {
   clearTimeout(variations.timer);
   variations.item = null;
