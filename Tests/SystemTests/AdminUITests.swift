@@ -49,7 +49,11 @@ extension SystemSuites {
         /// contains one of `parts`, while `window[flag]` is true (the test sets it false to reconnect).
         /// Holds the answers to `method` requests (to `path` when given; the requests themselves go
         /// out) until the test calls `window.<name>.release()`; `window.<name>.sent` counts them.
-        func holdAnswers(_ browser: Browser, _ name: String, method: String, path: String? = nil) async throws {
+        /// `first`: only the first so many are held, later ones are answered at once. `when`: only
+        /// requests for which this JavaScript expression is true as they are sent (it sees `url`, a URL).
+        func holdAnswers(
+            _ browser: Browser, _ name: String, method: String, path: String? = nil, first: Int? = nil, when condition: String = "true"
+        ) async throws {
             let only = path.map { "'\($0)'" } ?? "null"
             _ = try await browser.execute("""
                 let release;
@@ -57,8 +61,9 @@ extension SystemSuites {
                 window.\(name) = { sent: 0, release: () => release() };
                 const original = window.fetch;
                 window.fetch = (input, init) => {
-                    const path = new URL(String(input?.url ?? input), location.href).pathname;
-                    if ((init?.method ?? 'GET') !== '\(method)' || (\(only) !== null && path !== \(only))) return original(input, init);
+                    const url = new URL(String(input?.url ?? input), location.href);
+                    if ((init?.method ?? 'GET') !== '\(method)' || (\(only) !== null && url.pathname !== \(only))
+                        || window.\(name).sent >= \(first.map(String.init) ?? "Infinity") || !(\(condition))) return original(input, init);
                     window.\(name).sent += 1;
                     return original(input, init).then(response => held.then(() => response));
                 };
@@ -1520,6 +1525,198 @@ extension SystemSuites {
                     #expect(try await browser.execute(showsEarlier).boolValue == true, "the dialog still shows the batch opened meanwhile")
                     let batches = try await system.call(.GET, "/api/ai-image/batches").json()["total"] as? Int
                     #expect(batches == 2, "the late one was started all the same")
+                }
+            }
+        }
+
+        /// Answers that come after the user has moved on leave what came after them alone: a refused
+        /// sign-in answered after the right token went through, an Undo answered after a newer toast,
+        /// Select all answered after Clear selection, the dialog's presets read before a save answered
+        /// after it, a deletion for good answered after its dialog was closed and opened for another image.
+        @Test func lateAnswersLeaveWhatTheUserDidSinceAlone() async throws {
+            try await CycloramaSystem.run(without: ["runpod-dispatcher", "result-ingestor", "local-engine", "prompt-service"]) { system in
+                let x = try await system.upload(try Samples.bytes("dev05", "input.jpg"), named: "x.jpg")
+                let y = try await system.upload(try Samples.bytes("dev02", "input.jpg"), named: "y.jpg")
+                let z = try await system.upload(try Samples.bytes("dev09", "input.jpg"), named: "z.jpg")
+                _ = try await system.call(.DELETE, "/api/media/\(z)")
+                try await withBrowser(system, signedIn: false, failure: "late-answers") { browser in
+                    // A wrong token's sign-in answered (refused) after the right one went through.
+                    try await browser.go(system.gatewayURL + "/")
+                    let token = try await browser.waitFor("#token")
+                    try await holdAnswers(browser, "signin", method: "GET", path: "/api/ai-image/settings", first: 1)
+                    try await browser.type("not-the-token", into: token)
+                    try await browser.press("\u{E007}")
+                    try await browser.waitUntil("the wrong token's sign-in is held", script: "return window.signin.sent === 1")
+                    try await browser.clear(token)
+                    try await browser.type(system.token, into: token)
+                    try await browser.press("\u{E007}")
+                    try await browser.waitUntil("signed in", script: "return document.querySelectorAll('#grid .tile').length === 2")
+                    _ = try await browser.execute("window.signin.release()")
+                    // Time for the refusal to sign out, had it been taken for the session's.
+                    try await Task.sleep(for: .seconds(1))
+                    #expect(try await browser.execute("return !document.querySelector('#app').hidden && document.querySelector('#signin').hidden").boolValue == true,
+                            "still signed in")
+                    #expect(try await browser.execute("return sessionStorage.getItem('cyclorama.token')").stringValue == system.token)
+
+                    // An Undo answered after a newer toast: the newer one keeps its words and its Undo.
+                    try await browser.click("#grid .tile[data-media-id='\(x)'] .select")
+                    try await browser.click("#delete-selected")
+                    try await browser.waitUntil("x's toast", script: "return document.querySelector('#toast-text').textContent === 'Moved x.jpg to the trash.'")
+                    try await holdAnswers(browser, "restore", method: "POST", path: "/api/media/\(x)/restore")
+                    try await browser.click("#toast-undo")
+                    try await browser.waitUntil("the restore is held", script: "return window.restore.sent === 1")
+                    try await browser.waitUntil("y's tile", script: "return !!document.querySelector(\"#grid .tile[data-media-id='\(y)'] .select\")")
+                    try await browser.click("#grid .tile[data-media-id='\(y)'] .select")
+                    try await browser.click("#delete-selected")
+                    let newerToast = """
+                        return document.querySelector('#toast-text').textContent === 'Moved y.jpg to the trash.'
+                            && !document.querySelector('#toast-undo').hidden && !document.querySelector('#toast-undo').disabled
+                        """
+                    try await browser.waitUntil("y's toast with its Undo", script: newerToast)
+                    _ = try await browser.execute("window.restore.release()")
+                    try await browser.waitUntil("the undo's outcome in the status line", script: "return document.querySelector('#status').textContent === 'Restored x.jpg.'")
+                    #expect(try await browser.execute(newerToast).boolValue == true, "y's toast and its Undo stay")
+
+                    // Select all answered after Clear selection selects nothing.
+                    try await browser.waitUntil("x is back", script: "return !!document.querySelector(\"#grid .tile[data-media-id='\(x)'] .select\")")
+                    try await browser.click("#grid .tile[data-media-id='\(x)'] .select")
+                    try await holdAnswers(browser, "everything", method: "GET", path: "/api/media", when: "url.searchParams.get('pageSize') === '200'")
+                    try await browser.click("#select-all")
+                    try await browser.waitUntil("Select all's reading is held", script: "return window.everything.sent === 1")
+                    try await browser.click("#clear-selection")
+                    _ = try await browser.execute("window.everything.release()")
+                    try await browser.waitUntil("Select all stopped", script: "return document.querySelector('#status').textContent === 'Select all stopped: the selection was cleared.'")
+                    #expect(try await browser.execute("return document.querySelector('#batch-generate').textContent").stringValue == "AI Generate (0)")
+                    #expect(try await browser.execute("return document.querySelectorAll('#grid .tile.selected').length").intValue == 0)
+
+                    // The AI dialog's reading of the presets answered after a save read them again.
+                    try await holdAnswers(browser, "presets", method: "GET", path: "/api/ai-image/presets", first: 1)
+                    try await browser.click("#grid .tile[data-media-id='\(x)'] .ai")
+                    try await browser.waitUntil("the dialog's reading of the presets is held", script: "return window.presets.sent === 1")
+                    try await browser.type("Late", into: try await browser.waitFor("#ai-preset-name"))
+                    try await browser.click("#ai-preset-save")
+                    let saved = "return document.querySelector('#ai-preset').selectedOptions[0]?.textContent === 'Late'"
+                    try await browser.waitUntil("the saved preset is chosen", script: saved)
+                    _ = try await browser.execute("window.presets.release()")
+                    try await Task.sleep(for: .seconds(1)) // time for the older list to come back, had it been shown
+                    #expect(try await browser.execute(saved).boolValue == true, "the saved preset is still listed and chosen")
+                    try await browser.click("#ai-modal .close")
+
+                    // A deletion for good answered after its dialog was closed and opened for another image.
+                    try await browser.click("#show-trash")
+                    try await browser.waitUntil("the trash", script: "return document.querySelectorAll('#grid .tile.trashed').length === 2")
+                    try await holdAnswers(browser, "purge", method: "DELETE", path: "/api/media/\(y)")
+                    try await browser.click("#grid .tile[data-media-id='\(y)'] .purge")
+                    try await browser.click(try await browser.waitFor("#purge-modal[open] #purge-confirm"))
+                    try await browser.waitUntil("the deletion is held", script: "return window.purge.sent === 1")
+                    try await browser.press("\u{E00C}")
+                    try await browser.waitUntil("the dialog closed", script: "return !document.querySelector('#purge-modal').open")
+                    try await browser.click("#grid .tile[data-media-id='\(z)'] .purge")
+                    let asksForZ = "return document.querySelector('#purge-modal').open && document.querySelector('#purge-what').textContent === '“z.jpg” will be deleted for good.'"
+                    try await browser.waitUntil("the dialog asks about z", script: asksForZ)
+                    _ = try await browser.execute("window.purge.release()")
+                    try await browser.waitUntil("y deleted", script: "return document.querySelector('#status').textContent === 'Deleted y.jpg for good.'")
+                    #expect(try await browser.execute(asksForZ).boolValue == true, "the dialog about z stays open")
+                    let trash = try await system.call(.GET, "/api/media?trash=true").json()["items"] as? [[String: Any]]
+                    #expect(trash?.compactMap { $0["id"] as? String } == [z], "y is gone for good, z waits for the answer")
+                }
+            }
+        }
+
+        /// Answers about jobs that come after the user has moved on: the AI dialog's reading of a
+        /// finished job's product check answered after the dialog was closed and opened for another
+        /// image, a revert answered likewise, and a batch's reading sent before a review decision and
+        /// answered after it (the decided result does not wait for review again).
+        @Test func lateAnswersAboutJobsLeaveTheDialogsOpenedSinceAlone() async throws {
+            // 3 s a job, one at a time: a batch's second result comes well after its first.
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "3000"]]) { system in
+                try await system.updateSettings(["aiImageMaxConcurrent": "1"])
+                let a = try await system.upload(try Samples.bytes("dev02", "input.jpg"), named: "a.jpg")
+                let b = try await system.upload(try Samples.bytes("dev05", "input.jpg"), named: "b.jpg")
+                try await withBrowser(system, signedIn: true, failure: "late-answers-jobs") { browser in
+                    try await browser.waitUntil("two tiles", script: "return document.querySelectorAll('#grid .tile .ai').length === 2")
+                    let dialogFor = { (name: String) in
+                        """
+                        return document.querySelector('#ai-modal').open && document.querySelector('#ai-title-text').textContent === 'AI product image — \(name)'
+                            && !document.querySelector('#ai-generate').hidden && !document.querySelector('#ai-before-after')
+                        """
+                    }
+                    // The product check's reading (the job's status) answered after the dialog moved on to b.
+                    try await holdAnswers(browser, "check", method: "GET", when: "url.pathname.startsWith('/api/ai-image/status/')")
+                    try await browser.click("#grid .tile[data-media-id='\(a)'] .ai")
+                    try await browser.click(try await browser.waitFor("#ai-modal[open] #ai-generate"))
+                    try await browser.waitUntil("a's job is done and its check held", timeout: .seconds(120), script: "return window.check.sent >= 1")
+                    try await browser.click("#ai-modal .close")
+                    try await browser.click("#grid .tile[data-media-id='\(b)'] .ai")
+                    try await browser.waitUntil("the dialog for b", script: dialogFor("b.jpg"))
+                    _ = try await browser.execute("window.check.release()")
+                    try await browser.waitUntil("a's end announced", script: """
+                        return document.querySelector('#toast-text').textContent.startsWith('a.jpg: the studio shot is ready')
+                        """)
+                    #expect(try await browser.execute(dialogFor("b.jpg")).boolValue == true, "the dialog still offers b's generation, not a's result")
+
+                    // A revert answered after the dialog was closed and opened for a.
+                    try await browser.click("#ai-generate")
+                    try await browser.waitUntil("b's result", timeout: .seconds(120), script: "return !document.querySelector('#ai-revert').hidden")
+                    try await holdAnswers(browser, "revert", method: "POST", when: "url.pathname.includes('/revert/')")
+                    try await browser.click("#ai-revert")
+                    try await browser.waitUntil("the revert is held", script: "return window.revert.sent === 1")
+                    try await browser.click("#ai-modal .close")
+                    try await browser.click("#grid .tile[data-media-id='\(a)'] .ai")
+                    try await browser.waitUntil("the dialog for a", script: dialogFor("a.jpg"))
+                    _ = try await browser.execute("window.revert.release()")
+                    try await browser.waitUntil("the revert announced", script: """
+                        return document.querySelector('#toast-text').textContent.startsWith('Reverted b.jpg to the photo')
+                        """)
+                    #expect(try await browser.execute(dialogFor("a.jpg")).boolValue == true, "the dialog for a stays open")
+                    let history = try await system.call(.GET, "/api/media/\(b)/versions").json()
+                    let current = (history["versions"] as? [[String: Any]])?.first { $0["id"] as? String == history["currentVersionId"] as? String }
+                    #expect(current?["source"] as? String == "revert")
+                    try await browser.click("#ai-modal .close")
+
+                    // A batch under review: its reading sent while a result waited, answered after it was approved.
+                    let started = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(a)", "\#(b)"], "review": true}"#)
+                    let batchId = try #require(try started.json()["batchId"] as? String, "\(started.text)")
+                    try await holdAnswers(browser, "reading", method: "GET", path: "/api/ai-image/batch/\(batchId)", first: 1,
+                                          when: "!!document.querySelector('#batch-items .review-actions button.primary')")
+                    // Counts the batch's readings answered (`all`; the held one once released), and
+                    // those of them sent after the held one (`since`).
+                    _ = try await browser.execute("""
+                        window.__reads = { all: 0, since: 0 };
+                        const original = window.fetch;
+                        window.fetch = (input, init) => {
+                            const since = window.reading.sent >= 1;
+                            const answer = original(input, init);
+                            const url = new URL(String(input?.url ?? input), location.href);
+                            if ((init?.method ?? 'GET') === 'GET' && url.pathname === '/api/ai-image/batch/\(batchId)') {
+                                answer.then(() => { window.__reads.all += 1; if (since) window.__reads.since += 1; });
+                            }
+                            return answer;
+                        };
+                        """)
+                    try await browser.click("#open-batches")
+                    try await browser.click(try await browser.waitFor("#batches-list li[data-batch-id='\(batchId)'] button"))
+                    try await browser.waitUntil("the second result came, and the reading it asked for is held", timeout: .seconds(120),
+                                               script: "return window.reading.sent >= 1")
+                    _ = try await browser.waitFor("#batch-items .review-actions button.primary")
+                    let jobId = try #require(try await browser.execute("""
+                        return document.querySelector('#batch-items .review-actions button.primary').closest('li').dataset.jobId
+                        """).stringValue)
+                    try await browser.click("#batch-items li[data-job-id='\(jobId)'] .review-actions button.primary")
+                    let decided = """
+                        const li = document.querySelector('#batch-items li[data-job-id="\(jobId)"]');
+                        return !!li && li.querySelector('.review-approved') !== null && !li.querySelector('.review-actions button.primary')
+                        """
+                    try await browser.waitUntil("approved", script: decided)
+                    // The other reading the batch's end asks for (the follower's or the review's refresh,
+                    // whichever was not held) is answered first: after the held one it would show the
+                    // truth again and hide a stale answer taken for it.
+                    try await browser.waitUntil("the batch's other reading answered", script: "return window.__reads.since >= 1")
+                    let answered = try #require(try await browser.execute("return window.__reads.all").intValue)
+                    _ = try await browser.execute("window.reading.release()")
+                    try await browser.waitUntil("the held reading answered", script: "return window.__reads.all > \(answered)")
+                    try await Task.sleep(for: .seconds(1)) // time for the older reading to show, had it been shown
+                    #expect(try await browser.execute(decided).boolValue == true, "the approved result does not wait for review again")
                 }
             }
         }

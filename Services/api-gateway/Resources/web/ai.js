@@ -2,8 +2,8 @@
 // job followed on when the dialog closes.
 import { api, followEvents, persist, sleep, showImage } from "./api.js";
 import { comparison, openComparison } from "./compare.js";
-import { $, el, TERMINAL } from "./dom.js";
-import { loadPage, loadSettings, refreshAfterDialog, state, status } from "./library.js";
+import { $, el, status, TERMINAL } from "./dom.js";
+import { loadPage, loadSettings, refreshAfterDialog, state } from "./library.js";
 import { fillFramingChoices, framingOutputSize } from "./framing.js";
 import { announce, notifyIfAway, offerNotifications, undoGeneration } from "./notify.js";
 import { openVariations } from "./variations.js";
@@ -16,7 +16,9 @@ const STAGE_TEXT = {
 
 // MARK: AI modal (one image)
 
-export const ai = { item: null, jobId: null, abort: null, run: null, previousVersionId: null, opener: null, mode: "idle", optionsTouched: false };
+// `opened` counts the dialog's openings: an answer to something done in one opening (a revert) must
+// not close or write into the dialog opened after it for another image.
+export const ai = { item: null, jobId: null, abort: null, run: null, previousVersionId: null, opener: null, mode: "idle", optionsTouched: false, opened: 0 };
 
 function setChoice(name, value) {
   const input = document.querySelector(`#ai-form input[name="${name}"][value="${value}"]`);
@@ -27,6 +29,7 @@ function setChoice(name, value) {
 export function openAI(item) {
   ai.abort?.abort();
   ai.abort = null;
+  ai.opened += 1;
   ai.opener = document.activeElement;
   ai.item = item;
   ai.jobId = null;
@@ -203,6 +206,7 @@ async function follow(jobId, abort) {
   if (last.status === "COMPLETED") {
     // The verdict is on the job's status (an event may not carry it).
     const checked = last.fidelity ?? (await api("GET", `/api/ai-image/status/${jobId}`).catch(() => null))?.fidelity;
+    if (abort.signal.aborted) return; // closed (followed in the background) or opened for another image meanwhile
     await showResult(last.media, checked);
   }
   else if (last.status === "CANCELLED") {
@@ -303,12 +307,12 @@ $("#ai-keep").addEventListener("click", () => {
   });
 });
 $("#ai-revert").addEventListener("click", async () => {
-  const { item, previousVersionId } = ai;
+  const { item, previousVersionId, opened } = ai;
   const result = item.currentVersionId;
   const name = item.originalName || item.id;
   try {
     const reverted = (await api("POST", `/api/media/${item.id}/revert/${previousVersionId}`)).media;
-    $("#ai-modal").close();
+    if (ai.opened === opened) $("#ai-modal").close();
     announce(`Reverted ${name} to the photo; the generated image stays in the history.`, async () => {
       // Only while the revert is still what the image shows: a change since is not undone.
       const now = (await api("GET", `/api/media/${item.id}`)).media;
@@ -318,7 +322,8 @@ $("#ai-revert").addEventListener("click", async () => {
       return `${name} shows the studio shot again.`;
     });
   } catch (error) {
-    $("#ai-error").textContent = `Could not revert: ${error.message}`;
+    if (ai.opened === opened) $("#ai-error").textContent = `Could not revert: ${error.message}`;
+    else status(`${name}: could not revert: ${error.message}`);
   }
 });
 $("#ai-modal").addEventListener("close", () => {

@@ -17,17 +17,24 @@ export const session = {
     if (value) sessionStorage.setItem(TOKEN_KEY, value);
     else sessionStorage.removeItem(TOKEN_KEY);
   },
-  // Called when the API answers 401: the app signs out and says why.
+  // Called when the API refuses the token the session holds (401): the app signs out and says why.
   onUnauthorized: () => {},
 };
 
-function headers(extra = {}) {
-  const all = { ...extra };
-  if (session.token) all["Authorization"] = `Bearer ${session.token}`;
-  return all;
+/** A request's headers: `extra` and the session's token, with the token they carry (`sentWith`). */
+function credentials(extra = {}) {
+  const sentWith = session.token;
+  const headers = { ...extra };
+  if (sentWith) headers["Authorization"] = `Bearer ${sentWith}`;
+  return { headers, sentWith };
 }
 
-async function failure(response) {
+/**
+ * The APIError for a failed `response` to a request that carried token `sentWith`. A 401 signs out
+ * only while that token is still the session's: a refusal answered late, after the user signed in
+ * again with another token (or signed out), must not sign the new session out.
+ */
+async function failure(response, sentWith) {
   let code = "http_" + response.status;
   let message = `${response.status} ${response.statusText}`;
   try {
@@ -37,13 +44,14 @@ async function failure(response) {
       message = body.error.message || message;
     }
   } catch { /* not JSON: keep the status line */ }
-  if (response.status === 401) session.onUnauthorized(message);
+  if (response.status === 401 && sentWith === session.token) session.onUnauthorized(message);
   return new APIError(response.status, code, message);
 }
 
 /** A JSON call; resolves to the parsed body, rejects with APIError (status 0: no answer). */
 export async function api(method, path, body, extraHeaders = {}) {
-  const init = { method, headers: headers({ Accept: "application/json", ...extraHeaders }) };
+  const { headers, sentWith } = credentials({ Accept: "application/json", ...extraHeaders });
+  const init = { method, headers };
   if (body instanceof Blob || body instanceof FormData) {
     init.body = body;
   } else if (body !== undefined) {
@@ -56,7 +64,7 @@ export async function api(method, path, body, extraHeaders = {}) {
   } catch (error) {
     throw new APIError(0, "network", `the server did not answer (${error.message})`);
   }
-  if (!response.ok) throw await failure(response);
+  if (!response.ok) throw await failure(response, sentWith);
   return response.status === 204 ? null : response.json();
 }
 
@@ -104,8 +112,9 @@ export async function imageURL(path, version = "", img = null) {
     entry = { loading: null, bytes: 0, loadedAt: 0, users: new Set() };
     const created = entry;
     created.loading = (async () => {
-      const response = await fetch(path, { headers: headers() });
-      if (!response.ok) throw await failure(response);
+      const { headers, sentWith } = credentials();
+      const response = await fetch(path, { headers });
+      if (!response.ok) throw await failure(response, sentWith);
       const blob = await response.blob();
       return { url: URL.createObjectURL(blob), bytes: Math.max(1, blob.size) };
     })().then(({ url, bytes }) => {
@@ -131,8 +140,9 @@ export async function imageURL(path, version = "", img = null) {
 
 /** An object URL for a file behind the token, not cached (a download: revoke it once saved). */
 export async function freshObjectURL(path) {
-  const response = await fetch(path, { headers: headers() });
-  if (!response.ok) throw await failure(response);
+  const { headers, sentWith } = credentials();
+  const response = await fetch(path, { headers });
+  if (!response.ok) throw await failure(response, sentWith);
   return URL.createObjectURL(await response.blob());
 }
 
@@ -162,10 +172,9 @@ export function isTransient(error) {
  * the stream ends or `signal` aborts. Resolves when the stream is over.
  */
 export async function followEvents(query, onEvent, signal) {
-  const response = await fetch(`/api/ai-image/events?${query}`, {
-    headers: headers({ Accept: "text/event-stream" }), signal,
-  });
-  if (!response.ok) throw await failure(response);
+  const { headers, sentWith } = credentials({ Accept: "text/event-stream" });
+  const response = await fetch(`/api/ai-image/events?${query}`, { headers, signal });
+  if (!response.ok) throw await failure(response, sentWith);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {

@@ -43,21 +43,30 @@ function signOut(message = "") {
 
 session.onUnauthorized = (message) => signOut(`Signed out: ${message}`);
 
+// Only the latest sign-in (or sign-out) counts: an earlier attempt answered late — a refused token
+// after the right one went through — must not sign the user out, nor a late success sign them in.
+let signins = 0;
 $("#signin-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const token = $("#token").value.trim();
   if (!token) return;
+  const attempt = ++signins;
   session.token = token;
   try {
     await api("GET", "/api/ai-image/settings");
+    if (attempt !== signins) return;
     $("#token").value = "";
     await showApp();
   } catch (error) {
+    if (attempt !== signins) return;
     session.token = null;
     showSignin(error.status === 401 || error.status === 403 ? `This token was refused: ${error.message}` : error.message);
   }
 });
-$("#sign-out").addEventListener("click", () => signOut("Signed out."));
+$("#sign-out").addEventListener("click", () => {
+  signins += 1;
+  signOut("Signed out.");
+});
 $("#download-selected").addEventListener("click", openExport);
 
 // The dialogs' forms only group controls: Enter must never submit (and so close or reload) them.

@@ -163,7 +163,8 @@ function showReview(status) {
   for (const item of status.items || []) {
     const entry = batch.items.get(item.jobId);
     if (!entry || !item.review) continue;
-    const review = item.review;
+    // A decision is final: a reading sent before it (answered late) cannot make it wait again.
+    const review = entry.review && entry.review.state !== "waiting" && item.review.state === "waiting" ? entry.review : item.review;
     if (review.state === "waiting") waiting += 1;
     if (entry.review?.state === review.state) continue;
     entry.review = review;

@@ -15,6 +15,16 @@ export const el = (tag, attributes = {}, ...children) => {
   return node;
 };
 
+// The page's status line (a polite live region) clears itself after a while, so an old message is
+// not read as news.
+let statusTimer = null;
+/** Says `text` in the page's status line. */
+export function status(text) {
+  $("#status").textContent = text;
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => { if ($("#status").textContent === text) $("#status").textContent = ""; }, 20000);
+}
+
 /** A thumbnail size (`?size=` of the thumbnail routes) for images shown about `cssPixels` wide. */
 export const thumbnailSize = (cssPixels) => [128, 256, 512].find((size) => size >= cssPixels * (window.devicePixelRatio || 1)) ?? 512;
 

@@ -1,7 +1,7 @@
 // The media library view: the shared UI state, the status line, the grid with its pager and
 // selection, and uploads.
 import { api, session, showImage } from "./api.js";
-import { $, distinctNames, el, onePressAtATime, thumbnailSize } from "./dom.js";
+import { $, distinctNames, el, onePressAtATime, status, thumbnailSize } from "./dom.js";
 import { showToast } from "./toast.js";
 import { openAI } from "./ai.js";
 import { openDetails } from "./details.js";
@@ -31,14 +31,6 @@ export async function loadSettings({ quiet = false } = {}) {
 }
 
 // MARK: Media grid
-
-// A status line clears itself after a while, so an old message is not read as news.
-let statusTimer = null;
-export function status(text) {
-  $("#status").textContent = text;
-  clearTimeout(statusTimer);
-  statusTimer = setTimeout(() => { if ($("#status").textContent === text) $("#status").textContent = ""; }, 20000);
-}
 
 let pageRequest = 0;
 let liveTimer = null;
@@ -320,21 +312,28 @@ $("#select-page").addEventListener("click", () => {
   updateSelection();
 });
 
-// Every item the search and filter match, a page of 200 at a time, at most one batch's worth.
+// Every item the search and filter match, a page of 200 at a time, at most one batch's worth. Clear
+// selection pressed meanwhile wins: no page answered after it is selected.
+let clears = 0;
 $("#select-all").addEventListener("click", async () => {
   const button = $("#select-all");
   button.disabled = true;
+  const cleared = clears;
   try {
     let taken = 0;
     let total = 0;
     for (let page = 1; taken < SELECT_ALL_LIMIT; page += 1) {
       const answer = await api("GET", `/api/media?${listQuery(page, 200)}`);
+      if (clears !== cleared) {
+        status("Select all stopped: the selection was cleared.");
+        return;
+      }
       total = answer.total;
       for (const item of answer.items.slice(0, SELECT_ALL_LIMIT - taken)) select(item, true);
+      updateSelection(); // page by page, so Clear selection can be pressed while the rest is read
       taken += answer.items.length;
       if (answer.items.length < 200) break;
     }
-    updateSelection();
     status(total > SELECT_ALL_LIMIT
       ? `Selected the first ${SELECT_ALL_LIMIT} of ${total} (the most one batch takes).`
       : `Selected all ${total}.`);
@@ -395,10 +394,13 @@ async function restore(items) {
 }
 
 // Deleting for good: only from the trash, and only after the dialog says what cannot be undone.
-// `items` null: the whole trash. Cancelling gives the focus back to the button that asked.
-const purging = { items: null, opener: null };
+// `items` null: the whole trash. Cancelling gives the focus back to the button that asked. `asked`
+// counts the dialog's openings: a deletion answered after the dialog was closed and opened again
+// for something else leaves that dialog alone.
+const purging = { items: null, opener: null, asked: 0 };
 
 function confirmPurge(items, opener) {
+  purging.asked += 1;
   purging.items = items;
   purging.opener = opener;
   const what = items === null ? "Everything in the trash"
@@ -420,8 +422,9 @@ $("#purge-modal").addEventListener("close", () => {
 });
 
 $("#purge-confirm").addEventListener("click", async () => {
-  const { items } = purging;
+  const { items, asked } = purging;
   const button = $("#purge-confirm");
+  const stillAsked = () => purging.asked === asked && $("#purge-modal").open;
   const index = items ? state.items.findIndex((item) => item.id === items[0].id) : 0;
   button.disabled = true;
   try {
@@ -434,16 +437,20 @@ $("#purge-confirm").addEventListener("click", async () => {
         deleted += 1;
       }
     }
-    purging.opener = null;
-    $("#purge-modal").close();
+    if (stillAsked()) {
+      purging.opener = null;
+      $("#purge-modal").close();
+    }
     status(deleted === 1 && items ? `Deleted ${items[0].originalName || items[0].id} for good.`
       : `Deleted ${deleted} ${deleted === 1 ? "image" : "images"} for good.`);
     await loadPage();
+    if (document.querySelector("dialog[open]")) return; // the user is in another dialog now
     // The tile is gone: the focus goes to the one that took its place, or to the page.
     const buttons = document.querySelectorAll("#grid .tile .purge");
     (buttons[Math.min(index, buttons.length - 1)] ?? $("#content")).focus();
   } catch (error) {
-    $("#purge-error").textContent = `Not deleted: ${error.message}`;
+    if (stillAsked()) $("#purge-error").textContent = `Not deleted: ${error.message}`;
+    else status(`Not deleted: ${error.message}`);
   } finally {
     button.disabled = false;
   }
@@ -468,6 +475,7 @@ $("#prev-page").addEventListener("click", () => { state.page -= 1; loadPage(); }
 $("#next-page").addEventListener("click", () => { state.page += 1; loadPage(); });
 // At once, on the tiles shown too: a tick right after Clear must not meet a tile still checked.
 $("#clear-selection").addEventListener("click", () => {
+  clears += 1;
   for (const item of [...state.selected.values()]) select(item, false);
   state.anchor = null;
   updateSelection();

@@ -12,14 +12,22 @@ import { el } from "./dom.js";
  */
 export function presetControls({ select, name, save, said, read, apply }) {
   let presets = [];
+  // Only the latest reading is shown: one answered after a later one (the dialog's opening read
+  // late, after a save read the list with the new preset) would drop what the later one showed.
+  let readings = 0;
 
   async function refresh(chosen = "") {
+    const reading = ++readings;
+    let read;
     try {
-      presets = (await api("GET", "/api/ai-image/presets")).presets;
+      read = (await api("GET", "/api/ai-image/presets")).presets;
     } catch (error) {
+      if (reading !== readings) return;
       said.textContent = `The presets could not be read: ${error.message}`;
-      presets = [];
+      read = [];
     }
+    if (reading !== readings) return;
+    presets = read;
     select.replaceChildren(el("option", { value: "", text: "None: the options below" }),
       ...presets.map((preset) => el("option", { value: preset.id, text: preset.name })));
     select.value = presets.some((preset) => preset.id === chosen) ? chosen : "";

@@ -1,14 +1,17 @@
 // The undo toast: after an action that can be taken back (moving to the trash, Keep, a revert, a
 // batch), a message with Undo for a while. Ctrl+Z (⌘Z) undoes too while it shows, unless the
 // focus is in a text field (where Ctrl+Z is the field's own undo).
-import { $ } from "./dom.js";
+import { $, status } from "./dom.js";
 
-const toast = { undo: null, timer: null };
+// `shown` counts the toasts shown: an Undo answered after a newer toast took the place of its own
+// leaves that one (and its Undo) alone and says its outcome in the page's status line instead.
+const toast = { undo: null, timer: null, shown: 0 };
 const SHOWN_MS = 15000;
 
 /** Shows `text` with Undo calling `undo` (an async function; nil: no Undo). */
 export function showToast(text, undo) {
   clearTimeout(toast.timer);
+  toast.shown += 1;
   toast.undo = undo;
   $("#toast-text").textContent = text;
   $("#toast-undo").hidden = !undo;
@@ -32,12 +35,18 @@ async function undo() {
   $("#toast-undo").disabled = true;
   clearTimeout(toast.timer);
   const hadFocus = $("#toast").contains(document.activeElement);
+  const shown = toast.shown;
+  let said;
   try {
-    const said = await action();
-    showToast(said || "Undone.", null);
+    said = (await action()) || "Undone.";
   } catch (error) {
-    showToast(`Could not undo: ${error.message}`, null);
+    said = `Could not undo: ${error.message}`;
   }
+  if (toast.shown !== shown) {
+    status(said);
+    return;
+  }
+  showToast(said, null);
   // Undo is gone from the toast: the focus moves to its close button rather than to the page.
   if (hadFocus) $("#toast-close").focus();
 }

@@ -1,9 +1,9 @@
 // A/B variations of one image: start a set, watch the candidates, choose the winner.
 import { api, showImage } from "./api.js";
-import { $, el, onePressAtATime, statusText, TERMINAL } from "./dom.js";
+import { $, el, onePressAtATime, status, statusText, TERMINAL } from "./dom.js";
 import { ai } from "./ai.js";
 import { openComparison } from "./compare.js";
-import { refreshAfterDialog, status } from "./library.js";
+import { refreshAfterDialog } from "./library.js";
 
 const variations = { item: null, timer: null, shown: "" };
 
