@@ -260,6 +260,63 @@ void closeSmallHoles(cv::Mat &matte, cv::Mat &product, const cv::Mat &model) {
     }
 }
 
+/// Closes the narrow dents the refinement cut into the product's outline where the model saw
+/// product: what a morphological closing of the product mask adds (notches and gaps narrower than
+/// about 2 kDentRadius + 1 px at 1024 px, in proportion at other sizes), kept only where the
+/// model's map says product (>= 0.5), becomes wholly product. On the 36 sample scenes such notches,
+/// 3-5 px deep, sat where the product's colour meets the background's (a white bottle on a white
+/// sweep, text crossing a rim) and let the new background into the product; a concave corner or a
+/// narrow gap the model sees as background (a mug's handle meeting its body) stays as it was. A
+/// closing rounds a notch's mouth: a nick about as deep as the radius stays.
+/// The notches are found at the model's working size (at most 1024 px on the long side; a closing
+/// of a whole 4000² mask took 250 ms), then closed at full size around each one found.
+/// `product` is the matte's product mask (alpha >= 0.5); what is closed is filled in both.
+void closeNarrowDents(cv::Mat &matte, cv::Mat &product, const cv::Mat &model) {
+    constexpr double kDentRadius = 4; // at 1024 px on the long side
+    const double toModel = double(std::max(model.cols, model.rows)) / std::max(matte.cols, matte.rows);
+    auto closing = [](const cv::Mat &mask, int radius) {
+        cv::Mat added;
+        cv::morphologyEx(mask, added, cv::MORPH_CLOSE,
+                         cv::getStructuringElement(cv::MORPH_ELLIPSE, {2 * radius + 1, 2 * radius + 1}));
+        return added & ~mask;
+    };
+    const int radius = std::max(2, int(std::lround(kDentRadius * std::max(model.cols, model.rows) / 1024.0)));
+    std::vector<cv::Rect> places;
+    if (product.size() == model.size()) {
+        places.push_back(cv::Rect(0, 0, product.cols, product.rows));
+    } else {
+        cv::Mat small;
+        cv::resize(product, small, model.size(), 0, 0, cv::INTER_AREA);
+        small = small >= 128;
+        cv::Mat found = closing(small, radius) & (model >= 0.5f);
+        std::vector<std::vector<cv::Point>> contours;
+        cv::findContours(found, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
+        for (const auto &contour : contours) {
+            cv::Rect box = cv::boundingRect(contour);
+            places.push_back(cv::Rect(int(box.x / toModel), int(box.y / toModel),
+                                      int(std::ceil(box.width / toModel)), int(std::ceil(box.height / toModel))));
+        }
+    }
+    const int fullRadius = std::max(2, int(std::lround(radius / toModel)));
+    const cv::Rect whole(0, 0, matte.cols, matte.rows);
+    for (const cv::Rect &place : places) {
+        // The closing is exact inside `inner` when computed on `outer`, 2 radii larger all round.
+        const cv::Rect inner = (place + cv::Size(2 * fullRadius, 2 * fullRadius) - cv::Point(fullRadius, fullRadius)) & whole;
+        const cv::Rect outer = (inner + cv::Size(4 * fullRadius + 2, 4 * fullRadius + 2) - cv::Point(2 * fullRadius + 1, 2 * fullRadius + 1)) & whole;
+        cv::Mat added = closing(product(outer).clone(), fullRadius);
+        for (int y = inner.y; y < inner.y + inner.height; y++) {
+            const uint8_t *closes = added.ptr<uint8_t>(y - outer.y) + (inner.x - outer.x);
+            uint8_t *alpha = matte.ptr<uint8_t>(y), *inside = product.ptr<uint8_t>(y);
+            const float *said = model.ptr<float>(std::min(model.rows - 1, int(y * toModel)));
+            for (int x = inner.x; x < inner.x + inner.width; x++) {
+                if (!closes[x - inner.x] || said[std::min(model.cols - 1, int(x * toModel))] < 0.5f) continue;
+                alpha[x] = 255;
+                inside[x] = 255;
+            }
+        }
+    }
+}
+
 } // namespace
 
 /// Refines the model's map into the alpha at full resolution. The guided filter's coefficients are
@@ -316,6 +373,7 @@ extern "C" int CImagingBridge_refineMatte(const uint8_t *rgb, int width, int hei
         });
         cv::Mat matteOut(height, width, CV_8U, alpha), core = matteOut >= 128;
         closeSmallHoles(matteOut, core, model);
+        closeNarrowDents(matteOut, core, model);
         // The opaque core: a product pixel (alpha >= 0.5) whose four neighbours are product too is
         // wholly product. A photo's edge is about a pixel wide, but where product and background
         // have similar grey the steepened filter still leaves a few rim pixels inside the contour

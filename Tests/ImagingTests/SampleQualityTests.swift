@@ -142,10 +142,11 @@ struct SampleQualityTests {
         }
         try #require(shortfalls.count >= 16, "scenes whose matte holds: \(shortfalls.count)")
         #expect(Self.mean(shortfalls) <= 0.3, "mean shortfall against the photo \(Self.mean(shortfalls)) dB")
-        // A regression guard until the target holds: 18 of 32 today (24 before the matte's opaque
-        // core, docs/engine.md stage 4). One more is allowed: several scenes are within
-        // hundredths of a dB of their photo, which another CPU's arithmetic may tip.
-        #expect(worse.count <= 19, "\(worse.count) of \(opaque.count) worse than the photo: \(worse)")
+        // A regression guard until the target holds: 17 of 32 today (24 before the matte's opaque
+        // core, 18 before its narrow notches were closed, docs/engine.md stage 4). One more is
+        // allowed: several scenes are within hundredths of a dB of their photo, which another CPU's
+        // arithmetic may tip.
+        #expect(worse.count <= 18, "\(worse.count) of \(opaque.count) worse than the photo: \(worse)")
         withKnownIssue("lost parts of the product and untouched single overlays (docs/engine.md)") {
             #expect(worse.isEmpty, "\(worse.count) worse than the photo: \(worse)")
         }
