@@ -269,7 +269,8 @@ void closeSmallHoles(cv::Mat &matte, cv::Mat &product, const cv::Mat &model) {
 /// narrow gap the model sees as background (a mug's handle meeting its body) stays as it was. A
 /// closing rounds a notch's mouth: a nick about as deep as the radius stays.
 /// The notches are found at the model's working size (at most 1024 px on the long side; a closing
-/// of a whole 4000² mask took 250 ms), then closed at full size around each one found.
+/// of a whole 4000² mask took 250 ms), then closed at full size around each one found (the whole
+/// mask at once when they cover most of it).
 /// `product` is the matte's product mask (alpha >= 0.5); what is closed is filled in both.
 void closeNarrowDents(cv::Mat &matte, cv::Mat &product, const cv::Mat &model) {
     constexpr double kDentRadius = 4; // at 1024 px on the long side
@@ -285,17 +286,25 @@ void closeNarrowDents(cv::Mat &matte, cv::Mat &product, const cv::Mat &model) {
     if (product.size() == model.size()) {
         places.push_back(cv::Rect(0, 0, product.cols, product.rows));
     } else {
+        // A cell counts as product only when nearly all of it is, so a notch narrower than a cell
+        // (a cell is ~4 px at 4000²) still shows as one.
         cv::Mat small;
         cv::resize(product, small, model.size(), 0, 0, cv::INTER_AREA);
-        small = small >= 128;
+        small = small >= 224;
         cv::Mat found = closing(small, radius) & (model >= 0.5f);
+        // Nearby notches share one place (each place is closed with a margin of 3 radii).
+        cv::dilate(found, found, cv::getStructuringElement(cv::MORPH_RECT, {6 * radius + 1, 6 * radius + 1}));
         std::vector<std::vector<cv::Point>> contours;
         cv::findContours(found, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
+        double area = 0;
         for (const auto &contour : contours) {
             cv::Rect box = cv::boundingRect(contour);
             places.push_back(cv::Rect(int(box.x / toModel), int(box.y / toModel),
                                       int(std::ceil(box.width / toModel)), int(std::ceil(box.height / toModel))));
+            area += places.back().area();
         }
+        // Notches all over: one closing of the whole mask costs less than many of its parts.
+        if (area > 0.5 * product.total()) places.assign(1, cv::Rect(0, 0, product.cols, product.rows));
     }
     const int fullRadius = std::max(2, int(std::lround(radius / toModel)));
     const cv::Rect whole(0, 0, matte.cols, matte.rows);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <vips/vips.h>
+#include <vips/vector.h>
 
 void CImagingBridge_setOpenCVThreads(int threads); // opencv_util.cpp
 
@@ -30,6 +31,16 @@ static void start_vips(void) {
     // Each request is a fresh image: the operation cache would only hold memory.
     vips_cache_set_max(0);
     vips_cache_set_max_mem(0);
+    // No run-time generated vector code (liborc): the gateway crashed in it once (a bad pointer
+    // inside liborc-0.4.33 while two thumbnails were made at once, 2026-12-07), a class of crash
+    // other libvips users report too; libvips' plain C paths give the same pixels. Measured on the
+    // engine's 4000² job: no difference in time (docs/engine.md).
+    vips_vector_set_enabled(FALSE);
+}
+
+int CImagingBridge_vectorPathsEnabled(void) {
+    pthread_once(&vips_once, start_vips);
+    return vips_vector_isenabled() ? 1 : 0;
 }
 
 static void set_error(char *error, size_t size, const char *format, ...) {

@@ -1,3 +1,4 @@
+import CImagingBridgeChecks
 import Imaging
 import Testing
 
@@ -36,5 +37,10 @@ struct CodecTests {
         let png = try ImageCodec.encode(rgb, width: 8, height: 4, bands: 3, format: .png)
         let decoded = try ImageCodec.decode(png, maxPixels: 1000, keepAlpha: true)
         #expect(decoded.bands == 3 && decoded.pixels == rgb)
+    }
+
+    /// libvips' run-time generated vector code (liborc) is off: a service crashed inside it.
+    @Test func libvipsRunsNoGeneratedVectorCode() {
+        #expect(CImagingBridge_vectorPathsEnabled() == 0)
     }
 }

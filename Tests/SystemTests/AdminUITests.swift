@@ -48,7 +48,8 @@ extension SystemSuites {
         /// From now on the page's `fetch` fails, as over a dropped connection, for every URL that
         /// contains one of `parts`, while `window[flag]` is true (the test sets it false to reconnect).
         /// Holds the answers to `method` requests (to `path` when given; the requests themselves go
-        /// out) until the test calls `window.<name>.release()`; `window.<name>.sent` counts them.
+        /// out) until the test calls `window.<name>.release()`; `window.<name>.sent` counts them,
+        /// `window.<name>.answered` those handed to the page since (its own handling follows at once).
         /// `first`: only the first so many are held, later ones are answered at once. `when`: only
         /// requests for which this JavaScript expression is true as they are sent (it sees `url`, a URL).
         func holdAnswers(
@@ -58,14 +59,14 @@ extension SystemSuites {
             _ = try await browser.execute("""
                 let release;
                 const held = new Promise(resolve => { release = resolve; });
-                window.\(name) = { sent: 0, release: () => release() };
+                window.\(name) = { sent: 0, answered: 0, release: () => release() };
                 const original = window.fetch;
                 window.fetch = (input, init) => {
                     const url = new URL(String(input?.url ?? input), location.href);
                     if ((init?.method ?? 'GET') !== '\(method)' || (\(only) !== null && url.pathname !== \(only))
                         || window.\(name).sent >= \(first.map(String.init) ?? "Infinity") || !(\(condition))) return original(input, init);
                     window.\(name).sent += 1;
-                    return original(input, init).then(response => held.then(() => response));
+                    return original(input, init).then(response => held.then(() => { window.\(name).answered += 1; return response; }));
                 };
                 """)
         }
@@ -224,6 +225,9 @@ extension SystemSuites {
                         """)
                     try await browser.click("#ai-cancel")
                     try await browser.waitUntil("the cancel is acknowledged", script: "return document.querySelector('#ai-stage').textContent === 'Cancelling…'")
+                    // The sending goes on retrying (after 1 s, 2 s, ...): the retries keep the word.
+                    try await Task.sleep(for: .seconds(4))
+                    #expect(try await browser.text("#ai-stage") == "Cancelling…", "a retry does not take back what Cancel said")
                     _ = try await browser.execute("window.blockGenerate = false;")
                     try await eventually("the second job was accepted", timeout: .seconds(30)) {
                         try await GenerationFlowTests.jobCount(system) == 2
@@ -1552,7 +1556,9 @@ extension SystemSuites {
                     try await browser.press("\u{E007}")
                     try await browser.waitUntil("signed in", script: "return document.querySelectorAll('#grid .tile').length === 2")
                     _ = try await browser.execute("window.signin.release()")
-                    // Time for the refusal to sign out, had it been taken for the session's.
+                    try await browser.waitUntil("the refusal answered", script: "return window.signin.answered === 1")
+                    // Time for the page to handle it (a few milliseconds): had it taken the refusal
+                    // for the session's, it would have signed out.
                     try await Task.sleep(for: .seconds(1))
                     #expect(try await browser.execute("return !document.querySelector('#app').hidden && document.querySelector('#signin').hidden").boolValue == true,
                             "still signed in")
@@ -1598,7 +1604,8 @@ extension SystemSuites {
                     let saved = "return document.querySelector('#ai-preset').selectedOptions[0]?.textContent === 'Late'"
                     try await browser.waitUntil("the saved preset is chosen", script: saved)
                     _ = try await browser.execute("window.presets.release()")
-                    try await Task.sleep(for: .seconds(1)) // time for the older list to come back, had it been shown
+                    try await browser.waitUntil("the older reading answered", script: "return window.presets.answered === 1")
+                    try await Task.sleep(for: .seconds(1)) // time for the page to handle it: had it shown the older list, the preset would be gone
                     #expect(try await browser.execute(saved).boolValue == true, "the saved preset is still listed and chosen")
                     try await browser.click("#ai-modal .close")
 
@@ -1614,6 +1621,8 @@ extension SystemSuites {
                     try await browser.click("#grid .tile[data-media-id='\(z)'] .purge")
                     let asksForZ = "return document.querySelector('#purge-modal').open && document.querySelector('#purge-what').textContent === '“z.jpg” will be deleted for good.'"
                     try await browser.waitUntil("the dialog asks about z", script: asksForZ)
+                    #expect(try await browser.execute("return document.querySelector('#purge-confirm').disabled").boolValue == false,
+                            "z's deletion can be confirmed while y's is still waiting")
                     _ = try await browser.execute("window.purge.release()")
                     try await browser.waitUntil("y deleted", script: "return document.querySelector('#status').textContent === 'Deleted y.jpg for good.'")
                     #expect(try await browser.execute(asksForZ).boolValue == true, "the dialog about z stays open")

@@ -32,6 +32,10 @@ int CImagingBridge_modelConvolutionCheck(const char *modelPath, int *convolution
 int CImagingBridge_stripedFilterCheck(int width, int height, int kind, int size, double *maxDifference,
                                       double *maxValue, char *error, size_t errorSize);
 
+/// Test support: whether libvips runs run-time generated vector code (liborc) in this process,
+/// once the bridge started it (it should not).
+int CImagingBridge_vectorPathsEnabled(void);
+
 #ifdef __cplusplus
 }
 #endif

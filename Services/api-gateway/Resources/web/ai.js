@@ -151,8 +151,11 @@ async function generate() {
   // One key per click: a POST repeated after a lost answer gets the same job, never a second one
   // (on RunPod, never a second bill). Retry after a real failure is a new click, a new job.
   const key = { "Idempotency-Key": `ui-generate-${crypto.randomUUID()}` };
+  // A lost connection is said, unless Cancel was pressed meanwhile: "Cancelling…" stays until the
+  // server answers (a retry overwrote it, and a user who cancelled read that nothing had happened).
+  const trouble = () => { if (!run.cancelled) connectionTrouble(); };
   try {
-    const versions = await persist(() => api("GET", `/api/media/${item.id}/versions`), abort.signal, connectionTrouble);
+    const versions = await persist(() => api("GET", `/api/media/${item.id}/versions`), abort.signal, trouble);
     if (abort.signal.aborted) return;
     if (run.cancelled && !run.background) {
       // Cancelled before anything was asked of the server: nothing to cancel there.
@@ -164,7 +167,7 @@ async function generate() {
     if (!run.background) ai.previousVersionId = versions.currentVersionId;
     const options = aiOptions();
     const answer = await persist(
-      () => api("POST", `/api/ai-image/generate/${item.id}`, options, key), abort.signal, connectionTrouble);
+      () => api("POST", `/api/ai-image/generate/${item.id}`, options, key), abort.signal, trouble);
     if (abort.signal.aborted) return;
     if (run.background) { followInBackground(answer.jobId, item); return; }
     ai.jobId = answer.jobId;
@@ -312,7 +315,7 @@ $("#ai-revert").addEventListener("click", async () => {
   const name = item.originalName || item.id;
   try {
     const reverted = (await api("POST", `/api/media/${item.id}/revert/${previousVersionId}`)).media;
-    if (ai.opened === opened) $("#ai-modal").close();
+    if (ai.opened === opened && $("#ai-modal").open) $("#ai-modal").close();
     announce(`Reverted ${name} to the photo; the generated image stays in the history.`, async () => {
       // Only while the revert is still what the image shows: a change since is not undone.
       const now = (await api("GET", `/api/media/${item.id}`)).media;
@@ -322,7 +325,8 @@ $("#ai-revert").addEventListener("click", async () => {
       return `${name} shows the studio shot again.`;
     });
   } catch (error) {
-    if (ai.opened === opened) $("#ai-error").textContent = `Could not revert: ${error.message}`;
+    // Said where the user is: in the dialog while it shows this image, else in the page.
+    if (ai.opened === opened && $("#ai-modal").open) $("#ai-error").textContent = `Could not revert: ${error.message}`;
     else status(`${name}: could not revert: ${error.message}`);
   }
 });

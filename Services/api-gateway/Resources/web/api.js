@@ -32,7 +32,8 @@ function credentials(extra = {}) {
 /**
  * The APIError for a failed `response` to a request that carried token `sentWith`. A 401 signs out
  * only while that token is still the session's: a refusal answered late, after the user signed in
- * again with another token (or signed out), must not sign the new session out.
+ * again with another token (or signed out), must not sign the new session out, nor a request sent
+ * with no token (a follower still running after sign-out) rewrite the sign-in page's message.
  */
 async function failure(response, sentWith) {
   let code = "http_" + response.status;
@@ -44,7 +45,7 @@ async function failure(response, sentWith) {
       message = body.error.message || message;
     }
   } catch { /* not JSON: keep the status line */ }
-  if (response.status === 401 && sentWith === session.token) session.onUnauthorized(message);
+  if (response.status === 401 && sentWith && sentWith === session.token) session.onUnauthorized(message);
   return new APIError(response.status, code, message);
 }
 

@@ -312,25 +312,28 @@ $("#select-page").addEventListener("click", () => {
   updateSelection();
 });
 
-// Every item the search and filter match, a page of 200 at a time, at most one batch's worth. Clear
-// selection pressed meanwhile wins: no page answered after it is selected.
+// Every item the search and filter match, a page of 200 at a time, at most one batch's worth. What
+// took items out of the selection meanwhile wins (Clear selection, a deletion, a batch started with
+// what was selected so far): no page answered after it is selected.
 let clears = 0;
 $("#select-all").addEventListener("click", async () => {
   const button = $("#select-all");
   button.disabled = true;
   const cleared = clears;
+  let kept = state.selected.size;
   try {
     let taken = 0;
     let total = 0;
     for (let page = 1; taken < SELECT_ALL_LIMIT; page += 1) {
       const answer = await api("GET", `/api/media?${listQuery(page, 200)}`);
-      if (clears !== cleared) {
-        status("Select all stopped: the selection was cleared.");
+      if (clears !== cleared || state.selected.size < kept) {
+        status(clears !== cleared ? "Select all stopped: the selection was cleared." : "Select all stopped: items left the selection meanwhile.");
         return;
       }
       total = answer.total;
       for (const item of answer.items.slice(0, SELECT_ALL_LIMIT - taken)) select(item, true);
       updateSelection(); // page by page, so Clear selection can be pressed while the rest is read
+      kept = state.selected.size;
       taken += answer.items.length;
       if (answer.items.length < 200) break;
     }
@@ -401,6 +404,8 @@ const purging = { items: null, opener: null, asked: 0 };
 
 function confirmPurge(items, opener) {
   purging.asked += 1;
+  // A deletion asked for before may still be waiting for its answer: this one can be confirmed.
+  $("#purge-confirm").disabled = false;
   purging.items = items;
   purging.opener = opener;
   const what = items === null ? "Everything in the trash"
@@ -437,14 +442,17 @@ $("#purge-confirm").addEventListener("click", async () => {
         deleted += 1;
       }
     }
-    if (stillAsked()) {
+    const closesIt = stillAsked();
+    if (closesIt) {
       purging.opener = null;
       $("#purge-modal").close();
     }
     status(deleted === 1 && items ? `Deleted ${items[0].originalName || items[0].id} for good.`
       : `Deleted ${deleted} ${deleted === 1 ? "image" : "images"} for good.`);
     await loadPage();
-    if (document.querySelector("dialog[open]")) return; // the user is in another dialog now
+    // The user moved on meanwhile (closed the dialog and went elsewhere, or opened another): the
+    // focus stays where they put it.
+    if (document.querySelector("dialog[open]") || (!closesIt && document.activeElement !== document.body)) return;
     // The tile is gone: the focus goes to the one that took its place, or to the page.
     const buttons = document.querySelectorAll("#grid .tile .purge");
     (buttons[Math.min(index, buttons.length - 1)] ?? $("#content")).focus();
@@ -452,7 +460,7 @@ $("#purge-confirm").addEventListener("click", async () => {
     if (stillAsked()) $("#purge-error").textContent = `Not deleted: ${error.message}`;
     else status(`Not deleted: ${error.message}`);
   } finally {
-    button.disabled = false;
+    if (purging.asked === asked) button.disabled = false;
   }
 });
 
