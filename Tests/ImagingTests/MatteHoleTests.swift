@@ -24,19 +24,8 @@ struct MatteHoleTests {
 
         init() {
             let n = MatteHoleTests.size
-            rgb = [UInt8](repeating: 0, count: n * n * 3)
             map = [Float](repeating: 0, count: MatteHoleTests.side * MatteHoleTests.side)
-            let regions = [speck, opening, seenSpeck]
-            for y in 0..<n {
-                for x in 0..<n {
-                    let inProduct = (100..<300).contains(x) && (100..<300).contains(y)
-                    let showsBackground = !inProduct || regions.contains { $0.x.contains(x) && $0.y.contains(y) }
-                    let colour: (UInt8, UInt8, UInt8) = showsBackground ? MatteHoleTests.background : (60, 50, 45)
-                    rgb[(y * n + x) * 3] = colour.0
-                    rgb[(y * n + x) * 3 + 1] = colour.1
-                    rgb[(y * n + x) * 3 + 2] = colour.2
-                }
-            }
+            rgb = MatteHoleTests.paint(size: n, product: 100..<300, cutOut: [speck, opening, seenSpeck])
             // The model's map on its own grid: product over the square, unsure (0.8) over the
             // speck, background over the opening and the seen speck.
             let s = MatteHoleTests.side
@@ -51,6 +40,23 @@ struct MatteHoleTests {
                 }
             }
         }
+    }
+
+    /// An `n` x `n` photo: a dark square product over `product` (in x and y) on the grey background,
+    /// with the `cutOut` regions showing the background.
+    static func paint(size n: Int, product: Range<Int>, cutOut: [(x: Range<Int>, y: Range<Int>)]) -> [UInt8] {
+        var rgb = [UInt8](repeating: 0, count: n * n * 3)
+        for y in 0..<n {
+            for x in 0..<n {
+                let inProduct = product.contains(x) && product.contains(y)
+                let showsBackground = !inProduct || cutOut.contains { $0.x.contains(x) && $0.y.contains(y) }
+                let colour: (UInt8, UInt8, UInt8) = showsBackground ? background : (60, 50, 45)
+                rgb[(y * n + x) * 3] = colour.0
+                rgb[(y * n + x) * 3 + 1] = colour.1
+                rgb[(y * n + x) * 3 + 2] = colour.2
+            }
+        }
+        return rgb
     }
 
     static func refine(_ scene: Scene) throws -> [UInt8] {
@@ -99,18 +105,7 @@ struct MatteHoleTests {
             narrow = (high - depth..<high, mid..<mid + 3 * n / 400)
             wide = (mid - 20 * n / 400..<mid + 20 * n / 400, low..<low + depth)
             seen = (low..<low + depth, mid..<mid + 2 * n / 400)
-            rgb = [UInt8](repeating: 0, count: n * n * 3)
-            let notches = [narrow, wide, seen]
-            for y in 0..<n {
-                for x in 0..<n {
-                    let inProduct = (low..<high).contains(x) && (low..<high).contains(y)
-                    let showsBackground = !inProduct || notches.contains { $0.x.contains(x) && $0.y.contains(y) }
-                    let colour: (UInt8, UInt8, UInt8) = showsBackground ? MatteHoleTests.background : (60, 50, 45)
-                    rgb[(y * n + x) * 3] = colour.0
-                    rgb[(y * n + x) * 3 + 1] = colour.1
-                    rgb[(y * n + x) * 3 + 2] = colour.2
-                }
-            }
+            rgb = MatteHoleTests.paint(size: n, product: low..<high, cutOut: [narrow, wide, seen])
             let s = MatteHoleTests.side
             map = [Float](repeating: 0, count: s * s)
             let around = 0 // the model sees the notch as background

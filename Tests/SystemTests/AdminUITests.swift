@@ -1650,19 +1650,24 @@ extension SystemSuites {
                             && !document.querySelector('#ai-generate').hidden && !document.querySelector('#ai-before-after')
                         """
                     }
+                    // Closes the dialog and opens it for `other`, then releases the held answers: the
+                    // toast says what they meant, and the dialog still offers `other`'s generation.
+                    func moveOn(to other: (id: String, name: String), releasing held: String, announced: String) async throws {
+                        try await browser.click("#ai-modal .close")
+                        try await browser.click("#grid .tile[data-media-id='\(other.id)'] .ai")
+                        try await browser.waitUntil("the dialog for \(other.name)", script: dialogFor(other.name))
+                        _ = try await browser.execute("window.\(held).release()")
+                        try await browser.waitUntil("announced: \(announced)", script: """
+                            return document.querySelector('#toast-text').textContent.startsWith('\(announced)')
+                            """)
+                        #expect(try await browser.execute(dialogFor(other.name)).boolValue == true, "the dialog still offers \(other.name)'s generation")
+                    }
                     // The product check's reading (the job's status) answered after the dialog moved on to b.
                     try await holdAnswers(browser, "check", method: "GET", when: "url.pathname.startsWith('/api/ai-image/status/')")
                     try await browser.click("#grid .tile[data-media-id='\(a)'] .ai")
                     try await browser.click(try await browser.waitFor("#ai-modal[open] #ai-generate"))
                     try await browser.waitUntil("a's job is done and its check held", timeout: .seconds(120), script: "return window.check.sent >= 1")
-                    try await browser.click("#ai-modal .close")
-                    try await browser.click("#grid .tile[data-media-id='\(b)'] .ai")
-                    try await browser.waitUntil("the dialog for b", script: dialogFor("b.jpg"))
-                    _ = try await browser.execute("window.check.release()")
-                    try await browser.waitUntil("a's end announced", script: """
-                        return document.querySelector('#toast-text').textContent.startsWith('a.jpg: the studio shot is ready')
-                        """)
-                    #expect(try await browser.execute(dialogFor("b.jpg")).boolValue == true, "the dialog still offers b's generation, not a's result")
+                    try await moveOn(to: (b, "b.jpg"), releasing: "check", announced: "a.jpg: the studio shot is ready")
 
                     // A revert answered after the dialog was closed and opened for a.
                     try await browser.click("#ai-generate")
@@ -1670,14 +1675,7 @@ extension SystemSuites {
                     try await holdAnswers(browser, "revert", method: "POST", when: "url.pathname.includes('/revert/')")
                     try await browser.click("#ai-revert")
                     try await browser.waitUntil("the revert is held", script: "return window.revert.sent === 1")
-                    try await browser.click("#ai-modal .close")
-                    try await browser.click("#grid .tile[data-media-id='\(a)'] .ai")
-                    try await browser.waitUntil("the dialog for a", script: dialogFor("a.jpg"))
-                    _ = try await browser.execute("window.revert.release()")
-                    try await browser.waitUntil("the revert announced", script: """
-                        return document.querySelector('#toast-text').textContent.startsWith('Reverted b.jpg to the photo')
-                        """)
-                    #expect(try await browser.execute(dialogFor("a.jpg")).boolValue == true, "the dialog for a stays open")
+                    try await moveOn(to: (a, "a.jpg"), releasing: "revert", announced: "Reverted b.jpg to the photo")
                     let history = try await system.call(.GET, "/api/media/\(b)/versions").json()
                     let current = (history["versions"] as? [[String: Any]])?.first { $0["id"] as? String == history["currentVersionId"] as? String }
                     #expect(current?["source"] as? String == "revert")

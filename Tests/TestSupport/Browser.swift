@@ -59,8 +59,11 @@ public final class Browser: @unchecked Sendable {
             "goog:chromeOptions": [
                 "binary": "/usr/bin/chromium",
                 "prefs": ["download.default_directory": .string(downloads.path), "download.prompt_for_download": false],
+                // The browser's DevTools port from this test process's own ports: left to chromedriver
+                // it is port 0, whose pick by the kernel can be a port just handed to a service that
+                // has not bound it yet.
                 "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", .string("--window-size=\(startingWindow.width),\(startingWindow.height)"),
-                         "--disable-extensions", "--no-first-run"],
+                         "--disable-extensions", "--no-first-run", .string("--remote-debugging-port=\(freePort())")],
             ],
             "goog:loggingPrefs": ["browser": "ALL"],
         ]]]

@@ -37,30 +37,36 @@ public final class TestHTTPServer: Sendable {
         router.on("**", method: .post, use: Self.handler(log: log, delay: delay, script: script))
         var logger = Logger(label: "test-http-server")
         logger.logLevel = .critical
-        // Port 0: the system picks a free port as it binds, so no other test can take it between a
-        // pick and the bind (a port probed free and then taken by something that never answers made
-        // the readiness wait hang). The bound port comes back from the running server.
-        let (bound, announce) = AsyncStream<Int>.makeStream()
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                if let port = channel.localAddress?.port { announce.yield(port) }
-                announce.finish()
-            },
-            logger: logger)
-        let group = ServiceGroup(services: [app], logger: logger)
-        self.group = group
-        task = Task {
-            defer { announce.finish() }
-            try await group.run()
+        // A port from `freePort()`, bound at once: not port 0, whose pick by the kernel could be a
+        // port just handed to a service this test process is starting and that has not bound it yet
+        // (the service then failed with "address already in use" and its readiness check reached
+        // this server). Bound microseconds after the pick; tried again on another port if taken.
+        for _ in 0..<5 {
+            let (bound, announce) = AsyncStream<Int>.makeStream()
+            let app = Application(
+                router: router, configuration: .init(address: .hostname("127.0.0.1", port: freePort())),
+                onServerRunning: { channel in
+                    if let port = channel.localAddress?.port { announce.yield(port) }
+                    announce.finish()
+                },
+                logger: logger)
+            let group = ServiceGroup(services: [app], logger: logger)
+            let task = Task {
+                defer { announce.finish() }
+                try await group.run()
+            }
+            var iterator = bound.makeAsyncIterator()
+            guard let port = await iterator.next() else {
+                task.cancel()
+                continue
+            }
+            self.group = group
+            self.task = task
+            self.port = port
+            await log.reset()
+            return
         }
-        var iterator = bound.makeAsyncIterator()
-        guard let port = await iterator.next() else {
-            task.cancel()
-            throw TestHTTPServerError(message: "the test HTTP server did not start")
-        }
-        self.port = port
-        await log.reset()
+        throw TestHTTPServerError(message: "the test HTTP server did not start")
     }
 
     private static func handler(log: ReceivedLog, delay: @escaping Delay, script: @escaping Script) -> @Sendable (Request, BasicRequestContext) async throws -> Response {
