@@ -76,6 +76,9 @@ public final class PrivateServers: Sendable {
         // neither hold ports nor outlive their data (scripts/leftover-servers.sh, which `make
         // test-faults-stop` calls too; it does nothing unless it is sure).
         _ = await ServerScript.run([directory.path], environment: [:], script: "leftover-servers.sh")
+        // A port found free can be taken before the server binds it (seconds later, after initdb):
+        // a set that does not start is stopped and the next ports tried, three times at most.
+        var failedStarts = 0
         for index in slot..<(slot + 20) {
             let amqp = 5680 + index, redis = 6390 + index, postgres = 5440 + index
             guard [amqp, amqp + 20000, redis, postgres].allSatisfy(portIsFree) else { continue }
@@ -105,7 +108,9 @@ public final class PrivateServers: Sendable {
             let set = PrivateServers(name: name, directory: directory, servers: servers)
             guard started, !servers.amqpBase.isEmpty, !servers.redisURL.isEmpty, !servers.databaseURL.isEmpty else {
                 await set.stopAll()
-                throw FixtureError(message: "could not start private servers \(name); see \(ServerScript.logPath)")
+                failedStarts += 1
+                if failedStarts < 3 { continue }
+                throw FixtureError(message: "could not start private servers \(name) (\(failedStarts) tries); see \(ServerScript.logPath)")
             }
             return set
         }
