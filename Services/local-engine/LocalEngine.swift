@@ -75,16 +75,32 @@ public struct LocalEngine: Sendable {
 
     /// The HTTP application: the protocol routes, `/healthz` and `/metrics`.
     public func makeApplication() -> some ApplicationProtocol {
+        makeApplication(services: [])
+    }
+
+    /// The HTTP application with the notifier, scheduler and sweeper as its own services, so that it
+    /// runs the whole engine alone: what a test runs in process with HummingbirdTesting's
+    /// `app.test(.router)` (no port, no child process). ``close()`` afterwards.
+    public func makeSelfContainedApplication() -> some ApplicationProtocol {
+        // One group of their own, stopped as ``run()`` stops them: in order, each within the grace.
+        makeApplication(services: [ServiceRuntime.group(workers, configuration: configuration.service, logger: logger)])
+    }
+
+    private var workers: [any Service] { [notifier, scheduler, sweeper] }
+
+    private func makeApplication(services: [any Service]) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: APIErrorMiddleware())
         OperationsRoutes(serviceName: configuration.service.serviceName, checks: [], registry: registry).register(on: router)
         routes.register(on: router)
-        return Application(
+        var application = Application(
             router: router,
             configuration: .init(
                 address: .hostname(configuration.service.httpHost, port: configuration.service.httpPort),
                 serverName: "cyclorama-local-engine"),
             logger: logger)
+        application.addServices(services)
+        return application
     }
 
     /// Serves until SIGTERM / SIGINT, then stops taking requests, lets running jobs finish within the
@@ -93,17 +109,22 @@ public struct LocalEngine: Sendable {
         logger.info(
             "renderer", metadata: ["mode": "\(routes.renderer.description.mode)", "concurrency": "\(configuration.concurrency)",
                                    "queue_limit": "\(configuration.queueLimit)", "allowed_hosts": "\(configuration.allowedHosts)"])
-        let services: [any Service] = [notifier, scheduler, sweeper, makeApplication()]
         var failure: (any Error)?
         do {
-            try await ServiceRuntime.run(services, configuration: configuration.service, logger: logger)
+            try await ServiceRuntime.run(workers + [makeApplication()], configuration: configuration.service, logger: logger)
         } catch {
             failure = error
         }
+        await close()
+        if let failure { throw failure }
+    }
+
+    /// Releases the HTTP client and the thread pool: ``run()`` does it when it stops; call it after
+    /// running a ``makeSelfContainedApplication()``. Results stay for their time to live: one already
+    /// announced can still be downloaded after a restart (the next start and the sweeper remove them
+    /// once they expire).
+    public func close() async {
         try? await client.shutdown()
         try? await threadPool.shutdownGracefully()
-        // Results stay for their time to live: one already announced can still be downloaded after a
-        // restart (the next start and the sweeper remove them once they expire).
-        if let failure { throw failure }
     }
 }

@@ -10,13 +10,14 @@ import Shared
 /// Wires settings-service: PostgreSQL (migrations), the broker, and the settings request consumer.
 func buildSettingsService(
     configuration: ServiceConfiguration,
+    environment: EnvironmentVariables = .process,
     registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 ) throws -> ServiceHost {
     var host = try ServiceHost(configuration: configuration, registry: registry)
     let database = try host.addDatabase()
     let responder = SettingsRequestResponder(
-        store: SettingsStore(client: database.client), broker: host.broker, secrets: try SecretBox.fromEnvironment(),
-        authority: try SettingsAuthority.fromEnvironment(), logger: host.logger)
+        store: SettingsStore(client: database.client), broker: host.broker, secrets: try SecretBox.fromEnvironment(environment),
+        authority: try SettingsAuthority.fromEnvironment(environment), logger: host.logger)
     host.addWorker(
         MessageConsumer(
             connection: host.broker, queue: Routing.Queue.settingsRequests, prefetch: 16, logger: host.logger,

@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 /// Process-wide set-up and the service group every executable runs in.
 public enum ServiceRuntime {
@@ -30,17 +31,31 @@ public enum ServiceRuntime {
         configuration: ServiceConfiguration,
         logger: Logger
     ) async throws {
+        let group = self.group(
+            services, configuration: configuration, logger: logger, signals: [.sigterm, .sigint], cancellationLimit: .seconds(1))
+        logger.info("starting", metadata: ["service": "\(configuration.serviceName)", "http": "\(configuration.httpHost):\(configuration.httpPort)"])
+        try await group.run()
+        logger.info("stopped", metadata: ["service": "\(configuration.serviceName)"])
+    }
+
+    /// The service group ``run(_:configuration:logger:)`` runs: `services` stopped in reverse order
+    /// on one of `signals` (none: when the group it is part of stops), each given
+    /// `configuration.shutdownGrace` to finish before it is cancelled. With a `cancellationLimit`, a
+    /// service still running that long after its cancellation ends the process (ServiceLifecycle's
+    /// `fatalError`): right for a service's own process, which must exit; never for a service run
+    /// inside another process (a test's), which must go on.
+    public static func group(
+        _ services: [any Service], configuration: ServiceConfiguration, logger: Logger, signals: [UnixSignal] = [],
+        cancellationLimit: Duration? = nil
+    ) -> ServiceGroup {
         var groupConfiguration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            gracefulShutdownSignals: signals,
             cancellationSignals: [],
             logger: logger
         )
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
-        groupConfiguration.maximumCancellationDuration = .seconds(1)
-        let group = ServiceGroup(configuration: groupConfiguration)
-        logger.info("starting", metadata: ["service": "\(configuration.serviceName)", "http": "\(configuration.httpHost):\(configuration.httpPort)"])
-        try await group.run()
-        logger.info("stopped", metadata: ["service": "\(configuration.serviceName)"])
+        groupConfiguration.maximumCancellationDuration = cancellationLimit
+        return ServiceGroup(configuration: groupConfiguration)
     }
 }

@@ -94,6 +94,18 @@ public struct ServiceHost: Sendable {
 
     /// Builds the HTTP application: `/healthz`, `/metrics`, and the routes added with ``addRoutes(_:)``.
     public func makeApplication() -> some ApplicationProtocol {
+        makeApplication(services: [])
+    }
+
+    /// The HTTP application with the clients and workers as its own services, so that it runs the
+    /// whole service alone: what a test runs in process with HummingbirdTesting's
+    /// `app.test(.router)` (no port, no child process). ``close()`` afterwards.
+    public func makeSelfContainedApplication() -> some ApplicationProtocol {
+        // One group of their own, stopped as ``run()`` stops them: in order, each within the grace.
+        makeApplication(services: [ServiceRuntime.group(clients + workers, configuration: configuration, logger: logger)])
+    }
+
+    private func makeApplication(services: [any Service]) -> some ApplicationProtocol {
         let router = Router(context: ServiceRequestContext.self)
         router.add(middleware: APIErrorMiddleware(isOutage: Outage.isOutage))
         OperationsRoutes(serviceName: configuration.serviceName, checks: checks, details: details, registry: registry).register(on: router)
@@ -106,6 +118,7 @@ public struct ServiceHost: Sendable {
             logger: logger
         )
         for step in startupSteps { application.beforeServerStarts(perform: step) }
+        application.addServices(services)
         return application
     }
 
@@ -116,15 +129,16 @@ public struct ServiceHost: Sendable {
         do {
             try await ServiceRuntime.run(clients + workers + [application], configuration: configuration, logger: logger)
         } catch {
-            await closeClients()
+            await close()
             throw error
         }
-        await closeClients()
+        await close()
     }
 
-    /// Runs the shutdown hooks, each given at most 3 s: a client whose close hangs must not keep the
-    /// process from exiting (the services promise to exit within 10 s of SIGTERM).
-    private func closeClients() async {
+    /// Runs the shutdown hooks (closing the clients), each given at most 3 s: a client whose close
+    /// hangs must not keep the process from exiting (the services promise to exit within 10 s of
+    /// SIGTERM). ``run()`` calls it; call it after running a ``makeSelfContainedApplication()``.
+    public func close() async {
         for (index, hook) in shutdownHooks.enumerated() {
             let finished = await Self.run(hook, within: .seconds(3))
             if !finished {

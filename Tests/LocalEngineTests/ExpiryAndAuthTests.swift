@@ -11,37 +11,37 @@ struct ExpiryAndAuthTests {
     @Test func aJobPastItsTTLIsDeletedAndAnswers404() async throws {
         // The blocker outlasts the test; 10 s TTLs leave a loaded machine time to look first, and
         // the test then waits for the job to go, however late the engine's sweep comes.
-        let engine = try await EngineHarness(simulateMs: 600_000)
-        defer { Task { await engine.stop() } }
-        let input = ["image": Samples.dataURI(Samples.tinyPNG)]
-        let blocker = try await engine.run(input)
-        _ = try await engine.wait(for: blocker, until: .inProgress)
-        let submitted = ContinuousClock.now
-        let queued = try await engine.run(input, policy: ["ttl": 10_000])
-        #expect(try await engine.status(queued).status == 200)
-        try await eventually("the queued job is gone") { try await engine.status(queued).status == 404 }
-        #expect(ContinuousClock.now - submitted >= .seconds(10), "not before its TTL")
-        #expect(try await engine.call(.POST, "/cancel/\(queued)").status == 404)
-        // It left the queue: nothing is waiting behind the running job.
-        #expect(try await engine.health().jobs.inQueue == 0)
+        try await InProcessEngine.test(simulateMs: 600_000) { engine in
+            let input = ["image": Samples.dataURI(Samples.tinyPNG)]
+            let blocker = try await engine.run(input)
+            _ = try await engine.wait(for: blocker, until: .inProgress)
+            let submitted = ContinuousClock.now
+            let queued = try await engine.run(input, policy: ["ttl": 10_000])
+            #expect(try await engine.status(queued).status == 200)
+            try await eventually("the queued job is gone") { try await engine.status(queued).status == 404 }
+            #expect(ContinuousClock.now - submitted >= .seconds(10), "not before its TTL")
+            #expect(try await engine.call(.POST, "/cancel/\(queued)").status == 404)
+            // It left the queue: nothing is waiting behind the running job.
+            #expect(try await engine.health().jobs.inQueue == 0)
 
-        // A running job past its TTL goes too.
-        _ = try await engine.call(.POST, "/cancel/\(blocker)")
-        let running = try await engine.run(input, policy: ["ttl": 10_000])
-        _ = try await engine.wait(for: running, until: .inProgress)
-        try await eventually("the running job is gone") { try await engine.status(running).status == 404 }
+            // A running job past its TTL goes too.
+            _ = try await engine.call(.POST, "/cancel/\(blocker)")
+            let running = try await engine.run(input, policy: ["ttl": 10_000])
+            _ = try await engine.wait(for: running, until: .inProgress)
+            try await eventually("the running job is gone") { try await engine.status(running).status == 404 }
+        }
     }
 
     @Test func finishedJobsAndTheirImagesExpireAfterTheRetention() async throws {
         // Ten seconds: a loaded machine may take a few between the job's end and the first read.
-        let engine = try await EngineHarness(simulateMs: 10, environment: ["LOCAL_ENGINE_RESULT_TTL_SECONDS": "10"])
-        defer { Task { await engine.stop() } }
-        let done = try await engine.submit(["image": Samples.dataURI(Samples.tinyPNG)], path: "/runsync").decode(JobStatusBody.self)
-        let url = try #require(done.output?.imageURL)
-        #expect(try await engine.call(.GET, url).status == 200)
-        try await Task.sleep(for: .milliseconds(10_500))
-        #expect(try await engine.status(done.id).status == 404)
-        #expect(try await engine.call(.GET, url).status == 404)
+        try await InProcessEngine.test(simulateMs: 10, environment: ["LOCAL_ENGINE_RESULT_TTL_SECONDS": "10"]) { engine in
+            let done = try await engine.submit(["image": Samples.dataURI(Samples.tinyPNG)], path: "/runsync").decode(JobStatusBody.self)
+            let url = try #require(done.output?.imageURL)
+            #expect(try await engine.call(.GET, url).status == 200)
+            try await Task.sleep(for: .milliseconds(10_500))
+            #expect(try await engine.status(done.id).status == 404)
+            #expect(try await engine.call(.GET, url).status == 404)
+        }
     }
 
     @Test func aConfiguredKeyIsRequiredOnTheProtocolRoutes() async throws {

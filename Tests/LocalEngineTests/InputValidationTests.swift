@@ -34,21 +34,20 @@ struct InputValidationTests {
     ] }
 
     @Test func eachBadInputEndsFailedWithAClearErrorAndTheEngineKeepsServing() async throws {
-        let engine = try await EngineHarness(simulateMs: 10, concurrency: 2, queueLimit: 32)
-        defer { Task { await engine.stop() } }
-        for (input, expected) in Self.badInputs {
-            let reply = try await engine.submit(input, path: "/runsync")
-            #expect(reply.status == 200, "\(input): \(reply.text)")
-            let body = try reply.decode(JobStatusBody.self)
-            #expect(body.status == .failed, "\(input) → \(body.status)")
-            #expect(body.error?.contains(expected) == true, "\(input): error \(body.error ?? "nil") lacks \(expected)")
-            #expect(body.output == nil)
+        try await InProcessEngine.test(simulateMs: 10, concurrency: 2, queueLimit: 32) { engine in
+            for (input, expected) in Self.badInputs {
+                let reply = try await engine.submit(input, path: "/runsync")
+                #expect(reply.status == 200, "\(input): \(reply.text)")
+                let body = try reply.decode(JobStatusBody.self)
+                #expect(body.status == .failed, "\(input) → \(body.status)")
+                #expect(body.error?.contains(expected) == true, "\(input): error \(body.error ?? "nil") lacks \(expected)")
+                #expect(body.output == nil)
+            }
+            // Still serving, and good input still works.
+            let good = try await engine.submit(["image": Samples.dataURI(Samples.tinyPNG)], path: "/runsync").decode(JobStatusBody.self)
+            #expect(good.status == .completed)
+            #expect(try await engine.health().jobs.failed == Self.badInputs.count)
         }
-        // Still serving, and good input still works.
-        let good = try await engine.submit(["image": Samples.dataURI(Samples.tinyPNG)], path: "/runsync").decode(JobStatusBody.self)
-        #expect(good.status == .completed)
-        #expect(engine.process.isRunning)
-        #expect(try await engine.health().jobs.failed == Self.badInputs.count)
     }
 
     @Test func imagesAreFetchedFromAllowedHostsWithinTheSizeCap() async throws {
@@ -64,36 +63,36 @@ struct InputValidationTests {
         }
         defer { Task { await origin.stop() } }
         let closedPort = freePort()
-        let engine = try await EngineHarness(
+        try await InProcessEngine.test(
             simulateMs: 10,
             environment: [
                 "LOCAL_ENGINE_ALLOWED_HOSTS": "127.0.0.1:\(origin.port), 127.0.0.1:\(closedPort)",
                 "LOCAL_ENGINE_MAX_IMAGE_MB": "1",
                 // A source that does not answer is tried again for this long before the job fails.
                 "LOCAL_ENGINE_FETCH_RETRY_SECONDS": "1",
-            ])
-        defer { Task { await engine.stop() } }
+            ]
+        ) { engine in
 
-        let fetched = try await engine.submit(["image": "\(origin.url)/product.png"], path: "/runsync").decode(JobStatusBody.self)
-        #expect(fetched.status == .completed, "\(fetched.error ?? "")")
-        #expect(try await engine.call(.GET, try #require(fetched.output?.imageURL)).body == image)
+            let fetched = try await engine.submit(["image": "\(origin.url)/product.png"], path: "/runsync").decode(JobStatusBody.self)
+            #expect(fetched.status == .completed, "\(fetched.error ?? "")")
+            #expect(try await engine.call(.GET, try #require(fetched.output?.imageURL)).body == image)
 
-        let cases: [(String, String)] = [
-            ("\(origin.url)/missing.png", "answered HTTP 404"),
-            // A signed link's signature never reaches the job's error (which the status API shows).
-            ("\(origin.url)/missing.png?expires=1&signature=feedc0ffee", "fetching \(origin.url)/missing.png?… answered HTTP 404"),
-            ("\(origin.url)/big.png", "1 MB limit"),
-            ("\(origin.url)/moved.png", "not followed"),
-            ("http://127.0.0.1:\(closedPort)/product.png", "could not fetch"),
-            ("http://localhost:\(origin.port)/product.png", "is not allowed"),
-        ]
-        for (url, expected) in cases {
-            let body = try await engine.submit(["image": url], path: "/runsync").decode(JobStatusBody.self)
-            #expect(body.status == .failed, "\(url)")
-            #expect(body.error?.contains(expected) == true, "\(url): \(body.error ?? "nil")")
-            #expect(body.error?.contains("feedc0ffee") == false, "\(url): \(body.error ?? "nil")")
+            let cases: [(String, String)] = [
+                ("\(origin.url)/missing.png", "answered HTTP 404"),
+                // A signed link's signature never reaches the job's error (which the status API shows).
+                ("\(origin.url)/missing.png?expires=1&signature=feedc0ffee", "fetching \(origin.url)/missing.png?… answered HTTP 404"),
+                ("\(origin.url)/big.png", "1 MB limit"),
+                ("\(origin.url)/moved.png", "not followed"),
+                ("http://127.0.0.1:\(closedPort)/product.png", "could not fetch"),
+                ("http://localhost:\(origin.port)/product.png", "is not allowed"),
+            ]
+            for (url, expected) in cases {
+                let body = try await engine.submit(["image": url], path: "/runsync").decode(JobStatusBody.self)
+                #expect(body.status == .failed, "\(url)")
+                #expect(body.error?.contains(expected) == true, "\(url): \(body.error ?? "nil")")
+                #expect(body.error?.contains("feedc0ffee") == false, "\(url): \(body.error ?? "nil")")
+            }
         }
-        #expect(engine.process.isRunning)
     }
 
     /// A reference refused before any fetch names the address without its query: a signed link's
@@ -158,17 +157,17 @@ struct InputValidationTests {
 
     /// A webhook host allowed by `*` is refused at submission when it is not public.
     @Test func aWildcardWebhookListStillRefusesLoopbackAndMetadata() async throws {
-        let engine = try await EngineHarness(simulateMs: 10, environment: ["LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "*"])
-        defer { Task { await engine.stop() } }
-        // Only loopback spellings here, so that even a regression would send nothing elsewhere; the
-        // other address classes are judged by the same function (OutboundAddressTests).
-        for (webhook, expected) in [
-            ("http://127.0.0.1:9/hook", "127.0.0.1 is a loopback address"), ("http://[::1]:9/hook", "::1 is a loopback address"),
-            ("http://2130706433:9/hook", "2130706433 is a loopback address"), ("http://localhost:9/hook", "local-only name"),
-        ] {
-            let reply = try await engine.submit(["image": Samples.dataURI(Samples.tinyPNG)], webhook: webhook)
-            #expect(reply.status == 400, "\(webhook): \(reply.text)")
-            #expect(reply.text.contains(expected) && reply.text.contains("LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS"), "\(webhook): \(reply.text)")
+        try await InProcessEngine.test(simulateMs: 10, environment: ["LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "*"]) { engine in
+            // Only loopback spellings here, so that even a regression would send nothing elsewhere; the
+            // other address classes are judged by the same function (OutboundAddressTests).
+            for (webhook, expected) in [
+                ("http://127.0.0.1:9/hook", "127.0.0.1 is a loopback address"), ("http://[::1]:9/hook", "::1 is a loopback address"),
+                ("http://2130706433:9/hook", "2130706433 is a loopback address"), ("http://localhost:9/hook", "local-only name"),
+            ] {
+                let reply = try await engine.submit(["image": Samples.dataURI(Samples.tinyPNG)], webhook: webhook)
+                #expect(reply.status == 400, "\(webhook): \(reply.text)")
+                #expect(reply.text.contains(expected) && reply.text.contains("LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS"), "\(webhook): \(reply.text)")
+            }
         }
     }
 
@@ -181,11 +180,12 @@ struct InputValidationTests {
             return count <= 2 ? (.serviceUnavailable, [:], []) : (.ok, [.contentType: "image/png"], image)
         }
         defer { Task { await origin.stop() } }
-        let engine = try await EngineHarness(
-            simulateMs: 10, environment: ["LOCAL_ENGINE_ALLOWED_HOSTS": "127.0.0.1:\(origin.port)", "LOCAL_ENGINE_FETCH_RETRY_SECONDS": "30"])
-        defer { Task { await engine.stop() } }
-        let body = try await engine.submit(["image": "\(origin.url)/product.png"], path: "/runsync").decode(JobStatusBody.self)
-        #expect(body.status == .completed, "\(body.error ?? "")")
-        #expect(answered.withLock { $0 } == 3, "two refusals, then the image")
+        try await InProcessEngine.test(
+            simulateMs: 10, environment: ["LOCAL_ENGINE_ALLOWED_HOSTS": "127.0.0.1:\(origin.port)", "LOCAL_ENGINE_FETCH_RETRY_SECONDS": "30"]
+        ) { engine in
+            let body = try await engine.submit(["image": "\(origin.url)/product.png"], path: "/runsync").decode(JobStatusBody.self)
+            #expect(body.status == .completed, "\(body.error ?? "")")
+            #expect(answered.withLock { $0 } == 3, "two refusals, then the image")
+        }
     }
 }

@@ -51,27 +51,28 @@ struct WebhookTests {
         defer { Task { await receiver.stop() } }
         // 5 s a job: long enough that the cancel below reaches the queued job before the one ahead
         // of it ends, even on a loaded machine (at 1 s it sometimes ran and completed first).
-        let engine = try await EngineHarness(simulateMs: 5000, environment: [
-            "LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS": "0.2", "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:\(receiver.port)",
-        ])
-        defer { Task { await engine.stop() } }
+        try await InProcessEngine.test(
+            simulateMs: 5000,
+            environment: ["LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS": "0.2", "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:\(receiver.port)"]
+        ) { engine in
 
-        let id = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG), "shadow": "spooky"], webhook: "\(receiver.url)/failed")
-        let calls = await receiver.waitForRequests(3, path: "/failed", timeout: .seconds(20))
-        #expect(calls.count == 3)
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(await receiver.received(path: "/failed").count == 3, "no more than 3 attempts")
-        let body = try JSONDecoder().decode(JobStatusBody.self, from: Data(try #require(calls.first).body))
-        #expect(body.id == id && body.status == .failed)
-        #expect(body.error?.contains("input.shadow") == true)
+            let id = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG), "shadow": "spooky"], webhook: "\(receiver.url)/failed")
+            let calls = await receiver.waitForRequests(3, path: "/failed", timeout: .seconds(20))
+            #expect(calls.count == 3)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(await receiver.received(path: "/failed").count == 3, "no more than 3 attempts")
+            let body = try JSONDecoder().decode(JobStatusBody.self, from: Data(try #require(calls.first).body))
+            #expect(body.id == id && body.status == .failed)
+            #expect(body.error?.contains("input.shadow") == true)
 
-        // Cancelled jobs are terminal too (this one waits behind a 5 s job).
-        _ = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)])
-        let queued = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)], webhook: "\(receiver.url)/cancelled")
-        _ = try await engine.call(.POST, "/cancel/\(queued)")
-        let cancelled = await receiver.waitForRequests(1, path: "/cancelled", timeout: .seconds(20))
-        let cancelledBody = try JSONDecoder().decode(JobStatusBody.self, from: Data(try #require(cancelled.first).body))
-        #expect(cancelledBody.id == queued && cancelledBody.status == .cancelled)
+            // Cancelled jobs are terminal too (this one waits behind a 5 s job).
+            _ = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)])
+            let queued = try await engine.run(["image": Samples.dataURI(Samples.tinyPNG)], webhook: "\(receiver.url)/cancelled")
+            _ = try await engine.call(.POST, "/cancel/\(queued)")
+            let cancelled = await receiver.waitForRequests(1, path: "/cancelled", timeout: .seconds(20))
+            let cancelledBody = try JSONDecoder().decode(JobStatusBody.self, from: Data(try #require(cancelled.first).body))
+            #expect(cancelledBody.id == queued && cancelledBody.status == .cancelled)
+        }
     }
 
     /// The engine POSTs to a job's webhook, so the webhook's host is checked at submission against
@@ -80,23 +81,23 @@ struct WebhookTests {
     @Test func aWebhookToAHostNotAllowedIsRefusedAtSubmission() async throws {
         let receiver = try await TestHTTPServer { _, _ in (.ok, [:], []) }
         defer { Task { await receiver.stop() } }
-        let engine = try await EngineHarness(simulateMs: 10, environment: ["LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:\(receiver.port)"])
-        defer { Task { await engine.stop() } }
-        let input: [String: Any] = ["image": Samples.dataURI(Samples.tinyPNG)]
-        // Other ports and hosts, however spelled; none of them is ever contacted (refused from the URL).
-        for hook in [
-            "http://127.0.0.1:\(receiver.port + 1)/hook", "http://localhost:\(receiver.port)/hook", "http://127.0.0.2:\(receiver.port)/hook",
-            "https://127.0.0.1/hook", "http://[::1]:\(receiver.port)/hook", "ftp://127.0.0.1:\(receiver.port)/hook",
-        ] {
-            let answer = try await engine.submit(input, webhook: hook)
-            #expect(answer.status == 400, "\(hook): \(answer.text)")
-            #expect(answer.text.contains("webhook"), "\(hook): \(answer.text)")
+        try await InProcessEngine.test(simulateMs: 10, environment: ["LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:\(receiver.port)"]) { engine in
+            let input: [String: Any] = ["image": Samples.dataURI(Samples.tinyPNG)]
+            // Other ports and hosts, however spelled; none of them is ever contacted (refused from the URL).
+            for hook in [
+                "http://127.0.0.1:\(receiver.port + 1)/hook", "http://localhost:\(receiver.port)/hook", "http://127.0.0.2:\(receiver.port)/hook",
+                "https://127.0.0.1/hook", "http://[::1]:\(receiver.port)/hook", "ftp://127.0.0.1:\(receiver.port)/hook",
+            ] {
+                let answer = try await engine.submit(input, webhook: hook)
+                #expect(answer.status == 400, "\(hook): \(answer.text)")
+                #expect(answer.text.contains("webhook"), "\(hook): \(answer.text)")
+            }
+            let health = try await engine.call(.GET, "/health").decode(EngineHealth.self)
+            #expect(health.jobs.completed + health.jobs.failed + health.jobs.inQueue + health.jobs.inProgress == 0, "no job was made")
+            // The allowed one is delivered.
+            _ = try await engine.run(input, webhook: "\(receiver.url)/allowed")
+            #expect(await receiver.waitForRequests(1, path: "/allowed", timeout: .seconds(20)).count == 1)
+            #expect(await receiver.received(path: "/hook").isEmpty)
         }
-        let health = try await engine.call(.GET, "/health").decode(EngineHealth.self)
-        #expect(health.jobs.completed + health.jobs.failed + health.jobs.inQueue + health.jobs.inProgress == 0, "no job was made")
-        // The allowed one is delivered.
-        _ = try await engine.run(input, webhook: "\(receiver.url)/allowed")
-        #expect(await receiver.waitForRequests(1, path: "/allowed", timeout: .seconds(20)).count == 1)
-        #expect(await receiver.received(path: "/hook").isEmpty)
     }
 }

@@ -1,29 +1,77 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
 import NIOHTTP1
+import ServiceCore
+import ServiceSupport
 import TestSupport
 
-/// A real api-gateway process on its own database, media folder and admin token.
-struct GatewayFixture {
-    let process: ServiceProcess
+@testable import ApiGateway
+@testable import SettingsService
+
+/// What a gateway under test is given: its own database, media folder and admin token.
+struct GatewayPlace: Sendable {
     let database: TemporaryDatabase
     let token: String
     let mediaRoot: URL
+    /// The gateway's variables for this place (beside those every service a test runs is given).
+    let environment: [String: String]
 
-    /// - Parameter environment: more variables for the gateway (e.g. its own broker virtual host).
-    static func start(environment extra: [String: String] = [:]) async throws -> GatewayFixture {
+    static func make(environment extra: [String: String]) async throws -> GatewayPlace {
         let database = try await TemporaryDatabase.create()
         let scratch = try TestEnvironment.scratchDirectory()
         let token = (0..<4).map { _ in UUID().uuidString.replacingOccurrences(of: "-", with: "") }.joined()
         let tokenFile = scratch.appendingPathComponent("admin-token")
         try token.write(to: tokenFile, atomically: true, encoding: .utf8)
         let mediaRoot = scratch.appendingPathComponent("media")
-        let process = try ServiceProcess("api-gateway", port: freePort(), environment: [
+        let environment = [
             "DATABASE_URL": database.url,
             "CYCLORAMA_ADMIN_TOKEN_FILE": tokenFile.path,
             "MEDIA_ROOT": mediaRoot.path,
             "NOTIFY_ALLOWED_HOSTS": "",
-        ].merging(extra) { $1 })
-        let fixture = GatewayFixture(process: process, database: database, token: token, mediaRoot: mediaRoot)
+        ].merging(extra) { $1 }
+        return GatewayPlace(database: database, token: token, mediaRoot: mediaRoot, environment: environment)
+    }
+
+    func remove() async {
+        await database.drop()
+        try? FileManager.default.removeItem(at: mediaRoot.deletingLastPathComponent())
+    }
+}
+
+/// A gateway under test in a place of its own.
+protocol PlacedGateway: GatewayCalls {
+    var place: GatewayPlace { get }
+}
+
+extension PlacedGateway {
+    var database: TemporaryDatabase { place.database }
+    var token: String { place.token }
+    var mediaRoot: URL { place.mediaRoot }
+
+    /// How many jobs the ledger holds.
+    func jobCount() async throws -> Int {
+        try await SystemDatabase.withClient(database.url) { client in
+            var count = 0
+            for try await n in try await client.query("SELECT count(*)::int FROM generation_jobs").decode(Int.self) { count = n }
+            return count
+        }
+    }
+}
+
+/// A real api-gateway process: for what needs the network between the caller and the gateway
+/// (limits per client address) or the process's own metrics.
+struct GatewayFixture: PlacedGateway {
+    let process: ServiceProcess
+    let place: GatewayPlace
+
+    /// - Parameter environment: more variables for the gateway (e.g. its own broker virtual host).
+    static func start(environment extra: [String: String] = [:]) async throws -> GatewayFixture {
+        let place = try await GatewayPlace.make(environment: extra)
+        let process = try ServiceProcess("api-gateway", port: freePort(), environment: place.environment)
+        let fixture = GatewayFixture(process: process, place: place)
         guard await process.waitUntilHealthy(timeout: .seconds(60)) == 200 else {
             await fixture.stop()
             throw FixtureError(message: "api-gateway never became healthy; log:\n\(process.log())")
@@ -33,32 +81,99 @@ struct GatewayFixture {
 
     var baseURL: String { "http://127.0.0.1:\(process.port)" }
 
-    /// Calls the API as the admin (or with `token`, or with no Authorization header when `token` is "").
-    func call(
-        _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], token: String? = nil
-    ) async throws -> HTTPAnswer {
-        var all = headers
-        let bearer = token ?? self.token
-        if !bearer.isEmpty { all.append(("Authorization", "Bearer \(bearer)")) }
-        return try await HTTPProbe.send(method, baseURL + path, headers: all, body: body)
-    }
-
-    /// Uploads `bytes` as multipart/form-data (`query` after the path) and returns the answer.
-    func upload(_ bytes: [UInt8], fileName: String = "photo.jpg", collection: String? = nil, query: String = "") async throws -> HTTPAnswer {
-        let boundary = "cyclorama-test-\(UUID().uuidString)"
-        var body = Array("--\(boundary)\r\n".utf8)
-        if let collection {
-            body += Array("Content-Disposition: form-data; name=\"collection\"\r\n\r\n\(collection)\r\n--\(boundary)\r\n".utf8)
-        }
-        body += Array("Content-Disposition: form-data; name=\"file\"; filename=\"\(fileName)\"\r\nContent-Type: application/octet-stream\r\n\r\n".utf8)
-        body += bytes
-        body += Array("\r\n--\(boundary)--\r\n".utf8)
-        return try await call(.POST, "/api/media" + query, body: body, headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")])
+    func send(_ method: HTTPMethod, _ path: String, headers: [(String, String)], body: [UInt8]?) async throws -> HTTPAnswer {
+        try await HTTPProbe.send(method, baseURL + path, headers: headers, body: body)
     }
 
     func stop() async {
         _ = await process.stop()
-        await database.drop()
-        try? FileManager.default.removeItem(at: mediaRoot.deletingLastPathComponent())
+        await place.remove()
+    }
+}
+
+/// The api-gateway built as its executable builds it (`buildGateway`), run in the test's process
+/// with HummingbirdTesting's `app.test(.router)`: its routes, middleware, workers and clients on the
+/// shared servers, without a port or a child process.
+struct InProcessGateway: PlacedGateway {
+    let client: any TestClientProtocol
+    let place: GatewayPlace
+
+    /// Runs `body` against a gateway of its own place (`environment`: more variables for it), then
+    /// stops the gateway and removes its place. With `settingsService`, a settings-service runs
+    /// beside it in the test's process, both on a broker virtual host of their own (as a system's
+    /// are), sharing the place's database.
+    static func test(
+        environment extra: [String: String] = [:], settingsService: Bool = false,
+        _ body: @Sendable (InProcessGateway) async throws -> Void
+    ) async throws {
+        let broker = settingsService ? try await SettingsServiceTests.ownVirtualHost() : nil
+        let place: GatewayPlace
+        do {
+            place = try await GatewayPlace.make(environment: (broker.map { ["AMQP_URL": $0.url] } ?? [:]).merging(extra) { $1 })
+        } catch {
+            await broker?.delete()
+            throw error
+        }
+        // Their logs are the test's; warnings are expected (bad input), errors are worth reading.
+        func environment(_ name: String) -> EnvironmentVariables {
+            EnvironmentVariables(
+                TestEnvironment.serviceEnvironment(name).merging(["LOG_LEVEL": "error"]) { $1 }.merging(place.environment) { $1 })
+        }
+        do {
+            var hosts = [
+                try buildGateway(
+                    configuration: .fromEnvironment(serviceName: "api-gateway", defaultPort: 0, environment: environment("api-gateway")),
+                    gateway: .fromEnvironment(environment("api-gateway")))
+            ]
+            if settingsService {
+                var settingsEnvironment = environment("settings-service")
+                // The gateway's own settings authority key (a test may give it a wrong one) is not the service's.
+                settingsEnvironment.values["SETTINGS_AUTHORITY_KEY"] = TestEnvironment.settingsAuthorityKey
+                hosts.insert(
+                    try buildSettingsService(
+                        configuration: .fromEnvironment(serviceName: "settings-service", defaultPort: 0, environment: settingsEnvironment),
+                        environment: settingsEnvironment),
+                    at: 0)
+            }
+            try await Self.serve(hosts[...]) { client in try await body(InProcessGateway(client: client, place: place)) }
+        } catch {
+            await place.remove()
+            await broker?.delete()
+            throw error
+        }
+        await place.remove()
+        await broker?.delete()
+    }
+
+    /// Runs `hosts` in process, one inside the other, for as long as `body` runs (with the client
+    /// of the last), then stops each and closes its clients.
+    private static func serve(
+        _ hosts: ArraySlice<ServiceHost>, _ body: @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        guard let host = hosts.first else { return }
+        do {
+            try await host.makeSelfContainedApplication().test(.router) { client in
+                if hosts.count == 1 { try await body(client) } else { try await serve(hosts.dropFirst(), body) }
+            }
+        } catch {
+            await host.close()
+            throw error
+        }
+        await host.close()
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, headers: [(String, String)], body: [UInt8]?) async throws -> HTTPAnswer {
+        var fields = HTTPFields()
+        for (name, value) in headers {
+            guard let field = HTTPField.Name(name) else { throw FixtureError(message: "not a header name: \(name)") }
+            fields.append(HTTPField(name: field, value: value))
+        }
+        guard let requestMethod = HTTPRequest.Method(method.rawValue) else { throw FixtureError(message: "not a method: \(method)") }
+        let response = try await client.executeRequest(
+            uri: path, method: requestMethod, headers: fields, body: body.map { ByteBuffer(bytes: $0) })
+        return HTTPAnswer(
+            status: response.status.code,
+            headers: response.headers.map { ($0.name.canonicalName, $0.value) },
+            body: Array(buffer: response.body))
     }
 }

@@ -5,7 +5,7 @@ import Synchronization
 /// The whole system as real processes — api-gateway, settings-service, prompt-service,
 /// runpod-dispatcher, result-ingestor and the local engine — isolated from every other test: its
 /// own RabbitMQ virtual host, database, media folder, admin token and concurrency-lease key.
-public final class CycloramaSystem: Sendable {
+public final class CycloramaSystem: GatewayCalls {
     public static let serviceNames = ["settings-service", "prompt-service", "runpod-dispatcher", "result-ingestor", "api-gateway", "local-engine"]
 
     public let vhost: String
@@ -192,27 +192,8 @@ public final class CycloramaSystem: Sendable {
         }.joined(separator: "\n")
     }
 
-    /// Calls the gateway as the admin (or with `token`; "" sends no Authorization header).
-    public func call(
-        _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], token: String? = nil
-    ) async throws -> HTTPAnswer {
-        var all = headers
-        let bearer = token ?? self.token
-        if !bearer.isEmpty { all.append(("Authorization", "Bearer \(bearer)")) }
-        return try await HTTPProbe.send(method, gatewayURL + path, headers: all, body: body)
-    }
-
-    public func call(_ method: HTTPMethod, _ path: String, json: String, headers: [(String, String)] = []) async throws -> HTTPAnswer {
-        try await call(method, path, body: Array(json.utf8), headers: headers + [("Content-Type", "application/json")])
-    }
-
-    /// Uploads a raw image and returns the new media's id.
-    public func upload(_ bytes: [UInt8]) async throws -> String {
-        let answer = try await call(.POST, "/api/media", body: bytes, headers: [("Content-Type", "application/octet-stream")])
-        guard answer.status == 201, let id = (try answer.json()["media"] as? [String: Any])?["id"] as? String else {
-            throw FixtureError(message: "upload failed: \(answer.status) \(answer.text)")
-        }
-        return id
+    public func send(_ method: HTTPMethod, _ path: String, headers: [(String, String)], body: [UInt8]?) async throws -> HTTPAnswer {
+        try await HTTPProbe.send(method, gatewayURL + path, headers: headers, body: body)
     }
 
     /// Uploads a raw image and names it `name` (as an upload from a file would be named); returns its id.

@@ -25,23 +25,9 @@ public final class ServiceProcess: @unchecked Sendable {
         handle.seekToEndOfFile()
         process = Process()
         process.executableURL = TestEnvironment.binaryDirectory.appendingPathComponent(name)
-        var env = ProcessInfo.processInfo.environment
+        var env = TestEnvironment.serviceEnvironment(name, inheriting: ProcessInfo.processInfo.environment)
         env["HTTP_HOST"] = "127.0.0.1"
         env["HTTP_PORT"] = String(port)
-        // The shared servers, with the credentials `scripts/servers.sh` made (a test names others).
-        env["AMQP_URL"] = env["AMQP_URL"] ?? TestEnvironment.amqpURL
-        env["REDIS_URL"] = env["REDIS_URL"] ?? TestEnvironment.redisURL
-        env["DATABASE_URL"] = env["DATABASE_URL"] ?? TestEnvironment.databaseURL
-        // The gateway and prompt-service share the secret of signed media links.
-        env["MEDIA_URL_SECRET"] = env["MEDIA_URL_SECRET"] ?? TestEnvironment.mediaURLSecret
-        // …and the gateway, settings-service and dispatcher the master key of sealed settings.
-        env["CYCLORAMA_MASTER_KEY"] = env["CYCLORAMA_MASTER_KEY"] ?? TestEnvironment.masterKey
-        // Only the gateway and the settings-service hold the key that authorizes settings changes.
-        if TestEnvironment.settingsAuthorityHolders.contains(name) {
-            env["SETTINGS_AUTHORITY_KEY"] = env["SETTINGS_AUTHORITY_KEY"] ?? TestEnvironment.settingsAuthorityKey
-        } else {
-            env.removeValue(forKey: "SETTINGS_AUTHORITY_KEY")
-        }
         for (key, value) in environment { env[key] = value }
         process.environment = env
         process.standardOutput = handle
@@ -149,6 +135,13 @@ public struct HTTPAnswer: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+
+    /// `headers`' names lower-cased, as `header(_:)` looks them up.
+    public init(status: Int, headers: [(String, String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 
     public var text: String { String(decoding: body, as: UTF8.self) }
 

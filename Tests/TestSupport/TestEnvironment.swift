@@ -35,6 +35,27 @@ public enum TestEnvironment {
     public static let settingsAuthorityKey = "test-settings-authority-" + String(repeating: "k", count: 16)
     public static let settingsAuthorityHolders: Set<String> = ["api-gateway", "settings-service"]
 
+    /// The environment of service `name` started by a test, in its own process or in the test's:
+    /// `inherited` (a child process's) with the shared servers, with the credentials
+    /// `scripts/servers.sh` made, and the secrets the services share, where it does not name them.
+    public static func serviceEnvironment(_ name: String, inheriting inherited: [String: String] = [:]) -> [String: String] {
+        var env = inherited
+        env["AMQP_URL"] = env["AMQP_URL"] ?? amqpURL
+        env["REDIS_URL"] = env["REDIS_URL"] ?? redisURL
+        env["DATABASE_URL"] = env["DATABASE_URL"] ?? databaseURL
+        // The gateway and prompt-service share the secret of signed media links.
+        env["MEDIA_URL_SECRET"] = env["MEDIA_URL_SECRET"] ?? mediaURLSecret
+        // …and the gateway, settings-service and dispatcher the master key of sealed settings.
+        env["CYCLORAMA_MASTER_KEY"] = env["CYCLORAMA_MASTER_KEY"] ?? masterKey
+        // Only the gateway and the settings-service hold the key that authorizes settings changes.
+        if settingsAuthorityHolders.contains(name) {
+            env["SETTINGS_AUTHORITY_KEY"] = env["SETTINGS_AUTHORITY_KEY"] ?? settingsAuthorityKey
+        } else {
+            env.removeValue(forKey: "SETTINGS_AUTHORITY_KEY")
+        }
+        return env
+    }
+
     /// The repository's root folder (this file lives in Tests/TestSupport/).
     public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
