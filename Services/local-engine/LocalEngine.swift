@@ -33,12 +33,10 @@ public struct LocalEngine: Sendable {
         logger.logLevel = configuration.service.logLevel
         self.logger = logger
         // Renders and result-file I/O; one thread per slot plus one so file I/O never waits behind renders.
-        threadPool = NIOThreadPool(numberOfThreads: configuration.concurrency + 1)
-        threadPool.start()
-        client = ImageSource.makeClient()
+        let threadPool = NIOThreadPool(numberOfThreads: configuration.concurrency + 1)
         let results = ResultFiles(directory: configuration.resultsDirectory, threadPool: threadPool, lifetime: configuration.resultTTL)
+        // What can fail comes before anything is started: a failed init leaves no thread or client running.
         try results.prepare()
-        self.results = results
         let renderer: any ImageRenderer = if let latency = configuration.simulatedLatency {
             SimulatedRenderer(latency: latency)
         } else {
@@ -46,6 +44,10 @@ public struct LocalEngine: Sendable {
                 maxImageBytes: configuration.maxImageBytes, inputSides: configuration.inputSides,
                 segmentationCacheEntries: configuration.segmentationCacheEntries, threadPool: threadPool)
         }
+        threadPool.start()
+        self.threadPool = threadPool
+        client = ImageSource.makeClient()
+        self.results = results
         let source = ImageSource(
             client: client, allowedHosts: configuration.allowedHosts, maxBytes: configuration.maxImageBytes,
             timeout: configuration.fetchTimeout, retryWindow: configuration.fetchRetryWindow)
@@ -82,7 +84,7 @@ public struct LocalEngine: Sendable {
     /// runs the whole engine alone: what a test runs in process with HummingbirdTesting's
     /// `app.test(.router)` (no port, no child process). ``close()`` afterwards.
     public func makeSelfContainedApplication() -> some ApplicationProtocol {
-        // One group of their own, stopped as ``run()`` stops them: in order, each within the grace.
+        // One group of their own, stopped as ``run()`` stops them: in reverse order, all within the grace.
         makeApplication(services: [ServiceRuntime.group(workers, configuration: configuration.service, logger: logger)])
     }
 

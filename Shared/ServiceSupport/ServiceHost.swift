@@ -101,7 +101,7 @@ public struct ServiceHost: Sendable {
     /// whole service alone: what a test runs in process with HummingbirdTesting's
     /// `app.test(.router)` (no port, no child process). ``close()`` afterwards.
     public func makeSelfContainedApplication() -> some ApplicationProtocol {
-        // One group of their own, stopped as ``run()`` stops them: in order, each within the grace.
+        // One group of their own, stopped as ``run()`` stops them: in reverse order, all within the grace.
         makeApplication(services: [ServiceRuntime.group(clients + workers, configuration: configuration, logger: logger)])
     }
 

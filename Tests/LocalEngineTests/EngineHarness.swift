@@ -125,9 +125,13 @@ struct InProcessEngine: EngineCalls {
     }
 
     func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)], body: [UInt8]?, timeout: Duration) async throws -> EngineReply {
-        // An absolute link (a result image's) is asked of this engine by its path and query.
+        // An absolute link (a result image's) must name this engine's origin, as the routes were
+        // asked (`http://localhost`); it is then asked of this engine by its path and query.
         var uri = url
-        if url.hasPrefix("http"), let parsed = URLComponents(string: url) {
+        if url.hasPrefix("http") {
+            guard url.hasPrefix("http://localhost/"), let parsed = URLComponents(string: url) else {
+                throw HarnessError("a link to another origin than the engine's (http://localhost): \(url)")
+            }
             uri = parsed.percentEncodedPath + (parsed.percentEncodedQuery.map { "?\($0)" } ?? "")
         }
         var fields = HTTPFields()

@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import ServiceCore
 import ServiceSupport
+import Synchronization
 import TestSupport
 
 @testable import ApiGateway
@@ -21,10 +22,16 @@ struct GatewayPlace: Sendable {
 
     static func make(environment extra: [String: String]) async throws -> GatewayPlace {
         let database = try await TemporaryDatabase.create()
-        let scratch = try TestEnvironment.scratchDirectory()
         let token = (0..<4).map { _ in UUID().uuidString.replacingOccurrences(of: "-", with: "") }.joined()
-        let tokenFile = scratch.appendingPathComponent("admin-token")
-        try token.write(to: tokenFile, atomically: true, encoding: .utf8)
+        let scratch: URL, tokenFile: URL
+        do {
+            scratch = try TestEnvironment.scratchDirectory()
+            tokenFile = scratch.appendingPathComponent("admin-token")
+            try token.write(to: tokenFile, atomically: true, encoding: .utf8)
+        } catch {
+            await database.drop()
+            throw error
+        }
         let mediaRoot = scratch.appendingPathComponent("media")
         let environment = [
             "DATABASE_URL": database.url,
@@ -119,22 +126,30 @@ struct InProcessGateway: PlacedGateway {
             EnvironmentVariables(
                 TestEnvironment.serviceEnvironment(name).merging(["LOG_LEVEL": "error"]) { $1 }.merging(place.environment) { $1 })
         }
+        // Every host built is closed, whatever fails: a client left running when it is freed stops
+        // the whole test process.
+        var hosts: [ServiceHost] = []
         do {
-            var hosts = [
-                try buildGateway(
-                    configuration: .fromEnvironment(serviceName: "api-gateway", defaultPort: 0, environment: environment("api-gateway")),
-                    gateway: .fromEnvironment(environment("api-gateway")))
-            ]
             if settingsService {
                 var settingsEnvironment = environment("settings-service")
                 // The gateway's own settings authority key (a test may give it a wrong one) is not the service's.
                 settingsEnvironment.values["SETTINGS_AUTHORITY_KEY"] = TestEnvironment.settingsAuthorityKey
-                hosts.insert(
+                hosts.append(
                     try buildSettingsService(
                         configuration: .fromEnvironment(serviceName: "settings-service", defaultPort: 0, environment: settingsEnvironment),
-                        environment: settingsEnvironment),
-                    at: 0)
+                        environment: settingsEnvironment))
             }
+            hosts.append(
+                try buildGateway(
+                    configuration: .fromEnvironment(serviceName: "api-gateway", defaultPort: 0, environment: environment("api-gateway")),
+                    gateway: .fromEnvironment(environment("api-gateway"))))
+        } catch {
+            for host in hosts { await host.close() }
+            await place.remove()
+            await broker?.delete()
+            throw error
+        }
+        do {
             try await Self.serve(hosts[...]) { client in try await body(InProcessGateway(client: client, place: place)) }
         } catch {
             await place.remove()
@@ -145,21 +160,42 @@ struct InProcessGateway: PlacedGateway {
         await broker?.delete()
     }
 
-    /// Runs `hosts` in process, one inside the other, for as long as `body` runs (with the client
-    /// of the last), then stops each and closes its clients.
+    /// Runs `hosts` in process, one inside the other, each once its `/healthz` says it is ready (as a
+    /// system's processes are waited for), for as long as `body` runs (with the client of the last);
+    /// then stops each and closes its clients, including those it never got to start.
     private static func serve(
         _ hosts: ArraySlice<ServiceHost>, _ body: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
         guard let host = hosts.first else { return }
+        let handedOn = Mutex(false)
         do {
             try await host.makeSelfContainedApplication().test(.router) { client in
+                try await waitUntilHealthy(client)
+                handedOn.withLock { $0 = true }
                 if hosts.count == 1 { try await body(client) } else { try await serve(hosts.dropFirst(), body) }
             }
         } catch {
+            if !handedOn.withLock({ $0 }) {
+                for inner in hosts.dropFirst() { await inner.close() }
+            }
             await host.close()
             throw error
         }
         await host.close()
+    }
+
+    /// Waits (at most a minute) until the service's `/healthz` answers 200: its broker, database
+    /// and Redis connections are up.
+    private static func waitUntilHealthy(_ client: any TestClientProtocol) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var last = ""
+        while ContinuousClock.now < deadline {
+            let answer = try await client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
+            if answer.status == .ok { return }
+            last = "\(answer.status.code) \(String(buffer: answer.body))"
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw FixtureError(message: "the service in process never became healthy: \(last)")
     }
 
     func send(_ method: HTTPMethod, _ path: String, headers: [(String, String)], body: [UInt8]?) async throws -> HTTPAnswer {
