@@ -38,21 +38,25 @@ public final class CycloramaSystem: GatewayCalls {
     public static func start(
         without: Set<String> = [], overrides: [String: [String: String]] = [:], servers: TestServers = .shared
     ) async throws -> CycloramaSystem {
+        var phases = PhaseClock()
         let vhost = TestEnvironment.uniqueName("cy")
-        guard await servers.script("vhost", "add", vhost) == 0 else {
-            throw FixtureError(message: "could not create RabbitMQ vhost \(vhost); see \(ServerScript.logPath)")
-        }
-        // Every queue exists before any service starts, as on a broker where each service has run
-        // once: a system started without one service still queues that service's work. (A
-        // service declares only its own queues: its user may touch no other.)
+        // The broker's side and the database's are independent: made at once (each takes ~0.5–1 s
+        // on a loaded machine, the vhost's quorum queues most).
+        async let made: Void = makeVirtualHost(vhost, on: servers)
+        let database: TemporaryDatabase
         do {
-            let probe = try await BrokerProbe(url: servers.amqpBase + vhost)
-            await probe.close()
+            database = try await TemporaryDatabase.create(on: servers.databaseURL)
         } catch {
-            _ = await servers.script("vhost", "delete", vhost)
+            if (try? await made) != nil { _ = await servers.script("vhost", "delete", vhost) }
             throw error
         }
-        let database = try await TemporaryDatabase.create(on: servers.databaseURL)
+        do {
+            try await made
+        } catch {
+            await database.drop()
+            throw error
+        }
+        phases.mark("vhost and database")
         let scratch = try TestEnvironment.scratchDirectory()
         let token = (0..<4).map { _ in UUID().uuidString.replacingOccurrences(of: "-", with: "") }.joined()
         let tokenFile = scratch.appendingPathComponent("admin-token")
@@ -114,11 +118,29 @@ public final class CycloramaSystem: GatewayCalls {
         do {
             for name in serviceNames where !without.contains(name) { try system.launch(name) }
             for name in serviceNames where !without.contains(name) { try await system.waitUntilHealthy(name) }
+            phases.mark("healthy")
+            phases.report("system start")
         } catch {
             await system.stop()
             throw error
         }
         return system
+    }
+
+    /// Makes `vhost` with every queue in it, as on a broker where each service has run once: a
+    /// system started without one service still queues that service's work. (A service declares
+    /// only its own queues: its user may touch no other.) Deletes it again when that fails.
+    private static func makeVirtualHost(_ vhost: String, on servers: TestServers) async throws {
+        guard await servers.script("vhost", "add", vhost) == 0 else {
+            throw FixtureError(message: "could not create RabbitMQ vhost \(vhost); see \(ServerScript.logPath)")
+        }
+        do {
+            let probe = try await BrokerProbe(url: servers.amqpBase + vhost)
+            await probe.close()
+        } catch {
+            _ = await servers.script("vhost", "delete", vhost)
+            throw error
+        }
     }
 
     /// Starts a system, runs `body` with it, and always stops it (processes, database, vhost, files).
@@ -218,10 +240,41 @@ public final class CycloramaSystem: GatewayCalls {
     }
 
     public func stop() async {
+        var phases = PhaseClock()
         let running = processes.withLock { Array($0.values) }
-        for process in running { _ = await process.stop() }
-        await database.drop()
+        // All at once: each takes its own graceful stop (up to its shutdown grace), and nothing is
+        // left for one to hand to another once the test is over.
+        await withTaskGroup(of: Void.self) { group in
+            for process in running { group.addTask { _ = await process.stop() } }
+        }
+        phases.mark("processes")
+        async let dropped: Void = database.drop()
         _ = await servers.script("vhost", "delete", vhost)
+        await dropped
+        phases.mark("database and vhost")
         try? FileManager.default.removeItem(at: scratch)
+        phases.report("system stop")
+    }
+}
+
+/// How long each step of a start or a stop took, printed on standard error as one line
+/// (`system start: 4.1 s (vhost 0.2, database 0.3, healthy 3.6)`), for reading a run's figures.
+struct PhaseClock {
+    private var last = ContinuousClock.now
+    private let first = ContinuousClock.now
+    private var steps: [(String, Duration)] = []
+
+    mutating func mark(_ step: String) {
+        let now = ContinuousClock.now
+        steps.append((step, now - last))
+        last = now
+    }
+
+    func report(_ what: String) {
+        func seconds(_ duration: Duration) -> String {
+            String(format: "%.1f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        }
+        let parts = steps.map { "\($0.0) \(seconds($0.1))" }.joined(separator: ", ")
+        FileHandle.standardError.write(Data("\(what): \(seconds(ContinuousClock.now - first)) s (\(parts))\n".utf8))
     }
 }
