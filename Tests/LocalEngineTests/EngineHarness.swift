@@ -1,7 +1,6 @@
 import RunPod
 import AsyncHTTPClient
 import Foundation
-import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
@@ -134,17 +133,10 @@ struct InProcessEngine: EngineCalls {
             }
             uri = parsed.percentEncodedPath + (parsed.percentEncodedQuery.map { "?\($0)" } ?? "")
         }
-        var fields = HTTPFields()
-        for (name, value) in headers {
-            guard let field = HTTPField.Name(name) else { throw HarnessError("not a header name: \(name)") }
-            fields.append(HTTPField(name: field, value: value))
-        }
-        guard let requestMethod = HTTPRequest.Method(method.rawValue) else { throw HarnessError("not a method: \(method)") }
-        let response = try await client.executeRequest(
-            uri: uri, method: requestMethod, headers: fields, body: body.map { ByteBuffer(bytes: $0) })
+        let response = try await client.send(method, uri, headers: headers, body: body)
         var answer: [String: String] = [:]
-        for field in response.headers where answer[field.name.canonicalName] == nil { answer[field.name.canonicalName] = field.value }
-        return EngineReply(status: response.status.code, body: Array(buffer: response.body), headers: answer)
+        for (name, value) in response.headers where answer[name] == nil { answer[name] = value }
+        return EngineReply(status: response.status, body: response.body, headers: answer)
     }
 }
 

@@ -60,11 +60,7 @@ extension PlacedGateway {
 
     /// How many jobs the ledger holds.
     func jobCount() async throws -> Int {
-        try await SystemDatabase.withClient(database.url) { client in
-            var count = 0
-            for try await n in try await client.query("SELECT count(*)::int FROM generation_jobs").decode(Int.self) { count = n }
-            return count
-        }
+        try await SystemDatabase.jobCount(database.url)
     }
 }
 
@@ -199,17 +195,6 @@ struct InProcessGateway: PlacedGateway {
     }
 
     func send(_ method: HTTPMethod, _ path: String, headers: [(String, String)], body: [UInt8]?) async throws -> HTTPAnswer {
-        var fields = HTTPFields()
-        for (name, value) in headers {
-            guard let field = HTTPField.Name(name) else { throw FixtureError(message: "not a header name: \(name)") }
-            fields.append(HTTPField(name: field, value: value))
-        }
-        guard let requestMethod = HTTPRequest.Method(method.rawValue) else { throw FixtureError(message: "not a method: \(method)") }
-        let response = try await client.executeRequest(
-            uri: path, method: requestMethod, headers: fields, body: body.map { ByteBuffer(bytes: $0) })
-        return HTTPAnswer(
-            status: response.status.code,
-            headers: response.headers.map { ($0.name.canonicalName, $0.value) },
-            body: Array(buffer: response.body))
+        try await client.send(method, path, headers: headers, body: body)
     }
 }

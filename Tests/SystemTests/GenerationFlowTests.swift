@@ -227,11 +227,7 @@ extension SystemSuites {
         }
 
         static func jobCount(_ system: CycloramaSystem) async throws -> Int {
-            try await SystemDatabase.withClient(system.database.url) { client in
-                var count = 0
-                for try await n in try await client.query("SELECT count(*)::int FROM generation_jobs").decode(Int.self) { count = n }
-                return count
-            }
+            try await SystemDatabase.jobCount(system.database.url)
         }
     }
 }

@@ -36,7 +36,7 @@ actor SystemSlots {
         let started = ContinuousClock.now
         defer {
             give()
-            let waited = (started - asked).seconds, ran = (ContinuousClock.now - started).seconds
+            let waited = (started - asked).secondsText, ran = (ContinuousClock.now - started).secondsText
             FileHandle.standardError.write(Data("system slot: \(name) ran \(ran) s (waited \(waited) s)\n".utf8))
         }
         try await body()
@@ -102,10 +102,3 @@ extension Trait where Self == SystemSlot {
     static var systemSlot: Self { SystemSlot() }
 }
 
-extension Duration {
-    /// Seconds with one decimal, for the slot log.
-    fileprivate var seconds: String {
-        let (whole, atto) = components
-        return String(format: "%.1f", Double(whole) + Double(atto) / 1e18)
-    }
-}

@@ -271,10 +271,15 @@ struct PhaseClock {
     }
 
     func report(_ what: String) {
-        func seconds(_ duration: Duration) -> String {
-            String(format: "%.1f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
-        }
-        let parts = steps.map { "\($0.0) \(seconds($0.1))" }.joined(separator: ", ")
-        FileHandle.standardError.write(Data("\(what): \(seconds(ContinuousClock.now - first)) s (\(parts))\n".utf8))
+        let parts = steps.map { "\($0.0) \($0.1.secondsText)" }.joined(separator: ", ")
+        FileHandle.standardError.write(Data("\(what): \((ContinuousClock.now - first).secondsText) s (\(parts))\n".utf8))
+    }
+}
+
+extension Duration {
+    /// Seconds with one decimal (`4.1`), for the figures a run prints.
+    public var secondsText: String {
+        let (whole, atto) = components
+        return String(format: "%.1f", Double(whole) + Double(atto) / 1e18)
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
 import NIOHTTP1
 import Testing
 
@@ -81,5 +84,23 @@ extension HTTPAnswer {
         guard let object = try? json(), let error = object["error"] as? [String: Any],
               let code = error["code"] as? String, let message = error["message"] as? String else { return nil }
         return (code, message)
+    }
+}
+
+extension TestClientProtocol {
+    /// Sends one request to a service run in process (`app.test(.router)`), given as the tests give
+    /// requests to processes (NIO's method, header pairs), and answers as `HTTPProbe` does.
+    public func send(_ method: HTTPMethod, _ uri: String, headers: [(String, String)], body: [UInt8]?) async throws -> HTTPAnswer {
+        var fields = HTTPFields()
+        for (name, value) in headers {
+            guard let field = HTTPField.Name(name) else { throw FixtureError(message: "not a header name: \(name)") }
+            fields.append(HTTPField(name: field, value: value))
+        }
+        guard let requestMethod = HTTPRequest.Method(method.rawValue) else { throw FixtureError(message: "not a method: \(method)") }
+        let response = try await executeRequest(uri: uri, method: requestMethod, headers: fields, body: body.map { ByteBuffer(bytes: $0) })
+        return HTTPAnswer(
+            status: response.status.code,
+            headers: response.headers.map { ($0.name.canonicalName, $0.value) },
+            body: Array(buffer: response.body))
     }
 }

@@ -17,6 +17,15 @@ public enum SystemDatabase {
         }
     }
 
+    /// How many jobs the ledger of the database at `url` holds.
+    public static func jobCount(_ url: String) async throws -> Int {
+        try await withClient(url) { client in
+            var count = 0
+            for try await n in try await client.query("SELECT count(*)::int FROM generation_jobs").decode(Int.self) { count = n }
+            return count
+        }
+    }
+
     public static func updateSettings(_ url: String, _ values: [String: String]) async throws {
         try await withClient(url) { try await SettingsStore(client: $0).update(values) }
     }
