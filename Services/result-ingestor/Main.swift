@@ -5,10 +5,12 @@ import ServiceSupport
 /// current version.
 @main
 struct ResultIngestorMain {
-    static func main() async throws {
-        let configuration = try ServiceConfiguration.fromEnvironment(serviceName: "result-ingestor", defaultPort: 8083)
-        let registry = ServiceRuntime.bootstrap(configuration)
-        let host = try buildIngestor(configuration: configuration, ingestor: try .fromEnvironment(), registry: registry)
-        try await host.run()
+    static func main() async {
+        await ServiceRuntime.main("result-ingestor") {
+            let configuration = try ServiceConfiguration.fromEnvironment(serviceName: "result-ingestor", defaultPort: 8083)
+            let registry = ServiceRuntime.bootstrap(configuration)
+            let host = try buildIngestor(configuration: configuration, ingestor: try .fromEnvironment(), registry: registry)
+            try await host.run()
+        }
     }
 }

@@ -5,10 +5,12 @@ import ServiceSupport
 /// follows them to a terminal event, within the global concurrency limit.
 @main
 struct RunPodDispatcherMain {
-    static func main() async throws {
-        let configuration = try ServiceConfiguration.fromEnvironment(serviceName: "runpod-dispatcher", defaultPort: 8082)
-        let registry = ServiceRuntime.bootstrap(configuration)
-        let host = try buildDispatcher(configuration: configuration, dispatcher: try .fromEnvironment(), registry: registry)
-        try await host.run()
+    static func main() async {
+        await ServiceRuntime.main("runpod-dispatcher") {
+            let configuration = try ServiceConfiguration.fromEnvironment(serviceName: "runpod-dispatcher", defaultPort: 8082)
+            let registry = ServiceRuntime.bootstrap(configuration)
+            let host = try buildDispatcher(configuration: configuration, dispatcher: try .fromEnvironment(), registry: registry)
+            try await host.run()
+        }
     }
 }

@@ -5,10 +5,12 @@ import ServiceSupport
 /// settings-service: owns the settings table and answers the settings request over the broker.
 @main
 struct SettingsServiceMain {
-    static func main() async throws {
-        let configuration = try ServiceConfiguration.fromEnvironment(serviceName: "settings-service", defaultPort: 8084)
-        let registry = ServiceRuntime.bootstrap(configuration)
-        let host = try buildSettingsService(configuration: configuration, registry: registry)
-        try await host.run()
+    static func main() async {
+        await ServiceRuntime.main("settings-service") {
+            let configuration = try ServiceConfiguration.fromEnvironment(serviceName: "settings-service", defaultPort: 8084)
+            let registry = ServiceRuntime.bootstrap(configuration)
+            let host = try buildSettingsService(configuration: configuration, registry: registry)
+            try await host.run()
+        }
     }
 }

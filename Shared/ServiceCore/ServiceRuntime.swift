@@ -7,6 +7,29 @@ import UnixSignals
 
 /// Process-wide set-up and the service group every executable runs in.
 public enum ServiceRuntime {
+    /// Runs an executable's `main`: its start-up (settings, connections) and its service group. An
+    /// error it ends with is said in one line on standard error, `<name>: <what>`, and the process
+    /// exits non-zero — 78 (`EX_CONFIG` of sysexits.h) for a malformed or missing setting, 1 for
+    /// anything else — instead of Swift's "Error raised at top level" trap, which reports a bad
+    /// setting as a crash with a backtrace (and takes seconds to write it).
+    public static func main(_ name: String, _ body: @Sendable () async throws -> Void) async {
+        do {
+            try await body()
+        } catch let error as ConfigurationError {
+            end(name, "\(error)", status: configurationExitStatus)
+        } catch {
+            end(name, String(describing: error), status: 1)
+        }
+    }
+
+    /// The exit status ``main(_:_:)`` gives a process whose settings were refused.
+    public static let configurationExitStatus: Int32 = 78
+
+    private static func end(_ name: String, _ what: String, status: Int32) -> Never {
+        FileHandle.standardError.write(Data("\(name): \(what)\n".utf8))
+        exit(status)
+    }
+
     /// Bootstraps swift-log (stderr, the configured level) and swift-metrics (Prometheus) for this process.
     ///
     /// Call it once, first thing in `main`; tests build services without it.

@@ -42,7 +42,7 @@ public struct ServiceHost: Sendable {
         var logger = Logger(label: "cyclorama.\(configuration.serviceName)")
         logger.logLevel = configuration.logLevel
         self.logger = logger
-        let amqp = try AMQPConfiguration(url: configuration.amqpURL, connectionName: configuration.serviceName)
+        let amqp = try Self.urlSetting("AMQP_URL", configuration.amqpURL) { try AMQPConfiguration(url: $0, connectionName: configuration.serviceName) }
         var topology = CycloramaTopology.make(owner: configuration.serviceName)
         topology.merge(Topology(queues: additionalQueues))
         let broker = AMQPConnection(configuration: amqp, topology: topology, logger: logger)
@@ -53,15 +53,29 @@ public struct ServiceHost: Sendable {
 
     /// Adds the PostgreSQL pool (with migrations at start-up) and its health check.
     public mutating func addDatabase() throws -> DatabaseService {
-        let database = DatabaseService(configuration: try DatabaseConfiguration(url: configuration.databaseURL), logger: logger)
+        let database = DatabaseService(
+            configuration: try Self.urlSetting("DATABASE_URL", configuration.databaseURL) { try DatabaseConfiguration(url: $0) }, logger: logger)
         clients.insert(database, at: 0)
         checks.append(HealthCheck(name: "postgres") { await database.isHealthy() })
         return database
     }
 
+    /// The server address `value` of the setting `variable`, read by `parse`; a refusal, whatever
+    /// its type, is the setting's ``ConfigurationError`` (so the process exits 78 naming it), without
+    /// the address where the reason repeats it (it carries a password, and a malformed one may not
+    /// even be redactable).
+    static func urlSetting<T>(_ variable: String, _ value: String, _ parse: (String) throws -> T) throws -> T {
+        do {
+            return try parse(value)
+        } catch {
+            let reason = String(describing: error)
+            throw ConfigurationError(variable: variable, reason: value.isEmpty ? reason : reason.replacingOccurrences(of: value, with: "…"))
+        }
+    }
+
     /// Adds a pooled Redis client and its health check.
     public mutating func addRedis() throws -> RedisClient {
-        let redis = RedisClient(configuration: try RedisConfiguration(url: configuration.redisURL), logger: logger)
+        let redis = RedisClient(configuration: try Self.urlSetting("REDIS_URL", configuration.redisURL) { try RedisConfiguration(url: $0) }, logger: logger)
         checks.append(HealthCheck(name: "redis") { await redis.ping() })
         shutdownHooks.append { await redis.shutdown() }
         return redis

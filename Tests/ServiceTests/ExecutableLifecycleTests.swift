@@ -23,6 +23,48 @@ struct ExecutableLifecycleTests {
         #expect(exit?.status == 0, "\(executable) exited with \(exit?.status ?? -1); log:\n\(service.log())")
     }
 
+    /// A malformed setting stops an executable at once: one line naming the variable, exit status
+    /// 78 (EX_CONFIG), no crash report (Swift's "Error raised at top level" trap and its backtrace).
+    @Test(arguments: executables + ["local-engine"])
+    func aMalformedSettingStopsItWithOneLineNamingTheVariable(executable: String) async throws {
+        let service = try ServiceProcess(executable, port: freePort(), environment: ["LOG_LEVEL": "loud"])
+        try await eventually("\(executable) exits", timeout: .seconds(30)) { service.exitStatus != nil }
+        let log = service.log(ownOnly: true)
+        #expect(service.exitStatus == 78, "\(executable) exited with \(service.exitStatus ?? -1); log:\n\(log)")
+        #expect(log.contains("\(executable): configuration LOG_LEVEL: unknown level \"loud\"\n"), "\(log)")
+        #expect(!log.contains("Fatal error") && !log.contains("crashed") && !log.contains("Backtrac"), "\(log)")
+    }
+
+    /// A malformed server address is a setting too (exit status 78, the variable named), and the
+    /// line never repeats the address, whose password it would show.
+    @Test(arguments: [
+        ("AMQP_URL", "guest:s3cret-word@127.0.0.1:5672/v", "missing scheme"),
+        ("AMQP_URL", "amqp://guest:s3cret-word@127.0.0.1:99999/v", "invalid port"),
+        ("DATABASE_URL", "mysql://app:s3cret-word@127.0.0.1/cyclorama", "the scheme must be postgres://"),
+        ("REDIS_URL", "redis://:s3cret-word@127.0.0.1:99999", "invalid Redis URL"),
+    ])
+    func aMalformedServerAddressStopsItWithoutShowingThePassword(variable: String, value: String, reason: String) async throws {
+        let service = try ServiceProcess("api-gateway", port: freePort(), environment: [variable: value])
+        try await eventually("api-gateway exits", timeout: .seconds(30)) { service.exitStatus != nil }
+        let log = service.log(ownOnly: true)
+        #expect(service.exitStatus == 78, "exited with \(service.exitStatus ?? -1); log:\n\(log)")
+        #expect(log.hasPrefix("api-gateway: configuration \(variable): ") && log.contains(reason), "\(log)")
+        #expect(!log.contains("s3cret-word"), "\(log)")
+    }
+
+    /// A start that fails for another reason (the engine's results folder cannot be made) is said in
+    /// one line too, with exit status 1.
+    @Test func aFailedStartIsSaidInOneLine() async throws {
+        let service = try ServiceProcess(
+            "local-engine", port: freePort(),
+            environment: ["LOCAL_ENGINE_RESULTS_DIR": "/dev/null/results", "LOCAL_ENGINE_API_KEY": UUID().uuidString])
+        try await eventually("local-engine exits", timeout: .seconds(30)) { service.exitStatus != nil }
+        let log = service.log(ownOnly: true)
+        #expect(service.exitStatus == 1, "exited with \(service.exitStatus ?? -1); log:\n\(log)")
+        #expect(log.hasPrefix("local-engine: ") && log.contains("/dev/null/results"), "\(log)")
+        #expect(!log.contains("Fatal error") && !log.contains("crashed") && !log.contains("Backtrac"), "\(log)")
+    }
+
     @Test func sigintAlsoStopsGracefully() async throws {
         let service = try ServiceProcess("prompt-service", port: freePort())
         #expect(await service.waitUntilHealthy(timeout: .seconds(45)) == 200, "log:\n\(service.log())")

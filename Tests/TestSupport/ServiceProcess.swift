@@ -9,6 +9,8 @@ public final class ServiceProcess: @unchecked Sendable {
     public let name: String
     public let port: Int
     public let logFile: URL
+    /// Where this process's output begins in ``logFile`` (a process started again on the same port goes on in the same file).
+    private let logStart: UInt64
     private let process: Process
 
     /// Starts `<TestEnvironment.binaryDirectory>/<name>` (`CYCLORAMA_BIN_DIR`, else `.build/debug`) with the given extra environment and `HTTP_PORT=port`.
@@ -22,7 +24,7 @@ public final class ServiceProcess: @unchecked Sendable {
             FileManager.default.createFile(atPath: logFile.path, contents: nil)
         }
         let handle = try FileHandle(forWritingTo: logFile)
-        handle.seekToEndOfFile()
+        logStart = handle.seekToEndOfFile()
         process = Process()
         process.executableURL = TestEnvironment.binaryDirectory.appendingPathComponent(name)
         var env = TestEnvironment.serviceEnvironment(name, inheriting: ProcessInfo.processInfo.environment)
@@ -90,9 +92,11 @@ public final class ServiceProcess: @unchecked Sendable {
         kill(process.processIdentifier, signal)
     }
 
-    /// The process's log so far (for failure messages).
-    public func log() -> String {
-        (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+    /// The process's log so far (for failure messages): with `ownOnly`, only what this process
+    /// wrote, else the whole file (the processes before it on the same port too).
+    public func log(ownOnly: Bool = false) -> String {
+        guard let data = try? Data(contentsOf: logFile) else { return "" }
+        return String(decoding: ownOnly ? data.dropFirst(Int(min(logStart, UInt64(data.count)))) : data[...], as: UTF8.self)
     }
 
     deinit {
