@@ -124,8 +124,12 @@ extension SystemSuites {
                 _ = try await Self.waitUntilFinished(plainId, in: system)
                 #expect(try await Self.sha(of: ids[1], in: system) != originals[ids[1]], "applied without review")
 
-                // The setting makes review the default for batches that do not say.
-                try await system.updateSettings(["aiImageReviewBeforeReplace": "true"])
+                // The setting makes review the default for batches that do not say. Changed through the
+                // API, as an admin does: the gateway keeps the answer as its settings, so the next
+                // request sees it (a write into the database reaches the gateway, which read the
+                // setting above, only once it takes the broadcast: under load, after the next request).
+                let changed = try await system.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageReviewBeforeReplace": true}"#)
+                #expect(changed.status == 200, "\(changed.text)")
                 let byDefault = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(ids[0])"]}"#).json()
                 #expect(byDefault["review"] as? Bool == true, "\(byDefault)")
                 let optedOut = try await system.call(.POST, "/api/ai-image/batch", json: #"{"mediaIds": ["\#(ids[2])"], "review": false}"#).json()

@@ -35,7 +35,10 @@ extension CycloramaSystem {
     /// Writes settings straight into the system's database (for values the API would check against
     /// the real RunPod) and then broadcasts `settings.changed`, as the settings-service does after a
     /// change: a service that read the settings before (a periodic check at start) would otherwise
-    /// go on with the old values for its cache's lifetime.
+    /// go on with the old values for its cache's lifetime. Each service sees the change once it has
+    /// taken that broadcast, not when this returns: a test that at once asks the gateway for
+    /// something a setting it has already read decides should change it through the API instead
+    /// (`PUT /api/ai-image/settings`: the gateway keeps the answer).
     public func updateSettings(_ values: [String: String]) async throws {
         try await SystemDatabase.updateSettings(database.url, values)
         let probe = try await BrokerProbe(url: amqpURL)
