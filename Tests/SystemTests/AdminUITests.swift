@@ -8,7 +8,7 @@ import TestSupport
 extension SystemSuites {
     /// The admin media manager in a real browser (headless Chromium over WebDriver) against the whole
     /// running system. Screenshots of each step go to `.var/screenshots/admin-ui/`.
-    @Suite("Admin UI in a browser", .tags(.longSystemTest), .timeLimit(.minutes(15)), .browserPool)
+    @Suite("Admin UI in a browser", .tags(.longSystemTest), .timeLimit(.minutes(15)))
     struct AdminUITests {
         static let screenshots = TestEnvironment.repositoryRoot.appendingPathComponent(".var/screenshots/admin-ui")
 
@@ -21,20 +21,13 @@ extension SystemSuites {
             var screenshots: URL { self == .phone ? AdminUITests.screenshots.appendingPathComponent("phone") : AdminUITests.screenshots }
         }
 
-        /// A browser on `system` for `body`, in `window`, signed in when asked: the suite's pool lends
-        /// it and takes it back reset; when `body` throws, a screenshot `failure-<failure>` first,
-        /// and the browser is quit rather than lent again.
+        /// A browser on `system` for `body`, in `window`, signed in when asked, quit afterwards; when
+        /// `body` throws, a screenshot `failure-<failure>` first.
         func withBrowser(
             _ system: CycloramaSystem, signedIn: Bool, failure: String, window: Window = .laptop, _ body: (Browser) async throws -> Void
         ) async throws {
             try FileManager.default.createDirectory(at: window.screenshots, withIntermediateDirectories: true)
-            let pool = BrowserPool.current
-            let browser: Browser
-            if let pool {
-                browser = try await pool.borrow(screenshots: window.screenshots)
-            } else {
-                browser = try await Browser.start(screenshots: window.screenshots)
-            }
+            let browser = try await Browser.start(screenshots: window.screenshots)
             do {
                 if window != .laptop { try await browser.setWindowSize(width: window.size.width, height: window.size.height) }
                 if signedIn {
@@ -49,7 +42,7 @@ extension SystemSuites {
                 await browser.quit()
                 throw error
             }
-            if let pool { await pool.giveBack(browser) } else { await browser.quit() }
+            await browser.quit()
         }
 
         /// From now on the page's `fetch` fails, as over a dropped connection, for every URL that

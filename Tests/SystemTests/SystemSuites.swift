@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-import TestSupport
 
 /// Every system test starts the whole system (six processes on its own vhost and database). They
 /// mostly wait — on deadlines, backoffs, a browser, a crashed process coming back: run one at a
@@ -90,22 +89,6 @@ struct SystemSlot: SuiteTrait, TestTrait, TestScoping {
     ) async throws {
         try await SystemSlots.shared.run(test.name, long: test.tags.contains(.longSystemTest), function)
     }
-}
-
-/// The trait that gives a suite's tests one ``BrowserPool``: a browser started for one test is reset
-/// and lent to the next instead of a new one started for each (the pool's browsers are quit when the
-/// suite ends).
-struct BrowserPoolTrait: SuiteTrait, TestScoping {
-    func provideScope(
-        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
-    ) async throws {
-        try await BrowserPool.withPool { try await function() }
-    }
-}
-
-extension Trait where Self == BrowserPoolTrait {
-    /// One pool of browsers for the suite's tests.
-    static var browserPool: Self { BrowserPoolTrait() }
 }
 
 extension Tag {

@@ -1,11 +1,9 @@
 import Foundation
 import NIOHTTP1
 import Shared
-import Synchronization
 
 /// A headless Chromium driven over the W3C WebDriver protocol (Debian's `chromium-driver`), for
-/// tests of the admin UI in a real browser. One browser per test, started for it and ``quit()`` at
-/// its end, or lent by a ``BrowserPool`` and ``reset()`` between tests.
+/// tests of the admin UI in a real browser. One browser per test; ``quit()`` it at the end.
 /// `@unchecked`: the `Process` is only started in `start` and stopped in `quit`.
 public final class Browser: @unchecked Sendable {
     public struct Element: Sendable {
@@ -22,7 +20,7 @@ public final class Browser: @unchecked Sendable {
     let driver: Process
     let base: String
     let session: String
-    private let screenshotFolder: Mutex<URL>
+    let screenshots: URL
     let log: URL
     /// Where the browser saves downloads (a folder of its own, removed when it quits).
     public let downloads: URL
@@ -92,40 +90,9 @@ public final class Browser: @unchecked Sendable {
         self.driver = driver
         self.base = base
         self.session = session
-        screenshotFolder = Mutex(screenshots)
+        self.screenshots = screenshots
         self.log = log
         self.downloads = downloads
-    }
-
-    /// Where ``screenshot(_:)`` saves (a pooled browser is given its borrower's folder).
-    public var screenshots: URL {
-        get { screenshotFolder.withLock { $0 } }
-        set { screenshotFolder.withLock { $0 = newValue } }
-    }
-
-    /// Makes the browser as a test finds a new one: no page (about:blank), nothing stored for any
-    /// page it showed (cookies, cache, local and session storage), no key held, no downloads, no
-    /// console entries left, the starting window. The test clock stays installed (it is per tab,
-    /// not per page).
-    public func reset() async throws {
-        _ = try? await command(.POST, "/alert/dismiss", [:])
-        _ = try await command(.DELETE, "/actions")
-        // Session storage belongs to this tab and the page's origin: cleared while the page is there.
-        _ = try? await execute("try { sessionStorage.clear(); localStorage.clear(); } catch (e) {} return true")
-        for cdp in ["Network.clearBrowserCookies", "Network.clearBrowserCache"] {
-            _ = try await command(.POST, "/goog/cdp/execute", ["cmd": .string(cdp), "params": [:]])
-        }
-        if let origin = try? await execute("return location.origin").stringValue, origin.hasPrefix("http") {
-            _ = try await command(.POST, "/goog/cdp/execute", [
-                "cmd": "Storage.clearDataForOrigin", "params": ["origin": .string(origin), "storageTypes": "all"],
-            ])
-        }
-        try await go("about:blank")
-        try await setWindowSize(width: Self.startingWindow.width, height: Self.startingWindow.height)
-        _ = try await consoleErrors()
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: downloads.path)) ?? [] {
-            try FileManager.default.removeItem(at: downloads.appendingPathComponent(name))
-        }
     }
 
     /// The bytes of the download saved as `name`, once the browser has finished writing it.
