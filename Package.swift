@@ -101,7 +101,8 @@ let package = Package(
             path: "Shared/Imaging", swiftSettings: pixelLoopSettings),
         /// The message contract: every command and event, routing names, validation.
         .target(name: "Shared", path: "Shared/Shared", swiftSettings: swiftSettings),
-        /// Time: `Duration` in the units other APIs count in, and the one backoff every retry loop uses.
+        /// Time: `Duration` in the units other APIs count in, the one backoff every retry loop uses, and
+        /// the time limits (one that abandons a call stuck for ever rather than wait for it).
         .target(name: "Timing", path: "Shared/Timing", swiftSettings: swiftSettings),
         /// RunPod's serverless protocol (job object, statuses, policy, submission) and the local
         /// engine's input and output: the one model the dispatcher, the engine, the prompt-service and
@@ -133,13 +134,14 @@ let package = Package(
             dependencies: [
                 "Shared", "Timing",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Shared/Database", swiftSettings: swiftSettings),
         /// What every executable needs, without a client of any server: configuration, logging and
         /// metrics bootstrap, lifecycle, `/healthz` and `/metrics`, the JSON error shape,
-        /// timeouts, digests, image headers (`ImageSniffer`) and outbound address rules
+        /// digests, image headers (`ImageSniffer`) and outbound address rules
         /// (`HostAllowList`). The local engine needs nothing more.
         .target(
             name: "ServiceCore",
@@ -318,7 +320,8 @@ let package = Package(
             ],
             path: "Tests/ServiceTests", swiftSettings: swiftSettings),
         .testTarget(
-            name: "FaultTests", dependencies: ["FaultSuite", "TestSupport"],
+            name: "FaultTests",
+            dependencies: ["FaultSuite", "TestSupport", "Database", "Timing", .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Tests/FaultTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "SystemTests",

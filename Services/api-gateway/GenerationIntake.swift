@@ -9,6 +9,7 @@ import ServiceCore
 import ServiceSupport
 import Shared
 import Synchronization
+import Timing
 
 /// How the gateway accepts generation jobs — one policy for `generate`, `batch` and `variations`
 /// (docs/reliability.md):

@@ -64,21 +64,21 @@ struct PurgedFileSweeper: Sendable {
     func sweep() async throws -> Int {
         var erased = 0
         while true {
-            let settled = try await store.sweep(limit: 100) { path, isReferenced in
+            let swept = try await store.sweep(limit: 100) { path, isReferenced in
                 let erasure = try await files.erase(path, unlessTouchedWithin: grace, isReferenced: isReferenced)
                 switch erasure {
                 case .erased:
-                    erased += 1
                     thumbnails.forget(path: path)
                     Counter(label: "gateway_purged_files_erased_total").increment()
-                    return .settled
+                    return .erased
                 case .absent, .referenced:
                     return .settled
                 case .touchedRecently:
                     return .later
                 }
             }
-            if settled == 0 { break }
+            erased += swept.erased
+            if swept.settled == 0 { break }
         }
         if erased > 0 { logger.info("erased queued files that nothing names (media deleted for good, results never applied)", metadata: ["files": "\(erased)"]) }
         return erased

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import ServiceCore
+import Timing
 
 /// The RunPod serverless protocol under `/v2/{endpointId}/` (any endpoint id is accepted), plus
 /// `GET /v2/{endpointId}/results/{id}.{format}` serving finished images (no key needed: the id is

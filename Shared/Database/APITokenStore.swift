@@ -19,7 +19,7 @@ public struct APITokenStore: Sendable {
     /// changes, not even a revoked state: revocation is deliberate). Idempotent, safe to call at every start.
     public func ensure(token: String, name: String, role: String) async throws {
         guard !token.isEmpty else { throw APITokenError(message: "an API token cannot be empty") }
-        try await client.query("""
+        try await client.rows("""
             INSERT INTO api_tokens (name, role, token_sha256) VALUES (\(name), \(role), \(Self.hash(token)))
             ON CONFLICT (token_sha256) DO NOTHING
             """, logger: logger)
@@ -30,15 +30,15 @@ public struct APITokenStore: Sendable {
     public func role(for token: String) async throws -> String? {
         guard !token.isEmpty else { return nil }
         let hash = Self.hash(token)
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             SELECT role, last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
             FROM api_tokens WHERE token_sha256 = \(hash) AND revoked_at IS NULL
             """, logger: logger)
         var found: (role: String, stale: Bool)?
-        for try await (role, stale) in rows.decode((String, Bool).self) { found = (role, stale) }
+        for (role, stale) in try rows.decode((String, Bool).self) { found = (role, stale) }
         guard let found else { return nil }
         if found.stale {
-            try await client.query("UPDATE api_tokens SET last_used_at = now() WHERE token_sha256 = \(hash)", logger: logger)
+            try await client.rows("UPDATE api_tokens SET last_used_at = now() WHERE token_sha256 = \(hash)", logger: logger)
         }
         return found.role
     }
@@ -46,13 +46,11 @@ public struct APITokenStore: Sendable {
     /// Revokes the token; true when it was stored and not yet revoked.
     @discardableResult
     public func revoke(token: String) async throws -> Bool {
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             UPDATE api_tokens SET revoked_at = now()
             WHERE token_sha256 = \(Self.hash(token)) AND revoked_at IS NULL RETURNING id
             """, logger: logger)
-        var revoked = false
-        for try await _ in rows { revoked = true }
-        return revoked
+        return !rows.isEmpty
     }
 
     /// Lower-case hex SHA-256 of the token's UTF-8 bytes: what the `token_sha256` column holds.

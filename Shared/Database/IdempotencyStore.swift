@@ -41,28 +41,28 @@ public struct IdempotencyStore: Sendable {
     public func claim(scope: String, key: String, requestSHA256: String) async throws -> IdempotencyClaim {
         let seconds = retention.timeInterval
         // Forget an expired record, then take over an abandoned claim of the same request, or the key.
-        try await client.query("""
+        try await client.rows("""
             DELETE FROM idempotency_records
             WHERE scope = \(scope) AND key = \(key) AND created_at < now() - make_interval(secs => \(seconds))
             """, logger: logger)
         let abandoned = abandonedAfter.timeInterval
-        let takenOver = try await client.query("""
+        let takenOver = try await client.rows("""
             UPDATE idempotency_records SET created_at = now()
             WHERE scope = \(scope) AND key = \(key) AND status_code IS NULL AND request_sha256 = \(requestSHA256)
               AND created_at < now() - make_interval(secs => \(abandoned))
             RETURNING key
             """, logger: logger)
-        for try await _ in takenOver.decode(String.self) { return .proceed }
-        let inserted = try await client.query("""
+        for _ in try takenOver.decode(String.self) { return .proceed }
+        let inserted = try await client.rows("""
             INSERT INTO idempotency_records (key, scope, request_sha256) VALUES (\(key), \(scope), \(requestSHA256))
             ON CONFLICT (scope, key) DO NOTHING RETURNING key
             """, logger: logger)
-        for try await _ in inserted.decode(String.self) { return .proceed }
-        let rows = try await client.query("""
+        for _ in try inserted.decode(String.self) { return .proceed }
+        let rows = try await client.rows("""
             SELECT request_sha256, status_code, response_body::text FROM idempotency_records
             WHERE scope = \(scope) AND key = \(key)
             """, logger: logger)
-        for try await (fingerprint, status, body) in rows.decode((String, Int?, String?).self) {
+        for (fingerprint, status, body) in try rows.decode((String, Int?, String?).self) {
             guard fingerprint == requestSHA256 else { return .conflict }
             guard let status, let body else { return .inProgress }
             return .replay(status: status, body: body)
@@ -73,7 +73,7 @@ public struct IdempotencyStore: Sendable {
 
     /// Stores the answer of a claimed key (`body` is JSON).
     public func finish(scope: String, key: String, status: Int, body: String) async throws {
-        try await client.query("""
+        try await client.rows("""
             UPDATE idempotency_records SET status_code = \(status), response_body = \(body)::jsonb
             WHERE scope = \(scope) AND key = \(key)
             """, logger: logger)
@@ -81,7 +81,7 @@ public struct IdempotencyStore: Sendable {
 
     /// Gives a claimed key back after the request failed, so a retry with it can start over.
     public func release(scope: String, key: String) async throws {
-        try await client.query(
+        try await client.rows(
             "DELETE FROM idempotency_records WHERE scope = \(scope) AND key = \(key) AND status_code IS NULL",
             logger: logger)
     }

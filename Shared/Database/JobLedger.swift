@@ -117,21 +117,21 @@ public struct JobLedger: Sendable {
     /// exists already (the same request again: ids derived from an Idempotency-Key).
     @discardableResult
     public func insert(_ job: NewJob) async throws -> Bool {
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             INSERT INTO generation_jobs (id, kind, batch_id, media_id, variation_name, options, correlation_id, notify_url, deadline_at)
             VALUES (\(job.id), \(job.kind), \(job.batchId), \(job.mediaId), \(job.variationName),
                     \(job.optionsJSON)::jsonb, \(job.correlationId), \(job.notifyURL), now() + make_interval(secs => \(queueDeadline.timeInterval)))
             ON CONFLICT (id) DO NOTHING
             RETURNING id
             """, logger: logger)
-        for try await _ in rows.decode(UUID.self) { return true }
+        for _ in try rows.decode(UUID.self) { return true }
         return false
     }
 
     /// Records the fidelity guard's verdict (JSON) on a job that has not ended; the result-ingestor
     /// writes it before the result is applied or the job failed, so it is there with either.
     public func recordFidelity(_ id: UUID, json: String) async throws {
-        try await client.query("""
+        try await client.rows("""
             UPDATE generation_jobs SET fidelity = \(json)::jsonb
             WHERE id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
             """, logger: logger)
@@ -151,7 +151,7 @@ public struct JobLedger: Sendable {
 
     func jobs(query: PostgresQuery) async throws -> [JobRecord] {
         var records: [JobRecord] = []
-        for try await row in try await client.query(query, logger: logger) {
+        for row in try await client.rows(query, logger: logger) {
             let c = try row.decode(
                 (UUID, String, UUID?, UUID, String, String, String?, String?, String?, String?,
                  Double, Int, String?, String?, UUID?, Date, Date, Date?, Date?, String?, String?).self)
@@ -180,7 +180,7 @@ public struct JobLedger: Sendable {
     ) async throws -> Bool {
         precondition(!status.isTerminal, "terminal states are set by complete/fail/cancel")
         if dispatcherDeadline != nil || replyToJSON != nil {
-            try await client.query("""
+            try await client.rows("""
                 UPDATE generation_jobs SET
                     deadline_at = coalesce(\(dispatcherDeadline)::timestamptz + make_interval(secs => \(finishSlack.timeInterval)), deadline_at),
                     reply_to = coalesce(reply_to, \(replyToJSON)::jsonb)
@@ -188,7 +188,7 @@ public struct JobLedger: Sendable {
                 """, logger: logger)
         }
         let order = JobStatus.progression
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             UPDATE generation_jobs SET
                 status = \(status.rawValue),
                 backend = coalesce(\(backend), backend),
@@ -200,32 +200,32 @@ public struct JobLedger: Sendable {
               AND array_position(\(order)::text[], status) < array_position(\(order)::text[], \(status.rawValue))
             RETURNING id
             """, logger: logger)
-        for try await _ in rows.decode(UUID.self) { return true }
+        for _ in try rows.decode(UUID.self) { return true }
         return false
     }
 
     /// Ends a job as FAILED unless it already ended. True when this call ended it.
     @discardableResult
     public func fail(_ id: UUID, code: String, message: String, backendJobId: String? = nil) async throws -> Bool {
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             UPDATE generation_jobs SET status = 'FAILED', error_code = \(code), error = \(message),
                    backend_job_id = coalesce(backend_job_id, \(backendJobId)), completed_at = now(), updated_at = now()
             WHERE id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
             RETURNING id
             """, logger: logger)
-        for try await _ in rows.decode(UUID.self) { return true }
+        for _ in try rows.decode(UUID.self) { return true }
         return false
     }
 
     /// Cancels a job that has not ended.
     public func cancel(_ id: UUID) async throws -> CancelOutcome {
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             UPDATE generation_jobs SET status = 'CANCELLED', error_code = 'cancelled', error = 'cancelled on request',
                    completed_at = now(), updated_at = now()
             WHERE id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
             RETURNING id
             """, logger: logger)
-        for try await _ in rows.decode(UUID.self) { return .cancelled }
+        for _ in try rows.decode(UUID.self) { return .cancelled }
         guard let job = try await job(id) else { return .notFound }
         return job.status == .cancelled ? .alreadyCancelled : .finished(job.status)
     }
@@ -233,21 +233,21 @@ public struct JobLedger: Sendable {
     /// Arms the job's webhook for a new submission: stores the SHA-256 (hex) of its fresh token, which
     /// replaces an earlier attempt's (whose calls are then refused). False when the job is unknown or ended.
     public func armWebhook(_ id: UUID, tokenSHA256: String) async throws -> Bool {
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             UPDATE generation_jobs SET webhook_token_sha256 = \(tokenSHA256), updated_at = now()
             WHERE id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
             RETURNING id
             """, logger: logger)
-        for try await _ in rows.decode(UUID.self) { return true }
+        for _ in try rows.decode(UUID.self) { return true }
         return false
     }
 
     /// What a webhook call for the job is checked against: its status and the SHA-256 (hex) of its
     /// current token (nil when no submission asked for a webhook). nil when the job is unknown.
     public func webhookGuard(_ id: UUID) async throws -> (status: JobStatus, tokenSHA256: String?)? {
-        let rows = try await client.query(
+        let rows = try await client.rows(
             "SELECT status, webhook_token_sha256 FROM generation_jobs WHERE id = \(id)", logger: logger)
-        for try await (status, token) in rows.decode((String, String?).self) {
+        for (status, token) in try rows.decode((String, String?).self) {
             guard let status = JobStatus(rawValue: status) else {
                 throw JobLedgerError(message: "job \(id) has an unknown status \(status)")
             }
@@ -261,7 +261,7 @@ public struct JobLedger: Sendable {
     public func ensure(
         _ id: UUID, mediaId: UUID, kind: String, batchId: UUID?, variationName: String?, correlationId: String
     ) async throws {
-        try await client.query(Self.ensureQuery(
+        try await client.rows(Self.ensureQuery(
             id, mediaId: mediaId, kind: kind, batchId: batchId, variationName: variationName,
             correlationId: correlationId, queueDeadline: queueDeadline), logger: logger)
     }
@@ -350,9 +350,9 @@ extension JobLedger {
 
     /// The batch with its items in submission order, nil when unknown.
     public func batch(_ id: UUID) async throws -> BatchRecord? {
-        let rows = try await client.query("SELECT status, created_at, review, retried_by FROM batches WHERE id = \(id)", logger: logger)
+        let rows = try await client.rows("SELECT status, created_at, review, retried_by FROM batches WHERE id = \(id)", logger: logger)
         var header: (String, Date, Bool, UUID?)?
-        for try await row in rows.decode((String, Date, Bool, UUID?).self) { header = row }
+        for row in try rows.decode((String, Date, Bool, UUID?).self) { header = row }
         guard let (stored, createdAt, review, retriedBy) = header else { return nil }
         let items = try await jobs(query: "\(unescaped: Self.jobColumns) WHERE batch_id = \(id) ORDER BY created_at, id")
         let status: String
@@ -372,25 +372,25 @@ extension JobLedger {
     /// claimed retry never came to exist (a crash between the claim and the new batch), or the
     /// claim is `retry`'s already (the same request again). False: retried as another batch.
     public func claimRetry(of id: UUID, as retry: UUID) async throws -> Bool {
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             UPDATE batches SET retried_by = \(retry)
             WHERE id = \(id) AND (retried_by IS NULL OR retried_by = \(retry)
                                    OR NOT EXISTS (SELECT 1 FROM batches r WHERE r.id = batches.retried_by))
             RETURNING id
             """, logger: logger)
-        for try await _ in rows.decode(UUID.self) { return true }
+        for _ in try rows.decode(UUID.self) { return true }
         return false
     }
 
     /// Gives a claimed retry back (its new batch could not be started).
     public func releaseRetry(of id: UUID, as retry: UUID) async throws {
-        try await client.query("UPDATE batches SET retried_by = NULL WHERE id = \(id) AND retried_by = \(retry)", logger: logger)
+        try await client.rows("UPDATE batches SET retried_by = NULL WHERE id = \(id) AND retried_by = \(retry)", logger: logger)
     }
 
     /// The options a batch was started with (the JSON its jobs carry), nil for an unknown batch.
     public func batchOptionsJSON(_ id: UUID) async throws -> String? {
-        let rows = try await client.query("SELECT options::text FROM batches WHERE id = \(id)", logger: logger)
-        for try await options in rows.decode(String.self) { return options }
+        let rows = try await client.rows("SELECT options::text FROM batches WHERE id = \(id)", logger: logger)
+        for options in try rows.decode(String.self) { return options }
         return nil
     }
 
@@ -398,7 +398,7 @@ extension JobLedger {
     public func batches(page: Int, pageSize: Int) async throws -> (items: [BatchSummary], total: Int) {
         let offset = max(0, page - 1) * pageSize
         // The page of batches first (batches_recent), then each one's jobs (generation_jobs_batch).
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             SELECT b.id, b.status, b.created_at, c.total, c.completed, c.failed, c.cancelled, c.queued, c.cost, b.review,
                    CASE WHEN b.review THEN (SELECT count(*)::int FROM review_candidates r WHERE r.batch_id = b.id AND r.decision IS NULL)
                         ELSE 0 END
@@ -414,8 +414,8 @@ extension JobLedger {
             ORDER BY b.created_at DESC, b.id
             """, logger: logger)
         var items: [BatchSummary] = []
-        for try await (id, stored, created, total, completed, failed, cancelled, queued, cost, review, awaiting)
-            in rows.decode((UUID, String, Date, Int, Int, Int, Int, Int, Double, Bool, Int).self) {
+        for (id, stored, created, total, completed, failed, cancelled, queued, cost, review, awaiting)
+            in try rows.decode((UUID, String, Date, Int, Int, Int, Int, Int, Double, Bool, Int).self) {
             let finished = completed + failed + cancelled
             let status = stored == "CANCELLED" ? "CANCELLED" : finished == total ? "COMPLETED" : queued == total ? "QUEUED" : "PROCESSING"
             items.append(BatchSummary(
@@ -425,7 +425,7 @@ extension JobLedger {
                 cost: cost, review: review, awaitingReview: awaiting))
         }
         var total = 0
-        for try await count in try await client.query("SELECT count(*)::int FROM batches", logger: logger).decode(Int.self) { total = count }
+        for count in try await client.rows("SELECT count(*)::int FROM batches", logger: logger).decode(Int.self) { total = count }
         return (items, total)
     }
 
@@ -433,20 +433,20 @@ extension JobLedger {
     /// items had all ended keeps its state); the jobs it cancelled, nil for an unknown batch.
     public func cancelBatch(_ id: UUID) async throws -> [UUID]? {
         var exists = false
-        for try await _ in try await client.query("SELECT id FROM batches WHERE id = \(id)", logger: logger).decode(UUID.self) {
+        for _ in try await client.rows("SELECT id FROM batches WHERE id = \(id)", logger: logger).decode(UUID.self) {
             exists = true
         }
         guard exists else { return nil }
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             UPDATE generation_jobs SET status = 'CANCELLED', error_code = 'cancelled', error = 'the batch was cancelled',
                    completed_at = now(), updated_at = now()
             WHERE batch_id = \(id) AND status <> ALL(\(JobStatus.terminal)::text[])
             RETURNING id
             """, logger: logger)
         var cancelled: [UUID] = []
-        for try await job in rows.decode(UUID.self) { cancelled.append(job) }
+        for job in try rows.decode(UUID.self) { cancelled.append(job) }
         if !cancelled.isEmpty {
-            try await client.query(
+            try await client.rows(
                 "UPDATE batches SET status = 'CANCELLED', finished_at = now(), updated_at = now() WHERE id = \(id) AND status <> 'CANCELLED'",
                 logger: logger)
         }
@@ -455,11 +455,11 @@ extension JobLedger {
 
     /// USD spent on jobs created this calendar month (UTC).
     public func spendThisMonth() async throws -> Double {
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             SELECT coalesce(sum(cost), 0)::float8 FROM generation_jobs
             WHERE created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
             """, logger: logger)
-        for try await spend in rows.decode(Double.self) { return spend }
+        for spend in try rows.decode(Double.self) { return spend }
         return 0
     }
 
@@ -469,7 +469,7 @@ extension JobLedger {
     /// `olderThan`. Jobs past their deadline are left to ``claimOverdue(limit:)``. Returns them with their options.
     public func claimStaleQueued(olderThan age: Duration, limit: Int = 100) async throws -> [(job: JobRecord, optionsJSON: String)] {
         let seconds = age.timeInterval
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             UPDATE generation_jobs SET updated_at = now()
             WHERE id IN (
                 SELECT id FROM generation_jobs
@@ -479,7 +479,7 @@ extension JobLedger {
             RETURNING id, options::text
             """, logger: logger)
         var found: [(UUID, String)] = []
-        for try await row in rows.decode((UUID, String).self) { found.append(row) }
+        for row in try rows.decode((UUID, String).self) { found.append(row) }
         var result: [(job: JobRecord, optionsJSON: String)] = []
         for (id, options) in found {
             if let job = try await job(id) { result.append((job, options)) }
@@ -502,7 +502,7 @@ extension JobLedger {
     /// job at once. The reaper then ends each with GenerationFailed (the ledger follows that
     /// event); a job whose event did not get out is claimed again 30 s later.
     public func claimOverdue(limit: Int = 100) async throws -> [OverdueJob] {
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             UPDATE generation_jobs SET reaped_at = now()
             WHERE id IN (
                 SELECT id FROM generation_jobs
@@ -512,7 +512,7 @@ extension JobLedger {
             RETURNING id, deadline_at, reply_to::text
             """, logger: logger)
         var claimed: [(UUID, Date, String?)] = []
-        for try await row in rows.decode((UUID, Date, String?).self) { claimed.append(row) }
+        for row in try rows.decode((UUID, Date, String?).self) { claimed.append(row) }
         var result: [OverdueJob] = []
         for (id, deadline, replyTo) in claimed {
             if let job = try await job(id) { result.append(OverdueJob(job: job, deadline: deadline, replyToJSON: replyTo)) }

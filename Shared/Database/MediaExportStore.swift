@@ -37,10 +37,10 @@ public struct MediaExportStore: Sendable {
 
     /// Records `export` (and forgets the exports older than ``lifetime``).
     public func create(_ export: MediaExport) async throws {
-        try await client.query(
+        try await client.rows(
             "DELETE FROM media_exports WHERE created_at < now() - make_interval(secs => \(Self.lifetime.timeInterval))",
             logger: logger)
-        try await client.query("""
+        try await client.rows("""
             INSERT INTO media_exports (id, media_ids, format, max_side)
             VALUES (\(export.id), \(export.mediaIds), \(export.format), \(export.maxSide))
             """, logger: logger)
@@ -48,11 +48,11 @@ public struct MediaExportStore: Sendable {
 
     /// The export, nil when unknown or older than ``lifetime``.
     public func export(_ id: UUID) async throws -> MediaExport? {
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             SELECT id, media_ids, format, max_side, created_at FROM media_exports
             WHERE id = \(id) AND created_at >= now() - make_interval(secs => \(Self.lifetime.timeInterval))
             """, logger: logger)
-        for try await (id, ids, format, maxSide, created) in rows.decode((UUID, [UUID], String, Int?, Date).self) {
+        for (id, ids, format, maxSide, created) in try rows.decode((UUID, [UUID], String, Int?, Date).self) {
             return MediaExport(id: id, mediaIds: ids, format: format, maxSide: maxSide, createdAt: created)
         }
         return nil

@@ -151,7 +151,7 @@ public struct MediaStore: Sendable {
     /// The media item, nil when unknown or deleted (or, with `includingTrash`, unknown or deleted
     /// for good).
     public func media(_ id: UUID, includingTrash: Bool = false) async throws -> MediaRecord? {
-        try await records(client.query("""
+        try await records(client.rows("""
             \(unescaped: Self.mediaColumns) WHERE id = \(id) AND (\(includingTrash) OR deleted_at IS NULL) AND purged_at IS NULL
             """, logger: logger)).first
     }
@@ -163,7 +163,7 @@ public struct MediaStore: Sendable {
         let trash = query.trash
         // The conditions are written out so the partial indexes apply. The filters are bound; an absent one is NULL, which PostgreSQL folds away when it plans
         // the (unnamed) statement with its values. `state` is computed per row only when filtered on.
-        let items = try await records(client.query("""
+        let items = try await records(client.rows("""
             \(unescaped: Self.mediaColumns)
             WHERE \(unescaped: trash ? Self.inTrash : "deleted_at IS NULL")
               AND (\(collection)::text IS NULL OR collection = \(collection))
@@ -171,7 +171,7 @@ public struct MediaStore: Sendable {
               AND (\(state)::text IS NULL OR \(unescaped: Self.stateExpression) = \(state))
             ORDER BY \(unescaped: query.sort.sql(trash: trash)) LIMIT \(query.pageSize) OFFSET \(offset)
             """, logger: logger))
-        let counted = try await client.query("""
+        let counted = try await client.rows("""
             SELECT count(*)::bigint FROM media
             WHERE \(unescaped: trash ? Self.inTrash : "deleted_at IS NULL")
               AND (\(collection)::text IS NULL OR collection = \(collection))
@@ -179,19 +179,19 @@ public struct MediaStore: Sendable {
               AND (\(state)::text IS NULL OR \(unescaped: Self.stateExpression) = \(state))
             """, logger: logger)
         var total = 0
-        for try await count in counted.decode(Int.self) { total = count }
+        for count in try counted.decode(Int.self) { total = count }
         return (items, total)
     }
 
     /// The media of `ids` in the library (not deleted), in no particular order.
     public func media(ids: [UUID]) async throws -> [MediaRecord] {
-        try await records(client.query(
+        try await records(client.rows(
             "\(unescaped: Self.mediaColumns) WHERE id = ANY(\(ids)) AND deleted_at IS NULL", logger: logger))
     }
 
     /// The version history, newest first (empty for an unknown or deleted media).
     public func versions(of mediaId: UUID) async throws -> [MediaVersionRecord] {
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             SELECT v.id, v.media_id, v.version_number, v.source, v.job_id, v.reverted_from_version_id,
                    v.file_path, v.mime_type, v.width, v.height, v.bytes, v.sha256, v.created_at
             FROM media_versions v JOIN media m ON m.id = v.media_id
@@ -199,8 +199,8 @@ public struct MediaStore: Sendable {
             ORDER BY v.version_number DESC
             """, logger: logger)
         var versions: [MediaVersionRecord] = []
-        for try await (id, media, number, source, job, revertedFrom, path, mime, width, height, bytes, sha, created)
-            in rows.decode((UUID, UUID, Int, String, UUID?, UUID?, String, String, Int, Int, Int, String, Date).self) {
+        for (id, media, number, source, job, revertedFrom, path, mime, width, height, bytes, sha, created)
+            in try rows.decode((UUID, UUID, Int, String, UUID?, UUID?, String, String, Int, Int, Int, String, Date).self) {
             versions.append(MediaVersionRecord(
                 id: id, mediaId: media, number: number, source: source, jobId: job, revertedFromVersionId: revertedFrom,
                 file: StoredFile(path: path, mimeType: mime, width: width, height: height, bytes: bytes, sha256: sha),
@@ -303,26 +303,26 @@ public struct MediaStore: Sendable {
 
     /// Renames a media item (its `originalName`); nil for an unknown or deleted one.
     public func rename(_ mediaId: UUID, to name: String) async throws -> MediaRecord? {
-        let rows = try await client.query(
+        let rows = try await client.rows(
             "UPDATE media SET original_filename = \(name), updated_at = now() WHERE id = \(mediaId) AND deleted_at IS NULL RETURNING id",
             logger: logger)
-        for try await _ in rows.decode(UUID.self) { return try await media(mediaId) }
+        for _ in try rows.decode(UUID.self) { return try await media(mediaId) }
         return nil
     }
 
     /// Moves the media to the trash (its files and history stay; ``restore(_:)`` brings it back);
     /// false when unknown or in the trash already.
     public func delete(_ mediaId: UUID) async throws -> Bool {
-        let rows = try await client.query(
+        let rows = try await client.rows(
             "UPDATE media SET deleted_at = now() WHERE id = \(mediaId) AND deleted_at IS NULL RETURNING id", logger: logger)
-        for try await _ in rows.decode(UUID.self) { return true }
+        for _ in try rows.decode(UUID.self) { return true }
         return false
     }
 
     /// Brings the media back from the trash as it was (a media in the library stays as it is);
     /// nil when unknown or deleted for good.
     public func restore(_ mediaId: UUID) async throws -> MediaRecord? {
-        try await client.query(
+        try await client.rows(
             "UPDATE media SET deleted_at = NULL WHERE id = \(mediaId) AND \(unescaped: Self.inTrash)", logger: logger)
         return try await media(mediaId)
     }
@@ -399,10 +399,10 @@ public struct MediaStore: Sendable {
         END
         """
 
-    private func records(_ rows: PostgresRowSequence) async throws -> [MediaRecord] {
+    private func records(_ rows: [PostgresRow]) throws -> [MediaRecord] {
         var result: [MediaRecord] = []
-        for try await (id, collection, name, path, mime, width, height, bytes, sha, version, created, updated, deleted, state)
-            in rows.decode((UUID, String, String?, String, String, Int, Int, Int, String, UUID, Date, Date, Date?, String).self) {
+        for (id, collection, name, path, mime, width, height, bytes, sha, version, created, updated, deleted, state)
+            in try rows.decode((UUID, String, String?, String, String, Int, Int, Int, String, UUID, Date, Date, Date?, String).self) {
             result.append(MediaRecord(
                 id: id, collection: collection, originalFilename: name,
                 file: StoredFile(path: path, mimeType: mime, width: width, height: height, bytes: bytes, sha256: sha),
@@ -412,7 +412,7 @@ public struct MediaStore: Sendable {
         return result
     }
 
-    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> sending T) async throws -> T {
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await client.transaction(logger: logger, body)
     }
 }

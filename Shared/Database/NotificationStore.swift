@@ -93,10 +93,10 @@ public struct NotificationStore: Sendable {
 
     /// Fixes the body every attempt sends (the first writer wins); returns the body to send.
     public func fixBody(_ id: UUID, _ body: String) async throws -> String {
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             UPDATE notifications SET body = coalesce(body, \(body)) WHERE id = \(id) RETURNING body
             """, logger: logger)
-        for try await stored in rows.decode(String.self) { return stored }
+        for stored in try rows.decode(String.self) { return stored }
         throw NotificationStoreError(message: "notification \(id) does not exist")
     }
 
@@ -150,18 +150,18 @@ public struct NotificationStore: Sendable {
     /// job has none (yet).
     public func notification(forJob jobId: UUID, limit: Int = 100) async throws -> (NotificationRecord, [NotificationAttempt])? {
         var found: NotificationRecord?
-        for try await row in try await client.query(
+        for row in try await client.rows(
             "SELECT \(unescaped: Self.columns) FROM notifications WHERE job_id = \(jobId)", logger: logger) {
             found = try Self.record(row)
         }
         guard let record = found else { return nil }
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             SELECT number, started_at, duration_ms, status_code, error FROM (
                 SELECT * FROM notification_attempts WHERE notification_id = \(record.id) ORDER BY number DESC LIMIT \(limit)
             ) recent ORDER BY number
             """, logger: logger)
         var attempts: [NotificationAttempt] = []
-        for try await (number, startedAt, duration, status, error) in rows.decode((Int, Date, Int?, Int?, String?).self) {
+        for (number, startedAt, duration, status, error) in try rows.decode((Int, Date, Int?, Int?, String?).self) {
             attempts.append(NotificationAttempt(
                 number: number, startedAt: startedAt, durationMilliseconds: duration, statusCode: status, error: error))
         }

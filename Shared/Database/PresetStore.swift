@@ -37,11 +37,11 @@ public struct PresetStore: Sendable {
 
     /// Every preset, by name.
     public func all() async throws -> [OptionPreset] {
-        try await records(client.query("\(unescaped: Self.columns) ORDER BY lower(name), id", logger: logger))
+        try await records(client.rows("\(unescaped: Self.columns) ORDER BY lower(name), id", logger: logger))
     }
 
     public func preset(_ id: UUID) async throws -> OptionPreset? {
-        try await records(client.query("\(unescaped: Self.columns) WHERE id = \(id)", logger: logger)).first
+        try await records(client.rows("\(unescaped: Self.columns) WHERE id = \(id)", logger: logger)).first
     }
 
     /// Creates preset `id` (the same id again with the same name and options: the one there is).
@@ -104,7 +104,7 @@ public struct PresetStore: Sendable {
 
     /// False when there was no such preset.
     public func delete(_ id: UUID) async throws -> Bool {
-        for try await _ in try await client.query("DELETE FROM option_presets WHERE id = \(id) RETURNING id", logger: logger).decode(UUID.self) {
+        for _ in try await client.rows("DELETE FROM option_presets WHERE id = \(id) RETURNING id", logger: logger).decode(UUID.self) {
             return true
         }
         return false
@@ -123,9 +123,9 @@ public struct PresetStore: Sendable {
         return result
     }
 
-    private func records(_ rows: PostgresRowSequence) async throws -> [OptionPreset] {
+    private func records(_ rows: [PostgresRow]) throws -> [OptionPreset] {
         var result: [OptionPreset] = []
-        for try await (id, name, options, created, updated) in rows.decode((UUID, String, String, Date, Date).self) {
+        for (id, name, options, created, updated) in try rows.decode((UUID, String, String, Date, Date).self) {
             result.append(OptionPreset(id: id, name: name, optionsJSON: options, createdAt: created, updatedAt: updated))
         }
         return result

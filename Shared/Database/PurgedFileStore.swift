@@ -17,26 +17,28 @@ public struct PurgedFileStore: Sendable {
 
     /// What the sweeper made of one queued file.
     public enum Outcome: Sendable {
-        /// Erased, or someone's again: it leaves the queue.
+        /// Erased: it leaves the queue.
+        case erased
+        /// Someone's again, or gone already: it leaves the queue.
         case settled
         /// Not yet (written or touched too recently): it stays for the next sweep.
         case later
     }
 
     /// Hands up to `limit` queued files, oldest first, to `decide` with a way to ask whether any row
-    /// refers to the file now; returns how many were settled. The rows are locked (`SKIP LOCKED`), so
+    /// refers to the file now; returns how many left the queue and how many of those were erased. The rows are locked (`SKIP LOCKED`), so
     /// two sweepers never take the same file.
     public func sweep(
         limit: Int,
-        _ decide: (_ path: String, _ isReferenced: () async throws -> Bool) async throws -> Outcome
-    ) async throws -> Int {
+        _ decide: @escaping @Sendable (_ path: String, _ isReferenced: () async throws -> Bool) async throws -> Outcome
+    ) async throws -> (settled: Int, erased: Int) {
         try await client.transaction(logger: logger) { connection in
             var paths: [String] = []
             let rows = try await connection.query("""
                 SELECT path FROM purged_files ORDER BY purged_at, path LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 """, logger: logger)
             for try await path in rows.decode(String.self) { paths.append(path) }
-            var settled = 0
+            var settled = 0, erased = 0
             for path in paths {
                 let outcome = try await decide(path) {
                     let answer = try await connection.query("""
@@ -45,12 +47,12 @@ public struct PurgedFileStore: Sendable {
                     for try await referenced in answer.decode(Bool.self) { return referenced }
                     return true
                 }
-                if case .settled = outcome {
-                    try await connection.query("DELETE FROM purged_files WHERE path = \(path)", logger: logger)
-                    settled += 1
-                }
+                if case .later = outcome { continue }
+                try await connection.query("DELETE FROM purged_files WHERE path = \(path)", logger: logger)
+                settled += 1
+                if case .erased = outcome { erased += 1 }
             }
-            return settled
+            return (settled, erased)
         }
     }
 
@@ -58,7 +60,7 @@ public struct PurgedFileStore: Sendable {
     /// apply (its media went, its job ended). Queuing a file that someone has is harmless: the sweeper
     /// finds it referenced and lets it go; one stored again meanwhile is within its grace.
     public func enqueue(_ path: String) async throws {
-        try await client.query("""
+        try await client.rows("""
             INSERT INTO purged_files (path) VALUES (\(path)) ON CONFLICT (path) DO UPDATE SET purged_at = now()
             """, logger: logger)
     }
@@ -69,33 +71,33 @@ public struct PurgedFileStore: Sendable {
     /// The sweeper asks again before it erases anything, so a file named meanwhile stays.
     public func enqueueUnreferenced(_ paths: [String]) async throws -> Int {
         guard !paths.isEmpty else { return 0 }
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             INSERT INTO purged_files (path)
             SELECT p FROM unnest(\(paths)::text[]) AS p WHERE \(unescaped: Self.unreferenced)
             ON CONFLICT (path) DO NOTHING
             RETURNING path
             """, logger: logger)
         var queued = 0
-        for try await _ in rows.decode(String.self) { queued += 1 }
+        for _ in try rows.decode(String.self) { queued += 1 }
         return queued
     }
 
     /// Those of `paths` that no row refers to (nothing is queued).
     public func unreferenced(_ paths: [String]) async throws -> [String] {
         guard !paths.isEmpty else { return [] }
-        let rows = try await client.query("""
+        let rows = try await client.rows("""
             SELECT p FROM unnest(\(paths)::text[]) AS p WHERE \(unescaped: Self.unreferenced)
             """, logger: logger)
         var found: [String] = []
-        for try await path in rows.decode(String.self) { found.append(path) }
+        for path in try rows.decode(String.self) { found.append(path) }
         return found
     }
 
     /// Whether any media names a file at all: a database that names none is not the one the media
     /// folder's files belong to (a fresh or wrong database), and nothing may be erased on its word.
     public func namesAnyFile() async throws -> Bool {
-        let rows = try await client.query("SELECT EXISTS (SELECT 1 FROM media_versions) OR EXISTS (SELECT 1 FROM media)", logger: logger)
-        for try await any in rows.decode(Bool.self) { return any }
+        let rows = try await client.rows("SELECT EXISTS (SELECT 1 FROM media_versions) OR EXISTS (SELECT 1 FROM media)", logger: logger)
+        for any in try rows.decode(Bool.self) { return any }
         return false
     }
 
@@ -110,8 +112,8 @@ public struct PurgedFileStore: Sendable {
 
     /// How many files wait to be erased.
     public func count() async throws -> Int {
-        let rows = try await client.query("SELECT count(*)::bigint FROM purged_files", logger: logger)
-        for try await count in rows.decode(Int.self) { return count }
+        let rows = try await client.rows("SELECT count(*)::bigint FROM purged_files", logger: logger)
+        for count in try rows.decode(Int.self) { return count }
         return 0
     }
 }

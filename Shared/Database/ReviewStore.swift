@@ -47,7 +47,7 @@ public struct ReviewStore: Sendable {
 
     /// True when batch `id` holds its results for review (fixed when the batch is created).
     public func isUnderReview(batch id: UUID) async throws -> Bool {
-        for try await review in try await client.query("SELECT review FROM batches WHERE id = \(id)", logger: logger).decode(Bool.self) {
+        for review in try await client.rows("SELECT review FROM batches WHERE id = \(id)", logger: logger).decode(Bool.self) {
             return review
         }
         return false
@@ -97,14 +97,14 @@ public struct ReviewStore: Sendable {
 
     /// The candidates of batch `id`, in the order their jobs were created.
     public func candidates(batch id: UUID) async throws -> [ReviewCandidate] {
-        try await records(client.query("""
+        try await records(client.rows("""
             \(unescaped: Self.columns) WHERE r.batch_id = \(id) ORDER BY j.created_at, j.id
             """, logger: logger))
     }
 
     /// The candidate of job `jobId` of batch `batchId`.
     public func candidate(batch batchId: UUID, job jobId: UUID) async throws -> ReviewCandidate? {
-        try await records(client.query("""
+        try await records(client.rows("""
             \(unescaped: Self.columns) WHERE r.batch_id = \(batchId) AND r.job_id = \(jobId)
             """, logger: logger)).first
     }
@@ -208,9 +208,9 @@ public struct ReviewStore: Sendable {
         FROM review_candidates r JOIN generation_jobs j ON j.id = r.job_id
         """
 
-    private func records(_ rows: PostgresRowSequence) async throws -> [ReviewCandidate] {
+    private func records(_ rows: [PostgresRow]) throws -> [ReviewCandidate] {
         var result: [ReviewCandidate] = []
-        for try await row in rows {
+        for row in rows {
             let c = try row.decode((UUID, UUID, UUID, UUID, String, String, Int, Int, Int, String, String?, Date?, UUID?, UUID?, Date).self)
             result.append(ReviewCandidate(
                 id: c.0, jobId: c.1, batchId: c.2, mediaId: c.3,

@@ -15,7 +15,7 @@ public struct SettingsStore: Sendable {
 
     /// Every setting, ordered by category then key.
     public func all() async throws -> [Setting] {
-        try await settings(client.query("""
+        try await settings(client.rows("""
             SELECT key, value, category, description, encrypted, updated_at
             FROM settings ORDER BY category, key
             """, logger: logger))
@@ -23,7 +23,7 @@ public struct SettingsStore: Sendable {
 
     /// The settings with these keys (unknown keys are simply absent from the answer).
     public func settings(for keys: [String]) async throws -> [Setting] {
-        try await settings(client.query("""
+        try await settings(client.rows("""
             SELECT key, value, category, description, encrypted, updated_at
             FROM settings WHERE key = ANY(\(keys)) ORDER BY category, key
             """, logger: logger))
@@ -31,8 +31,8 @@ public struct SettingsStore: Sendable {
 
     /// The stored value of one setting, nil when there is no such key.
     public func value(for key: String) async throws -> String? {
-        let rows = try await client.query("SELECT value FROM settings WHERE key = \(key)", logger: logger)
-        for try await value in rows.decode(String.self) { return value }
+        let rows = try await client.rows("SELECT value FROM settings WHERE key = \(key)", logger: logger)
+        for value in try rows.decode(String.self) { return value }
         return nil
     }
 
@@ -50,7 +50,7 @@ public struct SettingsStore: Sendable {
                     UPDATE settings SET value = \(value), updated_at = now() WHERE key = \(key)
                     RETURNING key, value, category, description, encrypted, updated_at
                     """, logger: logger)
-                let found = try await Self.settings(rows)
+                let found = try await Self.settings(rows.collect())
                 guard let setting = found.first else { throw SettingsStoreError(message: "unknown setting '\(key)'") }
                 updated.append(setting)
             }
@@ -58,14 +58,14 @@ public struct SettingsStore: Sendable {
         }
     }
 
-    private func settings(_ rows: PostgresRowSequence) async throws -> [Setting] {
-        try await Self.settings(rows)
+    private func settings(_ rows: [PostgresRow]) throws -> [Setting] {
+        try Self.settings(rows)
     }
 
-    private static func settings(_ rows: PostgresRowSequence) async throws -> [Setting] {
+    private static func settings(_ rows: [PostgresRow]) throws -> [Setting] {
         var result: [Setting] = []
-        for try await (key, value, category, description, encrypted, updatedAt)
-            in rows.decode((String, String, String, String, Bool, Date).self) {
+        for (key, value, category, description, encrypted, updatedAt)
+            in try rows.decode((String, String, String, String, Bool, Date).self) {
             result.append(Setting(key: key, value: value, category: category, description: description,
                                   encrypted: encrypted, updatedAt: updatedAt))
         }

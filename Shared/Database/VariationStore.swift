@@ -130,11 +130,11 @@ public struct VariationStore: Sendable {
 
     /// The candidates of a media, newest set first, in the order they were asked for.
     public func variations(of mediaId: UUID) async throws -> [VariationRecord] {
-        try await records(client.query("\(unescaped: Self.columns) WHERE v.media_id = \(mediaId) ORDER BY v.created_at DESC, v.set_id, v.name", logger: logger))
+        try await records(client.rows("\(unescaped: Self.columns) WHERE v.media_id = \(mediaId) ORDER BY v.created_at DESC, v.set_id, v.name", logger: logger))
     }
 
     public func variation(mediaId: UUID, jobId: UUID) async throws -> VariationRecord? {
-        try await records(client.query("\(unescaped: Self.columns) WHERE v.media_id = \(mediaId) AND v.job_id = \(jobId)", logger: logger)).first
+        try await records(client.rows("\(unescaped: Self.columns) WHERE v.media_id = \(mediaId) AND v.job_id = \(jobId)", logger: logger)).first
     }
 
     /// Makes a completed candidate the media's new current version (source `variation`), once per set.
@@ -192,9 +192,9 @@ public struct VariationStore: Sendable {
         FROM variations v JOIN generation_jobs j ON j.id = v.job_id
         """
 
-    private func records(_ rows: PostgresRowSequence) async throws -> [VariationRecord] {
+    private func records(_ rows: [PostgresRow]) throws -> [VariationRecord] {
         var result: [VariationRecord] = []
-        for try await row in rows {
+        for row in rows {
             let c = try row.decode((UUID, UUID, UUID, String, String?, UUID, String, String?, String?, Int?, Int?, Int?, String?, Date?, UUID?, Date).self)
             var file: StoredFile?
             if let path = c.7, let mime = c.8, let width = c.9, let height = c.10, let bytes = c.11, let sha = c.12 {
@@ -207,7 +207,7 @@ public struct VariationStore: Sendable {
         return result
     }
 
-    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> sending T) async throws -> T {
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await client.transaction(logger: logger, body)
     }
 }

@@ -42,7 +42,7 @@ public final class DatabaseService: Service, Sendable {
     public func isHealthy() async -> Bool {
         guard readiness.isOpen else { return false }
         return await withTimeout(.seconds(2)) {
-            try await self.client.query("SELECT 1", logger: self.logger)
+            try await self.client.rows("SELECT 1", logger: self.logger)
         } != nil
     }
 

@@ -1,3 +1,4 @@
+import Database
 import Messaging
 import PostgresNIO
 import Redis
@@ -22,6 +23,10 @@ public enum Outage {
             // A call that never returned is a dependency that stopped answering without a word
             // (PostgreSQL stopped mid-call): waited out like any other outage; the job's own
             // deadline bounds it.
+            _ = error
+            return true
+        case let error as DatabaseConnectionLost:
+            // A call whose connection closed under it and that never answered (PostgresClient+Calls).
             _ = error
             return true
         case let error as RedisError:

@@ -1,5 +1,7 @@
 import Database
+import Foundation
 import Testing
+import TestSupport
 
 @Suite("Database URL parsing and SQL splitting")
 struct ConfigurationAndSQLTests {
@@ -52,5 +54,26 @@ struct ConfigurationAndSQLTests {
         }
         #expect(Migration(version: 1, name: "x", sql: "SELECT 1").checksum
                 != Migration(version: 1, name: "x", sql: "SELECT 2").checksum)
+    }
+
+    /// Every call on PostgreSQL goes through `PostgresClient+Calls.swift`, which fails a call whose
+    /// connection closed instead of letting it wait for ever: no other source file calls PostgresNIO's
+    /// pool directly (a statement on a transaction's own `connection` is covered by the transaction).
+    @Test func everyDatabaseCallGoesThroughTheGuardedCalls() throws {
+        let root = TestEnvironment.repositoryRoot
+        var direct: [String] = []
+        for folder in ["Shared", "Services"] {
+            let files = FileManager.default.enumerator(at: root.appendingPathComponent(folder), includingPropertiesForKeys: nil)
+            while let file = files?.nextObject() as? URL {
+                guard file.pathExtension == "swift", file.lastPathComponent != "PostgresClient+Calls.swift" else { continue }
+                let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+                for (number, line) in lines.enumerated()
+                where ["client.query(", ".withConnection", ".withTransaction("].contains(where: line.contains) {
+                    direct.append("\(file.path.dropFirst(root.path.count + 1)):\(number + 1)")
+                }
+            }
+        }
+        #expect(direct.isEmpty, "calls past the guarded ones: \(direct)")
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("Shared/Database/PostgresClient+Calls.swift").path))
     }
 }

@@ -216,21 +216,23 @@ struct MediaLibraryTests {
             // Its photo and its studio shot wait for the sweeper; nobody refers to them any more.
             let files = PurgedFileStore(client: client)
             #expect(try await files.count() == 2)
-            var seen: [String: Bool] = [:]
+            let seen = LockedValue<[String: Bool]>([:])
             #expect(try await files.sweep(limit: 10) { path, isReferenced in
-                seen[path] = try await isReferenced()
+                let referenced = try await isReferenced()
+                seen.withLock { $0[path] = referenced }
                 return .later
-            } == 0)
-            #expect(seen == ["bb/b.jpg": false, "cc/c.jpg": false])
+            } == (0, 0))
+            #expect(seen.value == ["bb/b.jpg": false, "cc/c.jpg": false])
 
             // Emptying the trash: the twin's file is the kept item's too, so it is still referred to.
             #expect(try await store.purge(nil) == [twin.id])
-            seen = [:]
+            seen.withLock { $0 = [:] }
             #expect(try await files.sweep(limit: 10) { path, isReferenced in
-                seen[path] = try await isReferenced()
-                return .settled
-            } == 3)
-            #expect(seen == ["aa/a.jpg": true, "bb/b.jpg": false, "cc/c.jpg": false])
+                let referenced = try await isReferenced()
+                seen.withLock { $0[path] = referenced }
+                return referenced ? .settled : .erased
+            } == (3, 2))
+            #expect(seen.value == ["aa/a.jpg": true, "bb/b.jpg": false, "cc/c.jpg": false])
             #expect(try await files.count() == 0)
             #expect(try await names(store, MediaQuery()) == ["kept"])
             #expect(try await store.purge(nil).isEmpty, "an empty trash")

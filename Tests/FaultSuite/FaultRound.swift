@@ -5,6 +5,7 @@ import ServiceCore
 import Shared
 import Synchronization
 import TestSupport
+import Timing
 
 /// One round: a fresh system on private servers, a batch through the gateway, one fault at a random
 /// moment, the wait until every job has ended (or the drain limit), and the history checked.

@@ -8,6 +8,7 @@ import Shared
 import Synchronization
 import Testing
 import TestSupport
+import Timing
 
 /// The shared consumer loop against the real broker, on a queue of the test's own.
 @Suite("MessageConsumer", .timeLimit(.minutes(2)))

@@ -1,5 +1,6 @@
 import ServiceCore
 import Testing
+import Timing
 
 /// ``awaitResult(of:atMost:)``: bounded waits, even for work that ignores cancellation.
 @Suite("awaitResult", .timeLimit(.minutes(1)))

@@ -5,6 +5,7 @@ import ServiceCore
 import ServiceSupport
 import Shared
 import Synchronization
+import Timing
 
 /// Deliveries gathered by a timed wait (kept outside it, so a timeout keeps what arrived).
 final class Collected: Sendable {

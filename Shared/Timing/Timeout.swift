@@ -44,7 +44,7 @@ public func awaitResult<T: Sendable, Failure: Error>(of task: Task<T, Failure>, 
 }
 
 /// A value given once, by whichever of several tasks gets there first, to one waiter.
-final class FirstAnswer<Value: Sendable>: Sendable {
+public final class FirstAnswer<Value: Sendable>: Sendable {
     private enum State {
         case empty
         case waiting(CheckedContinuation<Value, Never>)
@@ -54,8 +54,10 @@ final class FirstAnswer<Value: Sendable>: Sendable {
 
     private let state = Mutex<State>(.empty)
 
+    public init() {}
+
     /// Gives the answer; ignored once one was given.
-    func give(_ value: Value) {
+    public func give(_ value: Value) {
         let waiter: CheckedContinuation<Value, Never>? = state.withLock { state in
             switch state {
             case .empty:
@@ -72,7 +74,7 @@ final class FirstAnswer<Value: Sendable>: Sendable {
     }
 
     /// The answer, once given (at once when it already was). One waiter only.
-    func value() async -> Value {
+    public func value() async -> Value {
         await withCheckedContinuation { continuation in
             let ready: Value? = state.withLock { state in
                 switch state {
