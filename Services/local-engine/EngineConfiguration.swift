@@ -19,7 +19,7 @@ import ServiceCore
 /// | `LOCAL_ENGINE_MAX_IMAGE_MB` | int | 25 | largest accepted input image (downloaded or decoded data URI) |
 /// | `LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS` | double | 10 | pause between webhook attempts (3 attempts in all) |
 /// | `LOCAL_ENGINE_SIMULATE_MS` | int | unset | benchmark mode: skip the image work, wait this long, return the input |
-/// | `LOCAL_ENGINE_MODEL` | name or path | `u2netp` | the segmentation model (read by Imaging's `PipelineConfiguration`: a name is `<name>.onnx` in `LOCAL_ENGINE_MODEL_DIR`, default `.var/models`) |
+/// | `LOCAL_ENGINE_MODEL` | name or path | `u2netp` | the segmentation model (`PipelineConfiguration.modelPath(for:directory:)`: a name is `<name>.onnx` in `LOCAL_ENGINE_MODEL_DIR`, default `.var/models`). A model named here must be there, or the engine does not start; the default model missing falls back to the classical segmenter, which `/health` reports |
 /// | `LOCAL_ENGINE_SIDES` | list of ints | `320` | the sides the model runs at, e.g. `320,448` (one forward pass each, the maps averaged; more time and memory, docs/engine.md "Input sides") |
 /// | `LOCAL_ENGINE_SEGMENTATION_CACHE` | int 0...1024 | 16 | photos whose segmentation is kept: the same photo rendered again (variations, another background, a retry) skips the model; 0 turns it off (a map is side² floats, 0.4 MB at 320²; at most 64 MB in all, docs/engine.md) |
 /// | `LOCAL_ENGINE_RESULTS_DIR` | path | `$TMPDIR/cyclorama-local-engine-<port>` | where result images live (kept across restarts for their time to live) |
@@ -41,6 +41,8 @@ public struct EngineConfiguration: Sendable {
     public var webhookRetryInterval: Duration
     /// When set, the engine skips the image work and answers after this long (benchmark mode).
     public var simulatedLatency: Duration?
+    /// The segmentation model's file (``PipelineConfiguration/modelPath``).
+    public var modelPath: String
     /// The segmentation model's input sides (``PipelineConfiguration/inputSides``).
     public var inputSides: [Int]
     /// ``PipelineConfiguration/segmentationCacheEntries``.
@@ -71,6 +73,7 @@ public struct EngineConfiguration: Sendable {
         maxImageBytes = 25 << 20
         webhookRetryInterval = .seconds(10)
         simulatedLatency = nil
+        modelPath = PipelineConfiguration.modelPath(for: "")
         inputSides = PipelineConfiguration.defaultInputSides
         segmentationCacheEntries = PipelineConfiguration.defaultSegmentationCacheEntries
         resultsDirectory = FileManager.default.temporaryDirectory
@@ -112,6 +115,17 @@ public struct EngineConfiguration: Sendable {
         }
         if let milliseconds = try environment.integer("LOCAL_ENGINE_SIMULATE_MS", in: 0...3_600_000) {
             configuration.simulatedLatency = .milliseconds(milliseconds)
+        }
+        // A model asked for by name or path must be there: an operator who mistyped it would
+        // otherwise get the classical segmenter's cut-outs without a word. Without the setting, the
+        // default model missing (not fetched yet) is the documented fallback.
+        let model = (environment["LOCAL_ENGINE_MODEL"] ?? "").trimmingCharacters(in: .whitespaces)
+        configuration.modelPath = PipelineConfiguration.modelPath(for: model, directory: environment["LOCAL_ENGINE_MODEL_DIR"])
+        if !model.isEmpty, configuration.simulatedLatency == nil, !FileManager.default.fileExists(atPath: configuration.modelPath) {
+            let fetch = PipelineConfiguration.knownModels.contains(model) ? "fetch it with scripts/fetch-model.sh \(model), " : ""
+            throw ConfigurationError(
+                variable: "LOCAL_ENGINE_MODEL",
+                reason: "no model file at \(configuration.modelPath) (\(fetch)give another model, or leave it unset for the default)")
         }
         if let sides = environment["LOCAL_ENGINE_SIDES"] {
             do throws(ImagingError) {

@@ -41,7 +41,7 @@ public struct LocalEngine: Sendable {
             SimulatedRenderer(latency: latency)
         } else {
             try PipelineRenderer(
-                maxImageBytes: configuration.maxImageBytes, inputSides: configuration.inputSides,
+                maxImageBytes: configuration.maxImageBytes, modelPath: configuration.modelPath, inputSides: configuration.inputSides,
                 segmentationCacheEntries: configuration.segmentationCacheEntries, threadPool: threadPool)
         }
         threadPool.start()

@@ -10,13 +10,16 @@ public struct PipelineRenderer: ImageRenderer {
     public let pipeline: StudioShotPipeline
     public let threadPool: NIOThreadPool
 
-    /// Loads the segmentation model (`LOCAL_ENGINE_MODEL`, see ``PipelineConfiguration``); without it
-    /// the pipeline falls back to its classical segmenter, which `/health` reports.
+    /// Loads the segmentation model at `modelPath` (default: `LOCAL_ENGINE_MODEL`, see
+    /// ``PipelineConfiguration``); without the file the pipeline falls back to its classical
+    /// segmenter, which `/health` reports.
     public init(
-        maxImageBytes: Int, inputSides: [Int] = PipelineConfiguration.defaultInputSides, segmentationCacheEntries: Int = PipelineConfiguration.defaultSegmentationCacheEntries,
+        maxImageBytes: Int, modelPath: String = PipelineConfiguration.defaultModelPath,
+        inputSides: [Int] = PipelineConfiguration.defaultInputSides, segmentationCacheEntries: Int = PipelineConfiguration.defaultSegmentationCacheEntries,
         threadPool: NIOThreadPool
     ) throws {
-        var configuration = PipelineConfiguration(inputSides: inputSides, segmentationCacheEntries: segmentationCacheEntries)
+        var configuration = PipelineConfiguration(
+            modelPath: modelPath, inputSides: inputSides, segmentationCacheEntries: segmentationCacheEntries)
         configuration.maxBytes = maxImageBytes
         pipeline = try StudioShotPipeline(configuration: configuration)
         self.threadPool = threadPool
