@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Messaging
+import Metrics
 import ServiceCore
 import ServiceLifecycle
 import Shared
@@ -23,6 +24,8 @@ public final class SettingsClient: Service, Sendable {
     let authority: SettingsAuthority?
     private let pending = Mutex<[String: CheckedContinuation<SettingsReply, any Error>]>([:])
     private let cache = Mutex<(settings: [String: String], fetchedAt: ContinuousClock.Instant)?>(nil)
+    /// `settings.changed` broadcasts taken (`/metrics`): how a test knows every service has seen a change.
+    private let changesTaken = Counter(label: "settings_changes_taken_total")
 
     /// A fresh reply queue for this process; declare it in the broker topology before creating the client.
     /// It also hears `settings.changed`, so every instance asks again when settings change.
@@ -58,6 +61,7 @@ public final class SettingsClient: Service, Sendable {
                     // one. The next read asks the settings-service (over this private reply queue);
                     // the values known so far stay the fallback while it does not answer.
                     markStale()
+                    changesTaken.increment()
                     logger.info("settings changed", metadata: ["keys": "\(change.changedKeys.sorted().joined(separator: ","))"])
                 default:
                     logger.warning("unexpected message on the settings queue dropped", metadata: ["type": "\(delivery.type ?? "-")"])

@@ -33,14 +33,17 @@ public enum SystemDatabase {
 
 extension CycloramaSystem {
     /// Writes settings straight into the system's database (for values the API would check against
-    /// the real RunPod) and then broadcasts `settings.changed`, as the settings-service does after a
-    /// change: a service that read the settings before (a periodic check at start) would otherwise
-    /// go on with the old values for its cache's lifetime. Each service sees the change once it has
-    /// taken that broadcast, not when this returns: a test that at once asks the gateway for
-    /// something a setting it has already read decides should change it through the API instead
-    /// (`PUT /api/ai-image/settings`: the gateway keeps the answer).
+    /// the real RunPod), broadcasts `settings.changed` as the settings-service does after a change,
+    /// and returns once every service with a settings client has taken that broadcast (its
+    /// `settings_changes_taken_total` in `/metrics` went up): from then on each one reads the new
+    /// values. A service that is down when this starts is not waited for.
     public func updateSettings(_ values: [String: String]) async throws {
         try await SystemDatabase.updateSettings(database.url, values)
+        let before = await settingsChangesTaken()
+        // The gateway always has a settings client: no count at all means the metric is not read.
+        guard !before.isEmpty else {
+            throw FixtureError(message: "no service shows settings_changes_taken_total in /metrics: \(processNames)")
+        }
         let probe = try await BrokerProbe(url: amqpURL)
         do {
             let change = SettingsChanged(changedKeys: values.keys.sorted(), settings: [:])
@@ -52,5 +55,24 @@ extension CycloramaSystem {
             throw error
         }
         await probe.close()
+        try await eventually("every service takes the settings change (before: \(before))", timeout: .seconds(60)) {
+            let now = await settingsChangesTaken()
+            return before.allSatisfy { service, count in (now[service] ?? count) > count }
+        }
+    }
+
+    /// Each running service's count of `settings.changed` broadcasts taken, for those that have a
+    /// settings client (the others show no such metric).
+    func settingsChangesTaken() async -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for name in processNames {
+            guard let port = process(name)?.port,
+                  let metrics = try? await HTTPProbe.get("http://127.0.0.1:\(port)/metrics"), metrics.status == 200,
+                  let line = metrics.body.split(separator: "\n").first(where: { $0.hasPrefix("settings_changes_taken_total ") }),
+                  let value = line.split(separator: " ").last.flatMap({ Double($0) })
+            else { continue }
+            counts[name] = Int(value)
+        }
+        return counts
     }
 }
