@@ -321,7 +321,10 @@ let package = Package(
             path: "Tests/ServiceTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "FaultTests",
-            dependencies: ["FaultSuite", "TestSupport", "Database", "Timing", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "FaultSuite", "TestSupport", "Database", "Timing", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+            ],
             path: "Tests/FaultTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "SystemTests",

@@ -8,18 +8,20 @@ import Timing
 ///
 /// PostgresNIO (1.33) can hand out a pooled connection that has just closed (the server stopped or
 /// was killed), and a statement written to a closed channel is dropped without a word: its answer
-/// never comes, and the call waits for ever. That is how an ingestor's apply, or the gateway's reaper,
-/// hung past a PostgreSQL restart (docs/reliability.md, "No database call waits for ever"). So each
+/// never comes, and the call waits for ever. That is how an ingestor's apply hung past a PostgreSQL
+/// restart, and how the gateway's reaper could have stopped for good (docs/reliability.md, "No
+/// database call waits for ever when its connection closes"). So each
 /// call runs in a task of its own, and once its connection has closed and the call has still not
 /// finished ``ClosedConnectionWatch/grace`` later, the caller gets ``DatabaseConnectionLost`` and
 /// the stuck task is left behind. A statement in flight when the connection closes fails at once on
 /// its own; only a dropped one waits for the watch.
 extension PostgresClient {
-    /// One statement on a pooled connection, its rows read in full.
+    /// One statement on a pooled connection, its rows read in full. An error names the caller's
+    /// `file` and `line`.
     @discardableResult
-    public func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+    public func rows(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line) async throws -> [PostgresRow] {
         try await onConnection { connection in
-            try await connection.query(query, logger: logger).collect()
+            try await connection.query(query, logger: logger, file: file, line: line).collect()
         }
     }
 
@@ -78,7 +80,10 @@ final class ClosedConnectionWatch: Sendable {
         let work = Task {
             do { answer.give(.success(try await body(connection))) } catch { answer.give(.failure(error)) }
         }
-        let call = watch(connection) { answer.give(.failure(DatabaseConnectionLost())) }
+        let call = watch(connection) {
+            answer.give(.failure(DatabaseConnectionLost()))
+            work.cancel()  // it may not stop (a dropped statement ignores it), but it is told
+        }
         defer { unwatch(connection, call) }
         return try await withTaskCancellationHandler {
             try await answer.value().get()

@@ -67,8 +67,9 @@ public final class PrivateServers: Sendable {
     public let directory: URL
 
     /// Starts a set on the first free ports from `slot` on (RabbitMQ 5680+, its distribution port
-    /// 20000 above; Redis 6390+; PostgreSQL 5440+).
-    public static func start(name: String, slot: Int = 0) async throws -> PrivateServers {
+    /// 20000 above; Redis 6390+; PostgreSQL 5440+); `only` some of the servers when given (the
+    /// others' addresses are then empty).
+    public static func start(name: String, slot: Int = 0, only: [Server] = Server.allCases) async throws -> PrivateServers {
         let directory = TestEnvironment.repositoryRoot.appendingPathComponent(".var/faults/\(name)")
         let settings = directory.appendingPathComponent("servers.env")
         // A run that was killed leaves its servers running on this folder: stop them, with the
@@ -81,7 +82,11 @@ public final class PrivateServers: Sendable {
         var failedStarts = 0
         for index in slot..<(slot + 20) {
             let amqp = 5680 + index, redis = 6390 + index, postgres = 5440 + index
-            guard [amqp, amqp + 20000, redis, postgres].allSatisfy(portIsFree) else { continue }
+            var ports: [Int] = []
+            if only.contains(.rabbitmq) { ports += [amqp, amqp + 20000] }
+            if only.contains(.redis) { ports.append(redis) }
+            if only.contains(.postgres) { ports.append(postgres) }
+            guard ports.allSatisfy(portIsFree) else { continue }
             try? FileManager.default.removeItem(at: directory)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let environment = [
@@ -99,14 +104,16 @@ public final class PrivateServers: Sendable {
                 .write(to: settings, atomically: true, encoding: .utf8)
             // The credentials appear once the servers have started (scripts/servers.sh writes them).
             let secrets = directory.appendingPathComponent("secrets")
-            let started = await ServerScript.run(["start"], environment: environment) == 0
+            let started = await ServerScript.run(["start"] + only.map(\.rawValue), environment: environment) == 0
             let servers = TestServers(
                 amqpBase: TestEnvironment.secret("amqp-cyclorama-admin.url", in: secrets).map { $0.hasSuffix("/") ? $0 : $0 + "/" } ?? "",
                 redisURL: TestEnvironment.secret("redis.url", in: secrets) ?? "",
                 databaseURL: TestEnvironment.secret("postgres-cyclorama.url", in: secrets) ?? "",
                 scriptEnvironment: environment, secrets: secrets)
             let set = PrivateServers(name: name, directory: directory, servers: servers)
-            guard started, !servers.amqpBase.isEmpty, !servers.redisURL.isEmpty, !servers.databaseURL.isEmpty else {
+            let addressed = (!only.contains(.rabbitmq) || !servers.amqpBase.isEmpty) && (!only.contains(.redis) || !servers.redisURL.isEmpty)
+                && (!only.contains(.postgres) || !servers.databaseURL.isEmpty)
+            guard started, addressed else {
                 await set.stopAll()
                 failedStarts += 1
                 if failedStarts < 3 { continue }
