@@ -24,6 +24,9 @@ public final class SettingsClient: Service, Sendable {
     let authority: SettingsAuthority?
     private let pending = Mutex<[String: CheckedContinuation<SettingsReply, any Error>]>([:])
     private let cache = Mutex<(settings: [String: String], fetchedAt: ContinuousClock.Instant)?>(nil)
+    /// Counts the `settings.changed` broadcasts taken: a reply asked for before the last one may
+    /// hold the values from before the change, so it is not kept as fresh.
+    private let generation = Mutex(0)
     /// `settings.changed` broadcasts taken (`/metrics`): how a test knows every service has seen a change.
     private let changesTaken = Counter(label: "settings_changes_taken_total")
 
@@ -83,8 +86,12 @@ public final class SettingsClient: Service, Sendable {
             return cached.settings
         }
         do {
+            let asked = generation.withLock { $0 }
             let fresh = try await request(keys: nil).settings
-            cache.withLock { $0 = (fresh, ContinuousClock.now) }
+            // A change broadcast while the request was out: these values may be older than it, so
+            // they serve this read and the next one asks again.
+            let current = generation.withLock { $0 } == asked
+            cache.withLock { $0 = (fresh, current ? ContinuousClock.now : ContinuousClock.now - cacheLifetime - .seconds(1)) }
             return fresh
         } catch let error where Outage.isOutage(error) {
             guard let cached else { throw error }
@@ -103,6 +110,7 @@ public final class SettingsClient: Service, Sendable {
     /// Makes the next read ask the settings-service, keeping the values known so far as the
     /// fallback while it does not answer (on `settings.changed`).
     func markStale() {
+        generation.withLock { $0 += 1 }
         cache.withLock { cached in
             guard let known = cached else { return }
             cached = (known.settings, ContinuousClock.now - cacheLifetime - .seconds(1))

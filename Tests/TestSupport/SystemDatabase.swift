@@ -36,7 +36,8 @@ extension CycloramaSystem {
     /// the real RunPod), broadcasts `settings.changed` as the settings-service does after a change,
     /// and returns once every service with a settings client has taken that broadcast (its
     /// `settings_changes_taken_total` in `/metrics` went up): from then on each one reads the new
-    /// values. A service that is down when this starts is not waited for.
+    /// values. A service that is down when this starts, or stops meanwhile, is not waited for; one
+    /// started again meanwhile (its count begins anew) reads the settings afresh anyway.
     public func updateSettings(_ values: [String: String]) async throws {
         try await SystemDatabase.updateSettings(database.url, values)
         let before = await settingsChangesTaken()
@@ -57,7 +58,11 @@ extension CycloramaSystem {
         await probe.close()
         try await eventually("every service takes the settings change (before: \(before))", timeout: .seconds(60)) {
             let now = await settingsChangesTaken()
-            return before.allSatisfy { service, count in (now[service] ?? count) > count }
+            return before.allSatisfy { service, count in
+                // Counted, or started again since (a new process reads the settings afresh), or gone.
+                guard let taken = now[service] else { return process(service)?.exitStatus != nil }
+                return taken != count
+            }
         }
     }
 
