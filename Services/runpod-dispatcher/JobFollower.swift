@@ -9,6 +9,7 @@ import ServiceLifecycle
 import ServiceCore
 import ServiceSupport
 import Shared
+import Synchronization
 import Timing
 
 /// Submits one dispatch to its backend and follows it to the end: the global concurrency slot, the
@@ -58,6 +59,8 @@ struct JobFollower: Sendable {
     /// The `runpodImageDelivery` setting.
     let imageDelivery: @Sendable () async -> ImageDelivery
     let logger: Logger
+    /// Intents this process saved, or tried to, whose `/run` it never sent (the save failed).
+    let unsentIntents = UnsentIntents()
 
     func handle(_ dispatch: DispatchGeneration) async throws -> HandlingOutcome {
         do {
@@ -129,6 +132,12 @@ struct JobFollower: Sendable {
             return .done
         }
         if let stored { logger.info("re-attaching", metadata: ["backendJobId": "\(stored.backendJobId ?? "-")"]) }
+        if record.backendJobId == nil, let since = record.submittingSince, unsentIntents.take(dispatch.jobId, since: since) {
+            // This process saved the intent, could not hear that it was saved (the server went away as
+            // it answered), and so never sent the /run: nothing can be at the backend.
+            logger.info("the last submission's intent was saved but its /run never went out; submitting it now")
+            record.submittingSince = nil
+        }
         if try await isCancelled(dispatch.jobId) {
             return try await fail(job, &record, .cancelled, "cancelled on request", retryable: true)
         }
@@ -265,7 +274,14 @@ struct JobFollower: Sendable {
         // The intent, before anything leaves: a follower finding it without an id knows a /run may be out.
         let webhook = await armWebhook(dispatch, logger: logger)
         machine.willSubmit(webhookArmed: webhook != nil, at: Date())
-        try await save(machine.record, job)
+        do {
+            try await save(machine.record, job)
+        } catch {
+            // The intent may be stored all the same (a reply lost as Redis went away), and no /run is
+            // sent: remembered, so that this process's next try does not take it for a lost answer.
+            if let since = machine.record.submittingSince { unsentIntents.remember(dispatch.jobId, since: since) }
+            throw error
+        }
         let accepted: BackendJob
         do {
             accepted = try await client.run(
@@ -504,5 +520,27 @@ struct FailureText: Error {
     init(_ text: String, code: FailureCode) {
         self.text = text
         self.code = code
+    }
+}
+
+/// Submission intents whose `/run` this process never sent: their save failed, so it does not know
+/// whether Redis holds them. A follower of the same job in this process that finds such an intent
+/// submits instead of waiting for a submission that never went out (``JobFollower``). Another
+/// process cannot know, and treats the intent as a `/run` that may be out.
+final class UnsentIntents: Sendable {
+    private let intents = Mutex<[UUID: Date]>([:])
+
+    func remember(_ jobId: UUID, since: Date) {
+        intents.withLock { $0[jobId] = since }
+    }
+
+    /// True, once, when the intent recorded `since` is the one remembered for the job (the stored
+    /// timestamp may have lost sub-millisecond precision).
+    func take(_ jobId: UUID, since: Date) -> Bool {
+        intents.withLock { intents in
+            guard let remembered = intents[jobId], abs(remembered.timeIntervalSince(since)) < 0.002 else { return false }
+            intents[jobId] = nil
+            return true
+        }
     }
 }

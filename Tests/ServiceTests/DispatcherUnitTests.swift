@@ -122,3 +122,19 @@ struct DoorbellTests {
         }
     }
 }
+
+/// A submission intent whose save failed: the same process knows its `/run` never went out.
+@Suite("Unsent intents")
+struct UnsentIntentTests {
+    @Test func onlyTheRememberedIntentOfTheJobIsTakenAndOnlyOnce() {
+        let intents = UnsentIntents()
+        let job = UUID(), other = UUID()
+        let since = Date(timeIntervalSince1970: 1_800_000_000.1234)
+        intents.remember(job, since: since)
+        #expect(!intents.take(other, since: since), "another job's intent")
+        #expect(!intents.take(job, since: since.addingTimeInterval(1)), "a later intent of the same job")
+        // As stored: the record keeps milliseconds.
+        #expect(intents.take(job, since: Date(timeIntervalSince1970: 1_800_000_000.123)))
+        #expect(!intents.take(job, since: since), "once")
+    }
+}
