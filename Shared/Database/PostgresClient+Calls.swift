@@ -92,9 +92,6 @@ final class ClosedConnectionWatch: Sendable {
         }
     }
 
-    /// How many calls are being watched (for tests).
-    var watchedCalls: Int { state.withLock { $0.calls.values.reduce(0) { $0 + $1.count } } }
-
     private func watch(_ connection: PostgresConnection, end: @escaping @Sendable () -> Void) -> Int {
         let key = ObjectIdentifier(connection)
         let (call, first) = state.withLock { state in

@@ -91,7 +91,7 @@ public final class SettingsClient: Service, Sendable {
             // A change broadcast while the request was out: these values may be older than it, so
             // they serve this read and the next one asks again.
             let current = generation.withLock { $0 } == asked
-            cache.withLock { $0 = (fresh, current ? ContinuousClock.now : ContinuousClock.now - cacheLifetime - .seconds(1)) }
+            cache.withLock { $0 = (fresh, current ? ContinuousClock.now : staleInstant) }
             return fresh
         } catch let error where Outage.isOutage(error) {
             guard let cached else { throw error }
@@ -107,13 +107,16 @@ public final class SettingsClient: Service, Sendable {
         CycloramaSettings(try await settings())
     }
 
+    /// A fetch time that makes a cached answer too old for the next read.
+    private var staleInstant: ContinuousClock.Instant { ContinuousClock.now - cacheLifetime - .seconds(1) }
+
     /// Makes the next read ask the settings-service, keeping the values known so far as the
     /// fallback while it does not answer (on `settings.changed`).
     func markStale() {
         generation.withLock { $0 += 1 }
         cache.withLock { cached in
             guard let known = cached else { return }
-            cached = (known.settings, ContinuousClock.now - cacheLifetime - .seconds(1))
+            cached = (known.settings, staleInstant)
         }
     }
 
