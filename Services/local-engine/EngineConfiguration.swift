@@ -19,6 +19,7 @@ import ServiceCore
 /// | `LOCAL_ENGINE_MAX_IMAGE_MB` | int | 25 | largest accepted input image (downloaded or decoded data URI) |
 /// | `LOCAL_ENGINE_WEBHOOK_RETRY_SECONDS` | double | 10 | pause between webhook attempts (3 attempts in all) |
 /// | `LOCAL_ENGINE_SIMULATE_MS` | int | unset | benchmark mode: skip the image work, wait this long, return the input |
+/// | `LOCAL_ENGINE_SIMULATE_HOLD` | path | unset | with `LOCAL_ENGINE_SIMULATE_MS` only: while a file exists at this path, a simulated job that has waited its time waits on (tests hold jobs at the backend for exactly as long as they need them there) |
 /// | `LOCAL_ENGINE_MODEL` | name or path | `u2netp` | the segmentation model (`PipelineConfiguration.modelPath(for:directory:)`: a name is `<name>.onnx` in `LOCAL_ENGINE_MODEL_DIR`, default `.var/models`). A model named here must be there, or the engine does not start; the default model missing falls back to the classical segmenter, which `/health` reports |
 /// | `LOCAL_ENGINE_SIDES` | list of ints | `320` | the sides the model runs at, e.g. `320,448` (one forward pass each, the maps averaged; more time and memory, docs/engine.md "Input sides") |
 /// | `LOCAL_ENGINE_SEGMENTATION_CACHE` | int 0...1024 | 16 | photos whose segmentation is kept: the same photo rendered again (variations, another background, a retry) skips the model; 0 turns it off (a map is side² floats, 0.4 MB at 320²; at most 64 MB in all, docs/engine.md) |
@@ -41,6 +42,8 @@ public struct EngineConfiguration: Sendable {
     public var webhookRetryInterval: Duration
     /// When set, the engine skips the image work and answers after this long (benchmark mode).
     public var simulatedLatency: Duration?
+    /// With ``simulatedLatency``: while a file exists here, a simulated job waits on (``SimulatedRenderer``).
+    public var simulatedHold: String?
     /// The segmentation model's file (``PipelineConfiguration/modelPath``).
     public var modelPath: String
     /// The segmentation model's input sides (``PipelineConfiguration/inputSides``).
@@ -73,6 +76,7 @@ public struct EngineConfiguration: Sendable {
         maxImageBytes = 25 << 20
         webhookRetryInterval = .seconds(10)
         simulatedLatency = nil
+        simulatedHold = nil
         modelPath = PipelineConfiguration.modelPath(for: "")
         inputSides = PipelineConfiguration.defaultInputSides
         segmentationCacheEntries = PipelineConfiguration.defaultSegmentationCacheEntries
@@ -115,6 +119,15 @@ public struct EngineConfiguration: Sendable {
         }
         if let milliseconds = try environment.integer("LOCAL_ENGINE_SIMULATE_MS", in: 0...3_600_000) {
             configuration.simulatedLatency = .milliseconds(milliseconds)
+        }
+        if let hold = environment["LOCAL_ENGINE_SIMULATE_HOLD"] {
+            guard configuration.simulatedLatency != nil else {
+                throw ConfigurationError(variable: "LOCAL_ENGINE_SIMULATE_HOLD", reason: "holds simulated jobs only: set LOCAL_ENGINE_SIMULATE_MS too")
+            }
+            guard hold.hasPrefix("/") else {
+                throw ConfigurationError(variable: "LOCAL_ENGINE_SIMULATE_HOLD", reason: "must be an absolute path, not \"\(hold)\"")
+            }
+            configuration.simulatedHold = hold
         }
         // A model asked for by name or path must be there: an operator who mistyped it would
         // otherwise get the classical segmenter's cut-outs without a word. Without the setting, the

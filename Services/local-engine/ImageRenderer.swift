@@ -34,11 +34,19 @@ public struct RenderedImage: Sendable {
 /// Benchmark mode (`LOCAL_ENGINE_SIMULATE_MS`): no image work, a fixed latency, the input handed back.
 ///
 /// It still reads the image header, so empty or non-image inputs fail as they would in the real
-/// pipeline and the output carries the real width and height.
+/// pipeline and the output carries the real width and height. With a `hold` path
+/// (`LOCAL_ENGINE_SIMULATE_HOLD`), a job that has waited its latency waits on while a file exists
+/// there (looked at every ``holdInterval``): a test keeps jobs at the backend for exactly as long as
+/// it needs them there, instead of for a latency long enough for the slowest machine.
 public struct SimulatedRenderer: ImageRenderer {
     public var latency: Duration
+    public var hold: String?
+    public static let holdInterval: Duration = .milliseconds(20)
 
-    public init(latency: Duration) { self.latency = latency }
+    public init(latency: Duration, hold: String? = nil) {
+        self.latency = latency
+        self.hold = hold
+    }
 
     public var description: EngineHealth.Renderer {
         .init(
@@ -52,6 +60,9 @@ public struct SimulatedRenderer: ImageRenderer {
         let start = clock.now
         do {
             try await Task.sleep(for: latency)
+            if let hold {
+                while FileManager.default.fileExists(atPath: hold) { try await Task.sleep(for: Self.holdInterval) }
+            }
         } catch {
             throw JobFailure(.renderFailed, "cancelled")
         }

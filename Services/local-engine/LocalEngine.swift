@@ -38,7 +38,7 @@ public struct LocalEngine: Sendable {
         // What can fail comes before anything is started: a failed init leaves no thread or client running.
         try results.prepare()
         let renderer: any ImageRenderer = if let latency = configuration.simulatedLatency {
-            SimulatedRenderer(latency: latency)
+            SimulatedRenderer(latency: latency, hold: configuration.simulatedHold)
         } else {
             try PipelineRenderer(
                 maxImageBytes: configuration.maxImageBytes, modelPath: configuration.modelPath, inputSides: configuration.inputSides,

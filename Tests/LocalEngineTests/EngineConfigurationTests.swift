@@ -1,7 +1,10 @@
 import Foundation
 import Imaging
+import RunPod
+import Shared
 import ServiceCore
 import Testing
+import TestSupport
 
 @testable import LocalEngine
 
@@ -60,5 +63,50 @@ struct EngineConfigurationTests {
         let file = empty.appendingPathComponent("mine.onnx")
         try Data([0]).write(to: file)
         #expect(try EngineConfiguration.fromEnvironment(EnvironmentVariables(["LOCAL_ENGINE_MODEL": file.path])).modelPath == file.path)
+    }
+
+    /// `LOCAL_ENGINE_SIMULATE_HOLD` holds simulated jobs only, and is an absolute path.
+    @Test func theHoldIsForSimulatedJobsOnly() throws {
+        let held = try EngineConfiguration.fromEnvironment(
+            EnvironmentVariables(["LOCAL_ENGINE_SIMULATE_MS": "0", "LOCAL_ENGINE_SIMULATE_HOLD": "/tmp/hold"]))
+        #expect(held.simulatedHold == "/tmp/hold")
+        #expect(try EngineConfiguration.fromEnvironment(EnvironmentVariables(["LOCAL_ENGINE_SIMULATE_MS": "0"])).simulatedHold == nil)
+        for (environment, says) in [
+            (["LOCAL_ENGINE_SIMULATE_HOLD": "/tmp/hold"], "LOCAL_ENGINE_SIMULATE_MS"),
+            (["LOCAL_ENGINE_SIMULATE_MS": "0", "LOCAL_ENGINE_SIMULATE_HOLD": "hold"], "absolute path"),
+        ] {
+            #expect {
+                _ = try EngineConfiguration.fromEnvironment(EnvironmentVariables(environment))
+            } throws: { error in
+                guard let error = error as? ConfigurationError else { return false }
+                return "\(error)".contains("LOCAL_ENGINE_SIMULATE_HOLD") && "\(error)".contains(says)
+            }
+        }
+    }
+
+    /// A held simulated job ends only once its hold file is gone, and a cancel still ends it.
+    @Test func aHeldSimulatedJobWaitsForItsRelease() async throws {
+        let hold = FileManager.default.temporaryDirectory.appendingPathComponent("hold-\(UUID().uuidString)")
+        try Data().write(to: hold)
+        defer { try? FileManager.default.removeItem(at: hold) }
+        let renderer = SimulatedRenderer(latency: .zero, hold: hold.path)
+        let image = try TestSupport.Samples.bytes("dev02", "input.jpg")
+        let options = try StudioShotInput(parsing: .object(["image": .string("x")]))
+        let ended = LockedValue(false)
+        let job = Task {
+            defer { ended.withLock { $0 = true } }
+            return try await renderer.render(image, options: options)
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(ended.value == false, "held while the file is there")
+        try FileManager.default.removeItem(at: hold)
+        let rendered = try await job.value
+        #expect(rendered.format == "jpeg" && rendered.width == 1024, "released: the input handed back")
+
+        try Data().write(to: hold)
+        let cancelled = Task { try await renderer.render(image, options: options) }
+        try await Task.sleep(for: .milliseconds(100))
+        cancelled.cancel()
+        await #expect(throws: JobFailure.self, "a cancel ends a held job") { _ = try await cancelled.value }
     }
 }

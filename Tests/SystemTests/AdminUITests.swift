@@ -111,9 +111,9 @@ extension SystemSuites {
         /// shows the result, and only one job ran. A dialog closed while its job runs says in the
         /// page when the job ends, and the tile shows the new image.
         @Test(arguments: Window.allCases) func aLostConnectionNeverTurnsAFinishedJobIntoAFailure(window: Window) async throws {
-            // 6 s a job (the engine's benchmark mode): the second is still running when the test
-            // closes its dialog, however slow the browser (a real render can end first).
-            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "6000"]]) { system in
+            // The engine's benchmark mode (a real render can end first): the second job is held at
+            // the engine until the test has closed its dialog, however slow the browser.
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "100"]]) { system in
                 let mediaId = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
                 try await withBrowser(system, signedIn: true, failure: "connection", window: window) { browser in
                     _ = try await browser.waitFor("#grid .tile .ai")
@@ -143,6 +143,7 @@ extension SystemSuites {
                     try await browser.click("#ai-keep")
 
                     // Closed while running: the page says when it ends, and the tile shows it.
+                    try system.holdEngineJobs()
                     try await browser.click("#grid .tile .ai")
                     try await browser.click("#ai-generate")
                     try await eventually("the second job was accepted", timeout: .seconds(30)) {
@@ -154,6 +155,7 @@ extension SystemSuites {
                     try await browser.waitUntil("the page says the job runs on", script: """
                         return document.querySelector('#status').textContent.includes('in the background')
                         """)
+                    try system.releaseEngineJobs()
                     try await browser.waitUntil("the page says when it is done", timeout: .seconds(120), script: """
                         return document.querySelector('#status').textContent.includes('the studio shot is ready')
                         """)
@@ -816,9 +818,10 @@ extension SystemSuites {
         /// dialog was closed is still followed, its end said in the page and by the browser (asked
         /// for with "Tell me when it ends"), and Undo takes its results back.
         @Test(arguments: Window.allCases) func finishedWorkIsAnnouncedAndCanBeUndone(window: Window) async throws {
-            // 8 s a job: "Tell me when it ends" is offered only while the job runs, and the test must
-            // reach it (a few browser steps) before it ends, however slow the machine.
-            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "8000"]]) { system in
+            // The engine's jobs are held while the test needs them running: "Tell me when it ends" is
+            // offered only while a job runs, and the test must reach it (a few browser steps) before it
+            // ends, however slow the machine.
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "100"]]) { system in
                 let single = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
                 let first = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
                 let second = try await system.upload(try Samples.bytes("dev05", "input.jpg"))
@@ -842,6 +845,7 @@ extension SystemSuites {
                     try await browser.click("#grid .tile[data-media-id='\(single)'] .ai")
                     _ = try await browser.waitFor("#ai-modal[open] #ai-generate")
                     #expect(try await browser.execute("return document.querySelector('#ai-notify-row').hidden").boolValue == true, "offered only while it runs")
+                    try system.holdEngineJobs()
                     try await browser.click("#ai-generate")
                     try await browser.waitUntil("offered while it runs", script: "return !document.querySelector('#ai-notify-row').hidden")
                     try await browser.click("#ai-notify")
@@ -849,6 +853,7 @@ extension SystemSuites {
                         return document.querySelector('#ai-notify').getAttribute('aria-pressed') === 'true'
                             && document.querySelector('#ai-notify-state').textContent.startsWith('The browser will tell you')
                         """)
+                    try system.releaseEngineJobs()
                     try await browser.waitUntil("the result", timeout: .seconds(90), script: "return !document.querySelector('#ai-keep').hidden")
                     let told = try await browser.execute("return window.notes").arrayValue?.compactMap(\.stringValue) ?? []
                     #expect(told.contains { $0.hasSuffix("the studio shot is ready.") }, "the browser said it, the dialog open: \(told)")
@@ -889,6 +894,7 @@ extension SystemSuites {
                         """, [.string(first), .string(second)])
                     try await browser.click("#batch-generate")
                     _ = try await browser.waitFor("#batch-modal[open] #batch-start")
+                    try system.holdEngineJobs()
                     try await browser.click("#batch-start")
                     _ = try await browser.waitFor("#batch-modal[open] #batch-notify")
                     try await browser.waitUntil("the batch dialog knows they are allowed", script: """
@@ -896,6 +902,7 @@ extension SystemSuites {
                             && document.querySelector('#batch-notify-state').textContent.startsWith('The browser will tell you')
                         """)
                     try await browser.click("#batch-modal .close")
+                    try system.releaseEngineJobs()
                     try await browser.waitUntil("the batch's end is said", timeout: .seconds(90), script: """
                         return document.querySelector('#toast-text').textContent === 'Batch done: 2 of 2 done.'
                         """)
@@ -919,14 +926,16 @@ extension SystemSuites {
         /// (a new batch, followed in the same dialog), and the batches panel lists every batch and
         /// opens any of them again with its items by name.
         @Test(arguments: Window.allCases) func theBatchesPanelAndARetryOfWhatDidNotSucceed(window: Window) async throws {
-            // 10 s a job: the first must still run when the test cancels it, and the retry (two jobs,
-            // one at a time) while the test closes, lists and opens it again, however slow the browser.
-            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "10000"]]) { system in
+            // The engine's jobs are held: the first must still run when the test cancels it, and the
+            // retry (two jobs, one at a time) while the test closes, lists and opens it again, however
+            // slow the browser; then they are let go.
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "100"]]) { system in
                 try await system.updateSettings(["aiImageMaxConcurrent": "1"])
                 var ids: [String: String] = [:]
                 for (scene, name) in [("dev02", "bottle.jpg"), ("dev05", "box.jpg")] {
                     ids[name] = try await system.upload(try Samples.bytes(scene, "input.jpg"), named: name)
                 }
+                try system.holdEngineJobs()
                 try await withBrowser(system, signedIn: true, failure: "batches-panel", window: window) { browser in
                     try await browser.waitUntil("two tiles with thumbnails", script: """
                         const images = [...document.querySelectorAll('#grid .tile img')];
@@ -955,7 +964,8 @@ extension SystemSuites {
                     try await browser.waitUntil("opened again while it runs", script: """
                         return document.querySelector('#batch-modal').open && document.querySelector('#batch-summary').textContent.startsWith('Running')
                         """)
-                    try await browser.waitUntil("the retry is done", timeout: .seconds(150), script: """
+                    try system.releaseEngineJobs()
+                    try await browser.waitUntil("the retry is done", timeout: .seconds(60), script: """
                         return document.querySelector('#batch-summary').textContent.startsWith('Done: 2 of 2 done')
                         """)
                     #expect(try await browser.execute("return document.querySelector('#batch-retry').hidden").boolValue == true, "nothing left to retry")

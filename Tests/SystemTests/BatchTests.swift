@@ -58,9 +58,10 @@ extension SystemSuites {
         }
 
         @Test func cancellingABatchStopsWhatHasNotFinished() async throws {
-            // A run takes 20 s at the engine: the cancel reaches it long before it could end.
-            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "20000"]]) { system in
+            // Runs are held at the engine: the cancel reaches one before it could end.
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "100"]]) { system in
                 try await system.updateSettings(["aiImageMaxConcurrent": "1"])
+                try system.holdEngineJobs()
                 var ids: [String] = []
                 for scene in ["dev02", "dev05", "dev09"] { ids.append(try await system.upload(try Samples.bytes(scene, "input.jpg"))) }
                 let created = try await system.call(
@@ -95,8 +96,11 @@ extension SystemSuites {
         /// retry is a new batch of only the items that did not succeed (deleted ones left out), with
         /// the batch's options; a batch with nothing to retry says so.
         @Test func batchesAreListedAndWhatDidNotSucceedIsRetried() async throws {
-            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "3000"]]) { system in
+            // The engine's jobs are held until the retries were asked for: none of the first batch can
+            // end before it is cancelled, and the second batch's are still open when it is retried.
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "100"]]) { system in
                 try await system.updateSettings(["aiImageMaxConcurrent": "1"])
+                try system.holdEngineJobs()
                 var ids: [String] = []
                 for (scene, name) in [("dev02", "bottle.jpg"), ("dev05", "box.jpg"), ("dev09", "shoe.jpg")] {
                     let id = try await system.upload(try Samples.bytes(scene, "input.jpg"))
@@ -134,6 +138,7 @@ extension SystemSuites {
                 let again = try await system.call(.POST, "/api/ai-image/batch/\(first)/retry")
                 #expect(again.status == 409 && again.error?.code == "already_retried" && again.error?.message.contains(second) == true, "\(again.text)")
                 #expect(try await system.call(.GET, "/api/ai-image/batch/\(first)").json()["retriedBy"] as? String == second)
+                try system.releaseEngineJobs()
                 let deadline = ContinuousClock.now + .seconds(120)
                 var done: [String: Any] = [:]
                 while ContinuousClock.now < deadline {

@@ -8,9 +8,11 @@ extension SystemSuites {
     @Suite("Crashes", .timeLimit(.minutes(15)))
     struct CrashTests {
         @Test func aDispatcherKilledWhileTheJobIsAtTheBackendReattachesAndTheJobCompletesOnce() async throws {
-            // The engine in its benchmark mode holds each job 15 s, so the kill lands while it is
-            // there however slowly the job's status reaches the test (8 s was a narrow window).
-            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "15000"]]) { system in
+            // The engine in its benchmark mode holds the job until the new dispatcher has re-attached
+            // to it, so the kill lands while it is there however slowly the job's status reaches the
+            // test (timed jobs made a window: 8 s was too narrow).
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "100"]]) { system in
+                try system.holdEngineJobs()
                 let mediaId = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
                 let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
                 try await waitForStatus(system, jobId, in: ["SUBMITTED", "IN_PROGRESS"])
@@ -18,6 +20,10 @@ extension SystemSuites {
                 await system.crash("runpod-dispatcher")
                 try system.launch("runpod-dispatcher")
                 try await system.waitUntilHealthy("runpod-dispatcher")
+                try await eventually("the new dispatcher re-attached to the held job", timeout: .seconds(90)) {
+                    system.process("runpod-dispatcher")?.log().contains("re-attaching") == true
+                }
+                try system.releaseEngineJobs()
 
                 let done = try await system.waitForTerminal(jobId)
                 #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")

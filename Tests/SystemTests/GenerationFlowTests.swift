@@ -165,16 +165,23 @@ extension SystemSuites {
         }
 
         @Test func progressStreamsAsServerSentEventsAndCancelStopsAJob() async throws {
-            // A slow (simulated) engine, so the job can be watched and cancelled while it runs (10 s:
-            // the stream shows in_progress only if one of its reads falls while the job runs).
-            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "10000"]]) { system in
+            // A simulated engine whose jobs are held, so the job can be watched and cancelled while it
+            // runs: the stream is read while the first job is held at the engine, which lets it go
+            // once the job is in progress there.
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "100"]]) { system in
                 let contract = try await APIContract.load(from: system)
                 let mediaId = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
 
+                try system.holdEngineJobs()
                 let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
-                let stream = try await HTTPProbe.send(
+                async let streamed = HTTPProbe.send(
                     .GET, system.gatewayURL + "/api/ai-image/events?jobId=\(jobId)",
                     headers: [("Authorization", "Bearer \(system.token)")], timeout: .seconds(120))
+                try await eventually("the job in progress at the engine") {
+                    try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String == "IN_PROGRESS"
+                }
+                try system.releaseEngineJobs()
+                let stream = try await streamed
                 #expect(stream.status == 200)
                 #expect(stream.header("content-type")?.hasPrefix("text/event-stream") == true)
                 let events = stream.text.components(separatedBy: "\n\n").compactMap { block -> (name: String, data: String)? in
@@ -195,7 +202,8 @@ extension SystemSuites {
                 let last = try #require(events.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.data.utf8)) as? [String: Any] })
                 #expect((last["media"] as? [String: Any])?["id"] as? String == mediaId, "the completed event carries the media")
 
-                // Cancel: a second job, cancelled while the engine works on it.
+                // Cancel: a second job, cancelled while the engine works on it (held there).
+                try system.holdEngineJobs()
                 let failures = BrokerProbe.listeningQueue(exchange: Routing.Exchange.events, routingKey: Routing.Key.generationFailed)
                 let probe = try await BrokerProbe(queues: [failures], url: system.amqpURL)
                 let second = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
@@ -219,8 +227,15 @@ extension SystemSuites {
                 #expect(failed?.code == .cancelled, "\(String(describing: failed))\n\(system.logs())")
                 await probe.close()
                 #expect((status["error"] as? [String: Any])?["code"] as? String == "cancelled")
-                // The cancelled job's result never replaces the media: wait past the engine's latency.
-                try await Task.sleep(for: .seconds(12))
+                // The cancelled job's result never exists, so it never replaces the media: let the
+                // engine go, and once it holds nothing, it completed the first job only.
+                try system.releaseEngineJobs()
+                var jobs: [String: Any] = [:]
+                try await eventually("the engine holds nothing: \(jobs)") {
+                    jobs = try await system.engineHealth().json()["jobs"] as? [String: Any] ?? [:]
+                    return jobs["inProgress"] as? Int == 0 && jobs["inQueue"] as? Int == 0
+                }
+                #expect(jobs["completed"] as? Int == 1, "the first job only: \(jobs)")
                 let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
                 #expect(versions.count == 2, "the upload and the first job's result only: \(versions.map { $0["jobId"] ?? "-" })")
             }

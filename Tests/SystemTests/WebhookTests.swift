@@ -27,9 +27,10 @@ extension SystemSuites {
                 // Polling would start only after 10 minutes: within this test, only webhooks finish jobs.
                 "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_WEBHOOK_WAIT_SECONDS": "600"],
                 "result-ingestor": ["INGEST_ALLOWED_HOSTS": "\(standIn.hostAndPort),$ENGINE"],
-                // Local jobs take 8 s (the engine's benchmark mode): the one cancelled below is still
-                // rendering when the cancel arrives, however slow the machine (a real render can end first).
-                "local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "8000"],
+                // The engine's benchmark mode, its jobs held when the test asks: the one cancelled below
+                // is still rendering when the cancel arrives, however slow the machine (a real render
+                // can end first).
+                "local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "100"],
             ]) { system in
                 let contract = try await APIContract.load(from: system)
                 let put = try await system.call(.PUT, "/api/ai-image/settings", json: """
@@ -121,9 +122,11 @@ extension SystemSuites {
 
                 // A local job cancelled while it renders: the engine's webhook call is refused (409) and
                 // the engine logs that without the token.
+                try system.holdEngineJobs()
                 let cancelledLocal = try await start("{}")
                 try await Self.waitUntilSubmitted(cancelledLocal, system)
                 #expect(try await system.call(.POST, "/api/ai-image/jobs/\(cancelledLocal)/cancel").status == 200)
+                try system.releaseEngineJobs()
                 try await Self.waitForLog("webhook not accepted", of: "local-engine", system)
 
                 let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])

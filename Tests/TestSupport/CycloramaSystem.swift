@@ -30,6 +30,10 @@ public final class CycloramaSystem: GatewayCalls {
     }
     public var amqpURL: String { servers.amqpBase + vhost }
     public var mediaRoot: URL { scratch.appendingPathComponent("media") }
+    /// The simulated engine's hold (`LOCAL_ENGINE_SIMULATE_HOLD`, given whenever a test runs the engine
+    /// simulated): while this file exists, its jobs stay at the backend. ``holdEngineJobs()``,
+    /// ``releaseEngineJobs()``.
+    public var engineHold: URL { scratch.appendingPathComponent("engine-hold") }
 
     /// Starts everything (or all but `without`) and waits until each is healthy.
     /// `overrides` adds environment variables per service (e.g. a short deadline for the dispatcher);
@@ -106,6 +110,9 @@ public final class CycloramaSystem: GatewayCalls {
                 "LOCAL_ENGINE_RESULTS_DIR": scratch.appendingPathComponent("engine-results").path,
             ],
         ]
+        if overrides["local-engine"]?["LOCAL_ENGINE_SIMULATE_MS"] != nil {
+            environments["local-engine"]?["LOCAL_ENGINE_SIMULATE_HOLD"] = scratch.appendingPathComponent("engine-hold").path
+        }
         for name in serviceNames {
             // `$ENGINE` in an override stands for the local engine's host:port (chosen here).
             let resolved = (overrides[name] ?? [:]).mapValues { $0.replacingOccurrences(of: "$ENGINE", with: engine) }
@@ -171,6 +178,21 @@ public final class CycloramaSystem: GatewayCalls {
         self.ports = ports
         self.environments = environments
         processes = Mutex([:])
+    }
+
+    /// From now on the simulated engine's jobs stay at the backend once their time is up, until
+    /// ``releaseEngineJobs()``: a test keeps a job running for as long as a step needs it to, however
+    /// slow the machine, and then lets it finish at once. Only with `LOCAL_ENGINE_SIMULATE_MS`.
+    public func holdEngineJobs() throws {
+        guard environments["local-engine"]?["LOCAL_ENGINE_SIMULATE_HOLD"] != nil else {
+            throw FixtureError(message: "the engine's jobs can be held only when it runs simulated (LOCAL_ENGINE_SIMULATE_MS)")
+        }
+        try Data().write(to: engineHold)
+    }
+
+    /// Lets the held jobs (and those to come) finish.
+    public func releaseEngineJobs() throws {
+        if FileManager.default.fileExists(atPath: engineHold.path) { try FileManager.default.removeItem(at: engineHold) }
     }
 
     /// Starts (or starts again) one service with its environment.
