@@ -8,7 +8,7 @@ extension SystemSuites {
     /// bodies for every route that takes one, mutated messages for every queue. Never a 5xx, never
     /// an error without its shape, every unreadable message dead-lettered with a reason, every
     /// service still up. The seed changes with the day, so CI explores; a failure prints it.
-    @Suite("Fuzzing", .timeLimit(.minutes(15)))
+    @Suite("Fuzzing", .tags(.longestSystemTest), .timeLimit(.minutes(15)))
     struct FuzzTests {
         @Test func hostileBodiesAndMessagesAreRefusedCleanly() async throws {
             let seed = UInt64(Date().timeIntervalSince1970) / 86_400

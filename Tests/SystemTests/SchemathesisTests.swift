@@ -15,7 +15,7 @@ extension SystemSuites {
     /// fuzzer sends succeeds; it calls back only loopback webhooks), the engine is locked to the
     /// gateway, and the failed-token limit is raised so a fuzzer's many wrong tokens meet the 401s
     /// the document promises rather than the limiter's 429.
-    @Suite("schemathesis against the gateway", .tags(.longSystemTest), .timeLimit(.minutes(20)))
+    @Suite("schemathesis against the gateway", .tags(.longestSystemTest), .timeLimit(.minutes(20)))
     struct SchemathesisTests {
         static let environment = ProcessInfo.processInfo.environment
 

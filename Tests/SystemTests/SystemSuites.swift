@@ -20,7 +20,7 @@ actor SystemSlots {
     static let shared = SystemSlots(limit: limit)
 
     private var free: Int
-    private var waiting: [(id: UInt64, long: Bool, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var waiting: [(id: UInt64, rank: Int, continuation: CheckedContinuation<Void, any Error>)] = []
     private var lastWaiter: UInt64 = 0
 
     init(limit: Int) { free = limit }
@@ -28,11 +28,13 @@ actor SystemSlots {
     /// Runs `body` in a slot; says on standard error how long `name` waited and ran (a test's own
     /// duration in the report counts its wait too, and so does its `.timeLimit`: Swift Testing
     /// starts the limit's clock before a trait's scope). A test cancelled while it waits (its time
-    /// limit passed) leaves the queue without taking a slot. A `long` test is served before every
-    /// other waiter (longest first: one started last would keep the run going alone at its end).
-    func run(_ name: String, long: Bool, _ body: @Sendable () async throws -> Void) async throws {
+    /// limit passed) leaves the queue without taking a slot. A waiter of a higher `rank` (its
+    /// ``SystemSlots/rank(of:)``) is served before every waiter of a lower one: longest first, as
+    /// one started last would keep the run going alone at its end (the fuzzer, untagged, once
+    /// started last and ran its 50 s alone).
+    func run(_ name: String, rank: Int, _ body: @Sendable () async throws -> Void) async throws {
         let asked = ContinuousClock.now
-        try await take(long: long)
+        try await take(rank: rank)
         let started = ContinuousClock.now
         defer {
             give()
@@ -42,7 +44,13 @@ actor SystemSlots {
         try await body()
     }
 
-    private func take(long: Bool) async throws {
+    /// How early a test is served: 2 for the ones that run longest (`.longestSystemTest`: the
+    /// fuzzers, ~50 s each here), 1 for the other long ones (`.longSystemTest`), 0 for the rest.
+    static func rank(of tags: Set<Tag>) -> Int {
+        tags.contains(.longestSystemTest) ? 2 : tags.contains(.longSystemTest) ? 1 : 0
+    }
+
+    private func take(rank: Int) async throws {
         if free > 0 {
             free -= 1
             return
@@ -54,9 +62,9 @@ actor SystemSlots {
                 if Task.isCancelled {
                     continuation.resume(throwing: CancellationError())
                 } else {
-                    // Behind the other long waiters, in front of the rest.
-                    let place = long ? waiting.firstIndex { !$0.long } ?? waiting.endIndex : waiting.endIndex
-                    waiting.insert((id, long, continuation), at: place)
+                    // Behind the waiters of its rank and higher, in front of the rest.
+                    let place = waiting.firstIndex { $0.rank < rank } ?? waiting.endIndex
+                    waiting.insert((id, rank, continuation), at: place)
                 }
             }
         } onCancel: {
@@ -70,7 +78,7 @@ actor SystemSlots {
         waiting.remove(at: index).continuation.resume(throwing: CancellationError())
     }
 
-    /// A freed slot goes straight to the first waiter (long tests first, then first come, first served).
+    /// A freed slot goes straight to the first waiter (the longest tests first, then first come, first served).
     private func give() {
         if waiting.isEmpty {
             free += 1
@@ -87,14 +95,16 @@ struct SystemSlot: SuiteTrait, TestTrait, TestScoping {
     func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        try await SystemSlots.shared.run(test.name, long: test.tags.contains(.longSystemTest), function)
+        try await SystemSlots.shared.run(test.name, rank: SystemSlots.rank(of: test.tags), function)
     }
 }
 
 extension Tag {
-    /// A system test that runs for half a minute or more on this machine (the browser's, the CLI's,
-    /// schemathesis): its slot is given before the others'.
+    /// A system test that runs for half a minute or more on this machine (the browser's, the CLI's):
+    /// its slot is given before the others'.
     @Tag static var longSystemTest: Self
+    /// The longest system tests (schemathesis, the fuzzer: ~50 s each in a full run): served first of all.
+    @Tag static var longestSystemTest: Self
 }
 
 extension Trait where Self == SystemSlot {
