@@ -166,22 +166,24 @@ extension SystemSuites {
 
         @Test func progressStreamsAsServerSentEventsAndCancelStopsAJob() async throws {
             // A simulated engine whose jobs are held, so the job can be watched and cancelled while it
-            // runs: the stream is read while the first job is held at the engine, which lets it go
-            // once the job is in progress there.
+            // runs: the first job is held at the engine until the stream has said it is in progress
+            // (were that never said, the job would stay held and the test time out).
             try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "100"]]) { system in
                 let contract = try await APIContract.load(from: system)
                 let mediaId = try await system.upload(try Samples.bytes("dev03", "input.jpg"))
 
                 try system.holdEngineJobs()
                 let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
-                async let streamed = HTTPProbe.send(
-                    .GET, system.gatewayURL + "/api/ai-image/events?jobId=\(jobId)",
-                    headers: [("Authorization", "Bearer \(system.token)")], timeout: .seconds(120))
-                try await eventually("the job in progress at the engine") {
-                    try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String == "IN_PROGRESS"
+                var released = false
+                let stream = try await HTTPProbe.stream(
+                    system.gatewayURL + "/api/ai-image/events?jobId=\(jobId)",
+                    headers: [("Authorization", "Bearer \(system.token)")], timeout: .seconds(120)
+                ) { said in
+                    if !released, said.contains("event: in_progress") {
+                        try system.releaseEngineJobs()
+                        released = true
+                    }
                 }
-                try system.releaseEngineJobs()
-                let stream = try await streamed
                 #expect(stream.status == 200)
                 #expect(stream.header("content-type")?.hasPrefix("text/event-stream") == true)
                 let events = stream.text.components(separatedBy: "\n\n").compactMap { block -> (name: String, data: String)? in

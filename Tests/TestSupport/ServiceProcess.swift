@@ -132,6 +132,23 @@ public enum HTTPProbe {
             headers: response.headers.map { ($0.name.lowercased(), $0.value) },
             body: Array(buffer: collected))
     }
+
+    /// `GET url` read as it streams (Server-Sent Events): `reading` gets the text received so far
+    /// after each part of the body, so a test can act on what a stream said before it ends.
+    public static func stream(
+        _ url: String, headers: [(String, String)] = [], timeout: Duration = .seconds(30),
+        reading: (String) async throws -> Void
+    ) async throws -> HTTPAnswer {
+        var request = HTTPClientRequest(url: url)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .init(timeout))
+        var body: [UInt8] = []
+        for try await part in response.body {
+            body.append(contentsOf: part.readableBytesView)
+            try await reading(String(decoding: body, as: UTF8.self))
+        }
+        return HTTPAnswer(status: Int(response.status.code), headers: response.headers.map { ($0.name.lowercased(), $0.value) }, body: body)
+    }
 }
 
 /// A complete HTTP response, for assertions.
