@@ -23,10 +23,7 @@ public final class SettingsClient: Service, Sendable {
     /// Signs changes; nil for a service that only reads settings (every one but the gateway).
     let authority: SettingsAuthority?
     private let pending = Mutex<[String: CheckedContinuation<SettingsReply, any Error>]>([:])
-    private let cache = Mutex<(settings: [String: String], fetchedAt: ContinuousClock.Instant)?>(nil)
-    /// Counts the `settings.changed` broadcasts taken: a reply asked for before the last one may
-    /// hold the values from before the change, so it is not kept as fresh.
-    private let generation = Mutex(0)
+    private let cache: Mutex<SettingsCache>
     /// `settings.changed` broadcasts taken (`/metrics`): how a test knows every service has seen a change.
     private let changesTaken = Counter(label: "settings_changes_taken_total")
 
@@ -49,6 +46,7 @@ public final class SettingsClient: Service, Sendable {
         self.logger = logger
         self.timeout = timeout
         self.cacheLifetime = cacheLifetime
+        cache = Mutex(SettingsCache(lifetime: cacheLifetime))
     }
 
     public func run() async throws {
@@ -81,24 +79,16 @@ public final class SettingsClient: Service, Sendable {
     /// change is broadcast, and a change made while the service is away cannot happen). Throws
     /// ``DependencyUnavailable`` only when this process never had an answer.
     public func settings() async throws -> [String: String] {
-        let cached = cache.withLock { $0 }
-        if let cached, ContinuousClock.now - cached.fetchedAt < cacheLifetime {
-            return cached.settings
-        }
+        if let fresh = cache.withLock({ $0.fresh(at: .now) }) { return fresh }
+        let asked = cache.withLock { $0.generation }
         do {
-            let asked = generation.withLock { $0 }
             let fresh = try await request(keys: nil).settings
-            // A change broadcast while the request was out: these values may be older than it, so
-            // they serve this read and the next one asks again.
-            let current = generation.withLock { $0 } == asked
-            cache.withLock { $0 = (fresh, current ? ContinuousClock.now : staleInstant) }
+            cache.withLock { $0.store(fresh, askedAt: asked, now: .now) }
             return fresh
         } catch let error where Outage.isOutage(error) {
-            guard let cached else { throw error }
+            guard let known = cache.withLock({ $0.keepKnown(at: .now) }) else { throw error }
             logger.notice("settings-service not answering; using the last known settings", metadata: ["error": "\(error)"])
-            // Ask again in 10 s, not on every call: each attempt waits for the reply timeout.
-            cache.withLock { $0 = (cached.settings, ContinuousClock.now - cacheLifetime + .seconds(10)) }
-            return cached.settings
+            return known
         }
     }
 
@@ -107,17 +97,10 @@ public final class SettingsClient: Service, Sendable {
         CycloramaSettings(try await settings())
     }
 
-    /// A fetch time that makes a cached answer too old for the next read.
-    private var staleInstant: ContinuousClock.Instant { ContinuousClock.now - cacheLifetime - .seconds(1) }
-
     /// Makes the next read ask the settings-service, keeping the values known so far as the
     /// fallback while it does not answer (on `settings.changed`).
     func markStale() {
-        generation.withLock { $0 += 1 }
-        cache.withLock { cached in
-            guard let known = cached else { return }
-            cached = (known.settings, staleInstant)
-        }
+        cache.withLock { $0.markStale(now: .now) }
     }
 
     /// Stores new values through the settings-service (all or nothing); the reply's `errors` say what
@@ -128,7 +111,7 @@ public final class SettingsClient: Service, Sendable {
     /// for the reply, so an update that throws here (no answer) is never applied later.
     public func update(_ values: [String: String]) async throws -> SettingsReply {
         let reply = try await request(keys: nil, updates: values, notAfter: Date().addingTimeInterval(timeout.timeInterval))
-        if reply.errors?.isEmpty ?? true { cache.withLock { $0 = (reply.settings, ContinuousClock.now) } }
+        if reply.errors?.isEmpty ?? true { cache.withLock { $0.storeOwnChange(reply.settings, now: .now) } }
         return reply
     }
 
@@ -187,4 +170,58 @@ public struct SettingsClientError: Error, CustomStringConvertible {
     public var message: String
     public init(message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// What a ``SettingsClient`` knows of the settings, and whether it may answer a read from it: a
+/// value type, so its rules are tested without a broker (`SettingsCacheTests`).
+///
+/// Values are fresh for ``lifetime`` after they were fetched. A `settings.changed` broadcast makes
+/// them stale at once (``markStale(now:)``) but keeps them as the fallback while the
+/// settings-service does not answer. A reply to a read asked for before the last broadcast
+/// (``store(_:askedAt:now:)`` with an older ``generation``) may hold the values from before the
+/// change: it serves the read that asked, and is kept as stale.
+public struct SettingsCache: Sendable {
+    public let lifetime: Duration
+    /// The `settings.changed` broadcasts taken so far; a read notes it before it asks.
+    public private(set) var generation = 0
+    private var known: (settings: [String: String], fetchedAt: ContinuousClock.Instant)?
+
+    /// How soon a read asks again after the settings-service did not answer (each attempt waits
+    /// for the reply timeout, so not on every call).
+    public static let retryAfterOutage: Duration = .seconds(10)
+
+    public init(lifetime: Duration) { self.lifetime = lifetime }
+
+    /// The values, if they may answer a read at `now` without asking.
+    public func fresh(at now: ContinuousClock.Instant) -> [String: String]? {
+        guard let known, now - known.fetchedAt < lifetime else { return nil }
+        return known.settings
+    }
+
+    /// A reply to a read that noted `asked` (``generation``) before asking.
+    public mutating func store(_ settings: [String: String], askedAt asked: Int, now: ContinuousClock.Instant) {
+        known = (settings, asked == generation ? now : stale(now))
+    }
+
+    /// The values this process itself just stored through the settings-service (an update's reply).
+    public mutating func storeOwnChange(_ settings: [String: String], now: ContinuousClock.Instant) {
+        known = (settings, now)
+    }
+
+    /// A `settings.changed` broadcast: the next read asks; the values stay the fallback.
+    public mutating func markStale(now: ContinuousClock.Instant) {
+        generation += 1
+        if let settings = known?.settings { known = (settings, stale(now)) }
+    }
+
+    /// The settings-service did not answer: the values known so far (nil if none), asked for again
+    /// ``retryAfterOutage`` from `now`.
+    public mutating func keepKnown(at now: ContinuousClock.Instant) -> [String: String]? {
+        guard let settings = known?.settings else { return nil }
+        known = (settings, now - lifetime + Self.retryAfterOutage)
+        return settings
+    }
+
+    /// A fetch time that makes values too old for a read at `now`.
+    private func stale(_ now: ContinuousClock.Instant) -> ContinuousClock.Instant { now - lifetime - .seconds(1) }
 }
