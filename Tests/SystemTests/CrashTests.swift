@@ -21,7 +21,7 @@ extension SystemSuites {
                 try system.launch("runpod-dispatcher")
                 try await system.waitUntilHealthy("runpod-dispatcher")
                 try await eventually("the new dispatcher re-attached to the held job", timeout: .seconds(90)) {
-                    system.process("runpod-dispatcher")?.log().contains("re-attaching") == true
+                    system.process("runpod-dispatcher")?.log(ownOnly: true).contains("re-attaching") == true
                 }
                 try system.releaseEngineJobs()
 
@@ -35,7 +35,7 @@ extension SystemSuites {
                 let jobs = try #require(health["jobs"] as? [String: Any])
                 let total = ["completed", "failed", "inProgress", "inQueue"].compactMap { jobs[$0] as? Int }.reduce(0, +)
                 #expect(total == 1, "the engine saw exactly one job: \(jobs)\n\(system.logs())")
-                #expect(system.process("runpod-dispatcher")?.log().contains("re-attaching") == true, "the new dispatcher re-attached")
+                #expect(system.process("runpod-dispatcher")?.log(ownOnly: true).contains("re-attaching") == true, "the new dispatcher re-attached")
             }
         }
 

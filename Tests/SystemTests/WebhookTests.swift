@@ -122,11 +122,12 @@ extension SystemSuites {
 
                 // A local job cancelled while it renders: the engine's webhook call is refused (409) and
                 // the engine logs that without the token.
+                // Held at the engine, so only the dispatcher's cancel there ends it (the engine then
+                // calls the webhook with CANCELLED).
                 try system.holdEngineJobs()
                 let cancelledLocal = try await start("{}")
                 try await Self.waitUntilSubmitted(cancelledLocal, system)
                 #expect(try await system.call(.POST, "/api/ai-image/jobs/\(cancelledLocal)/cancel").status == 200)
-                try system.releaseEngineJobs()
                 try await Self.waitForLog("webhook not accepted", of: "local-engine", system)
 
                 let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])

@@ -263,6 +263,8 @@ public final class CycloramaSystem: GatewayCalls {
 
     public func stop() async {
         var phases = PhaseClock()
+        // Jobs a failed test left held end with the rest, not at the engine's shutdown grace.
+        try? releaseEngineJobs()
         let running = processes.withLock { Array($0.values) }
         // All at once: each takes its own graceful stop (up to its shutdown grace), and nothing is
         // left for one to hand to another once the test is over.
