@@ -5,7 +5,7 @@ import TestSupport
 import Timing
 
 /// ``PeriodicWork``: a sweep that never returns is abandoned at its limit, and the sweeps go on.
-@Suite("PeriodicWork", .timeLimit(.minutes(1)))
+@Suite("PeriodicWork", .timeLimit(.minutes(2)))
 struct PeriodicWorkTests {
     @Test func aSweepThatNeverReturnsDoesNotStopTheNextOnes() async throws {
         let sweeps = LockedValue(0)
@@ -19,10 +19,13 @@ struct PeriodicWorkTests {
             }
         }
         let running = Task { try await work.run() }
-        try await eventually("sweeps after the stuck one", timeout: .seconds(20)) { sweeps.value >= 5 }
+        // Generous limits: at the start of `make test` the test process's threads can be starved for
+        // seconds (a 10 ms sweep once ran every 2 s). The stuck sweep never ends before the check, so
+        // any limit tells "stops" from "waits for it".
+        try await eventually("sweeps after the stuck one", timeout: .seconds(45)) { sweeps.value >= 5 }
         running.cancel()
         // Shutting down does not wait for the abandoned sweep either.
-        try await eventually("the work stops when cancelled", timeout: .seconds(5)) {
+        try await eventually("the work stops when cancelled", timeout: .seconds(45)) {
             await awaitResult(of: running, atMost: .milliseconds(100)) != nil
         }
         stuck.withLock { $0 }?.resume()
@@ -36,7 +39,7 @@ struct PeriodicWorkTests {
             throw Refused()
         }
         let running = Task { try await work.run() }
-        try await eventually("sweeps after failures", timeout: .seconds(20)) { sweeps.value >= 3 }
+        try await eventually("sweeps after failures", timeout: .seconds(45)) { sweeps.value >= 3 }
         running.cancel()
         _ = await running.result
     }
