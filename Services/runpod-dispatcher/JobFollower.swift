@@ -59,8 +59,9 @@ struct JobFollower: Sendable {
     /// The `runpodImageDelivery` setting.
     let imageDelivery: @Sendable () async -> ImageDelivery
     let logger: Logger
-    /// Intents this process saved, or tried to, whose `/run` it never sent (the save failed).
-    let unsentIntents = UnsentIntents()
+    /// Submissions whose record this process could not save: intents whose `/run` it never sent,
+    /// and `/run`s the backend accepted.
+    let unsaved = UnsavedSubmissions()
 
     func handle(_ dispatch: DispatchGeneration) async throws -> HandlingOutcome {
         do {
@@ -132,16 +133,33 @@ struct JobFollower: Sendable {
             return .done
         }
         if let stored { logger.info("re-attaching", metadata: ["backendJobId": "\(stored.backendJobId ?? "-")"]) }
-        if record.backendJobId == nil, let since = record.submittingSince, unsentIntents.take(dispatch.jobId, since: since) {
-            // This process saved the intent, could not hear that it was saved (the server went away as
-            // it answered), and so never sent the /run: nothing can be at the backend.
-            logger.info("the last submission's intent was saved but its /run never went out; submitting it now")
-            record.submittingSince = nil
+        var adopted = false
+        if record.backendJobId == nil, let since = record.submittingSince {
+            switch unsaved.take(dispatch.jobId, since: since) {
+            case .unsent?:
+                // This process saved the intent, could not hear that it was saved (the server went
+                // away as it answered), and so never sent the /run: nothing can be at the backend.
+                logger.info("the last submission's intent was saved but its /run never went out; submitting it now")
+                record.submittingSince = nil
+            case .accepted(let backendJobId)?:
+                // This process sent the /run and the backend accepted it, but the record could not
+                // say so: the job is at the backend under this id.
+                logger.info("the last submission was accepted but not recorded; following it", metadata: ["backendJobId": "\(backendJobId)"])
+                record.backendJobId = backendJobId
+                record.submittingSince = nil
+                adopted = true
+            case nil:
+                break
+            }
         }
         if try await isCancelled(dispatch.jobId) {
             return try await fail(job, &record, .cancelled, "cancelled on request", retryable: true)
         }
-        try await save(record, job)
+        if adopted {
+            try await recordSubmission(job, record)
+        } else {
+            try await save(record, job)
+        }
 
         let client: RunPodClient
         switch try await self.client(for: dispatch.backend) {
@@ -279,7 +297,7 @@ struct JobFollower: Sendable {
         } catch {
             // The intent may be stored all the same (a reply lost as Redis went away), and no /run is
             // sent: remembered, so that this process's next try does not take it for a lost answer.
-            if let since = machine.record.submittingSince { unsentIntents.remember(dispatch.jobId, since: since) }
+            if let since = machine.record.submittingSince { unsaved.remember(dispatch.jobId, since: since, as: .unsent) }
             throw error
         }
         let accepted: BackendJob
@@ -297,10 +315,38 @@ struct JobFollower: Sendable {
             }
             return reaction
         }
+        let intent = machine.record.submittingSince
         machine.accepted(accepted.id)
-        try await recordSubmission(job, machine.record)
+        try await recordAccepted(job, machine.record, intent: intent)
         logger.info("submitted", metadata: ["backendJobId": "\(accepted.id)", "attempt": "\(machine.record.attempt)"])
         return machine.submitted(accepted, now: .now)
+    }
+
+    /// The backend accepted `/run`: the record must say so, or whoever follows the job next finds only
+    /// the intent and, for RunPod, cannot tell that the job is out (the job would end
+    /// `submission_unconfirmed` while it runs at the backend unfollowed: the fault suite's `redis
+    /// kill -9` met this). An outage (Redis killed is back within seconds) is waited out for up to
+    /// the ownership's lifetime; the ownership is kept meanwhile, and a lost one stops this. Past
+    /// that, the backend's id is remembered in this process for its next take of the job.
+    private func recordAccepted(_ job: FollowedJob, _ record: DispatchRecord, intent: Date?) async throws {
+        let giveUp = ContinuousClock.now + JobOwnership.lifetime
+        while true {
+            do {
+                try await recordSubmission(job, record)
+                return
+            } catch let error where Outage.isOutage(error) && ContinuousClock.now < giveUp {
+                job.logger.warning("could not record the accepted submission; trying again", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .milliseconds(250))
+            } catch {
+                if let intent, let backendJobId = record.backendJobId {
+                    unsaved.remember(job.dispatch.jobId, since: intent, as: .accepted(backendJobId))
+                    job.logger.warning(
+                        "could not record the accepted submission; remembered for the next take of the job",
+                        metadata: ["backendJobId": "\(backendJobId)", "error": "\(error)"])
+                }
+                throw error
+            }
+        }
     }
 
     /// The backend has the job under the record's `backendJobId`: save the record and say so
@@ -523,24 +569,31 @@ struct FailureText: Error {
     }
 }
 
-/// Submission intents whose `/run` this process never sent: their save failed, so it does not know
-/// whether Redis holds them. A follower of the same job in this process that finds such an intent
-/// submits instead of waiting for a submission that never went out (``JobFollower``). Another
-/// process cannot know, and treats the intent as a `/run` that may be out.
-final class UnsentIntents: Sendable {
-    private let intents = Mutex<[UUID: Date]>([:])
-
-    func remember(_ jobId: UUID, since: Date) {
-        intents.withLock { $0[jobId] = since }
+/// Submissions whose record this process could not save, so it does not know what Redis holds:
+/// an intent whose `/run` it never sent (the intent's save failed), or a `/run` the backend accepted
+/// (the save of its id failed). A follower of the same job in this process that finds the intent
+/// without an id submits (``unsent``) or follows the backend's job (``accepted(_:)``) instead of
+/// taking it for a `/run` whose answer was lost (``JobFollower``). Another process cannot know, and
+/// treats the intent as a `/run` that may be out.
+final class UnsavedSubmissions: Sendable {
+    enum Fate: Equatable, Sendable {
+        case unsent
+        case accepted(String)
     }
 
-    /// True, once, when the intent recorded `since` is the one remembered for the job (the stored
-    /// timestamp may have lost sub-millisecond precision).
-    func take(_ jobId: UUID, since: Date) -> Bool {
-        intents.withLock { intents in
-            guard let remembered = intents[jobId], abs(remembered.timeIntervalSince(since)) < 0.002 else { return false }
-            intents[jobId] = nil
-            return true
+    private let submissions = Mutex<[UUID: (since: Date, fate: Fate)]>([:])
+
+    func remember(_ jobId: UUID, since: Date, as fate: Fate) {
+        submissions.withLock { $0[jobId] = (since, fate) }
+    }
+
+    /// What became of the submission whose intent was recorded `since`, once, if it is the one
+    /// remembered for the job (the stored timestamp may have lost sub-millisecond precision).
+    func take(_ jobId: UUID, since: Date) -> Fate? {
+        submissions.withLock { submissions in
+            guard let remembered = submissions[jobId], abs(remembered.since.timeIntervalSince(since)) < 0.002 else { return nil }
+            submissions[jobId] = nil
+            return remembered.fate
         }
     }
 }

@@ -123,18 +123,30 @@ struct DoorbellTests {
     }
 }
 
-/// A submission intent whose save failed: the same process knows its `/run` never went out.
-@Suite("Unsent intents")
-struct UnsentIntentTests {
-    @Test func onlyTheRememberedIntentOfTheJobIsTakenAndOnlyOnce() {
-        let intents = UnsentIntents()
+/// A submission whose record could not be saved: the same process knows whether its `/run` went
+/// out, and under which backend id it was accepted.
+@Suite("Unsaved submissions")
+struct UnsavedSubmissionTests {
+    @Test func onlyTheRememberedSubmissionOfTheJobIsTakenAndOnlyOnce() {
+        let unsaved = UnsavedSubmissions()
         let job = UUID(), other = UUID()
         let since = Date(timeIntervalSince1970: 1_800_000_000.1234)
-        intents.remember(job, since: since)
-        #expect(!intents.take(other, since: since), "another job's intent")
-        #expect(!intents.take(job, since: since.addingTimeInterval(1)), "a later intent of the same job")
+        unsaved.remember(job, since: since, as: .unsent)
+        #expect(unsaved.take(other, since: since) == nil, "another job's intent")
+        #expect(unsaved.take(job, since: since.addingTimeInterval(1)) == nil, "a later intent of the same job")
         // As stored: the record keeps milliseconds.
-        #expect(intents.take(job, since: Date(timeIntervalSince1970: 1_800_000_000.123)))
-        #expect(!intents.take(job, since: since), "once")
+        #expect(unsaved.take(job, since: Date(timeIntervalSince1970: 1_800_000_000.123)) == .unsent)
+        #expect(unsaved.take(job, since: since) == nil, "once")
+    }
+
+    @Test func anAcceptedSubmissionIsTakenWithItsBackendId() {
+        let unsaved = UnsavedSubmissions()
+        let job = UUID()
+        let since = Date(timeIntervalSince1970: 1_800_000_000.5)
+        unsaved.remember(job, since: since, as: .unsent)
+        // The same intent's /run went out after all and was accepted (the later word counts).
+        unsaved.remember(job, since: since, as: .accepted("default-3-967a2802"))
+        #expect(unsaved.take(job, since: since) == .accepted("default-3-967a2802"))
+        #expect(unsaved.take(job, since: since) == nil, "once")
     }
 }

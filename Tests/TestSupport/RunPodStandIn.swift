@@ -126,6 +126,9 @@ public final class RunPodStandIn: Sendable {
         public var cancelStormUntil: ContinuousClock.Instant?
         /// The next this-many input downloads fail, as a worker that cannot reach the image's host.
         public var failInputFetches = 0
+        /// While true, an accepted `/run` (its job created) holds its answer: a test acts while the
+        /// caller waits for it (the answer goes out once this is false again).
+        public var holdRunAnswers = false
         public init() {}
     }
 
@@ -428,6 +431,7 @@ private final class Core: Sendable {
                     throw CancellationError()
                 })
         }
+        while faults.withLock({ $0.holdRunAnswers }) { try await Task.sleep(for: .milliseconds(20)) }
         return Self.json(200, ["id": .string(id), "status": "IN_QUEUE"])
     }
 

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Redis killed in the instant after RunPod accepted a `/run`, before the dispatcher saved the
+/// backend's job id: the job is followed under that id and completes once (docs/reliability.md,
+/// "A submission whose answer was lost"). Before, the follower gave up on the failed save; whoever
+/// took the job next found only the intent, could not tell the job was out (no webhooks), and ended
+/// it `submission_unconfirmed` while the stand-in ran it to its end unfollowed: what the fault
+/// suite's `redis kill -9` round met once by chance.
+@Suite("A submission accepted while Redis dies", .timeLimit(.minutes(5)))
+struct AcceptedSubmissionTests {
+    @Test func theAcceptedJobIsFollowedOnceRedisIsBack() async throws {
+        // Its own Redis, on ports past the fault lanes' and the database test's, in a folder `make
+        // test` stops after an interrupt (`fault-tests-*`).
+        let lanes = ProcessInfo.processInfo.environment["CYCLORAMA_FAULT_LANES"].flatMap { Int($0) } ?? 6
+        let redis = try await PrivateServers.start(name: "fault-tests-accepted-submission", slot: 20 * (lanes + 2), only: [.redis])
+        do {
+            try await acceptedWhileRedisDies(redis)
+        } catch {
+            await redis.stopAll()
+            throw error
+        }
+        await redis.stopAll()
+    }
+
+    private func acceptedWhileRedisDies(_ redis: PrivateServers) async throws {
+        var servers = TestServers.shared
+        servers.redisURL = redis.servers.redisURL
+        let standIn = try await RunPodStandIn(scenarios: [
+            "answer": .init(jobs: [[.inProgress("1/2"), .completed(["image_url": "$RESULT", "cost": 0.025])]])
+        ])
+        defer { Task { await standIn.stop() } }
+        try await CycloramaSystem.run(
+            without: ["local-engine"],
+            overrides: [
+                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
+                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+            ],
+            servers: servers
+        ) { system in
+            // No webhooks: a follower that finds only the intent has nothing that names the job.
+            try await system.updateSettings([
+                "aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": "rpa_TESTKEY0123456789abcdefghijklmnop",
+            ])
+            let mediaId = try await system.upload(try Samples.bytes("dev04", "input.jpg"))
+            standIn.inject { $0.holdRunAnswers = true }
+            let answer = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:answer"}"#)
+            let jobId = try #require(try answer.json()["jobId"] as? String, "\(answer.status) \(answer.text)")
+            try await eventually("the /run reached the stand-in", timeout: .seconds(60)) { standIn.runs("answer").count == 1 }
+            // The job exists at the backend; its answer goes out to a dispatcher whose Redis is gone.
+            try await redis.kill(.redis)
+            standIn.inject { $0.holdRunAnswers = false }
+            let dispatcher = try #require(system.process("runpod-dispatcher"))
+            try await eventually("the dispatcher could not record the accepted submission", timeout: .seconds(30)) {
+                dispatcher.log().contains("could not record the accepted submission")
+            }
+            try await redis.start(.redis)
+
+            let done = try await system.waitForTerminal(jobId)
+            #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
+            #expect(standIn.runs("answer").count == 1, "submitted once")
+            let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
+            #expect(versions.count == 2, "one new version")
+        }
+    }
+}
