@@ -11,17 +11,10 @@ import TestSupport
 @Suite("A submission accepted while Redis dies", .timeLimit(.minutes(5)))
 struct AcceptedSubmissionTests {
     @Test func theAcceptedJobIsFollowedOnceRedisIsBack() async throws {
-        // Its own Redis, on ports past the fault lanes' and the database test's, in a folder `make
-        // test` stops after an interrupt (`fault-tests-*`).
-        let lanes = ProcessInfo.processInfo.environment["CYCLORAMA_FAULT_LANES"].flatMap { Int($0) } ?? 6
-        let redis = try await PrivateServers.start(name: "fault-tests-accepted-submission", slot: 20 * (lanes + 2), only: [.redis])
-        do {
+        // Its own Redis, past the fault lanes' ports and the database test's.
+        try await PrivateServers.run(name: "fault-tests-accepted-submission", pastFaultLanes: 2, only: [.redis]) { redis in
             try await acceptedWhileRedisDies(redis)
-        } catch {
-            await redis.stopAll()
-            throw error
         }
-        await redis.stopAll()
     }
 
     private func acceptedWhileRedisDies(_ redis: PrivateServers) async throws {

@@ -16,17 +16,10 @@ import Timing
 @Suite("Database calls across PostgreSQL restarts", .timeLimit(.minutes(5)))
 struct DatabaseCallTests {
     @Test func noCallWaitsForEverWhenTheServerStopsOrDies() async throws {
-        // Its own PostgreSQL, on ports past the fault lanes' (each lane's set starts at lane × 20),
-        // in a folder `make test` stops after an interrupt (`fault-tests-*`).
-        let lanes = ProcessInfo.processInfo.environment["CYCLORAMA_FAULT_LANES"].flatMap { Int($0) } ?? 6
-        let servers = try await PrivateServers.start(name: "fault-tests-database-calls", slot: 20 * (lanes + 1), only: [.postgres])
-        do {
+        // Its own PostgreSQL, on ports past the fault lanes'.
+        try await PrivateServers.run(name: "fault-tests-database-calls", pastFaultLanes: 1, only: [.postgres]) { servers in
             try await callsAcrossRestarts(servers)
-        } catch {
-            await servers.stopAll()
-            throw error
         }
-        await servers.stopAll()
     }
 
     private func callsAcrossRestarts(_ servers: PrivateServers) async throws {

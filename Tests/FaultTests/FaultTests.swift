@@ -11,7 +11,7 @@ import TestSupport
 struct FaultTests {
     @Test func everyAcceptedJobEndsOnceWhateverFails() async throws {
         let faults = FaultCatalog.all()
-        let lanes = ProcessInfo.processInfo.environment["CYCLORAMA_FAULT_LANES"].flatMap { Int($0) } ?? 6
+        let lanes = PrivateServers.faultLanes
         // Unbuffered: a long run shows its rounds as they go, in CI's log too.
         let reports = try await FaultCampaign(faults: faults, rounds: 1, lanes: lanes) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -154,6 +154,28 @@ public final class PrivateServers: Sendable {
         }
     }
 
+    /// The fault suite's lanes (`CYCLORAMA_FAULT_LANES`, default 6); lane i's servers start at slot i × 20.
+    public static var faultLanes: Int {
+        ProcessInfo.processInfo.environment["CYCLORAMA_FAULT_LANES"].flatMap { Int($0) } ?? 6
+    }
+
+    /// A set for a test of its own beside the fault suite: the `place`-th slot past its lanes (from 1),
+    /// so neither meets the other's ports. Started, given to `body`, and stopped (its data removed)
+    /// however `body` ends. Name it `fault-tests-…`: `make test` stops those after an interrupt.
+    public static func run<T>(
+        name: String, pastFaultLanes place: Int, only: [Server], _ body: (PrivateServers) async throws -> T
+    ) async throws -> T {
+        let servers = try await start(name: name, slot: 20 * (faultLanes + place), only: only)
+        do {
+            let result = try await body(servers)
+            await servers.stopAll()
+            return result
+        } catch {
+            await servers.stopAll()
+            throw error
+        }
+    }
+
     /// Stops the whole set and removes its data.
     public func stopAll() async {
         _ = await servers.script("stop")
