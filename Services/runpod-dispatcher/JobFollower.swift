@@ -330,13 +330,14 @@ struct JobFollower: Sendable {
     /// that, the backend's id is remembered in this process for its next take of the job.
     private func recordAccepted(_ job: FollowedJob, _ record: DispatchRecord, intent: Date?) async throws {
         let giveUp = ContinuousClock.now + JobOwnership.lifetime
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(1))
         while true {
             do {
                 try await recordSubmission(job, record)
                 return
             } catch let error where Outage.isOutage(error) && ContinuousClock.now < giveUp {
                 job.logger.warning("could not record the accepted submission; trying again", metadata: ["error": "\(error)"])
-                try await Task.sleep(for: .milliseconds(250))
+                try await Task.sleep(for: backoff.next())
             } catch {
                 if let intent, let backendJobId = record.backendJobId {
                     unsaved.remember(job.dispatch.jobId, since: intent, as: .accepted(backendJobId))

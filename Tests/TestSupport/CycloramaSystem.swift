@@ -33,7 +33,8 @@ public final class CycloramaSystem: GatewayCalls {
     /// The simulated engine's hold (`LOCAL_ENGINE_SIMULATE_HOLD`, given whenever a test runs the engine
     /// simulated): while this file exists, its jobs stay at the backend. ``holdEngineJobs()``,
     /// ``releaseEngineJobs()``.
-    public var engineHold: URL { scratch.appendingPathComponent("engine-hold") }
+    public var engineHold: URL { Self.engineHold(in: scratch) }
+    private static func engineHold(in scratch: URL) -> URL { scratch.appendingPathComponent("engine-hold") }
 
     /// Starts everything (or all but `without`) and waits until each is healthy.
     /// `overrides` adds environment variables per service (e.g. a short deadline for the dispatcher);
@@ -111,7 +112,7 @@ public final class CycloramaSystem: GatewayCalls {
             ],
         ]
         if overrides["local-engine"]?["LOCAL_ENGINE_SIMULATE_MS"] != nil {
-            environments["local-engine"]?["LOCAL_ENGINE_SIMULATE_HOLD"] = scratch.appendingPathComponent("engine-hold").path
+            environments["local-engine"]?["LOCAL_ENGINE_SIMULATE_HOLD"] = engineHold(in: scratch).path
         }
         for name in serviceNames {
             // `$ENGINE` in an override stands for the local engine's host:port (chosen here).

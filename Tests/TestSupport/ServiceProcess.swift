@@ -121,16 +121,9 @@ public enum HTTPProbe {
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
         timeout: Duration = .seconds(30)
     ) async throws -> HTTPAnswer {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .init(timeout))
+        let response = try await execute(method, url, headers: headers, body: body, timeout: timeout)
         let collected = try await response.body.collect(upTo: 64 << 20)
-        return HTTPAnswer(
-            status: Int(response.status.code),
-            headers: response.headers.map { ($0.name.lowercased(), $0.value) },
-            body: Array(buffer: collected))
+        return HTTPAnswer(response, body: Array(buffer: collected))
     }
 
     /// `GET url` read as it streams (Server-Sent Events): `reading` gets the text received so far
@@ -139,15 +132,23 @@ public enum HTTPProbe {
         _ url: String, headers: [(String, String)] = [], timeout: Duration = .seconds(30),
         reading: (String) async throws -> Void
     ) async throws -> HTTPAnswer {
-        var request = HTTPClientRequest(url: url)
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .init(timeout))
+        let response = try await execute(.GET, url, headers: headers, body: nil, timeout: timeout)
         var body: [UInt8] = []
         for try await part in response.body {
             body.append(contentsOf: part.readableBytesView)
             try await reading(String(decoding: body, as: UTF8.self))
         }
-        return HTTPAnswer(status: Int(response.status.code), headers: response.headers.map { ($0.name.lowercased(), $0.value) }, body: body)
+        return HTTPAnswer(response, body: body)
+    }
+
+    private static func execute(
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)], body: [UInt8]?, timeout: Duration
+    ) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        return try await HTTPClient.shared.execute(request, timeout: .init(timeout))
     }
 }
 
@@ -162,6 +163,11 @@ public struct HTTPAnswer: Sendable {
         self.status = status
         self.headers = headers
         self.body = body
+    }
+
+    /// `response`'s status and headers with `body`.
+    init(_ response: HTTPClientResponse, body: [UInt8]) {
+        self.init(status: Int(response.status.code), headers: response.headers.map { ($0.name.lowercased(), $0.value) }, body: body)
     }
 
     public var text: String { String(decoding: body, as: UTF8.self) }
