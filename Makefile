@@ -83,7 +83,7 @@ test-models: ## every segmentation model the engine knows (the tests check our c
 
 # The inner loop: the suites that need no server and start no process. SampleQualityTests (the
 # engine's quality over 36 scenes, ~100 s) is left out on purpose.
-QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|MatteHoleTests|InputParsingTests|MasterKeyTests|ModelSettingTests|MediaURLSignerTests|OpenAPIDocumentTests|OutboundAddressTests|PeriodicWorkTests|PortShareTests|PromptBuilderTests|RateLimiterTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|SettingsCacheTests|StripedFilterTests|TimeoutTests|UpscaleTests|ValidationTests|WebhookTokenTests
+QUICK_SUITES = AMQPConfigurationTests|BadInputTests|CodecTests|ConfigurationAndSQLTests|DoorbellTests|EndpointConfigurationTests|FaintPartTests|FittingTests|FollowMachineTests|GatewayInputTests|GoldenMessageTests|ImageDeliveryTests|ImageInspectionTests|IngestorConfigurationTests|MatteHoleTests|InputParsingTests|MasterKeyTests|ModelSettingTests|MediaURLSignerTests|OpenAPIDocumentTests|OutboundAddressTests|PeriodicWorkTests|PortShareTests|PromptBuilderTests|RateLimiterTests|ResultGeometryTests|RoundTripTests|RunPodModelTests|RunPodProbeTests|ServiceConfigurationTests|SettingsAuthorityTests|SettingsCacheTests|StripedFilterTests|TimeoutTests|UpscaleTests|ValidationTests|WebhookTokenTests
 
 test-quick: ## the suites that need no server and start no process (seconds, for the inner loop)
 	$(SWIFT) build --build-tests

@@ -1,0 +1,84 @@
+import CImagingBridge
+@testable import Imaging  // bridgeCall: a failing bridge call throws its message
+import Testing
+
+/// The thin parts the model sees only faintly (stage 4, `recoverFaintParts`): a headphone band, a
+/// strap. The steepened prior drops faint saliency, so without help such a part is background and
+/// vanishes from the shot. Where the background is a smooth surface, a faint part coloured like the
+/// product, darker than a shadow makes the background and joined to the product is product again; a
+/// shadow beside the product and a light mark touching it, equally faint, stay background.
+@Suite("Faint thin parts in the matte", .blockingWork)
+struct FaintPartTests {
+    static let size = 400, side = 320
+    static let background: (UInt8, UInt8, UInt8) = (200, 200, 200)
+    static let dark: (UInt8, UInt8, UInt8) = (60, 50, 45)
+
+    /// A dark body on a plain grey background with, all joined to it and all faint in the model's
+    /// map (0.05): a 6 px dark strap standing up from its top, a shadow to its right (the background
+    /// at 0.55 of its brightness, above the floor band: as product-coloured as the strap by its blend
+    /// weight, so only its brightness tells it) and a light bar to its left (an overlay's stroke:
+    /// lighter than the background).
+    struct Scene {
+        let body = (x: 100..<300, y: 150..<300)
+        let strap = (x: 196..<202, y: 40..<150)
+        let shadow = (x: 300..<360, y: 150..<250)
+        let lightBar = (x: 40..<100, y: 200..<206)
+        var rgb: [UInt8]
+        var map: [Float]
+
+        init() {
+            let n = FaintPartTests.size, s = FaintPartTests.side
+            rgb = [UInt8](repeating: 0, count: n * n * 3)
+            map = [Float](repeating: 0, count: s * s)
+            func inside(_ region: (x: Range<Int>, y: Range<Int>), _ x: Int, _ y: Int) -> Bool {
+                region.x.contains(x) && region.y.contains(y)
+            }
+            for y in 0..<n {
+                for x in 0..<n {
+                    var colour = FaintPartTests.background
+                    if inside(body, x, y) || inside(strap, x, y) { colour = FaintPartTests.dark }
+                    if inside(shadow, x, y) { colour = (110, 110, 110) }
+                    if inside(lightBar, x, y) { colour = (240, 240, 240) }
+                    rgb[(y * n + x) * 3] = colour.0
+                    rgb[(y * n + x) * 3 + 1] = colour.1
+                    rgb[(y * n + x) * 3 + 2] = colour.2
+                }
+            }
+            for my in 0..<s {
+                for mx in 0..<s {
+                    let x = (mx * n) / s, y = (my * n) / s
+                    var value: Float = 0
+                    if inside(strap, x, y) || inside(shadow, x, y) || inside(lightBar, x, y) { value = 0.05 }
+                    if inside(body, x, y) { value = 1 }
+                    map[my * s + mx] = value
+                }
+            }
+        }
+    }
+
+    static func refine(_ scene: Scene) throws -> [UInt8] {
+        var alpha = [UInt8](repeating: 0, count: size * size)
+        try bridgeCall { error, errorSize in
+            CImagingBridge_refineMatte(scene.rgb, Int32(size), Int32(size), scene.map, Int32(side), &alpha, error, errorSize)
+        }
+        return alpha
+    }
+
+    @Test func aFaintStrapComesBackAndAShadowOrALightMarkBesideTheProductDoNot() throws {
+        let scene = Scene()
+        let alpha = try Self.refine(scene)
+        func values(_ region: (x: Range<Int>, y: Range<Int>)) -> [UInt8] {
+            region.y.flatMap { y in region.x.map { x in alpha[y * Self.size + x] } }
+        }
+        #expect(alpha[200 * Self.size + 200] == 255, "the body is opaque")
+        #expect(alpha[20 * Self.size + 20] == 0, "the background is transparent")
+        // The strap's middle columns, all along it (its outer columns are the edge's blend).
+        let strap = values((scene.strap.x.lowerBound + 1..<scene.strap.x.upperBound - 1, scene.strap.y))
+        #expect(strap.filter { $0 >= 128 }.count == strap.count, "the strap is product: \(strap.filter { $0 < 128 }.count) of \(strap.count) pixels are not")
+        // Away from the body's edge (the guided filter's window), the shadow and the bar stay background.
+        let shadow = values((scene.shadow.x.lowerBound + 8..<scene.shadow.x.upperBound, scene.shadow.y.lowerBound + 8..<scene.shadow.y.upperBound))
+        #expect(shadow.allSatisfy { $0 == 0 }, "the shadow stays background: \(shadow.filter { $0 > 0 }.count) pixels are not")
+        let bar = values((scene.lightBar.x.lowerBound..<scene.lightBar.x.upperBound - 8, scene.lightBar.y))
+        #expect(bar.allSatisfy { $0 == 0 }, "the light bar stays background: \(bar.filter { $0 > 0 }.count) pixels are not")
+    }
+}
