@@ -237,18 +237,22 @@ Blend blendOf(const uint8_t *pixel, cv::Vec3f B, cv::Vec3f F, float distance, fl
     return {along / spanSquared, length, distance < 3 * noise || along > kAligned * distance * length};
 }
 
-/// Gives back the thin parts the steepened prior dropped (a headphone band, a strap, a handle the
+/// Gives back the thin parts the steepened prior dropped (a headphone band, a strap, a cable the
 /// model saw only faintly) where colour tells them from the background: a pixel below the prior's
 /// cut that is coloured like the nearby solid product (blend weight t >= 0.6 towards it, aligned,
 /// far from the background: >= 6σ, with product and background themselves >= max(10σ, 40 levels)
 /// apart), darker than half the background's own colour (a cast shadow darkens the background by
-/// less: on the 36 sample scenes the shadows near a product keep 0.40-0.90 of it), above the floor
-/// band where shadows fall (the lowest tenth of the product's height), and joined to the product
-/// through such pixels, becomes product in the prior. The guided filter then finds its edge.
-/// Photos whose background is not smooth get nothing back: there colour says nothing.
+/// less: on the 36 sample scenes the shadows near a product keep 0.40-0.90 of it), and joined to
+/// the product through such pixels, becomes product in the prior. The guided filter then finds its
+/// edge. In the floor band (the lowest tenth of the product's height, where shadows fall and are
+/// darkest) only thin strokes count (narrower than about 2 kThinRadius + 1 px at 1024 px: a cable
+/// lying on the floor), and of those only the ones that lead away from the product: a stroke with
+/// more than half its length within kHugging px of the product is the dark line of a contact
+/// shadow along its base. Photos whose background is not smooth get nothing back: there colour
+/// says nothing.
 void recoverFaintParts(const cv::Mat &rgb, const ColourEvidence &evidence, cv::Mat &prior) {
     constexpr float kProductLike = 0.6f, kSpanNoise = 10, kSpanLevels = 40, kDarkerThanShadow = 0.5f;
-    constexpr double kFloorBand = 0.1;
+    constexpr double kFloorBand = 0.1, kThinRadius = 4, kHugging = 4, kMostlyHugging = 0.5; // px at 1024
     const int w = rgb.cols, h = rgb.rows;
     cv::Mat product = prior >= 0.5f;
     ColourEvidence::Product colours;
@@ -259,15 +263,15 @@ void recoverFaintParts(const cv::Mat &rgb, const ColourEvidence &evidence, cv::M
         if (top < 0) top = y;
         bottom = y;
     }
-    const int floorLine = bottom - int(std::ceil(kFloorBand * (bottom - top)));
+    const int floorLine = std::max(0, bottom - int(std::ceil(kFloorBand * (bottom - top))));
     const float noise = evidence.noise(), minimumSpan = std::max(kSpanNoise * noise, kSpanLevels);
     const cv::Mat &distance = evidence.distanceFromBackground();
-    cv::Mat reach = product.clone();
-    forRows(floorLine, [&](const cv::Range &rows) {
+    cv::Mat candidates = cv::Mat::zeros(h, w, CV_8U);
+    forRows(h, [&](const cv::Range &rows) {
         for (int y = rows.start; y < rows.end; y++) {
             const uint8_t *pixel = rgb.ptr<uint8_t>(y), *inProduct = product.ptr<uint8_t>(y);
             const float *d = distance.ptr<float>(y);
-            uint8_t *out = reach.ptr<uint8_t>(y);
+            uint8_t *out = candidates.ptr<uint8_t>(y);
             for (int x = 0; x < w; x++) {
                 if (inProduct[x] || d[x] < 6 * noise) continue;
                 cv::Vec3f B = evidence.backgroundAt(x, y);
@@ -279,7 +283,39 @@ void recoverFaintParts(const cv::Mat &rgb, const ColourEvidence &evidence, cv::M
             }
         }
     });
-    if (cv::countNonZero(reach) == cv::countNonZero(product)) return; // nothing product-like outside it
+    if (cv::countNonZero(candidates) == 0) return; // nothing product-like outside it
+    // The floor band keeps its thin strokes that lead away from the product.
+    const double perPixel = std::max(w, h) / 1024.0;
+    cv::Mat floor = candidates.rowRange(floorLine, h);
+    if (!floor.empty() && cv::countNonZero(floor) > 0) {
+        auto disc = [](double radius) {
+            const int r = std::max(1, int(std::lround(radius)));
+            return cv::getStructuringElement(cv::MORPH_ELLIPSE, {2 * r + 1, 2 * r + 1});
+        };
+        cv::Mat wide, near, labels;
+        cv::morphologyEx(floor, wide, cv::MORPH_OPEN, disc(kThinRadius * perPixel));
+        cv::dilate(wide, wide, disc(kThinRadius * perPixel + 1));
+        cv::Mat thin = floor & ~wide;
+        cv::dilate(product.rowRange(floorLine, h), near, disc(kHugging * perPixel));
+        const int count = cv::connectedComponents(thin, labels, 8, CV_32S);
+        std::vector<int> length(size_t(std::max(count, 1)), 0), hugging(length.size(), 0);
+        for (int y = 0; y < thin.rows; y++) {
+            const int *label = labels.ptr<int>(y);
+            const uint8_t *close = near.ptr<uint8_t>(y);
+            for (int x = 0; x < w; x++) {
+                if (label[x] == 0) continue;
+                length[label[x]]++;
+                if (close[x]) hugging[label[x]]++;
+            }
+        }
+        for (int y = 0; y < thin.rows; y++) {
+            const int *label = labels.ptr<int>(y);
+            uint8_t *out = floor.ptr<uint8_t>(y);
+            for (int x = 0; x < w; x++)
+                out[x] = label[x] > 0 && hugging[label[x]] <= kMostlyHugging * length[label[x]] ? 255 : 0;
+        }
+    }
+    cv::Mat reach = product | candidates;
     // Keep what is joined to the product.
     cv::Mat labels;
     const int count = cv::connectedComponents(reach, labels, 8, CV_32S);

@@ -6,7 +6,9 @@ import Testing
 /// strap. The steepened prior drops faint saliency, so without help such a part is background and
 /// vanishes from the shot. Where the background is a smooth surface, a faint part coloured like the
 /// product, darker than a shadow makes the background and joined to the product is product again; a
-/// shadow beside the product and a light mark touching it, equally faint, stay background.
+/// shadow beside the product and a light mark touching it, equally faint, stay background. On the
+/// floor (the lowest tenth of the product's height) only a thin stroke leading away from the
+/// product comes back (a cable), not a dark line along its base (a contact shadow).
 @Suite("Faint thin parts in the matte", .blockingWork)
 struct FaintPartTests {
     static let size = 400, side = 320
@@ -17,12 +19,17 @@ struct FaintPartTests {
     /// map (0.05): a 6 px dark strap standing up from its top, a shadow to its right (the background
     /// at 0.55 of its brightness, above the floor band: as product-coloured as the strap by its blend
     /// weight, so only its brightness tells it) and a light bar to its left (an overlay's stroke:
-    /// lighter than the background).
+    /// lighter than the background). On the floor: a 3 px dark cable leading right from the body's
+    /// base, a 3 px dark line along its bottom edge and a 14 px tall dark pool leading left (all as
+    /// dark and as product-coloured as the strap).
     struct Scene {
         let body = (x: 100..<300, y: 150..<300)
         let strap = (x: 196..<202, y: 40..<150)
         let shadow = (x: 300..<360, y: 150..<250)
         let lightBar = (x: 40..<100, y: 200..<206)
+        let cable = (x: 300..<390, y: 294..<297)
+        let contactLine = (x: 100..<300, y: 300..<303)
+        let pool = (x: 20..<100, y: 286..<300)
         var rgb: [UInt8]
         var map: [Float]
 
@@ -39,6 +46,7 @@ struct FaintPartTests {
                     if inside(body, x, y) || inside(strap, x, y) { colour = FaintPartTests.dark }
                     if inside(shadow, x, y) { colour = (110, 110, 110) }
                     if inside(lightBar, x, y) { colour = (240, 240, 240) }
+                    if inside(cable, x, y) || inside(contactLine, x, y) || inside(pool, x, y) { colour = (70, 70, 70) }
                     rgb[(y * n + x) * 3] = colour.0
                     rgb[(y * n + x) * 3 + 1] = colour.1
                     rgb[(y * n + x) * 3 + 2] = colour.2
@@ -48,7 +56,7 @@ struct FaintPartTests {
                 for mx in 0..<s {
                     let x = (mx * n) / s, y = (my * n) / s
                     var value: Float = 0
-                    if inside(strap, x, y) || inside(shadow, x, y) || inside(lightBar, x, y) { value = 0.05 }
+                    for faint in [strap, shadow, lightBar, cable, contactLine, pool] where inside(faint, x, y) { value = 0.05 }
                     if inside(body, x, y) { value = 1 }
                     map[my * s + mx] = value
                 }
@@ -80,5 +88,20 @@ struct FaintPartTests {
         #expect(shadow.allSatisfy { $0 == 0 }, "the shadow stays background: \(shadow.filter { $0 > 0 }.count) pixels are not")
         let bar = values((scene.lightBar.x.lowerBound..<scene.lightBar.x.upperBound - 8, scene.lightBar.y))
         #expect(bar.allSatisfy { $0 == 0 }, "the light bar stays background: \(bar.filter { $0 > 0 }.count) pixels are not")
+    }
+
+    @Test func onTheFloorACableComesBackAndAContactShadowOrAPoolDoNot() throws {
+        let scene = Scene()
+        let alpha = try Self.refine(scene)
+        func values(_ region: (x: Range<Int>, y: Range<Int>)) -> [UInt8] {
+            region.y.flatMap { y in region.x.map { x in alpha[y * Self.size + x] } }
+        }
+        let cable = values((scene.cable.x.lowerBound + 8..<scene.cable.x.upperBound - 4, scene.cable.y.lowerBound + 1..<scene.cable.y.upperBound - 1))
+        #expect(cable.allSatisfy { $0 >= 128 }, "the cable is product: \(cable.filter { $0 < 128 }.count) of \(cable.count) pixels are not")
+        let line = values((scene.contactLine.x.lowerBound + 8..<scene.contactLine.x.upperBound - 8, scene.contactLine.y))
+        let mean = Double(line.reduce(0) { $0 + Int($1) }) / Double(line.count)
+        #expect(mean < 64, "the contact line stays background: mean alpha \(mean)")
+        let pool = values((scene.pool.x.lowerBound..<scene.pool.x.upperBound - 8, scene.pool.y))
+        #expect(pool.allSatisfy { $0 == 0 }, "the pool stays background: \(pool.filter { $0 > 0 }.count) pixels are not")
     }
 }

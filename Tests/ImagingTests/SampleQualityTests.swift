@@ -107,7 +107,7 @@ struct SampleQualityTests {
     }
 
     /// Issue 15's outline targets on all 36 scenes' opaque products. Hard: no regression below
-    /// today's level (mean IoU 0.943, boundary F 0.861 with U²-Net-p, less a margin). Known issue: the targets.
+    /// today's level (mean IoU 0.945, boundary F 0.871 with U²-Net-p, less a margin). Known issue: the targets.
     @Test func outlineOnAllScenes() async throws {
         let opaque = await Self.opaque
         try #require(opaque.count >= 32)
