@@ -60,20 +60,21 @@ void guidedCoefficients(const cv::Mat &I, const cv::Mat &p, int r, double eps, c
 }
 
 
-/// The photo's background as a smooth surface: per channel a quadratic in (x, y), fitted on a
-/// border ring and then refitted on every pixel it explains (so a vignette's centre counts too).
-/// The fit uses every 6th pixel of every 6th row. `noise` is the robust spread of the residual
-/// over the pixels it explains, at least one level (a clipped-white background fits exactly).
-class BackgroundModel {
+/// A smooth surface of the photo's background over rows [top, bottom): per channel a quadratic in
+/// (x, y), fitted on the part of the image's border ring in those rows and then refitted on every
+/// pixel of the rows it explains (so a vignette's centre counts too). The fit uses every 6th pixel
+/// of every 6th row. `noise` is the robust spread of the residual over the pixels it explains, at
+/// least one level (a clipped-white background fits exactly).
+class Surface {
   public:
     bool fitted = false;
     float noise = 0;
 
-    explicit BackgroundModel(const cv::Mat &rgb) : width(rgb.cols), height(rgb.rows) {
+    Surface(const cv::Mat &rgb, int top, int bottom) : width(rgb.cols), height(rgb.rows) {
         const int ring = std::max(1, std::min(width, height) / 25);
         struct Sample { double t[6]; cv::Vec3f colour; bool explained; };
         std::vector<Sample> samples;
-        for (int y = 0; y < height; y += 6)
+        for (int y = top; y < bottom; y += 6)
             for (int x = 0; x < width; x += 6) {
                 Sample sample;
                 terms(x, y, sample.t);
@@ -133,6 +134,62 @@ class BackgroundModel {
     }
 };
 
+/// The photo's background: one smooth surface, or, when one surface does not fit (σ > kSmooth) and
+/// the photo is a product on a table in front of a wall, two: the wall above the horizon and the
+/// table below it. The horizon is the row where the colour of the image's left and right border
+/// strips steps most (means over a twentieth of the height either side); the split is kept only
+/// when both surfaces fit (σ <= kSmooth each). `noise` is then the larger of the two.
+class BackgroundModel {
+  public:
+    bool fitted = false;
+    float noise = 0;
+
+    BackgroundModel(const cv::Mat &rgb, float kSmooth) : whole(rgb, 0, rgb.rows) {
+        fitted = whole.fitted;
+        noise = whole.noise;
+        if (fitted && noise <= kSmooth) return;
+        const int horizon = findHorizon(rgb);
+        if (horizon <= 0) return;
+        Surface above(rgb, 0, horizon), below(rgb, horizon, rgb.rows);
+        if (!above.fitted || !below.fitted || std::max(above.noise, below.noise) > kSmooth) return;
+        split = horizon;
+        wall.emplace(std::move(above));
+        table.emplace(std::move(below));
+        fitted = true;
+        noise = std::max(wall->noise, table->noise);
+    }
+
+    cv::Vec3f at(int x, int y) const {
+        if (split > 0) return y < split ? wall->at(x, y) : table->at(x, y);
+        return whole.at(x, y);
+    }
+
+  private:
+    Surface whole;
+    std::optional<Surface> wall, table;
+    int split = 0;
+
+    static int findHorizon(const cv::Mat &rgb) {
+        const int w = rgb.cols, h = rgb.rows, ring = std::max(1, std::min(w, h) / 25), window = h / 20;
+        if (window < 2) return 0;
+        std::vector<cv::Vec3d> rows(h + 1, cv::Vec3d(0, 0, 0)); // running sums of the strips' row means
+        for (int y = 0; y < h; y++) {
+            const uint8_t *row = rgb.ptr<uint8_t>(y);
+            cv::Vec3d sum(0, 0, 0);
+            for (int x = 0; x < ring; x++)
+                for (int k = 0; k < 3; k++) sum[k] += row[3 * x + k] + row[3 * (w - 1 - x) + k];
+            rows[y + 1] = rows[y] + sum / double(2 * ring);
+        }
+        int best = 0;
+        double bestStep = 0;
+        for (int y = window; y <= h - window; y++) {
+            const double step = cv::norm((rows[y] - rows[y - window]) - (rows[y + window] - rows[y])) / window;
+            if (step > bestStep) bestStep = step, best = y;
+        }
+        return best;
+    }
+};
+
 /// What colour says about a photo whose background is a smooth surface: the fitted background, each
 /// pixel's distance from it, and the nearby "solid" product colour (far from the background relative
 /// to the product's own contrast) for a given product mask. `usable()` is false for a photo too
@@ -144,7 +201,7 @@ class ColourEvidence {
 
     explicit ColourEvidence(const cv::Mat &rgb) : rgb(rgb) {
         if (std::min(rgb.cols, rgb.rows) < 32) return; // too small for a border ring and a product
-        background.emplace(rgb);
+        background.emplace(rgb, kSmoothNoise);
         if (!background->fitted || background->noise > kSmoothNoise) return;
         smooth = true;
         distance.create(rgb.rows, rgb.cols, CV_32F);

@@ -104,4 +104,44 @@ struct FaintPartTests {
         let pool = values((scene.pool.x.lowerBound..<scene.pool.x.upperBound - 8, scene.pool.y))
         #expect(pool.allSatisfy { $0 == 0 }, "the pool stays background: \(pool.filter { $0 > 0 }.count) pixels are not")
     }
+
+    /// A product on a table in front of a wall: one smooth surface cannot fit the two, so colour
+    /// would say nothing; the wall and the table are fitted apart, and a faint strap against the
+    /// wall and a cable on the table come back.
+    @Test func onATableInFrontOfAWallAStrapAndACableComeBack() throws {
+        // The horizon halfway: one quadratic then misses both by ~30 levels (σ 28 on this drawing).
+        let n = Self.size, s = Self.side, horizon = 200
+        let body = (x: 100..<300, y: 180..<330), strap = (x: 196..<202, y: 60..<180), cable = (x: 300..<390, y: 324..<327)
+        func inside(_ region: (x: Range<Int>, y: Range<Int>), _ x: Int, _ y: Int) -> Bool {
+            region.x.contains(x) && region.y.contains(y)
+        }
+        var rgb = [UInt8](repeating: 0, count: n * n * 3), map = [Float](repeating: 0, count: s * s)
+        for y in 0..<n {
+            for x in 0..<n {
+                var colour: (UInt8, UInt8, UInt8) = y < horizon ? (225, 220, 210) : (150, 160, 175)
+                if inside(body, x, y) || inside(strap, x, y) || inside(cable, x, y) { colour = Self.dark }
+                rgb[(y * n + x) * 3] = colour.0
+                rgb[(y * n + x) * 3 + 1] = colour.1
+                rgb[(y * n + x) * 3 + 2] = colour.2
+            }
+        }
+        for my in 0..<s {
+            for mx in 0..<s {
+                let x = (mx * n) / s, y = (my * n) / s
+                map[my * s + mx] = inside(body, x, y) ? 1 : inside(strap, x, y) || inside(cable, x, y) ? 0.05 : 0
+            }
+        }
+        var alpha = [UInt8](repeating: 0, count: n * n)
+        try bridgeCall { error, errorSize in
+            CImagingBridge_refineMatte(rgb, Int32(n), Int32(n), map, Int32(s), &alpha, error, errorSize)
+        }
+        func values(_ region: (x: Range<Int>, y: Range<Int>)) -> [UInt8] {
+            region.y.flatMap { y in region.x.map { x in alpha[y * n + x] } }
+        }
+        #expect(alpha[20 * n + 20] == 0 && alpha[380 * n + 20] == 0, "the wall and the table are transparent")
+        let strapMiddle = values((strap.x.lowerBound + 1..<strap.x.upperBound - 1, strap.y))
+        #expect(strapMiddle.allSatisfy { $0 >= 128 }, "the strap is product: \(strapMiddle.filter { $0 < 128 }.count) of \(strapMiddle.count) pixels are not")
+        let cableMiddle = values((cable.x.lowerBound + 8..<cable.x.upperBound - 4, cable.y.lowerBound + 1..<cable.y.upperBound - 1))
+        #expect(cableMiddle.allSatisfy { $0 >= 128 }, "the cable is product: \(cableMiddle.filter { $0 < 128 }.count) of \(cableMiddle.count) pixels are not")
+    }
 }

@@ -107,7 +107,7 @@ struct SampleQualityTests {
     }
 
     /// Issue 15's outline targets on all 36 scenes' opaque products. Hard: no regression below
-    /// today's level (mean IoU 0.945, boundary F 0.871 with U²-Net-p, less a margin). Known issue: the targets.
+    /// today's level (mean IoU 0.947, boundary F 0.876 with U²-Net-p, less a margin). Known issue: the targets.
     @Test func outlineOnAllScenes() async throws {
         let opaque = await Self.opaque
         try #require(opaque.count >= 32)
@@ -124,16 +124,27 @@ struct SampleQualityTests {
 
     /// "The product is never made worse than the photo": product PSNR in runs A and B and the
     /// watermark's region on the product, per scene, against the untouched input. Hard, where the
-    /// matte holds the product (IoU >= 0.97): run B no more than 3 dB below the photo on any
-    /// scene and 0.3 dB on average (before the matte's edge was steepened: 3.6 and 0.5 dB).
+    /// matte holds the product (IoU >= 0.97), two bars. The product the matte kept (the product
+    /// region where run A's alpha >= 0.5) is not recoloured: run B no more than 3 dB below the photo
+    /// there on any scene and 0.3 dB on average (before the matte's edge was steepened: 3.6 and
+    /// 0.5 dB). And what it lost is small: at most 1 % of the product region per scene (today at
+    /// most 0.51 %, dv12's plug; a lost part shows white in run B and is the known issue below).
+    /// Until 2026-12-07 the first bar was taken over the whole product region; on the scenes that
+    /// lost nothing the two are the same, and the lost pixels now have a bar of their own.
     @Test func productAgainstThePhoto() async throws {
         let opaque = await Self.opaque
         var worse: [String] = [], shortfalls: [Double] = []
         for run in opaque {
             guard let input = run.input.productPSNR, let a = run.a.productPSNR, let b = run.b.productPSNR else { continue }
             if run.a.iou >= 0.97 {
-                shortfalls.append(max(0, input - b))
-                #expect(b >= input - 3, "\(run.scene.name): run B \(b) dB, photo \(input) dB")
+                let alpha = try #require(run.transparent.alpha)
+                let region = run.scorer.productRegion, kept = zip(region, alpha).map { $0 && $1 >= 128 }
+                let lost = Double(region.filter { $0 }.count - kept.filter { $0 }.count) / Double(max(1, region.filter { $0 }.count))
+                #expect(lost <= 0.01, "\(run.scene.name): \(lost * 100) % of the product lost")
+                let keptB = try #require(run.scorer.psnr(run.white.rgbAsStored(), over: kept))
+                let keptInput = try #require(run.scorer.psnr(run.inputRGB, over: kept))
+                shortfalls.append(max(0, keptInput - keptB))
+                #expect(keptB >= keptInput - 3, "\(run.scene.name): run B \(keptB) dB, photo \(keptInput) dB where the matte kept the product")
             }
             let parts = run.input.worse(a: run.a, b: run.b)
             if !parts.isEmpty {

@@ -42,7 +42,8 @@ public struct InputScore: Sendable {
 /// Scores engine results against a ``SampleScene``'s ground truth.
 public struct SampleScorer: Sendable {
     public let scene: SampleScene
-    private let productRegion: [Bool]
+    /// The product region R of the samples README: `alpha >= 250`, eroded by a 7x7 ellipse.
+    public let productRegion: [Bool]
     private let distanceToProduct: [Float]
     /// The band around the true outline where run B's edge is judged, with the colour expected
     /// there: pixels within 3 px of the boundary of `alpha >= 128` that are either opaque product
