@@ -52,10 +52,11 @@ struct FaintPartTests {
 
     /// A dark body on a plain grey background with, all joined to it and all faint in the model's
     /// map (0.05): a 6 px dark strap standing up from its top, a shadow to its right (the background
-    /// at 0.55 of its brightness, above the floor band: as product-coloured as the strap by its blend
-    /// weight, so only its brightness tells it) and a light bar to its left (an overlay's stroke:
+    /// at 0.52 of its brightness, above the floor band: product-coloured by its blend weight, 0.65
+    /// towards the body against the bound's 0.6, so only its brightness tells it) and a light bar to
+    /// its left (an overlay's stroke:
     /// lighter than the background). On the floor: a 3 px dark cable leading right from the body's
-    /// base, a 3 px dark line along its bottom edge and a 14 px tall dark pool leading left (all as
+    /// base, a 3 px dark line along its bottom edge and a 10 px tall dark pool leading left (all as
     /// dark and as product-coloured as the strap).
     struct Scene {
         let body: Region = (100..<300, 150..<300)
@@ -64,14 +65,14 @@ struct FaintPartTests {
         let lightBar: Region = (40..<100, 200..<206)
         let cable: Region = (300..<390, 294..<297)
         let contactLine: Region = (100..<300, 300..<303)
-        let pool: Region = (20..<100, 286..<300)
+        let pool: Region = (20..<100, 290..<300)
 
         func refined() throws -> Matte {
             try Matte(
                 colour: { x, y in
                     if inside(cable, x, y) || inside(contactLine, x, y) || inside(pool, x, y) { return (70, 70, 70) }
                     if inside(lightBar, x, y) { return (240, 240, 240) }
-                    if inside(shadow, x, y) { return (110, 110, 110) }
+                    if inside(shadow, x, y) { return (104, 104, 104) }
                     if inside(body, x, y) || inside(strap, x, y) { return FaintPartTests.dark }
                     return FaintPartTests.background
                 },
