@@ -291,7 +291,7 @@ let package = Package(
             name: "MessagingTests", dependencies: ["Messaging", "Shared", "TestSupport"],
             path: "Tests/MessagingTests", swiftSettings: swiftSettings),
         .testTarget(
-            name: "RedisTests", dependencies: ["Redis", "TestSupport"],
+            name: "RedisTests", dependencies: ["Redis", "ServiceCore", "TestSupport"],
             path: "Tests/RedisTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "DatabaseTests", dependencies: ["Database", "Shared", "TestSupport"],

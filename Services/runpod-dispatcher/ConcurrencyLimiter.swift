@@ -143,14 +143,7 @@ struct ConcurrencyLimiter: Sendable {
             }
         }
         defer { renewal.cancel() }
-        do {
-            let result = try await body(slot)
-            await slot.settle()
-            return result
-        } catch {
-            await slot.settle()
-            throw error
-        }
+        return try await withAsyncCleanup({ try await body(slot) }, cleanup: { await slot.settle() })
     }
 }
 

@@ -321,12 +321,8 @@ void recoverFaintParts(const cv::Mat &rgb, const ColourEvidence &evidence, cv::M
     cv::Mat product = prior >= 0.5f;
     ColourEvidence::Product colours;
     if (!evidence.describe(product, colours)) return;
-    int top = -1, bottom = -1;
-    for (int y = 0; y < h; y++) {
-        if (cv::countNonZero(product.row(y)) == 0) continue;
-        if (top < 0) top = y;
-        bottom = y;
-    }
+    const cv::Rect extent = cv::boundingRect(product);
+    const int top = extent.y, bottom = extent.y + extent.height - 1;
     const int floorLine = std::max(0, bottom - int(std::ceil(kFloorBand * (bottom - top))));
     const float noise = evidence.noise(), minimumSpan = std::max(kSpanNoise * noise, kSpanLevels);
     const cv::Mat &distance = evidence.distanceFromBackground();

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Redis
+import ServiceCore
 import TestSupport
 
 /// Clients against the real Redis of `REDIS_URL`, and key names no other test uses.
@@ -18,14 +19,7 @@ enum RedisTestSupport {
     ) async throws -> T {
         let client = RedisClient(configuration: try configuration ?? self.configuration(),
                                  logger: Logger(label: "test.redis"))
-        do {
-            let result = try await body(client)
-            await client.shutdown()
-            return result
-        } catch {
-            await client.shutdown()
-            throw error
-        }
+        return try await withAsyncCleanup({ try await body(client) }, cleanup: { await client.shutdown() })
     }
 
     static func key(_ name: String) -> String { "test:\(TestEnvironment.uniqueName(name))" }

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceCore
 import NIOHTTP1
 import Synchronization
 
@@ -157,14 +158,7 @@ public final class CycloramaSystem: GatewayCalls {
         _ body: (CycloramaSystem) async throws -> T
     ) async throws -> T {
         let system = try await start(without: without, overrides: overrides, servers: servers)
-        do {
-            let result = try await body(system)
-            await system.stop()
-            return result
-        } catch {
-            await system.stop()
-            throw error
-        }
+        return try await withAsyncCleanup({ try await body(system) }, cleanup: { await system.stop() })
     }
 
     private init(

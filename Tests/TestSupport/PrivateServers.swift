@@ -1,4 +1,5 @@
 import Foundation
+import ServiceCore
 
 /// Where a test system's RabbitMQ, Redis and PostgreSQL are, and how to reach their scripts.
 public struct TestServers: Sendable {
@@ -166,14 +167,7 @@ public final class PrivateServers: Sendable {
         name: String, pastFaultLanes place: Int, only: [Server], _ body: (PrivateServers) async throws -> T
     ) async throws -> T {
         let servers = try await start(name: name, slot: 20 * (faultLanes + place), only: only)
-        do {
-            let result = try await body(servers)
-            await servers.stopAll()
-            return result
-        } catch {
-            await servers.stopAll()
-            throw error
-        }
+        return try await withAsyncCleanup({ try await body(servers) }, cleanup: { await servers.stopAll() })
     }
 
     /// Stops the whole set and removes its data.
