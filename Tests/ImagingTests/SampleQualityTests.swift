@@ -205,8 +205,10 @@ struct WatermarkTests {
     }
 
     /// Hard on the dev set's light tiled overlays: found, and 6 dB better where the overlay lies
-    /// and on the product; hard on all tiled scenes: never worse than the photo there. The same
-    /// 6 dB gain on every tiled scene is issue 15's bar, a known issue (docs/engine.md).
+    /// and on the product; hard on the dark tiled text of dev2 (a dark grey at ~0.2): found, and
+    /// 6 dB better where it lies; hard on all tiled scenes: never worse than the photo there. The
+    /// same 6 dB gain everywhere on every tiled scene is issue 15's bar, a known issue
+    /// (docs/engine.md).
     @Test func tiledOverlaysAreInverted() async throws {
         let tiled = Fixtures.scenes.filter(\.watermarkIsTiled)
         try #require(tiled.filter { $0.set == "dev" }.count >= 3 && tiled.count >= 10)
@@ -227,13 +229,18 @@ struct WatermarkTests {
                 #expect(found, "\(scene.name): no tiled watermark found")
                 #expect(inverted, "\(scene.name): (after, before) dB where the overlay lies and on the product: \(gains)")
             }
+            // Until the first round's gate was lowered and a dark overlay's grey level fitted, five
+            // of these six were left in place (docs/engine.md).
+            if scene.watermarkKind == "dark_tiled" {
+                #expect(found && after > before + 6, "\(scene.name): found \(found), \(after) dB where the overlay lies, input \(before) dB")
+            }
             if !inverted { missed.append("\(scene.name): found \(found), \(gains)") }
             if gains.contains(where: { $0.0 < $0.1 }) { worse.append("\(scene.name): \(gains)") }
         }
         // Until a fit had to fade the opposite strokes too, a dark overlay on a white sweep was
         // inverted as a light one: dv07, dv16 and dv21 lost ~1 dB where the overlay lies.
         #expect(worse.isEmpty, "worse than the photo: \(worse)")
-        withKnownIssue("some dark tiled overlays and a light grid on a white sweep are not found (docs/engine.md)") {
+        withKnownIssue("a light grid on a white sweep is not found, and under some overlays the product gains less than 6 dB (docs/engine.md)") {
             #expect(missed.isEmpty, "not inverted by 6 dB: \(missed)")
         }
     }
