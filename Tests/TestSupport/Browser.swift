@@ -22,8 +22,12 @@ public final class Browser: @unchecked Sendable {
     let session: String
     let screenshots: URL
     let log: URL
-    /// Where the browser saves downloads (a folder of its own, removed when it quits).
+    /// Where the browser saves downloads (in its scratch folder).
     public let downloads: URL
+    /// The folder of this browser's temporary files (chromedriver's and Chromium's `TMPDIR`: the
+    /// profile, the process singleton's socket), removed when it quits. Chromium leaves its
+    /// singleton's folder behind when it is killed, and /tmp filled with them over many runs.
+    let scratch: URL
 
     /// The window every browser starts with: a laptop's.
     public static let startingWindow = (width: 1280, height: 1000)
@@ -37,23 +41,31 @@ public final class Browser: @unchecked Sendable {
         let port = freePort()
         let log = screenshots.appendingPathComponent("chromedriver-\(port).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cyclorama-browser-\(UUID().uuidString)")
+        let downloads = scratch.appendingPathComponent("downloads")
+        try FileManager.default.createDirectory(at: downloads, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: driverPath)
         process.arguments = ["--port=\(port)", "--log-path=\(log.path)"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch.path]) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        do {
+            try process.run()
+        } catch {
+            try? FileManager.default.removeItem(at: scratch)
+            throw error
+        }
         let base = "http://127.0.0.1:\(port)"
         for _ in 0..<100 {
             if await HTTPProbe.status(of: "\(base)/status") == 200 { break }
             guard process.isRunning else {
+                try? FileManager.default.removeItem(at: scratch)
                 let tail = (try? String(contentsOf: log, encoding: .utf8))?.suffix(2000) ?? ""
                 throw Failure(description: "chromedriver exited at start; its log:\n\(tail)")
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        let downloads = FileManager.default.temporaryDirectory.appendingPathComponent("cyclorama-downloads-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: downloads, withIntermediateDirectories: true)
         let capabilities: JSONValue = ["capabilities": ["alwaysMatch": [
             "browserName": "chrome",
             "goog:chromeOptions": [
@@ -72,7 +84,7 @@ public final class Browser: @unchecked Sendable {
             guard let session = answer["sessionId"]?.stringValue else {
                 throw Failure(description: "no session from chromedriver: \(answer.encodedText.prefix(500))")
             }
-            let browser = Browser(driver: process, base: base, session: session, screenshots: screenshots, log: log, downloads: downloads)
+            let browser = Browser(driver: process, base: base, session: session, screenshots: screenshots, log: log, scratch: scratch)
             do {
                 try await browser.installClock()
             } catch {
@@ -82,17 +94,19 @@ public final class Browser: @unchecked Sendable {
             return browser
         } catch {
             kill(process.processIdentifier, SIGKILL)
+            try? FileManager.default.removeItem(at: scratch)
             throw error
         }
     }
 
-    private init(driver: Process, base: String, session: String, screenshots: URL, log: URL, downloads: URL) {
+    private init(driver: Process, base: String, session: String, screenshots: URL, log: URL, scratch: URL) {
         self.driver = driver
         self.base = base
         self.session = session
         self.screenshots = screenshots
         self.log = log
-        self.downloads = downloads
+        self.scratch = scratch
+        self.downloads = scratch.appendingPathComponent("downloads")
     }
 
     /// The bytes of the download saved as `name`, once the browser has finished writing it.
@@ -261,7 +275,7 @@ public final class Browser: @unchecked Sendable {
     /// time limit): the cleanup is its own task.
     public func quit() async {
         let (base, session, driver) = (base, session, driver)
-        defer { try? FileManager.default.removeItem(at: downloads) }
+        defer { try? FileManager.default.removeItem(at: scratch) }
         await Task {
             _ = try? await Self.call(base, .DELETE, "/session/\(session)", nil)
             kill(driver.processIdentifier, SIGKILL)
