@@ -284,8 +284,9 @@ struct WatermarkTests {
         let (found, output) = try Self.remove(pixels, width: side, height: scene.height)
         #expect(found, "the overlay around the patch was not found")
         // Away from the patch's edge by more than the reach of the overlay's local gain window
-        // (7 working px either side, ~15 px here, plus the enlargement; within it, strokes that
-        // cross the edge can still be inverted; docs/engine.md).
+        // (7 px either side at the size the kept template was fitted: ~7 px here after the fine
+        // fit, ~15 px at the working size, plus the enlargement; within it, strokes that cross the
+        // edge can still be inverted; docs/engine.md).
         var (before, after) = ([UInt8](), [UInt8]())
         for y in (y0 + 20)..<(y0 + patch - 20) {
             let row = (y * side + x0 + 20) * 3..<(y * side + x0 + patch - 20) * 3
