@@ -251,6 +251,47 @@ struct WatermarkTests {
         }
     }
 
+    /// A photo that is not square: the search's working size and the fine fit's size differ per
+    /// axis, and the lattice found at one is scaled per axis to the other. Each tiled scene of
+    /// the dev set, cut to 1024 x 640 and to 600 x 1024: where found, 6 dB better where the
+    /// overlay lies (hard), and found on at least four of the six cuts. Found on every cut is a
+    /// known issue: dev01's faint overlay is not found once cut (the working size, and with it the
+    /// stroke kernel and the lattice search's radii, change; the same before 2026-12-07).
+    @Test func nonSquarePhotosAreInvertedToo() async throws {
+        let tiled = Fixtures.scenes.filter { $0.set == "dev" && $0.watermarkIsTiled && !$0.isGlass }
+        try #require(tiled.count >= 3)
+        var (inverted, missed) = (0, [String]())
+        for scene in tiled {
+            let input = try RasterImage(decoding: scene.input).rgbAsStored()
+            for (width, height) in [(min(1024, scene.width), min(640, scene.height)), (min(600, scene.width), min(1024, scene.height))] {
+                func cut(_ pixels: [UInt8], bands: Int) -> [UInt8] {
+                    (0..<height).flatMap { y in pixels[(y * scene.width * bands)..<((y * scene.width + width) * bands)] }
+                }
+                let (photo, clean, overlay) = (cut(input, bands: 3), cut(scene.clean, bands: 3), cut(scene.watermark, bands: 1))
+                let (found, cleaned) = try Self.remove(photo, width: width, height: height)
+                var (truth, before, after) = ([UInt8](), [UInt8](), [UInt8]())
+                for p in 0..<(width * height) where overlay[p] >= 13 {
+                    truth += clean[(3 * p)..<(3 * p + 3)]
+                    before += photo[(3 * p)..<(3 * p + 3)]
+                    after += cleaned[(3 * p)..<(3 * p + 3)]
+                }
+                try #require(!truth.isEmpty)
+                let (was, is_) = (Fixtures.psnr(before, truth), Fixtures.psnr(after, truth))
+                guard found else {
+                    missed.append("\(scene.name) cut to \(width) x \(height)")
+                    #expect(cleaned == photo, "\(scene.name) cut to \(width) x \(height): not found, but pixels changed")
+                    continue
+                }
+                inverted += 1
+                #expect(is_ > was + 6, "\(scene.name) cut to \(width) x \(height): \(is_) dB where the overlay lies, input \(was) dB")
+            }
+        }
+        #expect(inverted >= 4, "found on \(inverted) cuts; missed \(missed)")
+        withKnownIssue("a faint overlay found in the whole photo can be missed in a cut of it (docs/engine.md)") {
+            #expect(missed.isEmpty, "not found: \(missed)")
+        }
+    }
+
     /// No false positives: label text, paper texture, straight edges and centred (untiled)
     /// watermarks are not a tiled overlay, and the photo comes back byte for byte.
     @Test func otherPhotosAreLeftAlone() async throws {
