@@ -28,7 +28,7 @@ struct BatchBench {
     }
 
     static func main() async throws {
-        try await bench(try parse(Array(CommandLine.arguments.dropFirst())))
+        try await bench(BenchTable.options { try parse(Array(CommandLine.arguments.dropFirst())) })
     }
 
     nonisolated static func bench(_ options: Options) async throws {

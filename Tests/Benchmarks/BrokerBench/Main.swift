@@ -16,7 +16,14 @@ struct BrokerBench {
     }
 
     static func main() async throws {
-        let options = try parse(CommandLine.arguments.dropFirst())
+        let options: Options
+        do {
+            options = try parse(CommandLine.arguments.dropFirst())
+        } catch {
+            // A malformed command line: why, and EX_USAGE, not a trap with a backtrace.
+            FileHandle.standardError.write(Data("broker-bench: \(error)\n".utf8))
+            exit(64)
+        }
         // AMQP_URL, else the broker's admin as scripts/servers.sh wrote it (run from the repository).
         let url = ProcessInfo.processInfo.environment["AMQP_URL"].flatMap { $0.isEmpty ? nil : $0 }
             ?? FileManager.default.contents(atPath: ".var/secrets/amqp-cyclorama-admin.url")

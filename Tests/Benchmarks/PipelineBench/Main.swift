@@ -13,7 +13,12 @@ import Timing
 /// the engine's reported execution time. Then it steps the rate up until completions stop keeping
 /// up with submissions (a queue grows) and reports the last sustained rate.
 ///
-/// Usage: pipeline-bench [--rates 10,50] [--seconds 10] [--engine-ms 0] [--ramp 10,20,40,60,80,100]
+/// Between the two it runs `--profile-rate` jobs per second (0: skip) once more and prints the CPU
+/// each process spent per job (from /proc: every service, the broker, PostgreSQL, Redis and the
+/// benchmark's own HTTP client), from the first submission until the last job is done.
+///
+/// Usage: pipeline-bench [--rates 10,50] [--seconds 10] [--engine-ms 0] [--profile-rate 40]
+///        [--ramp 10,20,40,60,80,100]
 /// Needs the servers (`scripts/servers.sh start`) and built services (`CYCLORAMA_BIN_DIR`, default .build/debug).
 @main
 struct PipelineBench {
@@ -22,6 +27,7 @@ struct PipelineBench {
         var seconds = 10
         var engineMs = 0
         var ramp = [10, 20, 40, 60, 80, 100]
+        var profileRate = 40
         var media = 50
     }
 
@@ -32,7 +38,7 @@ struct PipelineBench {
     }
 
     static func main() async throws {
-        try await bench(try parse(Array(CommandLine.arguments.dropFirst())))
+        try await bench(BenchTable.options { try parse(Array(CommandLine.arguments.dropFirst())) })
     }
 
     nonisolated static func bench(_ options: Options) async throws {
@@ -74,6 +80,15 @@ struct PipelineBench {
             for rate in options.rates {
                 let result = try await runRate(rate, seconds: options.seconds, system: system, mediaIds: mediaIds, samples: samples)
                 print(result.row)
+            }
+            if options.profileRate > 0 {
+                let before = ProcessCPU.read(), started = ContinuousClock.now
+                let result = try await runRate(
+                    options.profileRate, seconds: options.seconds, system: system, mediaIds: mediaIds, samples: samples)
+                let spent = ProcessCPU.read().since(before)
+                print("")
+                print("CPU per job at \(options.profileRate) jobs/s (\(result.done) of \(result.jobs) done; p50 \(result.p50) ms, p99 \(result.p99) ms):")
+                ProcessCPU.table(spent, jobs: result.jobs, wall: .now - started).forEach { print($0) }
             }
             print("")
             print("Ramp (sustained = every job done within 10 s after the window and p99 below 2 s):")
@@ -175,6 +190,7 @@ struct PipelineBench {
             case "--ramp": options.ramp = try BenchTable.integers(iterator.next())
             case "--seconds": options.seconds = Int(iterator.next() ?? "") ?? options.seconds
             case "--engine-ms": options.engineMs = Int(iterator.next() ?? "") ?? options.engineMs
+            case "--profile-rate": options.profileRate = Int(iterator.next() ?? "") ?? options.profileRate
             case "--media": options.media = Int(iterator.next() ?? "") ?? options.media
             default: throw FixtureError(message: "unknown argument \(argument); see the comment at the top of PipelineBench/Main.swift")
             }
