@@ -175,12 +175,19 @@ let package = Package(
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
             ],
             path: "Shared/ServiceSupport", swiftSettings: swiftSettings),
+        /// Outbound HTTP to hosts the `HostAllowList` rule cleared: a name is connected to at the
+        /// address that was checked, never resolved again (the gateway's notifications, the
+        /// ingestor's downloads, the engine's fetches and webhooks).
+        .target(
+            name: "OutboundHTTP",
+            dependencies: ["ServiceCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            path: "Shared/OutboundHTTP", swiftSettings: swiftSettings),
 
         // MARK: Executables
         .executableTarget(
             name: "ApiGateway",
             dependencies: [
-                "ServiceCore", "ServiceSupport", "Database", "RunPod", "Imaging", "Timing",
+                "ServiceCore", "ServiceSupport", "OutboundHTTP", "Database", "RunPod", "Imaging", "Timing",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -199,7 +206,7 @@ let package = Package(
         .executableTarget(
             name: "ResultIngestor",
             dependencies: [
-                "ServiceCore", "ServiceSupport", "Imaging", "RunPod", "Timing",
+                "ServiceCore", "ServiceSupport", "OutboundHTTP", "Imaging", "RunPod", "Timing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/result-ingestor", swiftSettings: swiftSettings),
@@ -210,7 +217,7 @@ let package = Package(
         .executableTarget(
             name: "LocalEngine",
             dependencies: [
-                "Imaging", "ServiceCore", "Shared", "RunPod", "Timing",
+                "Imaging", "ServiceCore", "OutboundHTTP", "Shared", "RunPod", "Timing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Services/local-engine", swiftSettings: swiftSettings),
@@ -311,7 +318,7 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ResultIngestor", "ApiGateway", "Database", "ServiceCore", "ServiceSupport", "RunPod",
+                "TestSupport", "PromptService", "SettingsService", "RunPodDispatcher", "ResultIngestor", "ApiGateway", "Database", "ServiceCore", "ServiceSupport", "OutboundHTTP", "RunPod",
                 "Imaging",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
+import OutboundHTTP
 import ServiceCore
 import Shared
 import Timing
@@ -16,7 +17,8 @@ struct NotificationPolicy: Sendable {
     var longestWait: Duration = .seconds(3600)
     /// No attempt starts later than this after the job ended: then the notification is ABANDONED.
     var retryFor: Duration = .seconds(86_400)
-    /// How long one attempt may take, connecting included.
+    /// How long one attempt may take, from connecting to the end of the receiver's answer (a
+    /// receiver that sends its head and then stalls its body is cut off too).
     var timeout: Duration = .seconds(10)
     /// Notifications claimed (and sent at once) per round.
     var concurrency = 32
@@ -28,8 +30,19 @@ struct NotificationPolicy: Sendable {
         return .milliseconds(Int64(min(doubled, longestWait.timeInterval) * (0.8 + 0.4 * jitter) * 1000))
     }
 
-    /// Claimed rows are due again after this, should their sender die mid-attempt.
-    var lease: Duration { timeout + .seconds(30) }
+    /// When to try a notification made at `createdAt` again after its failed attempt number
+    /// `attempt`: after the wait, or at the end of ``retryFor`` when the wait would pass it (the last
+    /// attempt); nil once that end has passed.
+    func nextAttempt(after attempt: Int, createdAt: Date, now: Date, jitter: Double) -> Date? {
+        let end = createdAt.addingTimeInterval(retryFor.timeInterval)
+        guard now < end else { return nil }
+        return min(now.addingTimeInterval(wait(after: attempt, jitter: jitter).timeInterval), end)
+    }
+
+    /// Claimed rows are due again after this, should their sender die mid-attempt: longer than an
+    /// attempt can take (resolving the name, at most ``PublicAddress/lookupLimit``, then
+    /// ``timeout``), so no other gateway sends the same attempt while this one is still at it.
+    var lease: Duration { PublicAddress.lookupLimit + timeout + .seconds(30) }
 }
 
 /// `Cyclorama-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as payment
@@ -68,7 +81,8 @@ struct NotificationSender: Sendable {
     let ledger: JobLedger
     let media: MediaStore
     let http: HTTPClient
-    /// `NOTIFY_ALLOWED_HOSTS`: checked, with the name resolved, before every connect.
+    /// `NOTIFY_ALLOWED_HOSTS`: checked, with the name resolved, before every connect; a name is
+    /// then connected to at the address that was checked.
     let hosts: HostAllowList
     let resolve: @Sendable (String) async -> [String]
     /// The signing secret (the `aiImageNotifySecret` setting, opened), nil or empty when not set.
@@ -129,7 +143,8 @@ struct NotificationSender: Sendable {
             return (nil, .abandoned(error: "the notifyUrl is not a URL"))
         }
         do {
-            if let refusal = await hosts.refusal(host: host, port: url.connectionPort, variable: "NOTIFY_ALLOWED_HOSTS", resolve: resolve) {
+            let clearance = await hosts.clearance(host: host, port: url.connectionPort, variable: "NOTIFY_ALLOWED_HOSTS", resolve: resolve)
+            if let refusal = clearance.refusal {
                 let error = "refused before connecting: \(refusal.reason)"
                 return (nil, refusal.isTransient ? retry(claim, error) : .abandoned(error: error))
             }
@@ -146,10 +161,21 @@ struct NotificationSender: Sendable {
             }
             let request = NotifyURL.request(url, body: body, id: record.id, attempt: claim.attempt, signature: NotificationSignature.value(
                 secret: secret, timestamp: Int(Date().timeIntervalSince1970), body: body))
-            let response = try await http.execute(request, timeout: TimeAmount(policy.timeout))
-            // What the receiver says is not kept: only its status counts.
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            let code = Int(response.status.code)
+            // The whole exchange within the timeout: AsyncHTTPClient's deadline ends with the
+            // answer's head, and a body that never ends would hold this round (and the lease) up.
+            let exchange = Task { [http, timeout = policy.timeout] in
+                try await http.connecting(as: clearance) { client in
+                    let response = try await client.execute(request, timeout: TimeAmount(timeout))
+                    // What the receiver says is not kept: only its status counts.
+                    _ = try? await response.body.collect(upTo: 64 * 1024)
+                    return Int(response.status.code)
+                }
+            }
+            guard let answered = await awaitResult(of: exchange, atMost: policy.timeout) else {
+                exchange.cancel()
+                throw HTTPClientError.deadlineExceeded
+            }
+            let code = try answered.get()
             if (200..<300).contains(code) { return (code, .delivered) }
             let redirect = (300..<400).contains(code) ? " (redirects are not followed)" : ""
             return (code, retry(claim, "the receiver answered HTTP \(code)\(redirect)"))
@@ -160,11 +186,12 @@ struct NotificationSender: Sendable {
         }
     }
 
-    /// Another attempt after the policy's wait, or ABANDONED when that would start after
-    /// ``NotificationPolicy/retryFor``.
+    /// Another attempt when the policy says (``NotificationPolicy/nextAttempt(after:createdAt:now:jitter:)``),
+    /// ABANDONED once its window has ended.
     func retry(_ claim: ClaimedNotification, _ error: String) -> NotificationStore.Outcome {
-        let next = Date().addingTimeInterval(policy.wait(after: claim.attempt, jitter: Double.random(in: 0...1)).timeInterval)
-        guard next <= claim.record.createdAt.addingTimeInterval(policy.retryFor.timeInterval) else {
+        guard let next = policy.nextAttempt(
+            after: claim.attempt, createdAt: claim.record.createdAt, now: Date(), jitter: Double.random(in: 0...1))
+        else {
             return .abandoned(error: "gave up after \(claim.attempt) attempts over \(Self.span(policy.retryFor)): \(error)")
         }
         return .retry(at: next, error: error)

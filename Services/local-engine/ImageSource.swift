@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import OutboundHTTP
 import ServiceCore
 import Timing
 
@@ -8,7 +9,8 @@ import Timing
 /// from an allowed host with a size cap and a timeout. Nothing else (`file://`, other schemes, other
 /// hosts, redirects) is followed, so a job cannot make the engine read local files or probe the network;
 /// a host allowed only by name or `*` is resolved first and refused unless it is at a public address
-/// (``HostAllowList``), before anything connects.
+/// (``HostAllowList``), before anything connects, and then connected to at the address that was
+/// checked, not resolved again.
 ///
 /// A source that does not answer, or answers 5xx, 429 or 408 (the gateway restarting, its database
 /// away), is tried again with backoff for up to `retryWindow` before the job fails: a short outage
@@ -53,8 +55,7 @@ public struct ImageSource: Sendable {
         while true {
             do {
                 // Checked before every attempt: a name may point elsewhere by the next one.
-                try await checkAddress(of: url)
-                return try await download(url, shown)
+                return try await download(url, shown, via: try await clearance(of: url))
             } catch {
                 let wait = backoff.next()
                 guard error.isTransient, clock.now + wait < giveUp else { throw error.failure }
@@ -69,11 +70,14 @@ public struct ImageSource: Sendable {
 
     /// The address rule for hosts allowed by name or `*` (``HostAllowList``), before any connect: an
     /// address that is not public fails the job; a name that does not resolve now is tried again.
-    private func checkAddress(of url: URL) async throws(TransientFetch) {
-        let port = url.connectionPort
-        if let refusal = await refusal(host: url.host ?? "", port: port) {
+    /// Otherwise where to connect: as named, or at the address that was checked.
+    private func clearance(of url: URL) async throws(TransientFetch) -> OutboundClearance {
+        let clearance = await allowedHosts.clearance(
+            host: url.host ?? "", port: url.connectionPort, variable: "LOCAL_ENGINE_ALLOWED_HOSTS", resolve: resolve)
+        if let refusal = clearance.refusal {
             throw TransientFetch(JobFailure(.invalidInput, "input.image: \(refusal.reason)"), transient: refusal.isTransient)
         }
+        return clearance
     }
 
     /// Why `host` must not be fetched from now, or nil (``HostAllowList/refusal(host:port:variable:resolve:)``).
@@ -81,7 +85,17 @@ public struct ImageSource: Sendable {
         await allowedHosts.refusal(host: host, port: port, variable: "LOCAL_ENGINE_ALLOWED_HOSTS", resolve: resolve)
     }
 
-    private func download(_ url: URL, _ reference: String) async throws(TransientFetch) -> [UInt8] {
+    private func download(_ url: URL, _ reference: String, via clearance: OutboundClearance) async throws(TransientFetch) -> [UInt8] {
+        do {
+            return try await client.connecting(as: clearance) { client in try await download(url, reference, with: client) }
+        } catch let failed as TransientFetch {
+            throw failed
+        } catch {
+            throw TransientFetch(JobFailure(.fetchFailed, "input.image: could not fetch \(reference): \(Self.describe(error))"), transient: true)
+        }
+    }
+
+    private func download(_ url: URL, _ reference: String, with client: HTTPClient) async throws(TransientFetch) -> [UInt8] {
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .GET
         request.headers.add(name: "Accept", value: "image/*")

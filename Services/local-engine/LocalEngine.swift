@@ -54,10 +54,9 @@ public struct LocalEngine: Sendable {
         let webhookHosts = configuration.webhookHosts
         let notifier = WebhookNotifier(
             client: client, results: results, retryInterval: configuration.webhookRetryInterval,
-            refusal: { [resolve = source.resolve] url in
-                let port = url.connectionPort
-                return await webhookHosts.refusal(
-                    host: url.host ?? "", port: port, variable: "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS", resolve: resolve)
+            clearance: { [resolve = source.resolve] url in
+                await webhookHosts.clearance(
+                    host: url.host ?? "", port: url.connectionPort, variable: "LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS", resolve: resolve)
             },
             logger: logger)
         let (wakeups, wake) = JobScheduler.makeWakeups()

@@ -4,6 +4,7 @@ import ServiceCore
 import Foundation
 import Logging
 import NIOCore
+import OutboundHTTP
 import ServiceLifecycle
 
 /// Delivers a job's status body to its `webhook` when the job reaches a terminal state, as RunPod does:
@@ -20,21 +21,22 @@ final class WebhookNotifier: Service, Sendable {
     let client: HTTPClient
     let results: ResultFiles
     let retryInterval: Duration
-    /// Why a webhook URL must not be called now (`LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS`'s rule), asked
-    /// again before every attempt: a name checked at submission may point elsewhere by the end.
-    let refusal: @Sendable (URL) async -> OutboundRefusal?
+    /// Whether and where a webhook URL may be called now (`LOCAL_ENGINE_WEBHOOK_ALLOWED_HOSTS`'s
+    /// rule), asked again before every attempt: a name checked at submission may point elsewhere by
+    /// the end. A name that passes is called at the address that was checked.
+    let clearance: @Sendable (URL) async -> OutboundClearance
     let logger: Logger
     private let deliveries: AsyncStream<Delivery>
     private let continuation: AsyncStream<Delivery>.Continuation
 
     init(
         client: HTTPClient, results: ResultFiles, retryInterval: Duration,
-        refusal: @escaping @Sendable (URL) async -> OutboundRefusal? = { _ in nil }, logger: Logger
+        clearance: @escaping @Sendable (URL) async -> OutboundClearance = { _ in .asNamed }, logger: Logger
     ) {
         self.client = client
         self.results = results
         self.retryInterval = retryInterval
-        self.refusal = refusal
+        self.clearance = clearance
         self.logger = logger
         (deliveries, continuation) = AsyncStream<Delivery>.makeStream()
     }
@@ -61,7 +63,9 @@ final class WebhookNotifier: Service, Sendable {
         }
         guard let payload = try? JSONEncoder().encode(body) else { return }
         for attempt in 1...Self.attempts {
-            if let url = URL(string: delivery.url), let refused = await refusal(url) {
+            var clearance = OutboundClearance.asNamed
+            if let url = URL(string: delivery.url) { clearance = await self.clearance(url) }
+            if let refused = clearance.refusal {
                 logger.warning("webhook not sent", metadata: [
                     "job": "\(body.id)", "attempt": "\(attempt)", "reason": "\(refused.reason)", "to": "\(Self.origin(of: delivery.url))",
                 ])
@@ -76,13 +80,16 @@ final class WebhookNotifier: Service, Sendable {
             request.body = .bytes(ByteBuffer(bytes: payload))
             var outcome: String
             do {
-                let response = try await client.execute(request, timeout: .seconds(10))
-                _ = try? await response.body.collect(upTo: 64 << 10)
-                if (200..<300).contains(response.status.code) {
+                let status = try await client.connecting(as: clearance) { client in
+                    let response = try await client.execute(request, timeout: .seconds(10))
+                    _ = try? await response.body.collect(upTo: 64 << 10)
+                    return response.status.code
+                }
+                if (200..<300).contains(status) {
                     logger.debug("webhook delivered", metadata: ["job": "\(body.id)", "attempt": "\(attempt)"])
                     return
                 }
-                outcome = "HTTP \(response.status.code)"
+                outcome = "HTTP \(status)"
             } catch {
                 outcome = ImageSource.describe(error)
             }

@@ -6,6 +6,7 @@ import Logging
 import Messaging
 import NIOCore
 import NIOPosix
+import OutboundHTTP
 import Prometheus
 import ServiceCore
 import ServiceSupport
@@ -439,37 +440,66 @@ struct ResultHandler: Sendable {
     }
 
     /// Downloads a result, following at most ``IngestorConfiguration/maxRedirects`` redirects, each
-    /// only to a host the result may come from (the HTTP client itself follows none).
+    /// only to a host the result may come from (the HTTP client itself follows none). Every hop is
+    /// checked before it connects, and a host allowed by name is connected to at the address that
+    /// was checked.
     func download(_ reference: String, from backend: GenerationBackend) async throws -> [UInt8] {
         var location = reference
-        var response: HTTPClientResponse
         var redirects = 0
         while true {
             let what = location == reference ? "" : " (a redirect from \(redactedURL(reference)))"
             guard let url = URL(string: location) else {
                 throw IngestFailure(reason: "refused \(redactedURL(location))\(what): not a URL", transient: false)
             }
-            if let refusal = await configuration.refusal(url, from: backend, resolve: resolve) {
+            let clearance = await configuration.clearance(url, from: backend, resolve: resolve)
+            if let refusal = clearance.refusal {
                 // A name that does not resolve now is waited for like a host that does not answer.
                 throw IngestFailure(reason: "\(refusal.reason); refused \(redactedURL(location))\(what)", transient: refusal.isTransient)
             }
-            var request = HTTPClientRequest(url: url.absoluteString)
-            request.headers.add(name: "Accept", value: "image/*")
+            let hop: DownloadHop
             do {
-                response = try await http.execute(request, timeout: TimeAmount(configuration.timeout))
+                hop = try await http.connecting(as: clearance) { client in try await self.hop(url, with: client) }
+            } catch let failure as IngestFailure {
+                throw failure
             } catch {
                 throw IngestFailure(reason: "downloading \(redactedURL(location)) failed: \(error)", transient: true)
             }
-            guard [301, 302, 303, 307, 308].contains(response.status.code) else { break }
+            switch hop {
+            case .result(let bytes):
+                return bytes
+            case .redirect(let target):
+                redirects += 1
+                guard redirects <= IngestorConfiguration.maxRedirects else {
+                    throw IngestFailure(reason: "downloading \(redactedURL(reference)) redirected more than \(IngestorConfiguration.maxRedirects) times", transient: false)
+                }
+                location = target.absoluteString
+            }
+        }
+    }
+
+    /// What one request of a download got: the result, or where it moved.
+    private enum DownloadHop {
+        case result([UInt8])
+        case redirect(URL)
+    }
+
+    /// One request of a download, its body read with the client it was made with.
+    private func hop(_ url: URL, with client: HTTPClient) async throws -> DownloadHop {
+        let location = url.absoluteString
+        var request = HTTPClientRequest(url: location)
+        request.headers.add(name: "Accept", value: "image/*")
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: TimeAmount(configuration.timeout))
+        } catch {
+            throw IngestFailure(reason: "downloading \(redactedURL(location)) failed: \(error)", transient: true)
+        }
+        if [301, 302, 303, 307, 308].contains(response.status.code) {
             _ = try? await response.body.collect(upTo: 64 << 10)
             guard let next = response.headers.first(name: "Location"), let target = URL(string: next, relativeTo: url)?.absoluteURL else {
                 throw IngestFailure(reason: "downloading \(redactedURL(location)) answered a redirect without a location", transient: false)
             }
-            redirects += 1
-            guard redirects <= IngestorConfiguration.maxRedirects else {
-                throw IngestFailure(reason: "downloading \(redactedURL(reference)) redirected more than \(IngestorConfiguration.maxRedirects) times", transient: false)
-            }
-            location = target.absoluteString
+            return .redirect(target)
         }
         guard response.status == .ok else {
             // 404/410: the backend no longer keeps it (RunPod results expire); other 4xx will not change either.
@@ -482,7 +512,7 @@ struct ResultHandler: Sendable {
             throw IngestFailure(reason: "the result is \(length) bytes; at most \(configuration.maxBytes) are accepted", transient: false)
         }
         do {
-            return Array(buffer: try await response.body.collect(upTo: configuration.maxBytes))
+            return .result(Array(buffer: try await response.body.collect(upTo: configuration.maxBytes)))
         } catch is NIOTooManyBytesError {
             throw IngestFailure(reason: "the result is larger than \(configuration.maxBytes) bytes", transient: false)
         } catch {

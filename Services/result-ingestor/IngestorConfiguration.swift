@@ -82,18 +82,26 @@ struct IngestorConfiguration: Sendable {
         return resultHost == .exact ? .exact : (listed ?? resultHost)
     }
 
-    /// Why a result at `url` must not be downloaded, or nil when it may: not on a list, or on one
-    /// only by name or `*` and not at a public address. Decided before anything connects.
+    /// Whether and where a result at `url` may be downloaded: refused when not on a list, or on one
+    /// only by name or `*` and not at a public address; then as named, or at the address that was
+    /// checked. Decided before anything connects.
+    func clearance(
+        _ url: URL, from backend: GenerationBackend,
+        resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
+    ) async -> OutboundClearance {
+        guard let match = match(url, from: backend) else {
+            return .refused(OutboundRefusal(reason: "results are only downloaded over \(allowedHostsText(for: backend))", isTransient: false))
+        }
+        guard match == .publicOnly, let host = url.host else { return .asNamed }
+        return await HostAllowList.addressClearance(host: host, port: url.connectionPort, variable: "INGEST_ALLOWED_HOSTS", resolve: resolve)
+    }
+
+    /// Why a result at `url` must not be downloaded, or nil when it may (``clearance(_:from:resolve:)``).
     func refusal(
         _ url: URL, from backend: GenerationBackend,
         resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
     ) async -> OutboundRefusal? {
-        guard let match = match(url, from: backend) else {
-            return OutboundRefusal(reason: "results are only downloaded over \(allowedHostsText(for: backend))", isTransient: false)
-        }
-        guard match == .publicOnly, let host = url.host else { return nil }
-        let port = url.connectionPort
-        return await HostAllowList.addressRefusal(host: host, port: port, variable: "INGEST_ALLOWED_HOSTS", resolve: resolve)
+        await clearance(url, from: backend, resolve: resolve).refusal
     }
 
     /// Whether the URL is on a list at all (the address rule aside).

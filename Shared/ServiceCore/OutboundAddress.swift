@@ -1,5 +1,6 @@
 import Foundation
 import NIOPosix
+import Timing
 
 /// Which hosts the public internet can reach, by the address or the name alone.
 public enum PublicAddress {
@@ -72,26 +73,46 @@ public enum PublicAddress {
         return !addresses.isEmpty && addresses.allSatisfy { isPublic(ip: $0) == true }
     }
 
-    /// The addresses a name resolves to (getaddrinfo, off the cooperative pool).
+    /// The addresses a name resolves to (getaddrinfo on a pool of its own, so a DNS server that does
+    /// not answer holds neither the cooperative pool nor NIO's shared one, where thumbnails and
+    /// exports run), or none when the lookup fails or takes longer than ``lookupLimit``.
     @Sendable public static func systemResolve(_ host: String) async -> [String] {
-        (try? await NIOThreadPool.singleton.runIfActive { () -> [String] in
-            var hints = addrinfo()
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-            var list: UnsafeMutablePointer<addrinfo>?
-            guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return [] }
-            defer { freeaddrinfo(first) }
-            var found: [String] = []
-            var next: UnsafeMutablePointer<addrinfo>? = first
-            while let entry = next {
-                var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-                if getnameinfo(entry.pointee.ai_addr, entry.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
-                    found.append(String(cString: buffer))
+        let lookup = resolverThreads
+        // awaitResult, not withTimeout: getaddrinfo does not stop when cancelled, and the caller
+        // must not wait for it past the limit.
+        let task = Task { () -> [String] in
+            (try? await lookup.runIfActive { () -> [String] in
+                var hints = addrinfo()
+                hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+                var list: UnsafeMutablePointer<addrinfo>?
+                guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return [] }
+                defer { freeaddrinfo(first) }
+                var found: [String] = []
+                var next: UnsafeMutablePointer<addrinfo>? = first
+                while let entry = next {
+                    var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+                    if getnameinfo(entry.pointee.ai_addr, entry.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                        found.append(String(cString: buffer))
+                    }
+                    next = entry.pointee.ai_next
                 }
-                next = entry.pointee.ai_next
-            }
-            return found
-        }) ?? []
+                return found
+            }) ?? []
+        }
+        guard case .success(let addresses) = await awaitResult(of: task, atMost: lookupLimit) else { return [] }
+        return addresses
     }
+
+    /// How long a name may take to resolve before it counts as not resolving (now).
+    public static let lookupLimit: Duration = .seconds(5)
+
+    /// The lookups' own threads (getaddrinfo blocks; a lookup past ``lookupLimit`` is abandoned,
+    /// not stopped, so a few spare threads keep later lookups from queueing behind it).
+    private static let resolverThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        return pool
+    }()
 }
 
 /// An allow list of outbound hosts (`host:port`, `host`, or `*`), as the services' `*_ALLOWED_HOSTS`
@@ -103,8 +124,8 @@ public enum PublicAddress {
 ///   is refused when it is, or resolves to, anything but a public address (loopback, private,
 ///   link-local and cloud metadata, shared, unique-local, multicast), before anything connects.
 ///
-/// Checking the resolution and then connecting leaves the window of a DNS answer that changes in
-/// between (docs/security.md says so); the address rules close everything else.
+/// A name that passes is connected to at the address that was checked (``OutboundClearance``), not
+/// resolved again, so a DNS answer that changes in between leads nowhere new.
 public struct HostAllowList: Sendable, CustomStringConvertible {
     public var entries: [String]
 
@@ -133,15 +154,26 @@ public struct HostAllowList: Sendable, CustomStringConvertible {
     /// Whether `host` on `port` is listed at all (the address rule aside).
     public func allows(host: String, port: Int) -> Bool { match(host: host, port: port) != nil }
 
-    /// Why `host` on `port` must not be connected to now, or nil when it may: not listed, or listed
-    /// only by name or `*` and not at a public address. `variable` names the list in the reason.
+    /// Whether and where `host` on `port` may be connected to now: refused when it is not listed,
+    /// or listed only by name or `*` and not at a public address; otherwise as named (listed
+    /// exactly) or pinned to the public address its name resolved to. `variable` names the list in
+    /// the reason.
+    public func clearance(
+        host: String, port: Int, variable: String,
+        resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
+    ) async -> OutboundClearance {
+        if let refused = refusalWithoutResolving(host: host, port: port, variable: variable) { return .refused(refused) }
+        guard match(host: host, port: port) == .publicOnly else { return .asNamed }
+        return await Self.addressClearance(host: host, port: port, variable: variable, resolve: resolve)
+    }
+
+    /// Why `host` on `port` must not be connected to now, or nil when it may (``clearance(host:port:variable:resolve:)``
+    /// without the address to connect to).
     public func refusal(
         host: String, port: Int, variable: String,
         resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
     ) async -> OutboundRefusal? {
-        if let refused = refusalWithoutResolving(host: host, port: port, variable: variable) { return refused }
-        guard match(host: host, port: port) == .publicOnly else { return nil }
-        return await Self.addressRefusal(host: host, port: port, variable: variable, resolve: resolve)
+        await clearance(host: host, port: port, variable: variable, resolve: resolve).refusal
     }
 
     /// Why `host` on `port` is refused whatever its name resolves to, or nil when it is allowed or
@@ -170,30 +202,44 @@ public struct HostAllowList: Sendable, CustomStringConvertible {
         return nil
     }
 
-    /// Why `host` is not at a public address (resolving a name first), or nil when it is: the rule
-    /// for hosts allowed by name or `*`. A name that does not resolve now may next time (DNS away),
-    /// so that refusal is transient; an address that is not public is not. Every address the name
-    /// resolves to must be public, and one that cannot be read counts as not public. `variable`
-    /// names where `host:port` could be listed instead.
+    /// Whether `host` is at a public address (resolving a name first), and where to connect: the
+    /// rule for hosts allowed by name or `*`. A name that does not resolve now may next time (DNS
+    /// away), so that refusal is transient; an address that is not public is not. Every address the
+    /// name resolves to must be public, and one that cannot be read counts as not public. A name
+    /// that passes is pinned to the first address it resolved to: connecting by name would resolve
+    /// it again, and an answer that changed in between (DNS rebinding, a TTL of zero) could lead
+    /// anywhere. A public IP literal is connected to as named. `variable` names where `host:port`
+    /// could be listed instead.
+    public static func addressClearance(
+        host: String, port: Int, variable: String? = nil,
+        resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
+    ) async -> OutboundClearance {
+        if PublicAddress.address(ip: host) != nil || PublicAddress.isLocalOnly(name: host) {
+            return literalRefusal(host: host, port: port, variable: variable).map { .refused($0) } ?? .asNamed
+        }
+        let instead = variable.map { "; only \(host):\(port) listed exactly in \($0) may be" } ?? ""
+        let addresses = await resolve(host)
+        guard let first = addresses.first else {
+            return .refused(OutboundRefusal(reason: "\(host) does not resolve (now)", isTransient: true))
+        }
+        for address in addresses {
+            guard let judged = PublicAddress.address(ip: address) else {
+                return .refused(OutboundRefusal(reason: "\(host) resolves to \(address), which is not an address\(instead)", isTransient: false))
+            }
+            if !judged.isPublic {
+                return .refused(OutboundRefusal(reason: "\(host) resolves to \(address), a \(judged.kind) address\(instead)", isTransient: false))
+            }
+        }
+        return .pinned(host: host, address: first)
+    }
+
+    /// Why `host` is not at a public address, or nil when it is (``addressClearance(host:port:variable:resolve:)``
+    /// without the address to connect to).
     public static func addressRefusal(
         host: String, port: Int, variable: String? = nil,
         resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
     ) async -> OutboundRefusal? {
-        if PublicAddress.address(ip: host) != nil || PublicAddress.isLocalOnly(name: host) {
-            return literalRefusal(host: host, port: port, variable: variable)
-        }
-        let instead = variable.map { "; only \(host):\(port) listed exactly in \($0) may be" } ?? ""
-        let addresses = await resolve(host)
-        guard !addresses.isEmpty else { return OutboundRefusal(reason: "\(host) does not resolve (now)", isTransient: true) }
-        for address in addresses {
-            guard let judged = PublicAddress.address(ip: address) else {
-                return OutboundRefusal(reason: "\(host) resolves to \(address), which is not an address\(instead)", isTransient: false)
-            }
-            if !judged.isPublic {
-                return OutboundRefusal(reason: "\(host) resolves to \(address), a \(judged.kind) address\(instead)", isTransient: false)
-            }
-        }
-        return nil
+        await addressClearance(host: host, port: port, variable: variable, resolve: resolve).refusal
     }
 
     public var description: String { entries.isEmpty ? "(none)" : entries.joined(separator: ", ") }
@@ -206,6 +252,25 @@ public struct HostAllowList: Sendable, CustomStringConvertible {
     /// Whether an entry is exactly `host:port` (`[v6]:port` for IPv6).
     private static func entry(_ entry: String, names host: String, port: Int) -> Bool {
         entry == "\(host):\(port)" || entry == "[\(host)]:\(port)"
+    }
+}
+
+/// Whether an outbound call may be made now, and where it connects.
+public enum OutboundClearance: Sendable, Equatable {
+    /// Not now, or never (``OutboundRefusal/isTransient``).
+    case refused(OutboundRefusal)
+    /// To the host as named: listed exactly as `host:port` (the operator's own service), or a
+    /// public IP literal.
+    case asNamed
+    /// Only to `address`, the public address `host` resolved to when it was checked; resolving the
+    /// name again to connect could lead elsewhere (DNS rebinding). TLS still checks the
+    /// certificate for `host`.
+    case pinned(host: String, address: String)
+
+    /// The refusal, nil when the call may be made.
+    public var refusal: OutboundRefusal? {
+        if case .refused(let refusal) = self { return refusal }
+        return nil
     }
 }
 

@@ -133,6 +133,48 @@ struct NotificationSenderTests {
         }
     }
 
+    /// AsyncHTTPClient's deadline ends with the answer's head: a receiver that sends its head and
+    /// then stalls its body held the whole round (every other receiver's notification) until the
+    /// periodic work's limit, and past the lease, so another gateway could send the same attempt.
+    @Test func aReceiverThatStallsItsAnswerIsCutOffAtTheAttemptsTimeout() async throws {
+        let receiver = try await TestHTTPServer(stall: { _, index in index == 0 ? .seconds(120) : nil }) { _, _ in
+            (.ok, [:], Array("taken".utf8))
+        }
+        defer { Task { await receiver.stop() } }
+        let policy = Self.fastPolicy()
+        try await withSender(hosts: HostAllowList(["127.0.0.1:\(receiver.port)"]), policy: policy) { sender, ledger, store, mediaId in
+            let job = UUID()
+            try await ledger.insert(NewJob(id: job, mediaId: mediaId, correlationId: "c", notifyURL: "\(receiver.url)/stalls"))
+            _ = try await ledger.cancel(job)
+            let started = ContinuousClock.now
+            #expect(try await sender.sweep() == 1)
+            let round = ContinuousClock.now - started
+            // The receiver stalls for 120 s; the attempt ends at its 5 s timeout (with room for a
+            // loaded machine), well within the lease.
+            #expect(round < .seconds(60) && round < policy.lease, "the round took \(round)")
+            let (record, attempts) = try await settle(sender, store, job: job, timeout: .seconds(120))
+            #expect(record.status == .delivered, "\(record)")
+            #expect(attempts.map(\.statusCode) == [nil, 200], "\(attempts)")
+            #expect(attempts.first?.error?.contains("no answer within") == true, "\(attempts)")
+        }
+    }
+
+    /// The last attempt goes out at the end of the window, not a backed-off wait before it; after
+    /// the end a failure is final.
+    @Test func theLastAttemptIsAtTheEndOfTheWindow() {
+        var policy = NotificationPolicy()
+        policy.firstRetry = .seconds(600)
+        policy.longestWait = .seconds(3600)
+        policy.retryFor = .seconds(86_400)
+        let created = Date(timeIntervalSince1970: 1_800_000_000), end = created.addingTimeInterval(86_400)
+        // Early on: the backed-off wait (600 s, give or take a fifth).
+        let second = policy.nextAttempt(after: 1, createdAt: created, now: created, jitter: 0.5)
+        #expect(second == created.addingTimeInterval(600))
+        // 23 h 05 min in, with an hour's wait ahead: once more, at the end, instead of giving up.
+        #expect(policy.nextAttempt(after: 9, createdAt: created, now: created.addingTimeInterval(83_100), jitter: 0.5) == end)
+        #expect(policy.nextAttempt(after: 10, createdAt: created, now: end, jitter: 0.5) == nil, "after the window: final")
+    }
+
     @Test func anAddressThatIsNotPublicIsRefusedBeforeAnyConnect() async throws {
         let receiver = try await TestHTTPServer { _, _ in (.ok, [:], []) }
         defer { Task { await receiver.stop() } }

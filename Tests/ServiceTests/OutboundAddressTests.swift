@@ -45,6 +45,32 @@ struct OutboundAddressTests {
         #expect(await !PublicAddress.isPublic(host: "nowhere.example.com") { _ in [] }, "a name that does not resolve")
     }
 
+    /// Where a cleared call connects: a name allowed by `*` is pinned to the address that was checked
+    /// (asked once; an answer that changes afterwards, DNS rebinding, is never asked for), while an
+    /// exact `host:port` entry and a public literal are connected to as named.
+    @Test func aNameThatPassesIsPinnedToTheAddressThatWasChecked() async {
+        let answers = Mutex<[[String]]>([["93.184.216.34", "2606:2800:220:1::1"], ["127.0.0.1"]])
+        let asked = Mutex(0)
+        let rebinding: @Sendable (String) async -> [String] = { _ in
+            asked.withLock { $0 += 1 }
+            return answers.withLock { $0.isEmpty ? [] : $0.removeFirst() }
+        }
+        let any = HostAllowList(["*", "127.0.0.1:8080"])
+        let named = await any.clearance(host: "shop.example.com", port: 443, variable: "X", resolve: rebinding)
+        #expect(named == .pinned(host: "shop.example.com", address: "93.184.216.34"))
+        #expect(named.refusal == nil)
+        #expect(asked.withLock { $0 } == 1, "resolved once, for the check; the connect uses the address checked")
+        // Asked again (the next attempt), the changed answer is refused, not connected to.
+        #expect(await any.clearance(host: "shop.example.com", port: 443, variable: "X", resolve: rebinding).refusal?.reason
+            .contains("127.0.0.1, a loopback address") == true)
+        #expect(await any.clearance(host: "127.0.0.1", port: 8080, variable: "X", resolve: rebinding) == .asNamed)
+        #expect(await any.clearance(host: "8.8.8.8", port: 443, variable: "X", resolve: rebinding) == .asNamed)
+        #expect(await any.clearance(host: "10.0.0.8", port: 80, variable: "X", resolve: rebinding).refusal?.reason.contains("private") == true)
+        #expect(asked.withLock { $0 } == 2, "literals and exact entries are not resolved")
+        #expect(await HostAllowList.addressClearance(host: "cdn.example.com", port: 443) { _ in ["104.18.2.3"] }
+            == .pinned(host: "cdn.example.com", address: "104.18.2.3"))
+    }
+
     /// A resolver that answers from a table and remembers what it was asked.
     final class Resolver: Sendable {
         let table: [String: [String]]

@@ -16,6 +16,8 @@ public final class TestHTTPServer: Sendable {
         public var method: String
         public var path: String
         public var headers: HTTPFields
+        /// The host the request named (HTTP/1.1's `Host` header, which HTTPTypes keeps apart).
+        public var authority: String?
         public var body: [UInt8]
         public var at: ContinuousClock.Instant
     }
@@ -30,11 +32,14 @@ public final class TestHTTPServer: Sendable {
     private let task: Task<Void, any Error>
     private let group: ServiceGroup
 
-    public init(delay: @escaping Delay = { _, _ in nil }, script: @escaping Script) async throws {
+    /// `stall`: for the n-th request to `path`, send the head and the first byte of the body at
+    /// once, then wait this long before the rest (nil: the whole answer at once). A receiver that
+    /// answers and then never finishes.
+    public init(delay: @escaping Delay = { _, _ in nil }, stall: @escaping Delay = { _, _ in nil }, script: @escaping Script) async throws {
         let log = self.log
         let router = Router()
-        router.on("**", method: .get, use: Self.handler(log: log, delay: delay, script: script))
-        router.on("**", method: .post, use: Self.handler(log: log, delay: delay, script: script))
+        router.on("**", method: .get, use: Self.handler(log: log, delay: delay, stall: stall, script: script))
+        router.on("**", method: .post, use: Self.handler(log: log, delay: delay, stall: stall, script: script))
         var logger = Logger(label: "test-http-server")
         logger.logLevel = .critical
         // A port from `freePort()`, bound at once: not port 0, whose pick by the kernel could be a
@@ -69,15 +74,26 @@ public final class TestHTTPServer: Sendable {
         throw TestHTTPServerError(message: "the test HTTP server did not start")
     }
 
-    private static func handler(log: ReceivedLog, delay: @escaping Delay, script: @escaping Script) -> @Sendable (Request, BasicRequestContext) async throws -> Response {
+    private static func handler(
+        log: ReceivedLog, delay: @escaping Delay, stall: @escaping Delay, script: @escaping Script
+    ) -> @Sendable (Request, BasicRequestContext) async throws -> Response {
         { request, _ in
             var request = request
             let body = try await request.collectBody(upTo: 64 << 20)
             let path = request.uri.path
             let index = await log.append(Received(
-                method: request.method.rawValue, path: path, headers: request.headers, body: Array(body.readableBytesView), at: .now))
+                method: request.method.rawValue, path: path, headers: request.headers, authority: request.head.authority, body: Array(body.readableBytesView), at: .now))
             if let pause = delay(path, index) { try await Task.sleep(for: pause) }
             let answer = script(path, index)
+            if let pause = stall(path, index) {
+                let bytes = answer.body.isEmpty ? Array("stalled".utf8) : answer.body
+                return Response(status: answer.status, headers: answer.headers, body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(bytes: bytes.prefix(1)))
+                    try await Task.sleep(for: pause)
+                    try await writer.write(ByteBuffer(bytes: bytes.dropFirst()))
+                    try await writer.finish(nil)
+                })
+            }
             return Response(status: answer.status, headers: answer.headers, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
         }
     }
