@@ -44,7 +44,9 @@ struct GatewayClient: Sendable {
 
     /// The JSON object of a 2xx answer, or the API's error as a ``Failure``.
     func json(_ method: HTTPMethod, _ path: String, body: Object? = nil, headers: [(String, String)] = []) async throws -> Object {
-        let bytes = try body.map { Array(try JSONSerialization.data(withJSONObject: $0)) }
+        // Keys sorted: the same request sent again (a resume, with an Idempotency-Key) must be the
+        // same bytes, and a dictionary's order differs from one process to the next.
+        let bytes = try body.map { Array(try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])) }
         let answer = try await request(method, path, body: bytes, headers: headers)
         return try Self.object(answer.status, answer.body)
     }
@@ -65,7 +67,9 @@ struct GatewayClient: Sendable {
     /// Uploads a photo; with `key` (an Idempotency-Key), the same upload sent again — after a crash
     /// lost its answer — gets the first answer back instead of a second copy.
     func upload(_ bytes: [UInt8], name: String, collection: String?, key: String? = nil) async throws -> Object {
-        let boundary = "cyclorama-\(UUID().uuidString)"
+        // With a key, the boundary comes from it: the upload sent again must be the same bytes, or
+        // the gateway takes it for another request under the same key (409 idempotency_conflict).
+        let boundary = "cyclorama-" + (key.map { ProcessRun.digest($0) + ProcessRun.digest("boundary" + $0) } ?? UUID().uuidString)
         var body = Array("--\(boundary)\r\n".utf8)
         if let collection {
             body += Array("Content-Disposition: form-data; name=\"collection\"\r\n\r\n\(collection)\r\n--\(boundary)\r\n".utf8)
@@ -82,7 +86,12 @@ struct GatewayClient: Sendable {
 
     /// The current file of a media item and its type.
     func file(of mediaId: String) async throws -> (bytes: [UInt8], type: String) {
-        let answer = try await request(.GET, "/api/media/\(mediaId)/file", timeout: .seconds(300))
+        try await file(at: "/api/media/\(mediaId)/file")
+    }
+
+    /// The file at `path` (a media item's, or a result held for review) and its type.
+    func file(at path: String) async throws -> (bytes: [UInt8], type: String) {
+        let answer = try await request(.GET, path, timeout: .seconds(300))
         guard answer.status == 200 else { _ = try Self.object(answer.status, answer.body); throw Failure(status: answer.status, code: "download", message: "no file") }
         return (answer.body, answer.headers.first(name: "Content-Type") ?? "application/octet-stream")
     }

@@ -29,7 +29,11 @@ struct Connection: ParsableArguments {
         guard let token = token ?? environment["CYCLORAMA_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) ?? fromFile, !token.isEmpty else {
             throw ValidationError("no token: pass --token, set CYCLORAMA_TOKEN, or run where .var/admin-token is (make up writes it)")
         }
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        // Every followed batch holds a connection for its event stream (ProcessRun follows at most
+        // `ProcessRun.followedAtOnce`), and downloads and uploads need theirs beside them.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = ProcessRun.followedAtOnce + 16
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let result = try await body(GatewayClient(base: base, token: token, http: http))
             try await http.shutdown()

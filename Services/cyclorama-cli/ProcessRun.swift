@@ -12,6 +12,14 @@ actor ProcessRun {
     let collection: String?
     let progress: Progress
     private var lastSave = ContinuousClock.now
+    /// Batches whose results wait for review (their results are fetched from the review, not the
+    /// media, which changes only when they are approved).
+    private var heldForReview: Set<String> = []
+    /// Failed fetches of a result, by job: after ``fetchAttempts`` the item fails with the reason.
+    private var fetchFailures: [String: Int] = [:]
+    static let fetchAttempts = 5
+    /// At most this many batches are followed (each holds an event stream) at once.
+    static let followedAtOnce = 8
 
     init(client: GatewayClient, folder: URL, state: RunState, batchSize: Int, collection: String?, progress: Progress) {
         self.client = client
@@ -91,9 +99,19 @@ actor ProcessRun {
     /// run after the crash gets the same media back instead of a copy.
     private func uploaded(_ bytes: [UInt8], name: String, source: RunState.Source) async throws -> String {
         let key = idempotencyKey("upload-\(Self.digest("\(source.kind.rawValue):\(source.value):\(bytes.count)"))")
-        let media = try await client.upload(bytes, name: name, collection: collection, key: key)
-        guard let id = media["id"] as? String else { throw CommandFailure(description: "the upload answer names no media id") }
-        return id
+        var attempt = 0
+        while true {
+            do {
+                let media = try await client.upload(bytes, name: name, collection: collection, key: key)
+                guard let id = media["id"] as? String else { throw CommandFailure(description: "the upload answer names no media id") }
+                return id
+            } catch let failure as GatewayClient.Failure where failure.code == "idempotency_in_progress" && attempt < 30 {
+                // The same upload, sent before an interrupt, is still being stored: its answer
+                // comes back once it is.
+                attempt += 1
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
     }
 
     /// An image on the web (what a CSV names), at most 15 MB (what an upload may be).
@@ -133,11 +151,18 @@ actor ProcessRun {
                     }
                 }
                 body["options"] = options
-                let key = idempotencyKey(Self.digest(ids.joined(separator: ",")))
+                // The run and its media: the same batch sent again (after a crash lost its answer)
+                // is found, not made twice. An item asked for again after it failed adds its
+                // retry count, so that asking again makes a new job.
+                let named = members.map { index in
+                    state.items[index].retry.map { "\(state.items[index].mediaId!)#\($0)" } ?? state.items[index].mediaId!
+                }
+                let key = idempotencyKey(Self.digest(named.joined(separator: ",")))
                 do {
                     let answer = try await client.json(
                         .POST, "/api/ai-image/batch", body: body, headers: [("Idempotency-Key", key)])
                     let batch = answer["batchId"] as? String
+                    if let batch, answer["review"] as? Bool == true { heldForReview.insert(batch) }
                     let jobs = answer["jobs"] as? [GatewayClient.Object] ?? []
                     for index in members {
                         let job = jobs.first { $0["mediaId"] as? String == state.items[index].mediaId }
@@ -186,10 +211,19 @@ actor ProcessRun {
 
     // MARK: Follow
 
+    /// Follows every open batch, at most ``followedAtOnce`` at a time (each holds a connection for
+    /// its event stream, and the downloads need theirs).
     private func follow() async {
-        let batches = Set(state.items.filter { $0.stage == .submitted }.compactMap(\.batchId))
+        var batches = Set(state.items.filter { $0.stage == .submitted }.compactMap(\.batchId)).sorted()[...]
         await withTaskGroup(of: Void.self) { group in
-            for batch in batches.sorted() { group.addTask { await self.follow(batch) } }
+            for _ in 0..<Self.followedAtOnce {
+                guard let batch = batches.popFirst() else { break }
+                group.addTask { await self.follow(batch) }
+            }
+            for await _ in group {
+                guard let batch = batches.popFirst() else { continue }
+                group.addTask { await self.follow(batch) }
+            }
         }
     }
 
@@ -214,7 +248,11 @@ actor ProcessRun {
                     }
                     if !open(in: batch) { return }
                 }
-                pause = .milliseconds(500)
+                // The stream ended with items still open here: the batch ended on the server (the
+                // stream ends then) and a result could not be fetched yet. Not again at once.
+                guard open(in: batch) else { return }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(10))
             } catch {
                 if Task.isCancelled { return }
                 progress.note("batch \(batch): \(error); trying again")
@@ -232,6 +270,7 @@ actor ProcessRun {
     private func reconcile(_ batch: String) async throws {
         let answer = try await client.json(.GET, "/api/ai-image/batch/\(batch)")
         if let cost = answer["cost"] as? Double { state.costs[batch] = cost }
+        if answer["review"] as? Bool == true { heldForReview.insert(batch) }
         for item in answer["items"] as? [GatewayClient.Object] ?? [] { await settle(item) }
     }
 
@@ -242,7 +281,12 @@ actor ProcessRun {
         switch item["status"] as? String {
         case "COMPLETED":
             do {
-                let file = try await client.file(of: state.items[index].mediaId!)
+                // Held for review, the media still shows the photo until someone approves: the
+                // result is the one the review holds.
+                let batch = state.items[index].batchId ?? ""
+                let file = heldForReview.contains(batch)
+                    ? try await client.file(at: "/api/ai-image/batch/\(batch)/review/\(jobId)/file")
+                    : try await client.file(of: state.items[index].mediaId!)
                 let name = state.items[index].stem + "." + Self.fileExtension(file.type)
                 try write(file.bytes, to: name)
                 state.items[index].result = name
@@ -252,8 +296,13 @@ actor ProcessRun {
                 // Deleted since it was made: there is nothing to fetch, ever.
                 fail(index, "the result could not be fetched: \(failure)")
             } catch {
-                progress.note("\(state.items[index].source.name): the result could not be fetched (\(error)); trying again")
-                return
+                let failures = fetchFailures[jobId, default: 0] + 1
+                fetchFailures[jobId] = failures
+                guard failures >= Self.fetchAttempts else {
+                    progress.note("\(state.items[index].source.name): the result could not be fetched (\(error)); trying again")
+                    return
+                }
+                fail(index, "the result could not be fetched (\(failures) tries): \(error)")
             }
         case "FAILED", "CANCELLED":
             let error = item["error"] as? GatewayClient.Object

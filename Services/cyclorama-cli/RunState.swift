@@ -38,6 +38,10 @@ struct RunState: Codable {
         /// The result's file name in the output folder, once written.
         var result: String?
         var error: String?
+        /// How many times the item was asked for again after it failed (nil: never). Part of its
+        /// batch's Idempotency-Key, so that asking again makes a new job instead of getting the
+        /// failed one back.
+        var retry: Int?
     }
 
     static let fileName = ".cyclorama-run.json"
@@ -61,6 +65,7 @@ struct RunState: Codable {
             items[index].batchId = nil
             items[index].jobId = nil
             items[index].error = nil
+            items[index].retry = (items[index].retry ?? 0) + 1
         }
         var stems = Set(items.map(\.stem))
         for source in sources where !items.contains(where: { $0.source.kind == source.kind && $0.source.value == source.value }) {

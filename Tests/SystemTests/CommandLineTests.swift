@@ -112,6 +112,10 @@ struct CommandLineTests {
             let second = try await run("process", folder.path, "--out", out.path, "--shadow", "soft", "--json", system: system, scratch: scratch)
             #expect(second.status == 1)
             #expect(try second.json()["done"] as? Int == 3)
+            // The upload asked for again is the same request (the same bytes under the same key):
+            // the gateway's first answer comes back, not a 409 for a different body.
+            let again = try second.json()["failures"] as? [[String: String]] ?? []
+            #expect(again.first?["name"] == "notes.png" && again.first?["reason"]?.contains("415") == true, "\(again)")
             #expect(try await mediaTotal(system) == before + 3, "nothing uploaded twice")
             // Other options on the same output folder: refused, so results never mix.
             let other = try await run("process", folder.path, "--out", out.path, "--shadow", "dramatic", system: system, scratch: scratch)
@@ -129,6 +133,53 @@ struct CommandLineTests {
             let bogus = try await run("process", folder.path, "--out", scratch.appendingPathComponent("bogus").path, "--framing", "etsy",
                                       system: system, scratch: scratch)
             #expect(bogus.status != 0 && bogus.err.contains("--framing"), "\(bogus.err)")
+
+            // Results held for review: the media shows the photo until someone approves, and the
+            // command writes each job's own result.
+            try await system.updateSettings(["aiImageReviewBeforeReplace": "true"])
+            let reviewedOut = scratch.appendingPathComponent("reviewed")
+            let reviewed = try await run(
+                "process", folder.appendingPathComponent("shoe.jpg").path, "--out", reviewedOut.path, "--json", system: system, scratch: scratch)
+            #expect(reviewed.status == 0, "\(reviewed.err)")
+            let written = try #require(try FileManager.default.contentsOfDirectory(atPath: reviewedOut.path).first { $0.hasPrefix("shoe.") })
+            let result = try Data(contentsOf: reviewedOut.appendingPathComponent(written))
+            let photo = try Data(contentsOf: folder.appendingPathComponent("shoe.jpg"))
+            #expect(result != photo, "the studio shot held for review, not the photo the media still shows")
+            let mediaId = try #require((try reviewed.json()["results"] as? [[String: Any]])?.first?["mediaId"] as? String)
+            #expect(try await system.call(.GET, "/api/media/\(mediaId)/file").body == Array(photo), "not replaced before approval")
+        }
+    }
+
+    /// A job that did not succeed (here cancelled) is asked for again when the command runs again:
+    /// a new job, not the cancelled one given back under the same Idempotency-Key.
+    @Test func aJobThatDidNotSucceedIsAskedForAgainAsANewJob() async throws {
+        try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "50"]]) { system in
+            try system.holdEngineJobs()
+            let scratch = try TestEnvironment.scratchDirectory()
+            let folder = try photos([("dev01", "a.jpg"), ("dev02", "b.jpg")], in: scratch)
+            let out = scratch.appendingPathComponent("out")
+            let command = try Command(["process", folder.path, "--out", out.path, "--json"], system: system, scratch: scratch)
+            let deadline = ContinuousClock.now + .seconds(60)
+            var batch: String?
+            while batch == nil, ContinuousClock.now < deadline {
+                let items = (try? runState(out))?["items"] as? [[String: Any]] ?? []
+                batch = items.compactMap { $0["batchId"] as? String }.first
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let batchId = try #require(batch, "the batch was never sent")
+            #expect(try await system.call(.POST, "/api/ai-image/batch/\(batchId)/cancel", json: "{}").status == 200)
+            try system.releaseEngineJobs()
+            let first = try await command.finish()
+            let firstFailed = try first.json()["failed"] as? Int
+            #expect(first.status == 1 && firstFailed == 2, "\(first.out)\(first.err)")
+            let cancelledJobs = Set((try runState(out)["items"] as? [[String: Any]] ?? []).compactMap { $0["jobId"] as? String })
+            #expect(cancelledJobs.count == 2)
+
+            let second = try await run("process", folder.path, "--out", out.path, "--json", system: system, scratch: scratch)
+            let secondDone = try second.json()["done"] as? Int
+            #expect(second.status == 0 && secondDone == 2, "\(second.out)\(second.err)")
+            let newJobs = Set((try runState(out)["items"] as? [[String: Any]] ?? []).compactMap { $0["jobId"] as? String })
+            #expect(newJobs.count == 2 && newJobs.isDisjoint(with: cancelledJobs), "new jobs: \(newJobs), cancelled: \(cancelledJobs)")
         }
     }
 
