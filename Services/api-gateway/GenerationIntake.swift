@@ -153,9 +153,10 @@ struct GenerationIntake: Sendable {
     }
 
     /// Ids for what one request creates: random without an `Idempotency-Key`, derived from the key
-    /// (and the request's path) with one.
+    /// (with the caller's scope and the request's path) with one.
     static func ids(for request: Request) -> IdempotentIDs {
-        IdempotentIDs(key: request.headers[IdempotencyMiddleware<ServiceRequestContext>.header].map { "\(request.uri.path)\n\($0)" })
+        typealias Middleware = IdempotencyMiddleware<ServiceRequestContext>
+        return IdempotentIDs(key: request.headers[Middleware.header].map { "\(Middleware.scope(of: request))\n\(request.uri.path)\n\($0)" })
     }
 }
 

@@ -8,10 +8,15 @@ import ServiceSupport
 /// `Idempotency-Key` on every POST behind it: the first request with a key runs and its answer is
 /// remembered (24 h); a repeat gets that answer (`Idempotent-Replayed: true`) and starts nothing.
 ///
-/// The key is claimed before the request runs, so two concurrent requests with one key cannot both
-/// start (the second gets 409 `idempotency_in_progress`); the same key with another method, path or
-/// body is 409 `idempotency_conflict`; a server error (5xx) releases the key so the request can be
-/// retried. Only JSON answers are remembered; the request body is read (up to 16 MB) to fingerprint it.
+/// Keys belong to the caller: they are scoped by the API token (its digest), so two systems that
+/// key their requests the same way (order numbers) never get each other's answers. The key is
+/// claimed before the request runs, so two concurrent requests with one key cannot both start (the
+/// second gets 409 `idempotency_in_progress`); the same key with another method, path, query,
+/// content type or body is 409 `idempotency_conflict`; a server error (5xx) releases the key so the
+/// request can be retried, and so does a refusal that says nothing about the request itself (402
+/// budget spent, 409 generation turned off, 423, 429): the same request may succeed once the
+/// setting or the limit allows it. Only JSON answers are remembered; the request body is read (up
+/// to 16 MB) to fingerprint it.
 struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
     let store: IdempotencyStore
     static var header: HTTPField.Name { HTTPField.Name("Idempotency-Key")! }
@@ -26,10 +31,13 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
         var request = request
         let body = try await request.collectBody(upTo: 16 << 20)
         var fingerprint = SHA256()
-        fingerprint.update(data: Array("\(request.method.rawValue) \(request.uri.path)\n".utf8))
+        fingerprint.update(data: Array("\(request.method.rawValue) \(request.uri.path)?\(request.uri.query ?? "")\n".utf8))
+        for name in [HTTPField.Name.contentType, HTTPField.Name("Content-Disposition")!] {
+            fingerprint.update(data: Array("\(name): \(request.headers[name] ?? "")\n".utf8))
+        }
         fingerprint.update(data: Array(buffer: body))
         let digest = Digest.hex(fingerprint.finalize())
-        let scope = "POST"
+        let scope = Self.scope(of: request)
         switch try await store.claim(scope: scope, key: key, requestSHA256: digest) {
         case .replay(let status, let json):
             return Response(
@@ -46,7 +54,7 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
             let response: Response
             do {
                 response = try await next(request, context)
-            } catch let error as APIError where error.status.code < 500 {
+            } catch let error as APIError where error.status.code < 500 && !Self.passing.contains(Int(error.status.code)) {
                 // A client error is this request's answer: replay it too.
                 try? await store.finish(scope: scope, key: key, status: Int(error.status.code), body: error.jsonBody)
                 throw error
@@ -55,7 +63,7 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
                 try? await store.release(scope: scope, key: key)
                 throw error
             }
-            guard response.status.code < 500 else {
+            guard response.status.code < 500, !Self.passing.contains(Int(response.status.code)) else {
                 try? await store.release(scope: scope, key: key)
                 return response
             }
@@ -71,6 +79,17 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
             answer.body = .init(byteBuffer: bytes) // as sent: a body that is not text stays intact
             return answer
         }
+    }
+
+    /// Refusals about the moment, not the request (budget spent, generation turned off, locked,
+    /// rate limited): not remembered, so the same request may succeed later under the same key.
+    static var passing: Set<Int> { [402, 409, 423, 429] }
+
+    /// Whose keys these are: the caller's API token, as a digest (the token itself is never
+    /// stored). Requests without one do not get this far (the token check runs first).
+    static func scope(of request: Request) -> String {
+        let token = request.headers[.authorization] ?? ""
+        return "POST " + Digest.hex(SHA256.hash(data: Array(token.utf8))).prefix(32)
     }
 
     /// The response's body as text, whether it is JSON (only JSON answers are remembered), and as bytes.

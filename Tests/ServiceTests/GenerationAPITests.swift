@@ -132,6 +132,41 @@ struct GenerationAPITests {
             #expect(batch.header("Location") == "/api/ai-image/batch/\(try batch.json()["batchId"] as? String ?? "-")", "\(batch.text)")
             let listed = try await gateway.call(.GET, "/api/media?collection=DEDUP").json()
             #expect(listed["total"] as? Int == 1, "one media item, not two")
+            // The query is part of the request: the same bytes for another collection are another request.
+            let elsewhere = try await gateway.call(.POST, "/api/media?collection=OTHER", body: photo, headers: uploadKey)
+            #expect(elsewhere.status == 409 && elsewhere.error?.code == "idempotency_conflict", "\(elsewhere.text)")
+        }
+    }
+
+    /// Keys belong to the caller: another API token using the same key (two systems keying by order
+    /// number) gets its own job, never the other's answer. A refusal about the moment (generation
+    /// turned off) is not remembered: the same request succeeds once it is turned on again.
+    @Test func idempotencyKeysAreTheCallersAndMomentaryRefusalsAreNotRemembered() async throws {
+        try await InProcessGateway.test(settingsService: true) { gateway in
+            let mediaId = try await gateway.upload(try Samples.bytes("dev05", "input.jpg"))
+            let other = "second-system-\(UUID().uuidString)"
+            try await SystemDatabase.withClient(gateway.database.url) { client in
+                try await APITokenStore(client: client).ensure(token: other, name: "second system", role: "ADMIN")
+            }
+            let key = [("Idempotency-Key", "order-1001")]
+            let mine = try await gateway.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}", headers: key)
+            let theirs = try await gateway.call(
+                .POST, "/api/ai-image/generate/\(mediaId)", body: Array("{}".utf8), headers: key + [("Content-Type", "application/json")],
+                token: other)
+            #expect(mine.status == 202 && theirs.status == 202, "\(mine.text) \(theirs.text)")
+            #expect(theirs.header("Idempotent-Replayed") == nil, "not the other caller's answer")
+            let (mineJob, theirJob) = (try mine.json()["jobId"] as? String, try theirs.json()["jobId"] as? String)
+            #expect(mineJob != nil && theirJob != nil && mineJob != theirJob, "\(String(describing: mineJob)) \(String(describing: theirJob))")
+            #expect(try await gateway.jobCount() == 2)
+
+            let off = try await gateway.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageEnabled": false}"#)
+            #expect(off.status == 200, "\(off.text)")
+            let laterKey = [("Idempotency-Key", "order-1002")]
+            let refused = try await gateway.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}", headers: laterKey)
+            #expect(refused.status == 409 && refused.error?.code == "generation_disabled", "\(refused.text)")
+            #expect(try await gateway.call(.PUT, "/api/ai-image/settings", json: #"{"aiImageEnabled": true}"#).status == 200)
+            let accepted = try await gateway.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}", headers: laterKey)
+            #expect(accepted.status == 202 && accepted.header("Idempotent-Replayed") == nil, "\(accepted.text)")
         }
     }
 }
