@@ -336,7 +336,7 @@ let package = Package(
         .testTarget(
             name: "SystemTests",
             dependencies: [
-                "TestSupport", "FuzzSuite", "Imaging", "Database", "Messaging", "Shared", "ServiceSupport",
+                "TestSupport", "FuzzSuite", "Imaging", "Database", "Messaging", "Redis", "Shared", "ServiceSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -142,8 +142,13 @@ struct FollowMachine: Sendable {
 
     // MARK: The next step
 
+    /// The end of a job cancelled on request: stopped at the backend if it is there.
+    func cancelledOnRequest() -> Ending {
+        Ending(code: .cancelled, reason: "cancelled on request", retryable: true, atBackend: .stop)
+    }
+
     mutating func next(now: ContinuousClock.Instant, wallClock: Date, cancelled: Bool) -> Step {
-        if cancelled { return .end(Ending(code: .cancelled, reason: "cancelled on request", retryable: true, atBackend: .stop)) }
+        if cancelled { return .end(cancelledOnRequest()) }
         if now >= deadline {
             return .end(Ending(
                 code: .timedOut,

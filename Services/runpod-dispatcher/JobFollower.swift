@@ -96,6 +96,7 @@ struct JobFollower: Sendable {
             }
             try await Task.sleep(for: .milliseconds(Int64.random(in: 500...1500)))
         }
+        let cancelledInLedger = accepted?.status == .cancelled
         inbox.register(dispatch.jobId)
         defer {
             inbox.unregister(dispatch.jobId)
@@ -104,7 +105,7 @@ struct JobFollower: Sendable {
         }
         do {
             return try await withThrowingTaskGroup(of: HandlingOutcome?.self) { group in
-                group.addTask { try await followOwned(dispatch, owner: owner, logger: logger) }
+                group.addTask { try await followOwned(dispatch, owner: owner, cancelledInLedger: cancelledInLedger, logger: logger) }
                 group.addTask {
                     try await ownership.keep(dispatch.jobId, owner, logger: logger)
                     return nil
@@ -124,7 +125,12 @@ struct JobFollower: Sendable {
         }
     }
 
-    private func followOwned(_ dispatch: DispatchGeneration, owner: String, logger: Logger) async throws -> HandlingOutcome {
+    /// `cancelledInLedger`: the ledger said CANCELLED when the dispatch was taken. The cancel's Redis
+    /// flag is how a running follower hears of it, but the gateway writes the ledger first: a cancel
+    /// made while Redis was away (or a flag Redis lost) is still a cancel.
+    private func followOwned(
+        _ dispatch: DispatchGeneration, owner: String, cancelledInLedger: Bool, logger: Logger
+    ) async throws -> HandlingOutcome {
         let stored = try await ownership.record(of: dispatch.jobId)
         var record = stored ?? DispatchRecord(startedAt: Date(), attempt: dispatch.attempt)
         let job = FollowedJob(dispatch: dispatch, owner: owner, logger: logger)
@@ -152,8 +158,12 @@ struct JobFollower: Sendable {
                 break
             }
         }
-        if try await isCancelled(dispatch.jobId) {
-            return try await fail(job, &record, .cancelled, "cancelled on request", retryable: true)
+        let flagged = try await isCancelled(dispatch.jobId)
+        if cancelledInLedger || flagged {
+            guard record.backendJobId != nil else {
+                return try await fail(job, &record, .cancelled, "cancelled on request", retryable: true)
+            }
+            // At the backend already: stopped there too, in the loop below.
         }
         if adopted {
             try await recordSubmission(job, record)
@@ -175,7 +185,7 @@ struct JobFollower: Sendable {
         let outcome = try await limiter.withSlot(
             dispatch.jobId.uuidString, limit: concurrencyLimit, until: deadline, atBackend: atBackend
         ) { slot in
-            try await drive(job, started, client: client, slot: slot, deadline: deadline)
+            try await drive(job, started, client: client, slot: slot, deadline: deadline, cancelledInLedger: cancelledInLedger)
         }
         guard let outcome else {
             return try await fail(
@@ -189,7 +199,8 @@ struct JobFollower: Sendable {
     /// The loop of one job while it holds a concurrency slot: the ``FollowMachine`` decides, this
     /// carries its decisions out and tells it what happened.
     private func drive(
-        _ job: FollowedJob, _ initial: DispatchRecord, client: some BackendEndpoint, slot: HeldSlot, deadline: ContinuousClock.Instant
+        _ job: FollowedJob, _ initial: DispatchRecord, client: some BackendEndpoint, slot: HeldSlot, deadline: ContinuousClock.Instant,
+        cancelledInLedger: Bool
     ) async throws -> HandlingOutcome {
         let dispatch = job.dispatch
         let logger = job.logger
@@ -198,10 +209,24 @@ struct JobFollower: Sendable {
             expectedRun: executionTimes.estimate(ExecutionTimes.kind(dispatch.backend, dispatch.options)))
         while true {
             let reaction: FollowMachine.Reaction
-            switch machine.next(now: .now, wallClock: Date(), cancelled: try await isCancelled(dispatch.jobId)) {
+            let flagged = try await isCancelled(dispatch.jobId)
+            switch machine.next(now: .now, wallClock: Date(), cancelled: cancelledInLedger || flagged) {
             case .end(let ending):
                 return try await end(job, &machine, ending, client: client, slot: slot)
             case .submit:
+                // The ledger, read once more before a run is paid for: a job cancelled while Redis
+                // was away (no flag), or ended by its deadline meanwhile, is not submitted.
+                if let status = try await ledger.status(of: dispatch.jobId), status.isTerminal {
+                    if status == .cancelled {
+                        return try await end(job, &machine, machine.cancelledOnRequest(), client: client, slot: slot)
+                    }
+                    job.logger.info("the job ended before it was submitted; nothing sent", metadata: ["status": "\(status.rawValue)"])
+                    await slot.release()
+                    var record = machine.record
+                    record.finished = true
+                    try await save(record, job)
+                    return .done
+                }
                 reaction = try await submit(job, &machine, client: client, slot: slot)
             case .findUnconfirmed:
                 guard let found = try await findUnconfirmed(job, machine.record, client: client, deadline: deadline) else {

@@ -137,6 +137,13 @@ public struct JobLedger: Sendable {
             """, logger: logger)
     }
 
+    /// The job's status alone (one small read), nil when unknown.
+    public func status(of id: UUID) async throws -> JobStatus? {
+        let rows = try await client.rows("SELECT status FROM generation_jobs WHERE id = \(id)", logger: logger)
+        for status in try rows.decode(String.self) { return JobStatus(rawValue: status) }
+        return nil
+    }
+
     /// The job, nil when unknown.
     public func job(_ id: UUID) async throws -> JobRecord? {
         try await jobs(query: "\(unescaped: Self.jobColumns) WHERE id = \(id)").first

@@ -1,4 +1,7 @@
 import Foundation
+import Logging
+import Redis
+import ServiceSupport
 import Shared
 import Testing
 import TestSupport
@@ -73,6 +76,35 @@ extension SystemSuites {
                 #expect(standIn.runs("slow").count == 1, "submitted once")
             }
             await standIn.stop()
+        }
+
+        /// A cancel is written to the ledger first and then flagged in Redis, which is how a running
+        /// follower hears of it. A cancel made while Redis was away (or a flag Redis lost) has no
+        /// flag: the dispatcher that takes the dispatch afterwards must still not submit it.
+        @Test func aJobCancelledWithoutItsRedisFlagIsNeverSubmitted() async throws {
+            try await CycloramaSystem.run(overrides: ["local-engine": ["LOCAL_ENGINE_SIMULATE_MS": "100"]]) { system in
+                await system.crash("runpod-dispatcher")
+                let mediaId = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
+                let jobId = try #require(try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}").json()["jobId"] as? String)
+                let job = try #require(UUID(uuidString: jobId))
+                // The prompt-service made the dispatch; nobody takes it while the dispatcher is down.
+                try await waitForStatus(system, jobId, in: ["PROMPTING"])
+                let cancel = try await system.call(.POST, "/api/ai-image/jobs/\(jobId)/cancel", json: "{}")
+                #expect(cancel.status == 200, "\(cancel.text)")
+                let redis = RedisClient(configuration: try RedisConfiguration(url: system.servers.redisURL), logger: Logger(label: "test.redis"))
+                #expect(try await redis.delete(JobKeys.cancelled(job)) == 1, "the gateway flagged the cancel")
+
+                try system.launch("runpod-dispatcher")
+                try await system.waitUntilHealthy("runpod-dispatcher")
+                try await eventually("the dispatcher took the dispatch and ended it", timeout: .seconds(60)) {
+                    (try? await redis.get(JobKeys.dispatch(job)))??.contains("\"finished\":true") == true
+                }
+                let health = try await system.engineHealth().json()
+                let jobs = try #require(health["jobs"] as? [String: Any])
+                let total = ["completed", "failed", "inProgress", "inQueue"].compactMap { jobs[$0] as? Int }.reduce(0, +)
+                #expect(total == 0, "nothing was submitted: \(jobs)\n\(system.logs())")
+                #expect(try await system.call(.GET, "/api/ai-image/status/\(jobId)").json()["status"] as? String == "CANCELLED")
+            }
         }
 
         private func waitForStatus(_ system: CycloramaSystem, _ jobId: String, in wanted: Set<String>) async throws {
