@@ -271,16 +271,25 @@ struct MediaController: Sendable {
         return SuccessResponse(success: true)
     }
 
-    /// `DELETE /api/media/trash`: deletes everything in the trash for good.
+    /// `DELETE /api/media/trash[?deletedBefore=<ISO 8601>]`: deletes everything in the trash for good,
+    /// or only what was moved there before that instant: what the person who confirmed saw, not what
+    /// someone else trashed a moment later and may still undo.
     @Sendable func emptyTrash(_ request: Request, context: ServiceRequestContext) async throws -> PurgeResponse {
-        PurgeResponse(success: true, deleted: try await purge(nil).count)
+        var cutoff: Date?
+        if let raw = request.uri.queryParameters["deletedBefore"].map(String.init) {
+            guard let date = MessageCoding.parseTimestamp(raw) else {
+                throw APIError.badRequest("deletedBefore must be an ISO 8601 time (2026-12-07T21:40:00.000Z); got \(raw.prefix(80))", code: "invalid_field")
+            }
+            cutoff = date
+        }
+        return PurgeResponse(success: true, deleted: try await purge(nil, deletedBefore: cutoff).count)
     }
 
     /// Deletes for good (``MediaStore/purge(_:)``) and answers; the files are erased by a sweep
     /// started now, beside the answer (a trash of thousands must not hold the request), and by the
     /// periodic one for what it leaves. A sweep that fails is logged; the deletion itself is done.
-    private func purge(_ ids: [UUID]?) async throws -> [UUID] {
-        let purged = try await store.purge(ids)
+    private func purge(_ ids: [UUID]?, deletedBefore cutoff: Date? = nil) async throws -> [UUID] {
+        let purged = try await store.purge(ids, deletedBefore: cutoff)
         if !purged.isEmpty, let purgedFiles {
             Task {
                 do { try await purgedFiles.sweep() } catch {

@@ -167,13 +167,23 @@ struct MediaAPITests {
             // one's file, stored a moment ago, waits in the queue for a later sweep.
             #expect(try await gateway.call(.DELETE, "/api/media/\(twin.id)").status == 200)
             #expect(try await gateway.call(.DELETE, "/api/media/\(fresh.id)").status == 200)
-            let emptied = try await gateway.call(.DELETE, "/api/media/trash")
+            // Only what was in the trash when it was asked: an item trashed after the cutoff (by
+            // someone who may still undo it) stays. The cutoff is the newest deletion, 1 ms on.
+            let trashed = try await gateway.call(.GET, "/api/media?trash=true&sort=newest&pageSize=1").json()
+            let newest = try #require((trashed["items"] as? [[String: Any]])?.first?["deletedAt"] as? String)
+            let cutoff = MessageCoding.formatTimestamp(try #require(MessageCoding.parseTimestamp(newest)).addingTimeInterval(0.001))
+            let later = try await gateway.upload(try Samples.bytes("dev09", "input.jpg"))
+            #expect(try await gateway.call(.DELETE, "/api/media/\(later)").status == 200)
+            let bad = try await gateway.call(.DELETE, "/api/media/trash?deletedBefore=yesterday")
+            #expect(bad.status == 400 && bad.error?.code == "invalid_field", "\(bad.text)")
+            let emptied = try await gateway.call(.DELETE, "/api/media/trash?deletedBefore=\(cutoff)")
             #expect(try emptied.status == 200 && (emptied.json()["deleted"] as? Int) == 2, "\(emptied.text)")
+            #expect(try await gateway.call(.POST, "/api/media/\(later)/restore").status == 200, "trashed after the cutoff: still there to undo")
             try await eventually("only the fresh file is left queued", timeout: .seconds(30)) { try await queued() == 1 }
             #expect(exists(kept.file) && exists(fresh.file))
             #expect(try await gateway.call(.GET, "/api/media/\(kept.id)/file").body == jpeg)
             #expect(try await gateway.call(.DELETE, "/api/media/trash").json()["deleted"] as? Int == 0, "an empty trash")
-            #expect(try await gateway.call(.GET, "/api/media").json()["total"] as? Int == 1)
+            #expect(try await gateway.call(.GET, "/api/media").json()["total"] as? Int == 2, "the kept item and the one restored")
         }
     }
 

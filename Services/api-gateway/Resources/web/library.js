@@ -400,10 +400,19 @@ async function restore(items) {
 // `items` null: the whole trash. Cancelling gives the focus back to the button that asked. `asked`
 // counts the dialog's openings: a deletion answered after the dialog was closed and opened again
 // for something else leaves that dialog alone.
-const purging = { items: null, opener: null, asked: 0 };
+const purging = { items: null, opener: null, asked: 0, cutoff: null };
 
 function confirmPurge(items, opener) {
   purging.asked += 1;
+  // Emptying the trash takes what is in it when the question is asked, nothing trashed after (by
+  // someone who may still undo it): the newest deletion now, a millisecond on, is the cutoff.
+  purging.cutoff = items === null
+    ? api("GET", "/api/media?trash=true&sort=newest&pageSize=1").then((page) => {
+      const newest = page.items?.[0]?.deletedAt;
+      return new Date(newest ? Date.parse(newest) + 1 : 0).toISOString();
+    })
+    : null;
+  purging.cutoff?.catch(() => {}); // read (and its failure shown) when the deletion is confirmed
   // A deletion asked for before may still be waiting for its answer: this one can be confirmed.
   $("#purge-confirm").disabled = false;
   purging.items = items;
@@ -427,7 +436,7 @@ $("#purge-modal").addEventListener("close", () => {
 });
 
 $("#purge-confirm").addEventListener("click", async () => {
-  const { items, asked } = purging;
+  const { items, asked, cutoff: cutoffAnswer } = purging;
   const button = $("#purge-confirm");
   const stillAsked = () => purging.asked === asked && $("#purge-modal").open;
   const index = items ? state.items.findIndex((item) => item.id === items[0].id) : 0;
@@ -435,7 +444,10 @@ $("#purge-confirm").addEventListener("click", async () => {
   try {
     let deleted = 0;
     if (items === null) {
-      deleted = (await api("DELETE", "/api/media/trash")).deleted;
+      // Only what was in the trash when this was asked: an item someone moved there since (and may
+      // still undo) stays.
+      const cutoff = await cutoffAnswer;
+      deleted = (await api("DELETE", `/api/media/trash?deletedBefore=${encodeURIComponent(cutoff)}`)).deleted;
     } else {
       for (const item of items) {
         await api("DELETE", `/api/media/${item.id}?permanently=true`);
