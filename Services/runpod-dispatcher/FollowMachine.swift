@@ -202,11 +202,14 @@ struct FollowMachine: Sendable {
     /// `/run` did not give a job.
     mutating func submissionFailed(_ error: RunPodCallError, now: ContinuousClock.Instant) -> Reaction {
         switch error {
-        case .unanswered:
-            // It may have been accepted: the intent stays, and the next step resolves it.
+        case _ where error.mayHaveBeenAccepted:
+            // It may have been accepted (no answer, a proxy's 502 / 504, a 2xx that is not a job):
+            // the intent stays, and the next step resolves it (the same key again at the local
+            // engine; RunPod's webhook, or the job ends unconfirmed with its slot kept) instead of
+            // a second /run that could be a second paid run.
             return .pause(troubleWait(now: now))
         case _ where error.isTransient:
-            // An answer that refuses (429, 5xx) or no connection at all: nothing was accepted.
+            // An answer that refuses (429, 500, 503) or no connection at all: nothing was accepted.
             record.submittingSince = nil
             return .pause(troubleWait(now: now))
         default:

@@ -35,6 +35,19 @@ enum RunPodCallError: Error, CustomStringConvertible, Equatable {
         if case .unanswered = self { true } else { false }
     }
 
+    /// For `/run`: whether the backend may have accepted the job although no job came back. No
+    /// answer at all; a 502 or 504, which a proxy in front of the endpoint gives when it lost the
+    /// endpoint's answer (the endpoint may have acted on the request); a 2xx that is not a job (the
+    /// endpoint answered yes in a form we cannot read). A 429, 500 or 503 is the endpoint itself
+    /// refusing, and a connection that never opened sent nothing.
+    var mayHaveBeenAccepted: Bool {
+        switch self {
+        case .unanswered, .invalidReply: true
+        case .http(let status, _): status == 502 || status == 504
+        case .transport: false
+        }
+    }
+
     var description: String {
         switch self {
         case .http(let status, let body): "HTTP \(status)" + (body.isEmpty ? "" : ": \(body.prefix(300))")

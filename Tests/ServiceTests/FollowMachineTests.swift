@@ -150,6 +150,25 @@ struct FollowMachineTests {
         #expect(busy.record.submittingSince == nil, "nothing was accepted: the next /run is a plain submission")
         #expect(busy.next(now: Self.at(2), wallClock: Self.wallStart, cancelled: false) == .submit)
 
+        // A proxy's 502 / 504, or a 2xx that is not a job: the endpoint may have accepted it. The
+        // intent stays and the next step looks for the job instead of sending a second /run.
+        for maybe in [RunPodCallError.http(status: 502, body: "bad gateway"), .http(status: 504, body: ""), .invalidReply("{}")] {
+            var unsure = Self.machine()
+            _ = unsure.next(now: Self.at(0), wallClock: Self.wallStart, cancelled: false)
+            unsure.willSubmit(webhookArmed: false, at: Self.wallStart)
+            guard case .pause = unsure.submissionFailed(maybe, now: Self.at(0)) else {
+                Issue.record("\(maybe) is waited out")
+                continue
+            }
+            #expect(unsure.record.submittingSince == Self.wallStart, "\(maybe): the intent stays")
+            #expect(unsure.next(now: Self.at(2), wallClock: Self.wallStart, cancelled: false) == .findUnconfirmed, "\(maybe)")
+        }
+        var serverError = Self.machine()
+        _ = serverError.next(now: Self.at(0), wallClock: Self.wallStart, cancelled: false)
+        serverError.willSubmit(webhookArmed: false, at: Self.wallStart)
+        _ = serverError.submissionFailed(.http(status: 500, body: "internal"), now: Self.at(0))
+        #expect(serverError.record.submittingSince == nil, "the endpoint's own 500 refused it")
+
         var refused = Self.machine()
         _ = refused.next(now: Self.at(0), wallClock: Self.wallStart, cancelled: false)
         refused.willSubmit(webhookArmed: false, at: Self.wallStart)
