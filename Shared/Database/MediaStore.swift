@@ -268,8 +268,11 @@ public struct MediaStore: Sendable {
                 return .jobEnded(status: job.status)
             default: break
             }
+            // An item in the trash takes its result too (restored, it shows it; its Undo must not
+            // cost a paid result); only one deleted for good (its row a tombstone) does not. Its row
+            // is locked, so a purge waits for this transaction or this one finds it purged.
             let locked = try await connection.query(
-                "SELECT current_version_id FROM media WHERE id = \(result.mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger)
+                "SELECT current_version_id FROM media WHERE id = \(result.mediaId) AND purged_at IS NULL FOR UPDATE", logger: logger)
             var found = false
             var previous: UUID?
             for try await current in locked.decode(UUID?.self) {

@@ -88,10 +88,25 @@ struct JobLedgerTests {
             #expect(try await store.applyGeneration(late) == .jobEnded(status: "CANCELLED"))
             #expect(try await store.versions(of: media.id).count == 2, "a cancelled job's result is not applied")
 
+            // In the trash the media still takes its result (restored, it shows it); deleted for
+            // good, it does not.
+            var trashed = result
+            trashed.jobId = UUID()
+            trashed.backendJobId = "rp-10"
+            try await ledger.insert(NewJob(id: trashed.jobId, mediaId: media.id, correlationId: "c4"))
+            _ = try await store.delete(media.id)
+            guard case .applied = try await store.applyGeneration(trashed) else {
+                Issue.record("a result for media in the trash was not applied")
+                return
+            }
+            #expect(try await store.restore(media.id) != nil, "restored")
+            #expect(try await store.versions(of: media.id).count == 3, "with the result made while it was in the trash")
+            _ = try await store.delete(media.id)
             var orphan = result
             orphan.jobId = UUID()
-            try await ledger.insert(NewJob(id: orphan.jobId, mediaId: media.id, correlationId: "c4"))
-            _ = try await store.delete(media.id)
+            orphan.backendJobId = "rp-11"
+            try await ledger.insert(NewJob(id: orphan.jobId, mediaId: media.id, correlationId: "c5"))
+            #expect(try await store.purge([media.id]) == [media.id])
             #expect(try await store.applyGeneration(orphan) == .mediaGone)
         }
     }
