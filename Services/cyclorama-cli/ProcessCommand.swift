@@ -71,6 +71,10 @@ struct ProcessCommand: AsyncParsableCommand {
         let sources = try RunInputs.read(input)
         let folder = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // One run per output folder at a time: two would each rewrite the state file with their own
+        // view, lose each other's submissions and send them again (paying twice).
+        let lock = try RunState.lock(folder)
+        defer { close(lock) }
         var state = try RunState.load(from: folder) ?? RunState(options: options)
         guard state.options == options else {
             throw CommandFailure(description: """

@@ -82,6 +82,27 @@ struct RunState: Codable {
         }
     }
 
+    static let lockName = ".cyclorama-run.lock"
+
+    /// Takes the output folder for this process (an exclusive `flock` on its lock file, released
+    /// when the process ends however it ends); refused while another run holds it. Returns the
+    /// descriptor to close when the run is over.
+    static func lock(_ folder: URL) throws -> Int32 {
+        let path = folder.appendingPathComponent(lockName).path
+        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw CommandFailure(description: "could not open \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let busy = errno == EWOULDBLOCK
+            close(descriptor)
+            throw CommandFailure(description: busy
+                ? "another cyclorama run is using \(folder.path); wait for it to end (or stop it), or use another --out"
+                : "could not lock \(path): \(String(cString: strerror(errno)))")
+        }
+        return descriptor
+    }
+
     static func load(from folder: URL) throws -> RunState? {
         let file = folder.appendingPathComponent(fileName)
         guard let data = FileManager.default.contents(atPath: file.path) else { return nil }

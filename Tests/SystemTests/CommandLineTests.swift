@@ -205,6 +205,10 @@ struct CommandLineTests {
                 try await Task.sleep(for: .milliseconds(50))
             }
             try #require(jobs.count == 4, "the batch was never sent")
+            // A second run on the same output folder while this one runs is refused: two would
+            // rewrite each other's state and send its batches again.
+            let second = try await run("process", folder.path, "--out", out.path, system: system, scratch: scratch)
+            #expect(second.status != 0 && second.err.contains("another cyclorama run is using"), "\(second.err)")
             command.interrupt()
             let interrupted = try await command.finish(timeout: .seconds(30))
             #expect(interrupted.status == 130, "\(interrupted.err)")
