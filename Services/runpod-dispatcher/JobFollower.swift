@@ -131,7 +131,7 @@ struct JobFollower: Sendable {
     private func followOwned(
         _ dispatch: DispatchGeneration, owner: String, cancelledInLedger: Bool, logger: Logger
     ) async throws -> HandlingOutcome {
-        let stored = try await ownership.record(of: dispatch.jobId)
+        let stored = try await storedRecord(of: dispatch, logger: logger)
         var record = stored ?? DispatchRecord(startedAt: Date(), attempt: dispatch.attempt)
         let job = FollowedJob(dispatch: dispatch, owner: owner, logger: logger)
         if record.finished {
@@ -552,8 +552,36 @@ struct JobFollower: Sendable {
         try await redis.get(JobKeys.cancelled(jobId)) != nil
     }
 
+    /// Saves the record: in Redis, checking the ownership in the same step, and — for a backend
+    /// that does not honour idempotency keys — its copy in the ledger, once Redis took it (a follower
+    /// that lost the job writes neither).
     private func save(_ record: DispatchRecord, _ job: FollowedJob) async throws {
         try await ownership.save(record, for: job.dispatch.jobId, owner: job.owner)
+        if keepsLedgerCopy(job.dispatch.backend) {
+            try await ledger.saveDispatchRecord(job.dispatch.jobId, json: try record.json())
+        }
+    }
+
+    /// A repeated `/run` to the local engine is answered with the job it already has (the same
+    /// idempotency key); one to RunPod is a second paid run, so RunPod jobs' records are also kept
+    /// in the ledger, which outlives a Redis that lost its data.
+    private func keepsLedgerCopy(_ backend: GenerationBackend) -> Bool {
+        !configuration.honoursIdempotencyKeys(backend)
+    }
+
+    /// The job's record as Redis holds it, or the ledger's copy when that has the job further on:
+    /// Redis lost the record (its data wiped, a failover to a replica that lagged), and without the
+    /// copy the follower would submit a job that is at RunPod already.
+    private func storedRecord(of dispatch: DispatchGeneration, logger: Logger) async throws -> DispatchRecord? {
+        let inRedis = try await ownership.record(of: dispatch.jobId)
+        guard keepsLedgerCopy(dispatch.backend),
+              let copy = try await ledger.dispatchRecord(of: dispatch.jobId).flatMap(DispatchRecord.init(json:))
+        else { return inRedis }
+        if let inRedis, !copy.isFurther(than: inRedis) { return inRedis }
+        logger.warning(
+            "Redis does not have the job's record as far as the ledger's copy has it; continuing from the copy",
+            metadata: ["inRedis": "\(inRedis == nil ? "nothing" : "an earlier state")", "backendJobId": "\(copy.backendJobId ?? "-")"])
+        return copy
     }
 
     /// backend job id → {mediaId, jobId, attempt}, for webhooks and operators.

@@ -26,6 +26,44 @@ struct DispatchRecord: Codable, Sendable, Equatable {
 
     /// The idempotency key of the current attempt's submission: the same for every try of one attempt.
     func submissionKey(for jobId: UUID) -> String { "\(jobId.uuidString.lowercased()):\(attempt)" }
+
+    /// How far the job got, in the order a follower moves it: the attempt, its resubmissions, then
+    /// nothing sent / a submission that may be out / one the backend accepted / finished.
+    private var progress: (Int, Int, Int) {
+        let stage = finished ? 3 : backendJobId != nil ? 2 : submittingSince != nil ? 1 : 0
+        return (attempt, resubmits, stage)
+    }
+
+    /// This record (the ledger's copy) has the job further on than `other` (what Redis holds): a
+    /// submission, an accepted run or an end that `other` does not know of. Between two records
+    /// that disagree for another reason (a save that reached one store and not the other) the one
+    /// that may know of a run at the backend wins: following a run that is not there costs a
+    /// timeout; submitting one that is, a second run.
+    func isFurther(than other: DispatchRecord) -> Bool {
+        progress > other.progress
+    }
+
+    func json() throws -> String { String(decoding: try Self.encoder.encode(self), as: UTF8.self) }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }()
+    fileprivate static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return decoder
+    }()
+}
+
+extension DispatchRecord {
+    /// A record from ``json()``; nil when the text is not one.
+    init?(json: String) {
+        guard let record = try? Self.decoder.decode(DispatchRecord.self, from: Data(json.utf8)) else { return nil }
+        self = record
+    }
 }
 
 /// The follower of a job lost its ownership to another one: it must stop acting for the job.
@@ -80,12 +118,12 @@ struct JobOwnership: Sendable {
 
     func record(of jobId: UUID) async throws -> DispatchRecord? {
         guard let text = try await redis.get(JobKeys.dispatch(jobId)) else { return nil }
-        return try? Self.decoder.decode(DispatchRecord.self, from: Data(text.utf8))
+        return DispatchRecord(json: text)
     }
 
     /// Writes the record if `owner` still owns the job; throws ``OwnershipLost`` otherwise.
     func save(_ record: DispatchRecord, for jobId: UUID, owner: String) async throws {
-        let text = String(decoding: try Self.encoder.encode(record), as: UTF8.self)
+        let text = try record.json()
         let written = try await redis.eval("""
             if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
             redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
@@ -94,15 +132,4 @@ struct JobOwnership: Sendable {
             arguments: [owner, text, String(recordLifetime.wholeMilliseconds)])
         guard written.intValue == 1 else { throw OwnershipLost(jobId: jobId) }
     }
-
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .millisecondsSince1970
-        return encoder
-    }()
-    private static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .millisecondsSince1970
-        return decoder
-    }()
 }

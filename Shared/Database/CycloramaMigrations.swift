@@ -17,5 +17,6 @@ public enum CycloramaMigrations {
         batchReview,
         optionPresets,
         deletedForGood,
+        dispatchRecordCopy,
     ]
 }

@@ -144,6 +144,22 @@ public struct JobLedger: Sendable {
         return nil
     }
 
+    /// The dispatcher's copy of its record of the job (JSON, see ``saveDispatchRecord(_:json:)``);
+    /// nil when the job is unknown or has none.
+    public func dispatchRecord(of id: UUID) async throws -> String? {
+        let rows = try await client.rows(
+            "SELECT dispatch_record::text FROM generation_jobs WHERE id = \(id)", logger: logger)
+        for json in try rows.decode(String?.self) { return json }
+        return nil
+    }
+
+    /// Keeps the dispatcher's record of a job (JSON it alone reads) beside the job, whatever the
+    /// job's status: the copy a follower starts from when Redis lost the record. Migration 15.
+    public func saveDispatchRecord(_ id: UUID, json: String) async throws {
+        try await client.rows(
+            "UPDATE generation_jobs SET dispatch_record = \(json)::jsonb WHERE id = \(id)", logger: logger)
+    }
+
     /// The job, nil when unknown.
     public func job(_ id: UUID) async throws -> JobRecord? {
         try await jobs(query: "\(unescaped: Self.jobColumns) WHERE id = \(id)").first

@@ -399,4 +399,45 @@ struct FollowMachineTests {
         times.record(kind, milliseconds: -1)
         #expect(times.estimate(kind) == .milliseconds(3000), "a negative time is not a run")
     }
+
+    /// Which of two records a follower continues from when Redis's and the ledger's copy disagree
+    /// (Redis lost its data, or one save reached one store only): the one that has the job further
+    /// on, and between a record that may know of a run at the backend and one that does not, the
+    /// former (a second `/run` could be a second paid run).
+    @Test func theRecordThatKnowsOfASubmissionIsTheOneFollowed() throws {
+        // Whole milliseconds: the JSON keeps dates to the millisecond.
+        let start = Date(timeIntervalSince1970: 1_796_000_000.123)
+        let fresh = DispatchRecord(startedAt: start, attempt: 1)
+        var intent = fresh
+        intent.submittingSince = start
+        var accepted = fresh
+        accepted.backendJobId = "rp-1"
+        var resubmitted = accepted
+        resubmitted.backendJobId = nil
+        resubmitted.resubmits = 1
+        var finished = accepted
+        finished.finished = true
+        var nextAttempt = DispatchRecord(startedAt: start, attempt: 2)
+        nextAttempt.resubmits = 0
+
+        #expect(intent.isFurther(than: fresh))
+        #expect(accepted.isFurther(than: intent))
+        #expect(accepted.isFurther(than: fresh))
+        #expect(finished.isFurther(than: accepted))
+        #expect(resubmitted.isFurther(than: accepted), "a resubmission after the first run ended")
+        #expect(nextAttempt.isFurther(than: finished))
+        for record in [fresh, intent, accepted, resubmitted, finished] {
+            #expect(!record.isFurther(than: record), "a copy equal to Redis's is not taken over it")
+        }
+        #expect(!fresh.isFurther(than: intent))
+        #expect(!intent.isFurther(than: accepted))
+        #expect(!accepted.isFurther(than: resubmitted), "the first run's id is stale once the job was sent again")
+
+        // The copy travels as JSON in the ledger and comes back the same.
+        var sent = resubmitted
+        sent.submittingSince = start.addingTimeInterval(2)
+        sent.webhookSince = sent.submittingSince
+        #expect(DispatchRecord(json: try sent.json()) == sent)
+        #expect(DispatchRecord(json: "{}") == nil)
+    }
 }
