@@ -325,12 +325,25 @@ struct JobFollower: Sendable {
             if let since = machine.record.submittingSince { unsaved.remember(dispatch.jobId, since: since, as: .unsent) }
             throw error
         }
+        // `/run` and the record of its answer are not cut short by a shutdown (SIGTERM cancels the
+        // follow to hand the job back): a `/run` cancelled in flight may have reached the backend
+        // all the same, and only its answer, recorded, tells the next follower where the job is —
+        // for RunPod without webhooks the job would end `submission_unconfirmed` while it ran.
+        // Bounded by the call's timeout and the record's retries (and by the shutdown's grace).
+        let key = machine.record.submissionKey(for: dispatch.jobId)
+        let policy = configuration.policy
+        let sent = await Self.uncancelled { () async -> Result<BackendJob, RunPodCallError> in
+            do throws(RunPodCallError) {
+                return .success(try await client.run(input: input, policy: policy, webhook: webhook, idempotencyKey: key))
+            } catch {
+                return .failure(error)
+            }
+        }
         let accepted: BackendJob
-        do {
-            accepted = try await client.run(
-                input: input, policy: configuration.policy,
-                webhook: webhook, idempotencyKey: machine.record.submissionKey(for: dispatch.jobId))
-        } catch {
+        switch sent {
+        case .success(let job):
+            accepted = job
+        case .failure(let error):
             let reaction = machine.submissionFailed(error, now: .now)
             try await save(machine.record, job)
             if case .pause = reaction {
@@ -342,9 +355,20 @@ struct JobFollower: Sendable {
         }
         let intent = machine.record.submittingSince
         machine.accepted(accepted.id)
-        try await recordAccepted(job, machine.record, intent: intent)
+        let record = machine.record
+        let unrecorded = await Self.uncancelled { () async -> (any Error)? in
+            do { try await recordAccepted(job, record, intent: intent) } catch { return error }
+            return nil
+        }
+        if let unrecorded { throw unrecorded }
         logger.info("submitted", metadata: ["backendJobId": "\(accepted.id)", "attempt": "\(machine.record.attempt)"])
         return machine.submitted(accepted, now: .now)
+    }
+
+    /// Runs `body` to its end even when the calling task is cancelled (a shutdown): for the steps
+    /// that must not be cut in half. A task of its own, which does not inherit the caller's cancellation.
+    private static func uncancelled<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
+        await Task { await body() }.value
     }
 
     /// The backend accepted `/run`: the record must say so, or whoever follows the job next finds only

@@ -78,6 +78,54 @@ extension SystemSuites {
             await standIn.stop()
         }
 
+        /// A deploy stops the dispatcher (SIGTERM) while a `/run` to RunPod waits for its answer. The
+        /// shutdown hands the job back, but the `/run` is not cut short: a request cancelled in
+        /// flight may have reached RunPod all the same, and its answer, recorded, is what lets the
+        /// next dispatcher follow the job. Before 2026-12-08 the call was cancelled, and without
+        /// webhooks the job ended `submission_unconfirmed` while RunPod ran it.
+        @Test func aDispatcherStoppedWhileItsRunAwaitsTheAnswerRecordsItAndTheJobCompletesOnce() async throws {
+            let standIn = try await RunPodStandIn(scenarios: [
+                "deploy": .init(jobs: [[.inProgress("1/2"), .completed(["image_url": "$RESULT", "cost": 0.025])]])
+            ])
+            try await CycloramaSystem.run(
+                without: ["local-engine"],
+                overrides: [
+                    "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
+                    "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
+                ]
+            ) { system in
+                // No webhooks: nothing but the record says where the job is.
+                try await system.updateSettings(["aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": RunPodBackendTests.apiKey])
+                let mediaId = try await system.upload(try Samples.bytes("dev04", "input.jpg"))
+                standIn.inject { $0.holdRunAnswers = true }
+                let answer = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:deploy"}"#)
+                let jobId = try #require(try answer.json()["jobId"] as? String, "\(answer.status) \(answer.text)")
+                try await eventually("the /run reached the stand-in", timeout: .seconds(60)) { standIn.runs("deploy").count == 1 }
+
+                let dispatcher = try #require(system.process("runpod-dispatcher"))
+                let stopped = Task { await dispatcher.stop(signal: SIGTERM, timeout: .seconds(30)) }
+                // Its HTTP server stops first, its consumers next (the follow is cancelled then): the
+                // answer is let go a second after the first, well after the second.
+                try await eventually("the dispatcher began its shutdown", timeout: .seconds(10)) {
+                    await HTTPProbe.status(of: "http://127.0.0.1:\(dispatcher.port)/healthz") == nil
+                }
+                try await Task.sleep(for: .seconds(1))
+                standIn.inject { $0.holdRunAnswers = false }
+                let exit = await stopped.value
+                #expect(exit != nil, "the dispatcher exited")
+                #expect(dispatcher.log(ownOnly: true).contains("submitted"), "the answer was recorded on the way out\n\(dispatcher.log(ownOnly: true))")
+
+                try system.launch("runpod-dispatcher")
+                try await system.waitUntilHealthy("runpod-dispatcher")
+                let done = try await system.waitForTerminal(jobId)
+                #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
+                #expect(standIn.runs("deploy").count == 1, "sent once")
+                let versions = try #require(try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["versions"] as? [[String: Any]])
+                #expect(versions.count == 2, "one new version")
+            }
+            await standIn.stop()
+        }
+
         /// A cancel is written to the ledger first and then flagged in Redis, which is how a running
         /// follower hears of it. A cancel made while Redis was away (or a flag Redis lost) has no
         /// flag: the dispatcher that takes the dispatch afterwards must still not submit it.
