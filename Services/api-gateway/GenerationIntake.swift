@@ -153,10 +153,13 @@ struct GenerationIntake: Sendable {
     }
 
     /// Ids for what one request creates: random without an `Idempotency-Key`, derived from the key
-    /// (with the caller's scope and the request's path) with one.
+    /// (with the caller's scope, the request's path and the key's claim) with one.
     static func ids(for request: Request) -> IdempotentIDs {
         typealias Middleware = IdempotencyMiddleware<ServiceRequestContext>
-        return IdempotentIDs(key: request.headers[Middleware.header].map { "\(Middleware.scope(of: request))\n\(request.uri.path)\n\($0)" })
+        return IdempotentIDs(key: request.headers[Middleware.header].map { key in
+            let claim = request.headers[Middleware.claimHeader].map { "\n\($0)" } ?? ""
+            return "\(Middleware.scope(of: request))\n\(request.uri.path)\n\(key)\(claim)"
+        })
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 import Database
 import HTTPTypes
@@ -20,15 +21,20 @@ import ServiceSupport
 struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
     let store: IdempotencyStore
     static var header: HTTPField.Name { HTTPField.Name("Idempotency-Key")! }
+    /// Set on the request the handlers see (never taken from the client): which claim of the key
+    /// this request runs under, so that what it creates is derived from the key and the claim
+    /// (``GenerationIntake/ids(for:)``) — the same when an abandoned claim is taken over, new when
+    /// the key is used again after its record expired.
+    static var claimHeader: HTTPField.Name { HTTPField.Name("Cyclorama-Idempotency-Claim")! }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var request = Self.request(request, claim: nil)
         guard request.method == .post, let key = request.headers[Self.header] else {
             return try await next(request, context)
         }
         guard (1...200).contains(key.count) else {
             throw APIError.badRequest("Idempotency-Key must be 1-200 characters", code: "invalid_field")
         }
-        var request = request
         let body = try await request.collectBody(upTo: 16 << 20)
         var fingerprint = SHA256()
         fingerprint.update(data: Array("\(request.method.rawValue) \(request.uri.path)?\(request.uri.query ?? "")\n".utf8))
@@ -50,7 +56,8 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
         case .inProgress:
             throw APIError(.conflict, code: "idempotency_in_progress",
                            message: "a request with this Idempotency-Key is still being handled; retry shortly")
-        case .proceed:
+        case .proceed(let claim):
+            if let claim { request = Self.request(request, claim: claim) }
             let response: Response
             do {
                 response = try await next(request, context)
@@ -79,6 +86,14 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
             answer.body = .init(byteBuffer: bytes) // as sent: a body that is not text stays intact
             return answer
         }
+    }
+
+    /// `request` with its ``claimHeader`` set to `claim` (none: removed).
+    static func request(_ request: Request, claim: UUID?) -> Request {
+        guard claim != nil || request.headers[claimHeader] != nil else { return request }
+        var head = request.head
+        head.headerFields[claimHeader] = claim?.uuidString.lowercased()
+        return Request(head: head, body: request.body)
     }
 
     /// Refusals about the moment, not the request (budget spent, generation turned off, locked,

@@ -18,5 +18,6 @@ public enum CycloramaMigrations {
         optionPresets,
         deletedForGood,
         dispatchRecordCopy,
+        idempotencyClaims,
     ]
 }

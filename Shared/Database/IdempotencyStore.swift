@@ -6,7 +6,10 @@ import Timing
 /// What a request carrying an `Idempotency-Key` should do.
 public enum IdempotencyClaim: Sendable, Equatable {
     /// First time: go ahead, then ``IdempotencyStore/finish(scope:key:status:body:)`` (or ``IdempotencyStore/release(scope:key:)`` on failure).
-    case proceed
+    /// `claim` names this use of the key: the same when an abandoned claim is taken over by the same
+    /// request, new when the key is used again after its record expired (nil for a claim made before
+    /// claims had ids, migration 16).
+    case proceed(claim: UUID?)
     /// A repeat: answer with the first request's status and body, start nothing.
     case replay(status: Int, body: String)
     /// The same key came with a different request.
@@ -50,14 +53,15 @@ public struct IdempotencyStore: Sendable {
             UPDATE idempotency_records SET created_at = now()
             WHERE scope = \(scope) AND key = \(key) AND status_code IS NULL AND request_sha256 = \(requestSHA256)
               AND created_at < now() - make_interval(secs => \(abandoned))
-            RETURNING key
+            RETURNING claim_id
             """, logger: logger)
-        for _ in try takenOver.decode(String.self) { return .proceed }
+        for claim in try takenOver.decode(UUID?.self) { return .proceed(claim: claim) }
         let inserted = try await client.rows("""
-            INSERT INTO idempotency_records (key, scope, request_sha256) VALUES (\(key), \(scope), \(requestSHA256))
-            ON CONFLICT (scope, key) DO NOTHING RETURNING key
+            INSERT INTO idempotency_records (key, scope, request_sha256, claim_id)
+            VALUES (\(key), \(scope), \(requestSHA256), gen_random_uuid())
+            ON CONFLICT (scope, key) DO NOTHING RETURNING claim_id
             """, logger: logger)
-        for _ in try inserted.decode(String.self) { return .proceed }
+        for claim in try inserted.decode(UUID?.self) { return .proceed(claim: claim) }
         let rows = try await client.rows("""
             SELECT request_sha256, status_code, response_body::text FROM idempotency_records
             WHERE scope = \(scope) AND key = \(key)

@@ -152,15 +152,15 @@ struct JobLedgerTests {
     @Test func anIdempotencyKeyIsClaimedOnceAndReplayed() async throws {
         try await withMedia { client, _ in
             let records = IdempotencyStore(client: client)
-            #expect(try await records.claim(scope: "generate", key: "k1", requestSHA256: "h1") == .proceed)
+            #expect(try await records.claim(scope: "generate", key: "k1", requestSHA256: "h1").proceeds)
             #expect(try await records.claim(scope: "generate", key: "k1", requestSHA256: "h1") == .inProgress)
             #expect(try await records.claim(scope: "generate", key: "k1", requestSHA256: "h2") == .conflict)
-            #expect(try await records.claim(scope: "cancel", key: "k1", requestSHA256: "h1") == .proceed, "scopes are apart")
+            #expect(try await records.claim(scope: "cancel", key: "k1", requestSHA256: "h1").proceeds, "scopes are apart")
             try await records.finish(scope: "generate", key: "k1", status: 202, body: #"{"jobId": "x"}"#)
             #expect(try await records.claim(scope: "generate", key: "k1", requestSHA256: "h1") == .replay(status: 202, body: #"{"jobId": "x"}"#))
-            #expect(try await records.claim(scope: "generate", key: "k2", requestSHA256: "h1") == .proceed)
+            #expect(try await records.claim(scope: "generate", key: "k2", requestSHA256: "h1").proceeds)
             try await records.release(scope: "generate", key: "k2")
-            #expect(try await records.claim(scope: "generate", key: "k2", requestSHA256: "h1") == .proceed, "released after a failure")
+            #expect(try await records.claim(scope: "generate", key: "k2", requestSHA256: "h1").proceeds, "released after a failure")
         }
     }
 
@@ -212,13 +212,43 @@ struct JobLedgerTests {
     @Test func aClaimLeftUnfinishedIsTakenOverByTheSameRequestOnly() async throws {
         try await withMedia { client, _ in
             let store = IdempotencyStore(client: client)
-            #expect(try await store.claim(scope: "POST", key: "k", requestSHA256: "one") == .proceed)
+            let first = try await store.claim(scope: "POST", key: "k", requestSHA256: "one")
+            guard case .proceed(let claim?) = first else {
+                Issue.record("a new claim has an id: \(first)")
+                return
+            }
             #expect(try await store.claim(scope: "POST", key: "k", requestSHA256: "one") == .inProgress, "still running")
             // Its process died half-way: a minute later the same request takes the claim over, another one may not.
             try await client.query("UPDATE idempotency_records SET created_at = now() - interval '61 seconds'")
             #expect(try await store.claim(scope: "POST", key: "k", requestSHA256: "two") == .conflict)
-            #expect(try await store.claim(scope: "POST", key: "k", requestSHA256: "one") == .proceed)
+            #expect(try await store.claim(scope: "POST", key: "k", requestSHA256: "one") == .proceed(claim: claim), "the same claim, taken over")
             #expect(try await store.claim(scope: "POST", key: "k", requestSHA256: "one") == .inProgress, "taken over once")
         }
+    }
+
+    /// A key used again after its record expired is a new request with a claim of its own, so what
+    /// it creates is new too (the gateway derives ids from the key and the claim).
+    @Test func aKeyUsedAgainAfterItsRecordExpiredIsANewClaim() async throws {
+        try await withMedia { client, _ in
+            let store = IdempotencyStore(client: client)
+            let first = try await store.claim(scope: "POST", key: "sku-1", requestSHA256: "one")
+            try await store.finish(scope: "POST", key: "sku-1", status: 202, body: #"{"jobId": "x"}"#)
+            #expect(try await store.claim(scope: "POST", key: "sku-1", requestSHA256: "one") == .replay(status: 202, body: #"{"jobId": "x"}"#))
+            try await client.query("UPDATE idempotency_records SET created_at = now() - interval '25 hours'")
+            let again = try await store.claim(scope: "POST", key: "sku-1", requestSHA256: "one")
+            guard case .proceed(let firstClaim?) = first, case .proceed(let nextClaim?) = again else {
+                Issue.record("both are new claims with ids: \(first), \(again)")
+                return
+            }
+            #expect(firstClaim != nextClaim)
+        }
+    }
+}
+
+extension IdempotencyClaim {
+    /// A first claim (whatever its id).
+    var proceeds: Bool {
+        if case .proceed = self { return true }
+        return false
     }
 }

@@ -169,4 +169,29 @@ struct GenerationAPITests {
             #expect(accepted.status == 202 && accepted.header("Idempotent-Replayed") == nil, "\(accepted.text)")
         }
     }
+
+    /// A script that keys its requests by SKU sends the same key the next day: that is a new
+    /// request (its record expired after 24 h) and starts a new job. The ids of what a request
+    /// creates came from the key alone until 2026-12-08, so the new request found the old job and
+    /// answered with it, and nothing ran.
+    @Test func aKeyUsedAgainAfterADayStartsANewJob() async throws {
+        try await InProcessGateway.test(settingsService: true) { gateway in
+            let mediaId = try await gateway.upload(try Samples.bytes("dev05", "input.jpg"))
+            let key = [("Idempotency-Key", "sku-42-\(UUID().uuidString)")]
+            let first = try await gateway.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}", headers: key)
+            let repeated = try await gateway.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}", headers: key)
+            #expect(first.status == 202, "\(first.text)")
+            #expect(repeated.header("Idempotent-Replayed") == "true", "a repeat within the day is the first answer")
+            #expect(try repeated.json()["jobId"] as? String == first.json()["jobId"] as? String)
+
+            try await SystemDatabase.withClient(gateway.database.url) { client in
+                try await client.query("UPDATE idempotency_records SET created_at = now() - interval '25 hours'")
+            }
+            let nextDay = try await gateway.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}", headers: key)
+            #expect(nextDay.status == 202 && nextDay.header("Idempotent-Replayed") == nil, "\(nextDay.text)")
+            let (firstJob, nextJob) = (try first.json()["jobId"] as? String, try nextDay.json()["jobId"] as? String)
+            #expect(firstJob != nil && nextJob != nil && firstJob != nextJob, "a new job: \(String(describing: firstJob)) \(String(describing: nextJob))")
+            #expect(try await gateway.jobCount() == 2)
+        }
+    }
 }

@@ -1,0 +1,11 @@
+extension CycloramaMigrations {
+    /// Each claim of an `Idempotency-Key` gets an id of its own, kept when an abandoned claim is
+    /// taken over (the same request run again) and new when the key is used again after its record
+    /// expired (24 h): the gateway derives the ids of what a request creates from the key *and* this
+    /// id. Derived from the key alone, the same key a day later made the same job id, and the new
+    /// request found the old job and answered with it instead of starting one. Rows from before
+    /// have none (null: ids derived from the key alone, as when they were claimed).
+    static let idempotencyClaims = Migration(version: 16, name: "idempotency claims", sql: #"""
+        ALTER TABLE idempotency_records ADD COLUMN claim_id uuid;
+        """#)
+}
