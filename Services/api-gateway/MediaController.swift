@@ -362,10 +362,7 @@ struct MediaController: Sendable {
     }
 
     static func fileName(fromDisposition header: String) -> String? {
-        header.split(separator: ";").lazy
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-            .first { $0.lowercased().hasPrefix("filename=") }
-            .map { String($0.dropFirst("filename=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        HeaderParameters(header)["filename"]
     }
 
     /// A name given to a media item, trimmed, or nil when it is not acceptable — the rule the

@@ -31,12 +31,13 @@ struct MultipartForm {
         guard !parts.isEmpty else { return nil }
         for part in parts {
             guard let disposition = part.headers.first(where: { $0.0.lowercased() == "content-disposition" })?.1 else { continue }
-            if let fileName = Self.parameter("filename", in: disposition) {
+            let parameters = HeaderParameters(disposition)
+            if let fileName = parameters["filename"] {
                 if fileBytes == nil {
                     self.fileName = fileName
                     self.fileBytes = part.body
                 }
-            } else if let name = Self.parameter("name", in: disposition) {
+            } else if let name = parameters["name"] {
                 fields[name] = String(decoding: part.body, as: UTF8.self)
             }
         }
@@ -117,18 +118,6 @@ struct MultipartForm {
     /// The boundary of a `multipart/form-data; boundary=...` content type.
     static func boundary(fromContentType contentType: String) -> String? {
         guard contentType.lowercased().hasPrefix("multipart/form-data") else { return nil }
-        return parameter("boundary", in: contentType)
-    }
-
-    /// A header parameter (`name="value"` or `name=value`); the value may hold `=`.
-    private static func parameter(_ name: String, in header: String) -> String? {
-        for piece in header.split(separator: ";") {
-            let pair = piece.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            guard pair.count == 2, pair[0].lowercased() == name else { continue }
-            var value = String(pair[1])
-            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
-            return value
-        }
-        return nil
+        return HeaderParameters(contentType)["boundary"]
     }
 }

@@ -217,4 +217,21 @@ struct MasterKeyTests {
             _ = try SecretBox.fromEnvironment(EnvironmentVariables(["CYCLORAMA_MASTER_KEY_FILE": "/nonexistent/master-key"]))
         }
     }
+
+    /// Header parameters as RFC 9110 and RFC 8187 write them: a quoted string may hold `;` and
+    /// escaped quotes, and `filename*` (UTF-8 or ISO-8859-1, percent-encoded) wins over `filename`.
+    @Test func headerParametersAreReadAsTheRFCsWriteThem() {
+        let both = HeaderParameters(#"attachment; filename="fallback.jpg"; FILENAME*=UTF-8''na%C3%AFve%20shoe%3B1.jpg"#)
+        #expect(both["filename"] == "naïve shoe;1.jpg", "the extended form wins, whatever the case of its name")
+        let quoted = HeaderParameters(#"form-data; name="file"; filename="red; \"sale\".jpg"; size=10"#)
+        #expect(quoted["filename"] == #"red; "sale".jpg"#)
+        #expect(quoted["name"] == "file" && quoted["size"] == "10")
+        #expect(HeaderParameters("attachment; filename*=iso-8859-1'fr'caf%E9.jpg")["filename"] == "café.jpg")
+        #expect(HeaderParameters("attachment; filename=plain.jpg; filename*=UTF-8''%ZZ")["filename"] == "plain.jpg", "a broken extended value is ignored")
+        #expect(HeaderParameters("attachment; filename*=KOI8-R''%C1")["filename"] == nil, "an unknown charset is not guessed")
+        #expect(HeaderParameters("multipart/form-data; boundary=----x=y")["boundary"] == "----x=y")
+        #expect(HeaderParameters("attachment")["filename"] == nil)
+        #expect(HeaderParameters("attachment; filename=a.jpg; filename=b.jpg")["filename"] == "a.jpg", "the first counts")
+        #expect(MultipartForm.boundary(fromContentType: #"multipart/form-data; charset=utf-8; boundary="a;b""#) == "a;b")
+    }
 }

@@ -12,6 +12,19 @@ import TestSupport
 /// middleware and workers as the executable builds them), on the real PostgreSQL, Redis, broker and disk.
 @Suite("Media library API", .timeLimit(.minutes(3)))
 struct MediaAPITests {
+    /// A raw upload named as RFC 6266 names it: `filename*` for the real name (non-ASCII, a `;`
+    /// in it), `filename` as the fallback for older readers. Until 2026-12-08 the gateway split the
+    /// header on `;` and knew only `filename`: this one was stored as "fallback.png".
+    @Test func aRawUploadTakesItsNameFromFilenameStar() async throws {
+        try await InProcessGateway.test { gateway in
+            let named = try await gateway.call(
+                .POST, "/api/media", body: try Samples.bytes("dev01", "alpha.png"),
+                headers: [("Content-Type", "image/png"), ("Content-Disposition", #"attachment; filename="fallback.png"; filename*=UTF-8''na%C3%AFve%3B%20shoe.png"#)])
+            #expect(named.status == 201, "\(named.text)")
+            #expect((try named.json()["media"] as? [String: Any])?["originalName"] as? String == "naïve; shoe.png")
+        }
+    }
+
     @Test func uploadListShowDownloadVersionsRevertDelete() async throws {
         try await InProcessGateway.test { gateway in
             let jpeg = try Samples.bytes("dev01", "input.jpg")
