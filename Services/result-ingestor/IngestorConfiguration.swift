@@ -96,14 +96,6 @@ struct IngestorConfiguration: Sendable {
         return await HostAllowList.addressClearance(host: host, port: url.connectionPort, variable: "INGEST_ALLOWED_HOSTS", resolve: resolve)
     }
 
-    /// Why a result at `url` must not be downloaded, or nil when it may (``clearance(_:from:resolve:)``).
-    func refusal(
-        _ url: URL, from backend: GenerationBackend,
-        resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
-    ) async -> OutboundRefusal? {
-        await clearance(url, from: backend, resolve: resolve).refusal
-    }
-
     /// Whether the URL is on a list at all (the address rule aside).
     func allows(_ url: URL, from backend: GenerationBackend) -> Bool { match(url, from: backend) != nil }
 

@@ -233,15 +233,6 @@ public struct HostAllowList: Sendable, CustomStringConvertible {
         return .pinned(host: host, address: first)
     }
 
-    /// Why `host` is not at a public address, or nil when it is (``addressClearance(host:port:variable:resolve:)``
-    /// without the address to connect to).
-    public static func addressRefusal(
-        host: String, port: Int, variable: String? = nil,
-        resolve: @Sendable (String) async -> [String] = PublicAddress.systemResolve
-    ) async -> OutboundRefusal? {
-        await addressClearance(host: host, port: port, variable: variable, resolve: resolve).refusal
-    }
-
     public var description: String { entries.isEmpty ? "(none)" : entries.joined(separator: ", ") }
 
     /// `[::1]` → `::1`: URL hosts keep IPv6 brackets, entries may or may not.

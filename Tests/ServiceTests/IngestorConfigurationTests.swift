@@ -35,20 +35,20 @@ struct IngestorConfigurationTests {
         let standard = try IngestorConfiguration.fromEnvironment(EnvironmentVariables([:]))
         let result = try url("https://image.runpod.ai/abc/result.png")
         #expect(standard.match(result, from: .runpod) == .publicOnly)
-        #expect(await standard.refusal(result, from: .runpod) { _ in ["104.18.2.3"] } == nil)
-        let hijacked = await standard.refusal(result, from: .runpod) { _ in ["169.254.169.254"] }
+        #expect(await standard.clearance(result, from: .runpod) { _ in ["104.18.2.3"] }.refusal == nil)
+        let hijacked = await standard.clearance(result, from: .runpod) { _ in ["169.254.169.254"] }.refusal
         #expect(hijacked?.reason.contains("image.runpod.ai resolves to 169.254.169.254, a link-local (cloud metadata) address") == true, "\(hijacked?.reason ?? "nil")")
         // A name that does not resolve now is waited for (the download is retried); an inner address never is.
-        let unresolved = await standard.refusal(result, from: .runpod) { _ in [] }
+        let unresolved = await standard.clearance(result, from: .runpod) { _ in [] }.refusal
         #expect(unresolved?.reason.contains("does not resolve") == true && unresolved?.isTransient == true)
         #expect(hijacked?.isTransient == false)
-        #expect(await standard.refusal(result, from: .local) { _ in ["104.18.2.3"] }?.reason.contains("results are only downloaded over") == true)
+        #expect(await standard.clearance(result, from: .local) { _ in ["104.18.2.3"] }.refusal?.reason.contains("results are only downloaded over") == true)
 
         let anywhere = try IngestorConfiguration.fromEnvironment(EnvironmentVariables([
             "INGEST_ALLOWED_HOSTS": "*, 127.0.0.1:8090", "RUNPOD_ENDPOINT_URL": "http://127.0.0.1:7001/v2/flux",
         ]))
         func refused(_ text: String, _ backend: GenerationBackend = .local) async throws -> String? {
-            await anywhere.refusal(try url(text), from: backend) { name in Issue.record("\(name) was resolved"); return [] }?.reason
+            await anywhere.clearance(try url(text), from: backend) { name in Issue.record("\(name) was resolved"); return [] }.refusal?.reason
         }
         #expect(try await refused("http://127.0.0.1:8090/r.png") == nil, "listed exactly")
         #expect(try await refused("http://127.0.0.1:7001/results/a.png", .runpod) == nil, "the endpoint's origin")
@@ -58,7 +58,7 @@ struct IngestorConfigurationTests {
         #expect(try await refused("http://169.254.169.254/latest/meta-data")?.contains("cloud metadata") == true)
         #expect(try await refused("http://[fe80::1]/r.png")?.contains("link-local") == true)
         #expect(try await refused("http://result-store/r.png")?.contains("local-only name") == true)
-        let named = await anywhere.refusal(try url("https://results.example.com/r.png"), from: .local) { _ in ["10.1.2.3"] }
+        let named = await anywhere.clearance(try url("https://results.example.com/r.png"), from: .local) { _ in ["10.1.2.3"] }.refusal
         #expect(named?.reason.contains("resolves to 10.1.2.3, a private address") == true, "\(named?.reason ?? "nil")")
     }
 
