@@ -332,13 +332,15 @@ struct JobFollower: Sendable {
         // Bounded by the call's timeout and the record's retries (and by the shutdown's grace).
         let key = machine.record.submissionKey(for: dispatch.jobId)
         let policy = configuration.policy
-        let sent = await Self.uncancelled { () async -> Result<BackendJob, RunPodCallError> in
+        let sent = await Self.uncancelled({ () async -> Result<BackendJob, RunPodCallError> in
             do throws(RunPodCallError) {
                 return .success(try await client.run(input: input, policy: policy, webhook: webhook, idempotencyKey: key))
             } catch {
                 return .failure(error)
             }
-        }
+        }, onCancel: {
+            logger.info("shutting down while /run is out: its answer is awaited and recorded before the job is handed back")
+        })
         let accepted: BackendJob
         switch sent {
         case .success(let job):
@@ -367,8 +369,11 @@ struct JobFollower: Sendable {
 
     /// Runs `body` to its end even when the calling task is cancelled (a shutdown): for the steps
     /// that must not be cut in half. A task of its own, which does not inherit the caller's cancellation.
-    private static func uncancelled<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
-        await Task { await body() }.value
+    private static func uncancelled<T: Sendable>(
+        _ body: @escaping @Sendable () async -> T, onCancel: @escaping @Sendable () -> Void = {}
+    ) async -> T {
+        let task = Task { await body() }
+        return await withTaskCancellationHandler { await task.value } onCancel: { onCancel() }
     }
 
     /// The backend accepted `/run`: the record must say so, or whoever follows the job next finds only

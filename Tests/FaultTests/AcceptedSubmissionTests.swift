@@ -26,10 +26,7 @@ struct AcceptedSubmissionTests {
         defer { Task { await standIn.stop() } }
         try await CycloramaSystem.run(
             without: ["local-engine"],
-            overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ],
+            overrides: standIn.overrides(),
             servers: servers
         ) { system in
             // No webhooks: a follower that finds only the intent has nothing that names the job.

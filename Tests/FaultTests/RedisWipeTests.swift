@@ -29,10 +29,7 @@ struct RedisWipeTests {
         defer { Task { await standIn.stop() } }
         try await CycloramaSystem.run(
             without: ["local-engine"],
-            overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ],
+            overrides: standIn.overrides(),
             servers: servers
         ) { system in
             // No webhooks: nothing but the records says where a job is.

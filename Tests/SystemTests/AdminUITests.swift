@@ -2087,10 +2087,7 @@ extension SystemSuites {
             let standIn = try await RunPodStandIn(scenarios: [
                 "default": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.02])]], result: try SyntheticResult.labelRedrawn.render(scene)),
             ])
-            try await CycloramaSystem.run(overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ]) { system in
+            try await CycloramaSystem.run(overrides: standIn.overrides()) { system in
                 try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": RunPodBackendTests.apiKey])
                 _ = try await system.upload(scene.input)
                 try await withBrowser(system, signedIn: true, failure: "fidelity") { browser in

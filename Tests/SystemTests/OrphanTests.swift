@@ -15,10 +15,7 @@ extension SystemSuites {
             ])
             try await CycloramaSystem.run(
                 without: ["local-engine"],
-                overrides: [
-                    "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_ORPHAN_SWEEP_SECONDS": "1"],
-                    "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-                ]
+                overrides: standIn.overrides(dispatcher: ["DISPATCH_ORPHAN_SWEEP_SECONDS": "1"])
             ) { system in
                 try await system.updateSettings([
                     "aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": RunPodBackendTests.apiKey, "aiImageMaxConcurrent": "1",

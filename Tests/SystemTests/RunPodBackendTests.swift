@@ -23,10 +23,7 @@ extension SystemSuites {
                 "redirected": .init(jobs: [[.completed(["image_url": "$REDIRECTED"])]]),
                 "away": .init(jobs: [[.completed(["image_url": "$REDIRECTED_AWAY"])]]),
             ])
-            try await CycloramaSystem.run(overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ]) { system in
+            try await CycloramaSystem.run(overrides: standIn.overrides()) { system in
                 // Links, not inline photos, so this test can follow the signed link RunPod is given.
                 try await system.updateSettings(["aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": Self.apiKey, "aiImageResolution": "1536", "runpodImageDelivery": "url"])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
@@ -155,10 +152,7 @@ extension SystemSuites {
             let clean = try Samples.bytes("dev02", "clean.png")
             let standIn = try await RunPodStandIn(
                 scenarios: ["framed": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.02])]])], result: clean)
-            try await CycloramaSystem.run(overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ]) { system in
+            try await CycloramaSystem.run(overrides: standIn.overrides()) { system in
                 try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
                 let mediaId = try await system.upload(try Samples.bytes("dev02", "input.jpg"))
                 let answer = try await system.call(
@@ -203,10 +197,7 @@ extension SystemSuites {
                 scenarios[kind.rawValue.lowercased()] = .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.02])]], result: try kind.render(scene))
             }
             let standIn = try await RunPodStandIn(scenarios: scenarios)
-            try await CycloramaSystem.run(overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ]) { system in
+            try await CycloramaSystem.run(overrides: standIn.overrides()) { system in
                 try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey])
                 let contract = try await APIContract.load(from: system)
                 let seeded = try await system.call(.GET, "/api/ai-image/settings").json()["settings"] as? [String: Any]
@@ -268,10 +259,7 @@ extension SystemSuites {
                 "priced": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.025])]]),
                 "unpriced": .init(jobs: [[.completed(["image_url": "$RESULT"])]]),
             ])
-            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ]) { system in
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: standIn.overrides()) { system in
                 let contract = try await APIContract.load(from: system)
                 let put = try await system.call(
                     .PUT, "/api/ai-image/settings",
@@ -320,10 +308,7 @@ extension SystemSuites {
             let standIn = try await RunPodStandIn(scenarios: [
                 "default": .init(jobs: [[.runFor(.milliseconds(300))]], fetchesInput: true),
             ])
-            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ]) { system in
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: standIn.overrides()) { system in
                 try await system.updateSettings(["aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": Self.apiKey, "aiImageResolution": "1024"])
                 func run(_ mediaId: String) async throws -> [String: Any] {
                     let answer = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: "{}")
@@ -390,10 +375,7 @@ extension SystemSuites {
                 "damaged": .init(jobs: [[.completed(["image_url": "$FILES/cut-short.png"])]]),
                 "large": .init(jobs: [[.completed(["image_url": "$FILES/large.jpg"])]]),
             ])
-            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_JOB_DEADLINE_SECONDS": "9"],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort, "INGEST_MAX_BYTES": "4096"],
-            ]) { system in
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: standIn.overrides(dispatcher: ["DISPATCH_JOB_DEADLINE_SECONDS": "9"], ingestor: ["INGEST_MAX_BYTES": "4096"])) { system in
                 try await system.updateSettings(["aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": Self.apiKey])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
                 func run(_ scenario: String) async throws -> [String: Any] {
@@ -449,10 +431,7 @@ extension SystemSuites {
                 "lost": .init(jobs: [[.runFor(.milliseconds(800))]]),
                 "found": .init(jobs: [[.runFor(.milliseconds(800))]]),
             ])
-            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ]) { system in
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: standIn.overrides()) { system in
                 try await system.updateSettings(["aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": Self.apiKey])
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
                 func start(_ scenario: String) async throws -> String {

@@ -16,10 +16,7 @@ extension SystemSuites {
             let standIn = try await RunPodStandIn(
                 scenarios: ["default": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.025])]])],
                 acceptedKeys: [Self.good])
-            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_RUNPOD_CHECK_SECONDS": "1"],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ]) { system in
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: standIn.overrides(dispatcher: ["DISPATCH_RUNPOD_CHECK_SECONDS": "1"])) { system in
                 let contract = try await APIContract.load(from: system)
                 func backend() async throws -> String? {
                     try (try await system.call(.GET, "/api/ai-image/settings").json()["settings"] as? [String: String])?["aiImageBackend"]

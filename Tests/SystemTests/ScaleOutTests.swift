@@ -8,10 +8,7 @@ extension SystemSuites {
     struct ScaleOutTests {
         @Test func threeDispatchersNeverPutMoreThanTheLimitAtTheBackend() async throws {
             let standIn = try await RunPodStandIn(scenarios: ["slow": .init(jobs: [[.runFor(.milliseconds(1500))]])])
-            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_POLL_MAX_MS": "200"],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ]) { system in
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: standIn.overrides(dispatcher: ["DISPATCH_POLL_MAX_MS": "200"])) { system in
                 try system.launchInstance(of: "runpod-dispatcher", as: "dispatcher-2")
                 try system.launchInstance(of: "runpod-dispatcher", as: "dispatcher-3")
                 try await system.waitUntilHealthy("dispatcher-2")

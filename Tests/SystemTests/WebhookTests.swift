@@ -177,10 +177,7 @@ extension SystemSuites {
 
         @Test func whenNoWebhookComesPollingTakesOverAndBadNoticesAreDeadLettered() async throws {
             let standIn = try await RunPodStandIn(scenarios: ["silent": .init(jobs: [[.runFor(.milliseconds(300))]], webhookCalls: 0)])
-            try await CycloramaSystem.run(without: ["local-engine"], overrides: [
-                "runpod-dispatcher": ["RUNPOD_ENDPOINT_URL": standIn.endpointURL, "DISPATCH_WEBHOOK_WAIT_SECONDS": "2"],
-                "result-ingestor": ["INGEST_ALLOWED_HOSTS": standIn.hostAndPort],
-            ]) { system in
+            try await CycloramaSystem.run(without: ["local-engine"], overrides: standIn.overrides(dispatcher: ["DISPATCH_WEBHOOK_WAIT_SECONDS": "2"])) { system in
                 try await system.updateSettings([
                     "aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": Self.apiKey,
                     "aiImageEnableWebhooks": "true", "aiImageWebhookUrl": system.gatewayURL,

@@ -203,6 +203,16 @@ public final class RunPodStandIn: Sendable {
     static func jobId(_ scenario: String, _ index: Int, tag: String) -> String { "\(scenario)-\(index)-\(tag)" }
 
     /// From now on accepts only `keys` (nil: any), as RunPod after a key was created or revoked.
+    /// What points a system at this stand-in: the dispatcher's `RUNPOD_ENDPOINT_URL`, the
+    /// ingestor's `INGEST_ALLOWED_HOSTS` (results come from here), and each one's `dispatcher` /
+    /// `ingestor` variables besides.
+    public func overrides(dispatcher: [String: String] = [:], ingestor: [String: String] = [:]) -> [String: [String: String]] {
+        [
+            "runpod-dispatcher": dispatcher.merging(["RUNPOD_ENDPOINT_URL": endpointURL]) { own, _ in own },
+            "result-ingestor": ingestor.merging(["INGEST_ALLOWED_HOSTS": hostAndPort]) { own, _ in own },
+        ]
+    }
+
     public func acceptKeys(_ keys: Set<String>?) { self.keys.keys.withLock { $0 = keys } }
 
     public func runs(_ scenario: String) -> [RunCall] { core.state.withLock { $0.runs[scenario] ?? [] } }
