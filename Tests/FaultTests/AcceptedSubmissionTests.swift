@@ -12,27 +12,10 @@ import TestSupport
 struct AcceptedSubmissionTests {
     @Test func theAcceptedJobIsFollowedOnceRedisIsBack() async throws {
         // Its own Redis, past the fault lanes' ports and the database test's.
-        try await PrivateServers.run(name: "fault-tests-accepted-submission", pastFaultLanes: 2, only: [.redis]) { redis in
-            try await acceptedWhileRedisDies(redis)
-        }
-    }
-
-    private func acceptedWhileRedisDies(_ redis: PrivateServers) async throws {
-        var servers = TestServers.shared
-        servers.redisURL = redis.servers.redisURL
-        let standIn = try await RunPodStandIn(scenarios: [
+        let scenarios: [String: RunPodStandIn.Scenario] = [
             "answer": .init(jobs: [[.inProgress("1/2"), .completed(["image_url": "$RESULT", "cost": 0.025])]])
-        ])
-        defer { Task { await standIn.stop() } }
-        try await CycloramaSystem.run(
-            without: ["local-engine"],
-            overrides: standIn.overrides(),
-            servers: servers
-        ) { system in
-            // No webhooks: a follower that finds only the intent has nothing that names the job.
-            try await system.updateSettings([
-                "aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": "rpa_TESTKEY0123456789abcdefghijklmnop",
-            ])
+        ]
+        try await RunPodOnItsOwnRedis.run("accepted-submission", place: 2, scenarios: scenarios) { system, standIn, redis in
             let mediaId = try await system.upload(try Samples.bytes("dev04", "input.jpg"))
             standIn.inject { $0.holdRunAnswers = true }
             let answer = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:answer"}"#)

@@ -14,28 +14,11 @@ import TestSupport
 struct RedisWipeTests {
     @Test func jobsAtRunPodAreFollowedOrEndedButNeverSentTwice() async throws {
         // Its own Redis, past the fault lanes' ports and the other fault tests' servers.
-        try await PrivateServers.run(name: "fault-tests-redis-wipe", pastFaultLanes: 3, only: [.redis]) { redis in
-            try await wipedWhileAtTheBackend(redis)
-        }
-    }
-
-    private func wipedWhileAtTheBackend(_ redis: PrivateServers) async throws {
-        var servers = TestServers.shared
-        servers.redisURL = redis.servers.redisURL
-        let standIn = try await RunPodStandIn(scenarios: [
+        let scenarios: [String: RunPodStandIn.Scenario] = [
             "accepted": .init(jobs: [[.holdUntilReleased]]),
             "unanswered": .init(jobs: [[.holdUntilReleased]]),
-        ])
-        defer { Task { await standIn.stop() } }
-        try await CycloramaSystem.run(
-            without: ["local-engine"],
-            overrides: standIn.overrides(),
-            servers: servers
-        ) { system in
-            // No webhooks: nothing but the records says where a job is.
-            try await system.updateSettings([
-                "aiImageBackend": "runpod", "aiImageFidelityMode": "off", "runpodApiKey": "rpa_TESTKEY0123456789abcdefghijklmnop",
-            ])
+        ]
+        try await RunPodOnItsOwnRedis.run("redis-wipe", place: 3, scenarios: scenarios) { system, standIn, redis in
             let store = RedisClient(configuration: try RedisConfiguration(url: redis.servers.redisURL), logger: Logger(label: "test.redis"))
             defer { Task { await store.shutdown() } }
 
