@@ -105,7 +105,8 @@ struct JobFollower: Sendable {
         }
         do {
             return try await withThrowingTaskGroup(of: HandlingOutcome?.self) { group in
-                group.addTask { try await followOwned(dispatch, owner: owner, cancelledInLedger: cancelledInLedger, logger: logger) }
+                let job = FollowedJob(dispatch: dispatch, owner: owner, cancelledInLedger: cancelledInLedger, logger: logger)
+                group.addTask { try await followOwned(job) }
                 group.addTask {
                     try await ownership.keep(dispatch.jobId, owner, logger: logger)
                     return nil
@@ -125,15 +126,10 @@ struct JobFollower: Sendable {
         }
     }
 
-    /// `cancelledInLedger`: the ledger said CANCELLED when the dispatch was taken. The cancel's Redis
-    /// flag is how a running follower hears of it, but the gateway writes the ledger first: a cancel
-    /// made while Redis was away (or a flag Redis lost) is still a cancel.
-    private func followOwned(
-        _ dispatch: DispatchGeneration, owner: String, cancelledInLedger: Bool, logger: Logger
-    ) async throws -> HandlingOutcome {
+    private func followOwned(_ job: FollowedJob) async throws -> HandlingOutcome {
+        let (dispatch, logger) = (job.dispatch, job.logger)
         let stored = try await storedRecord(of: dispatch, logger: logger)
         var record = stored ?? DispatchRecord(startedAt: Date(), attempt: dispatch.attempt)
-        let job = FollowedJob(dispatch: dispatch, owner: owner, logger: logger)
         if record.finished {
             logger.info("job already finished; redelivery acknowledged")
             return .done
@@ -159,7 +155,7 @@ struct JobFollower: Sendable {
             }
         }
         let flagged = try await isCancelled(dispatch.jobId)
-        if cancelledInLedger || flagged {
+        if job.cancelledInLedger || flagged {
             guard record.backendJobId != nil else {
                 return try await fail(job, &record, .cancelled, "cancelled on request", retryable: true)
             }
@@ -185,7 +181,7 @@ struct JobFollower: Sendable {
         let outcome = try await limiter.withSlot(
             dispatch.jobId.uuidString, limit: concurrencyLimit, until: deadline, atBackend: atBackend
         ) { slot in
-            try await drive(job, started, client: client, slot: slot, deadline: deadline, cancelledInLedger: cancelledInLedger)
+            try await drive(job, started, client: client, slot: slot, deadline: deadline)
         }
         guard let outcome else {
             return try await fail(
@@ -199,8 +195,7 @@ struct JobFollower: Sendable {
     /// The loop of one job while it holds a concurrency slot: the ``FollowMachine`` decides, this
     /// carries its decisions out and tells it what happened.
     private func drive(
-        _ job: FollowedJob, _ initial: DispatchRecord, client: some BackendEndpoint, slot: HeldSlot, deadline: ContinuousClock.Instant,
-        cancelledInLedger: Bool
+        _ job: FollowedJob, _ initial: DispatchRecord, client: some BackendEndpoint, slot: HeldSlot, deadline: ContinuousClock.Instant
     ) async throws -> HandlingOutcome {
         let dispatch = job.dispatch
         let logger = job.logger
@@ -210,7 +205,7 @@ struct JobFollower: Sendable {
         while true {
             let reaction: FollowMachine.Reaction
             let flagged = try await isCancelled(dispatch.jobId)
-            switch machine.next(now: .now, wallClock: Date(), cancelled: cancelledInLedger || flagged) {
+            switch machine.next(now: .now, wallClock: Date(), cancelled: job.cancelledInLedger || flagged) {
             case .end(let ending):
                 return try await end(job, &machine, ending, client: client, slot: slot)
             case .submit:
@@ -639,6 +634,10 @@ struct FollowedJob: Sendable {
     var dispatch: DispatchGeneration
     /// This follower's ownership token.
     var owner: String
+    /// The ledger said CANCELLED when the dispatch was taken. The cancel's Redis flag is how a
+    /// running follower hears of it, but the gateway writes the ledger first: a cancel made while
+    /// Redis was away (or a flag Redis lost) is still a cancel.
+    var cancelledInLedger = false
     var logger: Logger
 }
 
