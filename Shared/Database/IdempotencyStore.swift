@@ -39,8 +39,9 @@ public struct IdempotencyStore: Sendable {
     ///
     /// A claim left unfinished for ``abandonedAfter`` (its request died with its process) is taken
     /// over by the same request: the handlers derive the ids of what they create from the key
-    /// (GenerationIntake), so the request run again finds what the first run created instead of
-    /// doing the work twice.
+    /// (GenerationIntake) and its claim, so the request run again finds what the first run created
+    /// instead of doing the work twice. So does the same request after its claim was released
+    /// (``release(scope:key:)``).
     public func claim(scope: String, key: String, requestSHA256: String) async throws -> IdempotencyClaim {
         let seconds = retention.timeInterval
         // Forget an expired record, then take over an abandoned claim of the same request, or the key.
@@ -49,10 +50,15 @@ public struct IdempotencyStore: Sendable {
             WHERE scope = \(scope) AND key = \(key) AND created_at < now() - make_interval(secs => \(seconds))
             """, logger: logger)
         let abandoned = abandonedAfter.timeInterval
+        // A claim given back by another request under the key makes way for this one.
+        try await client.rows("""
+            DELETE FROM idempotency_records
+            WHERE scope = \(scope) AND key = \(key) AND released AND request_sha256 <> \(requestSHA256)
+            """, logger: logger)
         let takenOver = try await client.rows("""
-            UPDATE idempotency_records SET created_at = now()
+            UPDATE idempotency_records SET created_at = now(), released = false
             WHERE scope = \(scope) AND key = \(key) AND status_code IS NULL AND request_sha256 = \(requestSHA256)
-              AND created_at < now() - make_interval(secs => \(abandoned))
+              AND (released OR created_at < now() - make_interval(secs => \(abandoned)))
             RETURNING claim_id
             """, logger: logger)
         for claim in try takenOver.decode(UUID?.self) { return .proceed(claim: claim) }
@@ -83,10 +89,12 @@ public struct IdempotencyStore: Sendable {
             """, logger: logger)
     }
 
-    /// Gives a claimed key back after the request failed, so a retry with it can start over.
+    /// Gives a claimed key back after the request failed, so a retry with it can start over: the
+    /// same request takes the claim back with its id (and so finds whatever the failed run created:
+    /// it may have written a job before its connection dropped); another request replaces it.
     public func release(scope: String, key: String) async throws {
         try await client.rows(
-            "DELETE FROM idempotency_records WHERE scope = \(scope) AND key = \(key) AND status_code IS NULL",
+            "UPDATE idempotency_records SET released = true WHERE scope = \(scope) AND key = \(key) AND status_code IS NULL",
             logger: logger)
     }
 }

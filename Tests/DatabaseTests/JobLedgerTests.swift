@@ -158,9 +158,17 @@ struct JobLedgerTests {
             #expect(try await records.claim(scope: "cancel", key: "k1", requestSHA256: "h1").proceeds, "scopes are apart")
             try await records.finish(scope: "generate", key: "k1", status: 202, body: #"{"jobId": "x"}"#)
             #expect(try await records.claim(scope: "generate", key: "k1", requestSHA256: "h1") == .replay(status: 202, body: #"{"jobId": "x"}"#))
-            #expect(try await records.claim(scope: "generate", key: "k2", requestSHA256: "h1").proceeds)
+            let first = try await records.claim(scope: "generate", key: "k2", requestSHA256: "h1")
+            #expect(first.proceeds)
             try await records.release(scope: "generate", key: "k2")
-            #expect(try await records.claim(scope: "generate", key: "k2", requestSHA256: "h1").proceeds, "released after a failure")
+            // Released after a failure (its first run may have created a job before its connection
+            // dropped): the same request takes the claim back with its id, and so finds that job.
+            #expect(try await records.claim(scope: "generate", key: "k2", requestSHA256: "h1") == first, "the same claim again")
+            #expect(try await records.claim(scope: "generate", key: "k2", requestSHA256: "h1") == .inProgress, "taken back once")
+            try await records.release(scope: "generate", key: "k2")
+            // Another request under the key replaces a released claim, with a claim of its own.
+            let other = try await records.claim(scope: "generate", key: "k2", requestSHA256: "h2")
+            #expect(other.proceeds && other != first, "\(other)")
         }
     }
 

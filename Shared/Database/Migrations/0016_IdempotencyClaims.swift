@@ -5,7 +5,13 @@ extension CycloramaMigrations {
     /// id. Derived from the key alone, the same key a day later made the same job id, and the new
     /// request found the old job and answered with it instead of starting one. Rows from before
     /// have none (null: ids derived from the key alone, as when they were claimed).
+    ///
+    /// A claim given back after a failure (a 5xx, a refusal about the moment) is marked `released`
+    /// instead of deleted: the same request sent again takes it back with its claim id, so it finds
+    /// whatever the failed run created (a job inserted before the connection dropped) instead of
+    /// creating it again under new ids; another request under the key replaces it.
     static let idempotencyClaims = Migration(version: 16, name: "idempotency claims", sql: #"""
         ALTER TABLE idempotency_records ADD COLUMN claim_id uuid;
+        ALTER TABLE idempotency_records ADD COLUMN released boolean NOT NULL DEFAULT false;
         """#)
 }
