@@ -103,12 +103,19 @@ struct JobFollower: Sendable {
             reveals.forget(dispatch.jobId)
             Task { [ownership] in await ownership.release(dispatch.jobId, owner) }
         }
+        // The ownership is renewed by a task of its own, stopped once the follow is over: a shutdown
+        // cancels the follow, but a `/run` it lets finish (and the save of its answer) still needs
+        // the ownership until the answer is recorded.
+        let keeper = Task { try await ownership.keep(dispatch.jobId, owner, logger: logger) }
+        defer { keeper.cancel() }
         do {
             return try await withThrowingTaskGroup(of: HandlingOutcome?.self) { group in
                 let job = FollowedJob(dispatch: dispatch, owner: owner, cancelledInLedger: cancelledInLedger, logger: logger)
                 group.addTask { try await followOwned(job) }
                 group.addTask {
-                    try await ownership.keep(dispatch.jobId, owner, logger: logger)
+                    // A lost ownership ends the follow. Cancelled (a shutdown), this stops waiting at
+                    // once and the keeper goes on.
+                    if case .failure(let lost)? = await awaitResult(of: keeper, atMost: .seconds(366 * 24 * 3600)) { throw lost }
                     return nil
                 }
                 defer { group.cancelAll() }
@@ -342,7 +349,14 @@ struct JobFollower: Sendable {
             accepted = job
         case .failure(let error):
             let reaction = machine.submissionFailed(error, now: .now)
-            try await save(machine.record, job)
+            // Shielded as the answer's record is: an intent left saved after a refusal would end the
+            // job `submission_unconfirmed` at its next follower although nothing was accepted.
+            let record = machine.record
+            let failedSave = await Self.uncancelled { () async -> (any Error)? in
+                do { try await save(record, job) } catch { return error }
+                return nil
+            }
+            if let failedSave { throw failedSave }
             if case .pause = reaction {
                 logger.warning(
                     error.isUnanswered ? "/run went out but no answer came back" : "backend refused /run for now; retrying",

@@ -100,14 +100,17 @@ extension SystemSuites {
 
                 let dispatcher = try #require(system.process("runpod-dispatcher"))
                 let stopped = Task { await dispatcher.stop(signal: SIGTERM, timeout: .seconds(45)) }
-                // The answer is let go once the shutdown reached the follow (its cancel is logged).
+                // The answer is let go once the shutdown reached the follow (its cancel is logged), and
+                // later than the job's ownership would last unrenewed (10 s): the ownership is kept
+                // while the answer is awaited, or its record could not be saved.
                 try await eventually("the shutdown reached the follow while /run is out", timeout: .seconds(20)) {
                     dispatcher.log(ownOnly: true).contains("shutting down while /run is out")
                 }
+                try await Task.sleep(for: .seconds(12))
                 standIn.inject { $0.holdRunAnswers = false }
                 let exit = await stopped.value
                 #expect(exit != nil, "the dispatcher exited")
-                #expect(dispatcher.log(ownOnly: true).contains("submitted"), "the answer was recorded on the way out\n\(dispatcher.log(ownOnly: true))")
+                #expect(dispatcher.log(ownOnly: true).contains("[RunPodDispatcher] submitted"), "the answer was recorded on the way out\n\(dispatcher.log(ownOnly: true))")
 
                 try system.launch("runpod-dispatcher")
                 try await system.waitUntilHealthy("runpod-dispatcher")
