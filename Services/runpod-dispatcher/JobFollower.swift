@@ -136,6 +136,7 @@ struct JobFollower: Sendable {
     private func followOwned(_ job: FollowedJob) async throws -> HandlingOutcome {
         let (dispatch, logger) = (job.dispatch, job.logger)
         let stored = try await storedRecord(of: dispatch, logger: logger)
+        job.saves.start(after: stored?.saves ?? 0)
         var record = stored ?? DispatchRecord(startedAt: Date(), attempt: dispatch.attempt)
         if record.finished {
             logger.info("job already finished; redelivery acknowledged")
@@ -594,9 +595,12 @@ struct JobFollower: Sendable {
     /// that does not honour idempotency keys — its copy in the ledger, once Redis took it (a follower
     /// that lost the job writes neither).
     private func save(_ record: DispatchRecord, _ job: FollowedJob) async throws {
-        try await ownership.save(record, for: job.dispatch.jobId, owner: job.owner)
+        var counted = record
+        let saves = job.saves.next()
+        counted.saves = saves
+        try await ownership.save(counted, for: job.dispatch.jobId, owner: job.owner)
         if keepsLedgerCopy(job.dispatch.backend) {
-            try await ledger.saveDispatchRecord(job.dispatch.jobId, json: try record.json())
+            try await ledger.saveDispatchRecord(job.dispatch.jobId, json: try counted.json(), saves: saves)
         }
     }
 
@@ -653,6 +657,23 @@ struct FollowedJob: Sendable {
     /// Redis was away (or a flag Redis lost) is still a cancel.
     var cancelledInLedger = false
     var logger: Logger
+    /// The job's record saves (``DispatchRecord/saves``), counted on from the record it started from.
+    let saves = SaveCount()
+}
+
+/// A count that only goes up, shared by one follow's saves.
+final class SaveCount: Sendable {
+    private let count = Mutex(0)
+
+    /// Counts on from `saves` (the record the follow started from).
+    func start(after saves: Int) { count.withLock { $0 = max($0, saves) } }
+
+    func next() -> Int {
+        count.withLock { value in
+            value += 1
+            return value
+        }
+    }
 }
 
 /// A reason a job cannot run, for ``JobFollower``.

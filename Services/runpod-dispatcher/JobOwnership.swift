@@ -23,22 +23,27 @@ struct DispatchRecord: Codable, Sendable, Equatable {
     /// known. A follower that finds it set without an id cannot know whether that submission reached
     /// the backend: it resolves it (``JobFollower``) instead of submitting blindly.
     var submittingSince: Date?
+    /// How many times the job's record was saved, this save included: every save, by whichever
+    /// follower, counts one more (nil in records from before it was kept). Of Redis's record and
+    /// the ledger's copy, the one saved last is the truth.
+    var saves: Int?
 
     /// The idempotency key of the current attempt's submission: the same for every try of one attempt.
     func submissionKey(for jobId: UUID) -> String { "\(jobId.uuidString.lowercased()):\(attempt)" }
 
-    /// How far the job got, in the order a follower moves it: the attempt, its resubmissions, then
-    /// nothing sent / a submission that may be out / one the backend accepted / finished.
-    private var progress: (Int, Int, Int) {
+    /// How far the job got: the later save; between records of the same save count (records from
+    /// before saves were counted), in the order a follower moves a job — the attempt, its
+    /// resubmissions, then nothing sent / a submission that may be out / one the backend accepted /
+    /// finished.
+    private var progress: (Int, Int, Int, Int) {
         let stage = finished ? 3 : backendJobId != nil ? 2 : submittingSince != nil ? 1 : 0
-        return (attempt, resubmits, stage)
+        return (saves ?? 0, attempt, resubmits, stage)
     }
 
-    /// This record (the ledger's copy) has the job further on than `other` (what Redis holds): a
-    /// submission, an accepted run or an end that `other` does not know of. Between two records
-    /// that disagree for another reason (a save that reached one store and not the other) the one
-    /// that may know of a run at the backend wins: following a run that is not there costs a
-    /// timeout; submitting one that is, a second run.
+    /// This record (the ledger's copy) is later than `other` (what Redis holds), which missed
+    /// a save — Redis lost its data, or a save reached the ledger and not Redis. A save that
+    /// reached Redis and not the ledger leaves Redis's record the later one: an intent cleared after
+    /// a refused `/run` stays cleared (nothing was sent).
     func isFurther(than other: DispatchRecord) -> Bool {
         progress > other.progress
     }

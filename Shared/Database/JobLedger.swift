@@ -155,9 +155,14 @@ public struct JobLedger: Sendable {
 
     /// Keeps the dispatcher's record of a job (JSON it alone reads) beside the job, whatever the
     /// job's status: the copy a follower starts from when Redis lost the record. Migration 15.
-    public func saveDispatchRecord(_ id: UUID, json: String) async throws {
-        try await client.rows(
-            "UPDATE generation_jobs SET dispatch_record = \(json)::jsonb WHERE id = \(id)", logger: logger)
+    /// `saves` is the record's save count (its `saves` field): a copy already as late or later
+    /// stays (a follower that stalled between its Redis save and this one cannot put an older
+    /// record over its successor's).
+    public func saveDispatchRecord(_ id: UUID, json: String, saves: Int) async throws {
+        try await client.rows("""
+            UPDATE generation_jobs SET dispatch_record = \(json)::jsonb
+            WHERE id = \(id) AND coalesce((dispatch_record->>'saves')::int, -1) < \(saves)
+            """, logger: logger)
     }
 
     /// The job, nil when unknown.

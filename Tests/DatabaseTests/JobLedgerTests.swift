@@ -149,6 +149,24 @@ struct JobLedgerTests {
         }
     }
 
+    /// The dispatcher's copy of a RunPod job's record: a later save replaces it, an earlier one
+    /// (a follower that stalled between its Redis save and this one) does not.
+    @Test func theDispatchRecordCopyOnlyMovesForward() async throws {
+        try await withMedia { client, media in
+            let ledger = JobLedger(client: client)
+            let id = UUID()
+            try await ledger.insert(NewJob(id: id, mediaId: media.id, correlationId: "c"))
+            #expect(try await ledger.dispatchRecord(of: id) == nil)
+            try await ledger.saveDispatchRecord(id, json: #"{"saves": 2, "backendJobId": "rp-2"}"#, saves: 2)
+            try await ledger.saveDispatchRecord(id, json: #"{"saves": 1, "backendJobId": "rp-1"}"#, saves: 1)
+            try await ledger.saveDispatchRecord(id, json: #"{"saves": 2, "backendJobId": "rp-x"}"#, saves: 2)
+            let kept = try await ledger.dispatchRecord(of: id)
+            #expect(kept?.contains("rp-2") == true, "\(String(describing: kept))")
+            try await ledger.saveDispatchRecord(id, json: #"{"saves": 3, "finished": true}"#, saves: 3)
+            #expect(try await ledger.dispatchRecord(of: id)?.contains("finished") == true)
+        }
+    }
+
     @Test func anIdempotencyKeyIsClaimedOnceAndReplayed() async throws {
         try await withMedia { client, _ in
             let records = IdempotencyStore(client: client)

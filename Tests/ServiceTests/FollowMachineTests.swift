@@ -400,41 +400,53 @@ struct FollowMachineTests {
         #expect(times.estimate(kind) == .milliseconds(3000), "a negative time is not a run")
     }
 
-    /// Which of two records a follower continues from when Redis's and the ledger's copy disagree
-    /// (Redis lost its data, or one save reached one store only): the one that has the job further
-    /// on, and between a record that may know of a run at the backend and one that does not, the
-    /// former (a second `/run` could be a second paid run).
-    @Test func theRecordThatKnowsOfASubmissionIsTheOneFollowed() throws {
+    /// Which of two records a follower continues from when Redis's and the ledger's copy disagree:
+    /// the one saved later (Redis lost its data, or a save reached one store only). Records from
+    /// before saves were counted are ordered by how far the job got.
+    @Test func theRecordSavedLastIsTheOneFollowed() throws {
         // Whole milliseconds: the JSON keeps dates to the millisecond.
         let start = Date(timeIntervalSince1970: 1_796_000_000.123)
-        let fresh = DispatchRecord(startedAt: start, attempt: 1)
+        var fresh = DispatchRecord(startedAt: start, attempt: 1)
+        fresh.saves = 1
         var intent = fresh
         intent.submittingSince = start
-        var accepted = fresh
+        intent.saves = 2
+        var refused = intent
+        refused.submittingSince = nil
+        refused.saves = 3
+        var accepted = intent
         accepted.backendJobId = "rp-1"
-        var resubmitted = accepted
-        resubmitted.backendJobId = nil
-        resubmitted.resubmits = 1
-        var finished = accepted
-        finished.finished = true
-        var nextAttempt = DispatchRecord(startedAt: start, attempt: 2)
-        nextAttempt.resubmits = 0
+        accepted.saves = 3
 
         #expect(intent.isFurther(than: fresh))
         #expect(accepted.isFurther(than: intent))
-        #expect(accepted.isFurther(than: fresh))
-        #expect(finished.isFurther(than: accepted))
-        #expect(resubmitted.isFurther(than: accepted), "a resubmission after the first run ended")
-        #expect(nextAttempt.isFurther(than: finished))
-        for record in [fresh, intent, accepted, resubmitted, finished] {
+        #expect(refused.isFurther(than: intent), "an intent cleared after a refused /run stays cleared: nothing was sent")
+        #expect(!intent.isFurther(than: refused), "the ledger's older intent does not win over Redis's later save")
+        for record in [fresh, intent, refused, accepted] {
             #expect(!record.isFurther(than: record), "a copy equal to Redis's is not taken over it")
         }
-        #expect(!fresh.isFurther(than: intent))
-        #expect(!intent.isFurther(than: accepted))
-        #expect(!accepted.isFurther(than: resubmitted), "the first run's id is stale once the job was sent again")
+
+        // Without save counts (records from before): how far the job got.
+        func uncounted(_ record: DispatchRecord) -> DispatchRecord {
+            var record = record
+            record.saves = nil
+            return record
+        }
+        var resubmitted = uncounted(accepted)
+        resubmitted.backendJobId = nil
+        resubmitted.resubmits = 1
+        var finished = uncounted(accepted)
+        finished.finished = true
+        #expect(uncounted(intent).isFurther(than: uncounted(fresh)))
+        #expect(uncounted(accepted).isFurther(than: uncounted(intent)))
+        #expect(finished.isFurther(than: uncounted(accepted)))
+        #expect(resubmitted.isFurther(than: uncounted(accepted)), "a resubmission after the first run ended")
+        #expect(DispatchRecord(startedAt: start, attempt: 2).isFurther(than: finished), "the next attempt")
+        #expect(accepted.isFurther(than: uncounted(accepted)), "a counted save is later than an uncounted one")
 
         // The copy travels as JSON in the ledger and comes back the same.
         var sent = resubmitted
+        sent.saves = 7
         sent.submittingSince = start.addingTimeInterval(2)
         sent.webhookSince = sent.submittingSince
         #expect(DispatchRecord(json: try sent.json()) == sent)
