@@ -11,6 +11,8 @@ import Foundation
 /// (a raw upload of `naïve.jpg` by a client that follows RFC 6266 had no name).
 struct HeaderParameters: Sendable {
     private var values: [String: String] = [:]
+    /// The names given, extended or not, whether or not their value could be read.
+    private var names: Set<String> = []
 
     init(_ header: String) {
         var rest = Substring(header)
@@ -22,8 +24,10 @@ struct HeaderParameters: Sendable {
             let name = segment[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
             let raw = segment[segment.index(after: equals)...].trimmingCharacters(in: .whitespaces)
             guard !name.isEmpty, values[name] == nil else { continue }
+            names.insert(name.hasSuffix("*") ? String(name.dropLast()) : name)
             if name.hasSuffix("*") {
-                if let decoded = Self.extendedValue(raw) { values[name] = decoded }
+                // An empty or undecodable extended value leaves the plain one to speak.
+                if let decoded = Self.extendedValue(raw), !decoded.isEmpty { values[name] = decoded }
             } else {
                 values[name] = Self.unquoted(raw)
             }
@@ -35,6 +39,9 @@ struct HeaderParameters: Sendable {
         let name = name.lowercased()
         return values[name + "*"] ?? values[name]
     }
+
+    /// Whether the parameter `name` was given, plain or extended, readable or not.
+    func has(_ name: String) -> Bool { names.contains(name.lowercased()) }
 
     /// Where the segment that starts `text` ends: the first `;` outside a quoted string.
     private static func endOfSegment(_ text: Substring) -> Substring.Index {
@@ -84,7 +91,9 @@ struct HeaderParameters: Sendable {
                 bytes.append(byte)
                 continue
             }
-            guard encoded.count >= 2, let value = UInt8(String(decoding: encoded.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+            let digits = encoded.prefix(2)
+            guard digits.count == 2, digits.allSatisfy({ Character(Unicode.Scalar($0)).isHexDigit }), let value = UInt8(String(decoding: digits, as: UTF8.self), radix: 16)
+            else { return nil }
             bytes.append(value)
             encoded = encoded.dropFirst(2)
         }

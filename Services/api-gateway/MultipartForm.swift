@@ -32,9 +32,10 @@ struct MultipartForm {
         for part in parts {
             guard let disposition = part.headers.first(where: { $0.0.lowercased() == "content-disposition" })?.1 else { continue }
             let parameters = HeaderParameters(disposition)
-            if let fileName = parameters["filename"] {
+            if parameters.has("filename") {
+                // The file part, even when its name cannot be read (an unknown charset).
                 if fileBytes == nil {
-                    self.fileName = fileName
+                    self.fileName = parameters["filename"]
                     self.fileBytes = part.body
                 }
             } else if let name = parameters["name"] {

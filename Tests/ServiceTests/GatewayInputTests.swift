@@ -233,5 +233,11 @@ struct MasterKeyTests {
         #expect(HeaderParameters("attachment")["filename"] == nil)
         #expect(HeaderParameters("attachment; filename=a.jpg; filename=b.jpg")["filename"] == "a.jpg", "the first counts")
         #expect(MultipartForm.boundary(fromContentType: #"multipart/form-data; charset=utf-8; boundary="a;b""#) == "a;b")
+        #expect(HeaderParameters("attachment; filename=plain.jpg; filename*=UTF-8''%+A")["filename"] == "plain.jpg", "only hex digits after %")
+        #expect(HeaderParameters("attachment; filename=plain.jpg; filename*=UTF-8''")["filename"] == "plain.jpg", "an empty extended value")
+        // A part whose only name cannot be read is still the file part.
+        let body = Array("--xx\r\nContent-Disposition: form-data; name=\"file\"; filename*=KOI8-R''%C1\r\n\r\nbytes\r\n--xx--\r\n".utf8)
+        let form = MultipartForm(body: body, boundary: "xx")
+        #expect(form?.fileBytes == Array("bytes".utf8) && form?.fileName == nil && form?.fields.isEmpty == true)
     }
 }

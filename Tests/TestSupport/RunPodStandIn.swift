@@ -202,7 +202,6 @@ public final class RunPodStandIn: Sendable {
 
     static func jobId(_ scenario: String, _ index: Int, tag: String) -> String { "\(scenario)-\(index)-\(tag)" }
 
-    /// From now on accepts only `keys` (nil: any), as RunPod after a key was created or revoked.
     /// What points a system at this stand-in: the dispatcher's `RUNPOD_ENDPOINT_URL`, the
     /// ingestor's `INGEST_ALLOWED_HOSTS` (results come from here), and each one's `dispatcher` /
     /// `ingestor` variables besides.
@@ -213,6 +212,7 @@ public final class RunPodStandIn: Sendable {
         ]
     }
 
+    /// From now on accepts only `keys` (nil: any), as RunPod after a key was created or revoked.
     public func acceptKeys(_ keys: Set<String>?) { self.keys.keys.withLock { $0 = keys } }
 
     public func runs(_ scenario: String) -> [RunCall] { core.state.withLock { $0.runs[scenario] ?? [] } }
