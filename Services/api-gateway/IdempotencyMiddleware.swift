@@ -56,31 +56,31 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
         case .inProgress:
             throw APIError(.conflict, code: "idempotency_in_progress",
                            message: "a request with this Idempotency-Key is still being handled; retry shortly")
-        case .proceed(let claim):
+        case .proceed(let claim, let take):
             if let claim { request = Self.request(request, claim: claim) }
             let response: Response
             do {
                 response = try await next(request, context)
             } catch let error as APIError where error.status.code < 500 && !Self.passing.contains(Int(error.status.code)) {
                 // A client error is this request's answer: replay it too.
-                try? await store.finish(scope: scope, key: key, status: Int(error.status.code), body: error.jsonBody)
+                try? await store.finish(scope: scope, key: key, take: take, status: Int(error.status.code), body: error.jsonBody)
                 throw error
             } catch {
                 // Nothing was done (or it failed): the key is free for a retry.
-                try? await store.release(scope: scope, key: key)
+                try? await store.release(scope: scope, key: key, take: take)
                 throw error
             }
             guard response.status.code < 500, !Self.passing.contains(Int(response.status.code)) else {
-                try? await store.release(scope: scope, key: key)
+                try? await store.release(scope: scope, key: key, take: take)
                 return response
             }
             let (json, replayable, bytes) = try await Self.collect(response)
             if replayable {
                 // The work is done: if remembering the answer fails, keep the claim (a repeat then
                 // gets 409 for a while) rather than free the key and let a repeat do the work twice.
-                try? await store.finish(scope: scope, key: key, status: Int(response.status.code), body: json)
+                try? await store.finish(scope: scope, key: key, take: take, status: Int(response.status.code), body: json)
             } else {
-                try? await store.release(scope: scope, key: key)
+                try? await store.release(scope: scope, key: key, take: take)
             }
             var answer = response
             answer.body = .init(byteBuffer: bytes) // as sent: a body that is not text stays intact

@@ -349,6 +349,7 @@ struct JobFollower: Sendable {
         case .success(let job):
             accepted = job
         case .failure(let error):
+            let intent = machine.record.submittingSince
             let reaction = machine.submissionFailed(error, now: .now)
             // Shielded as the answer's record is: an intent left saved after a refusal would end the
             // job `submission_unconfirmed` at its next follower although nothing was accepted.
@@ -357,7 +358,12 @@ struct JobFollower: Sendable {
                 do { try await save(record, job) } catch { return error }
                 return nil
             }
-            if let failedSave { throw failedSave }
+            if let failedSave {
+                // Nothing was accepted, and the record may still say a /run is out: this process's
+                // next take of the job knows better.
+                if let intent, record.submittingSince == nil { unsaved.remember(dispatch.jobId, since: intent, as: .unsent) }
+                throw failedSave
+            }
             if case .pause = reaction {
                 logger.warning(
                     error.isUnanswered ? "/run went out but no answer came back" : "backend refused /run for now; retrying",

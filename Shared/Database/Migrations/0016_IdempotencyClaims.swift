@@ -10,8 +10,13 @@ extension CycloramaMigrations {
     /// instead of deleted: the same request sent again takes it back with its claim id, so it finds
     /// whatever the failed run created (a job inserted before the connection dropped) instead of
     /// creating it again under new ids; another request under the key replaces it.
+    ///
+    /// `take_id` names each take of a claim (the first, and every take-over or take-back): only the
+    /// request holding the current take may store its answer or give the claim back, so a request
+    /// that stalled past its claim cannot answer for, or release, the one that took it over.
     static let idempotencyClaims = Migration(version: 16, name: "idempotency claims", sql: #"""
         ALTER TABLE idempotency_records ADD COLUMN claim_id uuid;
         ALTER TABLE idempotency_records ADD COLUMN released boolean NOT NULL DEFAULT false;
+        ALTER TABLE idempotency_records ADD COLUMN take_id uuid;
         """#)
 }
