@@ -58,7 +58,7 @@ struct MediaController: Sendable {
             fileName = form.fileName
             collection = try form.fields["collection"].map(Self.givenCollection) ?? collection
         } else {
-            fileName = request.headers[.contentDisposition].flatMap { Self.fileName(fromDisposition: $0) }
+            fileName = request.headers[.contentDisposition].flatMap { HeaderParameters($0)["filename"] }
         }
         guard !bytes.isEmpty else { throw APIError.badRequest("the upload is empty", code: "invalid_upload") }
         guard bytes.count <= maxImageBytes else {
@@ -359,10 +359,6 @@ struct MediaController: Sendable {
         case let other?:
             throw APIError.badRequest("\(name) must be true or false; got \"\(other.prefix(32))\"", code: "invalid_field")
         }
-    }
-
-    static func fileName(fromDisposition header: String) -> String? {
-        HeaderParameters(header)["filename"]
     }
 
     /// A name given to a media item, trimmed, or nil when it is not acceptable — the rule the

@@ -332,10 +332,10 @@ struct JobFollower: Sendable {
         // follow to hand the job back): a `/run` cancelled in flight may have reached the backend
         // all the same, and only its answer, recorded, tells the next follower where the job is —
         // for RunPod without webhooks the job would end `submission_unconfirmed` while it ran.
-        // Bounded by the call's timeout and the record's retries (and by the shutdown's grace).
+        // Bounded by the shutdown's grace (past it the process exits as if killed).
         let key = machine.record.submissionKey(for: dispatch.jobId)
         let policy = configuration.policy
-        let sent = await Self.uncancelled({ () async -> Result<BackendJob, RunPodCallError> in
+        let sent = try await Self.uncancelled({ () async -> Result<BackendJob, RunPodCallError> in
             do throws(RunPodCallError) {
                 return .success(try await client.run(input: input, policy: policy, webhook: webhook, idempotencyKey: key))
             } catch {
@@ -354,15 +354,13 @@ struct JobFollower: Sendable {
             // Shielded as the answer's record is: an intent left saved after a refusal would end the
             // job `submission_unconfirmed` at its next follower although nothing was accepted.
             let record = machine.record
-            let failedSave = await Self.uncancelled { () async -> (any Error)? in
-                do { try await save(record, job) } catch { return error }
-                return nil
-            }
-            if let failedSave {
+            do {
+                try await Self.uncancelled { try await save(record, job) }
+            } catch {
                 // Nothing was accepted, and the record may still say a /run is out: this process's
                 // next take of the job knows better.
                 if let intent, record.submittingSince == nil { unsaved.remember(dispatch.jobId, since: intent, as: .unsent) }
-                throw failedSave
+                throw error
             }
             if case .pause = reaction {
                 logger.warning(
@@ -374,11 +372,7 @@ struct JobFollower: Sendable {
         let intent = machine.record.submittingSince
         machine.accepted(accepted.id)
         let record = machine.record
-        let unrecorded = await Self.uncancelled { () async -> (any Error)? in
-            do { try await recordAccepted(job, record, intent: intent) } catch { return error }
-            return nil
-        }
-        if let unrecorded { throw unrecorded }
+        try await Self.uncancelled { try await recordAccepted(job, record, intent: intent) }
         logger.info("submitted", metadata: ["backendJobId": "\(accepted.id)", "attempt": "\(machine.record.attempt)"])
         return machine.submitted(accepted, now: .now)
     }
@@ -386,10 +380,10 @@ struct JobFollower: Sendable {
     /// Runs `body` to its end even when the calling task is cancelled (a shutdown): for the steps
     /// that must not be cut in half. A task of its own, which does not inherit the caller's cancellation.
     private static func uncancelled<T: Sendable>(
-        _ body: @escaping @Sendable () async -> T, onCancel: @escaping @Sendable () -> Void = {}
-    ) async -> T {
-        let task = Task { await body() }
-        return await withTaskCancellationHandler { await task.value } onCancel: { onCancel() }
+        _ body: @escaping @Sendable () async throws -> T, onCancel: @escaping @Sendable () -> Void = {}
+    ) async throws -> T {
+        let task = Task { try await body() }
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { onCancel() }
     }
 
     /// The backend accepted `/run`: the record must say so, or whoever follows the job next finds only

@@ -42,20 +42,17 @@ public struct IdempotencyStore: Sendable {
     /// over by the same request: the handlers derive the ids of what they create from the key
     /// (GenerationIntake) and its claim, so the request run again finds what the first run created
     /// instead of doing the work twice. So does the same request after its claim was released
-    /// (``release(scope:key:)``).
+    /// (``release(scope:key:take:)``).
     public func claim(scope: String, key: String, requestSHA256: String) async throws -> IdempotencyClaim {
         let seconds = retention.timeInterval
-        // Forget an expired record, then take over an abandoned claim of the same request, or the key.
+        // Forget an expired record, or a claim another request under the key gave back; then take
+        // over an abandoned or released claim of the same request, or the key.
         try await client.rows("""
             DELETE FROM idempotency_records
-            WHERE scope = \(scope) AND key = \(key) AND created_at < now() - make_interval(secs => \(seconds))
+            WHERE scope = \(scope) AND key = \(key)
+              AND (created_at < now() - make_interval(secs => \(seconds)) OR (released AND request_sha256 <> \(requestSHA256)))
             """, logger: logger)
         let abandoned = abandonedAfter.timeInterval
-        // A claim given back by another request under the key makes way for this one.
-        try await client.rows("""
-            DELETE FROM idempotency_records
-            WHERE scope = \(scope) AND key = \(key) AND released AND request_sha256 <> \(requestSHA256)
-            """, logger: logger)
         let take = UUID()
         let takenOver = try await client.rows("""
             UPDATE idempotency_records SET created_at = now(), released = false, take_id = \(take)
