@@ -157,7 +157,7 @@ struct MediaController: Sendable {
         if let version {
             // A link to one exact file: served from disk, PostgreSQL is not needed (nor asked).
             guard let path = MediaURLSigner.path(ofVersion: version),
-                  let url = files.url(for: StoredFile(path: path, mimeType: "", width: 1, height: 1, bytes: 0, sha256: "")),
+                  let url = files.url(forPath: path),
                   let data = FileManager.default.contents(atPath: url.path), let sniffed = ImageSniffer.sniff(Array(data))
             else { throw APIError.notFound("media \(id.lowercasedString) has no file \(version.prefix(80))") }
             let etag = "\"\(version.prefix(64))\""

@@ -197,7 +197,7 @@ extension PromptBuilder {
     /// prompt built, the input shaped for `backend`. Pure, so the handler is testable without a broker.
     static func dispatch(
         for request: RequestGeneration, defaults: GenerationDefaults, backend: GenerationBackend,
-        imageURL: String, flux: FluxKontextParameters = FluxKontextParameters(), imageSize: (width: Int, height: Int)? = nil,
+        imageURL: String, flux: FluxKontextParameters = FluxKontextParameters(), source: JobSource? = nil,
         now: Date = Date()
     ) -> DispatchGeneration {
         let options = request.options.resolved(with: defaults)
@@ -206,7 +206,9 @@ extension PromptBuilder {
             correlationId: request.correlationId, occurredAt: now, jobId: request.jobId, mediaId: request.mediaId,
             kind: request.kind, batchId: request.batchId, variationName: request.variationName, backend: backend,
             prompt: prompt,
-            input: input(for: backend, prompt: prompt, imageURL: imageURL, options: options, flux: flux, imageSize: imageSize),
-            options: options, replyTo: request.replyTo, attempt: 1)
+            input: input(
+                for: backend, prompt: prompt, imageURL: imageURL, options: options, flux: flux,
+                imageSize: source.map { ($0.width, $0.height) }),
+            options: options, replyTo: request.replyTo, attempt: 1, source: source)
     }
 }

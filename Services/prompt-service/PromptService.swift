@@ -168,7 +168,7 @@ struct GenerationRequestHandler: Sendable {
             replyTo: request.replyTo))
         let current = try await settings()
         let dispatch = try Self.dispatch(
-            for: request, settings: current, prompts: prompts, filePath: file.path, imageSize: (file.width, file.height))
+            for: request, settings: current, prompts: prompts, source: JobSource(path: file.path, width: file.width, height: file.height))
         try await broker.publish(dispatch)
         return .done
     }
@@ -193,8 +193,7 @@ struct GenerationRequestHandler: Sendable {
 
     /// The dispatch command for `request` under `settings`. Pure: unit-tested without a broker.
     static func dispatch(
-        for request: RequestGeneration, settings: [String: String], prompts: PromptServiceConfiguration, filePath: String? = nil,
-        imageSize: (width: Int, height: Int)? = nil
+        for request: RequestGeneration, settings: [String: String], prompts: PromptServiceConfiguration, source: JobSource? = nil
     ) throws -> DispatchGeneration {
         let typed = CycloramaSettings(settings)
         if let reason = typed.unreadable["aiImageBackend"] {
@@ -203,7 +202,7 @@ struct GenerationRequestHandler: Sendable {
         }
         return PromptBuilder.dispatch(
             for: request, defaults: GenerationDefaults(settings: typed), backend: typed.backend,
-            imageURL: prompts.imageURL(for: request.mediaId, filePath: filePath), flux: FluxKontextParameters(settings: typed),
-            imageSize: imageSize)
+            imageURL: prompts.imageURL(for: request.mediaId, filePath: source?.path), flux: FluxKontextParameters(settings: typed),
+            source: source)
     }
 }

@@ -262,7 +262,7 @@ struct ResultHandler: Sendable {
         // A RunPod result is checked against the photo: did the product stay the product?
         if rendered.backend == .runpod {
             let mode = await fidelityMode()
-            if mode != .off, let photo = try await photoFile(rendered.mediaId) {
+            if mode != .off, let photo = try await sourcePhoto(of: rendered)?.url {
                 let verdict = try await Self.checkFidelity(downloaded, photo: photo, options: rendered.options, mode: mode, logger: logger)
                 try await ledger.recordFidelity(rendered.jobId, json: verdict.json)
                 logger.info("fidelity checked", metadata: [
@@ -295,7 +295,7 @@ struct ResultHandler: Sendable {
         let factor = rendered.backend == .runpod ? rendered.options.upscale.rawValue : 1
         let maxPixels = configuration.maxPixels
         let geometry: (width: Int, height: Int)?
-        if rendered.backend == .runpod, let source = try await store.media(rendered.mediaId)?.file {
+        if rendered.backend == .runpod, let source = try await sourcePhoto(of: rendered) {
             geometry = Self.geometry(ofPhoto: (source.width, source.height), factor: factor, maxPixels: maxPixels)
         } else {
             geometry = nil
@@ -337,11 +337,16 @@ struct ResultHandler: Sendable {
         return try files.store(final, as: image)
     }
 
-    /// Where the media's current file is, the photo the job was made from (nil when the media is
-    /// gone: then there is nothing to compare with).
-    func photoFile(_ mediaId: UUID) async throws -> URL? {
-        guard let file = try await store.media(mediaId)?.file else { return nil }
-        return files.url(for: file)
+    /// The photo the job was made from: the file its dispatch named, which stays in the store as a
+    /// version whatever the media shows now (a revert, another job's result, during the job). A
+    /// message from a dispatcher that predates `source` falls back to the media's current file. Nil
+    /// when there is nothing to compare with (the media is gone, the path leaves the store).
+    func sourcePhoto(of rendered: GenerationRendered) async throws -> (url: URL, width: Int, height: Int)? {
+        if let source = rendered.source {
+            return files.url(forPath: source.path).map { ($0, source.width, source.height) }
+        }
+        guard let file = try await store.media(rendered.mediaId)?.file, let url = files.url(for: file) else { return nil }
+        return (url, file.width, file.height)
     }
 
     /// The guard's verdict on a result (docs/fidelity.md).

@@ -474,7 +474,7 @@ struct JobFollower: Sendable {
             batchId: dispatch.batchId, variationName: dispatch.variationName, backend: dispatch.backend,
             backendJobId: answer.id, outputUrl: outputURL, cost: cost,
             executionTimeMs: answer.executionTime.flatMap { $0 >= 0 ? $0 : nil }, options: dispatch.options,
-            replyTo: dispatch.replyTo))
+            replyTo: dispatch.replyTo, source: dispatch.source))
         machine.finish()
         try await save(machine.record, job)
         job.logger.info("backend finished", metadata: ["backendJobId": "\(answer.id)", "executionTimeMs": "\(answer.executionTime ?? -1)"])

@@ -67,7 +67,7 @@ public struct MediaFiles: Sendable {
         _ path: String, unlessTouchedWithin grace: Duration, now: @autoclosure () -> Date = Date(),
         isReferenced: () async throws -> Bool
     ) async throws -> Erasure {
-        guard let url = url(for: StoredFile(path: path, mimeType: "", width: 1, height: 1, bytes: 0, sha256: "")) else {
+        guard let url = url(forPath: path) else {
             return .absent
         }
         recoverSetAside(url)
@@ -188,8 +188,11 @@ public struct MediaFiles: Sendable {
     }
 
     /// The absolute location of a stored file; nil for a path that would leave the root.
-    public func url(for file: StoredFile) -> URL? {
-        guard !file.path.hasPrefix("/"), !file.path.split(separator: "/").contains("..") else { return nil }
-        return root.appendingPathComponent(file.path)
+    public func url(for file: StoredFile) -> URL? { url(forPath: file.path) }
+
+    /// The absolute location of the file stored at `path`; nil for a path that would leave the root.
+    public func url(forPath path: String) -> URL? {
+        guard !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else { return nil }
+        return root.appendingPathComponent(path)
     }
 }

@@ -110,12 +110,15 @@ public struct DispatchGeneration: CycloramaMessage {
     public var replyTo: ReplyAddress?
     /// 1 for the first try; the dispatcher increments it when it resubmits.
     public var attempt: Int
+    /// The media file the job is made from (the one `input.image` names); carried to the ingestor in
+    /// ``GenerationRendered``. Absent in commands from publishers that predate it.
+    public var source: JobSource?
 
     public init(
         messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(),
         jobId: UUID, mediaId: UUID, kind: GenerationKind = .single, batchId: UUID? = nil,
         variationName: String? = nil, backend: GenerationBackend, prompt: String, input: JSONValue,
-        options: ResolvedGenerationOptions, replyTo: ReplyAddress? = nil, attempt: Int = 1
+        options: ResolvedGenerationOptions, replyTo: ReplyAddress? = nil, attempt: Int = 1, source: JobSource? = nil
     ) {
         self.messageId = messageId
         self.correlationId = correlationId ?? jobId.uuidString
@@ -131,6 +134,7 @@ public struct DispatchGeneration: CycloramaMessage {
         self.options = options
         self.replyTo = replyTo
         self.attempt = attempt
+        self.source = source
     }
 
     public func validate() throws(ValidationError) {
@@ -143,6 +147,34 @@ public struct DispatchGeneration: CycloramaMessage {
         try options.validate()
         try replyTo?.validate(at: "replyTo")
         try Check.atLeast(attempt, 1, "attempt")
+        try source?.validate(at: "source")
+    }
+}
+
+/// The media file a job is made from: the version its backend was given, whatever the media shows
+/// by the time the result arrives (a revert, another job's result). The ingestor checks a RunPod
+/// result against this photo and gives it this photo's size.
+public struct JobSource: Codable, Sendable, Hashable {
+    /// Where the file is in the media store, relative to its root (`media_versions.file_path`).
+    public var path: String
+    public var width: Int
+    public var height: Int
+
+    public init(path: String, width: Int, height: Int) {
+        self.path = path
+        self.width = width
+        self.height = height
+    }
+
+    func validate(at field: String) throws(ValidationError) {
+        try Check.nonEmpty(path, "\(field).path", max: 1024)
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        if path.hasPrefix("/") || parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." })
+            || path.unicodeScalars.contains(where: { $0 == "\\" || $0.properties.generalCategory == .control }) {
+            throw ValidationError(field: "\(field).path", reason: "must be a relative path inside the media store; got \(Check.quoted(path))")
+        }
+        try Check.atLeast(width, 1, "\(field).width")
+        try Check.atLeast(height, 1, "\(field).height")
     }
 }
 

@@ -107,13 +107,16 @@ public struct GenerationRendered: CycloramaMessage {
     public var options: ResolvedGenerationOptions
     /// The request's extra address, carried so the ingestor can publish the terminal event there.
     public var replyTo: ReplyAddress?
+    /// The file the job was made from, as ``DispatchGeneration`` named it (absent from dispatchers
+    /// that predate it: the ingestor then uses the media's current file).
+    public var source: JobSource?
 
     public init(
         messageId: UUID = UUID(), correlationId: String? = nil, occurredAt: Date = Date(),
         jobId: UUID, mediaId: UUID, kind: GenerationKind = .single, batchId: UUID? = nil,
         variationName: String? = nil, backend: GenerationBackend, backendJobId: String, outputUrl: String,
         cost: Double? = nil, executionTimeMs: Int? = nil, options: ResolvedGenerationOptions,
-        replyTo: ReplyAddress? = nil
+        replyTo: ReplyAddress? = nil, source: JobSource? = nil
     ) {
         self.messageId = messageId
         self.correlationId = correlationId ?? jobId.uuidString
@@ -130,6 +133,7 @@ public struct GenerationRendered: CycloramaMessage {
         self.executionTimeMs = executionTimeMs
         self.options = options
         self.replyTo = replyTo
+        self.source = source
     }
 
     public func validate() throws(ValidationError) {
@@ -143,6 +147,7 @@ public struct GenerationRendered: CycloramaMessage {
         if let executionTimeMs { try Check.atLeast(executionTimeMs, 0, "executionTimeMs") }
         try options.validate()
         try replyTo?.validate(at: "replyTo")
+        try source?.validate(at: "source")
     }
 }
 

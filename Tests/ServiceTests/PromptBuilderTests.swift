@@ -180,8 +180,11 @@ import Testing
             replyTo: ReplyAddress(exchange: "erp.events", routingKey: "outcome"))
         let dispatch = PromptBuilder.dispatch(
             for: request, defaults: GenerationDefaults(settings: ["aiImageDefaultBackground": "#f3f4f6"]),
-            backend: .runpod, imageURL: "https://example.com/m.png")
+            backend: .runpod, imageURL: "https://example.com/m.png", source: JobSource(path: "ab/cd/abcd.jpg", width: 1200, height: 1600))
         #expect(dispatch.jobId == request.jobId && dispatch.mediaId == request.mediaId)
+        // The photo it is made from travels with it (to the ingestor), and gives RunPod its size.
+        #expect(dispatch.source == JobSource(path: "ab/cd/abcd.jpg", width: 1200, height: 1600))
+        #expect(dispatch.input["size"] == "880*1184")
         #expect(dispatch.correlationId == request.correlationId)
         #expect(dispatch.kind == .variation && dispatch.variationName == "Dramatic Shadow")
         #expect(dispatch.replyTo == request.replyTo && dispatch.attempt == 1)

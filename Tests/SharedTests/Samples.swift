@@ -49,7 +49,10 @@ enum Samples {
             "background": "#F3F4F6", "shadow": "soft", "removeWatermark": true, "upscale": 2, "outputFormat": "png",
             "framing": ["aspect": "1:1", "fill": 0.85, "align": "center", "minSide": 1600, "maxSide": 2000],
         ],
-        options: resolvedOptions, replyTo: replyTo, attempt: 1)
+        options: resolvedOptions, replyTo: replyTo, attempt: 1, source: source)
+
+    /// The photo the job is made from, as the prompt-service names it.
+    static let source = JobSource(path: "3a/7f/3a7f5c2e9b1d4f6a8c0e2b4d6f8a1c3e5b7d9f0a2c4e6b8d0f1a3c5e7b9d2f4a.jpg", width: 1600, height: 1200)
 
     static let generationSubmitted = GenerationSubmitted(
         messageId: id("3F9B3DA0-4E63-4A2D-9C75-8E4B2D9C1F33"), occurredAt: at("2026-11-29T10:15:30.388Z"),
@@ -68,7 +71,7 @@ enum Samples {
         messageId: id("51BD5FC2-6A85-4C4F-9E97-A06D4FBE3B55"), occurredAt: at("2026-11-29T10:15:36.410Z"),
         jobId: jobId, mediaId: mediaId, kind: .single, backend: .local, backendJobId: backendJobId,
         outputUrl: "http://127.0.0.1:8090/v2/local/results/5d41402a-bc4b-4a76-9a1e-8b3f2c7d9e10.png", cost: 0, executionTimeMs: 2870,
-        options: resolvedOptions, replyTo: replyTo)
+        options: resolvedOptions, replyTo: replyTo, source: source)
 
     static let generationCompleted = GenerationCompleted(
         messageId: id("62CE60D3-7B96-4D5A-8FA8-B17E50CF4C66"), occurredAt: at("2026-11-29T10:15:37.015Z"),

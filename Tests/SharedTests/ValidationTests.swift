@@ -201,6 +201,30 @@ import Testing
         let leak = #expect(throws: ValidationError.self) { try reply.validate() }
         #expect(leak?.field == "settings.runpodApiKey")
     }
+
+    /// A job's `source` names a file the ingestor reads (and may paste pixels from): only a path
+    /// inside the media store, as the store writes them, is accepted.
+    @Test(arguments: ["/etc/passwd", "../secrets/key.png", "ab/../../etc/passwd", "ab//cd.png", "ab/./cd.png", "ab/cd/", "ab\\..\\cd.png", "ab/c\u{0}d.png", " ", ""])
+    func aSourceOutsideTheStoreIsRefused(path: String) throws {
+        var dispatch = Samples.dispatchGeneration
+        dispatch.source?.path = path
+        let refused = #expect(throws: ValidationError.self) { try dispatch.validate() }
+        #expect(refused?.field == "source.path", "\(path): \(String(describing: refused))")
+        var rendered = Samples.generationRendered
+        rendered.source?.path = path
+        #expect(throws: ValidationError.self) { try rendered.validate() }
+    }
+
+    @Test func aSourceHasAPathInsideTheStoreAndASize() throws {
+        var dispatch = Samples.dispatchGeneration
+        try dispatch.validate()
+        dispatch.source = nil
+        try dispatch.validate()
+        dispatch.source = JobSource(path: "ab/cd/abcd.png", width: 0, height: 10)
+        #expect(throws: ValidationError(field: "source.width", reason: "must be at least 1; got 0")) { try dispatch.validate() }
+        dispatch.source = JobSource(path: "ab/cd/abcd.png", width: 10, height: -1)
+        #expect(throws: ValidationError(field: "source.height", reason: "must be at least 1; got -1")) { try dispatch.validate() }
+    }
 }
 
 extension Array where Element == UInt8 {
