@@ -337,15 +337,23 @@ struct ResultHandler: Sendable {
         return try files.store(final, as: image)
     }
 
-    /// The photo the job was made from: the file its dispatch named, which stays in the store as a
-    /// version whatever the media shows now (a revert, another job's result, during the job). A
-    /// message from a dispatcher that predates `source` falls back to the media's current file. Nil
-    /// when there is nothing to compare with (the media is gone, the path leaves the store).
+    /// The photo the job was made from: the file its dispatch named, which stays in the store as one
+    /// of the media's versions whatever the media shows now (a revert, another job's result, during
+    /// the job). A `source` that is not a version of this media is not trusted (nor read): like a
+    /// message from a dispatcher that predates `source`, the media's current file is used. Nil when
+    /// there is nothing to compare with (the media is gone).
     func sourcePhoto(of rendered: GenerationRendered) async throws -> (url: URL, width: Int, height: Int)? {
+        var file: StoredFile?
         if let source = rendered.source {
-            return files.url(forPath: source.path).map { ($0, source.width, source.height) }
+            file = try await store.versionFile(of: rendered.mediaId, path: source.path)
+            if file == nil {
+                logger.warning("the job's source is not a version of its media; the current file stands in", metadata: [
+                    "jobId": "\(rendered.jobId)", "path": "\(source.path)",
+                ])
+            }
         }
-        guard let file = try await store.media(rendered.mediaId)?.file, let url = files.url(for: file) else { return nil }
+        if file == nil { file = try await store.media(rendered.mediaId)?.file }
+        guard let file, let url = files.url(for: file) else { return nil }
         return (url, file.width, file.height)
     }
 

@@ -190,6 +190,18 @@ public struct MediaStore: Sendable {
     }
 
     /// The version history, newest first (empty for an unknown or deleted media).
+    /// The file at `path` if it is one of `mediaId`'s versions (in the trash or not), else nil.
+    public func versionFile(of mediaId: UUID, path: String) async throws -> StoredFile? {
+        let rows = try await client.rows("""
+            SELECT file_path, mime_type, width, height, bytes, sha256 FROM media_versions
+            WHERE media_id = \(mediaId) AND file_path = \(path) LIMIT 1
+            """, logger: logger)
+        for (path, mime, width, height, bytes, sha) in try rows.decode((String, String, Int, Int, Int, String).self) {
+            return StoredFile(path: path, mimeType: mime, width: width, height: height, bytes: bytes, sha256: sha)
+        }
+        return nil
+    }
+
     public func versions(of mediaId: UUID) async throws -> [MediaVersionRecord] {
         let rows = try await client.rows("""
             SELECT v.id, v.media_id, v.version_number, v.source, v.job_id, v.reverted_from_version_id,

@@ -158,6 +158,22 @@ struct MediaLibraryTests {
         }
     }
 
+    /// The ingestor reads a job's source only when it is one of that media's versions (trash or
+    /// not): a path another item owns, or none owns, is not the job's photo.
+    @Test func aVersionFileIsFoundOnlyUnderItsOwnMedia() async throws {
+        try await TestDatabase.withFreshDatabase { client, _ in
+            _ = try await Migrator(logger: TestDatabase.logger).migrate(on: client)
+            let store = MediaStore(client: client)
+            let first = try await store.create(collection: "PRODUCTS", originalFilename: "first", file: file("a", bytes: 1))
+            let second = try await store.create(collection: "PRODUCTS", originalFilename: "second", file: file("b", bytes: 2))
+            #expect(try await store.versionFile(of: first.id, path: first.file.path) == first.file)
+            #expect(try await store.versionFile(of: second.id, path: first.file.path) == nil, "another item's file")
+            #expect(try await store.versionFile(of: first.id, path: "cc/c.jpg") == nil, "nobody's file")
+            #expect(try await store.delete(first.id))
+            #expect(try await store.versionFile(of: first.id, path: first.file.path) == first.file, "in the trash, still its version")
+        }
+    }
+
     /// Deleting for good: only from the trash; the item and its history go, its ledger rows (and
     /// the month's spend) stay, and every file it referred to is queued for the sweeper, which is
     /// told a file is still someone's when another item has the same bytes.
