@@ -125,7 +125,8 @@ struct ResultHandler: Sendable {
         let result = GenerationResult(
             jobId: rendered.jobId, mediaId: rendered.mediaId, kind: rendered.kind.ledgerKind,
             batchId: rendered.batchId, variationName: rendered.variationName, correlationId: rendered.correlationId,
-            backend: rendered.backend.rawValue, backendJobId: rendered.backendJobId, cost: rendered.cost ?? 0, file: stored)
+            backend: rendered.backend.rawValue, backendJobId: rendered.backendJobId, cost: rendered.cost ?? 0, file: stored,
+            sourcePath: rendered.source?.path)
         if rendered.kind == .variation {
             // A candidate: kept beside the media, which changes only when it is chosen.
             return try await settleCandidate(rendered, stored, try await variations.applyVariation(result), logger: logger)

@@ -446,10 +446,12 @@ public struct GenerationResult: Sendable {
     /// USD.
     public var cost: Double
     public var file: StoredFile
+    /// The path of the media file the job was made from (its `source`), when the message said.
+    public var sourcePath: String?
 
     public init(
         jobId: UUID, mediaId: UUID, kind: String, batchId: UUID?, variationName: String?, correlationId: String,
-        backend: String, backendJobId: String, cost: Double, file: StoredFile
+        backend: String, backendJobId: String, cost: Double, file: StoredFile, sourcePath: String? = nil
     ) {
         self.jobId = jobId
         self.mediaId = mediaId
@@ -461,6 +463,7 @@ public struct GenerationResult: Sendable {
         self.backendJobId = backendJobId
         self.cost = cost
         self.file = file
+        self.sourcePath = sourcePath
     }
 }
 

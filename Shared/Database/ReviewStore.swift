@@ -19,7 +19,8 @@ public struct ReviewCandidate: Sendable, Equatable {
     public var decidedAt: Date?
     /// The media version it became, once approved.
     public var versionId: UUID?
-    /// The media's current version when the result was kept: the one an approval replaces.
+    /// The version the job was made from (the current one when the result was kept, for results that
+    /// do not name their source): an approval replaces it, and only it.
     public var baseVersionId: UUID?
     public var createdAt: Date
 }
@@ -55,6 +56,9 @@ public struct ReviewStore: Sendable {
 
     /// Keeps a finished batch item's file as a candidate and completes its job, in one transaction;
     /// the media is not touched. Idempotent by job id. `.applied(versionId:)` carries the candidate's id.
+    /// The candidate's base is the version the job was made from (the newest one holding its source
+    /// file; the current one when the result does not say), so an image changed during the job is
+    /// not replaced by work made from the older one when the candidate is approved.
     public func keep(_ result: GenerationResult) async throws -> GenerationApplyOutcome {
         let logger = self.logger
         return try await client.transaction(logger: logger) { connection in
@@ -87,7 +91,9 @@ public struct ReviewStore: Sendable {
                                                base_version_id)
                 VALUES (\(id), \(result.jobId), \(batchId), \(result.mediaId), \(file.path), \(file.mimeType), \(file.width),
                         \(file.height), \(file.bytes), \(file.sha256),
-                        (SELECT current_version_id FROM media WHERE id = \(result.mediaId)))
+                        COALESCE((SELECT id FROM media_versions WHERE media_id = \(result.mediaId) AND file_path = \(result.sourcePath)
+                                  ORDER BY version_number DESC LIMIT 1),
+                                 (SELECT current_version_id FROM media WHERE id = \(result.mediaId))))
                 ON CONFLICT (job_id) DO NOTHING
                 """, logger: logger)
             try await result.completeJob(on: connection, logger: logger)

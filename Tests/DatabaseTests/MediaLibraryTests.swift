@@ -158,6 +158,51 @@ struct MediaLibraryTests {
         }
     }
 
+    /// A batch item's candidate replaces only the image it was made from: one whose media was
+    /// reverted while the job ran is skipped at approval (its source is an older version than the
+    /// one shown); one made from the image still shown is approved.
+    @Test func aCandidateIsApprovedOnlyOverThePhotoItWasMadeFrom() async throws {
+        try await TestDatabase.withFreshDatabase { client, _ in
+            _ = try await Migrator(logger: TestDatabase.logger).migrate(on: client)
+            let store = MediaStore(client: client)
+            let ledger = JobLedger(client: client)
+            let reviews = ReviewStore(client: client)
+            let media = try await store.create(collection: "PRODUCTS", originalFilename: "shoe", file: file("a", bytes: 1))
+            // Version 2: a result (file b), shown when the batch is asked for.
+            let single = UUID()
+            try await ledger.insert(NewJob(id: single, mediaId: media.id, correlationId: "s"))
+            let applied = try await store.applyGeneration(GenerationResult(
+                jobId: single, mediaId: media.id, kind: "single", batchId: nil, variationName: nil, correlationId: "s",
+                backend: "local", backendJobId: "l-s", cost: 0, file: file("b", bytes: 2)))
+            guard case .applied(let second, _) = applied else { Issue.record("\(applied)"); return }
+
+            let batch = UUID()
+            let (stale, fresh) = (UUID(), UUID())
+            #expect(try await ledger.insertBatch(id: batch, optionsJSON: "{}", review: true, jobs: [
+                NewJob(id: stale, kind: "batch", batchId: batch, mediaId: media.id, correlationId: "stale"),
+                NewJob(id: fresh, kind: "batch", batchId: batch, mediaId: media.id, correlationId: "fresh"),
+            ]))
+            func result(_ job: UUID, from source: String, _ tag: Character) -> GenerationResult {
+                GenerationResult(
+                    jobId: job, mediaId: media.id, kind: "batch", batchId: batch, variationName: nil, correlationId: "\(job)",
+                    backend: "local", backendJobId: "l-\(job)", cost: 0, file: file(tag, bytes: 3), sourcePath: source)
+            }
+            // While the first item runs (made from file b), the image is reverted to the upload (file a).
+            let reverted = try #require(try await store.revert(media.id, to: media.currentVersionId))
+            _ = try await reviews.keep(result(stale, from: "bb/b.jpg", "c"))
+            // The second item was made from the image shown now.
+            _ = try await reviews.keep(result(fresh, from: "aa/a.jpg", "d"))
+            let candidates = try await reviews.candidates(batch: batch)
+            #expect(candidates.first { $0.jobId == stale }?.baseVersionId == second, "made from version 2")
+            #expect(candidates.first { $0.jobId == fresh }?.baseVersionId == reverted.currentVersionId, "the newest version holding its file")
+
+            let decided = try await reviews.decide(batch: batch, jobIds: [stale, fresh], .approved)
+            #expect(decided.decided == [fresh], "\(decided)")
+            #expect(decided.skipped[stale]?.contains("changed after this result was made") == true, "\(decided)")
+            #expect(try await store.media(media.id)?.file.path == "dd/d.jpg")
+        }
+    }
+
     /// The ingestor reads a job's source only when it is one of that media's versions (trash or
     /// not): a path another item owns, or none owns, is not the job's photo.
     @Test func aVersionFileIsFoundOnlyUnderItsOwnMedia() async throws {
