@@ -380,7 +380,7 @@ struct ReviewJSON: Codable, Equatable {
     var mimeType: String
     /// The media version it became, once approved.
     var versionId: String?
-    /// The media's version when the result was kept: what an approval replaces (the "before").
+    /// The version the job was made from: the only one an approval replaces (the "before").
     var baseVersionId: String?
     var decidedAt: String?
 

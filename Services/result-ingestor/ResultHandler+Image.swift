@@ -19,10 +19,12 @@ extension ResultHandler {
         case .image(let image):
             sniffed = image
         }
-        // A RunPod result is checked against the photo: did the product stay the product?
+        // A RunPod result is checked against the photo it was made from (did the product stay the
+        // product?) and given that photo's size; the local engine's is both already.
+        let source = rendered.backend == .runpod ? try await sourcePhoto(of: rendered) : nil
         if rendered.backend == .runpod {
             let mode = await fidelityMode()
-            if mode != .off, let photo = try await sourcePhoto(of: rendered)?.url {
+            if mode != .off, let photo = source?.url {
                 let verdict = try await Self.checkFidelity(downloaded, photo: photo, options: rendered.options, mode: mode, logger: logger)
                 try await ledger.recordFidelity(rendered.jobId, json: verdict.json)
                 logger.info("fidelity checked", metadata: [
@@ -55,7 +57,7 @@ extension ResultHandler {
         let factor = rendered.backend == .runpod ? rendered.options.upscale.rawValue : 1
         let maxPixels = configuration.maxPixels
         let geometry: (width: Int, height: Int)?
-        if rendered.backend == .runpod, let source = try await sourcePhoto(of: rendered) {
+        if let source {
             geometry = Self.geometry(ofPhoto: (source.width, source.height), factor: factor, maxPixels: maxPixels)
         } else {
             geometry = nil
@@ -97,24 +99,34 @@ extension ResultHandler {
         return try files.store(final, as: image)
     }
 
-    /// The photo the job was made from: the file its dispatch named, which stays in the store as one
-    /// of the media's versions whatever the media shows now (a revert, another job's result, during
-    /// the job). A `source` that is not a version of this media is not trusted (nor read): like a
-    /// message from a dispatcher that predates `source`, the media's current file is used. Nil when
-    /// there is nothing to compare with (the media is gone).
+    /// The photo the job was made from, where it is in the store (nil when there is nothing to
+    /// compare with: the media is gone).
     func sourcePhoto(of rendered: GenerationRendered) async throws -> (url: URL, width: Int, height: Int)? {
-        var file: StoredFile?
-        if let source = rendered.source {
-            file = try await store.versionFile(of: rendered.mediaId, path: source.path)
-            if file == nil {
-                logger.warning("the job's source is not a version of its media; the current file stands in", metadata: [
-                    "jobId": "\(rendered.jobId)", "path": "\(source.path)",
-                ])
-            }
-        }
-        if file == nil { file = try await store.media(rendered.mediaId)?.file }
+        let file = try await Self.sourceFile(
+            of: rendered, version: { try await store.versionFile(of: $0, path: $1) },
+            current: { try await store.media($0, includingTrash: true)?.file }, logger: logger)
         guard let file, let url = files.url(for: file) else { return nil }
         return (url, file.width, file.height)
+    }
+
+    /// The file the job was made from: the one its dispatch named, which stays in the store as one
+    /// of the media's versions whatever the media shows now (a revert, another job's result, during
+    /// the job). A `source` that is not a version of this media (`version` finds none) is not
+    /// trusted, nor read: like a message from a dispatcher that predates `source`, the media's
+    /// `current` file (in the trash or not: a result still applies there) stands in.
+    static func sourceFile(
+        of rendered: GenerationRendered,
+        version: (UUID, String) async throws -> StoredFile?,
+        current: (UUID) async throws -> StoredFile?,
+        logger: Logger
+    ) async throws -> StoredFile? {
+        if let source = rendered.source {
+            if let file = try await version(rendered.mediaId, source.path) { return file }
+            logger.warning("the job's source is not a version of its media; the current file stands in", metadata: [
+                "jobId": "\(rendered.jobId)", "path": "\(source.path)",
+            ])
+        }
+        return try await current(rendered.mediaId)
     }
 
     /// The guard's verdict on a result (docs/fidelity.md).

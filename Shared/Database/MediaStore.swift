@@ -189,7 +189,6 @@ public struct MediaStore: Sendable {
             "\(unescaped: Self.mediaColumns) WHERE id = ANY(\(ids)) AND deleted_at IS NULL", logger: logger))
     }
 
-    /// The version history, newest first (empty for an unknown or deleted media).
     /// The file at `path` if it is one of `mediaId`'s versions (in the trash or not), else nil.
     public func versionFile(of mediaId: UUID, path: String) async throws -> StoredFile? {
         let rows = try await client.rows("""
@@ -202,6 +201,7 @@ public struct MediaStore: Sendable {
         return nil
     }
 
+    /// The version history, newest first (empty for an unknown or deleted media).
     public func versions(of mediaId: UUID) async throws -> [MediaVersionRecord] {
         let rows = try await client.rows("""
             SELECT v.id, v.media_id, v.version_number, v.source, v.job_id, v.reverted_from_version_id,

@@ -158,17 +158,18 @@ public struct ReviewStore: Sendable {
             }
             guard let found else { return .skipped("no result of this batch waits for review under job \(jobId.uuidString.lowercased())") }
             // The media row first: choices, reverts and results for one media queue here.
-            var current: UUID?
-            for try await version in try await connection.query(
-                "SELECT current_version_id FROM media WHERE id = \(found.mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger
-            ).decode(UUID.self) {
-                current = version
+            var current: (version: UUID, path: String)?
+            for try await row in try await connection.query(
+                "SELECT current_version_id, file_path FROM media WHERE id = \(found.mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger
+            ).decode((UUID, String).self) {
+                current = row
             }
-            var candidate: (decision: String?, path: String, mime: String, width: Int, height: Int, bytes: Int, sha: String, base: UUID?)?
+            var candidate: (decision: String?, path: String, mime: String, width: Int, height: Int, bytes: Int, sha: String, base: UUID?, basePath: String?)?
             for try await row in try await connection.query("""
-                SELECT decision, file_path, mime_type, width, height, bytes, sha256, base_version_id FROM review_candidates
-                WHERE id = \(found.id) FOR UPDATE
-                """, logger: logger).decode((String?, String, String, Int, Int, Int, String, UUID?).self) {
+                SELECT r.decision, r.file_path, r.mime_type, r.width, r.height, r.bytes, r.sha256, r.base_version_id, b.file_path
+                FROM review_candidates r LEFT JOIN media_versions b ON b.id = r.base_version_id
+                WHERE r.id = \(found.id) FOR UPDATE OF r
+                """, logger: logger).decode((String?, String, String, Int, Int, Int, String, UUID?, String?).self) {
                 candidate = row
             }
             guard let candidate else { return .skipped("the result of job \(jobId.uuidString.lowercased()) is gone") }
@@ -181,7 +182,9 @@ public struct ReviewStore: Sendable {
                 return .decided
             }
             guard let current else { return .skipped("the image was deleted; restore it from the trash to approve its result") }
-            guard current == candidate.base else {
+            // The image the job was made from, or the same file again (reverted away and back: files are
+            // named by their content).
+            guard current.version == candidate.base || current.path == candidate.basePath else {
                 return .skipped("the image changed after this result was made; approving it would replace the newer image (generate it again)")
             }
             let versionId = UUID()

@@ -160,7 +160,7 @@ struct MediaLibraryTests {
 
     /// A batch item's candidate replaces only the image it was made from: one whose media was
     /// reverted while the job ran is skipped at approval (its source is an older version than the
-    /// one shown); one made from the image still shown is approved.
+    /// one shown) until that photo is shown again; one made from the image still shown is approved.
     @Test func aCandidateIsApprovedOnlyOverThePhotoItWasMadeFrom() async throws {
         try await TestDatabase.withFreshDatabase { client, _ in
             _ = try await Migrator(logger: TestDatabase.logger).migrate(on: client)
@@ -200,6 +200,12 @@ struct MediaLibraryTests {
             #expect(decided.decided == [fresh], "\(decided)")
             #expect(decided.skipped[stale]?.contains("changed after this result was made") == true, "\(decided)")
             #expect(try await store.media(media.id)?.file.path == "dd/d.jpg")
+            // Shown again (reverted back to the file it was made from: a newer version, the same
+            // photo), the first one may be approved.
+            _ = try #require(try await store.revert(media.id, to: second))
+            let again = try await reviews.decide(batch: batch, jobIds: [stale], .approved)
+            #expect(again.decided == [stale], "\(again)")
+            #expect(try await store.media(media.id)?.file.path == "cc/c.jpg")
         }
     }
 

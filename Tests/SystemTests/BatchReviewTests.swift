@@ -80,10 +80,13 @@ extension SystemSuites {
                 let inTrash = try await system.call(.POST, "/api/ai-image/batch/\(batchId)/review", json: #"{"decision": "approve"}"#).json()
                 #expect(inTrash["decided"] as? Int == 0 && (inTrash["skipped"] as? [[String: Any]])?.count == 1, "\(inTrash)")
                 #expect(try await system.call(.POST, "/api/media/\(ids[2])/restore").status == 200)
-                // An image that changed since its result was made is not replaced by that older work.
-                let history = try await system.call(.GET, "/api/media/\(ids[2])/versions").json()
-                let current = try #require(history["currentVersionId"] as? String)
-                #expect(try await system.call(.POST, "/api/media/\(ids[2])/revert/\(current)").status == 200)
+                // An image that changed since its result was made (here: another job's result applied)
+                // is not replaced by that older work.
+                let other = try await system.call(.POST, "/api/ai-image/generate/\(ids[2])", json: #"{"shadowStyle": "none"}"#)
+                let otherDone = try await system.waitForTerminal(try #require(try other.json()["jobId"] as? String, "\(other.text)"))
+                #expect(otherDone["status"] as? String == "COMPLETED", "\(otherDone)")
+                let newer = try await Self.sha(of: ids[2], in: system)
+                #expect(newer != originals[ids[2]])
                 let stale = try await system.call(.POST, "/api/ai-image/batch/\(batchId)/review", json: #"{"decision": "approve"}"#).json()
                 let staleSkip = (stale["skipped"] as? [[String: Any]])?.first
                 #expect(stale["decided"] as? Int == 0 && (staleSkip?["reason"] as? String)?.contains("changed after this result was made") == true,
@@ -94,7 +97,7 @@ extension SystemSuites {
                 #expect(after["awaitingReview"] as? Int == 0)
                 let states = (after["items"] as? [[String: Any]])?.compactMap { ($0["review"] as? [String: Any])?["state"] as? String }
                 #expect(states.map { $0.sorted() } == ["approved", "rejected", "rejected"], "\(after)")
-                #expect(try await Self.sha(of: ids[2], in: system) == originals[ids[2]])
+                #expect(try await Self.sha(of: ids[2], in: system) == newer, "the newer image stays")
                 let list = try await system.call(.GET, "/api/ai-image/batches")
                 contract.check(list, "get", "/api/ai-image/batches")
                 let summary = (try list.json()["items"] as? [[String: Any]])?.first

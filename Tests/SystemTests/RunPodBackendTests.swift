@@ -256,35 +256,40 @@ extension SystemSuites {
 
         /// A job is made from the file the media showed when it was asked for; if the media shows
         /// another by the time the result arrives (reverted during the job), the guard still compares
-        /// the result with the photo it was made from, and never pastes the other photo's pixels.
+        /// the result with the photo it was made from, never pastes the other photo's pixels, and
+        /// the result gets the size of the photo it was made from.
         @Test func aResultIsCheckedAgainstThePhotoItWasMadeFromWhenTheMediaChangesDuringTheJob() async throws {
             let bottle = try SampleScene(folder: try Samples.folder("dev02"))
-            let faithful = try SyntheticResult.faithful.render(bottle)
             let standIn = try await RunPodStandIn(scenarios: [
                 "bottle": .init(jobs: [[.completed(["image_url": "$RESULT", "cost": 0.02])]], result: bottle.input),
-                "held": .init(jobs: [[.holdUntilReleased]], result: faithful),
+                "held": .init(jobs: [[.holdUntilReleased]], result: try SyntheticResult.faithful.render(bottle)),
             ])
             try await CycloramaSystem.run(overrides: standIn.overrides()) { system in
                 try await system.updateSettings(["aiImageBackend": "runpod", "runpodApiKey": Self.apiKey, "aiImageFidelityMode": "off"])
-                func generate(_ mediaId: String, _ scenario: String) async throws -> String {
-                    let answer = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: #"{"customInstructions": "case:\#(scenario)"}"#)
+                func generate(_ mediaId: String, _ body: String) async throws -> String {
+                    let answer = try await system.call(.POST, "/api/ai-image/generate/\(mediaId)", json: body)
                     guard answer.status == 202, let jobId = try answer.json()["jobId"] as? String else {
                         throw FixtureError(message: "generate: \(answer.status) \(answer.text)")
                     }
                     return jobId
                 }
-                // Version 1 is a white box; version 2 the bottle's photo (a result the guard, off, keeps as it came).
+                func shown(_ mediaId: String) async throws -> RasterImage {
+                    try RasterImage(decoding: try await system.call(.GET, "/api/media/\(mediaId)/file").body)
+                }
+                // Version 1 is a white box, 1024 px; version 2 the bottle's photo enlarged 2x (a
+                // result the guard, off, keeps as it came), 2048 px.
                 let mediaId = try await system.upload(try Samples.bytes("dev06", "input.jpg"))
                 let box = try await system.call(.GET, "/api/media/\(mediaId)/versions").json()["currentVersionId"] as? String
-                let first = try await system.waitForTerminal(try await generate(mediaId, "bottle"))
+                let first = try await system.waitForTerminal(try await generate(mediaId, #"{"customInstructions": "case:bottle", "upscale": 2}"#))
                 #expect(first["status"] as? String == "COMPLETED", "\(first)\n\(system.logs())")
-                #expect(try await system.call(.GET, "/api/media/\(mediaId)/file").body == bottle.input)
+                #expect(try await shown(mediaId).width == 2048)
 
                 // A job made from the bottle; while RunPod runs it, the media is reverted to the box.
                 try await system.updateSettings(["aiImageFidelityMode": "restore"])
-                let jobId = try await generate(mediaId, "held")
+                let jobId = try await generate(mediaId, #"{"customInstructions": "case:held"}"#)
                 try await eventually("the job is at RunPod") { !standIn.runs("held").isEmpty }
                 #expect(try await system.call(.POST, "/api/media/\(mediaId)/revert/\(try #require(box))").status == 200)
+                #expect(try await shown(mediaId).width == 1024)
                 standIn.release("held")
                 let done = try await system.waitForTerminal(jobId)
                 #expect(done["status"] as? String == "COMPLETED", "\(done)\n\(system.logs())")
@@ -292,8 +297,10 @@ extension SystemSuites {
                 let fidelity = status["fidelity"] as? [String: Any]
                 #expect(fidelity?["decision"] as? String == "kept" && (fidelity?["score"] as? Double ?? 0) >= FidelityGuard.threshold,
                         "compared with the bottle it was made from, not the box the media showed: \(status)")
-                // The result applies as it came (the box stays in the history, a revert away).
-                #expect(try await system.call(.GET, "/api/media/\(mediaId)/file").body == faithful, "no pixel of the box pasted in")
+                // The result is applied (the box stays in the history, a revert away) at the size of
+                // the photo it was made from, not the box's.
+                let result = try await shown(mediaId)
+                #expect(result.width == 2048 && result.height == 2048, "\(result.width)x\(result.height)")
             }
             await standIn.stop()
         }
