@@ -145,16 +145,13 @@ struct ExportController: Sendable {
         guard let export = try await exports.export(id) else {
             throw APIError.notFound("no export \(id.lowercasedString) (exports are kept a day)")
         }
-        // Read before the answer starts, so a database error or a file missing from the store is an
-        // error answer and not a cut-off archive.
+        // Read before the answer starts, so a database error is an error answer and not a cut-off
+        // archive. A file that cannot be read once the archive is under way (deleted for good and
+        // erased by the sweeper meanwhile) is left out and named in NOTES.txt, as a media deleted
+        // since the export was made is.
         let byId = Dictionary(try await media.media(ids: export.mediaIds).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let items = export.mediaIds.compactMap { byId[$0] }
         let missing = export.mediaIds.filter { byId[$0] == nil }
-        for item in items {
-            guard let url = files.url(for: item.file), FileManager.default.fileExists(atPath: url.path) else {
-                throw APIError(.internalServerError, code: "file_missing", message: "the file of media \(item.id.lowercasedString) is missing from the store")
-            }
-        }
         // Each archive re-encodes up to 500 images: a few at a time per gateway, the rest told to come back.
         guard let slot = streams.take() else {
             throw APIError(.tooManyRequests, code: "too_many_exports",
@@ -174,8 +171,15 @@ struct ExportController: Sendable {
                 var zip = ZipWriter()
                 var names = EntryNames()
                 var asStored: [String] = []
+                var unreadable: [UUID] = []
                 for item in items {
-                    let (bytes, type, converted) = try await controller.entry(item, export)
+                    guard let (bytes, type, converted) = try await controller.entry(item, export) else {
+                        controller.logger.warning("export entry left out: its file is gone from the store", metadata: [
+                            "exportId": "\(export.id)", "mediaId": "\(item.id)",
+                        ])
+                        unreadable.append(item.id)
+                        continue
+                    }
                     let name = names.unique(Self.baseName(item), extension: Self.fileExtension(type))
                     if !converted { asStored.append(name) }
                     try await writer.write(ByteBuffer(bytes: try zip.entry(named: name, data: bytes, modified: item.updatedAt)))
@@ -184,6 +188,10 @@ struct ExportController: Sendable {
                 var note = ""
                 if !missing.isEmpty {
                     note += "Deleted after the export was made, so not in it:\n" + missing.map { "  \($0.lowercasedString)\n" }.joined()
+                }
+                if !unreadable.isEmpty {
+                    note += "Their files were gone from the store (deleted for good while the archive was made), so not in it:\n"
+                        + unreadable.map { "  \($0.lowercasedString)\n" }.joined()
                 }
                 if !asStored.isEmpty {
                     note += "Could not be converted (too large to decode), so as stored:\n" + asStored.map { "  \($0)\n" }.joined()
@@ -201,18 +209,15 @@ struct ExportController: Sendable {
     }
 
     /// The entry's bytes, their media type and whether they are as asked: the stored file, or
-    /// re-encoded on the thread pool (false when that failed and the stored file stands in).
-    private func entry(_ item: MediaRecord, _ export: MediaExport) async throws -> ([UInt8], String, Bool) {
-        guard let url = files.url(for: item.file) else {
-            throw APIError(.internalServerError, code: "file_missing", message: "the file of media \(item.id.lowercasedString) is missing")
-        }
+    /// re-encoded on the thread pool (false when that failed and the stored file stands in); nil
+    /// when the file cannot be read.
+    private func entry(_ item: MediaRecord, _ export: MediaExport) async throws -> ([UInt8], String, Bool)? {
+        guard let url = files.url(for: item.file) else { return nil }
         let target = Self.target(of: item.file.mimeType, format: export.format, resized: export.maxSide != nil)
         let maxSide = export.maxSide ?? 10_000_000 // libvips' largest coordinate: the image's own size
         let (maxPixels, logger) = (maxPixels, logger)
         return try await threadPool.runIfActive {
-            guard let data = FileManager.default.contents(atPath: url.path) else {
-                throw APIError(.internalServerError, code: "file_missing", message: "the file of media \(item.id.lowercasedString) is missing")
-            }
+            guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
             guard let target else { return (Array(data), item.file.mimeType, true) }
             do {
                 let fitted = try ImageCodec.fit(Array(data), maxSide: maxSide, maxPixels: maxPixels, format: target)
