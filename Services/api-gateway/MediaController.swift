@@ -226,7 +226,20 @@ struct MediaController: Sendable {
     @Sendable func revert(_ request: Request, context: ServiceRequestContext) async throws -> MediaResponse {
         let media = try await existing(context)
         let versionId = try Self.uuid(context, "versionId")
-        guard let reverted = try await store.revert(media.id, to: versionId) else {
+        let expected = try request.uri.queryParameters["ifCurrent"].map { raw in
+            guard let id = UUID(uuidString: String(raw)) else {
+                throw APIError.badRequest("ifCurrent must be a version id (a UUID); got \"\(raw.prefix(64))\"", code: "invalid_field")
+            }
+            return id
+        }
+        let reverted: MediaRecord?
+        do {
+            reverted = try await store.revert(media.id, to: versionId, ifCurrent: expected)
+        } catch let changed as ImageChanged {
+            throw APIError(.conflict, code: "image_changed", message: "media \(media.id.lowercasedString) shows version "
+                + "\(changed.current.lowercasedString) now, not \(expected?.lowercasedString ?? "-") (ifCurrent): nothing was reverted")
+        }
+        guard let reverted else {
             throw APIError.notFound("media \(media.id.lowercasedString) has no version \(versionId.lowercasedString)")
         }
         return MediaResponse(media: MediaJSON(reverted))

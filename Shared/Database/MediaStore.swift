@@ -222,17 +222,20 @@ public struct MediaStore: Sendable {
     }
 
     /// Makes an earlier version current again by adding a `revert` version with its file, so the
-    /// history only ever grows. Nil when the media or the version (of that media) is unknown.
-    public func revert(_ mediaId: UUID, to versionId: UUID) async throws -> MediaRecord? {
+    /// history only ever grows. Nil when the media or the version (of that media) is unknown. With
+    /// `ifCurrent`, only while the media still shows that version: otherwise nothing is done and
+    /// ``ImageChanged`` is thrown (an Undo must not take back a change made since).
+    public func revert(_ mediaId: UUID, to versionId: UUID, ifCurrent expected: UUID? = nil) async throws -> MediaRecord? {
         let newVersionId = UUID()
         let logger = self.logger
         let reverted: Bool = try await transaction { connection in
             // Lock the media row: concurrent reverts and generations get consecutive version numbers.
             let locked = try await connection.query(
-                "SELECT id FROM media WHERE id = \(mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger)
-            var found = false
-            for try await _ in locked.decode(UUID.self) { found = true }
-            guard found else { return false }
+                "SELECT current_version_id FROM media WHERE id = \(mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger)
+            var current: UUID?
+            for try await version in locked.decode(UUID.self) { current = version }
+            guard let current else { return false }
+            if let expected, expected != current { throw ImageChanged(current: current) }
             let inserted = try await connection.query("""
                 INSERT INTO media_versions (id, media_id, version_number, source, reverted_from_version_id,
                                             file_path, mime_type, width, height, bytes, sha256)
@@ -430,6 +433,12 @@ public struct MediaStore: Sendable {
     private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await client.transaction(logger: logger, body)
     }
+}
+
+/// A change asked for on the condition that the media still shows a version it no longer shows.
+public struct ImageChanged: Error, Sendable, Equatable {
+    /// The version it shows now.
+    public var current: UUID
 }
 
 /// A finished generation, stored on disk, to be made the media's current version.

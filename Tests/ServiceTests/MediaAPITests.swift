@@ -80,6 +80,15 @@ struct MediaAPITests {
             #expect(try await gateway.call(.GET, "/api/media/\(id)/file").body == jpeg)
             let wrongVersion = try await gateway.call(.POST, "/api/media/\(id)/revert/\(UUID().uuidString)")
             #expect(wrongVersion.status == 404)
+            // On a condition (an Undo): only while the media still shows `ifCurrent`, checked with the revert itself.
+            let shown = try #require(after["currentVersionId"] as? String)
+            let conditional = try await gateway.call(.POST, "/api/media/\(id)/revert/\(first)?ifCurrent=\(first)")
+            try expectError(conditional, 409, "image_changed")
+            #expect(try await gateway.call(.GET, "/api/media/\(id)/versions").json()["currentVersionId"] as? String == shown, "nothing was reverted")
+            let held = try await gateway.call(.POST, "/api/media/\(id)/revert/\(first)?ifCurrent=\(shown)")
+            #expect(held.status == 200, "\(held.text)")
+            #expect((try await gateway.call(.GET, "/api/media/\(id)/versions").json()["versions"] as? [[String: Any]])?.count == 3)
+            try expectError(try await gateway.call(.POST, "/api/media/\(id)/revert/\(first)?ifCurrent=latest"), 400, "invalid_field")
 
             // Each version's own file, for history thumbnails and before/after views.
             let firstFile = try await gateway.call(.GET, "/api/media/\(id)/versions/\(first)/file")

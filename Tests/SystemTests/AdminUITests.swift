@@ -2226,6 +2226,24 @@ extension SystemSuites {
                     && document.activeElement.id === 'details-status' && document.querySelector('#details-status').textContent.startsWith('Undone')
                 """)
             #expect(try await browser.execute(typeFact).stringValue == "image/png", "the studio shot is current again")
+            // An Undo after the image changed elsewhere (another tab) takes nothing back: the server
+            // refuses the revert it sends unless the image is still the one it reverted to.
+            try await browser.click("#details-versions button[aria-label='Revert to version 1']")
+            try await browser.waitUntil("reverted to version 1 again, with Undo", script: """
+                return document.querySelector('#details-status').textContent.startsWith('Reverted to version 1.')
+                    && document.querySelectorAll('#details-versions li').length === 5 && document.querySelector('#details-undo') !== null
+                """)
+            let generated = try #require(versions?.first?["id"] as? String)
+            #expect(try await system.call(.POST, "/api/media/\(mediaId)/revert/\(generated)").status == 200)
+            try await browser.click("#details-undo")
+            try await browser.waitUntil("nothing undone, and said", script: """
+                return document.querySelector('#details-status').textContent === 'The image changed since; nothing was undone.'
+                """)
+            try await expectOnlyRefusals(409, browser)
+            let elsewhere = try await system.call(.GET, "/api/media/\(mediaId)/versions").json()
+            let history = elsewhere["versions"] as? [[String: Any]]
+            #expect(history?.count == 6 && history?.first?["id"] as? String == elsewhere["currentVersionId"] as? String,
+                    "the other tab's revert stays current; the Undo added nothing: \(elsewhere)")
             try await browser.click("#details-modal .close")
 
             // A batch of three: first what it will do (names, options, what it replaces), then progress to done.

@@ -314,20 +314,26 @@ $("#ai-revert").addEventListener("click", async () => {
   const result = item.currentVersionId;
   const name = item.originalName || item.id;
   try {
-    const reverted = (await api("POST", `/api/media/${item.id}/revert/${previousVersionId}`)).media;
+    // Only while the studio shot is what the image shows: a change made since (another tab, another
+    // job) is not taken back.
+    const reverted = (await api("POST", `/api/media/${item.id}/revert/${previousVersionId}?ifCurrent=${result}`)).media;
     if (ai.opened === opened && $("#ai-modal").open) $("#ai-modal").close();
     announce(`Reverted ${name} to the photo; the generated image stays in the history.`, async () => {
       // Only while the revert is still what the image shows: a change since is not undone.
-      const now = (await api("GET", `/api/media/${item.id}`)).media;
-      if (now.currentVersionId !== reverted.currentVersionId) return `${name} changed since; nothing was undone.`;
-      await api("POST", `/api/media/${item.id}/revert/${result}`);
+      try {
+        await api("POST", `/api/media/${item.id}/revert/${result}?ifCurrent=${reverted.currentVersionId}`);
+      } catch (error) {
+        if (error.code === "image_changed") return `${name} changed since; nothing was undone.`;
+        throw error;
+      }
       await loadPage();
       return `${name} shows the studio shot again.`;
     });
   } catch (error) {
+    const said = error.code === "image_changed" ? "the image changed since the studio shot; nothing was reverted" : error.message;
     // Said where the user is: in the dialog while it shows this image, else in the page.
-    if (ai.opened === opened && $("#ai-modal").open) $("#ai-error").textContent = `Could not revert: ${error.message}`;
-    else status(`${name}: could not revert: ${error.message}`);
+    if (ai.opened === opened && $("#ai-modal").open) $("#ai-error").textContent = `Could not revert: ${said}`;
+    else status(`${name}: could not revert: ${said}`);
   }
 });
 $("#ai-modal").addEventListener("close", () => {

@@ -107,17 +107,16 @@ async function revert(item, version, was) {
       undo.disabled = true;
       let said;
       try {
-        const now = (await api("GET", `/api/media/${item.id}`)).media;
-        if (now.currentVersionId !== reverted.currentVersionId) {
-          said = "The image changed since; nothing was undone.";
-        } else {
-          await api("POST", `/api/media/${item.id}/revert/${was.id}`);
-          said = `Undone: version ${was.number}'s image is current again.`;
-        }
+        // Only while the revert is what the image shows (checked by the server with the revert itself).
+        await api("POST", `/api/media/${item.id}/revert/${was.id}?ifCurrent=${reverted.currentVersionId}`);
+        said = `Undone: version ${was.number}'s image is current again.`;
       } catch (error) {
-        undo.disabled = false;
-        $("#details-error").textContent = `Could not undo: ${error.message}`;
-        return;
+        if (error.code !== "image_changed") {
+          undo.disabled = false;
+          $("#details-error").textContent = `Could not undo: ${error.message}`;
+          return;
+        }
+        said = "The image changed since; nothing was undone.";
       }
       if (details.item?.id !== item.id) return; // closed, or another item's details meanwhile
       $("#details-status").textContent = said;

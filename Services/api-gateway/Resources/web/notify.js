@@ -57,6 +57,12 @@ export async function undoGeneration(mediaId, jobId) {
   // Every version became current when it was added, so the one numbered just before was current then.
   const before = history.versions.find((version) => version.number === made.number - 1);
   if (!before) return false;
-  await api("POST", `/api/media/${mediaId}/revert/${before.id}`);
+  try {
+    // Checked again by the server with the revert itself: a change between the two calls is kept.
+    await api("POST", `/api/media/${mediaId}/revert/${before.id}?ifCurrent=${made.id}`);
+  } catch (error) {
+    if (error.code === "image_changed") return false;
+    throw error;
+  }
   return true;
 }
