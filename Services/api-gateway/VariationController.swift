@@ -107,6 +107,10 @@ struct VariationController: Sendable {
         case .otherChosen(let other):
             throw APIError(.conflict, code: "already_chosen",
                            message: "variation \(other.lowercasedString) of the same set was chosen already")
+        case .imageChanged:
+            throw APIError(.conflict, code: "image_changed",
+                           message: "the image changed since this variation was made; choosing it would replace the newer image "
+                               + "with a variation of the older one (make variations again)")
         case .chosen:
             guard let updated = try await media.media(mediaId) else { throw APIError.notFound("no media \(mediaId.lowercasedString)") }
             return MediaResponse(media: MediaJSON(updated))

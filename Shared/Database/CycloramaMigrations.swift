@@ -19,5 +19,6 @@ public enum CycloramaMigrations {
         deletedForGood,
         dispatchRecordCopy,
         idempotencyClaims,
+        variationBase,
     ]
 }

@@ -435,6 +435,21 @@ public struct MediaStore: Sendable {
     }
 }
 
+extension MediaStore {
+    /// The version a kept candidate (a batch item under review, an A/B variation) was made from,
+    /// inside the caller's transaction: the newest version of its media holding the job's source
+    /// file, else the media's current version (a result whose messages do not name the source).
+    static func baseVersion(of result: GenerationResult, on connection: PostgresConnection, logger: Logger) async throws -> UUID? {
+        let rows = try await connection.query("""
+            SELECT COALESCE((SELECT id FROM media_versions WHERE media_id = \(result.mediaId) AND file_path = \(result.sourcePath)
+                             ORDER BY version_number DESC LIMIT 1),
+                            (SELECT current_version_id FROM media WHERE id = \(result.mediaId)))
+            """, logger: logger)
+        for try await base in rows.decode(UUID?.self) { return base }
+        return nil
+    }
+}
+
 /// A change asked for on the condition that the media still shows a version it no longer shows.
 public struct ImageChanged: Error, Sendable, Equatable {
     /// The version it shows now.

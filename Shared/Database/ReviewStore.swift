@@ -84,6 +84,7 @@ public struct ReviewStore: Sendable {
             }
             if job.status == "COMPLETED", let existing { return .alreadyApplied(versionId: existing) }
             if job.status == "FAILED" || job.status == "CANCELLED" { return .jobEnded(status: job.status) }
+            let base = try await MediaStore.baseVersion(of: result, on: connection, logger: logger)
             let file = result.file
             let id = existing ?? UUID()
             try await connection.query("""
@@ -91,9 +92,7 @@ public struct ReviewStore: Sendable {
                                                base_version_id)
                 VALUES (\(id), \(result.jobId), \(batchId), \(result.mediaId), \(file.path), \(file.mimeType), \(file.width),
                         \(file.height), \(file.bytes), \(file.sha256),
-                        COALESCE((SELECT id FROM media_versions WHERE media_id = \(result.mediaId) AND file_path = \(result.sourcePath)
-                                  ORDER BY version_number DESC LIMIT 1),
-                                 (SELECT current_version_id FROM media WHERE id = \(result.mediaId))))
+                        \(base))
                 ON CONFLICT (job_id) DO NOTHING
                 """, logger: logger)
             try await result.completeJob(on: connection, logger: logger)

@@ -42,6 +42,9 @@ public enum ChooseOutcome: Sendable, Equatable {
     case notReady(JobStatus)
     /// Another candidate of the same set was chosen already.
     case otherChosen(jobId: UUID)
+    /// The media shows another photo than the one the candidate was made from: choosing it would
+    /// replace the newer image with a variation of the older one.
+    case imageChanged
     case notFound
 }
 
@@ -86,6 +89,8 @@ public struct VariationStore: Sendable {
 
     /// Keeps a finished variation's file as a candidate and completes its job, in one transaction;
     /// the media is not touched. Idempotent by job id. `.applied(versionId:)` carries the candidate's id.
+    /// Its base is the version it was made from (the newest one holding the job's source file; the
+    /// current one when the result does not say): the only photo choosing it may replace.
     public func applyVariation(_ result: GenerationResult) async throws -> GenerationApplyOutcome {
         let logger = self.logger
         return try await transaction { connection in
@@ -111,6 +116,7 @@ public struct VariationStore: Sendable {
             if status == "FAILED" || status == "CANCELLED" { return .jobEnded(status: status) }
             let file = result.file
             let id = candidate ?? UUID()
+            let base = try await MediaStore.baseVersion(of: result, on: connection, logger: logger)
             if candidate == nil {
                 // Published straight onto the broker: a set of its own.
                 try await connection.query("""
@@ -120,7 +126,8 @@ public struct VariationStore: Sendable {
             }
             try await connection.query("""
                 UPDATE variations SET file_path = \(file.path), mime_type = \(file.mimeType), width = \(file.width),
-                       height = \(file.height), bytes = \(file.bytes), sha256 = \(file.sha256)
+                       height = \(file.height), bytes = \(file.bytes), sha256 = \(file.sha256),
+                       base_version_id = \(base)
                 WHERE id = \(id)
                 """, logger: logger)
             try await result.completeJob(on: connection, logger: logger)
@@ -143,20 +150,24 @@ public struct VariationStore: Sendable {
         return try await transaction { connection in
             // The media row first: concurrent choices for one media (and so one set) queue here, and
             // the second one sees the first winner below.
-            var live = false
-            for try await _ in try await connection.query(
-                "SELECT id FROM media WHERE id = \(mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger).decode(UUID.self) {
-                live = true
+            var current: (version: UUID, path: String)?
+            for try await row in try await connection.query(
+                "SELECT current_version_id, file_path FROM media WHERE id = \(mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger
+            ).decode((UUID, String).self) {
+                current = row
             }
-            guard live else { return .notFound }
+            guard let current else { return .notFound }
             let rows = try await connection.query("""
-                SELECT v.id, v.set_id, v.chosen_version_id, j.status, v.file_path, v.mime_type, v.width, v.height, v.bytes, v.sha256
-                FROM variations v JOIN generation_jobs j ON j.id = v.job_id
+                SELECT v.id, v.set_id, v.chosen_version_id, j.status, v.file_path, v.mime_type, v.width, v.height, v.bytes, v.sha256,
+                       v.base_version_id, b.file_path
+                FROM variations v JOIN generation_jobs j ON j.id = v.job_id LEFT JOIN media_versions b ON b.id = v.base_version_id
                 WHERE v.media_id = \(mediaId) AND v.job_id = \(jobId) FOR UPDATE OF v
                 """, logger: logger)
-            var found: (UUID, UUID, UUID?, String, String?, String?, Int?, Int?, Int?, String?)?
-            for try await row in rows.decode((UUID, UUID, UUID?, String, String?, String?, Int?, Int?, Int?, String?).self) { found = row }
-            guard let (candidateId, setId, chosen, status, path, mime, width, height, bytes, sha) = found else { return .notFound }
+            var found: (UUID, UUID, UUID?, String, String?, String?, Int?, Int?, Int?, String?, UUID?, String?)?
+            for try await row in rows.decode((UUID, UUID, UUID?, String, String?, String?, Int?, Int?, Int?, String?, UUID?, String?).self) {
+                found = row
+            }
+            guard let (candidateId, setId, chosen, status, path, mime, width, height, bytes, sha, base, basePath) = found else { return .notFound }
             if let chosen { return .chosen(versionId: chosen) }
             guard status == "COMPLETED", let path, let mime, let width, let height, let bytes, let sha else {
                 return .notReady(JobStatus(rawValue: status) ?? .queued)
@@ -165,6 +176,9 @@ public struct VariationStore: Sendable {
                 "SELECT job_id FROM variations WHERE set_id = \(setId) AND chosen_at IS NOT NULL", logger: logger).decode(UUID.self) {
                 return .otherChosen(jobId: other)
             }
+            // The photo it was made from, or the same file again (reverted away and back). A
+            // candidate kept before bases were recorded has none and is chosen as before.
+            if let base, current.version != base, current.path != basePath { return .imageChanged }
             let versionId = UUID()
             try await connection.query("""
                 INSERT INTO media_versions (id, media_id, version_number, source, job_id, file_path, mime_type, width, height, bytes, sha256)

@@ -209,6 +209,39 @@ struct MediaLibraryTests {
         }
     }
 
+    /// An A/B candidate replaces only the photo it was made from: chosen after the image changed
+    /// (another job's result), it is refused and nothing changes; once that photo is shown again
+    /// (reverted back: the same file), it is chosen.
+    @Test func aVariationIsChosenOnlyOverThePhotoItWasMadeFrom() async throws {
+        try await TestDatabase.withFreshDatabase { client, _ in
+            _ = try await Migrator(logger: TestDatabase.logger).migrate(on: client)
+            let store = MediaStore(client: client)
+            let ledger = JobLedger(client: client)
+            let variations = VariationStore(client: client)
+            let media = try await store.create(collection: "PRODUCTS", originalFilename: "mug", file: file("a", bytes: 1))
+            let variation = UUID()
+            try await ledger.insert(NewJob(id: variation, kind: "variation", mediaId: media.id, variationName: "Soft", correlationId: "v"))
+            let kept = try await variations.applyVariation(GenerationResult(
+                jobId: variation, mediaId: media.id, kind: "variation", batchId: nil, variationName: "Soft", correlationId: "v",
+                backend: "local", backendJobId: "l-v", cost: 0, file: file("e", bytes: 2), sourcePath: "aa/a.jpg"))
+            guard case .applied = kept else { Issue.record("\(kept)"); return }
+            // Meanwhile another job's result replaces the photo.
+            let single = UUID()
+            try await ledger.insert(NewJob(id: single, mediaId: media.id, correlationId: "s"))
+            guard case .applied(let newer, _) = try await store.applyGeneration(GenerationResult(
+                jobId: single, mediaId: media.id, kind: "single", batchId: nil, variationName: nil, correlationId: "s",
+                backend: "local", backendJobId: "l-s", cost: 0, file: file("b", bytes: 3))) else { Issue.record("not applied"); return }
+
+            #expect(try await variations.choose(mediaId: media.id, jobId: variation) == .imageChanged)
+            #expect(try await store.media(media.id)?.currentVersionId == newer, "nothing changed")
+            _ = try #require(try await store.revert(media.id, to: media.currentVersionId))
+            guard case .chosen = try await variations.choose(mediaId: media.id, jobId: variation) else {
+                Issue.record("not chosen over the photo it was made from"); return
+            }
+            #expect(try await store.media(media.id)?.file.path == "ee/e.jpg")
+        }
+    }
+
     /// The ingestor reads a job's source only when it is one of that media's versions (trash or
     /// not): a path another item owns, or none owns, is not the job's photo.
     @Test func aVersionFileIsFoundOnlyUnderItsOwnMedia() async throws {
