@@ -174,7 +174,8 @@ struct ExportController: Sendable {
                 var unreadable: [UUID] = []
                 for item in items {
                     guard let (bytes, type, converted) = try await controller.entry(item, export) else {
-                        controller.logger.warning("export entry left out: its file is gone from the store", metadata: [
+                        // Deleted for good and erased meanwhile, or lost from the store (which a live media's must not be).
+                        controller.logger.error("export entry left out: its file cannot be read from the store", metadata: [
                             "exportId": "\(export.id)", "mediaId": "\(item.id)",
                         ])
                         unreadable.append(item.id)
@@ -190,7 +191,7 @@ struct ExportController: Sendable {
                     note += "Deleted after the export was made, so not in it:\n" + missing.map { "  \($0.lowercasedString)\n" }.joined()
                 }
                 if !unreadable.isEmpty {
-                    note += "Their files were gone from the store (deleted for good while the archive was made), so not in it:\n"
+                    note += "Their files could not be read from the store when the archive was made (deleted for good meanwhile, or lost), so not in it:\n"
                         + unreadable.map { "  \($0.lowercasedString)\n" }.joined()
                 }
                 if !asStored.isEmpty {
@@ -203,7 +204,8 @@ struct ExportController: Sendable {
                 try await writer.write(ByteBuffer(bytes: zip.finish()))
                 try await writer.finish(nil)
                 controller.logger.info("export downloaded", metadata: [
-                    "exportId": "\(export.id)", "items": "\(items.count)", "missing": "\(missing.count)", "bytes": "\(zip.offset)",
+                    "exportId": "\(export.id)", "items": "\(items.count - unreadable.count)", "missing": "\(missing.count)",
+                    "unreadable": "\(unreadable.count)", "bytes": "\(zip.offset)",
                 ])
             })
     }

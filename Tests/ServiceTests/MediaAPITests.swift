@@ -290,9 +290,10 @@ struct MediaAPITests {
             #expect(webpEntries.map(\.name) == ["Shoe_ side_.webp"] && webpEntries.first?.bytes.starts(with: Array("RIFF".utf8)) == true, "\(webpEntries.map(\.name)) \(webpEntries.first?.bytes.prefix(12) ?? [])")
             #expect(try ImageCodec.size(of: webpEntries[0].bytes) == (width: 1024, height: 1024), "never resized without maxSide")
 
-            // A file gone from the store once the archive is under way (deleted for good and erased by
-            // the sweeper while the link was out): left out and named in NOTES.txt, the rest delivered
-            // whole — never a cut-off archive.
+            // A file gone from the store when its entry is written (deleted for good and erased by the
+            // sweeper while the link was out; here before the first entry, the same code path as in
+            // the middle): left out and named in NOTES.txt, the rest delivered whole — never a
+            // cut-off archive.
             let pngSha = try #require((try await gateway.call(.GET, "/api/media/\(ids[1])").json()["media"] as? [String: Any])?["sha256"] as? String)
             try FileManager.default.removeItem(at: gateway.mediaRoot.appendingPathComponent("\(pngSha.prefix(2))/\(pngSha.dropFirst(2).prefix(2))/\(pngSha).png"))
             let partial = try await gateway.call(.GET, link, token: "")
@@ -301,7 +302,7 @@ struct MediaAPITests {
             #expect(delivered.map(\.name) == ["Shoe_ side_.jpg", "shoe_ side_ (2).jpg", "NOTES.txt"], "\(delivered.map(\.name))")
             #expect(delivered.prefix(2).map(\.bytes) == [jpeg, jpeg])
             let notes = String(decoding: delivered.last?.bytes ?? [], as: UTF8.self)
-            #expect(notes.contains("gone from the store") && notes.contains(ids[1].lowercased()), "\(notes)")
+            #expect(notes.contains("could not be read from the store") && notes.contains(ids[1].lowercased()), "\(notes)")
 
             // The link is the key: a changed signature or expiry is refused, before anything is read.
             try expectError(try await gateway.call(.GET, link.replacingOccurrences(of: "signature=", with: "signature=0"), token: ""), 403, "invalid_signature")
