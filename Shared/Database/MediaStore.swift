@@ -230,12 +230,8 @@ public struct MediaStore: Sendable {
         let logger = self.logger
         let reverted: Bool = try await transaction { connection in
             // Lock the media row: concurrent reverts and generations get consecutive version numbers.
-            let locked = try await connection.query(
-                "SELECT current_version_id FROM media WHERE id = \(mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger)
-            var current: UUID?
-            for try await version in locked.decode(UUID.self) { current = version }
-            guard let current else { return false }
-            if let expected, expected != current { throw ImageChanged(current: current) }
+            guard let shown = try await Self.lockShown(mediaId, on: connection, logger: logger) else { return false }
+            if let expected, expected != shown.version { throw ImageChanged(current: shown.version) }
             let inserted = try await connection.query("""
                 INSERT INTO media_versions (id, media_id, version_number, source, reverted_from_version_id,
                                             file_path, mime_type, width, height, bytes, sha256)
@@ -445,8 +441,30 @@ extension MediaStore {
                              ORDER BY version_number DESC LIMIT 1),
                             (SELECT current_version_id FROM media WHERE id = \(result.mediaId)))
             """, logger: logger)
-        for try await base in rows.decode(UUID?.self) { return base }
-        return nil
+        var base: UUID?
+        for try await row in rows.decode(UUID?.self) { base = row }
+        return base
+    }
+
+    /// What a media shows: its current version and that version's file.
+    struct Shown {
+        var version: UUID
+        var path: String
+
+        /// Whether this is still the photo a candidate made from version `base` (whose file is at
+        /// `basePath`) may replace: that version, or the same file again (reverted away and back:
+        /// files are named by their content).
+        func isStill(base: UUID?, basePath: String?) -> Bool { version == base || path == basePath }
+    }
+
+    /// What media `id` shows, its row locked for the caller's transaction (choices, approvals,
+    /// reverts and results for one media queue there); nil when it is unknown or in the trash.
+    static func lockShown(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Shown? {
+        let rows = try await connection.query(
+            "SELECT current_version_id, file_path FROM media WHERE id = \(id) AND deleted_at IS NULL FOR UPDATE", logger: logger)
+        var shown: Shown?
+        for try await (version, path) in rows.decode((UUID, String).self) { shown = Shown(version: version, path: path) }
+        return shown
     }
 }
 

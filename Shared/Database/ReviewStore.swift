@@ -157,12 +157,7 @@ public struct ReviewStore: Sendable {
             }
             guard let found else { return .skipped("no result of this batch waits for review under job \(jobId.uuidString.lowercased())") }
             // The media row first: choices, reverts and results for one media queue here.
-            var current: (version: UUID, path: String)?
-            for try await row in try await connection.query(
-                "SELECT current_version_id, file_path FROM media WHERE id = \(found.mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger
-            ).decode((UUID, String).self) {
-                current = row
-            }
+            let current = try await MediaStore.lockShown(found.mediaId, on: connection, logger: logger)
             var candidate: (decision: String?, path: String, mime: String, width: Int, height: Int, bytes: Int, sha: String, base: UUID?, basePath: String?)?
             for try await row in try await connection.query("""
                 SELECT r.decision, r.file_path, r.mime_type, r.width, r.height, r.bytes, r.sha256, r.base_version_id, b.file_path
@@ -181,9 +176,7 @@ public struct ReviewStore: Sendable {
                 return .decided
             }
             guard let current else { return .skipped("the image was deleted; restore it from the trash to approve its result") }
-            // The image the job was made from, or the same file again (reverted away and back: files are
-            // named by their content).
-            guard current.version == candidate.base || current.path == candidate.basePath else {
+            guard current.isStill(base: candidate.base, basePath: candidate.basePath) else {
                 return .skipped("the image changed after this result was made; approving it would replace the newer image (generate it again)")
             }
             let versionId = UUID()

@@ -150,13 +150,7 @@ public struct VariationStore: Sendable {
         return try await transaction { connection in
             // The media row first: concurrent choices for one media (and so one set) queue here, and
             // the second one sees the first winner below.
-            var current: (version: UUID, path: String)?
-            for try await row in try await connection.query(
-                "SELECT current_version_id, file_path FROM media WHERE id = \(mediaId) AND deleted_at IS NULL FOR UPDATE", logger: logger
-            ).decode((UUID, String).self) {
-                current = row
-            }
-            guard let current else { return .notFound }
+            guard let current = try await MediaStore.lockShown(mediaId, on: connection, logger: logger) else { return .notFound }
             let rows = try await connection.query("""
                 SELECT v.id, v.set_id, v.chosen_version_id, j.status, v.file_path, v.mime_type, v.width, v.height, v.bytes, v.sha256,
                        v.base_version_id, b.file_path
@@ -176,9 +170,8 @@ public struct VariationStore: Sendable {
                 "SELECT job_id FROM variations WHERE set_id = \(setId) AND chosen_at IS NOT NULL", logger: logger).decode(UUID.self) {
                 return .otherChosen(jobId: other)
             }
-            // The photo it was made from, or the same file again (reverted away and back). A
-            // candidate kept before bases were recorded has none and is chosen as before.
-            if let base, current.version != base, current.path != basePath { return .imageChanged }
+            // A candidate kept before bases were recorded has none and is chosen as before.
+            if let base, !current.isStill(base: base, basePath: basePath) { return .imageChanged }
             let versionId = UUID()
             try await connection.query("""
                 INSERT INTO media_versions (id, media_id, version_number, source, job_id, file_path, mime_type, width, height, bytes, sha256)

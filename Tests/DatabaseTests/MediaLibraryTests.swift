@@ -12,6 +12,17 @@ struct MediaLibraryTests {
                    sha256: String(repeating: tag, count: 64))
     }
 
+    /// A single job's result (`file`) applied to `media` as the ingestor applies one: the version it became.
+    private func applyResult(_ file: StoredFile, to media: UUID, _ store: MediaStore, _ ledger: JobLedger) async throws -> UUID {
+        let job = UUID()
+        try await ledger.insert(NewJob(id: job, mediaId: media, correlationId: "\(job)"))
+        let outcome = try await store.applyGeneration(GenerationResult(
+            jobId: job, mediaId: media, kind: "single", batchId: nil, variationName: nil, correlationId: "\(job)",
+            backend: "local", backendJobId: "l-\(job)", cost: 0, file: file))
+        guard case .applied(let version, _) = outcome else { throw FixtureError(message: "not applied: \(outcome)") }
+        return version
+    }
+
     private func names(_ store: MediaStore, _ query: MediaQuery) async throws -> [String] {
         try await store.list(query).items.map { $0.originalFilename ?? "-" }
     }
@@ -169,12 +180,7 @@ struct MediaLibraryTests {
             let reviews = ReviewStore(client: client)
             let media = try await store.create(collection: "PRODUCTS", originalFilename: "shoe", file: file("a", bytes: 1))
             // Version 2: a result (file b), shown when the batch is asked for.
-            let single = UUID()
-            try await ledger.insert(NewJob(id: single, mediaId: media.id, correlationId: "s"))
-            let applied = try await store.applyGeneration(GenerationResult(
-                jobId: single, mediaId: media.id, kind: "single", batchId: nil, variationName: nil, correlationId: "s",
-                backend: "local", backendJobId: "l-s", cost: 0, file: file("b", bytes: 2)))
-            guard case .applied(let second, _) = applied else { Issue.record("\(applied)"); return }
+            let second = try await applyResult(file("b", bytes: 2), to: media.id, store, ledger)
 
             let batch = UUID()
             let (stale, fresh) = (UUID(), UUID())
@@ -226,11 +232,7 @@ struct MediaLibraryTests {
                 backend: "local", backendJobId: "l-v", cost: 0, file: file("e", bytes: 2), sourcePath: "aa/a.jpg"))
             guard case .applied = kept else { Issue.record("\(kept)"); return }
             // Meanwhile another job's result replaces the photo.
-            let single = UUID()
-            try await ledger.insert(NewJob(id: single, mediaId: media.id, correlationId: "s"))
-            guard case .applied(let newer, _) = try await store.applyGeneration(GenerationResult(
-                jobId: single, mediaId: media.id, kind: "single", batchId: nil, variationName: nil, correlationId: "s",
-                backend: "local", backendJobId: "l-s", cost: 0, file: file("b", bytes: 3))) else { Issue.record("not applied"); return }
+            let newer = try await applyResult(file("b", bytes: 3), to: media.id, store, ledger)
 
             #expect(try await variations.choose(mediaId: media.id, jobId: variation) == .imageChanged)
             #expect(try await store.media(media.id)?.currentVersionId == newer, "nothing changed")
